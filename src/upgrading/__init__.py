@@ -1,0 +1,1 @@
+"""SME upgrading in Latin American clusters: a reproducible compendium."""

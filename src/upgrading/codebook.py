@@ -1,0 +1,233 @@
+"""The study's codebook, loaded from `data/codebook.toml` (the single source of truth).
+
+Validation, simulation, models and claims read variable names, scales and categories from here, so a change
+of codebook is one edit in one reviewable file. Loading checks the file's own consistency.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import pandas as pd
+
+from .errors import UpgradingError
+
+KINDS = ("identifier", "nominal", "ordinal", "text")
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    levels: tuple[int, ...]
+    labels: tuple[str, ...]
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    label: str
+    definition: str = ""
+    source: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    kind: str
+    block: str
+    label: str
+    definition: str
+    source: str
+    scale: Scale | None = None
+    categories: tuple[Category, ...] = ()
+
+    @property
+    def allowed(self) -> tuple:
+        """The values a sheet may hold in this column (empty for free text and identifiers)."""
+        if self.scale is not None:
+            return self.scale.levels
+        return tuple(c.code for c in self.categories)
+
+
+@dataclass(frozen=True)
+class SectoralGroup:
+    code: str
+    number: int
+    label: str
+    short_label: str
+    industries: tuple[str, ...]
+    case_industries: tuple[str, ...]
+    learning_pattern: str
+    pavitt_pattern: str
+    description: tuple[str, ...]
+    source: str
+
+    @property
+    def all_industries(self) -> tuple[str, ...]:
+        return self.industries + self.case_industries
+
+
+@dataclass(frozen=True)
+class Codebook:
+    version: str
+    variables: tuple[Variable, ...]
+    derived: dict[str, dict]
+    scales: dict[str, Scale]
+    sectoral_groups: tuple[SectoralGroup, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Column names of a coding sheet, in order."""
+        return tuple(v.name for v in self.variables)
+
+    def variable(self, name: str) -> Variable:
+        for v in self.variables:
+            if v.name == name:
+                return v
+        raise KeyError(f"{name!r} is not a codebook variable; variables: {', '.join(self.columns)}")
+
+    def block(self, block: str) -> tuple[str, ...]:
+        return tuple(v.name for v in self.variables if v.block == block)
+
+    @property
+    def upgrading_forms(self) -> tuple[str, ...]:
+        return self.block("upgrading")
+
+    @property
+    def governance_levels(self) -> tuple[str, ...]:
+        return self.variable("governance").allowed
+
+    @property
+    def group_codes(self) -> tuple[str, ...]:
+        return tuple(g.code for g in self.sectoral_groups)
+
+    def group(self, code: str) -> SectoralGroup:
+        for g in self.sectoral_groups:
+            if g.code == code:
+                return g
+        raise KeyError(f"{code!r} is not a sectoral group; groups: {', '.join(self.group_codes)}")
+
+
+def _check(raw: dict) -> None:
+    problems = []
+    names = [v.get("name") for v in raw.get("variables", [])]
+    if len(set(names)) != len(names):
+        problems.append(f"duplicate variable names: {names}")
+    for v in raw.get("variables", []):
+        if v.get("kind") not in KINDS:
+            problems.append(f"variable {v.get('name')!r}: kind {v.get('kind')!r} not in {KINDS}")
+        if "scale" in v and v["scale"] not in raw.get("scales", {}):
+            problems.append(f"variable {v['name']!r}: unknown scale {v['scale']!r}")
+        if "categories" in v and v["categories"] not in raw.get("categories", {}):
+            problems.append(f"variable {v['name']!r}: unknown categories {v['categories']!r}")
+        if v.get("kind") in ("nominal", "ordinal") and not ("scale" in v or "categories" in v):
+            problems.append(f"variable {v['name']!r}: a {v['kind']} variable needs a scale or categories")
+    for name, spec in raw.get("derived", {}).items():
+        missing = [f for f in spec.get("from", []) if f not in names]
+        if missing:
+            problems.append(f"derived {name!r} uses unknown variables {missing}")
+    for name, scale in raw.get("scales", {}).items():
+        if len(scale["levels"]) != len(scale["labels"]):
+            problems.append(f"scale {name!r}: {len(scale['levels'])} levels but {len(scale['labels'])} labels")
+    if problems:
+        raise UpgradingError("the codebook is inconsistent:\n  " + "\n  ".join(problems))
+
+
+def parse(text: str) -> Codebook:
+    """Build a Codebook from TOML text (checked for internal consistency)."""
+    raw = tomllib.loads(text)
+    _check(raw)
+    scales = {
+        name: Scale(name, tuple(s["levels"]), tuple(s["labels"]), s.get("source", ""), s.get("note", ""))
+        for name, s in raw["scales"].items()
+    }
+    base = {"code", "label", "definition", "source"}
+    categories = {
+        name: tuple(
+            Category(c["code"], c["label"], c.get("definition", ""), c.get("source", ""),
+                     {k: v for k, v in c.items() if k not in base})
+            for c in cats
+        )
+        for name, cats in raw["categories"].items()
+    }
+    variables = tuple(
+        Variable(
+            name=v["name"], kind=v["kind"], block=v["block"], label=v["label"],
+            definition=v["definition"], source=v["source"],
+            scale=scales.get(v.get("scale")), categories=categories.get(v.get("categories"), ()),
+        )
+        for v in raw["variables"]
+    )
+    groups = tuple(
+        SectoralGroup(
+            code=g["code"], number=g["number"], label=g["label"], short_label=g["short_label"],
+            industries=tuple(g["industries"]), case_industries=tuple(g["case_industries"]),
+            learning_pattern=g["learning_pattern"], pavitt_pattern=g["pavitt_pattern"],
+            description=tuple(g["description"]), source=g["source"],
+        )
+        for g in raw["categories"]["sectoral_group"]
+    )
+    return Codebook(raw["version"], variables, raw.get("derived", {}), scales, groups)
+
+
+@cache
+def load_codebook() -> Codebook:
+    """The compendium's codebook (cached; it never changes during a run)."""
+    text = resources.files("upgrading").joinpath("data/codebook.toml").read_text(encoding="utf-8")
+    return parse(text)
+
+
+def collective_efficiency(external_economies, joint_actions):
+    """Collective efficiency from its two components: the mean rounded half up (see the codebook's `why`).
+
+    Works on scalars, NumPy arrays and pandas Series alike.
+    """
+    return (external_economies + joint_actions + 1) // 2
+
+
+def codebook_table(codebook: Codebook | None = None) -> pd.DataFrame:
+    """One row per sheet column: what it measures, its allowed values, and where the definition comes from."""
+    cb = codebook or load_codebook()
+    rows = []
+    for v in cb.variables:
+        if v.scale is not None:
+            allowed = "; ".join(f"{lvl} {lab}" for lvl, lab in zip(v.scale.levels, v.scale.labels))
+        elif v.categories:
+            allowed = "; ".join(c.code for c in v.categories)
+        else:
+            allowed = "free text" if v.kind == "text" else "unique id"
+        derivation = cb.derived.get(v.name, {}).get("rule", "")
+        rows.append({
+            "column": v.name, "block": v.block, "label": v.label, "kind": v.kind, "allowed_values": allowed,
+            "definition": v.definition, "derived_by": derivation, "source": v.source,
+        })
+    return pd.DataFrame(rows)
+
+
+def categories_table(codebook: Codebook | None = None, variable: str = "governance") -> pd.DataFrame:
+    """The categories of one nominal variable with their definitions."""
+    cb = codebook or load_codebook()
+    return pd.DataFrame(
+        [{"code": c.code, "label": c.label, "definition": c.definition, "source": c.source}
+         for c in cb.variable(variable).categories]
+    )
+
+
+def sectoral_groups_table(codebook: Codebook | None = None) -> pd.DataFrame:
+    """The Pavitt taxonomy for Latin America as the source gives it: industries and learning patterns."""
+    cb = codebook or load_codebook()
+    return pd.DataFrame(
+        [{
+            "number": g.number, "code": g.code, "group": g.label,
+            "industries": ", ".join(g.industries),
+            "industries_in_case_list": ", ".join(g.case_industries),
+            "learning_pattern": g.learning_pattern, "pavitt_pattern": g.pavitt_pattern,
+            "description": " ".join(g.description),
+        } for g in cb.sectoral_groups]
+    )

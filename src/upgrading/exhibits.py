@@ -1,0 +1,79 @@
+"""Writing exhibits (tables and figures) under `figures/`, byte for byte the same on every run.
+
+Tables are written twice: CSV for machines and Markdown for readers (the forge renders it). Figures are
+written as PNG (for the notebook and the forge) and PDF (for papers), with the metadata that would change
+between runs or library versions removed. Every write prints the repository-relative path, which is how a
+committed notebook shows, and a test checks, which exhibits it makes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+
+from . import paths
+
+#: Figure formats and the savefig metadata that keeps each byte-identical across runs and versions.
+FIGURE_FORMATS = {
+    "png": {"Software": None},
+    "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+}
+
+
+def use_deterministic_style() -> None:
+    """Fix the matplotlib settings that otherwise vary between runs (hash salts, fonts) and set the house style."""
+    matplotlib.rcParams.update({
+        "svg.hashsalt": "upgrading",
+        "pdf.fonttype": 42,
+        "figure.dpi": 100,
+        "savefig.dpi": 150,
+        "savefig.bbox": "tight",
+        "font.family": "DejaVu Sans",
+    })
+
+
+def _target(name: str, suffix: str, directory: str | Path | None) -> Path:
+    if "/" in name or "." in name:
+        raise ValueError(f"exhibit name {name!r} must be a bare stem like 'codebook' (no folder, no suffix)")
+    folder = paths.resolve(directory) if directory is not None else paths.FIGURES
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.{suffix}"
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    # Leaves the file (and its mtime) alone when the bytes are the same, so reruns touch nothing.
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
+
+
+def save_table(df: pd.DataFrame, name: str, *, title: str, notes: str = "", directory=None,
+               float_format: str = "%.6g") -> list[str]:
+    """Write `df` as `<name>.csv` and `<name>.md` (with a title and notes); return the relative paths."""
+    csv_path = _target(name, "csv", directory)
+    md_path = _target(name, "md", directory)
+    csv = df.to_csv(index=False, lineterminator="\n", float_format=float_format)
+    body = df.to_markdown(index=False, floatfmt=float_format.strip("%"))
+    md = f"# {title}\n\n" + (f"{notes.strip()}\n\n" if notes.strip() else "") + body + "\n"
+    written = []
+    for path, text in ((csv_path, csv), (md_path, md)):
+        _write_if_changed(path, text.encode("utf-8"))
+        written.append(paths.relative(path))
+        print(f"wrote {paths.relative(path)}")
+    return written
+
+
+def save_figure(fig, name: str, *, directory=None) -> list[str]:
+    """Write a matplotlib figure as `<name>.png` and `<name>.pdf`, byte-deterministically."""
+    import io
+
+    written = []
+    for fmt, metadata in FIGURE_FORMATS.items():
+        path = _target(name, fmt, directory)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, metadata=metadata)
+        _write_if_changed(path, buffer.getvalue())
+        written.append(paths.relative(path))
+        print(f"wrote {paths.relative(path)}")
+    return written

@@ -1,0 +1,197 @@
+"""Run the numbered notebooks in order with papermill, reproducibly.
+
+Each notebook executes into a temporary file. Only on success is the volatile metadata removed (papermill
+timings and paths, nbclient timestamps, the random id of the injected-parameters cell, the interpreter's
+patch version) and the result written over the committed notebook, so two runs are byte-identical. On failure
+the committed notebook is untouched and any exhibit the notebook had already rewritten is restored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from . import paths
+from .errors import UpgradingError
+
+NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
+WROTE_PATTERN = re.compile(r"^wrote (\S+)$", re.MULTILINE)
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3", "file_extension": ".py",
+                 "mimetype": "text/x-python", "codemirror_mode": {"name": "ipython", "version": 3},
+                 "nbconvert_exporter": "python"}
+#: Folders a notebook may write; snapshotted before each notebook and restored if it fails.
+OUTPUT_DIRS = (paths.FIGURES, paths.DATA_PROCESSED)
+
+
+@dataclass
+class NotebookResult:
+    notebook: str
+    seconds: float
+    exhibits: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        shown = ", ".join(Path(e).name for e in self.exhibits) or "none"
+        return f"{self.notebook}: {self.seconds:.1f} s, {len(self.exhibits)} exhibits ({shown})"
+
+
+def discover(notebooks_dir: Path = paths.NOTEBOOKS) -> list[Path]:
+    """The numbered notebooks `NN_name.ipynb`, in number order; two with one number is an error."""
+    found = sorted(p for p in notebooks_dir.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
+    numbers = [NOTEBOOK_PATTERN.match(p.name).group(1) for p in found]
+    clashes = sorted({n for n in numbers if numbers.count(n) > 1})
+    if clashes:
+        raise UpgradingError(f"more than one notebook is numbered {', '.join(clashes)} in notebooks/; "
+                             "each number must be unique so the run order is defined")
+    return found
+
+
+def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
+    """The notebooks whose number (`01`, `1`) or name matches an entry of `only`; all when `only` is empty."""
+    if not only:
+        return notebooks
+    chosen, unknown = [], []
+    for key in only:
+        key = key.strip()
+        hits = [p for p in notebooks
+                if p.stem == key or p.name == key or (key.isdigit() and int(key) == int(p.name[:2]))]
+        (chosen.extend if hits else unknown.append)(hits or key)
+    if unknown:
+        listing = ", ".join(p.name for p in notebooks) or "none"
+        raise UpgradingError(f"no notebook matches {', '.join(map(repr, unknown))}; "
+                             f"the notebooks are: {listing}")
+    return sorted(set(chosen))
+
+
+def kernel_environment() -> dict[str, str]:
+    """Environment for notebook kernels: fixed hash seed and dates, and this environment's kernels first."""
+    env = {
+        "PYTHONHASHSEED": "0",
+        "SOURCE_DATE_EPOCH": "0",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        # The python3 kernelspec of this interpreter's prefix wins over any user-wide one.
+        "JUPYTER_PATH": os.pathsep.join(
+            [str(Path(sys.prefix) / "share" / "jupyter")]
+            + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]),
+    }
+    return env
+
+
+def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop everything that differs between two executions of the same notebook on the same inputs."""
+    nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = dict(LANGUAGE_INFO)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if not cell.metadata.get("tags", True):
+            cell.metadata.pop("tags")
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"
+    return nb
+
+
+def exhibits_written(nb: nbformat.NotebookNode) -> list[str]:
+    """Exhibits a notebook reports writing (`wrote figures/...` lines in its stream outputs)."""
+    found = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                found += [p for p in WROTE_PATTERN.findall(out.get("text", "")) if p.startswith("figures/")]
+    return found
+
+
+def _snapshot() -> dict[Path, bytes]:
+    return {p: p.read_bytes() for d in OUTPUT_DIRS if d.exists() for p in d.rglob("*") if p.is_file()}
+
+
+def _restore(before: dict[Path, bytes]) -> None:
+    now = _snapshot()
+    for p in now.keys() - before.keys():
+        p.unlink()
+    for p, data in before.items():
+        if now.get(p) != data:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+
+
+def _failure_message(notebook: Path, error: Exception) -> str:
+    import papermill.exceptions as pm_exc
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    name = notebook.name
+    if isinstance(error, pm_exc.PapermillExecutionError):
+        return (f"notebook {name} failed in cell {error.cell_index} (execution count {error.exec_count}): "
+                f"{error.ename}: {error.evalue}. The committed notebook and its exhibits are unchanged. "
+                "Rerun with --debug to see the traceback.")
+    if isinstance(error, NoSuchKernel):
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        available = ", ".join(sorted(KernelSpecManager().find_kernel_specs())) or "none"
+        return (f"notebook {name} could not start: there is no Jupyter kernel named {error.name!r} "
+                f"(available: {available}). Install the compendium's environment with the README's setup "
+                "line, or pass --kernel NAME. Nothing was changed.")
+    return (f"notebook {name} could not run: {type(error).__name__}: {error}. "
+            "Nothing was changed. Rerun with --debug to see the traceback.")
+
+
+def execute(notebook: Path, parameters: dict | None = None, kernel: str | None = None,
+            debug: bool = False) -> NotebookResult:
+    """Execute one notebook in place; on any failure raise UpgradingError and leave every file as it was."""
+    import papermill
+
+    before = _snapshot()
+    start = time.perf_counter()
+    os.environ.update(kernel_environment())
+    with tempfile.TemporaryDirectory(prefix="upgrading-run-") as tmp:
+        out = Path(tmp) / notebook.name
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(out), parameters=parameters or {}, kernel_name=kernel or "python3",
+                cwd=str(notebook.parent), progress_bar=False, log_output=False, record_timing=False,
+                # ipykernel warns on every start that loopback TCP is unencrypted; errors still show.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+        except Exception as error:  # every failure is reported the same way, after restoring outputs
+            _restore(before)
+            if debug:
+                raise
+            raise UpgradingError(_failure_message(notebook, error)) from None
+        nb = normalise(nbformat.read(out, as_version=4))
+    nbformat.write(nb, notebook)
+    return NotebookResult(notebook.name, time.perf_counter() - start, exhibits_written(nb))
+
+
+def run(only: list[str] | None = None, parameters: dict | None = None, kernel: str | None = None,
+        debug: bool = False, progress: bool = True, echo=print) -> list[NotebookResult]:
+    """Run the selected notebooks in number order; stop at the first failure."""
+    from tqdm import tqdm
+
+    import matplotlib.font_manager  # noqa: F401  builds the font cache here, not as kernel output
+
+    notebooks = select(discover(), only)
+    if not notebooks:
+        raise UpgradingError("there are no numbered notebooks (NN_name.ipynb) in notebooks/")
+    results: list[NotebookResult] = []
+    makers: dict[str, str] = {}
+    bar = tqdm(notebooks, unit="notebook", disable=not progress, file=sys.stderr, leave=False)
+    for nb in bar:
+        bar.set_description(nb.name)
+        result = execute(nb, parameters, kernel, debug)
+        for exhibit in result.exhibits:
+            if makers.setdefault(exhibit, nb.name) != nb.name:
+                raise UpgradingError(f"exhibit {exhibit} is written by both {makers[exhibit]} and {nb.name}; "
+                                     "each exhibit must come from exactly one notebook")
+        results.append(result)
+        (tqdm.write if progress else echo)(result.summary())
+    bar.close()
+    return results

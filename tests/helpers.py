@@ -1,0 +1,39 @@
+"""Small helpers shared by tests: the repository root and README parsing."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from upgrading.paths import ROOT
+
+README = ROOT / "README.md"
+
+
+def readme_commands() -> list[str]:
+    """Non-comment lines of the README's first fenced code block."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"^```[^\n]*\n(.*?)^```", text, re.S | re.M).group(1)
+    return [ln.strip() for ln in block.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+def exhibit_rows() -> dict[str, str]:
+    """README exhibit list: `| figures/NAME | NN_notebook.ipynb | ... |` rows as {exhibit path: notebook}."""
+    rows = {}
+    for m in re.finditer(r"^\|\s*`?(figures/[^`|\s]+)`?\s*\|\s*`?(\d\d_[a-z0-9_]+\.ipynb)`?\s*\|",
+                         README.read_text(encoding="utf-8"), re.M):
+        rows[m.group(1)] = m.group(2)
+    return rows
+
+
+def git_tracked(*pathspecs: str) -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--", *pathspecs], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    return [line for line in out.splitlines() if line]
+
+
+def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the `upgrading` console entry in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "upgrading.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)

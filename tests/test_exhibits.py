@@ -1,0 +1,56 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from upgrading.exhibits import save_figure, save_table, use_deterministic_style  # noqa: E402
+
+
+def _figure():
+    use_deterministic_style()
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1, 2], [1, 0, 2], label="line")
+    ax.set_title("test")
+    ax.legend()
+    return fig
+
+
+def test_figures_are_byte_identical_across_writes(tmp_path):
+    first = tmp_path / "a"
+    second = tmp_path / "b"
+    save_figure(_figure(), "plot", directory=first)
+    plt.close("all")
+    save_figure(_figure(), "plot", directory=second)
+    plt.close("all")
+    for suffix in ("png", "pdf"):
+        assert (first / f"plot.{suffix}").read_bytes() == (second / f"plot.{suffix}").read_bytes()
+    pdf = (first / "plot.pdf").read_bytes()
+    assert b"CreationDate" not in pdf and b"Matplotlib" not in pdf
+
+
+def test_tables_write_csv_and_markdown_and_report_relative_paths(tmp_path, capsys):
+    df = pd.DataFrame({"group": ["a", "b"], "value": [0.123456789, 2.0]})
+    written = save_table(df, "tab", title="A table", notes="A note.", directory=tmp_path)
+    assert [w.rsplit("/", 1)[-1] for w in written] == ["tab.csv", "tab.md"]
+    assert (tmp_path / "tab.csv").read_text() == "group,value\na,0.123457\nb,2\n"
+    md = (tmp_path / "tab.md").read_text()
+    assert md.startswith("# A table\n\nA note.\n\n|") and "0.123457" in md
+    out = capsys.readouterr().out
+    assert "wrote " in out and str(tmp_path.parent) not in out, "printed paths must not be absolute"
+
+
+def test_rewriting_identical_bytes_leaves_the_file_untouched(tmp_path):
+    df = pd.DataFrame({"x": [1]})
+    save_table(df, "t", title="t", directory=tmp_path)
+    before = (tmp_path / "t.csv").stat().st_mtime_ns
+    save_table(df, "t", title="t", directory=tmp_path)
+    assert (tmp_path / "t.csv").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("name", ["sub/x", "x.csv"])
+def test_exhibit_names_are_bare_stems(tmp_path, name):
+    with pytest.raises(ValueError, match="bare stem"):
+        save_table(pd.DataFrame({"x": [1]}), name, title="t", directory=tmp_path)

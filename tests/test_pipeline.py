@@ -1,0 +1,104 @@
+"""The notebook runner: selection, normalisation, and what a failure leaves behind."""
+
+import hashlib
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from helpers import git_tracked, run_cli
+from upgrading import pipeline
+from upgrading.errors import UpgradingError
+from upgrading.paths import ROOT
+
+
+def _digest(paths):
+    return {p: hashlib.sha256((ROOT / p).read_bytes()).hexdigest() for p in paths}
+
+
+def test_discover_finds_numbered_notebooks_in_order():
+    found = [p.name for p in pipeline.discover()]
+    assert found == sorted(found) and found[0].startswith("01_")
+
+
+def test_select_by_number_name_and_unknown(tmp_path):
+    nbs = [tmp_path / "01_a.ipynb", tmp_path / "02_b.ipynb"]
+    assert pipeline.select(nbs, ["2"]) == [nbs[1]]
+    assert pipeline.select(nbs, ["01_a", "02_b.ipynb"]) == nbs
+    with pytest.raises(UpgradingError, match=r"no notebook matches '99'.*01_a.ipynb, 02_b.ipynb"):
+        pipeline.select(nbs, ["99"])
+
+
+def test_duplicate_numbers_are_refused(tmp_path):
+    for name in ("01_a.ipynb", "01_b.ipynb"):
+        nbformat.write(new_notebook(), tmp_path / name)
+    with pytest.raises(UpgradingError, match="more than one notebook is numbered 01"):
+        pipeline.discover(tmp_path)
+
+
+def test_normalise_removes_volatile_metadata():
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("y = 2")])
+    nb.metadata["papermill"] = {"start_time": "now", "input_path": "/somewhere"}
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+    nb.cells[0].metadata.update({"papermill": {"duration": 1.0}, "execution": {"iopub.status.busy": "t"},
+                                 "tags": []})
+    nb.cells[1].metadata["tags"] = ["injected-parameters"]
+    nb.cells[1].id = "random-id-1234"
+    out = pipeline.normalise(nb)
+    assert "papermill" not in out.metadata
+    assert "version" not in out.metadata["language_info"]
+    assert out.cells[0].metadata == {}
+    assert out.cells[1].id == "injected-parameters"
+
+
+def test_exhibits_written_reads_stream_outputs():
+    nb = new_notebook(cells=[new_code_cell("")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                  text="wrote figures/a.csv\nwrote data/processed/x.csv\nother\n")]
+    assert pipeline.exhibits_written(nb) == ["figures/a.csv"]
+
+
+def test_failing_notebook_leaves_notebook_and_exhibits_as_they_were(tmp_path, monkeypatch):
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "kept.csv").write_text("original\n")
+    monkeypatch.setattr(pipeline, "OUTPUT_DIRS", (figures,))
+    nb = new_notebook(cells=[
+        new_code_cell(f"from pathlib import Path\nPath({str(figures)!r}, 'kept.csv').write_text('clobbered')\n"
+                      f"Path({str(figures)!r}, 'new.csv').write_text('new')"),
+        new_code_cell("raise ValueError('deliberate failure for the test')"),
+    ])
+    path = tmp_path / "01_broken.ipynb"
+    nbformat.write(nb, path)
+    before = path.read_bytes()
+    with pytest.raises(UpgradingError) as err:
+        pipeline.execute(path)
+    message = str(err.value)
+    assert "01_broken.ipynb failed in cell 1" in message
+    assert "ValueError: deliberate failure for the test" in message
+    assert path.read_bytes() == before
+    assert (figures / "kept.csv").read_text() == "original\n"
+    assert not (figures / "new.csv").exists()
+
+
+def test_cli_unknown_notebook_is_a_one_paragraph_error():
+    result = run_cli("run", "--only", "99")
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert "no notebook matches '99'" in message and "01_codebook.ipynb" in message
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_missing_kernel_changes_nothing():
+    tracked = git_tracked("notebooks", "figures")
+    before = _digest(tracked)
+    result = run_cli("run", "--only", "01", "--kernel", "no-such-kernel", "--quiet")
+    assert result.returncode == 2
+    assert "no Jupyter kernel named 'no-such-kernel'" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+    assert _digest(tracked) == before
+
+
+def test_cli_debug_shows_the_traceback():
+    result = run_cli("--debug", "run", "--only", "99")
+    assert result.returncode != 0 and "Traceback" in result.stderr
