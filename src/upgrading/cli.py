@@ -16,14 +16,66 @@ from .errors import UpgradingError
 EXIT_USER_ERROR = 2
 
 
+def _sheet_parameter(path: str) -> str:
+    """A sheet path as a notebook parameter: repository-relative when inside the compendium."""
+    from pathlib import Path
+
+    from . import paths
+
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(paths.ROOT).as_posix()
+    except ValueError:
+        return str(resolved)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import pipeline
+    from . import coding, pipeline
 
     only = [k for item in args.only or [] for k in item.split(",") if k.strip()]
+    parameters = {}
+    if args.second_coder and not args.coding:
+        raise UpgradingError("--second-coder needs --coding: give the first coder's sheet too")
+    if args.coding:
+        coding.validate(args.coding, display=args.coding)  # refuse a bad sheet before any notebook runs
+        parameters["coding_path"] = _sheet_parameter(args.coding)
+        parameters["second_coder_path"] = None
+        if args.second_coder:
+            coding.validate(args.second_coder, display=args.second_coder)
+            parameters["second_coder_path"] = _sheet_parameter(args.second_coder)
+        print(f"coding sheet {args.coding} is valid; running the notebooks on it")
     start = time.perf_counter()
-    results = pipeline.run(only=only, kernel=args.kernel, debug=args.debug, progress=not args.quiet)
+    results = pipeline.run(only=only, parameters=parameters, kernel=args.kernel, debug=args.debug,
+                           progress=not args.quiet)
     exhibits = sum(len(r.exhibits) for r in results)
     print(f"ran {len(results)} notebooks in {time.perf_counter() - start:.1f} s; {exhibits} exhibits written")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from . import paths, simulate
+
+    for path in simulate.write_simulated(args.out, seed=args.seed):
+        print(f"wrote {paths.relative(path)} (SIMULATED coding sheet)")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from . import coding
+
+    problems = 0
+    for path in args.paths:
+        try:
+            frame = coding.validate(path, display=path)
+        except coding.CodingSheetError as error:
+            print(error, file=sys.stderr)
+            problems += len(error.problems)
+            continue
+        simulated = " (simulated)" if coding.is_simulated(coding.to_cases(frame)) else ""
+        print(f"{path}: valid coding sheet, {len(frame)} cases{simulated}")
+    if problems:
+        print(f"upgrading validate: {problems} problem(s) found; nothing was changed", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -45,7 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kernel", default=None, help="Jupyter kernel to use (default: python3 of this environment)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    run.add_argument("--coding", metavar="PATH",
+                     help="run every notebook on this coding sheet (CSV or .xlsx), after validating it")
+    run.add_argument("--second-coder", metavar="PATH",
+                     help="an independent second coding of the same cases, for the reliability analysis")
     run.set_defaults(handler=_cmd_run)
+
+    simulate = sub.add_parser("simulate", help="write the simulated coding sheets under data/raw/",
+                              description="Write the simulated first- and second-coder sheets from the seeded "
+                                          "generator (assumptions in src/upgrading/data/simulation.toml). "
+                                          "Reproduces the committed files byte for byte.")
+    simulate.add_argument("--out", default=None, metavar="DIR", help="folder to write to (default: data/raw)")
+    simulate.add_argument("--seed", type=int, default=None, help="override the documented seed")
+    simulate.set_defaults(handler=_cmd_simulate)
+
+    validate = sub.add_parser("validate", help="check coding sheets against the codebook",
+                              description="Check each sheet against the codebook and report every problem with "
+                                          "file, line, case, column, bad value and what is allowed. Never "
+                                          "modifies its input.")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="coding sheet (.csv or .xlsx)")
+    validate.set_defaults(handler=_cmd_validate)
     return parser
 
 

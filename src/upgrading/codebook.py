@@ -104,6 +104,11 @@ class Codebook:
         return self.variable("governance").allowed
 
     @property
+    def leader_levels(self) -> tuple[str, ...]:
+        """Governance forms counted as leader-driven (see [derived.leader_driven])."""
+        return tuple(self.derived["leader_driven"]["levels"])
+
+    @property
     def group_codes(self) -> tuple[str, ...]:
         return tuple(g.code for g in self.sectoral_groups)
 
@@ -132,6 +137,10 @@ def _check(raw: dict) -> None:
         missing = [f for f in spec.get("from", []) if f not in names]
         if missing:
             problems.append(f"derived {name!r} uses unknown variables {missing}")
+    leader = raw.get("derived", {}).get("leader_driven", {}).get("levels", [])
+    governance = [c["code"] for c in raw.get("categories", {}).get("governance", [])]
+    if not set(leader) <= set(governance):
+        problems.append(f"derived 'leader_driven' names governance forms {leader} outside {governance}")
     for name, scale in raw.get("scales", {}).items():
         if len(scale["levels"]) != len(scale["labels"]):
             problems.append(f"scale {name!r}: {len(scale['levels'])} levels but {len(scale['labels'])} labels")

@@ -38,6 +38,8 @@ def _target(name: str, suffix: str, directory: str | Path | None) -> Path:
     if "/" in name or "." in name:
         raise ValueError(f"exhibit name {name!r} must be a bare stem like 'codebook' (no folder, no suffix)")
     folder = paths.resolve(directory) if directory is not None else paths.FIGURES
+    if folder.resolve().is_relative_to(paths.DATA_RAW.resolve()):
+        raise ValueError("exhibits are never written under data/raw/: raw data are immutable")
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.{suffix}"
 
@@ -48,14 +50,32 @@ def _write_if_changed(path: Path, data: bytes) -> None:
         path.write_bytes(data)
 
 
+def _data_label(cases: pd.DataFrame) -> tuple[str, str]:
+    """('simulated' or 'coded', one-line provenance) for exhibits made from a set of cases."""
+    from .coding import is_simulated, provenance
+
+    simulated = cases.attrs.get("simulated", is_simulated(cases))
+    return ("simulated" if simulated else "coded"), provenance(cases)
+
+
 def save_table(df: pd.DataFrame, name: str, *, title: str, notes: str = "", directory=None,
-               float_format: str = "%.6g") -> list[str]:
-    """Write `df` as `<name>.csv` and `<name>.md` (with a title and notes); return the relative paths."""
+               float_format: str = "%.6g", cases: pd.DataFrame | None = None) -> list[str]:
+    """Write `df` as `<name>.csv` and `<name>.md` (with a title and notes); return the relative paths.
+
+    With `cases` (the data the table is made from), the CSV gains a first column `data` ('simulated' or
+    'coded') and the Markdown opens with the data's provenance, so a simulated exhibit always says so.
+    """
     csv_path = _target(name, "csv", directory)
     md_path = _target(name, "md", directory)
+    banner = ""
+    if cases is not None:
+        label, banner = _data_label(cases)
+        df = df.copy()
+        df.insert(0, "data", label)
     csv = df.to_csv(index=False, lineterminator="\n", float_format=float_format)
     body = df.to_markdown(index=False, floatfmt=float_format.strip("%"))
-    md = f"# {title}\n\n" + (f"{notes.strip()}\n\n" if notes.strip() else "") + body + "\n"
+    md = (f"# {title}\n\n" + (f"**{banner}**\n\n" if banner else "")
+          + (f"{notes.strip()}\n\n" if notes.strip() else "") + body + "\n")
     written = []
     for path, text in ((csv_path, csv), (md_path, md)):
         _write_if_changed(path, text.encode("utf-8"))
@@ -64,10 +84,24 @@ def save_table(df: pd.DataFrame, name: str, *, title: str, notes: str = "", dire
     return written
 
 
-def save_figure(fig, name: str, *, directory=None) -> list[str]:
-    """Write a matplotlib figure as `<name>.png` and `<name>.pdf`, byte-deterministically."""
+def label_figure(fig, cases: pd.DataFrame) -> None:
+    """Print the data's provenance at the foot of a figure (in red when the data are simulated)."""
+    import textwrap
+
+    label, banner = _data_label(cases)
+    fig.text(0.01, -0.01, textwrap.fill(banner, 150), ha="left", va="top", fontsize=7,
+             color="#b2182b" if label == "simulated" else "#333333")
+
+
+def save_figure(fig, name: str, *, directory=None, cases: pd.DataFrame | None = None) -> list[str]:
+    """Write a matplotlib figure as `<name>.png` and `<name>.pdf`, byte-deterministically.
+
+    With `cases`, the figure is first labelled with the data's provenance (see `label_figure`).
+    """
     import io
 
+    if cases is not None:
+        label_figure(fig, cases)
     written = []
     for fmt, metadata in FIGURE_FORMATS.items():
         path = _target(name, fmt, directory)
@@ -77,3 +111,14 @@ def save_figure(fig, name: str, *, directory=None) -> list[str]:
         written.append(paths.relative(path))
         print(f"wrote {paths.relative(path)}")
     return written
+
+
+def remove_exhibits(name: str, *, directory=None) -> list[str]:
+    """Delete every file of an exhibit (all suffixes), e.g. when its input is absent, so none goes stale."""
+    folder = paths.resolve(directory) if directory is not None else paths.FIGURES
+    removed = []
+    for path in sorted(folder.glob(f"{name}.*")):
+        path.unlink()
+        removed.append(paths.relative(path))
+        print(f"removed {paths.relative(path)}")
+    return removed

@@ -149,6 +149,8 @@ def execute(notebook: Path, parameters: dict | None = None, kernel: str | None =
     """Execute one notebook in place; on any failure raise UpgradingError and leave every file as it was."""
     import papermill
 
+    declared = papermill.inspect_notebook(str(notebook))
+    parameters = {k: v for k, v in (parameters or {}).items() if k in declared}
     before = _snapshot()
     start = time.perf_counter()
     os.environ.update(kernel_environment())

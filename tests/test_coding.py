@@ -1,0 +1,176 @@
+"""Validation of coding sheets: every kind of bad sheet refused, every problem located, input untouched."""
+
+import hashlib
+import shutil
+import pandas as pd
+import pytest
+
+from upgrading.cli import main
+from upgrading.coding import CodingSheetError, did_you_mean, load_cases, to_cases, validate
+from upgrading.paths import DATA_RAW
+
+GOOD = DATA_RAW / "coding_sheet_simulated.csv"
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def sheet(tmp_path):
+    """A writable copy of the good sheet, as text rows."""
+    lines = GOOD.read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [line.split(",") for line in lines[1:]]
+
+    def write(hdr=None, body=None, name="sheet.csv"):
+        path = tmp_path / name
+        path.write_text("\n".join(",".join(r) for r in [hdr or header, *(body if body is not None else rows)]) + "\n")
+        return path
+
+    return header, rows, write
+
+
+def _problems(path):
+    before = _digest(path)
+    with pytest.raises(CodingSheetError) as err:
+        validate(path)
+    assert _digest(path) == before, "validation must never modify its input"
+    return err.value.problems
+
+
+def test_good_sheet_validates_and_is_unchanged():
+    before = _digest(GOOD)
+    frame = validate(GOOD)
+    assert len(frame) == 50
+    assert _digest(GOOD) == before
+
+
+def test_kind_1_empty_file(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    (problem,) = _problems(path)
+    assert "empty" in problem.message
+
+
+def test_kind_1b_header_only(sheet):
+    header, rows, write = sheet
+    (problem,) = _problems(write(body=[]))
+    assert "no cases" in problem.message
+
+
+def test_kind_2_binary_and_non_csv_files(tmp_path):
+    binary = tmp_path / "sheet.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    assert "binary" in _problems(binary)[0].message
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("case_id\nCaf\xe9\n".encode("latin-1"))
+    assert "not UTF-8" in _problems(latin)[0].message
+    zipped = tmp_path / "workbook.csv"
+    pd.read_csv(GOOD).to_excel(tmp_path / "real.xlsx", index=False)
+    shutil.copy(tmp_path / "real.xlsx", zipped)
+    assert "Excel workbook" in _problems(zipped)[0].message
+
+
+def test_kind_3_missing_and_unknown_columns(sheet):
+    header, rows, write = sheet
+    k = header.index("governance")
+    hdr = [*header[:k], "governnace", *header[k + 1:]]
+    problems = _problems(write(hdr=hdr))
+    messages = [str(p) for p in problems]
+    assert any("unknown column 'governnace'" in m and "did you mean 'governance'" in m for m in messages)
+    assert any("required column 'governance' is missing" in m for m in messages)
+    assert all(p.line == 1 for p in problems)
+
+
+def test_kind_4_out_of_range_and_wrong_type_all_reported_at_once(sheet):
+    header, rows, write = sheet
+    rows[0][header.index("product_upgrading")] = "4"
+    rows[1][header.index("process_upgrading")] = "2.5"
+    rows[2][header.index("joint_actions")] = "high"
+    rows[3][header.index("external_economies")] = "-1"
+    problems = _problems(write())
+    found = {(p.line, p.case_id, p.column, p.value) for p in problems}
+    assert (2, "SIM-01", "product_upgrading", "4") in found
+    assert (3, "SIM-02", "process_upgrading", "2.5") in found
+    assert (4, "SIM-03", "joint_actions", "high") in found
+    assert (5, "SIM-04", "external_economies", "-1") in found
+    kinds = {p.column: p.message for p in problems}
+    assert kinds["product_upgrading"] == "out of range" and kinds["joint_actions"].startswith("wrong type")
+    assert all("0 (absent)" in p.allowed for p in problems if p.column != "collective_efficiency")
+
+
+def test_kind_5_unknown_categories_with_did_you_mean(sheet):
+    header, rows, write = sheet
+    rows[0][header.index("governance")] = "Quasi-Hierarchy"
+    rows[1][header.index("sectoral_group")] = "software"
+    rows[2][header.index("industry")] = "Textiles"
+    problems = {p.column: p for p in _problems(write())}
+    assert problems["governance"].hint == "did you mean 'quasi_hierarchy'?"
+    assert "market, network, quasi_hierarchy, hierarchy" in problems["governance"].allowed
+    assert problems["sectoral_group"].value == "software"
+    assert problems["industry"].hint == "did you mean 'Textile and garments'?"
+
+
+def test_kind_6_missing_values(sheet):
+    header, rows, write = sheet
+    rows[4][header.index("governance")] = ""
+    rows[5][header.index("coding_source")] = "  "
+    problems = _problems(write())
+    assert {(p.line, p.column, p.message) for p in problems} == {
+        (6, "governance", "missing value"), (7, "coding_source", "missing value")}
+
+
+def test_kind_7_duplicate_case_ids(sheet):
+    header, rows, write = sheet
+    rows[9][0] = rows[2][0]
+    (problem,) = _problems(write())
+    assert (problem.line, problem.case_id, problem.message) == (11, "SIM-03", "duplicate case id")
+    assert problem.hint == "first used on line 4"
+
+
+def test_cross_column_rules(sheet):
+    header, rows, write = sheet
+    rows[0][header.index("collective_efficiency")] = str((int(rows[0][header.index("collective_efficiency")]) + 1) % 4)
+    rows[1][header.index("industry")] = "Software"  # a traditional-manufacturing case
+    problems = {p.column: p for p in _problems(write())}
+    assert "codebook rule" in problems["collective_efficiency"].message
+    assert "industries of traditional_manufacturing" in problems["industry"].message
+
+
+def test_xlsx_sheets_are_read_with_line_numbers(tmp_path):
+    frame = pd.read_csv(GOOD)
+    good = tmp_path / "coding.xlsx"
+    frame.to_excel(good, index=False)
+    assert len(validate(good)) == 50
+    frame.loc[3, "governance"] = "hierarchical"
+    bad = tmp_path / "bad.xlsx"
+    frame.to_excel(bad, index=False)
+    (problem,) = _problems(bad)
+    assert (problem.line, problem.column, problem.hint) == (5, "governance", "did you mean 'hierarchy'?")
+
+
+def test_typed_cases():
+    cases = load_cases(GOOD)
+    assert cases["product_upgrading"].dtype == "int64"
+    assert list(cases["governance"].cat.categories) == ["market", "network", "quasi_hierarchy", "hierarchy"]
+    assert set(cases["leader_driven"]) <= {0, 1}
+    assert (cases["leader_driven"] == cases["governance"].isin(["quasi_hierarchy", "hierarchy"])).all()
+    assert cases.attrs["source_file"] == "data/raw/coding_sheet_simulated.csv"
+
+
+def test_did_you_mean_stays_quiet_for_nonsense():
+    assert did_you_mean("zzzz", ["market", "network"]) is None
+
+
+def test_cli_validate_reports_all_problems_without_traceback(sheet, capsys):
+    header, rows, write = sheet
+    rows[0][header.index("governance")] = "marker"
+    rows[1][header.index("product_upgrading")] = "9"
+    path = write()
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "2 problems" in err and "did you mean 'market'" in err and str(path) in err
+    assert "Traceback" not in err
+    assert main(["validate", str(GOOD)]) == 0
+    assert "50 cases (simulated)" in capsys.readouterr().out
