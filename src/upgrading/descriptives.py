@@ -1,0 +1,69 @@
+"""Descriptive tables: how upgrading, collective efficiency and governance are spread across sectoral groups.
+
+Each function takes typed cases (`coding.load_cases`) and returns a tidy DataFrame, one row per group (and
+form), in codebook order, ready for an exhibit.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .codebook import load_codebook
+
+
+def _group_order(cases: pd.DataFrame) -> list[str]:
+    return [g for g in load_codebook().group_codes if (cases["sectoral_group"] == g).any()]
+
+
+def upgrading_by_group(cases: pd.DataFrame) -> pd.DataFrame:
+    """Per group and form of upgrading: cases, mean score, share at medium or high (2-3), and counts 0-3."""
+    cb = load_codebook()
+    rows = []
+    for form in cb.upgrading_forms:
+        for group in _group_order(cases) + ["all"]:
+            scores = cases[form] if group == "all" else cases.loc[cases["sectoral_group"] == group, form]
+            counts = scores.value_counts().reindex(range(4), fill_value=0)
+            rows.append({"form": form, "sectoral_group": group, "cases": len(scores), "mean": scores.mean(),
+                         "share_medium_or_high": (scores >= 2).mean(),
+                         **{f"score_{k}": int(counts[k]) for k in range(4)}})
+    return pd.DataFrame(rows)
+
+
+def governance_by_group(cases: pd.DataFrame) -> pd.DataFrame:
+    """Per group: number of cases in each governance form, and the share that is leader-driven."""
+    cb = load_codebook()
+    table = pd.crosstab(pd.Categorical(cases["sectoral_group"], categories=_group_order(cases)),
+                        pd.Categorical(cases["governance"], categories=list(cb.governance_levels)),
+                        dropna=False)
+    table.index.name, table.columns.name = "sectoral_group", None
+    table = table.reset_index()
+    table.columns = [str(c) for c in table.columns]
+    levels = list(cb.governance_levels)
+    table["cases"] = table[levels].sum(axis=1)
+    table["share_leader_driven"] = table[list(cb.leader_levels)].sum(axis=1) / table["cases"]
+    return table
+
+
+def collective_efficiency_by_group(cases: pd.DataFrame) -> pd.DataFrame:
+    """Per group: mean external economies, joint actions and collective efficiency, and the CE counts 0-3."""
+    rows = []
+    for group in _group_order(cases) + ["all"]:
+        sub = cases if group == "all" else cases[cases["sectoral_group"] == group]
+        counts = sub["collective_efficiency"].value_counts().reindex(range(4), fill_value=0)
+        rows.append({"sectoral_group": group, "cases": len(sub),
+                     "mean_external_economies": sub["external_economies"].mean(),
+                     "mean_joint_actions": sub["joint_actions"].mean(),
+                     "mean_collective_efficiency": sub["collective_efficiency"].mean(),
+                     **{f"collective_efficiency_{k}": int(counts[k]) for k in range(4)}})
+    return pd.DataFrame(rows)
+
+
+def cases_by_group(cases: pd.DataFrame) -> pd.DataFrame:
+    """Number of cases and industries per sectoral group."""
+    rows = []
+    for group in _group_order(cases):
+        sub = cases[cases["sectoral_group"] == group]
+        industries = sub["industry"].value_counts()
+        rows.append({"sectoral_group": group, "cases": len(sub),
+                     "industries": ", ".join(f"{k} ({v})" for k, v in sorted(industries.items()))})
+    return pd.DataFrame(rows)

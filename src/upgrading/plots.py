@@ -1,0 +1,106 @@
+"""Figures a reader would rather look at than read. Each builder returns a matplotlib Figure.
+
+Built with seaborn on the house style (`exhibits.use_deterministic_style`); saving, with the data's
+provenance at the foot, is `exhibits.save_figure`'s job.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .codebook import load_codebook
+
+SCORE_PALETTE = "YlGnBu"
+
+
+def _group_labels(codes) -> list[str]:
+    cb = load_codebook()
+    return [cb.group(c).label if c != "all" else "All cases" for c in codes]
+
+
+def _form_label(form: str) -> str:
+    return load_codebook().variable(form).label
+
+
+def upgrading_distribution(table: pd.DataFrame) -> plt.Figure:
+    """One panel per form of upgrading: the share of cases at each score 0-3, per sectoral group."""
+    cb = load_codebook()
+    forms = list(dict.fromkeys(table["form"]))
+    colours = sns.color_palette(SCORE_PALETTE, 4)
+    fig, axes = plt.subplots(1, len(forms), figsize=(3.2 * len(forms), 3.4), sharey=True)
+    for ax, form in zip(np.atleast_1d(axes), forms):
+        sub = table[table["form"] == form].iloc[::-1]
+        counts = sub[[f"score_{k}" for k in range(4)]].to_numpy(dtype=float)
+        shares = counts / counts.sum(axis=1, keepdims=True)
+        left = np.zeros(len(sub))
+        for k in range(4):
+            ax.barh(_group_labels(sub["sectoral_group"]), shares[:, k], left=left, color=colours[k],
+                    edgecolor="white", linewidth=0.5, label=f"{k} {cb.scales['likert_0_3'].labels[k]}")
+            left += shares[:, k]
+        for y, n in enumerate(sub["cases"]):
+            ax.text(1.01, y, f"n={n}", va="center", fontsize=7)
+        ax.set_xlim(0, 1)
+        ax.set_title(_form_label(form), fontsize=10)
+        ax.set_xlabel("share of cases")
+    np.atleast_1d(axes)[0].legend(title="score", loc="upper left", bbox_to_anchor=(0, -0.22), ncol=4,
+                                  fontsize=8, frameon=False)
+    fig.suptitle("Upgrading scores by sectoral group", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def governance_mix(table: pd.DataFrame) -> plt.Figure:
+    """Stacked bars: the number of cases in each governance form, per sectoral group."""
+    cb = load_codebook()
+    levels = list(cb.governance_levels)
+    labels = [c.label for c in cb.variable("governance").categories]
+    colours = sns.color_palette("Set2", len(levels))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    rows = table.iloc[::-1]
+    left = np.zeros(len(rows))
+    for level, label, colour in zip(levels, labels, colours):
+        ax.barh(_group_labels(rows["sectoral_group"]), rows[level], left=left, color=colour, label=label,
+                edgecolor="white", linewidth=0.5)
+        left += rows[level].to_numpy()
+    ax.set_xlabel("number of cases")
+    ax.set_title("Value-chain governance by sectoral group", fontsize=11)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def collective_efficiency_heatmap(table: pd.DataFrame) -> plt.Figure:
+    """Heatmap: number of cases at each level of collective efficiency, per sectoral group."""
+    cb = load_codebook()
+    columns = [f"collective_efficiency_{k}" for k in range(4)]
+    body = table.set_index("sectoral_group")[columns]
+    body.index = _group_labels(body.index)
+    body.columns = [f"{k} {cb.scales['likert_0_3'].labels[k]}" for k in range(4)]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    sns.heatmap(body, annot=True, fmt="d", cmap=SCORE_PALETTE, cbar=False, linewidths=0.5, ax=ax)
+    ax.set_xlabel("collective efficiency")
+    ax.set_ylabel("")
+    ax.set_title("Collective efficiency by sectoral group (number of cases)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_intervals(table: pd.DataFrame) -> plt.Figure:
+    """Krippendorff's alpha per variable with its bootstrap interval, and the usual 0.667 / 0.8 benchmarks."""
+    rows = table.iloc[::-1]
+    labels = [load_codebook().variable(v).label + f" ({m})" for v, m in zip(rows["variable"], rows["metric"])]
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    y = np.arange(len(rows))
+    ax.errorbar(rows["alpha"], y, xerr=[rows["alpha"] - rows["ci_low"], rows["ci_high"] - rows["alpha"]],
+                fmt="o", color="#2c7fb8", ecolor="#7fcdbb", capsize=3)
+    for cut, style in ((0.667, ":"), (0.8, "--")):
+        ax.axvline(cut, color="grey", linestyle=style, linewidth=0.8)
+    ax.set_yticks(y, labels)
+    ax.set_xlim(min(0.0, float(np.nanmin(rows["ci_low"])) - 0.05), 1.02)
+    ax.set_xlabel("Krippendorff's alpha (95% bootstrap interval)")
+    ax.set_title("Inter-coder reliability", fontsize=11)
+    fig.tight_layout()
+    return fig

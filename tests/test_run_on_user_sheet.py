@@ -1,0 +1,78 @@
+"""End to end: `upgrading run --coding PATH` validates a user's sheet, then reruns the notebooks on it.
+
+Runs in a temporary copy of the repository, so the committed notebooks and exhibits are never touched.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from helpers import git_tracked
+from upgrading.paths import ROOT
+
+
+@pytest.fixture(scope="module")
+def copy_of_repo(tmp_path_factory):
+    target = tmp_path_factory.mktemp("compendium")
+    for rel in git_tracked():
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target / rel)
+    return target
+
+
+def _cli(repo, *args):
+    env = dict(os.environ, PYTHONPATH=str(repo / "src"))
+    return subprocess.run([sys.executable, "-m", "upgrading.cli", *args], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+
+def _raw_digests(repo):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (repo / "data" / "raw").iterdir()}
+
+
+def test_the_copy_imports_its_own_package(copy_of_repo):
+    env = dict(os.environ, PYTHONPATH=str(copy_of_repo / "src"))
+    out = subprocess.run([sys.executable, "-c", "from upgrading.paths import ROOT; print(ROOT)"], env=env,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == str(copy_of_repo)
+
+
+def test_a_bad_user_sheet_is_refused_before_any_notebook_runs(copy_of_repo, tmp_path):
+    bad = tmp_path / "my_sheet.csv"
+    frame = pd.read_csv(copy_of_repo / "data/raw/coding_sheet_simulated.csv")
+    frame.loc[0, "governance"] = "Hierarchy "
+    frame.loc[2, "product_upgrading"] = 5
+    frame.to_csv(bad, index=False)
+    before = hashlib.sha256((copy_of_repo / "notebooks/02_coding.ipynb").read_bytes()).hexdigest()
+    result = _cli(copy_of_repo, "run", "--coding", str(bad), "--quiet")
+    assert result.returncode == 2
+    assert "2 problems" in result.stderr and "Traceback" not in result.stderr
+    assert hashlib.sha256((copy_of_repo / "notebooks/02_coding.ipynb").read_bytes()).hexdigest() == before
+
+
+def test_pipeline_runs_end_to_end_on_a_user_sheet(copy_of_repo, tmp_path):
+    user = tmp_path / "my_coding.csv"
+    frame = pd.read_csv(copy_of_repo / "data/raw/coding_sheet_simulated.csv")
+    frame["case_id"] = [f"C{k:03d}" for k in range(len(frame))]
+    frame["coding_source"] = "Author (2003), case study"
+    frame["product_upgrading"] = 3 - frame["product_upgrading"]
+    frame.to_csv(user, index=False)
+    raw_before = _raw_digests(copy_of_repo)
+    result = _cli(copy_of_repo, "run", "--coding", str(user), "--only", "02,03", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "02_coding.ipynb" in result.stdout and "03_descriptives.ipynb" in result.stdout
+    assert _raw_digests(copy_of_repo) == raw_before, "data/raw must never be written by an analysis step"
+    notebook = (copy_of_repo / "notebooks/02_coding.ipynb").read_text()
+    assert "C000" in notebook and "SIMULATED DATA" not in notebook
+    assert "No second coding was supplied" in notebook
+    assert not (copy_of_repo / "figures/reliability.csv").exists()
+    table = pd.read_csv(copy_of_repo / "figures/upgrading_by_group.csv")
+    assert set(table["data"]) == {"coded"}
+    product = table[(table["form"] == "product_upgrading") & (table["sectoral_group"] == "all")]
+    assert product["mean"].iloc[0] == pytest.approx((3 - pd.read_csv(
+        copy_of_repo / "data/raw/coding_sheet_simulated.csv")["product_upgrading"]).mean())
