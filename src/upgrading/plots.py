@@ -104,3 +104,51 @@ def reliability_intervals(table: pd.DataFrame) -> plt.Figure:
     ax.set_title("Inter-coder reliability", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
+    """Odds ratios with intervals per sectoral group: rows are predictors, columns forms of upgrading.
+
+    Filled markers are maximum-likelihood estimates; open markers are Firth-penalised estimates, reported
+    where the ML fit is separated. Intervals that reach past the axis are drawn to its edge with an arrow.
+    """
+    cb = load_codebook()
+    forms = list(dict.fromkeys(estimates["form"]))
+    predictors = [("collective_efficiency", "Collective efficiency (per level)"),
+                  ("leader_driven", "Leader-driven governance")]
+    groups = list(cb.group_codes)
+    lo_lim, hi_lim = 1 / 200, 200
+    fig, axes = plt.subplots(len(predictors), len(forms), figsize=(3.1 * len(forms), 5.2), sharey=True,
+                             squeeze=False)
+    for r, (predictor, title) in enumerate(predictors):
+        for c, form in enumerate(forms):
+            ax = axes[r, c]
+            sub = estimates[(estimates["form"] == form) & (estimates["predictor"] == predictor)]
+            sub = sub.set_index("sectoral_group").reindex(groups)
+            for y, group in enumerate(groups[::-1]):
+                row = sub.loc[group]
+                if pd.isna(row["odds_ratio"]):
+                    continue
+                low, high = np.clip([row["or_conf_low"], row["or_conf_high"]], lo_lim, hi_lim)
+                ax.plot([low, high], [y, y], color="#555555", linewidth=1.2)
+                firth = row["method"] == "firth"
+                ax.plot(np.clip(row["odds_ratio"], lo_lim, hi_lim), y, "o", markersize=6,
+                        color="#2c7fb8", markerfacecolor="white" if firth else "#2c7fb8")
+                for edge, value, marker in ((lo_lim, row["or_conf_low"], "<"), (hi_lim, row["or_conf_high"], ">")):
+                    if (marker == "<" and value <= lo_lim) or (marker == ">" and value >= hi_lim):
+                        ax.plot(edge, y, marker, color="#555555", markersize=5)
+            ax.axvline(1, color="grey", linestyle="--", linewidth=0.8)
+            ax.set_xscale("log")
+            ax.set_xlim(lo_lim, hi_lim)
+            ax.set_yticks(range(len(groups)), _group_labels(groups[::-1]))
+            if r == 0:
+                ax.set_title(_form_label(form), fontsize=10)
+            if c == 0:
+                ax.set_ylabel(title, fontsize=9)
+            ax.set_xlabel("odds ratio (log scale)", fontsize=8)
+            ax.tick_params(labelsize=8)
+    fig.suptitle("Odds ratios by sectoral group (model with group-specific slopes; 95% intervals)\n"
+                 "filled: maximum likelihood (Wald); open: Firth-penalised (profile), where ML is separated",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
