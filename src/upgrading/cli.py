@@ -11,6 +11,8 @@ import sys
 import textwrap
 import time
 
+import numpy as np
+
 from .errors import UpgradingError
 
 EXIT_USER_ERROR = 2
@@ -79,6 +81,34 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_claims(args: argparse.Namespace) -> int:
+    from . import claims, coding, paths
+
+    path = args.coding or str(paths.DATA_RAW / "coding_sheet_simulated.csv")
+    display = args.coding or "data/raw/coding_sheet_simulated.csv"
+    coding.validate(path, display=display)
+    cases = coding.load_cases(path)
+    print(coding.provenance(cases).replace(cases.attrs["source_file"], display))
+    table = claims.evaluate(cases, n_resamples=args.resamples)
+    shown = table[["id", "sectoral_group", "outcome", "published_wording", "expected", "fit", "odds_ratio",
+                   "ci_low", "ci_high", "p_value", "p_value_holm", "verdict", "verdict_holm"]].copy()
+    for column in ("ci_low", "ci_high"):
+        shown[column] = np.exp(shown[column])
+    shown = shown.rename(columns={"ci_low": "or_low", "ci_high": "or_high"})
+    import pandas as pd
+
+    with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_colwidth", 32,
+                           "display.float_format", "{:.3g}".format):
+        print(shown.to_string(index=False))
+    counts = claims.verdict_counts(table)
+    print("verdicts (raw / Holm): " + ", ".join(f"{v} {counts.loc[v, 'raw']} / {counts.loc[v, 'holm']}"
+                                               for v in counts.index))
+    if args.out:
+        table.to_csv(args.out, index=False, lineterminator="\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="upgrading",
@@ -117,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
                                           "modifies its input.")
     validate.add_argument("paths", nargs="+", metavar="PATH", help="coding sheet (.csv or .xlsx)")
     validate.set_defaults(handler=_cmd_validate)
+
+    claims = sub.add_parser("claims", help="print the verdict on every published claim for a coding sheet",
+                            description="Validate the sheet, then give every claim of the register "
+                                        "(src/upgrading/data/claims.toml) its verdict: consistent, contradicted "
+                                        "or inconclusive, raw and Holm-adjusted, with the numbers behind it.")
+    claims.add_argument("--coding", metavar="PATH", help="coding sheet (default: the simulated sheet)")
+    claims.add_argument("--resamples", type=int, default=9999, help="permutations per exact cross-check")
+    claims.add_argument("--out", metavar="CSV", help="also write the full verdict table to this file")
+    claims.set_defaults(handler=_cmd_claims)
     return parser
 
 

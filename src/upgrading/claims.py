@@ -1,0 +1,220 @@
+"""The claims check: every claim in the register (`data/claims.toml`) gets a verdict computed from the data.
+
+Verdict rules are declared in the register before any data are looked at: `consistent`, `contradicted` or
+`inconclusive`, from the slope's intervals and the declared smallest effect that would matter (`margin`).
+Raw verdicts come from the intervals; multiplicity-adjusted verdicts from Holm-adjusted p-values. Every row
+carries the numbers it was decided on.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from functools import cache
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .codebook import load_codebook
+from .diagnostics import permutation_association
+from .errors import UpgradingError
+from .models import build_design, fit_design
+from .simulate import source_patterns
+
+VERDICTS = ("consistent", "contradicted", "inconclusive")
+EXPECTATIONS = ("positive", "negative", "null", "non_positive")
+
+
+@cache
+def load_register() -> dict:
+    """The claims register, checked against the source table and the codebook."""
+    text = resources.files("upgrading").joinpath("data/claims.toml").read_text(encoding="utf-8")
+    register = tomllib.loads(text)
+    check_register(register)
+    return register
+
+
+def check_register(register: dict) -> None:
+    """Every table cell present once with the source's wording; every claim testable and fully declared."""
+    problems = []
+    cells = source_patterns()["cells"]
+    expected_cells = {(p, f, g): w for p, forms in cells.items() for f, groups in forms.items()
+                      for g, w in groups.items()}
+    seen = {}
+    ids = [c["id"] for c in register["claims"]]
+    if len(set(ids)) != len(ids):
+        problems.append("claim ids are not unique")
+    cb = load_codebook()
+    for claim in register["claims"]:
+        if claim["kind"] == "table cell":
+            key = (claim["predictor"], claim["outcome"], claim["sectoral_group"])
+            if key not in expected_cells:
+                problems.append(f"{claim['id']}: no such cell in the source table")
+            elif claim["wording"] != expected_cells[key]:
+                problems.append(f"{claim['id']}: wording {claim['wording']!r} differs from the source's "
+                                f"{expected_cells[key]!r}")
+            seen[key] = claim["id"]
+        try:
+            expected = expected_direction(claim, register)
+        except UpgradingError as error:
+            problems.append(str(error))
+            continue
+        if expected not in EXPECTATIONS:
+            problems.append(f"{claim['id']}: expected direction {expected!r} not in {EXPECTATIONS}")
+        if claim["predictor"] not in register["margins"]:
+            problems.append(f"{claim['id']}: no declared margin for predictor {claim['predictor']!r}")
+        if claim["outcome"] not in cb.upgrading_forms:
+            problems.append(f"{claim['id']}: outcome {claim['outcome']!r} is not a form of upgrading")
+        if claim["subset"] not in ("all", *cb.group_codes):
+            problems.append(f"{claim['id']}: subset {claim['subset']!r} is not 'all' or a sectoral group")
+    missing = set(expected_cells) - set(seen)
+    if missing:
+        problems.append(f"table cells missing from the register: {sorted(missing)}")
+    if problems:
+        raise UpgradingError("the claims register is inconsistent:\n  " + "\n  ".join(problems))
+
+
+def expected_direction(claim: dict, register: dict) -> str:
+    """The claim's expected direction: declared, or mapped from the table wording (documented mapping)."""
+    if "expected" in claim:
+        return claim["expected"]
+    try:
+        return register["wording_to_expected"][claim["wording"]]
+    except KeyError:
+        raise UpgradingError(f"{claim['id']}: wording {claim['wording']!r} has no documented mapping") from None
+
+
+def prepare(cases: pd.DataFrame) -> pd.DataFrame:
+    """Cases plus 0/1 indicators `is_<governance form>` and `is_<sectoral group>` used by textual claims."""
+    cb = load_codebook()
+    out = cases.copy()
+    for level in cb.governance_levels:
+        out[f"is_{level}"] = (out["governance"] == level).astype(int)
+    for group in cb.group_codes:
+        out[f"is_{group}"] = (out["sectoral_group"] == group).astype(int)
+    return out
+
+
+def _decide(expected: str, ci: tuple, ci90: tuple, margin: float) -> str:
+    low, high = ci
+    low90, high90 = ci90
+    inside = -margin < low90 and high90 < margin
+    if expected == "positive":
+        if low > 0:
+            return "consistent"
+        return "contradicted" if high < 0 or inside else "inconclusive"
+    if expected == "negative":
+        if high < 0:
+            return "consistent"
+        return "contradicted" if low > 0 or inside else "inconclusive"
+    if expected == "null":
+        if inside:
+            return "consistent"
+        return "contradicted" if low > 0 or high < 0 else "inconclusive"
+    if expected == "non_positive":
+        if high90 < margin:
+            return "consistent"
+        return "contradicted" if low > 0 else "inconclusive"
+    raise ValueError(expected)
+
+
+def _decision_p_values(expected: str, estimate: float, se: float, margin: float) -> tuple[float, float]:
+    """(p for 'consistent', p for 'contradicted'): the tests whose rejection would make each verdict."""
+    if not (np.isfinite(estimate) and np.isfinite(se) and se > 0):
+        return np.nan, np.nan
+    z = estimate / se
+    two_sided = 2 * stats.norm.sf(abs(z))
+    equivalence = max(stats.norm.cdf((estimate - margin) / se), stats.norm.sf((estimate + margin) / se))
+    if expected == "positive":
+        return (two_sided if estimate > 0 else 1.0), min(two_sided if estimate < 0 else 1.0, equivalence)
+    if expected == "negative":
+        return (two_sided if estimate < 0 else 1.0), min(two_sided if estimate > 0 else 1.0, equivalence)
+    if expected == "null":
+        return equivalence, two_sided
+    if expected == "non_positive":
+        return stats.norm.cdf((estimate - margin) / se), (two_sided if estimate > 0 else 1.0)
+    raise ValueError(expected)
+
+
+def _holm(p: pd.Series) -> pd.Series:
+    from statsmodels.stats.multitest import multipletests
+
+    valid = p.notna()
+    adjusted = pd.Series(np.nan, index=p.index)
+    if valid.any():
+        adjusted[valid] = multipletests(p[valid].to_numpy(), method="holm")[1]
+    return adjusted
+
+
+def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int = 9999) -> pd.DataFrame:
+    """One row per claim: estimand, estimate, intervals, p-values (raw and Holm), verdicts (raw and Holm)."""
+    register = register or load_register()
+    data = prepare(cases)
+    fits: dict = {}
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # separation is recorded in the `fit` column
+        for claim in register["claims"]:
+            formula = (register["cell_formula"].format(outcome=claim["outcome"]) if claim["formula"] == "cell"
+                       else claim["formula"])
+            subset = data if claim["subset"] == "all" else data[data["sectoral_group"] == claim["subset"]]
+            key = (formula, claim["subset"])
+            if key not in fits:
+                try:
+                    design = build_design(formula, subset)
+                    ml = fit_design(design)
+                    fits[key] = fit_design(design, penalty="firth") if ml.separation.separated else ml
+                except UpgradingError as error:
+                    fits[key] = error
+            fit = fits[key]
+            expected = expected_direction(claim, register)
+            margin = float(register["margins"][claim["predictor"]])
+            row = {"id": claim["id"], "kind": claim["kind"], "sectoral_group": claim["sectoral_group"],
+                   "outcome": claim["outcome"], "predictor": claim["predictor"], "term": claim["term"],
+                   "published_wording": claim["wording"], "expected": expected, "margin": margin,
+                   "subset": claim["subset"], "source": claim["source"]}
+            if isinstance(fit, UpgradingError):
+                row.update({"fit": "not estimable", "note": str(fit), "verdict": "inconclusive"})
+                rows.append(row)
+                continue
+            term = claim["term"]
+            estimate, se = float(fit.params[term]), float(fit.bse[term])
+            ci = tuple(fit.conf_int(0.05, terms=[term]).loc[term])
+            ci90 = tuple(fit.conf_int(0.10, terms=[term]).loc[term])
+            p_consistent, p_contradicted = _decision_p_values(expected, estimate, se, margin)
+            row.update({
+                "fit": "firth" if fit.penalty else "ml", "n": int(fit.nobs), "estimate": estimate,
+                "std_error": se, "odds_ratio": float(np.exp(estimate)), "ci_low": ci[0], "ci_high": ci[1],
+                "ci90_low": ci90[0], "ci90_high": ci90[1],
+                "p_value": float(2 * stats.norm.sf(abs(estimate / se))) if se > 0 else np.nan,
+                "p_consistent": p_consistent, "p_contradicted": p_contradicted,
+                "verdict": _decide(expected, ci, ci90, margin), "note": claim.get("note", ""),
+            })
+            if claim["predictor"] in ("collective_efficiency", "leader_driven", "joint_actions") \
+                    and claim["sectoral_group"] in set(data["sectoral_group"].astype(str)):
+                group = data[data["sectoral_group"] == claim["sectoral_group"]]
+                exact = permutation_association(group[claim["predictor"]], group[claim["outcome"]], n_resamples)
+                row.update({"exact_tau_b": exact["tau_b"], "exact_p": exact["p_value"]})
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    for column in ("p_value", "p_consistent", "p_contradicted"):
+        table[f"{column}_holm"] = _holm(table[column]) if column in table else np.nan
+    table["verdict_holm"] = np.select(
+        [table["p_consistent_holm"] < 0.05, table["p_contradicted_holm"] < 0.05],
+        ["consistent", "contradicted"], default="inconclusive")
+    order = ["id", "kind", "sectoral_group", "outcome", "predictor", "published_wording", "expected", "margin",
+             "fit", "n", "estimate", "std_error", "odds_ratio", "ci_low", "ci_high", "ci90_low", "ci90_high",
+             "p_value", "p_value_holm", "p_consistent", "p_consistent_holm", "p_contradicted",
+             "p_contradicted_holm", "verdict", "verdict_holm", "exact_tau_b", "exact_p", "term", "subset",
+             "source", "note"]
+    return table.reindex(columns=order)
+
+
+def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """How many claims got each verdict, raw and Holm-adjusted."""
+    return pd.DataFrame({
+        "raw": table["verdict"].value_counts().reindex(VERDICTS, fill_value=0),
+        "holm": table["verdict_holm"].value_counts().reindex(VERDICTS, fill_value=0),
+    })
