@@ -224,3 +224,15 @@ def test_formula_errors():
         ordered_logit("y ~ 0 + x", _toy())
     with pytest.raises(UpgradingError, match="outcome 'z' is not a column"):
         ordered_logit("z ~ x", _toy())
+
+
+def test_profile_bounds_sit_at_the_chi_square_drop():
+    from scipy import stats
+
+    with pytest.warns(SeparationWarning):
+        fit = ordered_logit("y ~ x", SEPARATED, penalty="firth")
+    k = len(fit.thresholds) + list(fit.params.index).index("x")
+    cutoff = stats.chi2.ppf(0.95, 1) / 2
+    for bound in fit.conf_int().loc["x"]:
+        constrained = fit._profile_fit(k, bound, fit._theta)
+        assert fit.penalised_llf - constrained.objective == pytest.approx(cutoff, abs=1e-6)

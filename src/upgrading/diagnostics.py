@@ -119,7 +119,8 @@ def leave_one_out(result: OrderedLogitResults, case_ids=None) -> pd.DataFrame:
             sub = replace(d, y=y, X=X, weights=d.weights[keep])
             sub.__dict__.pop("_indicators", None)
             try:
-                refit = fit_design(sub, result.penalty, warn=False)
+                start = result._theta if np.all(np.isfinite(result._theta)) else None
+                refit = fit_design(sub, result.penalty, warn=False, start=start)
             except (UpgradingError, np.linalg.LinAlgError):
                 failed += 1
                 continue

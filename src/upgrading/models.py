@@ -253,22 +253,24 @@ def expected_information(theta: np.ndarray, d: Design, with_penalty_gradient: bo
     pi = F_ext[:, 1:] - F_ext[:, :-1]  # n x K category probabilities
     pi = np.where(pi > 0, pi, np.finfo(float).tiny)
     D = f_ext[:, 1:, None] * E[:, 1:] - f_ext[:, :-1, None] * E[:, :-1]  # d pi_ij / d theta
-    wt = d.weights[:, None] / pi
-    info = np.einsum("ijk,ijl,ij->kl", D, D, wt)
+    wt = (d.weights[:, None] / pi).reshape(-1)
+    flat = D.reshape(-1, q)
+    info = (flat.T * wt) @ flat
     if not with_penalty_gradient:
         return info, None
     try:
         inv = np.linalg.inv(info)
     except np.linalg.LinAlgError:
         return info, np.full(q, np.nan)
-    v = np.einsum("kl,ijl->ijk", inv, D)
-    quad = np.einsum("ijk,ijk->ij", D, v)
-    up = np.einsum("ijk,ijk->ij", E[:, 1:], v)
-    low = np.einsum("ijk,ijk->ij", E[:, :-1], v)
+    v = D @ inv  # inv is symmetric
+    quad = np.sum(D * v, axis=-1)
+    up = np.sum(E[:, 1:] * v, axis=-1)
+    low = np.sum(E[:, :-1] * v, axis=-1)
     Hv = fp_ext[:, 1:, None] * E[:, 1:] * up[..., None] - fp_ext[:, :-1, None] * E[:, :-1] * low[..., None]
     w = d.weights[:, None]
     with np.errstate(all="ignore"):
-        grad = np.einsum("ij,ijk->k", w / pi, Hv) - 0.5 * np.einsum("ij,ijk->k", w * quad / pi**2, D)
+        grad = ((w / pi).reshape(-1) @ Hv.reshape(-1, q)
+                - 0.5 * (w * quad / pi**2).reshape(-1) @ flat)
     return info, grad
 
 
@@ -299,7 +301,7 @@ class _Fit:
 
 
 def _newton(d: Design, penalty: str | None, start: np.ndarray | None = None, fixed: dict | None = None,
-            tol: float = GRADIENT_TOL) -> _Fit:
+            tol: float = GRADIENT_TOL, polish: bool = True) -> _Fit:
     """Maximise the (penalised) log-likelihood; `fixed` holds {index: value} for profile fits."""
     theta = (_start(d) if start is None else start).astype(float).copy()
     fixed = fixed or {}
@@ -345,7 +347,7 @@ def _newton(d: Design, penalty: str | None, start: np.ndarray | None = None, fix
         if np.max(np.abs(g)) < tol:
             converged = True
             break
-        if penalty is not None and np.max(np.abs(g)) < 1e-3:
+        if penalty is not None and polish and np.max(np.abs(g)) < 1e-3:
             J = modified_score_jacobian(theta, g)
             if J is not None and np.all(np.linalg.eigvalsh(J) < 0):
                 Hf = J
@@ -537,28 +539,36 @@ class OrderedLogitResults:
     def pvalues(self) -> pd.Series:
         return pd.Series(2 * stats.norm.sf(np.abs(self.zvalues)), index=self.params.index)
 
-    def conf_int(self, alpha: float = 0.05, method: str | None = None) -> pd.DataFrame:
-        """Intervals for the slopes: 'wald', or 'profile' (profile penalised likelihood; default with Firth)."""
+    def conf_int(self, alpha: float = 0.05, method: str | None = None, terms=None) -> pd.DataFrame:
+        """Intervals for the slopes (or only `terms`): 'wald', or 'profile' (profile penalised likelihood;
+        the default with Firth)."""
         method = method or ("profile" if self.penalty else "wald")
+        terms = list(self.params.index) if terms is None else list(terms)
         if method == "wald":
             z = stats.norm.ppf(1 - alpha / 2)
-            return pd.DataFrame({"lower": self.params - z * self.bse, "upper": self.params + z * self.bse})
+            est, se = self.params[terms], self.bse[terms]
+            return pd.DataFrame({"lower": est - z * se, "upper": est + z * se})
         if method == "profile":
-            rows = {name: self._profile_interval(name, alpha) for name in self.params.index}
+            rows = {name: self._profile_interval(name, alpha) for name in terms}
             return pd.DataFrame(rows, index=["lower", "upper"]).T
         raise ValueError(f"method must be 'wald' or 'profile', not {method!r}")
 
-    def _profile_value(self, k: int, value: float, start: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-        start = (self._theta if start is None else start).copy()
+    def _profile_fit(self, k: int, value: float, start: np.ndarray) -> _Fit:
+        start = start.copy()
         start[k] = value
-        fit = _newton(self.design, self.penalty, start=start, fixed={k: value}, tol=1e-6)
+        fit = _newton(self.design, self.penalty, start=start, fixed={k: value}, tol=1e-8)
         if not fit.converged:  # a warm start can land badly; the maximum is unique, so retry from the fit
             start = self._theta.copy()
             start[k] = value
-            fit = _newton(self.design, self.penalty, start=start, fixed={k: value}, tol=1e-6)
-        return fit.objective, fit.theta
+            fit = _newton(self.design, self.penalty, start=start, fixed={k: value}, tol=1e-8)
+        return fit
 
     def _profile_interval(self, name: str, alpha: float) -> tuple[float, float]:
+        """Where the profile (penalised) log-likelihood drops by chi2_1(1-alpha)/2 on each side.
+
+        Safeguarded Newton on the drop: by the envelope theorem its derivative is minus the fixed parameter's
+        (modified) score at the constrained optimum, so each side needs only a few constrained fits.
+        """
         key = (name, alpha)
         if key in self._profile_cache:
             return self._profile_cache[key]
@@ -570,32 +580,50 @@ class OrderedLogitResults:
         best, centre = self._fit.objective, self._theta[k]
         cutoff = stats.chi2.ppf(1 - alpha, 1) / 2
         se = self.bse[name] if np.isfinite(self.bse[name]) and self.bse[name] > 0 else 1.0
-
-        warm = {"theta": self._theta}
-
-        def gap(value):
-            objective, theta = self._profile_value(k, value, warm["theta"])
-            if np.isfinite(objective):
-                warm["theta"] = theta  # the next profile point starts from this one
-            return best - objective - cutoff
-
         bounds = []
         for side in (-1, 1):
-            warm["theta"] = self._theta
-            step, near, far = se, centre, None
-            for _ in range(30):
-                candidate = centre + side * step
-                if gap(candidate) > 0:
-                    far = candidate
+            near, far = centre, None  # drop < cutoff at `near`, > cutoff at `far`
+            warm = self._theta
+            value = centre + side * stats.norm.ppf(1 - alpha / 2) * se
+            found = np.nan
+            for _ in range(60):
+                fit = self._profile_fit(k, value, warm)
+                if not np.isfinite(fit.objective):
+                    far = value if far is None or abs(value - centre) < abs(far - centre) else far
+                    value = (near + far) / 2
+                    continue
+                warm = fit.theta
+                gap = best - fit.objective - cutoff
+                if abs(gap) < 1e-9:
+                    found = value
                     break
-                near, step = candidate, step * 2
-            if far is None:
-                bounds.append(side * np.inf)
-                continue
-            if gap(near) > 0:
-                near = centre
-            lo, hi = sorted((near, far))
-            bounds.append(optimize.brentq(gap, lo, hi, xtol=1e-5, rtol=1e-7))
+                if gap < 0:
+                    near = value
+                else:
+                    far = value
+                slope = -fit.gradient[k]
+                step = -gap / slope if np.isfinite(slope) and slope * side > 0 else np.nan
+                candidate = value + step
+                if far is None:
+                    if not np.isfinite(candidate) or (candidate - value) * side <= 0:
+                        candidate = value + side * max(abs(value - centre), se)  # walk outwards
+                    elif abs(candidate - centre) > 64 * max(abs(value - centre), se):
+                        candidate = centre + side * 64 * max(abs(value - centre), se)
+                    if abs(candidate - centre) > 1e4 * se:
+                        found = side * np.inf  # the profile never drops far enough: unbounded on this side
+                        break
+                else:
+                    lo, hi = sorted((near, far))
+                    if not (np.isfinite(candidate) and lo < candidate < hi):
+                        candidate = (near + far) / 2
+                    if hi - lo < 1e-8:
+                        found = candidate
+                        break
+                if abs(candidate - value) < 1e-9:
+                    found = candidate
+                    break
+                value = candidate
+            bounds.append(found)
         self._profile_cache[key] = (bounds[0], bounds[1])
         return self._profile_cache[key]
 
@@ -661,11 +689,13 @@ class OrderedLogitResults:
 
 
 def fit_design(design: Design, penalty: str | None = None, check_separation: bool = True,
-               warn: bool = True) -> OrderedLogitResults:
-    """Fit a prepared Design (the fast path for many fits of one formula)."""
+               warn: bool = True, start: np.ndarray | None = None) -> OrderedLogitResults:
+    """Fit a prepared Design (the fast path for many fits of one formula); `start` warm-starts Newton."""
     if penalty not in (None, "firth"):
         raise UpgradingError(f"penalty must be None or 'firth', not {penalty!r}")
-    fit = _newton(design, penalty)
+    fit = _newton(design, penalty, start=start)
+    if start is not None and not fit.converged:
+        fit = _newton(design, penalty)
     separation = detect_separation(design, theta=fit.theta if penalty is None else None) \
         if check_separation else Separation(False)
     result = OrderedLogitResults(design, fit, penalty, separation)

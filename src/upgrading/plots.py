@@ -140,6 +140,7 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
             ax.axvline(1, color="grey", linestyle="--", linewidth=0.8)
             ax.set_xscale("log")
             ax.set_xlim(lo_lim, hi_lim)
+            ax.minorticks_off()  # hundreds of log-scale minor ticks cost seconds and add nothing here
             ax.set_yticks(range(len(groups)), _group_labels(groups[::-1]))
             if r == 0:
                 ax.set_title(_form_label(form), fontsize=10)
@@ -150,5 +151,60 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
     fig.suptitle("Odds ratios by sectoral group (model with group-specific slopes; 95% intervals)\n"
                  "filled: maximum likelihood (Wald); open: Firth-penalised (profile), where ML is separated",
                  fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+VERDICT_COLOURS = {"consistent": "#a6dba0", "contradicted": "#f4a582", "inconclusive": "#e0e0e0",
+                   "not estimable": "#ffffff"}
+
+
+def claims_grid(table: pd.DataFrame) -> plt.Figure:
+    """The source's table of sectoral patterns, cell by cell, beside the verdict the data give each cell.
+
+    Rows: predictor x form of upgrading; columns: sectoral groups. Each cell shows the published wording,
+    the estimated odds ratio with its 95% interval, and the raw and Holm-adjusted verdicts; its colour is
+    the raw verdict.
+    """
+    cb = load_codebook()
+    cells = table[table["kind"] == "table cell"]
+    rows = [(p, f) for p in ("collective_efficiency", "leader_driven")
+            for f in ("product_upgrading", "process_upgrading", "functional_upgrading")]
+    row_labels = {"collective_efficiency": "Collective efficiency", "leader_driven": "Global buyers'/leaders'\noperations"}
+    groups = list(cb.group_codes)
+    fig, ax = plt.subplots(figsize=(13, 8.2))
+    ax.set_xlim(-1.6, len(groups))
+    ax.set_ylim(len(rows), -0.7)
+    ax.axis("off")
+    for c, group in enumerate(groups):
+        ax.text(c + 0.5, -0.35, cb.group(group).label, ha="center", va="center", fontsize=10, weight="bold")
+    for r, (predictor, form) in enumerate(rows):
+        ax.text(-0.05, r + 0.5, f"{row_labels[predictor]}\n→ {_form_label(form).lower()}", ha="right",
+                va="center", fontsize=9)
+        for c, group in enumerate(groups):
+            match = cells[(cells["predictor"] == predictor) & (cells["outcome"] == form)
+                          & (cells["sectoral_group"] == group)]
+            if match.empty:
+                continue
+            row = match.iloc[0]
+            ax.add_patch(plt.Rectangle((c + 0.03, r + 0.04), 0.94, 0.92,
+                                       facecolor=VERDICT_COLOURS.get(row["verdict"], "#ffffff"),
+                                       edgecolor="white"))
+            ax.text(c + 0.5, r + 0.15, "published:", ha="center", va="center", fontsize=7, color="#444444")
+            ax.text(c + 0.5, r + 0.32, row["published_wording"], ha="center", va="center", fontsize=8.5,
+                    weight="bold")
+            if pd.notna(row.get("estimate")):
+                fit = " (Firth)" if row["fit"] == "firth" else ""
+                ax.text(c + 0.5, r + 0.55, f"OR {np.exp(row['estimate']):.2f} "
+                        f"[{np.exp(row['ci_low']):.2f}, {np.exp(row['ci_high']):.2f}]{fit}",
+                        ha="center", va="center", fontsize=8)
+            ax.text(c + 0.5, r + 0.78, f"{row['verdict']} (Holm: {row['verdict_holm']})", ha="center",
+                    va="center", fontsize=8, style="italic")
+    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=VERDICT_COLOURS[v]) for v in ("consistent", "contradicted",
+                                                                                     "inconclusive")]
+    ax.legend(handles, ["consistent", "contradicted", "inconclusive"], loc="upper center",
+              bbox_to_anchor=(0.55, 0.0), ncol=3, frameon=False, fontsize=9, title="colour: raw verdict")
+    ax.set_title("Published pattern (Patterns of Learning and Upgrading Across Sectoral Groups) against the "
+                 "verdict of the data", fontsize=11)
     fig.tight_layout()
     return fig
