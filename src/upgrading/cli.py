@@ -109,6 +109,28 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from . import verify
+
+    report = verify.verify_rerun() if args.rerun else verify.verify()
+    what = "fresh rerun" if args.rerun else verify.MANIFEST
+    if report.ok:
+        print(f"every exhibit under figures/ matches the {what}")
+        return 0
+    print(f"exhibits that do not match the {what}:", file=sys.stderr)
+    for line in report.lines():
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from . import paths, report
+
+    index = report.build_report(args.out)
+    print(f"wrote the HTML report: {paths.relative(index) if index.is_relative_to(paths.ROOT) else index}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="upgrading",
@@ -156,6 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--resamples", type=int, default=9999, help="permutations per exact cross-check")
     claims.add_argument("--out", metavar="CSV", help="also write the full verdict table to this file")
     claims.set_defaults(handler=_cmd_claims)
+
+    check = sub.add_parser("verify", help="check every exhibit against manifest.json (or a fresh rerun)",
+                           description="Compare every file under figures/ with manifest.json (checksum, notebook, "
+                                       "coding sheet), written by `upgrading run`; name every exhibit that is "
+                                       "missing, extra or changed. --rerun reruns the pipeline in a temporary "
+                                       "copy and compares the fresh exhibits with the committed ones.")
+    check.add_argument("--rerun", action="store_true", help="rerun every notebook in a temporary copy and compare")
+    check.set_defaults(handler=_cmd_verify)
+
+    rep = sub.add_parser("report", help="write a static HTML report for reviewers",
+                         description="Render every notebook with nbconvert, plus an index page mapping each "
+                                     "exhibit to its notebook and cell, the data provenance and the environment.")
+    rep.add_argument("--out", default="report", metavar="DIR", help="output folder (default: report/)")
+    rep.set_defaults(handler=_cmd_report)
     return parser
 
 

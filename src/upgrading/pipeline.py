@@ -170,7 +170,12 @@ def execute(notebook: Path, parameters: dict | None = None, kernel: str | None =
             raise UpgradingError(_failure_message(notebook, error)) from None
         nb = normalise(nbformat.read(out, as_version=4))
     nbformat.write(nb, notebook)
-    return NotebookResult(notebook.name, time.perf_counter() - start, exhibits_written(nb))
+    exhibits = exhibits_written(nb)
+    if notebook.parent.resolve() == paths.NOTEBOOKS.resolve():
+        from . import verify
+
+        verify.record(notebook, exhibits, parameters)  # the manifest is written here, never by hand
+    return NotebookResult(notebook.name, time.perf_counter() - start, exhibits)
 
 
 def run(only: list[str] | None = None, parameters: dict | None = None, kernel: str | None = None,

@@ -1,0 +1,167 @@
+"""Verification for referees: a manifest of every exhibit, written by `upgrading run`, never by hand.
+
+`manifest.json` (repository root) records, for each file under `figures/`, its SHA-256, the notebook that
+writes it, and the coding sheet (and that sheet's SHA-256) it was made from. `verify()` checks the exhibits on
+disk against it and names every one that is missing, extra or changed; `verify_rerun()` reruns the whole
+pipeline in a temporary copy of the compendium and names every exhibit whose fresh bytes differ.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .errors import UpgradingError
+
+MANIFEST = "manifest.json"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def manifest_path(root: Path | None = None) -> Path:
+    return (root or paths.ROOT) / MANIFEST
+
+
+def load_manifest(root: Path | None = None) -> dict:
+    path = manifest_path(root)
+    if not path.exists():
+        return {"exhibits": {}}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise UpgradingError(f"{MANIFEST} is not valid JSON ({error}); rerun `upgrading run` to rewrite it") from None
+
+
+SHEET_PARAMETERS = ("coding_path", "second_coder_path")
+
+
+def _sheets_of(notebook: Path, parameters: dict) -> list[str]:
+    """The coding sheets a notebook ran on: passed parameters, else its declared defaults (None = not used)."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    sheets = []
+    for name in SHEET_PARAMETERS:
+        if name not in declared:
+            continue
+        value = parameters[name] if name in parameters else ast.literal_eval(declared[name]["default"])
+        if value:
+            sheets.append(str(value))
+    return sheets
+
+
+def _sheet_entries(sheets: list[str]) -> list[dict]:
+    entries = []
+    for sheet in sheets:
+        path = paths.resolve(sheet)
+        entries.append({"path": paths.relative(path), "sha256": sha256(path) if path.exists() else None})
+    return entries
+
+
+def record(notebook: Path, exhibits: list[str], parameters: dict | None = None) -> None:
+    """Replace the manifest entries of one notebook with the exhibits it has just written."""
+    manifest = load_manifest()
+    entries = {k: v for k, v in manifest.get("exhibits", {}).items() if v["notebook"] != notebook.name}
+    sheets = _sheet_entries(_sheets_of(notebook, parameters or {}))
+    for exhibit in exhibits:
+        path = paths.ROOT / exhibit
+        if path.exists():
+            entries[exhibit] = {"sha256": sha256(path), "notebook": notebook.name, "coding_sheets": sheets}
+    text = json.dumps({"generated_by": "upgrading run", "exhibits": dict(sorted(entries.items()))},
+                      indent=1, sort_keys=True) + "\n"
+    target = manifest_path()
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+
+
+def coding_sheets(manifest: dict | None = None) -> dict[str, str]:
+    """Every coding sheet the recorded exhibits were made from, with its checksum at the time."""
+    manifest = manifest if manifest is not None else load_manifest()
+    return {s["path"]: s["sha256"] for e in manifest.get("exhibits", {}).values() for s in e.get("coding_sheets", [])}
+
+
+@dataclass
+class Report:
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    stale_sheets: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.changed or self.stale_sheets)
+
+    def lines(self) -> list[str]:
+        out = [f"missing: {p} (in the manifest, not on disk)" for p in self.missing]
+        out += [f"extra: {p} (on disk, not in the manifest)" for p in self.extra]
+        out += [f"changed: {p} (checksum differs from the manifest)" for p in self.changed]
+        out += [f"stale: {p}" for p in self.stale_sheets]
+        return out
+
+
+def verify(root: Path | None = None) -> Report:
+    """Compare every file under figures/ with the manifest."""
+    root = root or paths.ROOT
+    manifest = load_manifest(root).get("exhibits", {})
+    if not manifest:
+        raise UpgradingError(f"no exhibits recorded in {MANIFEST}; run `upgrading run` first")
+    on_disk = {p.relative_to(root).as_posix() for p in (root / "figures").rglob("*") if p.is_file()}
+    report = Report()
+    for exhibit, entry in sorted(manifest.items()):
+        path = root / exhibit
+        if exhibit not in on_disk:
+            report.missing.append(exhibit)
+        elif sha256(path) != entry["sha256"]:
+            report.changed.append(exhibit)
+    report.extra = sorted(on_disk - set(manifest))
+    for sheet, digest in sorted(coding_sheets({"exhibits": manifest}).items()):
+        path = root / sheet
+        if path.exists() and sha256(path) != digest:
+            report.stale_sheets.append(f"{sheet} changed since the exhibits were made from it")
+    return report
+
+
+def _copy_compendium(target: Path) -> None:
+    root = paths.ROOT
+    try:
+        files = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True
+                               ).stdout.decode().split("\0")
+        files = [f for f in files if f]
+    except (OSError, subprocess.CalledProcessError):
+        skip = {".venv", ".git", "report", "__pycache__"}
+        files = [p.relative_to(root).as_posix() for p in root.rglob("*")
+                 if p.is_file() and not skip & set(p.relative_to(root).parts)]
+    for rel in files:
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, target / rel)
+
+
+def verify_rerun(echo=print) -> Report:
+    """Rerun every notebook in a temporary copy and compare its fresh exhibits with the committed ones."""
+    with tempfile.TemporaryDirectory(prefix="upgrading-verify-") as tmp:
+        copy = Path(tmp) / "compendium"
+        _copy_compendium(copy)
+        env = dict(os.environ, PYTHONPATH=str(copy / "src"))
+        echo("rerunning every notebook in a temporary copy (the committed files are not touched) ...")
+        result = subprocess.run([sys.executable, "-m", "upgrading.cli", "run", "--quiet"], cwd=copy, env=env,
+                                capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise UpgradingError("the rerun failed: " + (result.stderr.strip().splitlines() or ["?"])[-1])
+        fresh = {p.relative_to(copy).as_posix(): sha256(p) for p in (copy / "figures").rglob("*") if p.is_file()}
+    committed = {p.relative_to(paths.ROOT).as_posix(): sha256(p) for p in paths.FIGURES.rglob("*") if p.is_file()}
+    report = Report()
+    report.missing = sorted(set(committed) - set(fresh))
+    report.extra = sorted(set(fresh) - set(committed))
+    report.changed = sorted(p for p in set(fresh) & set(committed) if fresh[p] != committed[p])
+    return report

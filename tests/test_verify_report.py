@@ -1,0 +1,157 @@
+"""Reviewer kit: the manifest check, the HTML report (links and images resolve), CITATION.cff, Binder."""
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+import yaml
+
+from upgrading import verify
+from upgrading.cli import main
+from upgrading.paths import ROOT
+
+
+def test_committed_exhibits_match_the_manifest():
+    report = verify.verify()
+    assert report.ok, report.lines()
+
+
+def _copy_figures(tmp_path):
+    shutil.copytree(ROOT / "figures", tmp_path / "figures")
+    shutil.copy(ROOT / verify.MANIFEST, tmp_path / verify.MANIFEST)
+    shutil.copytree(ROOT / "data", tmp_path / "data")
+    return tmp_path
+
+
+@pytest.mark.parametrize("csv", sorted(p.name for p in (ROOT / "figures").glob("*.csv")))
+def test_appending_a_line_to_any_csv_is_named(tmp_path, csv):
+    root = _copy_figures(tmp_path)
+    with open(root / "figures" / csv, "a") as handle:
+        handle.write("tampered,row\n")
+    report = verify.verify(root)
+    assert report.changed == [f"figures/{csv}"] and not report.missing and not report.extra
+
+
+def test_missing_and_extra_exhibits_are_named(tmp_path):
+    root = _copy_figures(tmp_path)
+    (root / "figures" / "codebook.md").unlink()
+    (root / "figures" / "unlisted.png").write_bytes(b"x")
+    report = verify.verify(root)
+    assert report.missing == ["figures/codebook.md"] and report.extra == ["figures/unlisted.png"]
+
+
+def test_a_changed_coding_sheet_makes_the_exhibits_stale(tmp_path):
+    root = _copy_figures(tmp_path)
+    with open(root / "data/raw/coding_sheet_simulated.csv", "a") as handle:
+        handle.write("\n")
+    assert any("coding_sheet_simulated.csv changed" in s for s in verify.verify(root).stale_sheets)
+
+
+def test_cli_verify_exit_codes(capsys):
+    assert main(["verify"]) == 0
+    assert "matches" in capsys.readouterr().out
+
+
+def test_manifest_names_a_notebook_and_sheet_for_every_exhibit():
+    entries = verify.load_manifest()["exhibits"]
+    first, second = "data/raw/coding_sheet_simulated.csv", "data/raw/coding_sheet_simulated_second_coder.csv"
+    for exhibit, entry in entries.items():
+        assert (ROOT / "notebooks" / entry["notebook"]).exists(), exhibit
+        sheets = [s["path"] for s in entry["coding_sheets"]]
+        expected = [] if entry["notebook"].startswith("01_") else \
+            [first, second] if entry["notebook"].startswith("02_") else [first]
+        assert sheets == expected, exhibit
+        for sheet in entry["coding_sheets"]:
+            assert sheet["sha256"] == verify.sha256(ROOT / sheet["path"])
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.targets, self.ids = [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        for key in ("href", "src"):
+            if tag in ("a", "img", "script", "link") and attrs.get(key):
+                self.targets.append(attrs[key])
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "report"
+    assert main(["report", "--out", str(out)]) == 0
+    return out
+
+
+def test_report_links_and_images_resolve_offline(report_dir):
+    pages = sorted(report_dir.rglob("*.html"))
+    assert (report_dir / "index.html") in pages and len(pages) == 1 + len(list((ROOT / "notebooks").glob("*.ipynb")))
+    parsed = {}
+    for page in pages:
+        links = _Links()
+        links.feed(page.read_text(encoding="utf-8"))
+        parsed[page] = links
+    broken = []
+    for page, links in parsed.items():
+        for target in links.targets:
+            url = urlparse(target)
+            if url.scheme in ("http", "https"):
+                broken.append(f"{page.name}: remote {target}")  # the report must work offline
+                continue
+            if url.scheme == "data" or target.startswith("#") and not url.path:
+                continue
+            path = (page.parent / unquote(url.path)).resolve()
+            if not path.exists():
+                broken.append(f"{page.name}: {target}")
+            elif url.fragment and path.suffix == ".html":
+                if unquote(url.fragment) not in parsed[path].ids:
+                    broken.append(f"{page.name}: {target} (no such anchor)")
+    assert not broken, broken
+
+
+def test_report_index_maps_every_exhibit_and_states_provenance(report_dir):
+    index = (report_dir / "index.html").read_text(encoding="utf-8")
+    for exhibit in verify.load_manifest()["exhibits"]:
+        assert exhibit in index, exhibit
+    assert "SIMULATED" in index and "SHA-256" in index and "statsmodels" in index
+    assert str(ROOT) not in index
+
+
+def test_report_renders_in_headless_chromium(report_dir, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Chromium is not installed here; the link check above still runs")
+    shot = tmp_path / "index.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,900",
+                    (report_dir / "index.html").as_uri()], check=True, capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_citation_cff_is_valid():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0"
+    for key in ("message", "title", "authors", "version", "license", "type"):
+        assert cff.get(key), key
+    assert cff["type"] in ("software", "dataset")
+    for person in cff["authors"]:
+        assert person.get("name") or person.get("family-names")
+    for ref in cff.get("references", []):
+        assert ref.get("type") and ref.get("title") and ref.get("authors")
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'version = "{cff["version"]}"' in pyproject, "CITATION.cff and pyproject.toml disagree on the version"
+
+
+def test_binder_can_build_from_environment_yml():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    post = (ROOT / "postBuild").read_text()
+    assert "pip install --no-deps -e ." in post
