@@ -206,14 +206,19 @@ def _split(theta: np.ndarray, n_thr: int):
     return theta[:n_thr], theta[n_thr:]
 
 
-def loglik_parts(theta: np.ndarray, d: Design, hessian: bool = True):
-    """Log-likelihood, score and (optionally) Hessian at theta = (thresholds, slopes)."""
-    K = d.n_levels
-    alpha, beta = _split(theta, K - 1)
+def _case_bounds(theta: np.ndarray, d: Design):
+    """Each case's upper and lower bound on the latent scale (threshold - x'beta) and its cell probability."""
+    alpha, beta = _split(theta, d.n_levels - 1)
     eta = d.X @ beta
     ext = np.concatenate([[-np.inf], alpha, [np.inf]])
     u1, u0 = ext[d.y + 1] - eta, ext[d.y] - eta
-    p = _cell_probability(u1, u0)
+    return alpha, u1, u0, _cell_probability(u1, u0)
+
+
+def loglik_parts(theta: np.ndarray, d: Design, hessian: bool = True):
+    """Log-likelihood, score and (optionally) Hessian at theta = (thresholds, slopes)."""
+    K = d.n_levels
+    alpha, u1, u0, p = _case_bounds(theta, d)
     if np.any(p <= 0) or np.any(np.diff(alpha) <= 0):
         return -np.inf, None, None
     w = d.weights
@@ -424,12 +429,7 @@ def certify_no_separation(d: Design, theta: np.ndarray) -> bool:
     finding it still strictly positive is a certificate that the MLE exists. If the projection is not
     positive (separated data, or a fit far from the optimum) this returns False and the LP decides.
     """
-    K = d.n_levels
-    alpha, beta = _split(theta, K - 1)
-    eta = d.X @ beta
-    ext = np.concatenate([[-np.inf], alpha, [np.inf]])
-    u1, u0 = ext[d.y + 1] - eta, ext[d.y] - eta
-    p = _cell_probability(u1, u0)
+    _, u1, u0, p = _case_bounds(theta, d)
     if np.any(p <= 0):
         return False
     _, g1, _ = _logistic_parts(u1)
