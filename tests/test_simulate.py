@@ -77,3 +77,14 @@ def test_inconsistent_parameters_are_refused_with_every_problem():
 
 def test_ordinal_cut_points():
     assert simulate.ordinal_scores(np.array([-9, -1, 0.5, 9]), [-1.5, 0, 1.5]).tolist() == [0, 1, 2, 3]
+
+
+def test_cli_refuses_to_overwrite_raw_data_with_another_seed(tmp_path, capsys):
+    from upgrading.cli import main
+
+    before = (DATA_RAW / simulate.FIRST_CODER_FILE).read_bytes()
+    assert main(["simulate", "--seed", "7"]) == 2
+    assert "--seed needs --out" in capsys.readouterr().err
+    assert (DATA_RAW / simulate.FIRST_CODER_FILE).read_bytes() == before
+    assert main(["simulate", "--seed", "7", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / simulate.FIRST_CODER_FILE).read_bytes() != before

@@ -57,6 +57,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from . import paths, simulate
 
+    if args.seed is not None and args.out is None:
+        raise UpgradingError("--seed needs --out DIR: data/raw/ holds the documented simulation only, and "
+                             "rewriting it with another seed would change committed raw data")
     for path in simulate.write_simulated(args.out, seed=args.seed):
         print(f"wrote {paths.relative(path)} (SIMULATED coding sheet)")
     return 0
