@@ -38,7 +38,6 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
     slopes, infos, fitted, separated = [], [], [], []
     for m in range(K - 1):
         binary = replace(d, y=(d.y > m).astype(int), levels=[0, 1])
-        binary.__dict__.pop("_indicators", None)
         fit = _newton(binary, None)
         separated.append(detect_separation(binary, theta=fit.theta).separated)
         alpha, beta = fit.theta[0], fit.theta[1:]
@@ -117,7 +116,6 @@ def leave_one_out(result: OrderedLogitResults, case_ids=None) -> pd.DataFrame:
                 failed += 1
                 continue
             sub = replace(d, y=y, X=X, weights=d.weights[keep])
-            sub.__dict__.pop("_indicators", None)
             try:
                 start = result._theta if np.all(np.isfinite(result._theta)) else None
                 refit = fit_design(sub, result.penalty, warn=False, start=start)

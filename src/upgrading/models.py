@@ -88,7 +88,7 @@ def _signature(rhs: str, data: pd.DataFrame) -> tuple:
     for c in used:
         col = data[c]
         if isinstance(col.dtype, pd.CategoricalDtype):
-            items.append((c, col.dtype, tuple(col.dtype.categories[:1]) * 1 or ()))
+            items.append((c, col.dtype, tuple(col.dtype.categories[:1])))
         else:
             items.append((c, col.dtype, tuple(col.iloc[:1])))
     return tuple(items)

@@ -14,8 +14,8 @@ import pandas as pd
 from .codebook import Codebook, load_codebook
 from .errors import UpgradingError
 
-#: Variables whose agreement is reported, with their level of measurement.
 def reliability_variables(codebook: Codebook | None = None) -> dict[str, str]:
+    """Variables whose agreement is reported, with their level of measurement (from the codebook)."""
     cb = codebook or load_codebook()
     levels = {}
     for v in cb.variables:

@@ -54,6 +54,9 @@ def check_parameters(params: dict) -> None:
         missing = set(cb.upgrading_forms) - set(params["outcome"]["baseline"].get(g, {}))
         if missing:
             problems.append(f"outcome.baseline.{g} lacks {sorted(missing)}")
+    if params["second_coder"].get("sectoral_group", 0) != 0:
+        problems.append("second_coder.sectoral_group must be 0: the group follows from the industry, so a "
+                        "second coder who changed it would also need another industry")
     wordings = {w for rows in source_patterns()["cells"].values() for cells in rows.values() for w in cells.values()}
     unmapped = wordings - set(params["wording_to_sign"])
     if unmapped:
@@ -155,12 +158,6 @@ def simulate_second_coder(first: pd.DataFrame, params: dict | None = None, seed:
     moved = position + step
     moved = np.where((moved < 0) | (moved >= len(levels)), position - step, moved)
     second["governance"] = np.array(levels)[np.where(differs, moved, position)]
-    groups = list(cb.group_codes)
-    differs = rng.random(n) < spec["sectoral_group"]
-    if differs.any():  # off by default: a group change would also need a matching industry
-        raise UpgradingError("second_coder.sectoral_group > 0 is not supported: the industry would no longer "
-                             "match the group; keep it at 0")
-    second["sectoral_group"] = second["sectoral_group"].where(~differs, groups[0])
     second["coding_source"] = spec["coding_source"]
     return second[list(cb.columns)]
 
