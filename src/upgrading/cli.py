@@ -112,6 +112,35 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number_list(text: str, kind=int) -> list:
+    try:
+        values = [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 30,50,100; got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
+def _cmd_power(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import power
+
+    print("design analysis on SIMULATED data (the documented generator), not on a coding sheet")
+    raw = power.run(replicates=args.replicates, cases=args.cases, effect_scales=args.effect_scales,
+                    seed=args.seed, n_jobs=args.jobs, progress=not args.quiet, exact=args.exact)
+    summary = power.summarise(raw)
+    shown = summary[["scope", "kind", "n_cases", "effect_scale", "p_right", "mcse_right", "p_wrong",
+                     "p_inconclusive", "p_separated"]]
+    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.3f}".format):
+        print(shown.to_string(index=False))
+    if args.out:
+        summary.to_csv(args.out, index=False, lineterminator="\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from . import verify
 
@@ -181,6 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--resamples", type=int, default=9999, help="permutations per exact cross-check")
     claims.add_argument("--out", metavar="CSV", help="also write the full verdict table to this file")
     claims.set_defaults(handler=_cmd_claims)
+
+    pw = sub.add_parser("power", help="design analysis: how often the claims check gets a claim right",
+                        description="Monte Carlo study on the documented generator: for each number of cases "
+                                    "and effect size, the share of right, wrong and inconclusive verdicts of "
+                                    "the claims check, with Monte Carlo standard errors (notebook 06 runs it "
+                                    "at its committed setting).")
+    pw.add_argument("--replicates", type=int, default=1000, help="replicates per design cell (default 1000)")
+    pw.add_argument("--cases", type=_number_list, default=[30, 50, 100, 200], metavar="N,N,...",
+                    help="numbers of cases (default 30,50,100,200)")
+    pw.add_argument("--effect-scales", type=lambda t: _number_list(t, float), default=[0.5, 1.0],
+                    metavar="S,S,...", help="multiples of the documented effect sizes (default 0.5,1)")
+    pw.add_argument("--seed", type=int, default=20070101, help="root seed of the study (default 20070101)")
+    pw.add_argument("--jobs", type=int, default=1, help="joblib workers (default 1; -1 = all cores)")
+    pw.add_argument("--exact", action="store_true",
+                    help="decide Firth fits by profile penalised likelihood, as notebook 05 does (slow)")
+    pw.add_argument("--quiet", action="store_true", help="no progress bar")
+    pw.add_argument("--out", metavar="CSV", help="also write the summary table to this file")
+    pw.set_defaults(handler=_cmd_power)
 
     check = sub.add_parser("verify", help="check every exhibit against manifest.json (or a fresh rerun)",
                            description="Compare every file under figures/ with manifest.json (checksum, notebook, "

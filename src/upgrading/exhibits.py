@@ -59,17 +59,19 @@ def _data_label(cases: pd.DataFrame) -> tuple[str, str]:
 
 
 def save_table(df: pd.DataFrame, name: str, *, title: str, notes: str = "", directory=None,
-               float_format: str = "%.6g", cases: pd.DataFrame | None = None) -> list[str]:
+               float_format: str = "%.6g", cases: pd.DataFrame | None = None,
+               simulated: str | None = None) -> list[str]:
     """Write `df` as `<name>.csv` and `<name>.md` (with a title and notes); return the relative paths.
 
     With `cases` (the data the table is made from), the CSV gains a first column `data` ('simulated' or
     'coded') and the Markdown opens with the data's provenance, so a simulated exhibit always says so.
+    `simulated` does the same for exhibits that are simulated by design (the power study): its text is the banner.
     """
     csv_path = _target(name, "csv", directory)
     md_path = _target(name, "md", directory)
     banner = ""
-    if cases is not None:
-        label, banner = _data_label(cases)
+    if cases is not None or simulated:
+        label, banner = ("simulated", simulated) if simulated else _data_label(cases)
         df = df.copy()
         df.insert(0, "data", label)
     csv = df.to_csv(index=False, lineterminator="\n", float_format=float_format)
@@ -84,24 +86,25 @@ def save_table(df: pd.DataFrame, name: str, *, title: str, notes: str = "", dire
     return written
 
 
-def label_figure(fig, cases: pd.DataFrame) -> None:
+def label_figure(fig, cases: pd.DataFrame | None, simulated: str | None = None) -> None:
     """Print the data's provenance at the foot of a figure (in red when the data are simulated)."""
     import textwrap
 
-    label, banner = _data_label(cases)
+    label, banner = ("simulated", simulated) if simulated else _data_label(cases)
     fig.text(0.01, -0.01, textwrap.fill(banner, 150), ha="left", va="top", fontsize=7,
              color="#b2182b" if label == "simulated" else "#333333")
 
 
-def save_figure(fig, name: str, *, directory=None, cases: pd.DataFrame | None = None) -> list[str]:
+def save_figure(fig, name: str, *, directory=None, cases: pd.DataFrame | None = None,
+                simulated: str | None = None) -> list[str]:
     """Write a matplotlib figure as `<name>.png` and `<name>.pdf`, byte-deterministically.
 
     With `cases`, the figure is first labelled with the data's provenance (see `label_figure`).
     """
     import io
 
-    if cases is not None:
-        label_figure(fig, cases)
+    if cases is not None or simulated:
+        label_figure(fig, cases, simulated)
     written = []
     for fmt, metadata in FIGURE_FORMATS.items():
         path = _target(name, fmt, directory)

@@ -208,3 +208,58 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
                  "verdict of the data", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def power_curves(summary: pd.DataFrame) -> plt.Figure:
+    """Design analysis (notebook 06): share of right (solid) and wrong (dotted) verdicts by number of cases.
+
+    Rows: kind of claim; columns: pooled claims and each sectoral group's table cells; colour: effect size as a
+    multiple of the documented one. Bars: +-2 Monte Carlo standard errors. Empty panels: no claim of that kind.
+    """
+    cb = load_codebook()
+    scopes = ["pooled", *cb.group_codes]
+    kinds = ["positive", "neutral", "negative"]
+    scales = sorted(summary["effect_scale"].unique())
+    colours = dict(zip(scales, sns.color_palette("viridis", len(scales))))
+    fig, axes = plt.subplots(len(kinds), len(scopes), figsize=(14, 8.5), sharex=True, sharey=True)
+    for r, kind in enumerate(kinds):
+        for c, scope in enumerate(scopes):
+            ax = axes[r, c]
+            part = summary[(summary["kind"] == kind) & (summary["scope"] == scope)]
+            if part.empty:
+                ax.text(0.5, 0.5, "no claim\nof this kind", ha="center", va="center", transform=ax.transAxes,
+                        fontsize=8, color="#777777")
+            for scale in scales:
+                line = part[part["effect_scale"] == scale].sort_values("n_cases")
+                if line.empty:
+                    continue
+                ax.errorbar(line["n_cases"], line["p_right"], yerr=2 * line["mcse_right"], color=colours[scale],
+                            marker="o", markersize=3, linewidth=1.4, capsize=2, label=f"{scale:g} x documented")
+                ax.plot(line["n_cases"], line["p_wrong"], color=colours[scale], linestyle=":", linewidth=1.2)
+            ax.set_xscale("log")
+            ax.set_xticks(sorted(summary["n_cases"].unique()))
+            ax.set_xticklabels([str(n) for n in sorted(summary["n_cases"].unique())])
+            ax.minorticks_off()
+            ax.set_ylim(-0.02, 1.02)
+            ax.axhline(0.8, color="#bbbbbb", linewidth=0.8, zorder=0)
+            if r == 0:
+                ax.set_title("Pooled (all groups)" if scope == "pooled" else cb.group(scope).label, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(f"{kind} claims\nshare of verdicts", fontsize=9)
+            if r == len(kinds) - 1:
+                ax.set_xlabel("number of cases", fontsize=9)
+    handles, labels = [], []
+    for ax in axes.flat:
+        h, lab = ax.get_legend_handles_labels()
+        for handle, label in zip(h, lab):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    handles.append(plt.Line2D([], [], color="#555555", linestyle=":"))
+    labels.append("wrong verdict (dotted)")
+    fig.suptitle("Design analysis: how often the claims check returns the right verdict", fontsize=11, y=0.995)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.965), ncol=len(labels), frameon=False,
+               fontsize=9, title="solid: right verdict (bars: +-2 Monte Carlo s.e.); colour: effect size",
+               title_fontsize=9)
+    fig.tight_layout(rect=(0, 0.01, 1, 0.89))
+    return fig

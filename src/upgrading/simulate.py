@@ -10,6 +10,7 @@ assumption. Output is byte-for-byte reproducible from the seed. Case ids are syn
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -101,34 +102,135 @@ def streams(params: dict, seed: int | None = None) -> list[np.random.SeedSequenc
     return np.random.SeedSequence(params["seed"] if seed is None else seed).spawn(3)
 
 
+def group_sizes(params: dict, n_cases: int | None = None) -> dict[str, int]:
+    """Cases per sectoral group: as documented, or `n_cases` split in the documented proportions."""
+    sizes = params["group_sizes"]
+    if n_cases is None:
+        return dict(sizes)
+    codes = list(sizes)
+    total = sum(sizes.values())
+    return dict(zip(codes, allocate(n_cases, [sizes[c] / total for c in codes])))
+
+
+def effect_table(params: dict, scale: float = 1.0) -> dict[tuple[str, str, str], float]:
+    """{(predictor, form, group): log-odds effect} of the documented generator, every effect times `scale`."""
+    cb = load_codebook()
+    return {(predictor, form, group): scale * effect(params, predictor, form, group)
+            for predictor in ("collective_efficiency", "leader_driven") for form in cb.upgrading_forms
+            for group in cb.group_codes}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything about a simulated sheet that does not depend on the random draws (computed once per design)."""
+
+    group: np.ndarray  # (N,) sectoral-group position of each case
+    starts: tuple[int, ...]
+    sizes: tuple[int, ...]
+    governance: tuple[np.ndarray, ...]  # per group, the exact governance mix to be permuted
+    ee_cdf: tuple[np.ndarray, ...]
+    ja_cdf: tuple[np.ndarray, ...]
+    n_industries: tuple[int, ...]
+    leader_lookup: np.ndarray  # governance position -> leader-driven 0/1
+    forms: tuple[str, ...]
+    baseline: np.ndarray  # (groups, forms)
+    ce_effect: np.ndarray  # (groups, forms)
+    leader_effect: np.ndarray
+    noise_order: np.ndarray  # (forms, N) positions of each case's noise draw in the outcome stream
+    thresholds: np.ndarray
+    noise_scale: float
+
+
+def _cdf(probabilities) -> np.ndarray:
+    # as numpy's Generator.choice(k, p=...) builds it, so that searchsorted(cdf, random()) draws the same codes
+    cdf = np.asarray(probabilities, dtype=float).cumsum()
+    return cdf / cdf[-1]
+
+
+def plan(params: dict, sizes: dict[str, int] | None = None, effects: dict | None = None) -> Plan:
+    """The draw-independent part of the generator, for given group sizes and effects (default: documented)."""
+    cb = load_codebook()
+    sizes = params["group_sizes"] if sizes is None else sizes
+    effects = effect_table(params) if effects is None else effects
+    groups = cb.sectoral_groups
+    n = [int(sizes[g.code]) for g in groups]
+    starts = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(int)
+    forms = cb.upgrading_forms
+    levels = np.arange(len(cb.governance_levels))
+    noise_order = np.empty((len(forms), sum(n)), dtype=int)
+    for g, (start, size) in enumerate(zip(starts, n)):
+        for f in range(len(forms)):
+            noise_order[f, start:start + size] = len(forms) * start + f * size + np.arange(size)
+    table = lambda predictor: np.array([[effects[(predictor, form, g.code)] for form in forms] for g in groups])
+    return Plan(
+        group=np.repeat(np.arange(len(groups)), n), starts=tuple(int(s) for s in starts), sizes=tuple(n),
+        governance=tuple(np.repeat(levels, allocate(size, params["governance_mix"][g.code]))
+                         for g, size in zip(groups, n)),
+        ee_cdf=tuple(_cdf(params["external_economies"][g.code]) for g in groups),
+        ja_cdf=tuple(_cdf(params["joint_actions"][g.code]) for g in groups),
+        n_industries=tuple(len(g.all_industries) for g in groups),
+        leader_lookup=np.isin(cb.governance_levels, cb.leader_levels).astype(int),
+        forms=forms,
+        baseline=np.array([[params["outcome"]["baseline"][g.code][form] for form in forms] for g in groups]),
+        ce_effect=table("collective_efficiency"), leader_effect=table("leader_driven"),
+        noise_order=noise_order, thresholds=np.asarray(params["outcome"]["thresholds"], dtype=float),
+        noise_scale=float(params["outcome"]["noise_scale"]),
+    )
+
+
+def draw_cases(design: Plan, structure: np.random.Generator) -> dict[str, np.ndarray]:
+    """The cases' structure: governance (an exact mix, randomly ordered), the two components of collective
+    efficiency, and the industry, group by group from the `structure` stream."""
+    governance, ee, ja, industry = [], [], [], []
+    for g, size in enumerate(design.sizes):
+        governance.append(structure.permutation(design.governance[g]))
+        ee.append(np.searchsorted(design.ee_cdf[g], structure.random(size), side="right"))
+        ja.append(np.searchsorted(design.ja_cdf[g], structure.random(size), side="right"))
+        industry.append(structure.integers(0, design.n_industries[g], size=size))
+    ee, ja, governance = np.concatenate(ee), np.concatenate(ja), np.concatenate(governance)
+    return {"group": design.group, "industry": np.concatenate(industry), "external_economies": ee,
+            "joint_actions": ja, "collective_efficiency": collective_efficiency(ee, ja), "governance": governance,
+            "leader_driven": design.leader_lookup[governance]}
+
+
+def draw_outcomes(design: Plan, cases: dict, outcomes: np.random.Generator) -> dict[str, np.ndarray]:
+    """Each form of upgrading: an ordered logit on the latent scale, logistic noise from the `outcomes` stream."""
+    noise = outcomes.logistic(size=design.noise_order.size)[design.noise_order]  # (forms, N)
+    g = design.group
+    latent = (design.baseline[g].T + design.ce_effect[g].T * (cases["collective_efficiency"] - CE_CENTRE)
+              + design.leader_effect[g].T * (cases["leader_driven"] - LEADER_CENTRE) + design.noise_scale * noise)
+    scores = np.searchsorted(design.thresholds, latent).astype(int)
+    return dict(zip(design.forms, scores))
+
+
+def simulate_arrays(params: dict, structure: np.random.Generator, outcomes: np.random.Generator,
+                    sizes: dict[str, int] | None = None, effects: dict | None = None) -> dict[str, np.ndarray]:
+    """The generator itself, on NumPy arrays: the sheet of record and the power study (06) both use it.
+
+    Returns integer codes per case: `group` and `governance` (positions in the codebook's lists), `industry`
+    (position in the group's industries), the 0-3 scores, `leader_driven` and one array per form of upgrading.
+    `sizes` and `effects` default to the documented ones (`group_sizes`, `effect_table`).
+    """
+    design = plan(params, sizes, effects)
+    cases = draw_cases(design, structure)
+    return cases | draw_outcomes(design, cases, outcomes)
+
+
 def simulate_first_coder(params: dict | None = None, seed: int | None = None) -> pd.DataFrame:
     """The simulated sheet of record (first coder): one row per synthetic case, columns in codebook order."""
     params = params or load_parameters()
     cb = load_codebook()
     structure, outcomes = (np.random.default_rng(s) for s in streams(params, seed)[:2])
-    governance_levels = np.array(cb.governance_levels)
-    blocks = []
-    for group in cb.sectoral_groups:
-        n = params["group_sizes"][group.code]
-        counts = allocate(n, params["governance_mix"][group.code])
-        governance = structure.permutation(np.repeat(governance_levels, counts))
-        ee = structure.choice(4, size=n, p=params["external_economies"][group.code])
-        ja = structure.choice(4, size=n, p=params["joint_actions"][group.code])
-        industry = structure.choice(np.array(group.all_industries), size=n)
-        block = pd.DataFrame({
-            "sectoral_group": group.code, "industry": industry, "external_economies": ee, "joint_actions": ja,
-            "collective_efficiency": collective_efficiency(ee, ja), "governance": governance,
-        })
-        leader = np.isin(governance, cb.leader_levels).astype(float)
-        for form in cb.upgrading_forms:
-            latent = (params["outcome"]["baseline"][group.code][form]
-                      + effect(params, "collective_efficiency", form, group.code)
-                      * (block["collective_efficiency"].to_numpy() - CE_CENTRE)
-                      + effect(params, "leader_driven", form, group.code) * (leader - LEADER_CENTRE)
-                      + params["outcome"]["noise_scale"] * outcomes.logistic(size=n))
-            block[form] = ordinal_scores(latent, params["outcome"]["thresholds"])
-        blocks.append(block)
-    sheet = pd.concat(blocks, ignore_index=True)
+    arrays = simulate_arrays(params, structure, outcomes)
+    groups = cb.sectoral_groups
+    sheet = pd.DataFrame({
+        "sectoral_group": np.array(cb.group_codes)[arrays["group"]],
+        "industry": [groups[g].all_industries[i] for g, i in zip(arrays["group"], arrays["industry"])],
+        "external_economies": arrays["external_economies"], "joint_actions": arrays["joint_actions"],
+        "collective_efficiency": arrays["collective_efficiency"],
+        "governance": np.array(cb.governance_levels)[arrays["governance"]],
+        **{form: arrays[form] for form in cb.upgrading_forms},
+    })
     width = len(str(len(sheet)))
     sheet.insert(0, "case_id", [f"{params['case_id_prefix']}-{i + 1:0{max(width, 2)}d}" for i in range(len(sheet))])
     sheet["coding_source"] = params["coding_source"]

@@ -1,0 +1,506 @@
+"""Many ordered-logit fits at once: the engine of the Monte Carlo design analysis (notebook 06).
+
+The single-fit path (`models.fit_design`) is exact but pays Python overhead per fit. Here every array gains a
+leading replicate axis: R data sets with the same number of cases, predictors and outcome levels are fitted
+together by the same Newton iterations, with the same analytic score and Hessian, the same Firth (Jeffreys
+prior) modified score, and the same separation decision (Stiemke certificate, else the linear program), so
+that a replicate gets the answer `models.fit_design` would give it (tests check agreement to 1e-6).
+Profile penalised-likelihood intervals are replaced by what the claims check needs from them: the
+likelihood-ratio statistic at given values of one slope (a value is inside the 1 - alpha profile interval
+exactly when that statistic is below the chi-square(1) quantile).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, sparse, special
+
+from .models import GRADIENT_TOL, Design, certify_no_separation, fit_design
+
+MAX_ITER = 100
+
+
+@dataclass
+class Batch:
+    """R data sets of one shape: outcome codes (R, n) in 0..K-1, predictors (R, n, p), weights (R, n)."""
+
+    y: np.ndarray
+    X: np.ndarray
+    weights: np.ndarray
+    n_levels: int
+    names: list[str]
+
+    def __post_init__(self):
+        self.y = np.asarray(self.y, dtype=int)
+        self.X = np.asarray(self.X, dtype=float)
+        self.weights = np.asarray(self.weights, dtype=float)
+        R, n, p = self.X.shape
+        if self.y.shape != (R, n) or self.weights.shape != (R, n) or len(self.names) != p:
+            raise ValueError("y and weights must be (R, n) and names length p for X of shape (R, n, p)")
+        if self.y.min() < 0 or self.y.max() >= self.n_levels:
+            raise ValueError(f"outcome codes must lie in 0..{self.n_levels - 1}")
+        thresholds = np.arange(self.n_levels - 1)
+        self.upper = (self.y[..., None] == thresholds).astype(float)  # (R, n, K-1): the case's upper threshold
+        self.lower = (self.y[..., None] - 1 == thresholds).astype(float)
+
+    @property
+    def size(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_params(self) -> int:
+        return self.n_levels - 1 + self.X.shape[2]
+
+    def take(self, index) -> Batch:
+        return Batch(self.y[index], self.X[index], self.weights[index], self.n_levels, self.names)
+
+    def design(self, r: int) -> Design:
+        """Replicate r as a single-fit Design (for checks against `models.fit_design`)."""
+        return Design(self.y[r].copy(), self.X[r].copy(), self.weights[r].copy(), list(range(self.n_levels)),
+                      list(self.names), "y", "y ~ " + " + ".join(self.names))
+
+    @classmethod
+    def stack(cls, designs: list[Design]) -> Batch:
+        """Designs of one shape (same n, predictors and number of outcome levels) as one batch."""
+        first = designs[0]
+        return cls(np.stack([d.y for d in designs]), np.stack([d.X for d in designs]),
+                   np.stack([d.weights for d in designs]), first.n_levels, list(first.names))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Per-case building blocks, vectorised over replicates
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _bounds(theta: np.ndarray, b: Batch):
+    """Upper and lower latent bounds (threshold - x'beta) of each case's category, and its probability."""
+    K = b.n_levels
+    alpha, beta = theta[:, :K - 1], theta[:, K - 1:]
+    eta = np.einsum("rnp,rp->rn", b.X, beta)
+    R = len(theta)
+    ext = np.concatenate([np.full((R, 1), -np.inf), alpha, np.full((R, 1), np.inf)], axis=1)
+    u1 = np.take_along_axis(ext, b.y + 1, axis=1) - eta
+    u0 = np.take_along_axis(ext, b.y, axis=1) - eta
+    p = np.where(u0 > 0, special.expit(-u0) - special.expit(-u1), special.expit(u1) - special.expit(u0))
+    return alpha, eta, u1, u0, p
+
+
+def _logistic(u: np.ndarray):
+    F = special.expit(u)
+    finite = np.isfinite(u)
+    f = np.where(finite, F * (1 - F), 0.0)
+    return F, f, np.where(finite, f * (1 - 2 * F), 0.0)
+
+
+def loglik(theta: np.ndarray, b: Batch, hessian: bool = True):
+    """Log-likelihood (R,), score (R, q) and Hessian (R, q, q); -inf where theta is infeasible.
+
+    The formulas of `models.loglik_parts`, with the threshold indicators kept apart from the predictors so
+    that the Hessian costs O(n p^2) per replicate.
+    """
+    alpha, _, u1, u0, p = _bounds(theta, b)
+    bad = np.any(p <= 0, axis=1) | np.any(np.diff(alpha, axis=1) <= 0, axis=1)
+    w = b.weights
+    ps = np.where(p > 0, p, 1.0)
+    ll = np.where(bad, -np.inf, np.sum(w * np.log(ps), axis=1))
+    _, g1, h1 = _logistic(u1)
+    _, g0, h0 = _logistic(u0)
+    l1, l0 = g1 / ps, -g0 / ps
+    U, L, X = b.upper, b.lower, b.X
+    UT, LT, XT = (np.swapaxes(a, 1, 2) for a in (U, L, X))
+    grad = np.concatenate([(UT @ (w * l1)[..., None] + LT @ (w * l0)[..., None])[..., 0],
+                           -(XT @ (w * (l1 + l0))[..., None])[..., 0]], axis=1)
+    if not hessian:
+        return ll, grad, None
+    c11 = w * (h1 / ps - l1**2)
+    c00 = w * (-h0 / ps - l0**2)
+    c10 = w * (-l1 * l0)
+    cross = UT @ (L * c10[..., None])
+    H_aa = UT @ (U * c11[..., None]) + LT @ (L * c00[..., None]) + cross + np.swapaxes(cross, 1, 2)
+    H_ab = -(UT @ (X * (c11 + c10)[..., None]) + LT @ (X * (c10 + c00)[..., None]))
+    H_bb = XT @ (X * (c11 + 2 * c10 + c00)[..., None])
+    H = np.concatenate([np.concatenate([H_aa, H_ab], axis=2),
+                        np.concatenate([np.swapaxes(H_ab, 1, 2), H_bb], axis=2)], axis=1)
+    return ll, grad, H
+
+
+def _basis(K: int) -> np.ndarray:
+    """Rows: d u_j / d (thresholds, eta) for j = -inf, 1..K-1, +inf (zero rows at the infinite ends)."""
+    B = np.zeros((K + 1, K))
+    for j in range(1, K):
+        B[j, j - 1] = 1.0
+        B[j, K - 1] = -1.0
+    return B
+
+
+def information(theta: np.ndarray, b: Batch, penalty_gradient: bool = False):
+    """Expected information (R, q, q), log det of it (R,), and optionally the gradient (R, q) of Firth's
+    penalty 0.5 log det; log det is -inf (and the gradient NaN) where the information is not positive definite.
+
+    Each case's category probabilities depend on theta only through (thresholds, eta_i), so its information is
+    M_i S_i M_i' with a K x K matrix S_i; the penalty's gradient then needs only K x K work per case
+    (the same quantity as `models.expected_information`, which works with the full q columns).
+    """
+    K = b.n_levels
+    alpha, beta = theta[:, :K - 1], theta[:, K - 1:]
+    X = b.X
+    eta = (X @ beta[..., None])[..., 0]
+    u = alpha[:, None, :] - eta[..., None]
+    F, f, fp = _logistic(u)
+    R, n = eta.shape
+    zeros, ones = np.zeros((R, n, 1)), np.ones((R, n, 1))
+    F = np.concatenate([zeros, F, ones], axis=2)
+    f = np.concatenate([zeros, f, zeros], axis=2)
+    fp = np.concatenate([zeros, fp, zeros], axis=2)
+    B = _basis(K)
+    pi = F[..., 1:] - F[..., :-1]
+    pi = np.where(pi > 0, pi, np.finfo(float).tiny)
+    a = f[..., 1:, None] * B[1:] - f[..., :-1, None] * B[:-1]  # (R, n, K categories, K coordinates)
+    S = np.swapaxes(a, -1, -2) @ (a / pi[..., None])
+    w = b.weights
+    I_aa = (w[:, None, :] @ S[..., :K - 1, :K - 1].reshape(R, n, -1)).reshape(R, K - 1, K - 1)
+    I_ab = np.swapaxes(w[..., None] * S[..., :K - 1, K - 1], 1, 2) @ X
+    I_bb = np.swapaxes(X * (w * S[..., K - 1, K - 1])[..., None], 1, 2) @ X
+    info = np.concatenate([np.concatenate([I_aa, I_ab], axis=2),
+                           np.concatenate([np.swapaxes(I_ab, 1, 2), I_bb], axis=2)], axis=1)
+    sign, logdet = np.linalg.slogdet(info)
+    logdet = np.where(sign > 0, logdet, -np.inf)
+    if not penalty_gradient:
+        return info, logdet, None
+    good = sign > 0
+    inv = np.broadcast_to(np.eye(info.shape[1]), info.shape).copy()
+    if good.any():
+        inv[good] = np.linalg.inv(info[good])
+    iaa, iab, ibb = inv[:, :K - 1, :K - 1], inv[:, :K - 1, K - 1:], inv[:, K - 1:, K - 1:]
+    Q = np.empty((R, n, K, K))
+    Q[..., :K - 1, :K - 1] = iaa[:, None]
+    cross = X @ np.swapaxes(iab, 1, 2)
+    Q[..., :K - 1, K - 1] = cross
+    Q[..., K - 1, :K - 1] = cross
+    Q[..., K - 1, K - 1] = np.sum((X @ ibb) * X, axis=-1)
+    aQ = a @ Q
+    aQa = np.sum(aQ * a, axis=-1)
+    coef_up = fp[..., 1:] * np.sum(aQ * B[1:], axis=-1) / pi
+    coef_low = fp[..., :-1] * np.sum(aQ * B[:-1], axis=-1) / pi
+    with np.errstate(all="ignore"):  # as models.expected_information: NaN marks an unusable point
+        g = coef_up @ B[1:] - coef_low @ B[:-1] - 0.5 * ((aQa / pi**2)[..., None, :] @ a)[..., 0, :]
+        grad = np.concatenate([(w[:, None, :] @ g[..., :K - 1])[:, 0, :],
+                               ((w * g[..., K - 1])[:, None, :] @ X)[:, 0, :]], axis=1)
+    grad[~good] = np.nan
+    return info, logdet, grad
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Newton's method for R problems at once
+# ---------------------------------------------------------------------------------------------------------
+
+
+def start_values(b: Batch) -> np.ndarray:
+    """Thresholds at the logits of the marginal cumulative shares, slopes at 0 (as `models._start`)."""
+    K = b.n_levels
+    counts = np.stack([np.sum(b.weights * (b.y == k), axis=1) for k in range(K)], axis=1)
+    shares = counts.cumsum(axis=1) / b.weights.sum(axis=1, keepdims=True)
+    alpha = special.logit(np.clip(shares[:, :-1], 1e-4, 1 - 1e-4))
+    return np.concatenate([alpha, np.zeros((b.size, b.X.shape[2]))], axis=1)
+
+
+def _evaluate(theta, b, penalty):
+    """(objective, log-likelihood, gradient of the objective, its Hessian or -information)."""
+    if penalty is None:
+        ll, grad, H = loglik(theta, b)
+        return ll, ll, grad, H
+    ll, grad, _ = loglik(theta, b, hessian=False)
+    obj = np.full(len(theta), -np.inf)
+    pgrad = np.full_like(grad, np.nan)
+    info = np.zeros((len(theta), theta.shape[1], theta.shape[1]))
+    ok = np.isfinite(ll)
+    if ok.any():
+        info[ok], logdet, pgrad[ok] = information(theta[ok], b.take(ok), penalty_gradient=True)
+        obj[ok] = ll[ok] + 0.5 * logdet
+    obj[~np.all(np.isfinite(pgrad), axis=1)] = -np.inf
+    return obj, ll, grad + pgrad, -info
+
+
+@dataclass
+class BatchFit:
+    """Fitted values of R problems: theta (R, q), objective and log-likelihood (R,), convergence (R,)."""
+
+    theta: np.ndarray
+    objective: np.ndarray
+    loglik: np.ndarray
+    gradient: np.ndarray
+    hessian: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+
+
+def newton(b: Batch, penalty: str | None = None, start: np.ndarray | None = None, free: np.ndarray | None = None,
+           tol: float = GRADIENT_TOL, max_iter: int = MAX_ITER) -> BatchFit:
+    """Maximise R (penalised) log-likelihoods with the step rule of `models._newton`.
+
+    `free` (R, q) marks the parameters that move (profile fits fix one per problem). Each problem stops on its
+    own gradient; only unfinished problems are evaluated.
+    """
+    theta = (start_values(b) if start is None else np.array(start, dtype=float)).copy()
+    R, q = theta.shape
+    free = np.ones((R, q), bool) if free is None else np.asarray(free, bool)
+    obj, ll, grad, H = _evaluate(theta, b, penalty)
+    curvature = -H.copy()  # Firth: BFGS approximation of minus the penalised Hessian, started at the information
+    converged = np.zeros(R, bool)
+    iterations = np.zeros(R, int)
+    active = np.flatnonzero(np.isfinite(obj))
+    for _ in range(max_iter):
+        if not len(active):
+            break
+        g = np.where(free[active], grad[active], 0.0)
+        done = np.max(np.abs(g), axis=1) < tol
+        converged[active[done]] = True
+        active, g = active[~done], g[~done]
+        if not len(active):
+            break
+        iterations[active] += 1
+        sub = b.take(active)
+        Hf = H[active].copy() if penalty is None else -curvature[active]
+        fixed = ~free[active]
+        Hf[fixed] = 0.0
+        Hf.transpose(0, 2, 1)[fixed] = 0.0
+        Hf[fixed[:, :, None] & np.eye(q, dtype=bool)[None]] = -1.0
+        try:
+            step = np.linalg.solve(Hf, -g[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = np.stack([np.linalg.lstsq(h, -gg, rcond=None)[0] for h, gg in zip(Hf, g)])
+        scale = np.ones(len(active))
+        pending = np.arange(len(active))
+        new = [None] * 4
+        t_obj = np.full(len(active), -np.inf)
+        t_theta = theta[active].copy()
+        t_ll, t_grad, t_H = ll[active].copy(), grad[active].copy(), H[active].copy()
+        stalled = np.zeros(len(active), bool)
+        while len(pending):
+            trial = theta[active[pending]] + scale[pending, None] * step[pending]
+            new = _evaluate(trial, sub.take(pending), penalty)
+            base = obj[active[pending]]
+            ok = np.isfinite(new[0]) & (new[0] >= base - 1e-12 * np.maximum(1.0, np.abs(base)))
+            acc = pending[ok]
+            t_theta[acc], t_obj[acc], t_ll[acc], t_grad[acc], t_H[acc] = (trial[ok], new[0][ok], new[1][ok],
+                                                                          new[2][ok], new[3][ok])
+            pending = pending[~ok]
+            scale[pending] /= 2
+            tiny = scale[pending] < 1e-10
+            stalled[pending[tiny]] = True
+            pending = pending[~tiny]
+        moved = ~stalled
+        idx = active[moved]
+        if penalty is not None:  # BFGS update, where the curvature condition holds
+            s_k = np.where(free[idx], t_theta[moved] - theta[idx], 0.0)
+            y_k = np.where(free[idx], grad[idx] - t_grad[moved], 0.0)
+            Bs = np.einsum("rqs,rs->rq", curvature[idx], s_k)
+            sBs, ys = np.einsum("rq,rq->r", s_k, Bs), np.einsum("rq,rq->r", y_k, s_k)
+            update = (ys > 1e-12 * np.maximum(1.0, np.einsum("rq,rq->r", y_k, y_k))) & (sBs > 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                change = (np.einsum("rq,rs->rqs", y_k, y_k) / ys[:, None, None]
+                          - np.einsum("rq,rs->rqs", Bs, Bs) / sBs[:, None, None])
+            curvature[idx[update]] += change[update]
+        theta[idx], obj[idx], ll[idx], grad[idx], H[idx] = (t_theta[moved], t_obj[moved], t_ll[moved],
+                                                             t_grad[moved], t_H[moved])
+        stuck = active[stalled]
+        converged[stuck] = np.max(np.abs(np.where(free[stuck], grad[stuck], 0.0)), axis=1) < 1e-6
+        active = active[moved]
+    if penalty is not None:
+        finite = np.isfinite(obj)
+        info = np.zeros_like(H)
+        if finite.any():
+            info[finite] = information(theta[finite], b.take(finite))[0]
+        H = -info
+    return BatchFit(theta, obj, ll, grad, H, converged, iterations)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Separation: the certificate for all replicates at once, the linear program for the rest in one solve
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _constraint_rows(b: Batch, scale: np.ndarray | None = None):
+    """The recession-direction constraint rows of every replicate: (R, 2n, q) and which rows exist."""
+    K = b.n_levels
+    R, n, p = b.X.shape
+    keep = b.weights > 0
+    Xs = b.X if scale is None else b.X / scale[:, None, :]
+    rows = np.zeros((R, 2, n, K - 1 + p))
+    r, i = np.indices((R, n))
+    up, low = keep & (b.y < K - 1), keep & (b.y > 0)
+    rows[r[up], 0, i[up], b.y[up]] = 1.0
+    rows[:, 0, :, K - 1:] = -Xs
+    rows[r[low], 1, i[low], b.y[low] - 1] = -1.0
+    rows[:, 1, :, K - 1:] = Xs
+    valid = np.stack([up, low], axis=1)
+    rows[~valid] = 0.0
+    return rows.reshape(R, 2 * n, -1), valid.reshape(R, 2 * n)
+
+
+def certify(b: Batch, theta: np.ndarray) -> np.ndarray:
+    """`models.certify_no_separation` for every replicate: True where the data provably are not separated."""
+    _, _, u1, u0, p = _bounds(theta, b)
+    _, g1, _ = _logistic(u1)
+    _, g0, _ = _logistic(u0)
+    rows, valid = _constraint_rows(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = np.concatenate([b.weights * g1 / p, b.weights * g0 / p], axis=1)
+    lam = np.where(valid, lam, 0.0)
+    positive = np.all(p > 0, axis=1) & np.all(np.where(valid, lam, 1.0) > 0, axis=1)
+    At_lam = np.einsum("rmq,rm->rq", rows, lam)
+    correction = np.einsum("rmq,rq->rm", rows, np.einsum("rqs,rs->rq", np.linalg.pinv(
+        np.einsum("rmq,rms->rqs", rows, rows)), -At_lam))
+    total = lam + correction
+    residual = np.abs(np.einsum("rmq,rm->rq", rows, total)).max(axis=1)
+    lam_max = np.where(valid, lam, 0.0).max(axis=1)
+    solved = residual <= 1e-10 * np.maximum(1.0, lam_max)
+    strictly = np.where(valid, total, np.inf).min(axis=1) > 1e-8 * lam_max
+    return positive & solved & strictly
+
+
+def linear_program(b: Batch, tol: float = 1e-7) -> np.ndarray:
+    """`models.detect_separation`'s linear program for every replicate, solved as one block-diagonal LP.
+
+    The objective is a sum over replicates and the constraints do not couple them, so the joint optimum is
+    the replicates' optima side by side; each replicate's optimal slack decides as in the single-fit path.
+    """
+    K = b.n_levels
+    p = b.X.shape[2]
+    keep = b.weights > 0
+    scale = np.maximum(np.abs(np.where(keep[..., None], b.X, 0.0)).max(axis=1), 1.0)
+    rows, valid = _constraint_rows(b, scale)
+    blocks, costs, sizes = [], [], []
+    order = np.zeros((max(K - 2, 0), K - 1 + p))
+    for j in range(K - 2):
+        order[j, j], order[j, j + 1] = -1.0, 1.0
+    for r in range(b.size):
+        A = np.unique(rows[r][valid[r]], axis=0)
+        blocks.append(sparse.csr_matrix(-np.vstack([A, order]) if len(order) else -A))
+        costs.append(-A.sum(axis=0))
+        sizes.append(len(A))
+    res = optimize.linprog(np.concatenate(costs), A_ub=sparse.block_diag(blocks, format="csr"),
+                           b_ub=np.zeros(sum(m.shape[0] for m in blocks)),
+                           bounds=[(-1, 1)] * (b.size * (K - 1 + p)), method="highs")
+    if res.status != 0:  # fall back to one problem at a time
+        return np.array([_single_lp(b, r, tol) for r in range(b.size)])
+    x = res.x.reshape(b.size, K - 1 + p)
+    optimum = -np.einsum("rq,rq->r", np.stack(costs), x)
+    return optimum > tol * np.array(sizes)
+
+
+def _single_lp(b: Batch, r: int, tol: float) -> bool:
+    from .models import detect_separation
+
+    return detect_separation(b.design(r), tol).separated
+
+
+def separated(b: Batch, theta: np.ndarray) -> np.ndarray:
+    """Is each replicate separated? The certificate where it proves 'no', the linear program elsewhere."""
+    flags = np.zeros(b.size, bool)
+    unproven = np.flatnonzero(~certify(b, theta))
+    if len(unproven):
+        flags[unproven] = linear_program(b.take(unproven))
+    return flags
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchResults:
+    """The fits of R replicates as the claims check uses them: ML where it exists, Firth where separated."""
+
+    batch: Batch
+    theta: np.ndarray
+    bse: np.ndarray
+    objective: np.ndarray
+    converged: np.ndarray
+    separated: np.ndarray
+    penalised: np.ndarray
+
+    @property
+    def params(self) -> np.ndarray:
+        return self.theta[:, self.batch.n_levels - 1:]
+
+    def profile_statistic(self, term: int, values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """2 x (objective at the fit - objective with slope `term` fixed at `values`) for replicates `rows`.
+
+        The (penalised) likelihood-ratio statistic: `values[r]` lies inside the 1 - alpha profile interval
+        exactly when it is at most chi2_1(1 - alpha).
+        """
+        rows = np.arange(self.batch.size) if rows is None else np.asarray(rows)
+        values = np.broadcast_to(np.asarray(values, dtype=float), rows.shape)
+        k = self.batch.n_levels - 1 + term
+        out = np.full(len(rows), np.nan)
+        for penalty, mask in ((None, ~self.penalised[rows]), ("firth", self.penalised[rows])):
+            if not mask.any():
+                continue
+            sel = rows[mask]
+            start = self.theta[sel].copy()
+            start[:, k] = values[mask]
+            free = np.ones(start.shape, bool)
+            free[:, k] = False
+            fit = newton(self.batch.take(sel), penalty, start=start, free=free, tol=1e-8)
+            out[mask] = 2 * (self.objective[sel] - fit.objective)
+        return out
+
+
+def fit(b: Batch, firth_if_separated: bool = True, ml_max_iter: int = MAX_ITER,
+        firth_tol: float = 1e-8) -> BatchResults:
+    """ML fits of every replicate, the separation decision, and Firth refits of the separated ones.
+
+    `ml_max_iter` may stop maximum likelihood early: a replicate that has not converged by then is either
+    separated (the linear program says so, and its ML estimates are not used) or is iterated to convergence.
+    """
+    ml = newton(b, max_iter=ml_max_iter)
+    flags = separated(b, ml.theta)
+    unfinished = np.flatnonzero(~flags & ~ml.converged)
+    if len(unfinished) and ml_max_iter < MAX_ITER:
+        more = newton(b.take(unfinished), start=ml.theta[unfinished])
+        for name in ("theta", "objective", "loglik", "gradient", "hessian", "converged"):
+            getattr(ml, name)[unfinished] = getattr(more, name)
+    theta, objective, converged, H = ml.theta.copy(), ml.objective.copy(), ml.converged.copy(), ml.hessian.copy()
+    penalised = flags & firth_if_separated
+    if penalised.any():
+        rows = np.flatnonzero(penalised)
+        firth = newton(b.take(rows), "firth", tol=firth_tol)
+        theta[rows], objective[rows], converged[rows], H[rows] = (firth.theta, firth.objective, firth.converged,
+                                                                  firth.hessian)
+    with np.errstate(invalid="ignore"):
+        cov = np.full_like(H, np.nan)
+        ok = np.isfinite(H).all(axis=(1, 2))
+        if ok.any():
+            try:
+                cov[ok] = np.linalg.inv(-H[ok])
+            except np.linalg.LinAlgError:
+                cov[ok] = np.linalg.pinv(-H[ok])
+        bse = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))[:, b.n_levels - 1:]
+    bse[flags & ~penalised] = np.nan
+    return BatchResults(b, theta, bse, objective, converged, flags, penalised)
+
+
+def check_against_single(b: Batch, rows, atol: float = 1e-6) -> list[str]:
+    """Differences between the batched and the single-fit results for replicates `rows` (empty if none)."""
+    results = fit(b)
+    problems = []
+    for r in rows:
+        design = b.design(r)
+        single = fit_design(design, warn=False)
+        if bool(single.separation.separated) != bool(results.separated[r]):
+            problems.append(f"replicate {r}: separated {results.separated[r]} vs single {single.separation}")
+            continue
+        reference = fit_design(design, penalty="firth", warn=False) if single.separation.separated else single
+        ours = results.theta[r]
+        theirs = np.concatenate([reference.thresholds.to_numpy(), reference.params.to_numpy()])
+        if not np.allclose(ours, theirs, atol=atol, rtol=0):
+            problems.append(f"replicate {r}: max |difference| {np.max(np.abs(ours - theirs)):.2e}")
+    return problems
+
+
+__all__ = ["Batch", "BatchFit", "BatchResults", "certify", "certify_no_separation", "fit", "information",
+           "linear_program", "loglik", "newton", "separated", "start_values"]
