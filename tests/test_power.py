@@ -242,3 +242,11 @@ def test_power_command_line(tmp_path):
     assert sorted(table["n_cases"].unique()) == [40, 80] and (table["replicates"] == 8).all()
     bad = run_cli("power", "--cases", "thirty")
     assert bad.returncode == 2 and "comma-separated numbers" in bad.stderr
+
+
+def test_command_line_defaults_are_the_study_defaults():
+    from upgrading.cli import build_parser
+
+    args = build_parser().parse_args(["power"])
+    assert (args.replicates, tuple(args.cases), tuple(args.effect_scales), args.seed) == \
+        (power.REPLICATES, power.CASES, power.EFFECT_SCALES, power.SEED)
