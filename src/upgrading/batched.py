@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, sparse, special
 
-from .models import GRADIENT_TOL, Design, certify_no_separation, fit_design
+from .models import GRADIENT_TOL, Design
 
 MAX_ITER = 100
 
@@ -54,7 +54,12 @@ class Batch:
         return self.n_levels - 1 + self.X.shape[2]
 
     def take(self, index) -> Batch:
-        return Batch(self.y[index], self.X[index], self.weights[index], self.n_levels, self.names)
+        """The replicates `index` (slices of the checked arrays; nothing is recomputed)."""
+        part = object.__new__(Batch)
+        part.n_levels, part.names = self.n_levels, self.names
+        for name in ("y", "X", "weights", "upper", "lower"):
+            setattr(part, name, getattr(self, name)[index])
+        return part
 
     def design(self, r: int) -> Design:
         """Replicate r as a single-fit Design (for checks against `models.fit_design`)."""
@@ -238,9 +243,11 @@ class BatchFit:
 
 def newton(b: Batch, penalty: str | None = None, start: np.ndarray | None = None, free: np.ndarray | None = None,
            tol: float = GRADIENT_TOL, max_iter: int = MAX_ITER) -> BatchFit:
-    """Maximise R (penalised) log-likelihoods with the step rule of `models._newton`.
+    """Maximise R (penalised) log-likelihoods, each with step halving until the objective does not decrease.
 
-    `free` (R, q) marks the parameters that move (profile fits fix one per problem). Each problem stops on its
+    Maximum likelihood: Newton with the analytic Hessian, as `models._newton`. Firth: BFGS on the analytic
+    modified score, started at the expected information (`models._newton` uses Fisher scoring with a
+    finite-difference polish; both stop at the same optimum, tests check to 1e-6). `free` (R, q) marks the parameters that move (profile fits fix one per problem). Each problem stops on its
     own gradient; only unfinished problems are evaluated.
     """
     theta = (start_values(b) if start is None else np.array(start, dtype=float)).copy()
@@ -273,7 +280,6 @@ def newton(b: Batch, penalty: str | None = None, start: np.ndarray | None = None
             step = np.stack([np.linalg.lstsq(h, -gg, rcond=None)[0] for h, gg in zip(Hf, g)])
         scale = np.ones(len(active))
         pending = np.arange(len(active))
-        new = [None] * 4
         t_obj = np.full(len(active), -np.inf)
         t_theta = theta[active].copy()
         t_ll, t_grad, t_H = ll[active].copy(), grad[active].copy(), H[active].copy()
@@ -372,23 +378,29 @@ def linear_program(b: Batch, tol: float = 1e-7) -> np.ndarray:
     keep = b.weights > 0
     scale = np.maximum(np.abs(np.where(keep[..., None], b.X, 0.0)).max(axis=1), 1.0)
     rows, valid = _constraint_rows(b, scale)
-    blocks, costs, sizes = [], [], []
-    order = np.zeros((max(K - 2, 0), K - 1 + p))
-    for j in range(K - 2):
-        order[j, j], order[j, j + 1] = -1.0, 1.0
-    for r in range(b.size):
-        A = np.unique(rows[r][valid[r]], axis=0)
-        blocks.append(sparse.csr_matrix(-np.vstack([A, order]) if len(order) else -A))
-        costs.append(-A.sum(axis=0))
-        sizes.append(len(A))
-    res = optimize.linprog(np.concatenate(costs), A_ub=sparse.block_diag(blocks, format="csr"),
-                           b_ub=np.zeros(sum(m.shape[0] for m in blocks)),
-                           bounds=[(-1, 1)] * (b.size * (K - 1 + p)), method="highs")
+    R, q = b.size, K - 1 + p
+    # each replicate's distinct rows, as the single path takes them (np.unique per replicate), in one call
+    owner = np.nonzero(valid)[0]
+    distinct = np.unique(np.column_stack([owner, rows[valid]]), axis=0)
+    owner, A = distinct[:, 0].astype(int), distinct[:, 1:]
+    sizes = np.bincount(owner, minlength=R)
+    costs = np.zeros((R, q))
+    np.add.at(costs, owner, -A)
+    i, j = np.nonzero(A)
+    row_index, col_index, values = [i], [owner[i] * q + j], [-A[i, j]]
+    for k in range(K - 2):  # thresholds stay ordered: delta_k <= delta_(k+1)
+        order_rows = len(A) + np.arange(R) * (K - 2) + k
+        row_index += [order_rows, order_rows]
+        col_index += [np.arange(R) * q + k, np.arange(R) * q + k + 1]
+        values += [np.ones(R), -np.ones(R)]
+    n_rows = len(A) + R * (K - 2)
+    A_ub = sparse.csr_matrix((np.concatenate(values), (np.concatenate(row_index), np.concatenate(col_index))),
+                             shape=(n_rows, R * q))
+    res = optimize.linprog(costs.reshape(-1), A_ub=A_ub, b_ub=np.zeros(n_rows), bounds=(-1, 1), method="highs")
     if res.status != 0:  # fall back to one problem at a time
         return np.array([_single_lp(b, r, tol) for r in range(b.size)])
-    x = res.x.reshape(b.size, K - 1 + p)
-    optimum = -np.einsum("rq,rq->r", np.stack(costs), x)
-    return optimum > tol * np.array(sizes)
+    optimum = -np.einsum("rq,rq->r", costs, res.x.reshape(R, q))
+    return optimum > tol * sizes
 
 
 def _single_lp(b: Batch, r: int, tol: float) -> bool:
@@ -484,23 +496,84 @@ def fit(b: Batch, firth_if_separated: bool = True, ml_max_iter: int = MAX_ITER,
     return BatchResults(b, theta, bse, objective, converged, flags, penalised)
 
 
-def check_against_single(b: Batch, rows, atol: float = 1e-6) -> list[str]:
-    """Differences between the batched and the single-fit results for replicates `rows` (empty if none)."""
-    results = fit(b)
-    problems = []
-    for r in rows:
-        design = b.design(r)
-        single = fit_design(design, warn=False)
-        if bool(single.separation.separated) != bool(results.separated[r]):
-            problems.append(f"replicate {r}: separated {results.separated[r]} vs single {single.separation}")
-            continue
-        reference = fit_design(design, penalty="firth", warn=False) if single.separation.separated else single
-        ours = results.theta[r]
-        theirs = np.concatenate([reference.thresholds.to_numpy(), reference.params.to_numpy()])
-        if not np.allclose(ours, theirs, atol=atol, rtol=0):
-            problems.append(f"replicate {r}: max |difference| {np.max(np.abs(ours - theirs)):.2e}")
-    return problems
+__all__ = ["Batch", "BatchFit", "BatchResults", "certify", "fit", "information", "linear_program", "loglik",
+           "newton", "separated", "start_values"]
 
 
-__all__ = ["Batch", "BatchFit", "BatchResults", "certify", "certify_no_separation", "fit", "information",
-           "linear_program", "loglik", "newton", "separated", "start_values"]
+def profile_bounds(design: Design, theta: np.ndarray, best: float, penalty: str | None, indices, se,
+                   alpha: float, max_steps: int = 60) -> np.ndarray:
+    """Both ends of the 1 - alpha profile (penalised) likelihood interval of each parameter in `indices`.
+
+    The algorithm of `OrderedLogitResults._profile_interval` (safeguarded Newton on the drop of the profile,
+    whose derivative is minus the fixed parameter's score by the envelope theorem; walk outwards until the
+    root is bracketed; bisect when a step leaves the bracket), run for every end at once: each step is one
+    batch of constrained fits. Returns (len(indices), 2); +-inf where the profile never drops far enough.
+    """
+    from scipy import stats
+
+    indices = np.asarray(indices, dtype=int)
+    m, q = 2 * len(indices), len(theta)
+    k = np.repeat(indices, 2)
+    side = np.tile([-1.0, 1.0], len(indices))
+    se = np.repeat(np.asarray(se, dtype=float), 2)
+    centre = theta[k]
+    cutoff = stats.chi2.ppf(1 - alpha, 1) / 2
+    near, far = centre.copy(), np.full(m, np.nan)
+    value = centre + side * stats.norm.ppf(1 - alpha / 2) * se
+    warm = np.tile(theta, (m, 1))
+    found = np.full(m, np.nan)
+    active = np.ones(m, bool)
+    problems = Batch.stack([design] * m)
+    free = np.ones((m, q), bool)
+    free[np.arange(m), k] = False
+
+    def constrained(rows, starts):
+        starts = starts.copy()
+        starts[np.arange(len(rows)), k[rows]] = value[rows]
+        return newton(problems.take(rows), penalty, start=starts, free=free[rows], tol=1e-8)
+
+    for _ in range(max_steps):
+        idx = np.flatnonzero(active)
+        if not len(idx):
+            break
+        fit = constrained(idx, warm[idx])
+        retry = np.flatnonzero(~fit.converged)
+        if len(retry):  # a warm start can land badly; the maximum is unique, so retry from the fit
+            again = constrained(idx[retry], np.tile(theta, (len(retry), 1)))
+            for name in ("theta", "objective", "gradient"):
+                getattr(fit, name)[retry] = getattr(again, name)
+        infeasible = ~np.isfinite(fit.objective)
+        bad = idx[infeasible]
+        closer = np.isnan(far[bad]) | (np.abs(value[bad] - centre[bad]) < np.abs(far[bad] - centre[bad]))
+        far[bad] = np.where(closer, value[bad], far[bad])
+        value[bad] = (near[bad] + far[bad]) / 2
+        ok = idx[~infeasible]
+        warm[ok] = fit.theta[~infeasible]
+        gap = best - fit.objective[~infeasible] - cutoff
+        slope = -fit.gradient[~infeasible][np.arange(len(ok)), k[ok]]
+        hit = np.abs(gap) < 1e-9
+        found[ok[hit]] = value[ok[hit]]
+        active[ok[hit]] = False
+        ok, gap, slope = ok[~hit], gap[~hit], slope[~hit]
+        v, c, s, sd = value[ok], centre[ok], side[ok], se[ok]
+        near[ok] = np.where(gap < 0, v, near[ok])
+        far[ok] = np.where(gap >= 0, v, far[ok])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            candidate = v + np.where(np.isfinite(slope) & (slope * s > 0), -gap / slope, np.nan)
+        open_bracket = np.isnan(far[ok])
+        width = np.maximum(np.abs(v - c), sd)
+        outwards = ~np.isfinite(candidate) | ((candidate - v) * s <= 0)
+        walked = np.where(outwards, v + s * width,
+                          np.where(np.abs(candidate - c) > 64 * width, c + s * 64 * width, candidate))
+        unbounded = open_bracket & (np.abs(walked - c) > 1e4 * sd)
+        lo, hi = np.fmin(near[ok], far[ok]), np.fmax(near[ok], far[ok])
+        bisected = np.where(np.isfinite(candidate) & (lo < candidate) & (candidate < hi), candidate,
+                            (near[ok] + far[ok]) / 2)
+        narrow = ~open_bracket & (hi - lo < 1e-8)
+        candidate = np.where(open_bracket, walked, bisected)
+        settled = ~unbounded & ~narrow & (np.abs(candidate - v) < 1e-9)
+        found[ok[unbounded]] = s[unbounded] * np.inf
+        found[ok[narrow | settled]] = candidate[narrow | settled]
+        active[ok[unbounded | narrow | settled]] = False
+        value[ok] = candidate
+    return found.reshape(-1, 2)

@@ -170,7 +170,7 @@ def estimable(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     levels = (y[..., None] == np.arange(y.max() + 1)).any(axis=1).sum(axis=1)
     constant = np.all(X == X[:, :1, :], axis=1).any(axis=1)
     full = np.concatenate([np.ones(X.shape[:2] + (1,)), X], axis=2)
-    return (levels >= 2) & ~constant & (np.linalg.matrix_rank(full) == full.shape[2])
+    return (levels >= 2) & ~constant & (np.linalg.matrix_rank(full) == full.shape[2])  # as _check_predictors
 
 
 # ---------------------------------------------------------------------------------------------------------
