@@ -148,6 +148,13 @@ def _holm(p: pd.Series) -> pd.Series:
     return adjusted
 
 
+def _fit_key(claim: dict, register: dict) -> tuple[str, str]:
+    """(formula, subset): claims sharing a key are read off the same fit."""
+    formula = (register["cell_formula"].format(outcome=claim["outcome"]) if claim["formula"] == "cell"
+               else claim["formula"])
+    return formula, claim["subset"]
+
+
 def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int = 9999) -> pd.DataFrame:
     """One row per claim: estimand, estimate, intervals, p-values (raw and Holm), verdicts (raw and Holm)."""
     register = register or load_register()
@@ -157,10 +164,9 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # separation is recorded in the `fit` column
         for claim in register["claims"]:
-            formula = (register["cell_formula"].format(outcome=claim["outcome"]) if claim["formula"] == "cell"
-                       else claim["formula"])
+            key = _fit_key(claim, register)
+            formula = key[0]
             subset = data if claim["subset"] == "all" else data[data["sectoral_group"] == claim["subset"]]
-            key = (formula, claim["subset"])
             if key not in fits:
                 try:
                     design = build_design(formula, subset)
@@ -168,6 +174,11 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                     fits[key] = fit_design(design, penalty="firth") if ml.separation.separated else ml
                 except UpgradingError as error:
                     fits[key] = error
+                else:
+                    if fits[key].penalty:  # profile intervals of every claim on this fit, in one batch per level
+                        terms = [c["term"] for c in register["claims"] if _fit_key(c, register) == key]
+                        for level in (0.05, 0.10):
+                            fits[key].conf_int(level, terms=terms)
             fit = fits[key]
             expected = expected_direction(claim, register)
             margin = float(register["margins"][claim["predictor"]])

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import special, stats
 
 from .errors import UpgradingError
-from .models import Design, OrderedLogitResults, _newton, detect_separation, fit_design
+from .models import OrderedLogitResults, _newton, detect_separation, fit_design
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -97,33 +97,39 @@ def leave_one_out(result: OrderedLogitResults, case_ids=None) -> pd.DataFrame:
     """Refit without each case in turn; return every slope's full-sample value and its range over the refits.
 
     A refit that cannot be estimated (a level or factor left with no cases) is counted and skipped; a refit
-    whose ML estimates are infinite counts as separated and contributes +-inf to the range.
+    whose ML estimates are infinite counts as separated and contributes +-inf to the range. The n refits are
+    one batch (`batched`: a left-out case has weight 0), warm-started at the full-sample fit; separated ML
+    refits go through `fit_design` so that their infinite terms are named as the single fit names them.
     """
+    from . import batched
+
     d = result.design
-    n = len(d.y)
-    estimates, failed = [], 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i in range(n):
-            keep = np.arange(n) != i
-            y = d.y[keep]
-            levels = np.unique(y)
-            if len(levels) < d.n_levels:
-                failed += 1
-                continue
-            X = d.X[keep]
-            if np.any(np.all(X == X[0], axis=0)):
-                failed += 1
-                continue
-            sub = replace(d, y=y, X=X, weights=d.weights[keep])
-            try:
-                start = result._theta if np.all(np.isfinite(result._theta)) else None
-                refit = fit_design(sub, result.penalty, warn=False, start=start)
-            except (UpgradingError, np.linalg.LinAlgError):
-                failed += 1
-                continue
-            estimates.append(refit.params.to_numpy())
-    est = np.array(estimates) if estimates else np.full((0, len(d.names)), np.nan)
+    n, K = len(d.y), d.n_levels
+    keep = ~np.eye(n, dtype=bool)
+    usable = []
+    for i in range(n):
+        X = d.X[keep[i]]
+        usable.append(len(np.unique(d.y[keep[i]])) == K and not np.any(np.all(X == X[0], axis=0)))
+    rows = np.flatnonzero(usable)
+    failed = n - len(rows)
+    if not len(rows):
+        est = np.full((0, len(d.names)), np.nan)
+    else:
+        batch = batched.Batch(np.tile(d.y, (len(rows), 1)), np.tile(d.X, (len(rows), 1, 1)),
+                              d.weights[None, :] * keep[rows], K, list(d.names))
+        start = np.tile(result._theta, (len(rows), 1)) if np.all(np.isfinite(result._theta)) else None
+        if result.penalty:
+            fits = batched.newton(batch, result.penalty, start=start)
+            est = fits.theta[:, K - 1:]
+        else:
+            fits = batched.newton(batch, start=start)
+            est = fits.theta[:, K - 1:].copy()
+            flags = batched.separated(batch, fits.theta)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for r in np.flatnonzero(flags):
+                    sub = replace(d, y=d.y[keep[rows[r]]], X=d.X[keep[rows[r]]], weights=d.weights[keep[rows[r]]])
+                    est[r] = fit_design(sub, warn=False).params.to_numpy()
     return pd.DataFrame({
         "term": d.names, "estimate": result.params.to_numpy(),
         "loo_min": est.min(axis=0) if len(est) else np.nan, "loo_max": est.max(axis=0) if len(est) else np.nan,

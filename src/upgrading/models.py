@@ -549,6 +549,7 @@ class OrderedLogitResults:
             est, se = self.params[terms], self.bse[terms]
             return pd.DataFrame({"lower": est - z * se, "upper": est + z * se})
         if method == "profile":
+            self._profile_intervals(terms, alpha)
             rows = {name: self._profile_interval(name, alpha) for name in terms}
             return pd.DataFrame(rows, index=["lower", "upper"]).T
         raise ValueError(f"method must be 'wald' or 'profile', not {method!r}")
@@ -563,69 +564,27 @@ class OrderedLogitResults:
             fit = _newton(self.design, self.penalty, start=start, fixed={k: value}, tol=1e-8)
         return fit
 
-    def _profile_interval(self, name: str, alpha: float) -> tuple[float, float]:
-        """Where the profile (penalised) log-likelihood drops by chi2_1(1-alpha)/2 on each side.
+    def _profile_intervals(self, names: list[str], alpha: float) -> None:
+        """Profile intervals of several slopes at once (`batched.profile_bounds`: every end in one batch)."""
+        from .batched import profile_bounds
 
-        Safeguarded Newton on the drop: by the envelope theorem its derivative is minus the fixed parameter's
-        (modified) score at the constrained optimum, so each side needs only a few constrained fits.
-        """
-        key = (name, alpha)
-        if key in self._profile_cache:
-            return self._profile_cache[key]
+        todo = [n for n in names if (n, alpha) not in self._profile_cache and not self._diverging.get(n, False)]
+        if not todo:
+            return
         K = self.design.n_levels
-        k = K - 1 + self.design.names.index(name)
+        se = [self.bse[n] if np.isfinite(self.bse[n]) and self.bse[n] > 0 else 1.0 for n in todo]
+        bounds = profile_bounds(self.design, self._theta, self._fit.objective, self.penalty,
+                                [K - 1 + self.design.names.index(n) for n in todo], se, alpha)
+        for name, (low, high) in zip(todo, bounds):
+            self._profile_cache[(name, alpha)] = (float(low), float(high))
+
+    def _profile_interval(self, name: str, alpha: float) -> tuple[float, float]:
+        """Where the profile (penalised) log-likelihood drops by chi2_1(1-alpha)/2 on each side (NaN for a
+        diverging ML term)."""
         if self._diverging.get(name, False):
-            self._profile_cache[key] = (np.nan, np.nan)
-            return self._profile_cache[key]
-        best, centre = self._fit.objective, self._theta[k]
-        cutoff = stats.chi2.ppf(1 - alpha, 1) / 2
-        se = self.bse[name] if np.isfinite(self.bse[name]) and self.bse[name] > 0 else 1.0
-        bounds = []
-        for side in (-1, 1):
-            near, far = centre, None  # drop < cutoff at `near`, > cutoff at `far`
-            warm = self._theta
-            value = centre + side * stats.norm.ppf(1 - alpha / 2) * se
-            found = np.nan
-            for _ in range(60):
-                fit = self._profile_fit(k, value, warm)
-                if not np.isfinite(fit.objective):
-                    far = value if far is None or abs(value - centre) < abs(far - centre) else far
-                    value = (near + far) / 2
-                    continue
-                warm = fit.theta
-                gap = best - fit.objective - cutoff
-                if abs(gap) < 1e-9:
-                    found = value
-                    break
-                if gap < 0:
-                    near = value
-                else:
-                    far = value
-                slope = -fit.gradient[k]
-                step = -gap / slope if np.isfinite(slope) and slope * side > 0 else np.nan
-                candidate = value + step
-                if far is None:
-                    if not np.isfinite(candidate) or (candidate - value) * side <= 0:
-                        candidate = value + side * max(abs(value - centre), se)  # walk outwards
-                    elif abs(candidate - centre) > 64 * max(abs(value - centre), se):
-                        candidate = centre + side * 64 * max(abs(value - centre), se)
-                    if abs(candidate - centre) > 1e4 * se:
-                        found = side * np.inf  # the profile never drops far enough: unbounded on this side
-                        break
-                else:
-                    lo, hi = sorted((near, far))
-                    if not (np.isfinite(candidate) and lo < candidate < hi):
-                        candidate = (near + far) / 2
-                    if hi - lo < 1e-8:
-                        found = candidate
-                        break
-                if abs(candidate - value) < 1e-9:
-                    found = candidate
-                    break
-                value = candidate
-            bounds.append(found)
-        self._profile_cache[key] = (bounds[0], bounds[1])
-        return self._profile_cache[key]
+            return (np.nan, np.nan)
+        self._profile_intervals([name], alpha)
+        return self._profile_cache[(name, alpha)]
 
     # -- prediction ------------------------------------------------------------------------------------
     def predict(self, exog: pd.DataFrame | None = None) -> pd.DataFrame:
