@@ -131,43 +131,37 @@ def loglik(theta: np.ndarray, b: Batch, hessian: bool = True):
     return ll, grad, H
 
 
-def _basis(K: int) -> np.ndarray:
-    """Rows: d u_j / d (thresholds, eta) for j = -inf, 1..K-1, +inf (zero rows at the infinite ends)."""
-    B = np.zeros((K + 1, K))
-    for j in range(1, K):
-        B[j, j - 1] = 1.0
-        B[j, K - 1] = -1.0
-    return B
-
-
 def information(theta: np.ndarray, b: Batch, penalty_gradient: bool = False):
     """Expected information (R, q, q), log det of it (R,), and optionally the gradient (R, q) of Firth's
     penalty 0.5 log det; log det is -inf (and the gradient NaN) where the information is not positive definite.
 
-    Each case's category probabilities depend on theta only through (thresholds, eta_i), so its information is
-    M_i S_i M_i' with a K x K matrix S_i; the penalty's gradient then needs only K x K work per case
-    (the same quantity as `models.expected_information`, which works with the full q columns).
+    The same quantities as `models.expected_information`, written out per case: each case's category
+    probabilities depend on theta only through the thresholds and eta_i, and category k only through the
+    thresholds k-1 and k, so the case's information block is tridiagonal in the thresholds plus an eta row,
+    and the penalty's gradient needs only the diagonal and first off-diagonal of the inverse's per-case block.
     """
     K = b.n_levels
-    alpha, beta = theta[:, :K - 1], theta[:, K - 1:]
-    X = b.X
+    T = K - 1
+    alpha, beta = theta[:, :T], theta[:, T:]
+    X, w = b.X, b.weights
     eta = (X @ beta[..., None])[..., 0]
-    u = alpha[:, None, :] - eta[..., None]
-    F, f, fp = _logistic(u)
+    F, f, fp = _logistic(alpha[:, None, :] - eta[..., None])  # (R, n, T) at each threshold
     R, n = eta.shape
-    zeros, ones = np.zeros((R, n, 1)), np.ones((R, n, 1))
-    F = np.concatenate([zeros, F, ones], axis=2)
-    f = np.concatenate([zeros, f, zeros], axis=2)
-    fp = np.concatenate([zeros, fp, zeros], axis=2)
-    B = _basis(K)
-    pi = F[..., 1:] - F[..., :-1]
+    zero = np.zeros((R, n, 1))
+    f_up, f_low = np.concatenate([f, zero], axis=2), np.concatenate([zero, f], axis=2)  # (R, n, K) per category
+    pi = np.concatenate([F, np.ones((R, n, 1))], axis=2) - np.concatenate([zero, F], axis=2)
     pi = np.where(pi > 0, pi, np.finfo(float).tiny)
-    a = f[..., 1:, None] * B[1:] - f[..., :-1, None] * B[:-1]  # (R, n, K categories, K coordinates)
-    S = np.swapaxes(a, -1, -2) @ (a / pi[..., None])
-    w = b.weights
-    I_aa = (w[:, None, :] @ S[..., :K - 1, :K - 1].reshape(R, n, -1)).reshape(R, K - 1, K - 1)
-    I_ab = np.swapaxes(w[..., None] * S[..., :K - 1, K - 1], 1, 2) @ X
-    I_bb = np.swapaxes(X * (w * S[..., K - 1, K - 1])[..., None], 1, 2) @ X
+    d = f_up - f_low  # minus d pi_k / d eta
+    S_diag = f**2 * (1 / pi[..., :-1] + 1 / pi[..., 1:])
+    S_off = -f[..., :-1] * f[..., 1:] / pi[..., 1:-1]
+    S_eta = f * (d[..., 1:] / pi[..., 1:] - d[..., :-1] / pi[..., :-1])
+    S_ee = np.sum(d**2 / pi, axis=2)
+    I_aa = np.zeros((R, T, T))
+    t = np.arange(T)
+    I_aa[:, t, t] = np.einsum("rn,rnt->rt", w, S_diag)
+    I_aa[:, t[:-1], t[1:]] = I_aa[:, t[1:], t[:-1]] = np.einsum("rn,rnt->rt", w, S_off)
+    I_ab = np.swapaxes(w[..., None] * S_eta, 1, 2) @ X
+    I_bb = np.swapaxes(X * (w * S_ee)[..., None], 1, 2) @ X
     info = np.concatenate([np.concatenate([I_aa, I_ab], axis=2),
                            np.concatenate([np.swapaxes(I_ab, 1, 2), I_bb], axis=2)], axis=1)
     sign, logdet = np.linalg.slogdet(info)
@@ -178,21 +172,23 @@ def information(theta: np.ndarray, b: Batch, penalty_gradient: bool = False):
     inv = np.broadcast_to(np.eye(info.shape[1]), info.shape).copy()
     if good.any():
         inv[good] = np.linalg.inv(info[good])
-    iaa, iab, ibb = inv[:, :K - 1, :K - 1], inv[:, :K - 1, K - 1:], inv[:, K - 1:, K - 1:]
-    Q = np.empty((R, n, K, K))
-    Q[..., :K - 1, :K - 1] = iaa[:, None]
-    cross = X @ np.swapaxes(iab, 1, 2)
-    Q[..., :K - 1, K - 1] = cross
-    Q[..., K - 1, :K - 1] = cross
-    Q[..., K - 1, K - 1] = np.sum((X @ ibb) * X, axis=-1)
-    aQ = a @ Q
-    aQa = np.sum(aQ * a, axis=-1)
-    coef_up = fp[..., 1:] * np.sum(aQ * B[1:], axis=-1) / pi
-    coef_low = fp[..., :-1] * np.sum(aQ * B[:-1], axis=-1) / pi
+    iaa, iab, ibb = inv[:, :T, :T], inv[:, :T, T:], inv[:, T:, T:]
+    cross = X @ np.swapaxes(iab, 1, 2)  # (R, n, T): Q[t, eta] of each case's block Q = M_i' inv M_i
+    q_ee = np.sum((X @ ibb) * X, axis=-1)[..., None]
+    # G[t, l] = b_t' Q b_l with b_t = e_t - e_eta: its diagonal and first off-diagonal, per case
+    G_diag = np.diagonal(iaa, axis1=1, axis2=2)[:, None, :] - 2 * cross + q_ee
+    G_off = np.diagonal(iaa, offset=1, axis1=1, axis2=2)[:, None, :] - cross[..., :-1] - cross[..., 1:] + q_ee
+    G_up, G_low = np.concatenate([G_diag, zero], axis=2), np.concatenate([zero, G_diag], axis=2)
+    G_cross = np.concatenate([zero, G_off, zero], axis=2)
+    fp_up, fp_low = np.concatenate([fp, zero], axis=2), np.concatenate([zero, fp], axis=2)
     with np.errstate(all="ignore"):  # as models.expected_information: NaN marks an unusable point
-        g = coef_up @ B[1:] - coef_low @ B[:-1] - 0.5 * ((aQa / pi**2)[..., None, :] @ a)[..., 0, :]
-        grad = np.concatenate([(w[:, None, :] @ g[..., :K - 1])[:, 0, :],
-                               ((w * g[..., K - 1])[:, None, :] @ X)[:, 0, :]], axis=1)
+        aQa = f_up**2 * G_up - 2 * f_up * f_low * G_cross + f_low**2 * G_low
+        coef_up = fp_up * (f_up * G_up - f_low * G_cross) / pi
+        coef_low = fp_low * (f_up * G_cross - f_low * G_low) / pi
+        half_s = 0.5 * aQa / pi**2
+        h = (coef_up - half_s * f_up)[..., :T] + (half_s * f_low - coef_low)[..., 1:]  # coefficient of b_t
+        grad = np.concatenate([(w[:, None, :] @ h)[:, 0, :],
+                               ((-w * h.sum(axis=2))[:, None, :] @ X)[:, 0, :]], axis=1)
     grad[~good] = np.nan
     return info, logdet, grad
 

@@ -76,6 +76,9 @@ def kernel_environment() -> dict[str, str]:
         "PYTHONHASHSEED": "0",
         "SOURCE_DATE_EPOCH": "0",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        # Kernels may cache bytecode in .venv/ even where PYTHONDONTWRITEBYTECODE is set, so that only the first
+        # kernel compiles the scientific stack (bytecode is not compiled at install: that costs about 20 s more).
+        "PYTHONDONTWRITEBYTECODE": "",
         # The python3 kernelspec of this interpreter's prefix wins over any user-wide one.
         "JUPYTER_PATH": os.pathsep.join(
             [str(Path(sys.prefix) / "share" / "jupyter")]

@@ -28,11 +28,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import batched
+from . import batched, simulate
 from .claims import expected_direction, load_register
 from .codebook import load_codebook
 from .errors import UpgradingError
-from . import simulate
 from .simulate import effect_table, group_sizes, load_parameters
 
 SEED = 20070101
@@ -283,7 +282,7 @@ def run_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int,
 
 
 def run(replicates: int = REPLICATES, cases=CASES, effect_scales=EFFECT_SCALES, seed: int = SEED,
-        n_jobs: int = 1, chunk_size: int = 250, progress: bool = True, exact: bool = False) -> pd.DataFrame:
+        n_jobs: int = 1, chunk_size: int = 500, progress: bool = True, exact: bool = False) -> pd.DataFrame:
     """Every replicate's verdict on every studied claim (one row per design cell, replicate and claim).
 
     Chunks go to joblib workers in a fixed order and come back in that order; `n_jobs` and `chunk_size`

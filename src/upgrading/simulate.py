@@ -125,7 +125,6 @@ class Plan:
     """Everything about a simulated sheet that does not depend on the random draws (computed once per design)."""
 
     group: np.ndarray  # (N,) sectoral-group position of each case
-    starts: tuple[int, ...]
     sizes: tuple[int, ...]
     governance: tuple[np.ndarray, ...]  # per group, the exact governance mix to be permuted
     ee_cdf: tuple[np.ndarray, ...]
@@ -163,7 +162,7 @@ def plan(params: dict, sizes: dict[str, int] | None = None, effects: dict | None
             noise_order[f, start:start + size] = len(forms) * start + f * size + np.arange(size)
     table = lambda predictor: np.array([[effects[(predictor, form, g.code)] for form in forms] for g in groups])
     return Plan(
-        group=np.repeat(np.arange(len(groups)), n), starts=tuple(int(s) for s in starts), sizes=tuple(n),
+        group=np.repeat(np.arange(len(groups)), n), sizes=tuple(n),
         governance=tuple(np.repeat(levels, allocate(size, params["governance_mix"][g.code]))
                          for g, size in zip(groups, n)),
         ee_cdf=tuple(_cdf(params["external_economies"][g.code]) for g in groups),
