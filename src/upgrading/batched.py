@@ -114,17 +114,22 @@ def loglik(theta: np.ndarray, b: Batch, hessian: bool = True):
     _, g0, h0 = _logistic(u0)
     l1, l0 = g1 / ps, -g0 / ps
     U, L, X = b.upper, b.lower, b.X
-    UT, LT, XT = (np.swapaxes(a, 1, 2) for a in (U, L, X))
-    grad = np.concatenate([(UT @ (w * l1)[..., None] + LT @ (w * l0)[..., None])[..., 0],
+    XT = np.swapaxes(X, 1, 2)
+    sum_over_cases = lambda onehot, v: np.einsum("rnt,rn->rt", onehot, v)
+    grad = np.concatenate([sum_over_cases(U, w * l1) + sum_over_cases(L, w * l0),
                            -(XT @ (w * (l1 + l0))[..., None])[..., 0]], axis=1)
     if not hessian:
         return ll, grad, None
     c11 = w * (h1 / ps - l1**2)
     c00 = w * (-h0 / ps - l0**2)
     c10 = w * (-l1 * l0)
-    cross = UT @ (L * c10[..., None])
-    H_aa = UT @ (U * c11[..., None]) + LT @ (L * c00[..., None]) + cross + np.swapaxes(cross, 1, 2)
-    H_ab = -(UT @ (X * (c11 + c10)[..., None]) + LT @ (X * (c10 + c00)[..., None]))
+    T = b.n_levels - 1
+    # thresholds: diagonal from each case's own bounds; a case in category t (0 < t < T) couples t-1 and t
+    H_aa = np.zeros((len(theta), T, T))
+    t = np.arange(T)
+    H_aa[:, t, t] = sum_over_cases(U, c11) + sum_over_cases(L, c00)
+    H_aa[:, t[1:], t[:-1]] = H_aa[:, t[:-1], t[1:]] = sum_over_cases(U[..., 1:], c10)
+    H_ab = -(np.swapaxes(U * (c11 + c10)[..., None] + L * (c10 + c00)[..., None], 1, 2) @ X)
     H_bb = XT @ (X * (c11 + 2 * c10 + c00)[..., None])
     H = np.concatenate([np.concatenate([H_aa, H_ab], axis=2),
                         np.concatenate([np.swapaxes(H_ab, 1, 2), H_bb], axis=2)], axis=1)
