@@ -1,7 +1,7 @@
 """Benchmark: ordered-logit fits of `y ~ x + governance` on n = 50: single, batched and statsmodels, side by side.
 
-Single: `upgrading.models.ordered_logit` (formula, analytic Newton, separation check included) on the
-simulated coding sheet. Batched: `upgrading.batched.fit` (Newton over all replicates at once, separation
+Single: `upgrading.ordinal.models.ordered_logit` (formula, analytic Newton, separation check included) on the
+simulated coding sheet. Batched: `upgrading.ordinal.batched.fit` (Newton over all replicates at once, separation
 check included) on `--batch` copies of the same design, per fit. statsmodels: `OrderedModel(...).fit(method=
 "bfgs")` on the same design (formula building excluded, which flatters statsmodels). Prints the per-fit
 medians, the accuracy against a tightly converged reference, and one closing line
@@ -38,10 +38,10 @@ def main() -> None:
     import pandas as pd
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
-    from upgrading.coding import load_cases
-    from upgrading import batched
-    from upgrading.models import build_design, ordered_logit
-    from upgrading.paths import DATA_RAW
+    from upgrading.study.coding import load_cases
+    from upgrading.ordinal import batched
+    from upgrading.ordinal.models import build_design, ordered_logit
+    from upgrading.compendium.paths import DATA_RAW
 
     cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
     formula = "product_upgrading ~ collective_efficiency + governance"

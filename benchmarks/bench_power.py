@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument("--skip-full", action="store_true", help="skip the committed-setting run")
     args = parser.parse_args()
 
-    from upgrading import power
+    from upgrading.study import power
 
     if not args.skip_full:
         start = time.perf_counter()

@@ -2,6 +2,6 @@
 
 import os
 
-from upgrading.pipeline import kernel_environment
+from upgrading.compendium.pipeline import kernel_environment
 
 os.environ.update(kernel_environment())

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from upgrading.paths import ROOT
+from upgrading.compendium.paths import ROOT
 
 README = ROOT / "README.md"
 
@@ -35,5 +35,5 @@ def git_tracked(*pathspecs: str) -> list[str]:
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run the `upgrading` console entry in a subprocess, as a user would."""
-    return subprocess.run([sys.executable, "-m", "upgrading.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "upgrading.compendium.cli", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading import claims
-from upgrading.cli import main
-from upgrading.coding import load_cases
+from upgrading.study import claims
+from upgrading.compendium.cli import main
+from upgrading.study.coding import load_cases
 from upgrading.errors import UpgradingError
-from upgrading.paths import DATA_RAW, FIGURES
+from upgrading.compendium.paths import DATA_RAW, FIGURES
 
 GOOD = DATA_RAW / "coding_sheet_simulated.csv"
 

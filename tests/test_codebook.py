@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading.codebook import (codebook_table, collective_efficiency, load_codebook, parse,
+from upgrading.study.codebook import (codebook_table, collective_efficiency, load_codebook, parse,
                                 sectoral_groups_table)
 from upgrading.errors import UpgradingError
 

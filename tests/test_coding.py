@@ -5,9 +5,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from upgrading.cli import main
-from upgrading.coding import CodingSheetError, did_you_mean, load_cases, to_cases, validate
-from upgrading.paths import DATA_RAW
+from upgrading.compendium.cli import main
+from upgrading.study.coding import CodingSheetError, did_you_mean, load_cases, to_cases, validate
+from upgrading.compendium.paths import DATA_RAW
 
 GOOD = DATA_RAW / "coding_sheet_simulated.csv"
 

@@ -6,9 +6,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from upgrading.codebook import load_codebook
-from upgrading.coding import CodingSheetError, validate
-from upgrading.paths import DATA_RAW
+from upgrading.study.codebook import load_codebook
+from upgrading.study.coding import CodingSheetError, validate
+from upgrading.compendium.paths import DATA_RAW
 
 GOOD_LINES = (DATA_RAW / "coding_sheet_simulated.csv").read_text().splitlines()
 HEADER = GOOD_LINES[0].split(",")

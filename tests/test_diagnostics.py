@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from upgrading import analysis
-from upgrading.coding import load_cases
-from upgrading.diagnostics import brant_test, leave_one_out, permutation_association
-from upgrading.models import ordered_logit
-from upgrading.paths import DATA_RAW
+from upgrading.study import models as analysis
+from upgrading.study.coding import load_cases
+from upgrading.ordinal.diagnostics import brant_test, leave_one_out, permutation_association
+from upgrading.ordinal.models import ordered_logit
+from upgrading.compendium.paths import DATA_RAW
 
 
 def _ordinal(latent, cuts):

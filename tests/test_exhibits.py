@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from upgrading.exhibits import save_figure, save_table, use_deterministic_style  # noqa: E402
+from upgrading.compendium.exhibits import save_figure, save_table, use_deterministic_style  # noqa: E402
 
 
 def _figure():

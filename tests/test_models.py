@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from upgrading.errors import UpgradingError
-from upgrading.models import (ModelWarning, SeparationWarning, build_design, detect_separation,
+from upgrading.ordinal.models import (ModelWarning, SeparationWarning, build_design, detect_separation,
                               expected_information, loglik_parts, ordered_logit, penalised_loglik, _newton)
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -244,8 +244,8 @@ def test_profile_bounds_on_the_simulated_sheet_sit_at_the_chi_square_drop():
     """The batched root-finding (all ends at once) checked with single constrained fits, term by term."""
     from scipy import stats
 
-    from upgrading.coding import load_cases
-    from upgrading.paths import DATA_RAW
+    from upgrading.study.coding import load_cases
+    from upgrading.compendium.paths import DATA_RAW
 
     cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
     formula = ("functional_upgrading ~ C(sectoral_group) + C(sectoral_group):collective_efficiency"

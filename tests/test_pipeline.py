@@ -7,10 +7,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from helpers import git_tracked, run_cli
-from upgrading import pipeline
-from upgrading.cli import main
+from upgrading.compendium import pipeline
+from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
-from upgrading.paths import ROOT
+from upgrading.compendium.paths import ROOT
 
 
 def _digest(paths):

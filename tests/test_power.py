@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading import batched, claims, power, simulate
-from upgrading.codebook import load_codebook
-from upgrading.models import build_design, expected_information, fit_design, loglik_parts
+from upgrading.ordinal import batched
+
+from upgrading.study import claims, power, simulate
+from upgrading.study.codebook import load_codebook
+from upgrading.ordinal.models import build_design, expected_information, fit_design, loglik_parts
 
 CELL = claims.load_register()["cell_formula"]
 
@@ -92,7 +94,7 @@ def test_loglik_score_hessian_and_information_match_the_single_fit_formulas(desi
 
 
 def test_block_linear_program_matches_the_single_linear_program(designs_50):
-    from upgrading.models import detect_separation
+    from upgrading.ordinal.models import detect_separation
 
     batch = batched.Batch.stack(designs_50[:25])
     flags = batched.linear_program(batch)
@@ -250,7 +252,7 @@ def test_power_command_line(tmp_path):
 
 
 def test_command_line_defaults_are_the_study_defaults():
-    from upgrading.cli import build_parser
+    from upgrading.compendium.cli import build_parser
 
     args = build_parser().parse_args(["power"])
     assert (args.replicates, tuple(args.cases), tuple(args.effect_scales), args.seed) == \

@@ -3,10 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading import reliability
-from upgrading.coding import load_cases
+from upgrading.study import reliability
+from upgrading.study.coding import load_cases
 from upgrading.errors import UpgradingError
-from upgrading.paths import DATA_RAW
+from upgrading.compendium.paths import DATA_RAW
 
 
 @pytest.fixture(scope="module")

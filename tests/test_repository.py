@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 
 from helpers import exhibit_rows, git_tracked, readme_commands
-from upgrading.paths import FIGURES, ROOT
-from upgrading.pipeline import exhibits_written
+from upgrading.compendium.paths import FIGURES, ROOT
+from upgrading.compendium.pipeline import exhibits_written
 
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:home|root|work|tmp|Users|mnt|opt|var/folders)/[\w.\-]+"
                            r"|[A-Za-z]:\\\\?(?:Users|Documents)")

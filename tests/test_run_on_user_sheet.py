@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from helpers import git_tracked
-from upgrading.paths import ROOT
+from upgrading.compendium.paths import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def copy_of_repo(tmp_path_factory):
 
 def _cli(repo, *args):
     env = dict(os.environ, PYTHONPATH=str(repo / "src"))
-    return subprocess.run([sys.executable, "-m", "upgrading.cli", *args], cwd=repo, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "upgrading.compendium.cli", *args], cwd=repo, env=env, capture_output=True,
                           text=True, timeout=600, stdin=subprocess.DEVNULL)
 
 
@@ -37,7 +37,7 @@ def _raw_digests(repo):
 
 def test_the_copy_imports_its_own_package(copy_of_repo):
     env = dict(os.environ, PYTHONPATH=str(copy_of_repo / "src"))
-    out = subprocess.run([sys.executable, "-c", "from upgrading.paths import ROOT; print(ROOT)"], env=env,
+    out = subprocess.run([sys.executable, "-c", "from upgrading.compendium.paths import ROOT; print(ROOT)"], env=env,
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == str(copy_of_repo)
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from upgrading import simulate
-from upgrading.coding import load_cases, validate
+from upgrading.study import simulate
+from upgrading.study.coding import load_cases, validate
 from upgrading.errors import UpgradingError
-from upgrading.paths import DATA_RAW
+from upgrading.compendium.paths import DATA_RAW
 
 
 def test_rerunning_the_simulator_reproduces_the_committed_files(tmp_path):
@@ -80,7 +80,7 @@ def test_ordinal_cut_points():
 
 
 def test_cli_refuses_to_overwrite_raw_data_with_another_seed(tmp_path, capsys):
-    from upgrading.cli import main
+    from upgrading.compendium.cli import main
 
     before = (DATA_RAW / simulate.FIRST_CODER_FILE).read_bytes()
     assert main(["simulate", "--seed", "7"]) == 2

@@ -10,9 +10,9 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
-from upgrading import verify
-from upgrading.cli import main
-from upgrading.paths import ROOT
+from upgrading.compendium import verify
+from upgrading.compendium.cli import main
+from upgrading.compendium.paths import ROOT
 
 
 def test_committed_exhibits_match_the_manifest():

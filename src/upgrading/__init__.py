@@ -1,1 +1,45 @@
-"""SME upgrading in Latin American clusters: a reproducible compendium."""
+"""SME upgrading in Latin American clusters: a reproducible compendium.
+
+Three layers, each importing only the ones below it:
+
+- `upgrading.ordinal`: the ordered-logit estimator (knows nothing of the study);
+- `upgrading.study`: codebook, coding sheets, simulation, reliability, descriptives, the study's models, the
+  claims check and the design analysis;
+- `upgrading.compendium`: paths, the notebook pipeline, exhibits and their registry, manifest, report, CLI.
+
+What a notebook needs is importable from here (`from upgrading import claims, plots`); modules load on first
+use, so `import upgrading` stays cheap for the command line.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+_MODULES = {
+    "ordinal": "upgrading.ordinal",
+    "codebook": "upgrading.study.codebook",
+    "coding": "upgrading.study.coding",
+    "simulate": "upgrading.study.simulate",
+    "reliability": "upgrading.study.reliability",
+    "descriptives": "upgrading.study.descriptives",
+    "plots": "upgrading.study.plots",
+    "models": "upgrading.study.models",
+    "claims": "upgrading.study.claims",
+    "power": "upgrading.study.power",
+    "exhibits": "upgrading.compendium.exhibits",
+    "paths": "upgrading.compendium.paths",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        module = import_module(_MODULES[name])
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'upgrading' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
+from ..compendium import paths
 from .codebook import collective_efficiency, load_codebook
-from .errors import UpgradingError
+from ..errors import UpgradingError
 
 FIRST_CODER_FILE = "coding_sheet_simulated.csv"
 SECOND_CODER_FILE = "coding_sheet_simulated_second_coder.csv"

@@ -13,7 +13,7 @@ from importlib import resources
 
 import pandas as pd
 
-from .errors import UpgradingError
+from ..errors import UpgradingError
 
 KINDS = ("identifier", "nominal", "ordinal", "text")
 

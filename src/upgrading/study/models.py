@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .codebook import load_codebook
-from .diagnostics import brant_test, group_association_tests, leave_one_out
-from .models import OrderedLogitResults, build_design, fit_design
+from ..ordinal.diagnostics import brant_test, group_association_tests, leave_one_out
+from ..ordinal.models import OrderedLogitResults, build_design, fit_design
 
 MODELS = {
     "pooled": "{form} ~ collective_efficiency + C(governance) + C(sectoral_group)",

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths
+from ..compendium import paths
 from .codebook import Codebook, collective_efficiency, load_codebook
-from .errors import UpgradingError
+from ..errors import UpgradingError
 
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .codebook import Codebook, load_codebook
-from .errors import UpgradingError
+from ..errors import UpgradingError
 
 def reliability_variables(codebook: Codebook | None = None) -> dict[str, str]:
     """Variables whose agreement is reported, with their level of measurement (from the codebook)."""

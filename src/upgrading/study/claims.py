@@ -18,9 +18,9 @@ import pandas as pd
 from scipy import stats
 
 from .codebook import load_codebook
-from .diagnostics import permutation_association
-from .errors import UpgradingError
-from .models import build_design, fit_design
+from ..ordinal.diagnostics import permutation_association
+from ..errors import UpgradingError
+from ..ordinal.models import build_design, fit_design
 from .simulate import source_patterns
 
 VERDICTS = ("consistent", "contradicted", "inconclusive")

@@ -28,10 +28,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import batched, simulate
+from ..ordinal import batched
+
+from . import simulate
 from .claims import expected_direction, load_register
 from .codebook import load_codebook
-from .errors import UpgradingError
+from ..errors import UpgradingError
 from .simulate import effect_table, group_sizes, load_parameters
 
 SEED = 20070101

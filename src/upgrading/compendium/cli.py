@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from .errors import UpgradingError
+from ..errors import UpgradingError
 
 EXIT_USER_ERROR = 2
 
@@ -32,7 +32,8 @@ def _sheet_parameter(path: str) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import coding, pipeline
+    from ..study import coding
+    from . import pipeline
 
     only = [k for item in args.only or [] for k in item.split(",") if k.strip()]
     parameters = {}
@@ -55,7 +56,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from . import paths, simulate
+    from . import paths
+    from ..study import simulate
 
     if args.seed is not None and args.out is None:
         raise UpgradingError("--seed needs --out DIR: data/raw/ holds the documented simulation only, and "
@@ -66,7 +68,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from . import coding
+    from ..study import coding
 
     problems = 0
     for path in args.paths:
@@ -85,7 +87,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_claims(args: argparse.Namespace) -> int:
-    from . import claims, coding, paths
+    from ..study import claims, coding
+    from . import paths
 
     path = args.coding or str(paths.DATA_RAW / "coding_sheet_simulated.csv")
     display = args.coding or "data/raw/coding_sheet_simulated.csv"
@@ -125,7 +128,7 @@ def _number_list(text: str, kind=int) -> list:
 def _cmd_power(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from . import power
+    from ..study import power
 
     print("design analysis on SIMULATED data (the documented generator), not on a coding sheet")
     raw = power.run(replicates=args.replicates, cases=args.cases, effect_scales=args.effect_scales,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .errors import UpgradingError
+from ..errors import UpgradingError
 from .models import OrderedLogitResults, _newton, detect_separation, fit_design
 
 

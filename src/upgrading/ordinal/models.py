@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from .errors import UpgradingError
+from ..errors import UpgradingError
 
 GRADIENT_TOL = 1e-9
 MAX_ITER = 200

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 
 from . import paths, pipeline, verify
-from .errors import UpgradingError
+from ..errors import UpgradingError
 
 REMOTE_SCRIPT = re.compile(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>\s*', re.I)
 PACKAGES = ("upgrading", "pandas", "numpy", "scipy", "statsmodels", "matplotlib", "seaborn", "papermill",
@@ -58,7 +58,7 @@ def _provenance() -> list[dict]:
         path = paths.ROOT / sheet
         simulated = None
         if path.exists():
-            from .coding import is_simulated, load_cases
+            from ..study.coding import is_simulated, load_cases
 
             simulated = is_simulated(load_cases(path))
         rows.append({"sheet": sheet, "sha256": digest, "simulated": simulated})

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
-from .errors import UpgradingError
+from ..errors import UpgradingError
 
 MANIFEST = "manifest.json"
 
@@ -154,7 +154,7 @@ def verify_rerun(echo=print) -> Report:
         _copy_compendium(copy)
         env = dict(os.environ, PYTHONPATH=str(copy / "src"))
         echo("rerunning every notebook in a temporary copy (the committed files are not touched) ...")
-        result = subprocess.run([sys.executable, "-m", "upgrading.cli", "run", "--quiet"], cwd=copy, env=env,
+        result = subprocess.run([sys.executable, "-m", "upgrading.compendium.cli", "run", "--quiet"], cwd=copy, env=env,
                                 capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             raise UpgradingError("the rerun failed: " + (result.stderr.strip().splitlines() or ["?"])[-1])

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 
 from . import paths
-from .errors import UpgradingError
+from ..errors import UpgradingError
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 WROTE_PATTERN = re.compile(r"^wrote (\S+)$", re.MULTILINE)
@@ -100,7 +100,26 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.metadata.pop("tags")
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.id = "injected-parameters"
+        if "outputs" in cell:
+            cell.outputs = coalesce_streams(cell.outputs)
     return nb
+
+
+def coalesce_streams(outputs: list) -> list:
+    """Merge consecutive stream outputs of the same stream into one.
+
+    How a kernel's prints are cut into messages depends on when its output buffer is flushed, i.e. on timing
+    (seen here: one rerun cut `wrote figures/...` before its newline). Merged, the text is the same on every run.
+    """
+    merged: list = []
+    for out in outputs:
+        previous = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == out.get("name")):
+            previous["text"] = previous["text"] + out["text"]
+        else:
+            merged.append(out)
+    return merged
 
 
 def exhibits_written(nb: nbformat.NotebookNode) -> list[str]:

@@ -52,7 +52,7 @@ def _write_if_changed(path: Path, data: bytes) -> None:
 
 def _data_label(cases: pd.DataFrame) -> tuple[str, str]:
     """('simulated' or 'coded', one-line provenance) for exhibits made from a set of cases."""
-    from .coding import is_simulated, provenance
+    from ..study.coding import is_simulated, provenance
 
     simulated = cases.attrs.get("simulated", is_simulated(cases))
     return ("simulated" if simulated else "coded"), provenance(cases)
