@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +27,19 @@ def find_uv() -> str:
 
 
 def compile_lock() -> list[str]:
-    out = subprocess.run(
-        [find_uv(), "pip", "compile", "--universal", "--all-extras", "--quiet", "--no-header",
-         "--no-annotate", "pyproject.toml"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout
+    """Resolve the pins; packages already in requirements.txt keep their version where they still fit
+    (uv reads an existing output file as preferences), so adding one pin does not move the others."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out_file = Path(tmp) / "requirements.txt"
+        current = ROOT / "requirements.txt"
+        if current.exists():
+            shutil.copyfile(current, out_file)
+        subprocess.run(
+            [find_uv(), "pip", "compile", "--universal", "--all-extras", "--quiet", "--no-header",
+             "--no-annotate", "--output-file", str(out_file), "pyproject.toml"],
+            cwd=ROOT, check=True, capture_output=True, text=True,
+        )
+        out = out_file.read_text()
     return [line for line in out.splitlines() if line and not line.startswith("#")]
 
 
