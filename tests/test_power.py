@@ -1,16 +1,15 @@
-"""The batched engine against the single-fit path, and the design analysis (power study) built on it."""
+"""Batches of replicate fits against one fit per replicate, and the design analysis (power study) built on them."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading.ordinal import batched
-
+from upgrading.ordinal import Batch, OrderedLogit, build_design, fit_replicates, newton
+from upgrading.ordinal.engine import information, loglik, start_values
+from upgrading.ordinal.separation import linear_program
 from upgrading.study import claims, power, simulate
 from upgrading.study.codebook import load_codebook
-from upgrading.ordinal.models import build_design, expected_information, fit_design, loglik_parts
 
 CELL = claims.load_register()["cell_formula"]
 
@@ -52,75 +51,77 @@ def designs_50():
     return _designs(50, 60)
 
 
-def test_batched_fits_agree_with_single_fits_on_every_replicate(designs_50):
-    batch = batched.Batch.stack(designs_50)
-    results = batched.fit(batch)
+def _single(design, penalty=None):
+    return OrderedLogit(design).fit(penalty, warn=False)
+
+
+def test_replicate_fits_agree_with_one_fit_per_replicate(designs_50):
+    """One batch (problems leave the iterations at different times) against a batch of one per replicate."""
+    results = fit_replicates(Batch.stack(designs_50))
     separated = 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for r, design in enumerate(designs_50):
-            ml = fit_design(design, warn=False)
-            assert bool(ml.separation.separated) == bool(results.separated[r]), r
-            reference = fit_design(design, penalty="firth", warn=False) if ml.separation.separated else ml
-            separated += ml.separation.separated
-            theirs = np.concatenate([reference.thresholds.to_numpy(), reference.params.to_numpy()])
-            np.testing.assert_allclose(results.theta[r], theirs, atol=1e-6, rtol=0)
-            np.testing.assert_allclose(results.bse[r], reference.bse.to_numpy(), atol=1e-6, rtol=1e-6)
+    for r, design in enumerate(designs_50):
+        ml = _single(design)
+        assert bool(ml.separation.separated) == bool(results.separated[r]), r
+        reference = _single(design, "jeffreys") if ml.separation.separated else ml
+        separated += ml.separation.separated
+        np.testing.assert_allclose(results.theta[r], reference.theta, atol=1e-6, rtol=0)
+        np.testing.assert_allclose(results.bse[r], reference.bse[design.names].to_numpy(), atol=1e-6, rtol=1e-6)
     assert 0 < separated < len(designs_50)  # both paths were exercised
 
 
 def test_early_stopped_ml_gives_the_same_flags_and_fits(designs_50):
-    batch = batched.Batch.stack(designs_50)
-    full, early = batched.fit(batch), batched.fit(batch, ml_max_iter=3)
+    batch = Batch.stack(designs_50)
+    full, early = fit_replicates(batch), fit_replicates(batch, ml_max_iter=3)
     np.testing.assert_array_equal(full.separated, early.separated)
     np.testing.assert_allclose(full.theta, early.theta, atol=1e-6)
 
 
-def test_loglik_score_hessian_and_information_match_the_single_fit_formulas(designs_50):
-    batch = batched.Batch.stack(designs_50[:5])
+def test_batch_evaluation_is_the_evaluation_of_each_problem(designs_50):
+    batch = Batch.stack(designs_50[:5])
     rng = np.random.default_rng(3)
-    theta = batched.start_values(batch)
+    theta = start_values(batch)
     theta[:, batch.n_levels - 1:] = rng.normal(0, 0.4, (batch.size, batch.X.shape[2]))
-    ll, grad, H = batched.loglik(theta, batch)
-    info, _, pgrad = batched.information(theta, batch, penalty_gradient=True)
+    ll, grad, H = loglik(theta, batch)
+    info, _, pgrad = information(theta, batch, penalty_gradient=True)
     for r, design in enumerate(designs_50[:5]):
-        ll1, grad1, H1 = loglik_parts(theta[r], design)
-        info1, pgrad1 = expected_information(theta[r], design, with_penalty_gradient=True)
-        assert ll[r] == pytest.approx(ll1, abs=1e-10)
-        np.testing.assert_allclose(grad[r], grad1, atol=1e-10)
-        np.testing.assert_allclose(H[r], H1, atol=1e-10)
-        np.testing.assert_allclose(info[r], info1, atol=1e-10)
-        np.testing.assert_allclose(pgrad[r], pgrad1, atol=1e-8)
+        one = Batch.of(design)
+        ll1, grad1, H1 = loglik(theta[r:r + 1], one)
+        info1, _, pgrad1 = information(theta[r:r + 1], one, penalty_gradient=True)
+        assert ll[r] == pytest.approx(ll1[0], abs=1e-10)
+        np.testing.assert_allclose(grad[r], grad1[0], atol=1e-10)
+        np.testing.assert_allclose(H[r], H1[0], atol=1e-10)
+        np.testing.assert_allclose(info[r], info1[0], atol=1e-10)
+        np.testing.assert_allclose(pgrad[r], pgrad1[0], atol=1e-8)
 
 
-def test_block_linear_program_matches_the_single_linear_program(designs_50):
-    from upgrading.ordinal.models import detect_separation
+def test_block_linear_program_matches_one_program_per_problem(designs_50):
+    batch = Batch.stack(designs_50[:25])
+    block = linear_program(batch)
+    single = np.concatenate([linear_program(Batch.of(d)) for d in designs_50[:25]])
+    np.testing.assert_array_equal(np.any(block != 0, axis=1), np.any(single != 0, axis=1))
+    assert np.any(block != 0)
 
-    batch = batched.Batch.stack(designs_50[:25])
-    flags = batched.linear_program(batch)
-    single = [detect_separation(d).separated for d in designs_50[:25]]
-    np.testing.assert_array_equal(flags, single)
 
-
-def test_batched_engine_handles_weights_and_a_fixed_parameter(designs_50):
+def test_replicate_fits_handle_weights_and_a_fixed_parameter(designs_50):
     import dataclasses
 
     weights = np.random.default_rng(0).integers(1, 4, len(designs_50[0].y)).astype(float)
     design = dataclasses.replace(designs_50[0], weights=weights)  # the fixture is shared: never mutate it
-    batch = batched.Batch.stack([design])
-    ours = batched.fit(batch)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ml = fit_design(design, warn=False)
-        ref = fit_design(design, penalty="firth", warn=False) if ml.separation.separated else ml
-    np.testing.assert_allclose(ours.theta[0], np.r_[ref.thresholds.to_numpy(), ref.params.to_numpy()], atol=1e-6)
+    batch = Batch.of(design)
+    ours = fit_replicates(batch)
+    ml = _single(design)
+    ref = _single(design, "jeffreys") if ml.separation.separated else ml
+    np.testing.assert_allclose(ours.theta[0], ref.theta, atol=1e-6)
+    expanded = Batch(np.repeat(design.y, weights.astype(int))[None], np.repeat(design.X, weights.astype(int),
+                     axis=0)[None], np.ones((1, int(weights.sum()))), design.n_levels, design.names)
+    np.testing.assert_allclose(fit_replicates(expanded).theta[0], ours.theta[0], atol=1e-6)
     # a profile point: slope 0 fixed at 0.25 stays there and the others move to the constrained optimum
     free = np.ones((1, batch.n_params), bool)
     k = batch.n_levels - 1
     free[0, k] = False
     start = ours.theta.copy()
     start[0, k] = 0.25
-    fit = batched.newton(batch, "firth" if ours.penalised[0] else None, start=start, free=free)
+    fit = newton(batch, "jeffreys" if ours.penalised[0] else None, start=start, free=free)
     assert fit.theta[0, k] == 0.25 and fit.converged[0]
     assert fit.objective[0] <= ours.objective[0] + 1e-9
 

@@ -18,9 +18,8 @@ import pandas as pd
 from scipy import stats
 
 from .codebook import load_codebook
-from ..ordinal.diagnostics import permutation_association
+from ..ordinal import OrderedLogit, permutation_association
 from ..errors import UpgradingError
-from ..ordinal.models import build_design, fit_design
 from .simulate import source_patterns
 
 VERDICTS = ("consistent", "contradicted", "inconclusive")
@@ -169,16 +168,16 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
             subset = data if claim["subset"] == "all" else data[data["sectoral_group"] == claim["subset"]]
             if key not in fits:
                 try:
-                    design = build_design(formula, subset)
-                    ml = fit_design(design)
-                    fits[key] = fit_design(design, penalty="firth") if ml.separation.separated else ml
+                    model = OrderedLogit.from_formula(formula, subset)
+                    ml = model.fit(warn=False)
+                    fits[key] = model.fit("jeffreys", warn=False) if ml.separation.separated else ml
                 except UpgradingError as error:
                     fits[key] = error
                 else:
                     if fits[key].penalty:  # profile intervals of every claim on this fit, in one batch per level
                         terms = [c["term"] for c in register["claims"] if _fit_key(c, register) == key]
                         for level in (0.05, 0.10):
-                            fits[key].conf_int(level, terms=terms)
+                            fits[key].profile_conf_int(level, terms)
             fit = fits[key]
             expected = expected_direction(claim, register)
             margin = float(register["margins"][claim["predictor"]])
@@ -192,8 +191,9 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                 continue
             term = claim["term"]
             estimate, se = float(fit.params[term]), float(fit.bse[term])
-            ci = tuple(fit.conf_int(0.05, terms=[term]).loc[term])
-            ci90 = tuple(fit.conf_int(0.10, terms=[term]).loc[term])
+            interval = fit.profile_conf_int if fit.penalty else fit.conf_int  # profile for penalised fits
+            ci = tuple(interval(0.05, [term]).loc[term])
+            ci90 = tuple(interval(0.10, [term]).loc[term])
             p_consistent, p_contradicted = _decision_p_values(expected, estimate, se, margin)
             row.update({
                 "fit": "firth" if fit.penalty else "ml", "n": int(fit.nobs), "estimate": estimate,

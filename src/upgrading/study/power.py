@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..ordinal import batched
+from ..ordinal import Batch, ReplicateFits, fit_replicates
 
 from . import simulate
 from .claims import expected_direction, load_register
@@ -137,7 +137,7 @@ def simulate_chunk(seeds: list[np.random.SeedSequence], n_cases: int, effect_sca
 
 
 def by_group_matrix(cases: dict) -> tuple[np.ndarray, list[str]]:
-    """The by-group model's predictors (R, N, 11), named and ordered exactly as `models.build_design` does."""
+    """The by-group model's predictors (R, N, 11), named and ordered exactly as `ordinal.build_design` does."""
     groups = load_codebook().group_codes
     g = cases["group"]
     columns, names = [], []
@@ -152,7 +152,7 @@ def by_group_matrix(cases: dict) -> tuple[np.ndarray, list[str]]:
 
 
 def pooled_matrix(cases: dict) -> tuple[np.ndarray, list[str]]:
-    """Notebook 04's pooled model's predictors (R, N, 7), named as `models.build_design` names them."""
+    """Notebook 04's pooled model's predictors (R, N, 7), named as `ordinal.build_design` names them."""
     cb = load_codebook()
     columns, names = [], []
     for k, level in enumerate(cb.governance_levels[1:], start=1):
@@ -167,7 +167,7 @@ def pooled_matrix(cases: dict) -> tuple[np.ndarray, list[str]]:
 
 
 def estimable(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Would `models.build_design` accept each replicate? (two outcome levels, no constant or collinear column)"""
+    """Would `ordinal.build_design` accept each replicate? (two outcome levels, no constant or collinear column)"""
     levels = (y[..., None] == np.arange(y.max() + 1)).any(axis=1).sum(axis=1)
     constant = np.all(X == X[:, :1, :], axis=1).any(axis=1)
     full = np.concatenate([np.ones(X.shape[:2] + (1,)), X], axis=2)
@@ -191,7 +191,7 @@ def _rule(expected: str, excl_pos, excl_neg, inside, upper90_below):
     return np.where(consistent, 0, np.where(contradicted, 1, 2))
 
 
-def verdicts(results: batched.BatchResults, term: int, expected: str, margin: float,
+def verdicts(results: ReplicateFits, term: int, expected: str, margin: float,
              exact: bool = False) -> np.ndarray:
     """Verdict codes (0 consistent, 1 contradicted, 2 inconclusive) of one claim in every replicate.
 
@@ -258,8 +258,8 @@ def _fit_scope(cases: dict, y: np.ndarray, model: str, claims: list[Claim], exac
     ok = estimable(X, y)
     for K in np.unique(levels[ok]):
         rows = np.flatnonzero(ok & (levels == K))
-        batch = batched.Batch(y[rows], X[rows], np.ones(y[rows].shape), int(K), names)
-        results = batched.fit(batch, ml_max_iter=8, firth_tol=1e-8 if exact else 1e-6)
+        batch = Batch(y[rows], X[rows], np.ones(y[rows].shape), int(K), names)
+        results = fit_replicates(batch, ml_max_iter=8, jeffreys_tol=1e-8 if exact else 1e-6)
         fits[rows] = np.where(results.penalised, "firth", "ml")
         for j, (claim, term) in enumerate(zip(claims, terms)):
             codes[rows, j] = verdicts(results, term, claim.expected, claim.margin, exact)
