@@ -56,8 +56,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from . import paths
     from ..study import simulate
+    from . import paths
 
     if args.seed is not None and args.out is None:
         raise UpgradingError("--seed needs --out DIR: data/raw/ holds the documented simulation only, and "
