@@ -8,10 +8,10 @@ import pytest
 from upgrading.ordinal import Batch, OrderedLogit, build_design, fit_replicates, newton
 from upgrading.ordinal.engine import information, loglik, start_values
 from upgrading.ordinal.separation import linear_program
-from upgrading.study import claims, power, simulate
+from upgrading.study import claims, models, power, simulate
 from upgrading.study.codebook import load_codebook
 
-CELL = claims.load_register()["cell_formula"]
+CELL_MODEL = claims.load_register()["cell_model"]
 
 
 def _sheet(cases: dict, outcomes: dict) -> pd.DataFrame:
@@ -38,7 +38,7 @@ def _designs(n_cases: int, count: int, form: str = "product_upgrading") -> list:
     designs = []
     for sheet in _replicates(n_cases, count):
         try:
-            design = build_design(CELL.format(outcome=form), sheet)
+            design = build_design(models.formula(CELL_MODEL, form), sheet)
         except Exception:  # not estimable: covered by test_estimable_matches_build_design
             continue
         if design.n_levels == 4:
@@ -136,7 +136,7 @@ def test_estimable_matches_build_design():
     theirs = []
     for sheet in sheets:
         try:
-            build_design(CELL.format(outcome="functional_upgrading"), sheet)
+            build_design(models.formula(CELL_MODEL, "functional_upgrading"), sheet)
             theirs.append(True)
         except Exception:
             theirs.append(False)
@@ -148,8 +148,8 @@ def test_design_matrices_are_named_and_built_as_build_design_does():
     data = power.simulate_chunk(power.replicate_seeds(5, 1, 2)[0], 50, 1.0)
     cases = {k: v[0] for k, v in data["cases"].items()}
     sheet = _sheet(cases, {k: v[0] for k, v in data["per_group"].items()})
-    for builder, formula in ((power.by_group_matrix, CELL.format(outcome="product_upgrading")),
-                             (power.pooled_matrix, power.POOLED_FORMULA.format(form="product_upgrading"))):
+    for builder, formula in ((power.by_group_matrix, models.formula(CELL_MODEL, "product_upgrading")),
+                             (power.pooled_matrix, models.formula("pooled", "product_upgrading"))):
         X, names = builder({k: v[None] for k, v in cases.items()})
         design = build_design(formula, sheet)
         assert names == design.names
@@ -196,17 +196,7 @@ def test_exact_mode_reproduces_the_claims_check_verdict_for_verdict():
     assert agreement > 0.85  # measured: 0.99 on these replicates
 
 
-def test_rule_and_truth_follow_the_register():
-    # the vectorised rule is claims._decide on the same intervals
-    rng = np.random.default_rng(0)
-    for expected in ("positive", "negative", "null", "non_positive"):
-        for _ in range(200):
-            est, se = rng.normal(0, 1), rng.uniform(0.05, 1)
-            ci, ci90 = (est - 1.959964 * se, est + 1.959964 * se), (est - 1.644854 * se, est + 1.644854 * se)
-            single = claims._decide(expected, ci, ci90, 0.405)
-            code = power._rule(expected, np.array([ci[0] > 0]), np.array([ci[1] < 0]),
-                               np.array([(-0.405 < ci90[0]) & (ci90[1] < 0.405)]), np.array([ci90[1] < 0.405]))
-            assert power.VERDICT_CODES[code[0]] == single
+def test_truth_and_kinds_follow_the_register():
     assert power.truth_satisfies("positive", 0.45, 0.405) and not power.truth_satisfies("positive", 0.0, 0.405)
     assert power.truth_satisfies("null", 0.0, 0.405) and not power.truth_satisfies("null", -0.9, 0.405)
     assert power.truth_satisfies("non_positive", -0.7, 0.405)
@@ -250,11 +240,3 @@ def test_power_command_line(tmp_path):
     assert sorted(table["n_cases"].unique()) == [40, 80] and (table["replicates"] == 8).all()
     bad = run_cli("power", "--cases", "thirty")
     assert bad.returncode == 2 and "comma-separated numbers" in bad.stderr
-
-
-def test_command_line_defaults_are_the_study_defaults():
-    from upgrading.compendium.cli import build_parser
-
-    args = build_parser().parse_args(["power"])
-    assert (args.replicates, tuple(args.cases), tuple(args.effect_scales), args.seed) == \
-        (power.REPLICATES, power.CASES, power.EFFECT_SCALES, power.SEED)

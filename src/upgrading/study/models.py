@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .codebook import load_codebook
 from ..ordinal import OrderedLogit, OrderedLogitResults, brant_test, group_association_tests, leave_one_out
+from .codebook import load_codebook
+from .settings import PERMUTATIONS
 
 MODELS = {
     "pooled": "{form} ~ collective_efficiency + C(governance) + C(sectoral_group)",
@@ -21,6 +22,13 @@ MODELS = {
                 " + C(sectoral_group):leader_driven",
 }
 KEY_PREDICTORS = ("collective_efficiency", "leader_driven")
+
+
+def formula(model: str, form: str) -> str:
+    """The formula of one of the study's models (`MODELS`) for one form of upgrading. The only place the
+    formulas are written: notebook 04's tables, the claims register's table cells (`cell_model`) and the design
+    analysis all use them."""
+    return MODELS[model].format(form=form)
 
 
 @dataclass
@@ -118,7 +126,7 @@ def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def exact_tests_table(cases: pd.DataFrame, n_resamples: int = 9999, seed: int = 2005) -> pd.DataFrame:
+def exact_tests_table(cases: pd.DataFrame, n_resamples: int = PERMUTATIONS, seed: int = 2005) -> pd.DataFrame:
     """Within each sectoral group, permutation tests of each form with collective efficiency and with
     leader-driven governance (Kendall's tau-b)."""
     return group_association_tests(cases, load_codebook().upgrading_forms, KEY_PREDICTORS,

@@ -3,13 +3,14 @@
 A Monte Carlo study on the documented generator (`simulate.simulate_arrays`, parameters in
 `data/simulation.toml`). Each design cell fixes the number of cases and a multiple of the documented effect
 sizes; each replicate simulates a sheet, fits the models the claims check fits, and applies the claims check's
-declared verdict rules (`claims.py`) to each claim. A verdict is *right* when it matches the simulated truth
-(`consistent` if the true effect satisfies the claim, `contradicted` if it does not), *wrong* when it is the
-other one, and otherwise `inconclusive`.
+declared verdict rule (`claims.verdict_rule`, the same function) to each claim. A verdict is *right* when it
+matches the simulated truth (`consistent` if the true effect satisfies the claim, `contradicted` if it does
+not), *wrong* when it is the other one, and otherwise `inconclusive`.
 
 Two scopes of claims:
-- per group: the 24 cells of the source's table, each a slope of the by-group model (the claims register's
-  `cell_formula`), with the documented effects (the source's signs times `effect_size`) times the scale;
+- per group: the 24 cells of the source's table, each a slope of the by-group model (`models.MODELS`, the
+  model the claims register's `cell_model` names), with the documented effects (the source's signs times
+  `effect_size`) times the scale;
 - pooled: a claim about collective efficiency in every group at once, the collective-efficiency slope of
   notebook 04's pooled model, under the documented generator with one common effect of collective efficiency
   (positive on product, none on process, negative on functional upgrading; documented size times the scale)
@@ -28,22 +29,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..ordinal import Batch, ReplicateFits, fit_replicates
-
-from . import simulate
-from .claims import expected_direction, load_register
-from .codebook import load_codebook
 from ..errors import UpgradingError
+from ..ordinal import Batch, ReplicateFits, fit_replicates
+from . import simulate
+from .claims import VERDICTS, expected_direction, load_register, verdict_rule
+from .codebook import load_codebook
+from .settings import POWER_CASES as CASES
+from .settings import POWER_EFFECT_SCALES as EFFECT_SCALES
+from .settings import POWER_REPLICATES as REPLICATES
+from .settings import POWER_SEED as SEED
 from .simulate import effect_table, group_sizes, load_parameters
 
-SEED = 20070101
-CASES = (30, 50, 100, 200)
-EFFECT_SCALES = (0.5, 1.0)
-REPLICATES = 1000
 KINDS = {"positive": "positive", "null": "neutral", "negative": "negative", "non_positive": "negative"}
 POOLED_EFFECTS = {"product_upgrading": 1.0, "process_upgrading": 0.0, "functional_upgrading": -1.0}
-POOLED_FORMULA = "{form} ~ collective_efficiency + C(governance) + C(sectoral_group)"
-VERDICT_CODES = ("consistent", "contradicted", "inconclusive")
+VERDICT_CODES = VERDICTS  # a verdict's code is its index; 3 marks a replicate whose model is not estimable
 OUTCOMES = ("right", "wrong", "inconclusive")
 
 
@@ -132,7 +131,10 @@ def simulate_chunk(seeds: list[np.random.SeedSequence], n_cases: int, effect_sca
         cases.append(case)
         out_group.append(simulate.draw_outcomes(per_group, case, np.random.default_rng(group_stream)))
         out_pooled.append(simulate.draw_outcomes(pooled, case, np.random.default_rng(pooled_stream)))
-    stack = lambda rows: {key: np.stack([row[key] for row in rows]) for key in rows[0]}
+
+    def stack(rows: list[dict]) -> dict:
+        return {key: np.stack([row[key] for row in rows]) for key in rows[0]}
+
     return {"cases": stack(cases), "per_group": stack(out_group), "pooled": stack(out_pooled)}
 
 
@@ -182,15 +184,6 @@ Z95, Z90 = stats.norm.ppf(0.975), stats.norm.ppf(0.95)
 CHI95, CHI90 = stats.chi2.ppf(0.95, 1), stats.chi2.ppf(0.90, 1)
 
 
-def _rule(expected: str, excl_pos, excl_neg, inside, upper90_below):
-    """claims._decide, on boolean arrays: which side the 95% interval excludes 0, whether the 90% interval lies
-    inside (-margin, margin), and whether its upper end lies below +margin."""
-    consistent = {"positive": excl_pos, "negative": excl_neg, "null": inside, "non_positive": upper90_below}[expected]
-    contradicted = {"positive": excl_neg | inside, "negative": excl_pos | inside, "null": excl_pos | excl_neg,
-                    "non_positive": excl_pos}[expected]
-    return np.where(consistent, 0, np.where(contradicted, 1, 2))
-
-
 def verdicts(results: ReplicateFits, term: int, expected: str, margin: float,
              exact: bool = False) -> np.ndarray:
     """Verdict codes (0 consistent, 1 contradicted, 2 inconclusive) of one claim in every replicate.
@@ -205,7 +198,7 @@ def verdicts(results: ReplicateFits, term: int, expected: str, margin: float,
     if ml.any():
         e, s = est[ml], se[ml]
         low, high, low90, high90 = e - Z95 * s, e + Z95 * s, e - Z90 * s, e + Z90 * s
-        out[ml] = _rule(expected, low > 0, high < 0, (-margin < low90) & (high90 < margin), high90 < margin)
+        out[ml] = verdict_rule(expected, low > 0, high < 0, (-margin < low90) & (high90 < margin), high90 < margin)
     rows = np.flatnonzero(results.penalised) if exact else np.array([], int)
     if len(rows):
         e = est[rows]
@@ -221,7 +214,7 @@ def verdicts(results: ReplicateFits, term: int, expected: str, margin: float,
             lr_minus[minus] = results.profile_statistic(term, -margin, rows[minus])
         inside = minus & (lr_plus > CHI90) & (lr_minus > CHI90)
         below = plus & (lr_plus > CHI90)
-        out[rows] = _rule(expected, excl & (e > 0), excl & (e < 0), inside, below)
+        out[rows] = verdict_rule(expected, excl & (e > 0), excl & (e < 0), inside, below)
     return out
 
 
