@@ -101,10 +101,10 @@ def test_parse_term(term, expected):
     assert analysis.parse_term(term) == expected
 
 
-def test_reported_fit_is_firth_exactly_where_ml_is_separated():
+def test_reported_fit_is_jeffreys_exactly_where_ml_is_separated():
     cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
     fits = analysis.fit_models(cases, forms=["functional_upgrading"])
     table = analysis.diagnostics_table(fits)
     for fit, row in zip(fits, table.itertuples()):
-        assert row.reported == ("firth" if fit.ml.separation.separated else "ml")
+        assert row.reported == ("jeffreys" if fit.ml.separation.separated else "ml")
         assert fit.reported.penalty == ("jeffreys" if row.ml_separated else None)

@@ -235,7 +235,7 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
             roots = signed_roots(fit, term, margin)
             p_consistent, p_contradicted = decision_p_values(expected, roots)
             row.update({
-                "fit": "firth" if fit.penalty else "ml", "n": int(fit.nobs), "estimate": estimate,
+                "fit": "jeffreys" if fit.penalty else "ml", "n": int(fit.nobs), "estimate": estimate,
                 "std_error": se, "odds_ratio": float(np.exp(estimate)), "ci_low": ci[0], "ci_high": ci[1],
                 "ci90_low": ci90[0], "ci90_high": ci90[1],
                 "test": "likelihood ratio" if fit.penalty else "Wald",
