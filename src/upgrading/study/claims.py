@@ -22,7 +22,7 @@ from scipy import stats
 from ..errors import UpgradingError
 from ..ordinal import OrderedLogit, permutation_association
 from .codebook import load_codebook
-from .models import MODELS, formula
+from .models import MODELS, formula, study_reason
 from .settings import PERMUTATIONS
 from .simulate import source_patterns
 
@@ -206,14 +206,15 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
             subset = data if claim["subset"] == "all" else data[data["sectoral_group"] == claim["subset"]]
             if key not in fits:
                 try:
-                    model = OrderedLogit.from_formula(formula, subset)
+                    model = OrderedLogit.from_formula(formula, subset, aliased="drop")
                     ml = model.fit(warn=False)
                     fits[key] = model.fit("jeffreys", warn=False) if ml.separation.separated else ml
                 except UpgradingError as error:
                     fits[key] = error
                 else:
                     if fits[key].penalty:  # profile intervals of every claim on this fit, in one batch per level
-                        terms = [c["term"] for c in register["claims"] if _fit_key(c, register) == key]
+                        terms = [c["term"] for c in register["claims"]
+                                 if _fit_key(c, register) == key and c["term"] in fits[key].design.names]
                         for level in (0.05, 0.10):
                             fits[key].profile_conf_int(level, terms)
             fit = fits[key]
@@ -228,6 +229,12 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                 rows.append(row)
                 continue
             term = claim["term"]
+            if term not in fit.design.names:
+                why = fit.aliased.get(term, f"term {term!r} is not in the model fitted to this sheet")
+                row.update({"fit": "not estimable", "note": study_reason(term, why, subset),
+                            "verdict": "inconclusive"})
+                rows.append(row)
+                continue
             estimate, se = float(fit.params[term]), float(fit.bse[term])
             interval = fit.profile_conf_int if fit.penalty else fit.conf_int  # profile for penalised fits
             ci = tuple(interval(0.05, [term]).loc[term])
