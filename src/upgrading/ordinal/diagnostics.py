@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -22,25 +23,65 @@ from .separation import directions
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _variables(design) -> list[tuple[str, list[int]]]:
+    """Each model term (a factor, a numeric variable, an interaction) with the indices of its design columns.
+
+    From patsy's term slices when the design has them; otherwise by the column names with their levels
+    (`[T.b]`, `[b]`) removed, which is how patsy names a term's columns.
+    """
+    info = getattr(design, "design_info", None)
+    names = list(design.names)
+    if info is not None and hasattr(info, "term_name_slices"):
+        out = []
+        for term, part in info.term_name_slices.items():
+            index = [names.index(c) for c in info.column_names[part] if c in names]
+            if index:
+                out.append((term, index))
+        if sorted(k for _, index in out for k in index) == list(range(len(names))):
+            return out
+    groups: dict[str, list[int]] = {}
+    for k, name in enumerate(names):
+        groups.setdefault(re.sub(r"\[[^\]]*\]", "", name), []).append(k)
+    return list(groups.items())
+
+
 def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
-    """Brant's Wald test that each slope is the same at every cut point, per predictor and overall.
+    """Brant's Wald test that each slope is the same at every cut point: per design column, per variable, overall.
 
     Fits the K-1 binary logits 1(y > m), stacks their slopes with the full covariance (cross blocks
-    (X'W_m X)^-1 (X'W_ml X) (X'W_l X)^-1, W_ml = diag(pi_l - pi_m pi_l)), and tests equality across cut points:
-    df = K-2 per predictor, (K-2)p overall. Liberal in small samples. If any binary logit is separated its
-    slopes are infinite and the test is undefined: the row says so instead of giving a number.
+    (X'W_m X)^-1 (X'W_ml X) (X'W_l X)^-1, W_ml = diag(pi_l - pi_m pi_l)), and tests equality across cut points.
+    `scope`: "column" (one design column, df K-2), "variable" (all the columns of one model term jointly, e.g.
+    every level of a factor or of an interaction, df (K-2) x columns; unlike a column's test it does not depend
+    on the reference level), "omnibus" (all columns, df (K-2)p). Liberal in small samples. If a binary logit is
+    separated (infinite slopes), has not converged, or the contrasts' covariance is singular, the rows say so in
+    `note`, with NaN instead of a number.
     """
     d = result.design
     K, (n, p) = d.n_levels, d.X.shape
-    columns = ["term", "chi2", "df", "p_value", "note"]
+    columns = ["scope", "term", "columns", "chi2", "df", "p_value", "note"]
+    variables = _variables(d)
+    tests = ([("column", name, [k]) for k, name in enumerate(d.names)]
+             + [("variable", term, index) for term, index in variables]
+             + [("omnibus", "omnibus", list(range(p)))])
+
+    def undefined(note: str) -> pd.DataFrame:
+        return pd.DataFrame([{"scope": scope, "term": term, "columns": len(index), "chi2": np.nan,
+                              "df": max(K - 2, 0) * len(index), "p_value": np.nan, "note": note}
+                             for scope, term, index in tests], columns=columns)
+
     if K < 3:
-        return pd.DataFrame([{"term": "omnibus", "chi2": np.nan, "df": 0, "p_value": np.nan,
-                              "note": "two outcome levels: proportional odds holds trivially"}], columns=columns)
+        return undefined("two outcome levels: proportional odds holds trivially")
     X1 = np.column_stack([np.ones(n), d.X])
     splits = Batch(np.stack([(d.y > m).astype(int) for m in range(K - 1)]), np.tile(d.X, (K - 1, 1, 1)),
                    np.tile(d.weights, (K - 1, 1)), 2, list(d.names))  # the K-1 binary logits, one batch
     fits = newton(splits)
     separated = np.any(directions(splits, fits.theta) != 0, axis=1)
+    if any(separated):
+        cuts = [f"y > {d.levels[m]}" for m, s in enumerate(separated) if s]
+        return undefined(f"undefined: the binary logit(s) {', '.join(cuts)} are separated")
+    if not np.all(fits.converged):
+        cuts = [f"y > {d.levels[m]}" for m, c in enumerate(fits.converged) if not c]
+        return undefined(f"undefined: the binary logit(s) {', '.join(cuts)} did not converge")
     slopes, infos, fitted = [], [], []
     for m in range(K - 1):
         alpha, beta = fits.theta[m, 0], fits.theta[m, 1:]
@@ -48,12 +89,6 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
         slopes.append(beta)
         fitted.append(prob)
         infos.append((X1.T * (d.weights * prob * (1 - prob))) @ X1)
-    if any(separated):
-        cuts = [f"y > {d.levels[m]}" for m, s in enumerate(separated) if s]
-        note = f"undefined: the binary logit(s) {', '.join(cuts)} are separated"
-        return pd.DataFrame([{"term": t, "chi2": np.nan, "df": K - 2, "p_value": np.nan, "note": note}
-                             for t in d.names] + [{"term": "omnibus", "chi2": np.nan, "df": (K - 2) * p,
-                                                   "p_value": np.nan, "note": note}], columns=columns)
     inv = [np.linalg.inv(info) for info in infos]
     V = np.zeros(((K - 1) * p, (K - 1) * p))
     for m in range(K - 1):
@@ -66,13 +101,9 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
             V[m * p:(m + 1) * p, l * p:(l + 1) * p] = block[1:, 1:]
             V[l * p:(l + 1) * p, m * p:(m + 1) * p] = block[1:, 1:].T
     b = np.concatenate(slopes)
-    rows = []
-
-    def wald(D):
-        diff = D @ b
-        return float(diff @ np.linalg.solve(D @ V @ D.T, diff))
 
     def contrasts(index: list[int]) -> np.ndarray:
+        """Rows beta_1k - beta_mk, m = 2..K-1, for every column k in `index`."""
         D = []
         for k in index:
             for m in range(1, K - 1):
@@ -81,13 +112,20 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
                 D.append(r)
         return np.array(D)
 
-    for k, name in enumerate(d.names):
-        chi2 = wald(contrasts([k]))
-        rows.append({"term": name, "chi2": chi2, "df": K - 2, "p_value": float(stats.chi2.sf(chi2, K - 2)),
-                     "note": ""})
-    chi2 = wald(contrasts(list(range(p))))
-    rows.append({"term": "omnibus", "chi2": chi2, "df": (K - 2) * p,
-                 "p_value": float(stats.chi2.sf(chi2, (K - 2) * p)), "note": ""})
+    rows = []
+    for scope, term, index in tests:
+        D = contrasts(index)
+        df = len(D)
+        row = {"scope": scope, "term": term, "columns": len(index), "chi2": np.nan, "df": df, "p_value": np.nan,
+               "note": ""}
+        diff, cov = D @ b, D @ V @ D.T
+        eig = np.linalg.eigvalsh(cov)
+        if not np.all(np.isfinite(eig)) or eig.min() <= 1e-12 * max(eig.max(), 1e-300):
+            row["note"] = "undefined: the covariance of the cut-point differences is singular"
+        else:
+            chi2 = float(diff @ np.linalg.solve(cov, diff))
+            row.update({"chi2": chi2, "p_value": float(stats.chi2.sf(chi2, df))})
+        rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -94,7 +94,8 @@ def diagnostics_table(fits: list[ModelFit]) -> pd.DataFrame:
     """Per model: separation, Brant test, Hessian condition, convergence, and how far Firth moves ML."""
     rows = []
     for fit in fits:
-        brant = brant_test(fit.ml).set_index("term").loc["omnibus"]
+        brant_rows = brant_test(fit.ml)
+        brant = brant_rows[brant_rows["scope"] == "omnibus"].iloc[0]
         finite = np.isfinite(fit.ml.slopes.to_numpy())
         shift = np.abs(fit.firth.slopes.to_numpy() - fit.ml.slopes.to_numpy())[finite]
         rows.append({
