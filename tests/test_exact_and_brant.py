@@ -218,3 +218,37 @@ def test_brant_per_variable_tests_factors_jointly_and_ignores_the_reference_leve
     col_before = table[table["scope"] == "column"]["chi2"].to_numpy()
     col_after = other[other["scope"] == "column"]["chi2"].to_numpy()
     assert not np.allclose(np.sort(col_before), np.sort(col_after), rtol=1e-3)  # per-column tests do move
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the study's tables say
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_study_exact_tests_table_is_exact_in_every_group_and_says_so():
+    from upgrading.compendium.paths import DATA_RAW
+    from upgrading.study import models
+    from upgrading.study.coding import load_cases
+
+    cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
+    table = models.exact_tests_table(cases)
+    assert (table["method"] == [f"exact ({a:,} distinct arrangements)" for a in table["arrangements"]]).all()
+    assert (table["draws"] == 0).all() and (table["reason"] == "").all()
+    for row in table.itertuples():
+        y = cases.loc[cases["sectoral_group"].astype(str) == row.sectoral_group, row.outcome]
+        counts = y.value_counts().to_numpy()
+        assert row.arrangements == math.factorial(len(y)) // math.prod(math.factorial(int(c)) for c in counts)
+        assert 0 < row.p_value <= 1 and row.p_two_sided_doubled == min(1, 2 * min(row.p_ge, row.p_le))
+
+
+def test_claims_cross_check_names_its_method():
+    import copy
+
+    from upgrading.compendium.paths import DATA_RAW
+    from upgrading.study import claims
+    from upgrading.study.coding import load_cases
+
+    register = copy.deepcopy(claims.load_register())
+    register["claims"] = [c for c in register["claims"] if c["id"] == "CE-PRODUCT-TRAD"]
+    row = claims.evaluate(load_cases(DATA_RAW / "coding_sheet_simulated.csv"), register).iloc[0]
+    assert row["exact_method"].startswith("exact (") and 0 < row["exact_p"] <= 1
