@@ -254,7 +254,8 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                     and claim["sectoral_group"] in set(data["sectoral_group"].astype(str)):
                 group = data[data["sectoral_group"] == claim["sectoral_group"]]
                 exact = permutation_association(group[claim["predictor"]], group[claim["outcome"]], n_resamples)
-                row.update({"exact_tau_b": exact["tau_b"], "exact_p": exact["p_value"]})
+                row.update({"exact_tau_b": exact["tau_b"], "exact_p": exact["p_value"],  # P(|T| >= |t|)
+                            "exact_method": exact["reason"] or exact["method"]})
             rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("p_value", "p_consistent", "p_contradicted"):
@@ -267,8 +268,8 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
     order = ["id", "kind", "sectoral_group", "outcome", "predictor", "published_wording", "expected", "margin",
              "fit", "n", "estimate", "std_error", "odds_ratio", "ci_low", "ci_high", "ci90_low", "ci90_high",
              "test", "p_value", "p_consistent", "p_consistent_holm", "p_contradicted",
-             "p_contradicted_holm", "verdict", "verdict_holm", "exact_tau_b", "exact_p", "term", "subset",
-             "source", "note"]
+             "p_contradicted_holm", "verdict", "verdict_holm", "exact_tau_b", "exact_p", "exact_method",
+             "term", "subset", "source", "note"]
     return table.reindex(columns=order)
 
 

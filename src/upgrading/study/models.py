@@ -144,7 +144,8 @@ def diagnostics_table(fits: list[ModelFit]) -> pd.DataFrame:
         if not fit.estimated:
             rows.append({"form": fit.form, "model": fit.model, "reported": fit.reported_label, "note": fit.error})
             continue
-        brant = brant_test(fit.ml).set_index("term").loc["omnibus"]
+        brant_rows = brant_test(fit.ml)
+        brant = brant_rows[brant_rows["scope"] == "omnibus"].iloc[0]
         finite = np.isfinite(fit.ml.slopes.to_numpy())
         shift = np.abs(fit.jeffreys.slopes.to_numpy() - fit.ml.slopes.to_numpy())[finite]
         left_out = "; ".join(f"{term}: {why}" for term, why in fit.reasons.items())
@@ -187,6 +188,13 @@ def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
 
 def exact_tests_table(cases: pd.DataFrame, n_resamples: int = PERMUTATIONS, seed: int = 2005) -> pd.DataFrame:
     """Within each sectoral group, permutation tests of each form with collective efficiency and with
-    leader-driven governance (Kendall's tau-b)."""
+    leader-driven governance (Kendall's tau-b, x fixed and the form permuted).
+
+    Exact: every distinct arrangement of the form's scores is counted (`arrangements`), so `method` reads
+    "exact (N distinct arrangements)"; only a group too large to enumerate would get `n_resamples` seeded
+    Monte Carlo draws, labelled with their number and MC standard error (`draws`, `mc_se`). `p_value` is
+    two-sided as P(|T| >= |t|); `p_two_sided_doubled` = min(1, 2 min(p_ge, p_le)) differs from it under ties.
+    A test that cannot be computed has NaNs and a `reason`.
+    """
     return group_association_tests(cases, load_codebook().upgrading_forms, KEY_PREDICTORS,
                                    n_resamples=n_resamples, seed=seed)
