@@ -319,14 +319,15 @@ def permutation_association(x, y, n_resamples: int = 9999, seed: int = 2005,
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = len(x)
-    if n < 3:
-        raise UpgradingError(f"an association test needs at least 3 cases, not {n}")
     if len(y) != n or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise UpgradingError("an association test needs x and y of one length, without missing values")
-    arrangements = _multinomial(np.unique(y, return_counts=True)[1])
+    arrangements = _multinomial(np.unique(y, return_counts=True)[1]) if n else 0
     result = {"n": n, "tau_b": np.nan, "S": np.nan, "p_value": np.nan, "p_two_sided_doubled": np.nan,
               "p_ge": np.nan, "p_le": np.nan, "method": "not computed", "arrangements": arrangements,
               "draws": 0, "mc_se": np.nan, "reason": ""}
+    if n < 3:
+        result["reason"] = {0: "no cases", 1: "one case", 2: "two cases"}[n] + ": no association to test"
+        return result
     for name, v in (("x", x), ("y", y)):
         if np.all(v == v[0]):
             result["reason"] = f"undefined: {name} has no variance"

@@ -196,5 +196,18 @@ def exact_tests_table(cases: pd.DataFrame, n_resamples: int = PERMUTATIONS, seed
     two-sided as P(|T| >= |t|); `p_two_sided_doubled` = min(1, 2 min(p_ge, p_le)) differs from it under ties.
     A test that cannot be computed has NaNs and a `reason`.
     """
-    return group_association_tests(cases, load_codebook().upgrading_forms, KEY_PREDICTORS,
-                                   n_resamples=n_resamples, seed=seed)
+    cb = load_codebook()
+    table = group_association_tests(cases, cb.upgrading_forms, KEY_PREDICTORS, n_resamples=n_resamples, seed=seed)
+    present = set(cases["sectoral_group"].astype(str))
+    absent = [{"sectoral_group": g, "outcome": form, "predictor": predictor, "n": 0, "method": "not computed",
+               "reason": "no cases in this group"}
+              for g in cb.group_codes if g not in present
+              for form in cb.upgrading_forms for predictor in KEY_PREDICTORS]
+    if absent:
+        table = pd.concat([table, pd.DataFrame(absent)], ignore_index=True)
+    table["reason"] = [  # in the study's words: x is the predictor, y the form of upgrading
+        "outcome constant in the group" if r == "undefined: y has no variance"
+        else f"{pred} constant in the group" if r == "undefined: x has no variance" else r
+        for r, pred in zip(table["reason"], table["predictor"])]
+    order = {g: k for k, g in enumerate(cb.group_codes)}
+    return table.sort_values("sectoral_group", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
