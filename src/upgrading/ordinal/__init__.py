@@ -8,16 +8,20 @@ Convention (R's `MASS::polr` and `ordinal::clm`): logit P(Y <= j | x) = threshol
 (`engine`) fits a batch of problems at once (a single fit is a batch of one); separation is decided from the
 data (`separation`); `penalty="jeffreys"` maximises the Jeffreys-prior penalised likelihood (a Firth-type
 penalty), whose estimates stay finite under separation; a Gaussian prior on some coefficients (`engine.Prior`)
-is a quadratic penalty. Knows nothing of the study.
+is a quadratic penalty; `partially_pooled` gives the posterior of a multilevel ordered logit with group-varying
+slopes, deterministically (grid + Laplace + Pareto-smoothed importance sampling). Knows nothing of the study.
 """
 
 from .design import Design, ModelWarning, build_design
 from .diagnostics import brant_test, group_association_tests, leave_one_out, permutation_association
 from .engine import Batch, BatchFit, Prior, newton
+from .pooling import PartiallyPooledResults, PoolingPriors, PoolingSettings, PoolingWarning, partially_pooled
 from .replicates import ReplicateFits, fit_replicates
 from .results import OrderedLogit, OrderedLogitResults, SeparationWarning, ordered_logit
 from .separation import Separation
 
-__all__ = ["Batch", "BatchFit", "Design", "ModelWarning", "OrderedLogit", "OrderedLogitResults", "Prior",
-           "ReplicateFits", "Separation", "SeparationWarning", "brant_test", "build_design", "fit_replicates",
-           "group_association_tests", "leave_one_out", "newton", "ordered_logit", "permutation_association"]
+__all__ = ["Batch", "BatchFit", "Design", "ModelWarning", "OrderedLogit", "OrderedLogitResults",
+           "PartiallyPooledResults", "PoolingPriors", "PoolingSettings", "PoolingWarning", "Prior", "ReplicateFits",
+           "Separation", "SeparationWarning", "brant_test", "build_design", "fit_replicates",
+           "group_association_tests", "leave_one_out", "newton", "ordered_logit", "partially_pooled",
+           "permutation_association"]

@@ -1,0 +1,138 @@
+"""Benchmark: the partially pooled ordered logit of the four forms of upgrading, beside NumPyro NUTS on the same model.
+
+Ours: `upgrading.ordinal.partially_pooled` on the reference sheet (tests/reference/pooling), the four outcomes
+fitted one after the other, median of `--repeats` runs of all four; the default settings and the fast ones
+(`FAST`: coarser grid, fewer importance draws, for simulation studies). Agreement: against the NUTS reference
+posteriors stored beside the sheet, the largest error of each reported quantity in the issue's units (mean and
+quantiles in posterior SDs, SD relative, P(> 0) absolute).
+
+NUTS: with `--nuts-python PYTHON` (an interpreter with numpyro, jax and arviz, kept out of the project's lock),
+the reference script `make_pooling_ref.py` is run on the same sheet in a temporary folder in the same run: its
+wall time (every attempt of its escalation schedule, as recorded) gives the speed ratio, and its fresh posteriors
+a second agreement check. Without it, the run times recorded in the stored reference JSONs are used (and said so).
+Usage:  python benchmarks/bench_pooling.py [--repeats N] [--nuts-python PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "reference" / "pooling"
+OUTCOMES = ["product_upgrading", "process_upgrading", "functional_upgrading", "intersectoral_upgrading"]
+LEVELS = [0, 1, 2, 3]
+
+
+def sheet(groups: list[str]) -> pd.DataFrame:
+    df = pd.read_csv(REFERENCE / "sheet_simulated.csv")
+    df["sectoral_group"] = pd.Categorical(df["sectoral_group"], categories=groups)
+    df["leader_driven"] = df["governance"].isin(["quasi_hierarchy", "hierarchy"]).astype(int)
+    return df
+
+
+def errors(table: pd.DataFrame, ref: dict) -> dict[str, float]:
+    """Largest error over the parameters: mean, q05, q95 (posterior SDs), sd (relative), p_positive (absolute)."""
+    out = {"mean": 0.0, "sd": 0.0, "q05": 0.0, "q95": 0.0, "p_positive": 0.0}
+    for name, r in ref.items():
+        ours, sd = table.loc[name], r["sd"]
+        out["mean"] = max(out["mean"], abs(ours["mean"] - r["mean"]) / sd)
+        out["sd"] = max(out["sd"], abs(ours["sd"] / sd - 1))
+        out["q05"] = max(out["q05"], abs(ours["q05"] - r["q05"]) / sd)
+        out["q95"] = max(out["q95"], abs(ours["q95"] - r["q95"]) / sd)
+        if "p_positive" in r:
+            out["p_positive"] = max(out["p_positive"], abs(ours["p_positive"] - r["p_positive"]))
+    return out
+
+
+TOLERANCE = {"mean": 0.1, "sd": 0.10, "q05": 0.15, "q95": 0.15, "p_positive": 0.03}
+
+
+def report(label: str, tables: dict, refs: dict) -> None:
+    print(f"agreement, {label} (tolerance: mean 0.1 SD, sd 10%, q05/q95 0.15 SD, P(>0) 0.03):")
+    worst = dict.fromkeys(TOLERANCE, 0.0)
+    for o in OUTCOMES:
+        e = errors(tables[o], refs[o])
+        worst = {k: max(worst[k], e[k]) for k in worst}
+        print(f"  {o:25s} " + "  ".join(f"{k} {v:.3f}" for k, v in e.items()))
+    print(f"  {'worst':25s} " + "  ".join(f"{k} {v:.3f} ({v / TOLERANCE[k]:.2f}x tol)" for k, v in worst.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--nuts-python", help="interpreter with numpyro/jax/arviz to run the NUTS reference script")
+    args = parser.parse_args()
+
+    from upgrading.ordinal import partially_pooled
+    from upgrading.ordinal.pooling import DEFAULT, FAST
+
+    stored = {o: json.loads((REFERENCE / f"sheet_simulated__{o}.json").read_text()) for o in OUTCOMES}
+    data = sheet(stored[OUTCOMES[0]]["groups"])
+    refs = {o: stored[o]["parameters"] for o in OUTCOMES}
+
+    timings, tables, diag = {}, {}, {}
+    for label, settings in (("default", DEFAULT), ("fast", FAST)):
+        def run(settings=settings):
+            return {o: partially_pooled(data, o, levels=LEVELS, settings=settings) for o in OUTCOMES}
+
+        results = run()  # warm-up (imports, caches)
+        samples = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            results = run()
+            for r in results.values():  # the reported table is part of the job
+                r.posterior_summary()
+            samples.append(time.perf_counter() - start)
+        timings[label] = statistics.median(samples)
+        tables[label] = {o: r.posterior_summary() for o, r in results.items()}
+        diag[label] = {o: r.diagnostics for o, r in results.items()}
+        grid = diag[label][OUTCOMES[0]]
+        print(f"ours ({label}: {grid['grid_points']} grid points, step {grid['grid_step']}, {grid['draws']} draws): "
+              f"four fits {timings[label]:.3f} s (median of {args.repeats})")
+        for o in OUTCOMES:
+            d = diag[label][o]
+            print(f"  {o:25s} k-hat {d['k_hat']:.3f}  ESS {d['ess']:.0f}  edge mass {max(d['edge_mass'].values()):.4f}"
+                  f"  status {'ok' if results[o].ok else results[o].status}")
+        report(f"{label} vs stored NUTS reference", tables[label], refs)
+
+    if args.nuts_python:
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            subprocess.run([args.nuts_python, str(REFERENCE / "make_pooling_ref.py"), "--sheet",
+                            str(REFERENCE / "sheet_simulated.csv"), "--outdir", out], check=True,
+                           stdout=subprocess.DEVNULL)
+            wall = time.perf_counter() - start
+            fresh = {o: json.loads((Path(out) / f"sheet_simulated__{o}.json").read_text()) for o in OUTCOMES}
+        source = "NUTS run now (make_pooling_ref.py, same sheet, same model)"
+    else:
+        fresh, wall = stored, None
+        source = "NUTS timings recorded in the stored reference JSONs (attempts[*].runtime_s), not rerun"
+    nuts_sampling = sum(a["runtime_s"] for o in OUTCOMES for a in fresh[o]["attempts"])
+    nuts_accepted = sum(fresh[o]["attempts"][-1]["runtime_s"] for o in OUTCOMES)
+    print(f"NUTS: {source}")
+    print(f"  sampling, all attempts of the escalation schedule: {nuts_sampling:.1f} s; accepted runs only: "
+          f"{nuts_accepted:.1f} s" + (f"; script wall time {wall:.1f} s" if wall is not None else ""))
+    if args.nuts_python:
+        print("  agreement of the fresh NUTS run with the stored one (the sampler's own reproducibility):")
+        for o in OUTCOMES:
+            rows = {k: v for k, v in fresh[o]["parameters"].items()}
+            table = pd.DataFrame(rows).T
+            print(f"    {o:25s} " + "  ".join(f"{k} {v:.3f}" for k, v in errors(table, refs[o]).items()))
+        report("default vs fresh NUTS run", tables["default"], {o: fresh[o]["parameters"] for o in OUTCOMES})
+    for label in ("default", "fast"):
+        ratio = nuts_accepted / timings[label]
+        print(f"speed ratio ({label}): NUTS accepted runs / ours = {ratio:,.0f}x"
+              f" (all attempts: {nuts_sampling / timings[label]:,.0f}x)")
+    np.seterr(all="warn")
+
+
+if __name__ == "__main__":
+    main()
