@@ -6,17 +6,20 @@ provenance at the foot, is `exhibits.save_figure`'s job.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from .codebook import load_codebook
+from .narrative import ALPHA_RELIABLE, ALPHA_TENTATIVE, POWER_TARGET
 
 SCORE_PALETTE = "YlGnBu"
 
 
-def _group_labels(codes) -> list[str]:
+def _group_labels(codes: Iterable[str]) -> list[str]:
     cb = load_codebook()
     return [cb.group(c).label if c != "all" else "All cases" for c in codes]
 
@@ -89,14 +92,15 @@ def collective_efficiency_heatmap(table: pd.DataFrame) -> plt.Figure:
 
 
 def reliability_intervals(table: pd.DataFrame) -> plt.Figure:
-    """Krippendorff's alpha per variable with its bootstrap interval, and the usual 0.667 / 0.8 benchmarks."""
+    """Krippendorff's alpha per variable with its bootstrap interval, and the usual benchmarks (dotted: tentative
+    conclusions, 0.667; dashed: reliable, 0.8)."""
     rows = table.iloc[::-1]
     labels = [load_codebook().variable(v).label + f" ({m})" for v, m in zip(rows["variable"], rows["metric"])]
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     y = np.arange(len(rows))
     ax.errorbar(rows["alpha"], y, xerr=[rows["alpha"] - rows["ci_low"], rows["ci_high"] - rows["alpha"]],
                 fmt="o", color="#2c7fb8", ecolor="#7fcdbb", capsize=3)
-    for cut, style in ((0.667, ":"), (0.8, "--")):
+    for cut, style in ((ALPHA_TENTATIVE, ":"), (ALPHA_RELIABLE, "--")):
         ax.axvline(cut, color="grey", linestyle=style, linewidth=0.8)
     ax.set_yticks(y, labels)
     ax.set_xlim(min(0.0, float(np.nanmin(rows["ci_low"])) - 0.05), 1.02)
@@ -170,7 +174,8 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
     cells = table[table["kind"] == "table cell"]
     rows = [(p, f) for p in ("collective_efficiency", "leader_driven")
             for f in ("product_upgrading", "process_upgrading", "functional_upgrading")]
-    row_labels = {"collective_efficiency": "Collective efficiency", "leader_driven": "Global buyers'/leaders'\noperations"}
+    row_labels = {"collective_efficiency": "Collective efficiency",
+                  "leader_driven": "Global buyers'/leaders'\noperations"}
     groups = list(cb.group_codes)
     fig, ax = plt.subplots(figsize=(13, 8.2))
     ax.set_xlim(-1.6, len(groups))
@@ -241,7 +246,7 @@ def power_curves(summary: pd.DataFrame) -> plt.Figure:
             ax.set_xticklabels([str(n) for n in sorted(summary["n_cases"].unique())])
             ax.minorticks_off()
             ax.set_ylim(-0.02, 1.02)
-            ax.axhline(0.8, color="#bbbbbb", linewidth=0.8, zorder=0)
+            ax.axhline(POWER_TARGET, color="#bbbbbb", linewidth=0.8, zorder=0)
             if r == 0:
                 ax.set_title("Pooled (all groups)" if scope == "pooled" else cb.group(scope).label, fontsize=9)
             if c == 0:
