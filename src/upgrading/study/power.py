@@ -28,12 +28,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import UpgradingError
 from ..ordinal import batched
-
 from . import simulate
 from .claims import expected_direction, load_register
 from .codebook import load_codebook
-from ..errors import UpgradingError
 from .simulate import effect_table, group_sizes, load_parameters
 
 SEED = 20070101
@@ -132,7 +131,9 @@ def simulate_chunk(seeds: list[np.random.SeedSequence], n_cases: int, effect_sca
         cases.append(case)
         out_group.append(simulate.draw_outcomes(per_group, case, np.random.default_rng(group_stream)))
         out_pooled.append(simulate.draw_outcomes(pooled, case, np.random.default_rng(pooled_stream)))
-    stack = lambda rows: {key: np.stack([row[key] for row in rows]) for key in rows[0]}
+    def stack(rows):
+        return {key: np.stack([row[key] for row in rows]) for key in rows[0]}
+
     return {"cases": stack(cases), "per_group": stack(out_group), "pooled": stack(out_pooled)}
 
 
@@ -349,3 +350,24 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     table["scope"] = pd.Categorical(table["scope"], scope_order, ordered=True)
     table["kind"] = pd.Categorical(table["kind"], ["positive", "neutral", "negative"], ordered=True)
     return table.sort_values(keys, ignore_index=True)
+
+
+def claims_studied_table() -> pd.DataFrame:
+    """The studied claims, one row each: id, scope, form, predictor, term, expected, margin, true effect, kind."""
+    return pd.DataFrame([c.__dict__ | {"kind": c.kind} for c in claims_studied()])
+
+
+def claims_by_scope(studied: pd.DataFrame) -> pd.DataFrame:
+    """How many studied claims of each kind (columns) each scope (rows: pooled, then the groups) holds."""
+    scopes = ["pooled", *load_codebook().group_codes]
+    kinds = list(dict.fromkeys(KINDS.values()))
+    table = pd.crosstab(pd.Categorical(studied["scope"], scopes), pd.Categorical(studied["kind"], kinds),
+                        dropna=False)
+    table.index.name, table.columns.name = "scope", "kind"
+    return table
+
+
+def design_cell(summary: pd.DataFrame, n_cases: int, effect_scale: float = 1.0) -> pd.DataFrame:
+    """The rows of the power table for one design cell (a number of cases and an effect scale)."""
+    rows = summary[(summary["n_cases"] == n_cases) & np.isclose(summary["effect_scale"], effect_scale)]
+    return rows.reset_index(drop=True)
