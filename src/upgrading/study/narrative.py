@@ -178,11 +178,11 @@ def sign_changes(loo: pd.DataFrame) -> pd.DataFrame:
 
 def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
     """How many refits each slope's range rests on, as recorded in the leave-one-out table."""
-    skipped = int(loo["refits_failed"].sum())
-    return (f"The sheet has {len(cases)} cases, so each key slope is refitted {len(cases)} times, once without each "
-            f"case: {span(loo['refits'], 'd', ' to ')} refits per slope were fitted"
-            + (f" ({skipped} refits in all were skipped because leaving the case out left an outcome level empty)."
-               if skipped else "."))
+    most_skipped = int(loo["refits_failed"].max())
+    return (f"Each key slope is refitted once without each of the {len(cases)} cases; "
+            f"{count_span(loo['refits'])} of those refits per slope could be fitted"
+            + (f", the others (at most {most_skipped} per slope) being skipped because leaving the case out left "
+               "an outcome level empty." if most_skipped else "."))
 
 
 def leave_one_out_summary(by_group: pd.DataFrame) -> str:
