@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading.study import claims
 from upgrading.compendium.cli import main
-from upgrading.study.coding import load_cases
-from upgrading.errors import UpgradingError
 from upgrading.compendium.paths import DATA_RAW, FIGURES
+from upgrading.errors import UpgradingError
+from upgrading.study import claims
+from upgrading.study.coding import load_cases
 
 GOOD = DATA_RAW / "coding_sheet_simulated.csv"
 
@@ -109,10 +109,50 @@ def test_committed_verdict_table_has_all_cells_and_evidence():
         assert column in table.columns
 
 
-def test_holm_adjusted_p_values_are_never_smaller_than_raw():
-    table = pd.read_csv(FIGURES / "claims_verdicts.csv")
+def _holm_by_hand(p):
+    """Holm's step-down adjustment, written out: sort, multiply the k-th smallest by (m - k), running max, cap 1."""
+    valid = [(value, i) for i, value in enumerate(p) if not np.isnan(value)]
+    m, running, out = len(valid), 0.0, [np.nan] * len(p)
+    for k, (value, i) in enumerate(sorted(valid)):
+        running = max(running, min(1.0, (m - k) * value))
+        out[i] = running
+    return out
+
+
+def test_holm_step_on_a_small_family_by_hand():
+    # valid p sorted: 0.005, 0.01, 0.03, 0.04 (m = 4): 4 x 0.005 = 0.02; 3 x 0.01 = 0.03; 2 x 0.03 = 0.06;
+    # 1 x 0.04 = 0.04, raised to the running maximum 0.06. The missing p-value is not counted in m.
+    p = pd.Series([0.01, 0.04, np.nan, 0.03, 0.005], index=list("abcde"))
+    adjusted = claims._holm(p)
+    assert adjusted.index.tolist() == list("abcde")
+    np.testing.assert_allclose(adjusted.to_numpy(), [0.03, 0.06, np.nan, 0.06, 0.02], rtol=0, atol=1e-12)
+    assert claims._holm(pd.Series([0.6, 0.7])).tolist() == [1.0, 1.0]  # capped at 1
+    assert claims._holm(pd.Series([np.nan, np.nan])).isna().all()
+
+
+@pytest.fixture(scope="module")
+def simulated_verdicts():
+    return claims.evaluate(load_cases(GOOD), n_resamples=99)
+
+
+def test_holm_adjusts_over_the_whole_family_of_claims(simulated_verdicts):
+    table = simulated_verdicts
+    assert len(table) == len(claims.load_register()["claims"])
     for column in ("p_value", "p_consistent", "p_contradicted"):
-        assert (table[f"{column}_holm"] >= table[column] - 1e-12).all()
+        np.testing.assert_allclose(table[f"{column}_holm"], _holm_by_hand(table[column].tolist()), rtol=0,
+                                   atol=1e-12, err_msg=column)
+
+
+def test_holm_verdict_follows_from_the_adjusted_p_values_alone(simulated_verdicts):
+    table = simulated_verdicts
+    for row in table.itertuples():
+        if row.p_consistent_holm < 0.05:
+            expected = "consistent"
+        elif row.p_contradicted_holm < 0.05:
+            expected = "contradicted"
+        else:
+            expected = "inconclusive"
+        assert row.verdict_holm == expected, row.id
 
 
 def test_cli_claims_prints_the_verdict_table(tmp_path, capsys):
