@@ -1,8 +1,8 @@
 """Benchmark: ordered-logit fits of `y ~ x + governance` on n = 50: single, batched and statsmodels, side by side.
 
-Single: `upgrading.ordinal.models.ordered_logit` (formula, analytic Newton, separation check included) on the
-simulated coding sheet. Batched: `upgrading.ordinal.batched.fit` (Newton over all replicates at once, separation
-check included) on `--batch` copies of the same design, per fit. statsmodels: `OrderedModel(...).fit(method=
+Single: `upgrading.ordinal.ordered_logit` (formula, analytic Newton, separation check included) on the
+simulated coding sheet. Batched: `upgrading.ordinal.fit_replicates` (the same engine over all replicates at once,
+separation check included) on `--batch` copies of the same design, per fit. statsmodels: `OrderedModel(...).fit(method=
 "bfgs")` on the same design (formula building excluded, which flatters statsmodels). Prints the per-fit
 medians, the accuracy against a tightly converged reference, and one closing line
 `ratios vs statsmodels: single=NNx batched=NNx`.
@@ -38,10 +38,9 @@ def main() -> None:
     import pandas as pd
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
-    from upgrading.study.coding import load_cases
-    from upgrading.ordinal import batched
-    from upgrading.ordinal.models import build_design, ordered_logit
     from upgrading.compendium.paths import DATA_RAW
+    from upgrading.ordinal import Batch, build_design, fit_replicates, ordered_logit
+    from upgrading.study.coding import load_cases
 
     cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
     formula = "product_upgrading ~ collective_efficiency + governance"
@@ -57,10 +56,10 @@ def main() -> None:
             return OrderedModel(y, X, distr="logit").fit(method="bfgs", disp=False, maxiter=1000)
 
     design = build_design(formula, cases)
-    batch = batched.Batch.stack([design] * args.batch)
+    batch = Batch.of(design, args.batch)
 
     def ours_batched():
-        return batched.fit(batch)
+        return fit_replicates(batch)
 
     ours_ms = per_fit_ms(ours, args.repeats)
     batched_ms = per_fit_ms(ours_batched, max(3, args.repeats // 10)) / args.batch
@@ -70,12 +69,15 @@ def main() -> None:
         warnings.simplefilter("ignore")
         tight = OrderedModel(y, X, distr="logit").fit(method="newton", disp=False, maxiter=200)
     reference = tight.params.to_numpy()[: X.shape[1]]
-    ours_slopes = fit.params.rename(lambda t: t.replace("[T.", "_").rstrip("]"))[list(X.columns)].to_numpy()
+    ours_slopes = fit.slopes.rename(lambda t: t.replace("[T.", "_").rstrip("]"))[list(X.columns)].to_numpy()
     print(f"data: simulated coding sheet, n = {len(cases)}; model: {formula}")
     print(f"ours (formula + Newton + separation check): {ours_ms:8.2f} ms per fit; "
           f"max |slope - reference| = {np.max(np.abs(ours_slopes - reference)):.1e}")
     many = ours_batched()
-    as_columns = lambda series: series.rename(lambda t: t.replace("[T.", "_").rstrip("]"))[list(X.columns)].to_numpy()
+
+    def as_columns(series):
+        return series.rename(lambda t: t.replace("[T.", "_").rstrip("]"))[list(X.columns)].to_numpy()
+
     batched_slopes = np.stack([as_columns(pd.Series(row, index=design.names)) for row in many.params])
     print(f"batched ({args.batch} copies of the design per call): {batched_ms:8.3f} ms per fit; "
           f"max |slope - reference| = {np.max(np.abs(batched_slopes - reference)):.1e}")

@@ -18,13 +18,10 @@ def readme_commands() -> list[str]:
     return [ln.strip() for ln in block.splitlines() if ln.strip() and not ln.strip().startswith("#")]
 
 
-def exhibit_rows() -> dict[str, str]:
-    """README exhibit list: `| figures/NAME | NN_notebook.ipynb | ... |` rows as {exhibit path: notebook}."""
-    rows = {}
-    for m in re.finditer(r"^\|\s*`?(figures/[^`|\s]+)`?\s*\|\s*`?(\d\d_[a-z0-9_]+\.ipynb)`?\s*\|",
-                         README.read_text(encoding="utf-8"), re.M):
-        rows[m.group(1)] = m.group(2)
-    return rows
+def exhibit_rows() -> list[tuple[str, str, str]]:
+    """README exhibit list: `| figures/NAME | NN_notebook.ipynb | caption |` rows as (exhibit, notebook, caption)."""
+    pattern = r"^\|\s*`?(figures/[^`|\s]+)`?\s*\|\s*`?(\d\d_[a-z0-9_]+\.ipynb)`?\s*\|\s*(.*?)\s*\|\s*$"
+    return [m.groups() for m in re.finditer(pattern, README.read_text(encoding="utf-8"), re.M)]
 
 
 def git_tracked(*pathspecs: str) -> list[str]:

@@ -59,7 +59,36 @@ def test_a_tampered_register_is_refused():
     ("non_positive", (0.1, 2.0), (0.2, 1.9), "contradicted"),
 ])
 def test_verdict_rules(expected, ci, ci90, verdict):
-    assert claims._decide(expected, ci, ci90, 0.405) == verdict
+    assert claims.decide(expected, ci, ci90, 0.405) == verdict
+
+
+def test_verdict_rules_mirror_and_vectorise():
+    """A negative claim on a slope is the positive claim on the mirrored slope; 'null' is symmetric too; and
+    the rule gives, fit by fit, on arrays (as the design analysis calls it) what it gives on each fit alone."""
+    rng = np.random.default_rng(0)
+    est, se, margin = rng.normal(0, 1, 500), rng.uniform(0.05, 1, 500), 0.405
+    low, high, low90, high90 = est - 1.96 * se, est + 1.96 * se, est - 1.645 * se, est + 1.645 * se
+    for expected in claims.EXPECTATIONS:
+        codes = claims.verdict_rule(expected, low > 0, high < 0, (-margin < low90) & (high90 < margin),
+                                    high90 < margin)
+        single = [claims.decide(expected, (lo, hi), (lo9, hi9), margin)
+                  for lo, hi, lo9, hi9 in zip(low, high, low90, high90)]
+        assert [claims.VERDICTS[c] for c in codes] == single
+        assert set(single) == set(claims.VERDICTS), expected  # every verdict is reachable
+    for r in range(len(est)):
+        ci, ci90, mirrored, mirrored90 = (low[r], high[r]), (low90[r], high90[r]), (-high[r], -low[r]), \
+            (-high90[r], -low90[r])
+        assert claims.decide("negative", ci, ci90, margin) == claims.decide("positive", mirrored, mirrored90, margin)
+        assert claims.decide("null", ci, ci90, margin) == claims.decide("null", mirrored, mirrored90, margin)
+    with pytest.raises(ValueError, match="'sideways' is not one of"):
+        claims.verdict_rule("sideways", True, False, False, False)
+
+
+def test_a_register_naming_an_unknown_cell_model_is_refused():
+    register = copy.deepcopy(claims.load_register())
+    register["cell_model"] = "by_groups"
+    with pytest.raises(UpgradingError, match="cell_model 'by_groups' is not one of the study's models"):
+        claims.check_register(register)
 
 
 def _sheet_with_product(relation: str) -> pd.DataFrame:

@@ -5,11 +5,16 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from upgrading.compendium.paths import DATA_RAW
+from upgrading.ordinal import (
+    OrderedLogit,
+    brant_test,
+    leave_one_out,
+    ordered_logit,
+    permutation_association,
+)
 from upgrading.study import models as analysis
 from upgrading.study.coding import load_cases
-from upgrading.ordinal.diagnostics import brant_test, leave_one_out, permutation_association
-from upgrading.ordinal.models import ordered_logit
-from upgrading.compendium.paths import DATA_RAW
 
 
 def _ordinal(latent, cuts):
@@ -35,14 +40,33 @@ def test_brant_is_undefined_not_invented_when_a_split_is_separated():
     assert table["p_value"].isna().all() and table["note"].str.startswith("undefined").all()
 
 
-def test_leave_one_out_brackets_the_estimate():
+@pytest.mark.parametrize("penalty", [None, "jeffreys"])
+def test_leave_one_out_batch_equals_explicit_refits(penalty):
+    """The weight-0 batch against refits on the data with the case deleted, one by one."""
     rng = np.random.default_rng(2)
-    df = pd.DataFrame({"x": rng.normal(size=40)})
-    df["y"] = _ordinal(df["x"] + rng.logistic(size=40), [-1, 0.5])
-    fit = ordered_logit("y ~ x", df)
+    df = pd.DataFrame({"x": rng.normal(size=25), "g": rng.choice(["a", "b"], 25)})
+    df["y"] = _ordinal(df["x"] + (df["g"] == "b") + rng.logistic(size=25), [-1, 0.5, 1.5])
+    fit = ordered_logit("y ~ x + g", df, penalty=penalty)
     table = leave_one_out(fit).set_index("term")
-    assert table.loc["x", "loo_min"] <= fit.params["x"] <= table.loc["x", "loo_max"]
-    assert table.loc["x", "refits"] + table.loc["x", "refits_failed"] == 40
+    refits = []
+    for i in range(len(df)):
+        try:
+            refits.append(OrderedLogit.from_formula("y ~ x + g", df.drop(index=i)).fit(penalty, warn=False).slopes)
+        except Exception:
+            continue
+    refits = pd.DataFrame(refits)
+    assert table["refits"].iloc[0] == len(refits) and table["refits"].iloc[0] + table["refits_failed"].iloc[0] == 25
+    np.testing.assert_allclose(table["loo_min"], refits.min()[table.index], atol=1e-6)
+    np.testing.assert_allclose(table["loo_max"], refits.max()[table.index], atol=1e-6)
+
+
+def test_leave_one_out_names_a_refit_that_separates():
+    """Leaving out the one case that overlaps makes ML infinite: the range says +inf, not a large number."""
+    df = pd.DataFrame({"y": [0, 0, 0, 1, 0, 1, 1, 1], "x": [1, 2, 3, 4, 5, 6, 7, 8.0]})
+    fit = ordered_logit("y ~ x", df)
+    assert not fit.separation.separated
+    row = leave_one_out(fit).set_index("term").loc["x"]
+    assert row["loo_max"] == np.inf and np.isfinite(row["loo_min"])
 
 
 def test_permutation_tau_b_matches_scipy_and_is_exact_for_small_groups():
@@ -83,4 +107,4 @@ def test_reported_fit_is_firth_exactly_where_ml_is_separated():
     table = analysis.diagnostics_table(fits)
     for fit, row in zip(fits, table.itertuples()):
         assert row.reported == ("firth" if fit.ml.separation.separated else "ml")
-        assert fit.reported.penalty == ("firth" if row.ml_separated else None)
+        assert fit.reported.penalty == ("jeffreys" if row.ml_separated else None)

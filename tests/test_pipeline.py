@@ -4,13 +4,13 @@ import hashlib
 
 import nbformat
 import pytest
+from helpers import git_tracked, run_cli
 from nbformat.v4 import new_code_cell, new_notebook
 
-from helpers import git_tracked, run_cli
 from upgrading.compendium import pipeline
 from upgrading.compendium.cli import main
-from upgrading.errors import UpgradingError
 from upgrading.compendium.paths import ROOT
+from upgrading.errors import UpgradingError
 
 
 def _digest(paths):
@@ -50,13 +50,6 @@ def test_normalise_removes_volatile_metadata():
     assert "version" not in out.metadata["language_info"]
     assert out.cells[0].metadata == {}
     assert out.cells[1].id == "injected-parameters"
-
-
-def test_exhibits_written_reads_stream_outputs():
-    nb = new_notebook(cells=[new_code_cell("")])
-    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout",
-                                                  text="wrote figures/a.csv\nwrote data/processed/x.csv\nother\n")]
-    assert pipeline.exhibits_written(nb) == ["figures/a.csv"]
 
 
 def test_failing_notebook_leaves_notebook_and_exhibits_as_they_were(tmp_path, monkeypatch):
@@ -102,3 +95,25 @@ def test_cli_missing_kernel_changes_nothing():
 def test_cli_debug_shows_the_traceback():
     with pytest.raises(UpgradingError, match="no notebook matches"):
         main(["--debug", "run", "--only", "99"])
+
+
+def test_a_notebook_that_writes_an_undeclared_exhibit_is_refused_and_undone(tmp_path, monkeypatch):
+    from upgrading.compendium import paths, registry
+
+    for name, value in (("ROOT", tmp_path), ("NOTEBOOKS", tmp_path / "notebooks"), ("FIGURES", tmp_path / "figures")):
+        monkeypatch.setattr(paths, name, value)
+    monkeypatch.setattr(pipeline, "OUTPUT_DIRS", (tmp_path / "figures",))
+    monkeypatch.setattr(registry, "load", lambda: registry.parse(
+        '[[exhibit]]\nname = "kept"\nkind = "table"\nnotebook = "01_stray.ipynb"\ncaption = "Kept."\n'))
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "figures").mkdir()
+    for suffix in ("csv", "md"):
+        (tmp_path / "figures" / f"kept.{suffix}").write_text("kept\n")
+    nb = new_notebook(cells=[new_code_cell(
+        f"from pathlib import Path\nPath({str(tmp_path / 'figures')!r}, 'stray.png').write_bytes(b'x')")])
+    path = tmp_path / "notebooks" / "01_stray.ipynb"
+    nbformat.write(nb, path)
+    before = path.read_bytes()
+    with pytest.raises(UpgradingError, match=r"01_stray.ipynb wrote figures/stray.png, which is not declared in src/"):
+        pipeline.execute(path)
+    assert not (tmp_path / "figures" / "stray.png").exists() and path.read_bytes() == before

@@ -1,18 +1,17 @@
-"""The batched engine against the single-fit path, and the design analysis (power study) built on it."""
+"""Batches of replicate fits against one fit per replicate, and the design analysis (power study) built on them."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading.ordinal import batched
-
-from upgrading.study import claims, power, simulate
+from upgrading.ordinal import Batch, OrderedLogit, build_design, fit_replicates, newton
+from upgrading.ordinal.engine import information, loglik, start_values
+from upgrading.ordinal.separation import linear_program
+from upgrading.study import claims, models, power, simulate
 from upgrading.study.codebook import load_codebook
-from upgrading.ordinal.models import build_design, expected_information, fit_design, loglik_parts
 
-CELL = claims.load_register()["cell_formula"]
+CELL_MODEL = claims.load_register()["cell_model"]
 
 
 def _sheet(cases: dict, outcomes: dict) -> pd.DataFrame:
@@ -39,7 +38,7 @@ def _designs(n_cases: int, count: int, form: str = "product_upgrading") -> list:
     designs = []
     for sheet in _replicates(n_cases, count):
         try:
-            design = build_design(CELL.format(outcome=form), sheet)
+            design = build_design(models.formula(CELL_MODEL, form), sheet)
         except Exception:  # not estimable: covered by test_estimable_matches_build_design
             continue
         if design.n_levels == 4:
@@ -52,75 +51,77 @@ def designs_50():
     return _designs(50, 60)
 
 
-def test_batched_fits_agree_with_single_fits_on_every_replicate(designs_50):
-    batch = batched.Batch.stack(designs_50)
-    results = batched.fit(batch)
+def _single(design, penalty=None):
+    return OrderedLogit(design).fit(penalty, warn=False)
+
+
+def test_replicate_fits_agree_with_one_fit_per_replicate(designs_50):
+    """One batch (problems leave the iterations at different times) against a batch of one per replicate."""
+    results = fit_replicates(Batch.stack(designs_50))
     separated = 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for r, design in enumerate(designs_50):
-            ml = fit_design(design, warn=False)
-            assert bool(ml.separation.separated) == bool(results.separated[r]), r
-            reference = fit_design(design, penalty="firth", warn=False) if ml.separation.separated else ml
-            separated += ml.separation.separated
-            theirs = np.concatenate([reference.thresholds.to_numpy(), reference.params.to_numpy()])
-            np.testing.assert_allclose(results.theta[r], theirs, atol=1e-6, rtol=0)
-            np.testing.assert_allclose(results.bse[r], reference.bse.to_numpy(), atol=1e-6, rtol=1e-6)
+    for r, design in enumerate(designs_50):
+        ml = _single(design)
+        assert bool(ml.separation.separated) == bool(results.separated[r]), r
+        reference = _single(design, "jeffreys") if ml.separation.separated else ml
+        separated += ml.separation.separated
+        np.testing.assert_allclose(results.theta[r], reference.theta, atol=1e-6, rtol=0)
+        np.testing.assert_allclose(results.bse[r], reference.bse[design.names].to_numpy(), atol=1e-6, rtol=1e-6)
     assert 0 < separated < len(designs_50)  # both paths were exercised
 
 
 def test_early_stopped_ml_gives_the_same_flags_and_fits(designs_50):
-    batch = batched.Batch.stack(designs_50)
-    full, early = batched.fit(batch), batched.fit(batch, ml_max_iter=3)
+    batch = Batch.stack(designs_50)
+    full, early = fit_replicates(batch), fit_replicates(batch, ml_max_iter=3)
     np.testing.assert_array_equal(full.separated, early.separated)
     np.testing.assert_allclose(full.theta, early.theta, atol=1e-6)
 
 
-def test_loglik_score_hessian_and_information_match_the_single_fit_formulas(designs_50):
-    batch = batched.Batch.stack(designs_50[:5])
+def test_batch_evaluation_is_the_evaluation_of_each_problem(designs_50):
+    batch = Batch.stack(designs_50[:5])
     rng = np.random.default_rng(3)
-    theta = batched.start_values(batch)
+    theta = start_values(batch)
     theta[:, batch.n_levels - 1:] = rng.normal(0, 0.4, (batch.size, batch.X.shape[2]))
-    ll, grad, H = batched.loglik(theta, batch)
-    info, _, pgrad = batched.information(theta, batch, penalty_gradient=True)
+    ll, grad, H = loglik(theta, batch)
+    info, _, pgrad = information(theta, batch, penalty_gradient=True)
     for r, design in enumerate(designs_50[:5]):
-        ll1, grad1, H1 = loglik_parts(theta[r], design)
-        info1, pgrad1 = expected_information(theta[r], design, with_penalty_gradient=True)
-        assert ll[r] == pytest.approx(ll1, abs=1e-10)
-        np.testing.assert_allclose(grad[r], grad1, atol=1e-10)
-        np.testing.assert_allclose(H[r], H1, atol=1e-10)
-        np.testing.assert_allclose(info[r], info1, atol=1e-10)
-        np.testing.assert_allclose(pgrad[r], pgrad1, atol=1e-8)
+        one = Batch.of(design)
+        ll1, grad1, H1 = loglik(theta[r:r + 1], one)
+        info1, _, pgrad1 = information(theta[r:r + 1], one, penalty_gradient=True)
+        assert ll[r] == pytest.approx(ll1[0], abs=1e-10)
+        np.testing.assert_allclose(grad[r], grad1[0], atol=1e-10)
+        np.testing.assert_allclose(H[r], H1[0], atol=1e-10)
+        np.testing.assert_allclose(info[r], info1[0], atol=1e-10)
+        np.testing.assert_allclose(pgrad[r], pgrad1[0], atol=1e-8)
 
 
-def test_block_linear_program_matches_the_single_linear_program(designs_50):
-    from upgrading.ordinal.models import detect_separation
+def test_block_linear_program_matches_one_program_per_problem(designs_50):
+    batch = Batch.stack(designs_50[:25])
+    block = linear_program(batch)
+    single = np.concatenate([linear_program(Batch.of(d)) for d in designs_50[:25]])
+    np.testing.assert_array_equal(np.any(block != 0, axis=1), np.any(single != 0, axis=1))
+    assert np.any(block != 0)
 
-    batch = batched.Batch.stack(designs_50[:25])
-    flags = batched.linear_program(batch)
-    single = [detect_separation(d).separated for d in designs_50[:25]]
-    np.testing.assert_array_equal(flags, single)
 
-
-def test_batched_engine_handles_weights_and_a_fixed_parameter(designs_50):
+def test_replicate_fits_handle_weights_and_a_fixed_parameter(designs_50):
     import dataclasses
 
     weights = np.random.default_rng(0).integers(1, 4, len(designs_50[0].y)).astype(float)
     design = dataclasses.replace(designs_50[0], weights=weights)  # the fixture is shared: never mutate it
-    batch = batched.Batch.stack([design])
-    ours = batched.fit(batch)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ml = fit_design(design, warn=False)
-        ref = fit_design(design, penalty="firth", warn=False) if ml.separation.separated else ml
-    np.testing.assert_allclose(ours.theta[0], np.r_[ref.thresholds.to_numpy(), ref.params.to_numpy()], atol=1e-6)
+    batch = Batch.of(design)
+    ours = fit_replicates(batch)
+    ml = _single(design)
+    ref = _single(design, "jeffreys") if ml.separation.separated else ml
+    np.testing.assert_allclose(ours.theta[0], ref.theta, atol=1e-6)
+    expanded = Batch(np.repeat(design.y, weights.astype(int))[None], np.repeat(design.X, weights.astype(int),
+                     axis=0)[None], np.ones((1, int(weights.sum()))), design.n_levels, design.names)
+    np.testing.assert_allclose(fit_replicates(expanded).theta[0], ours.theta[0], atol=1e-6)
     # a profile point: slope 0 fixed at 0.25 stays there and the others move to the constrained optimum
     free = np.ones((1, batch.n_params), bool)
     k = batch.n_levels - 1
     free[0, k] = False
     start = ours.theta.copy()
     start[0, k] = 0.25
-    fit = batched.newton(batch, "firth" if ours.penalised[0] else None, start=start, free=free)
+    fit = newton(batch, "jeffreys" if ours.penalised[0] else None, start=start, free=free)
     assert fit.theta[0, k] == 0.25 and fit.converged[0]
     assert fit.objective[0] <= ours.objective[0] + 1e-9
 
@@ -135,7 +136,7 @@ def test_estimable_matches_build_design():
     theirs = []
     for sheet in sheets:
         try:
-            build_design(CELL.format(outcome="functional_upgrading"), sheet)
+            build_design(models.formula(CELL_MODEL, "functional_upgrading"), sheet)
             theirs.append(True)
         except Exception:
             theirs.append(False)
@@ -147,8 +148,8 @@ def test_design_matrices_are_named_and_built_as_build_design_does():
     data = power.simulate_chunk(power.replicate_seeds(5, 1, 2)[0], 50, 1.0)
     cases = {k: v[0] for k, v in data["cases"].items()}
     sheet = _sheet(cases, {k: v[0] for k, v in data["per_group"].items()})
-    for builder, formula in ((power.by_group_matrix, CELL.format(outcome="product_upgrading")),
-                             (power.pooled_matrix, power.POOLED_FORMULA.format(form="product_upgrading"))):
+    for builder, formula in ((power.by_group_matrix, models.formula(CELL_MODEL, "product_upgrading")),
+                             (power.pooled_matrix, models.formula("pooled", "product_upgrading"))):
         X, names = builder({k: v[None] for k, v in cases.items()})
         design = build_design(formula, sheet)
         assert names == design.names
@@ -195,17 +196,7 @@ def test_exact_mode_reproduces_the_claims_check_verdict_for_verdict():
     assert agreement > 0.85  # measured: 0.99 on these replicates
 
 
-def test_rule_and_truth_follow_the_register():
-    # the vectorised rule is claims._decide on the same intervals
-    rng = np.random.default_rng(0)
-    for expected in ("positive", "negative", "null", "non_positive"):
-        for _ in range(200):
-            est, se = rng.normal(0, 1), rng.uniform(0.05, 1)
-            ci, ci90 = (est - 1.959964 * se, est + 1.959964 * se), (est - 1.644854 * se, est + 1.644854 * se)
-            single = claims._decide(expected, ci, ci90, 0.405)
-            code = power._rule(expected, np.array([ci[0] > 0]), np.array([ci[1] < 0]),
-                               np.array([(-0.405 < ci90[0]) & (ci90[1] < 0.405)]), np.array([ci90[1] < 0.405]))
-            assert power.VERDICT_CODES[code[0]] == single
+def test_truth_and_kinds_follow_the_register():
     assert power.truth_satisfies("positive", 0.45, 0.405) and not power.truth_satisfies("positive", 0.0, 0.405)
     assert power.truth_satisfies("null", 0.0, 0.405) and not power.truth_satisfies("null", -0.9, 0.405)
     assert power.truth_satisfies("non_positive", -0.7, 0.405)
@@ -249,11 +240,3 @@ def test_power_command_line(tmp_path):
     assert sorted(table["n_cases"].unique()) == [40, 80] and (table["replicates"] == 8).all()
     bad = run_cli("power", "--cases", "thirty")
     assert bad.returncode == 2 and "comma-separated numbers" in bad.stderr
-
-
-def test_command_line_defaults_are_the_study_defaults():
-    from upgrading.compendium.cli import build_parser
-
-    args = build_parser().parse_args(["power"])
-    assert (args.replicates, tuple(args.cases), tuple(args.effect_scales), args.seed) == \
-        (power.REPLICATES, power.CASES, power.EFFECT_SCALES, power.SEED)

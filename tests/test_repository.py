@@ -1,15 +1,14 @@
-"""Repository-wide rules: exhibits listed in the README with their notebook, no machine paths committed."""
+"""Repository-wide rules: the README's exhibit list is the registry's, no machine paths committed."""
 
 import getpass
 import json
 import re
 from pathlib import Path
 
-import nbformat
-
 from helpers import exhibit_rows, git_tracked, readme_commands
+
+from upgrading.compendium import registry
 from upgrading.compendium.paths import FIGURES, ROOT
-from upgrading.compendium.pipeline import exhibits_written
 
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:home|root|work|tmp|Users|mnt|opt|var/folders)/[\w.\-]+"
                            r"|[A-Za-z]:\\\\?(?:Users|Documents)")
@@ -19,24 +18,22 @@ def test_readme_first_block_has_exactly_two_commands():
     assert len(readme_commands()) == 2
 
 
-def test_every_exhibit_is_listed_with_the_notebook_that_writes_it():
-    rows = exhibit_rows()
+def test_readme_exhibit_list_is_the_registry():
+    readme, declared = exhibit_rows(), registry.load().rows()
+    assert [r[0] for r in readme] == [r[0] for r in declared], "README and registry list different exhibits"
+    for row, expected in zip(readme, declared):
+        assert row == expected, f"README row {row} differs from the registry's {expected}"
+    assert registry.load().markdown_table() in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_committed_exhibits_are_exactly_the_registered_ones():
     on_disk = sorted(f"figures/{p.name}" for p in FIGURES.iterdir() if p.is_file())
-    assert on_disk, "no exhibits under figures/"
-    missing = [f for f in on_disk if f not in rows]
-    assert not missing, f"exhibits not in the README's exhibit list: {missing}"
-    stale = [f for f in rows if not (ROOT / f).exists()]
-    assert not stale, f"README lists exhibits that do not exist: {stale}"
-    for exhibit, notebook in rows.items():
-        written = exhibits_written(nbformat.read(ROOT / "notebooks" / notebook, as_version=4))
-        assert exhibit in written, f"README says {notebook} writes {exhibit}, but its outputs do not show it"
+    assert on_disk == sorted(registry.load().files())
 
 
-def test_each_exhibit_comes_from_exactly_one_notebook():
-    makers = {}
-    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        for exhibit in exhibits_written(nbformat.read(nb, as_version=4)):
-            assert makers.setdefault(exhibit, nb.name) == nb.name, f"{exhibit}: {makers[exhibit]} and {nb.name}"
+def test_every_registered_notebook_exists():
+    notebooks = {p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    assert {e.notebook for e in registry.load().exhibits} <= notebooks
 
 
 def test_no_absolute_paths_or_user_names_in_committed_outputs():

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from ..errors import UpgradingError
+from ..study import settings
 
 EXIT_USER_ERROR = 2
 
@@ -56,8 +57,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from . import paths
     from ..study import simulate
+    from . import paths
 
     if args.seed is not None and args.out is None:
         raise UpgradingError("--seed needs --out DIR: data/raw/ holds the documented simulation only, and "
@@ -115,7 +116,7 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
-def _number_list(text: str, kind=int) -> list:
+def _number_list(text: str, kind: type = int) -> list:
     try:
         values = [kind(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -123,6 +124,14 @@ def _number_list(text: str, kind=int) -> list:
     if not values:
         raise argparse.ArgumentTypeError("expected at least one number")
     return values
+
+
+def _scale_list(text: str) -> list[float]:
+    return _number_list(text, float)
+
+
+def _listed(values: tuple) -> str:
+    return ",".join(f"{v:g}" for v in values)
 
 
 def _cmd_power(args: argparse.Namespace) -> int:
@@ -210,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(src/upgrading/data/claims.toml) its verdict: consistent, contradicted "
                                         "or inconclusive, raw and Holm-adjusted, with the numbers behind it.")
     claims.add_argument("--coding", metavar="PATH", help="coding sheet (default: the simulated sheet)")
-    claims.add_argument("--resamples", type=int, default=9999, help="permutations per exact cross-check")
+    claims.add_argument("--resamples", type=int, default=settings.PERMUTATIONS,
+                        help=f"permutations per exact cross-check (default {settings.PERMUTATIONS})")
     claims.add_argument("--out", metavar="CSV", help="also write the full verdict table to this file")
     claims.set_defaults(handler=_cmd_claims)
 
@@ -219,12 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and effect size, the share of right, wrong and inconclusive verdicts of "
                                     "the claims check, with Monte Carlo standard errors (notebook 06 runs it "
                                     "at its committed setting).")
-    pw.add_argument("--replicates", type=int, default=1000, help="replicates per design cell (default 1000)")
-    pw.add_argument("--cases", type=_number_list, default=[30, 50, 100, 200], metavar="N,N,...",
-                    help="numbers of cases (default 30,50,100,200)")
-    pw.add_argument("--effect-scales", type=lambda t: _number_list(t, float), default=[0.5, 1.0],
-                    metavar="S,S,...", help="multiples of the documented effect sizes (default 0.5,1)")
-    pw.add_argument("--seed", type=int, default=20070101, help="root seed of the study (default 20070101)")
+    pw.add_argument("--replicates", type=int, default=settings.POWER_REPLICATES,
+                    help=f"replicates per design cell (default {settings.POWER_REPLICATES})")
+    pw.add_argument("--cases", type=_number_list, default=list(settings.POWER_CASES), metavar="N,N,...",
+                    help=f"numbers of cases (default {_listed(settings.POWER_CASES)})")
+    pw.add_argument("--effect-scales", type=_scale_list, default=list(settings.POWER_EFFECT_SCALES),
+                    metavar="S,S,...",
+                    help=f"multiples of the documented effect sizes (default {_listed(settings.POWER_EFFECT_SCALES)})")
+    pw.add_argument("--seed", type=int, default=settings.POWER_SEED,
+                    help=f"root seed of the study (default {settings.POWER_SEED})")
     pw.add_argument("--jobs", type=int, default=1, help="joblib workers (default 1; -1 = all cores)")
     pw.add_argument("--exact", action="store_true",
                     help="decide Firth fits by profile penalised likelihood, as notebook 05 does (slow)")

@@ -2,8 +2,9 @@
 
 Tables are written twice: CSV for machines and Markdown for readers (the forge renders it). Figures are
 written as PNG (for the notebook and the forge) and PDF (for papers), with the metadata that would change
-between runs or library versions removed. Every write prints the repository-relative path, which is how a
-committed notebook shows, and a test checks, which exhibits it makes.
+between runs or library versions removed. Every write prints the repository-relative path, so a committed
+notebook shows which exhibits it makes. Only exhibits declared in the registry (`data/exhibits.toml`, see
+`registry`) may be written into the compendium's `figures/`; other folders (scratch, tests) take any name.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from . import paths
+from . import paths, registry
 
 #: Figure formats and the savefig metadata that keeps each byte-identical across runs and versions.
 FIGURE_FORMATS = {
@@ -44,6 +45,12 @@ def _target(name: str, suffix: str, directory: str | Path | None) -> Path:
     return folder / f"{name}.{suffix}"
 
 
+def _check_registered(name: str, kind: str, directory: str | Path | None) -> None:
+    folder = paths.resolve(directory) if directory is not None else paths.FIGURES
+    if folder.resolve() == paths.FIGURES.resolve():
+        registry.load().get(name, kind)  # raises, naming the registry file, if the exhibit is not declared
+
+
 def _write_if_changed(path: Path, data: bytes) -> None:
     # Leaves the file (and its mtime) alone when the bytes are the same, so reruns touch nothing.
     if not path.exists() or path.read_bytes() != data:
@@ -58,7 +65,7 @@ def _data_label(cases: pd.DataFrame) -> tuple[str, str]:
     return ("simulated" if simulated else "coded"), provenance(cases)
 
 
-def save_table(df: pd.DataFrame, name: str, *, title: str, notes: str = "", directory=None,
+def save_table(df: pd.DataFrame, name: str, *, title: str, notes: str = "", directory: str | Path | None = None,
                float_format: str = "%.6g", cases: pd.DataFrame | None = None,
                simulated: str | None = None) -> list[str]:
     """Write `df` as `<name>.csv` and `<name>.md` (with a title and notes); return the relative paths.
@@ -66,7 +73,9 @@ def save_table(df: pd.DataFrame, name: str, *, title: str, notes: str = "", dire
     With `cases` (the data the table is made from), the CSV gains a first column `data` ('simulated' or
     'coded') and the Markdown opens with the data's provenance, so a simulated exhibit always says so.
     `simulated` does the same for exhibits that are simulated by design (the power study): its text is the banner.
+    Into `figures/`, `name` must be a table declared in the exhibit registry.
     """
+    _check_registered(name, "table", directory)
     csv_path = _target(name, "csv", directory)
     md_path = _target(name, "md", directory)
     banner = ""
@@ -95,14 +104,16 @@ def label_figure(fig, cases: pd.DataFrame | None, simulated: str | None = None) 
              color="#b2182b" if label == "simulated" else "#333333")
 
 
-def save_figure(fig, name: str, *, directory=None, cases: pd.DataFrame | None = None,
+def save_figure(fig, name: str, *, directory: str | Path | None = None, cases: pd.DataFrame | None = None,
                 simulated: str | None = None) -> list[str]:
     """Write a matplotlib figure as `<name>.png` and `<name>.pdf`, byte-deterministically.
 
-    With `cases`, the figure is first labelled with the data's provenance (see `label_figure`).
+    With `cases`, the figure is first labelled with the data's provenance (see `label_figure`). Into
+    `figures/`, `name` must be a figure declared in the exhibit registry.
     """
     import io
 
+    _check_registered(name, "figure", directory)
     if cases is not None or simulated:
         label_figure(fig, cases, simulated)
     written = []

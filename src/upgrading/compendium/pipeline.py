@@ -18,11 +18,10 @@ from pathlib import Path
 
 import nbformat
 
-from . import paths
 from ..errors import UpgradingError
+from . import paths
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
-WROTE_PATTERN = re.compile(r"^wrote (\S+)$", re.MULTILINE)
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3", "file_extension": ".py",
                  "mimetype": "text/x-python", "codemirror_mode": {"name": "ipython", "version": 3},
@@ -122,18 +121,13 @@ def coalesce_streams(outputs: list) -> list:
     return merged
 
 
-def exhibits_written(nb: nbformat.NotebookNode) -> list[str]:
-    """Exhibits a notebook reports writing (`wrote figures/...` lines in its stream outputs)."""
-    found = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                found += [p for p in WROTE_PATTERN.findall(out.get("text", "")) if p.startswith("figures/")]
-    return found
-
-
 def _snapshot() -> dict[Path, bytes]:
     return {p: p.read_bytes() for d in OUTPUT_DIRS if d.exists() for p in d.rglob("*") if p.is_file()}
+
+
+def _figures(snapshot: dict[Path, bytes]) -> dict[str, bytes]:
+    """The files of a snapshot under figures/, by repository-relative path."""
+    return {paths.relative(p): data for p, data in snapshot.items() if p.is_relative_to(paths.FIGURES)}
 
 
 def _restore(before: dict[Path, bytes]) -> None:
@@ -191,35 +185,37 @@ def execute(notebook: Path, parameters: dict | None = None, kernel: str | None =
                 raise
             raise UpgradingError(_failure_message(notebook, error)) from None
         nb = normalise(nbformat.read(out, as_version=4))
-    nbformat.write(nb, notebook)
-    exhibits = exhibits_written(nb)
+    exhibits: list[str] = []
     if notebook.parent.resolve() == paths.NOTEBOOKS.resolve():
-        from . import verify
+        from . import registry, verify
 
-        verify.record(notebook, exhibits, parameters)  # the manifest is written here, never by hand
+        problems = registry.load().check_run(notebook.name, verify.effective_parameters(notebook, parameters),
+                                             _figures(before), _figures(_snapshot()))
+        if problems:
+            _restore(before)
+            raise UpgradingError("; ".join(problems) + f". Declare every exhibit once in {registry.REGISTRY_FILE}. "
+                                 "The committed notebook and its exhibits are unchanged.")
+        nbformat.write(nb, notebook)
+        exhibits = verify.record(notebook, parameters)  # the manifest is written here, never by hand
+    else:
+        nbformat.write(nb, notebook)
     return NotebookResult(notebook.name, time.perf_counter() - start, exhibits)
 
 
 def run(only: list[str] | None = None, parameters: dict | None = None, kernel: str | None = None,
         debug: bool = False, progress: bool = True, echo=print) -> list[NotebookResult]:
     """Run the selected notebooks in number order; stop at the first failure."""
-    from tqdm import tqdm
-
     import matplotlib.font_manager  # noqa: F401  builds the font cache here, not as kernel output
+    from tqdm import tqdm
 
     notebooks = select(discover(), only)
     if not notebooks:
         raise UpgradingError("there are no numbered notebooks (NN_name.ipynb) in notebooks/")
     results: list[NotebookResult] = []
-    makers: dict[str, str] = {}
     bar = tqdm(notebooks, unit="notebook", disable=not progress, file=sys.stderr, leave=False)
     for nb in bar:
         bar.set_description(nb.name)
         result = execute(nb, parameters, kernel, debug)
-        for exhibit in result.exhibits:
-            if makers.setdefault(exhibit, nb.name) != nb.name:
-                raise UpgradingError(f"exhibit {exhibit} is written by both {makers[exhibit]} and {nb.name}; "
-                                     "each exhibit must come from exactly one notebook")
         results.append(result)
         (tqdm.write if progress else echo)(result.summary())
     bar.close()

@@ -1,7 +1,8 @@
 """A static HTML report a reviewer opens offline, built with nbconvert.
 
 Every notebook is rendered with its outputs; the index page (itself a notebook, rendered by the same
-exporter) maps each exhibit to the notebook and cell that make it, states the data provenance (sheet,
+exporter) lists each exhibit of the registry (`data/exhibits.toml`) with its caption and the notebook and cell
+that make it, states the data provenance (sheet,
 checksum, simulated or not) and the environment (package versions). Remote script tags that nbconvert adds
 (require.js, MathJax) are dropped: the notebooks use neither, and the report must not reach for the network.
 """
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import paths, pipeline, verify
 from ..errors import UpgradingError
+from . import paths, pipeline, registry, verify
 
 REMOTE_SCRIPT = re.compile(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>\s*', re.I)
 PACKAGES = ("upgrading", "pandas", "numpy", "scipy", "statsmodels", "matplotlib", "seaborn", "papermill",
@@ -31,14 +32,28 @@ def _export(nb: nbformat.NotebookNode) -> str:
     return REMOTE_SCRIPT.sub("", html)
 
 
+def _writing_cell(nb: nbformat.NotebookNode, exhibit: str) -> tuple[int, str] | None:
+    """(number, id) of the cell whose output says it wrote `exhibit` (the `wrote <path>` line save_* prints)."""
+    line = f"wrote {exhibit}"
+    for number, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and line in out.get("text", "").splitlines():
+                return number, cell.id
+    return None
+
+
 def exhibit_cells() -> list[dict]:
-    """Each exhibit with the notebook, cell number and cell id whose output reports writing it."""
+    """Each registered exhibit with its caption, notebook, and the number and id of the cell that writes it
+    (None when the committed notebook shows no cell writing it, e.g. reliability without a second coder)."""
+    notebooks = {p.name: p for p in pipeline.discover()}
+    read: dict[str, nbformat.NotebookNode] = {}
     rows = []
-    for notebook in pipeline.discover():
-        nb = nbformat.read(notebook, as_version=4)
-        for number, cell in enumerate(nb.cells):
-            for exhibit in pipeline.exhibits_written(nbformat.v4.new_notebook(cells=[cell])):
-                rows.append({"exhibit": exhibit, "notebook": notebook.name, "cell": number, "cell_id": cell.id})
+    for exhibit, notebook, caption in registry.load().rows():
+        if notebook not in read and notebook in notebooks:
+            read[notebook] = nbformat.read(notebooks[notebook], as_version=4)
+        found = _writing_cell(read[notebook], exhibit) if notebook in read else None
+        rows.append({"exhibit": exhibit, "notebook": notebook, "caption": caption,
+                     "cell": found[0] if found else None, "cell_id": found[1] if found else None})
     return rows
 
 
@@ -85,12 +100,16 @@ def _index_notebook(pages: dict[str, str]) -> nbformat.NotebookNode:
     for name, page in pages.items():
         table.append(f"| `{name}` | [{page}]({page}) |")
     cells.append(nbformat.v4.new_markdown_cell("\n".join(table)))
-    rows = ["## Exhibits", "", "Each exhibit links to the file and to the cell that writes it.", "",
-            "| exhibit | notebook | cell |", "|---|---|---|"]
+    rows = ["## Exhibits", "", "Every exhibit of the registry (`src/upgrading/data/exhibits.toml`), with its caption; "
+            "each links to the file and to the cell that writes it.", "",
+            "| exhibit | content | notebook | cell |", "|---|---|---|---|"]
     for row in exhibit_cells():
-        page = pages[row["notebook"]]
-        rows.append(f"| [`{row['exhibit']}`]({row['exhibit']}) | [{row['notebook']}]({page}) | "
-                    f"[cell {row['cell']}]({page}#cell-id={row['cell_id']}) |")
+        page = pages.get(row["notebook"])
+        present = (paths.ROOT / row["exhibit"]).exists()
+        file = f"[`{row['exhibit']}`]({row['exhibit']})" if present else f"`{row['exhibit']}` (not written)"
+        notebook = f"[{row['notebook']}]({page})" if page else row["notebook"]
+        cell = f"[cell {row['cell']}]({page}#cell-id={row['cell_id']})" if page and row["cell"] is not None else ""
+        rows.append(f"| {file} | {row['caption']} | {notebook} | {cell} |")
     cells.append(nbformat.v4.new_markdown_cell("\n".join(rows)))
     env = ["## Environment", "", "| package | version |", "|---|---|"]
     env += [f"| {name} | {version} |" for name, version in _environment()]

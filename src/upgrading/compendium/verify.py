@@ -1,9 +1,10 @@
 """Verification for referees: a manifest of every exhibit, written by `upgrading run`, never by hand.
 
-`manifest.json` (repository root) records, for each file under `figures/`, its SHA-256, the notebook that
-writes it, and the coding sheet (and that sheet's SHA-256) it was made from. `verify()` checks the exhibits on
-disk against it and names every one that is missing, extra or changed; `verify_rerun()` reruns the whole
-pipeline in a temporary copy of the compendium and names every exhibit whose fresh bytes differ.
+`manifest.json` (repository root) records, for each exhibit a notebook wrote, its SHA-256, the notebook (both
+from the exhibit registry, `data/exhibits.toml`), and the coding sheet (and that sheet's SHA-256) it was made
+from. `verify()` checks the exhibits on disk against it and the registry and names every one that is missing,
+extra, changed or undeclared; `verify_rerun()` reruns the whole pipeline in a temporary copy of the compendium
+and names every exhibit whose fresh bytes differ.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
 from ..errors import UpgradingError
+from . import paths, registry
 
 MANIFEST = "manifest.json"
 
@@ -46,19 +47,23 @@ def load_manifest(root: Path | None = None) -> dict:
 SHEET_PARAMETERS = ("coding_path", "second_coder_path")
 
 
-def _sheets_of(notebook: Path, parameters: dict) -> list[str]:
-    """The coding sheets a notebook ran on: passed parameters, else its declared defaults (None = not used)."""
+def effective_parameters(notebook: Path, parameters: dict | None = None) -> dict:
+    """The parameters a notebook ran with: those passed, else its declared defaults (literals only)."""
     import papermill
 
-    declared = papermill.inspect_notebook(str(notebook))
-    sheets = []
-    for name in SHEET_PARAMETERS:
-        if name not in declared:
-            continue
-        value = parameters[name] if name in parameters else ast.literal_eval(declared[name]["default"])
-        if value:
-            sheets.append(str(value))
-    return sheets
+    values = {}
+    for name, spec in papermill.inspect_notebook(str(notebook)).items():
+        try:
+            values[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            values[name] = spec["default"]  # an expression: its text
+    return values | {k: v for k, v in (parameters or {}).items() if k in values}
+
+
+def _sheets_of(notebook: Path, parameters: dict) -> list[str]:
+    """The coding sheets a notebook ran on: passed parameters, else its declared defaults (None = not used)."""
+    values = effective_parameters(notebook, parameters)
+    return [str(values[name]) for name in SHEET_PARAMETERS if values.get(name)]
 
 
 def _sheet_entries(sheets: list[str]) -> list[dict]:
@@ -69,11 +74,13 @@ def _sheet_entries(sheets: list[str]) -> list[dict]:
     return entries
 
 
-def record(notebook: Path, exhibits: list[str], parameters: dict | None = None) -> None:
-    """Replace the manifest entries of one notebook with the exhibits it has just written."""
+def record(notebook: Path, parameters: dict | None = None) -> list[str]:
+    """Replace the manifest entries of one notebook with its registered exhibits as they are now on disk;
+    return those exhibits."""
     manifest = load_manifest()
     entries = {k: v for k, v in manifest.get("exhibits", {}).items() if v["notebook"] != notebook.name}
     sheets = _sheet_entries(_sheets_of(notebook, parameters or {}))
+    exhibits = [e for e in registry.load().files(notebook.name) if (paths.ROOT / e).exists()]
     for exhibit in exhibits:
         path = paths.ROOT / exhibit
         if path.exists():
@@ -83,6 +90,7 @@ def record(notebook: Path, exhibits: list[str], parameters: dict | None = None) 
     target = manifest_path()
     if not target.exists() or target.read_text(encoding="utf-8") != text:
         target.write_text(text, encoding="utf-8")
+    return exhibits
 
 
 def coding_sheets(manifest: dict | None = None) -> dict[str, str]:
@@ -97,21 +105,23 @@ class Report:
     extra: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     stale_sheets: list[str] = field(default_factory=list)
+    registry_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.changed or self.stale_sheets)
+        return not (self.missing or self.extra or self.changed or self.stale_sheets or self.registry_problems)
 
     def lines(self) -> list[str]:
         out = [f"missing: {p} (in the manifest, not on disk)" for p in self.missing]
         out += [f"extra: {p} (on disk, not in the manifest)" for p in self.extra]
         out += [f"changed: {p} (checksum differs from the manifest)" for p in self.changed]
         out += [f"stale: {p}" for p in self.stale_sheets]
+        out += [f"registry: {p}" for p in self.registry_problems]
         return out
 
 
 def verify(root: Path | None = None) -> Report:
-    """Compare every file under figures/ with the manifest."""
+    """Compare every file under figures/ with the manifest, and both with the exhibit registry."""
     root = root or paths.ROOT
     manifest = load_manifest(root).get("exhibits", {})
     if not manifest:
@@ -125,6 +135,13 @@ def verify(root: Path | None = None) -> Report:
         elif sha256(path) != entry["sha256"]:
             report.changed.append(exhibit)
     report.extra = sorted(on_disk - set(manifest))
+    owners = registry.load().owners()
+    for exhibit in sorted(on_disk | set(manifest)):
+        if exhibit not in owners:
+            report.registry_problems.append(f"{exhibit} is not declared in {registry.REGISTRY_FILE}")
+        elif exhibit in manifest and manifest[exhibit]["notebook"] != owners[exhibit]:
+            report.registry_problems.append(f"{exhibit} is recorded as made by {manifest[exhibit]['notebook']}, but "
+                                       f"{registry.REGISTRY_FILE} declares it for {owners[exhibit]}")
     for sheet, digest in sorted(coding_sheets({"exhibits": manifest}).items()):
         path = root / sheet
         if path.exists() and sha256(path) != digest:

@@ -1,2 +1,23 @@
-"""Ordered-logit (proportional-odds) models: one engine for single and batched fits, separation checks,
-Jeffreys-penalised fits, profile intervals and diagnostics. Knows nothing of the study."""
+"""Ordered-logit (proportional-odds) models, shaped like statsmodels, exact enough to match R, honest at n = 50.
+
+    from upgrading.ordinal import OrderedLogit, ordered_logit
+    result = OrderedLogit.from_formula("y ~ x + C(g)", data).fit()          # or ordered_logit("y ~ x + C(g)", data)
+    result.params, result.bse, result.conf_int(), result.profile_conf_int(), result.summary()
+
+Convention (R's `MASS::polr` and `ordinal::clm`): logit P(Y <= j | x) = threshold_j - x'beta. One engine
+(`engine`) fits a batch of problems at once (a single fit is a batch of one); separation is decided from the
+data (`separation`); `penalty="jeffreys"` maximises the Jeffreys-prior penalised likelihood (a Firth-type
+penalty), whose estimates stay finite under separation; a Gaussian prior on some coefficients (`engine.Prior`)
+is a quadratic penalty. Knows nothing of the study.
+"""
+
+from .design import Design, ModelWarning, build_design
+from .diagnostics import brant_test, group_association_tests, leave_one_out, permutation_association
+from .engine import Batch, BatchFit, Prior, newton
+from .replicates import ReplicateFits, fit_replicates
+from .results import OrderedLogit, OrderedLogitResults, SeparationWarning, ordered_logit
+from .separation import Separation
+
+__all__ = ["Batch", "BatchFit", "Design", "ModelWarning", "OrderedLogit", "OrderedLogitResults", "Prior",
+           "ReplicateFits", "Separation", "SeparationWarning", "brant_test", "build_design", "fit_replicates",
+           "group_association_tests", "leave_one_out", "newton", "ordered_logit", "permutation_association"]

@@ -4,16 +4,14 @@
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
 from ..errors import UpgradingError
-from .models import OrderedLogitResults, _newton, detect_separation, fit_design
-
+from .engine import Batch, newton
+from .results import OrderedLogitResults
+from .separation import directions
 
 # ---------------------------------------------------------------------------------------------------------
 # Brant (1990) test of proportional odds
@@ -35,12 +33,13 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
         return pd.DataFrame([{"term": "omnibus", "chi2": np.nan, "df": 0, "p_value": np.nan,
                               "note": "two outcome levels: proportional odds holds trivially"}], columns=columns)
     X1 = np.column_stack([np.ones(n), d.X])
-    slopes, infos, fitted, separated = [], [], [], []
+    splits = Batch(np.stack([(d.y > m).astype(int) for m in range(K - 1)]), np.tile(d.X, (K - 1, 1, 1)),
+                   np.tile(d.weights, (K - 1, 1)), 2, list(d.names))  # the K-1 binary logits, one batch
+    fits = newton(splits)
+    separated = np.any(directions(splits, fits.theta) != 0, axis=1)
+    slopes, infos, fitted = [], [], []
     for m in range(K - 1):
-        binary = replace(d, y=(d.y > m).astype(int), levels=[0, 1])
-        fit = _newton(binary, None)
-        separated.append(detect_separation(binary, theta=fit.theta).separated)
-        alpha, beta = fit.theta[0], fit.theta[1:]
+        alpha, beta = fits.theta[m, 0], fits.theta[m, 1:]
         prob = special.expit(d.X @ beta - alpha)  # P(y > m)
         slopes.append(beta)
         fitted.append(prob)
@@ -93,16 +92,14 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def leave_one_out(result: OrderedLogitResults, case_ids=None) -> pd.DataFrame:
+def leave_one_out(result: OrderedLogitResults) -> pd.DataFrame:
     """Refit without each case in turn; return every slope's full-sample value and its range over the refits.
 
-    A refit that cannot be estimated (a level or factor left with no cases) is counted and skipped; a refit
-    whose ML estimates are infinite counts as separated and contributes +-inf to the range. The n refits are
-    one batch (`batched`: a left-out case has weight 0), warm-started at the full-sample fit; separated ML
-    refits go through `fit_design` so that their infinite terms are named as the single fit names them.
+    The n refits are one batch on the engine (a left-out case has weight 0), warm-started at the full-sample
+    fit, with the same objective as `result`. A refit that cannot be estimated (an outcome level or a
+    predictor's variation left with no cases) is counted and skipped; an unpenalised refit whose ML estimates
+    are infinite (the separation check's direction) contributes +-inf to the range.
     """
-    from . import batched
-
     d = result.design
     n, K = len(d.y), d.n_levels
     keep = ~np.eye(n, dtype=bool)
@@ -112,26 +109,18 @@ def leave_one_out(result: OrderedLogitResults, case_ids=None) -> pd.DataFrame:
         usable.append(len(np.unique(d.y[keep[i]])) == K and not np.any(np.all(X == X[0], axis=0)))
     rows = np.flatnonzero(usable)
     failed = n - len(rows)
-    if not len(rows):
-        est = np.full((0, len(d.names)), np.nan)
-    else:
-        batch = batched.Batch(np.tile(d.y, (len(rows), 1)), np.tile(d.X, (len(rows), 1, 1)),
-                              d.weights[None, :] * keep[rows], K, list(d.names))
-        start = np.tile(result._theta, (len(rows), 1)) if np.all(np.isfinite(result._theta)) else None
-        if result.penalty:
-            fits = batched.newton(batch, result.penalty, start=start)
-            est = fits.theta[:, K - 1:]
-        else:
-            fits = batched.newton(batch, start=start)
-            est = fits.theta[:, K - 1:].copy()
-            flags = batched.separated(batch, fits.theta)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                for r in np.flatnonzero(flags):
-                    sub = replace(d, y=d.y[keep[rows[r]]], X=d.X[keep[rows[r]]], weights=d.weights[keep[rows[r]]])
-                    est[r] = fit_design(sub, warn=False).params.to_numpy()
+    est = np.full((len(rows), len(d.names)), np.nan)
+    if len(rows):
+        batch = Batch.of(d, len(rows), d.weights[None, :] * keep[rows])
+        start = np.tile(result.theta, (len(rows), 1)) if np.all(np.isfinite(result.theta)) else None
+        fits = newton(batch, result.penalty, start=start, prior=result.prior)
+        theta = fits.theta.copy()
+        if result.penalty is None and result.prior is None:
+            direction = directions(batch, fits.theta)
+            theta = np.where(direction != 0, np.copysign(np.inf, direction), theta)
+        est = theta[:, K - 1:]
     return pd.DataFrame({
-        "term": d.names, "estimate": result.params.to_numpy(),
+        "term": d.names, "estimate": result.slopes.to_numpy(),
         "loo_min": est.min(axis=0) if len(est) else np.nan, "loo_max": est.max(axis=0) if len(est) else np.nan,
         "refits": len(est), "refits_failed": failed,
     })

@@ -2,6 +2,7 @@
 
 Verdict rules are declared in the register before any data are looked at: `consistent`, `contradicted` or
 `inconclusive`, from the slope's intervals and the declared smallest effect that would matter (`margin`).
+`verdict_rule` implements them once, for this check and for the design analysis (`power`).
 Raw verdicts come from the intervals; multiplicity-adjusted verdicts from Holm-adjusted p-values. Every row
 carries the numbers it was decided on.
 """
@@ -15,12 +16,14 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 
-from .codebook import load_codebook
-from ..ordinal.diagnostics import permutation_association
 from ..errors import UpgradingError
-from ..ordinal.models import build_design, fit_design
+from ..ordinal import OrderedLogit, permutation_association
+from .codebook import load_codebook
+from .models import MODELS, formula
+from .settings import PERMUTATIONS
 from .simulate import source_patterns
 
 VERDICTS = ("consistent", "contradicted", "inconclusive")
@@ -69,6 +72,9 @@ def check_register(register: dict) -> None:
             problems.append(f"{claim['id']}: outcome {claim['outcome']!r} is not a form of upgrading")
         if claim["subset"] not in ("all", *cb.group_codes):
             problems.append(f"{claim['id']}: subset {claim['subset']!r} is not 'all' or a sectoral group")
+    if register.get("cell_model") not in MODELS:
+        problems.append(f"cell_model {register.get('cell_model')!r} is not one of the study's models "
+                        f"({', '.join(MODELS)})")
     missing = set(expected_cells) - set(seen)
     if missing:
         problems.append(f"table cells missing from the register: {sorted(missing)}")
@@ -97,27 +103,31 @@ def prepare(cases: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _decide(expected: str, ci: tuple, ci90: tuple, margin: float) -> str:
-    low, high = ci
-    low90, high90 = ci90
-    inside = -margin < low90 and high90 < margin
-    if expected == "positive":
-        if low > 0:
-            return "consistent"
-        return "contradicted" if high < 0 or inside else "inconclusive"
-    if expected == "negative":
-        if high < 0:
-            return "consistent"
-        return "contradicted" if low > 0 or inside else "inconclusive"
-    if expected == "null":
-        if inside:
-            return "consistent"
-        return "contradicted" if low > 0 or high < 0 else "inconclusive"
-    if expected == "non_positive":
-        if high90 < margin:
-            return "consistent"
-        return "contradicted" if low > 0 else "inconclusive"
-    raise ValueError(expected)
+def verdict_rule(expected: str, excludes_zero_above: ArrayLike, excludes_zero_below: ArrayLike,
+                 inside_margin: ArrayLike, below_margin: ArrayLike) -> np.ndarray:
+    """The declared verdict rules (register's [verdict_rules]) as codes into VERDICTS, elementwise.
+
+    The inputs are what the rules look at, as booleans (or boolean arrays, one entry per fit): whether the 95%
+    interval excludes 0 on the positive side (`excludes_zero_above`) or on the negative side
+    (`excludes_zero_below`), whether the 90% interval lies inside (-margin, margin), and whether its upper end
+    lies below +margin.
+    """
+    consistent = {"positive": excludes_zero_above, "negative": excludes_zero_below, "null": inside_margin,
+                  "non_positive": below_margin}
+    contradicted = {"positive": np.logical_or(excludes_zero_below, inside_margin),
+                    "negative": np.logical_or(excludes_zero_above, inside_margin),
+                    "null": np.logical_or(excludes_zero_above, excludes_zero_below),
+                    "non_positive": excludes_zero_above}
+    if expected not in consistent:
+        raise ValueError(f"expected direction {expected!r} is not one of {EXPECTATIONS}")
+    return np.where(consistent[expected], 0, np.where(contradicted[expected], 1, 2))
+
+
+def decide(expected: str, ci: tuple[float, float], ci90: tuple[float, float], margin: float) -> str:
+    """The verdict on one claim from its slope's 95% and 90% intervals and its margin."""
+    (low, high), (low90, high90) = ci, ci90
+    code = verdict_rule(expected, low > 0, high < 0, -margin < low90 and high90 < margin, high90 < margin)
+    return VERDICTS[int(code)]
 
 
 def _decision_p_values(expected: str, estimate: float, se: float, margin: float) -> tuple[float, float]:
@@ -149,13 +159,14 @@ def _holm(p: pd.Series) -> pd.Series:
 
 
 def _fit_key(claim: dict, register: dict) -> tuple[str, str]:
-    """(formula, subset): claims sharing a key are read off the same fit."""
-    formula = (register["cell_formula"].format(outcome=claim["outcome"]) if claim["formula"] == "cell"
-               else claim["formula"])
-    return formula, claim["subset"]
+    """(formula, subset): claims sharing a key are read off the same fit. Table cells ("cell") are slopes of
+    the study's model the register names (`cell_model`, a key of `models.MODELS`)."""
+    if claim["formula"] == "cell":
+        return formula(register["cell_model"], claim["outcome"]), claim["subset"]
+    return claim["formula"], claim["subset"]
 
 
-def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int = 9999) -> pd.DataFrame:
+def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int = PERMUTATIONS) -> pd.DataFrame:
     """One row per claim: estimand, estimate, intervals, p-values (raw and Holm), verdicts (raw and Holm)."""
     register = register or load_register()
     data = prepare(cases)
@@ -169,16 +180,16 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
             subset = data if claim["subset"] == "all" else data[data["sectoral_group"] == claim["subset"]]
             if key not in fits:
                 try:
-                    design = build_design(formula, subset)
-                    ml = fit_design(design)
-                    fits[key] = fit_design(design, penalty="firth") if ml.separation.separated else ml
+                    model = OrderedLogit.from_formula(formula, subset)
+                    ml = model.fit(warn=False)
+                    fits[key] = model.fit("jeffreys", warn=False) if ml.separation.separated else ml
                 except UpgradingError as error:
                     fits[key] = error
                 else:
                     if fits[key].penalty:  # profile intervals of every claim on this fit, in one batch per level
                         terms = [c["term"] for c in register["claims"] if _fit_key(c, register) == key]
                         for level in (0.05, 0.10):
-                            fits[key].conf_int(level, terms=terms)
+                            fits[key].profile_conf_int(level, terms)
             fit = fits[key]
             expected = expected_direction(claim, register)
             margin = float(register["margins"][claim["predictor"]])
@@ -192,8 +203,9 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                 continue
             term = claim["term"]
             estimate, se = float(fit.params[term]), float(fit.bse[term])
-            ci = tuple(fit.conf_int(0.05, terms=[term]).loc[term])
-            ci90 = tuple(fit.conf_int(0.10, terms=[term]).loc[term])
+            interval = fit.profile_conf_int if fit.penalty else fit.conf_int  # profile for penalised fits
+            ci = tuple(interval(0.05, [term]).loc[term])
+            ci90 = tuple(interval(0.10, [term]).loc[term])
             p_consistent, p_contradicted = _decision_p_values(expected, estimate, se, margin)
             row.update({
                 "fit": "firth" if fit.penalty else "ml", "n": int(fit.nobs), "estimate": estimate,
@@ -201,7 +213,7 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                 "ci90_low": ci90[0], "ci90_high": ci90[1],
                 "p_value": float(2 * stats.norm.sf(abs(estimate / se))) if se > 0 else np.nan,
                 "p_consistent": p_consistent, "p_contradicted": p_contradicted,
-                "verdict": _decide(expected, ci, ci90, margin), "note": claim.get("note", ""),
+                "verdict": decide(expected, ci, ci90, margin), "note": claim.get("note", ""),
             })
             if claim["predictor"] in ("collective_efficiency", "leader_driven", "joint_actions") \
                     and claim["sectoral_group"] in set(data["sectoral_group"].astype(str)):

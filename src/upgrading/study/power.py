@@ -3,13 +3,14 @@
 A Monte Carlo study on the documented generator (`simulate.simulate_arrays`, parameters in
 `data/simulation.toml`). Each design cell fixes the number of cases and a multiple of the documented effect
 sizes; each replicate simulates a sheet, fits the models the claims check fits, and applies the claims check's
-declared verdict rules (`claims.py`) to each claim. A verdict is *right* when it matches the simulated truth
-(`consistent` if the true effect satisfies the claim, `contradicted` if it does not), *wrong* when it is the
-other one, and otherwise `inconclusive`.
+declared verdict rule (`claims.verdict_rule`, the same function) to each claim. A verdict is *right* when it
+matches the simulated truth (`consistent` if the true effect satisfies the claim, `contradicted` if it does
+not), *wrong* when it is the other one, and otherwise `inconclusive`.
 
 Two scopes of claims:
-- per group: the 24 cells of the source's table, each a slope of the by-group model (the claims register's
-  `cell_formula`), with the documented effects (the source's signs times `effect_size`) times the scale;
+- per group: the 24 cells of the source's table, each a slope of the by-group model (`models.MODELS`, the
+  model the claims register's `cell_model` names), with the documented effects (the source's signs times
+  `effect_size`) times the scale;
 - pooled: a claim about collective efficiency in every group at once, the collective-efficiency slope of
   notebook 04's pooled model, under the documented generator with one common effect of collective efficiency
   (positive on product, none on process, negative on functional upgrading; documented size times the scale)
@@ -29,20 +30,19 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import UpgradingError
-from ..ordinal import batched
+from ..ordinal import Batch, ReplicateFits, fit_replicates
 from . import simulate
-from .claims import expected_direction, load_register
+from .claims import VERDICTS, expected_direction, load_register, verdict_rule
 from .codebook import load_codebook
+from .settings import POWER_CASES as CASES
+from .settings import POWER_EFFECT_SCALES as EFFECT_SCALES
+from .settings import POWER_REPLICATES as REPLICATES
+from .settings import POWER_SEED as SEED
 from .simulate import effect_table, group_sizes, load_parameters
 
-SEED = 20070101
-CASES = (30, 50, 100, 200)
-EFFECT_SCALES = (0.5, 1.0)
-REPLICATES = 1000
 KINDS = {"positive": "positive", "null": "neutral", "negative": "negative", "non_positive": "negative"}
 POOLED_EFFECTS = {"product_upgrading": 1.0, "process_upgrading": 0.0, "functional_upgrading": -1.0}
-POOLED_FORMULA = "{form} ~ collective_efficiency + C(governance) + C(sectoral_group)"
-VERDICT_CODES = ("consistent", "contradicted", "inconclusive")
+VERDICT_CODES = VERDICTS  # a verdict's code is its index; 3 marks a replicate whose model is not estimable
 OUTCOMES = ("right", "wrong", "inconclusive")
 
 
@@ -131,14 +131,15 @@ def simulate_chunk(seeds: list[np.random.SeedSequence], n_cases: int, effect_sca
         cases.append(case)
         out_group.append(simulate.draw_outcomes(per_group, case, np.random.default_rng(group_stream)))
         out_pooled.append(simulate.draw_outcomes(pooled, case, np.random.default_rng(pooled_stream)))
-    def stack(rows):
+
+    def stack(rows: list[dict]) -> dict:
         return {key: np.stack([row[key] for row in rows]) for key in rows[0]}
 
     return {"cases": stack(cases), "per_group": stack(out_group), "pooled": stack(out_pooled)}
 
 
 def by_group_matrix(cases: dict) -> tuple[np.ndarray, list[str]]:
-    """The by-group model's predictors (R, N, 11), named and ordered exactly as `models.build_design` does."""
+    """The by-group model's predictors (R, N, 11), named and ordered exactly as `ordinal.build_design` does."""
     groups = load_codebook().group_codes
     g = cases["group"]
     columns, names = [], []
@@ -153,7 +154,7 @@ def by_group_matrix(cases: dict) -> tuple[np.ndarray, list[str]]:
 
 
 def pooled_matrix(cases: dict) -> tuple[np.ndarray, list[str]]:
-    """Notebook 04's pooled model's predictors (R, N, 7), named as `models.build_design` names them."""
+    """Notebook 04's pooled model's predictors (R, N, 7), named as `ordinal.build_design` names them."""
     cb = load_codebook()
     columns, names = [], []
     for k, level in enumerate(cb.governance_levels[1:], start=1):
@@ -168,7 +169,7 @@ def pooled_matrix(cases: dict) -> tuple[np.ndarray, list[str]]:
 
 
 def estimable(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Would `models.build_design` accept each replicate? (two outcome levels, no constant or collinear column)"""
+    """Would `ordinal.build_design` accept each replicate? (two outcome levels, no constant or collinear column)"""
     levels = (y[..., None] == np.arange(y.max() + 1)).any(axis=1).sum(axis=1)
     constant = np.all(X == X[:, :1, :], axis=1).any(axis=1)
     full = np.concatenate([np.ones(X.shape[:2] + (1,)), X], axis=2)
@@ -183,16 +184,7 @@ Z95, Z90 = stats.norm.ppf(0.975), stats.norm.ppf(0.95)
 CHI95, CHI90 = stats.chi2.ppf(0.95, 1), stats.chi2.ppf(0.90, 1)
 
 
-def _rule(expected: str, excl_pos, excl_neg, inside, upper90_below):
-    """claims._decide, on boolean arrays: which side the 95% interval excludes 0, whether the 90% interval lies
-    inside (-margin, margin), and whether its upper end lies below +margin."""
-    consistent = {"positive": excl_pos, "negative": excl_neg, "null": inside, "non_positive": upper90_below}[expected]
-    contradicted = {"positive": excl_neg | inside, "negative": excl_pos | inside, "null": excl_pos | excl_neg,
-                    "non_positive": excl_pos}[expected]
-    return np.where(consistent, 0, np.where(contradicted, 1, 2))
-
-
-def verdicts(results: batched.BatchResults, term: int, expected: str, margin: float,
+def verdicts(results: ReplicateFits, term: int, expected: str, margin: float,
              exact: bool = False) -> np.ndarray:
     """Verdict codes (0 consistent, 1 contradicted, 2 inconclusive) of one claim in every replicate.
 
@@ -206,7 +198,7 @@ def verdicts(results: batched.BatchResults, term: int, expected: str, margin: fl
     if ml.any():
         e, s = est[ml], se[ml]
         low, high, low90, high90 = e - Z95 * s, e + Z95 * s, e - Z90 * s, e + Z90 * s
-        out[ml] = _rule(expected, low > 0, high < 0, (-margin < low90) & (high90 < margin), high90 < margin)
+        out[ml] = verdict_rule(expected, low > 0, high < 0, (-margin < low90) & (high90 < margin), high90 < margin)
     rows = np.flatnonzero(results.penalised) if exact else np.array([], int)
     if len(rows):
         e = est[rows]
@@ -222,7 +214,7 @@ def verdicts(results: batched.BatchResults, term: int, expected: str, margin: fl
             lr_minus[minus] = results.profile_statistic(term, -margin, rows[minus])
         inside = minus & (lr_plus > CHI90) & (lr_minus > CHI90)
         below = plus & (lr_plus > CHI90)
-        out[rows] = _rule(expected, excl & (e > 0), excl & (e < 0), inside, below)
+        out[rows] = verdict_rule(expected, excl & (e > 0), excl & (e < 0), inside, below)
     return out
 
 
@@ -259,8 +251,8 @@ def _fit_scope(cases: dict, y: np.ndarray, model: str, claims: list[Claim], exac
     ok = estimable(X, y)
     for K in np.unique(levels[ok]):
         rows = np.flatnonzero(ok & (levels == K))
-        batch = batched.Batch(y[rows], X[rows], np.ones(y[rows].shape), int(K), names)
-        results = batched.fit(batch, ml_max_iter=8, firth_tol=1e-8 if exact else 1e-6)
+        batch = Batch(y[rows], X[rows], np.ones(y[rows].shape), int(K), names)
+        results = fit_replicates(batch, ml_max_iter=8, jeffreys_tol=1e-8 if exact else 1e-6)
         fits[rows] = np.where(results.penalised, "firth", "ml")
         for j, (claim, term) in enumerate(zip(claims, terms)):
             codes[rows, j] = verdicts(results, term, claim.expected, claim.margin, exact)

@@ -1,4 +1,5 @@
-"""Ordered logit: accuracy against R (clm, polr), analytic derivatives, separation, Firth, bad input."""
+"""Ordered logit: accuracy against R (clm, polr), analytic derivatives, separation, the Jeffreys penalty, a Gaussian
+prior, the statsmodels-shaped API, bad input."""
 
 import json
 import re
@@ -10,8 +11,19 @@ import pandas as pd
 import pytest
 
 from upgrading.errors import UpgradingError
-from upgrading.ordinal.models import (ModelWarning, SeparationWarning, build_design, detect_separation,
-                              expected_information, loglik_parts, ordered_logit, penalised_loglik, _newton)
+from upgrading.ordinal import (
+    Batch,
+    ModelWarning,
+    OrderedLogit,
+    Prior,
+    SeparationWarning,
+    build_design,
+    newton,
+    ordered_logit,
+)
+from upgrading.ordinal.engine import evaluate, information, loglik
+from upgrading.ordinal.profile import constrained_fit
+from upgrading.ordinal.separation import directions
 
 REFERENCE = Path(__file__).parent / "reference"
 FITS = {"wine": ("rating ~ temp + contact", None), "housing": ("Sat ~ Infl + Type + Cont", "Freq")}
@@ -37,14 +49,14 @@ def _reference(name):
 def test_matches_r_clm(name):
     ref, _, fit = _reference(name)
     clm = ref["clm"]
-    ours = {_r_name(t): v for t, v in fit.params.items()}
+    ours = {_r_name(t): v for t, v in fit.slopes.items()}
     ours_se = {_r_name(t): v for t, v in fit.bse.items()}
     assert set(ours) == set(clm["beta"])
     for term, value in clm["beta"].items():
         assert ours[term] == pytest.approx(value, abs=1e-6)
         assert ours_se[term] == pytest.approx(clm["se_beta"][term], abs=1e-5)
     np.testing.assert_allclose(fit.thresholds.to_numpy(), list(clm["alpha"].values()), atol=1e-6)
-    np.testing.assert_allclose(fit.bse_thresholds.to_numpy(), list(clm["se_alpha"].values()), atol=1e-5)
+    np.testing.assert_allclose(fit.bse[fit.thresholds.index].to_numpy(), list(clm["se_alpha"].values()), atol=1e-5)
     assert fit.llf == pytest.approx(clm["logLik"], abs=1e-6)
     assert fit.aic == pytest.approx(clm["AIC"], abs=1e-6)
     assert fit.hessian_condition == pytest.approx(clm["condHess"], rel=1e-6)
@@ -55,7 +67,7 @@ def test_matches_r_clm(name):
 def test_matches_r_polr(name):
     ref, _, fit = _reference(name)
     tight, default = ref["polr_tight"], ref["polr"]
-    ours = {_r_name(t): v for t, v in fit.params.items()}
+    ours = {_r_name(t): v for t, v in fit.slopes.items()}
     for term, value in tight["coefficients"].items():
         assert ours[term] == pytest.approx(value, abs=1e-5)
         assert ours[term] == pytest.approx(default["coefficients"][term], abs=5e-4)
@@ -90,7 +102,7 @@ def test_agrees_with_statsmodels_ordered_model():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sm = OrderedModel(df["rating"], X, distr="logit").fit(method="bfgs", disp=False, maxiter=2000, gtol=1e-10)
-    np.testing.assert_allclose(sm.params.to_numpy()[:2], fit.params.to_numpy(), atol=1e-4)
+    np.testing.assert_allclose(sm.params.to_numpy()[:2], fit.slopes.to_numpy(), atol=1e-4)
     assert sm.llf == pytest.approx(fit.llf, abs=1e-6)
     cuts = np.cumsum(np.r_[sm.params.iloc[2], np.exp(sm.params.iloc[3:])])
     np.testing.assert_allclose(cuts, fit.thresholds.to_numpy(), atol=1e-4)
@@ -104,28 +116,61 @@ def _toy(seed=0, n=60):
     return df
 
 
+def _objective(theta, d, penalty=None):
+    return evaluate(theta[None, :], Batch.of(d), penalty)[0][0]
+
+
 def test_analytic_score_and_hessian_match_finite_differences():
     d = build_design("y ~ x + g", _toy())
+    b = Batch.of(d)
     theta = np.array([-0.9, 0.4, 1.6, 0.5, 0.3, -0.2])
-    ll, grad, H = loglik_parts(theta, d)
+    ll, grad, H = (v[0] for v in loglik(theta[None, :], b))
     h = 1e-6
-    num_grad = np.array([(loglik_parts(theta + e, d)[0] - loglik_parts(theta - e, d)[0]) / (2 * h)
-                         for e in np.eye(len(theta)) * h])
-    num_H = np.array([(loglik_parts(theta + e, d)[1] - loglik_parts(theta - e, d)[1]) / (2 * h)
-                      for e in np.eye(len(theta)) * h])
+    steps = np.eye(len(theta)) * h
+    num_grad = np.array([(_objective(theta + e, d) - _objective(theta - e, d)) / (2 * h) for e in steps])
+    num_H = np.array([(loglik((theta + e)[None, :], b)[1][0] - loglik((theta - e)[None, :], b)[1][0]) / (2 * h)
+                      for e in steps])
     np.testing.assert_allclose(grad, num_grad, atol=1e-6)
     np.testing.assert_allclose(H, num_H, atol=1e-5)
 
 
-def test_firth_modified_score_matches_finite_differences():
+def test_jeffreys_penalised_score_matches_finite_differences():
     d = build_design("y ~ x + g", _toy(1, 30))
     theta = np.array([-0.7, 0.6, 1.8, 0.9, 0.2, -0.4])
-    _, grad, _ = loglik_parts(theta, d, hessian=False)
-    _, penalty_grad = expected_information(theta, d, with_penalty_gradient=True)
+    grad = evaluate(theta[None, :], Batch.of(d), "jeffreys")[2][0]
     h = 1e-6
-    numeric = np.array([(penalised_loglik(theta + e, d) - penalised_loglik(theta - e, d)) / (2 * h)
+    numeric = np.array([(_objective(theta + e, d, "jeffreys") - _objective(theta - e, d, "jeffreys")) / (2 * h)
                         for e in np.eye(len(theta)) * h])
-    np.testing.assert_allclose(grad + penalty_grad, numeric, atol=1e-6)
+    np.testing.assert_allclose(grad, numeric, atol=1e-6)
+
+
+def test_expected_information_is_the_mean_outer_product_of_the_score():
+    """I(theta) = E[score score'] under the model: enumerate every outcome of every case exactly."""
+    d = build_design("y ~ x + g", _toy(2, 12))
+    K, n = d.n_levels, len(d.y)
+    theta = np.r_[np.linspace(-0.5, 1.2, K - 1), 0.7, -0.4, 0.2]
+    info = information(theta[None, :], Batch.of(d))[0][0]
+    expected = np.zeros_like(info)
+    for i in range(n):
+        one = Batch(np.arange(K)[:, None], np.tile(d.X[i], (K, 1, 1)), np.ones((K, 1)), K, d.names)
+        scores = loglik(np.tile(theta, (K, 1)), one, hessian=False)[1]
+        eta = d.X[i] @ theta[K - 1:]
+        cdf = np.r_[0, 1 / (1 + np.exp(-(theta[:K - 1] - eta))), 1]
+        p = np.diff(cdf)
+        expected += (scores.T * p) @ scores
+    np.testing.assert_allclose(info, expected, atol=1e-10)
+
+
+def test_probabilities_and_scores_stay_finite_far_in_the_tails():
+    """Cumulative logistics differ by less than 1e-16 here: plain subtraction gives 0 and 0/0 scores."""
+    d = build_design("y ~ x", pd.DataFrame({"y": [0, 1, 2, 1, 0, 2], "x": [0.0, 1, 2, 3, 4, 5]}))
+    theta = np.array([40.0, 40.5, 0.01])  # every case sits far in the lower tail of the latent scale
+    ll, grad, H = (v[0] for v in loglik(theta[None, :], Batch.of(d)))
+    obj, _, pgrad, _ = (v[0] for v in evaluate(theta[None, :], Batch.of(d), "jeffreys"))
+    assert np.isfinite(ll) and np.all(np.isfinite(grad)) and np.all(np.isfinite(H))
+    assert np.isfinite(obj) and np.all(np.isfinite(pgrad))
+    # the top category's probability is F(-40.5 + eta): about exp(-40.45), not 0
+    assert ll < -40
 
 
 SEPARATED = pd.DataFrame({"y": [0, 0, 0, 1, 1, 1, 2, 2, 2], "x": [1, 2, 3, 4, 5, 6, 7, 8, 9.0]})
@@ -136,7 +181,9 @@ def test_complete_separation_is_detected_reported_and_warned():
         fit = ordered_logit("y ~ x", SEPARATED)
     assert fit.separation.separated and "x" in fit.separation.terms
     assert fit.params["x"] == np.inf and np.isnan(fit.bse["x"]), "never a finite slope with a small SE"
-    assert "WARNING: the data are separated" in fit.summary()
+    text = fit.summary().as_text()
+    assert "WARNING: the data are separated" in text and "separated: ML estimates of" in text
+    assert "Converged:        True" not in text
     assert fit.tidy()["separated"].all()
 
 
@@ -160,42 +207,94 @@ def test_certificate_and_linear_program_agree():
             d = build_design("y ~ x + g", df)
         except UpgradingError:
             continue
-        fit = _newton(d, None)
-        by_lp = detect_separation(d).separated
-        assert detect_separation(d, theta=fit.theta).separated == by_lp
+        b = Batch.of(d)
+        fit = newton(b)
+        by_lp = bool(np.any(directions(b)[0] != 0))
+        assert bool(np.any(directions(b, fit.theta)[0] != 0)) == by_lp
         checked += 1
         separated += by_lp
     assert checked > 100 and 10 < separated < checked
 
 
-def test_firth_gives_finite_estimates_and_profile_intervals_under_separation():
+def test_jeffreys_gives_finite_estimates_and_profile_intervals_under_separation():
     with pytest.warns(SeparationWarning):
-        fit = ordered_logit("y ~ x", SEPARATED, penalty="firth")
+        fit = ordered_logit("y ~ x", SEPARATED, penalty="jeffreys")
     assert np.isfinite(fit.params["x"]) and fit.params["x"] > 0 and fit.converged
-    low, high = fit.conf_int().loc["x"]
+    low, high = fit.profile_conf_int().loc["x"]
     assert 0 < low < fit.params["x"] < high < np.inf
-    assert "Firth-penalised" in fit.summary()
+    assert "maximum Jeffreys-penalised likelihood" in fit.summary().as_text()
 
 
-def test_firth_is_close_to_ml_in_large_samples():
+def test_jeffreys_is_close_to_ml_in_large_samples():
     df = _toy(3, 3000)
-    ml, firth = ordered_logit("y ~ x + g", df), ordered_logit("y ~ x + g", df, penalty="firth")
-    np.testing.assert_allclose(firth.params, ml.params, atol=0.02)
-    assert np.all(np.abs(firth.params) <= np.abs(ml.params) + 1e-9), "Firth shrinks towards zero"
+    ml, jeffreys = ordered_logit("y ~ x + g", df), ordered_logit("y ~ x + g", df, penalty="jeffreys")
+    np.testing.assert_allclose(jeffreys.slopes, ml.slopes, atol=0.02)
+    assert np.all(np.abs(jeffreys.slopes) <= np.abs(ml.slopes) + 1e-9), "the penalty shrinks towards zero"
 
 
 def test_profile_and_wald_intervals_agree_for_well_behaved_ml():
     fit = ordered_logit("y ~ x + g", _toy(4, 400))
-    wald, profile = fit.conf_int(), fit.conf_int(method="profile")
+    wald, profile = fit.conf_int(cols=fit.slopes.index), fit.profile_conf_int()
     np.testing.assert_allclose(wald.to_numpy(), profile.to_numpy(), atol=0.05)
 
 
-def test_tidy_has_odds_ratios():
-    fit = ordered_logit("y ~ x + g", _toy())
-    table = fit.tidy()
-    np.testing.assert_allclose(table["odds_ratio"], np.exp(table["estimate"]))
-    assert list(table["term"]) == list(fit.params.index)
-    assert ((table["conf_low"] < table["estimate"]) & (table["estimate"] < table["conf_high"])).all()
+def test_results_are_shaped_like_statsmodels():
+    from statsmodels.iolib.summary2 import Summary
+
+    fit = OrderedLogit.from_formula("y ~ x + g", _toy()).fit()
+    names = ["g[T.b]", "g[T.c]", "x", "0|1", "1|2", "2|3"]  # slopes (patsy's order), then thresholds
+    for series in (fit.params, fit.bse, fit.tvalues, fit.pvalues):
+        assert list(series.index) == names
+    assert list(fit.cov_params().index) == list(fit.cov_params().columns) == names
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.cov_params())), fit.bse)
+    ci = fit.conf_int(0.1)
+    assert list(ci.columns) == [0, 1] and list(ci.index) == names
+    np.testing.assert_allclose(ci[1] - fit.params, 1.6448536269514722 * fit.bse)
+    assert fit.df_model == 3 and fit.df_resid == 60 - 6 and fit.nobs == 60
+    assert fit.bic == pytest.approx(-2 * fit.llf + np.log(60) * 6)
+    smry = fit.summary()
+    assert isinstance(smry, Summary)
+    assert "x" in smry.as_text() and "<table" in smry.as_html() and "tabular" in smry.as_latex()
+
+
+def test_tidy_reports_the_wine_fit_as_r_does():
+    """tidy() against R's clm on wine: estimates, SEs, z, p and Wald limits from R's numbers."""
+    from scipy import stats
+
+    ref, _, fit = _reference("wine")
+    table = fit.tidy().set_index("term")
+    for term, value in ref["clm"]["beta"].items():
+        row = table.loc[{"tempwarm": "temp[T.warm]", "contactyes": "contact[T.yes]"}[term]]
+        se = ref["clm"]["se_beta"][term]
+        assert row["estimate"] == pytest.approx(value, abs=1e-6)
+        assert row["p_value"] == pytest.approx(2 * stats.norm.sf(abs(value / se)), abs=1e-6)
+        assert row["conf_low"] == pytest.approx(value - 1.959963984540054 * se, abs=1e-5)
+        assert row["or_conf_high"] == pytest.approx(np.exp(value + 1.959963984540054 * se), rel=1e-5)
+        assert row["method"] == "ml" and row["interval"] == "wald" and not row["separated"]
+
+
+def test_gaussian_prior_gives_the_posterior_mode():
+    """A quadratic penalty on the slopes only: the engine's mode against scipy's optimiser of the same objective."""
+    from scipy import optimize
+
+    d = build_design("y ~ x + g", _toy(5, 25))
+    q = d.n_levels - 1 + len(d.names)
+    precision = np.zeros((q, q))
+    precision[3:, 3:] = np.eye(3) / 0.5**2  # Normal(0, 0.5) on the three slopes, thresholds free
+    mean = np.r_[0, 0, 0, 0.3, -0.2, 0.1]
+    fit = OrderedLogit(d).fit(prior=Prior(precision, mean))
+    objective = lambda t: -(_objective(t, d) - 0.5 * (t - mean) @ precision @ (t - mean))  # noqa: E731
+    ref = optimize.minimize(objective, np.r_[-1, 0, 1, 0, 0, 0.0], method="Nelder-Mead",
+                            options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 40000})
+    np.testing.assert_allclose(fit.theta, ref.x, atol=1e-5)
+    ml = OrderedLogit(d).fit()
+    assert np.all(np.abs(fit.slopes - mean[3:]) < np.abs(ml.slopes - mean[3:])), "shrunk towards the prior mean"
+    # a batch over many prior settings: a very tight prior pins the slopes, a flat one gives ML
+    b = Batch.of(d, 2)
+    scales = np.stack([precision * 1e8, precision * 1e-10])
+    fits = newton(b, prior=Prior(scales, mean))
+    np.testing.assert_allclose(fits.theta[0, 3:], mean[3:], atol=1e-6)
+    np.testing.assert_allclose(fits.theta[1], ml.theta, atol=1e-6)
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -226,37 +325,40 @@ def test_formula_errors():
         ordered_logit("z ~ x", _toy())
 
 
+def _drop_at(fit, term, bound):
+    """2 x (objective at the fit - objective maximised with `term` fixed at `bound`), by one constrained fit."""
+    k = (fit.design.threshold_names + fit.design.names).index(term)
+    constrained = constrained_fit(fit.model.problem, fit.theta[None, :], [k], [bound], fit.penalty, tol=1e-10)
+    return fit.objective - constrained.objective[0]
+
+
 def test_profile_bounds_sit_at_the_chi_square_drop():
     from scipy import stats
 
     with pytest.warns(SeparationWarning):
-        fit = ordered_logit("y ~ x", SEPARATED, penalty="firth")
-    k = len(fit.thresholds) + list(fit.params.index).index("x")
+        fit = ordered_logit("y ~ x", SEPARATED, penalty="jeffreys")
     cutoff = stats.chi2.ppf(0.95, 1) / 2
-    for bound in fit.conf_int().loc["x"]:
-        constrained = fit._profile_fit(k, bound, fit._theta)
+    for bound in fit.profile_conf_int().loc["x"]:
         # completely separated toy data: at the upper bound a threshold runs to ~40, where the logistic
         # saturates and the penalised likelihood is flat to 1e-6 over a range of thresholds
-        assert fit.penalised_llf - constrained.objective == pytest.approx(cutoff, abs=1e-5)
+        assert _drop_at(fit, "x", bound) == pytest.approx(cutoff, abs=1e-5)
 
 
 def test_profile_bounds_on_the_simulated_sheet_sit_at_the_chi_square_drop():
     """The batched root-finding (all ends at once) checked with single constrained fits, term by term."""
     from scipy import stats
 
-    from upgrading.study.coding import load_cases
     from upgrading.compendium.paths import DATA_RAW
+    from upgrading.study.coding import load_cases
 
     cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
     formula = ("functional_upgrading ~ C(sectoral_group) + C(sectoral_group):collective_efficiency"
                " + C(sectoral_group):leader_driven")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = ordered_logit(formula, cases, penalty="firth")
+        fit = ordered_logit(formula, cases, penalty="jeffreys")
     cutoff = stats.chi2.ppf(0.90, 1) / 2
-    intervals = fit.conf_int(0.10)
-    for term in fit.params.index[-4:]:
-        k = len(fit.thresholds) + list(fit.params.index).index(term)
+    intervals = fit.profile_conf_int(0.10)
+    for term in fit.slopes.index[-4:]:
         for bound in intervals.loc[term]:
-            constrained = fit._profile_fit(k, bound, fit._theta)
-            assert fit.penalised_llf - constrained.objective == pytest.approx(cutoff, abs=1e-6), term
+            assert _drop_at(fit, term, bound) == pytest.approx(cutoff, abs=1e-6), term

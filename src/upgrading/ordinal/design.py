@@ -1,0 +1,163 @@
+"""From a formula and a data frame to what a fit needs: outcome codes, predictor matrix, weights, names.
+
+Bad data are refused here, naming the variable (single observed outcome level, a predictor without variance,
+an empty factor level, missing values, an unordered outcome, collinear predictors).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UpgradingError
+
+
+class ModelWarning(UserWarning):
+    """A model ran, but something about the data deserves the reader's attention."""
+
+
+@dataclass
+class Design:
+    """What a fit needs: outcome codes 0..K-1, predictor matrix (no intercept), weights, names."""
+
+    y: np.ndarray
+    X: np.ndarray
+    weights: np.ndarray
+    levels: list
+    names: list[str]
+    outcome: str
+    formula: str = ""
+    design_info: object = None
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def threshold_names(self) -> list[str]:
+        """R's names of the thresholds: 'lower|upper' outcome levels."""
+        return [f"{self.levels[j]}|{self.levels[j + 1]}" for j in range(self.n_levels - 1)]
+
+    def exog(self, data: pd.DataFrame) -> np.ndarray:
+        """The predictor matrix of new rows, built as for the estimation data (for prediction)."""
+        import patsy
+
+        matrix = np.asarray(patsy.build_design_matrices([self.design_info], data, NA_action="raise")[0])
+        keep = [k for k, n in enumerate(self.design_info.column_names) if n != "Intercept"]
+        return matrix[:, keep].astype(float)
+
+
+@lru_cache(maxsize=256)
+def _design_info(rhs: str, signature: tuple):
+    # Cached per formula and per the dtypes/categories of the columns it uses; patsy's build is the slow part.
+    import patsy
+
+    frame = pd.DataFrame({name: pd.Series(sample, dtype=dtype) for name, dtype, sample in signature})
+    return patsy.dmatrix(rhs, frame, NA_action="raise").design_info
+
+
+def _signature(rhs: str, data: pd.DataFrame) -> tuple:
+    used = [c for c in data.columns if re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", rhs)]
+    items = []
+    for c in used:
+        col = data[c]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            items.append((c, col.dtype, tuple(col.dtype.categories[:1])))
+        else:
+            items.append((c, col.dtype, tuple(col.iloc[:1])))
+    return tuple(items)
+
+
+def _outcome_codes(values: pd.Series, name: str) -> tuple[np.ndarray, list]:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        if not values.dtype.ordered:
+            raise UpgradingError(
+                f"outcome {name!r} is an unordered categorical; an ordered logit needs an order: use integer "
+                "scores or pd.Categorical(..., ordered=True)")
+        declared = list(values.dtype.categories)
+        observed = [c for c in declared if (values == c).any()]
+        empty = [c for c in declared if c not in observed]
+        if empty:
+            warnings.warn(f"outcome {name!r}: level(s) {empty} have no cases and are left out of the model "
+                          f"(thresholds are estimated between observed levels {observed})", ModelWarning,
+                          stacklevel=4)
+        codes = values.cat.codes.to_numpy()
+        remap = {declared.index(c): k for k, c in enumerate(observed)}
+        return np.array([remap[c] for c in codes]), observed
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_integer_dtype(values):
+        observed = sorted(values.unique().tolist())
+    elif pd.api.types.is_float_dtype(values) and np.all(np.mod(values, 1) == 0):
+        observed = sorted(values.unique().tolist())
+    else:
+        raise UpgradingError(
+            f"outcome {name!r} is not ordered (dtype {values.dtype}); an ordered logit needs integer scores "
+            "or an ordered categorical")
+    return np.searchsorted(np.asarray(observed), values.to_numpy()).astype(int), observed
+
+
+def build_design(formula: str, data: pd.DataFrame, freq_weights=None) -> Design:
+    """Parse `outcome ~ predictors` (patsy syntax, treatment contrasts) into a Design, refusing bad data."""
+    if "~" not in formula:
+        raise UpgradingError(f"formula {formula!r} needs the form 'outcome ~ predictors'")
+    lhs, rhs = (part.strip() for part in formula.split("~", 1))
+    if lhs not in data.columns:
+        columns = ", ".join(map(str, data.columns))
+        raise UpgradingError(f"outcome {lhs!r} is not a column of the data; columns: {columns}")
+    if re.search(r"(^|[+\s])(0|-\s*1)(\s|\+|$)", rhs):
+        raise UpgradingError("remove '0 +' / '- 1' from the formula: the thresholds play the intercept's part")
+    used = [c for c in data.columns if c == lhs or re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", rhs)]
+    missing = {c: int(data[c].isna().sum()) for c in used if data[c].isna().any()}
+    if missing:
+        raise UpgradingError("missing values in " + ", ".join(f"{c!r} ({k} rows)" for c, k in missing.items())
+                             + "; drop or impute them before fitting")
+    import patsy
+
+    try:
+        info = _design_info(rhs, _signature(rhs, data))
+        matrix = np.asarray(patsy.build_design_matrices([info], data, NA_action="raise")[0])
+    except (patsy.PatsyError, TypeError):
+        info = patsy.dmatrix(rhs, data, NA_action="raise").design_info
+        matrix = np.asarray(patsy.build_design_matrices([info], data, NA_action="raise")[0])
+    names = list(info.column_names)
+    if "Intercept" not in names:
+        raise UpgradingError("the formula must keep the intercept (it is absorbed by the thresholds)")
+    keep = [k for k, n in enumerate(names) if n != "Intercept"]
+    X = matrix[:, keep].astype(float)
+    names = [names[k] for k in keep]
+    y, levels = _outcome_codes(data[lhs], lhs)
+    if len(levels) < 2:
+        raise UpgradingError(f"outcome {lhs!r} has a single observed level ({levels[0]!r}); "
+                             "nothing to model")
+    weights = np.ones(len(y)) if freq_weights is None else np.asarray(freq_weights, dtype=float)
+    if weights.shape != y.shape or np.any(weights < 0) or not np.all(np.isfinite(weights)):
+        raise UpgradingError("freq_weights must be one finite, non-negative number per row")
+    _check_predictors(X, names, weights)
+    return Design(y, X, weights, levels, names, lhs, formula, info)
+
+
+def _check_predictors(X: np.ndarray, names: list[str], weights: np.ndarray) -> None:
+    used = weights > 0
+    problems = []
+    for k, name in enumerate(names):
+        col = X[used, k]
+        if np.all(col == col[0]):
+            level = re.search(r"\[(?:T\.)?([^\]]+)\]$", name)
+            if level and np.all(col == 0):
+                problems.append(f"{name}: factor level {level.group(1)!r} has no cases")
+            else:
+                problems.append(f"{name}: no variance (every case has {col[0]:g})")
+    if problems:
+        raise UpgradingError("predictors that cannot be estimated: " + "; ".join(problems))
+    full = np.column_stack([np.ones(used.sum()), X[used]])
+    rank = np.linalg.matrix_rank(full)
+    if rank < full.shape[1]:
+        _, _, vt = np.linalg.svd(full)
+        null = vt[-1]
+        involved = [names[k - 1] for k in np.flatnonzero(np.abs(null) > 1e-8) if k > 0]
+        raise UpgradingError("predictors are collinear (with each other or the thresholds): "
+                             + ", ".join(involved))

@@ -1,0 +1,335 @@
+"""The ordered-logit model and its results, shaped like statsmodels: `OrderedLogit.from_formula(...).fit()`.
+
+A fit is a batch of one on the engine (`engine.newton`); separation is decided from the data
+(`separation.directions`), profile intervals by `profile.profile_bounds`. Where this differs from statsmodels'
+`OrderedModel`: the logit link only; R's threshold parameterisation (the thresholds themselves, not
+log-increments); analytic derivatives and frequency weights; separated maximum-likelihood estimates reported
+as +-inf with no standard error; an optional Jeffreys-prior penalty; `conf_int()` is Wald and
+`profile_conf_int()` gives profile-likelihood intervals.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import UpgradingError
+from .design import Design, ModelWarning, build_design
+from .engine import GRADIENT_TOL, MAX_ITER, PENALTIES, Batch, BatchFit, Prior, newton, probabilities
+from .profile import profile_bounds
+from .separation import Separation, directions, separation
+
+#: BFGS (the penalised fit) converges superlinearly, not quadratically as Newton does: a tighter gradient
+#: tolerance gives estimates as exact as the ML ones (about 1e-12), so that no last bit reaches an exhibit.
+PENALISED_TOL = 1e-11
+METHOD_LABELS = {None: "maximum likelihood", "jeffreys": "maximum Jeffreys-penalised likelihood"}
+
+
+class SeparationWarning(UserWarning):
+    """Maximum likelihood does not exist for these data: some estimates are infinite."""
+
+
+class OrderedLogit:
+    """Proportional-odds (cumulative logit) model, logit P(Y <= j | x) = threshold_j - x'beta."""
+
+    def __init__(self, design: Design):
+        self.design = design
+        self.problem = Batch.of(design)
+
+    @classmethod
+    def from_formula(cls, formula: str, data: pd.DataFrame, freq_weights=None) -> OrderedLogit:
+        """`outcome ~ predictors` in patsy syntax (treatment contrasts, no intercept: the thresholds are it)."""
+        return cls(build_design(formula, data, freq_weights))
+
+    @property
+    def exog_names(self) -> list[str]:
+        return list(self.design.names)
+
+    @property
+    def param_names(self) -> list[str]:
+        """Every parameter in the order of `params`: slopes, then thresholds (as statsmodels' OrderedModel)."""
+        return self.design.names + self.design.threshold_names
+
+    @cached_property
+    def separation(self) -> Separation:
+        """Which maximum-likelihood estimates are infinite (from the data: a linear program)."""
+        return self._separation(None)
+
+    def _separation(self, theta: np.ndarray | None) -> Separation:
+        names = [f"threshold {t}" for t in self.design.threshold_names] + self.design.names
+        return separation(directions(self.problem, None if theta is None else theta[None, :])[0], names)
+
+    def fit(self, penalty: str | None = None, start: np.ndarray | None = None, warn: bool = True,
+            prior: Prior | None = None, max_iter: int = MAX_ITER) -> OrderedLogitResults:
+        """Maximise the log-likelihood (`penalty=None`) or the Jeffreys-penalised log-likelihood
+        (`penalty="jeffreys"`), optionally with a Gaussian `prior` on theta = (thresholds, slopes).
+
+        `start` (thresholds then slopes) warm-starts the solver; a warm start that does not converge is retried
+        from the default start.
+        """
+        if penalty not in PENALTIES:
+            raise UpgradingError(f"penalty must be None or 'jeffreys', not {penalty!r}")
+        first = None if start is None else np.asarray(start, dtype=float)[None, :]
+        tol = GRADIENT_TOL if penalty is None else PENALISED_TOL
+        fit = newton(self.problem, penalty, start=first, prior=prior, max_iter=max_iter, tol=tol)
+        if start is not None and not fit.converged[0]:
+            fit = newton(self.problem, penalty, prior=prior, max_iter=max_iter, tol=tol)
+        results = OrderedLogitResults(self, fit, penalty, prior)
+        if penalty is None and prior is None:
+            if "separation" not in self.__dict__:  # the fit's certificate spares the linear program
+                self.__dict__["separation"] = self._separation(results.theta)
+            results.separation = self.separation
+        if warn:
+            results._warn()
+        return results
+
+
+class OrderedLogitResults:
+    """Estimates of an ordered logit: params (slopes then thresholds), bse, cov_params(), conf_int(), ..."""
+
+    def __init__(self, model: OrderedLogit, fit: BatchFit, penalty: str | None, prior: Prior | None = None):
+        self.model = model
+        self.design = model.design
+        self.penalty = penalty
+        self.prior = prior
+        self.theta = fit.theta[0].copy()  # engine order: thresholds, then slopes
+        self.llf = float(fit.loglik[0])
+        self.objective = float(fit.objective[0])
+        self.converged = bool(fit.converged[0])
+        self.n_iter = int(fit.iterations[0])
+        self._hessian = fit.hessian[0]
+        self._profile_cache: dict = {}
+
+    # -- the data's side ---------------------------------------------------------------------------------
+    @cached_property
+    def separation(self) -> Separation:
+        """Whether maximum likelihood is separated on these data (a property of the data, not of this fit)."""
+        return self.model.separation
+
+    @property
+    def method(self) -> str:
+        return "ml" if self.penalty is None else self.penalty
+
+    @property
+    def _n_thresholds(self) -> int:
+        return self.design.n_levels - 1
+
+    @cached_property
+    def _diverging(self) -> np.ndarray:
+        """Engine-ordered mask of the terms whose ML estimate is infinite (only for unpenalised fits)."""
+        if self.penalty is not None or self.prior is not None or not self.separation.separated:
+            return np.zeros(len(self.theta), bool)
+        return np.array([v != 0 for v in self.separation.direction.values()])
+
+    def _reorder(self, values: np.ndarray) -> np.ndarray:
+        """Engine order (thresholds, slopes) to statsmodels order (slopes, thresholds)."""
+        T = self._n_thresholds
+        return np.concatenate([values[T:], values[:T]])
+
+    # -- estimates ---------------------------------------------------------------------------------------
+    @cached_property
+    def params(self) -> pd.Series:
+        """Every parameter: slopes, then thresholds; +-inf for a diverging ML estimate."""
+        theta = self.theta.copy()
+        if self._diverging.any():
+            signs = np.array(list(self.separation.direction.values()))
+            theta[self._diverging] = np.inf * signs[self._diverging]
+        return pd.Series(self._reorder(theta), index=self.model.param_names, name="params")
+
+    @property
+    def slopes(self) -> pd.Series:
+        return self.params.iloc[:len(self.design.names)]
+
+    @property
+    def thresholds(self) -> pd.Series:
+        return self.params.iloc[len(self.design.names):]
+
+    @cached_property
+    def _cov(self) -> np.ndarray:
+        """Engine-ordered covariance: inverse observed information (ML; plus the prior's precision with a
+        prior) or inverse expected information (Jeffreys penalty); NaN rows for diverging terms."""
+        info = -self._hessian
+        try:
+            cov = np.linalg.inv(info)
+        except np.linalg.LinAlgError:
+            cov = np.full_like(info, np.nan)
+        cov[self._diverging, :] = np.nan
+        cov[:, self._diverging] = np.nan
+        return cov
+
+    def cov_params(self) -> pd.DataFrame:
+        order = np.r_[self._n_thresholds:len(self.theta), :self._n_thresholds]
+        names = self.model.param_names
+        return pd.DataFrame(self._cov[np.ix_(order, order)], index=names, columns=names)
+
+    @cached_property
+    def bse(self) -> pd.Series:
+        return pd.Series(self._reorder(np.sqrt(np.diag(self._cov))), index=self.model.param_names, name="bse")
+
+    @cached_property
+    def tvalues(self) -> pd.Series:
+        """Wald z statistics (statsmodels calls them tvalues for every model)."""
+        return (self.params / self.bse).rename("tvalues")
+
+    @cached_property
+    def pvalues(self) -> pd.Series:
+        return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.params.index, name="pvalues")
+
+    @cached_property
+    def hessian_condition(self) -> float:
+        """Condition number of the information matrix at the estimate (R's clm `condHess`)."""
+        if self._diverging.any():  # separated: the information vanishes along the recession direction
+            return np.inf
+        eig = np.linalg.eigvalsh(-self._hessian)
+        return float(eig.max() / eig.min()) if eig.min() > 0 else np.inf
+
+    @property
+    def penalised_llf(self) -> float | None:
+        """The maximised penalised objective (log-likelihood + 0.5 log det I), for penalised fits."""
+        return self.objective if self.penalty else None
+
+    @property
+    def nobs(self) -> float:
+        return float(self.design.weights.sum())
+
+    @property
+    def k_params(self) -> int:
+        return len(self.theta)
+
+    @property
+    def df_model(self) -> int:
+        """Number of slopes (as statsmodels: the thresholds play the constant's part)."""
+        return len(self.design.names)
+
+    @property
+    def df_resid(self) -> float:
+        return self.nobs - self.k_params
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.llf + 2 * self.k_params
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.llf + np.log(self.nobs) * self.k_params
+
+    # -- intervals ---------------------------------------------------------------------------------------
+    def conf_int(self, alpha: float = 0.05, cols=None) -> pd.DataFrame:
+        """Wald intervals of every parameter (columns 0 and 1, as statsmodels); `cols` selects parameters."""
+        z = stats.norm.ppf(1 - alpha / 2)
+        est, se = self.params, self.bse
+        table = pd.DataFrame({0: est - z * se, 1: est + z * se})
+        return table if cols is None else table.loc[list(cols)]
+
+    def profile_conf_int(self, alpha: float = 0.05, cols=None) -> pd.DataFrame:
+        """Profile (penalised) likelihood intervals (columns 0 and 1) of the slopes, or of `cols`; +-inf where
+        the profile never drops far enough, NaN for a diverging ML estimate."""
+        cols = list(self.design.names) if cols is None else list(cols)
+        self._profile(cols, alpha)
+        return pd.DataFrame([self._profile_cache[(c, alpha)] for c in cols], index=cols, columns=[0, 1])
+
+    def _profile(self, cols: list[str], alpha: float) -> None:
+        engine_names = self.design.threshold_names + self.design.names
+        todo = [c for c in cols if (c, alpha) not in self._profile_cache]
+        for c in [c for c in todo if self._diverging[engine_names.index(c)]]:
+            self._profile_cache[(c, alpha)] = (np.nan, np.nan)
+        todo = [c for c in todo if not self._diverging[engine_names.index(c)]]
+        if not todo:
+            return
+        se = [self.bse[c] if np.isfinite(self.bse[c]) and self.bse[c] > 0 else 1.0 for c in todo]
+        bounds = profile_bounds(self.model.problem, self.theta, self.objective, self.penalty,
+                                [engine_names.index(c) for c in todo], se, alpha, prior=self.prior)
+        for c, (low, high) in zip(todo, bounds):
+            self._profile_cache[(c, alpha)] = (float(low), float(high))
+
+    # -- prediction --------------------------------------------------------------------------------------
+    def predict(self, exog: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Category probabilities for each row of `exog` (default: the estimation data)."""
+        X = self.design.X if exog is None else self.design.exog(exog)
+        probs = probabilities(self.theta[None, :], X[None], self.design.n_levels)[0]
+        return pd.DataFrame(probs, columns=self.design.levels)
+
+    # -- presentation ------------------------------------------------------------------------------------
+    def tidy(self, alpha: float = 0.05, conf_int: str | None = None) -> pd.DataFrame:
+        """One row per slope: estimate, SE, z, p, interval and odds ratios (R broom's `tidy`).
+
+        `conf_int` is 'wald' or 'profile' (default: profile for a penalised fit, Wald otherwise).
+        """
+        kind = conf_int or ("profile" if self.penalty else "wald")
+        if kind not in ("wald", "profile"):
+            raise ValueError(f"conf_int must be 'wald' or 'profile', not {conf_int!r}")
+        slopes = list(self.design.names)
+        ci = self.conf_int(alpha, slopes) if kind == "wald" else self.profile_conf_int(alpha, slopes)
+        table = pd.DataFrame({
+            "term": slopes, "estimate": self.params[slopes].values, "std_error": self.bse[slopes].values,
+            "statistic": self.tvalues[slopes].values, "p_value": self.pvalues[slopes].values,
+            "conf_low": ci[0].values, "conf_high": ci[1].values,
+        })
+        table["odds_ratio"] = np.exp(table["estimate"])
+        table["or_conf_low"] = np.exp(table["conf_low"])
+        table["or_conf_high"] = np.exp(table["conf_high"])
+        table["method"] = self.method
+        table["interval"] = kind
+        diverging = dict(zip(self.design.threshold_names + slopes, self._diverging))
+        table["separated"] = [bool(diverging[t]) or t in self.separation.terms for t in slopes]
+        return table
+
+    def summary(self, alpha: float = 0.05):
+        """A statsmodels `Summary` (`as_text()`, `as_html()`, `as_latex()`): model facts, then every parameter."""
+        from statsmodels.iolib.summary2 import Summary
+
+        d = self.design
+        status = ("separated: ML estimates of " + ", ".join(self.separation.terms) + " are infinite"
+                  if self._diverging.any() else f"{self.converged} ({self.n_iter} iterations)")
+        info = {
+            "Model:": "Ordered logit (proportional odds)", "Outcome:": d.outcome,
+            "Method:": METHOD_LABELS[self.penalty] + (" with a Gaussian prior" if self.prior is not None else ""),
+            "Link:": "logit; P(Y <= j) = threshold_j - x'beta",
+            "Observations:": f"{self.nobs:g}", "Outcome levels:": ", ".join(map(str, d.levels)),
+            "Log-likelihood:": f"{self.llf:.4f}", "AIC:": f"{self.aic:.4f}", "BIC:": f"{self.bic:.4f}",
+            "Converged:": status, "Condition number:": f"{self.hessian_condition:.3g}",
+        }
+        if self.penalty:
+            info["Penalised log-lik.:"] = f"{self.objective:.4f}"
+        smry = Summary()
+        smry.add_title(f"Ordered logit: {d.formula}")
+        smry.add_dict(info, ncols=2)
+        ci = self.conf_int(alpha)
+        table = pd.DataFrame({"coef": self.params, "std err": self.bse, "z": self.tvalues, "P>|z|": self.pvalues,
+                              f"[{alpha / 2:g}": ci[0], f"{1 - alpha / 2:g}]": ci[1]})
+        smry.add_df(table, float_format="%.4f")
+        notes = ["Intervals are Wald intervals; profile intervals: profile_conf_int(). Standard errors: "
+                 + ("inverse expected information at the penalised estimate." if self.penalty
+                    else "inverse observed information.")]
+        if self.separation.separated:
+            notes.append(f"WARNING: the data are separated ({self.separation}); maximum-likelihood estimates of "
+                         "these terms are infinite" + (f"; the estimates above maximise the "
+                                                       f"{METHOD_LABELS[self.penalty]} and are finite."
+                                                       if self.penalty else "; use penalty='jeffreys'."))
+        for note in notes:
+            smry.add_text(note)
+        return smry
+
+    def _warn(self) -> None:
+        formula = self.design.formula
+        if self.separation.separated:
+            advice = (f"estimates maximise the {METHOD_LABELS[self.penalty]}" if self.penalty
+                      else "use penalty='jeffreys' for finite estimates")
+            warnings.warn(f"{formula}: data are separated ({self.separation}); maximum likelihood does not "
+                          f"exist; {advice}", SeparationWarning, stacklevel=3)
+        if not self.converged and not self.separation.separated:
+            warnings.warn(f"{formula}: the solver did not converge in {self.n_iter} iterations", ModelWarning,
+                          stacklevel=3)
+
+    def __repr__(self) -> str:
+        return f"<OrderedLogitResults {self.design.formula!r}, {self.method}, n={self.nobs:g}>"
+
+
+def ordered_logit(formula: str, data: pd.DataFrame, freq_weights=None, penalty: str | None = None,
+                  **fit_options) -> OrderedLogitResults:
+    """The formula shortcut: `OrderedLogit.from_formula(formula, data, freq_weights).fit(penalty, ...)`."""
+    return OrderedLogit.from_formula(formula, data, freq_weights).fit(penalty, **fit_options)

@@ -1,0 +1,20 @@
+"""Settings of the study that more than one place uses, each stated once: the design analysis's seed and
+design, and the number of permutations of the exact tests. The command line takes its defaults from here
+(this module is cheap to import; `power` is not).
+
+The claims' margins and verdict rules live in the claims register (`data/claims.toml`, rules implemented once
+in `claims.verdict_rule`); the study's model formulas in `models.MODELS`.
+"""
+
+from __future__ import annotations
+
+#: Root of the design analysis's random streams (one SeedSequence per design cell, then per replicate).
+POWER_SEED = 20070101
+#: Replicates per design cell: Monte Carlo standard errors of a share at most 0.5 / sqrt(1000) = 0.016.
+POWER_REPLICATES = 1000
+#: Numbers of cases studied: the source's about fifty, fewer, and what a larger study would have.
+POWER_CASES = (30, 50, 100, 200)
+#: Multiples of the documented effect sizes (`data/simulation.toml`).
+POWER_EFFECT_SCALES = (0.5, 1.0)
+#: Permutations per exact (permutation) test, where a group is too large for exact enumeration.
+PERMUTATIONS = 9999
