@@ -159,3 +159,18 @@ def test_power_table_helpers():
     cell = power.design_cell(summary, 50)
     assert len(cell) == 4 and set(cell["n_cases"]) == {50}
     assert power.design_cell(summary, 50, effect_scale=0.5).empty
+
+
+def test_separation_sentence_reads_the_diagnostics():
+    diagnostics = pd.DataFrame({"form": ["a", "b", "c"], "model": ["pooled", "by_group", "by_group"],
+                                "ml_separated": [False, True, True], "ml_hessian_condition": [234.3, np.inf, np.inf],
+                                "brant_p": [0.2, np.nan, np.nan]})
+    text = narrative.separation_summary(diagnostics)
+    assert text.startswith("Maximum likelihood is separated in **2 of 3** fits (b by_group, c by_group); at a "
+                           "separated fit the information matrix vanishes")
+    assert "The other fits' condition numbers are at most 2.3e+02." in text
+    assert "defined for 1 of 3 fits" in text
+    none = narrative.separation_summary(diagnostics.assign(ml_separated=False, ml_hessian_condition=10.0,
+                                                           brant_p=0.5))
+    assert none.startswith("Maximum likelihood is separated in **0 of 3** fits. The fits' condition numbers are at "
+                           "most 1.0e+01.") and "defined for every fit" in none

@@ -140,6 +140,22 @@ def governance_summary(governance: pd.DataFrame, levels: Sequence[str]) -> str:
 def separation_summary(diagnostics: pd.DataFrame) -> str:
     """Separated fits, their conditioning, and whether the Brant test could be computed."""
     separated = diagnostics[diagnostics["ml_separated"]]
+    condition = diagnostics["ml_hessian_condition"].astype(float)
+    finite = condition[np.isfinite(condition) & ~diagnostics["ml_separated"]]
+    text = (f"Maximum likelihood is separated in **{len(separated)} of {len(diagnostics)}** fits"
+            + (f" ({', '.join(f'{r.form} {r.model}' for r in separated.itertuples())})" if len(separated) else ""))
+    if len(separated) and np.isinf(condition[diagnostics["ml_separated"]]).all():
+        text += ("; at a separated fit the information matrix vanishes along the separating direction, so its "
+                 "condition number is reported as infinite and the diverging terms have no finite standard error, "
+                 "which a convergence flag alone would not show.")
+    elif len(separated):
+        text += (f"; their Hessian condition numbers (up to {condition[diagnostics['ml_separated']].max():.1e}) "
+                 "show what an unchecked optimiser would have reported as a converged fit with finite standard "
+                 "errors.")
+    else:
+        text += "."
+    if len(finite):
+        text += f" {'The other' if len(separated) else 'The'} fits' condition numbers are at most {finite.max():.1e}."
     defined = int(diagnostics["brant_p"].notna().sum())
     if defined == 0:
         brant = ("The Brant test of proportional odds cannot be computed for any fit: in each, at least one of the "
@@ -150,11 +166,7 @@ def separation_summary(diagnostics: pd.DataFrame) -> str:
                  "the others at least one of the binary splits it needs is itself separated.")
     else:
         brant = "The Brant test is defined for every fit; its p-values are in the diagnostics exhibit."
-    return (f"Maximum likelihood is separated in **{len(separated)} of {len(diagnostics)}** fits"
-            + (f" ({', '.join(f'{r.form} {r.model}' for r in separated.itertuples())})" if len(separated) else "")
-            + "; their Hessian condition numbers (up to "
-            + f"{diagnostics['ml_hessian_condition'].max():.1e}) show what an unchecked optimiser would have "
-            "reported as a converged fit with finite standard errors. " + brant)
+    return text + " " + brant
 
 
 def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
