@@ -131,7 +131,7 @@ def test_committed_verdict_table_has_all_cells_and_evidence():
     assert set(table["verdict"]) <= set(claims.VERDICTS) and set(table["verdict_holm"]) <= set(claims.VERDICTS)
     estimable = table[table["fit"].isin(["ml", "firth"])]
     assert len(estimable) == len(table)
-    for column in ("estimate", "ci_low", "ci_high", "p_value", "p_value_holm"):
+    for column in ("estimate", "ci_low", "ci_high", "p_value", "p_consistent_holm", "p_contradicted_holm"):
         assert estimable[column].notna().all(), column
     assert set(table["data"]) == {"simulated"}
     for column in ("id", "sectoral_group", "outcome", "predictor", "published_wording", "expected"):

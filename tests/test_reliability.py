@@ -55,3 +55,18 @@ def test_codings_of_different_cases_are_refused(codings):
     first, second = codings
     with pytest.raises(UpgradingError, match="only the first coder has SIM-50"):
         reliability.pair_up(first, second.iloc[:-1])
+
+
+def test_a_degenerate_bootstrap_interval_is_named_not_silent():
+    import pandas as pd
+
+    from upgrading.study.reliability import reliability_table
+
+    first = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
+    table = reliability_table(first, first.copy(), n_boot=50).set_index("variable")
+    assert (table["alpha"] == 1).all()
+    assert table["note"].str.startswith("degenerate interval").all(), table["note"]
+    second = load_cases(DATA_RAW / "coding_sheet_simulated_second_coder.csv")
+    noisy = reliability_table(first, second, n_boot=50).set_index("variable")
+    assert noisy.loc["intersectoral_upgrading", "note"] == ""
+    assert isinstance(noisy, pd.DataFrame)

@@ -98,7 +98,7 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     print(coding.provenance(cases).replace(cases.attrs["source_file"], display))
     table = claims.evaluate(cases, n_resamples=args.resamples)
     shown = table[["id", "sectoral_group", "outcome", "published_wording", "expected", "fit", "odds_ratio",
-                   "ci_low", "ci_high", "p_value", "p_value_holm", "verdict", "verdict_holm"]].copy()
+                   "ci_low", "ci_high", "p_value", "verdict", "verdict_holm"]].copy()
     for column in ("ci_low", "ci_high"):
         shown[column] = np.exp(shown[column])
     shown = shown.rename(columns={"ci_low": "or_low", "ci_high": "or_high"})

@@ -18,15 +18,18 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import UpgradingError
+from . import bias_reduction
 from .design import Design, ModelWarning, build_design
-from .engine import GRADIENT_TOL, MAX_ITER, PENALTIES, Batch, BatchFit, Prior, newton, probabilities
-from .profile import profile_bounds
+from .engine import GRADIENT_TOL, MAX_ITER, PENALTIES, Batch, BatchFit, Prior, loglik, newton, probabilities
+from .profile import constrained_fit, profile_bounds
 from .separation import Separation, directions, separation
 
 #: BFGS (the penalised fit) converges superlinearly, not quadratically as Newton does: a tighter gradient
 #: tolerance gives estimates as exact as the ML ones (about 1e-12), so that no last bit reaches an exhibit.
 PENALISED_TOL = 1e-11
-METHOD_LABELS = {None: "maximum likelihood", "jeffreys": "maximum Jeffreys-penalised likelihood"}
+METHOD_LABELS = {None: "maximum likelihood", "jeffreys": "maximum Jeffreys-penalised likelihood",
+                 "br": "mean bias reduction (adjusted score equations)"}
+FIT_METHODS = (*PENALTIES, "br")
 
 
 class SeparationWarning(UserWarning):
@@ -63,16 +66,32 @@ class OrderedLogit:
         names = [f"threshold {t}" for t in self.design.threshold_names] + self.design.names
         return separation(directions(self.problem, None if theta is None else theta[None, :])[0], names)
 
+    def _fit_bias_reduced(self, warn: bool) -> OrderedLogitResults:
+        jeffreys = newton(self.problem, "jeffreys", tol=PENALISED_TOL)
+        theta, info, converged, iterations = bias_reduction.solve(self.problem, jeffreys.theta)
+        ll = loglik(theta, self.problem, hessian=False)[0]
+        fit = BatchFit(theta, ll, ll, np.zeros_like(theta), -info, converged, iterations)
+        results = OrderedLogitResults(self, fit, "br")
+        if warn:
+            results._warn()
+        return results
+
     def fit(self, penalty: str | None = None, start: np.ndarray | None = None, warn: bool = True,
             prior: Prior | None = None, max_iter: int = MAX_ITER) -> OrderedLogitResults:
         """Maximise the log-likelihood (`penalty=None`) or the Jeffreys-penalised log-likelihood
-        (`penalty="jeffreys"`), optionally with a Gaussian `prior` on theta = (thresholds, slopes).
+        (`penalty="jeffreys"`: a Firth-type penalty; Firth 1993, Kosmidis & Firth 2021), optionally with a
+        Gaussian `prior` on theta = (thresholds, slopes); or solve the mean bias-reducing adjusted score
+        equations (`penalty="br"`, Kosmidis 2014), which for this non-canonical link differ from the Jeffreys fit.
 
         `start` (thresholds then slopes) warm-starts the solver; a warm start that does not converge is retried
         from the default start.
         """
-        if penalty not in PENALTIES:
-            raise UpgradingError(f"penalty must be None or 'jeffreys', not {penalty!r}")
+        if penalty not in FIT_METHODS:
+            raise UpgradingError(f"penalty must be None, 'jeffreys' or 'br', not {penalty!r}")
+        if penalty == "br":
+            if prior is not None:
+                raise UpgradingError("mean bias reduction takes no prior")
+            return self._fit_bias_reduced(warn)
         first = None if start is None else np.asarray(start, dtype=float)[None, :]
         tol = GRADIENT_TOL if penalty is None else PENALISED_TOL
         fit = newton(self.problem, penalty, start=first, prior=prior, max_iter=max_iter, tol=tol)
@@ -189,8 +208,8 @@ class OrderedLogitResults:
 
     @property
     def penalised_llf(self) -> float | None:
-        """The maximised penalised objective (log-likelihood + 0.5 log det I), for penalised fits."""
-        return self.objective if self.penalty else None
+        """The maximised penalised objective (log-likelihood + 0.5 log det I), for Jeffreys-penalised fits."""
+        return self.objective if self.penalty == "jeffreys" else None
 
     @property
     def nobs(self) -> float:
@@ -228,6 +247,9 @@ class OrderedLogitResults:
     def profile_conf_int(self, alpha: float = 0.05, cols=None) -> pd.DataFrame:
         """Profile (penalised) likelihood intervals (columns 0 and 1) of the slopes, or of `cols`; +-inf where
         the profile never drops far enough, NaN for a diverging ML estimate."""
+        if self.penalty == "br":
+            raise UpgradingError("mean bias reduction has no objective function to profile; use conf_int() "
+                                 "(Wald) or the Jeffreys-penalised fit's profile intervals")
         cols = list(self.design.names) if cols is None else list(cols)
         self._profile(cols, alpha)
         return pd.DataFrame([self._profile_cache[(c, alpha)] for c in cols], index=cols, columns=[0, 1])
@@ -246,6 +268,36 @@ class OrderedLogitResults:
         for c, (low, high) in zip(todo, bounds):
             self._profile_cache[(c, alpha)] = (float(low), float(high))
 
+    def signed_root(self, col: str, values) -> np.ndarray:
+        """Signed root of the (penalised) likelihood-ratio statistic for `col` = each of `values`:
+        sign(estimate - v) sqrt(2 (objective at the fit - objective maximised with `col` fixed at v)).
+
+        The statistic behind the profile interval: v lies inside the 1 - alpha interval exactly when |r(v)| is
+        at most the normal quantile z(1 - alpha/2). NaN where the constrained fit does not converge or the ML
+        estimate diverges.
+        """
+        if self.penalty == "br":
+            raise UpgradingError("mean bias reduction has no objective function: no likelihood-ratio statistic")
+        values = np.atleast_1d(np.asarray(values, dtype=float))
+        k = (self.design.threshold_names + self.design.names).index(col)
+        if self._diverging[k]:
+            return np.full(len(values), np.nan)
+        m = len(values)
+        problems = self.model.problem.take(np.zeros(m, int))
+        prior = self.prior.take(np.zeros(m, int)) if self.prior is not None else None
+        fit = constrained_fit(problems, np.tile(self.theta, (m, 1)), np.full(m, k), values, self.penalty, prior,
+                              tol=1e-10)
+        drop = np.maximum(2 * (self.objective - fit.objective), 0.0)
+        root = np.sign(self.theta[k] - values) * np.sqrt(drop)
+        return np.where(fit.converged, root, np.nan)
+
+    def profile_pvalues(self, cols=None) -> pd.Series:
+        """Two-sided (penalised) likelihood-ratio p-values for each slope (or `cols`) = 0: the test that goes
+        with the profile interval (0 is outside the 1 - alpha interval exactly when p < alpha)."""
+        cols = list(self.design.names) if cols is None else list(cols)
+        roots = np.array([self.signed_root(c, 0.0)[0] for c in cols])
+        return pd.Series(2 * stats.norm.sf(np.abs(roots)), index=cols, name="profile_pvalues")
+
     # -- prediction --------------------------------------------------------------------------------------
     def predict(self, exog: pd.DataFrame | None = None) -> pd.DataFrame:
         """Category probabilities for each row of `exog` (default: the estimation data)."""
@@ -255,25 +307,32 @@ class OrderedLogitResults:
 
     # -- presentation ------------------------------------------------------------------------------------
     def tidy(self, alpha: float = 0.05, conf_int: str | None = None) -> pd.DataFrame:
-        """One row per slope: estimate, SE, z, p, interval and odds ratios (R broom's `tidy`).
+        """One row per slope: estimate, SE, test statistic, p, interval and odds ratios (R broom's `tidy`).
 
-        `conf_int` is 'wald' or 'profile' (default: profile for a penalised fit, Wald otherwise).
+        `conf_int` is 'wald' or 'profile' (default: profile for a Jeffreys-penalised fit, Wald otherwise); the
+        statistic and p-value are the test that goes with the interval (Wald z, or the signed root of the
+        likelihood-ratio statistic), so a p-value below alpha means 0 lies outside the 1 - alpha interval.
         """
-        kind = conf_int or ("profile" if self.penalty else "wald")
+        kind = conf_int or ("profile" if self.penalty == "jeffreys" else "wald")
         if kind not in ("wald", "profile"):
             raise ValueError(f"conf_int must be 'wald' or 'profile', not {conf_int!r}")
         slopes = list(self.design.names)
         ci = self.conf_int(alpha, slopes) if kind == "wald" else self.profile_conf_int(alpha, slopes)
+        if kind == "wald":
+            statistic, p_value, test = self.tvalues[slopes].values, self.pvalues[slopes].values, "Wald z"
+        else:
+            statistic = np.array([self.signed_root(c, 0.0)[0] for c in slopes])
+            p_value, test = 2 * stats.norm.sf(np.abs(statistic)), "likelihood ratio (signed root)"
         table = pd.DataFrame({
             "term": slopes, "estimate": self.params[slopes].values, "std_error": self.bse[slopes].values,
-            "statistic": self.tvalues[slopes].values, "p_value": self.pvalues[slopes].values,
-            "conf_low": ci[0].values, "conf_high": ci[1].values,
+            "statistic": statistic, "p_value": p_value, "conf_low": ci[0].values, "conf_high": ci[1].values,
         })
         table["odds_ratio"] = np.exp(table["estimate"])
         table["or_conf_low"] = np.exp(table["conf_low"])
         table["or_conf_high"] = np.exp(table["conf_high"])
         table["method"] = self.method
         table["interval"] = kind
+        table["test"] = test
         diverging = dict(zip(self.design.threshold_names + slopes, self._diverging))
         table["separated"] = [bool(diverging[t]) or t in self.separation.terms for t in slopes]
         return table
@@ -293,7 +352,7 @@ class OrderedLogitResults:
             "Log-likelihood:": f"{self.llf:.4f}", "AIC:": f"{self.aic:.4f}", "BIC:": f"{self.bic:.4f}",
             "Converged:": status, "Condition number:": f"{self.hessian_condition:.3g}",
         }
-        if self.penalty:
+        if self.penalty == "jeffreys":
             info["Penalised log-lik.:"] = f"{self.objective:.4f}"
         smry = Summary()
         smry.add_title(f"Ordered logit: {d.formula}")
@@ -307,8 +366,8 @@ class OrderedLogitResults:
                     else "inverse observed information.")]
         if self.separation.separated:
             notes.append(f"WARNING: the data are separated ({self.separation}); maximum-likelihood estimates of "
-                         "these terms are infinite" + (f"; the estimates above maximise the "
-                                                       f"{METHOD_LABELS[self.penalty]} and are finite."
+                         "these terms are infinite" + (f"; the estimates above, by {METHOD_LABELS[self.penalty]}, "
+                                                       "are finite."
                                                        if self.penalty else "; use penalty='jeffreys'."))
         for note in notes:
             smry.add_text(note)
@@ -317,7 +376,7 @@ class OrderedLogitResults:
     def _warn(self) -> None:
         formula = self.design.formula
         if self.separation.separated:
-            advice = (f"estimates maximise the {METHOD_LABELS[self.penalty]}" if self.penalty
+            advice = (f"estimates by {METHOD_LABELS[self.penalty]}" if self.penalty
                       else "use penalty='jeffreys' for finite estimates")
             warnings.warn(f"{formula}: data are separated ({self.separation}); maximum likelihood does not "
                           f"exist; {advice}", SeparationWarning, stacklevel=3)

@@ -130,22 +130,48 @@ def decide(expected: str, ci: tuple[float, float], ci90: tuple[float, float], ma
     return VERDICTS[int(code)]
 
 
-def _decision_p_values(expected: str, estimate: float, se: float, margin: float) -> tuple[float, float]:
-    """(p for 'consistent', p for 'contradicted'): the tests whose rejection would make each verdict."""
+def signed_roots(fit, term: str, margin: float) -> np.ndarray:
+    """The test statistic behind the fit's intervals at 0, +margin and -margin: (estimate - v) / SE for a
+    maximum-likelihood fit (Wald intervals), the signed root of the penalised likelihood-ratio statistic for a
+    Jeffreys-penalised fit (profile intervals). v lies inside the 1 - a interval exactly when |r(v)| <= z(1 - a/2),
+    so p-values from r decide exactly as the intervals do."""
+    values = np.array([0.0, margin, -margin])
+    if fit.penalty:
+        return fit.signed_root(term, values)
+    estimate, se = float(fit.params[term]), float(fit.bse[term])
     if not (np.isfinite(estimate) and np.isfinite(se) and se > 0):
+        return np.full(3, np.nan)
+    return (estimate - values) / se
+
+
+def decision_p_values(expected: str, roots: np.ndarray) -> tuple[float, float]:
+    """(p for 'consistent', p for 'contradicted'): the tests whose rejection at 5% makes each verdict, from the
+    statistics r(0), r(+margin), r(-margin); the raw verdict is exactly "p < 0.05" for one of them."""
+    r0, r_plus, r_minus = roots
+    if not np.all(np.isfinite(roots)):
         return np.nan, np.nan
-    z = estimate / se
-    two_sided = 2 * stats.norm.sf(abs(z))
-    equivalence = max(stats.norm.cdf((estimate - margin) / se), stats.norm.sf((estimate + margin) / se))
+    two_sided = 2 * stats.norm.sf(abs(r0))
+    above, below = (two_sided if r0 > 0 else 1.0), (two_sided if r0 < 0 else 1.0)
+    equivalence = max(stats.norm.cdf(r_plus), stats.norm.sf(r_minus))  # two one-sided tests at +-margin
     if expected == "positive":
-        return (two_sided if estimate > 0 else 1.0), min(two_sided if estimate < 0 else 1.0, equivalence)
+        return above, min(below, equivalence)
     if expected == "negative":
-        return (two_sided if estimate < 0 else 1.0), min(two_sided if estimate > 0 else 1.0, equivalence)
+        return below, min(above, equivalence)
     if expected == "null":
         return equivalence, two_sided
     if expected == "non_positive":
-        return stats.norm.cdf((estimate - margin) / se), (two_sided if estimate > 0 else 1.0)
+        return stats.norm.cdf(r_plus), above
     raise ValueError(expected)
+
+
+def holm_family(table: pd.DataFrame) -> pd.DataFrame:
+    """Holm-adjusted decision p-values over one family: every claim's test for 'consistent' and its test for
+    'contradicted' (2 x claims tests), so the familywise error rate of all non-inconclusive verdicts is 5%."""
+    family = pd.concat([table["p_consistent"], table["p_contradicted"]], ignore_index=True)
+    adjusted = _holm(family)
+    n = len(table)
+    return pd.DataFrame({"p_consistent_holm": adjusted.iloc[:n].to_numpy(),
+                         "p_contradicted_holm": adjusted.iloc[n:].to_numpy()}, index=table.index)
 
 
 def _holm(p: pd.Series) -> pd.Series:
@@ -206,12 +232,14 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
             interval = fit.profile_conf_int if fit.penalty else fit.conf_int  # profile for penalised fits
             ci = tuple(interval(0.05, [term]).loc[term])
             ci90 = tuple(interval(0.10, [term]).loc[term])
-            p_consistent, p_contradicted = _decision_p_values(expected, estimate, se, margin)
+            roots = signed_roots(fit, term, margin)
+            p_consistent, p_contradicted = decision_p_values(expected, roots)
             row.update({
                 "fit": "firth" if fit.penalty else "ml", "n": int(fit.nobs), "estimate": estimate,
                 "std_error": se, "odds_ratio": float(np.exp(estimate)), "ci_low": ci[0], "ci_high": ci[1],
                 "ci90_low": ci90[0], "ci90_high": ci90[1],
-                "p_value": float(2 * stats.norm.sf(abs(estimate / se))) if se > 0 else np.nan,
+                "test": "likelihood ratio" if fit.penalty else "Wald",
+                "p_value": float(2 * stats.norm.sf(abs(roots[0]))) if np.isfinite(roots[0]) else np.nan,
                 "p_consistent": p_consistent, "p_contradicted": p_contradicted,
                 "verdict": decide(expected, ci, ci90, margin), "note": claim.get("note", ""),
             })
@@ -223,13 +251,15 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
             rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("p_value", "p_consistent", "p_contradicted"):
-        table[f"{column}_holm"] = _holm(table[column]) if column in table else np.nan
+        if column not in table:
+            table[column] = np.nan
+    table[["p_consistent_holm", "p_contradicted_holm"]] = holm_family(table)
     table["verdict_holm"] = np.select(
         [table["p_consistent_holm"] < 0.05, table["p_contradicted_holm"] < 0.05],
         ["consistent", "contradicted"], default="inconclusive")
     order = ["id", "kind", "sectoral_group", "outcome", "predictor", "published_wording", "expected", "margin",
              "fit", "n", "estimate", "std_error", "odds_ratio", "ci_low", "ci_high", "ci90_low", "ci90_high",
-             "p_value", "p_value_holm", "p_consistent", "p_consistent_holm", "p_contradicted",
+             "test", "p_value", "p_consistent", "p_consistent_holm", "p_contradicted",
              "p_contradicted_holm", "verdict", "verdict_holm", "exact_tau_b", "exact_p", "term", "subset",
              "source", "note"]
     return table.reindex(columns=order)

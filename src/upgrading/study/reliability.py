@@ -1,9 +1,13 @@
 """Inter-coder reliability of a double-coded sheet: Krippendorff's alpha with bootstrap intervals.
 
 Alpha comes from the maintained `krippendorff` package: ordinal metric for the 0-3 scales, nominal for
-governance and sectoral group. Intervals resample cases (the units) with replacement, the usual bootstrap
-for alpha (Hayes & Krippendorff 2007 resample pairable values; with two coders and no missing codes that
-is the same as resampling cases).
+governance and sectoral group. Intervals are a nonparametric case bootstrap: cases (the units) are resampled
+with replacement and alpha is recomputed on each resample, observed *and* expected disagreement alike, and the
+2.5% and 97.5% percentiles are reported. This is not Hayes & Krippendorff's (2007) bootstrap, which resamples
+pairable values while holding the expected disagreement of the full sample fixed; the case bootstrap also
+carries the uncertainty of the expected disagreement. Where every resample gives the same alpha (for example,
+no disagreement at all), the interval is degenerate and the table says so instead of passing it off as a
+measure of precision.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .codebook import Codebook, load_codebook
 from ..errors import UpgradingError
+from .codebook import Codebook, load_codebook
+
 
 def reliability_variables(codebook: Codebook | None = None) -> dict[str, str]:
     """Variables whose agreement is reported, with their level of measurement (from the codebook)."""
@@ -86,13 +91,19 @@ def reliability_table(first: pd.DataFrame, second: pd.DataFrame, n_boot: int = 2
         boots = np.array([alpha_from_counts(counts[idx], domain, metric) for idx in draws])
         boots = boots[~np.isnan(boots)]
         agree = float(np.mean(data[0] == data[1]))
+        note = ""
+        if not len(boots):
+            note = "alpha undefined: a single value observed in every resample"
+        elif np.all(boots == boots[0]):
+            note = (f"degenerate interval: every resample gives alpha = {boots[0]:g} "
+                    + ("(no disagreement in any case)" if agree == 1 else "")).strip()
         rows.append({
             "variable": variable, "metric": metric, "cases": n,
             "disagreements": int(np.sum(data[0] != data[1])), "exact_agreement": agree,
             "alpha": point,
             "ci_low": float(np.quantile(boots, lo)) if len(boots) else float("nan"),
             "ci_high": float(np.quantile(boots, hi)) if len(boots) else float("nan"),
-            "bootstrap_draws": int(len(boots)),
+            "bootstrap_draws": int(len(boots)), "note": note,
         })
     return pd.DataFrame(rows)
 

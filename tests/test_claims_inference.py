@@ -1,0 +1,62 @@
+"""Every p-value of the claims check comes from the inference behind the interval beside it, and the verdicts
+are reproducible from the p-values alone: raw from raw, Holm-adjusted from the adjusted ones."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from upgrading.compendium.paths import DATA_RAW
+from upgrading.study import claims
+from upgrading.study.coding import load_cases
+
+
+@pytest.fixture(scope="module")
+def table():
+    return claims.evaluate(load_cases(DATA_RAW / "coding_sheet_simulated.csv"), n_resamples=99)
+
+
+def _from_p(p_consistent, p_contradicted):
+    return np.select([p_consistent < 0.05, p_contradicted < 0.05], ["consistent", "contradicted"], "inconclusive")
+
+
+def test_raw_verdicts_are_the_decision_p_values_at_five_percent(table):
+    """The intervals decide the raw verdict; the p-values, computed from the same statistic, must agree."""
+    assert (table["fit"] == "firth").any() and (table["fit"] == "ml").any(), "both kinds of fit exercised"
+    np.testing.assert_array_equal(_from_p(table["p_consistent"], table["p_contradicted"]), table["verdict"])
+
+
+def test_two_sided_p_matches_the_95_interval(table):
+    outside = (table["ci_low"] > 0) | (table["ci_high"] < 0)
+    np.testing.assert_array_equal(table["p_value"] < 0.05, outside)
+    assert set(table.loc[table["fit"] == "firth", "test"]) == {"likelihood ratio"}
+    assert set(table.loc[table["fit"] == "ml", "test"]) == {"Wald"}
+
+
+def test_holm_adjusts_one_family_of_two_tests_per_claim(table):
+    family = np.r_[table["p_consistent"], table["p_contradicted"]]
+    m = len(family)
+    order = np.argsort(family, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, index in enumerate(order):  # Holm (1979) step-down, by hand
+        running = max(running, min(1.0, (m - rank) * family[index]))
+        adjusted[index] = running
+    np.testing.assert_allclose(table["p_consistent_holm"], adjusted[:len(table)])
+    np.testing.assert_allclose(table["p_contradicted_holm"], adjusted[len(table):])
+    np.testing.assert_array_equal(_from_p(table["p_consistent_holm"], table["p_contradicted_holm"]),
+                                  table["verdict_holm"])
+
+
+def test_penalised_decision_statistics_are_likelihood_ratio_roots():
+    """For a penalised fit, r(0)^2 is the drop of the penalised log-likelihood (x2) when the slope is held at 0,
+    and the 95% profile interval ends where r = -+1.96."""
+    from upgrading.ordinal import ordered_logit
+
+    df = pd.DataFrame({"y": [0, 0, 0, 1, 1, 1, 2, 2, 2], "x": np.arange(9.0)})
+    with pytest.warns(UserWarning):
+        fit = ordered_logit("y ~ x", df, penalty="jeffreys")
+    low, high = fit.profile_conf_int().loc["x"]
+    roots = claims.signed_roots(fit, "x", 0.405)
+    assert roots[0] > 0 and roots[1] > 0 and roots[2] > roots[1]
+    np.testing.assert_allclose(fit.signed_root("x", [low, high]), [1.959963984540054, -1.959963984540054],
+                               atol=1e-6)
