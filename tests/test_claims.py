@@ -138,16 +138,6 @@ def test_committed_verdict_table_has_all_cells_and_evidence():
         assert column in table.columns
 
 
-def _holm_by_hand(p):
-    """Holm's step-down adjustment, written out: sort, multiply the k-th smallest by (m - k), running max, cap 1."""
-    valid = [(value, i) for i, value in enumerate(p) if not np.isnan(value)]
-    m, running, out = len(valid), 0.0, [np.nan] * len(p)
-    for k, (value, i) in enumerate(sorted(valid)):
-        running = max(running, min(1.0, (m - k) * value))
-        out[i] = running
-    return out
-
-
 def test_holm_step_on_a_small_family_by_hand():
     # valid p sorted: 0.005, 0.01, 0.03, 0.04 (m = 4): 4 x 0.005 = 0.02; 3 x 0.01 = 0.03; 2 x 0.03 = 0.06;
     # 1 x 0.04 = 0.04, raised to the running maximum 0.06. The missing p-value is not counted in m.
@@ -159,29 +149,15 @@ def test_holm_step_on_a_small_family_by_hand():
     assert claims._holm(pd.Series([np.nan, np.nan])).isna().all()
 
 
-@pytest.fixture(scope="module")
-def simulated_verdicts():
-    return claims.evaluate(load_cases(GOOD), n_resamples=99)
-
-
-def test_holm_adjusts_over_the_whole_family_of_claims(simulated_verdicts):
-    table = simulated_verdicts
-    assert len(table) == len(claims.load_register()["claims"])
-    for column in ("p_value", "p_consistent", "p_contradicted"):
-        np.testing.assert_allclose(table[f"{column}_holm"], _holm_by_hand(table[column].tolist()), rtol=0,
-                                   atol=1e-12, err_msg=column)
-
-
-def test_holm_verdict_follows_from_the_adjusted_p_values_alone(simulated_verdicts):
-    table = simulated_verdicts
-    for row in table.itertuples():
-        if row.p_consistent_holm < 0.05:
-            expected = "consistent"
-        elif row.p_contradicted_holm < 0.05:
-            expected = "contradicted"
-        else:
-            expected = "inconclusive"
-        assert row.verdict_holm == expected, row.id
+def test_holm_family_pools_both_tests_of_every_claim_by_hand():
+    # two claims, four tests in one family: 0.01, 0.20 (consistent) and 0.30, 0.004 (contradicted).
+    # Sorted: 4 x 0.004 = 0.016; 3 x 0.01 = 0.03; 2 x 0.20 = 0.40; 1 x 0.30 = 0.30 -> running max 0.40.
+    # Adjusting each column on its own would give 0.02 and 0.20 for the first column instead.
+    table = pd.DataFrame({"p_consistent": [0.01, 0.20], "p_contradicted": [0.30, 0.004]}, index=[7, 9])
+    adjusted = claims.holm_family(table)
+    assert adjusted.index.tolist() == [7, 9]
+    np.testing.assert_allclose(adjusted["p_consistent_holm"], [0.03, 0.40], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(adjusted["p_contradicted_holm"], [0.40, 0.016], rtol=0, atol=1e-12)
 
 
 def test_cli_claims_prints_the_verdict_table(tmp_path, capsys):
