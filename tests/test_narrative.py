@@ -75,6 +75,7 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
     text = narrative.verdicts_summary(verdicts, counts, register, small_cases())
     assert text.startswith("Of the 4 claims (3 table cells, 1 textual), 1 are consistent with the data, 1 "
                            "contradicted and 2 inconclusive before adjustment")
+    assert "Holm's adjustment over one family of 8 tests" in text
     assert "None of the 2 'neutral'/'none' claims" in text and "odds ratio of 1/2 to 2" in text
     assert "1 to 3 cases per group" in text
     assert "6 cases cannot resolve" in narrative.simulated_reading(small_cases())
