@@ -129,7 +129,7 @@ def test_committed_verdict_table_has_all_cells_and_evidence():
     table = pd.read_csv(FIGURES / "claims_verdicts.csv")
     assert (table["kind"] == "table cell").sum() == 24
     assert set(table["verdict"]) <= set(claims.VERDICTS) and set(table["verdict_holm"]) <= set(claims.VERDICTS)
-    estimable = table[table["fit"].isin(["ml", "firth"])]
+    estimable = table[table["fit"].isin(["ml", "jeffreys"])]
     assert len(estimable) == len(table)
     for column in ("estimate", "ci_low", "ci_high", "p_value", "p_consistent_holm", "p_contradicted_holm"):
         assert estimable[column].notna().all(), column

@@ -21,14 +21,14 @@ def _from_p(p_consistent, p_contradicted):
 
 def test_raw_verdicts_are_the_decision_p_values_at_five_percent(table):
     """The intervals decide the raw verdict; the p-values, computed from the same statistic, must agree."""
-    assert (table["fit"] == "firth").any() and (table["fit"] == "ml").any(), "both kinds of fit exercised"
+    assert (table["fit"] == "jeffreys").any() and (table["fit"] == "ml").any(), "both kinds of fit exercised"
     np.testing.assert_array_equal(_from_p(table["p_consistent"], table["p_contradicted"]), table["verdict"])
 
 
 def test_two_sided_p_matches_the_95_interval(table):
     outside = (table["ci_low"] > 0) | (table["ci_high"] < 0)
     np.testing.assert_array_equal(table["p_value"] < 0.05, outside)
-    assert set(table.loc[table["fit"] == "firth", "test"]) == {"likelihood ratio"}
+    assert set(table.loc[table["fit"] == "jeffreys", "test"]) == {"likelihood ratio"}
     assert set(table.loc[table["fit"] == "ml", "test"]) == {"Wald"}
 
 

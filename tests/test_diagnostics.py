@@ -69,25 +69,28 @@ def test_leave_one_out_names_a_refit_that_separates():
     assert row["loo_max"] == np.inf and np.isfinite(row["loo_min"])
 
 
-def test_permutation_tau_b_matches_scipy_and_is_exact_for_small_groups():
+def test_permutation_tau_b_matches_scipy_and_is_exact_for_study_sized_groups():
     rng = np.random.default_rng(5)
     x, y = rng.integers(0, 4, 7), rng.integers(0, 4, 7)
     result = permutation_association(x, y)
     assert result["tau_b"] == pytest.approx(stats.kendalltau(x, y).statistic)
-    assert result["method"] == "exact" and result["resamples"] == 5040
-    big = permutation_association(rng.integers(0, 4, 14), rng.integers(0, 4, 14), n_resamples=999, seed=3)
-    assert big["method"] == "Monte Carlo" and big["resamples"] == 999
+    assert result["method"].startswith("exact (") and result["draws"] == 0
+    big = permutation_association(rng.integers(0, 4, 18), rng.integers(0, 4, 18), n_resamples=999, seed=3)
+    assert big["method"] == f"exact ({big['arrangements']:,} distinct arrangements)"
+    forced = permutation_association(rng.integers(0, 4, 14), rng.integers(0, 4, 14), n_resamples=999, seed=3,
+                                     max_cells=0)
+    assert forced["method"].startswith("Monte Carlo (999 draws, MC SE ") and forced["draws"] == 999
 
 
 def test_permutation_p_values_are_reproducible_and_sensible():
     rng = np.random.default_rng(6)
     x = rng.integers(0, 4, 15)
-    again = [permutation_association(x, x[::-1].copy(), n_resamples=999, seed=9) for _ in range(2)]
+    again = [permutation_association(x, x[::-1].copy(), n_resamples=999, seed=9, max_cells=0) for _ in range(2)]
     assert again[0] == again[1]
-    strong = permutation_association(x, x, n_resamples=999, seed=1)
+    strong = permutation_association(x, x)
     assert strong["p_value"] < 0.01 and strong["tau_b"] == pytest.approx(1.0)
     flat = permutation_association(x, np.zeros(15), n_resamples=999)
-    assert np.isnan(flat["p_value"]) and "no variance" in flat["method"]
+    assert np.isnan(flat["p_value"]) and "no variance" in flat["reason"]
 
 
 @pytest.mark.parametrize("term, expected", [
@@ -101,10 +104,10 @@ def test_parse_term(term, expected):
     assert analysis.parse_term(term) == expected
 
 
-def test_reported_fit_is_firth_exactly_where_ml_is_separated():
+def test_reported_fit_is_jeffreys_exactly_where_ml_is_separated():
     cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
     fits = analysis.fit_models(cases, forms=["functional_upgrading"])
     table = analysis.diagnostics_table(fits)
     for fit, row in zip(fits, table.itertuples()):
-        assert row.reported == ("firth" if fit.ml.separation.separated else "ml")
+        assert row.reported == ("jeffreys" if fit.ml.separation.separated else "ml")
         assert fit.reported.penalty == ("jeffreys" if row.ml_separated else None)

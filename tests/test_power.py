@@ -175,7 +175,7 @@ def test_results_do_not_depend_on_chunks_or_workers():
 
 
 def test_exact_mode_reproduces_the_claims_check_verdict_for_verdict():
-    """`exact=True` decides Firth fits by profile likelihood: the same verdicts as claims.evaluate."""
+    """`exact=True` decides Jeffreys-penalised fits by profile likelihood: the same verdicts as claims.evaluate."""
     seeds = power.replicate_seeds(21, 1, 3)[0]
     cell = power.DesignCell(50, 1.0)
     exact = power.label(power.run_chunk(cell, seeds, 0, exact=True))
@@ -183,15 +183,15 @@ def test_exact_mode_reproduces_the_claims_check_verdict_for_verdict():
     data = power.simulate_chunk(seeds, 50, 1.0)
     register = claims.load_register()
     cells = {**register, "claims": [c for c in register["claims"] if c["kind"] == "table cell"]}
-    firth_seen = 0
+    penalised_seen = 0
     for r in range(len(seeds)):
         sheet = _sheet({k: v[r] for k, v in data["cases"].items()}, {k: v[r] for k, v in data["per_group"].items()})
         checked = claims.evaluate(sheet, cells, n_resamples=9).set_index("id")
         ours = exact[(exact["replicate"] == r) & (exact["scope"] != "pooled")].set_index("claim")
         for claim_id, row in ours.iterrows():
             assert row["verdict"] == checked.loc[claim_id, "verdict"], (r, claim_id)
-        firth_seen += (ours["fit"] == "firth").any()
-    assert firth_seen  # the profile rule was exercised
+        penalised_seen += (ours["fit"] == "jeffreys").any()
+    assert penalised_seen  # the profile rule was exercised
     agreement = (exact["verdict"] == approximate["verdict"]).mean()
     assert agreement > 0.85  # measured: 0.99 on these replicates
 

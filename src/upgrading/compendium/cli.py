@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"root seed of the study (default {settings.POWER_SEED})")
     pw.add_argument("--jobs", type=int, default=1, help="joblib workers (default 1; -1 = all cores)")
     pw.add_argument("--exact", action="store_true",
-                    help="decide Firth fits by profile penalised likelihood, as notebook 05 does (slow)")
+                    help="decide Jeffreys-penalised fits by profile penalised likelihood, as notebook 05 does (slow)")
     pw.add_argument("--quiet", action="store_true", help="no progress bar")
     pw.add_argument("--out", metavar="CSV", help="also write the summary table to this file")
     pw.set_defaults(handler=_cmd_power)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -33,6 +33,7 @@ class Design:
     outcome: str
     formula: str = ""
     design_info: object = None
+    aliased: dict = field(default_factory=dict)  # columns dropped as not estimable: name -> reason
 
     @property
     def n_levels(self) -> int:
@@ -48,7 +49,7 @@ class Design:
         import patsy
 
         matrix = np.asarray(patsy.build_design_matrices([self.design_info], data, NA_action="raise")[0])
-        keep = [k for k, n in enumerate(self.design_info.column_names) if n != "Intercept"]
+        keep = [k for k, n in enumerate(self.design_info.column_names) if n in self.names]
         return matrix[:, keep].astype(float)
 
 
@@ -100,8 +101,15 @@ def _outcome_codes(values: pd.Series, name: str) -> tuple[np.ndarray, list]:
     return np.searchsorted(np.asarray(observed), values.to_numpy()).astype(int), observed
 
 
-def build_design(formula: str, data: pd.DataFrame, freq_weights=None) -> Design:
-    """Parse `outcome ~ predictors` (patsy syntax, treatment contrasts) into a Design, refusing bad data."""
+def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: str = "raise") -> Design:
+    """Parse `outcome ~ predictors` (patsy syntax, treatment contrasts) into a Design, refusing bad data.
+
+    Predictors that cannot be estimated (a factor level with no cases, a column without variance, a column
+    collinear with earlier ones or the thresholds) raise an error naming them (`aliased="raise"`), or are left
+    out and listed with the reason in `design.aliased` (`aliased="drop"`, as R's `clm` drops aliased terms).
+    """
+    if aliased not in ("raise", "drop"):
+        raise ValueError(f"aliased must be 'raise' or 'drop', not {aliased!r}")
     if "~" not in formula:
         raise UpgradingError(f"formula {formula!r} needs the form 'outcome ~ predictors'")
     lhs, rhs = (part.strip() for part in formula.split("~", 1))
@@ -136,8 +144,42 @@ def build_design(formula: str, data: pd.DataFrame, freq_weights=None) -> Design:
     weights = np.ones(len(y)) if freq_weights is None else np.asarray(freq_weights, dtype=float)
     if weights.shape != y.shape or np.any(weights < 0) or not np.all(np.isfinite(weights)):
         raise UpgradingError("freq_weights must be one finite, non-negative number per row")
-    _check_predictors(X, names, weights)
-    return Design(y, X, weights, levels, names, lhs, formula, info)
+    if aliased == "raise":
+        _check_predictors(X, names, weights)
+        return Design(y, X, weights, levels, names, lhs, formula, info)
+    dropped = _aliased_columns(X, names, weights)
+    keep = [k for k, name in enumerate(names) if name not in dropped]
+    return Design(y, X[:, keep], weights, levels, [names[k] for k in keep], lhs, formula, info, dropped)
+
+
+def _constant_reason(name: str, column: np.ndarray) -> str:
+    level = re.search(r"\[(?:T\.)?([^\]]+)\]", name)
+    if level and np.all(column == 0):
+        return f"factor level {level.group(1)!r} has no cases"
+    return f"no variance (every case has {column[0]:g})"
+
+
+def _aliased_columns(X: np.ndarray, names: list[str], weights: np.ndarray) -> dict[str, str]:
+    """Columns that cannot be estimated, in order: constant ones, then each one that adds no rank to the
+    thresholds and the columns kept before it (named with the columns it is a combination of)."""
+    used = weights > 0
+    dropped: dict[str, str] = {}
+    kept = [np.ones(used.sum())]
+    kept_names: list[str] = []
+    for k, name in enumerate(names):
+        column = X[used, k]
+        if np.all(column == column[0]):
+            dropped[name] = _constant_reason(name, column)
+            continue
+        basis = np.column_stack(kept)
+        coef, *_ = np.linalg.lstsq(basis, column, rcond=None)
+        if np.allclose(basis @ coef, column, atol=1e-9 * max(1.0, np.abs(column).max())):
+            partners = [kept_names[j - 1] for j in np.flatnonzero(np.abs(coef) > 1e-8) if j > 0]
+            dropped[name] = "collinear with " + (", ".join(partners) if partners else "the thresholds")
+            continue
+        kept.append(column)
+        kept_names.append(name)
+    return dropped
 
 
 def _check_predictors(X: np.ndarray, names: list[str], weights: np.ndarray) -> None:

@@ -4,6 +4,11 @@
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 from scipy import special, stats
@@ -18,25 +23,65 @@ from .separation import directions
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _variables(design) -> list[tuple[str, list[int]]]:
+    """Each model term (a factor, a numeric variable, an interaction) with the indices of its design columns.
+
+    From patsy's term slices when the design has them; otherwise by the column names with their levels
+    (`[T.b]`, `[b]`) removed, which is how patsy names a term's columns.
+    """
+    info = getattr(design, "design_info", None)
+    names = list(design.names)
+    if info is not None and hasattr(info, "term_name_slices"):
+        out = []
+        for term, part in info.term_name_slices.items():
+            index = [names.index(c) for c in info.column_names[part] if c in names]
+            if index:
+                out.append((term, index))
+        if sorted(k for _, index in out for k in index) == list(range(len(names))):
+            return out
+    groups: dict[str, list[int]] = {}
+    for k, name in enumerate(names):
+        groups.setdefault(re.sub(r"\[[^\]]*\]", "", name), []).append(k)
+    return list(groups.items())
+
+
 def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
-    """Brant's Wald test that each slope is the same at every cut point, per predictor and overall.
+    """Brant's Wald test that each slope is the same at every cut point: per design column, per variable, overall.
 
     Fits the K-1 binary logits 1(y > m), stacks their slopes with the full covariance (cross blocks
-    (X'W_m X)^-1 (X'W_ml X) (X'W_l X)^-1, W_ml = diag(pi_l - pi_m pi_l)), and tests equality across cut points:
-    df = K-2 per predictor, (K-2)p overall. Liberal in small samples. If any binary logit is separated its
-    slopes are infinite and the test is undefined: the row says so instead of giving a number.
+    (X'W_m X)^-1 (X'W_ml X) (X'W_l X)^-1, W_ml = diag(pi_l - pi_m pi_l)), and tests equality across cut points.
+    `scope`: "column" (one design column, df K-2), "variable" (all the columns of one model term jointly, e.g.
+    every level of a factor or of an interaction, df (K-2) x columns; unlike a column's test it does not depend
+    on the reference level), "omnibus" (all columns, df (K-2)p). Liberal in small samples. If a binary logit is
+    separated (infinite slopes), has not converged, or the contrasts' covariance is singular, the rows say so in
+    `note`, with NaN instead of a number.
     """
     d = result.design
     K, (n, p) = d.n_levels, d.X.shape
-    columns = ["term", "chi2", "df", "p_value", "note"]
+    columns = ["scope", "term", "columns", "chi2", "df", "p_value", "note"]
+    variables = _variables(d)
+    tests = ([("column", name, [k]) for k, name in enumerate(d.names)]
+             + [("variable", term, index) for term, index in variables]
+             + [("omnibus", "omnibus", list(range(p)))])
+
+    def undefined(note: str) -> pd.DataFrame:
+        return pd.DataFrame([{"scope": scope, "term": term, "columns": len(index), "chi2": np.nan,
+                              "df": max(K - 2, 0) * len(index), "p_value": np.nan, "note": note}
+                             for scope, term, index in tests], columns=columns)
+
     if K < 3:
-        return pd.DataFrame([{"term": "omnibus", "chi2": np.nan, "df": 0, "p_value": np.nan,
-                              "note": "two outcome levels: proportional odds holds trivially"}], columns=columns)
+        return undefined("two outcome levels: proportional odds holds trivially")
     X1 = np.column_stack([np.ones(n), d.X])
     splits = Batch(np.stack([(d.y > m).astype(int) for m in range(K - 1)]), np.tile(d.X, (K - 1, 1, 1)),
                    np.tile(d.weights, (K - 1, 1)), 2, list(d.names))  # the K-1 binary logits, one batch
     fits = newton(splits)
     separated = np.any(directions(splits, fits.theta) != 0, axis=1)
+    if any(separated):
+        cuts = [f"y > {d.levels[m]}" for m, s in enumerate(separated) if s]
+        return undefined(f"undefined: the binary logit(s) {', '.join(cuts)} are separated")
+    if not np.all(fits.converged):
+        cuts = [f"y > {d.levels[m]}" for m, c in enumerate(fits.converged) if not c]
+        return undefined(f"undefined: the binary logit(s) {', '.join(cuts)} did not converge")
     slopes, infos, fitted = [], [], []
     for m in range(K - 1):
         alpha, beta = fits.theta[m, 0], fits.theta[m, 1:]
@@ -44,12 +89,6 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
         slopes.append(beta)
         fitted.append(prob)
         infos.append((X1.T * (d.weights * prob * (1 - prob))) @ X1)
-    if any(separated):
-        cuts = [f"y > {d.levels[m]}" for m, s in enumerate(separated) if s]
-        note = f"undefined: the binary logit(s) {', '.join(cuts)} are separated"
-        return pd.DataFrame([{"term": t, "chi2": np.nan, "df": K - 2, "p_value": np.nan, "note": note}
-                             for t in d.names] + [{"term": "omnibus", "chi2": np.nan, "df": (K - 2) * p,
-                                                   "p_value": np.nan, "note": note}], columns=columns)
     inv = [np.linalg.inv(info) for info in infos]
     V = np.zeros(((K - 1) * p, (K - 1) * p))
     for m in range(K - 1):
@@ -62,13 +101,9 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
             V[m * p:(m + 1) * p, l * p:(l + 1) * p] = block[1:, 1:]
             V[l * p:(l + 1) * p, m * p:(m + 1) * p] = block[1:, 1:].T
     b = np.concatenate(slopes)
-    rows = []
-
-    def wald(D):
-        diff = D @ b
-        return float(diff @ np.linalg.solve(D @ V @ D.T, diff))
 
     def contrasts(index: list[int]) -> np.ndarray:
+        """Rows beta_1k - beta_mk, m = 2..K-1, for every column k in `index`."""
         D = []
         for k in index:
             for m in range(1, K - 1):
@@ -77,13 +112,20 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
                 D.append(r)
         return np.array(D)
 
-    for k, name in enumerate(d.names):
-        chi2 = wald(contrasts([k]))
-        rows.append({"term": name, "chi2": chi2, "df": K - 2, "p_value": float(stats.chi2.sf(chi2, K - 2)),
-                     "note": ""})
-    chi2 = wald(contrasts(list(range(p))))
-    rows.append({"term": "omnibus", "chi2": chi2, "df": (K - 2) * p,
-                 "p_value": float(stats.chi2.sf(chi2, (K - 2) * p)), "note": ""})
+    rows = []
+    for scope, term, index in tests:
+        D = contrasts(index)
+        df = len(D)
+        row = {"scope": scope, "term": term, "columns": len(index), "chi2": np.nan, "df": df, "p_value": np.nan,
+               "note": ""}
+        diff, cov = D @ b, D @ V @ D.T
+        eig = np.linalg.eigvalsh(cov)
+        if not np.all(np.isfinite(eig)) or eig.min() <= 1e-12 * max(eig.max(), 1e-300):
+            row["note"] = "undefined: the covariance of the cut-point differences is singular"
+        else:
+            chi2 = float(diff @ np.linalg.solve(cov, diff))
+            row.update({"chi2": chi2, "p_value": float(stats.chi2.sf(chi2, df))})
+        rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -131,43 +173,186 @@ def leave_one_out(result: OrderedLogitResults) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _tau_b_statistic(x: np.ndarray):
-    sx = np.sign(x[:, None] - x[None, :])
-    n = len(x)
-    n0 = n * (n - 1) / 2
-    ties_x = (np.sum(sx == 0) - n) / 2
-
-    def statistic(y, axis=-1):
-        y = np.asarray(y, dtype=float)
-        sy = np.sign(y[..., :, None] - y[..., None, :])
-        ties_y = (np.sum(sy == 0, axis=(-2, -1)) - n) / 2
-        concordance = np.sum(sx * sy, axis=(-2, -1)) / 2
-        return concordance / np.sqrt((n0 - ties_x) * (n0 - ties_y))
-
-    return statistic
+#: Largest table of the exact null's dynamic programme (arrangement states x values of S, int64 cells, 8 bytes
+#: each: 40 MB). Every group of the study (n <= 20, scores 0-3) needs under 10^5; beyond it, Monte Carlo.
+EXACT_MAX_CELLS = 5_000_000
 
 
-def permutation_association(x, y, n_resamples: int = 9999, seed: int = 2005) -> dict:
-    """Kendall's tau-b between x and y with a two-sided permutation p-value (exact when n! <= n_resamples).
+@dataclass
+class KendallNull:
+    """Exact permutation null of Kendall's S: each attainable S and the number of distinct arrangements of the
+    multiset of y (x fixed) that give it; `n_arrangements` = n! / prod(m_v!) is their total."""
 
-    tau-b handles the many ties of 0-3 scores, where the exact null tables of kendalltau do not apply.
+    support: np.ndarray
+    counts: list[int]
+    n_arrangements: int
+
+    def count(self, mask: np.ndarray) -> int:
+        """Exact (integer) number of arrangements whose S satisfies `mask` (a boolean over `support`)."""
+        return sum(c for c, keep in zip(self.counts, mask) if keep)
+
+
+def kendall_s(x, y) -> int:
+    """S = sum over pairs i < j of sign(x_i - x_j) sign(y_i - y_j): concordant minus discordant pairs."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return int(np.sum(np.sign(x[:, None] - x[None, :]) * np.sign(y[:, None] - y[None, :]))) // 2
+
+
+def _tied_pairs(v: np.ndarray) -> int:
+    counts = np.unique(v, return_counts=True)[1]
+    return int(np.sum(counts * (counts - 1) // 2))
+
+
+def _multinomial(counts) -> int:
+    counts = [int(c) for c in counts]
+    return math.factorial(sum(counts)) // math.prod(math.factorial(c) for c in counts)
+
+
+def _compositions(total: int, caps: np.ndarray) -> np.ndarray:
+    """Every r with sum(r) = total and 0 <= r_l <= caps_l, one per row."""
+    out: list[list[int]] = []
+
+    def extend(prefix: list[int], left: int) -> None:
+        level = len(prefix)
+        if level == len(caps) - 1:
+            if left <= caps[level]:
+                out.append(prefix + [left])
+            return
+        for k in range(min(left, int(caps[level])) + 1):
+            extend(prefix + [k], left - k)
+
+    extend([], total)
+    return np.array(out, dtype=np.int64).reshape(-1, len(caps))
+
+
+def _null_cells(a: np.ndarray, b: np.ndarray) -> int:
+    n = len(a)
+    return int(np.prod(np.unique(b, return_counts=True)[1] + 1)) * (n * (n - 1) + 1)
+
+
+def _s_null_counts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of S over the distinct arrangements of the multiset b against a fixed a, without listing them.
+
+    S depends on an arrangement only through how many of each b value fall in each tie group of a. Going
+    through a's tie groups in increasing order, the state is how many of each b value are already placed (at
+    most prod(m_l + 1) states) with the distribution of S so far. Putting r_l items of b level l into the next
+    group, of size c, adds sum_l r_l (placed below l - placed above l) to S (pairs inside a group are tied in a)
+    and can be done in c! / prod(r_l!) distinct ways. Integer arithmetic throughout: the counts are exact.
+    """
+    n = len(a)
+    groups = np.unique(a, return_counts=True)[1]
+    m = np.unique(b, return_counts=True)[1].astype(np.int64)
+    smax = n * (n - 1) // 2
+    radix = np.cumprod(np.r_[1, m[:-1] + 1])
+    n_states = int(np.prod(m + 1))
+    placed = (np.arange(n_states)[:, None] // radix) % (m + 1)  # state -> items of each b level placed so far
+    below = np.cumsum(placed, axis=1) - placed
+    balance = below - (placed.sum(axis=1, keepdims=True) - np.cumsum(placed, axis=1))
+    total_placed = placed.sum(axis=1)
+    # int64 is exact while the total (which bounds every partial count) stays below 2**63
+    dtype = np.int64 if _multinomial(m) < 2**62 else object
+    dist = np.zeros((n_states, 2 * smax + 1), dtype=dtype)
+    dist[0, smax] = 1
+    k = 0
+    for c in groups:
+        c = int(c)
+        new = np.zeros_like(dist)
+        layer = np.flatnonzero(total_placed == k)
+        reach = k * (k - 1) // 2  # |S| over the first k items
+        cols = np.arange(smax - reach, smax + reach + 1)
+        for r in _compositions(c, m):
+            src = layer[np.all(placed[layer] + r <= m, axis=1)]
+            if not len(src):
+                continue
+            ways = math.factorial(c) // math.prod(math.factorial(int(v)) for v in r)
+            shift = balance[src] @ r  # one state goes to one state: no index repeats within a composition
+            new[(src + int(r @ radix))[:, None], cols[None, :] + shift[:, None]] += ways * dist[src][:, cols]
+        dist = new
+        k += c
+    counts = dist[n_states - 1]
+    support = np.flatnonzero(counts)
+    return support - smax, counts[support]
+
+
+def kendall_null_distribution(x, y, max_cells: int = EXACT_MAX_CELLS) -> KendallNull | None:
+    """The exact null of S with x fixed and y permuted uniformly, or None when its table exceeds `max_cells`.
+
+    S is symmetric in x and y, and so is the law of the x-by-y table under uniform pairing, so the programme
+    runs over whichever variable has fewer states, and the counts are converted to arrangements of y.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    m_x, m_y = (np.unique(v, return_counts=True)[1] for v in (x, y))
+    swap = _null_cells(y, x) < _null_cells(x, y)
+    if min(_null_cells(x, y), _null_cells(y, x)) > max_cells:
+        return None
+    support, counts = _s_null_counts(y, x) if swap else _s_null_counts(x, y)
+    counts = [int(c) for c in counts]
+    if swap:  # a table N is prod(m_y!)/prod(N!) arrangements of x and prod(m_x!)/prod(N!) arrangements of y
+        num = math.prod(math.factorial(int(c)) for c in m_x)
+        den = math.prod(math.factorial(int(c)) for c in m_y)
+        counts = [c * num // den for c in counts]
+    total = _multinomial(m_y)
+    if sum(counts) != total:  # a broken programme must not pass for an exact test
+        raise UpgradingError(f"exact Kendall null: counts sum to {sum(counts)}, not {total} arrangements")
+    return KendallNull(np.asarray(support, dtype=np.int64), counts, total)
+
+
+def _s_of_rows(x: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    sx = np.sign(x[:, None] - x[None, :]).astype(np.int8)
+    sy = np.sign(ys[:, :, None] - ys[:, None, :]).astype(np.int8)
+    return np.einsum("ij,rij->r", sx, sy, dtype=np.int64) // 2
+
+
+def permutation_association(x, y, n_resamples: int = 9999, seed: int = 2005,
+                            max_cells: int = EXACT_MAX_CELLS) -> dict:
+    """Kendall's tau-b between x and y with permutation p-values (x fixed, y permuted uniformly).
+
+    Exact whenever the null's dynamic programme fits in `max_cells` (every group of the study): all distinct
+    arrangements of the multiset of y are counted, p-values are exact rationals (stored as floats). Otherwise
+    `n_resamples` seeded random permutations, p = (1 + hits) / (1 + draws), with Monte Carlo standard error
+    sqrt(p(1-p)/draws); the `method` says which. tau-b's denominator is the same in every arrangement, so all
+    comparisons are on the integer S.
+
+    Two-sided p-values: with ties the null of S is not symmetric, and the two usual definitions differ (either
+    way). `p_value` = P(|S| >= |s|), the study's choice; `p_two_sided_doubled` = min(1, 2 min(p_ge, p_le)).
+    `p_ge` = P(S >= s), `p_le` = P(S <= s). A test that cannot be computed has NaNs and a `reason`.
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = len(x)
+    if len(y) != n or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise UpgradingError("an association test needs x and y of one length, without missing values")
+    arrangements = _multinomial(np.unique(y, return_counts=True)[1]) if n else 0
+    result = {"n": n, "tau_b": np.nan, "S": np.nan, "p_value": np.nan, "p_two_sided_doubled": np.nan,
+              "p_ge": np.nan, "p_le": np.nan, "method": "not computed", "arrangements": arrangements,
+              "draws": 0, "mc_se": np.nan, "reason": ""}
     if n < 3:
-        raise UpgradingError(f"an association test needs at least 3 cases, not {n}")
+        result["reason"] = {0: "no cases", 1: "one case", 2: "two cases"}[n] + ": no association to test"
+        return result
     for name, v in (("x", x), ("y", y)):
         if np.all(v == v[0]):
-            return {"n": n, "tau_b": np.nan, "p_value": np.nan, "method": f"undefined: {name} has no variance",
-                    "resamples": 0}
-    statistic = _tau_b_statistic(x)
-    exact = special.factorial(n) <= n_resamples
-    res = stats.permutation_test((y,), statistic, permutation_type="pairings", vectorized=True,
-                                 n_resamples=n_resamples, alternative="two-sided",
-                                 rng=np.random.default_rng(seed))
-    return {"n": n, "tau_b": float(res.statistic), "p_value": float(res.pvalue),
-            "method": "exact" if exact else "Monte Carlo", "resamples": int(special.factorial(n)) if exact
-            else n_resamples}
+            result["reason"] = f"undefined: {name} has no variance"
+            return result
+    s = kendall_s(x, y)
+    n0 = n * (n - 1) // 2
+    result.update({"S": s, "tau_b": s / math.sqrt((n0 - _tied_pairs(x)) * (n0 - _tied_pairs(y)))})
+    null = kendall_null_distribution(x, y, max_cells)
+    if null is not None:
+        total = null.n_arrangements
+        p = {key: float(Fraction(null.count(mask), total)) for key, mask in (
+            ("p_ge", null.support >= s), ("p_le", null.support <= s), ("p_value", np.abs(null.support) >= abs(s)))}
+        method, draws, se = f"exact ({total:,} distinct arrangements)", 0, 0.0
+    else:
+        rng = np.random.default_rng(seed)
+        sims = np.concatenate([_s_of_rows(x, rng.permuted(np.tile(y, (min(2000, n_resamples - start), 1)), axis=1))
+                               for start in range(0, n_resamples, 2000)])
+        p = {key: (1 + int(np.sum(hit))) / (1 + n_resamples) for key, hit in (
+            ("p_ge", sims >= s), ("p_le", sims <= s), ("p_value", np.abs(sims) >= abs(s)))}
+        draws, se = n_resamples, math.sqrt(p["p_value"] * (1 - p["p_value"]) / n_resamples)
+        method = f"Monte Carlo ({n_resamples:,} draws, MC SE {se:.2g})"
+    result.update(p)
+    result.update({"p_two_sided_doubled": min(1.0, 2 * min(p["p_ge"], p["p_le"])), "method": method,
+                   "draws": draws, "mc_se": se})
+    return result
 
 
 def group_association_tests(cases: pd.DataFrame, outcomes, predictors, group: str = "sectoral_group",

@@ -44,9 +44,14 @@ class OrderedLogit:
         self.problem = Batch.of(design)
 
     @classmethod
-    def from_formula(cls, formula: str, data: pd.DataFrame, freq_weights=None) -> OrderedLogit:
-        """`outcome ~ predictors` in patsy syntax (treatment contrasts, no intercept: the thresholds are it)."""
-        return cls(build_design(formula, data, freq_weights))
+    def from_formula(cls, formula: str, data: pd.DataFrame, freq_weights=None, aliased: str = "raise"
+                     ) -> OrderedLogit:
+        """`outcome ~ predictors` in patsy syntax (treatment contrasts, no intercept: the thresholds are it).
+
+        `aliased="drop"` leaves out predictors that cannot be estimated instead of refusing them; the results'
+        `aliased` names each with its reason.
+        """
+        return cls(build_design(formula, data, freq_weights, aliased))
 
     @property
     def exog_names(self) -> list[str]:
@@ -128,6 +133,11 @@ class OrderedLogitResults:
     def separation(self) -> Separation:
         """Whether maximum likelihood is separated on these data (a property of the data, not of this fit)."""
         return self.model.separation
+
+    @property
+    def aliased(self) -> dict[str, str]:
+        """Predictors left out as not estimable (`aliased="drop"`), with the reason for each."""
+        return dict(self.design.aliased)
 
     @property
     def method(self) -> str:
@@ -335,6 +345,11 @@ class OrderedLogitResults:
         table["test"] = test
         diverging = dict(zip(self.design.threshold_names + slopes, self._diverging))
         table["separated"] = [bool(diverging[t]) or t in self.separation.terms for t in slopes]
+        table["note"] = ""
+        if self.design.aliased:  # one row per term left out, with the reason instead of a number
+            rows = pd.DataFrame({"term": list(self.design.aliased), "note": list(self.design.aliased.values()),
+                                 "method": self.method, "interval": kind, "test": test, "separated": False})
+            table = pd.concat([table, rows], ignore_index=True)
         return table
 
     def summary(self, alpha: float = 0.05):
@@ -369,6 +384,9 @@ class OrderedLogitResults:
                          "these terms are infinite" + (f"; the estimates above, by {METHOD_LABELS[self.penalty]}, "
                                                        "are finite."
                                                        if self.penalty else "; use penalty='jeffreys'."))
+        if self.design.aliased:
+            left_out = "; ".join(f"{term} ({why})" for term, why in self.design.aliased.items())
+            notes.append(f"Left out as not estimable: {left_out}")
         for note in notes:
             smry.add_text(note)
         return smry

@@ -22,7 +22,7 @@ from scipy import stats
 from ..errors import UpgradingError
 from ..ordinal import OrderedLogit, permutation_association
 from .codebook import load_codebook
-from .models import MODELS, formula
+from .models import MODELS, formula, study_reason
 from .settings import PERMUTATIONS
 from .simulate import source_patterns
 
@@ -206,14 +206,15 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
             subset = data if claim["subset"] == "all" else data[data["sectoral_group"] == claim["subset"]]
             if key not in fits:
                 try:
-                    model = OrderedLogit.from_formula(formula, subset)
+                    model = OrderedLogit.from_formula(formula, subset, aliased="drop")
                     ml = model.fit(warn=False)
                     fits[key] = model.fit("jeffreys", warn=False) if ml.separation.separated else ml
                 except UpgradingError as error:
                     fits[key] = error
                 else:
                     if fits[key].penalty:  # profile intervals of every claim on this fit, in one batch per level
-                        terms = [c["term"] for c in register["claims"] if _fit_key(c, register) == key]
+                        terms = [c["term"] for c in register["claims"]
+                                 if _fit_key(c, register) == key and c["term"] in fits[key].design.names]
                         for level in (0.05, 0.10):
                             fits[key].profile_conf_int(level, terms)
             fit = fits[key]
@@ -228,6 +229,12 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                 rows.append(row)
                 continue
             term = claim["term"]
+            if term not in fit.design.names:
+                why = fit.aliased.get(term, f"term {term!r} is not in the model fitted to this sheet")
+                row.update({"fit": "not estimable", "note": study_reason(term, why, subset),
+                            "verdict": "inconclusive"})
+                rows.append(row)
+                continue
             estimate, se = float(fit.params[term]), float(fit.bse[term])
             interval = fit.profile_conf_int if fit.penalty else fit.conf_int  # profile for penalised fits
             ci = tuple(interval(0.05, [term]).loc[term])
@@ -235,7 +242,7 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
             roots = signed_roots(fit, term, margin)
             p_consistent, p_contradicted = decision_p_values(expected, roots)
             row.update({
-                "fit": "firth" if fit.penalty else "ml", "n": int(fit.nobs), "estimate": estimate,
+                "fit": "jeffreys" if fit.penalty else "ml", "n": int(fit.nobs), "estimate": estimate,
                 "std_error": se, "odds_ratio": float(np.exp(estimate)), "ci_low": ci[0], "ci_high": ci[1],
                 "ci90_low": ci90[0], "ci90_high": ci90[1],
                 "test": "likelihood ratio" if fit.penalty else "Wald",
@@ -247,7 +254,8 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                     and claim["sectoral_group"] in set(data["sectoral_group"].astype(str)):
                 group = data[data["sectoral_group"] == claim["sectoral_group"]]
                 exact = permutation_association(group[claim["predictor"]], group[claim["outcome"]], n_resamples)
-                row.update({"exact_tau_b": exact["tau_b"], "exact_p": exact["p_value"]})
+                row.update({"exact_tau_b": exact["tau_b"], "exact_p": exact["p_value"],  # P(|T| >= |t|)
+                            "exact_method": exact["reason"] or exact["method"]})
             rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("p_value", "p_consistent", "p_contradicted"):
@@ -260,8 +268,8 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
     order = ["id", "kind", "sectoral_group", "outcome", "predictor", "published_wording", "expected", "margin",
              "fit", "n", "estimate", "std_error", "odds_ratio", "ci_low", "ci_high", "ci90_low", "ci90_high",
              "test", "p_value", "p_consistent", "p_consistent_holm", "p_contradicted",
-             "p_contradicted_holm", "verdict", "verdict_holm", "exact_tau_b", "exact_p", "term", "subset",
-             "source", "note"]
+             "p_contradicted_holm", "verdict", "verdict_holm", "exact_tau_b", "exact_p", "exact_method",
+             "term", "subset", "source", "note"]
     return table.reindex(columns=order)
 
 

@@ -1,6 +1,11 @@
 """The study's models, end to end: for each form of upgrading, a pooled model and a model with a
-collective-efficiency and a leader-driven slope per sectoral group; ML with a separation check, the Firth fit
-reported wherever ML is separated; tidy estimates, diagnostics, leave-one-out ranges and exact tests.
+collective-efficiency and a leader-driven slope per sectoral group; ML with a separation check, the
+Jeffreys-penalised fit reported wherever ML is separated; tidy estimates, diagnostics, leave-one-out ranges and
+exact tests.
+
+Any sheet that validates runs: terms that cannot be estimated on it (a group with no cases or one case, a
+predictor constant within a group) are left out of the fit and keep their row with the reason, and a model that
+cannot be fitted at all (an outcome with one observed level) keeps one row saying why.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import UpgradingError
 from ..ordinal import OrderedLogit, OrderedLogitResults, brant_test, group_association_tests, leave_one_out
 from .codebook import load_codebook
 from .settings import PERMUTATIONS
@@ -22,6 +28,7 @@ MODELS = {
                 " + C(sectoral_group):leader_driven",
 }
 KEY_PREDICTORS = ("collective_efficiency", "leader_driven")
+REPORTED_LABELS = {False: "ml", True: "jeffreys"}
 
 
 def formula(model: str, form: str) -> str:
@@ -33,19 +40,46 @@ def formula(model: str, form: str) -> str:
 
 @dataclass
 class ModelFit:
+    """The ML and the Jeffreys-penalised fit of one model of one form, or why the model could not be fitted."""
+
     form: str
     model: str
-    ml: OrderedLogitResults
-    firth: OrderedLogitResults
+    ml: OrderedLogitResults | None
+    jeffreys: OrderedLogitResults | None
+    reasons: dict[str, str]  # term -> why it is not estimated on this sheet
+    error: str = ""
+
+    @property
+    def estimated(self) -> bool:
+        return self.ml is not None
 
     @property
     def separated(self) -> bool:
-        return self.ml.separation.separated
+        return self.estimated and self.ml.separation.separated
 
     @property
-    def reported(self) -> OrderedLogitResults:
-        """The fit the compendium reports: ML, or the Firth fit where ML does not exist (separation)."""
-        return self.firth if self.separated else self.ml
+    def reported(self) -> OrderedLogitResults | None:
+        """The fit the compendium reports: ML, or the Jeffreys-penalised fit where ML does not exist."""
+        return self.jeffreys if self.separated else self.ml
+
+    @property
+    def reported_label(self) -> str:
+        return REPORTED_LABELS[self.separated] if self.estimated else "not estimable"
+
+
+def study_reason(term: str, reason: str, cases: pd.DataFrame) -> str:
+    """The estimator's reason for leaving a term out, in the study's words where the term is a group's."""
+    group, predictor = parse_term(term)
+    if group == "all":
+        return reason
+    size = int((cases["sectoral_group"].astype(str) == group).sum())
+    if size == 0:
+        return "no cases in this group"
+    if size == 1:
+        return "one case in this group"
+    if predictor in cases and cases.loc[cases["sectoral_group"].astype(str) == group, predictor].nunique() == 1:
+        return f"{predictor} constant in the group"
+    return reason
 
 
 def parse_term(term: str) -> tuple[str, str]:
@@ -60,53 +94,72 @@ def parse_term(term: str) -> tuple[str, str]:
 
 
 def fit_models(cases: pd.DataFrame, forms=None) -> list[ModelFit]:
-    """ML and Firth fits of every model for every form of upgrading."""
+    """ML and Jeffreys-penalised fits of every model for every form of upgrading, on any valid sheet."""
     forms = forms or load_codebook().upgrading_forms
     fits = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # separation is reported in the tables, not as warnings
         for form in forms:
-            for model, template in MODELS.items():
-                ordinal_model = OrderedLogit.from_formula(template.format(form=form), cases)
+            for model in MODELS:
+                try:
+                    ordinal_model = OrderedLogit.from_formula(formula(model, form), cases, aliased="drop")
+                except UpgradingError as error:
+                    fits.append(ModelFit(form, model, None, None, {}, f"not estimable: {error}"))
+                    continue
+                aliased = ordinal_model.design.aliased
+                reasons = {term: study_reason(term, why, cases) for term, why in aliased.items()}
                 fits.append(ModelFit(form, model, ordinal_model.fit(warn=False),
-                                     ordinal_model.fit("jeffreys", warn=False)))
+                                     ordinal_model.fit("jeffreys", warn=False), reasons))
     return fits
 
 
+def _split_terms(table: pd.DataFrame, at: int = 3) -> None:
+    parts = table["term"].map(parse_term)
+    table.insert(at, "sectoral_group", [p[0] for p in parts])
+    table.insert(at + 1, "predictor", [p[1] for p in parts])
+
+
 def estimates_table(fits: list[ModelFit]) -> pd.DataFrame:
-    """Tidy estimates of the reported fits, with the term split into sectoral group and predictor."""
+    """Tidy estimates of the reported fits, with the term split into sectoral group and predictor; a term or
+    model that cannot be estimated keeps a row whose `note` says why."""
     tables = []
     for fit in fits:
-        table = fit.reported.tidy()
-        # the study's exhibits still call the penalised fit "firth" (open issue: name it Jeffreys everywhere)
-        table["method"] = table["method"].replace({"jeffreys": "firth"})
+        if not fit.estimated:
+            table = pd.DataFrame({"term": [""], "note": [fit.error], "method": ["not estimable"]})
+        else:
+            table = fit.reported.tidy()
+            table.loc[table["term"].isin(fit.reasons), "note"] = table["term"].map(fit.reasons)
         table.insert(0, "model", fit.model)
         table.insert(0, "form", fit.form)
-        parts = table["term"].map(parse_term)
-        table.insert(3, "sectoral_group", [p[0] for p in parts])
-        table.insert(4, "predictor", [p[1] for p in parts])
+        _split_terms(table)
         table["ml_separated"] = fit.separated
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
 
 def diagnostics_table(fits: list[ModelFit]) -> pd.DataFrame:
-    """Per model: separation, Brant test, Hessian condition, convergence, and how far Firth moves ML."""
+    """Per model: separation, Brant test, Hessian condition, convergence, and how far the penalty moves ML."""
     rows = []
     for fit in fits:
-        brant = brant_test(fit.ml).set_index("term").loc["omnibus"]
+        if not fit.estimated:
+            rows.append({"form": fit.form, "model": fit.model, "reported": fit.reported_label, "note": fit.error})
+            continue
+        brant_rows = brant_test(fit.ml)
+        brant = brant_rows[brant_rows["scope"] == "omnibus"].iloc[0]
         finite = np.isfinite(fit.ml.slopes.to_numpy())
-        shift = np.abs(fit.firth.slopes.to_numpy() - fit.ml.slopes.to_numpy())[finite]
+        shift = np.abs(fit.jeffreys.slopes.to_numpy() - fit.ml.slopes.to_numpy())[finite]
+        left_out = "; ".join(f"{term}: {why}" for term, why in fit.reasons.items())
         rows.append({
             "form": fit.form, "model": fit.model, "cases": int(fit.ml.nobs), "slopes": len(fit.ml.slopes),
             "ml_separated": fit.separated,
             "separated_terms": "; ".join(t for t in fit.ml.separation.terms if not t.startswith("threshold")),
-            "reported": "firth" if fit.separated else "ml",
+            "reported": fit.reported_label,
             "brant_chi2": brant["chi2"], "brant_df": int(brant["df"]), "brant_p": brant["p_value"],
             "brant_note": brant["note"],
             "ml_hessian_condition": fit.ml.hessian_condition, "ml_converged": fit.ml.converged,
-            "firth_converged": fit.firth.converged,
-            "max_abs_firth_minus_ml": float(shift.max()) if shift.size else np.nan,
+            "jeffreys_converged": fit.jeffreys.converged,
+            "max_abs_jeffreys_minus_ml": float(shift.max()) if shift.size else np.nan,
+            "note": f"left out: {left_out}" if left_out else "",
         })
     return pd.DataFrame(rows)
 
@@ -115,19 +168,46 @@ def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
     """Range of every key slope of the reported fits when each case is left out in turn."""
     tables = []
     for fit in fits:
-        table = leave_one_out(fit.reported)
-        parts = table["term"].map(parse_term)
-        table.insert(0, "reported", "firth" if fit.separated else "ml")
+        if not fit.estimated:
+            table = pd.DataFrame({"term": [""], "note": [fit.error]})
+        else:
+            table = leave_one_out(fit.reported)
+            table["note"] = ""
+            if fit.reasons:
+                table = pd.concat([table, pd.DataFrame({"term": list(fit.reasons),
+                                                        "note": list(fit.reasons.values())})], ignore_index=True)
+        table.insert(0, "reported", fit.reported_label)
         table.insert(0, "model", fit.model)
         table.insert(0, "form", fit.form)
+        parts = table["term"].map(parse_term)
         table["sectoral_group"] = [p[0] for p in parts]
         table["predictor"] = [p[1] for p in parts]
-        tables.append(table[table["predictor"].isin(KEY_PREDICTORS)])
+        tables.append(table[table["predictor"].isin(KEY_PREDICTORS) | (table["term"] == "")])
     return pd.concat(tables, ignore_index=True)
 
 
 def exact_tests_table(cases: pd.DataFrame, n_resamples: int = PERMUTATIONS, seed: int = 2005) -> pd.DataFrame:
     """Within each sectoral group, permutation tests of each form with collective efficiency and with
-    leader-driven governance (Kendall's tau-b)."""
-    return group_association_tests(cases, load_codebook().upgrading_forms, KEY_PREDICTORS,
-                                   n_resamples=n_resamples, seed=seed)
+    leader-driven governance (Kendall's tau-b, x fixed and the form permuted).
+
+    Exact: every distinct arrangement of the form's scores is counted (`arrangements`), so `method` reads
+    "exact (N distinct arrangements)"; only a group too large to enumerate would get `n_resamples` seeded
+    Monte Carlo draws, labelled with their number and MC standard error (`draws`, `mc_se`). `p_value` is
+    two-sided as P(|T| >= |t|); `p_two_sided_doubled` = min(1, 2 min(p_ge, p_le)) differs from it under ties.
+    A test that cannot be computed has NaNs and a `reason`.
+    """
+    cb = load_codebook()
+    table = group_association_tests(cases, cb.upgrading_forms, KEY_PREDICTORS, n_resamples=n_resamples, seed=seed)
+    present = set(cases["sectoral_group"].astype(str))
+    absent = [{"sectoral_group": g, "outcome": form, "predictor": predictor, "n": 0, "method": "not computed",
+               "reason": "no cases in this group"}
+              for g in cb.group_codes if g not in present
+              for form in cb.upgrading_forms for predictor in KEY_PREDICTORS]
+    if absent:
+        table = pd.concat([table, pd.DataFrame(absent)], ignore_index=True)
+    table["reason"] = [  # in the study's words: x is the predictor, y the form of upgrading
+        "outcome constant in the group" if r == "undefined: y has no variance"
+        else f"{pred} constant in the group" if r == "undefined: x has no variance" else r
+        for r, pred in zip(table["reason"], table["predictor"])]
+    order = {g: k for k, g in enumerate(cb.group_codes)}
+    return table.sort_values("sectoral_group", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)

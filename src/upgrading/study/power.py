@@ -188,7 +188,7 @@ def verdicts(results: ReplicateFits, term: int, expected: str, margin: float,
              exact: bool = False) -> np.ndarray:
     """Verdict codes (0 consistent, 1 contradicted, 2 inconclusive) of one claim in every replicate.
 
-    Maximum likelihood (not separated): Wald intervals, as the claims check uses. Firth (separated): the
+    Maximum likelihood (not separated): Wald intervals, as the claims check uses. Jeffreys-penalised (separated): the
     profile penalised-likelihood intervals, decided through the likelihood-ratio statistic at 0 and at
     -margin and +margin, which is what the profile interval's position relative to those points means.
     """
@@ -240,7 +240,7 @@ def replicate_seeds(seed: int, n_cells: int, replicates: int) -> list[list[np.ra
 
 def _fit_scope(cases: dict, y: np.ndarray, model: str, claims: list[Claim], exact: bool):
     """Verdict codes (R, claims) of the claims on one model (3 where the model cannot be estimated), and which
-    fit each replicate's verdicts come from ('ml', 'firth' where ML is separated, or 'not estimable')."""
+    fit each replicate's verdicts come from ('ml', 'jeffreys' where ML is separated, or 'not estimable')."""
     X, names = (pooled_matrix if model == "pooled" else by_group_matrix)(cases)
     terms = [names.index(c.term) for c in claims]
     codes = np.full((len(y), len(claims)), 3)
@@ -253,7 +253,7 @@ def _fit_scope(cases: dict, y: np.ndarray, model: str, claims: list[Claim], exac
         rows = np.flatnonzero(ok & (levels == K))
         batch = Batch(y[rows], X[rows], np.ones(y[rows].shape), int(K), names)
         results = fit_replicates(batch, ml_max_iter=8, jeffreys_tol=1e-8 if exact else 1e-6)
-        fits[rows] = np.where(results.penalised, "firth", "ml")
+        fits[rows] = np.where(results.penalised, "jeffreys", "ml")
         for j, (claim, term) in enumerate(zip(claims, terms)):
             codes[rows, j] = verdicts(results, term, claim.expected, claim.margin, exact)
     return codes, fits
@@ -327,7 +327,7 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     for outcome in OUTCOMES:
         flags[outcome] = (raw["outcome"] == outcome).astype(float)
     flags["not_estimable"] = (~raw["estimable"]).astype(float)
-    flags["separated"] = (raw["fit"] == "firth").astype(float)
+    flags["separated"] = (raw["fit"] == "jeffreys").astype(float)
     per_replicate = flags.groupby(keys + ["replicate"], observed=True).mean()
     grouped = per_replicate.groupby(level=keys, observed=True)
     table = grouped.mean().add_prefix("p_")

@@ -1,6 +1,6 @@
 """Settings of the study that more than one place uses, each stated once: the design analysis's seed and
-design, and the number of permutations of the exact tests. The command line takes its defaults from here
-(this module is cheap to import; `power` is not).
+design, and the Monte Carlo draws of a permutation test too large to enumerate. The command line takes its
+defaults from here (this module is cheap to import; `power` is not).
 
 The claims' margins and verdict rules live in the claims register (`data/claims.toml`, rules implemented once
 in `claims.verdict_rule`); the study's model formulas in `models.MODELS`.
@@ -16,5 +16,7 @@ POWER_REPLICATES = 1000
 POWER_CASES = (30, 50, 100, 200)
 #: Multiples of the documented effect sizes (`data/simulation.toml`).
 POWER_EFFECT_SCALES = (0.5, 1.0)
-#: Permutations per exact (permutation) test, where a group is too large for exact enumeration.
+#: Monte Carlo draws of a permutation test, used only where a group is too large for its exact null to be
+#: enumerated (`ordinal.diagnostics.EXACT_MAX_CELLS`; every group of the study is enumerated exactly). The p-value
+#: is then labelled "Monte Carlo (B draws, MC SE ...)".
 PERMUTATIONS = 9999

@@ -1,0 +1,54 @@
+"""The study's models on sheets of other shapes: every estimate row is a number or says why not."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from upgrading.compendium.paths import DATA_RAW
+from upgrading.study import models
+from upgrading.study.coding import load_cases
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return load_cases(DATA_RAW / "coding_sheet_simulated.csv")
+
+
+def _rows_are_numbers_or_reasons(table: pd.DataFrame) -> None:
+    number = np.isfinite(table["estimate"].astype(float)) | np.isinf(table["estimate"].astype(float))
+    reason = table["note"].fillna("").str.len() > 0
+    assert (number | reason).all(), table.loc[~(number | reason), ["form", "model", "term"]]
+
+
+def test_a_missing_group_keeps_its_rows_with_the_reason(cases):
+    three = cases[cases["sectoral_group"] != "specialised_suppliers"].reset_index(drop=True)
+    fits = models.fit_models(three, forms=["product_upgrading"])
+    table = models.estimates_table(fits)
+    _rows_are_numbers_or_reasons(table)
+    missing = table[table["sectoral_group"] == "specialised_suppliers"]
+    assert len(missing) == 2 and set(missing["note"]) == {"no cases in this group"}
+    assert models.diagnostics_table(fits)["note"].str.contains("specialised_suppliers").any()
+
+
+def test_one_case_and_a_constant_predictor_in_a_group(cases):
+    shaped = cases.copy()
+    cps = shaped.index[shaped["sectoral_group"] == "complex_product_systems"]
+    shaped = shaped.drop(index=cps[1:]).reset_index(drop=True)  # one case left in the group
+    nr = shaped["sectoral_group"] == "natural_resource_based"
+    shaped.loc[nr, "collective_efficiency"] = 2  # constant within the group
+    table = models.estimates_table(models.fit_models(shaped, forms=["process_upgrading"]))
+    _rows_are_numbers_or_reasons(table)
+    notes = table.set_index("term")["note"]
+    assert notes["C(sectoral_group)[complex_product_systems]:collective_efficiency"] == "one case in this group"
+    assert notes["C(sectoral_group)[natural_resource_based]:collective_efficiency"] == (
+        "collective_efficiency constant in the group")
+
+
+def test_an_outcome_with_one_observed_level_is_a_row_not_a_crash(cases):
+    flat = cases.assign(functional_upgrading=2)
+    fits = models.fit_models(flat, forms=["functional_upgrading"])
+    assert not any(f.estimated for f in fits)
+    table = models.estimates_table(fits)
+    assert table["note"].str.contains("single observed level").all()
+    assert models.diagnostics_table(fits)["reported"].eq("not estimable").all()
+    assert models.leave_one_out_table(fits)["note"].str.contains("single observed level").all()
