@@ -167,7 +167,7 @@ def _estimates(groups):
             for k, group in enumerate(groups):
                 rows.append({"form": form, "predictor": predictor, "sectoral_group": group,
                              "odds_ratio": 2.0 + k, "or_conf_low": 0.5, "or_conf_high": 500.0 if k == 0 else 8.0,
-                             "method": "firth" if k == 1 else "ml"})
+                             "method": "jeffreys" if k == 1 else "ml"})
     return pd.DataFrame(rows)
 
 
@@ -180,7 +180,7 @@ def test_odds_ratio_forest_draws_one_interval_per_estimate_and_survives_a_missin
     estimates = [line for line in ax.lines if line.get_marker() == "o"]
     assert len(estimates) == len(GROUPS_PRESENT)
     open_markers = [line for line in estimates if mcolors.same_color(line.get_markerfacecolor(), "white")]
-    assert len(open_markers) == 1  # the one Firth estimate
+    assert len(open_markers) == 1  # the one penalised estimate
     assert any(line.get_marker() == ">" for line in ax.lines), "an interval past the axis gets an arrow"
 
 

@@ -113,7 +113,8 @@ def reliability_intervals(table: pd.DataFrame) -> plt.Figure:
 def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
     """Odds ratios with intervals per sectoral group: rows are predictors, columns forms of upgrading.
 
-    Filled markers are maximum-likelihood estimates; open markers are Firth-penalised estimates, reported
+    Filled markers are maximum-likelihood estimates; open markers are penalised estimates (any `method` other
+    than 'ml': the Jeffreys-penalised, Firth-type fit), reported
     where the ML fit is separated. Intervals that reach past the axis are drawn to its edge with an arrow.
     """
     cb = load_codebook()
@@ -135,9 +136,9 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
                     continue
                 low, high = np.clip([row["or_conf_low"], row["or_conf_high"]], lo_lim, hi_lim)
                 ax.plot([low, high], [y, y], color="#555555", linewidth=1.2)
-                firth = row["method"] == "firth"
+                penalised = row["method"] != "ml"
                 ax.plot(np.clip(row["odds_ratio"], lo_lim, hi_lim), y, "o", markersize=6,
-                        color="#2c7fb8", markerfacecolor="white" if firth else "#2c7fb8")
+                        color="#2c7fb8", markerfacecolor="white" if penalised else "#2c7fb8")
                 for edge, value, marker in ((lo_lim, row["or_conf_low"], "<"), (hi_lim, row["or_conf_high"], ">")):
                     if (marker == "<" and value <= lo_lim) or (marker == ">" and value >= hi_lim):
                         ax.plot(edge, y, marker, color="#555555", markersize=5)
@@ -153,12 +154,14 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
             ax.set_xlabel("odds ratio (log scale)", fontsize=8)
             ax.tick_params(labelsize=8)
     fig.suptitle("Odds ratios by sectoral group (model with group-specific slopes; 95% intervals)\n"
-                 "filled: maximum likelihood (Wald); open: Firth-penalised (profile), where ML is separated",
+                 "filled: maximum likelihood (Wald); open: Jeffreys-penalised (profile), where ML is separated",
                  fontsize=10)
     fig.tight_layout()
     return fig
 
 
+#: How a cell of the claims grid names a penalised fit (plain maximum likelihood is not named).
+PENALISED_LABELS = {"jeffreys": " (Jeffreys)", "firth": " (Firth)", "br": " (bias-reduced)"}
 VERDICT_COLOURS = {"consistent": "#a6dba0", "contradicted": "#f4a582", "inconclusive": "#e0e0e0",
                    "not estimable": "#ffffff"}
 
@@ -199,7 +202,7 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
             ax.text(c + 0.5, r + 0.32, row["published_wording"], ha="center", va="center", fontsize=8.5,
                     weight="bold")
             if pd.notna(row.get("estimate")):
-                fit = " (Firth)" if row["fit"] == "firth" else ""
+                fit = PENALISED_LABELS.get(row["fit"], "")
                 ax.text(c + 0.5, r + 0.55, f"OR {np.exp(row['estimate']):.2f} "
                         f"[{np.exp(row['ci_low']):.2f}, {np.exp(row['ci_high']):.2f}]{fit}",
                         ha="center", va="center", fontsize=8)
