@@ -57,11 +57,14 @@ def test_leave_one_out_and_exact_sentences_read_their_tables():
     text = narrative.leave_one_out_design(loo, cases)
     assert "without each of the 50 cases; 48 to 50 of those refits" in text and "at most 2 per slope" in text
     assert len(narrative.sign_changes(loo)) == 1
-    exact = pd.DataFrame({"n": [5, 12, 12], "method": ["exact", "Monte Carlo", "Monte Carlo"],
-                          "resamples": [120, 9999, 9999]})
-    assert narrative.exact_tests_summary(exact) == ("The 3 tests cover groups of 5 to 12 cases; p-values: 2 by Monte "
-                                                    "Carlo (9,999 seeded random permutations) and 1 by exact (120 "
-                                                    "permutations enumerated).")
+    exact = pd.DataFrame({"n": [5, 12, 12, 0], "method": ["exact (30 distinct arrangements)", "Monte Carlo",
+                                                          "Monte Carlo", "not computed"],
+                          "arrangements": [30, np.nan, np.nan, np.nan], "draws": [np.nan, 9999, 9999, np.nan],
+                          "reason": ["", "", "", "no cases in this group"]})
+    assert narrative.exact_tests_summary(exact) == (
+        "The 4 tests cover groups of 5 to 12 cases; p-values: 1 exact, counting every distinct arrangement of the "
+        "form's scores (30 arrangements), 2 by Monte Carlo (9,999 seeded random permutations) and 1 not computed "
+        "(no cases in this group).")
 
 
 def test_verdict_sentences_take_counts_and_margin_from_the_data():

@@ -205,12 +205,23 @@ def leave_one_out_summary(by_group: pd.DataFrame) -> str:
 
 def exact_tests_summary(exact: pd.DataFrame) -> str:
     """How the permutation p-values were computed, as recorded in the exact-tests table."""
+    method = exact["method"].astype(str)
+    enumerated = exact[method.str.startswith("exact")]
+    sampled = exact[method.str.lower().str.contains("monte carlo")]
+    other = exact[~exact.index.isin(enumerated.index.union(sampled.index))]
     parts = []
-    for method, rows in exact.groupby("method", sort=True):
-        resamples = ", ".join(f"{int(r):,}" for r in sorted(rows["resamples"].unique()))
-        what = "permutations enumerated" if method == "exact" else "seeded random permutations"
-        parts.append(f"{len(rows)} by {method} ({resamples} {what})")
-    return (f"The {len(exact)} tests cover groups of {count_span(exact['n'])} cases; p-values: "
+    if len(enumerated):
+        arrangements = enumerated["arrangements"].astype(float)
+        parts.append(f"{len(enumerated)} exact, counting every distinct arrangement of the form's scores "
+                     f"({span(arrangements, ',.0f', ' to ')} arrangements)")
+    if len(sampled):
+        parts.append(f"{len(sampled)} by Monte Carlo ({span(sampled['draws'].astype(float), ',.0f', ' to ')} "
+                     "seeded random permutations)")
+    if len(other):
+        reasons = sorted({str(r) for r in other.get("reason", pd.Series(dtype=str)).fillna("") if str(r)})
+        parts.append(f"{len(other)} not computed" + (f" ({'; '.join(reasons)})" if reasons else ""))
+    computed = exact[exact["n"].astype(float) > 0]
+    return (f"The {len(exact)} tests cover groups of {count_span(computed['n'])} cases; p-values: "
             + series(parts) + ".")
 
 
