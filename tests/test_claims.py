@@ -138,10 +138,26 @@ def test_committed_verdict_table_has_all_cells_and_evidence():
         assert column in table.columns
 
 
-def test_holm_adjusted_p_values_are_never_smaller_than_raw():
-    table = pd.read_csv(FIGURES / "claims_verdicts.csv")
-    for column in ("p_value", "p_consistent", "p_contradicted"):
-        assert (table[f"{column}_holm"] >= table[column] - 1e-12).all()
+def test_holm_step_on_a_small_family_by_hand():
+    # valid p sorted: 0.005, 0.01, 0.03, 0.04 (m = 4): 4 x 0.005 = 0.02; 3 x 0.01 = 0.03; 2 x 0.03 = 0.06;
+    # 1 x 0.04 = 0.04, raised to the running maximum 0.06. The missing p-value is not counted in m.
+    p = pd.Series([0.01, 0.04, np.nan, 0.03, 0.005], index=list("abcde"))
+    adjusted = claims._holm(p)
+    assert adjusted.index.tolist() == list("abcde")
+    np.testing.assert_allclose(adjusted.to_numpy(), [0.03, 0.06, np.nan, 0.06, 0.02], rtol=0, atol=1e-12)
+    assert claims._holm(pd.Series([0.6, 0.7])).tolist() == [1.0, 1.0]  # capped at 1
+    assert claims._holm(pd.Series([np.nan, np.nan])).isna().all()
+
+
+def test_holm_family_pools_both_tests_of_every_claim_by_hand():
+    # two claims, four tests in one family: 0.01, 0.20 (consistent) and 0.30, 0.004 (contradicted).
+    # Sorted: 4 x 0.004 = 0.016; 3 x 0.01 = 0.03; 2 x 0.20 = 0.40; 1 x 0.30 = 0.30 -> running max 0.40.
+    # Adjusting each column on its own would give 0.02 and 0.20 for the first column instead.
+    table = pd.DataFrame({"p_consistent": [0.01, 0.20], "p_contradicted": [0.30, 0.004]}, index=[7, 9])
+    adjusted = claims.holm_family(table)
+    assert adjusted.index.tolist() == [7, 9]
+    np.testing.assert_allclose(adjusted["p_consistent_holm"], [0.03, 0.40], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(adjusted["p_contradicted_holm"], [0.40, 0.016], rtol=0, atol=1e-12)
 
 
 def test_cli_claims_prints_the_verdict_table(tmp_path, capsys):

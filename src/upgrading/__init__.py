@@ -22,6 +22,7 @@ _MODULES = {
     "simulate": "upgrading.study.simulate",
     "reliability": "upgrading.study.reliability",
     "descriptives": "upgrading.study.descriptives",
+    "narrative": "upgrading.study.narrative",
     "plots": "upgrading.study.plots",
     "models": "upgrading.study.models",
     "claims": "upgrading.study.claims",

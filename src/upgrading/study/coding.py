@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..compendium import paths
-from .codebook import Codebook, collective_efficiency, load_codebook
 from ..errors import UpgradingError
+from .codebook import Codebook, collective_efficiency, load_codebook
 
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
@@ -327,3 +327,65 @@ def provenance(cases: pd.DataFrame) -> str:
         return (f"SIMULATED DATA ({source}): a simulated coding sheet, not the study's coding; results "
                 "illustrate the method and are not findings about Latin American clusters.")
     return f"Coded data: {source}, {len(cases)} cases."
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A typical coder's mistake: the value written into `column` (None: the first row's case id, a repeat)."""
+
+    column: str
+    value: str | None
+    description: str
+
+
+#: The mistakes `typical_mistakes_report` plants in a copy of a sheet, one per row from the first.
+TYPICAL_MISTAKES = (
+    Mistake("governance", "quasi-hierarchy", "a hyphen instead of an underscore"),
+    Mistake("joint_actions", "high", "a word for a number"),
+    Mistake("product_upgrading", "4", "a score out of range"),
+    Mistake("functional_upgrading", "", "an empty cell"),
+    Mistake("case_id", None, "a repeated case id"),
+)
+
+
+def typical_mistakes_report(path: str | Path, mistakes: tuple[Mistake, ...] = TYPICAL_MISTAKES,
+                            name: str = "corrupted_copy.csv") -> CodingSheetError:
+    """What a coder sees: validate a copy of a valid sheet with `mistakes` planted, one per row; return the error.
+
+    The copy (CSV, named `name`) is written to a temporary folder that is deleted afterwards; the sheet at `path`
+    (CSV or .xlsx) is only read. Raises UpgradingError if the sheet has too few rows or if validation misses a
+    planted mistake, so the demonstration cannot silently show nothing.
+    """
+    import tempfile
+
+    frame = read_sheet(paths.resolve(path))
+    if len(frame) < max(2, len(mistakes)):
+        raise UpgradingError(f"the sheet has {len(frame)} cases; planting {len(mistakes)} mistakes needs "
+                             f"{max(2, len(mistakes))}")
+    copy = frame.copy()
+    for row, mistake in enumerate(mistakes):
+        copy.at[row, mistake.column] = frame.at[0, "case_id"] if mistake.value is None else mistake.value
+    with tempfile.TemporaryDirectory() as folder:
+        corrupted = Path(folder) / name
+        copy.to_csv(corrupted, index=False, lineterminator="\n")
+        try:
+            validate(corrupted, display=name)
+        except CodingSheetError as error:
+            found = {(p.line, p.column) for p in error.problems}
+            missed = [m for row, m in enumerate(mistakes) if (row + HEADER_LINE + 1, m.column) not in found]
+            if missed:
+                raise UpgradingError(f"validation missed planted mistakes: {missed}") from None
+            return error
+    raise UpgradingError("validation accepted a sheet with planted mistakes")
+
+
+def write_processed(cases: pd.DataFrame, path: str | Path | None = None) -> Path:
+    """Write validated, typed cases as CSV (default `data/processed/cases.csv`), only if the bytes change."""
+    target = paths.resolve(path) if path is not None else paths.DATA_PROCESSED / "cases.csv"
+    if target.resolve().is_relative_to(paths.DATA_RAW.resolve()):
+        raise UpgradingError("processed cases are never written under data/raw/: raw data are immutable")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = cases.to_csv(index=False, lineterminator="\n")
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+    return target

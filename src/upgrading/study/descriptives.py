@@ -32,8 +32,9 @@ def upgrading_by_group(cases: pd.DataFrame) -> pd.DataFrame:
 def governance_by_group(cases: pd.DataFrame) -> pd.DataFrame:
     """Per group: number of cases in each governance form, and the share that is leader-driven."""
     cb = load_codebook()
-    table = pd.crosstab(pd.Categorical(cases["sectoral_group"], categories=_group_order(cases)),
-                        pd.Categorical(cases["governance"], categories=list(cb.governance_levels)),
+    # As text first: recasting a categorical column onto fewer categories (a group with no case) is deprecated.
+    table = pd.crosstab(pd.Categorical(cases["sectoral_group"].astype(str), categories=_group_order(cases)),
+                        pd.Categorical(cases["governance"].astype(str), categories=list(cb.governance_levels)),
                         dropna=False)
     table.index.name, table.columns.name = "sectoral_group", None
     table = table.reset_index()

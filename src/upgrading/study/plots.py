@@ -6,17 +6,20 @@ provenance at the foot, is `exhibits.save_figure`'s job.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from .codebook import load_codebook
+from .narrative import ALPHA_RELIABLE, ALPHA_TENTATIVE, POWER_TARGET
 
 SCORE_PALETTE = "YlGnBu"
 
 
-def _group_labels(codes) -> list[str]:
+def _group_labels(codes: Iterable[str]) -> list[str]:
     cb = load_codebook()
     return [cb.group(c).label if c != "all" else "All cases" for c in codes]
 
@@ -89,14 +92,15 @@ def collective_efficiency_heatmap(table: pd.DataFrame) -> plt.Figure:
 
 
 def reliability_intervals(table: pd.DataFrame) -> plt.Figure:
-    """Krippendorff's alpha per variable with its bootstrap interval, and the usual 0.667 / 0.8 benchmarks."""
+    """Krippendorff's alpha per variable with its bootstrap interval, and the usual benchmarks (dotted: tentative
+    conclusions, 0.667; dashed: reliable, 0.8)."""
     rows = table.iloc[::-1]
     labels = [load_codebook().variable(v).label + f" ({m})" for v, m in zip(rows["variable"], rows["metric"])]
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     y = np.arange(len(rows))
     ax.errorbar(rows["alpha"], y, xerr=[rows["alpha"] - rows["ci_low"], rows["ci_high"] - rows["alpha"]],
                 fmt="o", color="#2c7fb8", ecolor="#7fcdbb", capsize=3)
-    for cut, style in ((0.667, ":"), (0.8, "--")):
+    for cut, style in ((ALPHA_TENTATIVE, ":"), (ALPHA_RELIABLE, "--")):
         ax.axvline(cut, color="grey", linestyle=style, linewidth=0.8)
     ax.set_yticks(y, labels)
     ax.set_xlim(min(0.0, float(np.nanmin(rows["ci_low"])) - 0.05), 1.02)
@@ -109,7 +113,8 @@ def reliability_intervals(table: pd.DataFrame) -> plt.Figure:
 def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
     """Odds ratios with intervals per sectoral group: rows are predictors, columns forms of upgrading.
 
-    Filled markers are maximum-likelihood estimates; open markers are Firth-penalised estimates, reported
+    Filled markers are maximum-likelihood estimates; open markers are penalised estimates (any `method` other
+    than 'ml': the Jeffreys-penalised, Firth-type fit), reported
     where the ML fit is separated. Intervals that reach past the axis are drawn to its edge with an arrow.
     """
     cb = load_codebook()
@@ -131,9 +136,9 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
                     continue
                 low, high = np.clip([row["or_conf_low"], row["or_conf_high"]], lo_lim, hi_lim)
                 ax.plot([low, high], [y, y], color="#555555", linewidth=1.2)
-                firth = row["method"] == "firth"
+                penalised = row["method"] != "ml"
                 ax.plot(np.clip(row["odds_ratio"], lo_lim, hi_lim), y, "o", markersize=6,
-                        color="#2c7fb8", markerfacecolor="white" if firth else "#2c7fb8")
+                        color="#2c7fb8", markerfacecolor="white" if penalised else "#2c7fb8")
                 for edge, value, marker in ((lo_lim, row["or_conf_low"], "<"), (hi_lim, row["or_conf_high"], ">")):
                     if (marker == "<" and value <= lo_lim) or (marker == ">" and value >= hi_lim):
                         ax.plot(edge, y, marker, color="#555555", markersize=5)
@@ -149,12 +154,14 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
             ax.set_xlabel("odds ratio (log scale)", fontsize=8)
             ax.tick_params(labelsize=8)
     fig.suptitle("Odds ratios by sectoral group (model with group-specific slopes; 95% intervals)\n"
-                 "filled: maximum likelihood (Wald); open: Firth-penalised (profile), where ML is separated",
+                 "filled: maximum likelihood (Wald); open: Jeffreys-penalised (profile), where ML is separated",
                  fontsize=10)
     fig.tight_layout()
     return fig
 
 
+#: How a cell of the claims grid names a penalised fit (plain maximum likelihood is not named).
+PENALISED_LABELS = {"jeffreys": " (Jeffreys)", "firth": " (Firth)", "br": " (bias-reduced)"}
 VERDICT_COLOURS = {"consistent": "#a6dba0", "contradicted": "#f4a582", "inconclusive": "#e0e0e0",
                    "not estimable": "#ffffff"}
 
@@ -170,7 +177,8 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
     cells = table[table["kind"] == "table cell"]
     rows = [(p, f) for p in ("collective_efficiency", "leader_driven")
             for f in ("product_upgrading", "process_upgrading", "functional_upgrading")]
-    row_labels = {"collective_efficiency": "Collective efficiency", "leader_driven": "Global buyers'/leaders'\noperations"}
+    row_labels = {"collective_efficiency": "Collective efficiency",
+                  "leader_driven": "Global buyers'/leaders'\noperations"}
     groups = list(cb.group_codes)
     fig, ax = plt.subplots(figsize=(13, 8.2))
     ax.set_xlim(-1.6, len(groups))
@@ -194,7 +202,7 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
             ax.text(c + 0.5, r + 0.32, row["published_wording"], ha="center", va="center", fontsize=8.5,
                     weight="bold")
             if pd.notna(row.get("estimate")):
-                fit = " (Firth)" if row["fit"] == "firth" else ""
+                fit = PENALISED_LABELS.get(row["fit"], "")
                 ax.text(c + 0.5, r + 0.55, f"OR {np.exp(row['estimate']):.2f} "
                         f"[{np.exp(row['ci_low']):.2f}, {np.exp(row['ci_high']):.2f}]{fit}",
                         ha="center", va="center", fontsize=8)
@@ -241,7 +249,7 @@ def power_curves(summary: pd.DataFrame) -> plt.Figure:
             ax.set_xticklabels([str(n) for n in sorted(summary["n_cases"].unique())])
             ax.minorticks_off()
             ax.set_ylim(-0.02, 1.02)
-            ax.axhline(0.8, color="#bbbbbb", linewidth=0.8, zorder=0)
+            ax.axhline(POWER_TARGET, color="#bbbbbb", linewidth=0.8, zorder=0)
             if r == 0:
                 ax.set_title("Pooled (all groups)" if scope == "pooled" else cb.group(scope).label, fontsize=9)
             if c == 0:

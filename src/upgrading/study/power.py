@@ -342,3 +342,24 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     table["scope"] = pd.Categorical(table["scope"], scope_order, ordered=True)
     table["kind"] = pd.Categorical(table["kind"], ["positive", "neutral", "negative"], ordered=True)
     return table.sort_values(keys, ignore_index=True)
+
+
+def claims_studied_table() -> pd.DataFrame:
+    """The studied claims, one row each: id, scope, form, predictor, term, expected, margin, true effect, kind."""
+    return pd.DataFrame([c.__dict__ | {"kind": c.kind} for c in claims_studied()])
+
+
+def claims_by_scope(studied: pd.DataFrame) -> pd.DataFrame:
+    """How many studied claims of each kind (columns) each scope (rows: pooled, then the groups) holds."""
+    scopes = ["pooled", *load_codebook().group_codes]
+    kinds = list(dict.fromkeys(KINDS.values()))
+    table = pd.crosstab(pd.Categorical(studied["scope"], scopes), pd.Categorical(studied["kind"], kinds),
+                        dropna=False)
+    table.index.name, table.columns.name = "scope", "kind"
+    return table
+
+
+def design_cell(summary: pd.DataFrame, n_cases: int, effect_scale: float = 1.0) -> pd.DataFrame:
+    """The rows of the power table for one design cell (a number of cases and an effect scale)."""
+    rows = summary[(summary["n_cases"] == n_cases) & np.isclose(summary["effect_scale"], effect_scale)]
+    return rows.reset_index(drop=True)

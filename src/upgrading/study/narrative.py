@@ -1,0 +1,318 @@
+"""The sentences the notebooks print: every number in them is read from a result table, never typed.
+
+Each builder takes the table a notebook has just computed and returns Markdown text; a notebook cell displays
+it. Keeping them here leaves the notebooks to read as a paper (a sentence of narrative, a call, its result) and
+lets tests check the sentences against hand counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Conventional target for the share of right verdicts (power), drawn as the grey line of the power curves.
+POWER_TARGET = 0.8
+#: Krippendorff's (2004) benchmarks for alpha: tentative conclusions from 0.667, reliable data from 0.8.
+ALPHA_TENTATIVE, ALPHA_RELIABLE = 0.667, 0.8
+
+
+def words(code: str) -> str:
+    """A code as prose: `process_upgrading` -> 'process upgrading'."""
+    return str(code).replace("_", " ")
+
+
+def series(items: Iterable[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def span(values: Iterable[float], fmt: str = ".2f", dash: str = "–") -> str:
+    """'low–high' of some values as formatted, or one number when both ends print the same."""
+    values = pd.Series(list(values), dtype=float)
+    low, high = format(values.min(), fmt), format(values.max(), fmt)
+    return low if low == high else f"{low}{dash}{high}"
+
+
+def count_span(values: Iterable[int]) -> str:
+    """'9 to 18', or '12' when all are equal (e.g. cases per group)."""
+    values = [int(v) for v in values]
+    return str(min(values)) if min(values) == max(values) else f"{min(values)} to {max(values)}"
+
+
+def shown_rows(shown: int, total: int, written: Sequence[str]) -> str:
+    """Where the full table is, for a notebook that displays only part of it."""
+    where = " and ".join(f"`{p}`" for p in written) if written else "its exhibit"
+    part = f"The {shown} rows shown are a selection of {total}" if shown < total else f"All {total} rows are shown"
+    return f"{part}; the full table is {where}."
+
+
+# 01 · codebook ---------------------------------------------------------------------------------------------
+
+
+def codebook_summary(table: pd.DataFrame, likert) -> str:
+    """The sheet's columns by block, and the one scale every score uses (`likert`: the codebook's scale)."""
+    blocks = table.groupby("block", sort=False)["column"].apply(lambda c: ", ".join(f"`{x}`" for x in c))
+    return (f"The sheet has **{len(table)} columns** in {len(blocks)} blocks: "
+            + "; ".join(f"{block} ({cols})" for block, cols in blocks.items()) + ". "
+            + f"All scores use one scale, {likert.source.split(', ', 1)[1]}. {likert.note}")
+
+
+def groups_summary(codebook) -> str:
+    """How many groups and industries the codebook lists, and what that means for a coding sheet."""
+    n_industries = sum(len(g.all_industries) for g in codebook.sectoral_groups)
+    return (f"The {len(codebook.sectoral_groups)} groups cover {n_industries} industries. A coding sheet may give "
+            "a case only an industry listed for its group; a case in another industry needs the codebook extended "
+            "first, with its source, so that the extension is visible in review.")
+
+
+# 02 · coding sheet -----------------------------------------------------------------------------------------
+
+
+def sheet_summary(cases: pd.DataFrame, by_group: pd.DataFrame) -> str:
+    """Cases in all and per sectoral group (`by_group`: `descriptives.cases_by_group`)."""
+    return (f"The sheet holds **{len(cases)} cases** in {len(by_group)} sectoral groups: "
+            + "; ".join(f"{row.sectoral_group} {row.cases}" for row in by_group.itertuples()) + ".")
+
+
+def mistakes_summary(mistakes) -> str:
+    """The mistakes planted in the validation demonstration (`coding.TYPICAL_MISTAKES`)."""
+    return (f"The copy carries {len(mistakes)} typical mistakes, one per row: "
+            + series(f"{m.description} (`{m.column}`)" for m in mistakes) + ". The report:")
+
+
+def reliability_summary(alphas: pd.DataFrame, tentative: float = ALPHA_TENTATIVE) -> str:
+    """Range of alpha and of exact agreement, and which variables' intervals reach below `tentative`."""
+    lowest = alphas.loc[alphas["alpha"].idxmin()]
+    below = alphas.loc[alphas["ci_low"] < tentative, "variable"].tolist()
+    return (f"Alpha ranges from {alphas['alpha'].min():.2f} ({lowest['variable']}) to {alphas['alpha'].max():.2f}; "
+            f"exact agreement from {alphas['exact_agreement'].min():.0%} to {alphas['exact_agreement'].max():.0%}. "
+            + (f"The interval of {', '.join(below)} reaches below {tentative}, so conclusions resting on "
+               f"{'it' if len(below) == 1 else 'them'} should be read with care."
+               if below else f"Every interval lies above {tentative}."))
+
+
+def disagreements_summary(differences: pd.DataFrame) -> str:
+    """How many disagreements over how many cases."""
+    return f"{len(differences)} disagreements over {differences['case_id'].nunique()} cases."
+
+
+# 03 · descriptives -----------------------------------------------------------------------------------------
+
+
+def group_sizes(cases: pd.DataFrame) -> str:
+    """'9 to 18 cases per group' as counted on the sheet."""
+    sizes = cases["sectoral_group"].astype(str).value_counts()
+    return f"{count_span(sizes)} cases per group"
+
+
+def upgrading_summary(upgrading: pd.DataFrame, cases: pd.DataFrame) -> str:
+    """Highest and lowest mean score over all cases (`upgrading`: `descriptives.upgrading_by_group`)."""
+    overall = upgrading[upgrading["sectoral_group"] == "all"].set_index("form")
+    top, bottom = overall["mean"].idxmax(), overall["mean"].idxmin()
+    return (("In the simulated sheet, a" if cases.attrs.get("simulated") else "A")
+            + f"cross all {int(overall['cases'].iloc[0])} cases, {words(top)} has the highest mean score "
+            f"({overall.loc[top, 'mean']:.2f}) and {words(bottom)} the lowest ({overall.loc[bottom, 'mean']:.2f}). "
+            f"With {group_sizes(cases)}, a difference of a few tenths between group means is within what "
+            "sampling alone produces; the ordered-logit models of `04_models` put intervals on such differences.")
+
+
+def governance_summary(governance: pd.DataFrame, levels: Sequence[str]) -> str:
+    """Empty and sparse group-by-governance cells (`governance`: `descriptives.governance_by_group`)."""
+    cells = governance.melt(id_vars="sectoral_group", value_vars=list(levels))
+    empty = cells[cells["value"] == 0]
+    sparse = int(cells["value"].between(1, 2).sum())
+    return (f"{len(empty)} of the {len(cells)} group-by-governance cells {'is' if len(empty) == 1 else 'are'} empty"
+            + (f" ({', '.join(f'{r.variable} in {r.sectoral_group}' for r in empty.itertuples())})"
+               if len(empty) else "")
+            + f", and {sparse} hold only one or two cases. Models that estimate a governance effect inside each "
+            "group therefore use the two-way `leader_driven` contrast, and must watch for separation "
+            "(see `04_models`).")
+
+
+# 04 · models -----------------------------------------------------------------------------------------------
+
+
+def separation_summary(diagnostics: pd.DataFrame) -> str:
+    """Separated fits, their conditioning, and whether the Brant test could be computed."""
+    separated = diagnostics[diagnostics["ml_separated"]]
+    condition = diagnostics["ml_hessian_condition"].astype(float)
+    finite = condition[np.isfinite(condition) & ~diagnostics["ml_separated"]]
+    text = (f"Maximum likelihood is separated in **{len(separated)} of {len(diagnostics)}** fits"
+            + (f" ({', '.join(f'{r.form} {r.model}' for r in separated.itertuples())})" if len(separated) else ""))
+    if len(separated) and np.isinf(condition[diagnostics["ml_separated"]]).all():
+        text += ("; at a separated fit the information matrix vanishes along the separating direction, so its "
+                 "condition number is reported as infinite and the diverging terms have no finite standard error, "
+                 "which a convergence flag alone would not show.")
+    elif len(separated):
+        text += (f"; their Hessian condition numbers (up to {condition[diagnostics['ml_separated']].max():.1e}) "
+                 "show what an unchecked optimiser would have reported as a converged fit with finite standard "
+                 "errors.")
+    else:
+        text += "."
+    if len(finite):
+        text += f" {'The other' if len(separated) else 'The'} fits' condition numbers are at most {finite.max():.1e}."
+    defined = int(diagnostics["brant_p"].notna().sum())
+    if defined == 0:
+        brant = ("The Brant test of proportional odds cannot be computed for any fit: in each, at least one of the "
+                 "binary splits (y > j) it needs is itself separated, so proportional odds cannot be tested on "
+                 "these data, and the models rest on that assumption untested.")
+    elif defined < len(diagnostics):
+        brant = (f"The Brant test of proportional odds is defined for {defined} of {len(diagnostics)} fits; in "
+                 "the others at least one of the binary splits it needs is itself separated.")
+    else:
+        brant = "The Brant test is defined for every fit; its p-values are in the diagnostics exhibit."
+    return text + " " + brant
+
+
+def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
+    """Group-specific slopes whose 95% interval excludes zero (`key`: the by-group rows of the key predictors)."""
+    excluding = key[(key["conf_low"] > 0) | (key["conf_high"] < 0)]
+    return (f"Of the {len(key)} group-specific slopes, **{len(excluding)}** have a 95% interval that excludes zero"
+            + (": " + "; ".join(f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)} "
+                                f"(OR {r.odds_ratio:.2f}, {r.or_conf_low:.2f}-{r.or_conf_high:.2f}, {r.method})"
+                                for r in excluding.itertuples())
+               if len(excluding) else "")
+            + f". With {group_sizes(cases)} most intervals are wide; the design analysis of how often such a "
+            "design detects an effect of a given size is a separate question from these estimates."
+            + (" On the simulated sheet these are properties of data generated from the documented assumptions, "
+               "not findings about Latin American clusters." if cases.attrs.get("simulated") else ""))
+
+
+def sign_changes(loo: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a leave-one-out table whose range crosses zero."""
+    return loo[(loo["loo_min"] < 0) & (loo["loo_max"] > 0)]
+
+
+def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
+    """How many refits each slope's range rests on, as recorded in the leave-one-out table."""
+    most_skipped = int(loo["refits_failed"].max())
+    return (f"Each key slope is refitted once without each of the {len(cases)} cases; "
+            f"{count_span(loo['refits'])} of those refits per slope could be fitted"
+            + (f", the others (at most {most_skipped} per slope) being skipped because leaving the case out left "
+               "an outcome level empty." if most_skipped else "."))
+
+
+def leave_one_out_summary(by_group: pd.DataFrame) -> str:
+    """How many group-specific slopes change sign when a single case is left out."""
+    return (f"{len(sign_changes(by_group))} of the {len(by_group)} group-specific slopes change sign when a single "
+            "case is left out:")
+
+
+def exact_tests_summary(exact: pd.DataFrame) -> str:
+    """How the permutation p-values were computed, as recorded in the exact-tests table."""
+    method = exact["method"].astype(str)
+    enumerated = exact[method.str.startswith("exact")]
+    sampled = exact[method.str.lower().str.contains("monte carlo")]
+    other = exact[~exact.index.isin(enumerated.index.union(sampled.index))]
+    parts = []
+    if len(enumerated):
+        arrangements = enumerated["arrangements"].astype(float)
+        parts.append(f"{len(enumerated)} exact, counting every distinct arrangement of the form's scores "
+                     f"({span(arrangements, ',.0f', ' to ')} arrangements)")
+    if len(sampled):
+        parts.append(f"{len(sampled)} by Monte Carlo ({span(sampled['draws'].astype(float), ',.0f', ' to ')} "
+                     "seeded random permutations)")
+    if len(other):
+        reasons = sorted({str(r) for r in other.get("reason", pd.Series(dtype=str)).fillna("") if str(r)})
+        parts.append(f"{len(other)} not computed" + (f" ({'; '.join(reasons)})" if reasons else ""))
+    computed = exact[exact["n"].astype(float) > 0]
+    return (f"The {len(exact)} tests cover groups of {count_span(computed['n'])} cases; p-values: "
+            + series(parts) + ".")
+
+
+# 05 · claims -----------------------------------------------------------------------------------------------
+
+
+def odds_ratio_margin(register: dict) -> str:
+    """The declared margins as odds ratios ('1.5'; several if the register declares several)."""
+    values = sorted({f"{np.exp(float(m)):.2g}" for m in register["margins"].values()})
+    return " or ".join(values)
+
+
+def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register: dict, cases: pd.DataFrame) -> str:
+    """Raw and Holm-adjusted verdict counts, and why null claims are rarely consistent at this size."""
+    cells = verdicts[verdicts["kind"] == "table cell"]
+    null_claims = verdicts[verdicts["expected"] == "null"]
+    margin = odds_ratio_margin(register)
+    return (f"Of the {len(verdicts)} claims ({len(cells)} table cells, {len(verdicts) - len(cells)} textual), "
+            f"{counts.loc['consistent', 'raw']} are consistent with the data, {counts.loc['contradicted', 'raw']} "
+            f"contradicted and {counts.loc['inconclusive', 'raw']} inconclusive before adjustment; after Holm's "
+            f"adjustment over one family of {2 * len(verdicts)} tests (the test for 'consistent' and the test for "
+            f"'contradicted' of every claim): {counts.loc['consistent', 'holm']} consistent, "
+            f"{counts.loc['contradicted', 'holm']} contradicted, {counts.loc['inconclusive', 'holm']} inconclusive. "
+            f"None of the {len(null_claims)} 'neutral'/'none' claims can be consistent unless its 90% interval fits "
+            f"inside an odds ratio of 1/{margin} to {margin}, which {group_sizes(cases)} rarely allows: at this "
+            "sample size 'inconclusive' is the expected verdict for a true null, not evidence against the source.")
+
+
+def simulated_reading(cases: pd.DataFrame) -> str:
+    """How to read the verdicts: on the simulated sheet they test the pipeline, not the source."""
+    if not cases.attrs.get("simulated"):
+        return "These verdicts are computed on the coded sheet named above."
+    return ("**Reading on simulated data.** The simulated sheet was generated with the signs of this very table, "
+            "so every 'consistent' verdict is the pipeline recovering a relation that was built in, and every "
+            f"'inconclusive' verdict for a relation that was built in shows what {len(cases)} cases cannot resolve. "
+            "A 'contradicted' verdict is a chance result of the simulation (or of sparse cells), not a finding. "
+            "How often each verdict should be expected under the simulation's assumptions is a question for a "
+            "design analysis (`06_power`), not for this table.")
+
+
+# 06 · design analysis --------------------------------------------------------------------------------------
+
+
+def design_summary(params: dict, replicates: int, cases: Sequence[int], effect_scales: Sequence[float]) -> str:
+    """The documented generator's group proportions and effect sizes, and the size of the Monte Carlo study."""
+    sizes = params["group_sizes"]
+    effect = params["outcome"]["effect_size"]
+    cells = len(cases) * len(effect_scales)
+    return (f"Sheets are drawn with the groups in the documented proportions ({' : '.join(map(str, sizes.values()))}"
+            f", {series(words(g) for g in sizes)}) and documented effect sizes (scale 1) of "
+            f"{effect['collective_efficiency']} log-odds per level of collective efficiency and "
+            f"{effect['leader_driven']} log-odds for leader-driven governance. This run: {replicates:,} replicates "
+            f"in each of {cells} design cells ({len(cases)} numbers of cases, {series(map(str, cases))}; "
+            f"{len(effect_scales)} effect scales, {series(f'{s:g}' for s in effect_scales)}), "
+            f"{replicates * cells:,} simulated sheets in all.")
+
+
+def first_n_reaching(frame: pd.DataFrame, column: str = "p_right", target: float = POWER_TARGET) -> str:
+    """The smallest number of cases at which `column` reaches `target`, as prose."""
+    hits = frame[frame[column] >= target]["n_cases"]
+    return f"{hits.min()} cases" if len(hits) else f"more than {frame['n_cases'].max()} cases"
+
+
+def power_reading(summary: pd.DataFrame, margin: str, base_cases: int, target: float = POWER_TARGET) -> str:
+    """What the design can and cannot detect, from the power table at the documented effects (scale 1).
+
+    `base_cases`: the study's own number of cases (the nearest number studied if it was not); `margin`: the
+    declared margin as an odds ratio, as text.
+    """
+    documented = summary[summary["effect_scale"] == 1.0]
+    per_group = documented[documented["scope"] != "pooled"]
+    pooled = documented[documented["scope"] == "pooled"]
+    largest = int(summary["n_cases"].max())
+    studied = sorted(summary["n_cases"].unique())
+    base_cases = int(min(studied, key=lambda n: (abs(n - base_cases), n)))  # the study's size, or the nearest run
+    base = per_group[per_group["n_cases"] == base_cases]
+    most = per_group[per_group["n_cases"] == largest]
+    pos_group = per_group[per_group["kind"] == "positive"].groupby("n_cases")["p_right"].min().reset_index()
+    pos_pooled = pooled[pooled["kind"] == "positive"]
+    null_most = most[most["kind"] == "neutral"]
+    return (
+        f"- **At {base_cases} cases with the documented effects**, a per-group claim gets the right verdict in "
+        f"{span(base['p_right'])} of replicates (by group and kind) and a wrong one in {span(base['p_wrong'])}; the "
+        f"rest are inconclusive. Maximum likelihood is separated in {span(base['p_separated'])} of these fits at "
+        f"{base_cases} cases and in {span(most['p_separated'])} at {largest}.\n"
+        f"- **Positive per-group claims** reach a right verdict in at least {target:.0%} of replicates in every "
+        f"group from {first_n_reaching(pos_group, target=target)} (documented effects); the **pooled** positive "
+        f"claim from {first_n_reaching(pos_pooled, target=target)}.\n"
+        f"- **Neutral claims** are the hardest: showing that an effect is absent needs its 90% interval inside the "
+        f"declared margin (odds ratio {margin}), which per group is reached in {span(null_most['p_right'])} of "
+        f"replicates even at {largest} cases.\n"
+        f"- Wrong verdicts: at most {summary['p_wrong'].max():.3f} of verdicts in any design cell, so with this "
+        f"design an *inconclusive* verdict, not a wrong one, is the usual failure; for most per-group claims it is "
+        f"the expected outcome at about {base_cases} cases, and no evidence against them.")

@@ -1,0 +1,236 @@
+"""Descriptive tables against hand counts on a six-case sheet, and the figures drawn from them.
+
+The sheet below has no specialised-suppliers case on purpose: every table and figure must cope with a missing
+group. Expected numbers are counted by hand from ROWS, not recomputed with the code under test.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.colors as mcolors  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from upgrading import codebook, coding, descriptives, exhibits, plots  # noqa: E402
+
+# group, industry, external_economies, joint_actions, governance, product, process, functional, intersectoral
+ROWS = [
+    ("traditional_manufacturing", "Footwear", 2, 1, "market", 3, 2, 0, 1),
+    ("traditional_manufacturing", "Furniture", 1, 1, "quasi_hierarchy", 1, 2, 1, 0),
+    ("traditional_manufacturing", "Footwear", 3, 3, "hierarchy", 2, 3, 0, 0),
+    ("natural_resource_based", "Salmon", 0, 0, "network", 0, 1, 2, 0),
+    ("natural_resource_based", "Wine", 2, 2, "quasi_hierarchy", 3, 3, 1, 1),
+    ("complex_product_systems", "Aircraft", 1, 2, "market", 2, 0, 0, 3),
+]
+# collective efficiency by the codebook's rule floor((ee + ja + 1) / 2), by hand: 2, 1, 3, 0, 2, 2
+CE = [2, 1, 3, 0, 2, 2]
+GROUPS_PRESENT = ["traditional_manufacturing", "natural_resource_based", "complex_product_systems"]
+
+
+def small_cases(simulated: bool = True) -> pd.DataFrame:
+    """Typed cases (as `coding.load_cases` returns them) for ROWS."""
+    text = pd.DataFrame([
+        {"case_id": f"T-{k + 1}", "sectoral_group": g, "industry": ind, "external_economies": str(ee),
+         "joint_actions": str(ja), "collective_efficiency": str(ce), "governance": gov,
+         "product_upgrading": str(p), "process_upgrading": str(q), "functional_upgrading": str(f),
+         "intersectoral_upgrading": str(i), "coding_source": "simulated" if simulated else "coded"}
+        for k, ((g, ind, ee, ja, gov, p, q, f, i), ce) in enumerate(zip(ROWS, CE))])
+    cases = coding.to_cases(text)
+    cases.attrs["source_file"] = "tests/small.csv"
+    cases.attrs["simulated"] = simulated
+    return cases
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _row(table, **where):
+    mask = np.ones(len(table), dtype=bool)
+    for column, value in where.items():
+        mask &= table[column] == value
+    (index,) = np.flatnonzero(mask)
+    return table.iloc[index]
+
+
+# tables -----------------------------------------------------------------------------------------------------
+
+
+def test_upgrading_by_group_counts_means_and_shares_by_hand():
+    table = descriptives.upgrading_by_group(small_cases())
+    assert len(table) == 4 * 4  # four forms x (three groups present + all)
+    assert list(dict.fromkeys(table["sectoral_group"])) == [*GROUPS_PRESENT, "all"]
+    trad = _row(table, form="product_upgrading", sectoral_group="traditional_manufacturing")  # scores 3, 1, 2
+    assert (trad["cases"], trad["mean"], trad["share_medium_or_high"]) == (3, 2.0, pytest.approx(2 / 3))
+    assert [trad[f"score_{k}"] for k in range(4)] == [0, 1, 1, 1]
+    nr = _row(table, form="product_upgrading", sectoral_group="natural_resource_based")  # scores 0, 3
+    assert (nr["cases"], nr["mean"], nr["share_medium_or_high"]) == (2, 1.5, 0.5)
+    assert [nr[f"score_{k}"] for k in range(4)] == [1, 0, 0, 1]
+    everyone = _row(table, form="product_upgrading", sectoral_group="all")  # scores 3, 1, 2, 0, 3, 2
+    assert everyone["cases"] == 6 and everyone["mean"] == pytest.approx(11 / 6)
+    assert [everyone[f"score_{k}"] for k in range(4)] == [1, 1, 2, 2]
+    inter = _row(table, form="intersectoral_upgrading", sectoral_group="complex_product_systems")  # score 3
+    assert [inter[f"score_{k}"] for k in range(4)] == [0, 0, 0, 1] and inter["share_medium_or_high"] == 1.0
+
+
+def test_governance_by_group_counts_and_leader_share_by_hand():
+    table = descriptives.governance_by_group(small_cases())
+    assert list(table["sectoral_group"]) == GROUPS_PRESENT
+    assert table[["market", "network", "quasi_hierarchy", "hierarchy"]].to_numpy().tolist() == [
+        [1, 0, 1, 1], [0, 1, 1, 0], [1, 0, 0, 0]]
+    assert table["cases"].tolist() == [3, 2, 1]
+    assert table["share_leader_driven"].tolist() == pytest.approx([2 / 3, 1 / 2, 0.0])
+
+
+def test_collective_efficiency_by_group_by_hand():
+    table = descriptives.collective_efficiency_by_group(small_cases())
+    trad = _row(table, sectoral_group="traditional_manufacturing")
+    assert trad["mean_external_economies"] == 2.0 and trad["mean_joint_actions"] == pytest.approx(5 / 3)
+    assert trad["mean_collective_efficiency"] == 2.0
+    assert [trad[f"collective_efficiency_{k}"] for k in range(4)] == [0, 1, 1, 1]
+    everyone = _row(table, sectoral_group="all")
+    assert everyone["cases"] == 6 and [everyone[f"collective_efficiency_{k}"] for k in range(4)] == [1, 1, 3, 1]
+
+
+def test_cases_by_group_lists_industries_with_counts():
+    table = descriptives.cases_by_group(small_cases())
+    assert table["cases"].tolist() == [3, 2, 1]
+    assert table["industries"].tolist() == ["Footwear (2), Furniture (1)", "Salmon (1), Wine (1)", "Aircraft (1)"]
+
+
+# figures ----------------------------------------------------------------------------------------------------
+
+
+def _labels(ax):
+    return [t.get_text() for t in ax.get_yticklabels()]
+
+
+def test_upgrading_distribution_panels_legend_and_bar_shares():
+    cases = small_cases()
+    fig = plots.upgrading_distribution(descriptives.upgrading_by_group(cases))
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["Product upgrading", "Process upgrading", "Functional upgrading",
+                                               "Intersectoral upgrading"]
+    product = axes[0]
+    # bars run bottom-up in reverse group order; the missing group has no bar and no label
+    assert _labels(product) == ["All cases", "Complex product systems", "Natural-resource based",
+                                "Traditional manufacturing"]
+    assert [t.get_text() for t in product.get_legend().get_texts()] == ["0 absent", "1 low", "2 medium", "3 high"]
+    widths = np.array([[bar.get_width() for bar in container] for container in product.containers])  # score x row
+    # traditional manufacturing (top row): product scores 3, 1, 2 -> shares 0, 1/3, 1/3, 1/3
+    assert widths[:, -1] == pytest.approx([0, 1 / 3, 1 / 3, 1 / 3])
+    assert widths.sum(axis=0) == pytest.approx(np.ones(4))
+    assert sorted(t.get_text() for t in product.texts) == ["n=1", "n=2", "n=3", "n=6"]
+
+
+def test_governance_mix_bars_are_the_counts():
+    fig = plots.governance_mix(descriptives.governance_by_group(small_cases()))
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Market", "Network", "Quasi-hierarchy",
+                                                                   "Hierarchy"]
+    assert _labels(ax) == ["Complex product systems", "Natural-resource based", "Traditional manufacturing"]
+    widths = [[bar.get_width() for bar in container] for container in ax.containers]  # form x row (reversed)
+    assert widths == [[1, 0, 1], [0, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert ax.get_xlabel() == "number of cases"
+
+
+def test_collective_efficiency_heatmap_annotates_the_counts():
+    table = descriptives.collective_efficiency_by_group(small_cases())
+    fig = plots.collective_efficiency_heatmap(table[table["sectoral_group"] != "all"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["0", "1", "1", "1", "1", "0", "1", "0", "0", "0", "1", "0"]
+    assert _labels(ax) == ["Traditional manufacturing", "Natural-resource based", "Complex product systems"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0 absent", "1 low", "2 medium", "3 high"]
+
+
+def test_reliability_intervals_plot_alpha_and_benchmarks():
+    table = pd.DataFrame({"variable": ["governance", "product_upgrading"], "metric": ["nominal", "ordinal"],
+                          "alpha": [0.9, 0.6], "ci_low": [0.8, 0.3], "ci_high": [1.0, 0.8]})
+    fig = plots.reliability_intervals(table)
+    (ax,) = fig.axes
+    assert _labels(ax) == ["Product upgrading (ordinal)", "Value-chain governance (nominal)"]
+    points = ax.lines[0]
+    assert list(points.get_xdata()) == [0.6, 0.9]
+    benchmarks = {line.get_linestyle(): line.get_xdata()[0] for line in ax.lines if line.get_linestyle() != "None"}
+    assert benchmarks == {":": 0.667, "--": 0.8}
+
+
+def _estimates(groups):
+    rows = []
+    for form in ("product_upgrading", "process_upgrading"):
+        for predictor in ("collective_efficiency", "leader_driven"):
+            for k, group in enumerate(groups):
+                rows.append({"form": form, "predictor": predictor, "sectoral_group": group,
+                             "odds_ratio": 2.0 + k, "or_conf_low": 0.5, "or_conf_high": 500.0 if k == 0 else 8.0,
+                             "method": "jeffreys" if k == 1 else "ml"})
+    return pd.DataFrame(rows)
+
+
+def test_odds_ratio_forest_draws_one_interval_per_estimate_and_survives_a_missing_group():
+    fig = plots.odds_ratio_forest(_estimates(GROUPS_PRESENT))
+    assert len(fig.axes) == 2 * 2
+    ax = fig.axes[0]
+    assert ax.get_title() == "Product upgrading" and ax.get_xscale() == "log"
+    assert _labels(ax)[0] == "Specialised suppliers"  # listed, with nothing drawn for it
+    estimates = [line for line in ax.lines if line.get_marker() == "o"]
+    assert len(estimates) == len(GROUPS_PRESENT)
+    open_markers = [line for line in estimates if mcolors.same_color(line.get_markerfacecolor(), "white")]
+    assert len(open_markers) == 1  # the one penalised estimate
+    assert any(line.get_marker() == ">" for line in ax.lines), "an interval past the axis gets an arrow"
+
+
+def test_claims_grid_colours_each_cell_by_its_verdict():
+    verdicts = ["consistent", "contradicted", "inconclusive"]
+    rows = [{"kind": "table cell", "predictor": "collective_efficiency", "outcome": "product_upgrading",
+             "sectoral_group": group, "verdict": verdict, "verdict_holm": "inconclusive",
+             "published_wording": "Positive", "estimate": 0.5, "ci_low": -0.1, "ci_high": 1.2, "fit": "ml"}
+            for group, verdict in zip(GROUPS_PRESENT, verdicts)]
+    fig = plots.claims_grid(pd.DataFrame(rows))
+    ax = fig.axes[0]
+    cells = [p for p in ax.patches if isinstance(p, plt.Rectangle)]
+    assert [mcolors.to_hex(p.get_facecolor()) for p in cells] == [plots.VERDICT_COLOURS[v] for v in verdicts]
+    texts = [t.get_text() for t in ax.texts]
+    assert "consistent (Holm: inconclusive)" in texts and "OR 1.65 [0.90, 3.32]" in texts
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == verdicts
+
+
+def test_power_curves_plot_the_shares_and_mark_empty_panels():
+    rows = []
+    for n in (30, 60):
+        for scale in (0.5, 1.0):
+            rows.append({"scope": "pooled", "kind": "positive", "n_cases": n, "effect_scale": scale,
+                         "p_right": n / 100 * scale, "mcse_right": 0.01, "p_wrong": 0.02})
+    fig = plots.power_curves(pd.DataFrame(rows))
+    assert len(fig.axes) == 3 * 5
+    pooled_positive = fig.axes[0]
+    solid = [line for line in pooled_positive.lines if line.get_linestyle() == "-" and line.get_marker() == "o"]
+    assert [list(line.get_ydata()) for line in solid] == [[0.15, 0.3], [0.3, 0.6]]
+    empty = [ax for ax in fig.axes if any(t.get_text() == "no claim\nof this kind" for t in ax.texts)]
+    assert len(empty) == 3 * 5 - 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["0.5 x documented", "1 x documented",
+                                                                  "wrong verdict (dotted)"]
+
+
+@pytest.mark.parametrize("simulated", [True, False])
+def test_saved_figures_carry_the_data_footer(tmp_path, simulated):
+    cases = small_cases(simulated=simulated)
+    fig = plots.governance_mix(descriptives.governance_by_group(cases))
+    written = exhibits.save_figure(fig, "governance_test", directory=tmp_path, cases=cases)
+    assert [w.rsplit(".", 1)[1] for w in written] == ["png", "pdf"]
+    (footer,) = [t for t in fig.texts if "tests/small.csv" in t.get_text()]
+    if simulated:
+        assert footer.get_text().startswith("SIMULATED DATA") and mcolors.to_hex(footer.get_color()) == "#b2182b"
+    else:
+        assert footer.get_text().startswith("Coded data") and "SIMULATED" not in footer.get_text()
+
+
+def test_codebook_groups_cover_the_small_sheet():
+    # guards the fixture: if the codebook renames a group or industry, the hand counts above are void
+    cb = codebook.load_codebook()
+    for group, industry, *_ in ROWS:
+        assert industry in cb.group(group).all_industries
