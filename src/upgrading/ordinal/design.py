@@ -119,15 +119,19 @@ def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: s
     if re.search(r"(^|[+\s])(0|-\s*1)(\s|\+|$)", rhs):
         raise UpgradingError("remove '0 +' / '- 1' from the formula: the thresholds play the intercept's part")
     used = [c for c in data.columns if c == lhs or re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", rhs)]
-    missing = {c: int(data[c].isna().sum()) for c in used if data[c].isna().any()}
+    counts = data[used].isna().sum().to_numpy()
+    missing = {c: int(k) for c, k in zip(used, counts) if k}
     if missing:
         raise UpgradingError("missing values in " + ", ".join(f"{c!r} ({k} rows)" for c, k in missing.items())
                              + "; drop or impute them before fitting")
     import patsy
 
+    # patsy evaluates plain arrays (pd.Categorical for factors) much faster than DataFrame columns
+    columns = {c: (data[c].array if isinstance(data[c].dtype, pd.CategoricalDtype) else data[c].to_numpy())
+               for c in used if c != lhs}
     try:
         info = _design_info(rhs, _signature(rhs, data))
-        matrix = np.asarray(patsy.build_design_matrices([info], data, NA_action="raise")[0])
+        matrix = np.asarray(patsy.build_design_matrices([info], columns, NA_action="raise")[0])
     except (patsy.PatsyError, TypeError):
         info = patsy.dmatrix(rhs, data, NA_action="raise").design_info
         matrix = np.asarray(patsy.build_design_matrices([info], data, NA_action="raise")[0])

@@ -124,15 +124,17 @@ def log_probability(u_upper: np.ndarray, u_lower: np.ndarray) -> np.ndarray:
 
 
 def log_density(u: np.ndarray) -> np.ndarray:
-    """log f(u) = log F(u) + log F(-u) of the logistic distribution; -inf at u = +-inf."""
-    return special.log_expit(u) + special.log_expit(-u)
+    """log f(u) = log F(u) + log F(-u) = -|u| - 2 log(1 + exp(-|u|)) of the logistic distribution; -inf at
+    u = +-inf."""
+    a = -np.abs(u)
+    return a - 2 * np.log1p(np.exp(a))
 
 
 def case_bounds(theta: np.ndarray, b: Batch):
     """Each case's upper and lower latent bound (threshold - x'beta) and the log probability of its category."""
     K = b.n_levels
     alpha, beta = theta[:, :K - 1], theta[:, K - 1:]
-    eta = np.einsum("rnp,rp->rn", b.X, beta)
+    eta = (b.X @ beta[..., None])[..., 0]
     R = len(theta)
     ext = np.concatenate([np.full((R, 1), -np.inf), alpha, np.full((R, 1), np.inf)], axis=1)
     u1 = np.take_along_axis(ext, b.y + 1, axis=1) - eta
@@ -173,7 +175,7 @@ def loglik(theta: np.ndarray, b: Batch, hessian: bool = True):
     XT = np.swapaxes(X, 1, 2)
 
     def sum_over_cases(onehot, v):
-        return np.einsum("rnt,rn->rt", onehot, v)
+        return (v[:, None, :] @ onehot)[:, 0, :]
 
     grad = np.concatenate([sum_over_cases(U, w * r1) - sum_over_cases(L, w * r0),
                            -(XT @ (w * (r1 - r0))[..., None])[..., 0]], axis=1)
