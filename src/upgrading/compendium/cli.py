@@ -40,20 +40,55 @@ def _cmd_run(args: argparse.Namespace) -> int:
     parameters = {}
     if args.second_coder and not args.coding:
         raise UpgradingError("--second-coder needs --coding: give the first coder's sheet too")
+    if (args.sheet or args.second_coder_sheet) and not args.coding:
+        raise UpgradingError("--sheet and --second-coder-sheet name worksheets of the workbooks given with "
+                             "--coding and --second-coder")
+    if args.second_coder_sheet and not args.second_coder:
+        raise UpgradingError("--second-coder-sheet needs --second-coder: give the second coder's workbook too")
     if args.coding:
-        coding.validate(args.coding, display=args.coding)  # refuse a bad sheet before any notebook runs
+        # refuse a bad sheet before any notebook runs
+        cases, report = coding.load_sheet(args.coding, sheet=args.sheet, display=args.coding)
         parameters["coding_path"] = _sheet_parameter(args.coding)
         parameters["second_coder_path"] = None
+        if args.sheet:
+            parameters["coding_sheet"] = args.sheet
         if args.second_coder:
-            coding.validate(args.second_coder, display=args.second_coder)
+            second, _ = coding.load_sheet(args.second_coder, sheet=args.second_coder_sheet,
+                                          display=args.second_coder)
+            from ..study import reliability
+
+            reliability.pair_up(cases, second, second_name=f"second coder ({args.second_coder})")
             parameters["second_coder_path"] = _sheet_parameter(args.second_coder)
+            if args.second_coder_sheet:
+                parameters["second_coder_sheet"] = args.second_coder_sheet
+        _require_declared(parameters, only)
         print(f"coding sheet {args.coding} is valid; running the notebooks on it")
+        for line in report.lines():
+            print(f"  {line}")
     start = time.perf_counter()
     results = pipeline.run(only=only, parameters=parameters, kernel=args.kernel, debug=args.debug,
                            progress=not args.quiet)
     exhibits = sum(len(r.exhibits) for r in results)
     print(f"ran {len(results)} notebooks in {time.perf_counter() - start:.1f} s; {exhibits} exhibits written")
     return 0
+
+
+def _require_declared(parameters: dict, only: list[str]) -> None:
+    """Refuse a worksheet name that no notebook to run would receive (papermill passes declared names only)."""
+    import papermill
+
+    from . import pipeline
+
+    names = {k for k in ("coding_sheet", "second_coder_sheet") if k in parameters}
+    if not names:
+        return
+    declared = set()
+    for notebook in pipeline.select(pipeline.discover(), only or None):
+        declared |= set(papermill.inspect_notebook(str(notebook)))
+    if names - declared:
+        raise UpgradingError(f"the notebooks do not take the parameter(s) {', '.join(sorted(names - declared))} "
+                             "yet, so a worksheet other than the first cannot be passed to them; save the coding "
+                             "as the first worksheet, or as CSV")
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -74,13 +109,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     problems = 0
     for path in args.paths:
         try:
-            frame = coding.validate(path, display=path)
+            cases, report = coding.load_sheet(path, sheet=args.sheet, display=path)
         except coding.CodingSheetError as error:
             print(error, file=sys.stderr)
+            if error.report is not None:
+                for column in error.report.ignored_columns:
+                    print(f"  note: {column}", file=sys.stderr)
             problems += len(error.problems)
             continue
-        simulated = " (simulated)" if coding.is_simulated(coding.to_cases(frame)) else ""
-        print(f"{path}: valid coding sheet, {len(frame)} cases{simulated}")
+        simulated = " (simulated)" if coding.is_simulated(cases) else ""
+        worksheet = f", worksheet {report.worksheet!r}" if report.worksheet is not None else ""
+        print(f"{path}{worksheet}: valid coding sheet, {len(cases)} cases{simulated}")
+        for line in report.lines():
+            print(f"  {line}")
     if problems:
         print(f"upgrading validate: {problems} problem(s) found; nothing was changed", file=sys.stderr)
         return 1
@@ -93,8 +134,7 @@ def _cmd_claims(args: argparse.Namespace) -> int:
 
     path = args.coding or str(paths.DATA_RAW / "coding_sheet_simulated.csv")
     display = args.coding or "data/raw/coding_sheet_simulated.csv"
-    coding.validate(path, display=display)
-    cases = coding.load_cases(path)
+    cases, _ = coding.load_sheet(path, sheet=args.sheet, display=display)
     print(coding.provenance(cases).replace(cases.attrs["source_file"], display))
     table = claims.evaluate(cases, n_resamples=args.resamples)
     shown = table[["id", "sectoral_group", "outcome", "published_wording", "expected", "fit", "odds_ratio",
@@ -195,8 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     run.add_argument("--coding", metavar="PATH",
                      help="run every notebook on this coding sheet (CSV or .xlsx), after validating it")
+    run.add_argument("--sheet", metavar="NAME", help="worksheet of the --coding workbook (default: the first)")
     run.add_argument("--second-coder", metavar="PATH",
-                     help="an independent second coding of the same cases, for the reliability analysis")
+                     help="an independent second coding of all or some of the cases, for the reliability analysis")
+    run.add_argument("--second-coder-sheet", metavar="NAME",
+                     help="worksheet of the --second-coder workbook (default: the first)")
     run.set_defaults(handler=_cmd_run)
 
     simulate = sub.add_parser("simulate", help="write the simulated coding sheets under data/raw/",
@@ -212,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "file, line, case, column, bad value and what is allowed. Never "
                                           "modifies its input.")
     validate.add_argument("paths", nargs="+", metavar="PATH", help="coding sheet (.csv or .xlsx)")
+    validate.add_argument("--sheet", metavar="NAME", help="worksheet of a workbook (default: the first)")
     validate.set_defaults(handler=_cmd_validate)
 
     claims = sub.add_parser("claims", help="print the verdict on every published claim for a coding sheet",
@@ -219,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(src/upgrading/data/claims.toml) its verdict: consistent, contradicted "
                                         "or inconclusive, raw and Holm-adjusted, with the numbers behind it.")
     claims.add_argument("--coding", metavar="PATH", help="coding sheet (default: the simulated sheet)")
+    claims.add_argument("--sheet", metavar="NAME", help="worksheet of the --coding workbook (default: the first)")
     claims.add_argument("--resamples", type=int, default=settings.PERMUTATIONS,
                         help=f"permutations per exact cross-check (default {settings.PERMUTATIONS})")
     claims.add_argument("--out", metavar="CSV", help="also write the full verdict table to this file")
