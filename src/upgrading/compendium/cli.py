@@ -128,6 +128,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_template(args: argparse.Namespace) -> int:
+    from ..study import template
+
+    template.write_template(args.path, cases=args.cases, overwrite=args.force)
+    print(f"wrote the coding workbook {args.path}: fill in the worksheet {template.CODING_SHEET!r} (one row per "
+          f"case), check it with `upgrading validate {args.path}`, then `upgrading run --coding {args.path}`")
+    return 0
+
+
 def _cmd_claims(args: argparse.Namespace) -> int:
     from ..study import claims, coding
     from . import paths
@@ -257,6 +266,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("paths", nargs="+", metavar="PATH", help="coding sheet (.csv or .xlsx)")
     validate.add_argument("--sheet", metavar="NAME", help="worksheet of a workbook (default: the first)")
     validate.set_defaults(handler=_cmd_validate)
+
+    tpl = sub.add_parser("template", help="write an Excel coding workbook for coders to fill in",
+                         description="Write an .xlsx workbook with one row per case and the codebook's columns: "
+                                     "dropdowns for categories and industries, whole-number 0-3 checks for "
+                                     "scores, each header's definition as a comment, a frozen header row, and "
+                                     "a second worksheet with the codebook and the sectoral groups. The filled "
+                                     "workbook is read by `validate` and `run --coding` as it is.")
+    tpl.add_argument("path", metavar="PATH.xlsx", help="workbook to write (an existing file is not overwritten)")
+    tpl.add_argument("--cases", metavar="CASES.csv",
+                     help="list of cases (CSV or .xlsx) with a case_id column and optionally sectoral_group, "
+                          "industry and coding_source, to pre-fill one row per case")
+    tpl.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    tpl.set_defaults(handler=_cmd_template)
 
     claims = sub.add_parser("claims", help="print the verdict on every published claim for a coding sheet",
                             description="Validate the sheet, then give every claim of the register "
