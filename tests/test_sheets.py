@@ -181,3 +181,21 @@ def test_write_processed_writes_only_when_changed_and_never_under_raw(tmp_path):
     with pytest.raises(UpgradingError, match="data/raw"):
         write_processed(cases, DATA_RAW / "cases.csv")
     assert not (DATA_RAW / "cases.csv").exists()
+
+
+def test_run_refuses_before_any_notebook_runs(tmp_path, monkeypatch, capsys):
+    from upgrading.compendium import pipeline
+
+    def never(*args, **kwargs):
+        raise AssertionError("no notebook may run")
+
+    monkeypatch.setattr(pipeline, "run", never)
+    book = _workbook(tmp_path / "book.xlsx", FRAME, title="cases", before=["intro"])
+    second = tmp_path / "second.csv"
+    FRAME.iloc[:10].assign(case_id=[f"X{k}" for k in range(10)]).to_csv(second, index=False)
+    assert main(["run", "--coding", str(GOOD), "--second-coder", str(second), "--quiet"]) == 2
+    assert "coded 10 cases that the first coding does not hold: X0, X1" in " ".join(capsys.readouterr().err.split())
+    declared = {"coding_path", "second_coder_path"}
+    monkeypatch.setattr("papermill.inspect_notebook", lambda path: dict.fromkeys(declared))
+    assert main(["run", "--coding", str(book), "--sheet", "cases", "--only", "02", "--quiet"]) == 2
+    assert "do not take the parameter(s) coding_sheet yet" in capsys.readouterr().err
