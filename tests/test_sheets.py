@@ -199,3 +199,11 @@ def test_run_refuses_before_any_notebook_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("papermill.inspect_notebook", lambda path: dict.fromkeys(declared))
     assert main(["run", "--coding", str(book), "--sheet", "cases", "--only", "02", "--quiet"]) == 2
     assert "do not take the parameter(s) coding_sheet yet" in capsys.readouterr().err
+
+
+def test_command_line_paths_are_taken_from_the_current_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    FRAME.to_csv("mine.csv", index=False)
+    assert main(["validate", "mine.csv"]) == 0
+    assert "mine.csv: valid coding sheet, 50 cases" in capsys.readouterr().out
+    assert main(["template", "blank.xlsx"]) == 0 and (tmp_path / "blank.xlsx").exists()

@@ -32,6 +32,14 @@ def _sheet_parameter(path: str) -> str:
         return str(resolved)
 
 
+def _from_cwd(path: str):
+    """A path typed on the command line, taken from the current folder (notebook parameters are taken from the
+    repository root instead, so the command line resolves before passing them on)."""
+    from pathlib import Path
+
+    return Path(path).resolve()
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..study import coding
     from . import pipeline
@@ -47,13 +55,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UpgradingError("--second-coder-sheet needs --second-coder: give the second coder's workbook too")
     if args.coding:
         # refuse a bad sheet before any notebook runs
-        cases, report = coding.load_sheet(args.coding, sheet=args.sheet, display=args.coding)
+        cases, report = coding.load_sheet(_from_cwd(args.coding), sheet=args.sheet, display=args.coding)
         parameters["coding_path"] = _sheet_parameter(args.coding)
         parameters["second_coder_path"] = None
         if args.sheet:
             parameters["coding_sheet"] = args.sheet
         if args.second_coder:
-            second, _ = coding.load_sheet(args.second_coder, sheet=args.second_coder_sheet,
+            second, _ = coding.load_sheet(_from_cwd(args.second_coder), sheet=args.second_coder_sheet,
                                           display=args.second_coder)
             from ..study import reliability
 
@@ -109,7 +117,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     problems = 0
     for path in args.paths:
         try:
-            cases, report = coding.load_sheet(path, sheet=args.sheet, display=path)
+            cases, report = coding.load_sheet(_from_cwd(path), sheet=args.sheet, display=path)
         except coding.CodingSheetError as error:
             print(error, file=sys.stderr)
             if error.report is not None:
@@ -143,7 +151,7 @@ def _cmd_claims(args: argparse.Namespace) -> int:
 
     path = args.coding or str(paths.DATA_RAW / "coding_sheet_simulated.csv")
     display = args.coding or "data/raw/coding_sheet_simulated.csv"
-    cases, _ = coding.load_sheet(path, sheet=args.sheet, display=display)
+    cases, _ = coding.load_sheet(_from_cwd(path), sheet=args.sheet, display=display)
     print(coding.provenance(cases).replace(cases.attrs["source_file"], display))
     table = claims.evaluate(cases, n_resamples=args.resamples)
     shown = table[["id", "sectoral_group", "outcome", "published_wording", "expected", "fit", "odds_ratio",
