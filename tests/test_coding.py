@@ -2,12 +2,13 @@
 
 import hashlib
 import shutil
+
 import pandas as pd
 import pytest
 
 from upgrading.compendium.cli import main
-from upgrading.study.coding import CodingSheetError, did_you_mean, load_cases, to_cases, validate
 from upgrading.compendium.paths import DATA_RAW
+from upgrading.study.coding import CodingSheetError, did_you_mean, load_cases, validate
 
 GOOD = DATA_RAW / "coding_sheet_simulated.csv"
 
@@ -72,15 +73,20 @@ def test_kind_2_binary_and_non_csv_files(tmp_path):
     assert "Excel workbook" in _problems(zipped)[0].message
 
 
-def test_kind_3_missing_and_unknown_columns(sheet):
+def test_kind_3_missing_columns_with_the_misspelt_one_named(sheet):
     header, rows, write = sheet
     k = header.index("governance")
     hdr = [*header[:k], "governnace", *header[k + 1:]]
-    problems = _problems(write(hdr=hdr))
-    messages = [str(p) for p in problems]
-    assert any("unknown column 'governnace'" in m and "did you mean 'governance'" in m for m in messages)
-    assert any("required column 'governance' is missing" in m for m in messages)
-    assert all(p.line == 1 for p in problems)
+    path = write(hdr=hdr)
+    before = _digest(path)
+    with pytest.raises(CodingSheetError) as err:
+        validate(path)
+    assert _digest(path) == before
+    (problem,) = err.value.problems
+    assert "required column 'governance' is missing" in str(problem) and "is it 'governnace'?" in str(problem)
+    assert problem.line == 1
+    (ignored,) = err.value.report.ignored_columns
+    assert ignored.name == "governnace" and ignored.hint == "did you mean 'governance'?"
 
 
 def test_kind_4_out_of_range_and_wrong_type_all_reported_at_once(sheet):
@@ -102,11 +108,12 @@ def test_kind_4_out_of_range_and_wrong_type_all_reported_at_once(sheet):
 
 def test_kind_5_unknown_categories_with_did_you_mean(sheet):
     header, rows, write = sheet
-    rows[0][header.index("governance")] = "Quasi-Hierarchy"
+    rows[0][header.index("governance")] = "Quasi-Hierarchi"
     rows[1][header.index("sectoral_group")] = "software"
     rows[2][header.index("industry")] = "Textiles"
     problems = {p.column: p for p in _problems(write())}
     assert problems["governance"].hint == "did you mean 'quasi_hierarchy'?"
+    assert problems["governance"].value == "Quasi-Hierarchi"
     assert "market, network, quasi_hierarchy, hierarchy" in problems["governance"].allowed
     assert problems["sectoral_group"].value == "software"
     assert problems["industry"].hint == "did you mean 'Textile and garments'?"

@@ -2,13 +2,12 @@
 
 import string
 
-import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from upgrading.compendium.paths import DATA_RAW
 from upgrading.study.codebook import load_codebook
 from upgrading.study.coding import CodingSheetError, validate
-from upgrading.compendium.paths import DATA_RAW
 
 GOOD_LINES = (DATA_RAW / "coding_sheet_simulated.csv").read_text().splitlines()
 HEADER = GOOD_LINES[0].split(",")
@@ -16,27 +15,74 @@ CB = load_codebook()
 INDUSTRIES = {g.code: set(g.all_industries) for g in CB.sectoral_groups}
 
 
+def _key(text: str) -> str:
+    out, gap = "", False
+    for ch in text.strip().lower():
+        if ch.isspace() or ch in "-_":
+            gap = True
+            continue
+        out += ("_" if gap and out else "") + ch
+        gap = False
+    return out
+
+
+def _spelled(column: str, text: str) -> str | None:
+    """The codebook spelling of a cell under the documented normalisation, or None when it is refused."""
+    text = text.strip()
+    variable = CB.variable(column)
+    if variable.scale is not None:
+        whole, _, zeros = text.partition(".")
+        if whole.isdigit() and (not _ or (zeros and set(zeros) == {"0"})) and int(whole) in variable.scale.levels:
+            return text if not _ else str(int(whole))
+        return None
+    choices = [str(a) for a in variable.allowed] or (
+        sorted({i for g in INDUSTRIES.values() for i in g}) if column == "industry" else None)
+    if choices is None:
+        return text
+    if text in choices:
+        return text
+    hits = [c for c in choices if _key(c) == _key(text)]
+    return hits[0] if len(hits) == 1 else None
+
+
 def oracle_valid(header: list[str], rows: list[list[str]]) -> bool:
-    """An independent, loop-based statement of the codebook's rules (the validator must agree)."""
-    if header != list(CB.columns) or not rows:
+    """An independent, loop-based statement of the codebook's rules and the documented normalisation
+    (the validator must agree): whitespace stripped, whole numbers written 2.0 read as 2, categories and
+    industries matched ignoring case, spaces, hyphens and underscores; extra columns ignored."""
+    exact = [h.strip() for h in header]
+    named = {}  # column position -> codebook column: exact names first, then names equal but for spelling
+    for k, h in enumerate(exact):
+        if h in CB.columns:
+            if h in named.values():
+                return False  # a codebook column twice
+            named[k] = h
+    for k, h in enumerate(exact):
+        if k not in named:
+            hits = [c for c in CB.columns if _key(c) == _key(h)]
+            if len(hits) == 1 and hits[0] not in named.values():
+                named[k] = hits[0]
+    if sorted(named.values()) != sorted(CB.columns):
         return False
-    ids = [r[0].strip() for r in rows]
+    header = [named.get(k, f"ignored {k}") for k in range(len(header))]
+    rows = [r for r in rows if any(v.strip() for v in r)]
+    if not rows:
+        return False
+    ids = [r[header.index("case_id")].strip() for r in rows]
     if len(set(ids)) != len(ids):
         return False
     for r in rows:
         if len(r) != len(header):
             return False
-        cell = {c: v.strip() for c, v in zip(header, r)}
-        if any(v == "" for v in cell.values()):
+        cell = {c: v for c, v in zip(header, r) if c in CB.columns}
+        if any(v.strip() == "" for v in cell.values()):
             return False
-        for v in CB.variables:
-            if v.allowed and cell[v.name] not in {str(a) for a in v.allowed}:
-                return False
-        if cell["industry"] not in INDUSTRIES[cell["sectoral_group"]]:
+        spelled = {c: _spelled(c, v) for c, v in cell.items()}
+        if any(v is None for v in spelled.values()):
             return False
-        if (int(cell["external_economies"]) + int(cell["joint_actions"]) + 1) // 2 != int(cell["collective_efficiency"]):
+        if spelled["industry"] not in INDUSTRIES[spelled["sectoral_group"]]:
             return False
-        if not (cell["case_id"][0].isalnum() and all(ch.isalnum() or ch in "._-" for ch in cell["case_id"])):
+        ee, ja, ce = (int(spelled[c]) for c in ("external_economies", "joint_actions", "collective_efficiency"))
+        if (ee + ja + 1) // 2 != ce:
             return False
     return True
 

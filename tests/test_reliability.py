@@ -3,10 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from upgrading.compendium.paths import DATA_RAW
+from upgrading.errors import UpgradingError
 from upgrading.study import reliability
 from upgrading.study.coding import load_cases
-from upgrading.errors import UpgradingError
-from upgrading.compendium.paths import DATA_RAW
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +51,44 @@ def test_bootstrap_is_reproducible(codings):
     pd.testing.assert_frame_equal(one, two)
 
 
-def test_codings_of_different_cases_are_refused(codings):
+def test_a_second_coder_case_the_first_coding_lacks_is_refused_by_name(codings):
     first, second = codings
-    with pytest.raises(UpgradingError, match="only the first coder has SIM-50"):
-        reliability.pair_up(first, second.iloc[:-1])
+    extra = second.iloc[:3].assign(case_id=["NEW-1", "NEW-2", "SIM-03"])
+    with pytest.raises(UpgradingError, match="coded 2 cases that the first coding does not hold: NEW-1, NEW-2"):
+        reliability.pair_up(first, extra)
+    with pytest.raises(UpgradingError, match="NEW-1"):
+        reliability.reliability_table(first, extra, n_boot=5)
+    with pytest.raises(UpgradingError, match="none of the first coding's cases"):
+        reliability.double_coding(first, second.iloc[:0])
+
+
+def test_a_double_coded_subsample_gives_alpha_on_the_overlap(codings):
+    first, second = codings
+    sub = second.iloc[::5].sample(frac=1, random_state=0)  # a fifth of the cases, in another order
+    coverage = reliability.double_coding(first, sub)
+    assert coverage.double_coded == tuple(first["case_id"].iloc[::5])
+    assert len(coverage.coded_once) == 40 and coverage.cases == 50
+    assert coverage.sentence().startswith("10 of the 50 cases (20%) were coded by both coders")
+    assert "SIM-02" in coverage.sentence() and "SIM-01," not in coverage.sentence()
+    table = reliability.reliability_table(first, sub, n_boot=200).set_index("variable")
+    assert (table["cases"] == 10).all() and (table["first_coder_cases"] == 50).all()
+    # krippendorff's own handling of missing codes: the second coder's row is NaN where they did not code
+    codes = sub.set_index("case_id")["product_upgrading"].reindex(first["case_id"]).to_numpy(dtype=float)
+    direct = krippendorff.alpha(reliability_data=np.vstack([first["product_upgrading"].to_numpy(float), codes]),
+                                level_of_measurement="ordinal")
+    assert table.loc["product_upgrading", "alpha"] == pytest.approx(direct, abs=1e-12)
+    # the bootstrap resamples the double-coded cases: the same table as for the first coding cut to them
+    overlap = first[first["case_id"].isin(sub["case_id"])]
+    same = reliability.reliability_table(overlap, sub, n_boot=200).set_index("variable")
+    pd.testing.assert_frame_equal(table.drop(columns="first_coder_cases"), same.drop(columns="first_coder_cases"))
+    listed = reliability.disagreements(first, sub)
+    assert set(listed["case_id"]) <= set(sub["case_id"]) and len(listed) == table["disagreements"].sum()
+
+
+def test_all_cases_double_coded(codings):
+    first, second = codings
+    coverage = reliability.double_coding(first, second)
+    assert coverage.coded_once == () and coverage.sentence() == "All 50 cases were coded by both coders."
 
 
 def test_a_degenerate_bootstrap_interval_is_named_not_silent():

@@ -45,7 +45,7 @@ def test_the_copy_imports_its_own_package(copy_of_repo):
 def test_a_bad_user_sheet_is_refused_before_any_notebook_runs(copy_of_repo, tmp_path):
     bad = tmp_path / "my_sheet.csv"
     frame = pd.read_csv(copy_of_repo / "data/raw/coding_sheet_simulated.csv")
-    frame.loc[0, "governance"] = "Hierarchy "
+    frame.loc[0, "governance"] = "Hierarchical"  # refused; "Hierarchy " would be read as hierarchy
     frame.loc[2, "product_upgrading"] = 5
     frame.to_csv(bad, index=False)
     before = hashlib.sha256((copy_of_repo / "notebooks/02_coding.ipynb").read_bytes()).hexdigest()

@@ -32,6 +32,14 @@ def _sheet_parameter(path: str) -> str:
         return str(resolved)
 
 
+def _from_cwd(path: str):
+    """A path typed on the command line, taken from the current folder (notebook parameters are taken from the
+    repository root instead, so the command line resolves before passing them on)."""
+    from pathlib import Path
+
+    return Path(path).resolve()
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..study import coding
     from . import pipeline
@@ -40,20 +48,55 @@ def _cmd_run(args: argparse.Namespace) -> int:
     parameters = {}
     if args.second_coder and not args.coding:
         raise UpgradingError("--second-coder needs --coding: give the first coder's sheet too")
+    if (args.sheet or args.second_coder_sheet) and not args.coding:
+        raise UpgradingError("--sheet and --second-coder-sheet name worksheets of the workbooks given with "
+                             "--coding and --second-coder")
+    if args.second_coder_sheet and not args.second_coder:
+        raise UpgradingError("--second-coder-sheet needs --second-coder: give the second coder's workbook too")
     if args.coding:
-        coding.validate(args.coding, display=args.coding)  # refuse a bad sheet before any notebook runs
+        # refuse a bad sheet before any notebook runs
+        cases, report = coding.load_sheet(_from_cwd(args.coding), sheet=args.sheet, display=args.coding)
         parameters["coding_path"] = _sheet_parameter(args.coding)
         parameters["second_coder_path"] = None
+        if args.sheet:
+            parameters["coding_sheet"] = args.sheet
         if args.second_coder:
-            coding.validate(args.second_coder, display=args.second_coder)
+            second, _ = coding.load_sheet(_from_cwd(args.second_coder), sheet=args.second_coder_sheet,
+                                          display=args.second_coder)
+            from ..study import reliability
+
+            reliability.pair_up(cases, second, second_name=f"second coder ({args.second_coder})")
             parameters["second_coder_path"] = _sheet_parameter(args.second_coder)
+            if args.second_coder_sheet:
+                parameters["second_coder_sheet"] = args.second_coder_sheet
+        _require_declared(parameters, only)
         print(f"coding sheet {args.coding} is valid; running the notebooks on it")
+        for line in report.lines():
+            print(f"  {line}")
     start = time.perf_counter()
     results = pipeline.run(only=only, parameters=parameters, kernel=args.kernel, debug=args.debug,
                            progress=not args.quiet)
     exhibits = sum(len(r.exhibits) for r in results)
     print(f"ran {len(results)} notebooks in {time.perf_counter() - start:.1f} s; {exhibits} exhibits written")
     return 0
+
+
+def _require_declared(parameters: dict, only: list[str]) -> None:
+    """Refuse a worksheet name that no notebook to run would receive (papermill passes declared names only)."""
+    import papermill
+
+    from . import pipeline
+
+    names = {k for k in ("coding_sheet", "second_coder_sheet") if k in parameters}
+    if not names:
+        return
+    declared = set()
+    for notebook in pipeline.select(pipeline.discover(), only or None):
+        declared |= set(papermill.inspect_notebook(str(notebook)))
+    if names - declared:
+        raise UpgradingError(f"the notebooks do not take the parameter(s) {', '.join(sorted(names - declared))} "
+                             "yet, so a worksheet other than the first cannot be passed to them; save the coding "
+                             "as the first worksheet, or as CSV")
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -74,16 +117,31 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     problems = 0
     for path in args.paths:
         try:
-            frame = coding.validate(path, display=path)
+            cases, report = coding.load_sheet(_from_cwd(path), sheet=args.sheet, display=path)
         except coding.CodingSheetError as error:
             print(error, file=sys.stderr)
+            if error.report is not None:
+                for column in error.report.ignored_columns:
+                    print(f"  note: {column}", file=sys.stderr)
             problems += len(error.problems)
             continue
-        simulated = " (simulated)" if coding.is_simulated(coding.to_cases(frame)) else ""
-        print(f"{path}: valid coding sheet, {len(frame)} cases{simulated}")
+        simulated = " (simulated)" if coding.is_simulated(cases) else ""
+        worksheet = f", worksheet {report.worksheet!r}" if report.worksheet is not None else ""
+        print(f"{path}{worksheet}: valid coding sheet, {len(cases)} cases{simulated}")
+        for line in report.lines():
+            print(f"  {line}")
     if problems:
         print(f"upgrading validate: {problems} problem(s) found; nothing was changed", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_template(args: argparse.Namespace) -> int:
+    from ..study import template
+
+    template.write_template(args.path, cases=args.cases, overwrite=args.force)
+    print(f"wrote the coding workbook {args.path}: fill in the worksheet {template.CODING_SHEET!r} (one row per "
+          f"case), check it with `upgrading validate {args.path}`, then `upgrading run --coding {args.path}`")
     return 0
 
 
@@ -93,8 +151,7 @@ def _cmd_claims(args: argparse.Namespace) -> int:
 
     path = args.coding or str(paths.DATA_RAW / "coding_sheet_simulated.csv")
     display = args.coding or "data/raw/coding_sheet_simulated.csv"
-    coding.validate(path, display=display)
-    cases = coding.load_cases(path)
+    cases, _ = coding.load_sheet(_from_cwd(path), sheet=args.sheet, display=display)
     print(coding.provenance(cases).replace(cases.attrs["source_file"], display))
     table = claims.evaluate(cases, n_resamples=args.resamples)
     shown = table[["id", "sectoral_group", "outcome", "published_wording", "expected", "fit", "odds_ratio",
@@ -195,8 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     run.add_argument("--coding", metavar="PATH",
                      help="run every notebook on this coding sheet (CSV or .xlsx), after validating it")
+    run.add_argument("--sheet", metavar="NAME", help="worksheet of the --coding workbook (default: the first)")
     run.add_argument("--second-coder", metavar="PATH",
-                     help="an independent second coding of the same cases, for the reliability analysis")
+                     help="an independent second coding of all or some of the cases, for the reliability analysis")
+    run.add_argument("--second-coder-sheet", metavar="NAME",
+                     help="worksheet of the --second-coder workbook (default: the first)")
     run.set_defaults(handler=_cmd_run)
 
     simulate = sub.add_parser("simulate", help="write the simulated coding sheets under data/raw/",
@@ -212,13 +272,28 @@ def build_parser() -> argparse.ArgumentParser:
                                           "file, line, case, column, bad value and what is allowed. Never "
                                           "modifies its input.")
     validate.add_argument("paths", nargs="+", metavar="PATH", help="coding sheet (.csv or .xlsx)")
+    validate.add_argument("--sheet", metavar="NAME", help="worksheet of a workbook (default: the first)")
     validate.set_defaults(handler=_cmd_validate)
+
+    tpl = sub.add_parser("template", help="write an Excel coding workbook for coders to fill in",
+                         description="Write an .xlsx workbook with one row per case and the codebook's columns: "
+                                     "dropdowns for categories and industries, whole-number 0-3 checks for "
+                                     "scores, each header's definition as a comment, a frozen header row, and "
+                                     "a second worksheet with the codebook and the sectoral groups. The filled "
+                                     "workbook is read by `validate` and `run --coding` as it is.")
+    tpl.add_argument("path", metavar="PATH.xlsx", help="workbook to write (an existing file is not overwritten)")
+    tpl.add_argument("--cases", metavar="CASES.csv",
+                     help="list of cases (CSV or .xlsx) with a case_id column and optionally sectoral_group, "
+                          "industry and coding_source, to pre-fill one row per case")
+    tpl.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    tpl.set_defaults(handler=_cmd_template)
 
     claims = sub.add_parser("claims", help="print the verdict on every published claim for a coding sheet",
                             description="Validate the sheet, then give every claim of the register "
                                         "(src/upgrading/data/claims.toml) its verdict: consistent, contradicted "
                                         "or inconclusive, raw and Holm-adjusted, with the numbers behind it.")
     claims.add_argument("--coding", metavar="PATH", help="coding sheet (default: the simulated sheet)")
+    claims.add_argument("--sheet", metavar="NAME", help="worksheet of the --coding workbook (default: the first)")
     claims.add_argument("--resamples", type=int, default=settings.PERMUTATIONS,
                         help=f"permutations per exact cross-check (default {settings.PERMUTATIONS})")
     claims.add_argument("--out", metavar="CSV", help="also write the full verdict table to this file")

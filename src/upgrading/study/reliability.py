@@ -8,9 +8,18 @@ pairable values while holding the expected disagreement of the full sample fixed
 carries the uncertainty of the expected disagreement. Where every resample gives the same alpha (for example,
 no disagreement at all), the interval is degenerate and the table says so instead of passing it off as a
 measure of precision.
+
+The second coding may cover any subset of the first coding's cases (the usual design double-codes a fifth or
+a third of them): alpha, agreement and disagreements are computed on the cases both coders coded, and
+`double_coding` says which cases those are and which were coded once. A second-coder case that the first
+coding does not hold is an error naming it. Computing on the overlap is what Krippendorff's alpha does with
+missing codes anyway (a unit coded once is not pairable and adds nothing); the bootstrap resamples the
+double-coded cases.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,19 +40,50 @@ def reliability_variables(codebook: Codebook | None = None) -> dict[str, str]:
     return levels
 
 
+@dataclass(frozen=True)
+class DoubleCoding:
+    """Which of the first coding's cases the second coder coded too, in the first coding's order."""
+
+    double_coded: tuple[str, ...]
+    coded_once: tuple[str, ...]
+
+    @property
+    def cases(self) -> int:
+        return len(self.double_coded) + len(self.coded_once)
+
+    def sentence(self) -> str:
+        """One sentence for a notebook: how many cases were double-coded, and which were not."""
+        n, total = len(self.double_coded), self.cases
+        if not self.coded_once:
+            return f"All {total} cases were coded by both coders."
+        return (f"{n} of the {total} cases ({n / total:.0%}) were coded by both coders; reliability is computed on "
+                f"them. Coded by the first coder only ({len(self.coded_once)}): {', '.join(self.coded_once)}.")
+
+
+def double_coding(first: pd.DataFrame, second: pd.DataFrame, second_name: str = "second coder") -> DoubleCoding:
+    """The cases both codings hold and those only the first holds; a case only the second holds is an error."""
+    ids = [str(c) for c in first["case_id"]]
+    known = set(ids)
+    extra = [str(c) for c in second["case_id"] if str(c) not in known]
+    if extra:
+        raise UpgradingError(f"the {second_name} coded {len(extra)} case{'s' if len(extra) != 1 else ''} that the "
+                             f"first coding does not hold: {', '.join(extra)}; the second coding may cover any "
+                             "subset of the first coding's cases, but no others")
+    second_ids = {str(c) for c in second["case_id"]}
+    both = tuple(c for c in ids if c in second_ids)
+    if not both:
+        raise UpgradingError(f"the {second_name} coded none of the first coding's cases")
+    return DoubleCoding(both, tuple(c for c in ids if c not in second_ids))
+
+
 def pair_up(first: pd.DataFrame, second: pd.DataFrame, first_name: str = "first coder",
             second_name: str = "second coder") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Align two codings of the same cases by case id; refuse sets of cases that differ."""
-    a, b = set(first["case_id"]), set(second["case_id"])
-    if a != b:
-        only_a, only_b = sorted(a - b), sorted(b - a)
-        raise UpgradingError(
-            "the two codings do not cover the same cases: "
-            + (f"only the {first_name} has {', '.join(only_a)}" if only_a else "")
-            + ("; " if only_a and only_b else "")
-            + (f"only the {second_name} has {', '.join(only_b)}" if only_b else ""))
-    order = list(first["case_id"])
-    return first.set_index("case_id").loc[order], second.set_index("case_id").loc[order]
+    """Align two codings by case id on the cases both hold (the double-coded ones, in the first coding's
+    order); refuse a second coding holding cases the first does not. See `double_coding` for which cases."""
+    both = list(double_coding(first, second, second_name).double_coded)
+    a = first.assign(case_id=first["case_id"].astype(str)).set_index("case_id")
+    b = second.assign(case_id=second["case_id"].astype(str)).set_index("case_id")
+    return a.loc[both], b.loc[both]
 
 
 def _codes(a: pd.Series, b: pd.Series, level: str) -> np.ndarray:
@@ -76,7 +116,10 @@ def alpha_from_counts(counts: np.ndarray, domain: np.ndarray, level: str) -> flo
 
 def reliability_table(first: pd.DataFrame, second: pd.DataFrame, n_boot: int = 2000, seed: int = 2005,
                       level: float = 0.95) -> pd.DataFrame:
-    """Alpha per variable with a percentile bootstrap interval, plus exact agreement and disagreements."""
+    """Alpha per variable with a percentile bootstrap interval, plus exact agreement and disagreements.
+
+    Computed on the double-coded cases (`cases`); `first_coder_cases` is how many cases the first coding holds.
+    """
     a, b = pair_up(first, second)
     rng = np.random.default_rng(seed)
     n = len(a)
@@ -98,7 +141,7 @@ def reliability_table(first: pd.DataFrame, second: pd.DataFrame, n_boot: int = 2
             note = (f"degenerate interval: every resample gives alpha = {boots[0]:g} "
                     + ("(no disagreement in any case)" if agree == 1 else "")).strip()
         rows.append({
-            "variable": variable, "metric": metric, "cases": n,
+            "variable": variable, "metric": metric, "cases": n, "first_coder_cases": len(first),
             "disagreements": int(np.sum(data[0] != data[1])), "exact_agreement": agree,
             "alpha": point,
             "ci_low": float(np.quantile(boots, lo)) if len(boots) else float("nan"),
@@ -109,7 +152,7 @@ def reliability_table(first: pd.DataFrame, second: pd.DataFrame, n_boot: int = 2
 
 
 def disagreements(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """Every (case, variable) on which the coders differ, with both codes."""
+    """Every (double-coded case, variable) on which the coders differ, with both codes."""
     a, b = pair_up(first, second)
     rows = []
     for variable in reliability_variables():

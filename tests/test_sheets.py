@@ -1,0 +1,209 @@
+"""Sheets of any shape: workbooks (first or named worksheet) located by worksheet and cell, coders' own columns
+ignored and listed, documented normalisations accepted and reported, everything else refused; input untouched."""
+
+import hashlib
+
+import pandas as pd
+import pytest
+from openpyxl import Workbook
+
+from upgrading.compendium.cli import main
+from upgrading.compendium.paths import DATA_PROCESSED, DATA_RAW
+from upgrading.errors import UpgradingError
+from upgrading.study.coding import CodingSheetError, check_sheet, load_sheet, write_processed
+
+GOOD = DATA_RAW / "coding_sheet_simulated.csv"
+FRAME = pd.read_csv(GOOD, dtype=str, keep_default_na=False).astype(object)
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _workbook(path, frame, title="Sheet1", before=()):
+    """Write `frame` as a workbook with real number cells for numeric text; `before` adds worksheets first."""
+    book = Workbook()
+    book.remove(book.active)
+    for name in before:
+        book.create_sheet(name)["A1"] = "not the coding"
+    ws = book.create_sheet(title)
+    ws.append(list(frame.columns))
+    for row in frame.itertuples(index=False):
+        ws.append([int(v) if isinstance(v, str) and v.isdigit() else v for v in row])
+    book.save(path)
+    return path
+
+
+def _refused(path, **kwargs):
+    before = _digest(path)
+    with pytest.raises(CodingSheetError) as err:
+        check_sheet(path, **kwargs)
+    assert _digest(path) == before, "reading must never modify the sheet"
+    return err.value
+
+
+def test_workbook_problems_name_the_worksheet_and_the_cell(tmp_path):
+    frame = FRAME.copy()
+    frame.loc[5, "governance"] = "hierarchical"   # row 7 of the worksheet, column G
+    frame.loc[8, "product_upgrading"] = 5         # row 10, column H
+    error = _refused(_workbook(tmp_path / "coding.xlsx", frame, title="Coding"))
+    governance, product = error.problems
+    assert (governance.worksheet, governance.line, governance.cell) == ("Coding", 7, "G7")
+    assert governance.hint == "did you mean 'hierarchy'?"
+    assert (product.cell, product.value, product.message) == ("H10", 5, "out of range")
+    assert "coding.xlsx, worksheet 'Coding', line 7, cell G7, case SIM-06, column governance" in str(governance)
+
+
+def test_the_first_worksheet_by_default_or_a_named_one(tmp_path):
+    book = _workbook(tmp_path / "book.xlsx", FRAME, title="cases", before=["intro"])
+    assert "worksheet 'intro', line 1: required column 'case_id' is missing" in str(_refused(book))
+    cases, report = load_sheet(book, sheet="cases")
+    assert len(cases) == 50 and report.worksheet == cases.attrs["worksheet"] == "cases"
+    error = _refused(book, sheet="case")
+    assert "no worksheet named 'case'" in str(error) and "did you mean 'cases'?" in str(error)
+    assert "has no worksheets" in str(_refused(GOOD, sheet="cases"))
+
+
+def test_coders_columns_are_kept_ignored_and_listed(tmp_path, capsys):
+    frame = FRAME.copy()
+    frame.insert(3, "notes", "checked against the 2004 report")
+    frame["comments"] = ""
+    path = tmp_path / "with_notes.csv"
+    frame.to_csv(path, index=False)
+    cases, report = load_sheet(path)
+    assert "notes" not in cases.columns and len(cases) == 50
+    assert [(c.name, c.position, c.hint) for c in report.ignored_columns] == [
+        ("notes", "column 4", None), ("comments", "column 14", None)]
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("'notes'") == 1 and "ignored by the analysis" in out
+
+
+def test_a_misspelt_codebook_column_is_a_typo_not_a_note(tmp_path, capsys):
+    path = tmp_path / "typo.csv"
+    FRAME.rename(columns={"process_upgrading": "procces_upgrading"}).to_csv(path, index=False)
+    error = _refused(path)
+    (problem,) = error.problems
+    assert "required column 'process_upgrading' is missing (is it 'procces_upgrading'?)" in str(problem)
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "'procces_upgrading'" in err and "did you mean 'process_upgrading'?" in err
+
+
+def test_documented_normalisations_are_accepted_and_each_reported_once(tmp_path):
+    frame = FRAME.copy()
+    frame.loc[0, "governance"] = "Quasi-hierarchy"      # SIM-01 is quasi_hierarchy
+    frame.loc[[1, 2], "governance"] = " market"           # SIM-02 and SIM-03 are market
+    frame.loc[3, "product_upgrading"] = "2.0"             # SIM-04 has 2
+    frame.loc[0, "industry"] = "textile and garments"
+    frame.loc[4, "coding_source"] = "simulated  "
+    frame = frame.rename(columns={"joint_actions": "Joint actions"})
+    path = tmp_path / "loose.csv"
+    frame.to_csv(path, index=False)
+    before = _digest(path)
+    cases, report = load_sheet(path)
+    assert _digest(path) == before
+    expected = load_sheet(GOOD)[0]
+    pd.testing.assert_frame_equal(cases.reset_index(drop=True), expected.reset_index(drop=True))
+    shown = [str(n) for n in report.normalisations]
+    assert shown == [
+        "column name 'Joint actions' read as 'joint_actions' (line 1)",
+        "column industry: 'textile and garments' read as 'Textile and garments' in 1 cell (first at line 2)",
+        "column governance: 'Quasi-hierarchy' read as 'quasi_hierarchy' in 1 cell (first at line 2)",
+        "column governance: surrounding spaces removed in 2 cells (first at line 3)",
+        "column product_upgrading: '2.0' read as '2' in 1 cell (first at line 5)",
+        "column coding_source: surrounding spaces removed in 1 cell (first at line 6)",
+    ]
+
+
+@pytest.mark.parametrize("column, value, message, hint", [
+    ("product_upgrading", "2.5", "wrong type: not a whole number", None),
+    ("product_upgrading", "3.0.", "wrong type: not a whole number", None),
+    ("product_upgrading", "4.0", "out of range", None),
+    ("governance", "markets", "unknown category", "did you mean 'market'?"),
+    ("governance", "quasi hierarchical", "unknown category", "did you mean 'quasi_hierarchy'?"),
+    ("sectoral_group", "Traditional", "unknown category", "did you mean 'traditional_manufacturing'?"),
+])
+def test_anything_else_is_refused_with_the_value_as_typed(tmp_path, column, value, message, hint):
+    frame = FRAME.copy()
+    frame.loc[0, column] = value
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    problems = [p for p in _refused(path).problems if p.column == column]
+    assert [(p.line, p.value, p.message, p.hint) for p in problems] == [(2, value, message, hint)]
+
+
+def test_any_number_of_cases_ids_of_any_form_and_empty_rows(tmp_path):
+    frame = FRAME.iloc[:7].copy()
+    frame["case_id"] = ["Sinos Valley (BR)", "12", "Guadalajara/software", "Caso ñ 4", "x", "7.1", "A B"]
+    path = tmp_path / "seven.csv"
+    lines = frame.to_csv(index=False, lineterminator="\n").splitlines()
+    path.write_text("\n".join(lines[:3] + ["", ",,,,,,,,,,,"] + lines[3:]) + "\n", encoding="utf-8")
+    cases, report = load_sheet(path)
+    assert list(cases["case_id"]) == list(frame["case_id"]) and len(cases) == 7
+    assert report.empty_rows == (4, 5) and "skipped 2 empty rows (lines 4-5)" in report.lines()
+    bad = tmp_path / "bad_ids.csv"
+    frame.loc[2, "product_upgrading"] = "9"
+    frame.loc[3, "case_id"] = "x"
+    bad.write_text(frame.to_csv(index=False, lineterminator="\n"))
+    problems = {(p.line, p.message) for p in _refused(bad).problems}
+    assert problems == {(4, "out of range"), (6, "duplicate case id")}
+
+
+def test_semicolon_separated_and_numeric_cells_of_a_workbook(tmp_path):
+    path = tmp_path / "excel_es.csv"
+    FRAME.to_csv(path, index=False, sep=";")
+    cases, report = load_sheet(path)
+    assert len(cases) == 50 and "read as semicolon-separated values" in report.lines()
+    numbers = FRAME.copy()
+    numbers["case_id"] = [str(k) for k in range(1, 51)]
+    cases, report = load_sheet(_workbook(tmp_path / "numbers.xlsx", numbers))
+    assert list(cases["case_id"][:3]) == ["1", "2", "3"] and cases["product_upgrading"].dtype == "int64"
+    assert report.normalisations == ()
+
+
+def test_a_row_longer_than_the_header_is_located(tmp_path):
+    lines = GOOD.read_text().splitlines()
+    lines[3] += ",stray"
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(lines) + "\n")
+    (problem,) = _refused(path).problems
+    assert problem.line == 4 and "13 cells but the header names 12 columns" in problem.message
+
+
+def test_write_processed_writes_only_when_changed_and_never_under_raw(tmp_path):
+    cases, _ = load_sheet(GOOD)
+    target = write_processed(cases, tmp_path / "cases.csv")
+    assert target.read_text() == (DATA_PROCESSED / "cases.csv").read_text()
+    stamp = target.stat().st_mtime_ns
+    write_processed(cases, target)
+    assert target.stat().st_mtime_ns == stamp
+    with pytest.raises(UpgradingError, match="data/raw"):
+        write_processed(cases, DATA_RAW / "cases.csv")
+    assert not (DATA_RAW / "cases.csv").exists()
+
+
+def test_run_refuses_before_any_notebook_runs(tmp_path, monkeypatch, capsys):
+    from upgrading.compendium import pipeline
+
+    def never(*args, **kwargs):
+        raise AssertionError("no notebook may run")
+
+    monkeypatch.setattr(pipeline, "run", never)
+    book = _workbook(tmp_path / "book.xlsx", FRAME, title="cases", before=["intro"])
+    second = tmp_path / "second.csv"
+    FRAME.iloc[:10].assign(case_id=[f"X{k}" for k in range(10)]).to_csv(second, index=False)
+    assert main(["run", "--coding", str(GOOD), "--second-coder", str(second), "--quiet"]) == 2
+    assert "coded 10 cases that the first coding does not hold: X0, X1" in " ".join(capsys.readouterr().err.split())
+    declared = {"coding_path", "second_coder_path"}
+    monkeypatch.setattr("papermill.inspect_notebook", lambda path: dict.fromkeys(declared))
+    assert main(["run", "--coding", str(book), "--sheet", "cases", "--only", "02", "--quiet"]) == 2
+    assert "do not take the parameter(s) coding_sheet yet" in capsys.readouterr().err
+
+
+def test_command_line_paths_are_taken_from_the_current_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    FRAME.to_csv("mine.csv", index=False)
+    assert main(["validate", "mine.csv"]) == 0
+    assert "mine.csv: valid coding sheet, 50 cases" in capsys.readouterr().out
+    assert main(["template", "blank.xlsx"]) == 0 and (tmp_path / "blank.xlsx").exists()
