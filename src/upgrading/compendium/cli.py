@@ -87,16 +87,19 @@ def _require_declared(parameters: dict, only: list[str]) -> None:
 
     from . import pipeline
 
-    names = {k for k in ("coding_sheet", "second_coder_sheet") if k in parameters}
+    pairs = {"coding_sheet": "coding_path", "second_coder_sheet": "second_coder_path"}
+    names = {k for k in pairs if k in parameters}
     if not names:
         return
-    declared = set()
+    missing = []
     for notebook in pipeline.select(pipeline.discover(), only or None):
-        declared |= set(papermill.inspect_notebook(str(notebook)))
-    if names - declared:
-        raise UpgradingError(f"the notebooks do not take the parameter(s) {', '.join(sorted(names - declared))} "
-                             "yet, so a worksheet other than the first cannot be passed to them; save the coding "
-                             "as the first worksheet, or as CSV")
+        declared = set(papermill.inspect_notebook(str(notebook)))
+        missing += [f"{notebook.name} ({name})" for name in sorted(names)
+                    if pairs[name] in declared and name not in declared]
+    if missing:
+        raise UpgradingError(f"notebooks that read a sheet but take no worksheet name: {', '.join(missing)}; a "
+                             "worksheet other than the first cannot be passed to them; save the coding as the "
+                             "first worksheet, or as CSV")
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

@@ -141,6 +141,8 @@ def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: s
     keep = [k for k, n in enumerate(names) if n != "Intercept"]
     X = matrix[:, keep].astype(float)
     names = [names[k] for k in keep]
+    if len(data) == 0:
+        raise UpgradingError("no cases: nothing to model")
     y, levels = _outcome_codes(data[lhs], lhs)
     if len(levels) < 2:
         raise UpgradingError(f"outcome {lhs!r} has a single observed level ({levels[0]!r}); "

@@ -672,16 +672,17 @@ TYPICAL_MISTAKES = (
 
 
 def typical_mistakes_report(path: str | Path, mistakes: tuple[Mistake, ...] = TYPICAL_MISTAKES,
-                            name: str = "corrupted_copy.csv") -> CodingSheetError:
+                            name: str = "corrupted_copy.csv", sheet: str | None = None) -> CodingSheetError:
     """What a coder sees: validate a copy of a valid sheet with `mistakes` planted, one per row; return the error.
 
     The copy (CSV, named `name`) is written to a temporary folder that is deleted afterwards; the sheet at `path`
-    (CSV or .xlsx) is only read. Raises UpgradingError if the sheet has too few rows or if validation misses a
+    (CSV or .xlsx, worksheet `sheet`) is only read. Raises UpgradingError if the sheet has too few rows or if validation misses a
     planted mistake, so the demonstration cannot silently show nothing.
     """
     import tempfile
 
-    frame = read_sheet(paths.resolve(path))
+    cases, _ = load_sheet(path, sheet=sheet)
+    frame = cases[list(load_codebook().columns)].astype(object)  # the sheet's columns, as a coder types them
     if len(frame) < max(2, len(mistakes)):
         raise UpgradingError(f"the sheet has {len(frame)} cases; planting {len(mistakes)} mistakes needs "
                              f"{max(2, len(mistakes))}")

@@ -1,0 +1,115 @@
+"""Sheets of random shape through the analysis functions of notebooks 02-05: nothing raises, and every
+estimate, test or verdict row is either a number or carries a reason.
+
+Shapes drawn by hypothesis: any subset of the sectoral groups, groups of 1 to 60 cases (5 to 200 in all),
+outcome levels missing overall or within a group, predictors constant within a group, CSV or .xlsx.
+"""
+
+import warnings
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from upgrading.compendium.paths import DATA_RAW
+from upgrading.study import claims, coding, descriptives, models, plots, reliability
+
+matplotlib.use("Agg")
+SOURCE = pd.read_csv(DATA_RAW / "coding_sheet_simulated.csv")
+GROUPS = list(dict.fromkeys(SOURCE["sectoral_group"]))
+FORMS = ["product_upgrading", "process_upgrading", "functional_upgrading", "intersectoral_upgrading"]
+
+
+@st.composite
+def sheets(draw):
+    groups = draw(st.lists(st.sampled_from(GROUPS), min_size=1, max_size=4, unique=True))
+    sizes = [draw(st.integers(1, 60)) for _ in groups]
+    total = sum(sizes)
+    if total < 5:
+        sizes[0] += 5 - total
+    while sum(sizes) > 200:
+        sizes[sizes.index(max(sizes))] -= 1
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    parts = []
+    for group, size in zip(groups, sizes):
+        pool = SOURCE[SOURCE["sectoral_group"] == group]
+        parts.append(pool.iloc[rng.integers(0, len(pool), size)])
+    sheet = pd.concat(parts, ignore_index=True)
+    sheet["case_id"] = [f"case {k + 1}/{draw(st.sampled_from(['a', 'B', 'ç']))}" for k in range(len(sheet))]
+    constant_group = draw(st.sampled_from(groups))
+    mask = sheet["sectoral_group"] == constant_group
+    if draw(st.booleans()):  # a predictor constant within a group (collective efficiency follows its rule)
+        sheet.loc[mask, ["external_economies", "joint_actions", "collective_efficiency"]] = 2
+    if draw(st.booleans()):  # an outcome constant within a group
+        sheet.loc[mask, draw(st.sampled_from(FORMS))] = draw(st.integers(0, 3))
+    if draw(st.booleans()):  # an outcome level that never occurs
+        form = draw(st.sampled_from(FORMS))
+        sheet[form] = sheet[form].clip(upper=2)
+    return sheet, draw(st.sampled_from(["csv", "xlsx"])), seed
+
+
+def _number_or_reason(values: pd.Series, reasons: pd.Series) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce")
+    return numbers.notna() | reasons.fillna("").astype(str).str.len().gt(0)
+
+
+@settings(max_examples=6, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(drawn=sheets())
+def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
+    sheet, kind, seed = drawn
+    path = tmp_path / f"sheet.{kind}"
+    if kind == "csv":
+        sheet.to_csv(path, index=False)
+    else:
+        sheet.to_excel(path, index=False, sheet_name="my coding")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # notebook 02: the sheet, a second coding of a subsample, reliability
+        cases, _ = coding.load_sheet(path)
+        second = cases.sample(frac=0.4, random_state=seed % 1000) if len(cases) > 2 else cases
+        table = reliability.reliability_table(cases, second, n_boot=20)
+        assert len(table) and set(table["cases"]) == {len(second)}
+        reliability.disagreements(cases, second)
+        # notebook 03: descriptives and their figures
+        for make, draw_figure in ((descriptives.upgrading_by_group, plots.upgrading_distribution),
+                                  (descriptives.governance_by_group, plots.governance_mix)):
+            matplotlib.pyplot.close(draw_figure(make(cases)))
+        efficiency = descriptives.collective_efficiency_by_group(cases)
+        matplotlib.pyplot.close(plots.collective_efficiency_heatmap(efficiency[efficiency["sectoral_group"] != "all"]))
+        # notebook 04: the study's models, diagnostics, leave-one-out, exact tests
+        fits = models.fit_models(cases)
+        estimates = models.estimates_table(fits)
+        assert _number_or_reason(estimates["estimate"], estimates["note"]).all()
+        diagnostics = models.diagnostics_table(fits)
+        assert len(diagnostics) == 2 * len(FORMS)
+        loo = models.leave_one_out_table(fits)
+        assert _number_or_reason(loo["loo_min"] if "loo_min" in loo else loo["term"], loo["note"]).all()
+        exact = models.exact_tests_table(cases, n_resamples=99)
+        assert _number_or_reason(exact["p_value"], exact["reason"]).all()
+        # notebook 05: the claims check
+        verdicts = claims.evaluate(cases, n_resamples=99)
+    assert set(verdicts["verdict"]) <= set(claims.VERDICTS)
+    assert _number_or_reason(verdicts["estimate"], verdicts["note"]).all()
+    absent = set(coding.load_codebook().group_codes) - set(cases["sectoral_group"].astype(str))
+    for group in absent:
+        rows = estimates[(estimates["sectoral_group"] == group) & (estimates["model"] == "by_group")]
+        assert set(rows["note"]) <= {"no cases in this group"} or rows.empty or not fits[1].estimated
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_the_users_sheet_is_never_modified(kind, tmp_path):
+    import hashlib
+
+    path = tmp_path / f"sheet.{kind}"
+    SOURCE.head(12).to_csv(path, index=False) if kind == "csv" else SOURCE.head(12).to_excel(path, index=False)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    cases, _ = coding.load_sheet(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        models.estimates_table(models.fit_models(cases, forms=["product_upgrading"]))
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
