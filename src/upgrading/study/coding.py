@@ -676,8 +676,8 @@ def typical_mistakes_report(path: str | Path, mistakes: tuple[Mistake, ...] = TY
     """What a coder sees: validate a copy of a valid sheet with `mistakes` planted, one per row; return the error.
 
     The copy (CSV, named `name`) is written to a temporary folder that is deleted afterwards; the sheet at `path`
-    (CSV or .xlsx, worksheet `sheet`) is only read. Raises UpgradingError if the sheet has too few rows or if validation misses a
-    planted mistake, so the demonstration cannot silently show nothing.
+    (CSV or .xlsx, worksheet `sheet`) is only read. Raises UpgradingError if the sheet has too few rows or if
+    validation misses a planted mistake, so the demonstration cannot silently show nothing.
     """
     import tempfile
 
