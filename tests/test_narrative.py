@@ -126,7 +126,7 @@ def test_typical_mistakes_report_finds_every_planted_mistake_and_leaves_the_shee
     assert isinstance(error, coding.CodingSheetError) and error.file == "corrupted_copy.csv"
     assert [(p.line, p.column) for p in error.problems] == [
         (row + 2, m.column) for row, m in enumerate(coding.TYPICAL_MISTAKES)]
-    assert "did you mean 'quasi_hierarchy'?" in str(error)
+    assert "did you mean 'hierarchy'?" in str(error)
     text = narrative.mistakes_summary(coding.TYPICAL_MISTAKES)
     assert text.startswith(f"The copy carries {len(coding.TYPICAL_MISTAKES)} typical mistakes")
 
@@ -149,7 +149,7 @@ def test_write_processed_writes_once_and_never_under_raw(tmp_path):
     mtime = target.stat().st_mtime_ns
     coding.write_processed(cases, target)
     assert target.stat().st_mtime_ns == mtime  # same bytes: left alone
-    with pytest.raises(UpgradingError, match="raw data are immutable"):
+    with pytest.raises(UpgradingError, match="under data/raw/, which no analysis step writes"):
         coding.write_processed(cases, DATA_RAW / "cases.csv")
 
 
@@ -167,6 +167,7 @@ def test_power_table_helpers():
 
 def test_separation_sentence_reads_the_diagnostics():
     diagnostics = pd.DataFrame({"form": ["a", "b", "c"], "model": ["pooled", "by_group", "by_group"],
+                                "reported": ["ml", "jeffreys", "jeffreys"],
                                 "ml_separated": [False, True, True], "ml_hessian_condition": [234.3, np.inf, np.inf],
                                 "brant_p": [0.2, np.nan, np.nan]})
     text = narrative.separation_summary(diagnostics)
@@ -178,3 +179,7 @@ def test_separation_sentence_reads_the_diagnostics():
                                                            brant_p=0.5))
     assert none.startswith("Maximum likelihood is separated in **0 of 3** fits. The fits' condition numbers are at "
                            "most 1.0e+01.") and "defined for every fit" in none
+    flat = pd.concat([diagnostics, pd.DataFrame({"form": ["d"], "model": ["pooled"], "reported": ["not estimable"],
+                                                 "note": ["not estimable: outcome 'd' has a single observed level"]})])
+    assert narrative.separation_summary(flat).endswith(
+        "1 model cannot be estimated on this sheet (not estimable: outcome 'd' has a single observed level: 1).")

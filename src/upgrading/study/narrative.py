@@ -137,8 +137,25 @@ def governance_summary(governance: pd.DataFrame, levels: Sequence[str]) -> str:
 # 04 · models -----------------------------------------------------------------------------------------------
 
 
+def not_estimable(table: pd.DataFrame, what: str, reason_column: str = "note") -> str:
+    """' N <what> cannot be estimated on this sheet (reasons).' for rows without a number, or ''."""
+    reasons = table[reason_column].fillna("").astype(str) if reason_column in table else pd.Series(dtype=str)
+    reasons = reasons[reasons.str.len() > 0]
+    if reasons.empty:
+        return ""
+    counts = reasons.value_counts(sort=False)
+    noun = what[:-1] if len(reasons) == 1 and what.endswith("s") else what
+    return (f" {len(reasons)} {noun} cannot be estimated on this sheet ("
+            + "; ".join(f"{reason}: {k}" for reason, k in counts.items()) + ").")
+
+
 def separation_summary(diagnostics: pd.DataFrame) -> str:
     """Separated fits, their conditioning, and whether the Brant test could be computed."""
+    skipped = diagnostics[diagnostics["reported"] == "not estimable"]
+    diagnostics = diagnostics[diagnostics["reported"] != "not estimable"]
+    if diagnostics.empty:
+        return "No model can be fitted on this sheet." + not_estimable(skipped, "models")
+    diagnostics = diagnostics.assign(ml_separated=diagnostics["ml_separated"].astype(bool))
     separated = diagnostics[diagnostics["ml_separated"]]
     condition = diagnostics["ml_hessian_condition"].astype(float)
     finite = condition[np.isfinite(condition) & ~diagnostics["ml_separated"]]
@@ -166,18 +183,22 @@ def separation_summary(diagnostics: pd.DataFrame) -> str:
                  "the others at least one of the binary splits it needs is itself separated.")
     else:
         brant = "The Brant test is defined for every fit; its p-values are in the diagnostics exhibit."
-    return text + " " + brant
+    return text + " " + brant + not_estimable(skipped, "models")
 
 
 def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
     """Group-specific slopes whose 95% interval excludes zero (`key`: the by-group rows of the key predictors)."""
+    skipped = key[key["note"].fillna("").astype(str).str.len() > 0] if "note" in key else key.iloc[:0]
+    key = key.drop(index=skipped.index)
     excluding = key[(key["conf_low"] > 0) | (key["conf_high"] < 0)]
-    return (f"Of the {len(key)} group-specific slopes, **{len(excluding)}** have a 95% interval that excludes zero"
+    return (f"Of the {len(key)} estimated group-specific slopes, **{len(excluding)}** have a 95% interval that "
+            "excludes zero"
             + (": " + "; ".join(f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)} "
                                 f"(OR {r.odds_ratio:.2f}, {r.or_conf_low:.2f}-{r.or_conf_high:.2f}, {r.method})"
                                 for r in excluding.itertuples())
                if len(excluding) else "")
-            + f". With {group_sizes(cases)} most intervals are wide; the design analysis of how often such a "
+            + "." + not_estimable(skipped, "group-specific slopes")
+            + f" With {group_sizes(cases)} most intervals are wide; the design analysis of how often such a "
             "design detects an effect of a given size is a separate question from these estimates."
             + (" On the simulated sheet these are properties of data generated from the documented assumptions, "
                "not findings about Latin American clusters." if cases.attrs.get("simulated") else ""))
@@ -190,6 +211,9 @@ def sign_changes(loo: pd.DataFrame) -> pd.DataFrame:
 
 def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
     """How many refits each slope's range rests on, as recorded in the leave-one-out table."""
+    loo = loo[loo["refits"].notna()]
+    if loo.empty:
+        return "No slope can be refitted on this sheet."
     most_skipped = int(loo["refits_failed"].max())
     return (f"Each key slope is refitted once without each of the {len(cases)} cases; "
             f"{count_span(loo['refits'])} of those refits per slope could be fitted"
@@ -199,8 +223,10 @@ def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
 
 def leave_one_out_summary(by_group: pd.DataFrame) -> str:
     """How many group-specific slopes change sign when a single case is left out."""
-    return (f"{len(sign_changes(by_group))} of the {len(by_group)} group-specific slopes change sign when a single "
-            "case is left out:")
+    estimated = by_group[by_group["refits"].notna()]
+    return (f"{len(sign_changes(estimated))} of the {len(estimated)} estimated group-specific slopes change sign "
+            "when a single case is left out." + not_estimable(by_group[by_group["refits"].isna()],
+                                                               "group-specific slopes") + " The sign changes:")
 
 
 def exact_tests_summary(exact: pd.DataFrame) -> str:

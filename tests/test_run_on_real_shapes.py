@@ -1,0 +1,107 @@
+"""End to end on a sheet shaped like a real one: `upgrading run --coding` on a coding workbook made with
+`upgrading template` and filled in with openpyxl (three sectoral groups, one of two cases, a notes column),
+with a second coder who coded a subsample. Runs in a temporary copy of the repository."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from helpers import git_tracked
+from upgrading.compendium.paths import ROOT
+
+SIMULATED = pd.read_csv(ROOT / "data/raw/coding_sheet_simulated.csv")
+SCORES = ("external_economies", "joint_actions", "collective_efficiency", "product_upgrading", "process_upgrading",
+          "functional_upgrading", "intersectoral_upgrading")
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cli(repo, *args):
+    env = dict(os.environ, PYTHONPATH=str(repo / "src"))
+    return subprocess.run([sys.executable, "-m", "upgrading.compendium.cli", *args], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("compendium")
+    for rel in git_tracked():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, repo / rel)
+    user = tmp_path_factory.mktemp("user")
+    chosen = SIMULATED[SIMULATED["sectoral_group"] != "specialised_suppliers"]
+    cps = chosen.index[chosen["sectoral_group"] == "complex_product_systems"]
+    chosen = chosen.drop(index=cps[2:]).reset_index(drop=True)  # complex product systems: two cases
+    cases_list = user / "cases.csv"
+    chosen.assign(case_id=[f"Cluster {k + 1}" for k in range(len(chosen))])[
+        ["case_id", "sectoral_group", "industry"]].to_csv(cases_list, index=False)
+    workbook = user / "coding.xlsx"
+    assert _cli(repo, "template", str(workbook), "--cases", str(cases_list)).returncode == 0
+    book = load_workbook(workbook)
+    ws = book["coding"]
+    column = {c.value: c.column for c in ws[1]}
+    for r, row in enumerate(chosen.itertuples(index=False), start=2):
+        for name in SCORES:
+            ws.cell(r, column[name]).value = int(getattr(row, name))
+        ws.cell(r, column["governance"]).value = row.governance
+        ws.cell(r, column["coding_source"]).value = "Coder A (2026), from the published case study"
+    ws.cell(1, len(column) + 1).value = "notes"
+    ws.cell(3, len(column) + 1).value = "export share unclear"
+    book.save(workbook)
+    second = user / "second_coder.csv"
+    coded = pd.read_excel(workbook, sheet_name="coding").drop(columns="notes")
+    sub = coded.iloc[::3].copy()  # a third of the cases double-coded
+    sub.loc[sub.index[0], "product_upgrading"] = (sub["product_upgrading"].iloc[0] + 1) % 4
+    sub.to_csv(second, index=False)
+    digests = {p: _digest(p) for p in (workbook, second, cases_list)}
+    raw = {p.name: _digest(p) for p in (repo / "data/raw").iterdir()}
+    result = _cli(repo, "run", "--coding", str(workbook), "--second-coder", str(second), "--only", "02,03,04,05",
+                  "--quiet")
+    return repo, result, digests, raw, len(coded), len(sub)
+
+
+def test_the_run_succeeds_and_no_cell_fails(run):
+    repo, result, *_ = run
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("02_coding", "03_descriptives", "04_models", "05_claims"):
+        nb = nbformat.read(repo / "notebooks" / f"{name}.ipynb", 4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        assert not [o for o in outputs if o.output_type == "error"], name
+        assert not [o for o in outputs if o.get("name") == "stderr"], name
+
+
+def test_inputs_and_raw_data_are_untouched(run):
+    repo, _, digests, raw, *_ = run
+    assert {p: _digest(p) for p in digests} == digests, "the user's files are only read"
+    assert {p.name: _digest(p) for p in (repo / "data/raw").iterdir()} == raw, "data/raw is never written"
+
+
+def test_reliability_is_computed_on_the_double_coded_subsample(run):
+    repo, _, _, _, n_cases, n_second = run
+    table = pd.read_csv(repo / "figures/reliability.csv")
+    assert set(table["cases"]) == {n_second} and set(table["data"]) == {"coded"}
+    assert f"{n_second} of the {n_cases} cases" in (repo / "figures/reliability.md").read_text()
+    assert "were coded by both coders" in (repo / "notebooks/02_coding.ipynb").read_text()
+
+
+def test_groups_absent_or_tiny_keep_rows_with_their_reason(run):
+    repo, *_ = run
+    estimates = pd.read_csv(repo / "figures/model_estimates.csv")
+    by_group = estimates[estimates["model"] == "by_group"]
+    absent = by_group[by_group["sectoral_group"] == "specialised_suppliers"]
+    assert len(absent) and set(absent["note"]) == {"no cases in this group"}
+    exact = pd.read_csv(repo / "figures/exact_tests.csv")
+    tiny = exact[exact["sectoral_group"] == "complex_product_systems"]
+    assert tiny["reason"].str.startswith("two cases").all()
+    verdicts = pd.read_csv(repo / "figures/claims_verdicts.csv")
+    soft = verdicts[verdicts["sectoral_group"] == "specialised_suppliers"]
+    assert (soft["fit"] == "not estimable").all() and soft["note"].notna().all()
