@@ -26,11 +26,14 @@ def find_uv() -> str:
 
 
 def compile_lock() -> list[str]:
-    out = subprocess.run(
+    # --output-file: uv prefers the versions already locked there, so adding a pin does not move the others
+    # (delete requirements.txt first to re-resolve everything at its newest).
+    subprocess.run(
         [find_uv(), "pip", "compile", "--universal", "--all-extras", "--quiet", "--no-header",
-         "--no-annotate", "pyproject.toml"],
+         "--no-annotate", "--output-file", "requirements.txt", "pyproject.toml"],
         cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout
+    )
+    out = (ROOT / "requirements.txt").read_text()
     return [line for line in out.splitlines() if line and not line.startswith("#")]
 
 
