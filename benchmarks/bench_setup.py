@@ -1,7 +1,8 @@
 """Benchmark: fresh clone to every exhibit (README line 1, cold package cache), then the tests (line 2).
 
-Clones the committed HEAD into a temporary folder, gives uv an empty cache (cold), and times each step of
-the README's setup line separately so the report says what dominates, then times the test line.
+Clones the committed HEAD into a temporary folder and, as `.ci/run` does, gives it a new user: empty home,
+XDG, matplotlib, IPython and Jupyter folders, and empty pip and uv caches (cold). Times each step of the
+README's setup line separately so the report says what dominates, then times the test line.
 Usage:  python benchmarks/bench_setup.py        (prints a table; writes nothing into the repository)
 """
 
@@ -36,7 +37,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-setup-") as tmp:
         clone = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
-        env = dict(os.environ, UV_CACHE_DIR=str(Path(tmp) / "uv-cache"), PIP_NO_CACHE_DIR="1")
+        home = Path(tmp) / "home"  # a new user, as in .ci/run: empty home, caches and configuration
+        dirs = {"HOME": home, "XDG_CACHE_HOME": home / ".cache", "XDG_CONFIG_HOME": home / ".config",
+                "XDG_DATA_HOME": home / ".local/share", "MPLCONFIGDIR": home / ".config/matplotlib",
+                "IPYTHONDIR": home / ".ipython", "JUPYTER_CONFIG_DIR": home / ".jupyter",
+                "JUPYTER_DATA_DIR": home / ".local/share/jupyter",
+                "JUPYTER_RUNTIME_DIR": home / ".local/share/jupyter/runtime", "UV_CACHE_DIR": home / ".cache/uv",
+                "PIP_CACHE_DIR": home / ".cache/pip"}
+        for path in dirs.values():
+            path.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, **{k: str(v) for k, v in dirs.items()})
+        env.setdefault("PYENV_ROOT", str(Path.home() / ".pyenv"))
+        env.update(CI="true")
         rows = [(f"line 1, step: {step}", timed(step, clone, env)) for step in setup.split(" && ")]
         line1 = sum(seconds for _, seconds in rows)
         rows.append(("line 1 in all (fresh clone to all exhibits, cold cache)", line1))

@@ -117,3 +117,49 @@ def test_a_notebook_that_writes_an_undeclared_exhibit_is_refused_and_undone(tmp_
     with pytest.raises(UpgradingError, match=r"01_stray.ipynb wrote figures/stray.png, which is not declared in src/"):
         pipeline.execute(path)
     assert not (tmp_path / "figures" / "stray.png").exists() and path.read_bytes() == before
+
+
+def _stream(name, text):
+    return nbformat.v4.new_output("stream", name=name, text=text)
+
+
+def test_normalise_joins_stream_chunks_so_flush_timing_never_shows():
+    nb = new_notebook(cells=[new_code_cell("")])
+    shown = nbformat.v4.new_output("display_data", data={"text/plain": "table"})
+    nb.cells[0].outputs = [_stream("stdout", "wrote a\n"), _stream("stdout", "wrote b\n"), shown,
+                           _stream("stdout", "wrote c\n"), _stream("stdout", "wrote d\n")]
+    outs = pipeline.normalise(nb).cells[0].outputs
+    assert [(o.output_type, o.get("text")) for o in outs] == [
+        ("stream", "wrote a\nwrote b\n"), ("display_data", None), ("stream", "wrote c\nwrote d\n")]
+
+
+def test_stderr_rule_drops_declared_notices_and_fails_on_anything_else():
+    nb = new_notebook(cells=[new_code_cell(""), new_code_cell("")])
+    nb.cells[0].outputs = [_stream("stdout", "wrote a\n"),
+                           _stream("stderr", "Matplotlib is building the font cache; this may take a moment.\n"),
+                           _stream("stdout", "wrote b\n")]
+    out = pipeline.normalise(pipeline.strip_stderr(nb, "01_x.ipynb"))
+    assert [(o.name, o.text) for o in out.cells[0].outputs] == [("stdout", "wrote a\nwrote b\n")]
+    nb.cells[1].outputs = [_stream("stderr", "/somewhere/x.py:3: UserWarning: careful\n  warn('careful')\n")]
+    with pytest.raises(pipeline.StrayStderr, match=r"(?s)01_x.ipynb wrote to stderr in cell 1:.*UserWarning"):
+        pipeline.strip_stderr(nb, "01_x.ipynb")
+
+
+def test_a_real_kernel_chunks_its_output_and_the_runner_joins_it(tmp_path):
+    """ipykernel flushes every 0.2 s: a slow step between two prints gives two outputs, committed as one."""
+    path = tmp_path / "01_chunks.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("import time\nprint('first')\ntime.sleep(0.5)\n"
+                                                     "print('second')")]), path)
+    pipeline.execute(path)
+    outs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [(o.output_type, o.name, o.text) for o in outs] == [("stream", "stdout", "first\nsecond\n")]
+
+
+def test_a_kernel_warning_fails_the_run_and_changes_nothing(tmp_path):
+    path = tmp_path / "01_warns.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("x = 1"),
+                                       new_code_cell("import warnings\nwarnings.warn('stray warning')")]), path)
+    before = path.read_bytes()
+    with pytest.raises(UpgradingError, match=r"(?s)01_warns.ipynb wrote to stderr in cell 1:.*stray warning"):
+        pipeline.execute(path)
+    assert path.read_bytes() == before

@@ -4,6 +4,19 @@ Each notebook executes into a temporary file. Only on success is the volatile me
 timings and paths, nbclient timestamps, the random id of the injected-parameters cell, the interpreter's
 patch version) and the result written over the committed notebook, so two runs are byte-identical. On failure
 the committed notebook is untouched and any exhibit the notebook had already rewritten is restored.
+
+No machine state reaches a committed output. What could (and how it is kept out):
+
+- the kernel's environment: hash seed, time zone, text encoding, BLAS/OpenMP thread counts and dates are
+  fixed by `kernel_environment()`, whatever the caller's locale, `TZ`, `PYTHONHASHSEED` or number of cores;
+- how the kernel's output happens to be chunked: ipykernel flushes stdout every 0.2 s, so a slow step (a
+  first import compiling bytecode on a new machine, a loaded CPU) splits one cell's printed text into several
+  stream outputs. `normalise()` joins consecutive stream outputs of one stream, as every frontend shows them;
+- stderr (the declared rule): a committed notebook never holds stderr. What a kernel writes there (warnings,
+  first-run notices, log lines) depends on the machine, its caches and the run. A stderr output whose every
+  line matches one of `HARMLESS_STDERR` (known first-run and machine notices, listed with their reason) is
+  removed; any other stderr fails the run, naming the notebook and cell, and changes nothing;
+- paths, dates and library versions in exhibits: see `paths.relative()` and `exhibits`.
 """
 
 from __future__ import annotations
@@ -28,6 +41,17 @@ LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3", "file_extension
                  "nbconvert_exporter": "python"}
 #: Folders a notebook may write; snapshotted before each notebook and restored if it fails.
 OUTPUT_DIRS = (paths.FIGURES, paths.DATA_PROCESSED)
+#: The only stderr lines a run may drop, each with its reason: notices about the machine's caches, which say
+#: nothing about the analysis and appear or not depending on the machine's history. Every other stderr line
+#: (a warning, a log line, a traceback) fails the run: fix its cause in the code, or add it here with a reason.
+HARMLESS_STDERR = {
+    # first import of matplotlib on a machine, after 5 s of building the font cache (a new home, a CI box)
+    "matplotlib builds its font cache": re.compile(
+        r"Matplotlib is building the font cache; this may take a moment\."),
+    # the home or MPLCONFIGDIR is not writable (a locked-down CI runner), so the cache lives in a temp folder
+    "matplotlib's cache folder is not writable": re.compile(
+        r"Matplotlib created a temporary cache directory at \S+ because there was an issue with .*"),
+}
 
 
 @dataclass
@@ -74,6 +98,14 @@ def kernel_environment() -> dict[str, str]:
     env = {
         "PYTHONHASHSEED": "0",
         "SOURCE_DATE_EPOCH": "0",
+        # Neither the caller's time zone, nor its locale's encoding, nor the machine's number of cores (BLAS and
+        # OpenMP pools size themselves to it, and a reduction split differently rounds differently) reaches a
+        # kernel. joblib's workers are sized by the notebooks' own n_jobs.
+        "TZ": "UTC",
+        "PYTHONUTF8": "1",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         # Kernels may cache bytecode in .venv/ even where PYTHONDONTWRITEBYTECODE is set, so that only the first
         # kernel compiles the scientific stack (bytecode is not compiled at install: that costs about 20 s more).
@@ -101,6 +133,36 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.id = "injected-parameters"
         if "outputs" in cell:
             cell.outputs = coalesce_streams(cell.outputs)
+    return nb
+
+
+class StrayStderr(UpgradingError):
+    """A kernel wrote to stderr something the declared rule (HARMLESS_STDERR) does not cover."""
+
+
+def harmless_stderr_line(line: str) -> bool:
+    return not line.strip() or any(p.fullmatch(line.strip()) for p in HARMLESS_STDERR.values())
+
+
+def strip_stderr(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """Apply the stderr rule: drop stderr outputs made only of HARMLESS_STDERR lines, fail on any other."""
+    for number, cell in enumerate(nb.cells):
+        kept = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                stray = [ln for ln in out.get("text", "").splitlines() if not harmless_stderr_line(ln)]
+                if stray:
+                    shown = "\n    ".join(stray[:5]) + ("\n    ..." if len(stray) > 5 else "")
+                    raise StrayStderr(
+                        f"notebook {name} wrote to stderr in cell {number}:\n    {shown}\n"
+                        "A committed notebook never holds stderr (it depends on the machine and the run): fix "
+                        "the cause (a warning is a bug to fix, not an output), or, for a known harmless notice, "
+                        "add a pattern with its reason to HARMLESS_STDERR in upgrading/compendium/pipeline.py. "
+                        "The committed notebook and its exhibits are unchanged.")
+                continue
+            kept.append(out)
+        if "outputs" in cell:
+            cell.outputs = kept
     return nb
 
 
@@ -184,7 +246,11 @@ def execute(notebook: Path, parameters: dict | None = None, kernel: str | None =
             if debug:
                 raise
             raise UpgradingError(_failure_message(notebook, error)) from None
-        nb = normalise(nbformat.read(out, as_version=4))
+        try:
+            nb = normalise(strip_stderr(nbformat.read(out, as_version=4), notebook.name))
+        except StrayStderr:
+            _restore(before)
+            raise
     exhibits: list[str] = []
     if notebook.parent.resolve() == paths.NOTEBOOKS.resolve():
         from . import registry, verify
