@@ -21,7 +21,6 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from helpers import exhibit_rows
 from upgrading.compendium.cli import main
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -47,12 +46,10 @@ return {
 
 
 def registry_exhibits() -> dict[str, str]:
-    """Every exhibit and the notebook that writes it.
+    """Every exhibit of the registry (src/upgrading/data/exhibits.toml) and the notebook that writes it."""
+    from upgrading.compendium import registry
 
-    Read from the README's exhibit list, as the other tests do (tests/test_repository.py checks it against
-    figures/ and the notebooks' outputs); the one place to point at the exhibit registry once there is one.
-    """
-    return exhibit_rows()
+    return registry.load().owners()
 
 
 def _in_ci() -> bool:

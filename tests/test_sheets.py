@@ -198,7 +198,8 @@ def test_run_refuses_before_any_notebook_runs(tmp_path, monkeypatch, capsys):
     declared = {"coding_path", "second_coder_path"}
     monkeypatch.setattr("papermill.inspect_notebook", lambda path: dict.fromkeys(declared))
     assert main(["run", "--coding", str(book), "--sheet", "cases", "--only", "02", "--quiet"]) == 2
-    assert "do not take the parameter(s) coding_sheet yet" in capsys.readouterr().err
+    assert "notebooks that read a sheet but take no worksheet name: 02_coding.ipynb (coding_sheet)" in " ".join(
+        capsys.readouterr().err.split())
 
 
 def test_command_line_paths_are_taken_from_the_current_folder(tmp_path, monkeypatch, capsys):
