@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from upgrading.compendium.paths import ROOT
 
@@ -30,7 +33,16 @@ def git_tracked(*pathspecs: str) -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
-def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run the `upgrading` console entry in a subprocess, as a user would."""
-    return subprocess.run([sys.executable, "-m", "upgrading.compendium.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+def run_cli(*args: str, timeout: int = 300, repo: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the `upgrading` console entry in a subprocess, as a user would (in `repo`, with its own package)."""
+    env = dict(os.environ, PYTHONPATH=str(repo / "src")) if repo != ROOT else None
+    return subprocess.run([sys.executable, "-m", "upgrading.compendium.cli", *args], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def copy_repository(target: Path) -> Path:
+    """A copy of every tracked file, so that a test can run notebooks without touching the committed ones."""
+    for rel in git_tracked():
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target / rel)
+    return target

@@ -3,17 +3,13 @@
 with a second coder who coded a subsample. Runs in a temporary copy of the repository."""
 
 import hashlib
-import os
-import shutil
-import subprocess
-import sys
 
 import nbformat
 import pandas as pd
 import pytest
+from helpers import copy_repository, run_cli
 from openpyxl import load_workbook
 
-from helpers import git_tracked
 from upgrading.compendium.paths import ROOT
 
 SIMULATED = pd.read_csv(ROOT / "data/raw/coding_sheet_simulated.csv")
@@ -26,17 +22,12 @@ def _digest(path) -> str:
 
 
 def _cli(repo, *args):
-    env = dict(os.environ, PYTHONPATH=str(repo / "src"))
-    return subprocess.run([sys.executable, "-m", "upgrading.compendium.cli", *args], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+    return run_cli(*args, timeout=900, repo=repo)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("compendium")
-    for rel in git_tracked():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, repo / rel)
+    repo = copy_repository(tmp_path_factory.mktemp("compendium"))
     user = tmp_path_factory.mktemp("user")
     chosen = SIMULATED[SIMULATED["sectoral_group"] != "specialised_suppliers"]
     cps = chosen.index[chosen["sectoral_group"] == "complex_product_systems"]

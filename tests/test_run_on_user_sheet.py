@@ -5,30 +5,21 @@ Runs in a temporary copy of the repository, so the committed notebooks and exhib
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
-
-from helpers import git_tracked
-from upgrading.compendium.paths import ROOT
+from helpers import copy_repository, run_cli
 
 
 @pytest.fixture(scope="module")
 def copy_of_repo(tmp_path_factory):
-    target = tmp_path_factory.mktemp("compendium")
-    for rel in git_tracked():
-        (target / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, target / rel)
-    return target
+    return copy_repository(tmp_path_factory.mktemp("compendium"))
 
 
 def _cli(repo, *args):
-    env = dict(os.environ, PYTHONPATH=str(repo / "src"))
-    return subprocess.run([sys.executable, "-m", "upgrading.compendium.cli", *args], cwd=repo, env=env, capture_output=True,
-                          text=True, timeout=600, stdin=subprocess.DEVNULL)
+    return run_cli(*args, timeout=600, repo=repo)
 
 
 def _raw_digests(repo):
