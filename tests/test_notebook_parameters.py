@@ -27,3 +27,10 @@ def test_power_defaults_are_the_settings():
     assert tuple(defaults["cases"]) == tuple(settings.POWER_CASES)
     assert tuple(defaults["effect_scales"]) == tuple(settings.POWER_EFFECT_SCALES)
     assert defaults["seed"] == settings.POWER_SEED
+
+
+def test_pooled_arm_defaults_are_the_settings():
+    defaults = _defaults("06_power.ipynb")
+    assert defaults["pooled_replicates"] == settings.POOLED_REPLICATES
+    assert tuple(defaults["pooled_cases"]) == tuple(settings.POOLED_CASES)
+    assert tuple(defaults["pooled_scales"]) == tuple(settings.POOLED_EFFECT_SCALES)

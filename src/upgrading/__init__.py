@@ -27,6 +27,7 @@ _MODULES = {
     "models": "upgrading.study.models",
     "claims": "upgrading.study.claims",
     "power": "upgrading.study.power",
+    "pooling": "upgrading.study.pooling",
     "exhibits": "upgrading.compendium.exhibits",
     "paths": "upgrading.compendium.paths",
 }

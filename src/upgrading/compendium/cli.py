@@ -210,6 +210,17 @@ def _cmd_power(args: argparse.Namespace) -> int:
     if args.out:
         summary.to_csv(args.out, index=False, lineterminator="\n")
         print(f"wrote {args.out}")
+    if args.pooled:
+        print(f"partial-pooling arm: the first {args.pooled_replicates} replicates of the cells with "
+              f"{_listed(tuple(args.pooled_cases))} cases, effect scale(s) {_listed(tuple(args.pooled_scales))}")
+        pooled = power.run_pooled(replicates=args.pooled_replicates, cases=args.cases,
+                                  effect_scales=args.effect_scales, seed=args.seed, pooled_cases=args.pooled_cases,
+                                  pooled_scales=args.pooled_scales, n_jobs=args.jobs, progress=not args.quiet)
+        table = power.compare_pooling(raw, pooled)
+        shown = table[table["scope"] == "all groups"].drop(columns=["scope", "p_not_estimable"])
+        with pd.option_context("display.width", 200, "display.max_rows", 500,
+                               "display.float_format", "{:.3f}".format):
+            print(shown.to_string(index=False))
     return 0
 
 
@@ -319,6 +330,16 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--jobs", type=int, default=1, help="joblib workers (default 1; -1 = all cores)")
     pw.add_argument("--exact", action="store_true",
                     help="decide Jeffreys-penalised fits by profile penalised likelihood, as notebook 05 does (slow)")
+    pw.add_argument("--pooled", action="store_true",
+                    help="also decide the per-group claims from the partially pooled posterior on the same "
+                         "replicates, and compare (notebook 06's pooled arm)")
+    pw.add_argument("--pooled-replicates", type=int, default=settings.POOLED_REPLICATES,
+                    help=f"replicates of the pooled arm per design cell (default {settings.POOLED_REPLICATES})")
+    pw.add_argument("--pooled-cases", type=_number_list, default=list(settings.POOLED_CASES), metavar="N,N,...",
+                    help=f"numbers of cases of the pooled arm (default {_listed(settings.POOLED_CASES)})")
+    pw.add_argument("--pooled-scales", type=_scale_list, default=list(settings.POOLED_EFFECT_SCALES),
+                    metavar="S,S,...",
+                    help=f"effect scales of the pooled arm (default {_listed(settings.POOLED_EFFECT_SCALES)})")
     pw.add_argument("--quiet", action="store_true", help="no progress bar")
     pw.add_argument("--out", metavar="CSV", help="also write the summary table to this file")
     pw.set_defaults(handler=_cmd_power)

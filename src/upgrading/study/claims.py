@@ -22,7 +22,8 @@ from scipy import stats
 from ..errors import UpgradingError
 from ..ordinal import OrderedLogit, permutation_association
 from .codebook import load_codebook
-from .models import MODELS, formula, study_reason
+from .models import KEY_PREDICTORS, MODELS, formula, parse_term, study_reason
+from .pooling import SYMBOL, slope_intervals
 from .settings import PERMUTATIONS
 from .simulate import source_patterns
 
@@ -271,6 +272,61 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
              "p_contradicted_holm", "verdict", "verdict_holm", "exact_tau_b", "exact_p", "exact_method",
              "term", "subset", "source", "note"]
     return table.reindex(columns=order)
+
+
+POOLED_NOT_APPLICABLE = "not applicable"
+
+
+def group_slope_claim(claim: dict, register: dict) -> tuple[str, str] | None:
+    """(sectoral group, predictor) if the claim is a group slope of the by-group model (a table cell whose term is
+    a group's collective-efficiency or leader-driven slope), else None: only those have a partially pooled twin."""
+    if claim.get("formula") != "cell" or register.get("cell_model") != "by_group":
+        return None
+    group, predictor = parse_term(claim["term"])
+    return (group, predictor) if group != "all" and predictor in KEY_PREDICTORS else None
+
+
+def pooled_claim_forms(register: dict | None = None) -> list[str]:
+    """The forms of upgrading whose partially pooled fit some claim is decided from."""
+    register = register or load_register()
+    return list(dict.fromkeys(c["outcome"] for c in register["claims"] if group_slope_claim(c, register)))
+
+
+def add_pooled_verdicts(table: pd.DataFrame, pooled: dict, register: dict | None = None) -> pd.DataFrame:
+    """The verdicts table (`evaluate`) plus the verdict each group-slope claim gets from the partially pooled
+    posterior (`pooling.pooled_fits`), by the same declared rule (`decide`) on its 95% and 90% equal-tailed
+    credible intervals: `verdict_pooled`, `pooled_estimate` (posterior mean), `pooled_ci_low/high`,
+    `pooled_ci90_low/high`, `pooled_p_positive`, `pooled_note`. Claims that are not a group slope get
+    "not applicable"; a slope whose posterior is missing or unreliable is "inconclusive" with the reason, no
+    numbers. The existing columns are kept: neither verdict replaces the other."""
+    register = register or load_register()
+    by_id = {c["id"]: c for c in register["claims"]}
+    rows = []
+    for claim_id, expected, margin in zip(table["id"], table["expected"], table["margin"]):
+        row = {"verdict_pooled": POOLED_NOT_APPLICABLE, "pooled_note": ""}
+        target = group_slope_claim(by_id[claim_id], register)
+        if target is not None:
+            group, predictor = target
+            fit = pooled.get(by_id[claim_id]["outcome"])
+            row["verdict_pooled"] = "inconclusive"
+            if fit is None:
+                row["pooled_note"] = "no partially pooled fit of this form"
+            else:
+                intervals, reason = slope_intervals(fit, predictor, group)
+                row["pooled_note"] = reason
+                if intervals is not None:
+                    name = f"{SYMBOL[predictor]}[{group}]"
+                    (ci, ci90), result = intervals, fit.result
+                    row.update({"pooled_estimate": float(result.params[name]), "pooled_ci_low": ci[0],
+                                "pooled_ci_high": ci[1], "pooled_ci90_low": ci90[0], "pooled_ci90_high": ci90[1],
+                                "pooled_p_positive": float(result.p_positive[name]),
+                                "verdict_pooled": decide(expected, ci, ci90, float(margin))})
+        rows.append(row)
+    extra = pd.DataFrame(rows, index=table.index).reindex(
+        columns=["pooled_estimate", "pooled_ci_low", "pooled_ci_high", "pooled_ci90_low", "pooled_ci90_high",
+                 "pooled_p_positive", "verdict_pooled", "pooled_note"])
+    at = list(table.columns).index("verdict_holm") + 1
+    return pd.concat([table.iloc[:, :at], extra, table.iloc[:, at:]], axis=1)
 
 
 def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:

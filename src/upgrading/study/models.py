@@ -26,7 +26,12 @@ MODELS = {
     "pooled": "{form} ~ collective_efficiency + C(governance) + C(sectoral_group)",
     "by_group": "{form} ~ C(sectoral_group) + C(sectoral_group):collective_efficiency"
                 " + C(sectoral_group):leader_driven",
+    # one collective-efficiency and one leader-driven slope for every group, a shift per group: complete pooling,
+    # the tau -> 0 limit of the partially pooled model (`study.pooling`, notebook 04's pooling comparison)
+    "complete_pooling": "{form} ~ C(sectoral_group) + collective_efficiency + leader_driven",
 }
+#: the models of notebook 04's estimates, diagnostics and leave-one-out tables
+TABLE_MODELS = ("pooled", "by_group")
 KEY_PREDICTORS = ("collective_efficiency", "leader_driven")
 REPORTED_LABELS = {False: "ml", True: "jeffreys"}
 
@@ -93,14 +98,15 @@ def parse_term(term: str) -> tuple[str, str]:
     return "all", term
 
 
-def fit_models(cases: pd.DataFrame, forms=None) -> list[ModelFit]:
-    """ML and Jeffreys-penalised fits of every model for every form of upgrading, on any valid sheet."""
+def fit_models(cases: pd.DataFrame, forms=None, models=TABLE_MODELS) -> list[ModelFit]:
+    """ML and Jeffreys-penalised fits of each of `models` (default: notebook 04's tables' models) for every form
+    of upgrading, on any valid sheet."""
     forms = forms or load_codebook().upgrading_forms
     fits = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # separation is reported in the tables, not as warnings
         for form in forms:
-            for model in MODELS:
+            for model in models:
                 try:
                     ordinal_model = OrderedLogit.from_formula(formula(model, form), cases, aliased="drop")
                 except UpgradingError as error:

@@ -271,3 +271,59 @@ def power_curves(summary: pd.DataFrame) -> plt.Figure:
                title_fontsize=9)
     fig.tight_layout(rect=(0, 0.01, 1, 0.89))
     return fig
+
+
+#: marker and colour of each pooling method in the shrinkage figure (notebook 04)
+POOLING_STYLE = {"no pooling": ("o", "#2c7fb8"), "partial pooling": ("D", "#d95f0e"),
+                 "complete pooling": ("s", "#636363")}
+
+
+def pooling_shrinkage(slopes: pd.DataFrame, limit: float = 6.0) -> plt.Figure:
+    """Each sectoral group's slope (log odds ratio, 95% interval) under no, partial and complete pooling: rows are
+    predictors, columns forms of upgrading (`slopes`: `pooling.slopes_table`). Open circles: Jeffreys-penalised
+    no-pooling fits (ML separated). Intervals past +-`limit` end in an arrow; a missing marker has a reason in the
+    table (no cases in the group, or an unreliable posterior)."""
+    cb = load_codebook()
+    forms = list(dict.fromkeys(slopes["form"]))
+    predictors = [("collective_efficiency", "Collective efficiency (per level)"),
+                  ("leader_driven", "Leader-driven governance")]
+    groups = list(cb.group_codes)
+    offsets = dict(zip(POOLING_STYLE, (0.22, 0.0, -0.22)))
+    fig, axes = plt.subplots(len(predictors), len(forms), figsize=(3.1 * len(forms), 5.6), sharey=True,
+                             squeeze=False)
+    for r, (predictor, title) in enumerate(predictors):
+        for c, form in enumerate(forms):
+            ax = axes[r, c]
+            sub = slopes[(slopes["form"] == form) & (slopes["predictor"] == predictor)]
+            for y, group in enumerate(groups[::-1]):
+                for method, (marker, colour) in POOLING_STYLE.items():
+                    row = sub[(sub["sectoral_group"] == group) & (sub["method"] == method)]
+                    if row.empty or pd.isna(row["estimate"].iloc[0]):
+                        continue
+                    row = row.iloc[0]
+                    yy = y + offsets[method]
+                    low, high = np.clip([row["conf_low"], row["conf_high"]], -limit, limit)
+                    ax.plot([low, high], [yy, yy], color=colour, linewidth=1.1)
+                    open_marker = method == "no pooling" and row["fit"] != "ml"
+                    ax.plot(np.clip(row["estimate"], -limit, limit), yy, marker, markersize=5, color=colour,
+                            markerfacecolor="white" if open_marker else colour)
+                    for edge, value, arrow in ((-limit, row["conf_low"], "<"), (limit, row["conf_high"], ">")):
+                        if (arrow == "<" and value <= -limit) or (arrow == ">" and value >= limit):
+                            ax.plot(edge, yy, arrow, color=colour, markersize=4)
+            ax.axvline(0, color="grey", linestyle="--", linewidth=0.8)
+            ax.set_xlim(-limit * 1.05, limit * 1.05)
+            ax.set_yticks(range(len(groups)), _group_labels(groups[::-1]))
+            if r == 0:
+                ax.set_title(_form_label(form), fontsize=10)
+            if c == 0:
+                ax.set_ylabel(title, fontsize=9)
+            ax.set_xlabel("slope (log odds ratio)", fontsize=8)
+            ax.tick_params(labelsize=8)
+    handles = [plt.Line2D([], [], marker=m, color=col, linewidth=1.1) for m, col in POOLING_STYLE.values()]
+    fig.legend(handles, list(POOLING_STYLE), loc="upper center", bbox_to_anchor=(0.5, 0.93), ncol=3, frameon=False,
+               fontsize=9)
+    fig.suptitle("Slopes by sectoral group under no, partial and complete pooling (95% intervals)\n"
+                 "no pooling: by-group fit (open: Jeffreys-penalised where ML is separated); partial: posterior "
+                 "mean and credible interval", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    return fig

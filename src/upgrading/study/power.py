@@ -34,6 +34,7 @@ from ..ordinal import Batch, ReplicateFits, fit_replicates
 from . import simulate
 from .claims import VERDICTS, expected_direction, load_register, verdict_rule
 from .codebook import load_codebook
+from .settings import POOLED_CASES, POOLED_EFFECT_SCALES, POOLED_REPLICATES
 from .settings import POWER_CASES as CASES
 from .settings import POWER_EFFECT_SCALES as EFFECT_SCALES
 from .settings import POWER_REPLICATES as REPLICATES
@@ -363,3 +364,121 @@ def design_cell(summary: pd.DataFrame, n_cases: int, effect_scale: float = 1.0) 
     """The rows of the power table for one design cell (a number of cases and an effect scale)."""
     rows = summary[(summary["n_cases"] == n_cases) & np.isclose(summary["effect_scale"], effect_scale)]
     return rows.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The partial-pooling arm: the same replicates, decided from the partially pooled posterior
+# ---------------------------------------------------------------------------------------------------------
+
+
+def run_pooled_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int, settings=None) -> pd.DataFrame:
+    """Verdicts of every per-group claim in replicates `first`, ... of one design cell, from the partially pooled
+    posterior (`pooling.fit_form`, fast settings unless given) by the claims check's rule (`claims.decide`) on its
+    95% and 90% credible intervals. `fit` is 'partial pooling', 'unreliable' (k-hat or grid-edge flag: counted
+    inconclusive) or 'not estimable'."""
+    from . import pooling
+    from .claims import decide
+
+    settings = settings or pooling.FAST_SETTINGS
+    claims = [c for c in claims_studied() if c.scope != "pooled"]
+    data = simulate_chunk(seeds, cell.n_cases, cell.effect_scale)
+    groups = np.array(load_codebook().group_codes)
+    c = data["cases"]
+    frames = []
+    for form in dict.fromkeys(cl.form for cl in claims):
+        chosen = [cl for cl in claims if cl.form == form]
+        codes = np.full((len(seeds), len(chosen)), 3)
+        fits = np.full(len(seeds), "not estimable", dtype=object)
+        for r in range(len(seeds)):
+            sheet = pd.DataFrame({"sectoral_group": groups[c["group"][r]],
+                                  "collective_efficiency": c["collective_efficiency"][r],
+                                  "leader_driven": c["leader_driven"][r], form: data["per_group"][form][r]})
+            fit = pooling.fit_form(sheet, form, settings=settings)
+            if fit.result is None:
+                continue
+            fits[r] = "partial pooling" if fit.ok else "unreliable"
+            for j, claim in enumerate(chosen):
+                intervals, _ = pooling.slope_intervals(fit, claim.predictor, claim.scope)
+                if intervals is not None:
+                    codes[r, j] = VERDICTS.index(decide(claim.expected, *intervals, claim.margin))
+                elif not fit.ok:
+                    codes[r, j] = 2
+        for j, claim in enumerate(chosen):
+            frames.append(pd.DataFrame({"n_cases": cell.n_cases, "effect_scale": cell.effect_scale,
+                                        "replicate": np.arange(first, first + len(seeds)), "claim": claim.id,
+                                        "fit": fits, "code": codes[:, j]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_pooled(replicates: int = POOLED_REPLICATES, cases=CASES, effect_scales=EFFECT_SCALES, seed: int = SEED,
+               pooled_cases=POOLED_CASES, pooled_scales=POOLED_EFFECT_SCALES, n_jobs: int = 1, chunk_size: int = 25,
+               progress: bool = True, settings=None) -> pd.DataFrame:
+    """The partial-pooling arm: the per-group claims' verdicts from the partially pooled posterior, on the first
+    `replicates` replicates of the design cells (`pooled_cases` x `pooled_scales`) of the study `run(cases=cases,
+    effect_scales=effect_scales, seed=seed)` runs, so on the very same simulated sheets (one row per design cell,
+    replicate and claim, labelled as `run`'s)."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    if replicates < 1:
+        raise UpgradingError(f"replicates must be at least 1, not {replicates}")
+    cells = design_cells(cases, effect_scales)
+    missing = [(n, s) for n in pooled_cases for s in pooled_scales
+               if DesignCell(int(n), float(s)) not in cells]
+    if missing:
+        raise UpgradingError(f"the pooled arm's design cells {missing} are not in the study's design "
+                             f"(cases {list(cases)}, effect scales {list(effect_scales)})")
+    seeds = replicate_seeds(seed, len(cells), replicates)
+    tasks = [(cell, seeds[k][start:start + chunk_size], start, settings) for k, cell in enumerate(cells)
+             if cell.n_cases in set(map(int, pooled_cases)) and cell.effect_scale in set(map(float, pooled_scales))
+             for start in range(0, replicates, chunk_size)]
+    jobs = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(run_pooled_chunk)(*task) for task in tasks)
+    frames = list(tqdm(jobs, total=len(tasks), desc="pooled arm", unit="chunk", disable=not progress))
+    raw = pd.concat(frames, ignore_index=True)
+    order = {c.id: k for k, c in enumerate(claims_studied())}
+    raw = raw.sort_values(["n_cases", "effect_scale", "claim", "replicate"], key=lambda col: col.map(order)
+                          if col.name == "claim" else col, kind="stable", ignore_index=True)
+    return label(raw)
+
+
+METHODS = {"no pooling": "no pooling (by-group fit)", "partial pooling": "partial pooling (posterior)"}
+
+
+def compare_pooling(raw: pd.DataFrame, raw_pooled: pd.DataFrame) -> pd.DataFrame:
+    """Right, wrong and inconclusive shares of the per-group claims under no pooling (`run`) and partial pooling
+    (`run_pooled`), on the same replicates only, per kind of claim over all groups (scope 'all groups') and per
+    group, with Monte Carlo standard errors (shares averaged within a replicate first). `p_unreliable`: share of
+    partially pooled verdicts whose posterior was flagged (counted inconclusive)."""
+    keep = raw_pooled[["n_cases", "effect_scale", "replicate"]].drop_duplicates()
+    none = raw[raw["scope"] != "pooled"].merge(keep, on=["n_cases", "effect_scale", "replicate"])
+    both = pd.concat([none.assign(method="no pooling"), raw_pooled.assign(method="partial pooling")],
+                     ignore_index=True)
+    flags = both[["method", "scope", "kind", "n_cases", "effect_scale", "replicate"]].copy()
+    for outcome in OUTCOMES:
+        flags[outcome] = (both["outcome"] == outcome).astype(float)
+    flags["unreliable"] = (both["fit"] == "unreliable").astype(float)
+    flags["not_estimable"] = (~both["estimable"]).astype(float)
+    tables = []
+    for scope_keys in (["kind"], ["scope", "kind"]):
+        keys = ["method", *scope_keys, "n_cases", "effect_scale"]
+        grouped = flags.groupby(keys + ["replicate"], observed=True).mean(numeric_only=True).groupby(
+            level=keys, observed=True)
+        table = grouped.mean().add_prefix("p_")
+        for outcome in OUTCOMES:
+            table[f"mcse_{outcome}"] = grouped[outcome].std(ddof=1) / np.sqrt(grouped.size())
+        table["replicates"] = grouped.size()
+        table = table.reset_index()
+        if "scope" not in table:
+            table.insert(1, "scope", "all groups")
+        tables.append(table)
+    table = pd.concat(tables, ignore_index=True)
+    table["claims"] = [both[(both["method"] == m) & ((both["scope"] == s) | (s == "all groups"))
+                            & (both["kind"] == k)]["claim"].nunique()
+                       for m, s, k in zip(table["method"], table["scope"], table["kind"])]
+    table["scope"] = pd.Categorical(table["scope"], ["all groups", *load_codebook().group_codes], ordered=True)
+    table["kind"] = pd.Categorical(table["kind"], ["positive", "neutral", "negative"], ordered=True)
+    table["method"] = table["method"].map(METHODS)
+    order = ["method", "scope", "kind", "n_cases", "effect_scale", "claims", "replicates", "p_right", "mcse_right",
+             "p_wrong", "mcse_wrong", "p_inconclusive", "mcse_inconclusive", "p_unreliable", "p_not_estimable"]
+    return table.sort_values(["scope", "kind", "n_cases", "effect_scale", "method"],
+                             ignore_index=True)[order]

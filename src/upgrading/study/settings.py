@@ -20,3 +20,11 @@ POWER_EFFECT_SCALES = (0.5, 1.0)
 #: enumerated (`ordinal.diagnostics.EXACT_MAX_CELLS`; every group of the study is enumerated exactly). The p-value
 #: is then labelled "Monte Carlo (B draws, MC SE ...)".
 PERMUTATIONS = 9999
+#: The design analysis's partial-pooling arm (notebook 06, `upgrading power --pooled`): the same simulated sheets as
+#: the no-pooling arm (its first POOLED_REPLICATES replicates of each design cell chosen below), fitted by the
+#: partially pooled ordered logit in its fast setting. Fewer replicates than the no-pooling arm, because each
+#: replicate costs three posterior computations: Monte Carlo standard errors of a share at most
+#: 0.5 / sqrt(100) = 0.05 (the notebook prints them).
+POOLED_REPLICATES = 100
+POOLED_CASES = (50,)
+POOLED_EFFECT_SCALES = (1.0,)

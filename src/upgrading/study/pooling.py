@@ -1,0 +1,253 @@
+"""Partial pooling in the study: each form of upgrading fitted by the partially pooled ordered logit
+(`upgrading.ordinal.partially_pooled`, the model of tests/reference/pooling/MODEL.md), beside the no-pooling
+(by-group) and complete-pooling fits of `models`.
+
+- no pooling: the by-group model's reported fit (`models.MODELS["by_group"]`; ML, or Jeffreys-penalised where ML is
+  separated), one collective-efficiency and one leader-driven slope per sectoral group, estimated separately;
+- partial pooling: the same slopes drawn from a common distribution whose between-group SDs (tau) are estimated;
+  posterior mean, 95% equal-tailed credible interval and P(> 0);
+- complete pooling: one collective-efficiency and one leader-driven slope for all groups, with a shift per group
+  (`models.MODELS["complete_pooling"]`), the tau -> 0 limit of the partially pooled model.
+
+The priors are read from `data/pooling.toml` (each with its reason); change them there and rerun. Any sheet that
+validates runs: a group with no cases keeps its rows with the reason, an outcome that cannot be modelled keeps one
+row saying why, and a posterior the approximation cannot vouch for (PSIS k-hat too high, mass at the grid's edge)
+is reported as unreliable, its numbers withheld.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UpgradingError
+from ..ordinal import PartiallyPooledResults, PoolingPriors, PoolingSettings, partially_pooled
+from ..ordinal.pooling import FAST
+from .codebook import load_codebook
+from .models import KEY_PREDICTORS, ModelFit, estimates_table, fit_models
+
+#: the varying predictors, in the order of MODEL.md's symbols (beta: collective efficiency, gamma: leader-driven)
+SYMBOL = {"collective_efficiency": "beta", "leader_driven": "gamma"}
+#: the estimator's fast setting (coarser grid, fewer draws), used by the design analysis's pooled arm
+FAST_SETTINGS: PoolingSettings = FAST
+METHODS = ("no pooling", "partial pooling", "complete pooling")
+#: the agreement bar with the NUTS reference posteriors (issue 15; tests/test_pooling.py holds the same bar):
+#: mean and the 5%/95% quantiles in posterior SDs, the SD relative, P(> 0) absolute
+TOLERANCE = {"mean": 0.1, "sd": 0.10, "q05": 0.15, "q95": 0.15, "p_positive": 0.03}
+
+
+def load_priors() -> PoolingPriors:
+    """The study's priors: `src/upgrading/data/pooling.toml`, where each has its reason."""
+    return PoolingPriors.from_toml()
+
+
+def outcome_levels() -> list[int]:
+    """All levels of the 0-3 upgrading scale (kept even where a level is never observed)."""
+    return list(range(len(load_codebook().scales["likert_0_3"].labels)))
+
+
+@dataclass
+class PooledFit:
+    """The partially pooled fit of one form, or why it could not be made."""
+
+    form: str
+    result: PartiallyPooledResults | None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and self.result.ok
+
+    @property
+    def status(self) -> str:
+        return self.result.status if self.result is not None else f"not estimable: {self.error}"
+
+    @cached_property
+    def intervals(self) -> pd.DataFrame:
+        """The ends of the 95% and 90% equal-tailed credible intervals of every parameter (columns 0.025, 0.975,
+        0.05, 0.95), computed once: the same numbers as `result.conf_int(0.05)` and `conf_int(0.10)`."""
+        return self.result.quantiles([0.025, 0.975, 0.05, 0.95])
+
+
+def fit_form(cases: pd.DataFrame, form: str, priors: PoolingPriors | None = None,
+             settings: PoolingSettings | None = None, fast: bool = False) -> PooledFit:
+    """The partially pooled ordered logit of one form, groups in codebook order (first present = reference)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # problems are recorded in the result's status
+            result = partially_pooled(cases, form, group="sectoral_group", varying=list(KEY_PREDICTORS),
+                                      levels=outcome_levels(), groups=load_codebook().group_codes,
+                                      priors=priors or load_priors(), settings=settings, fast=fast, warn=False)
+    except UpgradingError as error:
+        return PooledFit(form, None, str(error))
+    return PooledFit(form, result)
+
+
+def pooled_fits(cases: pd.DataFrame, forms=None, priors: PoolingPriors | None = None,
+                settings: PoolingSettings | None = None, fast: bool = False) -> dict[str, PooledFit]:
+    """The partially pooled fit of every form of upgrading (default: all four), by form."""
+    forms = forms or load_codebook().upgrading_forms
+    priors = priors or load_priors()
+    return {form: fit_form(cases, form, priors, settings, fast) for form in forms}
+
+
+def complete_pooling_fits(cases: pd.DataFrame, forms=None) -> list[ModelFit]:
+    """The complete-pooling model (`models.MODELS["complete_pooling"]`) of every form."""
+    return fit_models(cases, forms, models=("complete_pooling",))
+
+
+def group_slope(fit: PooledFit, predictor: str, group: str, alpha: float = 0.05) -> dict:
+    """Posterior mean, equal-tailed 1 - alpha credible interval and P(> 0) of one group's slope, or a note why not."""
+    result = fit.result
+    if result is None:
+        return {"note": fit.status}
+    if group not in result.groups:
+        return {"note": "no cases in this group"}
+    name = f"{SYMBOL[predictor]}[{group}]"
+    notes = [n for n in result.notes if f"'{group}'" in n or "one group present" in n or "never observed" in n]
+    if not result.ok:
+        return {"note": result.status}
+    ci = result.conf_int(alpha).loc[name]
+    return {"estimate": float(result.params[name]), "std_error": float(result.bse[name]), "conf_low": float(ci[0]),
+            "conf_high": float(ci[1]), "p_positive": float(result.p_positive[name]), "note": "; ".join(notes)}
+
+
+def slope_intervals(fit: PooledFit, predictor: str, group: str):
+    """(95% interval, 90% interval) of one group's slope from a reliable posterior, or (None, reason)."""
+    result = fit.result
+    if result is None or not result.ok:
+        return None, fit.status
+    if group not in result.groups:
+        return None, "no cases in this group"
+    q = fit.intervals.loc[f"{SYMBOL[predictor]}[{group}]"]
+    return ((float(q[0.025]), float(q[0.975])), (float(q[0.05]), float(q[0.95]))), ""
+
+
+def slopes_table(cases: pd.DataFrame, pooled: dict[str, PooledFit], fits: list[ModelFit],
+                 complete: list[ModelFit]) -> pd.DataFrame:
+    """One row per form, predictor, sectoral group and method: estimate (log odds ratio), 95% interval, and for
+    partial pooling P(> 0). `fits`: `models.fit_models` (its by-group fit is the no-pooling one); `complete`:
+    `complete_pooling_fits`. Groups without cases keep their rows with the reason."""
+    cb = load_codebook()
+    forms = list(pooled)
+    estimates = estimates_table([f for f in fits if f.model == "by_group" and f.form in forms])
+    pooled_rows = estimates_table([f for f in complete if f.form in forms])
+    rows = []
+    for form in forms:
+        for predictor in KEY_PREDICTORS:
+            for group in cb.group_codes:
+                base = {"form": form, "predictor": predictor, "sectoral_group": group}
+                sub = estimates[(estimates["form"] == form) & (estimates["sectoral_group"] == group)
+                                & (estimates["predictor"] == predictor)]
+                no = _from_estimates(sub, form, estimates)
+                rows.append(base | {"method": METHODS[0]} | no)
+                rows.append(base | {"method": METHODS[1], "fit": "partial pooling"}
+                            | group_slope(pooled[form], predictor, group))
+                sub = pooled_rows[(pooled_rows["form"] == form) & (pooled_rows["term"] == predictor)]
+                one = _from_estimates(sub, form, pooled_rows)
+                if (cases["sectoral_group"].astype(str) == group).sum() == 0:
+                    one = {"note": "no cases in this group"}
+                rows.append(base | {"method": METHODS[2]} | one)
+    columns = ["form", "predictor", "sectoral_group", "method", "fit", "estimate", "std_error", "conf_low",
+               "conf_high", "odds_ratio", "p_positive", "note"]
+    table = pd.DataFrame(rows)
+    table["odds_ratio"] = np.exp(table["estimate"].astype(float))
+    return table.reindex(columns=columns)
+
+
+def _from_estimates(sub: pd.DataFrame, form: str, estimates: pd.DataFrame) -> dict:
+    """A slope's row of `models.estimates_table`, or the reason it has none."""
+    if len(sub):
+        row = sub.iloc[0]
+        note = row.get("note")
+        out = {"fit": row["method"], "note": note if isinstance(note, str) else ""}
+        if np.isfinite(float(row.get("estimate", np.nan))):
+            out |= {k: float(row[k]) for k in ("estimate", "std_error", "conf_low", "conf_high")}
+        return out
+    failed = estimates[(estimates["form"] == form) & (estimates["method"] == "not estimable")]
+    reason = str(failed["note"].iloc[0]) if len(failed) else "no cases in this group"
+    return {"fit": "not estimable", "note": reason}
+
+
+def tau_table(pooled: dict[str, PooledFit], margins: dict[str, float]) -> pd.DataFrame:
+    """The between-group SD of each slope: posterior mean, median, 5% and 95% quantiles and P(tau > margin) (the
+    claims register's smallest effect that matters), with the fit's status, k-hat, effective draws, grid edge mass
+    and notes: the direct answer to "do the groups differ?"."""
+    rows = []
+    for form, fit in pooled.items():
+        for predictor in KEY_PREDICTORS:
+            name = f"tau_{SYMBOL[predictor]}"
+            row = {"form": form, "predictor": predictor, "parameter": name,
+                   "margin": float(margins[predictor]), "status": fit.status}
+            result = fit.result
+            if result is not None:
+                d = result.diagnostics
+                row |= {"k_hat": d["k_hat"], "k_hat_threshold": d["k_hat_threshold"], "ess": d["ess"],
+                        "draws": d["draws"], "grid_points": d["grid_points"],
+                        "edge_mass": max(d["edge_mass"].values()), "note": "; ".join(result.notes)}
+                if result.ok:
+                    summary = result.posterior_summary().loc[name]
+                    column = result.draws[:, result.names.index(name)]
+                    row |= {"mean": summary["mean"], "q05": summary["q05"], "q50": summary["q50"],
+                            "q95": summary["q95"],
+                            "p_above_margin": float(result.weights @ (column > row["margin"]))}
+            rows.append(row)
+    columns = ["form", "predictor", "parameter", "mean", "q05", "q50", "q95", "margin", "p_above_margin", "status",
+               "k_hat", "k_hat_threshold", "ess", "draws", "grid_points", "edge_mass", "note"]
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Validation against the NUTS reference posteriors (tests/reference/pooling)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def errors(table: pd.DataFrame, reference: dict) -> dict[str, float]:
+    """Largest error over the parameters of a `posterior_summary()` against a reference's `parameters`, in the
+    units of TOLERANCE."""
+    out = dict.fromkeys(TOLERANCE, 0.0)
+    for name, r in reference.items():
+        ours, sd = table.loc[name], r["sd"]
+        out["mean"] = max(out["mean"], abs(ours["mean"] - r["mean"]) / sd)
+        out["sd"] = max(out["sd"], abs(ours["sd"] / sd - 1))
+        out["q05"] = max(out["q05"], abs(ours["q05"] - r["q05"]) / sd)
+        out["q95"] = max(out["q95"], abs(ours["q95"] - r["q95"]) / sd)
+        if "p_positive" in r:
+            out["p_positive"] = max(out["p_positive"], abs(ours["p_positive"] - r["p_positive"]))
+    return out
+
+
+def reference_agreement(pooled: dict[str, PooledFit], cases: pd.DataFrame, reference_dir: str | Path) -> pd.DataFrame:
+    """Per form: the largest error of the partially pooled posterior against the NUTS reference of the same model on
+    the same sheet (MODEL.md: 4 chains x 5,000 draws), in units of the declared tolerance (<= 1 passes). Empty when
+    the sheet is not the one the references were computed on."""
+    reference_dir = Path(reference_dir)
+    sheet = reference_dir / "sheet_simulated.csv"
+    if not sheet.exists() or not _same_cases(cases, pd.read_csv(sheet)):
+        return pd.DataFrame()
+    rows = []
+    for form, fit in pooled.items():
+        path = reference_dir / f"sheet_simulated__{form}.json"
+        if fit.result is None or not path.exists():
+            continue
+        ref = json.loads(path.read_text(encoding="utf-8"))["parameters"]
+        e = errors(fit.result.posterior_summary(), ref)
+        rows.append({"form": form} | {f"{k}_error": v for k, v in e.items()}
+                    | {"worst_x_tolerance": max(e[k] / TOLERANCE[k] for k in e), "status": fit.status})
+    return pd.DataFrame(rows)
+
+
+def _same_cases(cases: pd.DataFrame, sheet: pd.DataFrame) -> bool:
+    columns = ["case_id", "sectoral_group", "collective_efficiency", "governance",
+               *load_codebook().upgrading_forms]
+    if len(cases) != len(sheet) or not set(columns) <= set(sheet.columns) | {"leader_driven"}:
+        return False
+    a = cases[columns].astype(str).reset_index(drop=True)
+    b = sheet[columns].astype(str).reset_index(drop=True)
+    return bool((a == b).all().all())

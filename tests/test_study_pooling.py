@@ -1,0 +1,149 @@
+"""Partial pooling in the study: the comparison tables of notebook 04, the pooled verdicts of notebook 05 (same rule
+as the claims check), the design analysis's pooled arm (same replicates as the no-pooling arm), bad sheets."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from upgrading.study import claims, coding, models, narrative, pooling, power
+from upgrading.study.codebook import load_codebook
+
+SHEET = "data/raw/coding_sheet_simulated.csv"
+
+
+@pytest.fixture(scope="module")
+def cases() -> pd.DataFrame:
+    return coding.load_cases(SHEET)
+
+
+@pytest.fixture(scope="module")
+def fast(cases):
+    return pooling.pooled_fits(cases, ["product_upgrading", "process_upgrading"], fast=True)
+
+
+def test_priors_come_from_the_data_file():
+    assert pooling.load_priors() == pooling.PoolingPriors.from_toml()
+
+
+def test_slopes_table_has_three_methods_per_group_slope(cases, fast):
+    fits = models.fit_models(cases, list(fast))
+    table = pooling.slopes_table(cases, fast, fits, pooling.complete_pooling_fits(cases, list(fast)))
+    groups = load_codebook().group_codes
+    assert len(table) == len(fast) * 2 * len(groups) * 3
+    assert set(table["method"]) == set(pooling.METHODS)
+    assert table["estimate"].notna().all(), table[table["estimate"].isna()]
+    # complete pooling: one slope for every group; no pooling: the by-group model's estimate
+    complete = table[table["method"] == "complete pooling"].groupby(["form", "predictor"])["estimate"].nunique()
+    assert (complete == 1).all()
+    est = models.estimates_table(fits)
+    term = "C(sectoral_group)[traditional_manufacturing]:collective_efficiency"
+    expected = est[(est["form"] == "product_upgrading") & (est["term"] == term)]["estimate"].iloc[0]
+    got = table[(table["form"] == "product_upgrading") & (table["method"] == "no pooling")
+                & (table["sectoral_group"] == "traditional_manufacturing")
+                & (table["predictor"] == "collective_efficiency")]["estimate"].iloc[0]
+    assert got == expected
+    partial = table[table["method"] == "partial pooling"]
+    assert ((partial["conf_low"] < partial["estimate"]) & (partial["estimate"] < partial["conf_high"])).all()
+    assert partial["p_positive"].between(0, 1).all()
+
+
+def test_tau_table_and_reference_agreement(cases, fast):
+    tau = pooling.tau_table(fast, claims.load_register()["margins"])
+    assert list(tau["parameter"]) == ["tau_beta", "tau_gamma"] * 2
+    assert (tau["q05"] < tau["q50"]).all() and (tau["q50"] < tau["q95"]).all()
+    assert tau["p_above_margin"].between(0, 1).all()
+    agreement = pooling.reference_agreement(fast, cases, "tests/reference/pooling")
+    assert list(agreement["form"]) == list(fast)
+    assert (agreement["worst_x_tolerance"] < 1.5).all()  # fast setting: close to the default's bar
+    other = cases.iloc[:-1]
+    assert pooling.reference_agreement(fast, other, "tests/reference/pooling").empty
+
+
+def test_bad_sheets_give_rows_with_reasons(cases):
+    cb = load_codebook()
+    one_group = cases[cases["sectoral_group"] == cb.group_codes[0]]
+    fits = pooling.pooled_fits(one_group, ["product_upgrading"], fast=True)
+    assert any("one group present" in n for n in fits["product_upgrading"].result.notes)
+    table = pooling.slopes_table(one_group, fits, models.fit_models(one_group, ["product_upgrading"]),
+                                 pooling.complete_pooling_fits(one_group, ["product_upgrading"]))
+    absent = table[table["sectoral_group"] != cb.group_codes[0]]
+    assert absent["estimate"].isna().all() and (absent["note"] == "no cases in this group").all()
+
+    tiny = pd.concat([cases[cases["sectoral_group"] != cb.group_codes[1]],
+                      cases[cases["sectoral_group"] == cb.group_codes[1]].iloc[:1]])
+    fit = pooling.fit_form(tiny, "product_upgrading", fast=True)
+    assert any("has one case" in n for n in fit.result.notes)
+
+    constant = cases.assign(product_upgrading=1)
+    fit = pooling.fit_form(constant, "product_upgrading", fast=True)
+    assert fit.result is None and "single observed level" in fit.status
+    tau = pooling.tau_table({"product_upgrading": fit}, claims.load_register()["margins"])
+    assert tau["mean"].isna().all() and tau["status"].str.startswith("not estimable").all()
+
+    unobserved = cases.assign(product_upgrading=cases["product_upgrading"].clip(upper=2))
+    fit = pooling.fit_form(unobserved, "product_upgrading", fast=True)
+    assert any("never observed" in n for n in fit.result.notes)
+
+
+def test_unreliable_posterior_is_not_reported(cases):
+    settings = pooling.PoolingSettings(tau_range=(0.5, 0.6), draws=500)  # grid far too narrow: mass at its edge
+    fit = pooling.fit_form(cases, "product_upgrading", settings=settings)
+    assert not fit.ok and "edge" in fit.status
+    intervals, reason = pooling.slope_intervals(fit, "collective_efficiency", "traditional_manufacturing")
+    assert intervals is None and reason == fit.status
+    row = pooling.group_slope(fit, "collective_efficiency", "traditional_manufacturing")
+    assert "estimate" not in row and "unreliable" in row["note"]
+
+
+def test_pooled_verdicts_use_the_declared_rule(cases):
+    register = claims.load_register()
+    table = claims.evaluate(cases, register, n_resamples=99)
+    pooled = pooling.pooled_fits(cases, claims.pooled_claim_forms(register), fast=True)
+    out = claims.add_pooled_verdicts(table, pooled, register)
+    assert list(out["verdict"]) == list(table["verdict"])  # the existing columns are kept
+    applicable = out[out["verdict_pooled"] != claims.POOLED_NOT_APPLICABLE]
+    assert len(applicable) >= (table["kind"] == "table cell").sum()
+    for row in applicable.itertuples():
+        expected = claims.decide(row.expected, (row.pooled_ci_low, row.pooled_ci_high),
+                                 (row.pooled_ci90_low, row.pooled_ci90_high), row.margin)
+        assert row.verdict_pooled == expected
+        fit = pooled[row.outcome].result
+        group, predictor = models.parse_term(row.term)
+        name = f"{pooling.SYMBOL[predictor]}[{group}]"
+        assert row.pooled_ci_low == fit.conf_int(0.05).loc[name, 0]
+        assert row.pooled_ci90_high == fit.conf_int(0.10).loc[name, 1]
+    other = out[out["verdict_pooled"] == claims.POOLED_NOT_APPLICABLE]
+    assert other["pooled_ci_low"].isna().all()
+    assert "differ on" in narrative.pooled_verdicts_summary(out, cases) or "agree on" in \
+        narrative.pooled_verdicts_summary(out, cases)
+
+
+def test_pooled_arm_uses_the_same_replicates():
+    raw = power.run(replicates=4, cases=[30], effect_scales=[1.0], progress=False)
+    pooled = power.run_pooled(replicates=2, cases=[30], effect_scales=[1.0], pooled_cases=[30], progress=False,
+                              chunk_size=1)
+    assert set(pooled["replicate"]) == {0, 1}
+    assert set(pooled["claim"]) == {c.id for c in power.claims_studied() if c.scope != "pooled"}
+    assert set(pooled["fit"]) <= {"partial pooling", "unreliable", "not estimable"}
+    again = power.run_pooled(replicates=2, cases=[30], effect_scales=[1.0], pooled_cases=[30], progress=False)
+    pd.testing.assert_frame_equal(pooled, again)  # chunking changes nothing
+    # replicate 0's sheet is the no-pooling arm's replicate 0: refit it by hand and compare one verdict
+    seeds = power.replicate_seeds(power.SEED, 1, 1)[0]
+    data = power.simulate_chunk(seeds, 30, 1.0)
+    groups = np.array(load_codebook().group_codes)
+    form = "product_upgrading"
+    sheet = pd.DataFrame({"sectoral_group": groups[data["cases"]["group"][0]],
+                          "collective_efficiency": data["cases"]["collective_efficiency"][0],
+                          "leader_driven": data["cases"]["leader_driven"][0], form: data["per_group"][form][0]})
+    fit = pooling.fit_form(sheet, form, settings=pooling.FAST_SETTINGS)
+    claim = next(c for c in power.claims_studied() if c.form == form and c.scope != "pooled")
+    intervals, _ = pooling.slope_intervals(fit, claim.predictor, claim.scope)
+    got = pooled[(pooled["claim"] == claim.id) & (pooled["replicate"] == 0)]["verdict"].iloc[0]
+    assert got == claims.decide(claim.expected, *intervals, claim.margin)
+    table = power.compare_pooling(raw, pooled)
+    assert set(table["replicates"]) == {2}
+    assert set(table["method"]) == set(power.METHODS.values())
+    assert np.allclose(table[["p_right", "p_wrong", "p_inconclusive"]].sum(axis=1), 1)
+    assert "30 cases" in narrative.pooling_power_reading(table)
+    with pytest.raises(Exception, match="not in the study's design"):
+        power.run_pooled(replicates=1, cases=[30], effect_scales=[1.0], pooled_cases=[50], progress=False)
