@@ -62,11 +62,10 @@ def _design_info(rhs: str, signature: tuple):
     return patsy.dmatrix(rhs, frame, NA_action="raise").design_info
 
 
-def _signature(rhs: str, data: pd.DataFrame) -> tuple:
-    used = [c for c in data.columns if re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", rhs)]
+def _signature(series: dict[str, pd.Series]) -> tuple:
+    """The dtypes (and categories) of the formula's predictors: what patsy's design info depends on."""
     items = []
-    for c in used:
-        col = data[c]
+    for c, col in series.items():
         if isinstance(col.dtype, pd.CategoricalDtype):
             items.append((c, col.dtype, tuple(col.dtype.categories[:1])))
         else:
@@ -119,18 +118,19 @@ def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: s
     if re.search(r"(^|[+\s])(0|-\s*1)(\s|\+|$)", rhs):
         raise UpgradingError("remove '0 +' / '- 1' from the formula: the thresholds play the intercept's part")
     used = [c for c in data.columns if c == lhs or re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", rhs)]
-    counts = data[used].isna().sum().to_numpy()
-    missing = {c: int(k) for c, k in zip(used, counts) if k}
+    series = {c: data[c] for c in used}  # each column taken once (a column access copies the frame's attrs)
+    missing = {c: int(s.isna().sum()) for c, s in series.items() if s.hasnans}
     if missing:
         raise UpgradingError("missing values in " + ", ".join(f"{c!r} ({k} rows)" for c, k in missing.items())
                              + "; drop or impute them before fitting")
     import patsy
 
     # patsy evaluates plain arrays (pd.Categorical for factors) much faster than DataFrame columns
-    columns = {c: (data[c].array if isinstance(data[c].dtype, pd.CategoricalDtype) else data[c].to_numpy())
-               for c in used if c != lhs}
+    predictors = {c: s for c, s in series.items() if c != lhs}
+    columns = {c: (s.array if isinstance(s.dtype, pd.CategoricalDtype) else s.to_numpy())
+               for c, s in predictors.items()}
     try:
-        info = _design_info(rhs, _signature(rhs, data))
+        info = _design_info(rhs, _signature(predictors))
         matrix = np.asarray(patsy.build_design_matrices([info], columns, NA_action="raise")[0])
     except (patsy.PatsyError, TypeError):
         info = patsy.dmatrix(rhs, data, NA_action="raise").design_info
@@ -143,7 +143,7 @@ def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: s
     names = [names[k] for k in keep]
     if len(data) == 0:
         raise UpgradingError("no cases: nothing to model")
-    y, levels = _outcome_codes(data[lhs], lhs)
+    y, levels = _outcome_codes(series[lhs], lhs)
     if len(levels) < 2:
         raise UpgradingError(f"outcome {lhs!r} has a single observed level ({levels[0]!r}); "
                              "nothing to model")
