@@ -26,15 +26,29 @@ def main() -> None:
 
     from upgrading import power
 
-    study = dict(replicates=args.replicates, cases=[30, 50, 100, 200], effect_scales=[0.5, 1.0],
-                 chunk_size=args.chunk_size, progress=False)
+    study = dict(
+        replicates=args.replicates,
+        cases=[30, 50, 100, 200],
+        effect_scales=[0.5, 1.0],
+        chunk_size=args.chunk_size,
+        progress=False,
+    )
     start = time.perf_counter()
     local = power.run(**study, n_jobs=2)
     local_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster):
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster),
+    ):
         cluster_s = time.perf_counter() - start
         start = time.perf_counter()
         with parallel_config(backend="dask"):
@@ -42,10 +56,12 @@ def main() -> None:
         dask_s = time.perf_counter() - start
     pd.testing.assert_frame_equal(local, distributed)
     tasks = len(study["cases"]) * len(study["effect_scales"]) * -(-args.replicates // args.chunk_size)
-    print(f"{args.replicates} replicates x 8 design cells in {tasks} tasks: local backend (2 workers) {local_s:.1f} s; "
-          f"Dask LocalCluster (2 worker processes) {dask_s:.1f} s, plus {cluster_s:.1f} s to start it; "
-          f"overhead {dask_s - local_s:+.1f} s ({dask_s / local_s - 1:+.0%}) on the run, "
-          f"{dask_s + cluster_s - local_s:+.1f} s with the start; results identical")
+    print(
+        f"{args.replicates} replicates x 8 design cells in {tasks} tasks: local backend (2 workers) {local_s:.1f} s; "
+        f"Dask LocalCluster (2 worker processes) {dask_s:.1f} s, plus {cluster_s:.1f} s to start it; "
+        f"overhead {dask_s - local_s:+.1f} s ({dask_s / local_s - 1:+.0%}) on the run, "
+        f"{dask_s + cluster_s - local_s:+.1f} s with the start; results identical"
+    )
 
 
 if __name__ == "__main__":

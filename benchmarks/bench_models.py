@@ -71,18 +71,24 @@ def main() -> None:
     reference = tight.params.to_numpy()[: X.shape[1]]
     ours_slopes = fit.slopes.rename(lambda t: t.replace("[T.", "_").rstrip("]"))[list(X.columns)].to_numpy()
     print(f"data: simulated coding sheet, n = {len(cases)}; model: {formula}")
-    print(f"ours (formula + Newton + separation check): {ours_ms:8.2f} ms per fit; "
-          f"max |slope - reference| = {np.max(np.abs(ours_slopes - reference)):.1e}")
+    print(
+        f"ours (formula + Newton + separation check): {ours_ms:8.2f} ms per fit; "
+        f"max |slope - reference| = {np.max(np.abs(ours_slopes - reference)):.1e}"
+    )
     many = ours_batched()
 
     def as_columns(series):
         return series.rename(lambda t: t.replace("[T.", "_").rstrip("]"))[list(X.columns)].to_numpy()
 
     batched_slopes = np.stack([as_columns(pd.Series(row, index=design.names)) for row in many.params])
-    print(f"batched ({args.batch} copies of the design per call): {batched_ms:8.3f} ms per fit; "
-          f"max |slope - reference| = {np.max(np.abs(batched_slopes - reference)):.1e}")
-    print(f"statsmodels OrderedModel.fit(bfgs):         {theirs_ms:8.2f} ms per fit; "
-          f"max |slope - reference| = {np.max(np.abs(sm.params.to_numpy()[: X.shape[1]] - reference)):.1e}")
+    print(
+        f"batched ({args.batch} copies of the design per call): {batched_ms:8.3f} ms per fit; "
+        f"max |slope - reference| = {np.max(np.abs(batched_slopes - reference)):.1e}"
+    )
+    print(
+        f"statsmodels OrderedModel.fit(bfgs):         {theirs_ms:8.2f} ms per fit; "
+        f"max |slope - reference| = {np.max(np.abs(sm.params.to_numpy()[: X.shape[1]] - reference)):.1e}"
+    )
     print(f"ratios vs statsmodels: single={theirs_ms / ours_ms:.0f}x batched={theirs_ms / batched_ms:.0f}x")
 
 

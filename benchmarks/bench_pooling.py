@@ -80,6 +80,7 @@ def main() -> None:
 
     timings, tables, diag = {}, {}, {}
     for label, settings in (("default", DEFAULT), ("fast", FAST)):
+
         def run(settings=settings):
             return {o: partially_pooled(data, o, levels=LEVELS, settings=settings) for o in OUTCOMES}
 
@@ -95,20 +96,33 @@ def main() -> None:
         tables[label] = {o: r.posterior_summary() for o, r in results.items()}
         diag[label] = {o: r.diagnostics for o, r in results.items()}
         grid = diag[label][OUTCOMES[0]]
-        print(f"ours ({label}: {grid['grid_points']} grid points, step {grid['grid_step']}, {grid['draws']} draws): "
-              f"four fits {timings[label]:.3f} s (median of {args.repeats})")
+        print(
+            f"ours ({label}: {grid['grid_points']} grid points, step {grid['grid_step']}, {grid['draws']} draws): "
+            f"four fits {timings[label]:.3f} s (median of {args.repeats})"
+        )
         for o in OUTCOMES:
             d = diag[label][o]
-            print(f"  {o:25s} k-hat {d['k_hat']:.3f}  ESS {d['ess']:.0f}  edge mass {max(d['edge_mass'].values()):.4f}"
-                  f"  status {'ok' if results[o].ok else results[o].status}")
+            print(
+                f"  {o:25s} k-hat {d['k_hat']:.3f}  ESS {d['ess']:.0f}  edge mass {max(d['edge_mass'].values()):.4f}"
+                f"  status {'ok' if results[o].ok else results[o].status}"
+            )
         report(f"{label} vs stored NUTS reference", tables[label], refs)
 
     if args.nuts_python:
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
-            subprocess.run([args.nuts_python, str(REFERENCE / "make_pooling_ref.py"), "--sheet",
-                            str(REFERENCE / "sheet_simulated.csv"), "--outdir", out], check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    args.nuts_python,
+                    str(REFERENCE / "make_pooling_ref.py"),
+                    "--sheet",
+                    str(REFERENCE / "sheet_simulated.csv"),
+                    "--outdir",
+                    out,
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             wall = time.perf_counter() - start
             fresh = {o: json.loads((Path(out) / f"sheet_simulated__{o}.json").read_text()) for o in OUTCOMES}
         source = "NUTS run now (make_pooling_ref.py, same sheet, same model)"
@@ -118,8 +132,10 @@ def main() -> None:
     nuts_sampling = sum(a["runtime_s"] for o in OUTCOMES for a in fresh[o]["attempts"])
     nuts_accepted = sum(fresh[o]["attempts"][-1]["runtime_s"] for o in OUTCOMES)
     print(f"NUTS: {source}")
-    print(f"  sampling, all attempts of the escalation schedule: {nuts_sampling:.1f} s; accepted runs only: "
-          f"{nuts_accepted:.1f} s" + (f"; script wall time {wall:.1f} s" if wall is not None else ""))
+    print(
+        f"  sampling, all attempts of the escalation schedule: {nuts_sampling:.1f} s; accepted runs only: "
+        f"{nuts_accepted:.1f} s" + (f"; script wall time {wall:.1f} s" if wall is not None else "")
+    )
     if args.nuts_python:
         print("  agreement of the fresh NUTS run with the stored one (the sampler's own reproducibility):")
         for o in OUTCOMES:
@@ -129,8 +145,10 @@ def main() -> None:
         report("default vs fresh NUTS run", tables["default"], {o: fresh[o]["parameters"] for o in OUTCOMES})
     for label in ("default", "fast"):
         ratio = nuts_accepted / timings[label]
-        print(f"speed ratio ({label}): NUTS accepted runs / ours = {ratio:,.0f}x"
-              f" (all attempts: {nuts_sampling / timings[label]:,.0f}x)")
+        print(
+            f"speed ratio ({label}): NUTS accepted runs / ours = {ratio:,.0f}x"
+            f" (all attempts: {nuts_sampling / timings[label]:,.0f}x)"
+        )
     np.seterr(all="warn")
 
 

@@ -27,8 +27,14 @@ def readme_commands() -> list[str]:
 
 def timed(command: str, cwd: Path, env: dict) -> float:
     start = time.perf_counter()
-    subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=cwd, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command],
+        cwd=cwd,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -38,12 +44,19 @@ def main() -> None:
         clone = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
         home = Path(tmp) / "home"  # a new user, as in .ci/run: empty home, caches and configuration
-        dirs = {"HOME": home, "XDG_CACHE_HOME": home / ".cache", "XDG_CONFIG_HOME": home / ".config",
-                "XDG_DATA_HOME": home / ".local/share", "MPLCONFIGDIR": home / ".config/matplotlib",
-                "IPYTHONDIR": home / ".ipython", "JUPYTER_CONFIG_DIR": home / ".jupyter",
-                "JUPYTER_DATA_DIR": home / ".local/share/jupyter",
-                "JUPYTER_RUNTIME_DIR": home / ".local/share/jupyter/runtime", "UV_CACHE_DIR": home / ".cache/uv",
-                "PIP_CACHE_DIR": home / ".cache/pip"}
+        dirs = {
+            "HOME": home,
+            "XDG_CACHE_HOME": home / ".cache",
+            "XDG_CONFIG_HOME": home / ".config",
+            "XDG_DATA_HOME": home / ".local/share",
+            "MPLCONFIGDIR": home / ".config/matplotlib",
+            "IPYTHONDIR": home / ".ipython",
+            "JUPYTER_CONFIG_DIR": home / ".jupyter",
+            "JUPYTER_DATA_DIR": home / ".local/share/jupyter",
+            "JUPYTER_RUNTIME_DIR": home / ".local/share/jupyter/runtime",
+            "UV_CACHE_DIR": home / ".cache/uv",
+            "PIP_CACHE_DIR": home / ".cache/pip",
+        }
         for path in dirs.values():
             path.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, **{k: str(v) for k, v in dirs.items()})

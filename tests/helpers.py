@@ -28,16 +28,24 @@ def exhibit_rows() -> list[tuple[str, str, str]]:
 
 
 def git_tracked(*pathspecs: str) -> list[str]:
-    out = subprocess.run(["git", "ls-files", "--", *pathspecs], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "--", *pathspecs], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     return [line for line in out.splitlines() if line]
 
 
 def run_cli(*args: str, timeout: int = 300, repo: Path = ROOT) -> subprocess.CompletedProcess:
     """Run the `upgrading` console entry in a subprocess, as a user would (in `repo`, with its own package)."""
     env = dict(os.environ, PYTHONPATH=str(repo / "src")) if repo != ROOT else None
-    return subprocess.run([sys.executable, "-m", "upgrading.compendium.cli", *args], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "upgrading.compendium.cli", *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def copy_repository(target: Path) -> Path:

@@ -20,10 +20,16 @@ def test_register_has_every_table_cell_with_the_source_wording():
     cells = [c for c in register["claims"] if c["kind"] == "table cell"]
     assert len(cells) == 24
     assert {(c["predictor"], c["outcome"], c["sectoral_group"]) for c in cells} == {
-        (p, f, g) for p in ("collective_efficiency", "leader_driven")
+        (p, f, g)
+        for p in ("collective_efficiency", "leader_driven")
         for f in ("product_upgrading", "process_upgrading", "functional_upgrading")
-        for g in ("traditional_manufacturing", "natural_resource_based", "complex_product_systems",
-                  "specialised_suppliers")}
+        for g in (
+            "traditional_manufacturing",
+            "natural_resource_based",
+            "complex_product_systems",
+            "specialised_suppliers",
+        )
+    }
     assert any(c["kind"] == "textual" for c in register["claims"])
 
 
@@ -46,18 +52,21 @@ def test_a_tampered_register_is_refused():
     assert "missing from the register" in message
 
 
-@pytest.mark.parametrize("expected, ci, ci90, verdict", [
-    ("positive", (0.2, 2.0), (0.4, 1.8), "consistent"),
-    ("positive", (-2.0, -0.1), (-1.8, -0.3), "contradicted"),
-    ("positive", (-0.3, 0.3), (-0.2, 0.2), "contradicted"),  # precisely too small to matter
-    ("positive", (-0.5, 2.0), (-0.3, 1.8), "inconclusive"),
-    ("null", (-0.5, 0.5), (-0.38, 0.38), "consistent"),
-    ("null", (0.1, 2.0), (0.3, 1.8), "contradicted"),
-    ("null", (-1.0, 1.0), (-0.8, 0.8), "inconclusive"),
-    ("negative", (-2.0, -0.1), (-1.8, -0.3), "consistent"),
-    ("non_positive", (-2.0, 0.5), (-1.8, 0.3), "consistent"),
-    ("non_positive", (0.1, 2.0), (0.2, 1.9), "contradicted"),
-])
+@pytest.mark.parametrize(
+    "expected, ci, ci90, verdict",
+    [
+        ("positive", (0.2, 2.0), (0.4, 1.8), "consistent"),
+        ("positive", (-2.0, -0.1), (-1.8, -0.3), "contradicted"),
+        ("positive", (-0.3, 0.3), (-0.2, 0.2), "contradicted"),  # precisely too small to matter
+        ("positive", (-0.5, 2.0), (-0.3, 1.8), "inconclusive"),
+        ("null", (-0.5, 0.5), (-0.38, 0.38), "consistent"),
+        ("null", (0.1, 2.0), (0.3, 1.8), "contradicted"),
+        ("null", (-1.0, 1.0), (-0.8, 0.8), "inconclusive"),
+        ("negative", (-2.0, -0.1), (-1.8, -0.3), "consistent"),
+        ("non_positive", (-2.0, 0.5), (-1.8, 0.3), "consistent"),
+        ("non_positive", (0.1, 2.0), (0.2, 1.9), "contradicted"),
+    ],
+)
 def test_verdict_rules(expected, ci, ci90, verdict):
     assert claims.decide(expected, ci, ci90, 0.405) == verdict
 
@@ -69,15 +78,19 @@ def test_verdict_rules_mirror_and_vectorise():
     est, se, margin = rng.normal(0, 1, 500), rng.uniform(0.05, 1, 500), 0.405
     low, high, low90, high90 = est - 1.96 * se, est + 1.96 * se, est - 1.645 * se, est + 1.645 * se
     for expected in claims.EXPECTATIONS:
-        codes = claims.verdict_rule(expected, low > 0, high < 0, (-margin < low90) & (high90 < margin),
-                                    high90 < margin)
-        single = [claims.decide(expected, (lo, hi), (lo9, hi9), margin)
-                  for lo, hi, lo9, hi9 in zip(low, high, low90, high90)]
+        codes = claims.verdict_rule(expected, low > 0, high < 0, (-margin < low90) & (high90 < margin), high90 < margin)
+        single = [
+            claims.decide(expected, (lo, hi), (lo9, hi9), margin) for lo, hi, lo9, hi9 in zip(low, high, low90, high90)
+        ]
         assert [claims.VERDICTS[c] for c in codes] == single
         assert set(single) == set(claims.VERDICTS), expected  # every verdict is reachable
     for r in range(len(est)):
-        ci, ci90, mirrored, mirrored90 = (low[r], high[r]), (low90[r], high90[r]), (-high[r], -low[r]), \
-            (-high90[r], -low90[r])
+        ci, ci90, mirrored, mirrored90 = (
+            (low[r], high[r]),
+            (low90[r], high90[r]),
+            (-high[r], -low[r]),
+            (-high90[r], -low90[r]),
+        )
         assert claims.decide("negative", ci, ci90, margin) == claims.decide("positive", mirrored, mirrored90, margin)
         assert claims.decide("null", ci, ci90, margin) == claims.decide("null", mirrored, mirrored90, margin)
     with pytest.raises(ValueError, match="'sideways' is not one of"):

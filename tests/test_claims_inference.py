@@ -41,10 +41,11 @@ def test_holm_adjusts_one_family_of_two_tests_per_claim(table):
     for rank, index in enumerate(order):  # Holm (1979) step-down, by hand
         running = max(running, min(1.0, (m - rank) * family[index]))
         adjusted[index] = running
-    np.testing.assert_allclose(table["p_consistent_holm"], adjusted[:len(table)])
-    np.testing.assert_allclose(table["p_contradicted_holm"], adjusted[len(table):])
-    np.testing.assert_array_equal(_from_p(table["p_consistent_holm"], table["p_contradicted_holm"]),
-                                  table["verdict_holm"])
+    np.testing.assert_allclose(table["p_consistent_holm"], adjusted[: len(table)])
+    np.testing.assert_allclose(table["p_contradicted_holm"], adjusted[len(table) :])
+    np.testing.assert_array_equal(
+        _from_p(table["p_consistent_holm"], table["p_contradicted_holm"]), table["verdict_holm"]
+    )
 
 
 def test_penalised_decision_statistics_are_likelihood_ratio_roots():
@@ -58,5 +59,4 @@ def test_penalised_decision_statistics_are_likelihood_ratio_roots():
     low, high = fit.profile_conf_int().loc["x"]
     roots = claims.signed_roots(fit, "x", 0.405)
     assert roots[0] > 0 and roots[1] > 0 and roots[2] > roots[1]
-    np.testing.assert_allclose(fit.signed_root("x", [low, high]), [1.959963984540054, -1.959963984540054],
-                               atol=1e-6)
+    np.testing.assert_allclose(fit.signed_root("x", [low, high]), [1.959963984540054, -1.959963984540054], atol=1e-6)

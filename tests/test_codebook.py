@@ -4,18 +4,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading.study.codebook import (codebook_table, collective_efficiency, load_codebook, parse,
-                                sectoral_groups_table)
 from upgrading.errors import UpgradingError
+from upgrading.study.codebook import codebook_table, collective_efficiency, load_codebook, parse, sectoral_groups_table
 
 
 def test_codebook_has_the_study_design():
     cb = load_codebook()
-    assert cb.upgrading_forms == ("product_upgrading", "process_upgrading", "functional_upgrading",
-                                  "intersectoral_upgrading")
+    assert cb.upgrading_forms == (
+        "product_upgrading",
+        "process_upgrading",
+        "functional_upgrading",
+        "intersectoral_upgrading",
+    )
     assert cb.governance_levels == ("market", "network", "quasi_hierarchy", "hierarchy")
-    assert cb.group_codes == ("traditional_manufacturing", "natural_resource_based", "complex_product_systems",
-                              "specialised_suppliers")
+    assert cb.group_codes == (
+        "traditional_manufacturing",
+        "natural_resource_based",
+        "complex_product_systems",
+        "specialised_suppliers",
+    )
     assert cb.block("collective efficiency") == ("external_economies", "joint_actions", "collective_efficiency")
     for name in cb.upgrading_forms + cb.block("collective efficiency"):
         assert cb.variable(name).allowed == (0, 1, 2, 3)

@@ -76,7 +76,7 @@ def test_kind_2_binary_and_non_csv_files(tmp_path):
 def test_kind_3_missing_columns_with_the_misspelt_one_named(sheet):
     header, rows, write = sheet
     k = header.index("governance")
-    hdr = [*header[:k], "governnace", *header[k + 1:]]
+    hdr = [*header[:k], "governnace", *header[k + 1 :]]
     path = write(hdr=hdr)
     before = _digest(path)
     with pytest.raises(CodingSheetError) as err:
@@ -125,7 +125,9 @@ def test_kind_6_missing_values(sheet):
     rows[5][header.index("coding_source")] = "  "
     problems = _problems(write())
     assert {(p.line, p.column, p.message) for p in problems} == {
-        (6, "governance", "missing value"), (7, "coding_source", "missing value")}
+        (6, "governance", "missing value"),
+        (7, "coding_source", "missing value"),
+    }
 
 
 def test_kind_7_duplicate_case_ids(sheet):

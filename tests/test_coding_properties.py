@@ -36,7 +36,8 @@ def _spelled(column: str, text: str) -> str | None:
             return text if not _ else str(int(whole))
         return None
     choices = [str(a) for a in variable.allowed] or (
-        sorted({i for g in INDUSTRIES.values() for i in g}) if column == "industry" else None)
+        sorted({i for g in INDUSTRIES.values() for i in g}) if column == "industry" else None
+    )
     if choices is None:
         return text
     if text in choices:
@@ -88,8 +89,31 @@ def oracle_valid(header: list[str], rows: list[list[str]]) -> bool:
 
 
 junk = st.one_of(
-    st.sampled_from(["", " ", "4", "-1", "2.5", "3.0", "high", "Market", "quasi-hierarchy", "NaN", "None",
-                     "software", "SIM-01", "0", "1", "2", "3", "market", "hierarchy", "Footwear", "Software"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "4",
+            "-1",
+            "2.5",
+            "3.0",
+            "high",
+            "Market",
+            "quasi-hierarchy",
+            "NaN",
+            "None",
+            "software",
+            "SIM-01",
+            "0",
+            "1",
+            "2",
+            "3",
+            "market",
+            "hierarchy",
+            "Footwear",
+            "Software",
+        ]
+    ),
     st.text(alphabet=string.ascii_letters + string.digits + " _-.", max_size=12),
 )
 

@@ -32,12 +32,25 @@ GROUPS_PRESENT = ["traditional_manufacturing", "natural_resource_based", "comple
 
 def small_cases(simulated: bool = True) -> pd.DataFrame:
     """Typed cases (as `coding.load_cases` returns them) for ROWS."""
-    text = pd.DataFrame([
-        {"case_id": f"T-{k + 1}", "sectoral_group": g, "industry": ind, "external_economies": str(ee),
-         "joint_actions": str(ja), "collective_efficiency": str(ce), "governance": gov,
-         "product_upgrading": str(p), "process_upgrading": str(q), "functional_upgrading": str(f),
-         "intersectoral_upgrading": str(i), "coding_source": "simulated" if simulated else "coded"}
-        for k, ((g, ind, ee, ja, gov, p, q, f, i), ce) in enumerate(zip(ROWS, CE))])
+    text = pd.DataFrame(
+        [
+            {
+                "case_id": f"T-{k + 1}",
+                "sectoral_group": g,
+                "industry": ind,
+                "external_economies": str(ee),
+                "joint_actions": str(ja),
+                "collective_efficiency": str(ce),
+                "governance": gov,
+                "product_upgrading": str(p),
+                "process_upgrading": str(q),
+                "functional_upgrading": str(f),
+                "intersectoral_upgrading": str(i),
+                "coding_source": "simulated" if simulated else "coded",
+            }
+            for k, ((g, ind, ee, ja, gov, p, q, f, i), ce) in enumerate(zip(ROWS, CE))
+        ]
+    )
     cases = coding.to_cases(text)
     cases.attrs["source_file"] = "tests/small.csv"
     cases.attrs["simulated"] = simulated
@@ -82,7 +95,10 @@ def test_governance_by_group_counts_and_leader_share_by_hand():
     table = descriptives.governance_by_group(small_cases())
     assert list(table["sectoral_group"]) == GROUPS_PRESENT
     assert table[["market", "network", "quasi_hierarchy", "hierarchy"]].to_numpy().tolist() == [
-        [1, 0, 1, 1], [0, 1, 1, 0], [1, 0, 0, 0]]
+        [1, 0, 1, 1],
+        [0, 1, 1, 0],
+        [1, 0, 0, 0],
+    ]
     assert table["cases"].tolist() == [3, 2, 1]
     assert table["share_leader_driven"].tolist() == pytest.approx([2 / 3, 1 / 2, 0.0])
 
@@ -114,12 +130,20 @@ def test_upgrading_distribution_panels_legend_and_bar_shares():
     cases = small_cases()
     fig = plots.upgrading_distribution(descriptives.upgrading_by_group(cases))
     axes = fig.axes
-    assert [ax.get_title() for ax in axes] == ["Product upgrading", "Process upgrading", "Functional upgrading",
-                                               "Intersectoral upgrading"]
+    assert [ax.get_title() for ax in axes] == [
+        "Product upgrading",
+        "Process upgrading",
+        "Functional upgrading",
+        "Intersectoral upgrading",
+    ]
     product = axes[0]
     # bars run bottom-up in reverse group order; the missing group has no bar and no label
-    assert _labels(product) == ["All cases", "Complex product systems", "Natural-resource based",
-                                "Traditional manufacturing"]
+    assert _labels(product) == [
+        "All cases",
+        "Complex product systems",
+        "Natural-resource based",
+        "Traditional manufacturing",
+    ]
     assert [t.get_text() for t in product.get_legend().get_texts()] == ["0 absent", "1 low", "2 medium", "3 high"]
     widths = np.array([[bar.get_width() for bar in container] for container in product.containers])  # score x row
     # traditional manufacturing (top row): product scores 3, 1, 2 -> shares 0, 1/3, 1/3, 1/3
@@ -131,8 +155,7 @@ def test_upgrading_distribution_panels_legend_and_bar_shares():
 def test_governance_mix_bars_are_the_counts():
     fig = plots.governance_mix(descriptives.governance_by_group(small_cases()))
     (ax,) = fig.axes
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Market", "Network", "Quasi-hierarchy",
-                                                                   "Hierarchy"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Market", "Network", "Quasi-hierarchy", "Hierarchy"]
     assert _labels(ax) == ["Complex product systems", "Natural-resource based", "Traditional manufacturing"]
     widths = [[bar.get_width() for bar in container] for container in ax.containers]  # form x row (reversed)
     assert widths == [[1, 0, 1], [0, 1, 0], [0, 1, 1], [0, 0, 1]]
@@ -149,8 +172,15 @@ def test_collective_efficiency_heatmap_annotates_the_counts():
 
 
 def test_reliability_intervals_plot_alpha_and_benchmarks():
-    table = pd.DataFrame({"variable": ["governance", "product_upgrading"], "metric": ["nominal", "ordinal"],
-                          "alpha": [0.9, 0.6], "ci_low": [0.8, 0.3], "ci_high": [1.0, 0.8]})
+    table = pd.DataFrame(
+        {
+            "variable": ["governance", "product_upgrading"],
+            "metric": ["nominal", "ordinal"],
+            "alpha": [0.9, 0.6],
+            "ci_low": [0.8, 0.3],
+            "ci_high": [1.0, 0.8],
+        }
+    )
     fig = plots.reliability_intervals(table)
     (ax,) = fig.axes
     assert _labels(ax) == ["Product upgrading (ordinal)", "Value-chain governance (nominal)"]
@@ -165,9 +195,17 @@ def _estimates(groups):
     for form in ("product_upgrading", "process_upgrading"):
         for predictor in ("collective_efficiency", "leader_driven"):
             for k, group in enumerate(groups):
-                rows.append({"form": form, "predictor": predictor, "sectoral_group": group,
-                             "odds_ratio": 2.0 + k, "or_conf_low": 0.5, "or_conf_high": 500.0 if k == 0 else 8.0,
-                             "method": "jeffreys" if k == 1 else "ml"})
+                rows.append(
+                    {
+                        "form": form,
+                        "predictor": predictor,
+                        "sectoral_group": group,
+                        "odds_ratio": 2.0 + k,
+                        "or_conf_low": 0.5,
+                        "or_conf_high": 500.0 if k == 0 else 8.0,
+                        "method": "jeffreys" if k == 1 else "ml",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -186,10 +224,22 @@ def test_odds_ratio_forest_draws_one_interval_per_estimate_and_survives_a_missin
 
 def test_claims_grid_colours_each_cell_by_its_verdict():
     verdicts = ["consistent", "contradicted", "inconclusive"]
-    rows = [{"kind": "table cell", "predictor": "collective_efficiency", "outcome": "product_upgrading",
-             "sectoral_group": group, "verdict": verdict, "verdict_holm": "inconclusive",
-             "published_wording": "Positive", "estimate": 0.5, "ci_low": -0.1, "ci_high": 1.2, "fit": "ml"}
-            for group, verdict in zip(GROUPS_PRESENT, verdicts)]
+    rows = [
+        {
+            "kind": "table cell",
+            "predictor": "collective_efficiency",
+            "outcome": "product_upgrading",
+            "sectoral_group": group,
+            "verdict": verdict,
+            "verdict_holm": "inconclusive",
+            "published_wording": "Positive",
+            "estimate": 0.5,
+            "ci_low": -0.1,
+            "ci_high": 1.2,
+            "fit": "ml",
+        }
+        for group, verdict in zip(GROUPS_PRESENT, verdicts)
+    ]
     fig = plots.claims_grid(pd.DataFrame(rows))
     ax = fig.axes[0]
     cells = [p for p in ax.patches if isinstance(p, plt.Rectangle)]
@@ -203,8 +253,17 @@ def test_power_curves_plot_the_shares_and_mark_empty_panels():
     rows = []
     for n in (30, 60):
         for scale in (0.5, 1.0):
-            rows.append({"scope": "pooled", "kind": "positive", "n_cases": n, "effect_scale": scale,
-                         "p_right": n / 100 * scale, "mcse_right": 0.01, "p_wrong": 0.02})
+            rows.append(
+                {
+                    "scope": "pooled",
+                    "kind": "positive",
+                    "n_cases": n,
+                    "effect_scale": scale,
+                    "p_right": n / 100 * scale,
+                    "mcse_right": 0.01,
+                    "p_wrong": 0.02,
+                }
+            )
     fig = plots.power_curves(pd.DataFrame(rows))
     assert len(fig.axes) == 3 * 5
     pooled_positive = fig.axes[0]
@@ -212,8 +271,11 @@ def test_power_curves_plot_the_shares_and_mark_empty_panels():
     assert [list(line.get_ydata()) for line in solid] == [[0.15, 0.3], [0.3, 0.6]]
     empty = [ax for ax in fig.axes if any(t.get_text() == "no claim\nof this kind" for t in ax.texts)]
     assert len(empty) == 3 * 5 - 1
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["0.5 x documented", "1 x documented",
-                                                                  "wrong verdict (dotted)"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "0.5 x documented",
+        "1 x documented",
+        "wrong verdict (dotted)",
+    ]
 
 
 @pytest.mark.parametrize("simulated", [True, False])

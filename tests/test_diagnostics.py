@@ -77,8 +77,9 @@ def test_permutation_tau_b_matches_scipy_and_is_exact_for_study_sized_groups():
     assert result["method"].startswith("exact (") and result["draws"] == 0
     big = permutation_association(rng.integers(0, 4, 18), rng.integers(0, 4, 18), n_resamples=999, seed=3)
     assert big["method"] == f"exact ({big['arrangements']:,} distinct arrangements)"
-    forced = permutation_association(rng.integers(0, 4, 14), rng.integers(0, 4, 14), n_resamples=999, seed=3,
-                                     max_cells=0)
+    forced = permutation_association(
+        rng.integers(0, 4, 14), rng.integers(0, 4, 14), n_resamples=999, seed=3, max_cells=0
+    )
     assert forced["method"].startswith("Monte Carlo (999 draws, MC SE ") and forced["draws"] == 999
 
 
@@ -93,13 +94,18 @@ def test_permutation_p_values_are_reproducible_and_sensible():
     assert np.isnan(flat["p_value"]) and "no variance" in flat["reason"]
 
 
-@pytest.mark.parametrize("term, expected", [
-    ("C(sectoral_group)[traditional_manufacturing]:collective_efficiency",
-     ("traditional_manufacturing", "collective_efficiency")),
-    ("C(sectoral_group)[specialised_suppliers]:leader_driven", ("specialised_suppliers", "leader_driven")),
-    ("C(governance)[T.network]", ("all", "governance:network")),
-    ("collective_efficiency", ("all", "collective_efficiency")),
-])
+@pytest.mark.parametrize(
+    "term, expected",
+    [
+        (
+            "C(sectoral_group)[traditional_manufacturing]:collective_efficiency",
+            ("traditional_manufacturing", "collective_efficiency"),
+        ),
+        ("C(sectoral_group)[specialised_suppliers]:leader_driven", ("specialised_suppliers", "leader_driven")),
+        ("C(governance)[T.network]", ("all", "governance:network")),
+        ("collective_efficiency", ("all", "collective_efficiency")),
+    ],
+)
 def test_parse_term(term, expected):
     assert analysis.parse_term(term) == expected
 

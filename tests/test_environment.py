@@ -4,8 +4,8 @@ import re
 import tomllib
 
 import yaml
-
 from helpers import readme_commands
+
 from upgrading.compendium.paths import ROOT
 
 

@@ -45,8 +45,13 @@ def test_exact_kendall_matches_every_reference_case(name):
     result = permutation_association(x, y)
     assert result["method"] == f"exact ({ref['n_arrangements']:,} distinct arrangements)"
     assert result["arrangements"] == ref["n_arrangements"] and result["S"] == ref["S"] and result["draws"] == 0
-    for ours, theirs in [("tau_b", "tau_b"), ("p_ge", "p_ge"), ("p_le", "p_le"), ("p_value", "p_two_sided_abs"),
-                         ("p_two_sided_doubled", "p_two_sided_doubled")]:
+    for ours, theirs in [
+        ("tau_b", "tau_b"),
+        ("p_ge", "p_ge"),
+        ("p_le", "p_le"),
+        ("p_value", "p_two_sided_abs"),
+        ("p_two_sided_doubled", "p_two_sided_doubled"),
+    ]:
         assert abs(result[ours] - ref[theirs]) <= 1e-12, (ours, result[ours], ref[theirs])
     null = kendall_null_distribution(x, y)  # the whole null, as integers
     assert null.support.tolist() == ref["null_distribution"]["S"]
@@ -77,7 +82,8 @@ def test_exact_null_equals_brute_force_whichever_variable_the_programme_runs_ove
         assert result["p_value"] == pytest.approx(p_abs, abs=1e-12)
         assert result["p_ge"] == pytest.approx(p_ge, abs=1e-12) and result["p_le"] == pytest.approx(p_le, abs=1e-12)
         assert result["arrangements"] == math.factorial(n) // math.prod(
-            math.factorial(c) for c in np.unique(y, return_counts=True)[1])
+            math.factorial(c) for c in np.unique(y, return_counts=True)[1]
+        )
         assert result["tau_b"] == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
 
 
@@ -173,13 +179,18 @@ def _independent_brant(data: pd.DataFrame, y: str, X: np.ndarray, columns: list[
 
     X1 = np.column_stack([np.ones(len(X)), X])
     cuts = sorted(data[y].unique())[:-1]
-    fits = [sm.GLM((data[y] > c).astype(float).to_numpy(), X1, family=sm.families.Binomial()).fit(tol=1e-14)
-            for c in cuts]
+    fits = [
+        sm.GLM((data[y] > c).astype(float).to_numpy(), X1, family=sm.families.Binomial()).fit(tol=1e-14) for c in cuts
+    ]
     pis = [special.expit(X1 @ f.params) for f in fits]
     inv = [np.linalg.inv(X1.T @ (X1 * (pi * (1 - pi))[:, None])) for pi in pis]
     M = len(cuts)
-    cov = np.block([[inv[m] @ X1.T @ (X1 * (pis[max(m, l)] * (1 - pis[min(m, l)]))[:, None]) @ inv[l]
-                     for l in range(M)] for m in range(M)])
+    cov = np.block(
+        [
+            [inv[m] @ X1.T @ (X1 * (pis[max(m, l)] * (1 - pis[min(m, l)]))[:, None]) @ inv[l] for l in range(M)]
+            for m in range(M)
+        ]
+    )
     q = X1.shape[1]
     pick = np.concatenate([m * q + 1 + np.asarray(columns) for m in range(M)])
     b = np.concatenate([f.params for f in fits])[pick]
@@ -207,13 +218,16 @@ def test_brant_per_variable_tests_factors_jointly_and_ignores_the_reference_leve
         independent = _independent_brant(data, "SURENESS", X, index)
         assert variables.loc[term, "chi2"] == pytest.approx(independent, rel=1e-6)
     omnibus = table[table["scope"] == "omnibus"].iloc[0]
-    assert omnibus["chi2"] == pytest.approx(_independent_brant(data, "SURENESS", X, list(range(len(names)))),
-                                            rel=1e-6)
-    other = brant_test(OrderedLogit.from_formula(
-        "SURENESS ~ C(PRODID, Treatment('04_4')) + C(SOUPFREQ) * C(DAY)", data).fit(warn=False))
+    assert omnibus["chi2"] == pytest.approx(_independent_brant(data, "SURENESS", X, list(range(len(names)))), rel=1e-6)
+    other = brant_test(
+        OrderedLogit.from_formula("SURENESS ~ C(PRODID, Treatment('04_4')) + C(SOUPFREQ) * C(DAY)", data).fit(
+            warn=False
+        )
+    )
     moved = other[other["scope"] == "variable"].set_index("term")
-    assert moved.loc["C(PRODID, Treatment('04_4'))", "chi2"] == pytest.approx(variables.loc["C(PRODID)", "chi2"],
-                                                                             rel=1e-7)
+    assert moved.loc["C(PRODID, Treatment('04_4'))", "chi2"] == pytest.approx(
+        variables.loc["C(PRODID)", "chi2"], rel=1e-7
+    )
     assert other[other["scope"] == "omnibus"]["chi2"].iloc[0] == pytest.approx(omnibus["chi2"], rel=1e-7)
     col_before = table[table["scope"] == "column"]["chi2"].to_numpy()
     col_after = other[other["scope"] == "column"]["chi2"].to_numpy()

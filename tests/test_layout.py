@@ -49,7 +49,7 @@ def test_no_import_cycle():
         state[node] = "open"
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, stack + [nxt])
         state[node] = "done"
@@ -61,8 +61,7 @@ def test_no_import_cycle():
 
 
 def test_no_private_name_is_imported_from_another_module():
-    private = [(m, t, n) for m, edges in _imports().items() for t, names in edges for n in names
-               if n.startswith("_")]
+    private = [(m, t, n) for m, edges in _imports().items() for t, names in edges for n in names if n.startswith("_")]
     assert not private, private
 
 

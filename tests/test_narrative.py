@@ -20,8 +20,9 @@ def test_small_prose_helpers():
     assert narrative.span([0.0, 0.341]) == "0.00–0.34"
     assert narrative.count_span([18, 9, 14]) == "9 to 18" and narrative.count_span([5, 5]) == "5"
     assert narrative.series(["a"]) == "a" and narrative.series(["a", "b", "c"]) == "a, b and c"
-    assert narrative.shown_rows(3, 10, ["figures/x.csv"]) == ("The 3 rows shown are a selection of 10; the full "
-                                                              "table is `figures/x.csv`.")
+    assert narrative.shown_rows(3, 10, ["figures/x.csv"]) == (
+        "The 3 rows shown are a selection of 10; the full table is `figures/x.csv`."
+    )
     assert narrative.shown_rows(4, 4, []).startswith("All 4 rows are shown")
 
 
@@ -30,12 +31,15 @@ def test_sheet_sentences_count_the_sheet():
     by_group = descriptives.cases_by_group(cases)
     assert narrative.sheet_summary(cases, by_group) == (
         "The sheet holds **6 cases** in 3 sectoral groups: traditional_manufacturing 3; natural_resource_based 2; "
-        "complex_product_systems 1.")
+        "complex_product_systems 1."
+    )
     assert narrative.group_sizes(cases) == "1 to 3 cases per group"
     text = narrative.upgrading_summary(descriptives.upgrading_by_group(cases), cases)
     # means over the six cases by hand: product 11/6, process 11/6, functional 4/6, intersectoral 5/6
-    assert text.startswith("In the simulated sheet, across all 6 cases, product upgrading has the highest mean "
-                           "score (1.83) and functional upgrading the lowest (0.67).")
+    assert text.startswith(
+        "In the simulated sheet, across all 6 cases, product upgrading has the highest mean "
+        "score (1.83) and functional upgrading the lowest (0.67)."
+    )
     governance = descriptives.governance_by_group(cases)
     text = narrative.governance_summary(governance, ["market", "network", "quasi_hierarchy", "hierarchy"])
     # zeros by hand: traditional 1 (network), natural-resource 2, CoPS 3; the other six cells hold one case each
@@ -43,41 +47,56 @@ def test_sheet_sentences_count_the_sheet():
 
 
 def test_reliability_sentence_names_the_weak_variables():
-    alphas = pd.DataFrame({"variable": ["a", "b"], "alpha": [0.9, 0.7], "ci_low": [0.8, 0.5],
-                           "exact_agreement": [0.95, 0.8]})
+    alphas = pd.DataFrame(
+        {"variable": ["a", "b"], "alpha": [0.9, 0.7], "ci_low": [0.8, 0.5], "exact_agreement": [0.95, 0.8]}
+    )
     text = narrative.reliability_summary(alphas)
     assert "from 0.70 (b) to 0.90" in text and "The interval of b reaches below 0.667" in text
     assert "Every interval lies above 0.667" in narrative.reliability_summary(alphas.assign(ci_low=[0.8, 0.7]))
 
 
 def test_leave_one_out_and_exact_sentences_read_their_tables():
-    loo = pd.DataFrame({"refits": [50, 49, 48], "refits_failed": [0, 1, 2], "loo_min": [-1, 0.1, -0.2],
-                        "loo_max": [1, 0.5, -0.1]})
+    loo = pd.DataFrame(
+        {"refits": [50, 49, 48], "refits_failed": [0, 1, 2], "loo_min": [-1, 0.1, -0.2], "loo_max": [1, 0.5, -0.1]}
+    )
     cases = pd.DataFrame(index=range(50))
     text = narrative.leave_one_out_design(loo, cases)
     assert "without each of the 50 cases; 48 to 50 of those refits" in text and "at most 2 per slope" in text
     assert len(narrative.sign_changes(loo)) == 1
-    exact = pd.DataFrame({"n": [5, 12, 12, 0], "method": ["exact (30 distinct arrangements)", "Monte Carlo",
-                                                          "Monte Carlo", "not computed"],
-                          "arrangements": [30, np.nan, np.nan, np.nan], "draws": [np.nan, 9999, 9999, np.nan],
-                          "reason": ["", "", "", "no cases in this group"]})
+    exact = pd.DataFrame(
+        {
+            "n": [5, 12, 12, 0],
+            "method": ["exact (30 distinct arrangements)", "Monte Carlo", "Monte Carlo", "not computed"],
+            "arrangements": [30, np.nan, np.nan, np.nan],
+            "draws": [np.nan, 9999, 9999, np.nan],
+            "reason": ["", "", "", "no cases in this group"],
+        }
+    )
     assert narrative.exact_tests_summary(exact) == (
         "The 4 tests cover groups of 5 to 12 cases; p-values: 1 exact, counting every distinct arrangement of the "
         "form's scores (30 arrangements), 2 by Monte Carlo (9,999 seeded random permutations) and 1 not computed "
-        "(no cases in this group).")
+        "(no cases in this group)."
+    )
 
 
 def test_verdict_sentences_take_counts_and_margin_from_the_data():
-    verdicts = pd.DataFrame({"kind": ["table cell"] * 3 + ["textual"], "expected": ["null", "positive", "null",
-                                                                                    "positive"],
-                             "verdict": ["consistent", "inconclusive", "inconclusive", "contradicted"],
-                             "verdict_holm": ["inconclusive"] * 4})
-    counts = pd.DataFrame({"raw": verdicts["verdict"].value_counts(), "holm": verdicts["verdict_holm"].value_counts()}
-                          ).reindex(["consistent", "contradicted", "inconclusive"], fill_value=0)
+    verdicts = pd.DataFrame(
+        {
+            "kind": ["table cell"] * 3 + ["textual"],
+            "expected": ["null", "positive", "null", "positive"],
+            "verdict": ["consistent", "inconclusive", "inconclusive", "contradicted"],
+            "verdict_holm": ["inconclusive"] * 4,
+        }
+    )
+    counts = pd.DataFrame(
+        {"raw": verdicts["verdict"].value_counts(), "holm": verdicts["verdict_holm"].value_counts()}
+    ).reindex(["consistent", "contradicted", "inconclusive"], fill_value=0)
     register = {"margins": {"x": float(np.log(2.0))}}
     text = narrative.verdicts_summary(verdicts, counts, register, small_cases())
-    assert text.startswith("Of the 4 claims (3 table cells, 1 textual), 1 are consistent with the data, 1 "
-                           "contradicted and 2 inconclusive before adjustment")
+    assert text.startswith(
+        "Of the 4 claims (3 table cells, 1 textual), 1 are consistent with the data, 1 "
+        "contradicted and 2 inconclusive before adjustment"
+    )
     assert "Holm's adjustment over one family of 8 tests" in text
     assert "None of the 2 'neutral'/'none' claims" in text and "odds ratio of 1/2 to 2" in text
     assert "1 to 3 cases per group" in text
@@ -90,8 +109,17 @@ def _summary():
     for n in (30, 50, 200):
         for scope, kind in (("pooled", "positive"), ("g1", "positive"), ("g2", "positive"), ("g1", "neutral")):
             right = {"pooled": 0.5 + n / 400, "g1": n / 250, "g2": n / 300}[scope] if kind == "positive" else 0.01
-            rows.append({"scope": scope, "kind": kind, "n_cases": n, "effect_scale": 1.0, "p_right": right,
-                         "p_wrong": 0.02 if n == 30 else 0.0, "p_separated": 0.5 if n < 200 else 0.0})
+            rows.append(
+                {
+                    "scope": scope,
+                    "kind": kind,
+                    "n_cases": n,
+                    "effect_scale": 1.0,
+                    "p_right": right,
+                    "p_wrong": 0.02 if n == 30 else 0.0,
+                    "p_separated": 0.5 if n < 200 else 0.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -109,8 +137,10 @@ def test_power_reading_takes_every_number_from_the_table():
 
 
 def test_design_summary_prints_the_documented_proportions():
-    params = {"group_sizes": {"a_b": 3, "c": 2}, "outcome": {"effect_size": {"collective_efficiency": 0.9,
-                                                                              "leader_driven": 1.4}}}
+    params = {
+        "group_sizes": {"a_b": 3, "c": 2},
+        "outcome": {"effect_size": {"collective_efficiency": 0.9, "leader_driven": 1.4}},
+    }
     text = narrative.design_summary(params, replicates=1000, cases=[30, 50], effect_scales=[1.0])
     assert "(3 : 2, a b and c)" in text and "1,000 replicates in each of 2 design cells" in text
     assert "2,000 simulated sheets" in text and "0.9 log-odds" in text
@@ -125,7 +155,8 @@ def test_typical_mistakes_report_finds_every_planted_mistake_and_leaves_the_shee
     assert hashlib.sha256(GOOD.read_bytes()).hexdigest() == before
     assert isinstance(error, coding.CodingSheetError) and error.file == "corrupted_copy.csv"
     assert [(p.line, p.column) for p in error.problems] == [
-        (row + 2, m.column) for row, m in enumerate(coding.TYPICAL_MISTAKES)]
+        (row + 2, m.column) for row, m in enumerate(coding.TYPICAL_MISTAKES)
+    ]
     assert "did you mean 'hierarchy'?" in str(error)
     text = narrative.mistakes_summary(coding.TYPICAL_MISTAKES)
     assert text.startswith(f"The copy carries {len(coding.TYPICAL_MISTAKES)} typical mistakes")
@@ -166,20 +197,43 @@ def test_power_table_helpers():
 
 
 def test_separation_sentence_reads_the_diagnostics():
-    diagnostics = pd.DataFrame({"form": ["a", "b", "c"], "model": ["pooled", "by_group", "by_group"],
-                                "reported": ["ml", "jeffreys", "jeffreys"],
-                                "ml_separated": [False, True, True], "ml_hessian_condition": [234.3, np.inf, np.inf],
-                                "brant_p": [0.2, np.nan, np.nan]})
+    diagnostics = pd.DataFrame(
+        {
+            "form": ["a", "b", "c"],
+            "model": ["pooled", "by_group", "by_group"],
+            "reported": ["ml", "jeffreys", "jeffreys"],
+            "ml_separated": [False, True, True],
+            "ml_hessian_condition": [234.3, np.inf, np.inf],
+            "brant_p": [0.2, np.nan, np.nan],
+        }
+    )
     text = narrative.separation_summary(diagnostics)
-    assert text.startswith("Maximum likelihood is separated in **2 of 3** fits (b by_group, c by_group); at a "
-                           "separated fit the information matrix vanishes")
+    assert text.startswith(
+        "Maximum likelihood is separated in **2 of 3** fits (b by_group, c by_group); at a "
+        "separated fit the information matrix vanishes"
+    )
     assert "The other fits' condition numbers are at most 2.3e+02." in text
     assert "defined for 1 of 3 fits" in text
-    none = narrative.separation_summary(diagnostics.assign(ml_separated=False, ml_hessian_condition=10.0,
-                                                           brant_p=0.5))
-    assert none.startswith("Maximum likelihood is separated in **0 of 3** fits. The fits' condition numbers are at "
-                           "most 1.0e+01.") and "defined for every fit" in none
-    flat = pd.concat([diagnostics, pd.DataFrame({"form": ["d"], "model": ["pooled"], "reported": ["not estimable"],
-                                                 "note": ["not estimable: outcome 'd' has a single observed level"]})])
+    none = narrative.separation_summary(diagnostics.assign(ml_separated=False, ml_hessian_condition=10.0, brant_p=0.5))
+    assert (
+        none.startswith(
+            "Maximum likelihood is separated in **0 of 3** fits. The fits' condition numbers are at most 1.0e+01."
+        )
+        and "defined for every fit" in none
+    )
+    flat = pd.concat(
+        [
+            diagnostics,
+            pd.DataFrame(
+                {
+                    "form": ["d"],
+                    "model": ["pooled"],
+                    "reported": ["not estimable"],
+                    "note": ["not estimable: outcome 'd' has a single observed level"],
+                }
+            ),
+        ]
+    )
     assert narrative.separation_summary(flat).endswith(
-        "1 model cannot be estimated on this sheet (not estimable: outcome 'd' has a single observed level: 1).")
+        "1 model cannot be estimated on this sheet (not estimable: outcome 'd' has a single observed level: 1)."
+    )

@@ -77,8 +77,9 @@ def test_matches_r_polr(name):
 def test_predicted_probabilities_match_r_for_every_housing_pattern():
     ref, df, fit = _reference("housing")
     patterns = ref["collapsed_patterns"]
-    frame = pd.DataFrame({c: pd.Categorical(patterns[c], categories=ref["factor_levels"][c])
-                          for c in ("Infl", "Type", "Cont")})
+    frame = pd.DataFrame(
+        {c: pd.Categorical(patterns[c], categories=ref["factor_levels"][c]) for c in ("Infl", "Type", "Cont")}
+    )
     predicted = fit.predict(frame)
     assert list(predicted.columns) == patterns["probs_colnames"]
     np.testing.assert_allclose(predicted.to_numpy(), np.array(patterns["probs"], dtype=float), atol=1e-7)
@@ -128,8 +129,9 @@ def test_analytic_score_and_hessian_match_finite_differences():
     h = 1e-6
     steps = np.eye(len(theta)) * h
     num_grad = np.array([(_objective(theta + e, d) - _objective(theta - e, d)) / (2 * h) for e in steps])
-    num_H = np.array([(loglik((theta + e)[None, :], b)[1][0] - loglik((theta - e)[None, :], b)[1][0]) / (2 * h)
-                      for e in steps])
+    num_H = np.array(
+        [(loglik((theta + e)[None, :], b)[1][0] - loglik((theta - e)[None, :], b)[1][0]) / (2 * h) for e in steps]
+    )
     np.testing.assert_allclose(grad, num_grad, atol=1e-6)
     np.testing.assert_allclose(H, num_H, atol=1e-5)
 
@@ -139,8 +141,12 @@ def test_jeffreys_penalised_score_matches_finite_differences():
     theta = np.array([-0.7, 0.6, 1.8, 0.9, 0.2, -0.4])
     grad = evaluate(theta[None, :], Batch.of(d), "jeffreys")[2][0]
     h = 1e-6
-    numeric = np.array([(_objective(theta + e, d, "jeffreys") - _objective(theta - e, d, "jeffreys")) / (2 * h)
-                        for e in np.eye(len(theta)) * h])
+    numeric = np.array(
+        [
+            (_objective(theta + e, d, "jeffreys") - _objective(theta - e, d, "jeffreys")) / (2 * h)
+            for e in np.eye(len(theta)) * h
+        ]
+    )
     np.testing.assert_allclose(grad, numeric, atol=1e-6)
 
 
@@ -154,8 +160,8 @@ def test_expected_information_is_the_mean_outer_product_of_the_score():
     for i in range(n):
         one = Batch(np.arange(K)[:, None], np.tile(d.X[i], (K, 1, 1)), np.ones((K, 1)), K, d.names)
         scores = loglik(np.tile(theta, (K, 1)), one, hessian=False)[1]
-        eta = d.X[i] @ theta[K - 1:]
-        cdf = np.r_[0, 1 / (1 + np.exp(-(theta[:K - 1] - eta))), 1]
+        eta = d.X[i] @ theta[K - 1 :]
+        cdf = np.r_[0, 1 / (1 + np.exp(-(theta[: K - 1] - eta))), 1]
         p = np.diff(cdf)
         expected += (scores.T * p) @ scores
     np.testing.assert_allclose(info, expected, atol=1e-10)
@@ -284,8 +290,12 @@ def test_gaussian_prior_gives_the_posterior_mode():
     mean = np.r_[0, 0, 0, 0.3, -0.2, 0.1]
     fit = OrderedLogit(d).fit(prior=Prior(precision, mean))
     objective = lambda t: -(_objective(t, d) - 0.5 * (t - mean) @ precision @ (t - mean))  # noqa: E731
-    ref = optimize.minimize(objective, np.r_[-1, 0, 1, 0, 0, 0.0], method="Nelder-Mead",
-                            options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 40000})
+    ref = optimize.minimize(
+        objective,
+        np.r_[-1, 0, 1, 0, 0, 0.0],
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 40000},
+    )
     np.testing.assert_allclose(fit.theta, ref.x, atol=1e-5)
     ml = OrderedLogit(d).fit()
     assert np.all(np.abs(fit.slopes - mean[3:]) < np.abs(ml.slopes - mean[3:])), "shrunk towards the prior mean"
@@ -297,14 +307,17 @@ def test_gaussian_prior_gives_the_posterior_mode():
     np.testing.assert_allclose(fits.theta[1], ml.theta, atol=1e-6)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda df: df.assign(y=1), "single observed level"),
-    (lambda df: df.assign(x=2.0), "x: no variance"),
-    (lambda df: df.assign(g=pd.Categorical(df["g"], categories=["a", "b", "c", "d"])), "level 'd' has no cases"),
-    (lambda df: df.assign(x=df["x"].where(df.index != 3)), "missing values in 'x' (1 rows)"),
-    (lambda df: df.assign(y=df["y"].map({0: "low", 1: "mid", 2: "high", 3: "top"})), "not ordered"),
-    (lambda df: df.assign(y=pd.Categorical(df["y"])), "unordered categorical"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda df: df.assign(y=1), "single observed level"),
+        (lambda df: df.assign(x=2.0), "x: no variance"),
+        (lambda df: df.assign(g=pd.Categorical(df["g"], categories=["a", "b", "c", "d"])), "level 'd' has no cases"),
+        (lambda df: df.assign(x=df["x"].where(df.index != 3)), "missing values in 'x' (1 rows)"),
+        (lambda df: df.assign(y=df["y"].map({0: "low", 1: "mid", 2: "high", 3: "top"})), "not ordered"),
+        (lambda df: df.assign(y=pd.Categorical(df["y"])), "unordered categorical"),
+    ],
+)
 def test_bad_input_is_refused_naming_the_variable(mutate, message):
     with pytest.raises(UpgradingError, match=re.escape(message)):
         ordered_logit("y ~ x + g", mutate(_toy()))
@@ -352,8 +365,10 @@ def test_profile_bounds_on_the_simulated_sheet_sit_at_the_chi_square_drop():
     from upgrading.study.coding import load_cases
 
     cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
-    formula = ("functional_upgrading ~ C(sectoral_group) + C(sectoral_group):collective_efficiency"
-               " + C(sectoral_group):leader_driven")
+    formula = (
+        "functional_upgrading ~ C(sectoral_group) + C(sectoral_group):collective_efficiency"
+        " + C(sectoral_group):leader_driven"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = ordered_logit(formula, cases, penalty="jeffreys")

@@ -41,8 +41,7 @@ def test_normalise_removes_volatile_metadata():
     nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("y = 2")])
     nb.metadata["papermill"] = {"start_time": "now", "input_path": "/somewhere"}
     nb.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
-    nb.cells[0].metadata.update({"papermill": {"duration": 1.0}, "execution": {"iopub.status.busy": "t"},
-                                 "tags": []})
+    nb.cells[0].metadata.update({"papermill": {"duration": 1.0}, "execution": {"iopub.status.busy": "t"}, "tags": []})
     nb.cells[1].metadata["tags"] = ["injected-parameters"]
     nb.cells[1].id = "random-id-1234"
     out = pipeline.normalise(nb)
@@ -57,11 +56,15 @@ def test_failing_notebook_leaves_notebook_and_exhibits_as_they_were(tmp_path, mo
     figures.mkdir()
     (figures / "kept.csv").write_text("original\n")
     monkeypatch.setattr(pipeline, "OUTPUT_DIRS", (figures,))
-    nb = new_notebook(cells=[
-        new_code_cell(f"from pathlib import Path\nPath({str(figures)!r}, 'kept.csv').write_text('clobbered')\n"
-                      f"Path({str(figures)!r}, 'new.csv').write_text('new')"),
-        new_code_cell("raise ValueError('deliberate failure for the test')"),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                f"from pathlib import Path\nPath({str(figures)!r}, 'kept.csv').write_text('clobbered')\n"
+                f"Path({str(figures)!r}, 'new.csv').write_text('new')"
+            ),
+            new_code_cell("raise ValueError('deliberate failure for the test')"),
+        ]
+    )
     path = tmp_path / "01_broken.ipynb"
     nbformat.write(nb, path)
     before = path.read_bytes()
@@ -103,14 +106,24 @@ def test_a_notebook_that_writes_an_undeclared_exhibit_is_refused_and_undone(tmp_
     for name, value in (("ROOT", tmp_path), ("NOTEBOOKS", tmp_path / "notebooks"), ("FIGURES", tmp_path / "figures")):
         monkeypatch.setattr(paths, name, value)
     monkeypatch.setattr(pipeline, "OUTPUT_DIRS", (tmp_path / "figures",))
-    monkeypatch.setattr(registry, "load", lambda: registry.parse(
-        '[[exhibit]]\nname = "kept"\nkind = "table"\nnotebook = "01_stray.ipynb"\ncaption = "Kept."\n'))
+    monkeypatch.setattr(
+        registry,
+        "load",
+        lambda: registry.parse(
+            '[[exhibit]]\nname = "kept"\nkind = "table"\nnotebook = "01_stray.ipynb"\ncaption = "Kept."\n'
+        ),
+    )
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "figures").mkdir()
     for suffix in ("csv", "md"):
         (tmp_path / "figures" / f"kept.{suffix}").write_text("kept\n")
-    nb = new_notebook(cells=[new_code_cell(
-        f"from pathlib import Path\nPath({str(tmp_path / 'figures')!r}, 'stray.png').write_bytes(b'x')")])
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                f"from pathlib import Path\nPath({str(tmp_path / 'figures')!r}, 'stray.png').write_bytes(b'x')"
+            )
+        ]
+    )
     path = tmp_path / "notebooks" / "01_stray.ipynb"
     nbformat.write(nb, path)
     before = path.read_bytes()
@@ -126,18 +139,28 @@ def _stream(name, text):
 def test_normalise_joins_stream_chunks_so_flush_timing_never_shows():
     nb = new_notebook(cells=[new_code_cell("")])
     shown = nbformat.v4.new_output("display_data", data={"text/plain": "table"})
-    nb.cells[0].outputs = [_stream("stdout", "wrote a\n"), _stream("stdout", "wrote b\n"), shown,
-                           _stream("stdout", "wrote c\n"), _stream("stdout", "wrote d\n")]
+    nb.cells[0].outputs = [
+        _stream("stdout", "wrote a\n"),
+        _stream("stdout", "wrote b\n"),
+        shown,
+        _stream("stdout", "wrote c\n"),
+        _stream("stdout", "wrote d\n"),
+    ]
     outs = pipeline.normalise(nb).cells[0].outputs
     assert [(o.output_type, o.get("text")) for o in outs] == [
-        ("stream", "wrote a\nwrote b\n"), ("display_data", None), ("stream", "wrote c\nwrote d\n")]
+        ("stream", "wrote a\nwrote b\n"),
+        ("display_data", None),
+        ("stream", "wrote c\nwrote d\n"),
+    ]
 
 
 def test_stderr_rule_drops_declared_notices_and_fails_on_anything_else():
     nb = new_notebook(cells=[new_code_cell(""), new_code_cell("")])
-    nb.cells[0].outputs = [_stream("stdout", "wrote a\n"),
-                           _stream("stderr", "Matplotlib is building the font cache; this may take a moment.\n"),
-                           _stream("stdout", "wrote b\n")]
+    nb.cells[0].outputs = [
+        _stream("stdout", "wrote a\n"),
+        _stream("stderr", "Matplotlib is building the font cache; this may take a moment.\n"),
+        _stream("stdout", "wrote b\n"),
+    ]
     out = pipeline.normalise(pipeline.strip_stderr(nb, "01_x.ipynb"))
     assert [(o.name, o.text) for o in out.cells[0].outputs] == [("stdout", "wrote a\nwrote b\n")]
     nb.cells[1].outputs = [_stream("stderr", "/somewhere/x.py:3: UserWarning: careful\n  warn('careful')\n")]
@@ -148,8 +171,9 @@ def test_stderr_rule_drops_declared_notices_and_fails_on_anything_else():
 def test_a_real_kernel_chunks_its_output_and_the_runner_joins_it(tmp_path):
     """ipykernel flushes every 0.2 s: a slow step between two prints gives two outputs, committed as one."""
     path = tmp_path / "01_chunks.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell("import time\nprint('first')\ntime.sleep(0.5)\n"
-                                                     "print('second')")]), path)
+    nbformat.write(
+        new_notebook(cells=[new_code_cell("import time\nprint('first')\ntime.sleep(0.5)\nprint('second')")]), path
+    )
     pipeline.execute(path)
     outs = nbformat.read(path, as_version=4).cells[0].outputs
     assert [(o.output_type, o.name, o.text) for o in outs] == [("stream", "stdout", "first\nsecond\n")]
@@ -157,8 +181,10 @@ def test_a_real_kernel_chunks_its_output_and_the_runner_joins_it(tmp_path):
 
 def test_a_kernel_warning_fails_the_run_and_changes_nothing(tmp_path):
     path = tmp_path / "01_warns.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell("x = 1"),
-                                       new_code_cell("import warnings\nwarnings.warn('stray warning')")]), path)
+    nbformat.write(
+        new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("import warnings\nwarnings.warn('stray warning')")]),
+        path,
+    )
     before = path.read_bytes()
     with pytest.raises(UpgradingError, match=r"(?s)01_warns.ipynb wrote to stderr in cell 1:.*stray warning"):
         pipeline.execute(path)

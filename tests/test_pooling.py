@@ -53,8 +53,12 @@ def test_agrees_with_nuts_reference(fits, outcome):
     problems = []
     for name, r in ref.items():
         ours, sd = table.loc[name], r["sd"]
-        checks = {"mean": abs(ours["mean"] - r["mean"]) / sd / 0.1, "sd": abs(ours["sd"] / sd - 1) / 0.1,
-                  "q05": abs(ours["q05"] - r["q05"]) / sd / 0.15, "q95": abs(ours["q95"] - r["q95"]) / sd / 0.15}
+        checks = {
+            "mean": abs(ours["mean"] - r["mean"]) / sd / 0.1,
+            "sd": abs(ours["sd"] / sd - 1) / 0.1,
+            "q05": abs(ours["q05"] - r["q05"]) / sd / 0.15,
+            "q95": abs(ours["q95"] - r["q95"]) / sd / 0.15,
+        }
         if "p_positive" in r:
             checks["p_positive"] = abs(ours["p_positive"] - r["p_positive"]) / 0.03
         problems += [f"{name} {k}: {v:.2f} x tolerance" for k, v in checks.items() if v > 1]
@@ -94,8 +98,9 @@ def test_priors_from_data_file_are_the_defaults():
 
 
 def test_explicit_priors_are_used(sheet):
-    tight = partially_pooled(sheet, "product_upgrading", levels=LEVELS, fast=True,
-                             priors=PoolingPriors(tau_scale=0.1)).posterior_summary()
+    tight = partially_pooled(
+        sheet, "product_upgrading", levels=LEVELS, fast=True, priors=PoolingPriors(tau_scale=0.1)
+    ).posterior_summary()
     wide = partially_pooled(sheet, "product_upgrading", levels=LEVELS, fast=True).posterior_summary()
     assert tight.loc["tau_beta", "mean"] < 0.5 * wide.loc["tau_beta", "mean"]
     with pytest.raises(UpgradingError, match="positive"):
@@ -153,24 +158,32 @@ def test_unobserved_outcome_level_fits_with_a_note(sheet):
 
 def test_unreliable_approximation_is_flagged_not_passed_off(sheet):
     with pytest.warns(PoolingWarning, match="edge"):
-        edge = partially_pooled(sheet, "product_upgrading", levels=LEVELS,
-                                settings=PoolingSettings(tau_range=(0.003, 0.05), draws=1000))
+        edge = partially_pooled(
+            sheet, "product_upgrading", levels=LEVELS, settings=PoolingSettings(tau_range=(0.003, 0.05), draws=1000)
+        )
     assert not edge.ok and set(edge.tidy()["status"]) == {edge.status}
     assert "WARNING" in edge.summary().as_text()
     with pytest.warns(PoolingWarning, match="k-hat"):
-        poor = partially_pooled(sheet, "intersectoral_upgrading", levels=LEVELS,
-                                settings=PoolingSettings(grid_step=3.0, proposal_df=None, draws=1000))
+        poor = partially_pooled(
+            sheet,
+            "intersectoral_upgrading",
+            levels=LEVELS,
+            settings=PoolingSettings(grid_step=3.0, proposal_df=None, draws=1000),
+        )
     assert not poor.ok and "k-hat" in poor.posterior_summary().attrs["status"]
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d.drop(columns="leader_driven"), "not in the data"),
-    (lambda d: d.assign(collective_efficiency=d["collective_efficiency"].where(d.index > 0)), "missing values"),
-    (lambda d: d.assign(product_upgrading=2), "single observed level"),
-    (lambda d: d.assign(product_upgrading=d["product_upgrading"] + 3), "outside its levels"),
-    (lambda d: d.assign(leader_driven=1), "no variance"),
-    (lambda d: d.assign(leader_driven=d["governance"]), "numeric"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.drop(columns="leader_driven"), "not in the data"),
+        (lambda d: d.assign(collective_efficiency=d["collective_efficiency"].where(d.index > 0)), "missing values"),
+        (lambda d: d.assign(product_upgrading=2), "single observed level"),
+        (lambda d: d.assign(product_upgrading=d["product_upgrading"] + 3), "outside its levels"),
+        (lambda d: d.assign(leader_driven=1), "no variance"),
+        (lambda d: d.assign(leader_driven=d["governance"]), "numeric"),
+    ],
+)
 def test_bad_input_names_the_reason(sheet, change, message):
     with pytest.raises(UpgradingError, match=message):
         partially_pooled(change(sheet.copy()), "product_upgrading", levels=LEVELS, fast=True)

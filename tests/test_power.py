@@ -1,6 +1,5 @@
 """Batches of replicate fits against one fit per replicate, and the design analysis (power study) built on them."""
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,12 +16,16 @@ CELL_MODEL = claims.load_register()["cell_model"]
 def _sheet(cases: dict, outcomes: dict) -> pd.DataFrame:
     """A replicate's arrays as the cases data frame `coding.load_cases` would give."""
     cb = load_codebook()
-    frame = pd.DataFrame({
-        "sectoral_group": pd.Categorical(np.array(cb.group_codes)[cases["group"]], categories=cb.group_codes),
-        "governance": pd.Categorical(np.array(cb.governance_levels)[cases["governance"]],
-                                     categories=cb.governance_levels),
-        "collective_efficiency": cases["collective_efficiency"], "leader_driven": cases["leader_driven"],
-    })
+    frame = pd.DataFrame(
+        {
+            "sectoral_group": pd.Categorical(np.array(cb.group_codes)[cases["group"]], categories=cb.group_codes),
+            "governance": pd.Categorical(
+                np.array(cb.governance_levels)[cases["governance"]], categories=cb.governance_levels
+            ),
+            "collective_efficiency": cases["collective_efficiency"],
+            "leader_driven": cases["leader_driven"],
+        }
+    )
     for form, values in outcomes.items():
         frame[form] = values
     return frame
@@ -30,8 +33,10 @@ def _sheet(cases: dict, outcomes: dict) -> pd.DataFrame:
 
 def _replicates(n_cases: int, count: int, seed: int = 7) -> list[pd.DataFrame]:
     data = power.simulate_chunk(power.replicate_seeds(seed, 1, count)[0], n_cases, 1.0)
-    return [_sheet({k: v[r] for k, v in data["cases"].items()}, {k: v[r] for k, v in data["per_group"].items()})
-            for r in range(count)]
+    return [
+        _sheet({k: v[r] for k, v in data["cases"].items()}, {k: v[r] for k, v in data["per_group"].items()})
+        for r in range(count)
+    ]
 
 
 def _designs(n_cases: int, count: int, form: str = "product_upgrading") -> list:
@@ -80,13 +85,13 @@ def test_batch_evaluation_is_the_evaluation_of_each_problem(designs_50):
     batch = Batch.stack(designs_50[:5])
     rng = np.random.default_rng(3)
     theta = start_values(batch)
-    theta[:, batch.n_levels - 1:] = rng.normal(0, 0.4, (batch.size, batch.X.shape[2]))
+    theta[:, batch.n_levels - 1 :] = rng.normal(0, 0.4, (batch.size, batch.X.shape[2]))
     ll, grad, H = loglik(theta, batch)
     info, _, pgrad = information(theta, batch, penalty_gradient=True)
     for r, design in enumerate(designs_50[:5]):
         one = Batch.of(design)
-        ll1, grad1, H1 = loglik(theta[r:r + 1], one)
-        info1, _, pgrad1 = information(theta[r:r + 1], one, penalty_gradient=True)
+        ll1, grad1, H1 = loglik(theta[r : r + 1], one)
+        info1, _, pgrad1 = information(theta[r : r + 1], one, penalty_gradient=True)
         assert ll[r] == pytest.approx(ll1[0], abs=1e-10)
         np.testing.assert_allclose(grad[r], grad1[0], atol=1e-10)
         np.testing.assert_allclose(H[r], H1[0], atol=1e-10)
@@ -112,8 +117,13 @@ def test_replicate_fits_handle_weights_and_a_fixed_parameter(designs_50):
     ml = _single(design)
     ref = _single(design, "jeffreys") if ml.separation.separated else ml
     np.testing.assert_allclose(ours.theta[0], ref.theta, atol=1e-6)
-    expanded = Batch(np.repeat(design.y, weights.astype(int))[None], np.repeat(design.X, weights.astype(int),
-                     axis=0)[None], np.ones((1, int(weights.sum()))), design.n_levels, design.names)
+    expanded = Batch(
+        np.repeat(design.y, weights.astype(int))[None],
+        np.repeat(design.X, weights.astype(int), axis=0)[None],
+        np.ones((1, int(weights.sum()))),
+        design.n_levels,
+        design.names,
+    )
     np.testing.assert_allclose(fit_replicates(expanded).theta[0], ours.theta[0], atol=1e-6)
     # a profile point: slope 0 fixed at 0.25 stays there and the others move to the constrained optimum
     free = np.ones((1, batch.n_params), bool)
@@ -131,8 +141,9 @@ def test_estimable_matches_build_design():
     X, _ = power.by_group_matrix(data["cases"])
     y = data["per_group"]["functional_upgrading"]
     ours = power.estimable(X, y)
-    sheets = [_sheet({k: v[r] for k, v in data["cases"].items()}, {"functional_upgrading": y[r]})
-              for r in range(len(y))]
+    sheets = [
+        _sheet({k: v[r] for k, v in data["cases"].items()}, {"functional_upgrading": y[r]}) for r in range(len(y))
+    ]
     theirs = []
     for sheet in sheets:
         try:
@@ -148,8 +159,10 @@ def test_design_matrices_are_named_and_built_as_build_design_does():
     data = power.simulate_chunk(power.replicate_seeds(5, 1, 2)[0], 50, 1.0)
     cases = {k: v[0] for k, v in data["cases"].items()}
     sheet = _sheet(cases, {k: v[0] for k, v in data["per_group"].items()})
-    for builder, formula in ((power.by_group_matrix, models.formula(CELL_MODEL, "product_upgrading")),
-                             (power.pooled_matrix, models.formula("pooled", "product_upgrading"))):
+    for builder, formula in (
+        (power.by_group_matrix, models.formula(CELL_MODEL, "product_upgrading")),
+        (power.pooled_matrix, models.formula("pooled", "product_upgrading")),
+    ):
         X, names = builder({k: v[None] for k, v in cases.items()})
         design = build_design(formula, sheet)
         assert names == design.names
@@ -232,8 +245,9 @@ def test_power_command_line(tmp_path):
     from helpers import run_cli
 
     out = tmp_path / "power.csv"
-    done = run_cli("power", "--replicates", "8", "--cases", "40,80", "--effect-scales", "1", "--quiet",
-                   "--out", str(out))
+    done = run_cli(
+        "power", "--replicates", "8", "--cases", "40,80", "--effect-scales", "1", "--quiet", "--out", str(out)
+    )
     assert done.returncode == 0, done.stderr
     assert "SIMULATED" in done.stdout
     table = pd.read_csv(out)

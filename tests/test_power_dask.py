@@ -20,9 +20,15 @@ SMALL = dict(replicates=12, cases=[40], effect_scales=[1.0], seed=99, progress=F
 @pytest.fixture(scope="module")
 def dask_client(tmp_path_factory):
     distributed = pytest.importorskip("distributed", reason="dask[distributed] is in the test extra")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=logging.ERROR,
-                                       local_directory=str(tmp_path_factory.mktemp("dask")))
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+        local_directory=str(tmp_path_factory.mktemp("dask")),
+    )
     client = distributed.Client(cluster)
     yield client
     client.close()

@@ -49,9 +49,11 @@ def test_an_exhibit_expands_to_its_files_and_captions():
 
 
 def test_a_bad_registry_names_every_problem():
-    bad = SMALL.replace('notebook = "02_b.ipynb"', 'notebook = "01_a.ipynb"').replace(
-        'name = "beta"', 'name = "alpha"') + '\n[[exhibit]]\nname = "gamma"\nkind = "chart"\nnotebook = "x"\n' \
+    bad = (
+        SMALL.replace('notebook = "02_b.ipynb"', 'notebook = "01_a.ipynb"').replace('name = "beta"', 'name = "alpha"')
+        + '\n[[exhibit]]\nname = "gamma"\nkind = "chart"\nnotebook = "x"\n'
         'caption = "c"\n\n[[exhibit]]\nname = "delta"\nkind = "table"\ncolour = "red"\n'
+    )
     with pytest.raises(UpgradingError) as err:
         registry.parse(bad)
     message = str(err.value)
@@ -63,8 +65,13 @@ def test_a_bad_registry_names_every_problem():
 
 def test_run_check_names_missing_foreign_and_undeclared_files():
     reg = registry.parse(SMALL)
-    before = {"figures/alpha.csv": b"1", "figures/alpha.md": b"1", "figures/beta.csv": b"b",
-              "figures/beta.md": b"b", "figures/old_junk.txt": b"j"}
+    before = {
+        "figures/alpha.csv": b"1",
+        "figures/alpha.md": b"1",
+        "figures/beta.csv": b"b",
+        "figures/beta.md": b"b",
+        "figures/old_junk.txt": b"j",
+    }
     after = dict(before, **{"figures/alpha.png": b"p", "figures/beta.csv": b"changed", "figures/new.csv": b"n"})
     del after["figures/alpha.md"]
     problems = reg.check_run("01_a.ipynb", {}, before, after)
@@ -75,8 +82,15 @@ def test_run_check_names_missing_foreign_and_undeclared_files():
         f"01_a.ipynb wrote figures/new.csv, which is not declared in {registry.REGISTRY_FILE}",
     ]
     # a conditional exhibit may be absent (and removed) when its parameter is empty
-    assert reg.check_run("02_b.ipynb", {"second_coder_path": None}, before,
-                         {k: v for k, v in before.items() if not k.startswith("figures/beta")}) == []
+    assert (
+        reg.check_run(
+            "02_b.ipynb",
+            {"second_coder_path": None},
+            before,
+            {k: v for k, v in before.items() if not k.startswith("figures/beta")},
+        )
+        == []
+    )
     assert reg.check_run("02_b.ipynb", {"second_coder_path": "s.csv"}, {}, {}) != []
 
 
@@ -108,8 +122,9 @@ def test_verify_names_an_exhibit_the_registry_does_not_know(tmp_path):
     entry = manifest["exhibits"]["figures/codebook.csv"]
     manifest["exhibits"]["figures/stray.csv"] = entry
     (tmp_path / "figures" / "stray.csv").write_bytes((paths.ROOT / "figures" / "codebook.csv").read_bytes())
-    manifest["exhibits"]["figures/codebook.md"] = dict(manifest["exhibits"]["figures/codebook.md"],
-                                                     notebook="03_descriptives.ipynb")
+    manifest["exhibits"]["figures/codebook.md"] = dict(
+        manifest["exhibits"]["figures/codebook.md"], notebook="03_descriptives.ipynb"
+    )
     import json
 
     (tmp_path / verify.MANIFEST).write_text(json.dumps(manifest))

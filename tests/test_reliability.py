@@ -11,15 +11,19 @@ from upgrading.study.coding import load_cases
 
 @pytest.fixture(scope="module")
 def codings():
-    return (load_cases(DATA_RAW / "coding_sheet_simulated.csv"),
-            load_cases(DATA_RAW / "coding_sheet_simulated_second_coder.csv"))
+    return (
+        load_cases(DATA_RAW / "coding_sheet_simulated.csv"),
+        load_cases(DATA_RAW / "coding_sheet_simulated_second_coder.csv"),
+    )
 
 
 def test_alpha_matches_the_library_with_the_right_metric(codings):
     first, second = codings
     table = reliability.reliability_table(first, second, n_boot=50).set_index("variable")
-    direct = krippendorff.alpha(reliability_data=np.vstack([first["product_upgrading"], second["product_upgrading"]]),
-                                level_of_measurement="ordinal")
+    direct = krippendorff.alpha(
+        reliability_data=np.vstack([first["product_upgrading"], second["product_upgrading"]]),
+        level_of_measurement="ordinal",
+    )
     assert table.loc["product_upgrading", "alpha"] == pytest.approx(direct, abs=1e-12)
     assert table.loc["governance", "metric"] == "nominal"
     assert table.loc["sectoral_group", "alpha"] == 1.0
@@ -74,8 +78,9 @@ def test_a_double_coded_subsample_gives_alpha_on_the_overlap(codings):
     assert (table["cases"] == 10).all() and (table["first_coder_cases"] == 50).all()
     # krippendorff's own handling of missing codes: the second coder's row is NaN where they did not code
     codes = sub.set_index("case_id")["product_upgrading"].reindex(first["case_id"]).to_numpy(dtype=float)
-    direct = krippendorff.alpha(reliability_data=np.vstack([first["product_upgrading"].to_numpy(float), codes]),
-                                level_of_measurement="ordinal")
+    direct = krippendorff.alpha(
+        reliability_data=np.vstack([first["product_upgrading"].to_numpy(float), codes]), level_of_measurement="ordinal"
+    )
     assert table.loc["product_upgrading", "alpha"] == pytest.approx(direct, abs=1e-12)
     # the bootstrap resamples the double-coded cases: the same table as for the first coding cut to them
     overlap = first[first["case_id"].isin(sub["case_id"])]

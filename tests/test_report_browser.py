@@ -23,9 +23,19 @@ import pytest
 
 from upgrading.compendium.cli import main
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-         "--disable-default-apps", "--disable-extensions", "--window-size=1280,1000")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--window-size=1280,1000",
+)
 
 #: What one page reports about itself, computed in the browser once the page has loaded.
 PAGE_FACTS = """
@@ -58,13 +68,16 @@ def _in_ci() -> bool:
 
 def _browser() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists()
-                                              else None)
+    driver = shutil.which("chromedriver") or (
+        "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None
+    )
     if chromium and driver:
         return chromium, driver
     missing = " and ".join(n for n, p in (("chromium", chromium), ("chromedriver", driver)) if not p)
-    reason = (f"NO BROWSER: {missing} not found, so the HTML report was NOT tested in a real browser. "
-              "Install Debian's packages `chromium chromium-driver` (`.ci/run` does so when it can).")
+    reason = (
+        f"NO BROWSER: {missing} not found, so the HTML report was NOT tested in a real browser. "
+        "Install Debian's packages `chromium chromium-driver` (`.ci/run` does so when it can)."
+    )
     if _in_ci():
         pytest.fail(reason + " Under CI a missing browser is a failure, not a skip.")
     warnings.warn(reason, UserWarning, stacklevel=2)
@@ -129,8 +142,11 @@ def test_report_in_headless_chromium(browser, report_index, tmp_path_factory):
     for page, facts in pages.items():
         name = page.relative_to(root.resolve()).as_posix()
         problems += [f"{name}: console: {e['message']}" for e in facts["console"]]
-        problems += [f"{name}: image not loaded: {img['src']}..." for img in facts["images"]
-                     if not img["complete"] or img["width"] <= 0]
+        problems += [
+            f"{name}: image not loaded: {img['src']}..."
+            for img in facts["images"]
+            if not img["complete"] or img["width"] <= 0
+        ]
         for link in facts["links"]:
             url = urlparse(link["href"])
             if url.scheme in ("http", "https"):
@@ -153,8 +169,11 @@ def test_report_in_headless_chromium(browser, report_index, tmp_path_factory):
 
 def test_every_exhibit_is_reachable_from_the_index(browser, report_index):
     index = _visit(browser, report_index.as_uri())
-    linked = [(p.resolve(), unquote(urlparse(link["href"]).fragment))
-              for link in index["links"] if (p := _local_path(link["href"])) is not None]
+    linked = [
+        (p.resolve(), unquote(urlparse(link["href"]).fragment))
+        for link in index["links"]
+        if (p := _local_path(link["href"])) is not None
+    ]
     pages = {}  # each linked notebook page, loaded once: its cells and the exhibits each reports writing
     for path, fragment in linked:
         if fragment.startswith("cell-id=") and path not in pages:
@@ -163,7 +182,9 @@ def test_every_exhibit_is_reachable_from_the_index(browser, report_index):
     for exhibit, notebook in sorted(registry_exhibits().items()):
         if not any(path == (report_index.parent / exhibit).resolve() and path.is_file() for path, _ in linked):
             unreachable.append(f"{exhibit}: no link to the file")
-        if not any(path.name == Path(notebook).stem + ".html" and exhibit in pages.get(path, {}).get(fragment, [])
-                   for path, fragment in linked):
+        if not any(
+            path.name == Path(notebook).stem + ".html" and exhibit in pages.get(path, {}).get(fragment, [])
+            for path, fragment in linked
+        ):
             unreachable.append(f"{exhibit}: no link to the cell of {notebook} that writes it")
     assert not unreachable, "\n".join(unreachable)

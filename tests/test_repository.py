@@ -10,8 +10,10 @@ from helpers import exhibit_rows, git_tracked, readme_commands
 from upgrading.compendium import registry
 from upgrading.compendium.paths import FIGURES, ROOT
 
-ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:home|root|work|tmp|Users|mnt|opt|var/folders)/[\w.\-]+"
-                           r"|[A-Za-z]:\\\\?(?:Users|Documents)")
+ABSOLUTE_PATH = re.compile(
+    r"(?<![\w.])/(?:home|root|work|tmp|Users|mnt|opt|var/folders)/[\w.\-]+"
+    r"|[A-Za-z]:\\\\?(?:Users|Documents)"
+)
 
 
 def test_readme_first_block_has_exactly_two_commands():

@@ -13,8 +13,15 @@ from openpyxl import load_workbook
 from upgrading.compendium.paths import ROOT
 
 SIMULATED = pd.read_csv(ROOT / "data/raw/coding_sheet_simulated.csv")
-SCORES = ("external_economies", "joint_actions", "collective_efficiency", "product_upgrading", "process_upgrading",
-          "functional_upgrading", "intersectoral_upgrading")
+SCORES = (
+    "external_economies",
+    "joint_actions",
+    "collective_efficiency",
+    "product_upgrading",
+    "process_upgrading",
+    "functional_upgrading",
+    "intersectoral_upgrading",
+)
 
 
 def _digest(path) -> str:
@@ -34,7 +41,8 @@ def run(tmp_path_factory):
     chosen = chosen.drop(index=cps[2:]).reset_index(drop=True)  # complex product systems: two cases
     cases_list = user / "cases.csv"
     chosen.assign(case_id=[f"Cluster {k + 1}" for k in range(len(chosen))])[
-        ["case_id", "sectoral_group", "industry"]].to_csv(cases_list, index=False)
+        ["case_id", "sectoral_group", "industry"]
+    ].to_csv(cases_list, index=False)
     workbook = user / "coding.xlsx"
     assert _cli(repo, "template", str(workbook), "--cases", str(cases_list)).returncode == 0
     book = load_workbook(workbook)
@@ -55,8 +63,9 @@ def run(tmp_path_factory):
     sub.to_csv(second, index=False)
     digests = {p: _digest(p) for p in (workbook, second, cases_list)}
     raw = {p.name: _digest(p) for p in (repo / "data/raw").iterdir()}
-    result = _cli(repo, "run", "--coding", str(workbook), "--second-coder", str(second), "--only", "02,03,04,05",
-                  "--quiet")
+    result = _cli(
+        repo, "run", "--coding", str(workbook), "--second-coder", str(second), "--only", "02,03,04,05", "--quiet"
+    )
     return repo, result, digests, raw, len(coded), len(sub)
 
 

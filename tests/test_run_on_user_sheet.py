@@ -28,8 +28,13 @@ def _raw_digests(repo):
 
 def test_the_copy_imports_its_own_package(copy_of_repo):
     env = dict(os.environ, PYTHONPATH=str(copy_of_repo / "src"))
-    out = subprocess.run([sys.executable, "-c", "from upgrading.compendium.paths import ROOT; print(ROOT)"], env=env,
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", "from upgrading.compendium.paths import ROOT; print(ROOT)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert out == str(copy_of_repo)
 
 
@@ -65,5 +70,6 @@ def test_pipeline_runs_end_to_end_on_a_user_sheet(copy_of_repo, tmp_path):
     table = pd.read_csv(copy_of_repo / "figures/upgrading_by_group.csv")
     assert set(table["data"]) == {"coded"}
     product = table[(table["form"] == "product_upgrading") & (table["sectoral_group"] == "all")]
-    assert product["mean"].iloc[0] == pytest.approx((3 - pd.read_csv(
-        copy_of_repo / "data/raw/coding_sheet_simulated.csv")["product_upgrading"]).mean())
+    assert product["mean"].iloc[0] == pytest.approx(
+        (3 - pd.read_csv(copy_of_repo / "data/raw/coding_sheet_simulated.csv")["product_upgrading"]).mean()
+    )

@@ -57,8 +57,13 @@ def _number_or_reason(values: pd.Series, reasons: pd.Series) -> pd.Series:
     return numbers.notna() | reasons.fillna("").astype(str).str.len().gt(0)
 
 
-@settings(max_examples=6, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(drawn=sheets())
 def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
     sheet, kind, seed = drawn
@@ -76,8 +81,10 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         assert len(table) and set(table["cases"]) == {len(second)}
         reliability.disagreements(cases, second)
         # notebook 03: descriptives and their figures
-        for make, draw_figure in ((descriptives.upgrading_by_group, plots.upgrading_distribution),
-                                  (descriptives.governance_by_group, plots.governance_mix)):
+        for make, draw_figure in (
+            (descriptives.upgrading_by_group, plots.upgrading_distribution),
+            (descriptives.governance_by_group, plots.governance_mix),
+        ):
             matplotlib.pyplot.close(draw_figure(make(cases)))
         efficiency = descriptives.collective_efficiency_by_group(cases)
         matplotlib.pyplot.close(plots.collective_efficiency_heatmap(efficiency[efficiency["sectoral_group"] != "all"]))

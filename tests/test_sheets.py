@@ -44,8 +44,8 @@ def _refused(path, **kwargs):
 
 def test_workbook_problems_name_the_worksheet_and_the_cell(tmp_path):
     frame = FRAME.copy()
-    frame.loc[5, "governance"] = "hierarchical"   # row 7 of the worksheet, column G
-    frame.loc[8, "product_upgrading"] = 5         # row 10, column H
+    frame.loc[5, "governance"] = "hierarchical"  # row 7 of the worksheet, column G
+    frame.loc[8, "product_upgrading"] = 5  # row 10, column H
     error = _refused(_workbook(tmp_path / "coding.xlsx", frame, title="Coding"))
     governance, product = error.problems
     assert (governance.worksheet, governance.line, governance.cell) == ("Coding", 7, "G7")
@@ -73,7 +73,9 @@ def test_coders_columns_are_kept_ignored_and_listed(tmp_path, capsys):
     cases, report = load_sheet(path)
     assert "notes" not in cases.columns and len(cases) == 50
     assert [(c.name, c.position, c.hint) for c in report.ignored_columns] == [
-        ("notes", "column 4", None), ("comments", "column 14", None)]
+        ("notes", "column 4", None),
+        ("comments", "column 14", None),
+    ]
     assert main(["validate", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.count("'notes'") == 1 and "ignored by the analysis" in out
@@ -92,9 +94,9 @@ def test_a_misspelt_codebook_column_is_a_typo_not_a_note(tmp_path, capsys):
 
 def test_documented_normalisations_are_accepted_and_each_reported_once(tmp_path):
     frame = FRAME.copy()
-    frame.loc[0, "governance"] = "Quasi-hierarchy"      # SIM-01 is quasi_hierarchy
-    frame.loc[[1, 2], "governance"] = " market"           # SIM-02 and SIM-03 are market
-    frame.loc[3, "product_upgrading"] = "2.0"             # SIM-04 has 2
+    frame.loc[0, "governance"] = "Quasi-hierarchy"  # SIM-01 is quasi_hierarchy
+    frame.loc[[1, 2], "governance"] = " market"  # SIM-02 and SIM-03 are market
+    frame.loc[3, "product_upgrading"] = "2.0"  # SIM-04 has 2
     frame.loc[0, "industry"] = "textile and garments"
     frame.loc[4, "coding_source"] = "simulated  "
     frame = frame.rename(columns={"joint_actions": "Joint actions"})
@@ -116,14 +118,17 @@ def test_documented_normalisations_are_accepted_and_each_reported_once(tmp_path)
     ]
 
 
-@pytest.mark.parametrize("column, value, message, hint", [
-    ("product_upgrading", "2.5", "wrong type: not a whole number", None),
-    ("product_upgrading", "3.0.", "wrong type: not a whole number", None),
-    ("product_upgrading", "4.0", "out of range", None),
-    ("governance", "markets", "unknown category", "did you mean 'market'?"),
-    ("governance", "quasi hierarchical", "unknown category", "did you mean 'quasi_hierarchy'?"),
-    ("sectoral_group", "Traditional", "unknown category", "did you mean 'traditional_manufacturing'?"),
-])
+@pytest.mark.parametrize(
+    "column, value, message, hint",
+    [
+        ("product_upgrading", "2.5", "wrong type: not a whole number", None),
+        ("product_upgrading", "3.0.", "wrong type: not a whole number", None),
+        ("product_upgrading", "4.0", "out of range", None),
+        ("governance", "markets", "unknown category", "did you mean 'market'?"),
+        ("governance", "quasi hierarchical", "unknown category", "did you mean 'quasi_hierarchy'?"),
+        ("sectoral_group", "Traditional", "unknown category", "did you mean 'traditional_manufacturing'?"),
+    ],
+)
 def test_anything_else_is_refused_with_the_value_as_typed(tmp_path, column, value, message, hint):
     frame = FRAME.copy()
     frame.loc[0, column] = value
@@ -199,7 +204,8 @@ def test_run_refuses_before_any_notebook_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("papermill.inspect_notebook", lambda path: dict.fromkeys(declared))
     assert main(["run", "--coding", str(book), "--sheet", "cases", "--only", "02", "--quiet"]) == 2
     assert "notebooks that read a sheet but take no worksheet name: 02_coding.ipynb (coding_sheet)" in " ".join(
-        capsys.readouterr().err.split())
+        capsys.readouterr().err.split()
+    )
 
 
 def test_command_line_paths_are_taken_from_the_current_folder(tmp_path, monkeypatch, capsys):

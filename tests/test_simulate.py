@@ -3,14 +3,13 @@
 import copy
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 
-from upgrading.study import simulate
-from upgrading.study.coding import load_cases, validate
-from upgrading.errors import UpgradingError
 from upgrading.compendium.paths import DATA_RAW
+from upgrading.errors import UpgradingError
+from upgrading.study import simulate
+from upgrading.study.coding import load_cases
 
 
 def test_rerunning_the_simulator_reproduces_the_committed_files(tmp_path):

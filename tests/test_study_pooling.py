@@ -38,9 +38,12 @@ def test_slopes_table_has_three_methods_per_group_slope(cases, fast):
     est = models.estimates_table(fits)
     term = "C(sectoral_group)[traditional_manufacturing]:collective_efficiency"
     expected = est[(est["form"] == "product_upgrading") & (est["term"] == term)]["estimate"].iloc[0]
-    got = table[(table["form"] == "product_upgrading") & (table["method"] == "no pooling")
-                & (table["sectoral_group"] == "traditional_manufacturing")
-                & (table["predictor"] == "collective_efficiency")]["estimate"].iloc[0]
+    got = table[
+        (table["form"] == "product_upgrading")
+        & (table["method"] == "no pooling")
+        & (table["sectoral_group"] == "traditional_manufacturing")
+        & (table["predictor"] == "collective_efficiency")
+    ]["estimate"].iloc[0]
     assert got == expected
     partial = table[table["method"] == "partial pooling"]
     assert ((partial["conf_low"] < partial["estimate"]) & (partial["estimate"] < partial["conf_high"])).all()
@@ -64,13 +67,21 @@ def test_bad_sheets_give_rows_with_reasons(cases):
     one_group = cases[cases["sectoral_group"] == cb.group_codes[0]]
     fits = pooling.pooled_fits(one_group, ["product_upgrading"], fast=True)
     assert any("one group present" in n for n in fits["product_upgrading"].result.notes)
-    table = pooling.slopes_table(one_group, fits, models.fit_models(one_group, ["product_upgrading"]),
-                                 pooling.complete_pooling_fits(one_group, ["product_upgrading"]))
+    table = pooling.slopes_table(
+        one_group,
+        fits,
+        models.fit_models(one_group, ["product_upgrading"]),
+        pooling.complete_pooling_fits(one_group, ["product_upgrading"]),
+    )
     absent = table[table["sectoral_group"] != cb.group_codes[0]]
     assert absent["estimate"].isna().all() and (absent["note"] == "no cases in this group").all()
 
-    tiny = pd.concat([cases[cases["sectoral_group"] != cb.group_codes[1]],
-                      cases[cases["sectoral_group"] == cb.group_codes[1]].iloc[:1]])
+    tiny = pd.concat(
+        [
+            cases[cases["sectoral_group"] != cb.group_codes[1]],
+            cases[cases["sectoral_group"] == cb.group_codes[1]].iloc[:1],
+        ]
+    )
     fit = pooling.fit_form(tiny, "product_upgrading", fast=True)
     assert any("has one case" in n for n in fit.result.notes)
 
@@ -104,8 +115,12 @@ def test_pooled_verdicts_use_the_declared_rule(cases):
     applicable = out[out["verdict_pooled"] != claims.POOLED_NOT_APPLICABLE]
     assert len(applicable) >= (table["kind"] == "table cell").sum()
     for row in applicable.itertuples():
-        expected = claims.decide(row.expected, (row.pooled_ci_low, row.pooled_ci_high),
-                                 (row.pooled_ci90_low, row.pooled_ci90_high), row.margin)
+        expected = claims.decide(
+            row.expected,
+            (row.pooled_ci_low, row.pooled_ci_high),
+            (row.pooled_ci90_low, row.pooled_ci90_high),
+            row.margin,
+        )
         assert row.verdict_pooled == expected
         fit = pooled[row.outcome].result
         group, predictor = models.parse_term(row.term)
@@ -114,14 +129,16 @@ def test_pooled_verdicts_use_the_declared_rule(cases):
         assert row.pooled_ci90_high == fit.conf_int(0.10).loc[name, 1]
     other = out[out["verdict_pooled"] == claims.POOLED_NOT_APPLICABLE]
     assert other["pooled_ci_low"].isna().all()
-    assert "differ on" in narrative.pooled_verdicts_summary(out, cases) or "agree on" in \
-        narrative.pooled_verdicts_summary(out, cases)
+    assert "differ on" in narrative.pooled_verdicts_summary(
+        out, cases
+    ) or "agree on" in narrative.pooled_verdicts_summary(out, cases)
 
 
 def test_pooled_arm_uses_the_same_replicates():
     raw = power.run(replicates=4, cases=[30], effect_scales=[1.0], progress=False)
-    pooled = power.run_pooled(replicates=2, cases=[30], effect_scales=[1.0], pooled_cases=[30], progress=False,
-                              chunk_size=1)
+    pooled = power.run_pooled(
+        replicates=2, cases=[30], effect_scales=[1.0], pooled_cases=[30], progress=False, chunk_size=1
+    )
     assert set(pooled["replicate"]) == {0, 1}
     assert set(pooled["claim"]) == {c.id for c in power.claims_studied() if c.scope != "pooled"}
     assert set(pooled["fit"]) <= {"partial pooling", "unreliable", "not estimable"}
@@ -132,9 +149,14 @@ def test_pooled_arm_uses_the_same_replicates():
     data = power.simulate_chunk(seeds, 30, 1.0)
     groups = np.array(load_codebook().group_codes)
     form = "product_upgrading"
-    sheet = pd.DataFrame({"sectoral_group": groups[data["cases"]["group"][0]],
-                          "collective_efficiency": data["cases"]["collective_efficiency"][0],
-                          "leader_driven": data["cases"]["leader_driven"][0], form: data["per_group"][form][0]})
+    sheet = pd.DataFrame(
+        {
+            "sectoral_group": groups[data["cases"]["group"][0]],
+            "collective_efficiency": data["cases"]["collective_efficiency"][0],
+            "leader_driven": data["cases"]["leader_driven"][0],
+            form: data["per_group"][form][0],
+        }
+    )
     fit = pooling.fit_form(sheet, form, settings=pooling.FAST_SETTINGS)
     claim = next(c for c in power.claims_studied() if c.form == form and c.scope != "pooled")
     intervals, _ = pooling.slope_intervals(fit, claim.predictor, claim.scope)

@@ -41,7 +41,8 @@ def test_one_case_and_a_constant_predictor_in_a_group(cases):
     notes = table.set_index("term")["note"]
     assert notes["C(sectoral_group)[complex_product_systems]:collective_efficiency"] == "one case in this group"
     assert notes["C(sectoral_group)[natural_resource_based]:collective_efficiency"] == (
-        "collective_efficiency constant in the group")
+        "collective_efficiency constant in the group"
+    )
 
 
 def test_an_outcome_with_one_observed_level_is_a_row_not_a_crash(cases):

@@ -83,8 +83,15 @@ def test_round_trip_template_filled_with_openpyxl_validates_and_loads(tmp_path, 
     assert ws.cell(2, column["governance"]).value is None
     # a coder fills in every score and category, as numbers and list choices, and keeps a notes column
     for r, row in enumerate(SIMULATED.itertuples(index=False), start=2):
-        for name in ("external_economies", "joint_actions", "collective_efficiency", "product_upgrading",
-                     "process_upgrading", "functional_upgrading", "intersectoral_upgrading"):
+        for name in (
+            "external_economies",
+            "joint_actions",
+            "collective_efficiency",
+            "product_upgrading",
+            "process_upgrading",
+            "functional_upgrading",
+            "intersectoral_upgrading",
+        ):
             ws.cell(r, column[name]).value = int(getattr(row, name))
         ws.cell(r, column["governance"]).value = row.governance
         ws.cell(r, column["coding_source"]).value = "Author (2007), chapter 3"
@@ -115,14 +122,23 @@ def test_a_half_filled_workbook_is_refused_cell_by_cell(tmp_path, case_list):
     assert len(problems) == 50 * 9  # seven scores, the governance form and the source of every case are empty
     first = problems[0]
     assert (first.worksheet, first.line, first.cell, first.case_id, first.column) == (
-        "coding", 2, "D2", "Case 1", "external_economies")
+        "coding",
+        2,
+        "D2",
+        "Case 1",
+        "external_economies",
+    )
 
 
 def test_case_list_problems_are_located_and_the_list_is_refused(tmp_path):
     path = tmp_path / "cases.xlsx"
-    pd.DataFrame({"Case ID": ["A", "B", "A", "C"], "sectoral group": ["software", "Specialised suppliers",
-                                                                     "Traditional manufacturing", "CoPS"],
-                  "industry": ["Software", "Sofware", "Footwear", "Aircraft"]}).to_excel(path, index=False)
+    pd.DataFrame(
+        {
+            "Case ID": ["A", "B", "A", "C"],
+            "sectoral group": ["software", "Specialised suppliers", "Traditional manufacturing", "CoPS"],
+            "industry": ["Software", "Sofware", "Footwear", "Aircraft"],
+        }
+    ).to_excel(path, index=False)
     with pytest.raises(CodingSheetError) as err:
         template.write_template(tmp_path / "t.xlsx", cases=path)
     found = {(p.cell, p.message, p.hint) for p in err.value.problems}

@@ -2,7 +2,6 @@
 test_report_browser.py), CITATION.cff against the CFF 1.2.0 schema, Binder."""
 
 import json
-import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -64,8 +63,13 @@ def test_manifest_names_a_notebook_and_sheet_for_every_exhibit():
         assert (ROOT / "notebooks" / entry["notebook"]).exists(), exhibit
         sheets = [s["path"] for s in entry["coding_sheets"]]
         # 01 reads no sheet; 06 simulates its own data by design (the power study reads no coding sheet)
-        expected = [] if entry["notebook"].startswith(("01_", "06_")) else \
-            [first, second] if entry["notebook"].startswith("02_") else [first]
+        expected = (
+            []
+            if entry["notebook"].startswith(("01_", "06_"))
+            else [first, second]
+            if entry["notebook"].startswith("02_")
+            else [first]
+        )
         assert sheets == expected, exhibit
         for sheet in entry["coding_sheets"]:
             assert sheet["sha256"] == verify.sha256(ROOT / sheet["path"])
@@ -136,8 +140,10 @@ def _cff_errors(cff: dict) -> list[str]:
     validator_class = jsonschema.validators.validator_for(schema)
     validator_class.check_schema(schema)
     validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
-            for e in sorted(validator.iter_errors(cff), key=lambda e: list(map(str, e.absolute_path)))]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+        for e in sorted(validator.iter_errors(cff), key=lambda e: list(map(str, e.absolute_path)))
+    ]
 
 
 def test_citation_cff_is_valid_against_the_cff_1_2_0_schema():

@@ -35,9 +35,23 @@ def compile_lock() -> list[str]:
         if current.exists():
             shutil.copyfile(current, out_file)
         subprocess.run(
-            [find_uv(), "pip", "compile", "--universal", "--all-extras", "--quiet", "--no-header",
-             "--no-annotate", "--output-file", str(out_file), "pyproject.toml"],
-            cwd=ROOT, check=True, capture_output=True, text=True,
+            [
+                find_uv(),
+                "pip",
+                "compile",
+                "--universal",
+                "--all-extras",
+                "--quiet",
+                "--no-header",
+                "--no-annotate",
+                "--output-file",
+                str(out_file),
+                "pyproject.toml",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         out = out_file.read_text()
     return [line for line in out.splitlines() if line and not line.startswith("#")]
@@ -47,9 +61,11 @@ def environment_yml(lines: list[str]) -> str:
     pip = "".join(f'      - "{line}"\n' for line in lines)
     return (
         HEADER
-        + "# conda users: `conda env create -f environment.yml && conda activate upgrading && pip install -e . --no-deps`\n"
+        + "# conda users: `conda env create -f environment.yml && conda activate upgrading && "
+        + "pip install -e . --no-deps`\n"
         + "name: upgrading\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n"
-        + "  - pip:\n" + pip
+        + "  - pip:\n"
+        + pip
     )
 
 

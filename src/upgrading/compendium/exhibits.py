@@ -25,14 +25,16 @@ FIGURE_FORMATS = {
 
 def use_deterministic_style() -> None:
     """Fix the matplotlib settings that otherwise vary between runs (hash salts, fonts) and set the house style."""
-    matplotlib.rcParams.update({
-        "svg.hashsalt": "upgrading",
-        "pdf.fonttype": 42,
-        "figure.dpi": 100,
-        "savefig.dpi": 150,
-        "savefig.bbox": "tight",
-        "font.family": "DejaVu Sans",
-    })
+    matplotlib.rcParams.update(
+        {
+            "svg.hashsalt": "upgrading",
+            "pdf.fonttype": 42,
+            "figure.dpi": 100,
+            "savefig.dpi": 150,
+            "savefig.bbox": "tight",
+            "font.family": "DejaVu Sans",
+        }
+    )
 
 
 def _target(name: str, suffix: str, directory: str | Path | None) -> Path:
@@ -65,9 +67,17 @@ def _data_label(cases: pd.DataFrame) -> tuple[str, str]:
     return ("simulated" if simulated else "coded"), provenance(cases)
 
 
-def save_table(df: pd.DataFrame, name: str, *, title: str, notes: str = "", directory: str | Path | None = None,
-               float_format: str = "%.6g", cases: pd.DataFrame | None = None,
-               simulated: str | None = None) -> list[str]:
+def save_table(
+    df: pd.DataFrame,
+    name: str,
+    *,
+    title: str,
+    notes: str = "",
+    directory: str | Path | None = None,
+    float_format: str = "%.6g",
+    cases: pd.DataFrame | None = None,
+    simulated: str | None = None,
+) -> list[str]:
     """Write `df` as `<name>.csv` and `<name>.md` (with a title and notes); return the relative paths.
 
     With `cases` (the data the table is made from), the CSV gains a first column `data` ('simulated' or
@@ -85,8 +95,13 @@ def save_table(df: pd.DataFrame, name: str, *, title: str, notes: str = "", dire
         df.insert(0, "data", label)
     csv = df.to_csv(index=False, lineterminator="\n", float_format=float_format)
     body = df.to_markdown(index=False, floatfmt=float_format.strip("%"))
-    md = (f"# {title}\n\n" + (f"**{banner}**\n\n" if banner else "")
-          + (f"{notes.strip()}\n\n" if notes.strip() else "") + body + "\n")
+    md = (
+        f"# {title}\n\n"
+        + (f"**{banner}**\n\n" if banner else "")
+        + (f"{notes.strip()}\n\n" if notes.strip() else "")
+        + body
+        + "\n"
+    )
     written = []
     for path, text in ((csv_path, csv), (md_path, md)):
         _write_if_changed(path, text.encode("utf-8"))
@@ -100,12 +115,25 @@ def label_figure(fig, cases: pd.DataFrame | None, simulated: str | None = None) 
     import textwrap
 
     label, banner = ("simulated", simulated) if simulated else _data_label(cases)
-    fig.text(0.01, -0.01, textwrap.fill(banner, 150), ha="left", va="top", fontsize=7,
-             color="#b2182b" if label == "simulated" else "#333333")
+    fig.text(
+        0.01,
+        -0.01,
+        textwrap.fill(banner, 150),
+        ha="left",
+        va="top",
+        fontsize=7,
+        color="#b2182b" if label == "simulated" else "#333333",
+    )
 
 
-def save_figure(fig, name: str, *, directory: str | Path | None = None, cases: pd.DataFrame | None = None,
-                simulated: str | None = None) -> list[str]:
+def save_figure(
+    fig,
+    name: str,
+    *,
+    directory: str | Path | None = None,
+    cases: pd.DataFrame | None = None,
+    simulated: str | None = None,
+) -> list[str]:
     """Write a matplotlib figure as `<name>.png` and `<name>.pdf`, byte-deterministically.
 
     With `cases`, the figure is first labelled with the data's provenance (see `label_figure`). Into

@@ -36,9 +36,14 @@ from . import paths
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3", "file_extension": ".py",
-                 "mimetype": "text/x-python", "codemirror_mode": {"name": "ipython", "version": 3},
-                 "nbconvert_exporter": "python"}
+LANGUAGE_INFO = {
+    "name": "python",
+    "pygments_lexer": "ipython3",
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "nbconvert_exporter": "python",
+}
 #: Folders a notebook may write; snapshotted before each notebook and restored if it fails.
 OUTPUT_DIRS = (paths.FIGURES, paths.DATA_PROCESSED)
 #: The only stderr lines a run may drop, each with its reason: notices about the machine's caches, which say
@@ -46,11 +51,11 @@ OUTPUT_DIRS = (paths.FIGURES, paths.DATA_PROCESSED)
 #: (a warning, a log line, a traceback) fails the run: fix its cause in the code, or add it here with a reason.
 HARMLESS_STDERR = {
     # first import of matplotlib on a machine, after 5 s of building the font cache (a new home, a CI box)
-    "matplotlib builds its font cache": re.compile(
-        r"Matplotlib is building the font cache; this may take a moment\."),
+    "matplotlib builds its font cache": re.compile(r"Matplotlib is building the font cache; this may take a moment\."),
     # the home or MPLCONFIGDIR is not writable (a locked-down CI runner), so the cache lives in a temp folder
     "matplotlib's cache folder is not writable": re.compile(
-        r"Matplotlib created a temporary cache directory at \S+ because there was an issue with .*"),
+        r"Matplotlib created a temporary cache directory at \S+ because there was an issue with .*"
+    ),
 }
 
 
@@ -71,8 +76,10 @@ def discover(notebooks_dir: Path = paths.NOTEBOOKS) -> list[Path]:
     numbers = [NOTEBOOK_PATTERN.match(p.name).group(1) for p in found]
     clashes = sorted({n for n in numbers if numbers.count(n) > 1})
     if clashes:
-        raise UpgradingError(f"more than one notebook is numbered {', '.join(clashes)} in notebooks/; "
-                             "each number must be unique so the run order is defined")
+        raise UpgradingError(
+            f"more than one notebook is numbered {', '.join(clashes)} in notebooks/; "
+            "each number must be unique so the run order is defined"
+        )
     return found
 
 
@@ -83,13 +90,13 @@ def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
     chosen, unknown = [], []
     for key in only:
         key = key.strip()
-        hits = [p for p in notebooks
-                if p.stem == key or p.name == key or (key.isdigit() and int(key) == int(p.name[:2]))]
+        hits = [
+            p for p in notebooks if p.stem == key or p.name == key or (key.isdigit() and int(key) == int(p.name[:2]))
+        ]
         (chosen.extend if hits else unknown.append)(hits or key)
     if unknown:
         listing = ", ".join(p.name for p in notebooks) or "none"
-        raise UpgradingError(f"no notebook matches {', '.join(map(repr, unknown))}; "
-                             f"the notebooks are: {listing}")
+        raise UpgradingError(f"no notebook matches {', '.join(map(repr, unknown))}; the notebooks are: {listing}")
     return sorted(set(chosen))
 
 
@@ -113,7 +120,8 @@ def kernel_environment() -> dict[str, str]:
         # The python3 kernelspec of this interpreter's prefix wins over any user-wide one.
         "JUPYTER_PATH": os.pathsep.join(
             [str(Path(sys.prefix) / "share" / "jupyter")]
-            + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]),
+            + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+        ),
     }
     return env
 
@@ -158,7 +166,8 @@ def strip_stderr(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.
                         "A committed notebook never holds stderr (it depends on the machine and the run): fix "
                         "the cause (a warning is a bug to fix, not an output), or, for a known harmless notice, "
                         "add a pattern with its reason to HARMLESS_STDERR in upgrading/compendium/pipeline.py. "
-                        "The committed notebook and its exhibits are unchanged.")
+                        "The committed notebook and its exhibits are unchanged."
+                    )
                 continue
             kept.append(out)
         if "outputs" in cell:
@@ -175,8 +184,12 @@ def coalesce_streams(outputs: list) -> list:
     merged: list = []
     for out in outputs:
         previous = merged[-1] if merged else None
-        if (out.get("output_type") == "stream" and previous is not None
-                and previous.get("output_type") == "stream" and previous.get("name") == out.get("name")):
+        if (
+            out.get("output_type") == "stream"
+            and previous is not None
+            and previous.get("output_type") == "stream"
+            and previous.get("name") == out.get("name")
+        ):
             previous["text"] = previous["text"] + out["text"]
         else:
             merged.append(out)
@@ -208,22 +221,29 @@ def _failure_message(notebook: Path, error: Exception) -> str:
 
     name = notebook.name
     if isinstance(error, pm_exc.PapermillExecutionError):
-        return (f"notebook {name} failed in cell {error.cell_index} (execution count {error.exec_count}): "
-                f"{error.ename}: {error.evalue}. The committed notebook and its exhibits are unchanged. "
-                "Rerun with --debug to see the traceback.")
+        return (
+            f"notebook {name} failed in cell {error.cell_index} (execution count {error.exec_count}): "
+            f"{error.ename}: {error.evalue}. The committed notebook and its exhibits are unchanged. "
+            "Rerun with --debug to see the traceback."
+        )
     if isinstance(error, NoSuchKernel):
         from jupyter_client.kernelspec import KernelSpecManager
 
         available = ", ".join(sorted(KernelSpecManager().find_kernel_specs())) or "none"
-        return (f"notebook {name} could not start: there is no Jupyter kernel named {error.name!r} "
-                f"(available: {available}). Install the compendium's environment with the README's setup "
-                "line, or pass --kernel NAME. Nothing was changed.")
-    return (f"notebook {name} could not run: {type(error).__name__}: {error}. "
-            "Nothing was changed. Rerun with --debug to see the traceback.")
+        return (
+            f"notebook {name} could not start: there is no Jupyter kernel named {error.name!r} "
+            f"(available: {available}). Install the compendium's environment with the README's setup "
+            "line, or pass --kernel NAME. Nothing was changed."
+        )
+    return (
+        f"notebook {name} could not run: {type(error).__name__}: {error}. "
+        "Nothing was changed. Rerun with --debug to see the traceback."
+    )
 
 
-def execute(notebook: Path, parameters: dict | None = None, kernel: str | None = None,
-            debug: bool = False) -> NotebookResult:
+def execute(
+    notebook: Path, parameters: dict | None = None, kernel: str | None = None, debug: bool = False
+) -> NotebookResult:
     """Execute one notebook in place; on any failure raise UpgradingError and leave every file as it was."""
     import papermill
 
@@ -236,8 +256,14 @@ def execute(notebook: Path, parameters: dict | None = None, kernel: str | None =
         out = Path(tmp) / notebook.name
         try:
             papermill.execute_notebook(
-                str(notebook), str(out), parameters=parameters or {}, kernel_name=kernel or "python3",
-                cwd=str(notebook.parent), progress_bar=False, log_output=False, record_timing=False,
+                str(notebook),
+                str(out),
+                parameters=parameters or {},
+                kernel_name=kernel or "python3",
+                cwd=str(notebook.parent),
+                progress_bar=False,
+                log_output=False,
+                record_timing=False,
                 # ipykernel warns on every start that loopback TCP is unencrypted; errors still show.
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
@@ -255,12 +281,15 @@ def execute(notebook: Path, parameters: dict | None = None, kernel: str | None =
     if notebook.parent.resolve() == paths.NOTEBOOKS.resolve():
         from . import registry, verify
 
-        problems = registry.load().check_run(notebook.name, verify.effective_parameters(notebook, parameters),
-                                             _figures(before), _figures(_snapshot()))
+        problems = registry.load().check_run(
+            notebook.name, verify.effective_parameters(notebook, parameters), _figures(before), _figures(_snapshot())
+        )
         if problems:
             _restore(before)
-            raise UpgradingError("; ".join(problems) + f". Declare every exhibit once in {registry.REGISTRY_FILE}. "
-                                 "The committed notebook and its exhibits are unchanged.")
+            raise UpgradingError(
+                "; ".join(problems) + f". Declare every exhibit once in {registry.REGISTRY_FILE}. "
+                "The committed notebook and its exhibits are unchanged."
+            )
         nbformat.write(nb, notebook)
         exhibits = verify.record(notebook, parameters)  # the manifest is written here, never by hand
     else:
@@ -268,8 +297,14 @@ def execute(notebook: Path, parameters: dict | None = None, kernel: str | None =
     return NotebookResult(notebook.name, time.perf_counter() - start, exhibits)
 
 
-def run(only: list[str] | None = None, parameters: dict | None = None, kernel: str | None = None,
-        debug: bool = False, progress: bool = True, echo=print) -> list[NotebookResult]:
+def run(
+    only: list[str] | None = None,
+    parameters: dict | None = None,
+    kernel: str | None = None,
+    debug: bool = False,
+    progress: bool = True,
+    echo=print,
+) -> list[NotebookResult]:
     """Run the selected notebooks in number order; stop at the first failure."""
     import matplotlib.font_manager  # noqa: F401  builds the font cache here, not as kernel output
     from tqdm import tqdm

@@ -58,10 +58,13 @@ class Registry:
 
     def files(self, notebook: str | None = None, parameters: Mapping[str, object] | None = None) -> list[str]:
         """Registered files (of one notebook; only those a run with `parameters` writes, if given)."""
-        return [file for exhibit in self.exhibits
-                if notebook is None or exhibit.notebook == notebook
-                if parameters is None or exhibit.expected(parameters)
-                for file in exhibit.files]
+        return [
+            file
+            for exhibit in self.exhibits
+            if notebook is None or exhibit.notebook == notebook
+            if parameters is None or exhibit.expected(parameters)
+            for file in exhibit.files
+        ]
 
     def owners(self) -> dict[str, str]:
         """{file: the notebook that writes it} for every registered file."""
@@ -79,7 +82,8 @@ class Registry:
         raise UpgradingError(
             f"{kind} {name!r} is not a registered exhibit: declare it in {REGISTRY_FILE} (name, kind, notebook, "
             f"caption) and list it in the README's exhibit table before writing it to figures/. "
-            f"Registered {kind}s: {', '.join(known) or 'none'}")
+            f"Registered {kind}s: {', '.join(known) or 'none'}"
+        )
 
     def markdown_table(self) -> str:
         """The README's exhibit table, rendered from the registry."""
@@ -87,8 +91,9 @@ class Registry:
         lines += [f"| `{file}` | `{notebook}` | {caption} |" for file, notebook, caption in self.rows()]
         return "\n".join(lines) + "\n"
 
-    def check_run(self, notebook: str, parameters: Mapping[str, object], before: Mapping[str, bytes],
-                  after: Mapping[str, bytes]) -> list[str]:
+    def check_run(
+        self, notebook: str, parameters: Mapping[str, object], before: Mapping[str, bytes], after: Mapping[str, bytes]
+    ) -> list[str]:
         """Problems with what one notebook run did under figures/, one sentence each (empty: none).
 
         `before` and `after` map each file under figures/ (repository-relative) to its bytes, before and after
@@ -96,13 +101,22 @@ class Registry:
         create, change or delete another notebook's exhibit, and must leave no undeclared file behind.
         """
         owners = self.owners()
-        problems = [f"{notebook} did not write {file}, which {REGISTRY_FILE} declares for it"
-                    for file in self.files(notebook, parameters) if file not in after]
+        problems = [
+            f"{notebook} did not write {file}, which {REGISTRY_FILE} declares for it"
+            for file in self.files(notebook, parameters)
+            if file not in after
+        ]
         touched = sorted(f for f in before.keys() | after.keys() if before.get(f) != after.get(f))
-        problems += [f"{notebook} wrote {file}, which {REGISTRY_FILE} declares for {owners[file]}"
-                     for file in touched if owners.get(file, notebook) != notebook]
-        problems += [f"{notebook} wrote {file}, which is not declared in {REGISTRY_FILE}"
-                     for file in sorted(after.keys() - before.keys()) if file not in owners]
+        problems += [
+            f"{notebook} wrote {file}, which {REGISTRY_FILE} declares for {owners[file]}"
+            for file in touched
+            if owners.get(file, notebook) != notebook
+        ]
+        problems += [
+            f"{notebook} wrote {file}, which is not declared in {REGISTRY_FILE}"
+            for file in sorted(after.keys() - before.keys())
+            if file not in owners
+        ]
         return problems
 
 
@@ -115,9 +129,13 @@ def parse(text: str) -> Registry:
         missing = sorted({"name", "kind", "notebook", "caption"} - entry.keys())
         unknown = sorted(entry.keys() - FIELDS)
         if missing or unknown:
-            problems.append(f"{label}: " + "; ".join(
-                ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(unknown)}"]
-                                                                          if unknown else [])))
+            problems.append(
+                f"{label}: "
+                + "; ".join(
+                    ([f"missing {', '.join(missing)}"] if missing else [])
+                    + ([f"unknown {', '.join(unknown)}"] if unknown else [])
+                )
+            )
             continue
         if entry["kind"] not in KINDS:
             problems.append(f"{label}: kind {entry['kind']!r} is not one of {', '.join(KINDS)}")
@@ -130,8 +148,10 @@ def parse(text: str) -> Registry:
     for exhibit in exhibits:
         for file in exhibit.files:
             if file in seen:
-                problems.append(f"{file} is declared twice ({seen[file]} and {exhibit.notebook}); each exhibit "
-                                "comes from exactly one notebook")
+                problems.append(
+                    f"{file} is declared twice ({seen[file]} and {exhibit.notebook}); each exhibit "
+                    "comes from exactly one notebook"
+                )
             seen[file] = exhibit.notebook
     if problems:
         raise UpgradingError(f"{REGISTRY_FILE} is inconsistent:\n  " + "\n  ".join(problems))

@@ -85,8 +85,12 @@ def record(notebook: Path, parameters: dict | None = None) -> list[str]:
         path = paths.ROOT / exhibit
         if path.exists():
             entries[exhibit] = {"sha256": sha256(path), "notebook": notebook.name, "coding_sheets": sheets}
-    text = json.dumps({"generated_by": "upgrading run", "exhibits": dict(sorted(entries.items()))},
-                      indent=1, sort_keys=True) + "\n"
+    text = (
+        json.dumps(
+            {"generated_by": "upgrading run", "exhibits": dict(sorted(entries.items()))}, indent=1, sort_keys=True
+        )
+        + "\n"
+    )
     target = manifest_path()
     if not target.exists() or target.read_text(encoding="utf-8") != text:
         target.write_text(text, encoding="utf-8")
@@ -140,8 +144,10 @@ def verify(root: Path | None = None) -> Report:
         if exhibit not in owners:
             report.registry_problems.append(f"{exhibit} is not declared in {registry.REGISTRY_FILE}")
         elif exhibit in manifest and manifest[exhibit]["notebook"] != owners[exhibit]:
-            report.registry_problems.append(f"{exhibit} is recorded as made by {manifest[exhibit]['notebook']}, but "
-                                       f"{registry.REGISTRY_FILE} declares it for {owners[exhibit]}")
+            report.registry_problems.append(
+                f"{exhibit} is recorded as made by {manifest[exhibit]['notebook']}, but "
+                f"{registry.REGISTRY_FILE} declares it for {owners[exhibit]}"
+            )
     for sheet, digest in sorted(coding_sheets({"exhibits": manifest}).items()):
         path = root / sheet
         if path.exists() and sha256(path) != digest:
@@ -152,13 +158,19 @@ def verify(root: Path | None = None) -> Report:
 def _copy_compendium(target: Path) -> None:
     root = paths.ROOT
     try:
-        files = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True
-                               ).stdout.decode().split("\0")
+        files = (
+            subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True)
+            .stdout.decode()
+            .split("\0")
+        )
         files = [f for f in files if f]
     except (OSError, subprocess.CalledProcessError):
         skip = {".venv", ".git", "report", "__pycache__"}
-        files = [p.relative_to(root).as_posix() for p in root.rglob("*")
-                 if p.is_file() and not skip & set(p.relative_to(root).parts)]
+        files = [
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if p.is_file() and not skip & set(p.relative_to(root).parts)
+        ]
     for rel in files:
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / rel, target / rel)
@@ -171,8 +183,14 @@ def verify_rerun(echo=print) -> Report:
         _copy_compendium(copy)
         env = dict(os.environ, PYTHONPATH=str(copy / "src"))
         echo("rerunning every notebook in a temporary copy (the committed files are not touched) ...")
-        result = subprocess.run([sys.executable, "-m", "upgrading.compendium.cli", "run", "--quiet"], cwd=copy, env=env,
-                                capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [sys.executable, "-m", "upgrading.compendium.cli", "run", "--quiet"],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         if result.returncode != 0:
             raise UpgradingError("the rerun failed: " + (result.stderr.strip().splitlines() or ["?"])[-1])
         fresh = {p.relative_to(copy).as_posix(): sha256(p) for p in (copy / "figures").rglob("*") if p.is_file()}

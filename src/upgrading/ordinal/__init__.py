@@ -20,8 +20,28 @@ from .replicates import ReplicateFits, fit_replicates
 from .results import OrderedLogit, OrderedLogitResults, SeparationWarning, ordered_logit
 from .separation import Separation
 
-__all__ = ["Batch", "BatchFit", "Design", "ModelWarning", "OrderedLogit", "OrderedLogitResults",
-           "PartiallyPooledResults", "PoolingPriors", "PoolingSettings", "PoolingWarning", "Prior", "ReplicateFits",
-           "Separation", "SeparationWarning", "brant_test", "build_design", "fit_replicates",
-           "group_association_tests", "leave_one_out", "newton", "ordered_logit", "partially_pooled",
-           "permutation_association"]
+__all__ = [
+    "Batch",
+    "BatchFit",
+    "Design",
+    "ModelWarning",
+    "OrderedLogit",
+    "OrderedLogitResults",
+    "PartiallyPooledResults",
+    "PoolingPriors",
+    "PoolingSettings",
+    "PoolingWarning",
+    "Prior",
+    "ReplicateFits",
+    "Separation",
+    "SeparationWarning",
+    "brant_test",
+    "build_design",
+    "fit_replicates",
+    "group_association_tests",
+    "leave_one_out",
+    "newton",
+    "ordered_logit",
+    "partially_pooled",
+    "permutation_association",
+]

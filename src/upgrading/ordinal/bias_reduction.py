@@ -20,8 +20,13 @@ def _per_category(theta: np.ndarray, b: Batch):
     """log pi, score and Hessian of log pi for every problem, case and category: (R, n, K), (R, n, K, q), ..."""
     R, n, p = b.X.shape
     K, q = b.n_levels, b.n_params
-    single = Batch(np.tile(np.arange(K), R * n)[:, None], np.repeat(b.X.reshape(R * n, p), K, axis=0)[:, None, :],
-                   np.ones((R * n * K, 1)), K, b.names)  # one problem per (problem, case, category)
+    single = Batch(
+        np.tile(np.arange(K), R * n)[:, None],
+        np.repeat(b.X.reshape(R * n, p), K, axis=0)[:, None, :],
+        np.ones((R * n * K, 1)),
+        K,
+        b.names,
+    )  # one problem per (problem, case, category)
     logp, score, hess = loglik(np.repeat(theta, n * K, axis=0), single)
     return logp.reshape(R, n, K), score.reshape(R, n, K, q), hess.reshape(R, n, K, q, q)
 

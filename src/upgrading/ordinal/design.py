@@ -78,14 +78,18 @@ def _outcome_codes(values: pd.Series, name: str) -> tuple[np.ndarray, list]:
         if not values.dtype.ordered:
             raise UpgradingError(
                 f"outcome {name!r} is an unordered categorical; an ordered logit needs an order: use integer "
-                "scores or pd.Categorical(..., ordered=True)")
+                "scores or pd.Categorical(..., ordered=True)"
+            )
         declared = list(values.dtype.categories)
         observed = [c for c in declared if (values == c).any()]
         empty = [c for c in declared if c not in observed]
         if empty:
-            warnings.warn(f"outcome {name!r}: level(s) {empty} have no cases and are left out of the model "
-                          f"(thresholds are estimated between observed levels {observed})", ModelWarning,
-                          stacklevel=4)
+            warnings.warn(
+                f"outcome {name!r}: level(s) {empty} have no cases and are left out of the model "
+                f"(thresholds are estimated between observed levels {observed})",
+                ModelWarning,
+                stacklevel=4,
+            )
         codes = values.cat.codes.to_numpy()
         remap = {declared.index(c): k for k, c in enumerate(observed)}
         return np.array([remap[c] for c in codes]), observed
@@ -96,7 +100,8 @@ def _outcome_codes(values: pd.Series, name: str) -> tuple[np.ndarray, list]:
     else:
         raise UpgradingError(
             f"outcome {name!r} is not ordered (dtype {values.dtype}); an ordered logit needs integer scores "
-            "or an ordered categorical")
+            "or an ordered categorical"
+        )
     return np.searchsorted(np.asarray(observed), values.to_numpy()).astype(int), observed
 
 
@@ -121,14 +126,18 @@ def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: s
     series = {c: data[c] for c in used}  # each column taken once (a column access copies the frame's attrs)
     missing = {c: int(s.isna().sum()) for c, s in series.items() if s.hasnans}
     if missing:
-        raise UpgradingError("missing values in " + ", ".join(f"{c!r} ({k} rows)" for c, k in missing.items())
-                             + "; drop or impute them before fitting")
+        raise UpgradingError(
+            "missing values in "
+            + ", ".join(f"{c!r} ({k} rows)" for c, k in missing.items())
+            + "; drop or impute them before fitting"
+        )
     import patsy
 
     # patsy evaluates plain arrays (pd.Categorical for factors) much faster than DataFrame columns
     predictors = {c: s for c, s in series.items() if c != lhs}
-    columns = {c: (s.array if isinstance(s.dtype, pd.CategoricalDtype) else s.to_numpy())
-               for c, s in predictors.items()}
+    columns = {
+        c: (s.array if isinstance(s.dtype, pd.CategoricalDtype) else s.to_numpy()) for c, s in predictors.items()
+    }
     try:
         info = _design_info(rhs, _signature(predictors))
         matrix = np.asarray(patsy.build_design_matrices([info], columns, NA_action="raise")[0])
@@ -145,8 +154,7 @@ def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: s
         raise UpgradingError("no cases: nothing to model")
     y, levels = _outcome_codes(series[lhs], lhs)
     if len(levels) < 2:
-        raise UpgradingError(f"outcome {lhs!r} has a single observed level ({levels[0]!r}); "
-                             "nothing to model")
+        raise UpgradingError(f"outcome {lhs!r} has a single observed level ({levels[0]!r}); nothing to model")
     weights = np.ones(len(y)) if freq_weights is None else np.asarray(freq_weights, dtype=float)
     if weights.shape != y.shape or np.any(weights < 0) or not np.all(np.isfinite(weights)):
         raise UpgradingError("freq_weights must be one finite, non-negative number per row")
@@ -207,5 +215,4 @@ def _check_predictors(X: np.ndarray, names: list[str], weights: np.ndarray) -> N
         _, _, vt = np.linalg.svd(full)
         null = vt[-1]
         involved = [names[k - 1] for k in np.flatnonzero(np.abs(null) > 1e-8) if k > 0]
-        raise UpgradingError("predictors are collinear (with each other or the thresholds): "
-                             + ", ".join(involved))
+        raise UpgradingError("predictors are collinear (with each other or the thresholds): " + ", ".join(involved))

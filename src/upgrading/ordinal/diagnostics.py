@@ -60,20 +60,39 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
     K, (n, p) = d.n_levels, d.X.shape
     columns = ["scope", "term", "columns", "chi2", "df", "p_value", "note"]
     variables = _variables(d)
-    tests = ([("column", name, [k]) for k, name in enumerate(d.names)]
-             + [("variable", term, index) for term, index in variables]
-             + [("omnibus", "omnibus", list(range(p)))])
+    tests = (
+        [("column", name, [k]) for k, name in enumerate(d.names)]
+        + [("variable", term, index) for term, index in variables]
+        + [("omnibus", "omnibus", list(range(p)))]
+    )
 
     def undefined(note: str) -> pd.DataFrame:
-        return pd.DataFrame([{"scope": scope, "term": term, "columns": len(index), "chi2": np.nan,
-                              "df": max(K - 2, 0) * len(index), "p_value": np.nan, "note": note}
-                             for scope, term, index in tests], columns=columns)
+        return pd.DataFrame(
+            [
+                {
+                    "scope": scope,
+                    "term": term,
+                    "columns": len(index),
+                    "chi2": np.nan,
+                    "df": max(K - 2, 0) * len(index),
+                    "p_value": np.nan,
+                    "note": note,
+                }
+                for scope, term, index in tests
+            ],
+            columns=columns,
+        )
 
     if K < 3:
         return undefined("two outcome levels: proportional odds holds trivially")
     X1 = np.column_stack([np.ones(n), d.X])
-    splits = Batch(np.stack([(d.y > m).astype(int) for m in range(K - 1)]), np.tile(d.X, (K - 1, 1, 1)),
-                   np.tile(d.weights, (K - 1, 1)), 2, list(d.names))  # the K-1 binary logits, one batch
+    splits = Batch(
+        np.stack([(d.y > m).astype(int) for m in range(K - 1)]),
+        np.tile(d.X, (K - 1, 1, 1)),
+        np.tile(d.weights, (K - 1, 1)),
+        2,
+        list(d.names),
+    )  # the K-1 binary logits, one batch
     fits = newton(splits)
     separated = np.any(directions(splits, fits.theta) != 0, axis=1)
     if any(separated):
@@ -98,8 +117,8 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
             else:
                 W = d.weights * (fitted[l] - fitted[m] * fitted[l])
                 block = inv[m] @ ((X1.T * W) @ X1) @ inv[l]
-            V[m * p:(m + 1) * p, l * p:(l + 1) * p] = block[1:, 1:]
-            V[l * p:(l + 1) * p, m * p:(m + 1) * p] = block[1:, 1:].T
+            V[m * p : (m + 1) * p, l * p : (l + 1) * p] = block[1:, 1:]
+            V[l * p : (l + 1) * p, m * p : (m + 1) * p] = block[1:, 1:].T
     b = np.concatenate(slopes)
 
     def contrasts(index: list[int]) -> np.ndarray:
@@ -116,8 +135,15 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
     for scope, term, index in tests:
         D = contrasts(index)
         df = len(D)
-        row = {"scope": scope, "term": term, "columns": len(index), "chi2": np.nan, "df": df, "p_value": np.nan,
-               "note": ""}
+        row = {
+            "scope": scope,
+            "term": term,
+            "columns": len(index),
+            "chi2": np.nan,
+            "df": df,
+            "p_value": np.nan,
+            "note": "",
+        }
         diff, cov = D @ b, D @ V @ D.T
         eig = np.linalg.eigvalsh(cov)
         if not np.all(np.isfinite(eig)) or eig.min() <= 1e-12 * max(eig.max(), 1e-300):
@@ -160,12 +186,17 @@ def leave_one_out(result: OrderedLogitResults) -> pd.DataFrame:
         if result.penalty is None and result.prior is None:
             direction = directions(batch, fits.theta)
             theta = np.where(direction != 0, np.copysign(np.inf, direction), theta)
-        est = theta[:, K - 1:]
-    return pd.DataFrame({
-        "term": d.names, "estimate": result.slopes.to_numpy(),
-        "loo_min": est.min(axis=0) if len(est) else np.nan, "loo_max": est.max(axis=0) if len(est) else np.nan,
-        "refits": len(est), "refits_failed": failed,
-    })
+        est = theta[:, K - 1 :]
+    return pd.DataFrame(
+        {
+            "term": d.names,
+            "estimate": result.slopes.to_numpy(),
+            "loo_min": est.min(axis=0) if len(est) else np.nan,
+            "loo_max": est.max(axis=0) if len(est) else np.nan,
+            "refits": len(est),
+            "refits_failed": failed,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -303,8 +334,7 @@ def _s_of_rows(x: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return np.einsum("ij,rij->r", sx, sy, dtype=np.int64) // 2
 
 
-def permutation_association(x, y, n_resamples: int = 9999, seed: int = 2005,
-                            max_cells: int = EXACT_MAX_CELLS) -> dict:
+def permutation_association(x, y, n_resamples: int = 9999, seed: int = 2005, max_cells: int = EXACT_MAX_CELLS) -> dict:
     """Kendall's tau-b between x and y with permutation p-values (x fixed, y permuted uniformly).
 
     Exact whenever the null's dynamic programme fits in `max_cells` (every group of the study): all distinct
@@ -322,9 +352,20 @@ def permutation_association(x, y, n_resamples: int = 9999, seed: int = 2005,
     if len(y) != n or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise UpgradingError("an association test needs x and y of one length, without missing values")
     arrangements = _multinomial(np.unique(y, return_counts=True)[1]) if n else 0
-    result = {"n": n, "tau_b": np.nan, "S": np.nan, "p_value": np.nan, "p_two_sided_doubled": np.nan,
-              "p_ge": np.nan, "p_le": np.nan, "method": "not computed", "arrangements": arrangements,
-              "draws": 0, "mc_se": np.nan, "reason": ""}
+    result = {
+        "n": n,
+        "tau_b": np.nan,
+        "S": np.nan,
+        "p_value": np.nan,
+        "p_two_sided_doubled": np.nan,
+        "p_ge": np.nan,
+        "p_le": np.nan,
+        "method": "not computed",
+        "arrangements": arrangements,
+        "draws": 0,
+        "mc_se": np.nan,
+        "reason": "",
+    }
     if n < 3:
         result["reason"] = {0: "no cases", 1: "one case", 2: "two cases"}[n] + ": no association to test"
         return result
@@ -338,25 +379,39 @@ def permutation_association(x, y, n_resamples: int = 9999, seed: int = 2005,
     null = kendall_null_distribution(x, y, max_cells)
     if null is not None:
         total = null.n_arrangements
-        p = {key: float(Fraction(null.count(mask), total)) for key, mask in (
-            ("p_ge", null.support >= s), ("p_le", null.support <= s), ("p_value", np.abs(null.support) >= abs(s)))}
+        p = {
+            key: float(Fraction(null.count(mask), total))
+            for key, mask in (
+                ("p_ge", null.support >= s),
+                ("p_le", null.support <= s),
+                ("p_value", np.abs(null.support) >= abs(s)),
+            )
+        }
         method, draws, se = f"exact ({total:,} distinct arrangements)", 0, 0.0
     else:
         rng = np.random.default_rng(seed)
-        sims = np.concatenate([_s_of_rows(x, rng.permuted(np.tile(y, (min(2000, n_resamples - start), 1)), axis=1))
-                               for start in range(0, n_resamples, 2000)])
-        p = {key: (1 + int(np.sum(hit))) / (1 + n_resamples) for key, hit in (
-            ("p_ge", sims >= s), ("p_le", sims <= s), ("p_value", np.abs(sims) >= abs(s)))}
+        sims = np.concatenate(
+            [
+                _s_of_rows(x, rng.permuted(np.tile(y, (min(2000, n_resamples - start), 1)), axis=1))
+                for start in range(0, n_resamples, 2000)
+            ]
+        )
+        p = {
+            key: (1 + int(np.sum(hit))) / (1 + n_resamples)
+            for key, hit in (("p_ge", sims >= s), ("p_le", sims <= s), ("p_value", np.abs(sims) >= abs(s)))
+        }
         draws, se = n_resamples, math.sqrt(p["p_value"] * (1 - p["p_value"]) / n_resamples)
         method = f"Monte Carlo ({n_resamples:,} draws, MC SE {se:.2g})"
     result.update(p)
-    result.update({"p_two_sided_doubled": min(1.0, 2 * min(p["p_ge"], p["p_le"])), "method": method,
-                   "draws": draws, "mc_se": se})
+    result.update(
+        {"p_two_sided_doubled": min(1.0, 2 * min(p["p_ge"], p["p_le"])), "method": method, "draws": draws, "mc_se": se}
+    )
     return result
 
 
-def group_association_tests(cases: pd.DataFrame, outcomes, predictors, group: str = "sectoral_group",
-                            n_resamples: int = 9999, seed: int = 2005) -> pd.DataFrame:
+def group_association_tests(
+    cases: pd.DataFrame, outcomes, predictors, group: str = "sectoral_group", n_resamples: int = 9999, seed: int = 2005
+) -> pd.DataFrame:
     """Permutation tests of each outcome with each predictor inside each group (independent seeded streams)."""
     rows = []
     groups = [g for g in pd.unique(cases[group].astype(str))]
@@ -366,8 +421,9 @@ def group_association_tests(cases: pd.DataFrame, outcomes, predictors, group: st
         sub = cases[cases[group].astype(str) == g]
         for outcome in outcomes:
             for predictor in predictors:
-                result = permutation_association(sub[predictor], sub[outcome], n_resamples,
-                                                 seed=int(streams[k].generate_state(1)[0]))
+                result = permutation_association(
+                    sub[predictor], sub[outcome], n_resamples, seed=int(streams[k].generate_state(1)[0])
+                )
                 k += 1
                 rows.append({group: g, "outcome": outcome, "predictor": predictor, **result})
     return pd.DataFrame(rows)

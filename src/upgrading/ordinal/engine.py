@@ -71,22 +71,35 @@ class Batch:
 
     def design(self, r: int) -> Design:
         """Problem r as a Design."""
-        return Design(self.y[r].copy(), self.X[r].copy(), self.weights[r].copy(), list(range(self.n_levels)),
-                      list(self.names), "y", "y ~ " + " + ".join(self.names))
+        return Design(
+            self.y[r].copy(),
+            self.X[r].copy(),
+            self.weights[r].copy(),
+            list(range(self.n_levels)),
+            list(self.names),
+            "y",
+            "y ~ " + " + ".join(self.names),
+        )
 
     @classmethod
     def of(cls, design: Design, copies: int = 1, weights: np.ndarray | None = None) -> Batch:
         """`copies` problems on one design; `weights` (copies, n) gives each its own case weights."""
         w = np.tile(design.weights, (copies, 1)) if weights is None else np.asarray(weights, dtype=float)
-        return cls(np.tile(design.y, (copies, 1)), np.tile(design.X, (copies, 1, 1)), w, design.n_levels,
-                   list(design.names))
+        return cls(
+            np.tile(design.y, (copies, 1)), np.tile(design.X, (copies, 1, 1)), w, design.n_levels, list(design.names)
+        )
 
     @classmethod
     def stack(cls, designs: list[Design]) -> Batch:
         """Designs of one shape (same n, predictors and number of outcome levels) as one batch."""
         first = designs[0]
-        return cls(np.stack([d.y for d in designs]), np.stack([d.X for d in designs]),
-                   np.stack([d.weights for d in designs]), first.n_levels, list(first.names))
+        return cls(
+            np.stack([d.y for d in designs]),
+            np.stack([d.X for d in designs]),
+            np.stack([d.weights for d in designs]),
+            first.n_levels,
+            list(first.names),
+        )
 
 
 @dataclass
@@ -119,8 +132,7 @@ class Prior:
 def log_probability(u_upper: np.ndarray, u_lower: np.ndarray) -> np.ndarray:
     """log(F(u_upper) - F(u_lower)) without cancellation; -inf (or NaN) where u_lower >= u_upper."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return (special.log_expit(u_upper) + special.log_expit(-u_lower)
-                + np.log1p(-np.exp(u_lower - u_upper)))
+        return special.log_expit(u_upper) + special.log_expit(-u_lower) + np.log1p(-np.exp(u_lower - u_upper))
 
 
 def log_density(u: np.ndarray) -> np.ndarray:
@@ -133,7 +145,7 @@ def log_density(u: np.ndarray) -> np.ndarray:
 def case_bounds(theta: np.ndarray, b: Batch):
     """Each case's upper and lower latent bound (threshold - x'beta) and the log probability of its category."""
     K = b.n_levels
-    alpha, beta = theta[:, :K - 1], theta[:, K - 1:]
+    alpha, beta = theta[:, : K - 1], theta[:, K - 1 :]
     eta = (b.X @ beta[..., None])[..., 0]
     R = len(theta)
     ext = np.concatenate([np.full((R, 1), -np.inf), alpha, np.full((R, 1), np.inf)], axis=1)
@@ -177,8 +189,9 @@ def loglik(theta: np.ndarray, b: Batch, hessian: bool = True):
     def sum_over_cases(onehot, v):
         return (v[:, None, :] @ onehot)[:, 0, :]
 
-    grad = np.concatenate([sum_over_cases(U, w * r1) - sum_over_cases(L, w * r0),
-                           -(XT @ (w * (r1 - r0))[..., None])[..., 0]], axis=1)
+    grad = np.concatenate(
+        [sum_over_cases(U, w * r1) - sum_over_cases(L, w * r0), -(XT @ (w * (r1 - r0))[..., None])[..., 0]], axis=1
+    )
     if not hessian:
         return ll, grad, None
     s1, s0 = -np.tanh(u1 / 2), -np.tanh(u0 / 2)  # f'/f = 1 - 2F
@@ -193,8 +206,9 @@ def loglik(theta: np.ndarray, b: Batch, hessian: bool = True):
     H_aa[:, t[1:], t[:-1]] = H_aa[:, t[:-1], t[1:]] = sum_over_cases(U[..., 1:], c10)
     H_ab = -(np.swapaxes(U * (c11 + c10)[..., None] + L * (c10 + c00)[..., None], 1, 2) @ X)
     H_bb = XT @ (X * (c11 + 2 * c10 + c00)[..., None])
-    H = np.concatenate([np.concatenate([H_aa, H_ab], axis=2),
-                        np.concatenate([np.swapaxes(H_ab, 1, 2), H_bb], axis=2)], axis=1)
+    H = np.concatenate(
+        [np.concatenate([H_aa, H_ab], axis=2), np.concatenate([np.swapaxes(H_ab, 1, 2), H_bb], axis=2)], axis=1
+    )
     return ll, grad, H
 
 
@@ -236,8 +250,9 @@ def information(theta: np.ndarray, b: Batch, penalty_gradient: bool = False):
     I_aa[:, t[:-1], t[1:]] = I_aa[:, t[1:], t[:-1]] = np.einsum("rn,rnt->rt", w, S_off)
     I_ab = np.swapaxes(w[..., None] * S_eta, 1, 2) @ X
     I_bb = np.swapaxes(X * (w * S_ee)[..., None], 1, 2) @ X
-    info = np.concatenate([np.concatenate([I_aa, I_ab], axis=2),
-                           np.concatenate([np.swapaxes(I_ab, 1, 2), I_bb], axis=2)], axis=1)
+    info = np.concatenate(
+        [np.concatenate([I_aa, I_ab], axis=2), np.concatenate([np.swapaxes(I_ab, 1, 2), I_bb], axis=2)], axis=1
+    )
     good = ~bad_pi & np.all(np.isfinite(info), axis=(1, 2))
     sign, logdet = np.linalg.slogdet(np.where(good[:, None, None], info, np.eye(info.shape[1])))
     good &= sign > 0
@@ -263,8 +278,7 @@ def information(theta: np.ndarray, b: Batch, penalty_gradient: bool = False):
         coef_low = s_low * rl * (f_up * G_cross - f_low * G_low)
         half = 0.5 * A2
         h = (coef_up - half * f_up)[..., :T] + (half * f_low - coef_low)[..., 1:]  # coefficient of b_t
-        grad = np.concatenate([(w[:, None, :] @ h)[:, 0, :],
-                               ((-w * h.sum(axis=2))[:, None, :] @ X)[:, 0, :]], axis=1)
+        grad = np.concatenate([(w[:, None, :] @ h)[:, 0, :], ((-w * h.sum(axis=2))[:, None, :] @ X)[:, 0, :]], axis=1)
     grad[~good] = np.nan
     return info, logdet, grad
 
@@ -325,8 +339,15 @@ class BatchFit:
     iterations: np.ndarray
 
 
-def newton(b: Batch, penalty: str | None = None, start: np.ndarray | None = None, free: np.ndarray | None = None,
-           tol: float = GRADIENT_TOL, max_iter: int = MAX_ITER, prior: Prior | None = None) -> BatchFit:
+def newton(
+    b: Batch,
+    penalty: str | None = None,
+    start: np.ndarray | None = None,
+    free: np.ndarray | None = None,
+    tol: float = GRADIENT_TOL,
+    max_iter: int = MAX_ITER,
+    prior: Prior | None = None,
+) -> BatchFit:
     """Maximise R (penalised) log-likelihoods, each with step halving until the objective does not decrease.
 
     Maximum likelihood (with or without a Gaussian prior): Newton with the analytic Hessian. Jeffreys
@@ -377,8 +398,13 @@ def newton(b: Batch, penalty: str | None = None, start: np.ndarray | None = None
             base = obj[active[pending]]
             ok = np.isfinite(new[0]) & (new[0] >= base - 1e-12 * np.maximum(1.0, np.abs(base)))
             acc = pending[ok]
-            t_theta[acc], t_obj[acc], t_ll[acc], t_grad[acc], t_H[acc] = (trial[ok], new[0][ok], new[1][ok],
-                                                                          new[2][ok], new[3][ok])
+            t_theta[acc], t_obj[acc], t_ll[acc], t_grad[acc], t_H[acc] = (
+                trial[ok],
+                new[0][ok],
+                new[1][ok],
+                new[2][ok],
+                new[3][ok],
+            )
             pending = pending[~ok]
             scale[pending] /= 2
             tiny = scale[pending] < 1e-10
@@ -393,16 +419,35 @@ def newton(b: Batch, penalty: str | None = None, start: np.ndarray | None = None
             sBs, ys = np.einsum("rq,rq->r", s_k, Bs), np.einsum("rq,rq->r", y_k, s_k)
             update = (ys > 1e-12 * np.maximum(1.0, np.einsum("rq,rq->r", y_k, y_k))) & (sBs > 0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                change = (np.einsum("rq,rs->rqs", y_k, y_k) / ys[:, None, None]
-                          - np.einsum("rq,rs->rqs", Bs, Bs) / sBs[:, None, None])
+                change = (
+                    np.einsum("rq,rs->rqs", y_k, y_k) / ys[:, None, None]
+                    - np.einsum("rq,rs->rqs", Bs, Bs) / sBs[:, None, None]
+                )
             curvature[idx[update]] += change[update]
-        theta[idx], obj[idx], ll[idx], grad[idx], H[idx] = (t_theta[moved], t_obj[moved], t_ll[moved],
-                                                             t_grad[moved], t_H[moved])
+        theta[idx], obj[idx], ll[idx], grad[idx], H[idx] = (
+            t_theta[moved],
+            t_obj[moved],
+            t_ll[moved],
+            t_grad[moved],
+            t_H[moved],
+        )
         stuck = active[stalled]
         converged[stuck] = np.max(np.abs(np.where(free[stuck], grad[stuck], 0.0)), axis=1) < 1e-6
         active = active[moved]
     return BatchFit(theta, obj, ll, grad, H, converged, iterations)
 
 
-__all__ = ["Batch", "BatchFit", "GRADIENT_TOL", "MAX_ITER", "PENALTIES", "Prior", "evaluate", "information",
-           "loglik", "newton", "probabilities", "start_values"]
+__all__ = [
+    "Batch",
+    "BatchFit",
+    "GRADIENT_TOL",
+    "MAX_ITER",
+    "PENALTIES",
+    "Prior",
+    "evaluate",
+    "information",
+    "loglik",
+    "newton",
+    "probabilities",
+    "start_values",
+]

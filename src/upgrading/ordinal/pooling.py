@@ -88,8 +88,12 @@ class PoolingPriors:
         else:
             text = Path(path).read_text(encoding="utf-8")
         p = tomllib.loads(text)["priors"]
-        return cls(mu_sd=float(p["mu"]["sd"]), tau_scale=float(p["tau"]["scale"]),
-                   delta_sd=float(p["delta"]["sd"]), threshold_sd=float(p["theta"]["sd"]))
+        return cls(
+            mu_sd=float(p["mu"]["sd"]),
+            tau_scale=float(p["tau"]["scale"]),
+            delta_sd=float(p["delta"]["sd"]),
+            threshold_sd=float(p["theta"]["sd"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,11 @@ def _prepare(data: pd.DataFrame, outcome: str, group: str, varying: Sequence[str
     used = [outcome, group, *varying]
     na = {c: int(data[c].isna().sum()) for c in used if data[c].isna().any()}
     if na:
-        raise UpgradingError("missing values in " + ", ".join(f"{c!r} ({k} rows)" for c, k in na.items())
-                             + "; drop or impute them before fitting")
+        raise UpgradingError(
+            "missing values in "
+            + ", ".join(f"{c!r} ({k} rows)" for c, k in na.items())
+            + "; drop or impute them before fitting"
+        )
     if len(data) == 0:
         raise UpgradingError("no cases")
     notes: list[str] = []
@@ -163,12 +170,17 @@ def _prepare(data: pd.DataFrame, outcome: str, group: str, varying: Sequence[str
             if not values.dtype.ordered:
                 raise UpgradingError(f"outcome {outcome!r} is an unordered categorical; give it an order or `levels`")
             levels = list(values.dtype.categories)
-        elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_integer_dtype(values) or (
-                pd.api.types.is_float_dtype(values) and np.all(np.mod(values, 1) == 0)):
+        elif (
+            pd.api.types.is_bool_dtype(values)
+            or pd.api.types.is_integer_dtype(values)
+            or (pd.api.types.is_float_dtype(values) and np.all(np.mod(values, 1) == 0))
+        ):
             levels = list(range(int(values.min()), int(values.max()) + 1))
         else:
-            raise UpgradingError(f"outcome {outcome!r} is not ordered (dtype {values.dtype}); give integer scores, "
-                                 "an ordered categorical or `levels`")
+            raise UpgradingError(
+                f"outcome {outcome!r} is not ordered (dtype {values.dtype}); give integer scores, "
+                "an ordered categorical or `levels`"
+            )
     levels = list(levels)
     lookup = {v: k for k, v in enumerate(levels)}
     codes = values.astype(object).map(lambda v: lookup.get(v, lookup.get(_as_int(v), -1))).to_numpy(dtype=int)
@@ -177,12 +189,15 @@ def _prepare(data: pd.DataFrame, outcome: str, group: str, varying: Sequence[str
         raise UpgradingError(f"outcome {outcome!r} has values {bad} outside its levels {levels}")
     observed = np.unique(codes)
     if len(observed) < 2:
-        raise UpgradingError(f"outcome {outcome!r} has a single observed level ({levels[observed[0]]!r}); "
-                             "nothing to model")
+        raise UpgradingError(
+            f"outcome {outcome!r} has a single observed level ({levels[observed[0]]!r}); nothing to model"
+        )
     unobserved = [levels[k] for k in range(len(levels)) if k not in observed]
     if unobserved:
-        notes.append(f"outcome level(s) {unobserved} never observed: all {len(levels)} levels are kept, so the "
-                     "thresholds next to them are informed mainly by their prior")
+        notes.append(
+            f"outcome level(s) {unobserved} never observed: all {len(levels)} levels are kept, so the "
+            "thresholds next to them are informed mainly by their prior"
+        )
     # groups: declared order (argument, categorical categories) restricted to those present; first = reference
     g_values = data[group].astype(object) if not isinstance(data[group].dtype, pd.CategoricalDtype) else data[group]
     present = set(g_values.astype(object))
@@ -207,8 +222,10 @@ def _prepare(data: pd.DataFrame, outcome: str, group: str, varying: Sequence[str
         if np.all(V[:, v] == V[0, v]):
             raise UpgradingError(f"varying predictor {name!r} has no variance (every case has {V[0, v]:g})")
     if len(group_names) == 1:
-        notes.append(f"one group present ({group_names[0]!r}): the between-group SDs are not informed by the "
-                     "data (their posterior is their prior)")
+        notes.append(
+            f"one group present ({group_names[0]!r}): the between-group SDs are not informed by the "
+            "data (their posterior is their prior)"
+        )
     counts = np.bincount(gidx, minlength=len(group_names))
     for j, g in enumerate(group_names):
         if counts[j] == 1:
@@ -216,10 +233,21 @@ def _prepare(data: pd.DataFrame, outcome: str, group: str, varying: Sequence[str
         elif counts[j] > 1:
             flat = [name for v, name in enumerate(varying) if np.all(V[gidx == j, v] == V[gidx == j, v][0])]
             if flat:
-                notes.append(f"group {g!r}: {', '.join(flat)} does not vary within the group, so its slope there "
-                             "is informed by the pooling prior only")
-    return PooledData(y=codes, levels=levels, group=gidx, groups=group_names, V=V, varying=varying, outcome=outcome,
-                      group_column=group, notes=notes)
+                notes.append(
+                    f"group {g!r}: {', '.join(flat)} does not vary within the group, so its slope there "
+                    "is informed by the pooling prior only"
+                )
+    return PooledData(
+        y=codes,
+        levels=levels,
+        group=gidx,
+        groups=group_names,
+        V=V,
+        varying=varying,
+        outcome=outcome,
+        group_column=group,
+        notes=notes,
+    )
 
 
 def _as_int(v):
@@ -271,12 +299,12 @@ def _precision(tau: np.ndarray, lay: Layout, priors: PoolingPriors) -> np.ndarra
     R = len(tau)
     P = np.zeros((R, lay.q, lay.q))
     i = np.arange(lay.q)
-    P[:, i[:lay.T], i[:lay.T]] = priors.threshold_sd ** -2
-    P[:, i[lay.delta], i[lay.delta]] = priors.delta_sd ** -2
+    P[:, i[: lay.T], i[: lay.T]] = priors.threshold_sd**-2
+    P[:, i[lay.delta], i[lay.delta]] = priors.delta_sd**-2
     for v in range(lay.k):
         m, s = lay.mu.start + v, i[lay.slopes(v)]
         c = tau[:, v] ** -2
-        P[:, m, m] = priors.mu_sd ** -2 + lay.G * c
+        P[:, m, m] = priors.mu_sd**-2 + lay.G * c
         P[:, s, s] = c[:, None]
         P[:, m, s] = P[:, s, m] = -c[:, None]
     return P
@@ -289,8 +317,9 @@ def _log_hyperprior(log_tau: np.ndarray, priors: PoolingPriors) -> np.ndarray:
     return np.sum(0.5 * math.log(2 / math.pi) - math.log(s) - 0.5 * (tau / s) ** 2 + log_tau, axis=1)
 
 
-def _log_joint(x: np.ndarray, log_tau: np.ndarray, d: PooledData, X: np.ndarray, lay: Layout,
-               priors: PoolingPriors) -> np.ndarray:
+def _log_joint(
+    x: np.ndarray, log_tau: np.ndarray, d: PooledData, X: np.ndarray, lay: Layout, priors: PoolingPriors
+) -> np.ndarray:
     """Exact log posterior density (up to one constant) of draws x (S, q) at log tau (S, k); -inf if unordered."""
     T = lay.T
     alpha = x[:, :T]
@@ -389,11 +418,18 @@ def _weighted_quantiles(values: np.ndarray, w: np.ndarray, probs: Sequence[float
     return out
 
 
-def partially_pooled(data: pd.DataFrame, outcome: str, group: str = "sectoral_group",
-                     varying: Sequence[str] = ("collective_efficiency", "leader_driven"),
-                     priors: PoolingPriors | None = None, levels: Sequence | None = None,
-                     groups: Sequence | None = None, fast: bool = False,
-                     settings: PoolingSettings | None = None, warn: bool = True) -> PartiallyPooledResults:
+def partially_pooled(
+    data: pd.DataFrame,
+    outcome: str,
+    group: str = "sectoral_group",
+    varying: Sequence[str] = ("collective_efficiency", "leader_driven"),
+    priors: PoolingPriors | None = None,
+    levels: Sequence | None = None,
+    groups: Sequence | None = None,
+    fast: bool = False,
+    settings: PoolingSettings | None = None,
+    warn: bool = True,
+) -> PartiallyPooledResults:
     """Posterior of the partially pooled ordered logit of `outcome` with slopes of `varying` per `group`.
 
     `levels`: all outcome levels in order (default: an ordered categorical's categories, or the integers from the
@@ -415,8 +451,13 @@ def partially_pooled(data: pd.DataFrame, outcome: str, group: str = "sectoral_gr
     log_tau = np.stack([m.ravel() for m in mesh], axis=1)
     R = len(log_tau)
     P = _precision(np.exp(log_tau), lay, priors)
-    batch = Batch(np.tile(d.y, (R, 1)), np.tile(X, (R, 1, 1)), np.ones((R, len(d.y))), d.n_levels,
-                  [f"x{j}" for j in range(X.shape[1])])
+    batch = Batch(
+        np.tile(d.y, (R, 1)),
+        np.tile(X, (R, 1, 1)),
+        np.ones((R, len(d.y))),
+        d.n_levels,
+        [f"x{j}" for j in range(X.shape[1])],
+    )
     fit = newton(batch, prior=Prior(P), tol=GRID_TOL, max_iter=GRID_MAX_ITER)
 
     # 2. Laplace: log p(y | tau) + log prior(tau) + Jacobian, per grid point
@@ -437,14 +478,15 @@ def partially_pooled(data: pd.DataFrame, outcome: str, group: str = "sectoral_gr
             chol_ok[r] = False
     logdet_post = 2 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
     logdet_prior = np.linalg.slogdet(P)[1]
-    log_post = np.where(chol_ok, fit.objective + 0.5 * logdet_prior - 0.5 * logdet_post
-                        + _log_hyperprior(log_tau, priors), -np.inf)
+    log_post = np.where(
+        chol_ok, fit.objective + 0.5 * logdet_prior - 0.5 * logdet_post + _log_hyperprior(log_tau, priors), -np.inf
+    )
     if not np.isfinite(log_post).any():
         raise UpgradingError(f"{outcome}: no grid point of the hyperparameters could be fitted")
     grid_w = np.exp(log_post - special.logsumexp(log_post))
     idx = np.stack(np.unravel_index(np.arange(R), (n_axis,) * lay.k), axis=1)
     edge = {}
-    for v, sym in enumerate(SYMBOLS[:lay.k]):
+    for v, sym in enumerate(SYMBOLS[: lay.k]):
         edge[f"tau_{sym} low"] = float(grid_w[idx[:, v] == 0].sum())
         edge[f"tau_{sym} high"] = float(grid_w[idx[:, v] == n_axis - 1].sum())
 
@@ -452,13 +494,29 @@ def partially_pooled(data: pd.DataFrame, outcome: str, group: str = "sectoral_gr
     x, draw_log_tau, log_q = _draw_proposal(fit.theta, curvature, chol_ok, log_tau, grid_w, lay, settings)
     log_target = _log_joint(x, draw_log_tau, d, X, lay, priors)
     weights, k_hat = psis(log_target - log_q)
-    return PartiallyPooledResults(d, lay, priors, settings, x, np.exp(draw_log_tau), weights, k_hat,
-                                  grid=dict(log_tau=log_tau, weight=grid_w, converged=fit.converged,
-                                            usable=chol_ok, edge_mass=edge), warn=warn)
+    return PartiallyPooledResults(
+        d,
+        lay,
+        priors,
+        settings,
+        x,
+        np.exp(draw_log_tau),
+        weights,
+        k_hat,
+        grid=dict(log_tau=log_tau, weight=grid_w, converged=fit.converged, usable=chol_ok, edge_mass=edge),
+        warn=warn,
+    )
 
 
-def _draw_proposal(mode: np.ndarray, curvature: np.ndarray, usable: np.ndarray, log_tau: np.ndarray,
-                   grid_w: np.ndarray, lay: Layout, settings: PoolingSettings):
+def _draw_proposal(
+    mode: np.ndarray,
+    curvature: np.ndarray,
+    usable: np.ndarray,
+    log_tau: np.ndarray,
+    grid_w: np.ndarray,
+    lay: Layout,
+    settings: PoolingSettings,
+):
     """Draws from the grid's mixture and their log proposal density: a cell by its weight, log tau uniform in the
     cell, the latent field from the cell's Laplace approximation as a multivariate t.
 
@@ -473,7 +531,7 @@ def _draw_proposal(mode: np.ndarray, curvature: np.ndarray, usable: np.ndarray, 
     J = np.broadcast_to(np.eye(q), (R, q, q)).copy()  # d theta / d u at the mode
     gaps = np.exp(m_u[:, 1:T])
     for j in range(1, T):
-        J[:, j, 1:j + 1] = gaps[:, :j]
+        J[:, j, 1 : j + 1] = gaps[:, :j]
         J[:, j, 0] = 1.0
     H_u = np.swapaxes(J, 1, 2) @ curvature @ J
     L = np.broadcast_to(np.eye(q), (R, q, q)).copy()
@@ -500,10 +558,15 @@ def _draw_proposal(mode: np.ndarray, curvature: np.ndarray, usable: np.ndarray, 
     if df is None:
         log_kernel = -0.5 * zz - 0.5 * q * LOG_2PI
     else:
-        log_kernel = (special.gammaln((df + q) / 2) - special.gammaln(df / 2) - 0.5 * q * math.log(df * math.pi)
-                      - 0.5 * (df + q) * np.log1p(zz / df))
-    log_q = (np.log(w[comp]) - k * math.log(settings.grid_step) + half_logdet[comp] + log_kernel
-             - np.sum(u[:, 1:T], axis=1))  # the Jacobian of gaps -> thresholds
+        log_kernel = (
+            special.gammaln((df + q) / 2)
+            - special.gammaln(df / 2)
+            - 0.5 * q * math.log(df * math.pi)
+            - 0.5 * (df + q) * np.log1p(zz / df)
+        )
+    log_q = (
+        np.log(w[comp]) - k * math.log(settings.grid_step) + half_logdet[comp] + log_kernel - np.sum(u[:, 1:T], axis=1)
+    )  # the Jacobian of gaps -> thresholds
     return x, log_tau[comp] + jitter, log_q
 
 
@@ -517,14 +580,25 @@ class PartiallyPooledResults:
     credible intervals), posterior_summary(), summary(), tidy(); `ok`, `notes` and `diagnostics` say how far
     to trust it."""
 
-    def __init__(self, d: PooledData, lay: Layout, priors: PoolingPriors, settings: PoolingSettings, x: np.ndarray,
-                 tau: np.ndarray, weights: np.ndarray, k_hat: float, grid: dict, warn: bool = True):
+    def __init__(
+        self,
+        d: PooledData,
+        lay: Layout,
+        priors: PoolingPriors,
+        settings: PoolingSettings,
+        x: np.ndarray,
+        tau: np.ndarray,
+        weights: np.ndarray,
+        k_hat: float,
+        grid: dict,
+        warn: bool = True,
+    ):
         self.data = d
         self.priors = priors
         self.settings = settings
         self.outcome = d.outcome
         self.groups = list(d.groups)
-        self.symbols = list(SYMBOLS[:lay.k])
+        self.symbols = list(SYMBOLS[: lay.k])
         self.k_hat = k_hat
         self.grid = grid
         names, columns = [], []
@@ -547,17 +621,21 @@ class PartiallyPooledResults:
         self.names = names
         self.draws = np.column_stack(columns)
         self.weights = weights
-        self.ess = float(1 / np.sum(weights ** 2)) if np.all(np.isfinite(weights)) else 0.0
+        self.ess = float(1 / np.sum(weights**2)) if np.all(np.isfinite(weights)) else 0.0
         self.notes = list(d.notes)
         problems = []
         limit = khat_threshold(settings.draws)
         if not k_hat <= limit:
-            problems.append(f"PSIS k-hat {k_hat:.2f} > {limit:.2f}: the importance-sampling correction is "
-                            "unreliable; these numbers are not a posterior")
+            problems.append(
+                f"PSIS k-hat {k_hat:.2f} > {limit:.2f}: the importance-sampling correction is "
+                "unreliable; these numbers are not a posterior"
+            )
         worst = max(grid["edge_mass"], key=grid["edge_mass"].get)
         if grid["edge_mass"][worst] > EDGE_MASS_MAX:
-            problems.append(f"{grid['edge_mass'][worst]:.3f} of the hyperparameters' mass lies in the grid's edge "
-                            f"cells ({worst}): widen the grid (settings.tau_range)")
+            problems.append(
+                f"{grid['edge_mass'][worst]:.3f} of the hyperparameters' mass lies in the grid's edge "
+                f"cells ({worst}): widen the grid (settings.tau_range)"
+            )
         unusable = int(np.sum(~grid["usable"]))
         if unusable:
             problems.append(f"{unusable} of {len(grid['usable'])} grid points could not be fitted")
@@ -574,10 +652,17 @@ class PartiallyPooledResults:
     @property
     def diagnostics(self) -> dict:
         """k-hat, effective sample size, grid edge mass and size: what the table's status is decided from."""
-        return {"k_hat": self.k_hat, "k_hat_threshold": khat_threshold(self.settings.draws), "ess": self.ess,
-                "draws": self.settings.draws, "grid_points": len(self.grid["weight"]),
-                "grid_step": self.settings.grid_step, "edge_mass": dict(self.grid["edge_mass"]),
-                "unusable_grid_points": int(np.sum(~self.grid["usable"])), "seed": self.settings.seed}
+        return {
+            "k_hat": self.k_hat,
+            "k_hat_threshold": khat_threshold(self.settings.draws),
+            "ess": self.ess,
+            "draws": self.settings.draws,
+            "grid_points": len(self.grid["weight"]),
+            "grid_step": self.settings.grid_step,
+            "edge_mass": dict(self.grid["edge_mass"]),
+            "unusable_grid_points": int(np.sum(~self.grid["usable"])),
+            "seed": self.settings.seed,
+        }
 
     # -- estimates -------------------------------------------------------------------------------------------
     @cached_property
@@ -624,9 +709,16 @@ class PartiallyPooledResults:
     def tidy(self, alpha: float = 0.05) -> pd.DataFrame:
         """One row per parameter: posterior mean, SD, credible interval, P(> 0), and the fit's status and k-hat."""
         ci = self.conf_int(alpha)
-        table = pd.DataFrame({"term": self.names, "estimate": self.params.values, "std_error": self.bse.values,
-                              "conf_low": ci[0].values, "conf_high": ci[1].values,
-                              "p_positive": self.p_positive.reindex(self.names).values})
+        table = pd.DataFrame(
+            {
+                "term": self.names,
+                "estimate": self.params.values,
+                "std_error": self.bse.values,
+                "conf_low": ci[0].values,
+                "conf_high": ci[1].values,
+                "p_positive": self.p_positive.reindex(self.names).values,
+            }
+        )
         table["method"] = "partial pooling (grid-Laplace + PSIS)"
         table["k_hat"] = self.k_hat
         table["status"] = self.status
@@ -639,28 +731,40 @@ class PartiallyPooledResults:
         d = self.data
         edge = max(self.grid["edge_mass"].values())
         info = {
-            "Model:": "Partially pooled ordered logit", "Outcome:": d.outcome,
+            "Model:": "Partially pooled ordered logit",
+            "Outcome:": d.outcome,
             "Groups:": f"{d.group_column} ({len(self.groups)}; reference {self.groups[0]})",
             "Varying slopes:": ", ".join(f"{s}: {v}" for s, v in zip(self.symbols, d.varying)),
-            "Observations:": str(len(d.y)), "Outcome levels:": ", ".join(map(str, d.levels)),
+            "Observations:": str(len(d.y)),
+            "Outcome levels:": ", ".join(map(str, d.levels)),
             "Method:": "grid over log tau + Laplace, PSIS-corrected",
             "Grid points:": f"{len(self.grid['weight'])} (step {self.settings.grid_step:g})",
             "Draws / ESS:": f"{self.settings.draws} / {self.ess:.0f}",
             "k-hat:": f"{self.k_hat:.3f} (limit {khat_threshold(self.settings.draws):.2f})",
-            "Edge mass:": f"{edge:.2g}", "Status:": "ok" if self.ok else "UNRELIABLE",
+            "Edge mass:": f"{edge:.2g}",
+            "Status:": "ok" if self.ok else "UNRELIABLE",
         }
         smry = Summary()
         smry.add_title(f"Partially pooled ordered logit: {d.outcome} by {d.group_column}")
         smry.add_dict(info, ncols=2)
         table = self.posterior_summary()
         ci = self.conf_int(alpha)
-        table = pd.DataFrame({"mean": table["mean"], "sd": table["sd"], f"[{alpha / 2:g}": ci[0],
-                              f"{1 - alpha / 2:g}]": ci[1], "P(>0)": table["p_positive"]})
+        table = pd.DataFrame(
+            {
+                "mean": table["mean"],
+                "sd": table["sd"],
+                f"[{alpha / 2:g}": ci[0],
+                f"{1 - alpha / 2:g}]": ci[1],
+                "P(>0)": table["p_positive"],
+            }
+        )
         smry.add_df(table, float_format="%.4f")
         p = self.priors
-        smry.add_text(f"Priors: mu ~ Normal(0, {p.mu_sd:g}), tau ~ HalfNormal({p.tau_scale:g}), delta ~ Normal(0, "
-                      f"{p.delta_sd:g}), thresholds ~ Normal(0, {p.threshold_sd:g}) ordered. Logit P(Y <= j) = "
-                      "theta[j] - eta. Intervals are equal-tailed credible intervals.")
+        smry.add_text(
+            f"Priors: mu ~ Normal(0, {p.mu_sd:g}), tau ~ HalfNormal({p.tau_scale:g}), delta ~ Normal(0, "
+            f"{p.delta_sd:g}), thresholds ~ Normal(0, {p.threshold_sd:g}) ordered. Logit P(Y <= j) = "
+            "theta[j] - eta. Intervals are equal-tailed credible intervals."
+        )
         for note in self.notes:
             smry.add_text("Note: " + note)
         for problem in self.problems:
@@ -671,5 +775,14 @@ class PartiallyPooledResults:
         return f"<PartiallyPooledResults {self.outcome!r} by {self.data.group_column!r}, {self.status}>"
 
 
-__all__ = ["DEFAULT", "FAST", "PartiallyPooledResults", "PoolingPriors", "PoolingSettings", "PoolingWarning",
-           "khat_threshold", "partially_pooled", "psis"]
+__all__ = [
+    "DEFAULT",
+    "FAST",
+    "PartiallyPooledResults",
+    "PoolingPriors",
+    "PoolingSettings",
+    "PoolingWarning",
+    "khat_threshold",
+    "partially_pooled",
+    "psis",
+]

@@ -14,8 +14,15 @@ from scipy import stats
 from .engine import Batch, BatchFit, Prior, newton
 
 
-def constrained_fit(problems: Batch, starts: np.ndarray, index, values, penalty: str | None,
-                    prior: Prior | None = None, tol: float = 1e-8) -> BatchFit:
+def constrained_fit(
+    problems: Batch,
+    starts: np.ndarray,
+    index,
+    values,
+    penalty: str | None,
+    prior: Prior | None = None,
+    tol: float = 1e-8,
+) -> BatchFit:
     """Maximise each problem's objective with parameter `index[r]` fixed at `values[r]`, from `starts`."""
     starts = np.array(starts, dtype=float)
     rows = np.arange(len(starts))
@@ -25,8 +32,17 @@ def constrained_fit(problems: Batch, starts: np.ndarray, index, values, penalty:
     return newton(problems, penalty, start=starts, free=free, tol=tol, prior=prior)
 
 
-def profile_bounds(problem: Batch, theta: np.ndarray, best: float, penalty: str | None, indices, se,
-                   alpha: float, prior: Prior | None = None, max_steps: int = 60) -> np.ndarray:
+def profile_bounds(
+    problem: Batch,
+    theta: np.ndarray,
+    best: float,
+    penalty: str | None,
+    indices,
+    se,
+    alpha: float,
+    prior: Prior | None = None,
+    max_steps: int = 60,
+) -> np.ndarray:
     """Both ends of the 1 - alpha profile interval of each parameter in `indices`, for one problem.
 
     Safeguarded Newton on the drop of the profile, whose derivative is minus the fixed parameter's score (the
@@ -48,8 +64,14 @@ def profile_bounds(problem: Batch, theta: np.ndarray, best: float, penalty: str 
     problems = problem.take(np.zeros(m, int))
 
     def constrained(rows, starts):
-        return constrained_fit(problems.take(rows), starts, k[rows], value[rows], penalty,
-                               prior.take(np.zeros(len(rows), int)) if prior is not None else None)
+        return constrained_fit(
+            problems.take(rows),
+            starts,
+            k[rows],
+            value[rows],
+            penalty,
+            prior.take(np.zeros(len(rows), int)) if prior is not None else None,
+        )
 
     for _ in range(max_steps):
         idx = np.flatnonzero(active)
@@ -82,12 +104,14 @@ def profile_bounds(problem: Batch, theta: np.ndarray, best: float, penalty: str 
         open_bracket = np.isnan(far[ok])
         width = np.maximum(np.abs(v - c), sd)
         outwards = ~np.isfinite(candidate) | ((candidate - v) * s <= 0)
-        walked = np.where(outwards, v + s * width,
-                          np.where(np.abs(candidate - c) > 64 * width, c + s * 64 * width, candidate))
+        walked = np.where(
+            outwards, v + s * width, np.where(np.abs(candidate - c) > 64 * width, c + s * 64 * width, candidate)
+        )
         unbounded = open_bracket & (np.abs(walked - c) > 1e4 * sd)
         lo, hi = np.fmin(near[ok], far[ok]), np.fmax(near[ok], far[ok])
-        bisected = np.where(np.isfinite(candidate) & (lo < candidate) & (candidate < hi), candidate,
-                            (near[ok] + far[ok]) / 2)
+        bisected = np.where(
+            np.isfinite(candidate) & (lo < candidate) & (candidate < hi), candidate, (near[ok] + far[ok]) / 2
+        )
         narrow = ~open_bracket & (hi - lo < 1e-8)
         candidate = np.where(open_bracket, walked, bisected)
         settled = ~unbounded & ~narrow & (np.abs(candidate - v) < 1e-9)

@@ -32,7 +32,7 @@ class ReplicateFits:
     @property
     def params(self) -> np.ndarray:
         """The slopes (R, p)."""
-        return self.theta[:, self.batch.n_levels - 1:]
+        return self.theta[:, self.batch.n_levels - 1 :]
 
     def profile_statistic(self, term: int, values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """2 x (objective at the fit - objective with slope `term` fixed at `values`) for replicates `rows`."""
@@ -49,8 +49,9 @@ class ReplicateFits:
         return out
 
 
-def fit_replicates(b: Batch, penalise_separated: bool = True, ml_max_iter: int = MAX_ITER,
-                   jeffreys_tol: float = 1e-8) -> ReplicateFits:
+def fit_replicates(
+    b: Batch, penalise_separated: bool = True, ml_max_iter: int = MAX_ITER, jeffreys_tol: float = 1e-8
+) -> ReplicateFits:
     """ML fits of every replicate, the separation decision, and Jeffreys-penalised refits of the separated ones.
 
     `ml_max_iter` may stop maximum likelihood early: a replicate that has not converged by then is either
@@ -68,8 +69,12 @@ def fit_replicates(b: Batch, penalise_separated: bool = True, ml_max_iter: int =
     if penalised.any():
         rows = np.flatnonzero(penalised)
         jeffreys = newton(b.take(rows), "jeffreys", tol=jeffreys_tol)
-        theta[rows], objective[rows], converged[rows], H[rows] = (jeffreys.theta, jeffreys.objective,
-                                                                  jeffreys.converged, jeffreys.hessian)
+        theta[rows], objective[rows], converged[rows], H[rows] = (
+            jeffreys.theta,
+            jeffreys.objective,
+            jeffreys.converged,
+            jeffreys.hessian,
+        )
     with np.errstate(invalid="ignore"):
         cov = np.full_like(H, np.nan)
         ok = np.isfinite(H).all(axis=(1, 2))
@@ -78,6 +83,6 @@ def fit_replicates(b: Batch, penalise_separated: bool = True, ml_max_iter: int =
                 cov[ok] = np.linalg.inv(-H[ok])
             except np.linalg.LinAlgError:
                 cov[ok] = np.linalg.pinv(-H[ok])
-        bse = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))[:, b.n_levels - 1:]
+        bse = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))[:, b.n_levels - 1 :]
     bse[flags & ~penalised] = np.nan
     return ReplicateFits(b, theta, bse, objective, converged, flags, penalised)

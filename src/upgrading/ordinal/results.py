@@ -27,8 +27,11 @@ from .separation import Separation, directions, separation
 #: BFGS (the penalised fit) converges superlinearly, not quadratically as Newton does: a tighter gradient
 #: tolerance gives estimates as exact as the ML ones (about 1e-12), so that no last bit reaches an exhibit.
 PENALISED_TOL = 1e-11
-METHOD_LABELS = {None: "maximum likelihood", "jeffreys": "maximum Jeffreys-penalised likelihood",
-                 "br": "mean bias reduction (adjusted score equations)"}
+METHOD_LABELS = {
+    None: "maximum likelihood",
+    "jeffreys": "maximum Jeffreys-penalised likelihood",
+    "br": "mean bias reduction (adjusted score equations)",
+}
 FIT_METHODS = (*PENALTIES, "br")
 
 
@@ -44,8 +47,7 @@ class OrderedLogit:
         self.problem = Batch.of(design)
 
     @classmethod
-    def from_formula(cls, formula: str, data: pd.DataFrame, freq_weights=None, aliased: str = "raise"
-                     ) -> OrderedLogit:
+    def from_formula(cls, formula: str, data: pd.DataFrame, freq_weights=None, aliased: str = "raise") -> OrderedLogit:
         """`outcome ~ predictors` in patsy syntax (treatment contrasts, no intercept: the thresholds are it).
 
         `aliased="drop"` leaves out predictors that cannot be estimated instead of refusing them; the results'
@@ -81,8 +83,14 @@ class OrderedLogit:
             results._warn()
         return results
 
-    def fit(self, penalty: str | None = None, start: np.ndarray | None = None, warn: bool = True,
-            prior: Prior | None = None, max_iter: int = MAX_ITER) -> OrderedLogitResults:
+    def fit(
+        self,
+        penalty: str | None = None,
+        start: np.ndarray | None = None,
+        warn: bool = True,
+        prior: Prior | None = None,
+        max_iter: int = MAX_ITER,
+    ) -> OrderedLogitResults:
         """Maximise the log-likelihood (`penalty=None`) or the Jeffreys-penalised log-likelihood
         (`penalty="jeffreys"`: a Firth-type penalty; Firth 1993, Kosmidis & Firth 2021), optionally with a
         Gaussian `prior` on theta = (thresholds, slopes); or solve the mean bias-reducing adjusted score
@@ -171,11 +179,11 @@ class OrderedLogitResults:
 
     @property
     def slopes(self) -> pd.Series:
-        return self.params.iloc[:len(self.design.names)]
+        return self.params.iloc[: len(self.design.names)]
 
     @property
     def thresholds(self) -> pd.Series:
-        return self.params.iloc[len(self.design.names):]
+        return self.params.iloc[len(self.design.names) :]
 
     @cached_property
     def _cov(self) -> np.ndarray:
@@ -191,7 +199,7 @@ class OrderedLogitResults:
         return cov
 
     def cov_params(self) -> pd.DataFrame:
-        order = np.r_[self._n_thresholds:len(self.theta), :self._n_thresholds]
+        order = np.r_[self._n_thresholds : len(self.theta), : self._n_thresholds]
         names = self.model.param_names
         return pd.DataFrame(self._cov[np.ix_(order, order)], index=names, columns=names)
 
@@ -258,8 +266,10 @@ class OrderedLogitResults:
         """Profile (penalised) likelihood intervals (columns 0 and 1) of the slopes, or of `cols`; +-inf where
         the profile never drops far enough, NaN for a diverging ML estimate."""
         if self.penalty == "br":
-            raise UpgradingError("mean bias reduction has no objective function to profile; use conf_int() "
-                                 "(Wald) or the Jeffreys-penalised fit's profile intervals")
+            raise UpgradingError(
+                "mean bias reduction has no objective function to profile; use conf_int() "
+                "(Wald) or the Jeffreys-penalised fit's profile intervals"
+            )
         cols = list(self.design.names) if cols is None else list(cols)
         self._profile(cols, alpha)
         return pd.DataFrame([self._profile_cache[(c, alpha)] for c in cols], index=cols, columns=[0, 1])
@@ -273,8 +283,16 @@ class OrderedLogitResults:
         if not todo:
             return
         se = [self.bse[c] if np.isfinite(self.bse[c]) and self.bse[c] > 0 else 1.0 for c in todo]
-        bounds = profile_bounds(self.model.problem, self.theta, self.objective, self.penalty,
-                                [engine_names.index(c) for c in todo], se, alpha, prior=self.prior)
+        bounds = profile_bounds(
+            self.model.problem,
+            self.theta,
+            self.objective,
+            self.penalty,
+            [engine_names.index(c) for c in todo],
+            se,
+            alpha,
+            prior=self.prior,
+        )
         for c, (low, high) in zip(todo, bounds):
             self._profile_cache[(c, alpha)] = (float(low), float(high))
 
@@ -295,8 +313,9 @@ class OrderedLogitResults:
         m = len(values)
         problems = self.model.problem.take(np.zeros(m, int))
         prior = self.prior.take(np.zeros(m, int)) if self.prior is not None else None
-        fit = constrained_fit(problems, np.tile(self.theta, (m, 1)), np.full(m, k), values, self.penalty, prior,
-                              tol=1e-10)
+        fit = constrained_fit(
+            problems, np.tile(self.theta, (m, 1)), np.full(m, k), values, self.penalty, prior, tol=1e-10
+        )
         drop = np.maximum(2 * (self.objective - fit.objective), 0.0)
         root = np.sign(self.theta[k] - values) * np.sqrt(drop)
         return np.where(fit.converged, root, np.nan)
@@ -333,10 +352,17 @@ class OrderedLogitResults:
         else:
             statistic = np.array([self.signed_root(c, 0.0)[0] for c in slopes])
             p_value, test = 2 * stats.norm.sf(np.abs(statistic)), "likelihood ratio (signed root)"
-        table = pd.DataFrame({
-            "term": slopes, "estimate": self.params[slopes].values, "std_error": self.bse[slopes].values,
-            "statistic": statistic, "p_value": p_value, "conf_low": ci[0].values, "conf_high": ci[1].values,
-        })
+        table = pd.DataFrame(
+            {
+                "term": slopes,
+                "estimate": self.params[slopes].values,
+                "std_error": self.bse[slopes].values,
+                "statistic": statistic,
+                "p_value": p_value,
+                "conf_low": ci[0].values,
+                "conf_high": ci[1].values,
+            }
+        )
         table["odds_ratio"] = np.exp(table["estimate"])
         table["or_conf_low"] = np.exp(table["conf_low"])
         table["or_conf_high"] = np.exp(table["conf_high"])
@@ -347,8 +373,16 @@ class OrderedLogitResults:
         table["separated"] = [bool(diverging[t]) or t in self.separation.terms for t in slopes]
         table["note"] = ""
         if self.design.aliased:  # one row per term left out, with the reason instead of a number
-            rows = pd.DataFrame({"term": list(self.design.aliased), "note": list(self.design.aliased.values()),
-                                 "method": self.method, "interval": kind, "test": test, "separated": False})
+            rows = pd.DataFrame(
+                {
+                    "term": list(self.design.aliased),
+                    "note": list(self.design.aliased.values()),
+                    "method": self.method,
+                    "interval": kind,
+                    "test": test,
+                    "separated": False,
+                }
+            )
             table = pd.concat([table, rows], ignore_index=True)
         return table
 
@@ -357,15 +391,23 @@ class OrderedLogitResults:
         from statsmodels.iolib.summary2 import Summary
 
         d = self.design
-        status = ("separated: ML estimates of " + ", ".join(self.separation.terms) + " are infinite"
-                  if self._diverging.any() else f"{self.converged} ({self.n_iter} iterations)")
+        status = (
+            "separated: ML estimates of " + ", ".join(self.separation.terms) + " are infinite"
+            if self._diverging.any()
+            else f"{self.converged} ({self.n_iter} iterations)"
+        )
         info = {
-            "Model:": "Ordered logit (proportional odds)", "Outcome:": d.outcome,
+            "Model:": "Ordered logit (proportional odds)",
+            "Outcome:": d.outcome,
             "Method:": METHOD_LABELS[self.penalty] + (" with a Gaussian prior" if self.prior is not None else ""),
             "Link:": "logit; P(Y <= j) = threshold_j - x'beta",
-            "Observations:": f"{self.nobs:g}", "Outcome levels:": ", ".join(map(str, d.levels)),
-            "Log-likelihood:": f"{self.llf:.4f}", "AIC:": f"{self.aic:.4f}", "BIC:": f"{self.bic:.4f}",
-            "Converged:": status, "Condition number:": f"{self.hessian_condition:.3g}",
+            "Observations:": f"{self.nobs:g}",
+            "Outcome levels:": ", ".join(map(str, d.levels)),
+            "Log-likelihood:": f"{self.llf:.4f}",
+            "AIC:": f"{self.aic:.4f}",
+            "BIC:": f"{self.bic:.4f}",
+            "Converged:": status,
+            "Condition number:": f"{self.hessian_condition:.3g}",
         }
         if self.penalty == "jeffreys":
             info["Penalised log-lik.:"] = f"{self.objective:.4f}"
@@ -373,17 +415,35 @@ class OrderedLogitResults:
         smry.add_title(f"Ordered logit: {d.formula}")
         smry.add_dict(info, ncols=2)
         ci = self.conf_int(alpha)
-        table = pd.DataFrame({"coef": self.params, "std err": self.bse, "z": self.tvalues, "P>|z|": self.pvalues,
-                              f"[{alpha / 2:g}": ci[0], f"{1 - alpha / 2:g}]": ci[1]})
+        table = pd.DataFrame(
+            {
+                "coef": self.params,
+                "std err": self.bse,
+                "z": self.tvalues,
+                "P>|z|": self.pvalues,
+                f"[{alpha / 2:g}": ci[0],
+                f"{1 - alpha / 2:g}]": ci[1],
+            }
+        )
         smry.add_df(table, float_format="%.4f")
-        notes = ["Intervals are Wald intervals; profile intervals: profile_conf_int(). Standard errors: "
-                 + ("inverse expected information at the penalised estimate." if self.penalty
-                    else "inverse observed information.")]
+        notes = [
+            "Intervals are Wald intervals; profile intervals: profile_conf_int(). Standard errors: "
+            + (
+                "inverse expected information at the penalised estimate."
+                if self.penalty
+                else "inverse observed information."
+            )
+        ]
         if self.separation.separated:
-            notes.append(f"WARNING: the data are separated ({self.separation}); maximum-likelihood estimates of "
-                         "these terms are infinite" + (f"; the estimates above, by {METHOD_LABELS[self.penalty]}, "
-                                                       "are finite."
-                                                       if self.penalty else "; use penalty='jeffreys'."))
+            notes.append(
+                f"WARNING: the data are separated ({self.separation}); maximum-likelihood estimates of "
+                "these terms are infinite"
+                + (
+                    f"; the estimates above, by {METHOD_LABELS[self.penalty]}, are finite."
+                    if self.penalty
+                    else "; use penalty='jeffreys'."
+                )
+            )
         if self.design.aliased:
             left_out = "; ".join(f"{term} ({why})" for term, why in self.design.aliased.items())
             notes.append(f"Left out as not estimable: {left_out}")
@@ -394,19 +454,27 @@ class OrderedLogitResults:
     def _warn(self) -> None:
         formula = self.design.formula
         if self.separation.separated:
-            advice = (f"estimates by {METHOD_LABELS[self.penalty]}" if self.penalty
-                      else "use penalty='jeffreys' for finite estimates")
-            warnings.warn(f"{formula}: data are separated ({self.separation}); maximum likelihood does not "
-                          f"exist; {advice}", SeparationWarning, stacklevel=3)
+            advice = (
+                f"estimates by {METHOD_LABELS[self.penalty]}"
+                if self.penalty
+                else "use penalty='jeffreys' for finite estimates"
+            )
+            warnings.warn(
+                f"{formula}: data are separated ({self.separation}); maximum likelihood does not exist; {advice}",
+                SeparationWarning,
+                stacklevel=3,
+            )
         if not self.converged and not self.separation.separated:
-            warnings.warn(f"{formula}: the solver did not converge in {self.n_iter} iterations", ModelWarning,
-                          stacklevel=3)
+            warnings.warn(
+                f"{formula}: the solver did not converge in {self.n_iter} iterations", ModelWarning, stacklevel=3
+            )
 
     def __repr__(self) -> str:
         return f"<OrderedLogitResults {self.design.formula!r}, {self.method}, n={self.nobs:g}>"
 
 
-def ordered_logit(formula: str, data: pd.DataFrame, freq_weights=None, penalty: str | None = None,
-                  **fit_options) -> OrderedLogitResults:
+def ordered_logit(
+    formula: str, data: pd.DataFrame, freq_weights=None, penalty: str | None = None, **fit_options
+) -> OrderedLogitResults:
     """The formula shortcut: `OrderedLogit.from_formula(formula, data, freq_weights).fit(penalty, ...)`."""
     return OrderedLogit.from_formula(formula, data, freq_weights).fit(penalty, **fit_options)

@@ -49,9 +49,9 @@ def _constraint_rows(b: Batch, scale: np.ndarray | None = None):
     r, i = np.indices((R, n))
     up, low = keep & (b.y < K - 1), keep & (b.y > 0)
     rows[r[up], 0, i[up], b.y[up]] = 1.0
-    rows[:, 0, :, K - 1:] = -Xs
+    rows[:, 0, :, K - 1 :] = -Xs
     rows[r[low], 1, i[low], b.y[low] - 1] = -1.0
-    rows[:, 1, :, K - 1:] = Xs
+    rows[:, 1, :, K - 1 :] = Xs
     valid = np.stack([up, low], axis=1)
     rows[~valid] = 0.0
     return rows.reshape(R, 2 * n, -1), valid.reshape(R, 2 * n)
@@ -70,14 +70,16 @@ def certify(b: Batch, theta: np.ndarray) -> np.ndarray:
     finite = np.isfinite(logp)
     safe = np.where(finite, logp, 0.0)
     with np.errstate(over="ignore", invalid="ignore"):
-        lam = np.concatenate([b.weights * np.exp(log_density(u1) - safe),
-                              b.weights * np.exp(log_density(u0) - safe)], axis=1)
+        lam = np.concatenate(
+            [b.weights * np.exp(log_density(u1) - safe), b.weights * np.exp(log_density(u0) - safe)], axis=1
+        )
     rows, valid = _constraint_rows(b)
     lam = np.where(valid, lam, 0.0)
     positive = np.all(finite, axis=1) & np.all(np.where(valid, lam, 1.0) > 0, axis=1)
     At_lam = np.einsum("rmq,rm->rq", rows, lam)
-    correction = np.einsum("rmq,rq->rm", rows, np.einsum("rqs,rs->rq", np.linalg.pinv(
-        np.einsum("rmq,rms->rqs", rows, rows)), -At_lam))
+    correction = np.einsum(
+        "rmq,rq->rm", rows, np.einsum("rqs,rs->rq", np.linalg.pinv(np.einsum("rmq,rms->rqs", rows, rows)), -At_lam)
+    )
     total = lam + correction
     residual = np.abs(np.einsum("rmq,rm->rq", rows, total)).max(axis=1)
     lam_max = np.where(valid, lam, 0.0).max(axis=1)
@@ -115,14 +117,15 @@ def linear_program(b: Batch, tol: float = LP_TOL) -> np.ndarray:
         col_index += [np.arange(R) * q + k, np.arange(R) * q + k + 1]
         values += [np.ones(R), -np.ones(R)]
     n_rows = len(A) + R * (K - 2)
-    A_ub = sparse.csr_matrix((np.concatenate(values), (np.concatenate(row_index), np.concatenate(col_index))),
-                             shape=(n_rows, R * q))
+    A_ub = sparse.csr_matrix(
+        (np.concatenate(values), (np.concatenate(row_index), np.concatenate(col_index))), shape=(n_rows, R * q)
+    )
     res = optimize.linprog(costs.reshape(-1), A_ub=A_ub, b_ub=np.zeros(n_rows), bounds=(-1, 1), method="highs")
     if res.status != 0:
         raise RuntimeError(f"the separation linear program failed: {res.message}")
     delta = res.x.reshape(R, q).copy()
     optimum = -np.einsum("rq,rq->r", costs, delta)
-    delta[:, K - 1:] /= scale
+    delta[:, K - 1 :] /= scale
     cut = tol * np.maximum(1.0, np.abs(delta).max(axis=1, keepdims=True))
     direction = np.where(np.abs(delta) > cut, np.sign(delta), 0.0)
     direction[optimum <= tol * sizes] = 0.0

@@ -44,8 +44,9 @@ def check_register(register: dict) -> None:
     """Every table cell present once with the source's wording; every claim testable and fully declared."""
     problems = []
     cells = source_patterns()["cells"]
-    expected_cells = {(p, f, g): w for p, forms in cells.items() for f, groups in forms.items()
-                      for g, w in groups.items()}
+    expected_cells = {
+        (p, f, g): w for p, forms in cells.items() for f, groups in forms.items() for g, w in groups.items()
+    }
     seen = {}
     ids = [c["id"] for c in register["claims"]]
     if len(set(ids)) != len(ids):
@@ -57,8 +58,9 @@ def check_register(register: dict) -> None:
             if key not in expected_cells:
                 problems.append(f"{claim['id']}: no such cell in the source table")
             elif claim["wording"] != expected_cells[key]:
-                problems.append(f"{claim['id']}: wording {claim['wording']!r} differs from the source's "
-                                f"{expected_cells[key]!r}")
+                problems.append(
+                    f"{claim['id']}: wording {claim['wording']!r} differs from the source's {expected_cells[key]!r}"
+                )
             seen[key] = claim["id"]
         try:
             expected = expected_direction(claim, register)
@@ -74,8 +76,9 @@ def check_register(register: dict) -> None:
         if claim["subset"] not in ("all", *cb.group_codes):
             problems.append(f"{claim['id']}: subset {claim['subset']!r} is not 'all' or a sectoral group")
     if register.get("cell_model") not in MODELS:
-        problems.append(f"cell_model {register.get('cell_model')!r} is not one of the study's models "
-                        f"({', '.join(MODELS)})")
+        problems.append(
+            f"cell_model {register.get('cell_model')!r} is not one of the study's models ({', '.join(MODELS)})"
+        )
     missing = set(expected_cells) - set(seen)
     if missing:
         problems.append(f"table cells missing from the register: {sorted(missing)}")
@@ -104,8 +107,13 @@ def prepare(cases: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def verdict_rule(expected: str, excludes_zero_above: ArrayLike, excludes_zero_below: ArrayLike,
-                 inside_margin: ArrayLike, below_margin: ArrayLike) -> np.ndarray:
+def verdict_rule(
+    expected: str,
+    excludes_zero_above: ArrayLike,
+    excludes_zero_below: ArrayLike,
+    inside_margin: ArrayLike,
+    below_margin: ArrayLike,
+) -> np.ndarray:
     """The declared verdict rules (register's [verdict_rules]) as codes into VERDICTS, elementwise.
 
     The inputs are what the rules look at, as booleans (or boolean arrays, one entry per fit): whether the 95%
@@ -113,12 +121,18 @@ def verdict_rule(expected: str, excludes_zero_above: ArrayLike, excludes_zero_be
     (`excludes_zero_below`), whether the 90% interval lies inside (-margin, margin), and whether its upper end
     lies below +margin.
     """
-    consistent = {"positive": excludes_zero_above, "negative": excludes_zero_below, "null": inside_margin,
-                  "non_positive": below_margin}
-    contradicted = {"positive": np.logical_or(excludes_zero_below, inside_margin),
-                    "negative": np.logical_or(excludes_zero_above, inside_margin),
-                    "null": np.logical_or(excludes_zero_above, excludes_zero_below),
-                    "non_positive": excludes_zero_above}
+    consistent = {
+        "positive": excludes_zero_above,
+        "negative": excludes_zero_below,
+        "null": inside_margin,
+        "non_positive": below_margin,
+    }
+    contradicted = {
+        "positive": np.logical_or(excludes_zero_below, inside_margin),
+        "negative": np.logical_or(excludes_zero_above, inside_margin),
+        "null": np.logical_or(excludes_zero_above, excludes_zero_below),
+        "non_positive": excludes_zero_above,
+    }
     if expected not in consistent:
         raise ValueError(f"expected direction {expected!r} is not one of {EXPECTATIONS}")
     return np.where(consistent[expected], 0, np.where(contradicted[expected], 1, 2))
@@ -171,8 +185,10 @@ def holm_family(table: pd.DataFrame) -> pd.DataFrame:
     family = pd.concat([table["p_consistent"], table["p_contradicted"]], ignore_index=True)
     adjusted = _holm(family)
     n = len(table)
-    return pd.DataFrame({"p_consistent_holm": adjusted.iloc[:n].to_numpy(),
-                         "p_contradicted_holm": adjusted.iloc[n:].to_numpy()}, index=table.index)
+    return pd.DataFrame(
+        {"p_consistent_holm": adjusted.iloc[:n].to_numpy(), "p_contradicted_holm": adjusted.iloc[n:].to_numpy()},
+        index=table.index,
+    )
 
 
 def _holm(p: pd.Series) -> pd.Series:
@@ -214,17 +230,29 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                     fits[key] = error
                 else:
                     if fits[key].penalty:  # profile intervals of every claim on this fit, in one batch per level
-                        terms = [c["term"] for c in register["claims"]
-                                 if _fit_key(c, register) == key and c["term"] in fits[key].design.names]
+                        terms = [
+                            c["term"]
+                            for c in register["claims"]
+                            if _fit_key(c, register) == key and c["term"] in fits[key].design.names
+                        ]
                         for level in (0.05, 0.10):
                             fits[key].profile_conf_int(level, terms)
             fit = fits[key]
             expected = expected_direction(claim, register)
             margin = float(register["margins"][claim["predictor"]])
-            row = {"id": claim["id"], "kind": claim["kind"], "sectoral_group": claim["sectoral_group"],
-                   "outcome": claim["outcome"], "predictor": claim["predictor"], "term": claim["term"],
-                   "published_wording": claim["wording"], "expected": expected, "margin": margin,
-                   "subset": claim["subset"], "source": claim["source"]}
+            row = {
+                "id": claim["id"],
+                "kind": claim["kind"],
+                "sectoral_group": claim["sectoral_group"],
+                "outcome": claim["outcome"],
+                "predictor": claim["predictor"],
+                "term": claim["term"],
+                "published_wording": claim["wording"],
+                "expected": expected,
+                "margin": margin,
+                "subset": claim["subset"],
+                "source": claim["source"],
+            }
             if isinstance(fit, UpgradingError):
                 row.update({"fit": "not estimable", "note": str(fit), "verdict": "inconclusive"})
                 rows.append(row)
@@ -232,8 +260,7 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
             term = claim["term"]
             if term not in fit.design.names:
                 why = fit.aliased.get(term, f"term {term!r} is not in the model fitted to this sheet")
-                row.update({"fit": "not estimable", "note": study_reason(term, why, subset),
-                            "verdict": "inconclusive"})
+                row.update({"fit": "not estimable", "note": study_reason(term, why, subset), "verdict": "inconclusive"})
                 rows.append(row)
                 continue
             estimate, se = float(fit.params[term]), float(fit.bse[term])
@@ -242,21 +269,37 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
             ci90 = tuple(interval(0.10, [term]).loc[term])
             roots = signed_roots(fit, term, margin)
             p_consistent, p_contradicted = decision_p_values(expected, roots)
-            row.update({
-                "fit": "jeffreys" if fit.penalty else "ml", "n": int(fit.nobs), "estimate": estimate,
-                "std_error": se, "odds_ratio": float(np.exp(estimate)), "ci_low": ci[0], "ci_high": ci[1],
-                "ci90_low": ci90[0], "ci90_high": ci90[1],
-                "test": "likelihood ratio" if fit.penalty else "Wald",
-                "p_value": float(2 * stats.norm.sf(abs(roots[0]))) if np.isfinite(roots[0]) else np.nan,
-                "p_consistent": p_consistent, "p_contradicted": p_contradicted,
-                "verdict": decide(expected, ci, ci90, margin), "note": claim.get("note", ""),
-            })
-            if claim["predictor"] in ("collective_efficiency", "leader_driven", "joint_actions") \
-                    and claim["sectoral_group"] in set(data["sectoral_group"].astype(str)):
+            row.update(
+                {
+                    "fit": "jeffreys" if fit.penalty else "ml",
+                    "n": int(fit.nobs),
+                    "estimate": estimate,
+                    "std_error": se,
+                    "odds_ratio": float(np.exp(estimate)),
+                    "ci_low": ci[0],
+                    "ci_high": ci[1],
+                    "ci90_low": ci90[0],
+                    "ci90_high": ci90[1],
+                    "test": "likelihood ratio" if fit.penalty else "Wald",
+                    "p_value": float(2 * stats.norm.sf(abs(roots[0]))) if np.isfinite(roots[0]) else np.nan,
+                    "p_consistent": p_consistent,
+                    "p_contradicted": p_contradicted,
+                    "verdict": decide(expected, ci, ci90, margin),
+                    "note": claim.get("note", ""),
+                }
+            )
+            if claim["predictor"] in ("collective_efficiency", "leader_driven", "joint_actions") and claim[
+                "sectoral_group"
+            ] in set(data["sectoral_group"].astype(str)):
                 group = data[data["sectoral_group"] == claim["sectoral_group"]]
                 exact = permutation_association(group[claim["predictor"]], group[claim["outcome"]], n_resamples)
-                row.update({"exact_tau_b": exact["tau_b"], "exact_p": exact["p_value"],  # P(|T| >= |t|)
-                            "exact_method": exact["reason"] or exact["method"]})
+                row.update(
+                    {
+                        "exact_tau_b": exact["tau_b"],
+                        "exact_p": exact["p_value"],  # P(|T| >= |t|)
+                        "exact_method": exact["reason"] or exact["method"],
+                    }
+                )
             rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("p_value", "p_consistent", "p_contradicted"):
@@ -265,12 +308,43 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
     table[["p_consistent_holm", "p_contradicted_holm"]] = holm_family(table)
     table["verdict_holm"] = np.select(
         [table["p_consistent_holm"] < 0.05, table["p_contradicted_holm"] < 0.05],
-        ["consistent", "contradicted"], default="inconclusive")
-    order = ["id", "kind", "sectoral_group", "outcome", "predictor", "published_wording", "expected", "margin",
-             "fit", "n", "estimate", "std_error", "odds_ratio", "ci_low", "ci_high", "ci90_low", "ci90_high",
-             "test", "p_value", "p_consistent", "p_consistent_holm", "p_contradicted",
-             "p_contradicted_holm", "verdict", "verdict_holm", "exact_tau_b", "exact_p", "exact_method",
-             "term", "subset", "source", "note"]
+        ["consistent", "contradicted"],
+        default="inconclusive",
+    )
+    order = [
+        "id",
+        "kind",
+        "sectoral_group",
+        "outcome",
+        "predictor",
+        "published_wording",
+        "expected",
+        "margin",
+        "fit",
+        "n",
+        "estimate",
+        "std_error",
+        "odds_ratio",
+        "ci_low",
+        "ci_high",
+        "ci90_low",
+        "ci90_high",
+        "test",
+        "p_value",
+        "p_consistent",
+        "p_consistent_holm",
+        "p_contradicted",
+        "p_contradicted_holm",
+        "verdict",
+        "verdict_holm",
+        "exact_tau_b",
+        "exact_p",
+        "exact_method",
+        "term",
+        "subset",
+        "source",
+        "note",
+    ]
     return table.reindex(columns=order)
 
 
@@ -317,21 +391,39 @@ def add_pooled_verdicts(table: pd.DataFrame, pooled: dict, register: dict | None
                 if intervals is not None:
                     name = f"{SYMBOL[predictor]}[{group}]"
                     (ci, ci90), result = intervals, fit.result
-                    row.update({"pooled_estimate": float(result.params[name]), "pooled_ci_low": ci[0],
-                                "pooled_ci_high": ci[1], "pooled_ci90_low": ci90[0], "pooled_ci90_high": ci90[1],
-                                "pooled_p_positive": float(result.p_positive[name]),
-                                "verdict_pooled": decide(expected, ci, ci90, float(margin))})
+                    row.update(
+                        {
+                            "pooled_estimate": float(result.params[name]),
+                            "pooled_ci_low": ci[0],
+                            "pooled_ci_high": ci[1],
+                            "pooled_ci90_low": ci90[0],
+                            "pooled_ci90_high": ci90[1],
+                            "pooled_p_positive": float(result.p_positive[name]),
+                            "verdict_pooled": decide(expected, ci, ci90, float(margin)),
+                        }
+                    )
         rows.append(row)
     extra = pd.DataFrame(rows, index=table.index).reindex(
-        columns=["pooled_estimate", "pooled_ci_low", "pooled_ci_high", "pooled_ci90_low", "pooled_ci90_high",
-                 "pooled_p_positive", "verdict_pooled", "pooled_note"])
+        columns=[
+            "pooled_estimate",
+            "pooled_ci_low",
+            "pooled_ci_high",
+            "pooled_ci90_low",
+            "pooled_ci90_high",
+            "pooled_p_positive",
+            "verdict_pooled",
+            "pooled_note",
+        ]
+    )
     at = list(table.columns).index("verdict_holm") + 1
     return pd.concat([table.iloc[:, :at], extra, table.iloc[:, at:]], axis=1)
 
 
 def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
     """How many claims got each verdict, raw and Holm-adjusted."""
-    return pd.DataFrame({
-        "raw": table["verdict"].value_counts().reindex(VERDICTS, fill_value=0),
-        "holm": table["verdict_holm"].value_counts().reindex(VERDICTS, fill_value=0),
-    })
+    return pd.DataFrame(
+        {
+            "raw": table["verdict"].value_counts().reindex(VERDICTS, fill_value=0),
+            "holm": table["verdict_holm"].value_counts().reindex(VERDICTS, fill_value=0),
+        }
+    )

@@ -159,26 +159,42 @@ def parse(text: str) -> Codebook:
     base = {"code", "label", "definition", "source"}
     categories = {
         name: tuple(
-            Category(c["code"], c["label"], c.get("definition", ""), c.get("source", ""),
-                     {k: v for k, v in c.items() if k not in base})
+            Category(
+                c["code"],
+                c["label"],
+                c.get("definition", ""),
+                c.get("source", ""),
+                {k: v for k, v in c.items() if k not in base},
+            )
             for c in cats
         )
         for name, cats in raw["categories"].items()
     }
     variables = tuple(
         Variable(
-            name=v["name"], kind=v["kind"], block=v["block"], label=v["label"],
-            definition=v["definition"], source=v["source"],
-            scale=scales.get(v.get("scale")), categories=categories.get(v.get("categories"), ()),
+            name=v["name"],
+            kind=v["kind"],
+            block=v["block"],
+            label=v["label"],
+            definition=v["definition"],
+            source=v["source"],
+            scale=scales.get(v.get("scale")),
+            categories=categories.get(v.get("categories"), ()),
         )
         for v in raw["variables"]
     )
     groups = tuple(
         SectoralGroup(
-            code=g["code"], number=g["number"], label=g["label"], short_label=g["short_label"],
-            industries=tuple(g["industries"]), case_industries=tuple(g["case_industries"]),
-            learning_pattern=g["learning_pattern"], pavitt_pattern=g["pavitt_pattern"],
-            description=tuple(g["description"]), source=g["source"],
+            code=g["code"],
+            number=g["number"],
+            label=g["label"],
+            short_label=g["short_label"],
+            industries=tuple(g["industries"]),
+            case_industries=tuple(g["case_industries"]),
+            learning_pattern=g["learning_pattern"],
+            pavitt_pattern=g["pavitt_pattern"],
+            description=tuple(g["description"]),
+            source=g["source"],
         )
         for g in raw["categories"]["sectoral_group"]
     )
@@ -212,10 +228,18 @@ def codebook_table(codebook: Codebook | None = None) -> pd.DataFrame:
         else:
             allowed = "free text" if v.kind == "text" else "unique id"
         derivation = cb.derived.get(v.name, {}).get("rule", "")
-        rows.append({
-            "column": v.name, "block": v.block, "label": v.label, "kind": v.kind, "allowed_values": allowed,
-            "definition": v.definition, "derived_by": derivation, "source": v.source,
-        })
+        rows.append(
+            {
+                "column": v.name,
+                "block": v.block,
+                "label": v.label,
+                "kind": v.kind,
+                "allowed_values": allowed,
+                "definition": v.definition,
+                "derived_by": derivation,
+                "source": v.source,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -223,8 +247,10 @@ def categories_table(codebook: Codebook | None = None, variable: str = "governan
     """The categories of one nominal variable with their definitions."""
     cb = codebook or load_codebook()
     return pd.DataFrame(
-        [{"code": c.code, "label": c.label, "definition": c.definition, "source": c.source}
-         for c in cb.variable(variable).categories]
+        [
+            {"code": c.code, "label": c.label, "definition": c.definition, "source": c.source}
+            for c in cb.variable(variable).categories
+        ]
     )
 
 
@@ -232,11 +258,17 @@ def sectoral_groups_table(codebook: Codebook | None = None) -> pd.DataFrame:
     """The Pavitt taxonomy for Latin America as the source gives it: industries and learning patterns."""
     cb = codebook or load_codebook()
     return pd.DataFrame(
-        [{
-            "number": g.number, "code": g.code, "group": g.label,
-            "industries": ", ".join(g.industries),
-            "industries_in_case_list": ", ".join(g.case_industries),
-            "learning_pattern": g.learning_pattern, "pavitt_pattern": g.pavitt_pattern,
-            "description": " ".join(g.description),
-        } for g in cb.sectoral_groups]
+        [
+            {
+                "number": g.number,
+                "code": g.code,
+                "group": g.label,
+                "industries": ", ".join(g.industries),
+                "industries_in_case_list": ", ".join(g.case_industries),
+                "learning_pattern": g.learning_pattern,
+                "pavitt_pattern": g.pavitt_pattern,
+                "description": " ".join(g.description),
+            }
+            for g in cb.sectoral_groups
+        ]
     )

@@ -117,10 +117,14 @@ class Normalisation:
         if self.column == "(column names)":
             return f"column name {self.original!r} read as {self.normalised!r} ({self.first})"
         if self.normalised == "(surrounding spaces removed)":
-            return (f"column {self.column}: surrounding spaces removed in {self.cells} "
-                    f"cell{'s' if self.cells != 1 else ''} (first at {self.first})")
-        return (f"column {self.column}: {self.original!r} read as {self.normalised!r} in {self.cells} "
-                f"cell{'s' if self.cells != 1 else ''} (first at {self.first})")
+            return (
+                f"column {self.column}: surrounding spaces removed in {self.cells} "
+                f"cell{'s' if self.cells != 1 else ''} (first at {self.first})"
+            )
+        return (
+            f"column {self.column}: {self.original!r} read as {self.normalised!r} in {self.cells} "
+            f"cell{'s' if self.cells != 1 else ''} (first at {self.first})"
+        )
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,10 @@ class SheetReport:
         out = [str(c) for c in self.ignored_columns]
         out += [f"normalised: {n}" for n in self.normalisations]
         if self.empty_rows:
-            out.append(f"skipped {len(self.empty_rows)} empty row{'s' if len(self.empty_rows) != 1 else ''} "
-                       f"(line{'s' if len(self.empty_rows) != 1 else ''} {_ranges(self.empty_rows)})")
+            out.append(
+                f"skipped {len(self.empty_rows)} empty row{'s' if len(self.empty_rows) != 1 else ''} "
+                f"(line{'s' if len(self.empty_rows) != 1 else ''} {_ranges(self.empty_rows)})"
+            )
         if self.delimiter and self.delimiter != ",":
             out.append(f"read as {DELIMITERS[self.delimiter]}-separated values")
         return out
@@ -239,8 +245,9 @@ def did_you_mean(value: object, choices) -> str | None:
 
 
 def _is_empty(value) -> bool:
-    return value is None or (isinstance(value, float) and pd.isna(value)) or (
-        isinstance(value, str) and not value.strip())
+    return (
+        value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str) and not value.strip())
+    )
 
 
 def _refuse(name: str, message: str, worksheet: str | None = None):
@@ -273,8 +280,14 @@ def _read_csv(data: bytes, name: str) -> RawSheet:
     sheet = RawSheet(name, None, list(header), [], [], delimiter=delimiter)
     for record, line in zip(records[1:], lines[1:]):
         if len(record) > width and any(c.strip() for c in record[width:]):
-            sheet.problems.append(Problem(name, f"the row has {len(record)} cells but the header names {width} "
-                                                "columns (a separator inside a value needs quotes)", line))
+            sheet.problems.append(
+                Problem(
+                    name,
+                    f"the row has {len(record)} cells but the header names {width} "
+                    "columns (a separator inside a value needs quotes)",
+                    line,
+                )
+            )
         sheet.rows.append((record + [""] * width)[:width])
         sheet.lines.append(line)
     return sheet
@@ -294,8 +307,14 @@ def _read_workbook(path: Path, name: str, worksheet: str | None) -> RawSheet:
         ws = book[worksheet]
     else:
         hint = did_you_mean(worksheet, names)
-        raise CodingSheetError(name, [Problem(name, f"has no worksheet named {worksheet!r}",
-                                              allowed=", ".join(repr(n) for n in names), hint=hint)])
+        raise CodingSheetError(
+            name,
+            [
+                Problem(
+                    name, f"has no worksheet named {worksheet!r}", allowed=", ".join(repr(n) for n in names), hint=hint
+                )
+            ],
+        )
     rows = [list(r) for r in ws.iter_rows(values_only=True)]
     if not rows or all(_is_empty(v) for v in rows[0]):
         raise _refuse(name, "has no header row: row 1 must hold the column names", ws.title)
@@ -379,8 +398,10 @@ class _Normaliser:
 
     def records(self, columns: list[str]) -> tuple[Normalisation, ...]:
         order = {c: k for k, c in enumerate(columns)}
-        return tuple(Normalisation(c, o, n, len(w), w[0]) for (c, o, n), w in
-                     sorted(self.seen.items(), key=lambda kv: (order.get(kv[0][0], -1), kv[1][0])))
+        return tuple(
+            Normalisation(c, o, n, len(w), w[0])
+            for (c, o, n), w in sorted(self.seen.items(), key=lambda kv: (order.get(kv[0][0], -1), kv[1][0]))
+        )
 
 
 def _layout(raw: RawSheet, cb: Codebook, normaliser: _Normaliser):
@@ -404,14 +425,23 @@ def _layout(raw: RawSheet, cb: Codebook, normaliser: _Normaliser):
     for column, ks in found.items():
         if len(ks) > 1:
             where = ", ".join(raw.position(at[k]).removeprefix("column ") for k in ks)
-            problems.append(Problem(raw.file, f"column {column!r} appears {len(ks)} times (columns {where}); "
-                                              "keep one", HEADER_LINE, worksheet=raw.worksheet,
-                                    cell=raw.cell(HEADER_LINE, at[ks[1]]), column=column))
+            problems.append(
+                Problem(
+                    raw.file,
+                    f"column {column!r} appears {len(ks)} times (columns {where}); keep one",
+                    HEADER_LINE,
+                    worksheet=raw.worksheet,
+                    cell=raw.cell(HEADER_LINE, at[ks[1]]),
+                    column=column,
+                )
+            )
     used = {k for ks in found.values() for k in ks}
     missing = [c for c in expected if c not in found]
-    ignored = tuple(IgnoredColumn(names[k], raw.position(at[k]), did_you_mean(names[k], missing) if missing and
-                                  names[k] else None)
-                    for k in range(len(names)) if k not in used)
+    ignored = tuple(
+        IgnoredColumn(names[k], raw.position(at[k]), did_you_mean(names[k], missing) if missing and names[k] else None)
+        for k in range(len(names))
+        if k not in used
+    )
     return {c: ks[0] for c, ks in found.items()}, ignored, problems
 
 
@@ -427,8 +457,7 @@ def build_schema(codebook: Codebook | None = None):
             checks.append(pa.Check(lambda s: ~s.astype(str).str.contains(CASE_ID_FORBIDDEN), name="case_id_format"))
         elif v.allowed:
             checks.append(pa.Check.isin([str(a) for a in v.allowed], name="allowed_values"))
-        columns[v.name] = pa.Column(object, nullable=False, unique=v.kind == "identifier", checks=checks,
-                                    coerce=False)
+        columns[v.name] = pa.Column(object, nullable=False, unique=v.kind == "identifier", checks=checks, coerce=False)
     group_industries = {g.code: set(g.all_industries) for g in cb.sectoral_groups}
 
     def industry_in_group(df: pd.DataFrame) -> pd.Series:
@@ -459,8 +488,15 @@ def build_schema(codebook: Codebook | None = None):
     return pa.DataFrameSchema(columns, strict=True, checks=frame_checks, coerce=False)
 
 
-def _problems_from(failures: pd.DataFrame, frame: pd.DataFrame, raw_values: pd.DataFrame, raw: RawSheet,
-                   positions: dict[str, int], ignored: tuple[IgnoredColumn, ...], cb: Codebook) -> list[Problem]:
+def _problems_from(
+    failures: pd.DataFrame,
+    frame: pd.DataFrame,
+    raw_values: pd.DataFrame,
+    raw: RawSheet,
+    positions: dict[str, int],
+    ignored: tuple[IgnoredColumn, ...],
+    cb: Codebook,
+) -> list[Problem]:
     name, ws = raw.file, raw.worksheet
     at = raw.columns_at
     ids = frame["case_id"] if "case_id" in frame.columns else pd.Series(pd.NA, index=frame.index)
@@ -475,20 +511,36 @@ def _problems_from(failures: pd.DataFrame, frame: pd.DataFrame, raw_values: pd.D
         cid = ids.get(i)
         line = raw.lines[i]
         k = at[positions[column]] if column in positions else None
-        return Problem(name, message, line, None if pd.isna(cid) else str(cid), column, value, allowed, hint,
-                       worksheet=ws, cell=raw.cell(line, k))
+        return Problem(
+            name,
+            message,
+            line,
+            None if pd.isna(cid) else str(cid),
+            column,
+            value,
+            allowed,
+            hint,
+            worksheet=ws,
+            cell=raw.cell(line, k),
+        )
 
     for row in failures.itertuples(index=False):
         check, column = str(row.check), row.column
         if check == "column_in_dataframe":
             missing = str(row.failure_case)
             hint = did_you_mean(missing, [c.name for c in ignored if c.name])
-            problems.append(Problem(name, f"required column {missing!r} is missing", line=HEADER_LINE,
-                                    hint=hint.replace("did you mean", "is it") if hint else None, worksheet=ws))
+            problems.append(
+                Problem(
+                    name,
+                    f"required column {missing!r} is missing",
+                    line=HEADER_LINE,
+                    hint=hint.replace("did you mean", "is it") if hint else None,
+                    worksheet=ws,
+                )
+            )
             continue
         if row.index is None or pd.isna(row.index):
-            problems.append(Problem(name, f"check {check} failed on column {column}: {row.failure_case}",
-                                    worksheet=ws))
+            problems.append(Problem(name, f"check {check} failed on column {column}: {row.failure_case}", worksheet=ws))
             continue
         i = int(row.index)
         if check in ("industry_in_group", "collective_efficiency_rule"):
@@ -497,16 +549,27 @@ def _problems_from(failures: pd.DataFrame, frame: pd.DataFrame, raw_values: pd.D
             seen.add((check, i))
             if check == "industry_in_group":
                 group = cb.group(frame.at[i, "sectoral_group"])
-                problems.append(located(i, "industry", f"industry is not one of the industries of {group.code}",
-                                        raw_values.at[i, "industry"], "; ".join(group.all_industries),
-                                        did_you_mean(frame.at[i, "industry"], group.all_industries)))
+                problems.append(
+                    located(
+                        i,
+                        "industry",
+                        f"industry is not one of the industries of {group.code}",
+                        raw_values.at[i, "industry"],
+                        "; ".join(group.all_industries),
+                        did_you_mean(frame.at[i, "industry"], group.all_industries),
+                    )
+                )
             else:
                 ee, ja = int(frame.at[i, "external_economies"]), int(frame.at[i, "joint_actions"])
-                problems.append(located(i, "collective_efficiency", "does not follow the codebook rule "
-                                        "floor((external_economies + joint_actions + 1) / 2)",
-                                        raw_values.at[i, "collective_efficiency"],
-                                        f"{collective_efficiency(ee, ja)} for external_economies={ee}, "
-                                        f"joint_actions={ja}"))
+                problems.append(
+                    located(
+                        i,
+                        "collective_efficiency",
+                        "does not follow the codebook rule floor((external_economies + joint_actions + 1) / 2)",
+                        raw_values.at[i, "collective_efficiency"],
+                        f"{collective_efficiency(ee, ja)} for external_economies={ee}, joint_actions={ja}",
+                    )
+                )
             continue
         variable = cb.variable(column)
         value = raw_values.at[i, column]
@@ -515,19 +578,28 @@ def _problems_from(failures: pd.DataFrame, frame: pd.DataFrame, raw_values: pd.D
         elif check == "field_uniqueness":
             if first_line.get(row.failure_case) == raw.lines[i]:
                 continue  # the first use is fine; every repeat is reported with a pointer to it
-            problems.append(located(i, column, "duplicate case id", value,
-                                    hint=f"first used on line {first_line.get(row.failure_case)}"))
+            problems.append(
+                located(
+                    i, column, "duplicate case id", value, hint=f"first used on line {first_line.get(row.failure_case)}"
+                )
+            )
         elif check == "case_id_format":
-            problems.append(located(i, column, "case id holds a line break or another control character",
-                                    value))
+            problems.append(located(i, column, "case id holds a line break or another control character", value))
         elif variable.scale is not None:
             text = frame.at[i, column]
-            kind = "out of range" if re.fullmatch(r"[+-]?\d+(\.0+)?", str(text)) else \
-                "wrong type: not a whole number"
+            kind = "out of range" if re.fullmatch(r"[+-]?\d+(\.0+)?", str(text)) else "wrong type: not a whole number"
             problems.append(located(i, column, kind, value, _allowed_text(variable)))
         else:
-            problems.append(located(i, column, "unknown category", value, _allowed_text(variable),
-                                    did_you_mean(frame.at[i, column], variable.allowed)))
+            problems.append(
+                located(
+                    i,
+                    column,
+                    "unknown category",
+                    value,
+                    _allowed_text(variable),
+                    did_you_mean(frame.at[i, column], variable.allowed),
+                )
+            )
     column_order = {c: k for k, c in enumerate(expected)}
     problems.sort(key=lambda p: (p.line if p.line is not None else 0, column_order.get(p.column, -1)))
     return problems
@@ -541,8 +613,9 @@ def _allowed_text(variable: Variable) -> str:
     return "any non-empty text"
 
 
-def check_sheet(path: str | Path, codebook: Codebook | None = None, display: str | None = None,
-                sheet: str | None = None) -> tuple[pd.DataFrame, SheetReport]:
+def check_sheet(
+    path: str | Path, codebook: Codebook | None = None, display: str | None = None, sheet: str | None = None
+) -> tuple[pd.DataFrame, SheetReport]:
     """Read and validate a sheet: its codebook columns as text in the codebook's spelling, and the report of
     what was ignored and normalised. Raises CodingSheetError listing every problem.
 
@@ -560,13 +633,29 @@ def check_sheet(path: str | Path, codebook: Codebook | None = None, display: str
     problems = raw.problems + problems
     at = raw.columns_at
     present = [c for c in cb.columns if c in positions]
-    raw_values = pd.DataFrame({c: [r[positions[c]] for r in raw.rows] for c in present}, dtype=object,
-                              index=pd.RangeIndex(len(raw.rows)))
-    frame = pd.DataFrame({c: [normaliser(c, r[positions[c]], raw.where(line, at[positions[c]]))
-                              for r, line in zip(raw.rows, raw.lines)] for c in present},
-                         dtype=object, index=pd.RangeIndex(len(raw.rows)))
-    report = SheetReport(name, raw.worksheet, len(frame), ignored, normaliser.records(["(column names)", *cb.columns]),
-                         tuple(raw.empty_rows), raw.delimiter)
+    raw_values = pd.DataFrame(
+        {c: [r[positions[c]] for r in raw.rows] for c in present}, dtype=object, index=pd.RangeIndex(len(raw.rows))
+    )
+    frame = pd.DataFrame(
+        {
+            c: [
+                normaliser(c, r[positions[c]], raw.where(line, at[positions[c]]))
+                for r, line in zip(raw.rows, raw.lines)
+            ]
+            for c in present
+        },
+        dtype=object,
+        index=pd.RangeIndex(len(raw.rows)),
+    )
+    report = SheetReport(
+        name,
+        raw.worksheet,
+        len(frame),
+        ignored,
+        normaliser.records(["(column names)", *cb.columns]),
+        tuple(raw.empty_rows),
+        raw.delimiter,
+    )
     try:
         build_schema(cb).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
@@ -578,8 +667,9 @@ def check_sheet(path: str | Path, codebook: Codebook | None = None, display: str
     return frame, report
 
 
-def validate(path: str | Path, codebook: Codebook | None = None, display: str | None = None,
-             sheet: str | None = None) -> pd.DataFrame:
+def validate(
+    path: str | Path, codebook: Codebook | None = None, display: str | None = None, sheet: str | None = None
+) -> pd.DataFrame:
     """Validate a sheet; return its codebook columns as text cells, or raise CodingSheetError listing every
     problem (see `check_sheet`, which also returns the report)."""
     return check_sheet(path, codebook, display, sheet)[0]
@@ -605,8 +695,9 @@ def is_simulated(cases: pd.DataFrame) -> bool:
     return bool(cases["coding_source"].astype(str).str.startswith(SIMULATED_MARK).any())
 
 
-def load_sheet(path: str | Path, sheet: str | None = None,
-               display: str | None = None) -> tuple[pd.DataFrame, SheetReport]:
+def load_sheet(
+    path: str | Path, sheet: str | None = None, display: str | None = None
+) -> tuple[pd.DataFrame, SheetReport]:
     """Read, validate and type a coding sheet (CSV or workbook) in one call: the cases and the report of what
     was ignored and normalised. `attrs` of the cases record the file, the worksheet and whether it is simulated.
 
@@ -647,8 +738,10 @@ def provenance(cases: pd.DataFrame) -> str:
     if cases.attrs.get("worksheet"):
         source += f", worksheet {cases.attrs['worksheet']!r}"
     if cases.attrs.get("simulated", is_simulated(cases)):
-        return (f"SIMULATED DATA ({source}): a simulated coding sheet, not the study's coding; results "
-                "illustrate the method and are not findings about Latin American clusters.")
+        return (
+            f"SIMULATED DATA ({source}): a simulated coding sheet, not the study's coding; results "
+            "illustrate the method and are not findings about Latin American clusters."
+        )
     return f"Coded data: {source}, {len(cases)} cases."
 
 
@@ -671,8 +764,12 @@ TYPICAL_MISTAKES = (
 )
 
 
-def typical_mistakes_report(path: str | Path, mistakes: tuple[Mistake, ...] = TYPICAL_MISTAKES,
-                            name: str = "corrupted_copy.csv", sheet: str | None = None) -> CodingSheetError:
+def typical_mistakes_report(
+    path: str | Path,
+    mistakes: tuple[Mistake, ...] = TYPICAL_MISTAKES,
+    name: str = "corrupted_copy.csv",
+    sheet: str | None = None,
+) -> CodingSheetError:
     """What a coder sees: validate a copy of a valid sheet with `mistakes` planted, one per row; return the error.
 
     The copy (CSV, named `name`) is written to a temporary folder that is deleted afterwards; the sheet at `path`
@@ -684,8 +781,9 @@ def typical_mistakes_report(path: str | Path, mistakes: tuple[Mistake, ...] = TY
     cases, _ = load_sheet(path, sheet=sheet)
     frame = cases[list(load_codebook().columns)].astype(object)  # the sheet's columns, as a coder types them
     if len(frame) < max(2, len(mistakes)):
-        raise UpgradingError(f"the sheet has {len(frame)} cases; planting {len(mistakes)} mistakes needs "
-                             f"{max(2, len(mistakes))}")
+        raise UpgradingError(
+            f"the sheet has {len(frame)} cases; planting {len(mistakes)} mistakes needs {max(2, len(mistakes))}"
+        )
     copy = frame.copy()
     for row, mistake in enumerate(mistakes):
         copy.at[row, mistake.column] = frame.at[0, "case_id"] if mistake.value is None else mistake.value

@@ -23,9 +23,16 @@ def upgrading_by_group(cases: pd.DataFrame) -> pd.DataFrame:
         for group in _group_order(cases) + ["all"]:
             scores = cases[form] if group == "all" else cases.loc[cases["sectoral_group"] == group, form]
             counts = scores.value_counts().reindex(range(4), fill_value=0)
-            rows.append({"form": form, "sectoral_group": group, "cases": len(scores), "mean": scores.mean(),
-                         "share_medium_or_high": (scores >= 2).mean(),
-                         **{f"score_{k}": int(counts[k]) for k in range(4)}})
+            rows.append(
+                {
+                    "form": form,
+                    "sectoral_group": group,
+                    "cases": len(scores),
+                    "mean": scores.mean(),
+                    "share_medium_or_high": (scores >= 2).mean(),
+                    **{f"score_{k}": int(counts[k]) for k in range(4)},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -33,9 +40,11 @@ def governance_by_group(cases: pd.DataFrame) -> pd.DataFrame:
     """Per group: number of cases in each governance form, and the share that is leader-driven."""
     cb = load_codebook()
     # As text first: recasting a categorical column onto fewer categories (a group with no case) is deprecated.
-    table = pd.crosstab(pd.Categorical(cases["sectoral_group"].astype(str), categories=_group_order(cases)),
-                        pd.Categorical(cases["governance"].astype(str), categories=list(cb.governance_levels)),
-                        dropna=False)
+    table = pd.crosstab(
+        pd.Categorical(cases["sectoral_group"].astype(str), categories=_group_order(cases)),
+        pd.Categorical(cases["governance"].astype(str), categories=list(cb.governance_levels)),
+        dropna=False,
+    )
     table.index.name, table.columns.name = "sectoral_group", None
     table = table.reset_index()
     table.columns = [str(c) for c in table.columns]
@@ -51,11 +60,16 @@ def collective_efficiency_by_group(cases: pd.DataFrame) -> pd.DataFrame:
     for group in _group_order(cases) + ["all"]:
         sub = cases if group == "all" else cases[cases["sectoral_group"] == group]
         counts = sub["collective_efficiency"].value_counts().reindex(range(4), fill_value=0)
-        rows.append({"sectoral_group": group, "cases": len(sub),
-                     "mean_external_economies": sub["external_economies"].mean(),
-                     "mean_joint_actions": sub["joint_actions"].mean(),
-                     "mean_collective_efficiency": sub["collective_efficiency"].mean(),
-                     **{f"collective_efficiency_{k}": int(counts[k]) for k in range(4)}})
+        rows.append(
+            {
+                "sectoral_group": group,
+                "cases": len(sub),
+                "mean_external_economies": sub["external_economies"].mean(),
+                "mean_joint_actions": sub["joint_actions"].mean(),
+                "mean_collective_efficiency": sub["collective_efficiency"].mean(),
+                **{f"collective_efficiency_{k}": int(counts[k]) for k in range(4)},
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -65,6 +79,11 @@ def cases_by_group(cases: pd.DataFrame) -> pd.DataFrame:
     for group in _group_order(cases):
         sub = cases[cases["sectoral_group"] == group]
         industries = sub["industry"].value_counts()
-        rows.append({"sectoral_group": group, "cases": len(sub),
-                     "industries": ", ".join(f"{k} ({v})" for k, v in sorted(industries.items()))})
+        rows.append(
+            {
+                "sectoral_group": group,
+                "cases": len(sub),
+                "industries": ", ".join(f"{k} ({v})" for k, v in sorted(industries.items())),
+            }
+        )
     return pd.DataFrame(rows)

@@ -25,7 +25,7 @@ from .settings import PERMUTATIONS
 MODELS = {
     "pooled": "{form} ~ collective_efficiency + C(governance) + C(sectoral_group)",
     "by_group": "{form} ~ C(sectoral_group) + C(sectoral_group):collective_efficiency"
-                " + C(sectoral_group):leader_driven",
+    " + C(sectoral_group):leader_driven",
     # one collective-efficiency and one leader-driven slope for every group, a shift per group: complete pooling,
     # the tau -> 0 limit of the partially pooled model (`study.pooling`, notebook 04's pooling comparison)
     "complete_pooling": "{form} ~ C(sectoral_group) + collective_efficiency + leader_driven",
@@ -114,8 +114,11 @@ def fit_models(cases: pd.DataFrame, forms=None, models=TABLE_MODELS) -> list[Mod
                     continue
                 aliased = ordinal_model.design.aliased
                 reasons = {term: study_reason(term, why, cases) for term, why in aliased.items()}
-                fits.append(ModelFit(form, model, ordinal_model.fit(warn=False),
-                                     ordinal_model.fit("jeffreys", warn=False), reasons))
+                fits.append(
+                    ModelFit(
+                        form, model, ordinal_model.fit(warn=False), ordinal_model.fit("jeffreys", warn=False), reasons
+                    )
+                )
     return fits
 
 
@@ -155,18 +158,26 @@ def diagnostics_table(fits: list[ModelFit]) -> pd.DataFrame:
         finite = np.isfinite(fit.ml.slopes.to_numpy())
         shift = np.abs(fit.jeffreys.slopes.to_numpy() - fit.ml.slopes.to_numpy())[finite]
         left_out = "; ".join(f"{term}: {why}" for term, why in fit.reasons.items())
-        rows.append({
-            "form": fit.form, "model": fit.model, "cases": int(fit.ml.nobs), "slopes": len(fit.ml.slopes),
-            "ml_separated": fit.separated,
-            "separated_terms": "; ".join(t for t in fit.ml.separation.terms if not t.startswith("threshold")),
-            "reported": fit.reported_label,
-            "brant_chi2": brant["chi2"], "brant_df": int(brant["df"]), "brant_p": brant["p_value"],
-            "brant_note": brant["note"],
-            "ml_hessian_condition": fit.ml.hessian_condition, "ml_converged": fit.ml.converged,
-            "jeffreys_converged": fit.jeffreys.converged,
-            "max_abs_jeffreys_minus_ml": float(shift.max()) if shift.size else np.nan,
-            "note": f"left out: {left_out}" if left_out else "",
-        })
+        rows.append(
+            {
+                "form": fit.form,
+                "model": fit.model,
+                "cases": int(fit.ml.nobs),
+                "slopes": len(fit.ml.slopes),
+                "ml_separated": fit.separated,
+                "separated_terms": "; ".join(t for t in fit.ml.separation.terms if not t.startswith("threshold")),
+                "reported": fit.reported_label,
+                "brant_chi2": brant["chi2"],
+                "brant_df": int(brant["df"]),
+                "brant_p": brant["p_value"],
+                "brant_note": brant["note"],
+                "ml_hessian_condition": fit.ml.hessian_condition,
+                "ml_converged": fit.ml.converged,
+                "jeffreys_converged": fit.jeffreys.converged,
+                "max_abs_jeffreys_minus_ml": float(shift.max()) if shift.size else np.nan,
+                "note": f"left out: {left_out}" if left_out else "",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -180,8 +191,10 @@ def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
             table = leave_one_out(fit.reported)
             table["note"] = ""
             if fit.reasons:
-                table = pd.concat([table, pd.DataFrame({"term": list(fit.reasons),
-                                                        "note": list(fit.reasons.values())})], ignore_index=True)
+                table = pd.concat(
+                    [table, pd.DataFrame({"term": list(fit.reasons), "note": list(fit.reasons.values())})],
+                    ignore_index=True,
+                )
         table.insert(0, "reported", fit.reported_label)
         table.insert(0, "model", fit.model)
         table.insert(0, "form", fit.form)
@@ -205,15 +218,29 @@ def exact_tests_table(cases: pd.DataFrame, n_resamples: int = PERMUTATIONS, seed
     cb = load_codebook()
     table = group_association_tests(cases, cb.upgrading_forms, KEY_PREDICTORS, n_resamples=n_resamples, seed=seed)
     present = set(cases["sectoral_group"].astype(str))
-    absent = [{"sectoral_group": g, "outcome": form, "predictor": predictor, "n": 0, "method": "not computed",
-               "reason": "no cases in this group"}
-              for g in cb.group_codes if g not in present
-              for form in cb.upgrading_forms for predictor in KEY_PREDICTORS]
+    absent = [
+        {
+            "sectoral_group": g,
+            "outcome": form,
+            "predictor": predictor,
+            "n": 0,
+            "method": "not computed",
+            "reason": "no cases in this group",
+        }
+        for g in cb.group_codes
+        if g not in present
+        for form in cb.upgrading_forms
+        for predictor in KEY_PREDICTORS
+    ]
     if absent:
         table = pd.concat([table, pd.DataFrame(absent)], ignore_index=True)
     table["reason"] = [  # in the study's words: x is the predictor, y the form of upgrading
-        "outcome constant in the group" if r == "undefined: y has no variance"
-        else f"{pred} constant in the group" if r == "undefined: x has no variance" else r
-        for r, pred in zip(table["reason"], table["predictor"])]
+        "outcome constant in the group"
+        if r == "undefined: y has no variance"
+        else f"{pred} constant in the group"
+        if r == "undefined: x has no variance"
+        else r
+        for r, pred in zip(table["reason"], table["predictor"])
+    ]
     order = {g: k for k, g in enumerate(cb.group_codes)}
     return table.sort_values("sectoral_group", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)

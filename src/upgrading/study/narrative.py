@@ -57,17 +57,22 @@ def shown_rows(shown: int, total: int, written: Sequence[str]) -> str:
 def codebook_summary(table: pd.DataFrame, likert) -> str:
     """The sheet's columns by block, and the one scale every score uses (`likert`: the codebook's scale)."""
     blocks = table.groupby("block", sort=False)["column"].apply(lambda c: ", ".join(f"`{x}`" for x in c))
-    return (f"The sheet has **{len(table)} columns** in {len(blocks)} blocks: "
-            + "; ".join(f"{block} ({cols})" for block, cols in blocks.items()) + ". "
-            + f"All scores use one scale, {likert.source.split(', ', 1)[1]}. {likert.note}")
+    return (
+        f"The sheet has **{len(table)} columns** in {len(blocks)} blocks: "
+        + "; ".join(f"{block} ({cols})" for block, cols in blocks.items())
+        + ". "
+        + f"All scores use one scale, {likert.source.split(', ', 1)[1]}. {likert.note}"
+    )
 
 
 def groups_summary(codebook) -> str:
     """How many groups and industries the codebook lists, and what that means for a coding sheet."""
     n_industries = sum(len(g.all_industries) for g in codebook.sectoral_groups)
-    return (f"The {len(codebook.sectoral_groups)} groups cover {n_industries} industries. A coding sheet may give "
-            "a case only an industry listed for its group; a case in another industry needs the codebook extended "
-            "first, with its source, so that the extension is visible in review.")
+    return (
+        f"The {len(codebook.sectoral_groups)} groups cover {n_industries} industries. A coding sheet may give "
+        "a case only an industry listed for its group; a case in another industry needs the codebook extended "
+        "first, with its source, so that the extension is visible in review."
+    )
 
 
 # 02 · coding sheet -----------------------------------------------------------------------------------------
@@ -75,25 +80,36 @@ def groups_summary(codebook) -> str:
 
 def sheet_summary(cases: pd.DataFrame, by_group: pd.DataFrame) -> str:
     """Cases in all and per sectoral group (`by_group`: `descriptives.cases_by_group`)."""
-    return (f"The sheet holds **{len(cases)} cases** in {len(by_group)} sectoral groups: "
-            + "; ".join(f"{row.sectoral_group} {row.cases}" for row in by_group.itertuples()) + ".")
+    return (
+        f"The sheet holds **{len(cases)} cases** in {len(by_group)} sectoral groups: "
+        + "; ".join(f"{row.sectoral_group} {row.cases}" for row in by_group.itertuples())
+        + "."
+    )
 
 
 def mistakes_summary(mistakes) -> str:
     """The mistakes planted in the validation demonstration (`coding.TYPICAL_MISTAKES`)."""
-    return (f"The copy carries {len(mistakes)} typical mistakes, one per row: "
-            + series(f"{m.description} (`{m.column}`)" for m in mistakes) + ". The report:")
+    return (
+        f"The copy carries {len(mistakes)} typical mistakes, one per row: "
+        + series(f"{m.description} (`{m.column}`)" for m in mistakes)
+        + ". The report:"
+    )
 
 
 def reliability_summary(alphas: pd.DataFrame, tentative: float = ALPHA_TENTATIVE) -> str:
     """Range of alpha and of exact agreement, and which variables' intervals reach below `tentative`."""
     lowest = alphas.loc[alphas["alpha"].idxmin()]
     below = alphas.loc[alphas["ci_low"] < tentative, "variable"].tolist()
-    return (f"Alpha ranges from {alphas['alpha'].min():.2f} ({lowest['variable']}) to {alphas['alpha'].max():.2f}; "
-            f"exact agreement from {alphas['exact_agreement'].min():.0%} to {alphas['exact_agreement'].max():.0%}. "
-            + (f"The interval of {', '.join(below)} reaches below {tentative}, so conclusions resting on "
-               f"{'it' if len(below) == 1 else 'them'} should be read with care."
-               if below else f"Every interval lies above {tentative}."))
+    return (
+        f"Alpha ranges from {alphas['alpha'].min():.2f} ({lowest['variable']}) to {alphas['alpha'].max():.2f}; "
+        f"exact agreement from {alphas['exact_agreement'].min():.0%} to {alphas['exact_agreement'].max():.0%}. "
+        + (
+            f"The interval of {', '.join(below)} reaches below {tentative}, so conclusions resting on "
+            f"{'it' if len(below) == 1 else 'them'} should be read with care."
+            if below
+            else f"Every interval lies above {tentative}."
+        )
+    )
 
 
 def disagreements_summary(differences: pd.DataFrame) -> str:
@@ -114,11 +130,13 @@ def upgrading_summary(upgrading: pd.DataFrame, cases: pd.DataFrame) -> str:
     """Highest and lowest mean score over all cases (`upgrading`: `descriptives.upgrading_by_group`)."""
     overall = upgrading[upgrading["sectoral_group"] == "all"].set_index("form")
     top, bottom = overall["mean"].idxmax(), overall["mean"].idxmin()
-    return (("In the simulated sheet, a" if cases.attrs.get("simulated") else "A")
-            + f"cross all {int(overall['cases'].iloc[0])} cases, {words(top)} has the highest mean score "
-            f"({overall.loc[top, 'mean']:.2f}) and {words(bottom)} the lowest ({overall.loc[bottom, 'mean']:.2f}). "
-            f"With {group_sizes(cases)}, a difference of a few tenths between group means is within what "
-            "sampling alone produces; the ordered-logit models of `04_models` put intervals on such differences.")
+    return (
+        ("In the simulated sheet, a" if cases.attrs.get("simulated") else "A")
+        + f"cross all {int(overall['cases'].iloc[0])} cases, {words(top)} has the highest mean score "
+        f"({overall.loc[top, 'mean']:.2f}) and {words(bottom)} the lowest ({overall.loc[bottom, 'mean']:.2f}). "
+        f"With {group_sizes(cases)}, a difference of a few tenths between group means is within what "
+        "sampling alone produces; the ordered-logit models of `04_models` put intervals on such differences."
+    )
 
 
 def governance_summary(governance: pd.DataFrame, levels: Sequence[str]) -> str:
@@ -126,12 +144,13 @@ def governance_summary(governance: pd.DataFrame, levels: Sequence[str]) -> str:
     cells = governance.melt(id_vars="sectoral_group", value_vars=list(levels))
     empty = cells[cells["value"] == 0]
     sparse = int(cells["value"].between(1, 2).sum())
-    return (f"{len(empty)} of the {len(cells)} group-by-governance cells {'is' if len(empty) == 1 else 'are'} empty"
-            + (f" ({', '.join(f'{r.variable} in {r.sectoral_group}' for r in empty.itertuples())})"
-               if len(empty) else "")
-            + f", and {sparse} hold only one or two cases. Models that estimate a governance effect inside each "
-            "group therefore use the two-way `leader_driven` contrast, and must watch for separation "
-            "(see `04_models`).")
+    return (
+        f"{len(empty)} of the {len(cells)} group-by-governance cells {'is' if len(empty) == 1 else 'are'} empty"
+        + (f" ({', '.join(f'{r.variable} in {r.sectoral_group}' for r in empty.itertuples())})" if len(empty) else "")
+        + f", and {sparse} hold only one or two cases. Models that estimate a governance effect inside each "
+        "group therefore use the two-way `leader_driven` contrast, and must watch for separation "
+        "(see `04_models`)."
+    )
 
 
 # 04 · models -----------------------------------------------------------------------------------------------
@@ -145,8 +164,11 @@ def not_estimable(table: pd.DataFrame, what: str, reason_column: str = "note") -
         return ""
     counts = reasons.value_counts(sort=False)
     noun = what[:-1] if len(reasons) == 1 and what.endswith("s") else what
-    return (f" {len(reasons)} {noun} cannot be estimated on this sheet ("
-            + "; ".join(f"{reason}: {k}" for reason, k in counts.items()) + ").")
+    return (
+        f" {len(reasons)} {noun} cannot be estimated on this sheet ("
+        + "; ".join(f"{reason}: {k}" for reason, k in counts.items())
+        + ")."
+    )
 
 
 def separation_summary(diagnostics: pd.DataFrame) -> str:
@@ -159,28 +181,37 @@ def separation_summary(diagnostics: pd.DataFrame) -> str:
     separated = diagnostics[diagnostics["ml_separated"]]
     condition = diagnostics["ml_hessian_condition"].astype(float)
     finite = condition[np.isfinite(condition) & ~diagnostics["ml_separated"]]
-    text = (f"Maximum likelihood is separated in **{len(separated)} of {len(diagnostics)}** fits"
-            + (f" ({', '.join(f'{r.form} {r.model}' for r in separated.itertuples())})" if len(separated) else ""))
+    text = f"Maximum likelihood is separated in **{len(separated)} of {len(diagnostics)}** fits" + (
+        f" ({', '.join(f'{r.form} {r.model}' for r in separated.itertuples())})" if len(separated) else ""
+    )
     if len(separated) and np.isinf(condition[diagnostics["ml_separated"]]).all():
-        text += ("; at a separated fit the information matrix vanishes along the separating direction, so its "
-                 "condition number is reported as infinite and the diverging terms have no finite standard error, "
-                 "which a convergence flag alone would not show.")
+        text += (
+            "; at a separated fit the information matrix vanishes along the separating direction, so its "
+            "condition number is reported as infinite and the diverging terms have no finite standard error, "
+            "which a convergence flag alone would not show."
+        )
     elif len(separated):
-        text += (f"; their Hessian condition numbers (up to {condition[diagnostics['ml_separated']].max():.1e}) "
-                 "show what an unchecked optimiser would have reported as a converged fit with finite standard "
-                 "errors.")
+        text += (
+            f"; their Hessian condition numbers (up to {condition[diagnostics['ml_separated']].max():.1e}) "
+            "show what an unchecked optimiser would have reported as a converged fit with finite standard "
+            "errors."
+        )
     else:
         text += "."
     if len(finite):
         text += f" {'The other' if len(separated) else 'The'} fits' condition numbers are at most {finite.max():.1e}."
     defined = int(diagnostics["brant_p"].notna().sum())
     if defined == 0:
-        brant = ("The Brant test of proportional odds cannot be computed for any fit: in each, at least one of the "
-                 "binary splits (y > j) it needs is itself separated, so proportional odds cannot be tested on "
-                 "these data, and the models rest on that assumption untested.")
+        brant = (
+            "The Brant test of proportional odds cannot be computed for any fit: in each, at least one of the "
+            "binary splits (y > j) it needs is itself separated, so proportional odds cannot be tested on "
+            "these data, and the models rest on that assumption untested."
+        )
     elif defined < len(diagnostics):
-        brant = (f"The Brant test of proportional odds is defined for {defined} of {len(diagnostics)} fits; in "
-                 "the others at least one of the binary splits it needs is itself separated.")
+        brant = (
+            f"The Brant test of proportional odds is defined for {defined} of {len(diagnostics)} fits; in "
+            "the others at least one of the binary splits it needs is itself separated."
+        )
     else:
         brant = "The Brant test is defined for every fit; its p-values are in the diagnostics exhibit."
     return text + " " + brant + not_estimable(skipped, "models")
@@ -191,17 +222,30 @@ def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
     skipped = key[key["note"].fillna("").astype(str).str.len() > 0] if "note" in key else key.iloc[:0]
     key = key.drop(index=skipped.index)
     excluding = key[(key["conf_low"] > 0) | (key["conf_high"] < 0)]
-    return (f"Of the {len(key)} estimated group-specific slopes, **{len(excluding)}** have a 95% interval that "
-            "excludes zero"
-            + (": " + "; ".join(f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)} "
-                                f"(OR {r.odds_ratio:.2f}, {r.or_conf_low:.2f}-{r.or_conf_high:.2f}, {r.method})"
-                                for r in excluding.itertuples())
-               if len(excluding) else "")
-            + "." + not_estimable(skipped, "group-specific slopes")
-            + f" With {group_sizes(cases)} most intervals are wide; the design analysis of how often such a "
-            "design detects an effect of a given size is a separate question from these estimates."
-            + (" On the simulated sheet these are properties of data generated from the documented assumptions, "
-               "not findings about Latin American clusters." if cases.attrs.get("simulated") else ""))
+    return (
+        f"Of the {len(key)} estimated group-specific slopes, **{len(excluding)}** have a 95% interval that "
+        "excludes zero"
+        + (
+            ": "
+            + "; ".join(
+                f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)} "
+                f"(OR {r.odds_ratio:.2f}, {r.or_conf_low:.2f}-{r.or_conf_high:.2f}, {r.method})"
+                for r in excluding.itertuples()
+            )
+            if len(excluding)
+            else ""
+        )
+        + "."
+        + not_estimable(skipped, "group-specific slopes")
+        + f" With {group_sizes(cases)} most intervals are wide; the design analysis of how often such a "
+        "design detects an effect of a given size is a separate question from these estimates."
+        + (
+            " On the simulated sheet these are properties of data generated from the documented assumptions, "
+            "not findings about Latin American clusters."
+            if cases.attrs.get("simulated")
+            else ""
+        )
+    )
 
 
 def sign_changes(loo: pd.DataFrame) -> pd.DataFrame:
@@ -215,18 +259,27 @@ def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
     if loo.empty:
         return "No slope can be refitted on this sheet."
     most_skipped = int(loo["refits_failed"].max())
-    return (f"Each key slope is refitted once without each of the {len(cases)} cases; "
-            f"{count_span(loo['refits'])} of those refits per slope could be fitted"
-            + (f", the others (at most {most_skipped} per slope) being skipped because leaving the case out left "
-               "an outcome level empty." if most_skipped else "."))
+    return (
+        f"Each key slope is refitted once without each of the {len(cases)} cases; "
+        f"{count_span(loo['refits'])} of those refits per slope could be fitted"
+        + (
+            f", the others (at most {most_skipped} per slope) being skipped because leaving the case out left "
+            "an outcome level empty."
+            if most_skipped
+            else "."
+        )
+    )
 
 
 def leave_one_out_summary(by_group: pd.DataFrame) -> str:
     """How many group-specific slopes change sign when a single case is left out."""
     estimated = by_group[by_group["refits"].notna()]
-    return (f"{len(sign_changes(estimated))} of the {len(estimated)} estimated group-specific slopes change sign "
-            "when a single case is left out." + not_estimable(by_group[by_group["refits"].isna()],
-                                                               "group-specific slopes") + " The sign changes:")
+    return (
+        f"{len(sign_changes(estimated))} of the {len(estimated)} estimated group-specific slopes change sign "
+        "when a single case is left out."
+        + not_estimable(by_group[by_group["refits"].isna()], "group-specific slopes")
+        + " The sign changes:"
+    )
 
 
 def exact_tests_summary(exact: pd.DataFrame) -> str:
@@ -238,17 +291,20 @@ def exact_tests_summary(exact: pd.DataFrame) -> str:
     parts = []
     if len(enumerated):
         arrangements = enumerated["arrangements"].astype(float)
-        parts.append(f"{len(enumerated)} exact, counting every distinct arrangement of the form's scores "
-                     f"({span(arrangements, ',.0f', ' to ')} arrangements)")
+        parts.append(
+            f"{len(enumerated)} exact, counting every distinct arrangement of the form's scores "
+            f"({span(arrangements, ',.0f', ' to ')} arrangements)"
+        )
     if len(sampled):
-        parts.append(f"{len(sampled)} by Monte Carlo ({span(sampled['draws'].astype(float), ',.0f', ' to ')} "
-                     "seeded random permutations)")
+        parts.append(
+            f"{len(sampled)} by Monte Carlo ({span(sampled['draws'].astype(float), ',.0f', ' to ')} "
+            "seeded random permutations)"
+        )
     if len(other):
         reasons = sorted({str(r) for r in other.get("reason", pd.Series(dtype=str)).fillna("") if str(r)})
         parts.append(f"{len(other)} not computed" + (f" ({'; '.join(reasons)})" if reasons else ""))
     computed = exact[exact["n"].astype(float) > 0]
-    return (f"The {len(exact)} tests cover groups of {count_span(computed['n'])} cases; p-values: "
-            + series(parts) + ".")
+    return f"The {len(exact)} tests cover groups of {count_span(computed['n'])} cases; p-values: " + series(parts) + "."
 
 
 # 05 · claims -----------------------------------------------------------------------------------------------
@@ -265,27 +321,31 @@ def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register: dic
     cells = verdicts[verdicts["kind"] == "table cell"]
     null_claims = verdicts[verdicts["expected"] == "null"]
     margin = odds_ratio_margin(register)
-    return (f"Of the {len(verdicts)} claims ({len(cells)} table cells, {len(verdicts) - len(cells)} textual), "
-            f"{counts.loc['consistent', 'raw']} are consistent with the data, {counts.loc['contradicted', 'raw']} "
-            f"contradicted and {counts.loc['inconclusive', 'raw']} inconclusive before adjustment; after Holm's "
-            f"adjustment over one family of {2 * len(verdicts)} tests (the test for 'consistent' and the test for "
-            f"'contradicted' of every claim): {counts.loc['consistent', 'holm']} consistent, "
-            f"{counts.loc['contradicted', 'holm']} contradicted, {counts.loc['inconclusive', 'holm']} inconclusive. "
-            f"None of the {len(null_claims)} 'neutral'/'none' claims can be consistent unless its 90% interval fits "
-            f"inside an odds ratio of 1/{margin} to {margin}, which {group_sizes(cases)} rarely allows: at this "
-            "sample size 'inconclusive' is the expected verdict for a true null, not evidence against the source.")
+    return (
+        f"Of the {len(verdicts)} claims ({len(cells)} table cells, {len(verdicts) - len(cells)} textual), "
+        f"{counts.loc['consistent', 'raw']} are consistent with the data, {counts.loc['contradicted', 'raw']} "
+        f"contradicted and {counts.loc['inconclusive', 'raw']} inconclusive before adjustment; after Holm's "
+        f"adjustment over one family of {2 * len(verdicts)} tests (the test for 'consistent' and the test for "
+        f"'contradicted' of every claim): {counts.loc['consistent', 'holm']} consistent, "
+        f"{counts.loc['contradicted', 'holm']} contradicted, {counts.loc['inconclusive', 'holm']} inconclusive. "
+        f"None of the {len(null_claims)} 'neutral'/'none' claims can be consistent unless its 90% interval fits "
+        f"inside an odds ratio of 1/{margin} to {margin}, which {group_sizes(cases)} rarely allows: at this "
+        "sample size 'inconclusive' is the expected verdict for a true null, not evidence against the source."
+    )
 
 
 def simulated_reading(cases: pd.DataFrame) -> str:
     """How to read the verdicts: on the simulated sheet they test the pipeline, not the source."""
     if not cases.attrs.get("simulated"):
         return "These verdicts are computed on the coded sheet named above."
-    return ("**Reading on simulated data.** The simulated sheet was generated with the signs of this very table, "
-            "so every 'consistent' verdict is the pipeline recovering a relation that was built in, and every "
-            f"'inconclusive' verdict for a relation that was built in shows what {len(cases)} cases cannot resolve. "
-            "A 'contradicted' verdict is a chance result of the simulation (or of sparse cells), not a finding. "
-            "How often each verdict should be expected under the simulation's assumptions is a question for a "
-            "design analysis (`06_power`), not for this table.")
+    return (
+        "**Reading on simulated data.** The simulated sheet was generated with the signs of this very table, "
+        "so every 'consistent' verdict is the pipeline recovering a relation that was built in, and every "
+        f"'inconclusive' verdict for a relation that was built in shows what {len(cases)} cases cannot resolve. "
+        "A 'contradicted' verdict is a chance result of the simulation (or of sparse cells), not a finding. "
+        "How often each verdict should be expected under the simulation's assumptions is a question for a "
+        "design analysis (`06_power`), not for this table."
+    )
 
 
 # 06 · design analysis --------------------------------------------------------------------------------------
@@ -296,13 +356,15 @@ def design_summary(params: dict, replicates: int, cases: Sequence[int], effect_s
     sizes = params["group_sizes"]
     effect = params["outcome"]["effect_size"]
     cells = len(cases) * len(effect_scales)
-    return (f"Sheets are drawn with the groups in the documented proportions ({' : '.join(map(str, sizes.values()))}"
-            f", {series(words(g) for g in sizes)}) and documented effect sizes (scale 1) of "
-            f"{effect['collective_efficiency']} log-odds per level of collective efficiency and "
-            f"{effect['leader_driven']} log-odds for leader-driven governance. This run: {replicates:,} replicates "
-            f"in each of {cells} design cells ({len(cases)} numbers of cases, {series(map(str, cases))}; "
-            f"{len(effect_scales)} effect scales, {series(f'{s:g}' for s in effect_scales)}), "
-            f"{replicates * cells:,} simulated sheets in all.")
+    return (
+        f"Sheets are drawn with the groups in the documented proportions ({' : '.join(map(str, sizes.values()))}"
+        f", {series(words(g) for g in sizes)}) and documented effect sizes (scale 1) of "
+        f"{effect['collective_efficiency']} log-odds per level of collective efficiency and "
+        f"{effect['leader_driven']} log-odds for leader-driven governance. This run: {replicates:,} replicates "
+        f"in each of {cells} design cells ({len(cases)} numbers of cases, {series(map(str, cases))}; "
+        f"{len(effect_scales)} effect scales, {series(f'{s:g}' for s in effect_scales)}), "
+        f"{replicates * cells:,} simulated sheets in all."
+    )
 
 
 def first_n_reaching(frame: pd.DataFrame, column: str = "p_right", target: float = POWER_TARGET) -> str:
@@ -341,7 +403,8 @@ def power_reading(summary: pd.DataFrame, margin: str, base_cases: int, target: f
         f"replicates even at {largest} cases.\n"
         f"- Wrong verdicts: at most {summary['p_wrong'].max():.3f} of verdicts in any design cell, so with this "
         f"design an *inconclusive* verdict, not a wrong one, is the usual failure; for most per-group claims it is "
-        f"the expected outcome at about {base_cases} cases, and no evidence against them.")
+        f"the expected outcome at about {base_cases} cases, and no evidence against them."
+    )
 
 
 # 04 · partial pooling --------------------------------------------------------------------------------------
@@ -349,33 +412,41 @@ def power_reading(summary: pd.DataFrame, margin: str, base_cases: int, target: f
 
 def pooling_method(settings, priors, n_groups: int, grid_points: int) -> str:
     """How the partially pooled posterior is computed, with the settings and priors the notebook used."""
-    return (f"For each form, the partially pooled ordered logit lets each of the {n_groups} groups' "
-            "collective-efficiency and leader-driven slopes vary around a common mean with between-group SDs "
-            "tau (one per predictor), estimated from the data. Its posterior is computed without a Markov chain: "
-            f"(1) on a grid of {grid_points} points over (log tau_beta, log tau_gamma), step {settings.grid_step:g}, "
-            "every conditional mode and curvature of the other parameters comes from one batched Newton solve of "
-            "the ordered-logit engine; (2) a Laplace approximation weights the grid points; (3) "
-            f"{settings.draws:,} draws from that mixture (seed {settings.seed}) are reweighted to the exact posterior "
-            "by Pareto-smoothed importance sampling, whose k-hat says whether the correction can be trusted. A fit "
-            "whose k-hat is too high or whose hyperparameters' mass reaches the grid's edge is reported as "
-            "unreliable, its numbers withheld. Priors (`src/upgrading/data/pooling.toml`, each with its reason; "
-            f"edit and rerun): mu ~ Normal(0, {priors.mu_sd:g}), tau ~ HalfNormal({priors.tau_scale:g}), group "
-            f"shifts ~ Normal(0, {priors.delta_sd:g}), thresholds ~ Normal(0, {priors.threshold_sd:g}) in order.")
+    return (
+        f"For each form, the partially pooled ordered logit lets each of the {n_groups} groups' "
+        "collective-efficiency and leader-driven slopes vary around a common mean with between-group SDs "
+        "tau (one per predictor), estimated from the data. Its posterior is computed without a Markov chain: "
+        f"(1) on a grid of {grid_points} points over (log tau_beta, log tau_gamma), step {settings.grid_step:g}, "
+        "every conditional mode and curvature of the other parameters comes from one batched Newton solve of "
+        "the ordered-logit engine; (2) a Laplace approximation weights the grid points; (3) "
+        f"{settings.draws:,} draws from that mixture (seed {settings.seed}) are reweighted to the exact posterior "
+        "by Pareto-smoothed importance sampling, whose k-hat says whether the correction can be trusted. A fit "
+        "whose k-hat is too high or whose hyperparameters' mass reaches the grid's edge is reported as "
+        "unreliable, its numbers withheld. Priors (`src/upgrading/data/pooling.toml`, each with its reason; "
+        f"edit and rerun): mu ~ Normal(0, {priors.mu_sd:g}), tau ~ HalfNormal({priors.tau_scale:g}), group "
+        f"shifts ~ Normal(0, {priors.delta_sd:g}), thresholds ~ Normal(0, {priors.threshold_sd:g}) in order."
+    )
 
 
 def pooling_validation(agreement: pd.DataFrame) -> str:
     """The agreement with the NUTS references, as measured on this sheet (`pooling.reference_agreement`)."""
-    text = ("**Validation.** The method was checked against NumPyro NUTS runs of the same model on the simulated "
-            "sheet (4 chains of 5,000 draws, `tests/reference/pooling/`): every posterior mean within 0.1 "
-            "posterior SD, every SD within 10%, the 5% and 95% quantiles within 0.15 SD and every P(> 0) within "
-            "0.03 (`tests/test_pooling.py`). ")
+    text = (
+        "**Validation.** The method was checked against NumPyro NUTS runs of the same model on the simulated "
+        "sheet (4 chains of 5,000 draws, `tests/reference/pooling/`): every posterior mean within 0.1 "
+        "posterior SD, every SD within 10%, the 5% and 95% quantiles within 0.15 SD and every P(> 0) within "
+        "0.03 (`tests/test_pooling.py`). "
+    )
     if agreement.empty:
-        return text + ("This sheet is not the one the references were computed on, so the check cannot be repeated "
-                       "here; the k-hat and grid-edge flags below are the guard.")
+        return text + (
+            "This sheet is not the one the references were computed on, so the check cannot be repeated "
+            "here; the k-hat and grid-edge flags below are the guard."
+        )
     worst = agreement.loc[agreement["worst_x_tolerance"].idxmax()]
-    return text + (f"Measured on this sheet, the largest error of any reported quantity is "
-                   f"{worst['worst_x_tolerance']:.2f} times its tolerance ({words(worst['form'])}); "
-                   f"{int((agreement['worst_x_tolerance'] <= 1).sum())} of {len(agreement)} forms pass.")
+    return text + (
+        f"Measured on this sheet, the largest error of any reported quantity is "
+        f"{worst['worst_x_tolerance']:.2f} times its tolerance ({words(worst['form'])}); "
+        f"{int((agreement['worst_x_tolerance'] <= 1).sum())} of {len(agreement)} forms pass."
+    )
 
 
 def _excludes_zero(frame: pd.DataFrame) -> pd.Series:
@@ -391,22 +462,31 @@ def pooling_summary(slopes: pd.DataFrame, tau: pd.DataFrame, cases: pd.DataFrame
     ratio = ((partial["conf_high"] - partial["conf_low"]) / (no["conf_high"] - no["conf_low"]))[both]
     ok = tau[tau["status"] == "ok"]
     bad = tau[tau["status"] != "ok"].drop_duplicates("form")
-    text = (f"Of the {int(both.sum())} group slopes estimated both ways, **{int(_excludes_zero(no[both]).sum())}** "
-            f"have a 95% interval excluding zero without pooling and **{int(_excludes_zero(partial[both]).sum())}** "
-            f"with partial pooling; partial pooling's intervals are {span(ratio.quantile([0.5]))} times as wide "
-            f"as no pooling's at the median (range {span(ratio, '.2f', ' to ')}), because each group borrows "
-            "strength from the others, and its estimates are pulled toward the common mean (the figure).")
+    text = (
+        f"Of the {int(both.sum())} group slopes estimated both ways, **{int(_excludes_zero(no[both]).sum())}** "
+        f"have a 95% interval excluding zero without pooling and **{int(_excludes_zero(partial[both]).sum())}** "
+        f"with partial pooling; partial pooling's intervals are {span(ratio.quantile([0.5]))} times as wide "
+        f"as no pooling's at the median (range {span(ratio, '.2f', ' to ')}), because each group borrows "
+        "strength from the others, and its estimates are pulled toward the common mean (the figure)."
+    )
     if len(ok):
-        text += (f" The between-group SDs' posterior medians range over {span(ok['q50'], '.2f', ' to ')} log odds, "
-                 f"with 90% intervals reaching from {ok['q05'].min():.2f} to {ok['q95'].max():.2f}: P(tau > margin "
-                 f"{ok['margin'].iloc[0]:.3f}) is {span(ok['p_above_margin'], '.2f', ' to ')} (near 1 would say "
-                 "the groups' slopes differ by more than the smallest effect that matters, near 0 that they do not).")
+        text += (
+            f" The between-group SDs' posterior medians range over {span(ok['q50'], '.2f', ' to ')} log odds, "
+            f"with 90% intervals reaching from {ok['q05'].min():.2f} to {ok['q95'].max():.2f}: P(tau > margin "
+            f"{ok['margin'].iloc[0]:.3f}) is {span(ok['p_above_margin'], '.2f', ' to ')} (near 1 would say "
+            "the groups' slopes differ by more than the smallest effect that matters, near 0 that they do not)."
+        )
     if len(bad):
-        text += " Not reported (unreliable or not estimable): " + "; ".join(
-            f"{words(r.form)} ({r.status})" for r in bad.itertuples()) + "."
+        text += (
+            " Not reported (unreliable or not estimable): "
+            + "; ".join(f"{words(r.form)} ({r.status})" for r in bad.itertuples())
+            + "."
+        )
     if cases.attrs.get("simulated"):
-        text += (" On the simulated sheet these numbers demonstrate the method; they are not findings about Latin "
-                 "American clusters.")
+        text += (
+            " On the simulated sheet these numbers demonstrate the method; they are not findings about Latin "
+            "American clusters."
+        )
     return text
 
 
@@ -424,14 +504,16 @@ def pooled_verdicts_summary(verdicts: pd.DataFrame, cases: pd.DataFrame) -> str:
     def counts(c):
         return ", ".join(f"{int(c.get(v, 0))} {v}" for v in ("consistent", "contradicted", "inconclusive"))
 
-    text = (f"Of the {len(slope)} claims that are a group's slope, the no-pooling fit gives {counts(raw)}; the "
-            f"partially pooled posterior, by the same rule, gives {counts(pooled)}. The two agree on {int(same.sum())}"
-            + ("; they differ on " if len(differ) else ".")
-            + "; ".join(f"{r.id} {r.verdict} → {r.verdict_pooled}" for r in differ.itertuples())
-            + ("." if len(differ) else "")
-            + " Partial pooling narrows a group's interval by borrowing from the other groups, which can turn an "
-              "inconclusive verdict into a decided one, and pulls a group toward the others, which can hide a "
-              "group that truly differs; `06_power` measures both tendencies as properties of the design.")
+    text = (
+        f"Of the {len(slope)} claims that are a group's slope, the no-pooling fit gives {counts(raw)}; the "
+        f"partially pooled posterior, by the same rule, gives {counts(pooled)}. The two agree on {int(same.sum())}"
+        + ("; they differ on " if len(differ) else ".")
+        + "; ".join(f"{r.id} {r.verdict} → {r.verdict_pooled}" for r in differ.itertuples())
+        + ("." if len(differ) else "")
+        + " Partial pooling narrows a group's interval by borrowing from the other groups, which can turn an "
+        "inconclusive verdict into a decided one, and pulls a group toward the others, which can hide a "
+        "group that truly differs; `06_power` measures both tendencies as properties of the design."
+    )
     if cases.attrs.get("simulated"):
         text += " On the simulated sheet neither column is a finding about Latin American clusters."
     return text
@@ -451,30 +533,39 @@ def pooling_power_reading(comparison: pd.DataFrame) -> str:
             of_kind = cell[cell["kind"] == kind]
             no = of_kind[of_kind["method"].str.startswith("no pooling")].iloc[0]
             partial = of_kind[of_kind["method"].str.startswith("partial pooling")].iloc[0]
-            parts.append(f"{kind} claims right {no['p_right']:.2f} → {partial['p_right']:.2f} "
-                         f"(± {2 * partial['mcse_right']:.2f}), wrong {no['p_wrong']:.3f} → {partial['p_wrong']:.3f} "
-                         f"(± {2 * partial['mcse_wrong']:.3f})")
-        lines.append(f"- **{n} cases, {scale:g} × the documented effects**, no pooling → partial pooling: "
-                     + "; ".join(parts) + f" ({int(cell['replicates'].min())} replicates; ± two Monte Carlo "
-                     "standard errors of the partially pooled share).")
+            parts.append(
+                f"{kind} claims right {no['p_right']:.2f} → {partial['p_right']:.2f} "
+                f"(± {2 * partial['mcse_right']:.2f}), wrong {no['p_wrong']:.3f} → {partial['p_wrong']:.3f} "
+                f"(± {2 * partial['mcse_wrong']:.3f})"
+            )
+        lines.append(
+            f"- **{n} cases, {scale:g} × the documented effects**, no pooling → partial pooling: "
+            + "; ".join(parts)
+            + f" ({int(cell['replicates'].min())} replicates; ± two Monte Carlo "
+            "standard errors of the partially pooled share)."
+        )
     unreliable = rows["p_unreliable"].max()
-    lines.append(f"- Partially pooled posteriors flagged unreliable (counted inconclusive): at most "
-                 f"{unreliable:.3f} of verdicts. These are operating characteristics of the design and of the two "
-                 "methods under the documented generator, in which some groups truly differ from the others: where "
-                 "partial pooling adds wrong verdicts, shrinkage has pulled such a group toward the rest.")
+    lines.append(
+        f"- Partially pooled posteriors flagged unreliable (counted inconclusive): at most "
+        f"{unreliable:.3f} of verdicts. These are operating characteristics of the design and of the two "
+        "methods under the documented generator, in which some groups truly differ from the others: where "
+        "partial pooling adds wrong verdicts, shrinkage has pulled such a group toward the rest."
+    )
     return "\n".join(lines)
 
 
 def fast_accuracy(settings, agreement: pd.DataFrame) -> str:
     """The fast setting of the partially pooled posterior and its measured accuracy against the NUTS references."""
-    text = (f"Fast setting: grid step {settings.grid_step:g} on log tau, {settings.draws:,} importance draws. ")
+    text = f"Fast setting: grid step {settings.grid_step:g} on log tau, {settings.draws:,} importance draws. "
     if agreement.empty:
         return text + "Its accuracy could not be measured here (the NUTS references were not found)."
     worst = {k: agreement[f"{k}_error"].max() for k in ("mean", "sd", "q05", "q95", "p_positive")}
-    return text + (f"Against the NUTS references of the same model on the simulated sheet ({len(agreement)} forms), "
-                   f"its largest errors are {worst['mean']:.3f} posterior SD for a mean, {worst['q05']:.3f} and "
-                   f"{worst['q95']:.3f} SD for the 5% and 95% quantiles, {worst['sd']:.1%} for an SD and "
-                   f"{worst['p_positive']:.3f} for a P(> 0), at most "
-                   f"{agreement['worst_x_tolerance'].max():.2f} times the tolerance the default setting is held to; "
-                   "an interval end off by that much moves a verdict only when it lies that close to 0 or to the "
-                   "margin.")
+    return text + (
+        f"Against the NUTS references of the same model on the simulated sheet ({len(agreement)} forms), "
+        f"its largest errors are {worst['mean']:.3f} posterior SD for a mean, {worst['q05']:.3f} and "
+        f"{worst['q95']:.3f} SD for the 5% and 95% quantiles, {worst['sd']:.1%} for an SD and "
+        f"{worst['p_positive']:.3f} for a P(> 0), at most "
+        f"{agreement['worst_x_tolerance'].max():.2f} times the tolerance the default setting is held to; "
+        "an interval end off by that much moves a verdict only when it lies that close to 0 or to the "
+        "margin."
+    )

@@ -40,16 +40,24 @@ def upgrading_distribution(table: pd.DataFrame) -> plt.Figure:
         shares = counts / counts.sum(axis=1, keepdims=True)
         left = np.zeros(len(sub))
         for k in range(4):
-            ax.barh(_group_labels(sub["sectoral_group"]), shares[:, k], left=left, color=colours[k],
-                    edgecolor="white", linewidth=0.5, label=f"{k} {cb.scales['likert_0_3'].labels[k]}")
+            ax.barh(
+                _group_labels(sub["sectoral_group"]),
+                shares[:, k],
+                left=left,
+                color=colours[k],
+                edgecolor="white",
+                linewidth=0.5,
+                label=f"{k} {cb.scales['likert_0_3'].labels[k]}",
+            )
             left += shares[:, k]
         for y, n in enumerate(sub["cases"]):
             ax.text(1.01, y, f"n={n}", va="center", fontsize=7)
         ax.set_xlim(0, 1)
         ax.set_title(_form_label(form), fontsize=10)
         ax.set_xlabel("share of cases")
-    np.atleast_1d(axes)[0].legend(title="score", loc="upper left", bbox_to_anchor=(0, -0.22), ncol=4,
-                                  fontsize=8, frameon=False)
+    np.atleast_1d(axes)[0].legend(
+        title="score", loc="upper left", bbox_to_anchor=(0, -0.22), ncol=4, fontsize=8, frameon=False
+    )
     fig.suptitle("Upgrading scores by sectoral group", fontsize=11)
     fig.tight_layout()
     return fig
@@ -65,8 +73,15 @@ def governance_mix(table: pd.DataFrame) -> plt.Figure:
     rows = table.iloc[::-1]
     left = np.zeros(len(rows))
     for level, label, colour in zip(levels, labels, colours):
-        ax.barh(_group_labels(rows["sectoral_group"]), rows[level], left=left, color=colour, label=label,
-                edgecolor="white", linewidth=0.5)
+        ax.barh(
+            _group_labels(rows["sectoral_group"]),
+            rows[level],
+            left=left,
+            color=colour,
+            label=label,
+            edgecolor="white",
+            linewidth=0.5,
+        )
         left += rows[level].to_numpy()
     ax.set_xlabel("number of cases")
     ax.set_title("Value-chain governance by sectoral group", fontsize=11)
@@ -98,8 +113,15 @@ def reliability_intervals(table: pd.DataFrame) -> plt.Figure:
     labels = [load_codebook().variable(v).label + f" ({m})" for v, m in zip(rows["variable"], rows["metric"])]
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     y = np.arange(len(rows))
-    ax.errorbar(rows["alpha"], y, xerr=[rows["alpha"] - rows["ci_low"], rows["ci_high"] - rows["alpha"]],
-                fmt="o", color="#2c7fb8", ecolor="#7fcdbb", capsize=3)
+    ax.errorbar(
+        rows["alpha"],
+        y,
+        xerr=[rows["alpha"] - rows["ci_low"], rows["ci_high"] - rows["alpha"]],
+        fmt="o",
+        color="#2c7fb8",
+        ecolor="#7fcdbb",
+        capsize=3,
+    )
     for cut, style in ((ALPHA_TENTATIVE, ":"), (ALPHA_RELIABLE, "--")):
         ax.axvline(cut, color="grey", linestyle=style, linewidth=0.8)
     ax.set_yticks(y, labels)
@@ -119,12 +141,13 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
     """
     cb = load_codebook()
     forms = list(dict.fromkeys(estimates["form"]))
-    predictors = [("collective_efficiency", "Collective efficiency (per level)"),
-                  ("leader_driven", "Leader-driven governance")]
+    predictors = [
+        ("collective_efficiency", "Collective efficiency (per level)"),
+        ("leader_driven", "Leader-driven governance"),
+    ]
     groups = list(cb.group_codes)
     lo_lim, hi_lim = 1 / 200, 200
-    fig, axes = plt.subplots(len(predictors), len(forms), figsize=(3.1 * len(forms), 5.2), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(len(predictors), len(forms), figsize=(3.1 * len(forms), 5.2), sharey=True, squeeze=False)
     for r, (predictor, title) in enumerate(predictors):
         for c, form in enumerate(forms):
             ax = axes[r, c]
@@ -137,8 +160,14 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
                 low, high = np.clip([row["or_conf_low"], row["or_conf_high"]], lo_lim, hi_lim)
                 ax.plot([low, high], [y, y], color="#555555", linewidth=1.2)
                 penalised = row["method"] != "ml"
-                ax.plot(np.clip(row["odds_ratio"], lo_lim, hi_lim), y, "o", markersize=6,
-                        color="#2c7fb8", markerfacecolor="white" if penalised else "#2c7fb8")
+                ax.plot(
+                    np.clip(row["odds_ratio"], lo_lim, hi_lim),
+                    y,
+                    "o",
+                    markersize=6,
+                    color="#2c7fb8",
+                    markerfacecolor="white" if penalised else "#2c7fb8",
+                )
                 for edge, value, marker in ((lo_lim, row["or_conf_low"], "<"), (hi_lim, row["or_conf_high"], ">")):
                     if (marker == "<" and value <= lo_lim) or (marker == ">" and value >= hi_lim):
                         ax.plot(edge, y, marker, color="#555555", markersize=5)
@@ -153,17 +182,23 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
                 ax.set_ylabel(title, fontsize=9)
             ax.set_xlabel("odds ratio (log scale)", fontsize=8)
             ax.tick_params(labelsize=8)
-    fig.suptitle("Odds ratios by sectoral group (model with group-specific slopes; 95% intervals)\n"
-                 "filled: maximum likelihood (Wald); open: Jeffreys-penalised (profile), where ML is separated",
-                 fontsize=10)
+    fig.suptitle(
+        "Odds ratios by sectoral group (model with group-specific slopes; 95% intervals)\n"
+        "filled: maximum likelihood (Wald); open: Jeffreys-penalised (profile), where ML is separated",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
 
 #: How a cell of the claims grid names a penalised fit (plain maximum likelihood is not named).
 PENALISED_LABELS = {"jeffreys": " (Jeffreys)", "firth": " (Firth)", "br": " (bias-reduced)"}
-VERDICT_COLOURS = {"consistent": "#a6dba0", "contradicted": "#f4a582", "inconclusive": "#e0e0e0",
-                   "not estimable": "#ffffff"}
+VERDICT_COLOURS = {
+    "consistent": "#a6dba0",
+    "contradicted": "#f4a582",
+    "inconclusive": "#e0e0e0",
+    "not estimable": "#ffffff",
+}
 
 
 def claims_grid(table: pd.DataFrame) -> plt.Figure:
@@ -175,10 +210,15 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
     """
     cb = load_codebook()
     cells = table[table["kind"] == "table cell"]
-    rows = [(p, f) for p in ("collective_efficiency", "leader_driven")
-            for f in ("product_upgrading", "process_upgrading", "functional_upgrading")]
-    row_labels = {"collective_efficiency": "Collective efficiency",
-                  "leader_driven": "Global buyers'/leaders'\noperations"}
+    rows = [
+        (p, f)
+        for p in ("collective_efficiency", "leader_driven")
+        for f in ("product_upgrading", "process_upgrading", "functional_upgrading")
+    ]
+    row_labels = {
+        "collective_efficiency": "Collective efficiency",
+        "leader_driven": "Global buyers'/leaders'\noperations",
+    }
     groups = list(cb.group_codes)
     fig, ax = plt.subplots(figsize=(13, 8.2))
     ax.set_xlim(-1.6, len(groups))
@@ -187,33 +227,70 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
     for c, group in enumerate(groups):
         ax.text(c + 0.5, -0.35, cb.group(group).label, ha="center", va="center", fontsize=10, weight="bold")
     for r, (predictor, form) in enumerate(rows):
-        ax.text(-0.05, r + 0.5, f"{row_labels[predictor]}\n→ {_form_label(form).lower()}", ha="right",
-                va="center", fontsize=9)
+        ax.text(
+            -0.05,
+            r + 0.5,
+            f"{row_labels[predictor]}\n→ {_form_label(form).lower()}",
+            ha="right",
+            va="center",
+            fontsize=9,
+        )
         for c, group in enumerate(groups):
-            match = cells[(cells["predictor"] == predictor) & (cells["outcome"] == form)
-                          & (cells["sectoral_group"] == group)]
+            match = cells[
+                (cells["predictor"] == predictor) & (cells["outcome"] == form) & (cells["sectoral_group"] == group)
+            ]
             if match.empty:
                 continue
             row = match.iloc[0]
-            ax.add_patch(plt.Rectangle((c + 0.03, r + 0.04), 0.94, 0.92,
-                                       facecolor=VERDICT_COLOURS.get(row["verdict"], "#ffffff"),
-                                       edgecolor="white"))
+            ax.add_patch(
+                plt.Rectangle(
+                    (c + 0.03, r + 0.04),
+                    0.94,
+                    0.92,
+                    facecolor=VERDICT_COLOURS.get(row["verdict"], "#ffffff"),
+                    edgecolor="white",
+                )
+            )
             ax.text(c + 0.5, r + 0.15, "published:", ha="center", va="center", fontsize=7, color="#444444")
-            ax.text(c + 0.5, r + 0.32, row["published_wording"], ha="center", va="center", fontsize=8.5,
-                    weight="bold")
+            ax.text(c + 0.5, r + 0.32, row["published_wording"], ha="center", va="center", fontsize=8.5, weight="bold")
             if pd.notna(row.get("estimate")):
                 fit = PENALISED_LABELS.get(row["fit"], "")
-                ax.text(c + 0.5, r + 0.55, f"OR {np.exp(row['estimate']):.2f} "
-                        f"[{np.exp(row['ci_low']):.2f}, {np.exp(row['ci_high']):.2f}]{fit}",
-                        ha="center", va="center", fontsize=8)
-            ax.text(c + 0.5, r + 0.78, f"{row['verdict']} (Holm: {row['verdict_holm']})", ha="center",
-                    va="center", fontsize=8, style="italic")
-    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=VERDICT_COLOURS[v]) for v in ("consistent", "contradicted",
-                                                                                     "inconclusive")]
-    ax.legend(handles, ["consistent", "contradicted", "inconclusive"], loc="upper center",
-              bbox_to_anchor=(0.55, 0.0), ncol=3, frameon=False, fontsize=9, title="colour: raw verdict")
-    ax.set_title("Published pattern (Patterns of Learning and Upgrading Across Sectoral Groups) against the "
-                 "verdict of the data", fontsize=11)
+                ax.text(
+                    c + 0.5,
+                    r + 0.55,
+                    f"OR {np.exp(row['estimate']):.2f} "
+                    f"[{np.exp(row['ci_low']):.2f}, {np.exp(row['ci_high']):.2f}]{fit}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                )
+            ax.text(
+                c + 0.5,
+                r + 0.78,
+                f"{row['verdict']} (Holm: {row['verdict_holm']})",
+                ha="center",
+                va="center",
+                fontsize=8,
+                style="italic",
+            )
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, facecolor=VERDICT_COLOURS[v])
+        for v in ("consistent", "contradicted", "inconclusive")
+    ]
+    ax.legend(
+        handles,
+        ["consistent", "contradicted", "inconclusive"],
+        loc="upper center",
+        bbox_to_anchor=(0.55, 0.0),
+        ncol=3,
+        frameon=False,
+        fontsize=9,
+        title="colour: raw verdict",
+    )
+    ax.set_title(
+        "Published pattern (Patterns of Learning and Upgrading Across Sectoral Groups) against the verdict of the data",
+        fontsize=11,
+    )
     fig.tight_layout()
     return fig
 
@@ -235,14 +312,31 @@ def power_curves(summary: pd.DataFrame) -> plt.Figure:
             ax = axes[r, c]
             part = summary[(summary["kind"] == kind) & (summary["scope"] == scope)]
             if part.empty:
-                ax.text(0.5, 0.5, "no claim\nof this kind", ha="center", va="center", transform=ax.transAxes,
-                        fontsize=8, color="#777777")
+                ax.text(
+                    0.5,
+                    0.5,
+                    "no claim\nof this kind",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    fontsize=8,
+                    color="#777777",
+                )
             for scale in scales:
                 line = part[part["effect_scale"] == scale].sort_values("n_cases")
                 if line.empty:
                     continue
-                ax.errorbar(line["n_cases"], line["p_right"], yerr=2 * line["mcse_right"], color=colours[scale],
-                            marker="o", markersize=3, linewidth=1.4, capsize=2, label=f"{scale:g} x documented")
+                ax.errorbar(
+                    line["n_cases"],
+                    line["p_right"],
+                    yerr=2 * line["mcse_right"],
+                    color=colours[scale],
+                    marker="o",
+                    markersize=3,
+                    linewidth=1.4,
+                    capsize=2,
+                    label=f"{scale:g} x documented",
+                )
                 ax.plot(line["n_cases"], line["p_wrong"], color=colours[scale], linestyle=":", linewidth=1.2)
             ax.set_xscale("log")
             ax.set_xticks(sorted(summary["n_cases"].unique()))
@@ -266,16 +360,27 @@ def power_curves(summary: pd.DataFrame) -> plt.Figure:
     handles.append(plt.Line2D([], [], color="#555555", linestyle=":"))
     labels.append("wrong verdict (dotted)")
     fig.suptitle("Design analysis: how often the claims check returns the right verdict", fontsize=11, y=0.995)
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.965), ncol=len(labels), frameon=False,
-               fontsize=9, title="solid: right verdict (bars: +-2 Monte Carlo s.e.); colour: effect size",
-               title_fontsize=9)
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.965),
+        ncol=len(labels),
+        frameon=False,
+        fontsize=9,
+        title="solid: right verdict (bars: +-2 Monte Carlo s.e.); colour: effect size",
+        title_fontsize=9,
+    )
     fig.tight_layout(rect=(0, 0.01, 1, 0.89))
     return fig
 
 
 #: marker and colour of each pooling method in the shrinkage figure (notebook 04)
-POOLING_STYLE = {"no pooling": ("o", "#2c7fb8"), "partial pooling": ("D", "#d95f0e"),
-                 "complete pooling": ("s", "#636363")}
+POOLING_STYLE = {
+    "no pooling": ("o", "#2c7fb8"),
+    "partial pooling": ("D", "#d95f0e"),
+    "complete pooling": ("s", "#636363"),
+}
 
 
 def pooling_shrinkage(slopes: pd.DataFrame, limit: float = 6.0) -> plt.Figure:
@@ -285,12 +390,13 @@ def pooling_shrinkage(slopes: pd.DataFrame, limit: float = 6.0) -> plt.Figure:
     table (no cases in the group, or an unreliable posterior)."""
     cb = load_codebook()
     forms = list(dict.fromkeys(slopes["form"]))
-    predictors = [("collective_efficiency", "Collective efficiency (per level)"),
-                  ("leader_driven", "Leader-driven governance")]
+    predictors = [
+        ("collective_efficiency", "Collective efficiency (per level)"),
+        ("leader_driven", "Leader-driven governance"),
+    ]
     groups = list(cb.group_codes)
     offsets = dict(zip(POOLING_STYLE, (0.22, 0.0, -0.22)))
-    fig, axes = plt.subplots(len(predictors), len(forms), figsize=(3.1 * len(forms), 5.6), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(len(predictors), len(forms), figsize=(3.1 * len(forms), 5.6), sharey=True, squeeze=False)
     for r, (predictor, title) in enumerate(predictors):
         for c, form in enumerate(forms):
             ax = axes[r, c]
@@ -305,8 +411,14 @@ def pooling_shrinkage(slopes: pd.DataFrame, limit: float = 6.0) -> plt.Figure:
                     low, high = np.clip([row["conf_low"], row["conf_high"]], -limit, limit)
                     ax.plot([low, high], [yy, yy], color=colour, linewidth=1.1)
                     open_marker = method == "no pooling" and row["fit"] != "ml"
-                    ax.plot(np.clip(row["estimate"], -limit, limit), yy, marker, markersize=5, color=colour,
-                            markerfacecolor="white" if open_marker else colour)
+                    ax.plot(
+                        np.clip(row["estimate"], -limit, limit),
+                        yy,
+                        marker,
+                        markersize=5,
+                        color=colour,
+                        markerfacecolor="white" if open_marker else colour,
+                    )
                     for edge, value, arrow in ((-limit, row["conf_low"], "<"), (limit, row["conf_high"], ">")):
                         if (arrow == "<" and value <= -limit) or (arrow == ">" and value >= limit):
                             ax.plot(edge, yy, arrow, color=colour, markersize=4)
@@ -320,10 +432,14 @@ def pooling_shrinkage(slopes: pd.DataFrame, limit: float = 6.0) -> plt.Figure:
             ax.set_xlabel("slope (log odds ratio)", fontsize=8)
             ax.tick_params(labelsize=8)
     handles = [plt.Line2D([], [], marker=m, color=col, linewidth=1.1) for m, col in POOLING_STYLE.values()]
-    fig.legend(handles, list(POOLING_STYLE), loc="upper center", bbox_to_anchor=(0.5, 0.93), ncol=3, frameon=False,
-               fontsize=9)
-    fig.suptitle("Slopes by sectoral group under no, partial and complete pooling (95% intervals)\n"
-                 "no pooling: by-group fit (open: Jeffreys-penalised where ML is separated); partial: posterior "
-                 "mean and credible interval", fontsize=10)
+    fig.legend(
+        handles, list(POOLING_STYLE), loc="upper center", bbox_to_anchor=(0.5, 0.93), ncol=3, frameon=False, fontsize=9
+    )
+    fig.suptitle(
+        "Slopes by sectoral group under no, partial and complete pooling (95% intervals)\n"
+        "no pooling: by-group fit (open: Jeffreys-penalised where ML is separated); partial: posterior "
+        "mean and credible interval",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.88))
     return fig

@@ -75,22 +75,41 @@ class PooledFit:
         return self.result.quantiles([0.025, 0.975, 0.05, 0.95])
 
 
-def fit_form(cases: pd.DataFrame, form: str, priors: PoolingPriors | None = None,
-             settings: PoolingSettings | None = None, fast: bool = False) -> PooledFit:
+def fit_form(
+    cases: pd.DataFrame,
+    form: str,
+    priors: PoolingPriors | None = None,
+    settings: PoolingSettings | None = None,
+    fast: bool = False,
+) -> PooledFit:
     """The partially pooled ordered logit of one form, groups in codebook order (first present = reference)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # problems are recorded in the result's status
-            result = partially_pooled(cases, form, group="sectoral_group", varying=list(KEY_PREDICTORS),
-                                      levels=outcome_levels(), groups=load_codebook().group_codes,
-                                      priors=priors or load_priors(), settings=settings, fast=fast, warn=False)
+            result = partially_pooled(
+                cases,
+                form,
+                group="sectoral_group",
+                varying=list(KEY_PREDICTORS),
+                levels=outcome_levels(),
+                groups=load_codebook().group_codes,
+                priors=priors or load_priors(),
+                settings=settings,
+                fast=fast,
+                warn=False,
+            )
     except UpgradingError as error:
         return PooledFit(form, None, str(error))
     return PooledFit(form, result)
 
 
-def pooled_fits(cases: pd.DataFrame, forms=None, priors: PoolingPriors | None = None,
-                settings: PoolingSettings | None = None, fast: bool = False) -> dict[str, PooledFit]:
+def pooled_fits(
+    cases: pd.DataFrame,
+    forms=None,
+    priors: PoolingPriors | None = None,
+    settings: PoolingSettings | None = None,
+    fast: bool = False,
+) -> dict[str, PooledFit]:
     """The partially pooled fit of every form of upgrading (default: all four), by form."""
     forms = forms or load_codebook().upgrading_forms
     priors = priors or load_priors()
@@ -114,8 +133,14 @@ def group_slope(fit: PooledFit, predictor: str, group: str, alpha: float = 0.05)
     if not result.ok:
         return {"note": result.status}
     ci = result.conf_int(alpha).loc[name]
-    return {"estimate": float(result.params[name]), "std_error": float(result.bse[name]), "conf_low": float(ci[0]),
-            "conf_high": float(ci[1]), "p_positive": float(result.p_positive[name]), "note": "; ".join(notes)}
+    return {
+        "estimate": float(result.params[name]),
+        "std_error": float(result.bse[name]),
+        "conf_low": float(ci[0]),
+        "conf_high": float(ci[1]),
+        "p_positive": float(result.p_positive[name]),
+        "note": "; ".join(notes),
+    }
 
 
 def slope_intervals(fit: PooledFit, predictor: str, group: str):
@@ -129,8 +154,9 @@ def slope_intervals(fit: PooledFit, predictor: str, group: str):
     return ((float(q[0.025]), float(q[0.975])), (float(q[0.05]), float(q[0.95]))), ""
 
 
-def slopes_table(cases: pd.DataFrame, pooled: dict[str, PooledFit], fits: list[ModelFit],
-                 complete: list[ModelFit]) -> pd.DataFrame:
+def slopes_table(
+    cases: pd.DataFrame, pooled: dict[str, PooledFit], fits: list[ModelFit], complete: list[ModelFit]
+) -> pd.DataFrame:
     """One row per form, predictor, sectoral group and method: estimate (log odds ratio), 95% interval, and for
     partial pooling P(> 0). `fits`: `models.fit_models` (its by-group fit is the no-pooling one); `complete`:
     `complete_pooling_fits`. Groups without cases keep their rows with the reason."""
@@ -143,19 +169,37 @@ def slopes_table(cases: pd.DataFrame, pooled: dict[str, PooledFit], fits: list[M
         for predictor in KEY_PREDICTORS:
             for group in cb.group_codes:
                 base = {"form": form, "predictor": predictor, "sectoral_group": group}
-                sub = estimates[(estimates["form"] == form) & (estimates["sectoral_group"] == group)
-                                & (estimates["predictor"] == predictor)]
+                sub = estimates[
+                    (estimates["form"] == form)
+                    & (estimates["sectoral_group"] == group)
+                    & (estimates["predictor"] == predictor)
+                ]
                 no = _from_estimates(sub, form, estimates)
                 rows.append(base | {"method": METHODS[0]} | no)
-                rows.append(base | {"method": METHODS[1], "fit": "partial pooling"}
-                            | group_slope(pooled[form], predictor, group))
+                rows.append(
+                    base
+                    | {"method": METHODS[1], "fit": "partial pooling"}
+                    | group_slope(pooled[form], predictor, group)
+                )
                 sub = pooled_rows[(pooled_rows["form"] == form) & (pooled_rows["term"] == predictor)]
                 one = _from_estimates(sub, form, pooled_rows)
                 if (cases["sectoral_group"].astype(str) == group).sum() == 0:
                     one = {"note": "no cases in this group"}
                 rows.append(base | {"method": METHODS[2]} | one)
-    columns = ["form", "predictor", "sectoral_group", "method", "fit", "estimate", "std_error", "conf_low",
-               "conf_high", "odds_ratio", "p_positive", "note"]
+    columns = [
+        "form",
+        "predictor",
+        "sectoral_group",
+        "method",
+        "fit",
+        "estimate",
+        "std_error",
+        "conf_low",
+        "conf_high",
+        "odds_ratio",
+        "p_positive",
+        "note",
+    ]
     table = pd.DataFrame(rows)
     table["odds_ratio"] = np.exp(table["estimate"].astype(float))
     return table.reindex(columns=columns)
@@ -183,23 +227,55 @@ def tau_table(pooled: dict[str, PooledFit], margins: dict[str, float]) -> pd.Dat
     for form, fit in pooled.items():
         for predictor in KEY_PREDICTORS:
             name = f"tau_{SYMBOL[predictor]}"
-            row = {"form": form, "predictor": predictor, "parameter": name,
-                   "margin": float(margins[predictor]), "status": fit.status}
+            row = {
+                "form": form,
+                "predictor": predictor,
+                "parameter": name,
+                "margin": float(margins[predictor]),
+                "status": fit.status,
+            }
             result = fit.result
             if result is not None:
                 d = result.diagnostics
-                row |= {"k_hat": d["k_hat"], "k_hat_threshold": d["k_hat_threshold"], "ess": d["ess"],
-                        "draws": d["draws"], "grid_points": d["grid_points"],
-                        "edge_mass": max(d["edge_mass"].values()), "note": "; ".join(result.notes)}
+                row |= {
+                    "k_hat": d["k_hat"],
+                    "k_hat_threshold": d["k_hat_threshold"],
+                    "ess": d["ess"],
+                    "draws": d["draws"],
+                    "grid_points": d["grid_points"],
+                    "edge_mass": max(d["edge_mass"].values()),
+                    "note": "; ".join(result.notes),
+                }
                 if result.ok:
                     summary = result.posterior_summary().loc[name]
                     column = result.draws[:, result.names.index(name)]
-                    row |= {"mean": summary["mean"], "q05": summary["q05"], "q50": summary["q50"],
-                            "q95": summary["q95"],
-                            "p_above_margin": float(result.weights @ (column > row["margin"]))}
+                    row |= {
+                        "mean": summary["mean"],
+                        "q05": summary["q05"],
+                        "q50": summary["q50"],
+                        "q95": summary["q95"],
+                        "p_above_margin": float(result.weights @ (column > row["margin"])),
+                    }
             rows.append(row)
-    columns = ["form", "predictor", "parameter", "mean", "q05", "q50", "q95", "margin", "p_above_margin", "status",
-               "k_hat", "k_hat_threshold", "ess", "draws", "grid_points", "edge_mass", "note"]
+    columns = [
+        "form",
+        "predictor",
+        "parameter",
+        "mean",
+        "q05",
+        "q50",
+        "q95",
+        "margin",
+        "p_above_margin",
+        "status",
+        "k_hat",
+        "k_hat_threshold",
+        "ess",
+        "draws",
+        "grid_points",
+        "edge_mass",
+        "note",
+    ]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
@@ -238,14 +314,16 @@ def reference_agreement(pooled: dict[str, PooledFit], cases: pd.DataFrame, refer
             continue
         ref = json.loads(path.read_text(encoding="utf-8"))["parameters"]
         e = errors(fit.result.posterior_summary(), ref)
-        rows.append({"form": form} | {f"{k}_error": v for k, v in e.items()}
-                    | {"worst_x_tolerance": max(e[k] / TOLERANCE[k] for k in e), "status": fit.status})
+        rows.append(
+            {"form": form}
+            | {f"{k}_error": v for k, v in e.items()}
+            | {"worst_x_tolerance": max(e[k] / TOLERANCE[k] for k in e), "status": fit.status}
+        )
     return pd.DataFrame(rows)
 
 
 def _same_cases(cases: pd.DataFrame, sheet: pd.DataFrame) -> bool:
-    columns = ["case_id", "sectoral_group", "collective_efficiency", "governance",
-               *load_codebook().upgrading_forms]
+    columns = ["case_id", "sectoral_group", "collective_efficiency", "governance", *load_codebook().upgrading_forms]
     if len(cases) != len(sheet) or not set(columns) <= set(sheet.columns) | {"leader_driven"}:
         return False
     a = cases[columns].astype(str).reset_index(drop=True)

@@ -74,22 +74,44 @@ def claims_studied() -> list[Claim]:
     for claim in register["claims"]:
         if claim["kind"] != "table cell":
             continue
-        out.append(Claim(claim["id"], claim["sectoral_group"], claim["outcome"], claim["predictor"], claim["term"],
-                         expected_direction(claim, register), float(register["margins"][claim["predictor"]]),
-                         effects[(claim["predictor"], claim["outcome"], claim["sectoral_group"])]))
+        out.append(
+            Claim(
+                claim["id"],
+                claim["sectoral_group"],
+                claim["outcome"],
+                claim["predictor"],
+                claim["term"],
+                expected_direction(claim, register),
+                float(register["margins"][claim["predictor"]]),
+                effects[(claim["predictor"], claim["outcome"], claim["sectoral_group"])],
+            )
+        )
     size = params["outcome"]["effect_size"]["collective_efficiency"]
     expected = {1.0: "positive", 0.0: "null", -1.0: "negative"}
     for form, sign in POOLED_EFFECTS.items():
-        out.append(Claim(f"POOLED-CE-{form.split('_')[0].upper()}", "pooled", form, "collective_efficiency",
-                         "collective_efficiency", expected[sign],
-                         float(register["margins"]["collective_efficiency"]), sign * size))
+        out.append(
+            Claim(
+                f"POOLED-CE-{form.split('_')[0].upper()}",
+                "pooled",
+                form,
+                "collective_efficiency",
+                "collective_efficiency",
+                expected[sign],
+                float(register["margins"]["collective_efficiency"]),
+                sign * size,
+            )
+        )
     return out
 
 
 def truth_satisfies(expected: str, effect: float, margin: float) -> bool:
     """Does a true effect satisfy the claim? (The verdict that is right: 'consistent' if so.)"""
-    return {"positive": effect > 0, "negative": effect < 0, "null": abs(effect) < margin,
-            "non_positive": effect < margin}[expected]
+    return {
+        "positive": effect > 0,
+        "negative": effect < 0,
+        "null": abs(effect) < margin,
+        "non_positive": effect < margin,
+    }[expected]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -110,8 +132,10 @@ def _pooled_effects(params: dict, scale: float) -> dict:
 def _children(seed: np.random.SeedSequence, count: int) -> list[np.random.SeedSequence]:
     """The first `count` children `seed.spawn` would give, without spawning (spawn is stateful: a second call
     would give new children, so a replicate simulated twice would differ)."""
-    return [np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (k,), pool_size=seed.pool_size)
-            for k in range(count)]
+    return [
+        np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (k,), pool_size=seed.pool_size)
+        for k in range(count)
+    ]
 
 
 def simulate_chunk(seeds: list[np.random.SeedSequence], n_cases: int, effect_scale: float) -> dict:
@@ -185,8 +209,7 @@ Z95, Z90 = stats.norm.ppf(0.975), stats.norm.ppf(0.95)
 CHI95, CHI90 = stats.chi2.ppf(0.95, 1), stats.chi2.ppf(0.90, 1)
 
 
-def verdicts(results: ReplicateFits, term: int, expected: str, margin: float,
-             exact: bool = False) -> np.ndarray:
+def verdicts(results: ReplicateFits, term: int, expected: str, margin: float, exact: bool = False) -> np.ndarray:
     """Verdict codes (0 consistent, 1 contradicted, 2 inconclusive) of one claim in every replicate.
 
     Maximum likelihood (not separated): Wald intervals, as the claims check uses. Jeffreys-penalised (separated): the
@@ -268,17 +291,33 @@ def run_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int,
     for pooled, form in sorted({(c.scope == "pooled", c.form) for c in claims}):
         chosen = [c for c in claims if (c.scope == "pooled") == pooled and c.form == form]
         scenario = "pooled" if pooled else "per_group"
-        codes, fits = _fit_scope(data["cases"], data[scenario][form], "pooled" if pooled else "by_group", chosen,
-                                 exact)
+        codes, fits = _fit_scope(data["cases"], data[scenario][form], "pooled" if pooled else "by_group", chosen, exact)
         for j, claim in enumerate(chosen):
-            frames.append(pd.DataFrame({"n_cases": cell.n_cases, "effect_scale": cell.effect_scale,
-                                        "replicate": np.arange(first, first + len(seeds)), "claim": claim.id,
-                                        "fit": fits, "code": codes[:, j]}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "n_cases": cell.n_cases,
+                        "effect_scale": cell.effect_scale,
+                        "replicate": np.arange(first, first + len(seeds)),
+                        "claim": claim.id,
+                        "fit": fits,
+                        "code": codes[:, j],
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
-def run(replicates: int = REPLICATES, cases=CASES, effect_scales=EFFECT_SCALES, seed: int = SEED,
-        n_jobs: int = 1, chunk_size: int = 500, progress: bool = True, exact: bool = False) -> pd.DataFrame:
+def run(
+    replicates: int = REPLICATES,
+    cases=CASES,
+    effect_scales=EFFECT_SCALES,
+    seed: int = SEED,
+    n_jobs: int = 1,
+    chunk_size: int = 500,
+    progress: bool = True,
+    exact: bool = False,
+) -> pd.DataFrame:
     """Every replicate's verdict on every studied claim (one row per design cell, replicate and claim).
 
     Chunks go to joblib workers in a fixed order and come back in that order; `n_jobs` and `chunk_size`
@@ -293,14 +332,21 @@ def run(replicates: int = REPLICATES, cases=CASES, effect_scales=EFFECT_SCALES, 
         raise UpgradingError(f"each number of cases must be at least 8 (two per sectoral group); got {list(cases)}")
     cells = design_cells(cases, effect_scales)
     seeds = replicate_seeds(seed, len(cells), replicates)
-    tasks = [(cell, seeds[c][start:start + chunk_size], start, exact) for c, cell in enumerate(cells)
-             for start in range(0, replicates, chunk_size)]
+    tasks = [
+        (cell, seeds[c][start : start + chunk_size], start, exact)
+        for c, cell in enumerate(cells)
+        for start in range(0, replicates, chunk_size)
+    ]
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(run_chunk)(*task) for task in tasks)
     frames = list(tqdm(jobs, total=len(tasks), desc="power study", unit="chunk", disable=not progress))
     raw = pd.concat(frames, ignore_index=True)
     order = {c.id: k for k, c in enumerate(claims_studied())}
-    raw = raw.sort_values(["n_cases", "effect_scale", "claim", "replicate"], key=lambda col: col.map(order)
-                          if col.name == "claim" else col, kind="stable", ignore_index=True)
+    raw = raw.sort_values(
+        ["n_cases", "effect_scale", "claim", "replicate"],
+        key=lambda col: col.map(order) if col.name == "claim" else col,
+        kind="stable",
+        ignore_index=True,
+    )
     return label(raw)
 
 
@@ -309,8 +355,9 @@ def label(raw: pd.DataFrame) -> pd.DataFrame:
     info = pd.DataFrame([c.__dict__ | {"kind": c.kind} for c in claims_studied()]).set_index("id")
     out = raw.join(info[["scope", "form", "predictor", "kind", "expected", "margin", "effect"]], on="claim")
     out["true_effect"] = out["effect"] * out["effect_scale"]
-    satisfied = np.array([truth_satisfies(e, t, m) for e, t, m in
-                          zip(out["expected"], out["true_effect"], out["margin"])])
+    satisfied = np.array(
+        [truth_satisfies(e, t, m) for e, t, m in zip(out["expected"], out["true_effect"], out["margin"])]
+    )
     verdict = np.array(VERDICT_CODES + ("inconclusive",))[out["code"].to_numpy()]
     out["verdict"] = verdict
     out["estimable"] = out["code"] != 3
@@ -336,8 +383,18 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
         table[f"mcse_{outcome}"] = grouped[outcome].std(ddof=1) / np.sqrt(grouped.size())
     table["replicates"] = grouped.size()
     table["claims"] = raw.groupby(keys, observed=True)["claim"].nunique()
-    order = ["claims", "replicates", "p_right", "mcse_right", "p_wrong", "mcse_wrong", "p_inconclusive",
-             "mcse_inconclusive", "p_separated", "p_not_estimable"]
+    order = [
+        "claims",
+        "replicates",
+        "p_right",
+        "mcse_right",
+        "p_wrong",
+        "mcse_wrong",
+        "p_inconclusive",
+        "mcse_inconclusive",
+        "p_separated",
+        "p_not_estimable",
+    ]
     scope_order = ["pooled", *load_codebook().group_codes]
     table = table[order].reset_index()
     table["scope"] = pd.Categorical(table["scope"], scope_order, ordered=True)
@@ -354,8 +411,7 @@ def claims_by_scope(studied: pd.DataFrame) -> pd.DataFrame:
     """How many studied claims of each kind (columns) each scope (rows: pooled, then the groups) holds."""
     scopes = ["pooled", *load_codebook().group_codes]
     kinds = list(dict.fromkeys(KINDS.values()))
-    table = pd.crosstab(pd.Categorical(studied["scope"], scopes), pd.Categorical(studied["kind"], kinds),
-                        dropna=False)
+    table = pd.crosstab(pd.Categorical(studied["scope"], scopes), pd.Categorical(studied["kind"], kinds), dropna=False)
     table.index.name, table.columns.name = "scope", "kind"
     return table
 
@@ -390,9 +446,14 @@ def run_pooled_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], firs
         codes = np.full((len(seeds), len(chosen)), 3)
         fits = np.full(len(seeds), "not estimable", dtype=object)
         for r in range(len(seeds)):
-            sheet = pd.DataFrame({"sectoral_group": groups[c["group"][r]],
-                                  "collective_efficiency": c["collective_efficiency"][r],
-                                  "leader_driven": c["leader_driven"][r], form: data["per_group"][form][r]})
+            sheet = pd.DataFrame(
+                {
+                    "sectoral_group": groups[c["group"][r]],
+                    "collective_efficiency": c["collective_efficiency"][r],
+                    "leader_driven": c["leader_driven"][r],
+                    form: data["per_group"][form][r],
+                }
+            )
             fit = pooling.fit_form(sheet, form, settings=settings)
             if fit.result is None:
                 continue
@@ -404,15 +465,33 @@ def run_pooled_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], firs
                 elif not fit.ok:
                     codes[r, j] = 2
         for j, claim in enumerate(chosen):
-            frames.append(pd.DataFrame({"n_cases": cell.n_cases, "effect_scale": cell.effect_scale,
-                                        "replicate": np.arange(first, first + len(seeds)), "claim": claim.id,
-                                        "fit": fits, "code": codes[:, j]}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "n_cases": cell.n_cases,
+                        "effect_scale": cell.effect_scale,
+                        "replicate": np.arange(first, first + len(seeds)),
+                        "claim": claim.id,
+                        "fit": fits,
+                        "code": codes[:, j],
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
-def run_pooled(replicates: int = POOLED_REPLICATES, cases=CASES, effect_scales=EFFECT_SCALES, seed: int = SEED,
-               pooled_cases=POOLED_CASES, pooled_scales=POOLED_EFFECT_SCALES, n_jobs: int = 1, chunk_size: int = 25,
-               progress: bool = True, settings=None) -> pd.DataFrame:
+def run_pooled(
+    replicates: int = POOLED_REPLICATES,
+    cases=CASES,
+    effect_scales=EFFECT_SCALES,
+    seed: int = SEED,
+    pooled_cases=POOLED_CASES,
+    pooled_scales=POOLED_EFFECT_SCALES,
+    n_jobs: int = 1,
+    chunk_size: int = 25,
+    progress: bool = True,
+    settings=None,
+) -> pd.DataFrame:
     """The partial-pooling arm: the per-group claims' verdicts from the partially pooled posterior, on the first
     `replicates` replicates of the design cells (`pooled_cases` x `pooled_scales`) of the study `run(cases=cases,
     effect_scales=effect_scales, seed=seed)` runs, so on the very same simulated sheets (one row per design cell,
@@ -423,21 +502,29 @@ def run_pooled(replicates: int = POOLED_REPLICATES, cases=CASES, effect_scales=E
     if replicates < 1:
         raise UpgradingError(f"replicates must be at least 1, not {replicates}")
     cells = design_cells(cases, effect_scales)
-    missing = [(n, s) for n in pooled_cases for s in pooled_scales
-               if DesignCell(int(n), float(s)) not in cells]
+    missing = [(n, s) for n in pooled_cases for s in pooled_scales if DesignCell(int(n), float(s)) not in cells]
     if missing:
-        raise UpgradingError(f"the pooled arm's design cells {missing} are not in the study's design "
-                             f"(cases {list(cases)}, effect scales {list(effect_scales)})")
+        raise UpgradingError(
+            f"the pooled arm's design cells {missing} are not in the study's design "
+            f"(cases {list(cases)}, effect scales {list(effect_scales)})"
+        )
     seeds = replicate_seeds(seed, len(cells), replicates)
-    tasks = [(cell, seeds[k][start:start + chunk_size], start, settings) for k, cell in enumerate(cells)
-             if cell.n_cases in set(map(int, pooled_cases)) and cell.effect_scale in set(map(float, pooled_scales))
-             for start in range(0, replicates, chunk_size)]
+    tasks = [
+        (cell, seeds[k][start : start + chunk_size], start, settings)
+        for k, cell in enumerate(cells)
+        if cell.n_cases in set(map(int, pooled_cases)) and cell.effect_scale in set(map(float, pooled_scales))
+        for start in range(0, replicates, chunk_size)
+    ]
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(run_pooled_chunk)(*task) for task in tasks)
     frames = list(tqdm(jobs, total=len(tasks), desc="pooled arm", unit="chunk", disable=not progress))
     raw = pd.concat(frames, ignore_index=True)
     order = {c.id: k for k, c in enumerate(claims_studied())}
-    raw = raw.sort_values(["n_cases", "effect_scale", "claim", "replicate"], key=lambda col: col.map(order)
-                          if col.name == "claim" else col, kind="stable", ignore_index=True)
+    raw = raw.sort_values(
+        ["n_cases", "effect_scale", "claim", "replicate"],
+        key=lambda col: col.map(order) if col.name == "claim" else col,
+        kind="stable",
+        ignore_index=True,
+    )
     return label(raw)
 
 
@@ -451,8 +538,7 @@ def compare_pooling(raw: pd.DataFrame, raw_pooled: pd.DataFrame) -> pd.DataFrame
     partially pooled verdicts whose posterior was flagged (counted inconclusive)."""
     keep = raw_pooled[["n_cases", "effect_scale", "replicate"]].drop_duplicates()
     none = raw[raw["scope"] != "pooled"].merge(keep, on=["n_cases", "effect_scale", "replicate"])
-    both = pd.concat([none.assign(method="no pooling"), raw_pooled.assign(method="partial pooling")],
-                     ignore_index=True)
+    both = pd.concat([none.assign(method="no pooling"), raw_pooled.assign(method="partial pooling")], ignore_index=True)
     flags = both[["method", "scope", "kind", "n_cases", "effect_scale", "replicate"]].copy()
     for outcome in OUTCOMES:
         flags[outcome] = (both["outcome"] == outcome).astype(float)
@@ -461,8 +547,11 @@ def compare_pooling(raw: pd.DataFrame, raw_pooled: pd.DataFrame) -> pd.DataFrame
     tables = []
     for scope_keys in (["kind"], ["scope", "kind"]):
         keys = ["method", *scope_keys, "n_cases", "effect_scale"]
-        grouped = flags.groupby(keys + ["replicate"], observed=True).mean(numeric_only=True).groupby(
-            level=keys, observed=True)
+        grouped = (
+            flags.groupby(keys + ["replicate"], observed=True)
+            .mean(numeric_only=True)
+            .groupby(level=keys, observed=True)
+        )
         table = grouped.mean().add_prefix("p_")
         for outcome in OUTCOMES:
             table[f"mcse_{outcome}"] = grouped[outcome].std(ddof=1) / np.sqrt(grouped.size())
@@ -472,13 +561,30 @@ def compare_pooling(raw: pd.DataFrame, raw_pooled: pd.DataFrame) -> pd.DataFrame
             table.insert(1, "scope", "all groups")
         tables.append(table)
     table = pd.concat(tables, ignore_index=True)
-    table["claims"] = [both[(both["method"] == m) & ((both["scope"] == s) | (s == "all groups"))
-                            & (both["kind"] == k)]["claim"].nunique()
-                       for m, s, k in zip(table["method"], table["scope"], table["kind"])]
+    table["claims"] = [
+        both[(both["method"] == m) & ((both["scope"] == s) | (s == "all groups")) & (both["kind"] == k)][
+            "claim"
+        ].nunique()
+        for m, s, k in zip(table["method"], table["scope"], table["kind"])
+    ]
     table["scope"] = pd.Categorical(table["scope"], ["all groups", *load_codebook().group_codes], ordered=True)
     table["kind"] = pd.Categorical(table["kind"], ["positive", "neutral", "negative"], ordered=True)
     table["method"] = table["method"].map(METHODS)
-    order = ["method", "scope", "kind", "n_cases", "effect_scale", "claims", "replicates", "p_right", "mcse_right",
-             "p_wrong", "mcse_wrong", "p_inconclusive", "mcse_inconclusive", "p_unreliable", "p_not_estimable"]
-    return table.sort_values(["scope", "kind", "n_cases", "effect_scale", "method"],
-                             ignore_index=True)[order]
+    order = [
+        "method",
+        "scope",
+        "kind",
+        "n_cases",
+        "effect_scale",
+        "claims",
+        "replicates",
+        "p_right",
+        "mcse_right",
+        "p_wrong",
+        "mcse_wrong",
+        "p_inconclusive",
+        "mcse_inconclusive",
+        "p_unreliable",
+        "p_not_estimable",
+    ]
+    return table.sort_values(["scope", "kind", "n_cases", "effect_scale", "method"], ignore_index=True)[order]

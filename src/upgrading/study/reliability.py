@@ -56,8 +56,10 @@ class DoubleCoding:
         n, total = len(self.double_coded), self.cases
         if not self.coded_once:
             return f"All {total} cases were coded by both coders."
-        return (f"{n} of the {total} cases ({n / total:.0%}) were coded by both coders; reliability is computed on "
-                f"them. Coded by the first coder only ({len(self.coded_once)}): {', '.join(self.coded_once)}.")
+        return (
+            f"{n} of the {total} cases ({n / total:.0%}) were coded by both coders; reliability is computed on "
+            f"them. Coded by the first coder only ({len(self.coded_once)}): {', '.join(self.coded_once)}."
+        )
 
 
 def double_coding(first: pd.DataFrame, second: pd.DataFrame, second_name: str = "second coder") -> DoubleCoding:
@@ -66,9 +68,11 @@ def double_coding(first: pd.DataFrame, second: pd.DataFrame, second_name: str = 
     known = set(ids)
     extra = [str(c) for c in second["case_id"] if str(c) not in known]
     if extra:
-        raise UpgradingError(f"the {second_name} coded {len(extra)} case{'s' if len(extra) != 1 else ''} that the "
-                             f"first coding does not hold: {', '.join(extra)}; the second coding may cover any "
-                             "subset of the first coding's cases, but no others")
+        raise UpgradingError(
+            f"the {second_name} coded {len(extra)} case{'s' if len(extra) != 1 else ''} that the "
+            f"first coding does not hold: {', '.join(extra)}; the second coding may cover any "
+            "subset of the first coding's cases, but no others"
+        )
     second_ids = {str(c) for c in second["case_id"]}
     both = tuple(c for c in ids if c in second_ids)
     if not both:
@@ -76,8 +80,9 @@ def double_coding(first: pd.DataFrame, second: pd.DataFrame, second_name: str = 
     return DoubleCoding(both, tuple(c for c in ids if c not in second_ids))
 
 
-def pair_up(first: pd.DataFrame, second: pd.DataFrame, first_name: str = "first coder",
-            second_name: str = "second coder") -> tuple[pd.DataFrame, pd.DataFrame]:
+def pair_up(
+    first: pd.DataFrame, second: pd.DataFrame, first_name: str = "first coder", second_name: str = "second coder"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Align two codings by case id on the cases both hold (the double-coded ones, in the first coding's
     order); refuse a second coding holding cases the first does not. See `double_coding` for which cases."""
     both = list(double_coding(first, second, second_name).double_coded)
@@ -114,8 +119,9 @@ def alpha_from_counts(counts: np.ndarray, domain: np.ndarray, level: str) -> flo
     return float(krippendorff.alpha(value_counts=counts, value_domain=list(domain), level_of_measurement=level))
 
 
-def reliability_table(first: pd.DataFrame, second: pd.DataFrame, n_boot: int = 2000, seed: int = 2005,
-                      level: float = 0.95) -> pd.DataFrame:
+def reliability_table(
+    first: pd.DataFrame, second: pd.DataFrame, n_boot: int = 2000, seed: int = 2005, level: float = 0.95
+) -> pd.DataFrame:
     """Alpha per variable with a percentile bootstrap interval, plus exact agreement and disagreements.
 
     Computed on the double-coded cases (`cases`); `first_coder_cases` is how many cases the first coding holds.
@@ -138,16 +144,25 @@ def reliability_table(first: pd.DataFrame, second: pd.DataFrame, n_boot: int = 2
         if not len(boots):
             note = "alpha undefined: a single value observed in every resample"
         elif np.all(boots == boots[0]):
-            note = (f"degenerate interval: every resample gives alpha = {boots[0]:g} "
-                    + ("(no disagreement in any case)" if agree == 1 else "")).strip()
-        rows.append({
-            "variable": variable, "metric": metric, "cases": n, "first_coder_cases": len(first),
-            "disagreements": int(np.sum(data[0] != data[1])), "exact_agreement": agree,
-            "alpha": point,
-            "ci_low": float(np.quantile(boots, lo)) if len(boots) else float("nan"),
-            "ci_high": float(np.quantile(boots, hi)) if len(boots) else float("nan"),
-            "bootstrap_draws": int(len(boots)), "note": note,
-        })
+            note = (
+                f"degenerate interval: every resample gives alpha = {boots[0]:g} "
+                + ("(no disagreement in any case)" if agree == 1 else "")
+            ).strip()
+        rows.append(
+            {
+                "variable": variable,
+                "metric": metric,
+                "cases": n,
+                "first_coder_cases": len(first),
+                "disagreements": int(np.sum(data[0] != data[1])),
+                "exact_agreement": agree,
+                "alpha": point,
+                "ci_low": float(np.quantile(boots, lo)) if len(boots) else float("nan"),
+                "ci_high": float(np.quantile(boots, hi)) if len(boots) else float("nan"),
+                "bootstrap_draws": int(len(boots)),
+                "note": note,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -158,7 +173,13 @@ def disagreements(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     for variable in reliability_variables():
         differ = a[variable].astype(str) != b[variable].astype(str)
         for case_id in a.index[differ]:
-            rows.append({"case_id": case_id, "sectoral_group": str(a.at[case_id, "sectoral_group"]),
-                         "variable": variable, "first_coder": str(a.at[case_id, variable]),
-                         "second_coder": str(b.at[case_id, variable])})
+            rows.append(
+                {
+                    "case_id": case_id,
+                    "sectoral_group": str(a.at[case_id, "sectoral_group"]),
+                    "variable": variable,
+                    "first_coder": str(a.at[case_id, variable]),
+                    "second_coder": str(b.at[case_id, variable]),
+                }
+            )
     return pd.DataFrame(rows, columns=["case_id", "sectoral_group", "variable", "first_coder", "second_coder"])

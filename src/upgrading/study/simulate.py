@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ..compendium import paths
-from .codebook import collective_efficiency, load_codebook
 from ..errors import UpgradingError
+from .codebook import collective_efficiency, load_codebook
 
 FIRST_CODER_FILE = "coding_sheet_simulated.csv"
 SECOND_CODER_FILE = "coding_sheet_simulated_second_coder.csv"
@@ -45,8 +45,11 @@ def check_parameters(params: dict) -> None:
     sizes = params["group_sizes"]
     if sorted(sizes) != sorted(groups):
         problems.append(f"group_sizes must name exactly the groups {groups}")
-    for table, width in (("governance_mix", len(cb.governance_levels)), ("external_economies", 4),
-                         ("joint_actions", 4)):
+    for table, width in (
+        ("governance_mix", len(cb.governance_levels)),
+        ("external_economies", 4),
+        ("joint_actions", 4),
+    ):
         for g in groups:
             probs = params[table].get(g)
             if probs is None or len(probs) != width or abs(sum(probs) - 1) > 1e-9 or min(probs) < 0:
@@ -56,8 +59,10 @@ def check_parameters(params: dict) -> None:
         if missing:
             problems.append(f"outcome.baseline.{g} lacks {sorted(missing)}")
     if params["second_coder"].get("sectoral_group", 0) != 0:
-        problems.append("second_coder.sectoral_group must be 0: the group follows from the industry, so a "
-                        "second coder who changed it would also need another industry")
+        problems.append(
+            "second_coder.sectoral_group must be 0: the group follows from the industry, so a "
+            "second coder who changed it would also need another industry"
+        )
     wordings = {w for rows in source_patterns()["cells"].values() for cells in rows.values() for w in cells.values()}
     unmapped = wordings - set(params["wording_to_sign"])
     if unmapped:
@@ -115,9 +120,12 @@ def group_sizes(params: dict, n_cases: int | None = None) -> dict[str, int]:
 def effect_table(params: dict, scale: float = 1.0) -> dict[tuple[str, str, str], float]:
     """{(predictor, form, group): log-odds effect} of the documented generator, every effect times `scale`."""
     cb = load_codebook()
-    return {(predictor, form, group): scale * effect(params, predictor, form, group)
-            for predictor in ("collective_efficiency", "leader_driven") for form in cb.upgrading_forms
-            for group in cb.group_codes}
+    return {
+        (predictor, form, group): scale * effect(params, predictor, form, group)
+        for predictor in ("collective_efficiency", "leader_driven")
+        for form in cb.upgrading_forms
+        for group in cb.group_codes
+    }
 
 
 @dataclass(frozen=True)
@@ -157,22 +165,29 @@ def plan(params: dict, sizes: dict[str, int] | None = None, effects: dict | None
     forms = cb.upgrading_forms
     levels = np.arange(len(cb.governance_levels))
     noise_order = np.empty((len(forms), sum(n)), dtype=int)
-    for g, (start, size) in enumerate(zip(starts, n)):
+    for _g, (start, size) in enumerate(zip(starts, n)):
         for f in range(len(forms)):
-            noise_order[f, start:start + size] = len(forms) * start + f * size + np.arange(size)
-    table = lambda predictor: np.array([[effects[(predictor, form, g.code)] for form in forms] for g in groups])
+            noise_order[f, start : start + size] = len(forms) * start + f * size + np.arange(size)
+
+    def table(predictor):
+        return np.array([[effects[(predictor, form, g.code)] for form in forms] for g in groups])
+
     return Plan(
-        group=np.repeat(np.arange(len(groups)), n), sizes=tuple(n),
-        governance=tuple(np.repeat(levels, allocate(size, params["governance_mix"][g.code]))
-                         for g, size in zip(groups, n)),
+        group=np.repeat(np.arange(len(groups)), n),
+        sizes=tuple(n),
+        governance=tuple(
+            np.repeat(levels, allocate(size, params["governance_mix"][g.code])) for g, size in zip(groups, n)
+        ),
         ee_cdf=tuple(_cdf(params["external_economies"][g.code]) for g in groups),
         ja_cdf=tuple(_cdf(params["joint_actions"][g.code]) for g in groups),
         n_industries=tuple(len(g.all_industries) for g in groups),
         leader_lookup=np.isin(cb.governance_levels, cb.leader_levels).astype(int),
         forms=forms,
         baseline=np.array([[params["outcome"]["baseline"][g.code][form] for form in forms] for g in groups]),
-        ce_effect=table("collective_efficiency"), leader_effect=table("leader_driven"),
-        noise_order=noise_order, thresholds=np.asarray(params["outcome"]["thresholds"], dtype=float),
+        ce_effect=table("collective_efficiency"),
+        leader_effect=table("leader_driven"),
+        noise_order=noise_order,
+        thresholds=np.asarray(params["outcome"]["thresholds"], dtype=float),
         noise_scale=float(params["outcome"]["noise_scale"]),
     )
 
@@ -187,23 +202,38 @@ def draw_cases(design: Plan, structure: np.random.Generator) -> dict[str, np.nda
         ja.append(np.searchsorted(design.ja_cdf[g], structure.random(size), side="right"))
         industry.append(structure.integers(0, design.n_industries[g], size=size))
     ee, ja, governance = np.concatenate(ee), np.concatenate(ja), np.concatenate(governance)
-    return {"group": design.group, "industry": np.concatenate(industry), "external_economies": ee,
-            "joint_actions": ja, "collective_efficiency": collective_efficiency(ee, ja), "governance": governance,
-            "leader_driven": design.leader_lookup[governance]}
+    return {
+        "group": design.group,
+        "industry": np.concatenate(industry),
+        "external_economies": ee,
+        "joint_actions": ja,
+        "collective_efficiency": collective_efficiency(ee, ja),
+        "governance": governance,
+        "leader_driven": design.leader_lookup[governance],
+    }
 
 
 def draw_outcomes(design: Plan, cases: dict, outcomes: np.random.Generator) -> dict[str, np.ndarray]:
     """Each form of upgrading: an ordered logit on the latent scale, logistic noise from the `outcomes` stream."""
     noise = outcomes.logistic(size=design.noise_order.size)[design.noise_order]  # (forms, N)
     g = design.group
-    latent = (design.baseline[g].T + design.ce_effect[g].T * (cases["collective_efficiency"] - CE_CENTRE)
-              + design.leader_effect[g].T * (cases["leader_driven"] - LEADER_CENTRE) + design.noise_scale * noise)
+    latent = (
+        design.baseline[g].T
+        + design.ce_effect[g].T * (cases["collective_efficiency"] - CE_CENTRE)
+        + design.leader_effect[g].T * (cases["leader_driven"] - LEADER_CENTRE)
+        + design.noise_scale * noise
+    )
     scores = np.searchsorted(design.thresholds, latent).astype(int)
     return dict(zip(design.forms, scores))
 
 
-def simulate_arrays(params: dict, structure: np.random.Generator, outcomes: np.random.Generator,
-                    sizes: dict[str, int] | None = None, effects: dict | None = None) -> dict[str, np.ndarray]:
+def simulate_arrays(
+    params: dict,
+    structure: np.random.Generator,
+    outcomes: np.random.Generator,
+    sizes: dict[str, int] | None = None,
+    effects: dict | None = None,
+) -> dict[str, np.ndarray]:
     """The generator itself, on NumPy arrays: the sheet of record and the power study (06) both use it.
 
     Returns integer codes per case: `group` and `governance` (positions in the codebook's lists), `industry`
@@ -222,14 +252,17 @@ def simulate_first_coder(params: dict | None = None, seed: int | None = None) ->
     structure, outcomes = (np.random.default_rng(s) for s in streams(params, seed)[:2])
     arrays = simulate_arrays(params, structure, outcomes)
     groups = cb.sectoral_groups
-    sheet = pd.DataFrame({
-        "sectoral_group": np.array(cb.group_codes)[arrays["group"]],
-        "industry": [groups[g].all_industries[i] for g, i in zip(arrays["group"], arrays["industry"])],
-        "external_economies": arrays["external_economies"], "joint_actions": arrays["joint_actions"],
-        "collective_efficiency": arrays["collective_efficiency"],
-        "governance": np.array(cb.governance_levels)[arrays["governance"]],
-        **{form: arrays[form] for form in cb.upgrading_forms},
-    })
+    sheet = pd.DataFrame(
+        {
+            "sectoral_group": np.array(cb.group_codes)[arrays["group"]],
+            "industry": [groups[g].all_industries[i] for g, i in zip(arrays["group"], arrays["industry"])],
+            "external_economies": arrays["external_economies"],
+            "joint_actions": arrays["joint_actions"],
+            "collective_efficiency": arrays["collective_efficiency"],
+            "governance": np.array(cb.governance_levels)[arrays["governance"]],
+            **{form: arrays[form] for form in cb.upgrading_forms},
+        }
+    )
     width = len(str(len(sheet)))
     sheet.insert(0, "case_id", [f"{params['case_id_prefix']}-{i + 1:0{max(width, 2)}d}" for i in range(len(sheet))])
     sheet["coding_source"] = params["coding_source"]

@@ -86,12 +86,23 @@ def _case_list(path: str | Path, cb: Codebook) -> pd.DataFrame:
     columns = {}
     for c in (c for c in PREFILLED if c in cb.columns):
         hits = [k for k, h in enumerate(header) if h == c] or [
-            k for k, h in enumerate(header) if spelling_key(h) == spelling_key(c)]
+            k for k, h in enumerate(header) if spelling_key(h) == spelling_key(c)
+        ]
         if hits:
             columns[c] = hits[0]
     if "case_id" not in columns:
-        raise CodingSheetError(name, [Problem(name, "a case list needs a case_id column", line=1,
-                                              worksheet=raw.worksheet, hint=did_you_mean("case_id", header))])
+        raise CodingSheetError(
+            name,
+            [
+                Problem(
+                    name,
+                    "a case list needs a case_id column",
+                    line=1,
+                    worksheet=raw.worksheet,
+                    hint=did_you_mean("case_id", header),
+                )
+            ],
+        )
     groups = {spelling_key(g.code): g for g in cb.sectoral_groups}
     all_industries = [i for g in cb.sectoral_groups for i in g.all_industries]
     records, problems, first_line = [], [], {}
@@ -100,8 +111,20 @@ def _case_list(path: str | Path, cb: Codebook) -> pd.DataFrame:
 
         def problem(column, message, allowed=None, hint=None, record=record, line=line, row=row):
             cell = raw.cell(line, raw.columns_at[columns[column]])
-            problems.append(Problem(name, message, line, record["case_id"], column, row[columns[column]], allowed,
-                                    hint, worksheet=raw.worksheet, cell=cell))
+            problems.append(
+                Problem(
+                    name,
+                    message,
+                    line,
+                    record["case_id"],
+                    column,
+                    row[columns[column]],
+                    allowed,
+                    hint,
+                    worksheet=raw.worksheet,
+                    cell=cell,
+                )
+            )
 
         if record["case_id"] is None:
             problem("case_id", "missing case id")
@@ -113,8 +136,12 @@ def _case_list(path: str | Path, cb: Codebook) -> pd.DataFrame:
         if record.get("sectoral_group") is not None:
             group = groups.get(spelling_key(record["sectoral_group"]))
             if group is None:
-                problem("sectoral_group", "unknown category", ", ".join(cb.group_codes),
-                        did_you_mean(record["sectoral_group"], cb.group_codes))
+                problem(
+                    "sectoral_group",
+                    "unknown category",
+                    ", ".join(cb.group_codes),
+                    did_you_mean(record["sectoral_group"], cb.group_codes),
+                )
             else:
                 record["sectoral_group"] = group.code
         if record.get("industry") is not None:
@@ -123,9 +150,13 @@ def _case_list(path: str | Path, cb: Codebook) -> pd.DataFrame:
             if hits:
                 record["industry"] = hits[0]
             elif group is not None or record.get("sectoral_group") is None:
-                problem("industry", "industry is not one of the industries" + (
-                    f" of {group.code}" if group is not None else " of the codebook"), "; ".join(choices),
-                    did_you_mean(record["industry"], choices))
+                problem(
+                    "industry",
+                    "industry is not one of the industries"
+                    + (f" of {group.code}" if group is not None else " of the codebook"),
+                    "; ".join(choices),
+                    did_you_mean(record["industry"], choices),
+                )
         records.append(record)
     if problems:
         raise CodingSheetError(name, problems)
@@ -166,8 +197,13 @@ def build_workbook(cases: pd.DataFrame | None = None, codebook: Codebook | None 
         v = cb.variable(name)
         target = f"{letter}2:{letter}{last}"
         if v.scale is not None:
-            dv = DataValidation(type="whole", operator="between", formula1=str(min(v.scale.levels)),
-                                formula2=str(max(v.scale.levels)), allow_blank=True)
+            dv = DataValidation(
+                type="whole",
+                operator="between",
+                formula1=str(min(v.scale.levels)),
+                formula2=str(max(v.scale.levels)),
+                allow_blank=True,
+            )
             dv.error = f"{name}: a whole number from {min(v.scale.levels)} to {max(v.scale.levels)}"
             dv.prompt = ", ".join(f"{lvl} {lab}" for lvl, lab in zip(v.scale.levels, v.scale.labels))
         elif (choices := _choices(cb, name)) is not None:
@@ -244,8 +280,12 @@ def _deterministic_bytes(book) -> bytes:
     return out.getvalue()
 
 
-def write_template(path: str | Path, cases: str | Path | pd.DataFrame | None = None,
-                   codebook: Codebook | None = None, overwrite: bool = False) -> Path:
+def write_template(
+    path: str | Path,
+    cases: str | Path | pd.DataFrame | None = None,
+    codebook: Codebook | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write the coding workbook to `path` (.xlsx); `cases` pre-fills case ids, groups and industries.
 
     Refuses to overwrite an existing file (a coder's filled workbook) unless `overwrite`, and to write under
@@ -258,8 +298,10 @@ def write_template(path: str | Path, cases: str | Path | pd.DataFrame | None = N
     if path.resolve().is_relative_to(paths.DATA_RAW.resolve()):
         raise UpgradingError("data/raw/ holds the compendium's input sheets only; write the template elsewhere")
     if path.exists() and not overwrite:
-        raise UpgradingError(f"{path.name} exists; it may be a filled workbook, so it is not overwritten "
-                             "(choose another name, or pass --force)")
+        raise UpgradingError(
+            f"{path.name} exists; it may be a filled workbook, so it is not overwritten "
+            "(choose another name, or pass --force)"
+        )
     if cases is not None and not isinstance(cases, pd.DataFrame):
         cases = _case_list(cases, cb)
     data = _deterministic_bytes(build_workbook(cases, cb))
