@@ -53,3 +53,22 @@ def test_an_outcome_with_one_observed_level_is_a_row_not_a_crash(cases):
     assert table["note"].str.contains("single observed level").all()
     assert models.diagnostics_table(fits)["reported"].eq("not estimable").all()
     assert models.leave_one_out_table(fits)["note"].str.contains("single observed level").all()
+
+
+def test_a_fit_that_did_not_converge_is_flagged_in_the_tables(cases, monkeypatch):
+    from upgrading.ordinal import results
+
+    original = results.OrderedLogit.fit
+
+    def two_iterations(self, penalty=None, **options):
+        return original(self, penalty, **{**options, "max_iter": 2})
+
+    monkeypatch.setattr(results.OrderedLogit, "fit", two_iterations)
+    table = models.estimates_table(models.fit_models(cases, forms=["product_upgrading"], models=("pooled",)))
+    assert table["note"].str.contains("did not converge").all()
+    from upgrading.study import claims
+
+    register = dict(claims.load_register())
+    register["claims"] = [c for c in register["claims"] if c["id"] == "CE-PRODUCT-TRAD"]
+    row = claims.evaluate(cases, register, n_resamples=99).iloc[0]
+    assert row["fit"] == "not estimable" and "did not converge" in row["note"]

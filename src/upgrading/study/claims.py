@@ -226,6 +226,9 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                     model = OrderedLogit.from_formula(formula, subset, aliased="drop")
                     ml = model.fit(warn=False)
                     fits[key] = model.fit("jeffreys", warn=False) if ml.separation.separated else ml
+                    if not fits[key].converged:  # a fit that did not converge decides nothing
+                        method = "Jeffreys-penalised" if fits[key].penalty else "maximum-likelihood"
+                        raise UpgradingError(f"the {method} fit did not converge")
                 except UpgradingError as error:
                     fits[key] = error
                 else:

@@ -138,6 +138,9 @@ def estimates_table(fits: list[ModelFit]) -> pd.DataFrame:
         else:
             table = fit.reported.tidy()
             table.loc[table["term"].isin(fit.reasons), "note"] = table["term"].map(fit.reasons)
+            if not fit.reported.converged and not fit.separated:  # never a quietly wrong estimate
+                unflagged = table["note"].fillna("") == ""
+                table.loc[unflagged, "note"] = f"the {fit.reported_label} fit did not converge: estimate unreliable"
         table.insert(0, "model", fit.model)
         table.insert(0, "form", fit.form)
         _split_terms(table)
