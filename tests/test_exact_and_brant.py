@@ -265,4 +265,4 @@ def test_claims_cross_check_names_its_method():
     register = copy.deepcopy(claims.load_register())
     register["claims"] = [c for c in register["claims"] if c["id"] == "CE-PRODUCT-TRAD"]
     row = claims.evaluate(load_cases(DATA_RAW / "coding_sheet_simulated.csv"), register).iloc[0]
-    assert row["exact_method"].startswith("exact (") and 0 < row["exact_p"] <= 1
+    assert row["permutation_method"].startswith("exact (") and 0 < row["permutation_p"] <= 1

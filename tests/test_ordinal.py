@@ -377,3 +377,20 @@ def test_profile_bounds_on_the_simulated_sheet_sit_at_the_chi_square_drop():
     for term in fit.slopes.index[-4:]:
         for bound in intervals.loc[term]:
             assert _drop_at(fit, term, bound) == pytest.approx(cutoff, abs=1e-6), term
+
+
+def test_a_profile_end_no_converged_fit_confirms_is_nan_with_a_reason(monkeypatch):
+    from upgrading.ordinal import profile
+
+    fit = ordered_logit("y ~ x + g", _toy(4, 60), penalty="jeffreys")
+    real = profile.newton
+
+    def failing(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.converged[:] = False
+        return result
+
+    monkeypatch.setattr(profile, "newton", failing)
+    assert np.isnan(fit.profile_conf_int().to_numpy()).all()
+    table = fit.tidy()
+    assert table["note"].str.startswith("profile interval end not found").all()

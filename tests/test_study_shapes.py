@@ -65,7 +65,9 @@ def test_a_fit_that_did_not_converge_is_flagged_in_the_tables(cases, monkeypatch
 
     monkeypatch.setattr(results.OrderedLogit, "fit", two_iterations)
     table = models.estimates_table(models.fit_models(cases, forms=["product_upgrading"], models=("pooled",)))
-    assert table["note"].str.contains("did not converge").all()
+    assert table["note"].str.contains("the ml fit did not converge").all()
+    separated = models.estimates_table(models.fit_models(cases, forms=["functional_upgrading"], models=("by_group",)))
+    assert separated["note"].str.contains("the jeffreys fit did not converge").all(), "the reported penalised fit"
     from upgrading.study import claims
 
     register = dict(claims.load_register())

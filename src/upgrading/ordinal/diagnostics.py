@@ -164,29 +164,40 @@ def leave_one_out(result: OrderedLogitResults) -> pd.DataFrame:
     """Refit without each case in turn; return every slope's full-sample value and its range over the refits.
 
     The n refits are one batch on the engine (a left-out case has weight 0), warm-started at the full-sample
-    fit, with the same objective as `result`. A refit that cannot be estimated (an outcome level or a
-    predictor's variation left with no cases) is counted and skipped; an unpenalised refit whose ML estimates
-    are infinite (the separation check's direction) contributes +-inf to the range.
+    fit, with the same objective as `result`. A refit that cannot be estimated (an outcome level left with no
+    cases, a predictor left constant) or that does not converge is skipped and counted, with the reasons in
+    `skipped`; an unpenalised refit whose ML estimates are infinite (the separation check's direction)
+    contributes +-inf to the range.
     """
     d = result.design
     n, K = len(d.y), d.n_levels
     keep = ~np.eye(n, dtype=bool)
+    reasons: list[str] = []
     usable = []
     for i in range(n):
         X = d.X[keep[i]]
-        usable.append(len(np.unique(d.y[keep[i]])) == K and not np.any(np.all(X == X[0], axis=0)))
-    rows = np.flatnonzero(usable)
-    failed = n - len(rows)
-    est = np.full((len(rows), len(d.names)), np.nan)
+        if len(np.unique(d.y[keep[i]])) < K:
+            reasons.append("an outcome level left empty")
+        elif np.any(np.all(X == X[0], axis=0)):
+            reasons.append("a predictor left constant")
+        else:
+            usable.append(i)
+    rows = np.array(usable, dtype=int)
+    est = np.full((0, len(d.names)), np.nan)
     if len(rows):
         batch = Batch.of(d, len(rows), d.weights[None, :] * keep[rows])
         start = np.tile(result.theta, (len(rows), 1)) if np.all(np.isfinite(result.theta)) else None
         fits = newton(batch, result.penalty, start=start, prior=result.prior)
         theta = fits.theta.copy()
+        ok = fits.converged.copy()
         if result.penalty is None and result.prior is None:
             direction = directions(batch, fits.theta)
+            separated = np.any(direction != 0, axis=1)
             theta = np.where(direction != 0, np.copysign(np.inf, direction), theta)
-        est = theta[:, K - 1 :]
+            ok |= separated  # a separated ML refit never converges; its infinite terms are named instead
+        reasons += ["the refit did not converge"] * int(np.sum(~ok))
+        est = theta[ok, K - 1 :]
+    counts = pd.Series(reasons, dtype=object).value_counts(sort=False)
     return pd.DataFrame(
         {
             "term": d.names,
@@ -194,7 +205,8 @@ def leave_one_out(result: OrderedLogitResults) -> pd.DataFrame:
             "loo_min": est.min(axis=0) if len(est) else np.nan,
             "loo_max": est.max(axis=0) if len(est) else np.nan,
             "refits": len(est),
-            "refits_failed": failed,
+            "refits_failed": n - len(est),
+            "skipped": "; ".join(f"{k}: {why}" for why, k in counts.items()),
         }
     )
 

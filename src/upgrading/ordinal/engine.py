@@ -132,7 +132,12 @@ class Prior:
 def log_probability(u_upper: np.ndarray, u_lower: np.ndarray) -> np.ndarray:
     """log(F(u_upper) - F(u_lower)) without cancellation; -inf (or NaN) where u_lower >= u_upper."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return special.log_expit(u_upper) + special.log_expit(-u_lower) + np.log1p(-np.exp(u_lower - u_upper))
+        d = u_lower - u_upper  # <= 0 where the thresholds are ordered
+        # log(1 - e^d): log(-expm1(d)) near 0 (close thresholds), log1p(-e^d) far from it (Maechler 2012)
+        near = np.log(-np.expm1(np.minimum(d, 0.0)))
+        far = np.log1p(-np.exp(np.minimum(d, 0.0)))
+        tail = np.where(d > 0, np.nan, np.where(d > -np.log(2), near, far))
+        return special.log_expit(u_upper) + special.log_expit(-u_lower) + tail
 
 
 def log_density(u: np.ndarray) -> np.ndarray:

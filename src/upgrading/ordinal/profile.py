@@ -47,7 +47,8 @@ def profile_bounds(
 
     Safeguarded Newton on the drop of the profile, whose derivative is minus the fixed parameter's score (the
     envelope theorem): walk outwards until the root is bracketed, bisect when a step leaves the bracket. Every
-    end moves at once. Returns (len(indices), 2); +-inf where the profile never drops far enough.
+    end moves at once. Returns (len(indices), 2); +-inf where the profile never drops far enough; NaN where no
+    converged constrained fit confirms the crossing.
     """
     indices = np.asarray(indices, dtype=int)
     m = 2 * len(indices)
@@ -81,7 +82,7 @@ def profile_bounds(
         retry = np.flatnonzero(~fit.converged)
         if len(retry):  # a warm start can land badly; the maximum is unique, so retry from the fit
             again = constrained(idx[retry], np.tile(theta, (len(retry), 1)))
-            for name in ("theta", "objective", "gradient"):
+            for name in ("theta", "objective", "gradient", "converged"):
                 getattr(fit, name)[retry] = getattr(again, name)
         infeasible = ~np.isfinite(fit.objective)
         bad = idx[infeasible]
@@ -119,4 +120,13 @@ def profile_bounds(
         found[ok[narrow | settled]] = candidate[narrow | settled]
         active[ok[unbounded | narrow | settled]] = False
         value[ok] = candidate
+    # an end counts only where a converged constrained fit confirms the cutoff (never where arithmetic failed, a
+    # fit did not converge or the steps ran out): NaN otherwise, and the results say why
+    finite = np.flatnonzero(np.isfinite(found))
+    if len(finite):
+        value[finite] = found[finite]
+        check = constrained(finite, warm[finite])
+        gap = best - check.objective - cutoff
+        confirmed = check.converged & np.isfinite(check.objective) & (np.abs(gap) < 1e-6)
+        found[finite[~confirmed]] = np.nan
     return found.reshape(-1, 2)

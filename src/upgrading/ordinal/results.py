@@ -296,6 +296,15 @@ class OrderedLogitResults:
         for c, (low, high) in zip(todo, bounds):
             self._profile_cache[(c, alpha)] = (float(low), float(high))
 
+    def interval_note(self, col: str, alpha: float = 0.05) -> str:
+        """Why the profile interval of `col` has no number at an end ('' when it has both, or was not asked)."""
+        low, high = self._profile_cache.get((col, alpha), (0.0, 0.0))
+        if np.isnan(low) or np.isnan(high):
+            if self._diverging[(self.design.threshold_names + self.design.names).index(col)]:
+                return "ML estimate infinite: no profile interval"
+            return "profile interval end not found: no converged constrained fit crosses the cutoff"
+        return ""
+
     def signed_root(self, col: str, values) -> np.ndarray:
         """Signed root of the (penalised) likelihood-ratio statistic for `col` = each of `values`:
         sign(estimate - v) sqrt(2 (objective at the fit - objective maximised with `col` fixed at v)).
@@ -371,7 +380,7 @@ class OrderedLogitResults:
         table["test"] = test
         diverging = dict(zip(self.design.threshold_names + slopes, self._diverging))
         table["separated"] = [bool(diverging[t]) or t in self.separation.terms for t in slopes]
-        table["note"] = ""
+        table["note"] = [self.interval_note(c, alpha) if kind == "profile" else "" for c in slopes]
         if self.design.aliased:  # one row per term left out, with the reason instead of a number
             rows = pd.DataFrame(
                 {
@@ -464,7 +473,8 @@ class OrderedLogitResults:
                 SeparationWarning,
                 stacklevel=3,
             )
-        if not self.converged and not self.separation.separated:
+        diverging_ml = self.penalty is None and self.prior is None and self.separation.separated
+        if not self.converged and not diverging_ml:  # a separated ML fit never converges: said above
             warnings.warn(
                 f"{formula}: the solver did not converge in {self.n_iter} iterations", ModelWarning, stacklevel=3
             )

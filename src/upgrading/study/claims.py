@@ -181,8 +181,10 @@ def decision_p_values(expected: str, roots: np.ndarray) -> tuple[float, float]:
 
 def holm_family(table: pd.DataFrame) -> pd.DataFrame:
     """Holm-adjusted decision p-values over one family: every claim's test for 'consistent' and its test for
-    'contradicted' (2 x claims tests), so the familywise error rate of all non-inconclusive verdicts is 5%."""
-    family = pd.concat([table["p_consistent"], table["p_contradicted"]], ignore_index=True)
+    'contradicted' (2 x claims tests), so the familywise error rate of all non-inconclusive verdicts is 5%. A test
+    that could not be computed (a claim not estimable on the sheet) stays in the family with p = 1: it rejects
+    nothing, and the family keeps its declared size."""
+    family = pd.concat([table["p_consistent"], table["p_contradicted"]], ignore_index=True).fillna(1.0)
     adjusted = _holm(family)
     n = len(table)
     return pd.DataFrame(
@@ -288,7 +290,15 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                     "p_consistent": p_consistent,
                     "p_contradicted": p_contradicted,
                     "verdict": decide(expected, ci, ci90, margin),
-                    "note": claim.get("note", ""),
+                    "note": "; ".join(
+                        n
+                        for n in (
+                            claim.get("note", ""),
+                            fit.interval_note(term, 0.05) if fit.penalty else "",
+                            fit.interval_note(term, 0.10) if fit.penalty else "",
+                        )
+                        if n
+                    ),
                 }
             )
             if claim["predictor"] in ("collective_efficiency", "leader_driven", "joint_actions") and claim[
@@ -298,9 +308,9 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                 exact = permutation_association(group[claim["predictor"]], group[claim["outcome"]], n_resamples)
                 row.update(
                     {
-                        "exact_tau_b": exact["tau_b"],
-                        "exact_p": exact["p_value"],  # P(|T| >= |t|)
-                        "exact_method": exact["reason"] or exact["method"],
+                        "permutation_tau_b": exact["tau_b"],
+                        "permutation_p": exact["p_value"],  # P(|T| >= |t|): exact, or Monte Carlo as the method says
+                        "permutation_method": exact["reason"] or exact["method"],
                     }
                 )
             rows.append(row)
@@ -340,9 +350,9 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
         "p_contradicted_holm",
         "verdict",
         "verdict_holm",
-        "exact_tau_b",
-        "exact_p",
-        "exact_method",
+        "permutation_tau_b",
+        "permutation_p",
+        "permutation_method",
         "term",
         "subset",
         "source",

@@ -1,7 +1,7 @@
 """The study's models, end to end: for each form of upgrading, a pooled model and a model with a
 collective-efficiency and a leader-driven slope per sectoral group; ML with a separation check, the
 Jeffreys-penalised fit reported wherever ML is separated; tidy estimates, diagnostics, leave-one-out ranges and
-exact tests.
+within-group permutation tests (exact where enumerable).
 
 Any sheet that validates runs: terms that cannot be estimated on it (a group with no cases or one case, a
 predictor constant within a group) are left out of the fit and keep their row with the reason, and a model that
@@ -138,7 +138,7 @@ def estimates_table(fits: list[ModelFit]) -> pd.DataFrame:
         else:
             table = fit.reported.tidy()
             table.loc[table["term"].isin(fit.reasons), "note"] = table["term"].map(fit.reasons)
-            if not fit.reported.converged and not fit.separated:  # never a quietly wrong estimate
+            if not fit.reported.converged:  # never a quietly wrong estimate (the reported fit: ML or Jeffreys)
                 unflagged = table["note"].fillna("") == ""
                 table.loc[unflagged, "note"] = f"the {fit.reported_label} fit did not converge: estimate unreliable"
         table.insert(0, "model", fit.model)

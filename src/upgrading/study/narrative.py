@@ -263,8 +263,9 @@ def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
         f"Each key slope is refitted once without each of the {len(cases)} cases; "
         f"{count_span(loo['refits'])} of those refits per slope could be fitted"
         + (
-            f", the others (at most {most_skipped} per slope) being skipped because leaving the case out left "
-            "an outcome level empty."
+            f", the others (at most {most_skipped} per slope) being skipped, as recorded per model: "
+            + "; ".join(sorted({s for s in loo["skipped"].fillna("") if s}))
+            + "."
             if most_skipped
             else "."
         )
