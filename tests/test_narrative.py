@@ -57,11 +57,18 @@ def test_reliability_sentence_names_the_weak_variables():
 
 def test_leave_one_out_and_exact_sentences_read_their_tables():
     loo = pd.DataFrame(
-        {"refits": [50, 49, 48], "refits_failed": [0, 1, 2], "loo_min": [-1, 0.1, -0.2], "loo_max": [1, 0.5, -0.1]}
+        {
+            "refits": [50, 49, 48],
+            "refits_failed": [0, 1, 2],
+            "loo_min": [-1, 0.1, -0.2],
+            "loo_max": [1, 0.5, -0.1],
+            "skipped": ["", "1: a predictor left constant", "2: an outcome level left empty"],
+        }
     )
     cases = pd.DataFrame(index=range(50))
     text = narrative.leave_one_out_design(loo, cases)
     assert "without each of the 50 cases; 48 to 50 of those refits" in text and "at most 2 per slope" in text
+    assert "1: a predictor left constant; 2: an outcome level left empty" in text
     assert len(narrative.sign_changes(loo)) == 1
     exact = pd.DataFrame(
         {
@@ -129,11 +136,12 @@ def test_power_reading_takes_every_number_from_the_table():
     assert "right verdict in 0.01–0.20 of replicates" in text  # min 0.01 (neutral), max 50/250
     assert "separated in 0.50 of these fits at 50 cases and in 0.00 at 200" in text
     # positive per group: the weakest group reaches 0.8 at n / 300 >= 0.8 -> never; pooled: 0.5 + n/400 from 200
-    assert "in every group from more than 200 cases" in text and "**pooled** positive claim from 200 cases" in text
+    assert "in every group at no number of cases studied (up to 200)" in text
+    assert "**pooled** positive claim from 200 cases" in text
     assert "odds ratio 1.5" in text and "at most 0.020 of verdicts" in text
     # a study size that was not run falls back to the nearest number of cases studied
     assert "**At 30 cases" in narrative.power_reading(_summary(), margin="1.5", base_cases=35)
-    assert narrative.first_n_reaching(pd.DataFrame({"n_cases": [30, 50], "p_right": [0.5, 0.9]})) == "50 cases"
+    assert narrative.first_n_reaching(pd.DataFrame({"n_cases": [30, 50], "p_right": [0.5, 0.9]})) == "from 50 cases"
 
 
 def test_design_summary_prints_the_documented_proportions():

@@ -1,6 +1,7 @@
 """SME upgrading in Latin American clusters: a reproducible compendium.
 
-Three layers, each importing only the ones below it:
+Three layers, each importing only the ones below it (one exception: the study reads where the compendium keeps
+its data, `compendium.paths`; `tests/test_layout.py` holds the rule):
 
 - `upgrading.ordinal`: the ordered-logit estimator (knows nothing of the study);
 - `upgrading.study`: codebook, coding sheets, simulation, reliability, descriptives, the study's models, the

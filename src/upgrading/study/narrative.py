@@ -201,16 +201,18 @@ def separation_summary(diagnostics: pd.DataFrame) -> str:
     if len(finite):
         text += f" {'The other' if len(separated) else 'The'} fits' condition numbers are at most {finite.max():.1e}."
     defined = int(diagnostics["brant_p"].notna().sum())
+    notes = diagnostics.get("brant_note", pd.Series("", index=diagnostics.index)).fillna("").astype(str)
+    reasons = sorted({n for n in notes[diagnostics["brant_p"].isna()] if n})
+    why = " (" + "; ".join(reasons) + ")" if reasons else ""
     if defined == 0:
         brant = (
-            "The Brant test of proportional odds cannot be computed for any fit: in each, at least one of the "
-            "binary splits (y > j) it needs is itself separated, so proportional odds cannot be tested on "
-            "these data, and the models rest on that assumption untested."
+            f"The Brant test of proportional odds cannot be computed for any fit{why}, so proportional odds "
+            "cannot be tested on these data, and the models rest on that assumption untested."
         )
     elif defined < len(diagnostics):
         brant = (
-            f"The Brant test of proportional odds is defined for {defined} of {len(diagnostics)} fits; in "
-            "the others at least one of the binary splits it needs is itself separated."
+            f"The Brant test of proportional odds is defined for {defined} of {len(diagnostics)} fits; not for "
+            f"the others{why}."
         )
     else:
         brant = "The Brant test is defined for every fit; its p-values are in the diagnostics exhibit."
@@ -369,9 +371,11 @@ def design_summary(params: dict, replicates: int, cases: Sequence[int], effect_s
 
 
 def first_n_reaching(frame: pd.DataFrame, column: str = "p_right", target: float = POWER_TARGET) -> str:
-    """The smallest number of cases at which `column` reaches `target`, as prose."""
+    """The smallest number of cases at which `column` reaches `target`, as prose ('from 100 cases')."""
     hits = frame[frame[column] >= target]["n_cases"]
-    return f"{hits.min()} cases" if len(hits) else f"more than {frame['n_cases'].max()} cases"
+    if len(hits):
+        return f"from {hits.min()} cases"
+    return f"at no number of cases studied (up to {frame['n_cases'].max()})"
 
 
 def power_reading(summary: pd.DataFrame, margin: str, base_cases: int, target: float = POWER_TARGET) -> str:
@@ -397,8 +401,8 @@ def power_reading(summary: pd.DataFrame, margin: str, base_cases: int, target: f
         f"rest are inconclusive. Maximum likelihood is separated in {span(base['p_separated'])} of these fits at "
         f"{base_cases} cases and in {span(most['p_separated'])} at {largest}.\n"
         f"- **Positive per-group claims** reach a right verdict in at least {target:.0%} of replicates in every "
-        f"group from {first_n_reaching(pos_group, target=target)} (documented effects); the **pooled** positive "
-        f"claim from {first_n_reaching(pos_pooled, target=target)}.\n"
+        f"group {first_n_reaching(pos_group, target=target)} (documented effects); the **pooled** positive "
+        f"claim {first_n_reaching(pos_pooled, target=target)}.\n"
         f"- **Neutral claims** are the hardest: showing that an effect is absent needs its 90% interval inside the "
         f"declared margin (odds ratio {margin}), which per group is reached in {span(null_most['p_right'])} of "
         f"replicates even at {largest} cases.\n"

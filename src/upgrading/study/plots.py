@@ -192,7 +192,7 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
 
 
 #: How a cell of the claims grid names a penalised fit (plain maximum likelihood is not named).
-PENALISED_LABELS = {"jeffreys": " (Jeffreys)", "firth": " (Firth)", "br": " (bias-reduced)"}
+PENALISED_LABELS = {"jeffreys": " (Jeffreys)", "br": " (bias-reduced)"}
 VERDICT_COLOURS = {
     "consistent": "#a6dba0",
     "contradicted": "#f4a582",

@@ -264,7 +264,8 @@ def replicate_seeds(seed: int, n_cells: int, replicates: int) -> list[list[np.ra
 
 def _fit_scope(cases: dict, y: np.ndarray, model: str, claims: list[Claim], exact: bool):
     """Verdict codes (R, claims) of the claims on one model (3 where the model cannot be estimated), and which
-    fit each replicate's verdicts come from ('ml', 'jeffreys' where ML is separated, or 'not estimable')."""
+    fit each replicate's verdicts come from ('ml', 'jeffreys' where ML is separated, 'not estimable', or 'not
+    converged', which like 'not estimable' decides nothing)."""
     X, names = (pooled_matrix if model == "pooled" else by_group_matrix)(cases)
     terms = [names.index(c.term) for c in claims]
     codes = np.full((len(y), len(claims)), 3)
@@ -280,6 +281,9 @@ def _fit_scope(cases: dict, y: np.ndarray, model: str, claims: list[Claim], exac
         fits[rows] = np.where(results.penalised, "jeffreys", "ml")
         for j, (claim, term) in enumerate(zip(claims, terms)):
             codes[rows, j] = verdicts(results, term, claim.expected, claim.margin, exact)
+        failed = rows[~results.converged]  # as in the claims check: a fit that did not converge decides nothing
+        codes[failed] = 3
+        fits[failed] = "not converged"
     return codes, fits
 
 
