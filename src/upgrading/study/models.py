@@ -192,7 +192,7 @@ def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
             table = pd.DataFrame({"term": [""], "note": [fit.error]})
         else:
             table = leave_one_out(fit.reported)
-            table["note"] = ""
+            table["note"] = np.where(table["refits"] == 0, "no refit could be estimated (" + table["skipped"] + ")", "")
             if fit.reasons:
                 table = pd.concat(
                     [table, pd.DataFrame({"term": list(fit.reasons), "note": list(fit.reasons.values())})],
