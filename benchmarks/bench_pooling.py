@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from upgrading.study.pooling import TOLERANCE, errors  # the validation's measure, as the tests and notebook 04 use
+
 REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "reference" / "pooling"
 OUTCOMES = ["product_upgrading", "process_upgrading", "functional_upgrading", "intersectoral_upgrading"]
 LEVELS = [0, 1, 2, 3]
@@ -36,23 +38,6 @@ def sheet(groups: list[str]) -> pd.DataFrame:
     df["sectoral_group"] = pd.Categorical(df["sectoral_group"], categories=groups)
     df["leader_driven"] = df["governance"].isin(["quasi_hierarchy", "hierarchy"]).astype(int)
     return df
-
-
-def errors(table: pd.DataFrame, ref: dict) -> dict[str, float]:
-    """Largest error over the parameters: mean, q05, q95 (posterior SDs), sd (relative), p_positive (absolute)."""
-    out = {"mean": 0.0, "sd": 0.0, "q05": 0.0, "q95": 0.0, "p_positive": 0.0}
-    for name, r in ref.items():
-        ours, sd = table.loc[name], r["sd"]
-        out["mean"] = max(out["mean"], abs(ours["mean"] - r["mean"]) / sd)
-        out["sd"] = max(out["sd"], abs(ours["sd"] / sd - 1))
-        out["q05"] = max(out["q05"], abs(ours["q05"] - r["q05"]) / sd)
-        out["q95"] = max(out["q95"], abs(ours["q95"] - r["q95"]) / sd)
-        if "p_positive" in r:
-            out["p_positive"] = max(out["p_positive"], abs(ours["p_positive"] - r["p_positive"]))
-    return out
-
-
-TOLERANCE = {"mean": 0.1, "sd": 0.10, "q05": 0.15, "q95": 0.15, "p_positive": 0.03}
 
 
 def report(label: str, tables: dict, refs: dict) -> None:

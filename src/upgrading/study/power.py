@@ -287,6 +287,23 @@ def _fit_scope(cases: dict, y: np.ndarray, model: str, claims: list[Claim], exac
     return codes, fits
 
 
+def _claim_rows(cell: DesignCell, first: int, count: int, chosen: list, fits: np.ndarray, codes: np.ndarray) -> list:
+    """One frame per claim: its verdict code and fit in replicates `first` .. `first + count - 1` of `cell`."""
+    return [
+        pd.DataFrame(
+            {
+                "n_cases": cell.n_cases,
+                "effect_scale": cell.effect_scale,
+                "replicate": np.arange(first, first + count),
+                "claim": claim.id,
+                "fit": fits,
+                "code": codes[:, j],
+            }
+        )
+        for j, claim in enumerate(chosen)
+    ]
+
+
 def run_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int, exact: bool = False) -> pd.DataFrame:
     """Verdicts of every studied claim in replicates `first`, `first + 1`, ... of one design cell."""
     claims = claims_studied()
@@ -296,19 +313,7 @@ def run_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int,
         chosen = [c for c in claims if (c.scope == "pooled") == pooled and c.form == form]
         scenario = "pooled" if pooled else "per_group"
         codes, fits = _fit_scope(data["cases"], data[scenario][form], "pooled" if pooled else "by_group", chosen, exact)
-        for j, claim in enumerate(chosen):
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "n_cases": cell.n_cases,
-                        "effect_scale": cell.effect_scale,
-                        "replicate": np.arange(first, first + len(seeds)),
-                        "claim": claim.id,
-                        "fit": fits,
-                        "code": codes[:, j],
-                    }
-                )
-            )
+        frames += _claim_rows(cell, first, len(seeds), chosen, fits, codes)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -468,19 +473,7 @@ def run_pooled_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], firs
                     codes[r, j] = VERDICTS.index(decide(claim.expected, *intervals, claim.margin))
                 elif not fit.ok:
                     codes[r, j] = 2
-        for j, claim in enumerate(chosen):
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "n_cases": cell.n_cases,
-                        "effect_scale": cell.effect_scale,
-                        "replicate": np.arange(first, first + len(seeds)),
-                        "claim": claim.id,
-                        "fit": fits,
-                        "code": codes[:, j],
-                    }
-                )
-            )
+        frames += _claim_rows(cell, first, len(seeds), chosen, fits, codes)
     return pd.concat(frames, ignore_index=True)
 
 
