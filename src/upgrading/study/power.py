@@ -333,7 +333,6 @@ def run(
     change how fast, never what. Use `joblib.parallel_config(backend=...)` to run on a cluster.
     """
     from joblib import Parallel, delayed
-    from tqdm import tqdm
 
     if replicates < 1:
         raise UpgradingError(f"replicates must be at least 1, not {replicates}")
@@ -347,7 +346,14 @@ def run(
         for start in range(0, replicates, chunk_size)
     ]
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(run_chunk)(*task) for task in tasks)
-    frames = list(tqdm(jobs, total=len(tasks), desc="power study", unit="chunk", disable=not progress))
+    return _collect(jobs, len(tasks), "power study", progress)
+
+
+def _collect(jobs, total: int, desc: str, progress: bool) -> pd.DataFrame:
+    """The chunks' rows, in a fixed order (design cell, claim in register order, replicate), labelled."""
+    from tqdm import tqdm
+
+    frames = list(tqdm(jobs, total=total, desc=desc, unit="chunk", disable=not progress))
     raw = pd.concat(frames, ignore_index=True)
     order = {c.id: k for k, c in enumerate(claims_studied())}
     raw = raw.sort_values(
@@ -494,7 +500,6 @@ def run_pooled(
     effect_scales=effect_scales, seed=seed)` runs, so on the very same simulated sheets (one row per design cell,
     replicate and claim, labelled as `run`'s)."""
     from joblib import Parallel, delayed
-    from tqdm import tqdm
 
     if replicates < 1:
         raise UpgradingError(f"replicates must be at least 1, not {replicates}")
@@ -513,16 +518,7 @@ def run_pooled(
         for start in range(0, replicates, chunk_size)
     ]
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(run_pooled_chunk)(*task) for task in tasks)
-    frames = list(tqdm(jobs, total=len(tasks), desc="pooled arm", unit="chunk", disable=not progress))
-    raw = pd.concat(frames, ignore_index=True)
-    order = {c.id: k for k, c in enumerate(claims_studied())}
-    raw = raw.sort_values(
-        ["n_cases", "effect_scale", "claim", "replicate"],
-        key=lambda col: col.map(order) if col.name == "claim" else col,
-        kind="stable",
-        ignore_index=True,
-    )
-    return label(raw)
+    return _collect(jobs, len(tasks), "pooled arm", progress)
 
 
 METHODS = {"no pooling": "no pooling (by-group fit)", "partial pooling": "partial pooling (posterior)"}
