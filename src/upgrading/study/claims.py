@@ -24,7 +24,7 @@ from ..ordinal import OrderedLogit, permutation_association
 from .codebook import load_codebook
 from .models import KEY_PREDICTORS, MODELS, formula, parse_term, study_reason
 from .pooling import SYMBOL, slope_intervals
-from .settings import PERMUTATIONS
+from .settings import PERMUTATION_SEED, PERMUTATIONS
 from .simulate import source_patterns
 
 VERDICTS = ("consistent", "contradicted", "inconclusive")
@@ -305,7 +305,9 @@ def evaluate(cases: pd.DataFrame, register: dict | None = None, n_resamples: int
                 "sectoral_group"
             ] in set(data["sectoral_group"].astype(str)):
                 group = data[data["sectoral_group"] == claim["sectoral_group"]]
-                exact = permutation_association(group[claim["predictor"]], group[claim["outcome"]], n_resamples)
+                exact = permutation_association(
+                    group[claim["predictor"]], group[claim["outcome"]], n_resamples, seed=PERMUTATION_SEED
+                )
                 row.update(
                     {
                         "permutation_tau_b": exact["tau_b"],

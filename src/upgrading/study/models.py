@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import UpgradingError
 from ..ordinal import OrderedLogit, OrderedLogitResults, brant_test, group_association_tests, leave_one_out
 from .codebook import load_codebook
-from .settings import PERMUTATIONS
+from .settings import PERMUTATION_SEED, PERMUTATIONS
 
 MODELS = {
     "pooled": "{form} ~ collective_efficiency + C(governance) + C(sectoral_group)",
@@ -208,7 +208,9 @@ def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def exact_tests_table(cases: pd.DataFrame, n_resamples: int = PERMUTATIONS, seed: int = 2005) -> pd.DataFrame:
+def exact_tests_table(
+    cases: pd.DataFrame, n_resamples: int = PERMUTATIONS, seed: int = PERMUTATION_SEED
+) -> pd.DataFrame:
     """Within each sectoral group, permutation tests of each form with collective efficiency and with
     leader-driven governance (Kendall's tau-b, x fixed and the form permuted).
 

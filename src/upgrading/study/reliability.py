@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..errors import UpgradingError
 from .codebook import Codebook, load_codebook
+from .settings import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 
 
 def reliability_variables(codebook: Codebook | None = None) -> dict[str, str]:
@@ -120,7 +121,11 @@ def alpha_from_counts(counts: np.ndarray, domain: np.ndarray, level: str) -> flo
 
 
 def reliability_table(
-    first: pd.DataFrame, second: pd.DataFrame, n_boot: int = 2000, seed: int = 2005, level: float = 0.95
+    first: pd.DataFrame,
+    second: pd.DataFrame,
+    n_boot: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = 0.95,
 ) -> pd.DataFrame:
     """Alpha per variable with a percentile bootstrap interval, plus exact agreement and disagreements.
 

@@ -20,6 +20,12 @@ POWER_EFFECT_SCALES = (0.5, 1.0)
 #: enumerated (`ordinal.diagnostics.EXACT_MAX_CELLS`; every group of the study is enumerated exactly). The p-value
 #: is then labelled "Monte Carlo (B draws, MC SE ...)".
 PERMUTATIONS = 9999
+#: Root seed of those Monte Carlo draws (one stream per group, form and predictor) and of the reliability
+#: bootstrap's resamples (2005: the year of the source article).
+PERMUTATION_SEED = 2005
+BOOTSTRAP_SEED = 2005
+#: Bootstrap resamples of the reliability intervals (notebook 02).
+BOOTSTRAP_RESAMPLES = 2000
 #: The design analysis's partial-pooling arm (notebook 06, `upgrading power --pooled`): the same simulated sheets as
 #: the no-pooling arm (its first POOLED_REPLICATES replicates of each design cell chosen below), fitted by the
 #: partially pooled ordered logit in its fast setting. Fewer replicates than the no-pooling arm, because each
