@@ -54,3 +54,10 @@ def copy_repository(target: Path) -> Path:
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, target / rel)
     return target
+
+
+def likert_columns() -> list[str]:
+    """The codebook's 0-3 score columns, in codebook order (what a coder types as whole numbers)."""
+    from upgrading.study.codebook import load_codebook
+
+    return [v.name for v in load_codebook().variables if v.scale is not None]

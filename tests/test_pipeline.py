@@ -169,10 +169,12 @@ def test_stderr_rule_drops_declared_notices_and_fails_on_anything_else():
 
 
 def test_a_real_kernel_chunks_its_output_and_the_runner_joins_it(tmp_path):
-    """ipykernel flushes every 0.2 s: a slow step between two prints gives two outputs, committed as one."""
+    """ipykernel sends stdout whenever it flushes (every 0.2 s, so a slow step splits a cell's text into two
+    outputs); an explicit flush between two prints makes that split happen every time. Committed as one."""
     path = tmp_path / "01_chunks.ipynb"
     nbformat.write(
-        new_notebook(cells=[new_code_cell("import time\nprint('first')\ntime.sleep(0.5)\nprint('second')")]), path
+        new_notebook(cells=[new_code_cell("import sys\nprint('first')\nsys.stdout.flush()\nprint('second')")]),
+        path,
     )
     pipeline.execute(path)
     outs = nbformat.read(path, as_version=4).cells[0].outputs

@@ -7,21 +7,13 @@ import hashlib
 import nbformat
 import pandas as pd
 import pytest
-from helpers import copy_repository, run_cli
+from helpers import copy_repository, likert_columns, run_cli
 from openpyxl import load_workbook
 
 from upgrading.compendium.paths import ROOT
 
 SIMULATED = pd.read_csv(ROOT / "data/raw/coding_sheet_simulated.csv")
-SCORES = (
-    "external_economies",
-    "joint_actions",
-    "collective_efficiency",
-    "product_upgrading",
-    "process_upgrading",
-    "functional_upgrading",
-    "intersectoral_upgrading",
-)
+SCORES = likert_columns()
 
 
 def _digest(path) -> str:

@@ -5,6 +5,7 @@ import hashlib
 
 import pandas as pd
 import pytest
+from helpers import likert_columns
 from openpyxl import load_workbook
 
 from upgrading.compendium.cli import main
@@ -83,15 +84,7 @@ def test_round_trip_template_filled_with_openpyxl_validates_and_loads(tmp_path, 
     assert ws.cell(2, column["governance"]).value is None
     # a coder fills in every score and category, as numbers and list choices, and keeps a notes column
     for r, row in enumerate(SIMULATED.itertuples(index=False), start=2):
-        for name in (
-            "external_economies",
-            "joint_actions",
-            "collective_efficiency",
-            "product_upgrading",
-            "process_upgrading",
-            "functional_upgrading",
-            "intersectoral_upgrading",
-        ):
+        for name in likert_columns():
             ws.cell(r, column[name]).value = int(getattr(row, name))
         ws.cell(r, column["governance"]).value = row.governance
         ws.cell(r, column["coding_source"]).value = "Author (2007), chapter 3"
