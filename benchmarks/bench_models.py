@@ -38,8 +38,8 @@ def main() -> None:
     import pandas as pd
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
-    from upgrading.compendium.paths import DATA_RAW
     from upgrading.ordinal import Batch, build_design, fit_replicates, ordered_logit
+    from upgrading.paths import DATA_RAW
     from upgrading.study.coding import load_cases
 
     cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from upgrading.compendium.paths import ROOT
+from upgrading.paths import ROOT
 
 README = ROOT / "README.md"
 

@@ -1,14 +1,13 @@
 """The claims check: the register is complete and faithful, and verdicts follow the data, not the register."""
 
-import copy
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from upgrading import package_data
 from upgrading.compendium.cli import main
-from upgrading.compendium.paths import DATA_RAW, FIGURES
 from upgrading.errors import UpgradingError
+from upgrading.paths import DATA_RAW, FIGURES
 from upgrading.study import claims
 from upgrading.study.coding import load_cases
 
@@ -42,7 +41,7 @@ def test_every_wording_has_a_documented_expectation_and_margins_are_declared():
 
 
 def test_a_tampered_register_is_refused():
-    register = copy.deepcopy(claims.load_register())
+    register = package_data.thaw(claims.load_register())
     register["claims"][0]["wording"] = "Strongly positive"
     del register["claims"][5]
     with pytest.raises(UpgradingError) as err:
@@ -98,7 +97,7 @@ def test_verdict_rules_mirror_and_vectorise():
 
 
 def test_a_register_naming_an_unknown_cell_model_is_refused():
-    register = copy.deepcopy(claims.load_register())
+    register = package_data.thaw(claims.load_register())
     register["cell_model"] = "by_groups"
     with pytest.raises(UpgradingError, match="cell_model 'by_groups' is not one of the study's models"):
         claims.check_register(register)
@@ -122,7 +121,7 @@ def _sheet_with_product(relation: str) -> pd.DataFrame:
 
 
 def _verdict(cases, claim_id="CE-PRODUCT-TRAD"):
-    register = copy.deepcopy(claims.load_register())
+    register = package_data.thaw(claims.load_register())
     register["claims"] = [c for c in register["claims"] if c["id"] == claim_id]
     row = claims.evaluate(cases, register, n_resamples=999).iloc[0]
     return row

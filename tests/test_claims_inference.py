@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading.compendium.paths import DATA_RAW
+from upgrading.paths import DATA_RAW
 from upgrading.study import claims
 from upgrading.study.coding import load_cases
 

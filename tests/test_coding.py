@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from upgrading.compendium.cli import main
-from upgrading.compendium.paths import DATA_RAW
+from upgrading.paths import DATA_RAW
 from upgrading.study.coding import CodingSheetError, did_you_mean, load_cases, validate
 
 GOOD = DATA_RAW / "coding_sheet_simulated.csv"

@@ -5,7 +5,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from upgrading.compendium.paths import DATA_RAW
+from upgrading.paths import DATA_RAW
 from upgrading.study.codebook import load_codebook
 from upgrading.study.coding import CodingSheetError, validate
 

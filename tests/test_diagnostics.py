@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from upgrading.compendium.paths import DATA_RAW
 from upgrading.ordinal import (
     OrderedLogit,
     brant_test,
@@ -13,6 +12,7 @@ from upgrading.ordinal import (
     ordered_logit,
     permutation_association,
 )
+from upgrading.paths import DATA_RAW
 from upgrading.study import models as analysis
 from upgrading.study.coding import load_cases
 

@@ -6,7 +6,7 @@ import tomllib
 import yaml
 from helpers import readme_commands
 
-from upgrading.compendium.paths import ROOT
+from upgrading.paths import ROOT
 
 
 def _lock() -> list[str]:

@@ -240,7 +240,7 @@ def test_brant_per_variable_tests_factors_jointly_and_ignores_the_reference_leve
 
 
 def test_study_exact_tests_table_is_exact_in_every_group_and_says_so():
-    from upgrading.compendium.paths import DATA_RAW
+    from upgrading.paths import DATA_RAW
     from upgrading.study import models
     from upgrading.study.coding import load_cases
 
@@ -256,13 +256,12 @@ def test_study_exact_tests_table_is_exact_in_every_group_and_says_so():
 
 
 def test_claims_cross_check_names_its_method():
-    import copy
-
-    from upgrading.compendium.paths import DATA_RAW
+    from upgrading import package_data
+    from upgrading.paths import DATA_RAW
     from upgrading.study import claims
     from upgrading.study.coding import load_cases
 
-    register = copy.deepcopy(claims.load_register())
+    register = package_data.thaw(claims.load_register())
     register["claims"] = [c for c in register["claims"] if c["id"] == "CE-PRODUCT-TRAD"]
     row = claims.evaluate(load_cases(DATA_RAW / "coding_sheet_simulated.csv"), register).iloc[0]
     assert row["permutation_method"].startswith("exact (") and 0 < row["permutation_p"] <= 1

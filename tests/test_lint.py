@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from upgrading.compendium.paths import ROOT
+from upgrading.paths import ROOT
 
 RUFF = Path(sys.executable).with_name("ruff")
 

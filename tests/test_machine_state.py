@@ -13,7 +13,7 @@ import sys
 
 from helpers import git_tracked
 
-from upgrading.compendium.paths import ROOT
+from upgrading.paths import ROOT
 
 NOTEBOOK = "notebooks/01_codebook.ipynb"
 

@@ -9,8 +9,8 @@ import pytest
 from test_descriptives_plots import small_cases
 
 from upgrading import coding, descriptives, narrative, power
-from upgrading.compendium.paths import DATA_RAW
 from upgrading.errors import UpgradingError
+from upgrading.paths import DATA_RAW
 
 GOOD = DATA_RAW / "coding_sheet_simulated.csv"
 
@@ -188,7 +188,7 @@ def test_write_processed_writes_once_and_never_under_raw(tmp_path):
     mtime = target.stat().st_mtime_ns
     coding.write_processed(cases, target)
     assert target.stat().st_mtime_ns == mtime  # same bytes: left alone
-    with pytest.raises(UpgradingError, match="under data/raw/, which no analysis step writes"):
+    with pytest.raises(UpgradingError, match="under data/raw/, which holds inputs only"):
         coding.write_processed(cases, DATA_RAW / "cases.csv")
 
 

@@ -7,7 +7,7 @@ import ast
 import papermill
 import pytest
 
-from upgrading.compendium.paths import NOTEBOOKS
+from upgrading.paths import NOTEBOOKS
 from upgrading.study import settings
 
 

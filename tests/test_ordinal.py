@@ -361,7 +361,7 @@ def test_profile_bounds_on_the_simulated_sheet_sit_at_the_chi_square_drop():
     """The batched root-finding (all ends at once) checked with single constrained fits, term by term."""
     from scipy import stats
 
-    from upgrading.compendium.paths import DATA_RAW
+    from upgrading.paths import DATA_RAW
     from upgrading.study.coding import load_cases
 
     cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")

@@ -9,8 +9,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from upgrading.compendium import pipeline
 from upgrading.compendium.cli import main
-from upgrading.compendium.paths import ROOT
 from upgrading.errors import UpgradingError
+from upgrading.paths import ROOT
 
 
 def _digest(paths):
@@ -101,7 +101,8 @@ def test_cli_debug_shows_the_traceback():
 
 
 def test_a_notebook_that_writes_an_undeclared_exhibit_is_refused_and_undone(tmp_path, monkeypatch):
-    from upgrading.compendium import paths, registry
+    from upgrading import paths
+    from upgrading.compendium import registry
 
     for name, value in (("ROOT", tmp_path), ("NOTEBOOKS", tmp_path / "notebooks"), ("FIGURES", tmp_path / "figures")):
         monkeypatch.setattr(paths, name, value)

@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from upgrading.compendium import exhibits, paths, registry, report, verify  # noqa: E402
+from upgrading import paths
+from upgrading.compendium import exhibits, registry, report, verify  # noqa: E402
 from upgrading.errors import UpgradingError  # noqa: E402
 
 SMALL = """

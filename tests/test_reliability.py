@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading.compendium.paths import DATA_RAW
 from upgrading.errors import UpgradingError
+from upgrading.paths import DATA_RAW
 from upgrading.study import reliability
 from upgrading.study.coding import load_cases
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from helpers import exhibit_rows, git_tracked, readme_commands
 
 from upgrading.compendium import registry
-from upgrading.compendium.paths import FIGURES, ROOT
+from upgrading.paths import FIGURES, ROOT
 
 ABSOLUTE_PATH = re.compile(
     r"(?<![\w.])/(?:home|root|work|tmp|Users|mnt|opt|var/folders)/[\w.\-]+"

@@ -10,7 +10,7 @@ import pytest
 from helpers import copy_repository, likert_columns, run_cli
 from openpyxl import load_workbook
 
-from upgrading.compendium.paths import ROOT
+from upgrading.paths import ROOT
 
 SIMULATED = pd.read_csv(ROOT / "data/raw/coding_sheet_simulated.csv")
 SCORES = likert_columns()

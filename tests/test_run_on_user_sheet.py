@@ -29,7 +29,7 @@ def _raw_digests(repo):
 def test_the_copy_imports_its_own_package(copy_of_repo):
     env = dict(os.environ, PYTHONPATH=str(copy_of_repo / "src"))
     out = subprocess.run(
-        [sys.executable, "-c", "from upgrading.compendium.paths import ROOT; print(ROOT)"],
+        [sys.executable, "-c", "from upgrading.paths import ROOT; print(ROOT)"],
         env=env,
         capture_output=True,
         text=True,

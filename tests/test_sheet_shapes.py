@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from upgrading.compendium.paths import DATA_RAW
+from upgrading.paths import DATA_RAW
 from upgrading.study import claims, coding, descriptives, models, narrative, plots, pooling, reliability
 
 matplotlib.use("Agg")

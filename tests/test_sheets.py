@@ -8,8 +8,8 @@ import pytest
 from openpyxl import Workbook
 
 from upgrading.compendium.cli import main
-from upgrading.compendium.paths import DATA_PROCESSED, DATA_RAW
 from upgrading.errors import UpgradingError
+from upgrading.paths import DATA_PROCESSED, DATA_RAW
 from upgrading.study.coding import CodingSheetError, check_sheet, load_sheet, write_processed
 
 GOOD = DATA_RAW / "coding_sheet_simulated.csv"

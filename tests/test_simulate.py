@@ -1,13 +1,12 @@
 """The simulated sheet: reproducible, labelled, faithful to the source's signs, and valid."""
 
-import copy
-
 import numpy as np
 import pytest
 from scipy import stats
 
-from upgrading.compendium.paths import DATA_RAW
+from upgrading import package_data
 from upgrading.errors import UpgradingError
+from upgrading.paths import DATA_RAW
 from upgrading.study import simulate
 from upgrading.study.coding import load_cases
 
@@ -37,7 +36,7 @@ def test_effects_take_their_signs_from_the_source_table():
 
 
 def test_a_large_simulation_recovers_the_signs():
-    params = copy.deepcopy(simulate.load_parameters())
+    params = package_data.thaw(simulate.load_parameters())
     params["group_sizes"] = {g: 1500 for g in params["group_sizes"]}
     sheet = simulate.simulate_first_coder(params)
     trad = sheet[sheet["sectoral_group"] == "traditional_manufacturing"]
@@ -54,7 +53,7 @@ def test_governance_counts_are_allocated_exactly():
 
 
 def test_second_coder_disagrees_at_the_documented_rate_and_rederives_ce():
-    params = copy.deepcopy(simulate.load_parameters())
+    params = package_data.thaw(simulate.load_parameters())
     params["group_sizes"] = {g: 2000 for g in params["group_sizes"]}
     first = simulate.simulate_first_coder(params)
     second = simulate.simulate_second_coder(first, params)
@@ -66,7 +65,7 @@ def test_second_coder_disagrees_at_the_documented_rate_and_rederives_ce():
 
 
 def test_inconsistent_parameters_are_refused_with_every_problem():
-    params = copy.deepcopy(simulate.load_parameters())
+    params = package_data.thaw(simulate.load_parameters())
     params["governance_mix"]["specialised_suppliers"] = [0.5, 0.5, 0.5, 0.0]
     del params["wording_to_sign"]["Often negative"]
     with pytest.raises(UpgradingError) as err:

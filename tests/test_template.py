@@ -9,8 +9,8 @@ from helpers import likert_columns
 from openpyxl import load_workbook
 
 from upgrading.compendium.cli import main
-from upgrading.compendium.paths import DATA_RAW
 from upgrading.errors import UpgradingError
+from upgrading.paths import DATA_RAW
 from upgrading.study import template
 from upgrading.study.codebook import load_codebook
 from upgrading.study.coding import CodingSheetError, load_sheet

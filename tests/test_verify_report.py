@@ -12,7 +12,7 @@ import yaml
 
 from upgrading.compendium import verify
 from upgrading.compendium.cli import main
-from upgrading.compendium.paths import ROOT
+from upgrading.paths import ROOT
 
 
 def test_committed_exhibits_match_the_manifest():

@@ -1,12 +1,14 @@
 """SME upgrading in Latin American clusters: a reproducible compendium.
 
-Three layers, each importing only the ones below it (one exception: the study reads where the compendium keeps
-its data, `compendium.paths`; `tests/test_layout.py` holds the rule):
+Three layers over a few base modules, each importing only what sits below it (`tests/test_layout.py` holds the
+rule):
 
+- base: `errors` (the user-facing exception), `paths` (where the compendium keeps its files, resolved on first
+  use, and the one writer of output files);
 - `upgrading.ordinal`: the ordered-logit estimator (knows nothing of the study);
 - `upgrading.study`: codebook, coding sheets, simulation, reliability, descriptives, the study's models, the
   claims check and the design analysis;
-- `upgrading.compendium`: paths, the notebook pipeline, exhibits and their registry, manifest, report, CLI.
+- `upgrading.compendium`: the notebook pipeline, exhibits and their registry, manifest, report, CLI.
 
 What a notebook needs is importable from here (`from upgrading import claims, plots`); modules load on first
 use, so `import upgrading` stays cheap for the command line.
@@ -30,7 +32,7 @@ _MODULES = {
     "power": "upgrading.study.power",
     "pooling": "upgrading.study.pooling",
     "exhibits": "upgrading.compendium.exhibits",
-    "paths": "upgrading.compendium.paths",
+    "paths": "upgrading.paths",
 }
 
 __all__ = sorted(_MODULES)

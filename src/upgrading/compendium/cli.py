@@ -23,7 +23,7 @@ def _sheet_parameter(path: str) -> str:
     """A sheet path as a notebook parameter: repository-relative when inside the compendium."""
     from pathlib import Path
 
-    from . import paths
+    from .. import paths
 
     resolved = Path(path).resolve()
     try:
@@ -109,8 +109,8 @@ def _require_declared(parameters: dict, only: list[str]) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .. import paths
     from ..study import simulate
-    from . import paths
 
     if args.seed is not None and args.out is None:
         raise UpgradingError(
@@ -159,8 +159,8 @@ def _cmd_template(args: argparse.Namespace) -> int:
 
 
 def _cmd_claims(args: argparse.Namespace) -> int:
+    from .. import paths
     from ..study import claims, coding
-    from . import paths
 
     path = args.coding or str(paths.DATA_RAW / "coding_sheet_simulated.csv")
     display = args.coding or "data/raw/coding_sheet_simulated.csv"
@@ -299,7 +299,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from . import paths, report
+    from .. import paths
+    from . import report
 
     index = report.build_report(args.out)
     print(f"wrote the HTML report: {paths.relative(index) if index.is_relative_to(paths.ROOT) else index}")

@@ -14,7 +14,8 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from . import paths, registry
+from .. import paths
+from . import registry
 
 #: Figure formats and the savefig metadata that keeps each byte-identical across runs and versions.
 FIGURE_FORMATS = {
@@ -41,9 +42,8 @@ def _target(name: str, suffix: str, directory: str | Path | None) -> Path:
     if "/" in name or "." in name:
         raise ValueError(f"exhibit name {name!r} must be a bare stem like 'codebook' (no folder, no suffix)")
     folder = paths.resolve(directory) if directory is not None else paths.FIGURES
-    if folder.resolve().is_relative_to(paths.DATA_RAW.resolve()):
+    if paths.under_raw(folder):
         raise ValueError("exhibits are never written under data/raw/: raw data are immutable")
-    folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.{suffix}"
 
 
@@ -51,12 +51,6 @@ def _check_registered(name: str, kind: str, directory: str | Path | None) -> Non
     folder = paths.resolve(directory) if directory is not None else paths.FIGURES
     if folder.resolve() == paths.FIGURES.resolve():
         registry.load().get(name, kind)  # raises, naming the registry file, if the exhibit is not declared
-
-
-def _write_if_changed(path: Path, data: bytes) -> None:
-    # Leaves the file (and its mtime) alone when the bytes are the same, so reruns touch nothing.
-    if not path.exists() or path.read_bytes() != data:
-        path.write_bytes(data)
 
 
 def _data_label(cases: pd.DataFrame) -> tuple[str, str]:
@@ -104,7 +98,7 @@ def save_table(
     )
     written = []
     for path, text in ((csv_path, csv), (md_path, md)):
-        _write_if_changed(path, text.encode("utf-8"))
+        paths.write_output(path, text)
         written.append(paths.relative(path))
         print(f"wrote {paths.relative(path)}")
     return written
@@ -149,7 +143,7 @@ def save_figure(
         path = _target(name, fmt, directory)
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, metadata=metadata)
-        _write_if_changed(path, buffer.getvalue())
+        paths.write_output(path, buffer.getvalue())
         written.append(paths.relative(path))
         print(f"wrote {paths.relative(path)}")
     return written

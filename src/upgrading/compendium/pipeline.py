@@ -31,8 +31,8 @@ from pathlib import Path
 
 import nbformat
 
+from .. import paths
 from ..errors import UpgradingError
-from . import paths
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -44,8 +44,8 @@ LANGUAGE_INFO = {
     "codemirror_mode": {"name": "ipython", "version": 3},
     "nbconvert_exporter": "python",
 }
-#: Folders a notebook may write; snapshotted before each notebook and restored if it fails.
-OUTPUT_DIRS = (paths.FIGURES, paths.DATA_PROCESSED)
+#: Folders a notebook may write (repository-relative); snapshotted before each notebook and restored if it fails.
+OUTPUT_DIRS = ("FIGURES", "DATA_PROCESSED")
 #: The only stderr lines a run may drop, each with its reason: notices about the machine's caches, which say
 #: nothing about the analysis and appear or not depending on the machine's history. Every other stderr line
 #: (a warning, a log line, a traceback) fails the run: fix its cause in the code, or add it here with a reason.
@@ -70,8 +70,10 @@ class NotebookResult:
         return f"{self.notebook}: {self.seconds:.1f} s, {len(self.exhibits)} exhibits ({shown})"
 
 
-def discover(notebooks_dir: Path = paths.NOTEBOOKS) -> list[Path]:
-    """The numbered notebooks `NN_name.ipynb`, in number order; two with one number is an error."""
+def discover(notebooks_dir: Path | None = None) -> list[Path]:
+    """The numbered notebooks `NN_name.ipynb` (of `notebooks/`, or `notebooks_dir`), in number order; two with one
+    number is an error."""
+    notebooks_dir = paths.NOTEBOOKS if notebooks_dir is None else notebooks_dir
     found = sorted(p for p in notebooks_dir.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
     numbers = [NOTEBOOK_PATTERN.match(p.name).group(1) for p in found]
     clashes = sorted({n for n in numbers if numbers.count(n) > 1})
@@ -197,7 +199,8 @@ def coalesce_streams(outputs: list) -> list:
 
 
 def _snapshot() -> dict[Path, bytes]:
-    return {p: p.read_bytes() for d in OUTPUT_DIRS if d.exists() for p in d.rglob("*") if p.is_file()}
+    folders = [getattr(paths, name) for name in OUTPUT_DIRS]
+    return {p: p.read_bytes() for d in folders if d.exists() for p in d.rglob("*") if p.is_file()}
 
 
 def _figures(snapshot: dict[Path, bytes]) -> dict[str, bytes]:

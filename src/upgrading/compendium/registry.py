@@ -11,8 +11,8 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
+from .. import package_data
 from ..errors import UpgradingError
 
 #: Where the registry lives, as a contributor finds it in the repository (for error messages).
@@ -161,4 +161,4 @@ def parse(text: str) -> Registry:
 @cache
 def load() -> Registry:
     """The compendium's exhibit registry (package data)."""
-    return parse(resources.files("upgrading").joinpath("data/exhibits.toml").read_text(encoding="utf-8"))
+    return parse(package_data.text("exhibits.toml"))

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import nbformat
 
+from .. import paths
 from ..errors import UpgradingError
-from . import paths, pipeline, registry, verify
+from . import pipeline, registry, verify
 
 REMOTE_SCRIPT = re.compile(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>\s*', re.I)
 PACKAGES = (

@@ -20,8 +20,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import paths
 from ..errors import UpgradingError
-from . import paths, registry
+from . import registry
 
 MANIFEST = "manifest.json"
 
@@ -91,9 +92,7 @@ def record(notebook: Path, parameters: dict | None = None) -> list[str]:
         )
         + "\n"
     )
-    target = manifest_path()
-    if not target.exists() or target.read_text(encoding="utf-8") != text:
-        target.write_text(text, encoding="utf-8")
+    paths.write_output(manifest_path(), text)
     return exhibits
 
 

@@ -9,16 +9,15 @@ carries the numbers it was decided on.
 
 from __future__ import annotations
 
-import tomllib
 import warnings
 from functools import cache
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from .. import package_data
 from ..errors import UpgradingError
 from ..ordinal import OrderedLogit, permutation_association
 from .codebook import load_codebook
@@ -34,8 +33,7 @@ EXPECTATIONS = ("positive", "negative", "null", "non_positive")
 @cache
 def load_register() -> dict:
     """The claims register, checked against the source table and the codebook."""
-    text = resources.files("upgrading").joinpath("data/claims.toml").read_text(encoding="utf-8")
-    register = tomllib.loads(text)
+    register = package_data.load("claims.toml")
     check_register(register)
     return register
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 
 import pandas as pd
 
+from .. import package_data
 from ..errors import UpgradingError
 
 KINDS = ("identifier", "nominal", "ordinal", "text")
@@ -150,7 +150,11 @@ def _check(raw: dict) -> None:
 
 def parse(text: str) -> Codebook:
     """Build a Codebook from TOML text (checked for internal consistency)."""
-    raw = tomllib.loads(text)
+    return from_data(tomllib.loads(text))
+
+
+def from_data(raw) -> Codebook:
+    """Build a Codebook from parsed codebook TOML (checked for internal consistency)."""
     _check(raw)
     scales = {
         name: Scale(name, tuple(s["levels"]), tuple(s["labels"]), s.get("source", ""), s.get("note", ""))
@@ -204,8 +208,7 @@ def parse(text: str) -> Codebook:
 @cache
 def load_codebook() -> Codebook:
     """The compendium's codebook (cached; it never changes during a run)."""
-    text = resources.files("upgrading").joinpath("data/codebook.toml").read_text(encoding="utf-8")
-    return parse(text)
+    return from_data(package_data.load("codebook.toml"))
 
 
 def collective_efficiency(external_economies, joint_actions):

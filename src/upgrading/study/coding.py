@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..compendium import paths
+from .. import paths
 from ..errors import UpgradingError
 from .codebook import Codebook, Variable, collective_efficiency, load_codebook
 
@@ -723,13 +723,7 @@ def write_processed(cases: pd.DataFrame, path: str | Path | None = None) -> Path
     Refuses to write under `data/raw/`, which holds inputs only.
     """
     target = paths.resolve(path) if path is not None else paths.DATA_PROCESSED / "cases.csv"
-    if target.resolve().is_relative_to(paths.DATA_RAW.resolve()):
-        raise UpgradingError(f"{paths.relative(target)} is under data/raw/, which no analysis step writes")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    text = cases.to_csv(index=False, lineterminator="\n")
-    if not target.exists() or target.read_text(encoding="utf-8") != text:
-        target.write_text(text, encoding="utf-8")
-    return target
+    return paths.write_output(target, cases.to_csv(index=False, lineterminator="\n"))
 
 
 def provenance(cases: pd.DataFrame) -> str:

@@ -9,16 +9,14 @@ assumption. Output is byte-for-byte reproducible from the seed. Case ids are syn
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..compendium import paths
+from .. import package_data, paths
 from ..errors import UpgradingError
 from .codebook import collective_efficiency, load_codebook
 
@@ -28,14 +26,10 @@ CE_CENTRE = 1.5  # centre of the 0-3 scale, so baselines are levels at average c
 LEADER_CENTRE = 0.5
 
 
-def _read_toml(name: str) -> dict:
-    return tomllib.loads(resources.files("upgrading").joinpath(f"data/{name}").read_text(encoding="utf-8"))
-
-
 @cache
 def source_patterns() -> dict:
     """The source's table of sectoral patterns, cell by cell, as printed (see `data/source_patterns.toml`)."""
-    return _read_toml("source_patterns.toml")
+    return package_data.load("source_patterns.toml")
 
 
 def check_parameters(params: dict) -> None:
@@ -74,7 +68,7 @@ def check_parameters(params: dict) -> None:
 @cache
 def load_parameters() -> dict:
     """The simulation's parameters (checked against the codebook and the source table)."""
-    params = _read_toml("simulation.toml")
+    params = package_data.load("simulation.toml")
     check_parameters(params)
     return params
 
@@ -299,14 +293,10 @@ def simulate_second_coder(first: pd.DataFrame, params: dict | None = None, seed:
 def write_simulated(directory: str | Path | None = None, seed: int | None = None) -> list[Path]:
     """Write both simulated sheets as CSV (the format of record); returns the paths written."""
     folder = paths.resolve(directory) if directory is not None else paths.DATA_RAW
-    folder.mkdir(parents=True, exist_ok=True)
     first = simulate_first_coder(seed=seed)
     second = simulate_second_coder(first, seed=seed)
     written = []
     for name, sheet in ((FIRST_CODER_FILE, first), (SECOND_CODER_FILE, second)):
-        path = folder / name
-        data = sheet.to_csv(index=False, lineterminator="\n").encode("utf-8")
-        if not path.exists() or path.read_bytes() != data:
-            path.write_bytes(data)
-        written.append(path)
+        text = sheet.to_csv(index=False, lineterminator="\n")
+        written.append(paths.write_output(folder / name, text, raw=True))  # the one writer of data/raw
     return written

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..compendium import paths
+from .. import paths
 from ..errors import UpgradingError
 from .codebook import Codebook, categories_table, codebook_table, load_codebook, sectoral_groups_table
 from .coding import CodingSheetError, Problem, did_you_mean, read_sheet, spelling_key
@@ -295,7 +295,7 @@ def write_template(
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
         raise UpgradingError(f"{path.name}: the template is an Excel workbook; give a path ending in .xlsx")
-    if path.resolve().is_relative_to(paths.DATA_RAW.resolve()):
+    if paths.under_raw(path):
         raise UpgradingError("data/raw/ holds the compendium's input sheets only; write the template elsewhere")
     if path.exists() and not overwrite:
         raise UpgradingError(
@@ -304,7 +304,4 @@ def write_template(
         )
     if cases is not None and not isinstance(cases, pd.DataFrame):
         cases = _case_list(cases, cb)
-    data = _deterministic_bytes(build_workbook(cases, cb))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+    return paths.write_output(path, _deterministic_bytes(build_workbook(cases, cb)))

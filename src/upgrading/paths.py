@@ -1,0 +1,87 @@
+"""Where the compendium keeps its files, and the one way anything writes an output file.
+
+The repository root is found from the package's own location (never from the cwd), on first use: importing
+this module never fails, and only asking for a compendium path outside a clone raises an `UpgradingError`.
+`ROOT`, `NOTEBOOKS`, `FIGURES`, `DATA_RAW` and `DATA_PROCESSED` are resolved lazily (PEP 562).
+
+Every path a notebook prints goes through `relative()`, so no committed output holds a machine path, and every
+output file goes through `write_output()`, which holds the two rules: nothing is written under `data/raw/`
+(inputs only; the documented simulator is the one exception, and says so with `raw=True`), and a file is
+rewritten only when its bytes change, so a rerun touches nothing.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from .errors import UpgradingError
+
+#: The compendium's folders, relative to the repository root.
+FOLDERS = {
+    "NOTEBOOKS": "notebooks",
+    "FIGURES": "figures",
+    "DATA_RAW": "data/raw",
+    "DATA_PROCESSED": "data/processed",
+    "DATA_INTERIM": "data/interim",
+}
+
+
+@cache
+def root() -> Path:
+    """The repository root: the first folder above the package holding `pyproject.toml` and `notebooks/`."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "notebooks").is_dir():
+            return parent
+    raise UpgradingError(
+        "the upgrading package is not inside its compendium (no pyproject.toml and notebooks/ above it); "
+        "install it with `pip install -e .` from a clone"
+    )
+
+
+def __getattr__(name: str) -> Path:
+    if name == "ROOT":
+        return root()
+    if name in FOLDERS:
+        return root() / FOLDERS[name]
+    raise AttributeError(f"module 'upgrading.paths' has no attribute {name!r}")
+
+
+def relative(path: str | Path) -> str:
+    """The path as a reader should see it: relative to the repository root when inside it (POSIX form), else
+    the file name only."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(root()).as_posix()
+    except (ValueError, UpgradingError):
+        return p.name
+
+
+def resolve(path: str | Path) -> Path:
+    """A notebook parameter path: relative paths are taken from the repository root, not the cwd."""
+    p = Path(path)
+    return p if p.is_absolute() else root() / p
+
+
+def under_raw(path: str | Path) -> bool:
+    """Is `path` inside `data/raw/` (the compendium's inputs)?"""
+    try:
+        raw = (root() / FOLDERS["DATA_RAW"]).resolve()
+    except UpgradingError:
+        return False
+    return Path(path).resolve().is_relative_to(raw)
+
+
+def write_output(path: str | Path, data: bytes | str, *, raw: bool = False) -> Path:
+    """Write an output file, creating its folder: never under `data/raw/` (unless `raw`, for the documented
+    simulator), and only when the bytes differ from the file's, so that a rerun leaves files (and mtimes) alone."""
+    path = Path(path)
+    if not raw and under_raw(path):
+        raise UpgradingError(f"{relative(path)} is under data/raw/, which holds inputs only: no step writes there")
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if path.exists() and path.read_bytes() == payload:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload)
+    return path
