@@ -45,7 +45,7 @@ LANGUAGE_INFO = {
     "nbconvert_exporter": "python",
 }
 #: Folders a notebook may write (repository-relative); snapshotted before each notebook and restored if it fails.
-OUTPUT_DIRS = ("FIGURES", "DATA_PROCESSED")
+OUTPUT_DIRS = (paths.FOLDERS["FIGURES"], paths.FOLDERS["DATA_PROCESSED"])
 #: The only stderr lines a run may drop, each with its reason: notices about the machine's caches, which say
 #: nothing about the analysis and appear or not depending on the machine's history. Every other stderr line
 #: (a warning, a log line, a traceback) fails the run: fix its cause in the code, or add it here with a reason.
@@ -199,7 +199,7 @@ def coalesce_streams(outputs: list) -> list:
 
 
 def _snapshot() -> dict[Path, bytes]:
-    folders = [getattr(paths, name) for name in OUTPUT_DIRS]
+    folders = [paths.root() / folder for folder in OUTPUT_DIRS]
     return {p: p.read_bytes() for d in folders if d.exists() for p in d.rglob("*") if p.is_file()}
 
 
