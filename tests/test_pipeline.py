@@ -104,9 +104,8 @@ def test_a_notebook_that_writes_an_undeclared_exhibit_is_refused_and_undone(tmp_
     from upgrading import paths
     from upgrading.compendium import registry
 
-    for name, value in (("ROOT", tmp_path), ("NOTEBOOKS", tmp_path / "notebooks"), ("FIGURES", tmp_path / "figures")):
-        monkeypatch.setattr(paths, name, value)
-    monkeypatch.setattr(pipeline, "OUTPUT_DIRS", (tmp_path / "figures",))
+    monkeypatch.setattr(paths, "root", lambda: tmp_path)  # ROOT, NOTEBOOKS and FIGURES follow it
+    monkeypatch.setattr(pipeline, "OUTPUT_DIRS", ("figures",))
     monkeypatch.setattr(
         registry,
         "load",
