@@ -8,17 +8,16 @@ from upgrading import package_data
 from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
 from upgrading.paths import DATA_RAW, FIGURES
-from upgrading.study import claims
+from upgrading.study import claims, register, verdicts
 from upgrading.study.coding import load_cases
 
 GOOD = DATA_RAW / "coding_sheet_simulated.csv"
 
 
 def test_register_has_every_table_cell_with_the_source_wording():
-    register = claims.load_register()
-    cells = [c for c in register["claims"] if c["kind"] == "table cell"]
+    cells = [c for c in register.load_register().claims if c.kind == "table cell"]
     assert len(cells) == 24
-    assert {(c["predictor"], c["outcome"], c["sectoral_group"]) for c in cells} == {
+    assert {(c.predictor, c.outcome, c.sectoral_group) for c in cells} == {
         (p, f, g)
         for p in ("collective_efficiency", "leader_driven")
         for f in ("product_upgrading", "process_upgrading", "functional_upgrading")
@@ -29,26 +28,39 @@ def test_register_has_every_table_cell_with_the_source_wording():
             "specialised_suppliers",
         )
     }
-    assert any(c["kind"] == "textual" for c in register["claims"])
+    assert any(c.kind == "textual" for c in register.load_register().claims)
 
 
 def test_every_wording_has_a_documented_expectation_and_margins_are_declared():
-    register = claims.load_register()
-    for claim in register["claims"]:
-        assert claims.expected_direction(claim, register) in claims.EXPECTATIONS
-        assert register["margins"][claim["predictor"]] > 0
-    assert set(register["verdict_rules"]) >= {"positive", "negative", "null", "non_positive", "multiplicity"}
+    loaded = register.load_register()
+    for claim in loaded.claims:
+        assert claim.expected in register.EXPECTATIONS
+        assert claim.margin == loaded.margins[claim.predictor] > 0
+    assert set(loaded.verdict_rules) >= {"positive", "negative", "null", "non_positive", "multiplicity"}
+    assert (loaded.levels.alpha, loaded.levels.equivalence_alpha) == (0.05, 0.10)
+    assert loaded.levels.z == pytest.approx(1.959964, abs=1e-6)
+    assert loaded.levels.z_equivalence == pytest.approx(1.644854, abs=1e-6)
+
+
+def test_the_register_is_shared_and_read_only():
+    loaded = register.load_register()
+    assert register.load_register() is loaded
+    with pytest.raises(TypeError, match="read-only"):
+        loaded.margins["collective_efficiency"] = 1.0
+    with pytest.raises(AttributeError):
+        loaded.claims[0].margin = 1.0
 
 
 def test_a_tampered_register_is_refused():
-    register = package_data.thaw(claims.load_register())
-    register["claims"][0]["wording"] = "Strongly positive"
-    del register["claims"][5]
+    data = package_data.thaw(package_data.load("claims.toml"))
+    data["claims"][0]["wording"] = "Strongly positive"
+    del data["claims"][5]
+    data["decision"]["equivalence_alpha"] = 1.5
     with pytest.raises(UpgradingError) as err:
-        claims.check_register(register)
+        register.from_data(data)
     message = str(err.value)
     assert "differs from the source's" in message and "no documented mapping" in message
-    assert "missing from the register" in message
+    assert "missing from the register" in message and "equivalence_alpha must be a level" in message
 
 
 @pytest.mark.parametrize(
@@ -67,22 +79,29 @@ def test_a_tampered_register_is_refused():
     ],
 )
 def test_verdict_rules(expected, ci, ci90, verdict):
-    assert claims.decide(expected, ci, ci90, 0.405) == verdict
+    assert verdicts.decide(expected, ci, ci90, 0.405) == verdict
 
 
-def test_verdict_rules_mirror_and_vectorise():
-    """A negative claim on a slope is the positive claim on the mirrored slope; 'null' is symmetric too; and
-    the rule gives, fit by fit, on arrays (as the design analysis calls it) what it gives on each fit alone."""
+def test_verdict_rules_mirror_and_agree_on_intervals_and_statistics():
+    """A negative claim on a slope is the positive claim on the mirrored slope; 'null' is symmetric too; and the
+    rule gives the same verdict from Wald intervals (as the pooled posterior's intervals are read) as from the
+    statistics behind them (as the claims check reads every fit), array by array and fit by fit."""
+    levels = register.load_register().levels
     rng = np.random.default_rng(0)
     est, se, margin = rng.normal(0, 1, 500), rng.uniform(0.05, 1, 500), 0.405
-    low, high, low90, high90 = est - 1.96 * se, est + 1.96 * se, est - 1.645 * se, est + 1.645 * se
-    for expected in claims.EXPECTATIONS:
-        codes = claims.verdict_rule(expected, low > 0, high < 0, (-margin < low90) & (high90 < margin), high90 < margin)
+    z, z90 = levels.z, levels.z_equivalence
+    low, high, low90, high90 = est - z * se, est + z * se, est - z90 * se, est + z90 * se
+    roots = (est[:, None] - np.array([0.0, margin, -margin])) / se[:, None]
+    for expected in register.EXPECTATIONS:
+        from_roots = verdicts.verdicts_from_roots(expected, roots, levels)
         single = [
-            claims.decide(expected, (lo, hi), (lo9, hi9), margin) for lo, hi, lo9, hi9 in zip(low, high, low90, high90)
+            verdicts.decide(expected, (lo, hi), (lo9, hi9), margin)
+            for lo, hi, lo9, hi9 in zip(low, high, low90, high90)
         ]
-        assert [claims.VERDICTS[c] for c in codes] == single
-        assert set(single) == set(claims.VERDICTS), expected  # every verdict is reachable
+        assert list(from_roots) == single
+        assert set(single) == set(verdicts.VERDICTS), expected  # every verdict is reachable
+        p_consistent, p_contradicted = verdicts.decision_p_values(expected, roots)
+        assert list(verdicts.verdict_from_p(p_consistent, p_contradicted, levels.alpha)) == single
     for r in range(len(est)):
         ci, ci90, mirrored, mirrored90 = (
             (low[r], high[r]),
@@ -90,17 +109,19 @@ def test_verdict_rules_mirror_and_vectorise():
             (-high[r], -low[r]),
             (-high90[r], -low90[r]),
         )
-        assert claims.decide("negative", ci, ci90, margin) == claims.decide("positive", mirrored, mirrored90, margin)
-        assert claims.decide("null", ci, ci90, margin) == claims.decide("null", mirrored, mirrored90, margin)
+        assert verdicts.decide("negative", ci, ci90, margin) == verdicts.decide(
+            "positive", mirrored, mirrored90, margin
+        )
+        assert verdicts.decide("null", ci, ci90, margin) == verdicts.decide("null", mirrored, mirrored90, margin)
     with pytest.raises(ValueError, match="'sideways' is not one of"):
-        claims.verdict_rule("sideways", True, False, False, False)
+        verdicts.verdict_rule("sideways", True, False, False, False)
 
 
 def test_a_register_naming_an_unknown_cell_model_is_refused():
-    register = package_data.thaw(claims.load_register())
-    register["cell_model"] = "by_groups"
+    data = package_data.thaw(package_data.load("claims.toml"))
+    data["cell_model"] = "by_groups"
     with pytest.raises(UpgradingError, match="cell_model 'by_groups' is not one of the study's models"):
-        claims.check_register(register)
+        register.from_data(data)
 
 
 def _sheet_with_product(relation: str) -> pd.DataFrame:
@@ -121,10 +142,8 @@ def _sheet_with_product(relation: str) -> pd.DataFrame:
 
 
 def _verdict(cases, claim_id="CE-PRODUCT-TRAD"):
-    register = package_data.thaw(claims.load_register())
-    register["claims"] = [c for c in register["claims"] if c["id"] == claim_id]
-    row = claims.evaluate(cases, register, n_resamples=999).iloc[0]
-    return row
+    loaded = register.load_register()
+    return claims.evaluate(cases, loaded.with_claims([loaded.claim(claim_id)]), n_resamples=999).iloc[0]
 
 
 def test_verdicts_follow_the_data_not_the_register():
@@ -140,7 +159,7 @@ def test_verdicts_follow_the_data_not_the_register():
 def test_committed_verdict_table_has_all_cells_and_evidence():
     table = pd.read_csv(FIGURES / "claims_verdicts.csv")
     assert (table["kind"] == "table cell").sum() == 24
-    assert set(table["verdict"]) <= set(claims.VERDICTS) and set(table["verdict_holm"]) <= set(claims.VERDICTS)
+    assert set(table["verdict"]) <= set(verdicts.VERDICTS) and set(table["verdict_holm"]) <= set(verdicts.VERDICTS)
     estimable = table[table["fit"].isin(["ml", "jeffreys"])]
     assert len(estimable) == len(table)
     for column in ("estimate", "ci_low", "ci_high", "p_value", "p_consistent_holm", "p_contradicted_holm"):
@@ -150,26 +169,48 @@ def test_committed_verdict_table_has_all_cells_and_evidence():
         assert column in table.columns
 
 
-def test_holm_step_on_a_small_family_by_hand():
-    # valid p sorted: 0.005, 0.01, 0.03, 0.04 (m = 4): 4 x 0.005 = 0.02; 3 x 0.01 = 0.03; 2 x 0.03 = 0.06;
-    # 1 x 0.04 = 0.04, raised to the running maximum 0.06. The missing p-value is not counted in m.
-    p = pd.Series([0.01, 0.04, np.nan, 0.03, 0.005], index=list("abcde"))
-    adjusted = claims._holm(p)
-    assert adjusted.index.tolist() == list("abcde")
-    np.testing.assert_allclose(adjusted.to_numpy(), [0.03, 0.06, np.nan, 0.06, 0.02], rtol=0, atol=1e-12)
-    assert claims._holm(pd.Series([0.6, 0.7])).tolist() == [1.0, 1.0]  # capped at 1
-    assert claims._holm(pd.Series([np.nan, np.nan])).isna().all()
+def test_holm_on_a_small_family_by_hand():
+    # p sorted: 0.005, 0.01, 0.03, 0.04, and a test that could not be computed (NaN: counts as 1, m = 5):
+    # 5 x 0.005 = 0.025; 4 x 0.01 = 0.04; 3 x 0.03 = 0.09; 2 x 0.04 = 0.08 -> 0.09; 1 x 1 = 1.
+    p = np.array([[0.01, 0.04, np.nan, 0.03, 0.005]])
+    np.testing.assert_allclose(verdicts.holm(p), [[0.04, 0.09, 1.0, 0.09, 0.025]], rtol=0, atol=1e-15)
+    assert verdicts.holm(np.array([[0.6, 0.7]])).tolist() == [[1.0, 1.0]]  # capped at 1
 
 
-def test_holm_family_pools_both_tests_of_every_claim_by_hand():
-    # two claims, four tests in one family: 0.01, 0.20 (consistent) and 0.30, 0.004 (contradicted).
-    # Sorted: 4 x 0.004 = 0.016; 3 x 0.01 = 0.03; 2 x 0.20 = 0.40; 1 x 0.30 = 0.30 -> running max 0.40.
-    # Adjusting each column on its own would give 0.02 and 0.20 for the first column instead.
-    table = pd.DataFrame({"p_consistent": [0.01, 0.20], "p_contradicted": [0.30, 0.004]}, index=[7, 9])
-    adjusted = claims.holm_family(table)
-    assert adjusted.index.tolist() == [7, 9]
-    np.testing.assert_allclose(adjusted["p_consistent_holm"], [0.03, 0.40], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(adjusted["p_contradicted_holm"], [0.40, 0.016], rtol=0, atol=1e-12)
+def test_holm_is_statsmodels_holm_family_by_family():
+    """One family per row, each adjusted exactly (bit for bit) as statsmodels' multipletests adjusts it alone."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0, 0.2, (200, 60)) ** 2
+    p[rng.random(p.shape) < 0.1] = 1.0
+    p[:, 7] = p[:, 3]  # ties
+    adjusted = verdicts.holm(p)
+    for row, got in zip(p, adjusted):
+        np.testing.assert_array_equal(got, multipletests(row, method="holm")[1])
+
+
+def test_holm_family_pools_both_tests_of_every_claim():
+    """The claims check's family: every claim's test for 'consistent' and for 'contradicted' in one family. Two
+    'null' claims, four tests: 0.01, 0.20 (consistent: equivalence) and 0.30, 0.004 (contradicted: two-sided).
+    Sorted: 4 x 0.004 = 0.016; 3 x 0.01 = 0.03; 2 x 0.20 = 0.40; 1 x 0.30 = 0.30 -> running max 0.40 (each
+    column alone would give 0.02 and 0.20 for the first column instead)."""
+    from scipy import stats
+
+    loaded = register.load_register()
+    two = loaded.with_claims([loaded.claim("CE-PRODUCT-COPS"), loaded.claim("CE-PROCESS-COPS")])
+    assert {c.expected for c in two.claims} == {"null"}
+    found = claims.Statistics.empty(1, 2)
+    equivalence, two_sided = np.array([0.01, 0.20]), np.array([0.30, 0.004])
+    found.roots[0, :, 0] = stats.norm.isf(two_sided / 2)
+    found.roots[0, :, 1] = stats.norm.ppf(equivalence)  # Phi(r(+m)) = p
+    found.roots[0, :, 2] = stats.norm.isf(equivalence)  # 1 - Phi(r(-m)) = p
+    decided = claims.decisions(two, found)
+    np.testing.assert_allclose(decided["p_consistent"][0], equivalence, rtol=1e-12)
+    np.testing.assert_allclose(decided["p_contradicted"][0], two_sided, rtol=1e-12)
+    np.testing.assert_allclose(decided["p_consistent_holm"][0], [0.03, 0.40], rtol=1e-12)
+    np.testing.assert_allclose(decided["p_contradicted_holm"][0], [0.40, 0.016], rtol=1e-12)
+    assert list(decided["verdict_holm"][0]) == ["consistent", "contradicted"]
 
 
 def test_cli_claims_prints_the_verdict_table(tmp_path, capsys):
@@ -179,4 +220,4 @@ def test_cli_claims_prints_the_verdict_table(tmp_path, capsys):
     assert main(["claims", "--coding", str(path), "--resamples", "99", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "SIMULATED DATA" in printed and "CE-PRODUCT-TRAD" in printed and "verdicts (raw / Holm)" in printed
-    assert len(pd.read_csv(out)) == len(claims.load_register()["claims"])
+    assert len(pd.read_csv(out)) == len(register.load_register().claims)

@@ -12,11 +12,18 @@ is a quadratic penalty; `partially_pooled` gives the posterior of a multilevel o
 slopes, deterministically (grid + Laplace + Pareto-smoothed importance sampling). Knows nothing of the study.
 """
 
-from .design import Design, ModelWarning, build_design
-from .diagnostics import brant_test, group_association_tests, leave_one_out, permutation_association
+from .design import Design, ModelWarning, aliased_columns, build_design, build_designs
+from .diagnostics import (
+    association_seed,
+    brant_test,
+    group_association_tests,
+    leave_one_out,
+    permutation_association,
+)
 from .engine import Batch, BatchFit, Prior, newton
 from .pooling import PartiallyPooledResults, PoolingPriors, PoolingSettings, PoolingWarning, partially_pooled
-from .replicates import ReplicateFits, fit_replicates
+from .profile import likelihood_ratios
+from .replicates import DesignFit, ReplicateFits, fit_designs, fit_replicates
 from .results import OrderedLogit, OrderedLogitResults, SeparationWarning, ordered_logit
 from .separation import Separation
 
@@ -24,6 +31,7 @@ __all__ = [
     "Batch",
     "BatchFit",
     "Design",
+    "DesignFit",
     "ModelWarning",
     "OrderedLogit",
     "OrderedLogitResults",
@@ -35,11 +43,16 @@ __all__ = [
     "ReplicateFits",
     "Separation",
     "SeparationWarning",
+    "aliased_columns",
+    "association_seed",
     "brant_test",
     "build_design",
+    "build_designs",
+    "fit_designs",
     "fit_replicates",
     "group_association_tests",
     "leave_one_out",
+    "likelihood_ratios",
     "newton",
     "ordered_logit",
     "partially_pooled",

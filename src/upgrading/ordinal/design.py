@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -105,15 +105,17 @@ def _outcome_codes(values: pd.Series, name: str) -> tuple[np.ndarray, list]:
     return np.searchsorted(np.asarray(observed), values.to_numpy()).astype(int), observed
 
 
-def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: str = "raise") -> Design:
-    """Parse `outcome ~ predictors` (patsy syntax, treatment contrasts) into a Design, refusing bad data.
+@dataclass(frozen=True)
+class _Formula:
+    """A parsed formula and the data columns it uses."""
 
-    Predictors that cannot be estimated (a factor level with no cases, a column without variance, a column
-    collinear with earlier ones or the thresholds) raise an error naming them (`aliased="raise"`), or are left
-    out and listed with the reason in `design.aliased` (`aliased="drop"`, as R's `clm` drops aliased terms).
-    """
-    if aliased not in ("raise", "drop"):
-        raise ValueError(f"aliased must be 'raise' or 'drop', not {aliased!r}")
+    text: str
+    outcome: str
+    rhs: str
+    used: tuple[str, ...]
+
+
+def _parse_formula(formula: str, data: pd.DataFrame) -> _Formula:
     if "~" not in formula:
         raise UpgradingError(f"formula {formula!r} needs the form 'outcome ~ predictors'")
     lhs, rhs = (part.strip() for part in formula.split("~", 1))
@@ -123,7 +125,12 @@ def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: s
     if re.search(r"(^|[+\s])(0|-\s*1)(\s|\+|$)", rhs):
         raise UpgradingError("remove '0 +' / '- 1' from the formula: the thresholds play the intercept's part")
     used = [c for c in data.columns if c == lhs or re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", rhs)]
-    series = {c: data[c] for c in used}  # each column taken once (a column access copies the frame's attrs)
+    return _Formula(formula, lhs, rhs, tuple(used))
+
+
+def _columns(parsed: _Formula, data: pd.DataFrame) -> dict[str, pd.Series]:
+    """The formula's columns, each taken once (a column access copies the frame's attrs), refusing missing values."""
+    series = {c: data[c] for c in parsed.used}
     missing = {c: int(s.isna().sum()) for c, s in series.items() if s.hasnans}
     if missing:
         raise UpgradingError(
@@ -131,39 +138,177 @@ def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: s
             + ", ".join(f"{c!r} ({k} rows)" for c, k in missing.items())
             + "; drop or impute them before fitting"
         )
+    return series
+
+
+#: Above this many rows, the predictor matrix is built for the distinct rows of the formula's columns only and
+#: copied out (patsy's terms are computed row by row, and factors in `C()` are converted value by value).
+DISTINCT_ROWS_FROM = 200
+
+
+def _distinct(columns: dict) -> tuple[dict, np.ndarray] | None:
+    """The distinct rows of the predictor columns and, for every row, which of them it is (None if not worth it)."""
+    frame = pd.DataFrame(columns)
+    if len(frame) < DISTINCT_ROWS_FROM or frame.shape[1] == 0:
+        return None
+    inverse = frame.groupby(list(frame.columns), sort=False, observed=True, dropna=False).ngroup().to_numpy()
+    first = np.unique(inverse, return_index=True)[1]
+    return {c: v[first] for c, v in columns.items()}, inverse
+
+
+def _predictor_matrix(parsed: _Formula, series: dict[str, pd.Series], data: pd.DataFrame):
+    """(X without the intercept, column names, patsy design info) of every row of `data`."""
     import patsy
 
     # patsy evaluates plain arrays (pd.Categorical for factors) much faster than DataFrame columns
-    predictors = {c: s for c, s in series.items() if c != lhs}
+    predictors = {c: s for c, s in series.items() if c != parsed.outcome}
     columns = {
         c: (s.array if isinstance(s.dtype, pd.CategoricalDtype) else s.to_numpy()) for c, s in predictors.items()
     }
     try:
-        info = _design_info(rhs, _signature(predictors))
-        matrix = np.asarray(patsy.build_design_matrices([info], columns, NA_action="raise")[0])
+        info = _design_info(parsed.rhs, _signature(predictors))
+        distinct = _distinct(columns)
+        if distinct is None:
+            matrix = np.asarray(patsy.build_design_matrices([info], columns, NA_action="raise")[0])
+        else:
+            rows, inverse = distinct
+            matrix = np.asarray(patsy.build_design_matrices([info], rows, NA_action="raise")[0])[inverse]
     except (patsy.PatsyError, TypeError):
-        info = patsy.dmatrix(rhs, data, NA_action="raise").design_info
+        info = patsy.dmatrix(parsed.rhs, data, NA_action="raise").design_info
         matrix = np.asarray(patsy.build_design_matrices([info], data, NA_action="raise")[0])
     names = list(info.column_names)
     if "Intercept" not in names:
         raise UpgradingError("the formula must keep the intercept (it is absorbed by the thresholds)")
     keep = [k for k, n in enumerate(names) if n != "Intercept"]
-    X = matrix[:, keep].astype(float)
-    names = [names[k] for k in keep]
-    if len(data) == 0:
+    return matrix[:, keep].astype(float), [names[k] for k in keep], info
+
+
+def _outcome(parsed: _Formula, values: pd.Series) -> tuple[np.ndarray, list]:
+    if len(values) == 0:
         raise UpgradingError("no cases: nothing to model")
-    y, levels = _outcome_codes(series[lhs], lhs)
+    y, levels = _outcome_codes(values, parsed.outcome)
     if len(levels) < 2:
-        raise UpgradingError(f"outcome {lhs!r} has a single observed level ({levels[0]!r}); nothing to model")
+        raise UpgradingError(
+            f"outcome {parsed.outcome!r} has a single observed level ({levels[0]!r}); nothing to model"
+        )
+    return y, levels
+
+
+def _outcome_parts(parsed: _Formula, values: pd.Series):
+    """A function of the rows of one part giving `_outcome` of those rows: integer scores straight from numpy
+    (the observed levels in order, as `_outcome_codes` has them), anything else through `_outcome_codes`."""
+    if not (pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values)):
+        return lambda rows: _outcome(parsed, values.iloc[rows])
+    array = values.to_numpy()
+
+    def integer_outcome(rows):
+        if len(rows) == 0:
+            raise UpgradingError("no cases: nothing to model")
+        observed, codes = np.unique(array[rows], return_inverse=True)
+        if len(observed) < 2:
+            raise UpgradingError(
+                f"outcome {parsed.outcome!r} has a single observed level ({observed[0].item()!r}); nothing to model"
+            )
+        return codes.astype(int), observed.tolist()
+
+    return integer_outcome
+
+
+def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: str = "raise") -> Design:
+    """Parse `outcome ~ predictors` (patsy syntax, treatment contrasts) into a Design, refusing bad data.
+
+    Predictors that cannot be estimated (a factor level with no cases, a column without variance, a column
+    collinear with earlier ones or the thresholds) raise an error naming them (`aliased="raise"`), or are left
+    out and listed with the reason in `design.aliased` (`aliased="drop"`, as R's `clm` drops aliased terms).
+    """
+    if aliased not in ("raise", "drop"):
+        raise ValueError(f"aliased must be 'raise' or 'drop', not {aliased!r}")
+    parsed = _parse_formula(formula, data)
+    series = _columns(parsed, data)
+    X, names, info = _predictor_matrix(parsed, series, data)
+    y, levels = _outcome(parsed, series[parsed.outcome])
     weights = np.ones(len(y)) if freq_weights is None else np.asarray(freq_weights, dtype=float)
     if weights.shape != y.shape or np.any(weights < 0) or not np.all(np.isfinite(weights)):
         raise UpgradingError("freq_weights must be one finite, non-negative number per row")
     if aliased == "raise":
         _check_predictors(X, names, weights)
-        return Design(y, X, weights, levels, names, lhs, formula, info)
-    dropped = _aliased_columns(X, names, weights)
-    keep = [k for k, name in enumerate(names) if name not in dropped]
-    return Design(y, X[:, keep], weights, levels, [names[k] for k in keep], lhs, formula, info, dropped)
+        return Design(y, X, weights, levels, names, parsed.outcome, formula, info)
+    return _without_aliased(Design(y, X, weights, levels, names, parsed.outcome, formula, info))
+
+
+def build_designs(formula: str, data: pd.DataFrame, parts, labels) -> list[Design | UpgradingError]:
+    """One design per label: the rows of `data` whose `parts` value is that label, each exactly the design
+    `build_design(formula, rows, aliased="drop")` builds, or the error it raises (a label with no rows: "no cases");
+    the predictors of all parts come from one patsy call. For the many data sets of a simulation study, or the
+    sheets of a sensitivity analysis, stacked in one frame.
+    """
+    parsed = _parse_formula(formula, data)
+    series = _columns(parsed, data)
+    X, names, info = (None, None, None) if len(data) == 0 else _predictor_matrix(parsed, series, data)
+    parts = np.asarray(parts)
+    order = np.argsort(parts, kind="stable")
+    found, starts = np.unique(parts[order], return_index=True)
+    bounds = dict(zip(found.tolist(), zip(starts, list(starts[1:]) + [len(order)])))
+    designs: list[Design | UpgradingError] = []
+    outcome = _outcome_parts(parsed, series[parsed.outcome])
+    for label in labels:
+        start, stop = bounds.get(label, (0, 0))
+        rows = order[start:stop]
+        try:
+            y, levels = outcome(rows)
+        except UpgradingError as error:
+            designs.append(error)
+            continue
+        designs.append(Design(y, X[rows], np.ones(len(rows)), levels, names, parsed.outcome, formula, info))
+    fitted = [d for d in designs if isinstance(d, Design)]
+    dropped = aliased_columns(fitted)
+    out, k = [], 0
+    for design in designs:
+        if isinstance(design, Design):
+            design = _drop(design, dropped[k])
+            k += 1
+        out.append(design)
+    return out
+
+
+def _drop(design: Design, dropped: dict[str, str]) -> Design:
+    if not dropped:
+        return design
+    keep = [k for k, name in enumerate(design.names) if name not in dropped]
+    return replace(design, X=design.X[:, keep], names=[design.names[k] for k in keep], aliased=dropped)
+
+
+def _without_aliased(design: Design) -> Design:
+    return _drop(design, aliased_columns([design])[0])
+
+
+#: A design passes the full-rank screen of `aliased_columns` when the smallest singular value of [1, X] (used
+#: rows) exceeds this multiple of sqrt(n) times the largest: then no column is within the sequential rule's
+#: tolerance (1e-9 absolute, 1e-5 relative, np.allclose's) of a combination of the others, so none is dropped.
+SCREEN = 2e-5
+
+
+def aliased_columns(designs: list[Design]) -> list[dict[str, str]]:
+    """For each design, the columns that cannot be estimated, with the reason: constant ones, then, in order,
+    each one that adds no rank to the thresholds and the columns kept before it (`_aliased_columns`). Designs of
+    one shape are screened together: one batched singular value decomposition clears the full-rank ones."""
+    out: list[dict[str, str]] = [{} for _ in designs]
+    shapes: dict[tuple, list[int]] = {}
+    for k, d in enumerate(designs):
+        shapes.setdefault((d.X.shape, tuple(d.names), bool(np.all(d.weights > 0))), []).append(k)
+    for (shape, _, all_used), members in shapes.items():
+        if not all_used or shape[1] == 0:
+            for k in members:
+                out[k] = _aliased_columns(designs[k].X, designs[k].names, designs[k].weights)
+            continue
+        X = np.stack([designs[k].X for k in members])
+        constant = np.any(np.all(X == X[:, :1, :], axis=1), axis=1)
+        full = np.concatenate([np.ones(X.shape[:2] + (1,)), X], axis=2)
+        s = np.linalg.svd(full, compute_uv=False)
+        clear = ~constant & (s[:, -1] > SCREEN * np.sqrt(shape[0]) * s[:, 0])
+        for k in np.asarray(members)[~clear]:
+            out[k] = _aliased_columns(designs[k].X, designs[k].names, designs[k].weights)
+    return out
 
 
 def _constant_reason(name: str, column: np.ndarray) -> str:

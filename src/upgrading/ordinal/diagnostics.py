@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -346,7 +347,7 @@ def _s_of_rows(x: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return np.einsum("ij,rij->r", sx, sy, dtype=np.int64) // 2
 
 
-def permutation_association(x, y, n_resamples: int = 9999, seed: int = 2005, max_cells: int = EXACT_MAX_CELLS) -> dict:
+def permutation_association(x, y, n_resamples: int, seed: int, max_cells: int = EXACT_MAX_CELLS) -> dict:
     """Kendall's tau-b between x and y with permutation p-values (x fixed, y permuted uniformly).
 
     Exact whenever the null's dynamic programme fits in `max_cells` (every group of the study): all distinct
@@ -421,21 +422,23 @@ def permutation_association(x, y, n_resamples: int = 9999, seed: int = 2005, max
     return result
 
 
-def group_association_tests(
-    cases: pd.DataFrame, outcomes, predictors, group: str = "sectoral_group", n_resamples: int = 9999, seed: int = 2005
-) -> pd.DataFrame:
-    """Permutation tests of each outcome with each predictor inside each group (independent seeded streams)."""
+def association_seed(seed: int, *key) -> int:
+    """The seed of one test's Monte Carlo draws, from a root seed and the test's identity (e.g. group, outcome,
+    predictor): the same test gets the same draws whichever other tests are run, and in whatever order."""
+    words = tuple(zlib.crc32(str(part).encode("utf-8")) for part in key)
+    return int(np.random.SeedSequence(seed, spawn_key=words).generate_state(1)[0])
+
+
+def group_association_tests(cases: pd.DataFrame, outcomes, predictors, group: str, n_resamples: int, seed: int):
+    """Permutation tests of each outcome with each predictor inside each group; each test's draws (where any
+    are needed) come from `association_seed(seed, group, outcome, predictor)`."""
     rows = []
     groups = [g for g in pd.unique(cases[group].astype(str))]
-    streams = np.random.SeedSequence(seed).spawn(len(groups) * len(outcomes) * len(predictors))
-    k = 0
     for g in groups:
         sub = cases[cases[group].astype(str) == g]
         for outcome in outcomes:
             for predictor in predictors:
-                result = permutation_association(
-                    sub[predictor], sub[outcome], n_resamples, seed=int(streams[k].generate_state(1)[0])
-                )
-                k += 1
+                draws = association_seed(seed, g, outcome, predictor)
+                result = permutation_association(sub[predictor], sub[outcome], n_resamples, seed=draws)
                 rows.append({group: g, "outcome": outcome, "predictor": predictor, **result})
     return pd.DataFrame(rows)

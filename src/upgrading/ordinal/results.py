@@ -21,7 +21,7 @@ from ..errors import UpgradingError
 from . import bias_reduction
 from .design import Design, ModelWarning, build_design
 from .engine import GRADIENT_TOL, MAX_ITER, PENALTIES, Batch, BatchFit, Prior, loglik, newton, probabilities
-from .profile import constrained_fit, profile_bounds
+from .profile import likelihood_ratios, profile_bounds
 from .separation import Separation, directions, separation
 
 #: BFGS (the penalised fit) converges superlinearly, not quadratically as Newton does: a tighter gradient
@@ -311,7 +311,7 @@ class OrderedLogitResults:
 
         The statistic behind the profile interval: v lies inside the 1 - alpha interval exactly when |r(v)| is
         at most the normal quantile z(1 - alpha/2). NaN where the constrained fit does not converge or the ML
-        estimate diverges.
+        estimate diverges. Computed by `profile.likelihood_ratios`, as for a batch of fits.
         """
         if self.penalty == "br":
             raise UpgradingError("mean bias reduction has no objective function: no likelihood-ratio statistic")
@@ -320,14 +320,17 @@ class OrderedLogitResults:
         if self._diverging[k]:
             return np.full(len(values), np.nan)
         m = len(values)
-        problems = self.model.problem.take(np.zeros(m, int))
-        prior = self.prior.take(np.zeros(m, int)) if self.prior is not None else None
-        fit = constrained_fit(
-            problems, np.tile(self.theta, (m, 1)), np.full(m, k), values, self.penalty, prior, tol=1e-10
+        statistic, converged = likelihood_ratios(
+            self.model.problem.take(np.zeros(m, int)),
+            np.tile(self.theta, (m, 1)),
+            np.full(m, self.objective),
+            np.tile(-self._hessian, (m, 1, 1)),
+            np.full(m, k),
+            values,
+            self.penalty,
+            prior=self.prior.take(np.zeros(m, int)) if self.prior is not None else None,
         )
-        drop = np.maximum(2 * (self.objective - fit.objective), 0.0)
-        root = np.sign(self.theta[k] - values) * np.sqrt(drop)
-        return np.where(fit.converged, root, np.nan)
+        return np.where(converged, np.sign(self.theta[k] - values) * np.sqrt(statistic), np.nan)
 
     def profile_pvalues(self, cols=None) -> pd.Series:
         """Two-sided (penalised) likelihood-ratio p-values for each slope (or `cols`) = 0: the test that goes

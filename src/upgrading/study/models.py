@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import UpgradingError
 from ..ordinal import OrderedLogit, OrderedLogitResults, brant_test, group_association_tests, leave_one_out
 from .codebook import load_codebook
-from .settings import PERMUTATION_SEED, PERMUTATIONS
+from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
 
 MODELS = {
     "pooled": "{form} ~ collective_efficiency + C(governance) + C(sectoral_group)",
@@ -32,7 +32,6 @@ MODELS = {
 }
 #: the models of notebook 04's estimates, diagnostics and leave-one-out tables
 TABLE_MODELS = ("pooled", "by_group")
-KEY_PREDICTORS = ("collective_efficiency", "leader_driven")
 REPORTED_LABELS = {False: "ml", True: "jeffreys"}
 
 
@@ -221,7 +220,7 @@ def exact_tests_table(
     A test that cannot be computed has NaNs and a `reason`.
     """
     cb = load_codebook()
-    table = group_association_tests(cases, cb.upgrading_forms, KEY_PREDICTORS, n_resamples=n_resamples, seed=seed)
+    table = group_association_tests(cases, cb.upgrading_forms, KEY_PREDICTORS, "sectoral_group", n_resamples, seed)
     present = set(cases["sectoral_group"].astype(str))
     absent = [
         {

@@ -12,10 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-#: Conventional target for the share of right verdicts (power), drawn as the grey line of the power curves.
-POWER_TARGET = 0.8
-#: Krippendorff's (2004) benchmarks for alpha: tentative conclusions from 0.667, reliable data from 0.8.
-ALPHA_TENTATIVE, ALPHA_RELIABLE = 0.667, 0.8
+from .settings import ALPHA_TENTATIVE, POWER_TARGET
 
 
 def words(code: str) -> str:
@@ -313,13 +310,13 @@ def exact_tests_summary(exact: pd.DataFrame) -> str:
 # 05 · claims -----------------------------------------------------------------------------------------------
 
 
-def odds_ratio_margin(register: dict) -> str:
-    """The declared margins as odds ratios ('1.5'; several if the register declares several)."""
-    values = sorted({f"{np.exp(float(m)):.2g}" for m in register["margins"].values()})
+def odds_ratio_margin(register) -> str:
+    """The declared margins of a claims register as odds ratios ('1.5'; several if it declares several)."""
+    values = sorted({f"{np.exp(float(m)):.2g}" for m in register.margins.values()})
     return " or ".join(values)
 
 
-def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register: dict, cases: pd.DataFrame) -> str:
+def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register, cases: pd.DataFrame) -> str:
     """Raw and Holm-adjusted verdict counts, and why null claims are rarely consistent at this size."""
     cells = verdicts[verdicts["kind"] == "table cell"]
     null_claims = verdicts[verdicts["expected"] == "null"]
@@ -331,7 +328,8 @@ def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register: dic
         f"adjustment over one family of {2 * len(verdicts)} tests (the test for 'consistent' and the test for "
         f"'contradicted' of every claim): {counts.loc['consistent', 'holm']} consistent, "
         f"{counts.loc['contradicted', 'holm']} contradicted, {counts.loc['inconclusive', 'holm']} inconclusive. "
-        f"None of the {len(null_claims)} 'neutral'/'none' claims can be consistent unless its 90% interval fits "
+        f"None of the {len(null_claims)} 'neutral'/'none' claims can be consistent unless its "
+        f"{register.levels.equivalence_level:.0%} interval fits "
         f"inside an odds ratio of 1/{margin} to {margin}, which {group_sizes(cases)} rarely allows: at this "
         "sample size 'inconclusive' is the expected verdict for a true null, not evidence against the source."
     )
@@ -378,12 +376,13 @@ def first_n_reaching(frame: pd.DataFrame, column: str = "p_right", target: float
     return f"at no number of cases studied (up to {frame['n_cases'].max()})"
 
 
-def power_reading(summary: pd.DataFrame, margin: str, base_cases: int, target: float = POWER_TARGET) -> str:
+def power_reading(summary: pd.DataFrame, register, base_cases: int, target: float = POWER_TARGET) -> str:
     """What the design can and cannot detect, from the power table at the documented effects (scale 1).
 
-    `base_cases`: the study's own number of cases (the nearest number studied if it was not); `margin`: the
-    declared margin as an odds ratio, as text.
+    `base_cases`: the study's own number of cases (the nearest number studied if it was not); `register`: the
+    claims register whose margins and equivalence level the sentences quote.
     """
+    margin = odds_ratio_margin(register)
     documented = summary[summary["effect_scale"] == 1.0]
     per_group = documented[documented["scope"] != "pooled"]
     pooled = documented[documented["scope"] == "pooled"]
@@ -403,7 +402,8 @@ def power_reading(summary: pd.DataFrame, margin: str, base_cases: int, target: f
         f"- **Positive per-group claims** reach a right verdict in at least {target:.0%} of replicates in every "
         f"group {first_n_reaching(pos_group, target=target)} (documented effects); the **pooled** positive "
         f"claim {first_n_reaching(pos_pooled, target=target)}.\n"
-        f"- **Neutral claims** are the hardest: showing that an effect is absent needs its 90% interval inside the "
+        f"- **Neutral claims** are the hardest: showing that an effect is absent needs its "
+        f"{register.levels.equivalence_level:.0%} interval inside the "
         f"declared margin (odds ratio {margin}), which per group is reached in {span(null_most['p_right'])} of "
         f"replicates even at {largest} cases.\n"
         f"- Wrong verdicts: at most {summary['p_wrong'].max():.3f} of verdicts in any design cell, so with this "

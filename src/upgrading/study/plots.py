@@ -14,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from .codebook import load_codebook
-from .narrative import ALPHA_RELIABLE, ALPHA_TENTATIVE, POWER_TARGET
+from .settings import ALPHA_RELIABLE, ALPHA_TENTATIVE, POWER_TARGET
 
 SCORE_PALETTE = "YlGnBu"
 
@@ -210,11 +210,7 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
     """
     cb = load_codebook()
     cells = table[table["kind"] == "table cell"]
-    rows = [
-        (p, f)
-        for p in ("collective_efficiency", "leader_driven")
-        for f in ("product_upgrading", "process_upgrading", "functional_upgrading")
-    ]
+    rows = list(dict.fromkeys(zip(cells["predictor"], cells["outcome"])))  # the table's rows, in register order
     row_labels = {
         "collective_efficiency": "Collective efficiency",
         "leader_driven": "Global buyers'/leaders'\noperations",

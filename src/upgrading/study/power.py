@@ -1,24 +1,24 @@
 """Design analysis: how often would the claims check (notebook 05) get a claim right with n cases?
 
-A Monte Carlo study on the documented generator (`simulate.simulate_arrays`, parameters in
-`data/simulation.toml`). Each design cell fixes the number of cases and a multiple of the documented effect
-sizes; each replicate simulates a sheet, fits the models the claims check fits, and applies the claims check's
-declared verdict rule (`claims.verdict_rule`, the same function) to each claim. A verdict is *right* when it
-matches the simulated truth (`consistent` if the true effect satisfies the claim, `contradicted` if it does
-not), *wrong* when it is the other one, and otherwise `inconclusive`.
+A Monte Carlo study on the documented generator (`simulate`, parameters in `data/simulation.toml`). Each design
+cell fixes the number of cases and a multiple of the documented effect sizes; each replicate simulates a sheet and
+runs the claims check on it: the very functions notebook 05 runs (`claims.decide`: the same models and designs,
+fit choice, profile penalised-likelihood statistics for Jeffreys fits, verdict rule and Holm family). A verdict is
+*right* when it matches the simulated truth (`consistent` if the true effect satisfies the claim, `contradicted`
+if it does not), *wrong* when it is the other one, and otherwise `inconclusive`.
 
 Two scopes of claims:
-- per group: the 24 cells of the source's table, each a slope of the by-group model (`models.MODELS`, the
-  model the claims register's `cell_model` names), with the documented effects (the source's signs times
-  `effect_size`) times the scale;
+- per group: the 24 cells of the source's table, each a slope of the by-group model, with the documented effects
+  (the source's signs times `effect_size`) times the scale; every other claim of the register is decided too
+  (the Holm family is the register's), but only the cells have a simulated truth to be scored against;
 - pooled: a claim about collective efficiency in every group at once, the collective-efficiency slope of
-  notebook 04's pooled model, under the documented generator with one common effect of collective efficiency
-  (positive on product, none on process, negative on functional upgrading; documented size times the scale)
-  and no governance effects, so that the pooled slope has a true value.
+  notebook 04's pooled model, on the same cases with one common effect of collective efficiency (positive on
+  product, none on process, negative on functional upgrading; documented size times the scale) and no governance
+  effects, so that the pooled slope has a true value. Decided by the same functions (a family of its own).
 
-Replicates draw from their own random streams (`SeedSequence(seed).spawn` per design cell, then per
-replicate), so results do not depend on how replicates are split into chunks or on the number of workers.
-Work is spread with joblib (any joblib backend: local processes by default, or Dask/Ray, see the README).
+Each replicate's random stream is fixed by the root seed, its design cell's identity (cases, scale) and its
+index: results do not depend on chunking, workers, or which other cells are run. Work is spread with joblib (any
+backend: local processes by default, or Dask/Ray, see the README).
 """
 
 from __future__ import annotations
@@ -27,81 +27,78 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from .. import paths
 from ..errors import UpgradingError
-from ..ordinal import Batch, ReplicateFits, fit_replicates
-from . import simulate
-from .claims import VERDICTS, expected_direction, load_register, verdict_rule
+from . import claims, simulate
 from .codebook import load_codebook
-from .settings import POOLED_CASES, POOLED_EFFECT_SCALES, POOLED_REPLICATES
+from .models import formula
+from .register import Claim, Register, load_register
 from .settings import POWER_CASES as CASES
 from .settings import POWER_EFFECT_SCALES as EFFECT_SCALES
 from .settings import POWER_REPLICATES as REPLICATES
 from .settings import POWER_SEED as SEED
 from .simulate import effect_table, group_sizes, load_parameters
+from .verdicts import Verdict
 
 KINDS = {"positive": "positive", "null": "neutral", "negative": "negative", "non_positive": "negative"}
 POOLED_EFFECTS = {"product_upgrading": 1.0, "process_upgrading": 0.0, "functional_upgrading": -1.0}
-VERDICT_CODES = VERDICTS  # a verdict's code is its index; 3 marks a replicate whose model is not estimable
 OUTCOMES = ("right", "wrong", "inconclusive")
+#: `coding_source` of a kept replicate sheet (a coding sheet of the design analysis, simulated by design).
+REPLICATE_SOURCE = "simulated (design analysis replicate)"
 
 
 @dataclass(frozen=True)
-class Claim:
-    """One claim as the study checks it: which model, which slope, expected direction, margin, true effect."""
+class StudiedClaim:
+    """A claim the design analysis scores: the claims check's claim, its scope and its true effect at scale 1."""
 
-    id: str
+    claim: Claim
     scope: str  # "pooled" or a sectoral group code
-    form: str
-    predictor: str
-    term: str
-    expected: str
-    margin: float
-    effect: float  # true effect at effect scale 1
+    effect: float
+
+    @property
+    def id(self) -> str:
+        return self.claim.id
 
     @property
     def kind(self) -> str:
-        return KINDS[self.expected]
+        return KINDS[self.claim.expected]
 
 
-def claims_studied() -> list[Claim]:
+def pooled_claims(register: Register) -> tuple[Claim, ...]:
+    """The three pooled claims: the collective-efficiency slope of the pooled model, per form of the scenario."""
+    expected = {1.0: "positive", 0.0: "null", -1.0: "negative"}
+    return tuple(
+        Claim(
+            id=f"POOLED-CE-{form.split('_')[0].upper()}",
+            kind="design analysis",
+            source="the design analysis's pooled scenario (not a claim of the source)",
+            wording="",
+            outcome=form,
+            predictor="collective_efficiency",
+            sectoral_group="all",
+            formula=formula("pooled", form),
+            subset="all",
+            term="collective_efficiency",
+            expected=expected[sign],
+            margin=float(register.margins["collective_efficiency"]),
+        )
+        for form, sign in POOLED_EFFECTS.items()
+    )
+
+
+def claims_studied(register: Register | None = None) -> list[StudiedClaim]:
     """The 24 table cells of the register (per group) and the three pooled claims, with their true effects."""
-    register = load_register()
+    register = register or load_register()
     params = load_parameters()
     effects = effect_table(params)
-    out = []
-    for claim in register["claims"]:
-        if claim["kind"] != "table cell":
-            continue
-        out.append(
-            Claim(
-                claim["id"],
-                claim["sectoral_group"],
-                claim["outcome"],
-                claim["predictor"],
-                claim["term"],
-                expected_direction(claim, register),
-                float(register["margins"][claim["predictor"]]),
-                effects[(claim["predictor"], claim["outcome"], claim["sectoral_group"])],
-            )
-        )
+    out = [
+        StudiedClaim(c, c.sectoral_group, effects[(c.predictor, c.outcome, c.sectoral_group)])
+        for c in register.claims
+        if c.kind == "table cell"
+    ]
     size = params["outcome"]["effect_size"]["collective_efficiency"]
-    expected = {1.0: "positive", 0.0: "null", -1.0: "negative"}
-    for form, sign in POOLED_EFFECTS.items():
-        out.append(
-            Claim(
-                f"POOLED-CE-{form.split('_')[0].upper()}",
-                "pooled",
-                form,
-                "collective_efficiency",
-                "collective_efficiency",
-                expected[sign],
-                float(register["margins"]["collective_efficiency"]),
-                sign * size,
-            )
-        )
-    return out
+    return out + [StudiedClaim(c, "pooled", POOLED_EFFECTS[c.outcome] * size) for c in pooled_claims(register)]
 
 
 def truth_satisfies(expected: str, effect: float, margin: float) -> bool:
@@ -115,16 +112,36 @@ def truth_satisfies(expected: str, effect: float, margin: float) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Simulated replicates -> batches of designs
+# Design cells, their random streams and their replicates
 # ---------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DesignCell:
+    n_cases: int
+    effect_scale: float
+
+    @property
+    def name(self) -> str:
+        """The cell as a folder name: `n50_scale1`, `n30_scale0.5`."""
+        return f"n{self.n_cases}_scale{self.effect_scale:g}"
+
+    def seeds(self, root: int, first: int, count: int) -> list[np.random.SeedSequence]:
+        """The random streams of replicates first .. first + count - 1: keyed by the root seed, the cell's identity
+        (cases and scale, in millionths) and the replicate's index, so no other cell or setting moves them."""
+        key = (self.n_cases, int(round(self.effect_scale * 1_000_000)))
+        return [np.random.SeedSequence(root, spawn_key=key + (k,)) for k in range(first, first + count)]
+
+
+def design_cells(cases=CASES, effect_scales=EFFECT_SCALES) -> list[DesignCell]:
+    return [DesignCell(int(n), float(s)) for n in cases for s in effect_scales]
+
+
 def _pooled_effects(params: dict, scale: float) -> dict:
-    cb = load_codebook()
     size = params["outcome"]["effect_size"]["collective_efficiency"]
     table = {key: 0.0 for key in effect_table(params)}
     for form, sign in POOLED_EFFECTS.items():
-        for group in cb.group_codes:
+        for group in load_codebook().group_codes:
             table[("collective_efficiency", form, group)] = scale * sign * size
     return table
 
@@ -142,8 +159,8 @@ def simulate_chunk(seeds: list[np.random.SeedSequence], n_cases: int, effect_sca
     """Replicates of one design cell, stacked: (R, N) arrays of the cases and of both scenarios' outcomes.
 
     Each replicate's SeedSequence spawns three streams: the cases' structure (groups, collective efficiency,
-    governance), the per-group scenario's outcomes and the pooled scenario's outcomes. Both scenarios share
-    the cases, so they differ only in how upgrading depends on them.
+    governance, industry), the per-group scenario's outcomes and the pooled scenario's outcomes. Both scenarios
+    share the cases, so they differ only in how upgrading depends on them.
     """
     params = load_parameters()
     sizes = group_sizes(params, n_cases)
@@ -151,11 +168,11 @@ def simulate_chunk(seeds: list[np.random.SeedSequence], n_cases: int, effect_sca
     pooled = simulate.plan(params, sizes, _pooled_effects(params, effect_scale))
     cases, out_group, out_pooled = [], [], []
     for seed in seeds:
-        structure, group_stream, pooled_stream = _children(seed, 3)
-        case = simulate.draw_cases(per_group, np.random.default_rng(structure))
+        structure, group_stream, pooled_stream = (np.random.default_rng(s) for s in _children(seed, 3))
+        case = simulate.draw_cases(per_group, structure)
         cases.append(case)
-        out_group.append(simulate.draw_outcomes(per_group, case, np.random.default_rng(group_stream)))
-        out_pooled.append(simulate.draw_outcomes(pooled, case, np.random.default_rng(pooled_stream)))
+        out_group.append(simulate.draw_outcomes(per_group, case, group_stream))
+        out_pooled.append(simulate.draw_outcomes(pooled, case, pooled_stream))
 
     def stack(rows: list[dict]) -> dict:
         return {key: np.stack([row[key] for row in rows]) for key in rows[0]}
@@ -163,158 +180,56 @@ def simulate_chunk(seeds: list[np.random.SeedSequence], n_cases: int, effect_sca
     return {"cases": stack(cases), "per_group": stack(out_group), "pooled": stack(out_pooled)}
 
 
-def by_group_matrix(cases: dict) -> tuple[np.ndarray, list[str]]:
-    """The by-group model's predictors (R, N, 11), named and ordered exactly as `ordinal.build_design` does."""
-    groups = load_codebook().group_codes
-    g = cases["group"]
-    columns, names = [], []
-    for k, code in enumerate(groups[1:], start=1):
-        columns.append(g == k)
-        names.append(f"C(sectoral_group)[T.{code}]")
-    for predictor in ("collective_efficiency", "leader_driven"):
-        for k, code in enumerate(groups):
-            columns.append((g == k) * cases[predictor])
-            names.append(f"C(sectoral_group)[{code}]:{predictor}")
-    return np.stack(columns, axis=-1).astype(float), names
-
-
-def pooled_matrix(cases: dict) -> tuple[np.ndarray, list[str]]:
-    """Notebook 04's pooled model's predictors (R, N, 7), named as `ordinal.build_design` names them."""
-    cb = load_codebook()
-    columns, names = [], []
-    for k, level in enumerate(cb.governance_levels[1:], start=1):
-        columns.append(cases["governance"] == k)
-        names.append(f"C(governance)[T.{level}]")
-    for k, code in enumerate(cb.group_codes[1:], start=1):
-        columns.append(cases["group"] == k)
-        names.append(f"C(sectoral_group)[T.{code}]")
-    columns.append(cases["collective_efficiency"])
-    names.append("collective_efficiency")
-    return np.stack(columns, axis=-1).astype(float), names
-
-
-def estimable(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Would `ordinal.build_design` accept each replicate? (two outcome levels, no constant or collinear column)"""
-    levels = (y[..., None] == np.arange(y.max() + 1)).any(axis=1).sum(axis=1)
-    constant = np.all(X == X[:, :1, :], axis=1).any(axis=1)
-    full = np.concatenate([np.ones(X.shape[:2] + (1,)), X], axis=2)
-    return (levels >= 2) & ~constant & (np.linalg.matrix_rank(full) == full.shape[2])  # as _check_predictors
+def replicate_sheet(data: dict, r: int) -> pd.DataFrame:
+    """Replicate r of a chunk (the per-group scenario) as a coding sheet that `upgrading validate` accepts."""
+    arrays = {k: v[r] for k, v in data["cases"].items()} | {k: v[r] for k, v in data["per_group"].items()}
+    return simulate.sheet_from_arrays(arrays, simulate.case_ids("REP", len(arrays["group"])), REPLICATE_SOURCE)
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The claims check's verdicts, for a batch of replicates
+# One chunk: the claims check on every replicate
 # ---------------------------------------------------------------------------------------------------------
 
-Z95, Z90 = stats.norm.ppf(0.975), stats.norm.ppf(0.95)
-CHI95, CHI90 = stats.chi2.ppf(0.95, 1), stats.chi2.ppf(0.90, 1)
+
+def _decide(register: Register, cases: dict, outcomes: dict) -> pd.DataFrame:
+    """`claims.decide` on R stacked replicates (rows sheet x claim), the statistics solved as far as verdicts need."""
+    R, N = cases["group"].shape
+    frame = simulate.cases_frame(cases | outcomes)
+    sheet = np.repeat(np.arange(R), N)
+    return claims.decide(register, claims.prepare(frame), sheet, R, exact=False)
 
 
-def verdicts(results: ReplicateFits, term: int, expected: str, margin: float, exact: bool = False) -> np.ndarray:
-    """Verdict codes (0 consistent, 1 contradicted, 2 inconclusive) of one claim in every replicate.
-
-    Maximum likelihood (not separated): Wald intervals, as the claims check uses. Jeffreys-penalised (separated): the
-    profile penalised-likelihood intervals, decided through the likelihood-ratio statistic at 0 and at
-    -margin and +margin, which is what the profile interval's position relative to those points means.
-    """
-    est, se = results.params[:, term], results.bse[:, term]
-    out = np.full(len(est), 2)
-    ml = ~results.penalised if exact else np.ones(len(est), bool)
-    if ml.any():
-        e, s = est[ml], se[ml]
-        low, high, low90, high90 = e - Z95 * s, e + Z95 * s, e - Z90 * s, e + Z90 * s
-        out[ml] = verdict_rule(expected, low > 0, high < 0, (-margin < low90) & (high90 < margin), high90 < margin)
-    rows = np.flatnonzero(results.penalised) if exact else np.array([], int)
-    if len(rows):
-        e = est[rows]
-        lr0 = results.profile_statistic(term, 0.0, rows)
-        excl = lr0 > CHI95
-        decided = excl & (((e > 0) & (expected == "positive")) | ((e < 0) & (expected == "negative")))
-        plus = (e < margin) & ~decided
-        minus = (np.abs(e) < margin) & ~decided
-        lr_plus, lr_minus = np.zeros(len(rows)), np.zeros(len(rows))
-        if plus.any():
-            lr_plus[plus] = results.profile_statistic(term, margin, rows[plus])
-        if minus.any():
-            lr_minus[minus] = results.profile_statistic(term, -margin, rows[minus])
-        inside = minus & (lr_plus > CHI90) & (lr_minus > CHI90)
-        below = plus & (lr_plus > CHI90)
-        out[rows] = verdict_rule(expected, excl & (e > 0), excl & (e < 0), inside, below)
-    return out
+def run_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int, keep: int = 0):
+    """Verdicts of every studied claim in replicates `first`, `first + 1`, ... of one design cell, and the kept
+    replicates (those with an index below `keep`): (rows, [(index, sheet, verdicts)])."""
+    register = load_register()
+    data = simulate_chunk(seeds, cell.n_cases, cell.effect_scale)
+    per_group = _decide(register, data["cases"], data["per_group"])
+    pooled = _decide(register.with_claims(pooled_claims(register)), data["cases"], data["pooled"])
+    studied = {c.id for c in claims_studied(register)}
+    rows = pd.concat([per_group, pooled], ignore_index=True)
+    rows = rows[rows["id"].isin(studied)]
+    rows = pd.DataFrame(
+        {
+            "n_cases": cell.n_cases,
+            "effect_scale": cell.effect_scale,
+            "replicate": first + rows["sheet"].to_numpy(),
+            "claim": rows["id"].to_numpy(),
+            "fit": rows["fit"].to_numpy(),
+            "verdict": rows["verdict"].to_numpy(),
+            "verdict_holm": np.where(rows["id"].str.startswith("POOLED-"), "", rows["verdict_holm"]),
+        }
+    )
+    kept = [
+        (first + r, replicate_sheet(data, r), per_group.loc[per_group["sheet"] == r, ["id", "verdict", "verdict_holm"]])
+        for r in range(max(0, min(len(seeds), keep - first)))
+    ]
+    return rows, kept
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Running the study
 # ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DesignCell:
-    n_cases: int
-    effect_scale: float
-
-
-def design_cells(cases=CASES, effect_scales=EFFECT_SCALES) -> list[DesignCell]:
-    return [DesignCell(int(n), float(s)) for n in cases for s in effect_scales]
-
-
-def replicate_seeds(seed: int, n_cells: int, replicates: int) -> list[list[np.random.SeedSequence]]:
-    """Independent streams: one per design cell, one per replicate within it (independent of chunking)."""
-    return [cell.spawn(replicates) for cell in np.random.SeedSequence(seed).spawn(n_cells)]
-
-
-def _fit_scope(cases: dict, y: np.ndarray, model: str, claims: list[Claim], exact: bool):
-    """Verdict codes (R, claims) of the claims on one model (3 where the model cannot be estimated), and which
-    fit each replicate's verdicts come from ('ml', 'jeffreys' where ML is separated, 'not estimable', or 'not
-    converged', which like 'not estimable' decides nothing)."""
-    X, names = (pooled_matrix if model == "pooled" else by_group_matrix)(cases)
-    terms = [names.index(c.term) for c in claims]
-    codes = np.full((len(y), len(claims)), 3)
-    fits = np.full(len(y), "not estimable", dtype=object)
-    present = (y[..., None] == np.arange(y.max() + 1)).any(axis=1)
-    levels = present.sum(axis=1)
-    y = np.take_along_axis(np.cumsum(present, axis=1) - 1, y, axis=1)  # observed levels only, as build_design
-    ok = estimable(X, y)
-    for K in np.unique(levels[ok]):
-        rows = np.flatnonzero(ok & (levels == K))
-        batch = Batch(y[rows], X[rows], np.ones(y[rows].shape), int(K), names)
-        results = fit_replicates(batch, ml_max_iter=8, jeffreys_tol=1e-8 if exact else 1e-6)
-        fits[rows] = np.where(results.penalised, "jeffreys", "ml")
-        for j, (claim, term) in enumerate(zip(claims, terms)):
-            codes[rows, j] = verdicts(results, term, claim.expected, claim.margin, exact)
-        failed = rows[~results.converged]  # as in the claims check: a fit that did not converge decides nothing
-        codes[failed] = 3
-        fits[failed] = "not converged"
-    return codes, fits
-
-
-def _claim_rows(cell: DesignCell, first: int, count: int, chosen: list, fits: np.ndarray, codes: np.ndarray) -> list:
-    """One frame per claim: its verdict code and fit in replicates `first` .. `first + count - 1` of `cell`."""
-    return [
-        pd.DataFrame(
-            {
-                "n_cases": cell.n_cases,
-                "effect_scale": cell.effect_scale,
-                "replicate": np.arange(first, first + count),
-                "claim": claim.id,
-                "fit": fits,
-                "code": codes[:, j],
-            }
-        )
-        for j, claim in enumerate(chosen)
-    ]
-
-
-def run_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int, exact: bool = False) -> pd.DataFrame:
-    """Verdicts of every studied claim in replicates `first`, `first + 1`, ... of one design cell."""
-    claims = claims_studied()
-    data = simulate_chunk(seeds, cell.n_cases, cell.effect_scale)
-    frames = []
-    for pooled, form in sorted({(c.scope == "pooled", c.form) for c in claims}):
-        chosen = [c for c in claims if (c.scope == "pooled") == pooled and c.form == form]
-        scenario = "pooled" if pooled else "per_group"
-        codes, fits = _fit_scope(data["cases"], data[scenario][form], "pooled" if pooled else "by_group", chosen, exact)
-        frames += _claim_rows(cell, first, len(seeds), chosen, fits, codes)
-    return pd.concat(frames, ignore_index=True)
 
 
 def run(
@@ -323,14 +238,17 @@ def run(
     effect_scales=EFFECT_SCALES,
     seed: int = SEED,
     n_jobs: int = 1,
-    chunk_size: int = 500,
+    chunk_size: int = 250,
     progress: bool = True,
-    exact: bool = False,
+    keep: int = 0,
+    keep_dir=None,
 ) -> pd.DataFrame:
     """Every replicate's verdict on every studied claim (one row per design cell, replicate and claim).
 
-    Chunks go to joblib workers in a fixed order and come back in that order; `n_jobs` and `chunk_size`
-    change how fast, never what. Use `joblib.parallel_config(backend=...)` to run on a cluster.
+    Chunks go to joblib workers in a fixed order and come back in that order; `n_jobs` and `chunk_size` change
+    how fast, never what. Use `joblib.parallel_config(backend=...)` to run on a cluster. With `keep` and
+    `keep_dir`, the first `keep` replicates of every cell are written as coding sheets with the verdicts the
+    study gave them (`write_kept`).
     """
     from joblib import Parallel, delayed
 
@@ -338,57 +256,109 @@ def run(
         raise UpgradingError(f"replicates must be at least 1, not {replicates}")
     if any(int(n) < 8 for n in cases):
         raise UpgradingError(f"each number of cases must be at least 8 (two per sectoral group); got {list(cases)}")
-    cells = design_cells(cases, effect_scales)
-    seeds = replicate_seeds(seed, len(cells), replicates)
+    if keep and keep_dir is None:
+        raise UpgradingError("keeping replicates needs a folder to write them to")
     tasks = [
-        (cell, seeds[c][start : start + chunk_size], start, exact)
-        for c, cell in enumerate(cells)
+        (cell, cell.seeds(seed, start, min(chunk_size, replicates - start)), start, keep)
+        for cell in design_cells(cases, effect_scales)
         for start in range(0, replicates, chunk_size)
     ]
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(run_chunk)(*task) for task in tasks)
-    return _collect(jobs, len(tasks), "power study", progress)
+    raw = collect(jobs, [task[0] for task in tasks], "power study", progress, keep_dir)
+    return label(raw)
 
 
-def _collect(jobs, total: int, desc: str, progress: bool) -> pd.DataFrame:
-    """The chunks' rows, in a fixed order (design cell, claim in register order, replicate), labelled."""
+def collect(jobs, cells: list[DesignCell], desc: str, progress: bool, keep_dir=None) -> pd.DataFrame:
+    """The chunks' rows in a fixed order (design cell, claim in study order, replicate); kept replicates written."""
     from tqdm import tqdm
 
-    frames = list(tqdm(jobs, total=total, desc=desc, unit="chunk", disable=not progress))
+    frames = []
+    for cell, (rows, kept) in tqdm(zip(cells, jobs), total=len(cells), desc=desc, unit="chunk", disable=not progress):
+        frames.append(rows)
+        for index, sheet, verdicts in kept:
+            write_kept(keep_dir, cell, index, sheet, verdicts)
     raw = pd.concat(frames, ignore_index=True)
     order = {c.id: k for k, c in enumerate(claims_studied())}
-    raw = raw.sort_values(
+    return raw.sort_values(
         ["n_cases", "effect_scale", "claim", "replicate"],
         key=lambda col: col.map(order) if col.name == "claim" else col,
         kind="stable",
         ignore_index=True,
     )
-    return label(raw)
+
+
+def write_kept(directory, cell: DesignCell, index: int, sheet: pd.DataFrame, verdicts: pd.DataFrame) -> None:
+    """`DIR/<cell>/replicate_<k>.csv`, a coding sheet, and beside it `replicate_<k>_verdicts.csv` (id, verdict,
+    verdict_holm): the verdicts the study gave each claim of the register on that sheet."""
+    from pathlib import Path
+
+    folder = Path(directory) / cell.name
+    paths.write_output(folder / f"replicate_{index}.csv", sheet.to_csv(index=False, lineterminator="\n"))
+    text = verdicts.to_csv(index=False, lineterminator="\n")
+    paths.write_output(folder / f"replicate_{index}_verdicts.csv", text)
 
 
 def label(raw: pd.DataFrame) -> pd.DataFrame:
-    """Add each claim's scope, kind and true effect, and classify its verdict as right, wrong or inconclusive."""
-    info = pd.DataFrame([c.__dict__ | {"kind": c.kind} for c in claims_studied()]).set_index("id")
+    """Add each claim's scope, kind and true effect, and classify its verdicts (raw and Holm-adjusted) as right,
+    wrong or inconclusive; `estimable` is False where the claim's model decided nothing on the replicate."""
+    info = claims_studied_table().set_index("id")
     out = raw.join(info[["scope", "form", "predictor", "kind", "expected", "margin", "effect"]], on="claim")
     out["true_effect"] = out["effect"] * out["effect_scale"]
     satisfied = np.array(
         [truth_satisfies(e, t, m) for e, t, m in zip(out["expected"], out["true_effect"], out["margin"])]
     )
-    verdict = np.array(VERDICT_CODES + ("inconclusive",))[out["code"].to_numpy()]
-    out["verdict"] = verdict
-    out["estimable"] = out["code"] != 3
-    right = np.where(satisfied, "consistent", "contradicted")
-    out["outcome"] = np.where(verdict == "inconclusive", "inconclusive", np.where(verdict == right, "right", "wrong"))
-    return out.drop(columns=["effect", "code"])
+    right = np.where(satisfied, Verdict.CONSISTENT.value, Verdict.CONTRADICTED.value)
+    out["estimable"] = out["fit"] != claims.NOT_ESTIMABLE
+    for column, outcome in (("verdict", "outcome"), ("verdict_holm", "outcome_holm")):
+        verdict = out[column].to_numpy()
+        scored = np.where(
+            verdict == Verdict.INCONCLUSIVE.value, "inconclusive", np.where(verdict == right, "right", "wrong")
+        )
+        out[outcome] = np.where(verdict == "", "", scored)
+    return out.drop(columns=["effect"])
+
+
+def claims_studied_table() -> pd.DataFrame:
+    """The studied claims, one row each: id, scope, form, predictor, term, expected, margin, true effect, kind."""
+    return pd.DataFrame(
+        [
+            {
+                "id": c.id,
+                "scope": c.scope,
+                "form": c.claim.outcome,
+                "predictor": c.claim.predictor,
+                "term": c.claim.term,
+                "expected": c.claim.expected,
+                "margin": c.claim.margin,
+                "effect": c.effect,
+                "kind": c.kind,
+            }
+            for c in claims_studied()
+        ]
+    )
+
+
+def claims_by_scope(studied: pd.DataFrame) -> pd.DataFrame:
+    """How many studied claims of each kind (columns) each scope (rows: pooled, then the groups) holds."""
+    scopes = ["pooled", *load_codebook().group_codes]
+    kinds = list(dict.fromkeys(KINDS.values()))
+    table = pd.crosstab(pd.Categorical(studied["scope"], scopes), pd.Categorical(studied["kind"], kinds), dropna=False)
+    table.index.name, table.columns.name = "scope", "kind"
+    return table
 
 
 def summarise(raw: pd.DataFrame) -> pd.DataFrame:
-    """Share of right, wrong and inconclusive verdicts per scope, kind, number of cases and effect scale,
-    with Monte Carlo standard errors (shares are averaged within a replicate first: claims of one replicate
-    share its data, replicates are independent)."""
+    """Share of right, wrong and inconclusive verdicts per scope, kind, number of cases and effect scale, with
+    Monte Carlo standard errors (shares are averaged within a replicate first: claims of one replicate share its
+    data, replicates are independent); the shares of right and wrong Holm-adjusted verdicts (the register's
+    claims; none for the pooled scope, whose claims are not the register's), of verdicts decided from a
+    Jeffreys-penalised fit, and of claims whose model decided nothing."""
     keys = ["scope", "kind", "n_cases", "effect_scale"]
     flags = raw[keys + ["replicate"]].copy()
     for outcome in OUTCOMES:
         flags[outcome] = (raw["outcome"] == outcome).astype(float)
+    for outcome in ("right", "wrong"):
+        flags[f"{outcome}_holm"] = np.where(raw["outcome_holm"] == "", np.nan, raw["outcome_holm"] == outcome)
     flags["not_estimable"] = (~raw["estimable"]).astype(float)
     flags["separated"] = (raw["fit"] == "jeffreys").astype(float)
     per_replicate = flags.groupby(keys + ["replicate"], observed=True).mean()
@@ -407,177 +377,18 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
         "mcse_wrong",
         "p_inconclusive",
         "mcse_inconclusive",
+        "p_right_holm",
+        "p_wrong_holm",
         "p_separated",
         "p_not_estimable",
     ]
-    scope_order = ["pooled", *load_codebook().group_codes]
     table = table[order].reset_index()
-    table["scope"] = pd.Categorical(table["scope"], scope_order, ordered=True)
+    table["scope"] = pd.Categorical(table["scope"], ["pooled", *load_codebook().group_codes], ordered=True)
     table["kind"] = pd.Categorical(table["kind"], ["positive", "neutral", "negative"], ordered=True)
     return table.sort_values(keys, ignore_index=True)
-
-
-def claims_studied_table() -> pd.DataFrame:
-    """The studied claims, one row each: id, scope, form, predictor, term, expected, margin, true effect, kind."""
-    return pd.DataFrame([c.__dict__ | {"kind": c.kind} for c in claims_studied()])
-
-
-def claims_by_scope(studied: pd.DataFrame) -> pd.DataFrame:
-    """How many studied claims of each kind (columns) each scope (rows: pooled, then the groups) holds."""
-    scopes = ["pooled", *load_codebook().group_codes]
-    kinds = list(dict.fromkeys(KINDS.values()))
-    table = pd.crosstab(pd.Categorical(studied["scope"], scopes), pd.Categorical(studied["kind"], kinds), dropna=False)
-    table.index.name, table.columns.name = "scope", "kind"
-    return table
 
 
 def design_cell(summary: pd.DataFrame, n_cases: int, effect_scale: float = 1.0) -> pd.DataFrame:
     """The rows of the power table for one design cell (a number of cases and an effect scale)."""
     rows = summary[(summary["n_cases"] == n_cases) & np.isclose(summary["effect_scale"], effect_scale)]
     return rows.reset_index(drop=True)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The partial-pooling arm: the same replicates, decided from the partially pooled posterior
-# ---------------------------------------------------------------------------------------------------------
-
-
-def run_pooled_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int, settings=None) -> pd.DataFrame:
-    """Verdicts of every per-group claim in replicates `first`, ... of one design cell, from the partially pooled
-    posterior (`pooling.fit_form`, fast settings unless given) by the claims check's rule (`claims.decide`) on its
-    95% and 90% credible intervals. `fit` is 'partial pooling', 'unreliable' (k-hat or grid-edge flag: counted
-    inconclusive) or 'not estimable'."""
-    from . import pooling
-    from .claims import decide
-
-    settings = settings or pooling.FAST_SETTINGS
-    claims = [c for c in claims_studied() if c.scope != "pooled"]
-    data = simulate_chunk(seeds, cell.n_cases, cell.effect_scale)
-    groups = np.array(load_codebook().group_codes)
-    c = data["cases"]
-    frames = []
-    for form in dict.fromkeys(cl.form for cl in claims):
-        chosen = [cl for cl in claims if cl.form == form]
-        codes = np.full((len(seeds), len(chosen)), 3)
-        fits = np.full(len(seeds), "not estimable", dtype=object)
-        for r in range(len(seeds)):
-            sheet = pd.DataFrame(
-                {
-                    "sectoral_group": groups[c["group"][r]],
-                    "collective_efficiency": c["collective_efficiency"][r],
-                    "leader_driven": c["leader_driven"][r],
-                    form: data["per_group"][form][r],
-                }
-            )
-            fit = pooling.fit_form(sheet, form, settings=settings)
-            if fit.result is None:
-                continue
-            fits[r] = "partial pooling" if fit.ok else "unreliable"
-            for j, claim in enumerate(chosen):
-                intervals, _ = pooling.slope_intervals(fit, claim.predictor, claim.scope)
-                if intervals is not None:
-                    codes[r, j] = VERDICTS.index(decide(claim.expected, *intervals, claim.margin))
-                elif not fit.ok:
-                    codes[r, j] = 2
-        frames += _claim_rows(cell, first, len(seeds), chosen, fits, codes)
-    return pd.concat(frames, ignore_index=True)
-
-
-def run_pooled(
-    replicates: int = POOLED_REPLICATES,
-    cases=CASES,
-    effect_scales=EFFECT_SCALES,
-    seed: int = SEED,
-    pooled_cases=POOLED_CASES,
-    pooled_scales=POOLED_EFFECT_SCALES,
-    n_jobs: int = 1,
-    chunk_size: int = 25,
-    progress: bool = True,
-    settings=None,
-) -> pd.DataFrame:
-    """The partial-pooling arm: the per-group claims' verdicts from the partially pooled posterior, on the first
-    `replicates` replicates of the design cells (`pooled_cases` x `pooled_scales`) of the study `run(cases=cases,
-    effect_scales=effect_scales, seed=seed)` runs, so on the very same simulated sheets (one row per design cell,
-    replicate and claim, labelled as `run`'s)."""
-    from joblib import Parallel, delayed
-
-    if replicates < 1:
-        raise UpgradingError(f"replicates must be at least 1, not {replicates}")
-    cells = design_cells(cases, effect_scales)
-    missing = [(n, s) for n in pooled_cases for s in pooled_scales if DesignCell(int(n), float(s)) not in cells]
-    if missing:
-        raise UpgradingError(
-            f"the pooled arm's design cells {missing} are not in the study's design "
-            f"(cases {list(cases)}, effect scales {list(effect_scales)})"
-        )
-    seeds = replicate_seeds(seed, len(cells), replicates)
-    tasks = [
-        (cell, seeds[k][start : start + chunk_size], start, settings)
-        for k, cell in enumerate(cells)
-        if cell.n_cases in set(map(int, pooled_cases)) and cell.effect_scale in set(map(float, pooled_scales))
-        for start in range(0, replicates, chunk_size)
-    ]
-    jobs = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(run_pooled_chunk)(*task) for task in tasks)
-    return _collect(jobs, len(tasks), "pooled arm", progress)
-
-
-METHODS = {"no pooling": "no pooling (by-group fit)", "partial pooling": "partial pooling (posterior)"}
-
-
-def compare_pooling(raw: pd.DataFrame, raw_pooled: pd.DataFrame) -> pd.DataFrame:
-    """Right, wrong and inconclusive shares of the per-group claims under no pooling (`run`) and partial pooling
-    (`run_pooled`), on the same replicates only, per kind of claim over all groups (scope 'all groups') and per
-    group, with Monte Carlo standard errors (shares averaged within a replicate first). `p_unreliable`: share of
-    partially pooled verdicts whose posterior was flagged (counted inconclusive)."""
-    keep = raw_pooled[["n_cases", "effect_scale", "replicate"]].drop_duplicates()
-    none = raw[raw["scope"] != "pooled"].merge(keep, on=["n_cases", "effect_scale", "replicate"])
-    both = pd.concat([none.assign(method="no pooling"), raw_pooled.assign(method="partial pooling")], ignore_index=True)
-    flags = both[["method", "scope", "kind", "n_cases", "effect_scale", "replicate"]].copy()
-    for outcome in OUTCOMES:
-        flags[outcome] = (both["outcome"] == outcome).astype(float)
-    flags["unreliable"] = (both["fit"] == "unreliable").astype(float)
-    flags["not_estimable"] = (~both["estimable"]).astype(float)
-    tables = []
-    for scope_keys in (["kind"], ["scope", "kind"]):
-        keys = ["method", *scope_keys, "n_cases", "effect_scale"]
-        grouped = (
-            flags.groupby(keys + ["replicate"], observed=True)
-            .mean(numeric_only=True)
-            .groupby(level=keys, observed=True)
-        )
-        table = grouped.mean().add_prefix("p_")
-        for outcome in OUTCOMES:
-            table[f"mcse_{outcome}"] = grouped[outcome].std(ddof=1) / np.sqrt(grouped.size())
-        table["replicates"] = grouped.size()
-        table = table.reset_index()
-        if "scope" not in table:
-            table.insert(1, "scope", "all groups")
-        tables.append(table)
-    table = pd.concat(tables, ignore_index=True)
-    table["claims"] = [
-        both[(both["method"] == m) & ((both["scope"] == s) | (s == "all groups")) & (both["kind"] == k)][
-            "claim"
-        ].nunique()
-        for m, s, k in zip(table["method"], table["scope"], table["kind"])
-    ]
-    table["scope"] = pd.Categorical(table["scope"], ["all groups", *load_codebook().group_codes], ordered=True)
-    table["kind"] = pd.Categorical(table["kind"], ["positive", "neutral", "negative"], ordered=True)
-    table["method"] = table["method"].map(METHODS)
-    order = [
-        "method",
-        "scope",
-        "kind",
-        "n_cases",
-        "effect_scale",
-        "claims",
-        "replicates",
-        "p_right",
-        "mcse_right",
-        "p_wrong",
-        "mcse_wrong",
-        "p_inconclusive",
-        "mcse_inconclusive",
-        "p_unreliable",
-        "p_not_estimable",
-    ]
-    return table.sort_values(["scope", "kind", "n_cases", "effect_scale", "method"], ignore_index=True)[order]

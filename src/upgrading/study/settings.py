@@ -1,12 +1,17 @@
-"""Settings of the study that more than one place uses, each stated once: the design analysis's seed and
-design, and the Monte Carlo draws of a permutation test too large to enumerate. The command line takes its
-defaults from here (this module is cheap to import; `power` is not).
+"""Settings of the study, each stated once and imported where used: the predictors the study is about, the
+design analysis's seed and design, Monte Carlo draws and seeds, and the thresholds drawn on figures and read
+in the narrative. The command line and the notebooks' parameters take their defaults from here (this module is
+cheap to import; `power` is not).
 
-The claims' margins and verdict rules live in the claims register (`data/claims.toml`, rules implemented once
-in `claims.verdict_rule`); the study's model formulas in `models.MODELS`.
+The claims' margins, interval levels and verdict rules live in the claims register (`data/claims.toml`, the
+rule implemented once in `verdicts`); the study's model formulas in `models.MODELS`.
 """
 
 from __future__ import annotations
+
+#: The predictors the source's claims are about: collective efficiency (0-3) and leader-driven governance (0/1,
+#: the codebook's derived indicator), each with a slope per sectoral group in the by-group model.
+KEY_PREDICTORS = ("collective_efficiency", "leader_driven")
 
 #: Root of the design analysis's random streams (one SeedSequence per design cell, then per replicate).
 POWER_SEED = 20070101
@@ -34,3 +39,8 @@ BOOTSTRAP_RESAMPLES = 2000
 POOLED_REPLICATES = 100
 POOLED_CASES = (50,)
 POOLED_EFFECT_SCALES = (1.0,)
+#: Conventional target for the share of right verdicts (power), drawn as the grey line of the power curves.
+POWER_TARGET = 0.8
+#: Krippendorff's (2004) benchmarks for alpha: tentative conclusions from 0.667, reliable data from 0.8.
+ALPHA_TENTATIVE = 0.667
+ALPHA_RELIABLE = 0.8

@@ -19,6 +19,7 @@ import pandas as pd
 from .. import package_data, paths
 from ..errors import UpgradingError
 from .codebook import collective_efficiency, load_codebook
+from .settings import KEY_PREDICTORS
 
 FIRST_CODER_FILE = "coding_sheet_simulated.csv"
 SECOND_CODER_FILE = "coding_sheet_simulated_second_coder.csv"
@@ -116,7 +117,7 @@ def effect_table(params: dict, scale: float = 1.0) -> dict[tuple[str, str, str],
     cb = load_codebook()
     return {
         (predictor, form, group): scale * effect(params, predictor, form, group)
-        for predictor in ("collective_efficiency", "leader_driven")
+        for predictor in KEY_PREDICTORS
         for form in cb.upgrading_forms
         for group in cb.group_codes
     }
@@ -239,15 +240,14 @@ def simulate_arrays(
     return cases | draw_outcomes(design, cases, outcomes)
 
 
-def simulate_first_coder(params: dict | None = None, seed: int | None = None) -> pd.DataFrame:
-    """The simulated sheet of record (first coder): one row per synthetic case, columns in codebook order."""
-    params = params or load_parameters()
+def sheet_from_arrays(arrays: dict[str, np.ndarray], case_ids, coding_source: str) -> pd.DataFrame:
+    """A coding sheet (columns in codebook order, categories spelled as the codebook's) from the generator's
+    integer codes for one set of cases (`simulate_arrays`, or one replicate of a design analysis)."""
     cb = load_codebook()
-    structure, outcomes = (np.random.default_rng(s) for s in streams(params, seed)[:2])
-    arrays = simulate_arrays(params, structure, outcomes)
     groups = cb.sectoral_groups
     sheet = pd.DataFrame(
         {
+            "case_id": list(case_ids),
             "sectoral_group": np.array(cb.group_codes)[arrays["group"]],
             "industry": [groups[g].all_industries[i] for g, i in zip(arrays["group"], arrays["industry"])],
             "external_economies": arrays["external_economies"],
@@ -257,10 +257,37 @@ def simulate_first_coder(params: dict | None = None, seed: int | None = None) ->
             **{form: arrays[form] for form in cb.upgrading_forms},
         }
     )
-    width = len(str(len(sheet)))
-    sheet.insert(0, "case_id", [f"{params['case_id_prefix']}-{i + 1:0{max(width, 2)}d}" for i in range(len(sheet))])
-    sheet["coding_source"] = params["coding_source"]
+    sheet["coding_source"] = coding_source
     return sheet[list(cb.columns)]
+
+
+def case_ids(prefix: str, n: int) -> list[str]:
+    """Synthetic case ids `PREFIX-01` ... (zero-padded to the width of n, at least two digits)."""
+    width = max(len(str(n)), 2)
+    return [f"{prefix}-{i + 1:0{width}d}" for i in range(n)]
+
+
+def simulate_first_coder(params: dict | None = None, seed: int | None = None) -> pd.DataFrame:
+    """The simulated sheet of record (first coder): one row per synthetic case, columns in codebook order."""
+    params = params or load_parameters()
+    structure, outcomes = (np.random.default_rng(s) for s in streams(params, seed)[:2])
+    arrays = simulate_arrays(params, structure, outcomes)
+    n = len(arrays["group"])
+    return sheet_from_arrays(arrays, case_ids(params["case_id_prefix"], n), params["coding_source"])
+
+
+def cases_frame(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Typed cases, as `coding.to_cases` gives them, of R stacked sets of cases: the generator's (R, N) arrays
+    (`replicate_arrays`) as one frame of R x N rows, replicate by replicate (for the design analysis)."""
+    cb = load_codebook()
+    frame = {
+        "sectoral_group": pd.Categorical.from_codes(arrays["group"].ravel(), categories=list(cb.group_codes)),
+        "governance": pd.Categorical.from_codes(arrays["governance"].ravel(), categories=list(cb.governance_levels)),
+    }
+    for name in ("external_economies", "joint_actions", "collective_efficiency", *cb.upgrading_forms):
+        frame[name] = arrays[name].ravel().astype(int)
+    frame["leader_driven"] = arrays["leader_driven"].ravel().astype(int)
+    return pd.DataFrame(frame)
 
 
 def simulate_second_coder(first: pd.DataFrame, params: dict | None = None, seed: int | None = None) -> pd.DataFrame:

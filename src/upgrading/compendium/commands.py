@@ -1,0 +1,293 @@
+"""What each `upgrading` subcommand does: thin wrappers around the package functions the notebooks call too.
+
+The parser is in `cli`; each function here takes its parsed arguments and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from ..errors import UpgradingError
+
+
+def _sheet_parameter(path: str) -> str:
+    """A sheet path as a notebook parameter: repository-relative when inside the compendium."""
+    from pathlib import Path
+
+    from .. import paths
+
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(paths.ROOT).as_posix()
+    except ValueError:
+        return str(resolved)
+
+
+def _from_cwd(path: str):
+    """A path typed on the command line, taken from the current folder (notebook parameters are taken from the
+    repository root instead, so the command line resolves before passing them on)."""
+    from pathlib import Path
+
+    return Path(path).resolve()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..study import coding
+    from . import pipeline
+
+    only = [k for item in args.only or [] for k in item.split(",") if k.strip()]
+    parameters = {}
+    if args.second_coder and not args.coding:
+        raise UpgradingError("--second-coder needs --coding: give the first coder's sheet too")
+    if (args.sheet or args.second_coder_sheet) and not args.coding:
+        raise UpgradingError(
+            "--sheet and --second-coder-sheet name worksheets of the workbooks given with --coding and --second-coder"
+        )
+    if args.second_coder_sheet and not args.second_coder:
+        raise UpgradingError("--second-coder-sheet needs --second-coder: give the second coder's workbook too")
+    if args.coding:
+        # refuse a bad sheet before any notebook runs
+        cases, report = coding.load_sheet(_from_cwd(args.coding), sheet=args.sheet, display=args.coding)
+        parameters["coding_path"] = _sheet_parameter(args.coding)
+        parameters["second_coder_path"] = None
+        if args.sheet:
+            parameters["coding_sheet"] = args.sheet
+        if args.second_coder:
+            second, _ = coding.load_sheet(
+                _from_cwd(args.second_coder), sheet=args.second_coder_sheet, display=args.second_coder
+            )
+            from ..study import reliability
+
+            reliability.pair_up(cases, second, second_name=f"second coder ({args.second_coder})")
+            parameters["second_coder_path"] = _sheet_parameter(args.second_coder)
+            if args.second_coder_sheet:
+                parameters["second_coder_sheet"] = args.second_coder_sheet
+        _require_declared(parameters, only)
+        print(f"coding sheet {args.coding} is valid; running the notebooks on it")
+        for line in report.lines():
+            print(f"  {line}")
+    start = time.perf_counter()
+    results = pipeline.run(
+        only=only, parameters=parameters, kernel=args.kernel, debug=args.debug, progress=not args.quiet
+    )
+    exhibits = sum(len(r.exhibits) for r in results)
+    print(f"ran {len(results)} notebooks in {time.perf_counter() - start:.1f} s; {exhibits} exhibits written")
+    return 0
+
+
+def _require_declared(parameters: dict, only: list[str]) -> None:
+    """Refuse a worksheet name that no notebook to run would receive (papermill passes declared names only)."""
+    import papermill
+
+    from . import pipeline
+
+    pairs = {"coding_sheet": "coding_path", "second_coder_sheet": "second_coder_path"}
+    names = {k for k in pairs if k in parameters}
+    if not names:
+        return
+    missing = []
+    for notebook in pipeline.select(pipeline.discover(), only or None):
+        declared = set(papermill.inspect_notebook(str(notebook)))
+        missing += [
+            f"{notebook.name} ({name})" for name in sorted(names) if pairs[name] in declared and name not in declared
+        ]
+    if missing:
+        raise UpgradingError(
+            f"notebooks that read a sheet but take no worksheet name: {', '.join(missing)}; a "
+            "worksheet other than the first cannot be passed to them; save the coding as the "
+            "first worksheet, or as CSV"
+        )
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from .. import paths
+    from ..study import simulate
+
+    if args.seed is not None and args.out is None:
+        raise UpgradingError(
+            "--seed needs --out DIR: data/raw/ holds the documented simulation only, and "
+            "rewriting it with another seed would change committed raw data"
+        )
+    for path in simulate.write_simulated(args.out, seed=args.seed):
+        print(f"wrote {paths.relative(path)} (SIMULATED coding sheet)")
+    return 0
+
+
+def validate(args: argparse.Namespace) -> int:
+    from ..study import coding
+
+    problems = 0
+    for path in args.paths:
+        try:
+            cases, report = coding.load_sheet(_from_cwd(path), sheet=args.sheet, display=path)
+        except coding.CodingSheetError as error:
+            print(error, file=sys.stderr)
+            if error.report is not None:
+                for column in error.report.ignored_columns:
+                    print(f"  note: {column}", file=sys.stderr)
+            problems += len(error.problems)
+            continue
+        simulated = " (simulated)" if coding.is_simulated(cases) else ""
+        worksheet = f", worksheet {report.worksheet!r}" if report.worksheet is not None else ""
+        print(f"{path}{worksheet}: valid coding sheet, {len(cases)} cases{simulated}")
+        for line in report.lines():
+            print(f"  {line}")
+    if problems:
+        print(f"upgrading validate: {problems} problem(s) found; nothing was changed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def template(args: argparse.Namespace) -> int:
+    from ..study import template
+
+    template.write_template(args.path, cases=args.cases, overwrite=args.force)
+    print(
+        f"wrote the coding workbook {args.path}: fill in the worksheet {template.CODING_SHEET!r} (one row per "
+        f"case), check it with `upgrading validate {args.path}`, then `upgrading run --coding {args.path}`"
+    )
+    return 0
+
+
+def claims(args: argparse.Namespace) -> int:
+    from .. import paths
+    from ..study import claims, coding, simulate
+
+    default = paths.DATA_RAW / simulate.FIRST_CODER_FILE
+    path = args.coding or str(default)
+    display = args.coding or paths.relative(default)
+    cases, _ = coding.load_sheet(_from_cwd(path), sheet=args.sheet, display=display)
+    print(coding.provenance(cases).replace(cases.attrs["source_file"], display))
+    table = claims.evaluate(cases, n_resamples=args.resamples)
+    shown = table[
+        [
+            "id",
+            "sectoral_group",
+            "outcome",
+            "published_wording",
+            "expected",
+            "fit",
+            "odds_ratio",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "verdict",
+            "verdict_holm",
+        ]
+    ].copy()
+    for column in ("ci_low", "ci_high"):
+        shown[column] = np.exp(shown[column])
+    shown = shown.rename(columns={"ci_low": "or_low", "ci_high": "or_high"})
+    import pandas as pd
+
+    with pd.option_context(
+        "display.width",
+        250,
+        "display.max_rows",
+        200,
+        "display.max_colwidth",
+        32,
+        "display.float_format",
+        "{:.3g}".format,
+    ):
+        print(shown.to_string(index=False))
+    counts = claims.verdict_counts(table)
+    print(
+        "verdicts (raw / Holm): "
+        + ", ".join(f"{v} {counts.loc[v, 'raw']} / {counts.loc[v, 'holm']}" for v in counts.index)
+    )
+    if args.out:
+        table.to_csv(args.out, index=False, lineterminator="\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def listed(values: tuple) -> str:
+    """Numbers as a command line takes them: `30,50,100`."""
+    return ",".join(f"{v:g}" for v in values)
+
+
+def power(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ..study import power, power_pooled
+
+    print("design analysis on SIMULATED data (the documented generator), not on a coding sheet")
+    keep, keep_dir = (0, None) if not args.keep_replicates else _kept(args.keep_replicates)
+    raw = power.run(
+        replicates=args.replicates,
+        cases=args.cases,
+        effect_scales=args.effect_scales,
+        seed=args.seed,
+        n_jobs=args.jobs,
+        progress=not args.quiet,
+        keep=keep,
+        keep_dir=keep_dir,
+    )
+    summary = power.summarise(raw)
+    columns = ["scope", "kind", "n_cases", "effect_scale", "p_right", "mcse_right", "p_wrong", "p_inconclusive"]
+    shown = summary[columns + ["p_right_holm", "p_separated"]]
+    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.3f}".format):
+        print(shown.to_string(index=False))
+    if args.out:
+        summary.to_csv(args.out, index=False, lineterminator="\n")
+        print(f"wrote {args.out}")
+    if keep:
+        print(f"wrote the first {keep} replicates of every design cell, with their verdicts, under {keep_dir}")
+    if args.pooled:
+        print(
+            f"partial-pooling arm: the first {args.pooled_replicates} replicates of the cells with "
+            f"{listed(tuple(args.pooled_cases))} cases, effect scale(s) {listed(tuple(args.pooled_scales))}"
+        )
+        pooled = power_pooled.run_pooled(
+            replicates=args.pooled_replicates,
+            cases=args.cases,
+            effect_scales=args.effect_scales,
+            seed=args.seed,
+            pooled_cases=args.pooled_cases,
+            pooled_scales=args.pooled_scales,
+            n_jobs=args.jobs,
+            progress=not args.quiet,
+        )
+        table = power_pooled.compare_pooling(raw, pooled)
+        shown = table[table["scope"] == "all groups"].drop(columns=["scope", "p_not_estimable"])
+        with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.3f}".format):
+            print(shown.to_string(index=False))
+    return 0
+
+
+def _kept(values: list[str]) -> tuple[int, object]:
+    """(K, folder) of `--keep-replicates K DIR`, refusing a count that is not a positive whole number."""
+    from pathlib import Path
+
+    count, folder = values
+    if not count.isdigit() or int(count) < 1:
+        raise UpgradingError(f"--keep-replicates takes a positive number of replicates and a folder; got {count!r}")
+    return int(count), Path(folder)
+
+
+def verify(args: argparse.Namespace) -> int:
+    from . import verify
+
+    report = verify.verify_rerun() if args.rerun else verify.verify()
+    what = "fresh rerun" if args.rerun else verify.MANIFEST
+    if report.ok:
+        print(f"every exhibit under figures/ matches the {what}")
+        return 0
+    print(f"exhibits that do not match the {what}:", file=sys.stderr)
+    for line in report.lines():
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+def report(args: argparse.Namespace) -> int:
+    from .. import paths
+    from . import report
+
+    index = report.build_report(args.out)
+    print(f"wrote the HTML report: {paths.relative(index) if index.is_relative_to(paths.ROOT) else index}")
+    return 0

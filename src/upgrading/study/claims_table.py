@@ -1,0 +1,167 @@
+"""The claims check's table for one sheet (notebook 05, `upgrading claims`): each claim's verdicts beside the
+numbers a reader checks them against (intervals, odds ratio, p-values, notes) and the within-group permutation
+test as a model-free cross-check. The verdicts themselves come from `claims.decisions`, the one decision path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..ordinal import DesignFit, association_seed, permutation_association
+from .models import study_reason
+from .register import Claim, Register
+from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
+
+#: Predictors whose claims get the within-group permutation test as a cross-check (0-3 scores and 0/1).
+CROSS_CHECKED = (*KEY_PREDICTORS, "joint_actions")
+COLUMNS = (
+    "id",
+    "kind",
+    "sectoral_group",
+    "outcome",
+    "predictor",
+    "published_wording",
+    "expected",
+    "margin",
+    "fit",
+    "n",
+    "estimate",
+    "std_error",
+    "odds_ratio",
+    "ci_low",
+    "ci_high",
+    "ci90_low",
+    "ci90_high",
+    "test",
+    "p_value",
+    "p_consistent",
+    "p_consistent_holm",
+    "p_contradicted",
+    "p_contradicted_holm",
+    "verdict",
+    "verdict_holm",
+    "permutation_tau_b",
+    "permutation_p",
+    "permutation_method",
+    "term",
+    "subset",
+    "source",
+    "note",
+)
+
+
+def verdict_table(
+    register: Register, data: pd.DataFrame, fits: dict, decided: pd.DataFrame, n_resamples: int | None = None
+) -> pd.DataFrame:
+    """One row per claim of `register` on one sheet: `decided` (its rows of `claims.decisions_frame`) with the
+    intervals of each claim's fit (Wald for maximum likelihood, profile penalised likelihood for a Jeffreys fit),
+    notes, and the permutation cross-check."""
+    n_resamples = PERMUTATIONS if n_resamples is None else n_resamples
+    intervals = _intervals(register, fits)
+    rows = []
+    for claim, decision in zip(register.claims, decided.itertuples(index=False)):
+        row = _claim_columns(claim)
+        fit = fits[claim.fit_key(register.cell_model)][0]
+        if decision.fit == "not estimable":
+            subset = data if claim.subset == "all" else data[data["sectoral_group"] == claim.subset]
+            reason = study_reason(claim.term, decision.note, subset) if not isinstance(fit, str) else decision.note
+            rows.append(row | {"fit": "not estimable", "note": reason, "verdict": "inconclusive"})
+            continue
+        row |= _decided_columns(decision, intervals[claim.id], fit)
+        row["note"] = "; ".join(n for n in (claim.note, *intervals[claim.id][2]) if n)
+        row |= cross_check(claim, data, n_resamples)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for column in ("p_value", "p_consistent", "p_contradicted"):
+        if column not in table:
+            table[column] = np.nan
+    for column in ("p_consistent_holm", "p_contradicted_holm", "verdict_holm"):
+        table[column] = decided[column].to_numpy()
+    return table.reindex(columns=list(COLUMNS))
+
+
+def _claim_columns(claim: Claim) -> dict:
+    return {
+        "id": claim.id,
+        "kind": claim.kind,
+        "sectoral_group": claim.sectoral_group,
+        "outcome": claim.outcome,
+        "predictor": claim.predictor,
+        "term": claim.term,
+        "published_wording": claim.wording,
+        "expected": claim.expected,
+        "margin": claim.margin,
+        "subset": claim.subset,
+        "source": claim.source,
+    }
+
+
+def _decided_columns(decision, interval, fit: DesignFit) -> dict:
+    ci, ci_equivalence, _ = interval
+    return {
+        "fit": decision.fit,
+        "n": int(decision.n),
+        "estimate": float(decision.estimate),
+        "std_error": float(decision.std_error),
+        "odds_ratio": float(np.exp(decision.estimate)),
+        "ci_low": ci[0],
+        "ci_high": ci[1],
+        "ci90_low": ci_equivalence[0],
+        "ci90_high": ci_equivalence[1],
+        "test": "likelihood ratio" if fit.penalised else "Wald",
+        "p_value": float(decision.p_value),
+        "p_consistent": float(decision.p_consistent),
+        "p_contradicted": float(decision.p_contradicted),
+        "verdict": decision.verdict,
+    }
+
+
+def _intervals(register: Register, fits: dict) -> dict[str, tuple]:
+    """{claim id: (1 - alpha interval, 1 - equivalence_alpha interval, notes)} of each claim decided on a fit: the
+    fit's Wald intervals (maximum likelihood) or profile penalised-likelihood intervals (Jeffreys), every claim
+    term of a fit profiled in one batch per level."""
+    levels = register.levels
+    by_key: dict = {}
+    for claim in register.claims:
+        by_key.setdefault(claim.fit_key(register.cell_model), []).append(claim)
+    out = {}
+    for key, claims in by_key.items():
+        fit = fits[key][0]
+        if isinstance(fit, str):
+            continue
+        results = fit.results()
+        terms = [c.term for c in claims if c.term in results.design.names]
+        interval = results.profile_conf_int if fit.penalised else results.conf_int
+        ci = interval(levels.alpha, terms) if terms else None
+        ci_equivalence = interval(levels.equivalence_alpha, terms) if terms else None
+        for claim in claims:
+            if claim.term not in terms:
+                continue
+            notes = (
+                (
+                    results.interval_note(claim.term, levels.alpha),
+                    results.interval_note(claim.term, levels.equivalence_alpha),
+                )
+                if fit.penalised
+                else ()
+            )
+            out[claim.id] = (tuple(ci.loc[claim.term]), tuple(ci_equivalence.loc[claim.term]), notes)
+    return out
+
+
+def cross_check(claim: Claim, data: pd.DataFrame, n_resamples: int) -> dict:
+    """Kendall's tau-b between the claim's predictor and outcome within its sectoral group, with its permutation
+    p-value (exact where enumerable), for claims on a 0-3 or 0/1 predictor whose group has cases: the test of
+    notebook 04's exact-tests table, with the same Monte Carlo draws where any are needed."""
+    groups = data["sectoral_group"].astype(str)
+    if claim.predictor not in CROSS_CHECKED or claim.sectoral_group not in set(groups):
+        return {}
+    group = data[groups == claim.sectoral_group]
+    seed = association_seed(PERMUTATION_SEED, claim.sectoral_group, claim.outcome, claim.predictor)
+    exact = permutation_association(group[claim.predictor], group[claim.outcome], n_resamples, seed=seed)
+    return {
+        "permutation_tau_b": exact["tau_b"],
+        "permutation_p": exact["p_value"],  # P(|T| >= |t|): exact, or Monte Carlo as the method says
+        "permutation_method": exact["reason"] or exact["method"],
+    }
