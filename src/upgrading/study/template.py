@@ -24,7 +24,9 @@ import pandas as pd
 from .. import paths
 from ..errors import UpgradingError
 from .codebook import Codebook, categories_table, codebook_table, load_codebook, sectoral_groups_table
-from .coding import CodingSheetError, Problem, did_you_mean, read_sheet, spelling_key
+from .sheet_report import CodingSheetError, Problem
+from .sheets import read_sheet
+from .spelling import did_you_mean, spelling_key
 
 CODING_SHEET = "coding"
 CODEBOOK_SHEET = "codebook"
