@@ -8,7 +8,10 @@ import pytest
 
 from upgrading.compendium.cli import main
 from upgrading.paths import DATA_RAW
-from upgrading.study.coding import CodingSheetError, did_you_mean, load_cases, validate
+from upgrading.study.coding import load_cases
+from upgrading.study.sheet_report import CodingSheetError
+from upgrading.study.spelling import did_you_mean
+from upgrading.study.validation import validate
 
 GOOD = DATA_RAW / "coding_sheet_simulated.csv"
 

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from upgrading.paths import DATA_RAW
 from upgrading.study.codebook import load_codebook
-from upgrading.study.coding import CodingSheetError, validate
+from upgrading.study.sheet_report import CodingSheetError
+from upgrading.study.validation import validate
 
 GOOD_LINES = (DATA_RAW / "coding_sheet_simulated.csv").read_text().splitlines()
 HEADER = GOOD_LINES[0].split(",")

@@ -10,7 +10,9 @@ from openpyxl import Workbook
 from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
 from upgrading.paths import DATA_PROCESSED, DATA_RAW
-from upgrading.study.coding import CodingSheetError, check_sheet, load_sheet, write_processed
+from upgrading.study.coding import load_sheet, write_processed
+from upgrading.study.sheet_report import CodingSheetError
+from upgrading.study.validation import check_sheet
 
 GOOD = DATA_RAW / "coding_sheet_simulated.csv"
 FRAME = pd.read_csv(GOOD, dtype=str, keep_default_na=False).astype(object)

@@ -13,7 +13,8 @@ from upgrading.errors import UpgradingError
 from upgrading.paths import DATA_RAW
 from upgrading.study import template
 from upgrading.study.codebook import load_codebook
-from upgrading.study.coding import CodingSheetError, load_sheet
+from upgrading.study.coding import load_sheet
+from upgrading.study.sheet_report import CodingSheetError
 
 CB = load_codebook()
 GOOD = DATA_RAW / "coding_sheet_simulated.csv"

@@ -23,8 +23,17 @@ import pandas as pd
 
 from .. import paths
 from ..errors import UpgradingError
-from .codebook import Codebook, categories_table, codebook_table, load_codebook, sectoral_groups_table
-from .coding import CodingSheetError, Problem, did_you_mean, read_sheet, spelling_key
+from .codebook import (
+    Codebook,
+    SectoralGroup,
+    categories_table,
+    codebook_table,
+    load_codebook,
+    sectoral_groups_table,
+)
+from .sheet_report import CodingSheetError, Problem
+from .sheets import RawSheet, read_sheet
+from .spelling import did_you_mean, spelling_key
 
 CODING_SHEET = "coding"
 CODEBOOK_SHEET = "codebook"
@@ -82,29 +91,7 @@ def _case_list(path: str | Path, cb: Codebook) -> pd.DataFrame:
     path = Path(path)
     name = path.name
     raw = read_sheet(path, display=name)
-    header = ["" if h is None else str(h).strip() for h in raw.header]
-    columns = {}
-    for c in (c for c in PREFILLED if c in cb.columns):
-        hits = [k for k, h in enumerate(header) if h == c] or [
-            k for k, h in enumerate(header) if spelling_key(h) == spelling_key(c)
-        ]
-        if hits:
-            columns[c] = hits[0]
-    if "case_id" not in columns:
-        raise CodingSheetError(
-            name,
-            [
-                Problem(
-                    name,
-                    "a case list needs a case_id column",
-                    line=1,
-                    worksheet=raw.worksheet,
-                    hint=did_you_mean("case_id", header),
-                )
-            ],
-        )
-    groups = {spelling_key(g.code): g for g in cb.sectoral_groups}
-    all_industries = [i for g in cb.sectoral_groups for i in g.all_industries]
+    columns = _case_list_columns(raw, cb)
     records, problems, first_line = [], [], {}
     for row, line in zip(raw.rows, raw.lines):
         record = {c: _text(row[k]) for c, k in columns.items()}
@@ -126,43 +113,89 @@ def _case_list(path: str | Path, cb: Codebook) -> pd.DataFrame:
                 )
             )
 
-        if record["case_id"] is None:
-            problem("case_id", "missing case id")
-        elif record["case_id"] in first_line:
-            problem("case_id", "duplicate case id", hint=f"first used on line {first_line[record['case_id']]}")
-        else:
-            first_line[record["case_id"]] = line
-        group = None
-        if record.get("sectoral_group") is not None:
-            group = groups.get(spelling_key(record["sectoral_group"]))
-            if group is None:
-                problem(
-                    "sectoral_group",
-                    "unknown category",
-                    ", ".join(cb.group_codes),
-                    did_you_mean(record["sectoral_group"], cb.group_codes),
-                )
-            else:
-                record["sectoral_group"] = group.code
-        if record.get("industry") is not None:
-            choices = group.all_industries if group is not None else all_industries
-            hits = [i for i in choices if spelling_key(i) == spelling_key(record["industry"])]
-            if hits:
-                record["industry"] = hits[0]
-            elif group is not None or record.get("sectoral_group") is None:
-                problem(
-                    "industry",
-                    "industry is not one of the industries"
-                    + (f" of {group.code}" if group is not None else " of the codebook"),
-                    "; ".join(choices),
-                    did_you_mean(record["industry"], choices),
-                )
+        _check_case_id(record, line, first_line, problem)
+        group = _spell_group(record, cb, problem)
+        _spell_industry(record, group, cb, problem)
         records.append(record)
     if problems:
         raise CodingSheetError(name, problems)
     if not records:
         raise CodingSheetError(name, [Problem(name, "lists no cases", worksheet=raw.worksheet)])
     return pd.DataFrame(records, columns=list(columns), dtype=object)
+
+
+def _case_list_columns(raw: RawSheet, cb: Codebook) -> dict[str, int]:
+    """Where the case list holds each column it may pre-fill: the codebook's spelling first, then any spelling
+    of it. Refuses a list without case ids."""
+    header = ["" if h is None else str(h).strip() for h in raw.header]
+    columns = {}
+    for c in (c for c in PREFILLED if c in cb.columns):
+        hits = [k for k, h in enumerate(header) if h == c] or [
+            k for k, h in enumerate(header) if spelling_key(h) == spelling_key(c)
+        ]
+        if hits:
+            columns[c] = hits[0]
+    if "case_id" not in columns:
+        raise CodingSheetError(
+            raw.file,
+            [
+                Problem(
+                    raw.file,
+                    "a case list needs a case_id column",
+                    line=1,
+                    worksheet=raw.worksheet,
+                    hint=did_you_mean("case_id", header),
+                )
+            ],
+        )
+    return columns
+
+
+def _check_case_id(record: dict, line: int, first_line: dict[str, int], problem) -> None:
+    """Every case listed once, with an id; `first_line` remembers where each id was first used."""
+    if record["case_id"] is None:
+        problem("case_id", "missing case id")
+    elif record["case_id"] in first_line:
+        problem("case_id", "duplicate case id", hint=f"first used on line {first_line[record['case_id']]}")
+    else:
+        first_line[record["case_id"]] = line
+
+
+def _spell_group(record: dict, cb: Codebook, problem) -> SectoralGroup | None:
+    """The listed sectoral group in the codebook's spelling (None when not listed or unknown, which is reported)."""
+    if record.get("sectoral_group") is None:
+        return None
+    groups = {spelling_key(g.code): g for g in cb.sectoral_groups}
+    group = groups.get(spelling_key(record["sectoral_group"]))
+    if group is None:
+        problem(
+            "sectoral_group",
+            "unknown category",
+            ", ".join(cb.group_codes),
+            did_you_mean(record["sectoral_group"], cb.group_codes),
+        )
+    else:
+        record["sectoral_group"] = group.code
+    return group
+
+
+def _spell_industry(record: dict, group: SectoralGroup | None, cb: Codebook, problem) -> None:
+    """The listed industry in the codebook's spelling: one of its group's, or of any group when none is listed.
+    Under an unknown group the industry is not judged (the group is reported)."""
+    if record.get("industry") is None:
+        return
+    choices = group.all_industries if group is not None else [i for g in cb.sectoral_groups for i in g.all_industries]
+    hits = [i for i in choices if spelling_key(i) == spelling_key(record["industry"])]
+    if hits:
+        record["industry"] = hits[0]
+    elif group is not None or record.get("sectoral_group") is None:
+        problem(
+            "industry",
+            "industry is not one of the industries"
+            + (f" of {group.code}" if group is not None else " of the codebook"),
+            "; ".join(choices),
+            did_you_mean(record["industry"], choices),
+        )
 
 
 def build_workbook(cases: pd.DataFrame | None = None, codebook: Codebook | None = None):

@@ -1,0 +1,185 @@
+"""Reading a coding sheet's cells as they are, before any normalisation, refusing files that are not sheets.
+
+What is read
+    A CSV file (UTF-8; comma-, semicolon- or tab-separated, decided from the header line) or an Excel workbook
+    (.xlsx/.xlsm; its first worksheet, or the worksheet named with `sheet=`). Line 1 holds the column names;
+    every later row that is not entirely empty is one case, in any number and with ids of any form (any text
+    without line breaks or control characters, unique in the sheet). Entirely empty rows are skipped and
+    reported; columns with neither a name nor any value are formatting, not content, and are dropped.
+
+Every row keeps where it sits in the file (CSV line or spreadsheet row, and the cell in a workbook), so that a
+problem found later is located there. The input file is only ever read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .. import paths
+from .sheet_report import DELIMITERS, CodingSheetError, Problem
+from .spelling import did_you_mean
+
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+HEADER_LINE = 1  # line 1 (spreadsheet row 1) holds the column names
+
+
+@dataclass
+class RawSheet:
+    """A sheet's cells as read, before any normalisation, with where each row sits in the file."""
+
+    file: str
+    worksheet: str | None
+    header: list[object]
+    rows: list[list[object]]
+    lines: list[int]  # file line (CSV) or spreadsheet row (workbook) of each row
+    empty_rows: list[int] = field(default_factory=list)
+    delimiter: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+    columns_at: list[int] = field(default_factory=list)  # original position of each kept column
+
+    def position(self, k: int) -> str:
+        """How a user finds column k (0-based): its letter in a workbook, its number in a CSV."""
+        if self.worksheet is not None:
+            from openpyxl.utils import get_column_letter
+
+            return f"column {get_column_letter(k + 1)}"
+        return f"column {k + 1}"
+
+    def cell(self, line: int, k: int | None) -> str | None:
+        if self.worksheet is None or k is None:
+            return None
+        from openpyxl.utils import get_column_letter
+
+        return f"{get_column_letter(k + 1)}{line}"
+
+    def where(self, line: int, k: int | None) -> str:
+        cell = self.cell(line, k)
+        return f"line {line}" + (f", cell {cell}" if cell else "")
+
+
+def display_name(path: Path) -> str:
+    """How messages name a file: as typed when relative; repository-relative inside the compendium; else the
+    file name only, so that no notebook output ever shows a machine path."""
+    return paths.relative(path) if path.is_absolute() else path.as_posix()
+
+
+def is_empty_cell(value) -> bool:
+    """Nothing typed: no value, NaN, or only spaces."""
+    return (
+        value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str) and not value.strip())
+    )
+
+
+def _refuse(name: str, message: str, worksheet: str | None = None):
+    return CodingSheetError(name, [Problem(name, message, worksheet=worksheet)])
+
+
+def _read_csv(data: bytes, name: str) -> RawSheet:
+    if data[:4] == b"PK\x03\x04":
+        raise _refuse(name, "looks like an Excel workbook; save it with the .xlsx suffix or export it as CSV")
+    if b"\x00" in data[:8192]:
+        raise _refuse(name, "is a binary file, not a CSV text file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise _refuse(name, f"is not UTF-8 text (byte {error.start}); save the sheet as CSV UTF-8") from None
+    first_line = text.splitlines()[0] if text.splitlines() else ""
+    delimiter = next((d for d in DELIMITERS if d in first_line), ",")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    records, lines, previous = [], [], 0
+    try:
+        for record in reader:
+            records.append(record)
+            lines.append(previous + 1)
+            previous = reader.line_num
+    except csv.Error as error:
+        raise _refuse(name, f"is not a well-formed CSV table (line {reader.line_num}: {error})") from None
+    if not records or not any(c.strip() for c in records[0]):
+        raise _refuse(name, "has no header line: line 1 must hold the column names")
+    header, width = records[0], len(records[0])
+    sheet = RawSheet(name, None, list(header), [], [], delimiter=delimiter)
+    for record, line in zip(records[1:], lines[1:]):
+        if len(record) > width and any(c.strip() for c in record[width:]):
+            sheet.problems.append(
+                Problem(
+                    name,
+                    f"the row has {len(record)} cells but the header names {width} "
+                    "columns (a separator inside a value needs quotes)",
+                    line,
+                )
+            )
+        sheet.rows.append((record + [""] * width)[:width])
+        sheet.lines.append(line)
+    return sheet
+
+
+def _read_workbook(path: Path, name: str, worksheet: str | None) -> RawSheet:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, data_only=True)
+    except Exception as error:  # openpyxl raises many types for a broken workbook
+        raise _refuse(name, f"cannot be read as an Excel workbook ({error})") from None
+    names = book.sheetnames
+    if worksheet is None:
+        ws = book.worksheets[0]
+    elif worksheet in names:
+        ws = book[worksheet]
+    else:
+        hint = did_you_mean(worksheet, names)
+        raise CodingSheetError(
+            name,
+            [
+                Problem(
+                    name, f"has no worksheet named {worksheet!r}", allowed=", ".join(repr(n) for n in names), hint=hint
+                )
+            ],
+        )
+    rows = [list(r) for r in ws.iter_rows(values_only=True)]
+    if not rows or all(is_empty_cell(v) for v in rows[0]):
+        raise _refuse(name, "has no header row: row 1 must hold the column names", ws.title)
+    width = max(len(r) for r in rows)
+    rows = [(r + [None] * width)[:width] for r in rows]
+    return RawSheet(name, ws.title, rows[0], rows[1:], list(range(2, len(rows) + 1)))
+
+
+def _drop_formatting(raw: RawSheet) -> RawSheet:
+    """Drop columns with neither a name nor any value (formatting, not content) and entirely empty rows."""
+    keep = [
+        k for k, h in enumerate(raw.header) if not is_empty_cell(h) or any(not is_empty_cell(r[k]) for r in raw.rows)
+    ]
+    raw.header = [raw.header[k] for k in keep]
+    raw.rows = [[r[k] for k in keep] for r in raw.rows]
+    raw.columns_at = keep
+    filled = [(r, line) for r, line in zip(raw.rows, raw.lines) if not all(is_empty_cell(v) for v in r)]
+    raw.empty_rows = [line for r, line in zip(raw.rows, raw.lines) if all(is_empty_cell(v) for v in r)]
+    raw.rows, raw.lines = [r for r, _ in filled], [line for _, line in filled]
+    return raw
+
+
+def read_sheet(path: str | Path, display: str | None = None, sheet: str | None = None) -> RawSheet:
+    """Read a sheet's cells as they are (nothing normalised yet), refusing files that are not sheets at all.
+
+    `sheet` names the worksheet of a workbook (default: the first); a CSV file has none.
+    """
+    path = Path(path)
+    name = display or display_name(path)
+    if not path.exists():
+        raise _refuse(name, "file not found")
+    if path.is_dir():
+        raise _refuse(name, "is a folder, not a coding sheet file")
+    data = path.read_bytes()
+    if not data.strip():
+        raise _refuse(name, "the file is empty; expected a header line and one row per case")
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        raw = _read_workbook(path, name, sheet)
+    elif sheet is not None:
+        raise _refuse(name, f"is a CSV file, which has no worksheets; drop the worksheet name {sheet!r}")
+    else:
+        raw = _read_csv(data, name)
+    return _drop_formatting(raw)

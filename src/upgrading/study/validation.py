@@ -1,0 +1,366 @@
+"""Normalising a sheet's cells to the codebook's spelling and validating them against the codebook.
+
+Columns
+    Every codebook column must be present, in any order. Columns that are not in the codebook (a coder's
+    `notes` or `comments`) are kept in the file, never read by the analysis, and listed in the report as
+    ignored; when such a column is close to a codebook column that is missing (`procces_upgrading`), the
+    missing-column problem says "is it ...?" and the ignored column says "did you mean ...?".
+
+Normalisation (every one applied is listed in the report, once per column and value; nothing else changes)
+    - surrounding spaces in any cell or column name are removed;
+    - a column name or category written in another case or with spaces or hyphens for underscores is read as
+      the codebook's spelling: `Quasi-hierarchy` and `QUASI HIERARCHY` as `quasi_hierarchy`, `Governance` as
+      `governance`, `textile and garments` as `Textile and garments` (industries follow the same rule);
+    - a 0-3 score written as a whole number with a decimal point, `2.0` or `"2.00"`, is read as `2`
+      (an Excel number cell holding 2 is simply 2: Excel stores every number as a float, so that is not a
+      normalisation and is not reported).
+    Anything else is refused with the problem located (file, worksheet, line, spreadsheet cell, case, column),
+    the value as typed, what is allowed and, for near misses, a "did you mean".
+
+Validation is declarative: a pandera schema built from the codebook, run lazily on the normalised cells so that
+every problem is found in one pass. The input file is only ever read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+
+from .codebook import Codebook, Variable, collective_efficiency, load_codebook
+from .sheet_report import CodingSheetError, IgnoredColumn, Normalisation, Problem, SheetReport
+from .sheets import HEADER_LINE, RawSheet, display_name, is_empty_cell, read_sheet
+from .spelling import did_you_mean, spelling_key
+
+CASE_ID_FORBIDDEN = r"[\x00-\x1f\x7f]"  # line breaks and other control characters
+WHOLE_NUMBER_TEXT = re.compile(r"\d+\.0+")
+
+
+def _number_text(value) -> str:
+    # Excel stores every number as a float: a whole one is the integer the coder typed.
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class _Normaliser:
+    """Turns raw cells into the codebook's spelling, recording every documented normalisation it applies."""
+
+    def __init__(self, cb: Codebook):
+        self.vocabulary = {v.name: [str(a) for a in v.allowed] for v in cb.variables if v.allowed}
+        industries = [i for g in cb.sectoral_groups for i in g.all_industries]
+        if "industry" in cb.columns:
+            self.vocabulary.setdefault("industry", industries)
+        self.scales = {v.name for v in cb.variables if v.scale is not None}
+        self.seen: dict[tuple[str, str, str], list] = {}
+
+    def __call__(self, column: str, value, where: str):
+        """The cell as text in the codebook's spelling (pd.NA when empty)."""
+        if is_empty_cell(value):
+            return pd.NA
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return str(value)  # a date or a truth value: refused later as it is
+        if not isinstance(value, str):
+            return _number_text(value)
+        text = value.strip()
+        result = text
+        allowed = self.vocabulary.get(column)
+        if column in self.scales and WHOLE_NUMBER_TEXT.fullmatch(text) and int(float(text)) in map(int, allowed):
+            result = str(int(float(text)))
+        elif allowed is not None and text not in allowed:
+            matches = [a for a in allowed if spelling_key(a) == spelling_key(text)]
+            if len(matches) == 1:
+                result = matches[0]
+        if result != value:
+            accepted = allowed is None or result in allowed
+            if accepted:
+                key = (column, value, result) if result != text else (column, "", "(surrounding spaces removed)")
+                self.seen.setdefault(key, []).append(where)
+        return result
+
+    def records(self, columns: list[str]) -> tuple[Normalisation, ...]:
+        order = {c: k for k, c in enumerate(columns)}
+        return tuple(
+            Normalisation(c, o, n, len(w), w[0])
+            for (c, o, n), w in sorted(self.seen.items(), key=lambda kv: (order.get(kv[0][0], -1), kv[1][0]))
+        )
+
+
+def _layout(raw: RawSheet, cb: Codebook, normaliser: _Normaliser):
+    """Map the sheet's columns to the codebook's: codebook column -> position; the columns ignored."""
+    expected = list(cb.columns)
+    names = [str(h).strip() if not is_empty_cell(h) else "" for h in raw.header]
+    at = raw.columns_at
+    found: dict[str, list[int]] = {}
+    for k, n in enumerate(names):
+        if n in expected:
+            found.setdefault(n, []).append(k)
+            if str(raw.header[k]) != n:
+                normaliser.seen[("(column names)", str(raw.header[k]), n)] = [raw.where(HEADER_LINE, at[k])]
+    for k, n in enumerate(names):
+        if n and n not in expected:
+            matches = [c for c in expected if spelling_key(c) == spelling_key(n)]
+            if len(matches) == 1 and matches[0] not in found:
+                found[matches[0]] = [k]
+                normaliser.seen[("(column names)", n, matches[0])] = [raw.where(HEADER_LINE, at[k])]
+    problems = []
+    for column, ks in found.items():
+        if len(ks) > 1:
+            where = ", ".join(raw.position(at[k]).removeprefix("column ") for k in ks)
+            problems.append(
+                Problem(
+                    raw.file,
+                    f"column {column!r} appears {len(ks)} times (columns {where}); keep one",
+                    HEADER_LINE,
+                    worksheet=raw.worksheet,
+                    cell=raw.cell(HEADER_LINE, at[ks[1]]),
+                    column=column,
+                )
+            )
+    used = {k for ks in found.values() for k in ks}
+    missing = [c for c in expected if c not in found]
+    ignored = tuple(
+        IgnoredColumn(names[k], raw.position(at[k]), did_you_mean(names[k], missing) if missing and names[k] else None)
+        for k in range(len(names))
+        if k not in used
+    )
+    return {c: ks[0] for c, ks in found.items()}, ignored, problems
+
+
+def build_schema(codebook: Codebook | None = None):
+    """The pandera schema of a coding sheet, derived from the codebook (text cells, so bad values survive)."""
+    import pandera.pandas as pa
+
+    cb = codebook or load_codebook()
+    columns = {}
+    for v in cb.variables:
+        checks = []
+        if v.kind == "identifier":
+            checks.append(pa.Check(lambda s: ~s.astype(str).str.contains(CASE_ID_FORBIDDEN), name="case_id_format"))
+        elif v.allowed:
+            checks.append(pa.Check.isin([str(a) for a in v.allowed], name="allowed_values"))
+        columns[v.name] = pa.Column(object, nullable=False, unique=v.kind == "identifier", checks=checks, coerce=False)
+    group_industries = {g.code: set(g.all_industries) for g in cb.sectoral_groups}
+
+    def industry_in_group(df: pd.DataFrame) -> pd.Series:
+        if not {"sectoral_group", "industry"} <= set(df.columns):
+            return pd.Series(True, index=df.index)  # the missing column is reported on its own
+        allowed = df["sectoral_group"].map(group_industries)
+        known = allowed.notna() & df["industry"].notna()
+        ok = [ind in allow for ind, allow in zip(df["industry"][known], allowed[known])]
+        result = pd.Series(True, index=df.index)
+        result[known] = ok
+        return result
+
+    def collective_efficiency_rule(df: pd.DataFrame) -> pd.Series:
+        names = ("external_economies", "joint_actions", "collective_efficiency")
+        if not set(names) <= set(df.columns):
+            return pd.Series(True, index=df.index)  # the missing column is reported on its own
+        # Only rows whose three scores are valid are checked; the rest are already reported by the column checks.
+        valid = pd.concat({c: df[c].isin(["0", "1", "2", "3"]) for c in names}, axis=1).all(axis=1)
+        parts = {c: pd.to_numeric(df[c].where(valid), errors="coerce") for c in names}
+        expected = collective_efficiency(parts["external_economies"], parts["joint_actions"])
+        return ~valid | (expected == parts["collective_efficiency"])
+
+    frame_checks = []
+    if {"sectoral_group", "industry"} <= set(cb.columns):
+        frame_checks.append(pa.Check(industry_in_group, name="industry_in_group"))
+    if {"external_economies", "joint_actions", "collective_efficiency"} <= set(cb.columns):
+        frame_checks.append(pa.Check(collective_efficiency_rule, name="collective_efficiency_rule"))
+    return pa.DataFrameSchema(columns, strict=True, checks=frame_checks, coerce=False)
+
+
+@dataclass
+class _SchemaFailures:
+    """Turns pandera's failure cases into problems a coder can act on, each located in the sheet."""
+
+    frame: pd.DataFrame  # normalised cells
+    raw_values: pd.DataFrame  # the same cells as typed
+    raw: RawSheet
+    positions: dict[str, int]  # codebook column -> position among the sheet's kept columns
+    ignored: tuple[IgnoredColumn, ...]
+    cb: Codebook
+    rules: ClassVar[tuple[str, ...]] = ("industry_in_group", "collective_efficiency_rule")
+
+    def __post_init__(self):
+        frame = self.frame
+        self.ids = frame["case_id"] if "case_id" in frame.columns else pd.Series(pd.NA, index=frame.index)
+        self.first_line = {}  # case id -> the line it is first used on
+        for i, cid in self.ids.items():
+            if pd.notna(cid):
+                self.first_line.setdefault(cid, self.raw.lines[i])
+
+    def problems(self, failures: pd.DataFrame) -> list[Problem]:
+        """Every problem, once (a row-wide rule is reported once per row), by line and codebook column order."""
+        problems, seen = [], set()
+        for row in failures.itertuples(index=False):
+            check, column = str(row.check), row.column
+            if check == "column_in_dataframe":
+                problems.append(self._missing_column(str(row.failure_case)))
+            elif row.index is None or pd.isna(row.index):
+                problems.append(
+                    Problem(
+                        self.raw.file,
+                        f"check {check} failed on column {column}: {row.failure_case}",
+                        worksheet=self.raw.worksheet,
+                    )
+                )
+            elif check in self.rules:
+                if (check, int(row.index)) not in seen:
+                    seen.add((check, int(row.index)))
+                    problems.append(self._broken_rule(check, int(row.index)))
+            elif (problem := self._bad_cell(check, int(row.index), column, row.failure_case)) is not None:
+                problems.append(problem)
+        column_order = {c: k for k, c in enumerate(self.cb.columns)}
+        problems.sort(key=lambda p: (p.line if p.line is not None else 0, column_order.get(p.column, -1)))
+        return problems
+
+    def _located(self, i: int, column: str, message: str, value=None, allowed=None, hint=None) -> Problem:
+        cid = self.ids.get(i)
+        line = self.raw.lines[i]
+        k = self.raw.columns_at[self.positions[column]] if column in self.positions else None
+        return Problem(
+            self.raw.file,
+            message,
+            line,
+            None if pd.isna(cid) else str(cid),
+            column,
+            value,
+            allowed,
+            hint,
+            worksheet=self.raw.worksheet,
+            cell=self.raw.cell(line, k),
+        )
+
+    def _missing_column(self, missing: str) -> Problem:
+        """A missing codebook column, with the ignored column it may be ("is it ...?")."""
+        hint = did_you_mean(missing, [c.name for c in self.ignored if c.name])
+        return Problem(
+            self.raw.file,
+            f"required column {missing!r} is missing",
+            line=HEADER_LINE,
+            hint=hint.replace("did you mean", "is it") if hint else None,
+            worksheet=self.raw.worksheet,
+        )
+
+    def _broken_rule(self, check: str, i: int) -> Problem:
+        """A row that breaks a rule across columns: an industry outside its group, or a derived score."""
+        frame, raw_values = self.frame, self.raw_values
+        if check == "industry_in_group":
+            group = self.cb.group(frame.at[i, "sectoral_group"])
+            return self._located(
+                i,
+                "industry",
+                f"industry is not one of the industries of {group.code}",
+                raw_values.at[i, "industry"],
+                "; ".join(group.all_industries),
+                did_you_mean(frame.at[i, "industry"], group.all_industries),
+            )
+        ee, ja = int(frame.at[i, "external_economies"]), int(frame.at[i, "joint_actions"])
+        return self._located(
+            i,
+            "collective_efficiency",
+            "does not follow the codebook rule floor((external_economies + joint_actions + 1) / 2)",
+            raw_values.at[i, "collective_efficiency"],
+            f"{collective_efficiency(ee, ja)} for external_economies={ee}, joint_actions={ja}",
+        )
+
+    def _bad_cell(self, check: str, i: int, column: str, failure_case) -> Problem | None:
+        """One cell the codebook refuses (None for the first use of a repeated case id: each repeat points to it)."""
+        variable = self.cb.variable(column)
+        value = self.raw_values.at[i, column]
+        if check == "not_nullable":
+            return self._located(i, column, "missing value", None, _allowed_text(variable))
+        if check == "field_uniqueness":
+            first = self.first_line.get(failure_case)
+            if first == self.raw.lines[i]:
+                return None
+            return self._located(i, column, "duplicate case id", value, hint=f"first used on line {first}")
+        if check == "case_id_format":
+            return self._located(i, column, "case id holds a line break or another control character", value)
+        if variable.scale is not None:
+            text = self.frame.at[i, column]
+            kind = "out of range" if re.fullmatch(r"[+-]?\d+(\.0+)?", str(text)) else "wrong type: not a whole number"
+            return self._located(i, column, kind, value, _allowed_text(variable))
+        return self._located(
+            i,
+            column,
+            "unknown category",
+            value,
+            _allowed_text(variable),
+            did_you_mean(self.frame.at[i, column], variable.allowed),
+        )
+
+
+def _allowed_text(variable: Variable) -> str:
+    if variable.scale is not None:
+        return ", ".join(f"{lvl} ({lab})" for lvl, lab in zip(variable.scale.levels, variable.scale.labels))
+    if variable.categories:
+        return ", ".join(variable.allowed)
+    return "any non-empty text"
+
+
+def check_sheet(
+    path: str | Path, codebook: Codebook | None = None, display: str | None = None, sheet: str | None = None
+) -> tuple[pd.DataFrame, SheetReport]:
+    """Read and validate a sheet: its codebook columns as text in the codebook's spelling, and the report of
+    what was ignored and normalised. Raises CodingSheetError listing every problem.
+
+    `display` is how the file is named in messages (the command line passes the path as the user typed it);
+    `sheet` names the worksheet of a workbook (default: the first).
+    """
+    import pandera.pandas as pa
+
+    cb = codebook or load_codebook()
+    path = Path(path)
+    name = display or display_name(path)
+    raw = read_sheet(path, display=name, sheet=sheet)
+    normaliser = _Normaliser(cb)
+    positions, ignored, problems = _layout(raw, cb, normaliser)
+    problems = raw.problems + problems
+    at = raw.columns_at
+    present = [c for c in cb.columns if c in positions]
+    raw_values = pd.DataFrame(
+        {c: [r[positions[c]] for r in raw.rows] for c in present}, dtype=object, index=pd.RangeIndex(len(raw.rows))
+    )
+    frame = pd.DataFrame(
+        {
+            c: [
+                normaliser(c, r[positions[c]], raw.where(line, at[positions[c]]))
+                for r, line in zip(raw.rows, raw.lines)
+            ]
+            for c in present
+        },
+        dtype=object,
+        index=pd.RangeIndex(len(raw.rows)),
+    )
+    report = SheetReport(
+        name,
+        raw.worksheet,
+        len(frame),
+        ignored,
+        normaliser.records(["(column names)", *cb.columns]),
+        tuple(raw.empty_rows),
+        raw.delimiter,
+    )
+    try:
+        build_schema(cb).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        failures = _SchemaFailures(frame, raw_values, raw, positions, ignored, cb)
+        problems += failures.problems(errors.failure_cases)
+    if frame.empty:
+        problems.append(Problem(name, "has a header but no cases", worksheet=raw.worksheet))
+    if problems:
+        raise CodingSheetError(name, problems, report)
+    return frame, report
+
+
+def validate(
+    path: str | Path, codebook: Codebook | None = None, display: str | None = None, sheet: str | None = None
+) -> pd.DataFrame:
+    """Validate a sheet; return its codebook columns as text cells, or raise CodingSheetError listing every
+    problem (see `check_sheet`, which also returns the report)."""
+    return check_sheet(path, codebook, display, sheet)[0]
