@@ -20,9 +20,18 @@ def _from_p(p_consistent, p_contradicted):
 
 
 def test_raw_verdicts_are_the_decision_p_values_at_five_percent(table):
-    """The intervals decide the raw verdict; the p-values, computed from the same statistic, must agree."""
+    """The statistics decide the raw verdict; the p-values, computed from the same statistics, must agree."""
     assert (table["fit"] == "jeffreys").any() and (table["fit"] == "ml").any(), "both kinds of fit exercised"
     np.testing.assert_array_equal(_from_p(table["p_consistent"], table["p_contradicted"]), table["verdict"])
+
+
+def test_raw_verdicts_are_the_rule_on_the_printed_intervals(table):
+    """The verdict beside each claim is the declared rule read off the intervals printed beside it."""
+    from upgrading.study import verdicts
+
+    for row in table.itertuples():
+        decided = verdicts.decide(row.expected, (row.ci_low, row.ci_high), (row.ci90_low, row.ci90_high), row.margin)
+        assert decided == row.verdict, row.id
 
 
 def test_two_sided_p_matches_the_95_interval(table):
@@ -49,14 +58,25 @@ def test_holm_adjusts_one_family_of_two_tests_per_claim(table):
 
 
 def test_penalised_decision_statistics_are_likelihood_ratio_roots():
-    """For a penalised fit, r(0)^2 is the drop of the penalised log-likelihood (x2) when the slope is held at 0,
-    and the 95% profile interval ends where r = -+1.96."""
-    from upgrading.ordinal import ordered_logit
+    """For a penalised fit, r(v)^2 is twice the drop of the penalised log-likelihood when the slope is held at v
+    (checked with scipy's optimiser over the other parameters), and the 95% profile interval ends where
+    r = -+1.96."""
+    from scipy import optimize
 
-    df = pd.DataFrame({"y": [0, 0, 0, 1, 1, 1, 2, 2, 2], "x": np.arange(9.0)})
-    with pytest.warns(UserWarning):
-        fit = ordered_logit("y ~ x", df, penalty="jeffreys")
+    from upgrading.ordinal import ordered_logit
+    from upgrading.ordinal.engine import evaluate
+
+    df = pd.DataFrame({"y": [0, 0, 0, 1, 1, 1, 2, 2, 0, 2, 2], "x": np.r_[np.arange(9.0), 2.5, 1.0]})
+    fit = ordered_logit("y ~ x", df, penalty="jeffreys")
     low, high = fit.profile_conf_int().loc["x"]
-    roots = claims.signed_roots(fit, "x", 0.405)
-    assert roots[0] > 0 and roots[1] > 0 and roots[2] > roots[1]
+    roots = fit.signed_root("x", [0.0, 0.405, -0.405])
+    assert roots[2] > roots[0] > roots[1]  # r(v) falls as v rises
+    for value, root in zip([0.0, 0.405, -0.405], roots):
+
+        def minus(free, value=value):
+            theta = np.r_[free, value][None, :]
+            return -evaluate(theta, fit.model.problem, "jeffreys")[0][0]
+
+        best = optimize.minimize(minus, fit.theta[:2], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12})
+        assert root**2 == pytest.approx(2 * (fit.objective + best.fun), abs=1e-7)
     np.testing.assert_allclose(fit.signed_root("x", [low, high]), [1.959963984540054, -1.959963984540054], atol=1e-6)

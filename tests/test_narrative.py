@@ -98,7 +98,7 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
     counts = pd.DataFrame(
         {"raw": verdicts["verdict"].value_counts(), "holm": verdicts["verdict_holm"].value_counts()}
     ).reindex(["consistent", "contradicted", "inconclusive"], fill_value=0)
-    register = {"margins": {"x": float(np.log(2.0))}}
+    register = _register(2.0)
     text = narrative.verdicts_summary(verdicts, counts, register, small_cases())
     assert text.startswith(
         "Of the 4 claims (3 table cells, 1 textual), 1 are consistent with the data, 1 "
@@ -109,6 +109,17 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
     assert "1 to 3 cases per group" in text
     assert "6 cases cannot resolve" in narrative.simulated_reading(small_cases())
     assert narrative.simulated_reading(small_cases(simulated=False)).startswith("These verdicts are computed")
+
+
+def _register(odds_ratio: float):
+    """The package's register with one declared margin (as an odds ratio), for sentences that quote it."""
+    import dataclasses
+
+    from upgrading import package_data
+    from upgrading.study.register import load_register
+
+    margins = package_data.freeze({"x": float(np.log(odds_ratio))})
+    return dataclasses.replace(load_register(), margins=margins)
 
 
 def _summary():
@@ -131,16 +142,16 @@ def _summary():
 
 
 def test_power_reading_takes_every_number_from_the_table():
-    text = narrative.power_reading(_summary(), margin="1.5", base_cases=50)
+    text = narrative.power_reading(_summary(), _register(1.5), base_cases=50)
     assert "**At 50 cases with the documented effects**" in text
     assert "right verdict in 0.01–0.20 of replicates" in text  # min 0.01 (neutral), max 50/250
     assert "separated in 0.50 of these fits at 50 cases and in 0.00 at 200" in text
     # positive per group: the weakest group reaches 0.8 at n / 300 >= 0.8 -> never; pooled: 0.5 + n/400 from 200
     assert "in every group at no number of cases studied (up to 200)" in text
     assert "**pooled** positive claim from 200 cases" in text
-    assert "odds ratio 1.5" in text and "at most 0.020 of verdicts" in text
+    assert "odds ratio 1.5" in text and "at most 0.020 of verdicts" in text and "its 90% interval inside" in text
     # a study size that was not run falls back to the nearest number of cases studied
-    assert "**At 30 cases" in narrative.power_reading(_summary(), margin="1.5", base_cases=35)
+    assert "**At 30 cases" in narrative.power_reading(_summary(), _register(1.5), base_cases=35)
     assert narrative.first_n_reaching(pd.DataFrame({"n_cases": [30, 50], "p_right": [0.5, 0.9]})) == "from 50 cases"
 
 

@@ -1,54 +1,45 @@
-"""Batches of replicate fits against one fit per replicate, and the design analysis (power study) built on them."""
+"""Batches of fits against one fit per problem, designs of stacked sheets against one sheet at a time, and the
+design analysis (power study): it runs the claims check itself, so a kept replicate re-decided by `upgrading
+claims` gets exactly the verdicts the study recorded."""
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import run_cli
 
-from upgrading.ordinal import Batch, OrderedLogit, build_design, fit_replicates, newton
+from upgrading.ordinal import (
+    Batch,
+    OrderedLogit,
+    aliased_columns,
+    build_design,
+    build_designs,
+    fit_replicates,
+    newton,
+)
+from upgrading.ordinal.design import _aliased_columns
 from upgrading.ordinal.engine import information, loglik, start_values
 from upgrading.ordinal.separation import linear_program
-from upgrading.study import claims, models, power, simulate
+from upgrading.study import claims, coding, models, power, simulate
 from upgrading.study.codebook import load_codebook
+from upgrading.study.register import load_register
 
-CELL_MODEL = claims.load_register()["cell_model"]
-
-
-def _sheet(cases: dict, outcomes: dict) -> pd.DataFrame:
-    """A replicate's arrays as the cases data frame `coding.load_cases` would give."""
-    cb = load_codebook()
-    frame = pd.DataFrame(
-        {
-            "sectoral_group": pd.Categorical(np.array(cb.group_codes)[cases["group"]], categories=cb.group_codes),
-            "governance": pd.Categorical(
-                np.array(cb.governance_levels)[cases["governance"]], categories=cb.governance_levels
-            ),
-            "collective_efficiency": cases["collective_efficiency"],
-            "leader_driven": cases["leader_driven"],
-        }
-    )
-    for form, values in outcomes.items():
-        frame[form] = values
-    return frame
+REGISTER = load_register()
 
 
-def _replicates(n_cases: int, count: int, seed: int = 7) -> list[pd.DataFrame]:
-    data = power.simulate_chunk(power.replicate_seeds(seed, 1, count)[0], n_cases, 1.0)
-    return [
-        _sheet({k: v[r] for k, v in data["cases"].items()}, {k: v[r] for k, v in data["per_group"].items()})
-        for r in range(count)
-    ]
+def _replicates(n_cases: int, count: int, seed: int = 7, scale: float = 1.0) -> pd.DataFrame:
+    """`count` replicates of a design cell as stacked typed cases, with a `sheet` column."""
+    cell = power.DesignCell(n_cases, scale)
+    data = power.simulate_chunk(cell.seeds(seed, 0, count), n_cases, scale)
+    frame = simulate.cases_frame(data["cases"] | data["per_group"])
+    return frame.assign(sheet=np.repeat(np.arange(count), n_cases))
 
 
 def _designs(n_cases: int, count: int, form: str = "product_upgrading") -> list:
-    designs = []
-    for sheet in _replicates(n_cases, count):
-        try:
-            design = build_design(models.formula(CELL_MODEL, form), sheet)
-        except Exception:  # not estimable: covered by test_estimable_matches_build_design
-            continue
-        if design.n_levels == 4:
-            designs.append(design)
-    return designs
+    stacked = _replicates(n_cases, count)
+    designs = build_designs(models.formula(REGISTER.cell_model, form), stacked, stacked["sheet"], range(count))
+    return [d for d in designs if not isinstance(d, Exception) and d.n_levels == 4 and len(d.names) == 11]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +51,8 @@ def _single(design, penalty=None):
     return OrderedLogit(design).fit(penalty, warn=False)
 
 
-def test_replicate_fits_agree_with_one_fit_per_replicate(designs_50):
-    """One batch (problems leave the iterations at different times) against a batch of one per replicate."""
+def test_replicate_fits_agree_bit_for_bit_with_one_fit_per_problem(designs_50):
+    """One batch (problems leave the iterations at different times) against a batch of one per problem."""
     results = fit_replicates(Batch.stack(designs_50))
     separated = 0
     for r, design in enumerate(designs_50):
@@ -69,16 +60,16 @@ def test_replicate_fits_agree_with_one_fit_per_replicate(designs_50):
         assert bool(ml.separation.separated) == bool(results.separated[r]), r
         reference = _single(design, "jeffreys") if ml.separation.separated else ml
         separated += ml.separation.separated
-        np.testing.assert_allclose(results.theta[r], reference.theta, atol=1e-6, rtol=0)
-        np.testing.assert_allclose(results.bse[r], reference.bse[design.names].to_numpy(), atol=1e-6, rtol=1e-6)
+        np.testing.assert_array_equal(results.theta[r], reference.theta)
+        np.testing.assert_array_equal(results.bse[r], reference.bse[design.names].to_numpy())
     assert 0 < separated < len(designs_50)  # both paths were exercised
 
 
-def test_early_stopped_ml_gives_the_same_flags_and_fits(designs_50):
+def test_a_screened_separation_check_gives_the_same_flags_and_fits(designs_50):
     batch = Batch.stack(designs_50)
-    full, early = fit_replicates(batch), fit_replicates(batch, ml_max_iter=3)
+    full, early = fit_replicates(batch, ml_max_iter=200), fit_replicates(batch, ml_max_iter=3)
     np.testing.assert_array_equal(full.separated, early.separated)
-    np.testing.assert_allclose(full.theta, early.theta, atol=1e-6)
+    np.testing.assert_array_equal(full.theta, early.theta)
 
 
 def test_batch_evaluation_is_the_evaluation_of_each_problem(designs_50):
@@ -108,8 +99,6 @@ def test_block_linear_program_matches_one_program_per_problem(designs_50):
 
 
 def test_replicate_fits_handle_weights_and_a_fixed_parameter(designs_50):
-    import dataclasses
-
     weights = np.random.default_rng(0).integers(1, 4, len(designs_50[0].y)).astype(float)
     design = dataclasses.replace(designs_50[0], weights=weights)  # the fixture is shared: never mutate it
     batch = Batch.of(design)
@@ -136,37 +125,54 @@ def test_replicate_fits_handle_weights_and_a_fixed_parameter(designs_50):
     assert fit.objective[0] <= ours.objective[0] + 1e-9
 
 
-def test_estimable_matches_build_design():
-    data = power.simulate_chunk(power.replicate_seeds(11, 1, 80)[0], 30, 1.0)
-    X, _ = power.by_group_matrix(data["cases"])
-    y = data["per_group"]["functional_upgrading"]
-    ours = power.estimable(X, y)
-    sheets = [
-        _sheet({k: v[r] for k, v in data["cases"].items()}, {"functional_upgrading": y[r]}) for r in range(len(y))
-    ]
-    theirs = []
-    for sheet in sheets:
+@pytest.mark.parametrize("form", ["functional_upgrading", "intersectoral_upgrading"])
+def test_designs_of_stacked_sheets_are_the_designs_of_each_sheet(form):
+    """One patsy call over 80 stacked small replicates gives each sheet exactly the design `build_design` builds
+    for it alone, left-out terms and their reasons included, or the same error."""
+    stacked = _replicates(30, 80, seed=11)
+    formula = models.formula(REGISTER.cell_model, form)
+    many = build_designs(formula, stacked, stacked["sheet"], range(81))  # sheet 80 has no cases
+    assert str(many[80]) == "no cases: nothing to model"
+    dropped = errors = 0
+    for r, design in enumerate(many[:80]):
+        part = stacked[stacked["sheet"] == r]
         try:
-            build_design(models.formula(CELL_MODEL, "functional_upgrading"), sheet)
-            theirs.append(True)
-        except Exception:
-            theirs.append(False)
-    np.testing.assert_array_equal(ours, theirs)
-    assert not all(theirs)  # some small-group replicates cannot be estimated
+            alone = build_design(formula, part, aliased="drop")
+        except Exception as error:
+            assert str(design) == str(error)
+            errors += 1
+            continue
+        assert design.names == alone.names and design.aliased == alone.aliased and design.levels == alone.levels
+        np.testing.assert_array_equal(design.X, alone.X)
+        np.testing.assert_array_equal(design.y, alone.y)
+        dropped += bool(design.aliased)
+    assert dropped, "some small replicates leave terms out"
 
 
-def test_design_matrices_are_named_and_built_as_build_design_does():
-    data = power.simulate_chunk(power.replicate_seeds(5, 1, 2)[0], 50, 1.0)
-    cases = {k: v[0] for k, v in data["cases"].items()}
-    sheet = _sheet(cases, {k: v[0] for k, v in data["per_group"].items()})
-    for builder, formula in (
-        (power.by_group_matrix, models.formula(CELL_MODEL, "product_upgrading")),
-        (power.pooled_matrix, models.formula("pooled", "product_upgrading")),
-    ):
-        X, names = builder({k: v[None] for k, v in cases.items()})
-        design = build_design(formula, sheet)
-        assert names == design.names
-        np.testing.assert_array_equal(X[0], design.X)
+def test_the_batched_aliasing_screen_leaves_the_sequential_rule_unchanged():
+    """The full-rank screen only clears designs the sequential rule would leave whole: on random designs with
+    constant, duplicated, nearly collinear and exactly collinear columns, the two agree term for term."""
+    from upgrading.ordinal import Design
+
+    rng = np.random.default_rng(2)
+    designs = []
+    for k in range(300):
+        X = rng.integers(0, 4, (20, 5)).astype(float)
+        kind = k % 5
+        if kind == 1:
+            X[:, 2] = X[:, 0] + X[:, 1]
+        elif kind == 2:
+            X[:, 3] = 2.0
+        elif kind == 3:
+            X[:, 4] = X[:, 0] * (1 + 1e-7)
+        elif kind == 4:
+            X[:, 1] = X[:, 0] + 1e-3 * rng.normal(size=20)
+        names = [f"x{j}" for j in range(5)]
+        designs.append(Design(rng.integers(0, 3, 20), X, np.ones(20), [0, 1, 2], names, "y"))
+    screened = aliased_columns(designs)
+    for design, found in zip(designs, screened):
+        assert found == _aliased_columns(design.X, design.names, design.weights)
+    assert sum(bool(found) for found in screened) >= 180
 
 
 def test_the_generator_is_shared_with_the_sheet_of_record():
@@ -178,35 +184,63 @@ def test_the_generator_is_shared_with_the_sheet_of_record():
         np.testing.assert_array_equal(arrays[form], sheet[form].to_numpy())
 
 
-def test_results_do_not_depend_on_chunks_or_workers():
-    small = dict(replicates=12, cases=[40], effect_scales=[1.0], seed=99, progress=False)
-    one = power.run(**small, n_jobs=1, chunk_size=12)
-    split = power.run(**small, n_jobs=2, chunk_size=5)
+def test_results_do_not_depend_on_chunks_workers_or_other_cells():
+    small = dict(replicates=10, effect_scales=[1.0], seed=99, progress=False)
+    one = power.run(cases=[40], **small, n_jobs=1, chunk_size=10)
+    split = power.run(cases=[40], **small, n_jobs=2, chunk_size=4)
     pd.testing.assert_frame_equal(one, split)
-    other_seed = power.run(**(small | {"seed": 100}), n_jobs=1)
+    with_another_cell = power.run(cases=[40, 60], **small, chunk_size=10)
+    pd.testing.assert_frame_equal(one, with_another_cell[with_another_cell["n_cases"] == 40].reset_index(drop=True))
+    other_seed = power.run(cases=[40], **(small | {"seed": 100}), n_jobs=1)
     assert not one["verdict"].equals(other_seed["verdict"])
 
 
-def test_exact_mode_reproduces_the_claims_check_verdict_for_verdict():
-    """`exact=True` decides Jeffreys-penalised fits by profile likelihood: the same verdicts as claims.evaluate."""
-    seeds = power.replicate_seeds(21, 1, 3)[0]
-    cell = power.DesignCell(50, 1.0)
-    exact = power.label(power.run_chunk(cell, seeds, 0, exact=True))
-    approximate = power.label(power.run_chunk(cell, seeds, 0, exact=False))
-    data = power.simulate_chunk(seeds, 50, 1.0)
-    register = claims.load_register()
-    cells = {**register, "claims": [c for c in register["claims"] if c["kind"] == "table cell"]}
-    penalised_seen = 0
-    for r in range(len(seeds)):
-        sheet = _sheet({k: v[r] for k, v in data["cases"].items()}, {k: v[r] for k, v in data["per_group"].items()})
-        checked = claims.evaluate(sheet, cells, n_resamples=9).set_index("id")
-        ours = exact[(exact["replicate"] == r) & (exact["scope"] != "pooled")].set_index("claim")
-        for claim_id, row in ours.iterrows():
-            assert row["verdict"] == checked.loc[claim_id, "verdict"], (r, claim_id)
-        penalised_seen += (ours["fit"] == "jeffreys").any()
-    assert penalised_seen  # the profile rule was exercised
-    agreement = (exact["verdict"] == approximate["verdict"]).mean()
-    assert agreement > 0.85  # measured: 0.99 on these replicates
+def test_statistics_solved_only_as_far_as_verdicts_need_give_the_verdicts_of_the_solved_ones():
+    """The design analysis leaves a penalised statistic at its upper bound where that bound already decides its
+    test; on 120 replicates (mostly Jeffreys-penalised fits) every raw and Holm verdict of every claim of the
+    register equals the one from fully solved statistics."""
+    stacked = claims.prepare(_replicates(30, 120, seed=5))
+    fits = claims.fit_claims(REGISTER, stacked, stacked["sheet"].to_numpy(), 120)
+    exact = claims.decisions(REGISTER, claims.statistics(REGISTER, fits, 120, exact=True))
+    bounded = claims.decisions(REGISTER, claims.statistics(REGISTER, fits, 120, exact=False))
+    np.testing.assert_array_equal(bounded["verdict"], exact["verdict"])
+    np.testing.assert_array_equal(bounded["verdict_holm"], exact["verdict_holm"])
+    penalised = np.array([[getattr(f, "penalised", False) for f in fits[key]] for key in fits])
+    assert penalised.mean() > 0.3
+    decided = exact["verdict"] != "inconclusive"
+    assert decided.any() and (exact["verdict_holm"] != "inconclusive").any()
+
+
+def test_kept_replicates_get_their_recorded_verdicts_from_the_claims_command(tmp_path):
+    """`upgrading power --keep-replicates` writes replicate sheets and the verdicts the study gave them;
+    `upgrading claims --coding` on each sheet gives exactly those verdicts, raw and Holm-adjusted (all 30 claims,
+    every kept replicate of two design cells, one of them through the command line)."""
+    raw = power.run(
+        replicates=8, cases=[30, 50], effect_scales=[1.0], seed=3, progress=False, keep=8, keep_dir=tmp_path
+    )
+    checked = 0
+    for cell in ("n30_scale1", "n50_scale1"):
+        for k in range(8):
+            sheet = tmp_path / cell / f"replicate_{k}.csv"
+            recorded = pd.read_csv(tmp_path / cell / f"replicate_{k}_verdicts.csv")
+            cases, _ = coding.load_sheet(sheet)
+            assert cases.attrs["simulated"] and len(cases) == int(cell[1:3])
+            if k == 0:
+                out = tmp_path / f"{cell}.csv"
+                done = run_cli("claims", "--coding", str(sheet), "--resamples", "9", "--out", str(out))
+                assert done.returncode == 0, done.stderr
+                decided = pd.read_csv(out)
+            else:
+                decided = claims.evaluate(cases, n_resamples=9)
+            assert list(decided["id"]) == list(recorded["id"]) == [c.id for c in REGISTER.claims]
+            assert list(decided["verdict"]) == list(recorded["verdict"]), (cell, k)
+            assert list(decided["verdict_holm"]) == list(recorded["verdict_holm"]), (cell, k)
+            checked += 1
+    assert checked == 16
+    # and the kept verdicts are the ones the study scored
+    scored = raw[(raw["n_cases"] == 30) & (raw["replicate"] == 0) & (raw["scope"] != "pooled")]
+    recorded = pd.read_csv(tmp_path / "n30_scale1" / "replicate_0_verdicts.csv").set_index("id")
+    assert list(scored["verdict"]) == list(recorded.loc[scored["claim"], "verdict"])
 
 
 def test_truth_and_kinds_follow_the_register():
@@ -218,11 +252,14 @@ def test_truth_and_kinds_follow_the_register():
 
 
 def test_summary_shares_add_up_and_carry_monte_carlo_errors():
-    raw = power.run(replicates=20, cases=[60], effect_scales=[1.0, 0.0], seed=4, progress=False)
+    raw = power.run(replicates=12, cases=[60], effect_scales=[1.0, 0.0], seed=4, progress=False)
     table = power.summarise(raw)
     total = table["p_right"] + table["p_wrong"] + table["p_inconclusive"]
     np.testing.assert_allclose(total, 1.0)
-    assert (table["replicates"] == 20).all() and (table["mcse_right"] >= 0).all()
+    assert (table["replicates"] == 12).all() and (table["mcse_right"] >= 0).all()
+    assert table.loc[table["scope"] == "pooled", "p_right_holm"].isna().all()
+    groups = table[table["scope"] != "pooled"]
+    assert (groups["p_right_holm"] <= groups["p_right"] + 1e-12).all()  # Holm only removes rejections
     # with every effect set to zero a positive claim is right when contradicted and wrong when consistent
     zero = raw[(raw["effect_scale"] == 0.0) & (raw["kind"] == "positive")]
     assert len(zero) and (zero["true_effect"] == 0).all()
@@ -242,15 +279,15 @@ def test_power_rejects_bad_settings():
 
 
 def test_power_command_line(tmp_path):
-    from helpers import run_cli
-
     out = tmp_path / "power.csv"
     done = run_cli(
-        "power", "--replicates", "8", "--cases", "40,80", "--effect-scales", "1", "--quiet", "--out", str(out)
+        "power", "--replicates", "4", "--cases", "40,80", "--effect-scales", "1", "--quiet", "--out", str(out)
     )
     assert done.returncode == 0, done.stderr
     assert "SIMULATED" in done.stdout
     table = pd.read_csv(out)
-    assert sorted(table["n_cases"].unique()) == [40, 80] and (table["replicates"] == 8).all()
+    assert sorted(table["n_cases"].unique()) == [40, 80] and (table["replicates"] == 4).all()
     bad = run_cli("power", "--cases", "thirty")
     assert bad.returncode == 2 and "comma-separated numbers" in bad.stderr
+    bad = run_cli("power", "--keep-replicates", "many", str(tmp_path / "kept"))
+    assert bad.returncode == 2 and "positive number of replicates" in bad.stderr

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from upgrading.paths import DATA_RAW
 from upgrading.study import claims, coding, descriptives, models, narrative, plots, pooling, reliability
+from upgrading.study import verdicts as verdicts_module
 
 matplotlib.use("Agg")
 SOURCE = pd.read_csv(DATA_RAW / "coding_sheet_simulated.csv")
@@ -115,13 +116,13 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         slopes = pooling.slopes_table(cases, pooled, fits, pooling.complete_pooling_fits(cases))
         assert _number_or_reason(slopes["estimate"], slopes["note"]).all()
         matplotlib.pyplot.close(plots.pooling_shrinkage(slopes))
-        tau = pooling.tau_table(pooled, claims.load_register()["margins"])
+        tau = pooling.tau_table(pooled, claims.load_register().margins)
         assert len(tau)
         # notebook 05: the claims check, with the pooled verdicts beside
         verdicts = claims.evaluate(cases, n_resamples=99)
         verdicts = claims.add_pooled_verdicts(verdicts, pooled)
         matplotlib.pyplot.close(plots.claims_grid(verdicts))
-    assert set(verdicts["verdict"]) <= set(claims.VERDICTS)
+    assert set(verdicts["verdict"]) <= set(verdicts_module.VERDICTS)
     assert _number_or_reason(verdicts["estimate"], verdicts["note"]).all()
     absent = set(coding.load_codebook().group_codes) - set(cases["sectoral_group"].astype(str))
     by_group_fits = [f for f in fits if f.model == "by_group" and f.estimated]
@@ -129,7 +130,7 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         rows = estimates[(estimates["sectoral_group"] == group) & (estimates["model"] == "by_group")]
         if by_group_fits:
             assert len(rows) and set(rows["note"]) == {"no cases in this group"}, group
-    assert set(verdicts["verdict_pooled"]) <= {*claims.VERDICTS, "not applicable"}
+    assert set(verdicts["verdict_pooled"]) <= {*verdicts_module.VERDICTS, "not applicable"}
 
 
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])

@@ -68,9 +68,20 @@ def test_a_fit_that_did_not_converge_is_flagged_in_the_tables(cases, monkeypatch
     assert table["note"].str.contains("the ml fit did not converge").all()
     separated = models.estimates_table(models.fit_models(cases, forms=["functional_upgrading"], models=("by_group",)))
     assert separated["note"].str.contains("the jeffreys fit did not converge").all(), "the reported penalised fit"
+
+
+def test_a_claim_on_a_fit_that_did_not_converge_decides_nothing(cases, monkeypatch):
+    from upgrading.ordinal import replicates
     from upgrading.study import claims
 
-    register = dict(claims.load_register())
-    register["claims"] = [c for c in register["claims"] if c["id"] == "CE-PRODUCT-TRAD"]
-    row = claims.evaluate(cases, register, n_resamples=99).iloc[0]
-    assert row["fit"] == "not estimable" and "did not converge" in row["note"]
+    def unconverged(designs):
+        fits = replicates.fit_designs(designs)
+        for fit in fits:
+            fit.fits.converged[:] = False
+        return fits
+
+    monkeypatch.setattr(claims, "fit_designs", unconverged)
+    register = claims.load_register()
+    row = claims.evaluate(cases, register.with_claims([register.claim("CE-PRODUCT-TRAD")]), n_resamples=99).iloc[0]
+    assert row["fit"] == "not estimable" and row["verdict"] == "inconclusive"
+    assert row["note"] == "the maximum-likelihood fit did not converge" and np.isnan(row["estimate"])
