@@ -1,6 +1,7 @@
 """The notebook runner: selection, normalisation, and what a failure leaves behind."""
 
 import hashlib
+import os
 
 import nbformat
 import pytest
@@ -191,3 +192,19 @@ def test_a_kernel_warning_fails_the_run_and_changes_nothing(tmp_path):
     with pytest.raises(UpgradingError, match=r"(?s)01_warns.ipynb wrote to stderr in cell 1:.*stray warning"):
         pipeline.execute(path)
     assert path.read_bytes() == before
+
+
+def test_kernels_get_their_environment_passed_and_the_callers_is_left_alone(tmp_path, monkeypatch):
+    """The kernel runs with the fixed environment (time zone, hash seed, threads); the caller's is unchanged."""
+    monkeypatch.setenv("TZ", "Pacific/Chatham")
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    notebook = tmp_path / "99_env.ipynb"
+    nbformat.write(
+        new_notebook(cells=[new_code_cell("import os\nprint(os.environ['TZ'], os.environ['PYTHONHASHSEED'])")]),
+        notebook,
+    )
+    before = dict(os.environ)
+    pipeline.execute(notebook)
+    assert dict(os.environ) == before
+    printed = nbformat.read(notebook, 4).cells[0].outputs[0]["text"]
+    assert printed.strip() == "UTC 0"

@@ -128,6 +128,19 @@ def kernel_environment() -> dict[str, str]:
     return env
 
 
+def kernel_manager(env: dict[str, str]):
+    """A Jupyter kernel manager class whose kernels start with `env`: the kernel gets its environment passed,
+    and the caller's own environment is left as it was."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManager(AsyncKernelManager):
+        async def _async_pre_start_kernel(self, **kw):
+            kw["env"] = dict(env)
+            return await super()._async_pre_start_kernel(**kw)
+
+    return KernelManager
+
+
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop everything that differs between two executions of the same notebook on the same inputs."""
     nb.metadata.pop("papermill", None)
@@ -254,7 +267,6 @@ def execute(
     parameters = {k: v for k, v in (parameters or {}).items() if k in declared}
     before = _snapshot()
     start = time.perf_counter()
-    os.environ.update(kernel_environment())
     with tempfile.TemporaryDirectory(prefix="upgrading-run-") as tmp:
         out = Path(tmp) / notebook.name
         try:
@@ -269,6 +281,7 @@ def execute(
                 record_timing=False,
                 # ipykernel warns on every start that loopback TCP is unencrypted; errors still show.
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                kernel_manager_class=kernel_manager({**os.environ, **kernel_environment()}),
             )
         except Exception as error:  # every failure is reported the same way, after restoring outputs
             _restore(before)

@@ -211,6 +211,12 @@ def load_codebook() -> Codebook:
     return from_data(package_data.load("codebook.toml"))
 
 
+def source_patterns():
+    """The source's table of sectoral patterns, cell by cell, as printed (`data/source_patterns.toml`): what the
+    claims register's cells must match and what the simulator takes its signs from."""
+    return package_data.load("source_patterns.toml")
+
+
 def collective_efficiency(external_economies, joint_actions):
     """Collective efficiency from its two components: the mean rounded half up (see the codebook's `why`).
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import paths
+from .. import interim, paths
 from ..errors import UpgradingError
 from . import claims, simulate
 from .codebook import load_codebook
@@ -242,14 +242,19 @@ def run(
     progress: bool = True,
     keep: int = 0,
     keep_dir=None,
+    cache: bool = False,
 ) -> pd.DataFrame:
     """Every replicate's verdict on every studied claim (one row per design cell, replicate and claim).
 
     Chunks go to joblib workers in a fixed order and come back in that order; `n_jobs` and `chunk_size` change
     how fast, never what. Use `joblib.parallel_config(backend=...)` to run on a cluster. With `keep` and
     `keep_dir`, the first `keep` replicates of every cell are written as coding sheets with the verdicts the
-    study gave them (`write_kept`).
+    study gave them (`write_kept`). With `cache`, a study already run with the same settings and the same package
+    is read from `data/interim/` (see `upgrading.interim`) instead of being run again.
     """
+    settings = {"replicates": replicates, "cases": list(cases), "effect_scales": list(effect_scales), "seed": seed}
+    if cache and not keep:
+        return interim.cached("power", settings, lambda: run(**settings, n_jobs=n_jobs, progress=progress))
     from joblib import Parallel, delayed
 
     if replicates < 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import interim
 from ..errors import UpgradingError
 from . import claims, pooling, simulate
 from .codebook import load_codebook
@@ -69,11 +70,27 @@ def run_pooled(
     chunk_size: int = 25,
     progress: bool = True,
     settings=None,
+    cache: bool = False,
 ) -> pd.DataFrame:
     """The partial-pooling arm: the per-group claims' verdicts from the partially pooled posterior, on the first
     `replicates` replicates of the design cells (`pooled_cases` x `pooled_scales`) of the study `power.run(cases=
     cases, effect_scales=effect_scales, seed=seed)` runs, so on the very same simulated sheets (one row per design
-    cell, replicate and claim, labelled as `power.run`'s)."""
+    cell, replicate and claim, labelled as `power.run`'s). `cache`: as `power.run`'s."""
+    design = {
+        "replicates": replicates,
+        "cases": list(cases),
+        "effect_scales": list(effect_scales),
+        "seed": seed,
+        "pooled_cases": list(pooled_cases),
+        "pooled_scales": list(pooled_scales),
+        "settings": repr(settings),
+    }
+    if cache:
+        return interim.cached(
+            "pooled_arm",
+            design,
+            lambda: run_pooled(**(design | {"settings": settings}), n_jobs=n_jobs, progress=progress),
+        )
     from joblib import Parallel, delayed
 
     if replicates < 1:

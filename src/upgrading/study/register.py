@@ -16,9 +16,8 @@ from scipy import stats
 
 from .. import package_data
 from ..errors import UpgradingError
-from .codebook import load_codebook
+from .codebook import load_codebook, source_patterns
 from .models import MODELS, formula
-from .simulate import source_patterns
 
 EXPECTATIONS = ("positive", "negative", "null", "non_positive")
 #: The claims register's file, as a contributor finds it in the repository (for messages).

@@ -18,19 +18,13 @@ import pandas as pd
 
 from .. import package_data, paths
 from ..errors import UpgradingError
-from .codebook import collective_efficiency, load_codebook
+from .codebook import collective_efficiency, load_codebook, source_patterns
 from .settings import KEY_PREDICTORS
 
 FIRST_CODER_FILE = "coding_sheet_simulated.csv"
 SECOND_CODER_FILE = "coding_sheet_simulated_second_coder.csv"
 CE_CENTRE = 1.5  # centre of the 0-3 scale, so baselines are levels at average collective efficiency
 LEADER_CENTRE = 0.5
-
-
-@cache
-def source_patterns() -> dict:
-    """The source's table of sectoral patterns, cell by cell, as printed (see `data/source_patterns.toml`)."""
-    return package_data.load("source_patterns.toml")
 
 
 def check_parameters(params: dict) -> None:

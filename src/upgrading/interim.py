@@ -1,0 +1,60 @@
+"""Intermediate results kept between runs, under `data/interim/` (git-ignored): a long Monte Carlo study is run
+once per checkout state, and a later run of the same notebook with the same settings and the same code reads it.
+
+A stored result is reused only when its key matches exactly: the caller's settings, every file of the package
+(code and data: any change to the estimator, the claims check or the generator makes a new key), and the
+versions of the libraries the numbers depend on. `upgrading verify --rerun` and CI's first line run in a fresh
+copy, which has no `data/interim/`, so they always compute; the test suite's rerun of a notebook (nbval) is
+what reads it, so that it does not run the same Monte Carlo twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Callable
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+from . import paths
+
+#: Libraries whose versions a stored result depends on (their arithmetic makes the numbers).
+LIBRARIES = ("numpy", "scipy", "pandas", "statsmodels", "patsy")
+
+
+@cache
+def package_digest() -> str:
+    """SHA-256 over every file of the installed package (path and bytes), and the libraries' versions."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    for library in LIBRARIES:
+        digest.update(f"{library}=={metadata.version(library)}\0".encode())
+    return digest.hexdigest()
+
+
+def key_of(name: str, settings: dict) -> str:
+    """The key of a result: its name, its settings (JSON) and the package's digest."""
+    text = json.dumps({"name": name, "settings": settings, "package": package_digest()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def cached(name: str, settings: dict, compute: Callable[[], object]):
+    """`compute()`, or what an earlier call with the same name, settings and package stored; a new result
+    replaces the older ones of the same name, so the folder holds one per name."""
+    folder = paths.DATA_INTERIM
+    target = folder / f"{name}-{key_of(name, settings)}.pickle"
+    if target.exists():
+        with target.open("rb") as stored:
+            return pickle.load(stored)
+    result = compute()
+    folder.mkdir(parents=True, exist_ok=True)
+    for older in folder.glob(f"{name}-*.pickle"):
+        older.unlink()
+    partial = target.with_suffix(".partial")
+    partial.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    partial.replace(target)
+    return result
