@@ -15,7 +15,9 @@ slopes, deterministically (grid + Laplace + Pareto-smoothed importance sampling)
 from .design import Design, ModelWarning, build_design
 from .diagnostics import brant_test, group_association_tests, leave_one_out, permutation_association
 from .engine import Batch, BatchFit, Prior, newton
-from .pooling import PartiallyPooledResults, PoolingPriors, PoolingSettings, PoolingWarning, partially_pooled
+from .multilevel import PoolingWarning, partially_pooled
+from .multilevel_inputs import PoolingPriors, PoolingSettings
+from .multilevel_results import PartiallyPooledResults
 from .replicates import ReplicateFits, fit_replicates
 from .results import OrderedLogit, OrderedLogitResults, SeparationWarning, ordered_logit
 from .separation import Separation
