@@ -21,10 +21,6 @@ def fast(cases):
     return pooling.pooled_fits(cases, ["product_upgrading", "process_upgrading"], fast=True)
 
 
-def test_priors_come_from_the_data_file():
-    assert pooling.load_priors() == pooling.PoolingPriors.from_toml()
-
-
 def test_slopes_table_has_three_methods_per_group_slope(cases, fast):
     fits = models.fit_models(cases, list(fast))
     table = pooling.slopes_table(cases, fast, fits, pooling.complete_pooling_fits(cases, list(fast)))

@@ -21,7 +21,9 @@ from .diagnostics import (
     permutation_association,
 )
 from .engine import Batch, BatchFit, Prior, newton
-from .pooling import PartiallyPooledResults, PoolingPriors, PoolingSettings, PoolingWarning, partially_pooled
+from .multilevel import PoolingWarning, partially_pooled
+from .multilevel_inputs import PoolingPriors, PoolingSettings
+from .multilevel_results import PartiallyPooledResults
 from .profile import likelihood_ratios
 from .replicates import DesignFit, ReplicateFits, fit_designs, fit_replicates
 from .results import OrderedLogit, OrderedLogitResults, SeparationWarning, ordered_logit

@@ -361,3 +361,46 @@ def _check_predictors(X: np.ndarray, names: list[str], weights: np.ndarray) -> N
         null = vt[-1]
         involved = [names[k - 1] for k in np.flatnonzero(np.abs(null) > 1e-8) if k > 0]
         raise UpgradingError("predictors are collinear (with each other or the thresholds): " + ", ".join(involved))
+
+
+# -- the same refusals, for estimators that take columns rather than a formula (`multilevel`) ---------------------
+
+
+def refuse_missing(columns: dict[str, pd.Series]) -> None:
+    """Refuse missing values, naming each column and how many rows: which rows to drop is the user's decision."""
+    missing = {c: int(s.isna().sum()) for c, s in columns.items() if s.hasnans}
+    if missing:
+        raise UpgradingError(
+            "missing values in "
+            + ", ".join(f"{c!r} ({k} rows)" for c, k in missing.items())
+            + "; drop or impute them before fitting"
+        )
+
+
+def ordered_levels(values: pd.Series, name: str) -> list:
+    """An outcome's levels in order: an ordered categorical's categories (all declared, observed or not), or the
+    sorted distinct scores of boolean, integer or whole-number values. Anything else has no order: refused."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        if not values.dtype.ordered:
+            raise UpgradingError(
+                f"outcome {name!r} is an unordered categorical; an ordered logit needs an order: use integer "
+                "scores or pd.Categorical(..., ordered=True)"
+            )
+        return list(values.dtype.categories)
+    if (
+        pd.api.types.is_bool_dtype(values)
+        or pd.api.types.is_integer_dtype(values)
+        or (pd.api.types.is_float_dtype(values) and np.all(np.mod(values, 1) == 0))
+    ):
+        return sorted(values.unique().tolist())
+    raise UpgradingError(
+        f"outcome {name!r} is not ordered (dtype {values.dtype}); an ordered logit needs integer scores "
+        "or an ordered categorical"
+    )
+
+
+def refuse_constant(columns: dict[str, np.ndarray]) -> None:
+    """Refuse predictors without variance, naming them: their slopes cannot be told from the thresholds."""
+    problems = [f"{name}: no variance (every case has {x[0]:g})" for name, x in columns.items() if np.all(x == x[0])]
+    if problems:
+        raise UpgradingError("predictors that cannot be estimated: " + "; ".join(problems))

@@ -1,0 +1,212 @@
+"""What a partially pooled fit is given, each checked on arrival: the priors, how the posterior is computed, and
+the data, turned into outcome codes, group indices and the varying predictors (bad data refused by name, sparse
+data noted)."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UpgradingError
+from .design import ordered_levels, refuse_constant, refuse_missing
+
+#: the names of the varying slopes, in the order of the varying predictors (so at most four of them)
+SYMBOLS = ("beta", "gamma", "lambda", "kappa")
+
+
+@dataclass(frozen=True)
+class PoolingPriors:
+    """Prior scales (log-odds scale): Normal(0, mu_sd) on mu_v, HalfNormal(tau_scale) on tau_v, Normal(0, delta_sd)
+    on the group shifts, Normal(0, threshold_sd) on the thresholds restricted to their order. No defaults: the
+    priors are a modelling decision, stated by the caller."""
+
+    mu_sd: float
+    tau_scale: float
+    delta_sd: float
+    threshold_sd: float
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not (np.isfinite(value) and value > 0):
+                raise UpgradingError(f"prior scale {name} must be a positive number, not {value!r}")
+
+    @classmethod
+    def from_toml(cls, source: Mapping | str | Path) -> PoolingPriors:
+        """Priors from a TOML document (a parsed mapping, or the path of a file) with the tables
+        [priors.mu] sd, [priors.tau] scale, [priors.delta] sd and [priors.theta] sd."""
+        document = source if isinstance(source, Mapping) else tomllib.loads(Path(source).read_text(encoding="utf-8"))
+        p = document["priors"]
+        return cls(
+            mu_sd=float(p["mu"]["sd"]),
+            tau_scale=float(p["tau"]["scale"]),
+            delta_sd=float(p["delta"]["sd"]),
+            threshold_sd=float(p["theta"]["sd"]),
+        )
+
+
+@dataclass(frozen=True)
+class PoolingSettings:
+    """How the posterior is computed: grid spacing and range of log tau (range in units of the prior scale),
+    importance draws and their seed, and the proposal's degrees of freedom (None: Gaussian)."""
+
+    grid_step: float = 0.3
+    tau_range: tuple[float, float] = (0.003, 4.5)
+    draws: int = 50000
+    seed: int = 20251123
+    proposal_df: float | None = 7.0
+
+    def __post_init__(self) -> None:
+        low, high = self.tau_range
+        if not (self.grid_step > 0 and 0 < low < high and self.draws >= 100):
+            raise UpgradingError("settings need grid_step > 0, 0 < tau_range[0] < tau_range[1] and draws >= 100")
+
+
+DEFAULT = PoolingSettings()
+#: coarser grid and fewer draws, for simulation studies that fit thousands of replicates
+FAST = PoolingSettings(grid_step=0.6, draws=8000)
+
+
+@dataclass
+class PooledData:
+    """Outcome codes 0..K-1, group index per case, varying predictors (n, k), and what was noticed about them."""
+
+    y: np.ndarray
+    levels: list
+    group: np.ndarray
+    groups: list
+    V: np.ndarray
+    varying: list[str]
+    outcome: str
+    group_column: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+
+def prepare(
+    data: pd.DataFrame,
+    outcome: str,
+    group: str,
+    varying: Sequence[str] | str,
+    levels: Sequence | None = None,
+    groups: Sequence | None = None,
+) -> PooledData:
+    """The arrays a fit needs; refuses what cannot be modelled, notes what the data say little about."""
+    varying = _check_columns(data, outcome, group, varying)
+    if len(data) == 0:
+        raise UpgradingError("no cases")
+    y, levels, notes = _outcome_codes(data[outcome], outcome, levels)
+    gidx, group_names = _group_index(data[group], group, groups)
+    V = _varying_matrix(data, varying)
+    notes += _sparse_group_notes(gidx, group_names, V, varying)
+    return PooledData(y, levels, gidx, group_names, V, varying, outcome, group, notes)
+
+
+def _check_columns(data: pd.DataFrame, outcome: str, group: str, varying: Sequence[str] | str) -> list[str]:
+    """The varying predictors as a list, once the columns are known to exist, be distinct and be complete."""
+    varying = [varying] if isinstance(varying, str) else list(varying)
+    if not 1 <= len(varying) <= len(SYMBOLS):
+        raise UpgradingError(f"give 1 to {len(SYMBOLS)} varying predictors, not {len(varying)}")
+    used = [outcome, group, *varying]
+    missing_cols = [c for c in used if c not in data.columns]
+    if missing_cols:
+        raise UpgradingError(f"column(s) {missing_cols} not in the data; columns: {', '.join(map(str, data.columns))}")
+    if len(set(used)) != len(used):
+        raise UpgradingError("outcome, group and varying predictors must be distinct columns")
+    refuse_missing({c: data[c] for c in used})
+    return varying
+
+
+def _outcome_codes(values: pd.Series, outcome: str, levels: Sequence | None) -> tuple[np.ndarray, list, list[str]]:
+    """Codes 0..K-1 over all the levels, declared or implied, observed or not: an unobserved level keeps its
+    threshold (informed by the prior), so that every sheet reports the same parameters."""
+    if levels is None:
+        levels = ordered_levels(values, outcome)
+        if not isinstance(values.dtype, pd.CategoricalDtype):  # scores: every integer from the lowest to the highest
+            levels = list(range(int(levels[0]), int(levels[-1]) + 1))
+    levels = list(levels)
+    lookup = {v: k for k, v in enumerate(levels)}
+    codes = values.astype(object).map(lambda v: lookup.get(v, lookup.get(_as_int(v), -1))).to_numpy(dtype=int)
+    if np.any(codes < 0):
+        bad = sorted({str(v) for v, c in zip(values, codes) if c < 0})
+        raise UpgradingError(f"outcome {outcome!r} has values {bad} outside its levels {levels}")
+    observed = np.unique(codes)
+    if len(observed) < 2:
+        raise UpgradingError(
+            f"outcome {outcome!r} has a single observed level ({levels[observed[0]]!r}); nothing to model"
+        )
+    unobserved = [levels[k] for k in range(len(levels)) if k not in observed]
+    notes = []
+    if unobserved:
+        notes.append(
+            f"outcome level(s) {unobserved} never observed: all {len(levels)} levels are kept, so the "
+            "thresholds next to them are informed mainly by their prior"
+        )
+    return codes, levels, notes
+
+
+def _as_int(v):
+    """A whole number as an int (so that 2.0 in the data matches level 2), anything else as it is."""
+    try:
+        return int(v) if float(v) == int(v) else v
+    except (TypeError, ValueError):
+        return v
+
+
+def _group_index(values: pd.Series, group: str, groups: Sequence | None) -> tuple[np.ndarray, list]:
+    """Group index per case, groups in their declared order (argument, else a categorical's categories, else
+    sorted) restricted to those present; the first is the reference."""
+    categorical = isinstance(values.dtype, pd.CategoricalDtype)
+    g_values = values if categorical else values.astype(object)
+    present = set(g_values.astype(object))
+    if groups is None:
+        order = list(values.dtype.categories) if categorical else sorted(present, key=str)
+    else:
+        order = list(groups)
+        unknown = sorted(map(str, present - set(order)))
+        if unknown:
+            raise UpgradingError(f"group column {group!r} has values {unknown} not in `groups`")
+    group_names = [g for g in order if g in present]
+    gidx = g_values.astype(object).map({g: j for j, g in enumerate(group_names)}).to_numpy(dtype=int)
+    return gidx, group_names
+
+
+def _varying_matrix(data: pd.DataFrame, varying: list[str]) -> np.ndarray:
+    """The varying predictors as an (n, k) float matrix; each must be numeric and vary."""
+    for name in varying:
+        column = data[name]
+        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+            raise UpgradingError(f"varying predictor {name!r} must be numeric (dtype {column.dtype})")
+    V = np.column_stack([data[name].to_numpy(dtype=float) for name in varying])
+    refuse_constant({name: V[:, v] for v, name in enumerate(varying)})
+    return V
+
+
+def _sparse_group_notes(gidx: np.ndarray, group_names: list, V: np.ndarray, varying: list[str]) -> list[str]:
+    """Where the data say nothing and the pooling prior decides: a single group, a group of one case, a predictor
+    constant within a group."""
+    notes = []
+    if len(group_names) == 1:
+        notes.append(
+            f"one group present ({group_names[0]!r}): the between-group SDs are not informed by the "
+            "data (their posterior is their prior)"
+        )
+    counts = np.bincount(gidx, minlength=len(group_names))
+    for j, g in enumerate(group_names):
+        if counts[j] == 1:
+            notes.append(f"group {g!r} has one case: its shift and slopes are informed by the pooling prior")
+        elif counts[j] > 1:
+            flat = [name for v, name in enumerate(varying) if np.all(V[gidx == j, v] == V[gidx == j, v][0])]
+            if flat:
+                notes.append(
+                    f"group {g!r}: {', '.join(flat)} does not vary within the group, so its slope there "
+                    "is informed by the pooling prior only"
+                )
+    return notes
