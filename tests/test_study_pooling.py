@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading.study import claims, coding, models, narrative, pooling, power
+from upgrading.study import claims, coding, models, narrative, pooling, power, power_pooled, verdicts
 from upgrading.study.codebook import load_codebook
 
 SHEET = "data/raw/coding_sheet_simulated.csv"
@@ -47,7 +47,7 @@ def test_slopes_table_has_three_methods_per_group_slope(cases, fast):
 
 
 def test_tau_table_and_reference_agreement(cases, fast):
-    tau = pooling.tau_table(fast, claims.load_register()["margins"])
+    tau = pooling.tau_table(fast, claims.load_register().margins)
     assert list(tau["parameter"]) == ["tau_beta", "tau_gamma"] * 2
     assert (tau["q05"] < tau["q50"]).all() and (tau["q50"] < tau["q95"]).all()
     assert tau["p_above_margin"].between(0, 1).all()
@@ -84,7 +84,7 @@ def test_bad_sheets_give_rows_with_reasons(cases):
     constant = cases.assign(product_upgrading=1)
     fit = pooling.fit_form(constant, "product_upgrading", fast=True)
     assert fit.result is None and "single observed level" in fit.status
-    tau = pooling.tau_table({"product_upgrading": fit}, claims.load_register()["margins"])
+    tau = pooling.tau_table({"product_upgrading": fit}, claims.load_register().margins)
     assert tau["mean"].isna().all() and tau["status"].str.startswith("not estimable").all()
 
     unobserved = cases.assign(product_upgrading=cases["product_upgrading"].clip(upper=2))
@@ -96,7 +96,8 @@ def test_unreliable_posterior_is_not_reported(cases):
     settings = pooling.PoolingSettings(tau_range=(0.5, 0.6), draws=500)  # grid far too narrow: mass at its edge
     fit = pooling.fit_form(cases, "product_upgrading", settings=settings)
     assert not fit.ok and "edge" in fit.status
-    intervals, reason = pooling.slope_intervals(fit, "collective_efficiency", "traditional_manufacturing")
+    levels = claims.load_register().levels
+    intervals, reason = pooling.slope_intervals(fit, "collective_efficiency", "traditional_manufacturing", levels)
     assert intervals is None and reason == fit.status
     row = pooling.group_slope(fit, "collective_efficiency", "traditional_manufacturing")
     assert "estimate" not in row and "unreliable" in row["note"]
@@ -111,7 +112,7 @@ def test_pooled_verdicts_use_the_declared_rule(cases):
     applicable = out[out["verdict_pooled"] != claims.POOLED_NOT_APPLICABLE]
     assert len(applicable) >= (table["kind"] == "table cell").sum()
     for row in applicable.itertuples():
-        expected = claims.decide(
+        expected = verdicts.decide(
             row.expected,
             (row.pooled_ci_low, row.pooled_ci_high),
             (row.pooled_ci90_low, row.pooled_ci90_high),
@@ -132,36 +133,30 @@ def test_pooled_verdicts_use_the_declared_rule(cases):
 
 def test_pooled_arm_uses_the_same_replicates():
     raw = power.run(replicates=4, cases=[30], effect_scales=[1.0], progress=False)
-    pooled = power.run_pooled(
+    pooled = power_pooled.run_pooled(
         replicates=2, cases=[30], effect_scales=[1.0], pooled_cases=[30], progress=False, chunk_size=1
     )
     assert set(pooled["replicate"]) == {0, 1}
     assert set(pooled["claim"]) == {c.id for c in power.claims_studied() if c.scope != "pooled"}
     assert set(pooled["fit"]) <= {"partial pooling", "unreliable", "not estimable"}
-    again = power.run_pooled(replicates=2, cases=[30], effect_scales=[1.0], pooled_cases=[30], progress=False)
+    again = power_pooled.run_pooled(replicates=2, cases=[30], effect_scales=[1.0], pooled_cases=[30], progress=False)
     pd.testing.assert_frame_equal(pooled, again)  # chunking changes nothing
     # replicate 0's sheet is the no-pooling arm's replicate 0: refit it by hand and compare one verdict
-    seeds = power.replicate_seeds(power.SEED, 1, 1)[0]
-    data = power.simulate_chunk(seeds, 30, 1.0)
-    groups = np.array(load_codebook().group_codes)
+    cell = power.DesignCell(30, 1.0)
+    data = power.simulate_chunk(cell.seeds(power.SEED, 0, 1), 30, 1.0)
+    sheet = power.replicate_sheet(data, 0)
     form = "product_upgrading"
-    sheet = pd.DataFrame(
-        {
-            "sectoral_group": groups[data["cases"]["group"][0]],
-            "collective_efficiency": data["cases"]["collective_efficiency"][0],
-            "leader_driven": data["cases"]["leader_driven"][0],
-            form: data["per_group"][form][0],
-        }
-    )
-    fit = pooling.fit_form(sheet, form, settings=pooling.FAST_SETTINGS)
-    claim = next(c for c in power.claims_studied() if c.form == form and c.scope != "pooled")
-    intervals, _ = pooling.slope_intervals(fit, claim.predictor, claim.scope)
+    fit = pooling.fit_form(coding.to_cases(sheet), form, settings=pooling.FAST_SETTINGS)
+    studied = next(c for c in power.claims_studied() if c.claim.outcome == form and c.scope != "pooled")
+    claim = studied.claim
+    levels = claims.load_register().levels
+    intervals, _ = pooling.slope_intervals(fit, claim.predictor, claim.sectoral_group, levels)
     got = pooled[(pooled["claim"] == claim.id) & (pooled["replicate"] == 0)]["verdict"].iloc[0]
-    assert got == claims.decide(claim.expected, *intervals, claim.margin)
-    table = power.compare_pooling(raw, pooled)
+    assert got == verdicts.decide(claim.expected, *intervals, claim.margin)
+    table = power_pooled.compare_pooling(raw, pooled)
     assert set(table["replicates"]) == {2}
-    assert set(table["method"]) == set(power.METHODS.values())
+    assert set(table["method"]) == set(power_pooled.METHODS.values())
     assert np.allclose(table[["p_right", "p_wrong", "p_inconclusive"]].sum(axis=1), 1)
     assert "30 cases" in narrative.pooling_power_reading(table)
     with pytest.raises(Exception, match="not in the study's design"):
-        power.run_pooled(replicates=1, cases=[30], effect_scales=[1.0], pooled_cases=[50], progress=False)
+        power_pooled.run_pooled(replicates=1, cases=[30], effect_scales=[1.0], pooled_cases=[50], progress=False)

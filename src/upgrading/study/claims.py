@@ -372,7 +372,7 @@ def pooled_verdict(claim: Claim, register: Register, pooled: dict) -> dict:
     fit = pooled.get(claim.outcome)
     if fit is None:
         return {"verdict_pooled": Verdict.INCONCLUSIVE.value, "pooled_note": "no partially pooled fit of this form"}
-    intervals, reason = slope_intervals(fit, predictor, group)
+    intervals, reason = slope_intervals(fit, predictor, group, register.levels)
     row = {"verdict_pooled": Verdict.INCONCLUSIVE.value, "pooled_note": reason}
     if intervals is None:
         return row

@@ -31,7 +31,9 @@ from ..errors import UpgradingError
 from ..ordinal import PartiallyPooledResults, PoolingPriors, PoolingSettings, partially_pooled
 from ..ordinal.multilevel_inputs import FAST
 from .codebook import load_codebook
-from .models import KEY_PREDICTORS, ModelFit, estimates_table, fit_models
+from .models import ModelFit, estimates_table, fit_models
+from .register import DecisionLevels
+from .settings import KEY_PREDICTORS
 
 #: the varying predictors, in the order of MODEL.md's symbols (beta: collective efficiency, gamma: leader-driven)
 SYMBOL = {"collective_efficiency": "beta", "leader_driven": "gamma"}
@@ -71,10 +73,18 @@ class PooledFit:
         return self.result.status if self.result is not None else f"not estimable: {self.error}"
 
     @cached_property
-    def intervals(self) -> pd.DataFrame:
-        """The ends of the 95% and 90% equal-tailed credible intervals of every parameter (columns 0.025, 0.975,
-        0.05, 0.95), computed once: the same numbers as `result.conf_int(0.05)` and `conf_int(0.10)`."""
-        return self.result.quantiles([0.025, 0.975, 0.05, 0.95])
+    def _quantiles(self) -> dict:
+        return {}
+
+    def intervals(self, levels: DecisionLevels) -> pd.DataFrame:
+        """The ends of the equal-tailed credible intervals at the verdict rule's two levels (1 - alpha and
+        1 - equivalence_alpha; columns: the four probabilities) of every parameter, computed once per levels:
+        the same numbers as `result.conf_int(alpha)` and `conf_int(equivalence_alpha)`."""
+        probabilities = [levels.alpha / 2, 1 - levels.alpha / 2]
+        probabilities += [levels.equivalence_alpha / 2, 1 - levels.equivalence_alpha / 2]
+        if levels not in self._quantiles:
+            self._quantiles[levels] = self.result.quantiles(probabilities)
+        return self._quantiles[levels]
 
 
 def fit_form(
@@ -145,15 +155,16 @@ def group_slope(fit: PooledFit, predictor: str, group: str, alpha: float = 0.05)
     }
 
 
-def slope_intervals(fit: PooledFit, predictor: str, group: str):
-    """(95% interval, 90% interval) of one group's slope from a reliable posterior, or (None, reason)."""
+def slope_intervals(fit: PooledFit, predictor: str, group: str, levels: DecisionLevels):
+    """(1 - alpha interval, 1 - equivalence_alpha interval) of one group's slope from a reliable posterior (the
+    verdict rule's levels, `register.levels`), or (None, reason)."""
     result = fit.result
     if result is None or not result.ok:
         return None, fit.status
     if group not in result.groups:
         return None, "no cases in this group"
-    q = fit.intervals.loc[f"{SYMBOL[predictor]}[{group}]"]
-    return ((float(q[0.025]), float(q[0.975])), (float(q[0.05]), float(q[0.95]))), ""
+    q = fit.intervals(levels).loc[f"{SYMBOL[predictor]}[{group}]"].to_numpy()
+    return ((float(q[0]), float(q[1])), (float(q[2]), float(q[3]))), ""
 
 
 def slopes_table(
