@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from test_descriptives_plots import small_cases
 
-from upgrading import coding, descriptives, narrative, power
+from upgrading import coding, descriptives, narrative, narrative_design, narrative_models, power
 from upgrading.errors import UpgradingError
 from upgrading.paths import DATA_RAW
 
@@ -66,10 +66,10 @@ def test_leave_one_out_and_exact_sentences_read_their_tables():
         }
     )
     cases = pd.DataFrame(index=range(50))
-    text = narrative.leave_one_out_design(loo, cases)
+    text = narrative_models.leave_one_out_design(loo, cases)
     assert "without each of the 50 cases; 48 to 50 of those refits" in text and "at most 2 per slope" in text
     assert "1: a predictor left constant; 2: an outcome level left empty" in text
-    assert len(narrative.sign_changes(loo)) == 1
+    assert len(narrative_models.sign_changes(loo)) == 1
     exact = pd.DataFrame(
         {
             "n": [5, 12, 12, 0],
@@ -79,7 +79,7 @@ def test_leave_one_out_and_exact_sentences_read_their_tables():
             "reason": ["", "", "", "no cases in this group"],
         }
     )
-    assert narrative.exact_tests_summary(exact) == (
+    assert narrative_models.exact_tests_summary(exact) == (
         "The 4 tests cover groups of 5 to 12 cases; p-values: 1 exact, counting every distinct arrangement of the "
         "form's scores (30 arrangements), 2 by Monte Carlo (9,999 seeded random permutations) and 1 not computed "
         "(no cases in this group)."
@@ -99,7 +99,7 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
         {"raw": verdicts["verdict"].value_counts(), "holm": verdicts["verdict_holm"].value_counts()}
     ).reindex(["consistent", "contradicted", "inconclusive"], fill_value=0)
     register = _register(2.0)
-    text = narrative.verdicts_summary(verdicts, counts, register, small_cases())
+    text = narrative_models.verdicts_summary(verdicts, counts, register, small_cases())
     assert text.startswith(
         "Of the 4 claims (3 table cells, 1 textual), 1 are consistent with the data, 1 "
         "contradicted and 2 inconclusive before adjustment"
@@ -107,8 +107,8 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
     assert "Holm's adjustment over one family of 8 tests" in text
     assert "None of the 2 'neutral'/'none' claims" in text and "odds ratio of 1/2 to 2" in text
     assert "1 to 3 cases per group" in text
-    assert "6 cases cannot resolve" in narrative.simulated_reading(small_cases())
-    assert narrative.simulated_reading(small_cases(simulated=False)).startswith("These verdicts are computed")
+    assert "6 cases cannot resolve" in narrative_models.simulated_reading(small_cases())
+    assert narrative_models.simulated_reading(small_cases(simulated=False)).startswith("These verdicts are computed")
 
 
 def _register(odds_ratio: float):
@@ -142,7 +142,7 @@ def _summary():
 
 
 def test_power_reading_takes_every_number_from_the_table():
-    text = narrative.power_reading(_summary(), _register(1.5), base_cases=50)
+    text = narrative_design.power_reading(_summary(), _register(1.5), base_cases=50)
     assert "**At 50 cases with the documented effects**" in text
     assert "right verdict in 0.01–0.20 of replicates" in text  # min 0.01 (neutral), max 50/250
     assert "separated in 0.50 of these fits at 50 cases and in 0.00 at 200" in text
@@ -151,8 +151,10 @@ def test_power_reading_takes_every_number_from_the_table():
     assert "**pooled** positive claim from 200 cases" in text
     assert "odds ratio 1.5" in text and "at most 0.020 of verdicts" in text and "its 90% interval inside" in text
     # a study size that was not run falls back to the nearest number of cases studied
-    assert "**At 30 cases" in narrative.power_reading(_summary(), _register(1.5), base_cases=35)
-    assert narrative.first_n_reaching(pd.DataFrame({"n_cases": [30, 50], "p_right": [0.5, 0.9]})) == "from 50 cases"
+    assert "**At 30 cases" in narrative_design.power_reading(_summary(), _register(1.5), base_cases=35)
+    assert (
+        narrative_design.first_n_reaching(pd.DataFrame({"n_cases": [30, 50], "p_right": [0.5, 0.9]})) == "from 50 cases"
+    )
 
 
 def test_design_summary_prints_the_documented_proportions():
@@ -160,7 +162,7 @@ def test_design_summary_prints_the_documented_proportions():
         "group_sizes": {"a_b": 3, "c": 2},
         "outcome": {"effect_size": {"collective_efficiency": 0.9, "leader_driven": 1.4}},
     }
-    text = narrative.design_summary(params, replicates=1000, cases=[30, 50], effect_scales=[1.0])
+    text = narrative_design.design_summary(params, replicates=1000, cases=[30, 50], effect_scales=[1.0])
     assert "(3 : 2, a b and c)" in text and "1,000 replicates in each of 2 design cells" in text
     assert "2,000 simulated sheets" in text and "0.9 log-odds" in text
 
@@ -226,14 +228,16 @@ def test_separation_sentence_reads_the_diagnostics():
             "brant_p": [0.2, np.nan, np.nan],
         }
     )
-    text = narrative.separation_summary(diagnostics)
+    text = narrative_models.separation_summary(diagnostics)
     assert text.startswith(
         "Maximum likelihood is separated in **2 of 3** fits (b by_group, c by_group); at a "
         "separated fit the information matrix vanishes"
     )
     assert "The other fits' condition numbers are at most 2.3e+02." in text
     assert "defined for 1 of 3 fits" in text
-    none = narrative.separation_summary(diagnostics.assign(ml_separated=False, ml_hessian_condition=10.0, brant_p=0.5))
+    none = narrative_models.separation_summary(
+        diagnostics.assign(ml_separated=False, ml_hessian_condition=10.0, brant_p=0.5)
+    )
     assert (
         none.startswith(
             "Maximum likelihood is separated in **0 of 3** fits. The fits' condition numbers are at most 1.0e+01."
@@ -253,6 +257,6 @@ def test_separation_sentence_reads_the_diagnostics():
             ),
         ]
     )
-    assert narrative.separation_summary(flat).endswith(
+    assert narrative_models.separation_summary(flat).endswith(
         "1 model cannot be estimated on this sheet (not estimable: outcome 'd' has a single observed level: 1)."
     )

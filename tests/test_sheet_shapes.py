@@ -18,7 +18,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from upgrading.paths import DATA_RAW
-from upgrading.study import claims, coding, descriptives, models, narrative, plots, pooling, reliability
+from upgrading.study import (
+    claims,
+    coding,
+    descriptives,
+    models,
+    narrative_models,
+    plots,
+    pooling,
+    reliability,
+)
 from upgrading.study import verdicts as verdicts_module
 
 matplotlib.use("Agg")
@@ -105,10 +114,10 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         key = estimates[(estimates["model"] == "by_group") & estimates["predictor"].isin(models.KEY_PREDICTORS)]
         matplotlib.pyplot.close(plots.odds_ratio_forest(key))
         for sentence in (
-            narrative.separation_summary(diagnostics),
-            narrative.estimates_summary(key, cases),
-            narrative.leave_one_out_design(loo, cases),
-            narrative.exact_tests_summary(exact),
+            narrative_models.separation_summary(diagnostics),
+            narrative_models.estimates_summary(key, cases),
+            narrative_models.leave_one_out_design(loo, cases),
+            narrative_models.exact_tests_summary(exact),
         ):
             assert isinstance(sentence, str) and sentence
         # notebook 04: partial pooling (the power study's fast setting, to keep the test quick)

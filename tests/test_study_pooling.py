@@ -5,7 +5,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from upgrading.study import claims, coding, models, narrative, pooling, power, power_pooled, verdicts
+from upgrading.study import (
+    claims,
+    coding,
+    models,
+    narrative_design,
+    narrative_models,
+    pooling,
+    power,
+    power_pooled,
+    verdicts,
+)
 from upgrading.study.codebook import load_codebook
 
 SHEET = "data/raw/coding_sheet_simulated.csv"
@@ -126,9 +136,9 @@ def test_pooled_verdicts_use_the_declared_rule(cases):
         assert row.pooled_ci90_high == fit.conf_int(0.10).loc[name, 1]
     other = out[out["verdict_pooled"] == claims.POOLED_NOT_APPLICABLE]
     assert other["pooled_ci_low"].isna().all()
-    assert "differ on" in narrative.pooled_verdicts_summary(
+    assert "differ on" in narrative_models.pooled_verdicts_summary(
         out, cases
-    ) or "agree on" in narrative.pooled_verdicts_summary(out, cases)
+    ) or "agree on" in narrative_models.pooled_verdicts_summary(out, cases)
 
 
 def test_pooled_arm_uses_the_same_replicates():
@@ -157,6 +167,6 @@ def test_pooled_arm_uses_the_same_replicates():
     assert set(table["replicates"]) == {2}
     assert set(table["method"]) == set(power_pooled.METHODS.values())
     assert np.allclose(table[["p_right", "p_wrong", "p_inconclusive"]].sum(axis=1), 1)
-    assert "30 cases" in narrative.pooling_power_reading(table)
+    assert "30 cases" in narrative_design.pooling_power_reading(table)
     with pytest.raises(Exception, match="not in the study's design"):
         power_pooled.run_pooled(replicates=1, cases=[30], effect_scales=[1.0], pooled_cases=[50], progress=False)

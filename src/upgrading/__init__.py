@@ -26,6 +26,8 @@ _MODULES = {
     "reliability": "upgrading.study.reliability",
     "descriptives": "upgrading.study.descriptives",
     "narrative": "upgrading.study.narrative",
+    "narrative_models": "upgrading.study.narrative_models",
+    "narrative_design": "upgrading.study.narrative_design",
     "plots": "upgrading.study.plots",
     "models": "upgrading.study.models",
     "claims": "upgrading.study.claims",

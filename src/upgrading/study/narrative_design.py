@@ -1,0 +1,126 @@
+"""The sentences of notebook 06 (the design analysis): every number in them is read from a result table, never
+typed (see `narrative`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from .narrative import series, span, words
+from .narrative_models import odds_ratio_margin
+from .settings import POWER_TARGET
+
+# 06 · design analysis --------------------------------------------------------------------------------------
+
+
+def design_summary(params: dict, replicates: int, cases: Sequence[int], effect_scales: Sequence[float]) -> str:
+    """The documented generator's group proportions and effect sizes, and the size of the Monte Carlo study."""
+    sizes = params["group_sizes"]
+    effect = params["outcome"]["effect_size"]
+    cells = len(cases) * len(effect_scales)
+    return (
+        f"Sheets are drawn with the groups in the documented proportions ({' : '.join(map(str, sizes.values()))}"
+        f", {series(words(g) for g in sizes)}) and documented effect sizes (scale 1) of "
+        f"{effect['collective_efficiency']} log-odds per level of collective efficiency and "
+        f"{effect['leader_driven']} log-odds for leader-driven governance. This run: {replicates:,} replicates "
+        f"in each of {cells} design cells ({len(cases)} numbers of cases, {series(map(str, cases))}; "
+        f"{len(effect_scales)} effect scales, {series(f'{s:g}' for s in effect_scales)}), "
+        f"{replicates * cells:,} simulated sheets in all."
+    )
+
+
+def first_n_reaching(frame: pd.DataFrame, column: str = "p_right", target: float = POWER_TARGET) -> str:
+    """The smallest number of cases at which `column` reaches `target`, as prose ('from 100 cases')."""
+    hits = frame[frame[column] >= target]["n_cases"]
+    if len(hits):
+        return f"from {hits.min()} cases"
+    return f"at no number of cases studied (up to {frame['n_cases'].max()})"
+
+
+def power_reading(summary: pd.DataFrame, register, base_cases: int, target: float = POWER_TARGET) -> str:
+    """What the design can and cannot detect, from the power table at the documented effects (scale 1).
+
+    `base_cases`: the study's own number of cases (the nearest number studied if it was not); `register`: the
+    claims register whose margins and equivalence level the sentences quote.
+    """
+    margin = odds_ratio_margin(register)
+    documented = summary[summary["effect_scale"] == 1.0]
+    per_group = documented[documented["scope"] != "pooled"]
+    pooled = documented[documented["scope"] == "pooled"]
+    largest = int(summary["n_cases"].max())
+    studied = sorted(summary["n_cases"].unique())
+    base_cases = int(min(studied, key=lambda n: (abs(n - base_cases), n)))  # the study's size, or the nearest run
+    base = per_group[per_group["n_cases"] == base_cases]
+    most = per_group[per_group["n_cases"] == largest]
+    pos_group = per_group[per_group["kind"] == "positive"].groupby("n_cases")["p_right"].min().reset_index()
+    pos_pooled = pooled[pooled["kind"] == "positive"]
+    null_most = most[most["kind"] == "neutral"]
+    return (
+        f"- **At {base_cases} cases with the documented effects**, a per-group claim gets the right verdict in "
+        f"{span(base['p_right'])} of replicates (by group and kind) and a wrong one in {span(base['p_wrong'])}; the "
+        f"rest are inconclusive. Maximum likelihood is separated in {span(base['p_separated'])} of these fits at "
+        f"{base_cases} cases and in {span(most['p_separated'])} at {largest}.\n"
+        f"- **Positive per-group claims** reach a right verdict in at least {target:.0%} of replicates in every "
+        f"group {first_n_reaching(pos_group, target=target)} (documented effects); the **pooled** positive "
+        f"claim {first_n_reaching(pos_pooled, target=target)}.\n"
+        f"- **Neutral claims** are the hardest: showing that an effect is absent needs its "
+        f"{register.levels.equivalence_level:.0%} interval inside the "
+        f"declared margin (odds ratio {margin}), which per group is reached in {span(null_most['p_right'])} of "
+        f"replicates even at {largest} cases.\n"
+        f"- Wrong verdicts: at most {summary['p_wrong'].max():.3f} of verdicts in any design cell, so with this "
+        f"design an *inconclusive* verdict, not a wrong one, is the usual failure; for most per-group claims it is "
+        f"the expected outcome at about {base_cases} cases, and no evidence against them."
+    )
+
+
+# 06 · partial pooling in the design analysis ---------------------------------------------------------------
+
+
+def pooling_power_reading(comparison: pd.DataFrame) -> str:
+    """What partial pooling gains in right verdicts and costs in wrong ones, per kind of claim, over all groups
+    (`power.compare_pooling`), as properties of the design."""
+    rows = comparison[comparison["scope"] == "all groups"]
+    lines = []
+    for (n, scale), cell in rows.groupby(["n_cases", "effect_scale"], observed=True):
+        parts = []
+        for kind in [k for k in ("positive", "neutral", "negative") if (cell["kind"] == k).any()]:
+            of_kind = cell[cell["kind"] == kind]
+            no = of_kind[of_kind["method"].str.startswith("no pooling")].iloc[0]
+            partial = of_kind[of_kind["method"].str.startswith("partial pooling")].iloc[0]
+            parts.append(
+                f"{kind} claims right {no['p_right']:.2f} → {partial['p_right']:.2f} "
+                f"(± {2 * partial['mcse_right']:.2f}), wrong {no['p_wrong']:.3f} → {partial['p_wrong']:.3f} "
+                f"(± {2 * partial['mcse_wrong']:.3f})"
+            )
+        lines.append(
+            f"- **{n} cases, {scale:g} × the documented effects**, no pooling → partial pooling: "
+            + "; ".join(parts)
+            + f" ({int(cell['replicates'].min())} replicates; ± two Monte Carlo "
+            "standard errors of the partially pooled share)."
+        )
+    unreliable = rows["p_unreliable"].max()
+    lines.append(
+        f"- Partially pooled posteriors flagged unreliable (counted inconclusive): at most "
+        f"{unreliable:.3f} of verdicts. These are operating characteristics of the design and of the two "
+        "methods under the documented generator, in which some groups truly differ from the others: where "
+        "partial pooling adds wrong verdicts, shrinkage has pulled such a group toward the rest."
+    )
+    return "\n".join(lines)
+
+
+def fast_accuracy(settings, agreement: pd.DataFrame) -> str:
+    """The fast setting of the partially pooled posterior and its measured accuracy against the NUTS references."""
+    text = f"Fast setting: grid step {settings.grid_step:g} on log tau, {settings.draws:,} importance draws. "
+    if agreement.empty:
+        return text + "Its accuracy could not be measured here (the NUTS references were not found)."
+    worst = {k: agreement[f"{k}_error"].max() for k in ("mean", "sd", "q05", "q95", "p_positive")}
+    return text + (
+        f"Against the NUTS references of the same model on the simulated sheet ({len(agreement)} forms), "
+        f"its largest errors are {worst['mean']:.3f} posterior SD for a mean, {worst['q05']:.3f} and "
+        f"{worst['q95']:.3f} SD for the 5% and 95% quantiles, {worst['sd']:.1%} for an SD and "
+        f"{worst['p_positive']:.3f} for a P(> 0), at most "
+        f"{agreement['worst_x_tolerance'].max():.2f} times the tolerance the default setting is held to; "
+        "an interval end off by that much moves a verdict only when it lies that close to 0 or to the "
+        "margin."
+    )

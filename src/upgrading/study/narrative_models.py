@@ -1,0 +1,319 @@
+"""The sentences of notebooks 04 (models, partial pooling) and 05 (claims): every number in them is read from a
+result table, never typed (see `narrative`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .narrative import count_span, group_sizes, series, span, words
+
+# 04 · models -----------------------------------------------------------------------------------------------
+
+
+def not_estimable(table: pd.DataFrame, what: str, reason_column: str = "note") -> str:
+    """' N <what> cannot be estimated on this sheet (reasons).' for rows without a number, or ''."""
+    reasons = table[reason_column].fillna("").astype(str) if reason_column in table else pd.Series(dtype=str)
+    reasons = reasons[reasons.str.len() > 0]
+    if reasons.empty:
+        return ""
+    counts = reasons.value_counts(sort=False)
+    noun = what[:-1] if len(reasons) == 1 and what.endswith("s") else what
+    return (
+        f" {len(reasons)} {noun} cannot be estimated on this sheet ("
+        + "; ".join(f"{reason}: {k}" for reason, k in counts.items())
+        + ")."
+    )
+
+
+def separation_summary(diagnostics: pd.DataFrame) -> str:
+    """Separated fits, their conditioning, and whether the Brant test could be computed."""
+    skipped = diagnostics[diagnostics["reported"] == "not estimable"]
+    diagnostics = diagnostics[diagnostics["reported"] != "not estimable"]
+    if diagnostics.empty:
+        return "No model can be fitted on this sheet." + not_estimable(skipped, "models")
+    diagnostics = diagnostics.assign(ml_separated=diagnostics["ml_separated"].astype(bool))
+    separated = diagnostics[diagnostics["ml_separated"]]
+    condition = diagnostics["ml_hessian_condition"].astype(float)
+    finite = condition[np.isfinite(condition) & ~diagnostics["ml_separated"]]
+    text = f"Maximum likelihood is separated in **{len(separated)} of {len(diagnostics)}** fits" + (
+        f" ({', '.join(f'{r.form} {r.model}' for r in separated.itertuples())})" if len(separated) else ""
+    )
+    if len(separated) and np.isinf(condition[diagnostics["ml_separated"]]).all():
+        text += (
+            "; at a separated fit the information matrix vanishes along the separating direction, so its "
+            "condition number is reported as infinite and the diverging terms have no finite standard error, "
+            "which a convergence flag alone would not show."
+        )
+    elif len(separated):
+        text += (
+            f"; their Hessian condition numbers (up to {condition[diagnostics['ml_separated']].max():.1e}) "
+            "show what an unchecked optimiser would have reported as a converged fit with finite standard "
+            "errors."
+        )
+    else:
+        text += "."
+    if len(finite):
+        text += f" {'The other' if len(separated) else 'The'} fits' condition numbers are at most {finite.max():.1e}."
+    defined = int(diagnostics["brant_p"].notna().sum())
+    notes = diagnostics.get("brant_note", pd.Series("", index=diagnostics.index)).fillna("").astype(str)
+    reasons = sorted({n for n in notes[diagnostics["brant_p"].isna()] if n})
+    why = " (" + "; ".join(reasons) + ")" if reasons else ""
+    if defined == 0:
+        brant = (
+            f"The Brant test of proportional odds cannot be computed for any fit{why}, so proportional odds "
+            "cannot be tested on these data, and the models rest on that assumption untested."
+        )
+    elif defined < len(diagnostics):
+        brant = (
+            f"The Brant test of proportional odds is defined for {defined} of {len(diagnostics)} fits; not for "
+            f"the others{why}."
+        )
+    else:
+        brant = "The Brant test is defined for every fit; its p-values are in the diagnostics exhibit."
+    return text + " " + brant + not_estimable(skipped, "models")
+
+
+def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
+    """Group-specific slopes whose 95% interval excludes zero (`key`: the by-group rows of the key predictors)."""
+    skipped = key[key["note"].fillna("").astype(str).str.len() > 0] if "note" in key else key.iloc[:0]
+    key = key.drop(index=skipped.index)
+    excluding = key[(key["conf_low"] > 0) | (key["conf_high"] < 0)]
+    return (
+        f"Of the {len(key)} estimated group-specific slopes, **{len(excluding)}** have a 95% interval that "
+        "excludes zero"
+        + (
+            ": "
+            + "; ".join(
+                f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)} "
+                f"(OR {r.odds_ratio:.2f}, {r.or_conf_low:.2f}-{r.or_conf_high:.2f}, {r.method})"
+                for r in excluding.itertuples()
+            )
+            if len(excluding)
+            else ""
+        )
+        + "."
+        + not_estimable(skipped, "group-specific slopes")
+        + f" With {group_sizes(cases)} most intervals are wide; the design analysis of how often such a "
+        "design detects an effect of a given size is a separate question from these estimates."
+        + (
+            " On the simulated sheet these are properties of data generated from the documented assumptions, "
+            "not findings about Latin American clusters."
+            if cases.attrs.get("simulated")
+            else ""
+        )
+    )
+
+
+def sign_changes(loo: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a leave-one-out table whose range crosses zero."""
+    return loo[(loo["loo_min"] < 0) & (loo["loo_max"] > 0)]
+
+
+def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
+    """How many refits each slope's range rests on, as recorded in the leave-one-out table."""
+    loo = loo[loo["refits"].notna()]
+    if loo.empty:
+        return "No slope can be refitted on this sheet."
+    most_skipped = int(loo["refits_failed"].max())
+    return (
+        f"Each key slope is refitted once without each of the {len(cases)} cases; "
+        f"{count_span(loo['refits'])} of those refits per slope could be fitted"
+        + (
+            f", the others (at most {most_skipped} per slope) being skipped, as recorded per model: "
+            + "; ".join(sorted({s for s in loo["skipped"].fillna("") if s}))
+            + "."
+            if most_skipped
+            else "."
+        )
+    )
+
+
+def leave_one_out_summary(by_group: pd.DataFrame) -> str:
+    """How many group-specific slopes change sign when a single case is left out."""
+    estimated = by_group[by_group["refits"].notna()]
+    return (
+        f"{len(sign_changes(estimated))} of the {len(estimated)} estimated group-specific slopes change sign "
+        "when a single case is left out."
+        + not_estimable(by_group[by_group["refits"].isna()], "group-specific slopes")
+        + " The sign changes:"
+    )
+
+
+def exact_tests_summary(exact: pd.DataFrame) -> str:
+    """How the permutation p-values were computed, as recorded in the exact-tests table."""
+    method = exact["method"].astype(str)
+    enumerated = exact[method.str.startswith("exact")]
+    sampled = exact[method.str.lower().str.contains("monte carlo")]
+    other = exact[~exact.index.isin(enumerated.index.union(sampled.index))]
+    parts = []
+    if len(enumerated):
+        arrangements = enumerated["arrangements"].astype(float)
+        parts.append(
+            f"{len(enumerated)} exact, counting every distinct arrangement of the form's scores "
+            f"({span(arrangements, ',.0f', ' to ')} arrangements)"
+        )
+    if len(sampled):
+        parts.append(
+            f"{len(sampled)} by Monte Carlo ({span(sampled['draws'].astype(float), ',.0f', ' to ')} "
+            "seeded random permutations)"
+        )
+    if len(other):
+        reasons = sorted({str(r) for r in other.get("reason", pd.Series(dtype=str)).fillna("") if str(r)})
+        parts.append(f"{len(other)} not computed" + (f" ({'; '.join(reasons)})" if reasons else ""))
+    computed = exact[exact["n"].astype(float) > 0]
+    return f"The {len(exact)} tests cover groups of {count_span(computed['n'])} cases; p-values: " + series(parts) + "."
+
+
+# 05 · claims -----------------------------------------------------------------------------------------------
+
+
+def odds_ratio_margin(register) -> str:
+    """The declared margins of a claims register as odds ratios ('1.5'; several if it declares several)."""
+    values = sorted({f"{np.exp(float(m)):.2g}" for m in register.margins.values()})
+    return " or ".join(values)
+
+
+def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register, cases: pd.DataFrame) -> str:
+    """Raw and Holm-adjusted verdict counts, and why null claims are rarely consistent at this size."""
+    cells = verdicts[verdicts["kind"] == "table cell"]
+    null_claims = verdicts[verdicts["expected"] == "null"]
+    margin = odds_ratio_margin(register)
+    return (
+        f"Of the {len(verdicts)} claims ({len(cells)} table cells, {len(verdicts) - len(cells)} textual), "
+        f"{counts.loc['consistent', 'raw']} are consistent with the data, {counts.loc['contradicted', 'raw']} "
+        f"contradicted and {counts.loc['inconclusive', 'raw']} inconclusive before adjustment; after Holm's "
+        f"adjustment over one family of {2 * len(verdicts)} tests (the test for 'consistent' and the test for "
+        f"'contradicted' of every claim): {counts.loc['consistent', 'holm']} consistent, "
+        f"{counts.loc['contradicted', 'holm']} contradicted, {counts.loc['inconclusive', 'holm']} inconclusive. "
+        f"None of the {len(null_claims)} 'neutral'/'none' claims can be consistent unless its "
+        f"{register.levels.equivalence_level:.0%} interval fits "
+        f"inside an odds ratio of 1/{margin} to {margin}, which {group_sizes(cases)} rarely allows: at this "
+        "sample size 'inconclusive' is the expected verdict for a true null, not evidence against the source."
+    )
+
+
+def simulated_reading(cases: pd.DataFrame) -> str:
+    """How to read the verdicts: on the simulated sheet they test the pipeline, not the source."""
+    if not cases.attrs.get("simulated"):
+        return "These verdicts are computed on the coded sheet named above."
+    return (
+        "**Reading on simulated data.** The simulated sheet was generated with the signs of this very table, "
+        "so every 'consistent' verdict is the pipeline recovering a relation that was built in, and every "
+        f"'inconclusive' verdict for a relation that was built in shows what {len(cases)} cases cannot resolve. "
+        "A 'contradicted' verdict is a chance result of the simulation (or of sparse cells), not a finding. "
+        "How often each verdict should be expected under the simulation's assumptions is a question for a "
+        "design analysis (`06_power`), not for this table."
+    )
+
+
+# 04 · partial pooling --------------------------------------------------------------------------------------
+
+
+def pooling_method(settings, priors, n_groups: int, grid_points: int) -> str:
+    """How the partially pooled posterior is computed, with the settings and priors the notebook used."""
+    return (
+        f"For each form, the partially pooled ordered logit lets each of the {n_groups} groups' "
+        "collective-efficiency and leader-driven slopes vary around a common mean with between-group SDs "
+        "tau (one per predictor), estimated from the data. Its posterior is computed without a Markov chain: "
+        f"(1) on a grid of {grid_points} points over (log tau_beta, log tau_gamma), step {settings.grid_step:g}, "
+        "every conditional mode and curvature of the other parameters comes from one batched Newton solve of "
+        "the ordered-logit engine; (2) a Laplace approximation weights the grid points; (3) "
+        f"{settings.draws:,} draws from that mixture (seed {settings.seed}) are reweighted to the exact posterior "
+        "by Pareto-smoothed importance sampling, whose k-hat says whether the correction can be trusted. A fit "
+        "whose k-hat is too high or whose hyperparameters' mass reaches the grid's edge is reported as "
+        "unreliable, its numbers withheld. Priors (`src/upgrading/data/pooling.toml`, each with its reason; "
+        f"edit and rerun): mu ~ Normal(0, {priors.mu_sd:g}), tau ~ HalfNormal({priors.tau_scale:g}), group "
+        f"shifts ~ Normal(0, {priors.delta_sd:g}), thresholds ~ Normal(0, {priors.threshold_sd:g}) in order."
+    )
+
+
+def pooling_validation(agreement: pd.DataFrame) -> str:
+    """The agreement with the NUTS references, as measured on this sheet (`pooling.reference_agreement`)."""
+    text = (
+        "**Validation.** The method was checked against NumPyro NUTS runs of the same model on the simulated "
+        "sheet (4 chains of 5,000 draws, `tests/reference/pooling/`): every posterior mean within 0.1 "
+        "posterior SD, every SD within 10%, the 5% and 95% quantiles within 0.15 SD and every P(> 0) within "
+        "0.03 (`tests/test_pooling.py`). "
+    )
+    if agreement.empty:
+        return text + (
+            "This sheet is not the one the references were computed on, so the check cannot be repeated "
+            "here; the k-hat and grid-edge flags below are the guard."
+        )
+    worst = agreement.loc[agreement["worst_x_tolerance"].idxmax()]
+    return text + (
+        f"Measured on this sheet, the largest error of any reported quantity is "
+        f"{worst['worst_x_tolerance']:.2f} times its tolerance ({words(worst['form'])}); "
+        f"{int((agreement['worst_x_tolerance'] <= 1).sum())} of {len(agreement)} forms pass."
+    )
+
+
+def _excludes_zero(frame: pd.DataFrame) -> pd.Series:
+    return (frame["conf_low"] > 0) | (frame["conf_high"] < 0)
+
+
+def pooling_summary(slopes: pd.DataFrame, tau: pd.DataFrame, cases: pd.DataFrame) -> str:
+    """What partial pooling changes: intervals excluding zero and their widths under no and partial pooling, the
+    between-group SDs' posteriors, and any fit that is not reliable."""
+    no = slopes[slopes["method"] == "no pooling"].reset_index(drop=True)
+    partial = slopes[slopes["method"] == "partial pooling"].reset_index(drop=True)
+    both = no["estimate"].notna() & partial["estimate"].notna()
+    ratio = ((partial["conf_high"] - partial["conf_low"]) / (no["conf_high"] - no["conf_low"]))[both]
+    ok = tau[tau["status"] == "ok"]
+    bad = tau[tau["status"] != "ok"].drop_duplicates("form")
+    text = (
+        f"Of the {int(both.sum())} group slopes estimated both ways, **{int(_excludes_zero(no[both]).sum())}** "
+        f"have a 95% interval excluding zero without pooling and **{int(_excludes_zero(partial[both]).sum())}** "
+        f"with partial pooling; partial pooling's intervals are {span(ratio.quantile([0.5]))} times as wide "
+        f"as no pooling's at the median (range {span(ratio, '.2f', ' to ')}), because each group borrows "
+        "strength from the others, and its estimates are pulled toward the common mean (the figure)."
+    )
+    if len(ok):
+        text += (
+            f" The between-group SDs' posterior medians range over {span(ok['q50'], '.2f', ' to ')} log odds, "
+            f"with 90% intervals reaching from {ok['q05'].min():.2f} to {ok['q95'].max():.2f}: P(tau > margin "
+            f"{ok['margin'].iloc[0]:.3f}) is {span(ok['p_above_margin'], '.2f', ' to ')} (near 1 would say "
+            "the groups' slopes differ by more than the smallest effect that matters, near 0 that they do not)."
+        )
+    if len(bad):
+        text += (
+            " Not reported (unreliable or not estimable): "
+            + "; ".join(f"{words(r.form)} ({r.status})" for r in bad.itertuples())
+            + "."
+        )
+    if cases.attrs.get("simulated"):
+        text += (
+            " On the simulated sheet these numbers demonstrate the method; they are not findings about Latin "
+            "American clusters."
+        )
+    return text
+
+
+# 05 · claims, pooled verdicts ------------------------------------------------------------------------------
+
+
+def pooled_verdicts_summary(verdicts: pd.DataFrame, cases: pd.DataFrame) -> str:
+    """How the partially pooled verdicts compare with the no-pooling ones on the group-slope claims."""
+    slope = verdicts[verdicts["verdict_pooled"] != "not applicable"]
+    same = slope["verdict"] == slope["verdict_pooled"]
+    raw = slope["verdict"].value_counts()
+    pooled = slope["verdict_pooled"].value_counts()
+    differ = slope[~same]
+
+    def counts(c):
+        return ", ".join(f"{int(c.get(v, 0))} {v}" for v in ("consistent", "contradicted", "inconclusive"))
+
+    text = (
+        f"Of the {len(slope)} claims that are a group's slope, the no-pooling fit gives {counts(raw)}; the "
+        f"partially pooled posterior, by the same rule, gives {counts(pooled)}. The two agree on {int(same.sum())}"
+        + ("; they differ on " if len(differ) else ".")
+        + "; ".join(f"{r.id} {r.verdict} → {r.verdict_pooled}" for r in differ.itertuples())
+        + ("." if len(differ) else "")
+        + " Partial pooling narrows a group's interval by borrowing from the other groups, which can turn an "
+        "inconclusive verdict into a decided one, and pulls a group toward the others, which can hide a "
+        "group that truly differs; `06_power` measures both tendencies as properties of the design."
+    )
+    if cases.attrs.get("simulated"):
+        text += " On the simulated sheet neither column is a finding about Latin American clusters."
+    return text
