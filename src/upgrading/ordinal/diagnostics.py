@@ -46,114 +46,124 @@ def _variables(design) -> list[tuple[str, list[int]]]:
     return list(groups.items())
 
 
-def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
-    """Brant's Wald test that each slope is the same at every cut point: per design column, per variable, overall.
+BRANT_COLUMNS = ["scope", "term", "columns", "chi2", "df", "p_value", "note"]
 
-    Fits the K-1 binary logits 1(y > m), stacks their slopes with the full covariance (cross blocks
-    (X'W_m X)^-1 (X'W_ml X) (X'W_l X)^-1, W_ml = diag(pi_l - pi_m pi_l)), and tests equality across cut points.
-    `scope`: "column" (one design column, df K-2), "variable" (all the columns of one model term jointly, e.g.
-    every level of a factor or of an interaction, df (K-2) x columns; unlike a column's test it does not depend
-    on the reference level), "omnibus" (all columns, df (K-2)p). Liberal in small samples. If a binary logit is
-    separated (infinite slopes), has not converged, or the contrasts' covariance is singular, the rows say so in
-    `note`, with NaN instead of a number.
-    """
-    d = result.design
-    K, (n, p) = d.n_levels, d.X.shape
-    columns = ["scope", "term", "columns", "chi2", "df", "p_value", "note"]
-    variables = _variables(d)
-    tests = (
+
+def _brant_tests(d) -> list[tuple[str, str, list[int]]]:
+    """(scope, term, design columns) of every test: each column, each model term, all columns."""
+    p = d.X.shape[1]
+    return (
         [("column", name, [k]) for k, name in enumerate(d.names)]
-        + [("variable", term, index) for term, index in variables]
+        + [("variable", term, index) for term, index in _variables(d)]
         + [("omnibus", "omnibus", list(range(p)))]
     )
 
-    def undefined(note: str) -> pd.DataFrame:
-        return pd.DataFrame(
-            [
-                {
-                    "scope": scope,
-                    "term": term,
-                    "columns": len(index),
-                    "chi2": np.nan,
-                    "df": max(K - 2, 0) * len(index),
-                    "p_value": np.nan,
-                    "note": note,
-                }
-                for scope, term, index in tests
-            ],
-            columns=columns,
-        )
 
-    if K < 3:
-        return undefined("two outcome levels: proportional odds holds trivially")
-    X1 = np.column_stack([np.ones(n), d.X])
+def _brant_undefined(tests, n_levels: int, note: str) -> pd.DataFrame:
+    """Every test's row with NaN and the reason it is undefined."""
+    rows = [
+        {
+            "scope": scope,
+            "term": term,
+            "columns": len(index),
+            "chi2": np.nan,
+            "df": max(n_levels - 2, 0) * len(index),
+            "p_value": np.nan,
+            "note": note,
+        }
+        for scope, term, index in tests
+    ]
+    return pd.DataFrame(rows, columns=BRANT_COLUMNS)
+
+
+def _binary_logits(d):
+    """The K-1 binary logits 1(y > m), fitted as one batch, or why they cannot be used (separated, unconverged)."""
+    K = d.n_levels
     splits = Batch(
         np.stack([(d.y > m).astype(int) for m in range(K - 1)]),
         np.tile(d.X, (K - 1, 1, 1)),
         np.tile(d.weights, (K - 1, 1)),
         2,
         list(d.names),
-    )  # the K-1 binary logits, one batch
+    )
     fits = newton(splits)
     separated = np.any(directions(splits, fits.theta) != 0, axis=1)
     if any(separated):
         cuts = [f"y > {d.levels[m]}" for m, s in enumerate(separated) if s]
-        return undefined(f"undefined: the binary logit(s) {', '.join(cuts)} are separated")
+        return None, f"undefined: the binary logit(s) {', '.join(cuts)} are separated"
     if not np.all(fits.converged):
         cuts = [f"y > {d.levels[m]}" for m, c in enumerate(fits.converged) if not c]
-        return undefined(f"undefined: the binary logit(s) {', '.join(cuts)} did not converge")
-    slopes, infos, fitted = [], [], []
+        return None, f"undefined: the binary logit(s) {', '.join(cuts)} did not converge"
+    return fits, ""
+
+
+def _stacked_slopes(d, fits) -> tuple[np.ndarray, np.ndarray]:
+    """The binary logits' slopes stacked (K-1)p, and their joint covariance: inverse information blocks on the
+    diagonal, (X'W_m X)^-1 (X'W_ml X) (X'W_l X)^-1 off it, W_ml = diag(pi_l - pi_m pi_l)."""
+    K, (n, p) = d.n_levels, d.X.shape
+    X1 = np.column_stack([np.ones(n), d.X])
+    slopes, inverse, fitted = [], [], []
     for m in range(K - 1):
         alpha, beta = fits.theta[m, 0], fits.theta[m, 1:]
         prob = special.expit(d.X @ beta - alpha)  # P(y > m)
         slopes.append(beta)
         fitted.append(prob)
-        infos.append((X1.T * (d.weights * prob * (1 - prob))) @ X1)
-    inv = [np.linalg.inv(info) for info in infos]
+        inverse.append(np.linalg.inv((X1.T * (d.weights * prob * (1 - prob))) @ X1))
     V = np.zeros(((K - 1) * p, (K - 1) * p))
     for m in range(K - 1):
         for l in range(m, K - 1):
             if l == m:
-                block = inv[m]
+                block = inverse[m]
             else:
                 W = d.weights * (fitted[l] - fitted[m] * fitted[l])
-                block = inv[m] @ ((X1.T * W) @ X1) @ inv[l]
+                block = inverse[m] @ ((X1.T * W) @ X1) @ inverse[l]
             V[m * p : (m + 1) * p, l * p : (l + 1) * p] = block[1:, 1:]
             V[l * p : (l + 1) * p, m * p : (m + 1) * p] = block[1:, 1:].T
-    b = np.concatenate(slopes)
+    return np.concatenate(slopes), V
 
-    def contrasts(index: list[int]) -> np.ndarray:
-        """Rows beta_1k - beta_mk, m = 2..K-1, for every column k in `index`."""
-        D = []
-        for k in index:
-            for m in range(1, K - 1):
-                r = np.zeros((K - 1) * p)
-                r[k], r[m * p + k] = 1.0, -1.0
-                D.append(r)
-        return np.array(D)
 
-    rows = []
-    for scope, term, index in tests:
-        D = contrasts(index)
-        df = len(D)
-        row = {
-            "scope": scope,
-            "term": term,
-            "columns": len(index),
-            "chi2": np.nan,
-            "df": df,
-            "p_value": np.nan,
-            "note": "",
-        }
-        diff, cov = D @ b, D @ V @ D.T
-        eig = np.linalg.eigvalsh(cov)
-        if not np.all(np.isfinite(eig)) or eig.min() <= 1e-12 * max(eig.max(), 1e-300):
-            row["note"] = "undefined: the covariance of the cut-point differences is singular"
-        else:
-            chi2 = float(diff @ np.linalg.solve(cov, diff))
-            row.update({"chi2": chi2, "p_value": float(stats.chi2.sf(chi2, df))})
-        rows.append(row)
-    return pd.DataFrame(rows, columns=columns)
+def _equal_slopes_test(index: list[int], b: np.ndarray, V: np.ndarray, n_levels: int, p: int) -> dict:
+    """Wald test that the slopes of columns `index` are equal at every cut point: contrasts beta_1k - beta_mk,
+    m = 2..K-1; undefined where their covariance is singular."""
+    D = []
+    for k in index:
+        for m in range(1, n_levels - 1):
+            r = np.zeros((n_levels - 1) * p)
+            r[k], r[m * p + k] = 1.0, -1.0
+            D.append(r)
+    D = np.array(D)
+    diff, cov = D @ b, D @ V @ D.T
+    eig = np.linalg.eigvalsh(cov)
+    if not np.all(np.isfinite(eig)) or eig.min() <= 1e-12 * max(eig.max(), 1e-300):
+        return {"df": len(D), "note": "undefined: the covariance of the cut-point differences is singular"}
+    chi2 = float(diff @ np.linalg.solve(cov, diff))
+    return {"df": len(D), "chi2": chi2, "p_value": float(stats.chi2.sf(chi2, len(D)))}
+
+
+def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
+    """Brant's Wald test that each slope is the same at every cut point: per design column, per variable, overall.
+
+    Fits the K-1 binary logits 1(y > m), stacks their slopes with the full covariance (`_stacked_slopes`), and
+    tests equality across cut points. `scope`: "column" (one design column, df K-2), "variable" (all the columns
+    of one model term jointly, e.g. every level of a factor or of an interaction, df (K-2) x columns; unlike a
+    column's test it does not depend on the reference level), "omnibus" (all columns, df (K-2)p). Liberal in
+    small samples. If a binary logit is separated (infinite slopes), has not converged, or the contrasts'
+    covariance is singular, the rows say so in `note`, with NaN instead of a number.
+    """
+    d = result.design
+    tests = _brant_tests(d)
+    if d.n_levels < 3:
+        return _brant_undefined(tests, d.n_levels, "two outcome levels: proportional odds holds trivially")
+    fits, why = _binary_logits(d)
+    if fits is None:
+        return _brant_undefined(tests, d.n_levels, why)
+    b, V = _stacked_slopes(d, fits)
+    rows = [
+        {"scope": scope, "term": term, "columns": len(index), "chi2": np.nan, "p_value": np.nan, "note": ""}
+        | _equal_slopes_test(index, b, V, d.n_levels, d.X.shape[1])
+        for scope, term, index in tests
+    ]
+    return pd.DataFrame(rows, columns=BRANT_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------------------

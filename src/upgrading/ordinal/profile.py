@@ -8,6 +8,8 @@ fits on the engine, one per interval end.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import stats
 
@@ -88,6 +90,70 @@ def likelihood_ratios(
     return statistic, fit.converged
 
 
+@dataclass
+class _Ends:
+    """The search for every interval end at once: the parameter (engine index) and side of each end, the fit's
+    value and a scale (its SE), the bracket found so far (`near`: inside the interval, `far`: beyond it), the
+    value tried next, warm starts, the ends found, and which are still searched."""
+
+    k: np.ndarray
+    side: np.ndarray
+    se: np.ndarray
+    centre: np.ndarray
+    near: np.ndarray
+    far: np.ndarray
+    value: np.ndarray
+    warm: np.ndarray
+    found: np.ndarray
+    active: np.ndarray
+
+    @classmethod
+    def start(cls, theta, indices, se, alpha: float) -> _Ends:
+        k = np.repeat(np.asarray(indices, dtype=int), 2)
+        m = len(k)
+        side = np.tile([-1.0, 1.0], m // 2)
+        se = np.repeat(np.asarray(se, dtype=float), 2)
+        centre = theta[k]
+        value = centre + side * stats.norm.ppf(1 - alpha / 2) * se
+        return cls(k, side, se, centre, centre.copy(), np.full(m, np.nan), value, np.tile(theta, (m, 1)),
+                   np.full(m, np.nan), np.ones(m, bool))  # fmt: skip
+
+    def infeasible(self, bad: np.ndarray) -> None:
+        """Ends whose value left the feasible region: the nearest such value bounds the bracket; bisect."""
+        closer = np.isnan(self.far[bad]) | (
+            np.abs(self.value[bad] - self.centre[bad]) < np.abs(self.far[bad] - self.centre[bad])
+        )
+        self.far[bad] = np.where(closer, self.value[bad], self.far[bad])
+        self.value[bad] = (self.near[bad] + self.far[bad]) / 2
+
+    def newton(self, ok: np.ndarray, gap: np.ndarray, slope: np.ndarray) -> None:
+        """One safeguarded Newton step on the drop of the profile for ends `ok` (`gap`: drop minus the cut-off,
+        `slope`: its derivative): walk outwards until bracketed, then Newton inside the bracket or bisect."""
+        v, c, s, sd = self.value[ok], self.centre[ok], self.side[ok], self.se[ok]
+        self.near[ok] = np.where(gap < 0, v, self.near[ok])
+        self.far[ok] = np.where(gap >= 0, v, self.far[ok])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            candidate = v + np.where(np.isfinite(slope) & (slope * s > 0), -gap / slope, np.nan)
+        open_bracket = np.isnan(self.far[ok])
+        width = np.maximum(np.abs(v - c), sd)
+        outwards = ~np.isfinite(candidate) | ((candidate - v) * s <= 0)
+        walked = np.where(
+            outwards, v + s * width, np.where(np.abs(candidate - c) > 64 * width, c + s * 64 * width, candidate)
+        )
+        unbounded = open_bracket & (np.abs(walked - c) > 1e4 * sd)
+        lo, hi = np.fmin(self.near[ok], self.far[ok]), np.fmax(self.near[ok], self.far[ok])
+        bisected = np.where(
+            np.isfinite(candidate) & (lo < candidate) & (candidate < hi), candidate, (self.near[ok] + self.far[ok]) / 2
+        )
+        narrow = ~open_bracket & (hi - lo < 1e-8)
+        candidate = np.where(open_bracket, walked, bisected)
+        settled = ~unbounded & ~narrow & (np.abs(candidate - v) < 1e-9)
+        self.found[ok[unbounded]] = s[unbounded] * np.inf
+        self.found[ok[narrow | settled]] = candidate[narrow | settled]
+        self.active[ok[unbounded | narrow | settled]] = False
+        self.value[ok] = candidate
+
+
 def profile_bounds(
     problem: Batch,
     theta: np.ndarray,
@@ -106,83 +172,47 @@ def profile_bounds(
     end moves at once. Returns (len(indices), 2); +-inf where the profile never drops far enough; NaN where no
     converged constrained fit confirms the crossing.
     """
-    indices = np.asarray(indices, dtype=int)
-    m = 2 * len(indices)
-    k = np.repeat(indices, 2)
-    side = np.tile([-1.0, 1.0], len(indices))
-    se = np.repeat(np.asarray(se, dtype=float), 2)
-    centre = theta[k]
+    ends = _Ends.start(theta, indices, se, alpha)
     cutoff = stats.chi2.ppf(1 - alpha, 1) / 2
-    near, far = centre.copy(), np.full(m, np.nan)
-    value = centre + side * stats.norm.ppf(1 - alpha / 2) * se
-    warm = np.tile(theta, (m, 1))
-    found = np.full(m, np.nan)
-    active = np.ones(m, bool)
-    problems = problem.take(np.zeros(m, int))
+    problems = problem.take(np.zeros(len(ends.k), int))
 
     def constrained(rows, starts):
         return constrained_fit(
             problems.take(rows),
             starts,
-            k[rows],
-            value[rows],
+            ends.k[rows],
+            ends.value[rows],
             penalty,
             prior.take(np.zeros(len(rows), int)) if prior is not None else None,
         )
 
     for _ in range(max_steps):
-        idx = np.flatnonzero(active)
+        idx = np.flatnonzero(ends.active)
         if not len(idx):
             break
-        fit = constrained(idx, warm[idx])
+        fit = constrained(idx, ends.warm[idx])
         retry = np.flatnonzero(~fit.converged)
         if len(retry):  # a warm start can land badly; the maximum is unique, so retry from the fit
             again = constrained(idx[retry], np.tile(theta, (len(retry), 1)))
             for name in ("theta", "objective", "gradient", "converged"):
                 getattr(fit, name)[retry] = getattr(again, name)
         infeasible = ~np.isfinite(fit.objective)
-        bad = idx[infeasible]
-        closer = np.isnan(far[bad]) | (np.abs(value[bad] - centre[bad]) < np.abs(far[bad] - centre[bad]))
-        far[bad] = np.where(closer, value[bad], far[bad])
-        value[bad] = (near[bad] + far[bad]) / 2
+        ends.infeasible(idx[infeasible])
         ok = idx[~infeasible]
-        warm[ok] = fit.theta[~infeasible]
+        ends.warm[ok] = fit.theta[~infeasible]
         gap = best - fit.objective[~infeasible] - cutoff
-        slope = -fit.gradient[~infeasible][np.arange(len(ok)), k[ok]]
+        slope = -fit.gradient[~infeasible][np.arange(len(ok)), ends.k[ok]]
         hit = np.abs(gap) < 1e-9
-        found[ok[hit]] = value[ok[hit]]
-        active[ok[hit]] = False
-        ok, gap, slope = ok[~hit], gap[~hit], slope[~hit]
-        v, c, s, sd = value[ok], centre[ok], side[ok], se[ok]
-        near[ok] = np.where(gap < 0, v, near[ok])
-        far[ok] = np.where(gap >= 0, v, far[ok])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            candidate = v + np.where(np.isfinite(slope) & (slope * s > 0), -gap / slope, np.nan)
-        open_bracket = np.isnan(far[ok])
-        width = np.maximum(np.abs(v - c), sd)
-        outwards = ~np.isfinite(candidate) | ((candidate - v) * s <= 0)
-        walked = np.where(
-            outwards, v + s * width, np.where(np.abs(candidate - c) > 64 * width, c + s * 64 * width, candidate)
-        )
-        unbounded = open_bracket & (np.abs(walked - c) > 1e4 * sd)
-        lo, hi = np.fmin(near[ok], far[ok]), np.fmax(near[ok], far[ok])
-        bisected = np.where(
-            np.isfinite(candidate) & (lo < candidate) & (candidate < hi), candidate, (near[ok] + far[ok]) / 2
-        )
-        narrow = ~open_bracket & (hi - lo < 1e-8)
-        candidate = np.where(open_bracket, walked, bisected)
-        settled = ~unbounded & ~narrow & (np.abs(candidate - v) < 1e-9)
-        found[ok[unbounded]] = s[unbounded] * np.inf
-        found[ok[narrow | settled]] = candidate[narrow | settled]
-        active[ok[unbounded | narrow | settled]] = False
-        value[ok] = candidate
+        ends.found[ok[hit]] = ends.value[ok[hit]]
+        ends.active[ok[hit]] = False
+        ends.newton(ok[~hit], gap[~hit], slope[~hit])
     # an end counts only where a converged constrained fit confirms the cutoff (never where arithmetic failed, a
     # fit did not converge or the steps ran out): NaN otherwise, and the results say why
-    finite = np.flatnonzero(np.isfinite(found))
+    finite = np.flatnonzero(np.isfinite(ends.found))
     if len(finite):
-        value[finite] = found[finite]
-        check = constrained(finite, warm[finite])
+        ends.value[finite] = ends.found[finite]
+        check = constrained(finite, ends.warm[finite])
         gap = best - check.objective - cutoff
         confirmed = check.converged & np.isfinite(check.objective) & (np.abs(gap) < 1e-6)
-        found[finite[~confirmed]] = np.nan
-    return found.reshape(-1, 2)
+        ends.found[finite[~confirmed]] = np.nan
+    return ends.found.reshape(-1, 2)

@@ -201,6 +201,41 @@ VERDICT_COLOURS = {
 }
 
 
+def _grid_cell(ax, c: int, r: int, row: pd.Series) -> None:
+    """One cell of the claims grid: the raw verdict's colour, the published wording, the odds ratio with its
+    interval, and both verdicts."""
+    ax.add_patch(
+        plt.Rectangle(
+            (c + 0.03, r + 0.04),
+            0.94,
+            0.92,
+            facecolor=VERDICT_COLOURS.get(row["verdict"], "#ffffff"),
+            edgecolor="white",
+        )
+    )
+    ax.text(c + 0.5, r + 0.15, "published:", ha="center", va="center", fontsize=7, color="#444444")
+    ax.text(c + 0.5, r + 0.32, row["published_wording"], ha="center", va="center", fontsize=8.5, weight="bold")
+    if pd.notna(row.get("estimate")):
+        fit = PENALISED_LABELS.get(row["fit"], "")
+        ax.text(
+            c + 0.5,
+            r + 0.55,
+            f"OR {np.exp(row['estimate']):.2f} [{np.exp(row['ci_low']):.2f}, {np.exp(row['ci_high']):.2f}]{fit}",
+            ha="center",
+            va="center",
+            fontsize=8,
+        )
+    ax.text(
+        c + 0.5,
+        r + 0.78,
+        f"{row['verdict']} (Holm: {row['verdict_holm']})",
+        ha="center",
+        va="center",
+        fontsize=8,
+        style="italic",
+    )
+
+
 def claims_grid(table: pd.DataFrame) -> plt.Figure:
     """The source's table of sectoral patterns, cell by cell, beside the verdict the data give each cell.
 
@@ -237,38 +272,7 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
             ]
             if match.empty:
                 continue
-            row = match.iloc[0]
-            ax.add_patch(
-                plt.Rectangle(
-                    (c + 0.03, r + 0.04),
-                    0.94,
-                    0.92,
-                    facecolor=VERDICT_COLOURS.get(row["verdict"], "#ffffff"),
-                    edgecolor="white",
-                )
-            )
-            ax.text(c + 0.5, r + 0.15, "published:", ha="center", va="center", fontsize=7, color="#444444")
-            ax.text(c + 0.5, r + 0.32, row["published_wording"], ha="center", va="center", fontsize=8.5, weight="bold")
-            if pd.notna(row.get("estimate")):
-                fit = PENALISED_LABELS.get(row["fit"], "")
-                ax.text(
-                    c + 0.5,
-                    r + 0.55,
-                    f"OR {np.exp(row['estimate']):.2f} "
-                    f"[{np.exp(row['ci_low']):.2f}, {np.exp(row['ci_high']):.2f}]{fit}",
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                )
-            ax.text(
-                c + 0.5,
-                r + 0.78,
-                f"{row['verdict']} (Holm: {row['verdict_holm']})",
-                ha="center",
-                va="center",
-                fontsize=8,
-                style="italic",
-            )
+            _grid_cell(ax, c, r, match.iloc[0])
     handles = [
         plt.Rectangle((0, 0), 1, 1, facecolor=VERDICT_COLOURS[v])
         for v in ("consistent", "contradicted", "inconclusive")
