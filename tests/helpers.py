@@ -12,6 +12,12 @@ from pathlib import Path
 from upgrading.paths import ROOT
 
 README = ROOT / "README.md"
+#: The simulated sheets of record (first and second coder), where every test finds them: repository-relative (as
+#: notebook parameters and messages name them) and absolute.
+SIMULATED_SHEET_NAME = "data/raw/coding_sheet_simulated.csv"
+SECOND_CODER_SHEET_NAME = "data/raw/coding_sheet_simulated_second_coder.csv"
+SIMULATED_SHEET = ROOT / SIMULATED_SHEET_NAME
+SECOND_CODER_SHEET = ROOT / SECOND_CODER_SHEET_NAME
 
 
 def readme_commands() -> list[str]:

@@ -3,15 +3,16 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SIMULATED_SHEET
 
 from upgrading import package_data
 from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
-from upgrading.paths import DATA_RAW, FIGURES
+from upgrading.paths import FIGURES
 from upgrading.study import claims, register, verdicts
 from upgrading.study.coding import load_cases
 
-GOOD = DATA_RAW / "coding_sheet_simulated.csv"
+GOOD = SIMULATED_SHEET
 
 
 def test_register_has_every_table_cell_with_the_source_wording():

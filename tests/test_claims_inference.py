@@ -4,15 +4,15 @@ are reproducible from the p-values alone: raw from raw, Holm-adjusted from the a
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SIMULATED_SHEET
 
-from upgrading.paths import DATA_RAW
 from upgrading.study import claims
 from upgrading.study.coding import load_cases
 
 
 @pytest.fixture(scope="module")
 def table():
-    return claims.evaluate(load_cases(DATA_RAW / "coding_sheet_simulated.csv"), n_resamples=99)
+    return claims.evaluate(load_cases(SIMULATED_SHEET), n_resamples=99)
 
 
 def _from_p(p_consistent, p_contradicted):

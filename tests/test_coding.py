@@ -5,15 +5,15 @@ import shutil
 
 import pandas as pd
 import pytest
+from helpers import SIMULATED_SHEET, SIMULATED_SHEET_NAME
 
 from upgrading.compendium.cli import main
-from upgrading.paths import DATA_RAW
 from upgrading.study.coding import load_cases
 from upgrading.study.sheet_report import CodingSheetError
 from upgrading.study.spelling import did_you_mean
 from upgrading.study.validation import validate
 
-GOOD = DATA_RAW / "coding_sheet_simulated.csv"
+GOOD = SIMULATED_SHEET
 
 
 def _digest(path):
@@ -168,7 +168,7 @@ def test_typed_cases():
     assert list(cases["governance"].cat.categories) == ["market", "network", "quasi_hierarchy", "hierarchy"]
     assert set(cases["leader_driven"]) <= {0, 1}
     assert (cases["leader_driven"] == cases["governance"].isin(["quasi_hierarchy", "hierarchy"])).all()
-    assert cases.attrs["source_file"] == "data/raw/coding_sheet_simulated.csv"
+    assert cases.attrs["source_file"] == SIMULATED_SHEET_NAME
 
 
 def test_did_you_mean_stays_quiet_for_nonsense():

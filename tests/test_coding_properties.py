@@ -2,15 +2,15 @@
 
 import string
 
+from helpers import SIMULATED_SHEET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from upgrading.paths import DATA_RAW
 from upgrading.study.codebook import load_codebook
 from upgrading.study.sheet_report import CodingSheetError
 from upgrading.study.validation import validate
 
-GOOD_LINES = (DATA_RAW / "coding_sheet_simulated.csv").read_text().splitlines()
+GOOD_LINES = (SIMULATED_SHEET).read_text().splitlines()
 HEADER = GOOD_LINES[0].split(",")
 CB = load_codebook()
 INDUSTRIES = {g.code: set(g.all_industries) for g in CB.sectoral_groups}

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SIMULATED_SHEET
 from scipy import stats
 
 from upgrading.ordinal import (
@@ -12,7 +13,6 @@ from upgrading.ordinal import (
     ordered_logit,
     permutation_association,
 )
-from upgrading.paths import DATA_RAW
 from upgrading.study import models as analysis
 from upgrading.study.coding import load_cases
 
@@ -111,7 +111,7 @@ def test_parse_term(term, expected):
 
 
 def test_reported_fit_is_jeffreys_exactly_where_ml_is_separated():
-    cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
+    cases = load_cases(SIMULATED_SHEET)
     fits = analysis.fit_models(cases, forms=["functional_upgrading"])
     table = analysis.diagnostics_table(fits)
     for fit, row in zip(fits, table.itertuples()):

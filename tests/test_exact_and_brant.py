@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SIMULATED_SHEET
 from scipy import special, stats
 
 from upgrading.ordinal import OrderedLogit
@@ -240,11 +241,10 @@ def test_brant_per_variable_tests_factors_jointly_and_ignores_the_reference_leve
 
 
 def test_study_exact_tests_table_is_exact_in_every_group_and_says_so():
-    from upgrading.paths import DATA_RAW
     from upgrading.study import models
     from upgrading.study.coding import load_cases
 
-    cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
+    cases = load_cases(SIMULATED_SHEET)
     table = models.exact_tests_table(cases)
     assert (table["method"] == [f"exact ({a:,} distinct arrangements)" for a in table["arrangements"]]).all()
     assert (table["draws"] == 0).all() and (table["reason"] == "").all()
@@ -256,11 +256,10 @@ def test_study_exact_tests_table_is_exact_in_every_group_and_says_so():
 
 
 def test_claims_cross_check_names_its_method():
-    from upgrading.paths import DATA_RAW
     from upgrading.study import claims
     from upgrading.study.coding import load_cases
 
     register = claims.load_register()
     one = register.with_claims([register.claim("CE-PRODUCT-TRAD")])
-    row = claims.evaluate(load_cases(DATA_RAW / "coding_sheet_simulated.csv"), one).iloc[0]
+    row = claims.evaluate(load_cases(SIMULATED_SHEET), one).iloc[0]
     assert row["permutation_method"].startswith("exact (") and 0 < row["permutation_p"] <= 1

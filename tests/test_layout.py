@@ -76,3 +76,23 @@ def test_layers_import_downwards_only():
             upward = {t for t in targets if t.startswith("upgrading.compendium")}
             assert upward <= {"upgrading.paths"}, (module, upward)
     assert any(t.startswith("upgrading.ordinal") for t, _ in imports["upgrading.study.models"])
+
+
+def _definitions():
+    """(module path, function name, lines) of every function and method in src/, and (module path, lines)."""
+    functions, modules = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        modules.append((path.relative_to(PACKAGE.parent).as_posix(), len(text.splitlines())))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                functions.append((modules[-1][0], node.name, node.end_lineno - node.lineno + 1))
+    return functions, modules
+
+
+def test_functions_and_modules_stay_short():
+    """No function over 80 lines (it does more than one job), no module over 500 lines (split it by job)."""
+    functions, modules = _definitions()
+    assert not [f for f in functions if f[2] > 80], [f for f in functions if f[2] > 80]
+    assert not [m for m in modules if m[1] > 500], [m for m in modules if m[1] > 500]
+    assert len(functions) > 300  # the walk found the package

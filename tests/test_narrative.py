@@ -6,13 +6,14 @@ import hashlib
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SIMULATED_SHEET
 from test_descriptives_plots import small_cases
 
 from upgrading import coding, descriptives, narrative, narrative_design, narrative_models, power
 from upgrading.errors import UpgradingError
 from upgrading.paths import DATA_RAW
 
-GOOD = DATA_RAW / "coding_sheet_simulated.csv"
+GOOD = SIMULATED_SHEET
 
 
 def test_small_prose_helpers():

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SIMULATED_SHEET
 
 from upgrading.errors import UpgradingError
 from upgrading.ordinal import (
@@ -361,10 +362,9 @@ def test_profile_bounds_on_the_simulated_sheet_sit_at_the_chi_square_drop():
     """The batched root-finding (all ends at once) checked with single constrained fits, term by term."""
     from scipy import stats
 
-    from upgrading.paths import DATA_RAW
     from upgrading.study.coding import load_cases
 
-    cases = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
+    cases = load_cases(SIMULATED_SHEET)
     formula = (
         "functional_upgrading ~ C(sectoral_group) + C(sectoral_group):collective_efficiency"
         " + C(sectoral_group):leader_driven"

@@ -2,9 +2,9 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET
 
 from upgrading.errors import UpgradingError
-from upgrading.paths import DATA_RAW
 from upgrading.study import reliability
 from upgrading.study.coding import load_cases
 
@@ -12,8 +12,8 @@ from upgrading.study.coding import load_cases
 @pytest.fixture(scope="module")
 def codings():
     return (
-        load_cases(DATA_RAW / "coding_sheet_simulated.csv"),
-        load_cases(DATA_RAW / "coding_sheet_simulated_second_coder.csv"),
+        load_cases(SIMULATED_SHEET),
+        load_cases(SECOND_CODER_SHEET),
     )
 
 
@@ -101,11 +101,11 @@ def test_a_degenerate_bootstrap_interval_is_named_not_silent():
 
     from upgrading.study.reliability import reliability_table
 
-    first = load_cases(DATA_RAW / "coding_sheet_simulated.csv")
+    first = load_cases(SIMULATED_SHEET)
     table = reliability_table(first, first.copy(), n_boot=50).set_index("variable")
     assert (table["alpha"] == 1).all()
     assert table["note"].str.startswith("degenerate interval").all(), table["note"]
-    second = load_cases(DATA_RAW / "coding_sheet_simulated_second_coder.csv")
+    second = load_cases(SECOND_CODER_SHEET)
     noisy = reliability_table(first, second, n_boot=50).set_index("variable")
     assert noisy.loc["intersectoral_upgrading", "note"] == ""
     assert isinstance(noisy, pd.DataFrame)

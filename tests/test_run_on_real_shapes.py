@@ -7,12 +7,10 @@ import hashlib
 import nbformat
 import pandas as pd
 import pytest
-from helpers import copy_repository, likert_columns, run_cli
+from helpers import SIMULATED_SHEET, copy_repository, likert_columns, run_cli
 from openpyxl import load_workbook
 
-from upgrading.paths import ROOT
-
-SIMULATED = pd.read_csv(ROOT / "data/raw/coding_sheet_simulated.csv")
+SIMULATED = pd.read_csv(SIMULATED_SHEET)
 SCORES = likert_columns()
 
 

@@ -10,7 +10,7 @@ import sys
 
 import pandas as pd
 import pytest
-from helpers import copy_repository, run_cli
+from helpers import SIMULATED_SHEET_NAME, copy_repository, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_the_copy_imports_its_own_package(copy_of_repo):
 
 def test_a_bad_user_sheet_is_refused_before_any_notebook_runs(copy_of_repo, tmp_path):
     bad = tmp_path / "my_sheet.csv"
-    frame = pd.read_csv(copy_of_repo / "data/raw/coding_sheet_simulated.csv")
+    frame = pd.read_csv(copy_of_repo / SIMULATED_SHEET_NAME)
     frame.loc[0, "governance"] = "Hierarchical"  # refused; "Hierarchy " would be read as hierarchy
     frame.loc[2, "product_upgrading"] = 5
     frame.to_csv(bad, index=False)
@@ -53,7 +53,7 @@ def test_a_bad_user_sheet_is_refused_before_any_notebook_runs(copy_of_repo, tmp_
 
 def test_pipeline_runs_end_to_end_on_a_user_sheet(copy_of_repo, tmp_path):
     user = tmp_path / "my_coding.csv"
-    frame = pd.read_csv(copy_of_repo / "data/raw/coding_sheet_simulated.csv")
+    frame = pd.read_csv(copy_of_repo / SIMULATED_SHEET_NAME)
     frame["case_id"] = [f"C{k:03d}" for k in range(len(frame))]
     frame["coding_source"] = "Author (2003), case study"
     frame["product_upgrading"] = 3 - frame["product_upgrading"]
@@ -71,5 +71,5 @@ def test_pipeline_runs_end_to_end_on_a_user_sheet(copy_of_repo, tmp_path):
     assert set(table["data"]) == {"coded"}
     product = table[(table["form"] == "product_upgrading") & (table["sectoral_group"] == "all")]
     assert product["mean"].iloc[0] == pytest.approx(
-        (3 - pd.read_csv(copy_of_repo / "data/raw/coding_sheet_simulated.csv")["product_upgrading"]).mean()
+        (3 - pd.read_csv(copy_of_repo / SIMULATED_SHEET_NAME)["product_upgrading"]).mean()
     )

@@ -14,10 +14,10 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SIMULATED_SHEET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from upgrading.paths import DATA_RAW
 from upgrading.study import (
     claims,
     coding,
@@ -31,7 +31,7 @@ from upgrading.study import (
 from upgrading.study import verdicts as verdicts_module
 
 matplotlib.use("Agg")
-SOURCE = pd.read_csv(DATA_RAW / "coding_sheet_simulated.csv")
+SOURCE = pd.read_csv(SIMULATED_SHEET)
 GROUPS = list(dict.fromkeys(SOURCE["sectoral_group"]))
 FORMS = ["product_upgrading", "process_upgrading", "functional_upgrading", "intersectoral_upgrading"]
 

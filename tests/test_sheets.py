@@ -5,6 +5,7 @@ import hashlib
 
 import pandas as pd
 import pytest
+from helpers import SIMULATED_SHEET
 from openpyxl import Workbook
 
 from upgrading.compendium.cli import main
@@ -14,7 +15,7 @@ from upgrading.study.coding import load_sheet, write_processed
 from upgrading.study.sheet_report import CodingSheetError
 from upgrading.study.validation import check_sheet
 
-GOOD = DATA_RAW / "coding_sheet_simulated.csv"
+GOOD = SIMULATED_SHEET
 FRAME = pd.read_csv(GOOD, dtype=str, keep_default_na=False).astype(object)
 
 

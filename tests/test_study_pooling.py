@@ -4,6 +4,7 @@ as the claims check), the design analysis's pooled arm (same replicates as the n
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SIMULATED_SHEET_NAME
 
 from upgrading.study import (
     claims,
@@ -18,7 +19,7 @@ from upgrading.study import (
 )
 from upgrading.study.codebook import load_codebook
 
-SHEET = "data/raw/coding_sheet_simulated.csv"
+SHEET = SIMULATED_SHEET_NAME
 
 
 @pytest.fixture(scope="module")

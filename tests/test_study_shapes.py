@@ -3,15 +3,15 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SIMULATED_SHEET
 
-from upgrading.paths import DATA_RAW
 from upgrading.study import models
 from upgrading.study.coding import load_cases
 
 
 @pytest.fixture(scope="module")
 def cases():
-    return load_cases(DATA_RAW / "coding_sheet_simulated.csv")
+    return load_cases(SIMULATED_SHEET)
 
 
 def _rows_are_numbers_or_reasons(table: pd.DataFrame) -> None:

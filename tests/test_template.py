@@ -5,7 +5,7 @@ import hashlib
 
 import pandas as pd
 import pytest
-from helpers import likert_columns
+from helpers import SIMULATED_SHEET, likert_columns
 from openpyxl import load_workbook
 
 from upgrading.compendium.cli import main
@@ -17,7 +17,7 @@ from upgrading.study.coding import load_sheet
 from upgrading.study.sheet_report import CodingSheetError
 
 CB = load_codebook()
-GOOD = DATA_RAW / "coding_sheet_simulated.csv"
+GOOD = SIMULATED_SHEET
 SIMULATED = pd.read_csv(GOOD, dtype=str, keep_default_na=False)
 
 

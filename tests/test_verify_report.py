@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
+from helpers import SECOND_CODER_SHEET_NAME, SIMULATED_SHEET_NAME
 
 from upgrading.compendium import verify
 from upgrading.compendium.cli import main
@@ -46,7 +47,7 @@ def test_missing_and_extra_exhibits_are_named(tmp_path):
 
 def test_a_changed_coding_sheet_makes_the_exhibits_stale(tmp_path):
     root = _copy_figures(tmp_path)
-    with open(root / "data/raw/coding_sheet_simulated.csv", "a") as handle:
+    with open(root / SIMULATED_SHEET_NAME, "a") as handle:
         handle.write("\n")
     assert any("coding_sheet_simulated.csv changed" in s for s in verify.verify(root).stale_sheets)
 
@@ -58,7 +59,7 @@ def test_cli_verify_exit_codes(capsys):
 
 def test_manifest_names_a_notebook_and_sheet_for_every_exhibit():
     entries = verify.load_manifest()["exhibits"]
-    first, second = "data/raw/coding_sheet_simulated.csv", "data/raw/coding_sheet_simulated_second_coder.csv"
+    first, second = SIMULATED_SHEET_NAME, SECOND_CODER_SHEET_NAME
     for exhibit, entry in entries.items():
         assert (ROOT / "notebooks" / entry["notebook"]).exists(), exhibit
         sheets = [s["path"] for s in entry["coding_sheets"]]
