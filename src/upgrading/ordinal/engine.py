@@ -282,7 +282,7 @@ def _log_det_inverse(info: np.ndarray, good: np.ndarray, inverse: bool):
         return good, logdet, inv
     logdet[good] = 2 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
     if inverse:
-        W = np.zeros_like(L)
+        W = np.zeros_like(L)  # L^-1 by forward substitution, a row at a time over the batch
         for j in range(q):
             W[:, j, j] = 1 / L[:, j, j]
             W[:, j, :j] = -(L[:, j, None, :j] @ W[:, :j, :j])[:, 0] * W[:, j, j, None]
@@ -317,7 +317,7 @@ def information(theta: np.ndarray, b: Batch, penalty_gradient: bool = False, tab
     `table`: the threshold table at theta, if already computed."""
     tab = _threshold_table(theta, b) if table is None else table
     info, S_diag, S_next = _expected_information(tab, b)
-    good = ~tab[-1] & np.all(np.isfinite(info), axis=(1, 2))
+    good = ~tab[-1] & np.all(np.isfinite(info), axis=(1, 2))  # tab[-1]: a category of probability 0 or NaN
     good, logdet, inv = _log_det_inverse(info, good, penalty_gradient)
     if not penalty_gradient:
         return info, logdet, None
