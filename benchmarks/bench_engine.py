@@ -29,12 +29,13 @@ def old_engine(base: str | None):
     """The engine at `base` as the module upgrading.ordinal._engine_before (its relative imports resolve)."""
     rev = base or subprocess.check_output(["git", "merge-base", "HEAD", "main"], cwd=ROOT, text=True).strip()
     source = subprocess.check_output(["git", "show", f"{rev}:{ENGINE}"], cwd=ROOT, text=True)
-    path = Path(tempfile.mkdtemp()) / "engine_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("upgrading.ordinal._engine_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "engine_before.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("upgrading.ordinal._engine_before", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
     return rev, module
 
 
