@@ -125,42 +125,53 @@ class Prior:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Per-case building blocks on the log scale
+# Building blocks on the log scale
 # ---------------------------------------------------------------------------------------------------------
+# One exp and one log1p per bound u give log F(u), log F(-u), log f(u): at each case's two bounds (R, n) for the
+# likelihood, at every threshold (K-1, R, n) for the information (each threshold's slice contiguous: fast).
+
+
+def _log_cdf(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """log F(u), log F(-u), log f(u): min(u, 0) - l, min(-u, 0) - l and -|u| - 2 l with l = log(1 + e^-|u|)."""
+    a = -np.abs(u)
+    l = np.log1p(np.exp(a))
+    return np.minimum(u, 0.0) - l, np.minimum(-u, 0.0) - l, a - 2 * l
+
+
+def _log1mexp(d: np.ndarray) -> np.ndarray:
+    """log(1 - e^d), NaN for d > 0: log1p(-e^d), or log(-expm1(d)) where d > -log 2 (close thresholds), the
+    branch accurate there (Maechler 2012), evaluated only where it is used."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = np.log1p(-np.exp(d))
+        near = d > -np.log(2.0)
+        out[near] = np.log(-np.expm1(d[near]))
+    return out
 
 
 def log_probability(u_upper: np.ndarray, u_lower: np.ndarray) -> np.ndarray:
-    """log(F(u_upper) - F(u_lower)) without cancellation; -inf (or NaN) where u_lower >= u_upper."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        d = u_lower - u_upper  # <= 0 where the thresholds are ordered
-        # log(1 - e^d): log(-expm1(d)) near 0 (close thresholds), log1p(-e^d) far from it (Maechler 2012)
-        near = np.log(-np.expm1(np.minimum(d, 0.0)))
-        far = np.log1p(-np.exp(np.minimum(d, 0.0)))
-        tail = np.where(d > 0, np.nan, np.where(d > -np.log(2), near, far))
-        return special.log_expit(u_upper) + special.log_expit(-u_lower) + tail
+    """log(F(u_upper) - F(u_lower)) = log F(u_upper) + log F(-u_lower) + log(1 - e^(u_lower - u_upper)), which
+    cancels in neither tail; -inf (or NaN) where u_lower >= u_upper."""
+    with np.errstate(invalid="ignore"):
+        return _log_cdf(u_upper)[0] + _log_cdf(u_lower)[1] + _log1mexp(u_lower - u_upper)
 
 
 def log_density(u: np.ndarray) -> np.ndarray:
-    """log f(u) = log F(u) + log F(-u) = -|u| - 2 log(1 + exp(-|u|)) of the logistic distribution; -inf at
-    u = +-inf."""
-    a = -np.abs(u)
-    return a - 2 * np.log1p(np.exp(a))
+    """log f(u) = log F(u) + log F(-u) of the logistic distribution; -inf at u = +-inf."""
+    return _log_cdf(u)[2]
 
 
-def case_bounds(theta: np.ndarray, b: Batch):
-    """Each case's upper and lower latent bound (threshold - x'beta) and the log probability of its category."""
-    K = b.n_levels
-    alpha, beta = theta[:, : K - 1], theta[:, K - 1 :]
-    eta = (b.X @ beta[..., None])[..., 0]
-    R = len(theta)
-    ext = np.concatenate([np.full((R, 1), -np.inf), alpha, np.full((R, 1), np.inf)], axis=1)
-    u1 = np.take_along_axis(ext, b.y + 1, axis=1) - eta
-    u0 = np.take_along_axis(ext, b.y, axis=1) - eta
-    return alpha, u1, u0, log_probability(u1, u0)
-
-
-def feasible(alpha: np.ndarray, logp: np.ndarray) -> np.ndarray:
-    return np.all(np.diff(alpha, axis=1) > 0, axis=1) & np.all(np.isfinite(logp), axis=1)
+def case_bounds(theta: np.ndarray, b: Batch, densities: bool = False):
+    """Each case's upper and lower latent bound (threshold - x'beta) and the log probability of its category
+    (R, n), after the thresholds; with `densities`, also log f at both bounds."""
+    K, R = b.n_levels, len(theta)
+    eta = (b.X @ theta[:, K - 1 :, None])[..., 0]
+    ext = np.concatenate([np.full((R, 1), -np.inf), theta[:, : K - 1], np.full((R, 1), np.inf)], axis=1)
+    at_y = b.y + (K + 1) * np.arange(R)[:, None]  # each case's lower threshold in ext, flattened
+    u1, u0 = np.take(ext, at_y + 1) - eta, np.take(ext, at_y) - eta
+    (log_upper, _, logf1), (_, log_lower, logf0) = _log_cdf(u1), _log_cdf(u0)
+    with np.errstate(invalid="ignore"):
+        logp = log_upper + log_lower + _log1mexp(u0 - u1)
+    return (theta[:, : K - 1], u1, u0, logp) + ((logf1, logf0) if densities else ())
 
 
 def probabilities(theta: np.ndarray, X: np.ndarray, n_levels: int) -> np.ndarray:
@@ -168,122 +179,150 @@ def probabilities(theta: np.ndarray, X: np.ndarray, n_levels: int) -> np.ndarray
     T = n_levels - 1
     eta = np.einsum("rnp,rp->rn", X, theta[:, T:])
     u = theta[:, None, :T] - eta[..., None]
-    R, n = eta.shape
-    upper = np.concatenate([u, np.full((R, n, 1), np.inf)], axis=2)
-    lower = np.concatenate([np.full((R, n, 1), -np.inf), u], axis=2)
-    return np.exp(log_probability(upper, lower))
+    pad = np.full(u.shape[:2] + (1,), np.inf)
+    return np.exp(log_probability(np.concatenate([u, pad], axis=2), np.concatenate([-pad, u], axis=2)))
+
+
+def _likelihood(alpha: np.ndarray, logp: np.ndarray, b: Batch):
+    """Log-likelihood (R,) (-inf where infeasible), feasibility, and the log probabilities with non-finite ones 0."""
+    ok = np.all(np.diff(alpha, axis=1) > 0, axis=1) & np.all(np.isfinite(logp), axis=1)
+    safe_logp = np.where(np.isfinite(logp), logp, 0.0)
+    return np.where(ok, np.sum(b.weights * safe_logp, axis=1), -np.inf), ok, safe_logp
+
+
+def _score(b: Batch, r1: np.ndarray, r0: np.ndarray) -> np.ndarray:
+    """Score (R, q) from each case's f(u1) / p and f(u0) / p; sums over cases as (1, n) @ (n, .) products."""
+    w = b.weights
+    by_threshold = (w * r1)[:, None, :] @ b.upper - (w * r0)[:, None, :] @ b.lower
+    return np.concatenate([by_threshold[:, 0], -((w * (r1 - r0))[:, None, :] @ b.X)[:, 0]], axis=1)
 
 
 def loglik(theta: np.ndarray, b: Batch, hessian: bool = True):
-    """Log-likelihood (R,), score (R, q) and Hessian (R, q, q); -inf where theta is infeasible.
-
-    The threshold indicators are kept apart from the predictors, so the Hessian costs O(n p^2) per problem.
-    """
-    alpha, u1, u0, logp = case_bounds(theta, b)
-    ok = feasible(alpha, logp)
-    w = b.weights
-    safe_logp = np.where(np.isfinite(logp), logp, 0.0)
-    ll = np.where(ok, np.sum(w * safe_logp, axis=1), -np.inf)
+    """Log-likelihood (R,), score (R, q) and Hessian (R, q, q); -inf where theta is infeasible. The Hessian keeps
+    the threshold indicators apart from the predictors: O(n p^2) per problem."""
+    alpha, u1, u0, logp, logf1, logf0 = case_bounds(theta, b, densities=True)
+    ll, ok, safe_logp = _likelihood(alpha, logp, b)
     with np.errstate(over="ignore", invalid="ignore"):
-        r1 = np.exp(log_density(u1) - safe_logp)  # f(u1) / p, 0 at u1 = +inf
-        r0 = np.exp(log_density(u0) - safe_logp)  # f(u0) / p, 0 at u0 = -inf
-    r1, r0 = np.where(ok[:, None], r1, 0.0), np.where(ok[:, None], r0, 0.0)
-    U, L, X = b.upper, b.lower, b.X
-    XT = np.swapaxes(X, 1, 2)
-
-    def sum_over_cases(onehot, v):
-        return (v[:, None, :] @ onehot)[:, 0, :]
-
-    grad = np.concatenate(
-        [sum_over_cases(U, w * r1) - sum_over_cases(L, w * r0), -(XT @ (w * (r1 - r0))[..., None])[..., 0]], axis=1
-    )
+        r1 = np.where(ok[:, None], np.exp(logf1 - safe_logp), 0.0)  # f(u1) / p, 0 at u1 = +inf
+        r0 = np.where(ok[:, None], np.exp(logf0 - safe_logp), 0.0)  # f(u0) / p, 0 at u0 = -inf
     if not hessian:
-        return ll, grad, None
+        return ll, _score(b, r1, r0), None
+    w, U, L, X = b.weights, b.upper, b.lower, b.X
     s1, s0 = -np.tanh(u1 / 2), -np.tanh(u0 / 2)  # f'/f = 1 - 2F
-    c11 = w * (r1 * s1 - r1**2)
-    c00 = w * (-r0 * s0 - r0**2)
-    c10 = w * (r1 * r0)
-    T = b.n_levels - 1
+    c11, c00, c10 = w * (r1 * s1 - r1**2), w * (-r0 * s0 - r0**2), w * (r1 * r0)
+    T, t = U.shape[2], np.arange(U.shape[2])
+    H = np.zeros((len(w), T + X.shape[2], T + X.shape[2]))
     # thresholds: diagonal from each case's own bounds; a case in category t (0 < t < T) couples t-1 and t
-    H_aa = np.zeros((len(theta), T, T))
-    t = np.arange(T)
-    H_aa[:, t, t] = sum_over_cases(U, c11) + sum_over_cases(L, c00)
-    H_aa[:, t[1:], t[:-1]] = H_aa[:, t[:-1], t[1:]] = sum_over_cases(U[..., 1:], c10)
-    H_ab = -(np.swapaxes(U * (c11 + c10)[..., None] + L * (c10 + c00)[..., None], 1, 2) @ X)
-    H_bb = XT @ (X * (c11 + 2 * c10 + c00)[..., None])
-    H = np.concatenate(
-        [np.concatenate([H_aa, H_ab], axis=2), np.concatenate([np.swapaxes(H_ab, 1, 2), H_bb], axis=2)], axis=1
-    )
-    return ll, grad, H
+    H[:, t, t] = (c11[:, None, :] @ U + c00[:, None, :] @ L)[:, 0]
+    H[:, t[1:], t[:-1]] = H[:, t[:-1], t[1:]] = (c10[:, None, :] @ U[..., 1:])[:, 0]
+    # with the slopes: case i weighs x_i by c11 + c10 at threshold y_i, by c10 + c00 at y_i - 1; built (R, T, n)
+    y = b.y[:, None, :]
+    H_ab = -(((y == t[:, None]) * (c11 + c10)[:, None, :] + (y == t[:, None] + 1) * (c10 + c00)[:, None, :]) @ X)
+    H[:, :T, T:], H[:, T:, :T] = H_ab, np.swapaxes(H_ab, 1, 2)
+    H[:, T:, T:] = np.swapaxes(X * (c11 + 2 * c10 + c00)[..., None], 1, 2) @ X
+    return ll, _score(b, r1, r0), H
 
 
-def information(theta: np.ndarray, b: Batch, penalty_gradient: bool = False):
+def _threshold_table(theta: np.ndarray, b: Batch):
+    """At every threshold (T, R, n) its bound u and f(u); for every category (K, R, n) log pi and the ratios
+    f_k / pi_k (0 for the last) and f_{k-1} / pi_k (0 for the first); the problems with a category of probability
+    0 or NaN (`bad`; those log probabilities count as 0 in the ratios)."""
+    T = b.n_levels - 1
+    u = theta.T[:T, :, None] - (b.X @ theta[:, T:, None])[..., 0]
+    log_upper, log_lower, logf = _log_cdf(u)  # every category: one bound at the ends, two and the gap inside
+    logpi = np.empty((T + 1,) + u.shape[1:])
+    logpi[0], logpi[T] = log_upper[0], log_lower[-1]
+    np.add(log_upper[1:], log_lower[:-1], out=logpi[1:T])
+    with np.errstate(invalid="ignore"):
+        logpi[1:T] += _log1mexp(u[:-1] - u[1:])
+    bad, safe = np.zeros(len(theta), bool), logpi
+    if not np.all(np.isfinite(logpi)):
+        bad, safe = ~np.all(np.isfinite(logpi), axis=(0, 2)), np.where(np.isfinite(logpi), logpi, 0.0)
+    upper, lower = np.zeros(logpi.shape), np.zeros(logpi.shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.exp(logf - safe[:T], out=upper[:T])
+        np.exp(logf - safe[1:], out=lower[1:])
+    return u, np.exp(logf), logpi, upper, lower, bad
+
+
+def _expected_information(tab: tuple, b: Batch):
+    """Expected information (R, q, q), per case: category k depends on theta only through thresholds k-1, k and
+    eta_i, so each case's block is tridiagonal in the thresholds plus an eta row. Also returns f_t^2 (1/pi_t +
+    1/pi_{t+1}) and f_t f_{t+1} / pi_{t+1}, which the penalty's gradient reuses."""
+    _, f, _, upper, lower, _ = tab
+    a, c, X, w, T = upper[:-1], lower[1:], b.X, b.weights, len(f)
+    dr = upper - lower  # minus (d pi_k / d eta) / pi_k
+    S_eta = f * (dr[1:] - dr[:-1])
+    S_diag, S_next = f * (a + c), f[:-1] * a[1:]
+    info, t = np.zeros((len(w), T + X.shape[2], T + X.shape[2])), np.arange(T)
+    info[:, t, t] = np.einsum("trn,rn->rt", S_diag, w)
+    info[:, t[:-1], t[1:]] = info[:, t[1:], t[:-1]] = -np.einsum("trn,rn->rt", S_next, w)
+    I_ab = np.swapaxes(w * S_eta, 0, 1) @ X
+    info[:, :T, T:], info[:, T:, :T] = I_ab, np.swapaxes(I_ab, 1, 2)
+    S_ee = -S_eta.sum(axis=0)  # sum_k pi_k dr_k^2 = sum_t f_t (dr_t - dr_{t+1})
+    info[:, T:, T:] = np.swapaxes(X * (w * S_ee)[..., None], 1, 2) @ X
+    return info, S_diag, S_next
+
+
+def _log_det_inverse(info: np.ndarray, good: np.ndarray, inverse: bool):
+    """log det (-inf where not `good`) and, if asked, the inverse (identity there) of the information: one Cholesky
+    factorisation gives both (2 sum log diag L; W'W, W = L^-1), for a third of the cost of slogdet and inv. If a
+    matrix is not numerically positive definite, the batch goes the LU way: a positive determinant decides."""
+    q = info.shape[1]
+    logdet = np.full(len(info), -np.inf)
+    inv = np.broadcast_to(np.eye(q), info.shape).copy() if inverse else None
+    try:
+        L = np.linalg.cholesky(info[good])
+    except np.linalg.LinAlgError:
+        sign, value = np.linalg.slogdet(np.where(good[:, None, None], info, np.eye(q)))
+        good = good & (sign > 0)
+        logdet[good] = value[good]
+        if inverse and good.any():
+            inv[good] = np.linalg.inv(info[good])
+        return good, logdet, inv
+    logdet[good] = 2 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
+    if inverse:
+        W = np.zeros_like(L)  # L^-1 by forward substitution, a row at a time over the batch
+        for j in range(q):
+            W[:, j, j] = 1 / L[:, j, j]
+            W[:, j, :j] = -(L[:, j, None, :j] @ W[:, :j, :j])[:, 0] * W[:, j, j, None]
+        inv[good] = np.swapaxes(W, 1, 2) @ W
+    return good, logdet, inv
+
+
+def _penalty_gradient(inv: np.ndarray, tab: tuple, S_diag: np.ndarray, S_next: np.ndarray, b: Batch):
+    """Gradient (R, q) of 0.5 log det I = 0.5 tr(I^-1 dI): per case it needs only the quadratic forms
+    G[t, l] = b_t' I^-1 b_l, b_t = e_t - (0, x_i), on the diagonal and first off-diagonal in the thresholds."""
+    u, f, _, upper, lower, _ = tab
+    a, c, X, w, T = upper[:-1], lower[1:], b.X, b.weights, len(f)
+    cross = np.swapaxes(inv[:, :T, T:] @ np.swapaxes(X, 1, 2), 0, 1)  # (T, R, n): I^-1[t, beta] x_i
+    q_ee = np.einsum("rnp,rnp->rn", X @ inv[:, T:, T:], X)  # x_i' I^-1[beta, beta] x_i
+    G = np.diagonal(inv, axis1=1, axis2=2)[:, :T].T[..., None] - 2 * cross + q_ee
+    G_next = np.diagonal(inv, offset=1, axis1=1, axis2=2)[:, : T - 1].T[..., None] - cross[:-1] - cross[1:] + q_ee
+    s = -np.tanh(u / 2)  # f'/f = 1 - 2F at each threshold
+    A2 = np.zeros(upper.shape)  # a_k' G a_k / pi_k^2 for each category, a_k = d pi_k / d(thresholds, eta)
+    A2[:T] = a * a * G
+    A2[1:] += c * c * G
+    A2[1:T] -= 2 * a[1:] * c[:-1] * G_next
+    h = f * (0.5 * (A2[1:] - A2[:-1])) + s * G * S_diag  # coefficient of b_t
+    coupling = S_next * G_next
+    h[1:] -= s[1:] * coupling
+    h[:-1] -= s[:-1] * coupling
+    return np.concatenate([np.einsum("trn,rn->rt", h, w), -((w * h.sum(axis=0))[:, None, :] @ X)[:, 0]], axis=1)
+
+
+def information(theta: np.ndarray, b: Batch, penalty_gradient: bool = False, table: tuple | None = None):
     """Expected information (R, q, q), its log det (R,), and optionally the gradient (R, q) of the Jeffreys
     penalty 0.5 log det I; log det is -inf (and the gradient NaN) where the information is not positive definite.
-
-    Written out per case: a case's category probabilities depend on theta only through the thresholds and
-    eta_i, and category k only through thresholds k-1 and k, so each case's block is tridiagonal in the
-    thresholds plus an eta row, and the penalty's gradient needs only two diagonals of the inverse's block.
-    Every density/probability ratio is formed on the log scale.
-    """
-    T = b.n_levels - 1
-    alpha, beta = theta[:, :T], theta[:, T:]
-    X, w = b.X, b.weights
-    eta = (X @ beta[..., None])[..., 0]
-    u = alpha[:, None, :] - eta[..., None]  # (R, n, T) at each threshold
-    R, n = eta.shape
-    zero = np.zeros((R, n, 1))
-    logf = log_density(u)
-    f = np.exp(logf)
-    upper = np.concatenate([u, np.full((R, n, 1), np.inf)], axis=2)
-    lower = np.concatenate([np.full((R, n, 1), -np.inf), u], axis=2)
-    logpi = log_probability(upper, lower)  # (R, n, K)
-    bad_pi = ~np.all(np.isfinite(logpi), axis=(1, 2))
-    logpi = np.where(np.isfinite(logpi), logpi, 0.0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        ru = np.exp(np.concatenate([logf, np.full((R, n, 1), -np.inf)], axis=2) - logpi)  # f_k / pi_k
-        rl = np.exp(np.concatenate([np.full((R, n, 1), -np.inf), logf], axis=2) - logpi)  # f_{k-1} / pi_k
-    f_up, f_low = np.concatenate([f, zero], axis=2), np.concatenate([zero, f], axis=2)
-    dr = ru - rl  # minus (d pi_k / d eta) / pi_k
-    S_diag = f * (ru[..., :T] + rl[..., 1:])
-    S_off = -f[..., :-1] * ru[..., 1:T]
-    S_eta = f * (dr[..., 1:] - dr[..., :-1])
-    S_ee = np.sum((f_up - f_low) * dr, axis=2)
-    I_aa = np.zeros((R, T, T))
-    t = np.arange(T)
-    I_aa[:, t, t] = np.einsum("rn,rnt->rt", w, S_diag)
-    I_aa[:, t[:-1], t[1:]] = I_aa[:, t[1:], t[:-1]] = np.einsum("rn,rnt->rt", w, S_off)
-    I_ab = np.swapaxes(w[..., None] * S_eta, 1, 2) @ X
-    I_bb = np.swapaxes(X * (w * S_ee)[..., None], 1, 2) @ X
-    info = np.concatenate(
-        [np.concatenate([I_aa, I_ab], axis=2), np.concatenate([np.swapaxes(I_ab, 1, 2), I_bb], axis=2)], axis=1
-    )
-    good = ~bad_pi & np.all(np.isfinite(info), axis=(1, 2))
-    sign, logdet = np.linalg.slogdet(np.where(good[:, None, None], info, np.eye(info.shape[1])))
-    good &= sign > 0
-    logdet = np.where(good, logdet, -np.inf)
+    `table`: the threshold table at theta, if already computed."""
+    tab = _threshold_table(theta, b) if table is None else table
+    info, S_diag, S_next = _expected_information(tab, b)
+    good = ~tab[-1] & np.all(np.isfinite(info), axis=(1, 2))  # tab[-1]: a category of probability 0 or NaN
+    good, logdet, inv = _log_det_inverse(info, good, penalty_gradient)
     if not penalty_gradient:
         return info, logdet, None
-    inv = np.broadcast_to(np.eye(info.shape[1]), info.shape).copy()
-    if good.any():
-        inv[good] = np.linalg.inv(info[good])
-    iaa, iab, ibb = inv[:, :T, :T], inv[:, :T, T:], inv[:, T:, T:]
-    cross = X @ np.swapaxes(iab, 1, 2)  # (R, n, T): Q[t, eta] of each case's block Q = M_i' inv M_i
-    q_ee = np.sum((X @ ibb) * X, axis=-1)[..., None]
-    # G[t, l] = b_t' Q b_l with b_t = e_t - e_eta: its diagonal and first off-diagonal, per case
-    G_diag = np.diagonal(iaa, axis1=1, axis2=2)[:, None, :] - 2 * cross + q_ee
-    G_off = np.diagonal(iaa, offset=1, axis1=1, axis2=2)[:, None, :] - cross[..., :-1] - cross[..., 1:] + q_ee
-    G_up, G_low = np.concatenate([G_diag, zero], axis=2), np.concatenate([zero, G_diag], axis=2)
-    G_cross = np.concatenate([zero, G_off, zero], axis=2)
-    s = -np.tanh(u / 2)  # f'/f = 1 - 2F at each threshold
-    s_up, s_low = np.concatenate([s, zero], axis=2), np.concatenate([zero, s], axis=2)
     with np.errstate(all="ignore"):  # NaN marks an unusable point
-        A2 = ru**2 * G_up - 2 * ru * rl * G_cross + rl**2 * G_low  # a'Qa / pi^2
-        coef_up = s_up * ru * (f_up * G_up - f_low * G_cross)
-        coef_low = s_low * rl * (f_up * G_cross - f_low * G_low)
-        half = 0.5 * A2
-        h = (coef_up - half * f_up)[..., :T] + (half * f_low - coef_low)[..., 1:]  # coefficient of b_t
-        grad = np.concatenate([(w[:, None, :] @ h)[:, 0, :], ((-w * h.sum(axis=2))[:, None, :] @ X)[:, 0, :]], axis=1)
+        grad = _penalty_gradient(inv, tab, S_diag, S_next, b)
     grad[~good] = np.nan
     return info, logdet, grad
 
@@ -305,24 +344,25 @@ def start_values(b: Batch) -> np.ndarray:
 def evaluate(theta: np.ndarray, b: Batch, penalty: str | None = None, prior: Prior | None = None):
     """(objective, log-likelihood, gradient of the objective, its Hessian or minus the information) at theta.
 
-    With the Jeffreys penalty the fourth item is minus the expected information (the Hessian of the penalty
-    needs third derivatives; the solver uses BFGS there).
+    With the Jeffreys penalty the fourth item is minus the expected information (the Hessian of the penalty needs
+    third derivatives; the solver uses BFGS there), and the likelihood's terms are read off the information's table.
     """
     if penalty is None:
         ll, grad, H = loglik(theta, b)
         obj = ll.copy()
     else:
-        ll, grad, _ = loglik(theta, b, hessian=False)
-        obj = np.full(len(theta), -np.inf)
-        pgrad = np.full_like(grad, np.nan)
-        H = np.zeros((len(theta), theta.shape[1], theta.shape[1]))
+        _, _, logpi, upper, lower, _ = tab = _threshold_table(theta, b)
+        _, R, n = logpi.shape
+        at_y = b.y * (R * n) + np.arange(R * n).reshape(R, n)  # each case's category in a (K, R, n) table
+        ll, ok, _ = _likelihood(theta[:, : b.n_levels - 1], np.take(logpi, at_y), b)
+        r1, r0 = (np.where(ok[:, None], np.take(ratio, at_y), 0.0) for ratio in (upper, lower))
+        info, logdet, pgrad = information(theta, b, penalty_gradient=True, table=tab)
         ok = np.isfinite(ll)
-        if ok.any():
-            info, logdet, pgrad[ok] = information(theta[ok], b.take(ok), penalty_gradient=True)
-            H[ok] = -info
-            obj[ok] = ll[ok] + 0.5 * logdet
-        grad = grad + pgrad
-        obj[~np.all(np.isfinite(grad), axis=1)] = -np.inf
+        pgrad[~ok] = np.nan
+        grad = _score(b, r1, r0) + pgrad
+        with np.errstate(invalid="ignore"):
+            obj = np.where(ok & np.all(np.isfinite(grad), axis=1), ll + 0.5 * logdet, -np.inf)
+        H = np.where(ok[:, None, None], -info, 0.0)
     if prior is not None:
         lp, lgrad, lH = prior.terms(theta)
         obj, grad, H = obj + lp, grad + lgrad, H + lH
