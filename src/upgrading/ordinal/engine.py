@@ -264,10 +264,13 @@ def _expected_information(tab: tuple, b: Batch):
     return info, S_diag, S_next
 
 
+@np.errstate(divide="ignore", over="ignore", invalid="ignore")
 def _log_det_inverse(info: np.ndarray, good: np.ndarray, inverse: bool):
     """log det (-inf where not `good`) and, if asked, the inverse (identity there) of the information: one Cholesky
     factorisation gives both (2 sum log diag L; W'W, W = L^-1), for a third of the cost of slogdet and inv. If a
-    matrix is not numerically positive definite, the batch goes the LU way: a positive determinant decides."""
+    matrix is not numerically positive definite, the batch goes the LU way: a positive determinant decides. A
+    nearly singular matrix (at a trial point of a line search, far from any optimum) can overflow: its problem is
+    marked not `good`, as a singular one is, and nothing is printed."""
     q = info.shape[1]
     logdet = np.full(len(info), -np.inf)
     inv = np.broadcast_to(np.eye(q), info.shape).copy() if inverse else None
@@ -287,6 +290,10 @@ def _log_det_inverse(info: np.ndarray, good: np.ndarray, inverse: bool):
             W[:, j, j] = 1 / L[:, j, j]
             W[:, j, :j] = -(L[:, j, None, :j] @ W[:, :j, :j])[:, 0] * W[:, j, j, None]
         inv[good] = np.swapaxes(W, 1, 2) @ W
+        overflowed = np.flatnonzero(good)[~np.all(np.isfinite(inv[good]), axis=(1, 2))]
+        if len(overflowed):
+            good = good.copy()
+            good[overflowed], logdet[overflowed], inv[overflowed] = False, -np.inf, np.eye(q)
     return good, logdet, inv
 
 
