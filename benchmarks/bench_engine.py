@@ -40,18 +40,22 @@ def old_engine(base: str | None):
 
 
 def replicates(size: int):
-    """y, X of `size` estimable simulated replicates with all four outcome levels observed."""
-    from upgrading.study import power
+    """y, X of `size` simulated replicates (50 cases) of the by-group model with every term estimable and all
+    four outcome levels observed, built as the design analysis builds them."""
+    from upgrading.ordinal import build_designs
+    from upgrading.study import models, power, simulate
 
-    seeds = power.replicate_seeds(power.SEED, 8, int(size * 1.3) + 50)[2]
-    data = power.simulate_chunk(seeds, 50, 1.0)
-    X, names = power.by_group_matrix(data["cases"])
-    y = data["per_group"]["product_upgrading"]
-    keep = power.estimable(X, y) & (np.array([len(np.unique(r)) for r in y]) == 4)
-    rows = np.flatnonzero(keep)[:size]
-    if len(rows) < size:
-        raise SystemExit(f"only {len(rows)} usable replicates; simulate more")
-    return y[rows], X[rows], names
+    count = int(size * 1.3) + 50
+    cell = power.DesignCell(50, 1.0)
+    data = power.simulate_chunk(cell.seeds(power.SEED, 0, count), 50, 1.0)
+    frame = simulate.cases_frame(data["cases"] | data["per_group"])
+    designs = build_designs(
+        models.formula("by_group", "product_upgrading"), frame, np.repeat(np.arange(count), 50), range(count)
+    )
+    usable = [d for d in designs if not isinstance(d, Exception) and d.n_levels == 4 and not d.aliased][:size]
+    if len(usable) < size:
+        raise SystemExit(f"only {len(usable)} usable replicates; simulate more")
+    return np.stack([d.y for d in usable]), np.stack([d.X for d in usable]), list(usable[0].names)
 
 
 CALLS = {
@@ -107,13 +111,22 @@ def main() -> None:
     parser.add_argument("--fit", action="store_true", help="also time a whole Jeffreys fit (newton) of each batch")
     args = parser.parse_args()
 
-    from upgrading.ordinal import engine as new
-    from upgrading.ordinal import fit_replicates
+    from types import SimpleNamespace
+
+    from upgrading.ordinal import batch, engine, fit_replicates, likelihood
+
+    new = SimpleNamespace(  # the engine's functions, wherever they live now
+        Batch=batch.Batch,
+        loglik=likelihood.loglik,
+        information=likelihood.information,
+        evaluate=engine.evaluate,
+        newton=engine.newton,
+    )
 
     rev, old = old_engine(args.base)
     y, X, names = replicates(max(args.sizes))
     b_new = new.Batch(y, X, np.ones(y.shape), 4, names)
-    theta = fit_replicates(b_new, ml_max_iter=8, jeffreys_tol=1e-11).theta
+    theta = fit_replicates(b_new).theta
     print(f"old: engine.py at {rev[:10]}; new: the working tree. n = 50 cases, K = 4, p = 11")
     for size in sorted(args.sizes):
         th = theta[:size]

@@ -18,16 +18,9 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from upgrading.ordinal.engine import (
-    Batch,
-    case_bounds,
-    evaluate,
-    information,
-    log_probability,
-    loglik,
-    newton,
-    probabilities,
-)
+from upgrading.ordinal.batch import Batch
+from upgrading.ordinal.engine import evaluate, newton
+from upgrading.ordinal.likelihood import case_bounds, information, log_probability, loglik, probabilities
 
 LD = np.longdouble
 EPS = np.finfo(float).eps

@@ -22,7 +22,8 @@ from upgrading.ordinal import (
     newton,
     ordered_logit,
 )
-from upgrading.ordinal.engine import evaluate, information, loglik
+from upgrading.ordinal.engine import evaluate
+from upgrading.ordinal.likelihood import information, loglik
 from upgrading.ordinal.profile import constrained_fit
 from upgrading.ordinal.separation import directions
 

@@ -19,7 +19,8 @@ from upgrading.ordinal import (
     newton,
 )
 from upgrading.ordinal.design import _aliased_columns
-from upgrading.ordinal.engine import information, loglik, start_values
+from upgrading.ordinal.engine import start_values
+from upgrading.ordinal.likelihood import information, loglik
 from upgrading.ordinal.separation import linear_program
 from upgrading.study import claims, coding, models, power, simulate
 from upgrading.study.codebook import load_codebook

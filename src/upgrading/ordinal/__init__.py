@@ -12,6 +12,7 @@ is a quadratic penalty; `partially_pooled` gives the posterior of a multilevel o
 slopes, deterministically (grid + Laplace + Pareto-smoothed importance sampling). Knows nothing of the study.
 """
 
+from .batch import Batch, Prior
 from .design import Design, ModelWarning, aliased_columns, build_design, build_designs
 from .diagnostics import (
     association_seed,
@@ -20,7 +21,7 @@ from .diagnostics import (
     leave_one_out,
     permutation_association,
 )
-from .engine import Batch, BatchFit, Prior, newton
+from .engine import BatchFit, newton
 from .multilevel import PoolingWarning, partially_pooled
 from .multilevel_inputs import PoolingPriors, PoolingSettings
 from .multilevel_results import PartiallyPooledResults

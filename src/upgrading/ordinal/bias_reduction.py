@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import Batch, information, loglik
+from .batch import Batch
+from .likelihood import information, loglik
 
 ADJUSTED_SCORE_TOL = 1e-10
 

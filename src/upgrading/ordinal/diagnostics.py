@@ -15,7 +15,8 @@ import pandas as pd
 from scipy import special, stats
 
 from ..errors import UpgradingError
-from .engine import Batch, newton
+from .batch import Batch
+from .engine import newton
 from .results import OrderedLogitResults
 from .separation import directions
 

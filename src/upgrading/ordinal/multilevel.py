@@ -37,8 +37,10 @@ import pandas as pd
 from scipy import special
 
 from ..errors import UpgradingError
+from .batch import Batch, Prior
 from .design import ModelWarning
-from .engine import Batch, BatchFit, Prior, log_probability, newton
+from .engine import BatchFit, newton
+from .likelihood import log_probability
 from .multilevel_inputs import DEFAULT, FAST, SYMBOLS, PooledData, PoolingPriors, PoolingSettings, prepare
 from .multilevel_results import PartiallyPooledResults
 from .psis import khat_threshold, psis

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .engine import Batch, BatchFit, Prior, evaluate, newton
+from .batch import Batch, Prior
+from .engine import BatchFit, evaluate, newton
 
 #: Gradient tolerance of the constrained fits behind a likelihood-ratio statistic. The objective at a maximum
 #: is accurate to about g'H^-1 g / 2, so 1e-7 gives the statistic to about 1e-13: far below any printed digit.

@@ -14,8 +14,9 @@ from functools import cached_property
 
 import numpy as np
 
+from .batch import Batch
 from .design import Design
-from .engine import MAX_ITER, Batch, BatchFit, newton
+from .engine import MAX_ITER, BatchFit, newton
 from .profile import BOUND_MARGIN, likelihood_ratios, warm_starts
 from .results import PENALISED_TOL, OrderedLogit, OrderedLogitResults
 from .separation import directions, separation

@@ -19,8 +19,10 @@ from scipy import stats
 
 from ..errors import UpgradingError
 from . import bias_reduction
+from .batch import Batch, Prior
 from .design import Design, ModelWarning, build_design
-from .engine import GRADIENT_TOL, MAX_ITER, PENALTIES, Batch, BatchFit, Prior, loglik, newton, probabilities
+from .engine import GRADIENT_TOL, MAX_ITER, PENALTIES, BatchFit, newton
+from .likelihood import loglik, probabilities
 from .profile import likelihood_ratios, profile_bounds
 from .separation import Separation, directions, separation
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, sparse
 
-from .engine import Batch, case_bounds, log_density
+from .batch import Batch
+from .likelihood import case_bounds, log_density
 
 LP_TOL = 1e-7
 
