@@ -7,10 +7,11 @@ import hashlib
 import pandas as pd
 import pytest
 from helpers import SIMULATED_SHEET
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from upgrading.compendium.cli import main
 from upgrading.paths import DATA_PROCESSED
+from upgrading.study import template
 from upgrading.study.codebook import load_codebook
 from upgrading.study.coding import load_sheet, to_cases, write_processed
 from upgrading.study.sheet_report import CodingSheetError
@@ -227,6 +228,42 @@ def test_a_sheet_without_missing_codes_gives_exactly_todays_typed_cases_and_proc
     # typing the validated text frame directly gives the same frame as the one-call loader
     frame, _ = check_sheet(SIMULATED_SHEET)
     pd.testing.assert_frame_equal(to_cases(frame), cases, check_like=False)
+
+
+def test_the_template_offers_nr_and_a_workbook_filled_with_nr_validates(tmp_path, capsys):
+    path = template.write_template(tmp_path / "coding.xlsx")
+    book = load_workbook(path)
+    ws = book["coding"]
+    column = {c.value: c.column for c in ws[1]}
+    letter = {c.value: c.column_letter for c in ws[1]}
+    validations = {str(dv.sqref).split(":")[0]: dv for dv in ws.data_validations.dataValidation}
+    assert validations[f"{letter['governance']}2"].formula1.endswith(',NR"')
+    assert '"NR"' in validations[f"{letter['functional_upgrading']}2"].formula1
+    assert "NR" not in validations[f"{letter['sectoral_group']}2"].formula1  # required: no NR offered
+    assert "Not reported by the case study" in ws[f"{letter['governance']}1"].comment.text
+    assert "Required" in ws[f"{letter['industry']}1"].comment.text
+    codebook_text = [str(c.value) for row in book["codebook"].iter_rows() for c in row if c.value is not None]
+    assert any(t.startswith("Not reported: ") for t in codebook_text)
+    for r, row in enumerate(FRAME.itertuples(index=False), start=2):
+        for name in CB.columns:
+            value = getattr(row, name)
+            ws.cell(r, column[name]).value = int(value) if value.isdigit() else value
+    ws.cell(2, column["functional_upgrading"]).value = "NR"
+    ws.cell(3, column["governance"]).value = "NR"
+    ws.cell(4, column["intersectoral_upgrading"]).value = "not reported"
+    ws.cell(5, column["process_upgrading"]).value = None
+    filled = tmp_path / "filled.xlsx"
+    book.save(filled)
+    assert main(["validate", str(filled)]) == 0
+    out = capsys.readouterr().out
+    assert "worksheet 'coding': valid coding sheet, 50 cases (simulated)" in out
+    assert "  not reported: column governance: 1 cell read as not reported ('NR' 1) (first at line 3, cell G3)" in out
+    assert (
+        "  not reported: column process_upgrading: 1 cell read as not reported (empty 1) (first at line 5, cell I5)"
+        in out
+    )
+    cases, _ = load_sheet(filled)
+    assert cases["functional_upgrading"].isna().sum() == 1 and str(cases["functional_upgrading"].dtype) == "Int64"
 
 
 def test_validate_prints_the_not_reported_lines_and_refuses_near_misses(tmp_path, capsys):
