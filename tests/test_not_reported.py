@@ -281,3 +281,25 @@ def test_validate_prints_the_not_reported_lines_and_refuses_near_misses(tmp_path
     err = capsys.readouterr().err
     assert "2 problems" in err and "got 'N/A'" in err and NR_HINT in err
     assert "column industry: not reported, but industry may not be missing; got 'NR'" in err
+
+
+def test_a_codebook_that_requires_collective_efficiency_never_derives_it(tmp_path):
+    from importlib import resources
+
+    from upgrading.study.codebook import parse
+
+    text = (resources.files("upgrading") / "data" / "codebook.toml").read_text(encoding="utf-8")
+    entry = text.index('name = "collective_efficiency"')
+    end = text.index("may_be_missing = true", entry) + len("may_be_missing = true")
+    strict = parse(text[:end].removesuffix("true") + "false" + text[end:])
+    assert "collective_efficiency" not in strict.may_be_missing
+    frame = FRAME.copy()
+    _scores(frame, 0, "2", "2", "NR")
+    with pytest.raises(CodingSheetError) as err:
+        check_sheet(_csv(tmp_path, frame), codebook=strict)
+    (problem,) = err.value.problems
+    assert (problem.column, problem.message) == (
+        "collective_efficiency",
+        "not reported, but collective_efficiency may not be missing",
+    )
+    assert err.value.report.derivations == ()

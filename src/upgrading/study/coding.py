@@ -2,9 +2,9 @@
 coder sees when a sheet is wrong.
 
 `load_sheet(path)` reads a sheet (`sheets`), normalises and validates it against the codebook (`validation`)
-and returns typed cases with the report of what was ignored and normalised; a sheet that does not satisfy the
-codebook raises `CodingSheetError` (defined in `sheet_report`, importable from here, where callers catch it)
-listing every problem. The input file is only ever read.
+and returns typed cases with the report of what was ignored, normalised and read as not reported; a sheet that
+does not satisfy the codebook raises `CodingSheetError` (defined in `sheet_report`, importable from here, where
+callers catch it) listing every problem. The input file is only ever read.
 
 Not reported in typed cases
     A cell the sheet reads as "not reported" (an empty cell, `NR` or `not reported`, in a variable the codebook
@@ -15,6 +15,8 @@ Not reported in typed cases
     - a categorical column keeps its categories (in codebook order); its missing cells are NaN (code -1), never
       a category of their own;
     - `leader_driven` is missing (`Int64` `<NA>`) where governance is, else 0/1;
+    - text columns (case id, industry, coding source) are required by the codebook, so never missing; a text
+      column a codebook lets be missing would hold NaN;
     - collective efficiency set by the codebook's rule (not reported, both components coded) is a code like
       any other: the report, not the typed cases, says which cells were set.
     Analyses decide what to do with missing values (e.g. complete cases per analysis); `pandas.isna` finds them
@@ -72,7 +74,8 @@ def load_sheet(
     path: str | Path, sheet: str | None = None, display: str | None = None
 ) -> tuple[pd.DataFrame, SheetReport]:
     """Read, validate and type a coding sheet (CSV or workbook) in one call: the cases and the report of what
-    was ignored and normalised. `attrs` of the cases record the file, the worksheet and whether it is simulated.
+    was ignored, normalised, read as not reported and derived. `attrs` of the cases record the file, the worksheet
+    and whether it is simulated.
 
     Relative paths are taken from the repository root (as notebook parameters are).
     """

@@ -1,5 +1,5 @@
 """What a coder is told about a sheet: each problem, located as precisely as it allows, and the report of what
-reading the sheet ignored, normalised and skipped.
+reading the sheet ignored, normalised, read as not reported, derived and skipped.
 
 These are the messages' words; reading (`sheets`) and validation (`validation`) decide what to say.
 """
@@ -135,7 +135,8 @@ class Derivation:
 
 @dataclass(frozen=True)
 class SheetReport:
-    """What reading a sheet did besides returning its cases: columns ignored, values normalised, rows skipped."""
+    """What reading a sheet did besides returning its cases: columns ignored, values normalised, cells read as
+    not reported, collective efficiency set by its rule (or kept beside a component not reported), rows skipped."""
 
     file: str
     worksheet: str | None

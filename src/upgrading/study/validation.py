@@ -357,8 +357,8 @@ def _derive(
     name = "collective_efficiency"
     spec = cb.derived.get(name, {})
     parts = tuple(spec.get("from", ()))
-    if len(parts) != 2 or not {name, *parts} <= set(frame.columns):
-        return (), frozenset()  # a missing column is reported on its own
+    if len(parts) != 2 or not {name, *parts} <= set(frame.columns) or not cb.variable(name).may_be_missing:
+        return (), frozenset()  # a missing column is reported on its own; a required score is never derived
     codes = [str(a) for a in cb.variable(name).allowed]
     coded = {c: frame[c].isin([str(a) for a in cb.variable(c).allowed]) for c in parts}
     applied = frame[name].isna() & coded[parts[0]] & coded[parts[1]]
@@ -380,8 +380,9 @@ def _derive(
 def check_sheet(
     path: str | Path, codebook: Codebook | None = None, display: str | None = None, sheet: str | None = None
 ) -> tuple[pd.DataFrame, SheetReport]:
-    """Read and validate a sheet: its codebook columns as text in the codebook's spelling, and the report of
-    what was ignored and normalised. Raises CodingSheetError listing every problem.
+    """Read and validate a sheet: its codebook columns as text in the codebook's spelling (pd.NA where not
+    reported, collective efficiency set by its rule where it applies), and the report of what was ignored,
+    normalised, read as not reported and derived. Raises CodingSheetError listing every problem.
 
     `display` is how the file is named in messages (the command line passes the path as the user typed it);
     `sheet` names the worksheet of a workbook (default: the first).
