@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from upgrading.errors import UpgradingError
-from upgrading.study.codebook import codebook_table, collective_efficiency, load_codebook, parse, sectoral_groups_table
+from upgrading.study.codebook import (
+    codebook_table,
+    collective_efficiency,
+    load_codebook,
+    not_reported_table,
+    parse,
+    sectoral_groups_table,
+)
 
 
 def test_codebook_has_the_study_design():
@@ -93,3 +100,98 @@ def test_sectoral_groups_table_is_complete():
     table = sectoral_groups_table()
     assert table["number"].tolist() == [1, 2, 3, 4]
     assert table.notna().all().all()
+
+
+def test_not_reported_is_declared_once_and_each_variable_says_whether_it_may_be_missing():
+    cb = load_codebook()
+    assert cb.missing_spellings == ("NR", "not reported")
+    required = {v.name for v in cb.variables if not v.may_be_missing}
+    assert required == {"case_id", "sectoral_group", "industry", "coding_source"}
+    assert set(cb.may_be_missing) == set(cb.columns) - required
+    assert cb.not_reported.rule and cb.not_reported.why
+    table = not_reported_table(cb)
+    assert list(table["column"]) == list(cb.columns)
+    assert dict(zip(table["column"], table["may_be_not_reported"]))["industry"] == "no"
+    assert "NR or 'not reported'" in dict(zip(table["column"], table["write"]))["governance"]
+
+
+@pytest.mark.parametrize("written", ["NR", "nr", " NR ", "not reported", " Not Reported ", "NOT REPORTED"])
+def test_the_declared_spellings_match_in_any_case_with_surrounding_spaces(written):
+    nr = load_codebook().not_reported
+    assert nr.matches(written) and nr.suggestion(written) is None
+
+
+NR_HINT = "did you mean 'NR' (not reported)?"
+
+
+@pytest.mark.parametrize(
+    "written, hint",
+    [(w, NR_HINT) for w in ("N/R", "n.r.", "n.a.", "NA", "na", "N/A", "-", "?", "None", "unknown")]
+    + [("not-reported", "did you mean 'not reported'?"), ("not_reported", "did you mean 'not reported'?")],
+)
+def test_near_misses_are_not_read_as_not_reported_but_suggest_a_declared_spelling(written, hint):
+    nr = load_codebook().not_reported
+    assert not nr.matches(written)
+    assert nr.suggestion(written) == hint
+
+
+@pytest.mark.parametrize("written", ["", "  ", "2", "high", "market", "Footwear", 3, None])
+def test_other_values_are_neither_not_reported_nor_near_misses(written):
+    nr = load_codebook().not_reported
+    assert not nr.matches(written) and nr.suggestion(written) is None
+
+
+MINIMAL = """
+version = "x"
+[scales.s]
+levels = [0, 1]
+labels = ["a", "b"]
+[[variables]]
+name = "id"
+kind = "identifier"
+block = "b"
+label = "Id"
+definition = "d"
+source = "s"
+may_be_missing = {id_missing}
+[[variables]]
+name = "score"
+kind = "ordinal"
+scale = "s"
+block = "b"
+label = "Score"
+definition = "d"
+source = "s"
+may_be_missing = {score_missing}
+[[categories.sectoral_group]]
+code = "g"
+number = 1
+label = "G"
+short_label = "G"
+industries = ["I"]
+case_industries = []
+learning_pattern = "p"
+pavitt_pattern = "p"
+description = ["d"]
+source = "s"
+"""
+
+
+def test_a_codebook_without_missing_declares_every_variable_required():
+    cb = parse(MINIMAL.format(id_missing="false", score_missing="false"))
+    assert cb.missing_spellings == () and cb.may_be_missing == ()
+    assert cb.not_reported.suggestion("N/R") is None
+
+
+def test_inconsistent_declarations_of_not_reported_are_refused():
+    with pytest.raises(UpgradingError) as err:
+        parse(MINIMAL.format(id_missing="true", score_missing='"yes"'))
+    assert "an identifier may not be missing" in str(err.value) and "must be true or false" in str(err.value)
+    with pytest.raises(UpgradingError, match="declares no spellings"):
+        parse(MINIMAL.format(id_missing="false", score_missing="true"))
+    clash = MINIMAL.format(id_missing="false", score_missing="true") + '[missing]\nspellings = ["1", " NR"]\n'
+    with pytest.raises(UpgradingError) as err:
+        parse(clash)
+    assert "without surrounding spaces" in str(err.value) and "['1'] is both a code and a spelling" in str(err.value)
+    fine = MINIMAL.format(id_missing="false", score_missing="true") + '[missing]\nspellings = ["NR"]\n'
+    assert parse(fine).may_be_missing == ("score",)

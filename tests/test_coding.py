@@ -122,14 +122,19 @@ def test_kind_5_unknown_categories_with_did_you_mean(sheet):
     assert problems["industry"].hint == "did you mean 'Textile and garments'?"
 
 
-def test_kind_6_missing_values(sheet):
+def test_kind_6_missing_values_where_the_codebook_requires_a_value(sheet):
     header, rows, write = sheet
-    rows[4][header.index("governance")] = ""
+    rows[4][header.index("governance")] = ""  # governance may be not reported: no problem
     rows[5][header.index("coding_source")] = "  "
+    rows[6][header.index("sectoral_group")] = ""
+    rows[7][header.index("industry")] = "NR"
+    rows[8][header.index("case_id")] = " "
     problems = _problems(write())
     assert {(p.line, p.column, p.message) for p in problems} == {
-        (6, "governance", "missing value"),
         (7, "coding_source", "missing value"),
+        (8, "sectoral_group", "missing value"),
+        (9, "industry", "not reported, but industry may not be missing"),
+        (10, "case_id", "missing value"),
     }
 
 

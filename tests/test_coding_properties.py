@@ -14,6 +14,9 @@ GOOD_LINES = (SIMULATED_SHEET).read_text().splitlines()
 HEADER = GOOD_LINES[0].split(",")
 CB = load_codebook()
 INDUSTRIES = {g.code: set(g.all_industries) for g in CB.sectoral_groups}
+#: Stated here independently of the codebook: the columns that may never be "not reported", and how it is written.
+REQUIRED = {"case_id", "sectoral_group", "industry", "coding_source"}
+NOT_REPORTED = {"", "nr", "not reported"}  # after removing surrounding spaces, in any case
 
 
 def _key(text: str) -> str:
@@ -50,7 +53,9 @@ def _spelled(column: str, text: str) -> str | None:
 def oracle_valid(header: list[str], rows: list[list[str]]) -> bool:
     """An independent, loop-based statement of the codebook's rules and the documented normalisation
     (the validator must agree): whitespace stripped, whole numbers written 2.0 read as 2, categories and
-    industries matched ignoring case, spaces, hyphens and underscores; extra columns ignored."""
+    industries matched ignoring case, spaces, hyphens and underscores; extra columns ignored; an empty cell, NR
+    or 'not reported' (any case) allowed outside the required columns, collective efficiency then checked only
+    when it and both its components are coded."""
     exact = [h.strip() for h in header]
     named = {}  # column position -> codebook column: exact names first, then names equal but for spelling
     for k, h in enumerate(exact):
@@ -76,16 +81,19 @@ def oracle_valid(header: list[str], rows: list[list[str]]) -> bool:
         if len(r) != len(header):
             return False
         cell = {c: v for c, v in zip(header, r) if c in CB.columns}
-        if any(v.strip() == "" for v in cell.values()):
+        missing = {c for c, v in cell.items() if v.strip().lower() in NOT_REPORTED}
+        if missing & REQUIRED:
             return False
-        spelled = {c: _spelled(c, v) for c, v in cell.items()}
+        spelled = {c: _spelled(c, v) for c, v in cell.items() if c not in missing}
         if any(v is None for v in spelled.values()):
             return False
         if spelled["industry"] not in INDUSTRIES[spelled["sectoral_group"]]:
             return False
-        ee, ja, ce = (int(spelled[c]) for c in ("external_economies", "joint_actions", "collective_efficiency"))
-        if (ee + ja + 1) // 2 != ce:
-            return False
+        scores = ("external_economies", "joint_actions", "collective_efficiency")
+        if not missing & set(scores):
+            ee, ja, ce = (int(spelled[c]) for c in scores)
+            if (ee + ja + 1) // 2 != ce:
+                return False
     return True
 
 
@@ -103,6 +111,13 @@ junk = st.one_of(
             "quasi-hierarchy",
             "NaN",
             "None",
+            "NR",
+            " not reported ",
+            "Not Reported",
+            "N/R",
+            "n.a.",
+            "NA",
+            "-",
             "software",
             "SIM-01",
             "0",

@@ -49,11 +49,14 @@ def test_the_workbook_has_validations_comments_a_frozen_header_and_the_codebook(
         head = ws[f"{letter[v.name]}1"]
         assert v.definition in head.comment.text
         dv = validations.get(letter[v.name])
-        if v.scale is not None:
-            assert (dv.type, dv.formula1, dv.formula2) == ("whole", "0", "3")
+        if v.scale is not None:  # every score may be not reported: a whole number 0-3, or NR / not reported
+            c = f"{letter[v.name]}2"
+            assert (dv.type, dv.formula2) == ("custom", None)
+            assert dv.formula1 == f'IF(ISNUMBER({c}),AND({c}=INT({c}),{c}>=0,{c}<=3),OR({c}="NR",{c}="not reported"))'
             assert str(dv.sqref) == f"{letter[v.name]}2:{letter[v.name]}1001"
         elif v.categories:
-            assert dv.type == "list" and dv.formula1 == '"' + ",".join(v.allowed) + '"'
+            offered = [*v.allowed, "NR"] if v.may_be_missing else list(v.allowed)
+            assert dv.type == "list" and dv.formula1 == '"' + ",".join(offered) + '"'
         elif v.name == "industry":
             assert dv.type == "list" and "Textile and garments" in dv.formula1
         else:
@@ -113,14 +116,15 @@ def test_a_half_filled_workbook_is_refused_cell_by_cell(tmp_path, case_list):
     with pytest.raises(CodingSheetError) as err:
         load_sheet(path)
     problems = err.value.problems
-    assert len(problems) == 50 * 9  # seven scores, the governance form and the source of every case are empty
+    # the scores and the governance form may be not reported (empty); the source of every case may not
+    assert len(problems) == 50 and {(p.column, p.message) for p in problems} == {("coding_source", "missing value")}
     first = problems[0]
     assert (first.worksheet, first.line, first.cell, first.case_id, first.column) == (
         "coding",
         2,
-        "D2",
+        "L2",
         "Case 1",
-        "external_economies",
+        "coding_source",
     )
 
 
@@ -162,4 +166,4 @@ def test_long_dropdown_lists_move_to_a_hidden_sheet(tmp_path, monkeypatch):
     assert book["lists"].sheet_state == "hidden"
     formulas = {dv.formula1 for dv in book["coding"].data_validations.dataValidation if dv.type == "list"}
     assert "'lists'!$A$2:$A$5" in formulas  # the four sectoral groups
-    assert '"market,network,quasi_hierarchy,hierarchy"' in formulas
+    assert '"market,network,quasi_hierarchy,hierarchy,NR"' in formulas

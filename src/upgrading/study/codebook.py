@@ -2,6 +2,10 @@
 
 Validation, simulation, models and claims read variable names, scales and categories from here, so a change
 of codebook is one edit in one reviewable file. Loading checks the file's own consistency.
+
+"Not reported" (`[missing]` in the file, `Codebook.not_reported` here): how a sheet records that a case study
+does not report a variable. An empty cell, or one of `Codebook.missing_spellings` in any case with surrounding
+spaces ignored, is read as not reported, and only in a variable whose `may_be_missing` is true.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import pandas as pd
 
 from .. import package_data
 from ..errors import UpgradingError
+from .spelling import letters_key
 
 KINDS = ("identifier", "nominal", "ordinal", "text")
 
@@ -46,6 +51,7 @@ class Variable:
     source: str
     scale: Scale | None = None
     categories: tuple[Category, ...] = ()
+    may_be_missing: bool = False  # may a cell be "not reported" (see NotReported)?
 
     @property
     def allowed(self) -> tuple:
@@ -53,6 +59,41 @@ class Variable:
         if self.scale is not None:
             return self.scale.levels
         return tuple(c.code for c in self.categories)
+
+
+@dataclass(frozen=True)
+class NotReported:
+    """How a sheet writes "not reported" (`[missing]`): an empty cell, or one of `spellings` in any case with
+    surrounding spaces ignored. `near_misses` are refused with a suggestion of a declared spelling."""
+
+    spellings: tuple[str, ...] = ()
+    label: str = "not reported"
+    rule: str = ""
+    why: str = ""
+    near_misses: tuple[str, ...] = ()
+
+    def matches(self, value) -> bool:
+        """True for a written spelling of "not reported" (an empty cell is not a spelling: see `is_empty_cell`)."""
+        return isinstance(value, str) and value.strip().casefold() in {s.casefold() for s in self.spellings}
+
+    def suggestion(self, value) -> str | None:
+        """A "did you mean" for a near miss of a declared spelling (`N/R`, `n.a.`, `-`), else None."""
+        if not self.spellings or self.matches(value) or not isinstance(value, str) or not value.strip():
+            return None
+        key = letters_key(value)
+        declared = {letters_key(s): s for s in self.spellings}
+        if key in declared or key in {letters_key(s) for s in self.near_misses} or not key:
+            meant = declared.get(key, self.spellings[0])
+            return f"did you mean {meant!r}" + ("?" if meant.casefold() == self.label else f" ({self.label})?")
+        return None
+
+    @property
+    def written(self) -> str:
+        """The accepted spellings, as a coder is told them: "empty, NR or 'not reported'"."""
+        spelled = [s if s.isalnum() else repr(s) for s in self.spellings]
+        if not spelled:
+            return "an empty cell"
+        return ", ".join(["an empty cell", *spelled[:-1]]) + f" or {spelled[-1]}"
 
 
 @dataclass(frozen=True)
@@ -80,6 +121,17 @@ class Codebook:
     derived: dict[str, dict]
     scales: dict[str, Scale]
     sectoral_groups: tuple[SectoralGroup, ...]
+    not_reported: NotReported = NotReported()
+
+    @property
+    def missing_spellings(self) -> tuple[str, ...]:
+        """The written spellings of "not reported" (an empty cell counts too)."""
+        return self.not_reported.spellings
+
+    @property
+    def may_be_missing(self) -> tuple[str, ...]:
+        """The columns whose cells may be "not reported"."""
+        return tuple(v.name for v in self.variables if v.may_be_missing)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -133,6 +185,7 @@ def _check(raw: dict) -> None:
             problems.append(f"variable {v['name']!r}: unknown categories {v['categories']!r}")
         if v.get("kind") in ("nominal", "ordinal") and not ("scale" in v or "categories" in v):
             problems.append(f"variable {v['name']!r}: a {v['kind']} variable needs a scale or categories")
+    problems += _missing_problems(raw)
     for name, spec in raw.get("derived", {}).items():
         missing = [f for f in spec.get("from", []) if f not in names]
         if missing:
@@ -146,6 +199,30 @@ def _check(raw: dict) -> None:
             problems.append(f"scale {name!r}: {len(scale['levels'])} levels but {len(scale['labels'])} labels")
     if problems:
         raise UpgradingError("the codebook is inconsistent:\n  " + "\n  ".join(problems))
+
+
+def _missing_problems(raw: dict) -> list[str]:
+    """[missing] and `may_be_missing`: booleans, spellings declared when used, none of them a valid code."""
+    problems = []
+    spellings = list(raw.get("missing", {}).get("spellings", []))
+    if any(not isinstance(s, str) or not s.strip() or s != s.strip() for s in spellings):
+        problems.append(f"[missing] spellings must be non-empty text without surrounding spaces: {spellings}")
+    folded = {str(s).casefold() for s in spellings}
+    for v in raw.get("variables", []):
+        flag = v.get("may_be_missing", False)
+        if not isinstance(flag, bool):
+            problems.append(f"variable {v.get('name')!r}: may_be_missing must be true or false, not {flag!r}")
+        elif flag and v.get("kind") == "identifier":
+            problems.append(f"variable {v.get('name')!r}: an identifier may not be missing")
+        elif flag and not spellings:
+            problems.append(f"variable {v.get('name')!r} may be missing but [missing] declares no spellings")
+        codes = raw.get("scales", {}).get(v.get("scale"), {}).get("levels", []) or [
+            c.get("code") for c in raw.get("categories", {}).get(v.get("categories"), [])
+        ]
+        clash = sorted({str(c) for c in codes if str(c).casefold() in folded})
+        if flag and clash:
+            problems.append(f"variable {v.get('name')!r}: {clash} is both a code and a spelling of not reported")
+    return problems
 
 
 def parse(text: str) -> Codebook:
@@ -184,6 +261,7 @@ def from_data(raw) -> Codebook:
             source=v["source"],
             scale=scales.get(v.get("scale")),
             categories=categories.get(v.get("categories"), ()),
+            may_be_missing=v.get("may_be_missing", False),
         )
         for v in raw["variables"]
     )
@@ -202,7 +280,15 @@ def from_data(raw) -> Codebook:
         )
         for g in raw["categories"]["sectoral_group"]
     )
-    return Codebook(raw["version"], variables, raw.get("derived", {}), scales, groups)
+    missing = raw.get("missing", {})
+    not_reported = NotReported(
+        spellings=tuple(missing.get("spellings", ())),
+        label=missing.get("label", "not reported"),
+        rule=missing.get("rule", ""),
+        why=missing.get("why", ""),
+        near_misses=tuple(missing.get("near_misses", ())),
+    )
+    return Codebook(raw["version"], variables, raw.get("derived", {}), scales, groups, not_reported)
 
 
 @cache
@@ -250,6 +336,21 @@ def codebook_table(codebook: Codebook | None = None) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def not_reported_table(codebook: Codebook | None = None) -> pd.DataFrame:
+    """One row per sheet column: whether a cell may be "not reported", and how to write it there."""
+    cb = codebook or load_codebook()
+    return pd.DataFrame(
+        [
+            {
+                "column": v.name,
+                "may_be_not_reported": "yes" if v.may_be_missing else "no",
+                "write": f"{cb.not_reported.written} (any case)" if v.may_be_missing else "required",
+            }
+            for v in cb.variables
+        ]
+    )
 
 
 def categories_table(codebook: Codebook | None = None, variable: str = "governance") -> pd.DataFrame:

@@ -2,9 +2,25 @@
 coder sees when a sheet is wrong.
 
 `load_sheet(path)` reads a sheet (`sheets`), normalises and validates it against the codebook (`validation`)
-and returns typed cases with the report of what was ignored and normalised; a sheet that does not satisfy the
-codebook raises `CodingSheetError` (defined in `sheet_report`, importable from here, where callers catch it)
-listing every problem. The input file is only ever read.
+and returns typed cases with the report of what was ignored, normalised and read as not reported; a sheet that
+does not satisfy the codebook raises `CodingSheetError` (defined in `sheet_report`, importable from here, where
+callers catch it) listing every problem. The input file is only ever read.
+
+Not reported in typed cases
+    A cell the sheet reads as "not reported" (an empty cell, `NR` or `not reported`, in a variable the codebook
+    lets be missing) is a missing value in the typed cases, and nothing else is:
+    - a column with no missing value keeps exactly its type: `int64` scores, the codebook's categorical for
+      groups and governance, text as `str`; `leader_driven` is `int64` 0/1;
+    - a score column with a missing value becomes pandas' nullable `Int64`, the missing cells `<NA>`;
+    - a categorical column keeps its categories (in codebook order); its missing cells are NaN (code -1), never
+      a category of their own;
+    - `leader_driven` is missing (`Int64` `<NA>`) where governance is, else 0/1;
+    - text columns (case id, industry, coding source) are required by the codebook, so never missing; a text
+      column a codebook lets be missing would hold NaN;
+    - collective efficiency set by the codebook's rule (not reported, both components coded) is a code like
+      any other: the report, not the typed cases, says which cells were set.
+    Analyses decide what to do with missing values (e.g. complete cases per analysis); `pandas.isna` finds them
+    in every column. `write_processed` writes each one as an empty cell.
 """
 
 from __future__ import annotations
@@ -16,7 +32,7 @@ import pandas as pd
 
 from .. import paths
 from ..errors import UpgradingError
-from .codebook import Codebook, load_codebook
+from .codebook import Codebook, Variable, load_codebook
 from .sheet_report import CodingSheetError, SheetReport
 from .sheets import HEADER_LINE
 from .validation import check_sheet, validate
@@ -25,18 +41,28 @@ SIMULATED_MARK = "simulated"
 
 
 def to_cases(frame: pd.DataFrame, codebook: Codebook | None = None) -> pd.DataFrame:
-    """Typed cases from a validated sheet: integer scores, categorical groups and governance, `leader_driven`."""
+    """Typed cases from a validated sheet: integer scores, categorical groups and governance, `leader_driven`;
+    not-reported cells are missing values (see the module docstring for how each type holds them)."""
     cb = codebook or load_codebook()
     cases = frame[list(cb.columns)].copy()
     for v in cb.variables:
-        if v.scale is not None:
-            cases[v.name] = cases[v.name].astype(int)
-        elif v.categories:
-            cases[v.name] = pd.Categorical(cases[v.name], categories=list(v.allowed))
-        else:
-            cases[v.name] = cases[v.name].astype(str)
-    cases["leader_driven"] = cases["governance"].isin(cb.leader_levels).astype(int)
+        cases[v.name] = _typed(cases[v.name], v)
+    leader = cases["governance"].isin(cb.leader_levels).astype(int)
+    missing = cases["governance"].isna()
+    cases["leader_driven"] = leader.astype("Int64").mask(missing) if missing.any() else leader
     return cases
+
+
+def _typed(column: pd.Series, variable: Variable) -> pd.Series:
+    """One validated column typed: today's type when nothing is missing, a type that holds missing values else."""
+    missing = column.isna()
+    if variable.scale is not None:
+        if not missing.any():
+            return column.astype(int)
+        return pd.Series([pd.NA if m else int(x) for x, m in zip(column, missing)], index=column.index, dtype="Int64")
+    if variable.categories:
+        return pd.Series(pd.Categorical(column.where(~missing), categories=list(variable.allowed)), index=column.index)
+    return column.astype(str) if not missing.any() else column.astype(str).where(~missing)
 
 
 def is_simulated(cases: pd.DataFrame) -> bool:
@@ -48,7 +74,8 @@ def load_sheet(
     path: str | Path, sheet: str | None = None, display: str | None = None
 ) -> tuple[pd.DataFrame, SheetReport]:
     """Read, validate and type a coding sheet (CSV or workbook) in one call: the cases and the report of what
-    was ignored and normalised. `attrs` of the cases record the file, the worksheet and whether it is simulated.
+    was ignored, normalised, read as not reported and derived. `attrs` of the cases record the file, the worksheet
+    and whether it is simulated.
 
     Relative paths are taken from the repository root (as notebook parameters are).
     """
@@ -67,12 +94,13 @@ def load_cases(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
 
 
 def write_processed(cases: pd.DataFrame, path: str | Path | None = None) -> Path:
-    """Write validated cases to `data/processed/cases.csv` (or `path`), only if the bytes would change.
+    """Write validated cases to `data/processed/cases.csv` (or `path`), only if the bytes would change; a value
+    not reported is an empty cell.
 
     Refuses to write under `data/raw/`, which holds inputs only.
     """
     target = paths.resolve(path) if path is not None else paths.DATA_PROCESSED / "cases.csv"
-    return paths.write_output(target, cases.to_csv(index=False, lineterminator="\n"))
+    return paths.write_output(target, cases.to_csv(index=False, lineterminator="\n", na_rep=""))
 
 
 def provenance(cases: pd.DataFrame) -> str:
@@ -102,7 +130,7 @@ TYPICAL_MISTAKES = (
     Mistake("governance", "hierarchical", "a misspelt category"),
     Mistake("joint_actions", "high", "a word for a number"),
     Mistake("product_upgrading", "4", "a score out of range"),
-    Mistake("functional_upgrading", "", "an empty cell"),
+    Mistake("functional_upgrading", "n.a.", "'not reported' written another way"),
     Mistake("case_id", None, "a repeated case id"),
 )
 

@@ -1,5 +1,5 @@
 """What a coder is told about a sheet: each problem, located as precisely as it allows, and the report of what
-reading the sheet ignored, normalised and skipped.
+reading the sheet ignored, normalised, read as not reported, derived and skipped.
 
 These are the messages' words; reading (`sheets`) and validation (`validation`) decide what to say.
 """
@@ -89,9 +89,54 @@ class Normalisation:
         )
 
 
+def _cells(n: int) -> str:
+    return f"{n} cell{'s' if n != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class NotReportedCells:
+    """The cells of one column read as "not reported" (a missing value), counted by how they were written."""
+
+    column: str
+    cells: int
+    first: str  # where the first occurs, e.g. "line 7, cell G7"
+    written: tuple[tuple[str, int], ...]  # (the cell as typed, "" for an empty one; how many cells)
+
+    def __str__(self) -> str:
+        how = ", ".join(f"{repr(w) if w.strip() else 'empty'} {n}" for w, n in self.written)
+        return f"column {self.column}: {_cells(self.cells)} read as not reported ({how}) (first at {self.first})"
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A derived column (collective efficiency) where a part of the rule's inputs is not reported: `applied`, its
+    not-reported cells set by the codebook `rule` from coded components; else coded cells kept although a
+    component is not reported."""
+
+    column: str
+    cells: int
+    first: str
+    applied: bool
+    rule: str
+    components: tuple[str, ...]
+
+    def __str__(self) -> str:
+        parts = " and ".join(self.components)
+        if self.applied:
+            return (
+                f"column {self.column}: not reported in {_cells(self.cells)} whose {parts} are coded; set by the "
+                f"codebook rule, {self.rule} (first at {self.first})"
+            )
+        return (
+            f"column {self.column}: coded in {_cells(self.cells)} where {parts} are not both coded; kept as coded, "
+            f"the component not reported stays missing (first at {self.first})"
+        )
+
+
 @dataclass(frozen=True)
 class SheetReport:
-    """What reading a sheet did besides returning its cases: columns ignored, values normalised, rows skipped."""
+    """What reading a sheet did besides returning its cases: columns ignored, values normalised, cells read as
+    not reported, collective efficiency set by its rule (or kept beside a component not reported), rows skipped."""
 
     file: str
     worksheet: str | None
@@ -100,11 +145,16 @@ class SheetReport:
     normalisations: tuple[Normalisation, ...] = ()
     empty_rows: tuple[int, ...] = ()
     delimiter: str | None = None
+    not_reported: tuple[NotReportedCells, ...] = ()
+    derivations: tuple[Derivation, ...] = ()
 
     def lines(self) -> list[str]:
-        """One line per ignored column, normalisation and run of skipped rows (empty when nothing to say)."""
+        """One line per ignored column, normalisation, column with cells not reported, rule applied or not
+        applied to a derived column, and run of skipped rows (empty when nothing to say)."""
         out = [str(c) for c in self.ignored_columns]
         out += [f"normalised: {n}" for n in self.normalisations]
+        out += [f"not reported: {n}" for n in self.not_reported]
+        out += [f"{'derived' if d.applied else 'not derived'}: {d}" for d in self.derivations]
         if self.empty_rows:
             out.append(
                 f"skipped {len(self.empty_rows)} empty row{'s' if len(self.empty_rows) != 1 else ''} "

@@ -19,6 +19,12 @@ def spelling_key(value: object) -> str:
     return re.sub(r"[\s\-_]+", "_", str(value).strip().lower())
 
 
+def letters_key(value: object) -> str:
+    """Letters and digits only, in lower case: `n/a`, `N.A.` and `na` share the key `na` (near misses of a
+    declared spelling are compared on it)."""
+    return re.sub(r"[\W_]+", "", str(value).casefold())
+
+
 def did_you_mean(value: object, choices) -> str | None:
     """The closest allowed spelling of a near-miss category (case, spaces, hyphens and typos forgiven)."""
     if value is None or (isinstance(value, float) and pd.isna(value)):

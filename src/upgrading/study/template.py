@@ -3,8 +3,11 @@
 `write_template(path)` writes an .xlsx workbook whose first worksheet, `coding`, has one row per case and the
 codebook's columns in order: a dropdown (list data validation) for every categorical column and for the
 industry, a whole-number 0-3 validation for every Likert column, the codebook definition and allowed values as
-a comment on each header, and a frozen header row (and case-id column). The second worksheet, `codebook`, holds
-the codebook table, the governance forms and the sectoral groups with their industries. With `cases` (a CSV or
+a comment on each header, and a frozen header row (and case-id column). Where the codebook lets a variable be
+"not reported", its dropdown offers `NR` and its 0-3 check also accepts `NR` and `not reported` (any case); an
+empty cell is not reported too, and each header's comment says so (or that the column is required). The second
+worksheet, `codebook`, holds the codebook table, how to write "not reported" and where, the governance forms
+and the sectoral groups with their industries. With `cases` (a CSV or
 workbook listing case ids and, optionally, other codebook columns such as `sectoral_group` and `industry`) the
 rows are pre-filled. A filled workbook is read by `coding.load_sheet` and `upgrading run --coding` as it is.
 
@@ -26,9 +29,11 @@ from ..errors import UpgradingError
 from .codebook import (
     Codebook,
     SectoralGroup,
+    Variable,
     categories_table,
     codebook_table,
     load_codebook,
+    not_reported_table,
     sectoral_groups_table,
 )
 from .sheet_report import CodingSheetError, Problem
@@ -54,16 +59,70 @@ def _comment_text(cb: Codebook, name: str) -> str:
         lines.append("Rule: " + cb.derived[name]["rule"])
     if name == "industry":
         lines.append("One of the industries of the case's sectoral group (see the codebook sheet).")
+    if v.may_be_missing:
+        lines.append(f"Not reported by the case study: {cb.not_reported.written} (any case).")
+    else:
+        lines.append(f"Required: may not be left empty or {cb.not_reported.label}.")
     return "\n".join(lines)
 
 
 def _choices(cb: Codebook, name: str) -> list[str] | None:
     v = cb.variable(name)
     if v.categories:
-        return [str(a) for a in v.allowed]
+        return [str(a) for a in v.allowed] + _not_reported_choice(cb, v)
     if name == "industry":
         return [i for g in cb.sectoral_groups for i in g.all_industries]
     return None
+
+
+def _not_reported_choice(cb: Codebook, v: Variable) -> list[str]:
+    """The dropdown's option for "not reported" (the first declared spelling), where the variable may be missing."""
+    return [cb.missing_spellings[0]] if v.may_be_missing and cb.missing_spellings else []
+
+
+def _score_validation(cb: Codebook, v: Variable, first_cell: str):
+    """A whole number on the variable's scale; where it may be missing, also a declared spelling of "not reported"
+    (Excel compares text in any case). IF, not AND, so that a text cell never reaches INT (an error in Excel)."""
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    low, high = min(v.scale.levels), max(v.scale.levels)
+    spellings = cb.missing_spellings if v.may_be_missing else ()
+    if spellings:
+        c = first_cell
+        written = ",".join(f'{c}="{s}"' for s in spellings)
+        formula = f"IF(ISNUMBER({c}),AND({c}=INT({c}),{c}>={low},{c}<={high}),OR({written}))"
+        dv = DataValidation(type="custom", formula1=formula, allow_blank=True)
+        dv.error = f"{v.name}: a whole number from {low} to {high}; if not reported, {cb.not_reported.written}"
+    else:
+        dv = DataValidation(type="whole", operator="between", formula1=str(low), formula2=str(high), allow_blank=True)
+        dv.error = f"{v.name}: a whole number from {low} to {high}"
+    dv.prompt = ", ".join(f"{lvl} {lab}" for lvl, lab in zip(v.scale.levels, v.scale.labels))
+    if spellings:
+        dv.prompt += f"; {spellings[0]}: {cb.not_reported.label}"
+    return dv
+
+
+def _list_validation(book, cb: Codebook, name: str, choices: list[str]):
+    """A dropdown of `choices`, inline or, when Excel cannot hold it inline, from the hidden lists worksheet."""
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    formula = _inline(choices)
+    if formula is None:
+        if LISTS_SHEET not in book.sheetnames:
+            book.create_sheet(LISTS_SHEET).sheet_state = "hidden"
+        lists = book[LISTS_SHEET]
+        col = get_column_letter(lists.max_column + (1 if lists.max_row > 1 or lists["A1"].value else 0))
+        lists[f"{col}1"] = name
+        for r, choice in enumerate(choices, start=2):
+            lists[f"{col}{r}"] = choice
+        formula = f"'{LISTS_SHEET}'!${col}$2:${col}${len(choices) + 1}"
+    dv = DataValidation(type="list", formula1=formula, allow_blank=True)
+    dv.error = f"{name}: choose a value from the list"
+    dv.prompt = "choose from the list" if name != "industry" else "an industry of the case's sectoral group"
+    if cb.variable(name).may_be_missing and cb.missing_spellings:
+        dv.prompt += f" ({cb.missing_spellings[0]}: {cb.not_reported.label})"
+    return dv
 
 
 def _inline(choices: list[str]) -> str | None:
@@ -204,7 +263,6 @@ def build_workbook(cases: pd.DataFrame | None = None, codebook: Codebook | None 
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.datavalidation import DataValidation
 
     cb = codebook or load_codebook()
     book = Workbook()
@@ -218,7 +276,6 @@ def build_workbook(cases: pd.DataFrame | None = None, codebook: Codebook | None 
         for record in cases.to_dict("records"):
             ws.append([_cell(cb, c, record.get(c)) for c in columns])
     last = 1 + max(VALIDATED_ROWS, rows)
-    lists = None
     for k, name in enumerate(columns, start=1):
         letter = get_column_letter(k)
         head = ws.cell(row=1, column=k)
@@ -230,29 +287,9 @@ def build_workbook(cases: pd.DataFrame | None = None, codebook: Codebook | None 
         v = cb.variable(name)
         target = f"{letter}2:{letter}{last}"
         if v.scale is not None:
-            dv = DataValidation(
-                type="whole",
-                operator="between",
-                formula1=str(min(v.scale.levels)),
-                formula2=str(max(v.scale.levels)),
-                allow_blank=True,
-            )
-            dv.error = f"{name}: a whole number from {min(v.scale.levels)} to {max(v.scale.levels)}"
-            dv.prompt = ", ".join(f"{lvl} {lab}" for lvl, lab in zip(v.scale.levels, v.scale.labels))
+            dv = _score_validation(cb, v, f"{letter}2")
         elif (choices := _choices(cb, name)) is not None:
-            formula = _inline(choices)
-            if formula is None:
-                if lists is None:
-                    lists = book.create_sheet(LISTS_SHEET)
-                    lists.sheet_state = "hidden"
-                col = get_column_letter(lists.max_column + (1 if lists.max_row > 1 or lists["A1"].value else 0))
-                lists[f"{col}1"] = name
-                for r, choice in enumerate(choices, start=2):
-                    lists[f"{col}{r}"] = choice
-                formula = f"'{LISTS_SHEET}'!${col}$2:${col}${len(choices) + 1}"
-            dv = DataValidation(type="list", formula1=formula, allow_blank=True)
-            dv.error = f"{name}: choose a value from the list"
-            dv.prompt = "choose from the list" if name != "industry" else "an industry of the case's sectoral group"
+            dv = _list_validation(book, cb, name, choices)
         else:
             continue
         dv.errorTitle, dv.promptTitle = "Not allowed by the codebook", v.label
@@ -288,6 +325,8 @@ def _codebook_sheet(ws, cb: Codebook, bold, alignment) -> None:
             ws.append([str(v) for v in row])
 
     table("Codebook: one row per column of the coding sheet", codebook_table(cb))
+    nr = cb.not_reported
+    table(f"Not reported: {nr.rule}. {nr.why}", not_reported_table(cb))
     table("Governance forms", categories_table(cb, "governance"))
     table("Sectoral groups (an industry must be one of its group's industries)", sectoral_groups_table(cb))
     for letter, width in zip("ABCDEFGH", (24, 18, 26, 12, 40, 60, 40, 40)):

@@ -17,6 +17,17 @@ Normalisation (every one applied is listed in the report, once per column and va
     Anything else is refused with the problem located (file, worksheet, line, spreadsheet cell, case, column),
     the value as typed, what is allowed and, for near misses, a "did you mean".
 
+Not reported (the codebook's `[missing]`; every cell so read is counted in the report, once per column)
+    - in a variable that may be missing, an empty cell or a declared spelling (`NR`, `not reported`, in any case,
+      surrounding spaces ignored) is read as not reported, a missing value;
+    - in a variable that may not be missing (case id, sectoral group, industry, coding source) it is an error:
+      "missing value" for an empty cell, "not reported, but ... may not be missing" for a written spelling;
+    - a near miss of a declared spelling (`N/R`, `n.a.`, `NA`, `-`, `?`) is refused like any other bad value,
+      with "did you mean 'NR' (not reported)?";
+    - collective efficiency not reported while both its components are coded is set by the codebook's rule, and
+      the report says so; coded while a component is not reported, it is kept (the component stays missing)
+      and the report says so too. A coded score that differs from the rule on two coded components is an error.
+
 Validation is declarative: a pandera schema built from the codebook, run lazily on the normalised cells so that
 every problem is found in one pass. The input file is only ever read.
 """
@@ -24,6 +35,7 @@ every problem is found in one pass. The input file is only ever read.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -31,7 +43,15 @@ from typing import ClassVar
 import pandas as pd
 
 from .codebook import Codebook, Variable, collective_efficiency, load_codebook
-from .sheet_report import CodingSheetError, IgnoredColumn, Normalisation, Problem, SheetReport
+from .sheet_report import (
+    CodingSheetError,
+    Derivation,
+    IgnoredColumn,
+    Normalisation,
+    NotReportedCells,
+    Problem,
+    SheetReport,
+)
 from .sheets import HEADER_LINE, RawSheet, display_name, is_empty_cell, read_sheet
 from .spelling import did_you_mean, spelling_key
 
@@ -56,10 +76,16 @@ class _Normaliser:
             self.vocabulary.setdefault("industry", industries)
         self.scales = {v.name for v in cb.variables if v.scale is not None}
         self.seen: dict[tuple[str, str, str], list] = {}
+        self.not_reported = cb.not_reported
+        self.may_be_missing = set(cb.may_be_missing)
+        self.unreported: dict[str, list[tuple[str, str]]] = {}  # column -> [(where, the cell as typed)]
 
     def __call__(self, column: str, value, where: str):
-        """The cell as text in the codebook's spelling (pd.NA when empty)."""
-        if is_empty_cell(value):
+        """The cell as text in the codebook's spelling (pd.NA when empty or not reported: whether that is allowed
+        is the schema's `nullable`; where it is, the cell is counted for the report)."""
+        if is_empty_cell(value) or self.not_reported.matches(value):
+            if column in self.may_be_missing:
+                self.unreported.setdefault(column, []).append((where, "" if is_empty_cell(value) else value))
             return pd.NA
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             return str(value)  # a date or a truth value: refused later as it is
@@ -87,6 +113,17 @@ class _Normaliser:
             Normalisation(c, o, n, len(w), w[0])
             for (c, o, n), w in sorted(self.seen.items(), key=lambda kv: (order.get(kv[0][0], -1), kv[1][0]))
         )
+
+    def unreported_records(self, columns, derived: frozenset[str] = frozenset()) -> tuple[NotReportedCells, ...]:
+        """The cells read as not reported, once per column in codebook order, except those `derived` (cells
+        a rule has set, located as `where`)."""
+        records = []
+        for column in columns:
+            cells = [(where, typed) for where, typed in self.unreported.get(column, []) if where not in derived]
+            if cells:
+                written = tuple(Counter(typed for _, typed in cells).items())
+                records.append(NotReportedCells(column, len(cells), cells[0][0], written))
+        return tuple(records)
 
 
 def _layout(raw: RawSheet, cb: Codebook, normaliser: _Normaliser):
@@ -142,7 +179,9 @@ def build_schema(codebook: Codebook | None = None):
             checks.append(pa.Check(lambda s: ~s.astype(str).str.contains(CASE_ID_FORBIDDEN), name="case_id_format"))
         elif v.allowed:
             checks.append(pa.Check.isin([str(a) for a in v.allowed], name="allowed_values"))
-        columns[v.name] = pa.Column(object, nullable=False, unique=v.kind == "identifier", checks=checks, coerce=False)
+        columns[v.name] = pa.Column(
+            object, nullable=v.may_be_missing, unique=v.kind == "identifier", checks=checks, coerce=False
+        )
     group_industries = {g.code: set(g.all_industries) for g in cb.sectoral_groups}
 
     def industry_in_group(df: pd.DataFrame) -> pd.Series:
@@ -272,7 +311,11 @@ class _SchemaFailures:
         """One cell the codebook refuses (None for the first use of a repeated case id: each repeat points to it)."""
         variable = self.cb.variable(column)
         value = self.raw_values.at[i, column]
+        not_reported = self.cb.not_reported
         if check == "not_nullable":
+            if not_reported.matches(value):
+                message = f"{not_reported.label}, but {column} may not be missing"
+                return self._located(i, column, message, value, _allowed_text(variable))
             return self._located(i, column, "missing value", None, _allowed_text(variable))
         if check == "field_uniqueness":
             first = self.first_line.get(failure_case)
@@ -284,14 +327,16 @@ class _SchemaFailures:
         if variable.scale is not None:
             text = self.frame.at[i, column]
             kind = "out of range" if re.fullmatch(r"[+-]?\d+(\.0+)?", str(text)) else "wrong type: not a whole number"
-            return self._located(i, column, kind, value, _allowed_text(variable))
+            hint = not_reported.suggestion(value) if variable.may_be_missing else None
+            return self._located(i, column, kind, value, _allowed_text(variable), hint)
+        hint = not_reported.suggestion(value) if variable.may_be_missing else None
         return self._located(
             i,
             column,
             "unknown category",
             value,
             _allowed_text(variable),
-            did_you_mean(self.frame.at[i, column], variable.allowed),
+            hint or did_you_mean(self.frame.at[i, column], variable.allowed),
         )
 
 
@@ -303,11 +348,41 @@ def _allowed_text(variable: Variable) -> str:
     return "any non-empty text"
 
 
+def _derive(
+    frame: pd.DataFrame, raw: RawSheet, positions: dict[str, int], cb: Codebook
+) -> tuple[tuple[Derivation, ...], frozenset[str]]:
+    """Collective efficiency where a part of its rule is not reported (changes `frame` in place): set by the rule
+    where it is not reported and both components are coded; kept where it is coded and a component is not
+    reported. Returns what the report says, and where the cells set by the rule are."""
+    name = "collective_efficiency"
+    spec = cb.derived.get(name, {})
+    parts = tuple(spec.get("from", ()))
+    if len(parts) != 2 or not {name, *parts} <= set(frame.columns) or not cb.variable(name).may_be_missing:
+        return (), frozenset()  # a missing column is reported on its own; a required score is never derived
+    codes = [str(a) for a in cb.variable(name).allowed]
+    coded = {c: frame[c].isin([str(a) for a in cb.variable(c).allowed]) for c in parts}
+    applied = frame[name].isna() & coded[parts[0]] & coded[parts[1]]
+    kept = frame[name].isin(codes) & (frame[parts[0]].isna() | frame[parts[1]].isna())
+    if applied.any():
+        values = collective_efficiency(*(pd.to_numeric(frame.loc[applied, c]) for c in parts))
+        frame.loc[applied, name] = values.astype(str)
+    k = raw.columns_at[positions[name]]
+    derivations, where = [], {}
+    for rows, is_applied in ((applied, True), (kept, False)):
+        if rows.any():
+            where[is_applied] = [raw.where(raw.lines[i], k) for i in rows[rows].index]
+            derivations.append(
+                Derivation(name, len(where[is_applied]), where[is_applied][0], is_applied, spec["rule"], parts)
+            )
+    return tuple(derivations), frozenset(where.get(True, ()))
+
+
 def check_sheet(
     path: str | Path, codebook: Codebook | None = None, display: str | None = None, sheet: str | None = None
 ) -> tuple[pd.DataFrame, SheetReport]:
-    """Read and validate a sheet: its codebook columns as text in the codebook's spelling, and the report of
-    what was ignored and normalised. Raises CodingSheetError listing every problem.
+    """Read and validate a sheet: its codebook columns as text in the codebook's spelling (pd.NA where not
+    reported, collective efficiency set by its rule where it applies), and the report of what was ignored,
+    normalised, read as not reported and derived. Raises CodingSheetError listing every problem.
 
     `display` is how the file is named in messages (the command line passes the path as the user typed it);
     `sheet` names the worksheet of a workbook (default: the first).
@@ -337,6 +412,7 @@ def check_sheet(
         dtype=object,
         index=pd.RangeIndex(len(raw.rows)),
     )
+    derivations, derived = _derive(frame, raw, positions, cb)
     report = SheetReport(
         name,
         raw.worksheet,
@@ -345,6 +421,8 @@ def check_sheet(
         normaliser.records(["(column names)", *cb.columns]),
         tuple(raw.empty_rows),
         raw.delimiter,
+        normaliser.unreported_records(cb.columns, derived),
+        derivations,
     )
     try:
         build_schema(cb).validate(frame, lazy=True)
