@@ -26,6 +26,7 @@ class Batch:
     n_levels: int
     names: list[str]
     link: Link = LOGIT
+    Z: np.ndarray | None = None  # nominal effects' columns (R, n, m), one coefficient per threshold each
 
     def __post_init__(self) -> None:
         self.y = np.asarray(self.y, dtype=int)
@@ -36,6 +37,10 @@ class Batch:
             raise ValueError("y and weights must be (R, n) and names length p for X of shape (R, n, p)")
         if self.y.min() < 0 or self.y.max() >= self.n_levels:
             raise ValueError(f"outcome codes must lie in 0..{self.n_levels - 1}")
+        if self.Z is not None:
+            self.Z = np.asarray(self.Z, dtype=float)
+            if self.Z.shape[:2] != (R, n):
+                raise ValueError("Z must be (R, n, m) for X of shape (R, n, p)")
         thresholds = np.arange(self.n_levels - 1)
         self.upper = (self.y[..., None] == thresholds).astype(float)  # (R, n, K-1): the case's upper threshold
         self.lower = (self.y[..., None] - 1 == thresholds).astype(float)
@@ -45,13 +50,24 @@ class Batch:
         return len(self.y)
 
     @property
+    def n_nominal(self) -> int:
+        """Columns with nominal (threshold-specific) effects, m."""
+        return 0 if self.Z is None else self.Z.shape[2]
+
+    @property
+    def n_thresholds(self) -> int:
+        """Threshold parameters: (K - 1) thresholds and (K - 1) m nominal effects, column by column."""
+        return (self.n_levels - 1) * (1 + self.n_nominal)
+
+    @property
     def n_params(self) -> int:
-        return self.n_levels - 1 + self.X.shape[2]
+        return self.n_thresholds + self.X.shape[2]
 
     def take(self, index) -> Batch:
         """The problems `index` (slices of the checked arrays; nothing is recomputed)."""
         part = object.__new__(Batch)
         part.n_levels, part.names, part.link = self.n_levels, self.names, self.link
+        part.Z = None if self.Z is None else self.Z[index]
         for name in ("y", "X", "weights", "upper", "lower"):
             setattr(part, name, getattr(self, name)[index])
         return part
@@ -73,7 +89,8 @@ class Batch:
         """`copies` problems on one design; `weights` (copies, n) gives each its own case weights."""
         w = np.tile(design.weights, (copies, 1)) if weights is None else np.asarray(weights, dtype=float)
         y, X = np.tile(design.y, (copies, 1)), np.tile(design.X, (copies, 1, 1))
-        return cls(y, X, w, design.n_levels, list(design.names), link)
+        Z = None if design.Z is None else np.tile(design.Z, (copies, 1, 1))
+        return cls(y, X, w, design.n_levels, list(design.names), link, Z)
 
     @classmethod
     def stack(cls, designs: list[Design], link: Link = LOGIT) -> Batch:
@@ -86,6 +103,7 @@ class Batch:
             first.n_levels,
             list(first.names),
             link,
+            None if first.Z is None else np.stack([d.Z for d in designs]),
         )
 
 

@@ -34,6 +34,8 @@ class Design:
     formula: str = ""
     design_info: object = None
     aliased: dict = field(default_factory=dict)  # columns dropped as not estimable: name -> reason
+    Z: np.ndarray | None = None  # nominal effects' columns (n, m): one coefficient per threshold each
+    nominal_names: list[str] = field(default_factory=list)
 
     @property
     def n_levels(self) -> int:
@@ -44,13 +46,26 @@ class Design:
         """R's names of the thresholds: 'lower|upper' outcome levels."""
         return [f"{self.levels[j]}|{self.levels[j + 1]}" for j in range(self.n_levels - 1)]
 
-    def exog(self, data: pd.DataFrame) -> np.ndarray:
-        """The predictor matrix of new rows, built as for the estimation data (for prediction)."""
+    @property
+    def nominal_parameter_names(self) -> list[str]:
+        """R's names of the nominal effects, 'lower|upper.column', column by column (as `clm` orders them)."""
+        return [f"{t}.{z}" for z in self.nominal_names for t in self.threshold_names]
+
+    def exog(self, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """The predictor matrix of new rows, built as for the estimation data (for prediction), and the nominal
+        effects' columns (None without nominal effects)."""
         import patsy
 
-        matrix = np.asarray(patsy.build_design_matrices([self.design_info], data, NA_action="raise")[0])
-        keep = [k for k, n in enumerate(self.design_info.column_names) if n in self.names]
-        return matrix[:, keep].astype(float)
+        try:
+            matrix = np.asarray(patsy.build_design_matrices([self.design_info], data, NA_action="raise")[0])
+        except patsy.PatsyError as error:
+            raise UpgradingError(f"the new rows cannot be predicted: {error}".split("\n")[0]) from None
+        columns = list(self.design_info.column_names)
+
+        def pick(names):
+            return matrix[:, [columns.index(n) for n in names]].astype(float)
+
+        return pick(self.names), (pick(self.nominal_names) if self.Z is not None else None)
 
 
 @lru_cache(maxsize=256)
@@ -214,12 +229,46 @@ def _outcome_parts(parsed: _Formula, values: pd.Series):
     return integer_outcome
 
 
-def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: str = "raise") -> Design:
+def _nominal_columns(info, nominal: str) -> list[int]:
+    """The design columns of the nominal terms (`~ term + term`), each of which must be a term of the formula."""
+    text = nominal.strip()
+    text = text[1:] if text.startswith("~") else text
+    wanted = [part.strip() for part in text.split("+") if part.strip()]
+    terms = {name: part for name, part in info.term_name_slices.items() if name != "Intercept"}
+    unknown = [w for w in wanted if w not in terms]
+    if unknown or not wanted:
+        raise UpgradingError(
+            f"nominal term(s) {unknown or [nominal]} are not terms of the formula; its terms: {', '.join(terms)}"
+        )
+    intercept = 1 if "Intercept" in info.column_names else 0
+    return sorted({k - intercept for w in wanted for k in range(*terms[w].indices(len(info.column_names)))})
+
+
+def _with_nominal(design: Design, nominal: str | None) -> Design:
+    """The design with the nominal terms' columns moved from X to Z (their location effects would be aliased
+    with the threshold-specific ones, as in R's `clm(nominal = ...)`)."""
+    if nominal is None:
+        return design
+    columns = _nominal_columns(design.design_info, nominal)
+    all_names = [n for n in design.design_info.column_names if n != "Intercept"]
+    z_names = [all_names[k] for k in columns]
+    missing = [n for n in z_names if n not in design.names]
+    if missing:
+        raise UpgradingError(f"nominal column(s) {missing} cannot be estimated: {design.aliased}")
+    keep = [k for k, n in enumerate(design.names) if n not in z_names]
+    Z = design.X[:, [design.names.index(n) for n in z_names]]
+    return replace(design, X=design.X[:, keep], names=[design.names[k] for k in keep], Z=Z, nominal_names=z_names)
+
+
+def build_design(
+    formula: str, data: pd.DataFrame, freq_weights=None, aliased: str = "raise", nominal: str | None = None
+) -> Design:
     """Parse `outcome ~ predictors` (patsy syntax, treatment contrasts) into a Design, refusing bad data.
 
     Predictors that cannot be estimated (a factor level with no cases, a column without variance, a column
     collinear with earlier ones or the thresholds) raise an error naming them (`aliased="raise"`), or are left
     out and listed with the reason in `design.aliased` (`aliased="drop"`, as R's `clm` drops aliased terms).
+    `nominal` (`"~ term + ..."`, terms of the formula) gives those terms one coefficient per threshold.
     """
     if aliased not in ("raise", "drop"):
         raise ValueError(f"aliased must be 'raise' or 'drop', not {aliased!r}")
@@ -230,10 +279,14 @@ def build_design(formula: str, data: pd.DataFrame, freq_weights=None, aliased: s
     weights = np.ones(len(y)) if freq_weights is None else np.asarray(freq_weights, dtype=float)
     if weights.shape != y.shape or np.any(weights < 0) or not np.all(np.isfinite(weights)):
         raise UpgradingError("freq_weights must be one finite, non-negative number per row")
+    if nominal is not None:
+        _nominal_columns(info, nominal)  # refuse an unknown term before anything else
     if aliased == "raise":
         _check_predictors(X, names, weights)
-        return Design(y, X, weights, levels, names, parsed.outcome, formula, info)
-    return _without_aliased(Design(y, X, weights, levels, names, parsed.outcome, formula, info))
+        design = Design(y, X, weights, levels, names, parsed.outcome, formula, info)
+    else:
+        design = _without_aliased(Design(y, X, weights, levels, names, parsed.outcome, formula, info))
+    return _with_nominal(design, nominal)
 
 
 def build_designs(formula: str, data: pd.DataFrame, parts, labels) -> list[Design | UpgradingError]:

@@ -17,7 +17,7 @@ from scipy import special, stats
 from ..errors import UpgradingError
 from .batch import Batch
 from .engine import newton
-from .results import OrderedLogitResults
+from .results import CumulativeLinkResults
 from .separation import directions
 
 # ---------------------------------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def _equal_slopes_test(index: list[int], b: np.ndarray, V: np.ndarray, n_levels:
     return {"df": len(D), "chi2": chi2, "p_value": float(stats.chi2.sf(chi2, len(D)))}
 
 
-def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
+def brant_test(result: CumulativeLinkResults) -> pd.DataFrame:
     """Brant's Wald test that each slope is the same at every cut point: per design column, per variable, overall.
 
     Fits the K-1 binary logits 1(y > m), stacks their slopes with the full covariance (`_stacked_slopes`), and
@@ -172,7 +172,7 @@ def brant_test(result: OrderedLogitResults) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def leave_one_out(result: OrderedLogitResults) -> pd.DataFrame:
+def leave_one_out(result: CumulativeLinkResults) -> pd.DataFrame:
     """Refit without each case in turn; return every slope's full-sample value and its range over the refits.
 
     The n refits are one batch on the engine (a left-out case has weight 0), warm-started at the full-sample

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UpgradingError
 from .batch import Batch, Prior
 from .likelihood import information, loglik, score_from_ratios, threshold_table, total_loglik
 
@@ -32,7 +33,7 @@ def start_values(b: Batch) -> np.ndarray:
     counts = np.stack([np.sum(b.weights * (b.y == k), axis=1) for k in range(K)], axis=1)
     shares = counts.cumsum(axis=1) / b.weights.sum(axis=1, keepdims=True)
     alpha = b.link.quantile(np.clip(shares[:, :-1], 1e-4, 1 - 1e-4))
-    return np.concatenate([alpha, np.zeros((b.size, b.X.shape[2]))], axis=1)
+    return np.concatenate([alpha, np.zeros((b.size, b.n_params - (K - 1)))], axis=1)
 
 
 def evaluate(theta: np.ndarray, b: Batch, penalty: str | None = None, prior: Prior | None = None):
@@ -44,6 +45,8 @@ def evaluate(theta: np.ndarray, b: Batch, penalty: str | None = None, prior: Pri
     if penalty is None:
         ll, grad, H = loglik(theta, b)
         obj = ll.copy()
+    elif b.Z is not None:
+        raise UpgradingError("the Jeffreys penalty is not implemented with nominal effects: use maximum likelihood")
     else:
         _, _, logpi, upper, lower, _ = tab = threshold_table(theta, b)
         _, R, n = logpi.shape

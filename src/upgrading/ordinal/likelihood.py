@@ -31,31 +31,54 @@ def log_density(u: np.ndarray, link: Link = LOGIT) -> np.ndarray:
     return link.logs(u)[2]
 
 
+def case_thresholds(theta: np.ndarray, n_levels: int, Z: np.ndarray | None) -> np.ndarray:
+    """Each case's thresholds (R, n, K-1): alpha_j, plus z_i'gamma_j with nominal effects (theta holds the
+    alphas, then each nominal column's K-1 gammas, then the slopes)."""
+    T, R = n_levels - 1, len(theta)
+    if Z is None:
+        return theta[:, None, :T]
+    gamma = theta[:, T : T * (1 + Z.shape[2])].reshape(R, Z.shape[2], T)
+    return theta[:, None, :T] + Z @ gamma
+
+
 def case_bounds(theta: np.ndarray, b: Batch, densities: bool = False):
     """Each case's upper and lower latent bound (threshold - x'beta) and the log probability of its category
-    (R, n), after the thresholds; with `densities`, also log f at both bounds."""
+    (R, n), after the thresholds ((R, K-1), or each case's (R, n, K-1) with nominal effects); with `densities`,
+    also log f at both bounds."""
     K, R = b.n_levels, len(theta)
-    eta = (b.X @ theta[:, K - 1 :, None])[..., 0]
-    ext = np.concatenate([np.full((R, 1), -np.inf), theta[:, : K - 1], np.full((R, 1), np.inf)], axis=1)
-    at_y = b.y + (K + 1) * np.arange(R)[:, None]  # each case's lower threshold in ext, flattened
-    u1, u0 = np.take(ext, at_y + 1) - eta, np.take(ext, at_y) - eta
+    eta = (b.X @ theta[:, b.n_thresholds :, None])[..., 0]
+    if b.Z is None:
+        thresholds = theta[:, : K - 1]
+        ext = np.concatenate([np.full((R, 1), -np.inf), thresholds, np.full((R, 1), np.inf)], axis=1)
+        at_y = b.y + (K + 1) * np.arange(R)[:, None]  # each case's lower threshold in ext, flattened
+        u1, u0 = np.take(ext, at_y + 1) - eta, np.take(ext, at_y) - eta
+    else:
+        thresholds = case_thresholds(theta, K, b.Z)
+        pad = np.full(thresholds.shape[:2] + (1,), np.inf)
+        ext = np.concatenate([-pad, thresholds, pad], axis=2)
+        u1 = np.take_along_axis(ext, (b.y + 1)[..., None], axis=2)[..., 0] - eta
+        u0 = np.take_along_axis(ext, b.y[..., None], axis=2)[..., 0] - eta
     upper, lower = b.link.logs(u1), b.link.logs(u0)
     logp = b.link.log_gap(upper, lower, u1, u0)
-    return (theta[:, : K - 1], u1, u0, logp) + ((upper[2], lower[2]) if densities else ())
+    return (thresholds, u1, u0, logp) + ((upper[2], lower[2]) if densities else ())
 
 
-def probabilities(theta: np.ndarray, X: np.ndarray, n_levels: int, link: Link = LOGIT) -> np.ndarray:
-    """Category probabilities (R, n, K) at theta (R, q) for predictors X (R, n, p)."""
+def probabilities(
+    theta: np.ndarray, X: np.ndarray, n_levels: int, link: Link = LOGIT, Z: np.ndarray | None = None
+) -> np.ndarray:
+    """Category probabilities (R, n, K) at theta (R, q) for predictors X (R, n, p) (and nominal columns Z)."""
     T = n_levels - 1
-    eta = np.einsum("rnp,rp->rn", X, theta[:, T:])
-    u = theta[:, None, :T] - eta[..., None]
+    eta = np.einsum("rnp,rp->rn", X, theta[:, T * (1 + (0 if Z is None else Z.shape[2])) :])
+    u = case_thresholds(theta, n_levels, Z) - eta[..., None]
     pad = np.full(u.shape[:2] + (1,), np.inf)
     return np.exp(log_probability(np.concatenate([u, pad], axis=2), np.concatenate([-pad, u], axis=2), link))
 
 
 def total_loglik(alpha: np.ndarray, logp: np.ndarray, b: Batch):
-    """Log-likelihood (R,) (-inf where infeasible), feasibility, and the log probabilities with non-finite ones 0."""
-    ok = np.all(np.diff(alpha, axis=1) > 0, axis=1) & np.all(np.isfinite(logp), axis=1)
+    """Log-likelihood (R,) (-inf where infeasible: thresholds out of order, for some case with nominal effects),
+    feasibility, and the log probabilities with non-finite ones 0."""
+    ordered = np.all(np.diff(alpha, axis=-1) > 0, axis=tuple(range(1, alpha.ndim)))
+    ok = ordered & np.all(np.isfinite(logp), axis=1)
     safe_logp = np.where(np.isfinite(logp), logp, 0.0)
     return np.where(ok, np.sum(b.weights * safe_logp, axis=1), -np.inf), ok, safe_logp
 
@@ -75,6 +98,8 @@ def loglik(theta: np.ndarray, b: Batch, hessian: bool = True):
     with np.errstate(over="ignore", invalid="ignore"):
         r1 = np.where(ok[:, None], np.exp(logf1 - safe_logp), 0.0)  # f(u1) / p, 0 at u1 = +inf
         r0 = np.where(ok[:, None], np.exp(logf0 - safe_logp), 0.0)  # f(u0) / p, 0 at u0 = -inf
+    if b.Z is not None:
+        return (ll, *_nominal_derivatives(b, u1, u0, r1, r0, hessian))
     if not hessian:
         return ll, score_from_ratios(b, r1, r0), None
     w, U, L, X = b.weights, b.upper, b.lower, b.X
@@ -91,6 +116,33 @@ def loglik(theta: np.ndarray, b: Batch, hessian: bool = True):
     H[:, :T, T:], H[:, T:, :T] = H_ab, np.swapaxes(H_ab, 1, 2)
     H[:, T:, T:] = np.swapaxes(X * (c11 + 2 * c10 + c00)[..., None], 1, 2) @ X
     return ll, score_from_ratios(b, r1, r0), H
+
+
+def _nominal_derivatives(b: Batch, u1, u0, r1, r0, hessian: bool):
+    """Score and Hessian with nominal effects: the threshold block of the proportional-odds model weighted, case by
+    case, by e_i = (1, z_i): a parameter (column j, threshold k) moves u_ik by e_ij."""
+    w, U, L, X = b.weights, b.upper, b.lower, b.X
+    E = np.concatenate([np.ones(b.Z.shape[:2] + (1,)), b.Z], axis=2)
+    R, T = len(w), U.shape[2]
+    by_threshold = np.einsum("rn,rnj,rnk->rjk", w, E, r1[..., None] * U - r0[..., None] * L).reshape(R, -1)
+    score = np.concatenate([by_threshold, -((w * (r1 - r0))[:, None, :] @ X)[:, 0]], axis=1)
+    if not hessian:
+        return score, None
+    s1, s0 = b.link.score(u1), b.link.score(u0)
+    c11, c00, c10 = w * (r1 * s1 - r1**2), w * (-r0 * s0 - r0**2), w * (r1 * r0)
+    m = E.shape[2] * T
+    H = np.zeros((R, m + X.shape[2], m + X.shape[2]))
+    diagonal = np.einsum("rnj,rnl,rnk->rjlk", E, E, c11[..., None] * U + c00[..., None] * L)
+    coupling = np.einsum("rnj,rnl,rnk,rnq->rjklq", E, E, c10[..., None] * U, L)  # (k, q) = (y, y - 1)
+    block = coupling + np.transpose(coupling, (0, 3, 4, 1, 2))
+    k = np.arange(T)
+    block[:, :, k, :, k] += np.moveaxis(diagonal, 3, 0)
+    H[:, :m, :m] = block.reshape(R, m, m)
+    H_ab = -np.einsum("rnj,rnk,rnp->rjkp", E, (c11 + c10)[..., None] * U + (c10 + c00)[..., None] * L, X)
+    H[:, :m, m:] = H_ab.reshape(R, m, -1)
+    H[:, m:, :m] = np.swapaxes(H[:, :m, m:], 1, 2)
+    H[:, m:, m:] = np.swapaxes(X * (c11 + 2 * c10 + c00)[..., None], 1, 2) @ X
+    return score, H
 
 
 def threshold_table(theta: np.ndarray, b: Batch):

@@ -18,7 +18,7 @@ from .batch import Batch
 from .design import Design
 from .engine import MAX_ITER, BatchFit, newton
 from .profile import BOUND_MARGIN, likelihood_ratios, warm_starts
-from .results import PENALISED_TOL, OrderedLogit, OrderedLogitResults
+from .results import PENALISED_TOL, CumulativeLinkResults, OrderedLogit
 from .separation import directions, separation
 
 #: Maximum-likelihood iterations before the separation check: a separated problem is then handed to the
@@ -111,8 +111,8 @@ class ReplicateFits:
             )
         return statistic, converged
 
-    def results(self, r: int, design: Design) -> OrderedLogitResults:
-        """Problem r as the `OrderedLogitResults` of `design` (its design), for intervals, notes and tables."""
+    def results(self, r: int, design: Design) -> CumulativeLinkResults:
+        """Problem r as the `CumulativeLinkResults` of `design` (its design), for intervals, notes and tables."""
         model = OrderedLogit(design)
         names = [f"threshold {t}" for t in design.threshold_names] + design.names
         model.__dict__["separation"] = separation(self.direction[r], names)  # decided already
@@ -126,7 +126,7 @@ class ReplicateFits:
             self.converged[one],
             self.iterations[one],
         )
-        return OrderedLogitResults(model, fit, "jeffreys" if self.penalised[r] else None)
+        return CumulativeLinkResults(model, fit, "jeffreys" if self.penalised[r] else None)
 
 
 def fit_replicates(
@@ -174,7 +174,7 @@ class DesignFit:
     def converged(self) -> bool:
         return bool(self.fits.converged[self.row])
 
-    def results(self) -> OrderedLogitResults:
+    def results(self) -> CumulativeLinkResults:
         return self.fits.results(self.row, self.design)
 
 

@@ -1,11 +1,13 @@
-"""The ordered-logit model and its results, shaped like statsmodels: `OrderedLogit.from_formula(...).fit()`.
+"""The cumulative link model and its results, shaped like statsmodels: `CumulativeLink.from_formula(...).fit()`,
+and `OrderedLogit`, its logit case.
 
 A fit is a batch of one on the engine (`engine.newton`); separation is decided from the data
 (`separation.directions`), profile intervals by `profile.profile_bounds`. Where this differs from statsmodels'
-`OrderedModel`: the logit link only; R's threshold parameterisation (the thresholds themselves, not
-log-increments); analytic derivatives and frequency weights; separated maximum-likelihood estimates reported
-as +-inf with no standard error; an optional Jeffreys-prior penalty; `conf_int()` is Wald and
-`profile_conf_int()` gives profile-likelihood intervals.
+`OrderedModel`: R `clm`'s five links and nominal (threshold-specific) effects; R's threshold parameterisation
+(the thresholds themselves, not log-increments); analytic derivatives and frequency weights; separated
+maximum-likelihood estimates reported as +-inf with no standard error; an optional Jeffreys-prior penalty;
+`conf_int()` is Wald and `profile_conf_int()` gives profile-likelihood intervals. Tables and the summary are in
+`presentation`, predictions and marginal effects in `interpretation`.
 """
 
 from __future__ import annotations
@@ -18,22 +20,19 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import UpgradingError
-from . import bias_reduction
+from . import bias_reduction, interpretation, presentation
 from .batch import Batch, Prior
 from .design import Design, ModelWarning, build_design
 from .engine import GRADIENT_TOL, MAX_ITER, PENALTIES, BatchFit, newton
 from .likelihood import loglik, probabilities
+from .links import get_link
+from .presentation import METHOD_LABELS
 from .profile import likelihood_ratios, profile_bounds
 from .separation import Separation, directions, separation
 
 #: BFGS (the penalised fit) converges superlinearly, not quadratically as Newton does: a tighter gradient
 #: tolerance gives estimates as exact as the ML ones (about 1e-12), so that no last bit reaches an exhibit.
 PENALISED_TOL = 1e-11
-METHOD_LABELS = {
-    None: "maximum likelihood",
-    "jeffreys": "maximum Jeffreys-penalised likelihood",
-    "br": "mean bias reduction (adjusted score equations)",
-}
 FIT_METHODS = (*PENALTIES, "br")
 
 
@@ -41,30 +40,48 @@ class SeparationWarning(UserWarning):
     """Maximum likelihood does not exist for these data: some estimates are infinite."""
 
 
-class OrderedLogit:
-    """Proportional-odds (cumulative logit) model, logit P(Y <= j | x) = threshold_j - x'beta."""
+class CumulativeLink:
+    """Cumulative link model, P(Y <= j | x) = F(threshold_j - x'beta), F the link's distribution (R's `clm`);
+    with nominal effects, threshold_j(z) = threshold_j + z'gamma_j for the nominal terms' columns z."""
 
-    def __init__(self, design: Design):
+    def __init__(self, design: Design, link: str = "logit"):
         self.design = design
-        self.problem = Batch.of(design)
+        self.link = get_link(link)
+        self.problem = Batch.of(design, link=self.link)
 
     @classmethod
-    def from_formula(cls, formula: str, data: pd.DataFrame, freq_weights=None, aliased: str = "raise") -> OrderedLogit:
+    def from_formula(
+        cls,
+        formula: str,
+        data: pd.DataFrame,
+        freq_weights=None,
+        aliased: str = "raise",
+        link: str = "logit",
+        nominal: str | None = None,
+    ) -> CumulativeLink:
         """`outcome ~ predictors` in patsy syntax (treatment contrasts, no intercept: the thresholds are it).
 
-        `aliased="drop"` leaves out predictors that cannot be estimated instead of refusing them; the results'
-        `aliased` names each with its reason.
+        `aliased="drop"` leaves out predictors that cannot be estimated instead of refusing them (the results'
+        `aliased` names each with its reason); `link`: logit, probit, cloglog, loglog or cauchit; `nominal`:
+        `"~ term + ..."`, terms of the formula that get one coefficient per threshold (partial proportional odds).
         """
-        return cls(build_design(formula, data, freq_weights, aliased))
+        link = get_link(link)
+        return cls(build_design(formula, data, freq_weights, aliased, nominal), link)
 
     @property
     def exog_names(self) -> list[str]:
         return list(self.design.names)
 
     @property
+    def engine_names(self) -> list[str]:
+        """Every parameter in the engine's order: thresholds, nominal effects, slopes."""
+        return self.design.threshold_names + self.design.nominal_parameter_names + self.design.names
+
+    @property
     def param_names(self) -> list[str]:
-        """Every parameter in the order of `params`: slopes, then thresholds (as statsmodels' OrderedModel)."""
-        return self.design.names + self.design.threshold_names
+        """Every parameter in the order of `params`: slopes, then thresholds (as statsmodels' OrderedModel), then
+        nominal effects ('lower|upper.column')."""
+        return self.design.names + self.design.threshold_names + self.design.nominal_parameter_names
 
     @cached_property
     def separation(self) -> Separation:
@@ -72,15 +89,16 @@ class OrderedLogit:
         return self._separation(None)
 
     def _separation(self, theta: np.ndarray | None) -> Separation:
-        names = [f"threshold {t}" for t in self.design.threshold_names] + self.design.names
+        T = self.problem.n_thresholds
+        names = [f"threshold {t}" for t in self.engine_names[:T]] + self.design.names
         return separation(directions(self.problem, None if theta is None else theta[None, :])[0], names)
 
-    def _fit_bias_reduced(self, warn: bool) -> OrderedLogitResults:
+    def _fit_bias_reduced(self, warn: bool) -> CumulativeLinkResults:
         jeffreys = newton(self.problem, "jeffreys", tol=PENALISED_TOL)
         theta, info, converged, iterations = bias_reduction.solve(self.problem, jeffreys.theta)
         ll = loglik(theta, self.problem, hessian=False)[0]
         fit = BatchFit(theta, ll, ll, np.zeros_like(theta), -info, converged, iterations)
-        results = OrderedLogitResults(self, fit, "br")
+        results = CumulativeLinkResults(self, fit, "br")
         if warn:
             results._warn()
         return results
@@ -92,7 +110,7 @@ class OrderedLogit:
         warn: bool = True,
         prior: Prior | None = None,
         max_iter: int = MAX_ITER,
-    ) -> OrderedLogitResults:
+    ) -> CumulativeLinkResults:
         """Maximise the log-likelihood (`penalty=None`) or the Jeffreys-penalised log-likelihood
         (`penalty="jeffreys"`: a Firth-type penalty; Firth 1993, Kosmidis & Firth 2021), optionally with a
         Gaussian `prior` on theta = (thresholds, slopes); or solve the mean bias-reducing adjusted score
@@ -112,7 +130,7 @@ class OrderedLogit:
         fit = newton(self.problem, penalty, start=first, prior=prior, max_iter=max_iter, tol=tol)
         if start is not None and not fit.converged[0]:
             fit = newton(self.problem, penalty, prior=prior, max_iter=max_iter, tol=tol)
-        results = OrderedLogitResults(self, fit, penalty, prior)
+        results = CumulativeLinkResults(self, fit, penalty, prior)
         if penalty is None and prior is None:
             if "separation" not in self.__dict__:  # the fit's certificate spares the linear program
                 self.__dict__["separation"] = self._separation(results.theta)
@@ -122,10 +140,20 @@ class OrderedLogit:
         return results
 
 
-class OrderedLogitResults:
-    """Estimates of an ordered logit: params (slopes then thresholds), bse, cov_params(), conf_int(), ..."""
+class OrderedLogit(CumulativeLink):
+    """Proportional-odds (cumulative logit) model, logit P(Y <= j | x) = threshold_j - x'beta: the logit case."""
 
-    def __init__(self, model: OrderedLogit, fit: BatchFit, penalty: str | None, prior: Prior | None = None):
+    def __init__(self, design: Design, link: str = "logit"):
+        if get_link(link).name != "logit":
+            raise UpgradingError(f"OrderedLogit is the logit case; for the {link} link use CumulativeLink")
+        super().__init__(design, link)
+
+
+class CumulativeLinkResults:
+    """Estimates of a cumulative link model: params (slopes, thresholds, nominal effects), bse, cov_params(),
+    conf_int(), profile_conf_int(), predict(), get_prediction(), get_margeff(), nominal_test(), tidy(), summary()."""
+
+    def __init__(self, model: CumulativeLink, fit: BatchFit, penalty: str | None, prior: Prior | None = None):
         self.model = model
         self.design = model.design
         self.penalty = penalty
@@ -154,11 +182,16 @@ class OrderedLogitResults:
         return "ml" if self.penalty is None else self.penalty
 
     @property
+    def link(self):
+        return self.model.link
+
+    @property
     def _n_thresholds(self) -> int:
-        return self.design.n_levels - 1
+        """Threshold parameters in the engine's order: thresholds and nominal effects."""
+        return self.model.problem.n_thresholds
 
     @cached_property
-    def _diverging(self) -> np.ndarray:
+    def diverging(self) -> np.ndarray:
         """Engine-ordered mask of the terms whose ML estimate is infinite (only for unpenalised fits)."""
         if self.penalty is not None or self.prior is not None or not self.separation.separated:
             return np.zeros(len(self.theta), bool)
@@ -174,9 +207,9 @@ class OrderedLogitResults:
     def params(self) -> pd.Series:
         """Every parameter: slopes, then thresholds; +-inf for a diverging ML estimate."""
         theta = self.theta.copy()
-        if self._diverging.any():
+        if self.diverging.any():
             signs = np.array(list(self.separation.direction.values()))
-            theta[self._diverging] = np.inf * signs[self._diverging]
+            theta[self.diverging] = np.inf * signs[self.diverging]
         return pd.Series(self._reorder(theta), index=self.model.param_names, name="params")
 
     @property
@@ -185,6 +218,7 @@ class OrderedLogitResults:
 
     @property
     def thresholds(self) -> pd.Series:
+        """The thresholds (and, with nominal effects, their threshold-specific coefficients)."""
         return self.params.iloc[len(self.design.names) :]
 
     @cached_property
@@ -196,8 +230,8 @@ class OrderedLogitResults:
             cov = np.linalg.inv(info)
         except np.linalg.LinAlgError:
             cov = np.full_like(info, np.nan)
-        cov[self._diverging, :] = np.nan
-        cov[:, self._diverging] = np.nan
+        cov[self.diverging, :] = np.nan
+        cov[:, self.diverging] = np.nan
         return cov
 
     def cov_params(self) -> pd.DataFrame:
@@ -221,7 +255,7 @@ class OrderedLogitResults:
     @cached_property
     def hessian_condition(self) -> float:
         """Condition number of the information matrix at the estimate (R's clm `condHess`)."""
-        if self._diverging.any():  # separated: the information vanishes along the recession direction
+        if self.diverging.any():  # separated: the information vanishes along the recession direction
             return np.inf
         eig = np.linalg.eigvalsh(-self._hessian)
         return float(eig.max() / eig.min()) if eig.min() > 0 else np.inf
@@ -277,11 +311,11 @@ class OrderedLogitResults:
         return pd.DataFrame([self._profile_cache[(c, alpha)] for c in cols], index=cols, columns=[0, 1])
 
     def _profile(self, cols: list[str], alpha: float) -> None:
-        engine_names = self.design.threshold_names + self.design.names
+        engine_names = self.model.engine_names
         todo = [c for c in cols if (c, alpha) not in self._profile_cache]
-        for c in [c for c in todo if self._diverging[engine_names.index(c)]]:
+        for c in [c for c in todo if self.diverging[engine_names.index(c)]]:
             self._profile_cache[(c, alpha)] = (np.nan, np.nan)
-        todo = [c for c in todo if not self._diverging[engine_names.index(c)]]
+        todo = [c for c in todo if not self.diverging[engine_names.index(c)]]
         if not todo:
             return
         se = [self.bse[c] if np.isfinite(self.bse[c]) and self.bse[c] > 0 else 1.0 for c in todo]
@@ -302,7 +336,7 @@ class OrderedLogitResults:
         """Why the profile interval of `col` has no number at an end ('' when it has both, or was not asked)."""
         low, high = self._profile_cache.get((col, alpha), (0.0, 0.0))
         if np.isnan(low) or np.isnan(high):
-            if self._diverging[(self.design.threshold_names + self.design.names).index(col)]:
+            if self.diverging[(self.model.engine_names).index(col)]:
                 return "ML estimate infinite: no profile interval"
             return "profile interval end not found: no converged constrained fit crosses the cutoff"
         return ""
@@ -318,8 +352,8 @@ class OrderedLogitResults:
         if self.penalty == "br":
             raise UpgradingError("mean bias reduction has no objective function: no likelihood-ratio statistic")
         values = np.atleast_1d(np.asarray(values, dtype=float))
-        k = (self.design.threshold_names + self.design.names).index(col)
-        if self._diverging[k]:
+        k = (self.model.engine_names).index(col)
+        if self.diverging[k]:
             return np.full(len(values), np.nan)
         m = len(values)
         statistic, converged = likelihood_ratios(
@@ -341,129 +375,33 @@ class OrderedLogitResults:
         roots = np.array([self.signed_root(c, 0.0)[0] for c in cols])
         return pd.Series(2 * stats.norm.sf(np.abs(roots)), index=cols, name="profile_pvalues")
 
-    # -- prediction --------------------------------------------------------------------------------------
+    # -- prediction and presentation ----------------------------------------------------------------------
     def predict(self, exog: pd.DataFrame | None = None) -> pd.DataFrame:
         """Category probabilities for each row of `exog` (default: the estimation data)."""
-        X = self.design.X if exog is None else self.design.exog(exog)
-        probs = probabilities(self.theta[None, :], X[None], self.design.n_levels)[0]
+        X, Z = (self.design.X, self.design.Z) if exog is None else self.design.exog(exog)
+        probs = probabilities(self.theta[None, :], X[None], self.design.n_levels, self.link, _batch(Z))[0]
         return pd.DataFrame(probs, columns=self.design.levels)
 
-    # -- presentation ------------------------------------------------------------------------------------
-    def tidy(self, alpha: float = 0.05, conf_int: str | None = None) -> pd.DataFrame:
-        """One row per slope: estimate, SE, test statistic, p, interval and odds ratios (R broom's `tidy`).
+    def get_prediction(self, exog: pd.DataFrame | None = None, which: str = "prob"):
+        """Predictions with delta-method standard errors (`interpretation.Prediction`): `which` is "prob" (one
+        column per outcome level), "cumprob" (P(Y <= level)) or "linpred" (x'beta)."""
+        return interpretation.prediction(self, exog, which)
 
-        `conf_int` is 'wald' or 'profile' (default: profile for a Jeffreys-penalised fit, Wald otherwise); the
-        statistic and p-value are the test that goes with the interval (Wald z, or the signed root of the
-        likelihood-ratio statistic), so a p-value below alpha means 0 lies outside the 1 - alpha interval.
-        """
-        kind = conf_int or ("profile" if self.penalty == "jeffreys" else "wald")
-        if kind not in ("wald", "profile"):
-            raise ValueError(f"conf_int must be 'wald' or 'profile', not {conf_int!r}")
-        slopes = list(self.design.names)
-        ci = self.conf_int(alpha, slopes) if kind == "wald" else self.profile_conf_int(alpha, slopes)
-        if kind == "wald":
-            statistic, p_value, test = self.tvalues[slopes].values, self.pvalues[slopes].values, "Wald z"
-        else:
-            statistic = np.array([self.signed_root(c, 0.0)[0] for c in slopes])
-            p_value, test = 2 * stats.norm.sf(np.abs(statistic)), "likelihood ratio (signed root)"
-        table = pd.DataFrame(
-            {
-                "term": slopes,
-                "estimate": self.params[slopes].values,
-                "std_error": self.bse[slopes].values,
-                "statistic": statistic,
-                "p_value": p_value,
-                "conf_low": ci[0].values,
-                "conf_high": ci[1].values,
-            }
-        )
-        table["odds_ratio"] = np.exp(table["estimate"])
-        table["or_conf_low"] = np.exp(table["conf_low"])
-        table["or_conf_high"] = np.exp(table["conf_high"])
-        table["method"] = self.method
-        table["interval"] = kind
-        table["test"] = test
-        diverging = dict(zip(self.design.threshold_names + slopes, self._diverging))
-        table["separated"] = [bool(diverging[t]) or t in self.separation.terms for t in slopes]
-        table["note"] = [self.interval_note(c, alpha) if kind == "profile" else "" for c in slopes]
-        if self.design.aliased:  # one row per term left out, with the reason instead of a number
-            rows = pd.DataFrame(
-                {
-                    "term": list(self.design.aliased),
-                    "note": list(self.design.aliased.values()),
-                    "method": self.method,
-                    "interval": kind,
-                    "test": test,
-                    "separated": False,
-                }
-            )
-            table = pd.concat([table, rows], ignore_index=True)
-        return table
+    def get_margeff(self):
+        """Average marginal effects on the probability of each outcome level (`interpretation.marginal_effects`)."""
+        return interpretation.marginal_effects(self)
+
+    def nominal_test(self) -> pd.DataFrame:
+        """Likelihood-ratio test of each term's proportional-odds assumption (`interpretation.nominal_test`)."""
+        return interpretation.nominal_test(self)
+
+    def tidy(self, alpha: float = 0.05, conf_int: str | None = None) -> pd.DataFrame:
+        """One row per slope (R broom's `tidy`): see `presentation.tidy`."""
+        return presentation.tidy(self, alpha, conf_int)
 
     def summary(self, alpha: float = 0.05):
-        """A statsmodels `Summary` (`as_text()`, `as_html()`, `as_latex()`): model facts, then every parameter."""
-        from statsmodels.iolib.summary2 import Summary
-
-        d = self.design
-        status = (
-            "separated: ML estimates of " + ", ".join(self.separation.terms) + " are infinite"
-            if self._diverging.any()
-            else f"{self.converged} ({self.n_iter} iterations)"
-        )
-        info = {
-            "Model:": "Ordered logit (proportional odds)",
-            "Outcome:": d.outcome,
-            "Method:": METHOD_LABELS[self.penalty] + (" with a Gaussian prior" if self.prior is not None else ""),
-            "Link:": "logit; P(Y <= j) = threshold_j - x'beta",
-            "Observations:": f"{self.nobs:g}",
-            "Outcome levels:": ", ".join(map(str, d.levels)),
-            "Log-likelihood:": f"{self.llf:.4f}",
-            "AIC:": f"{self.aic:.4f}",
-            "BIC:": f"{self.bic:.4f}",
-            "Converged:": status,
-            "Condition number:": f"{self.hessian_condition:.3g}",
-        }
-        if self.penalty == "jeffreys":
-            info["Penalised log-lik.:"] = f"{self.objective:.4f}"
-        smry = Summary()
-        smry.add_title(f"Ordered logit: {d.formula}")
-        smry.add_dict(info, ncols=2)
-        ci = self.conf_int(alpha)
-        table = pd.DataFrame(
-            {
-                "coef": self.params,
-                "std err": self.bse,
-                "z": self.tvalues,
-                "P>|z|": self.pvalues,
-                f"[{alpha / 2:g}": ci[0],
-                f"{1 - alpha / 2:g}]": ci[1],
-            }
-        )
-        smry.add_df(table, float_format="%.4f")
-        notes = [
-            "Intervals are Wald intervals; profile intervals: profile_conf_int(). Standard errors: "
-            + (
-                "inverse expected information at the penalised estimate."
-                if self.penalty
-                else "inverse observed information."
-            )
-        ]
-        if self.separation.separated:
-            notes.append(
-                f"WARNING: the data are separated ({self.separation}); maximum-likelihood estimates of "
-                "these terms are infinite"
-                + (
-                    f"; the estimates above, by {METHOD_LABELS[self.penalty]}, are finite."
-                    if self.penalty
-                    else "; use penalty='jeffreys'."
-                )
-            )
-        if self.design.aliased:
-            left_out = "; ".join(f"{term} ({why})" for term, why in self.design.aliased.items())
-            notes.append(f"Left out as not estimable: {left_out}")
-        for note in notes:
-            smry.add_text(note)
-        return smry
+        """A statsmodels `Summary` (`as_text()`, `as_html()`, `as_latex()`): see `presentation.summary`."""
+        return presentation.summary(self, alpha)
 
     def _warn(self) -> None:
         formula = self.design.formula
@@ -485,11 +423,15 @@ class OrderedLogitResults:
             )
 
     def __repr__(self) -> str:
-        return f"<OrderedLogitResults {self.design.formula!r}, {self.method}, n={self.nobs:g}>"
+        return f"<CumulativeLinkResults {self.design.formula!r}, {self.link.name}, {self.method}, n={self.nobs:g}>"
+
+
+def _batch(Z):
+    return None if Z is None else Z[None]
 
 
 def ordered_logit(
     formula: str, data: pd.DataFrame, freq_weights=None, penalty: str | None = None, **fit_options
-) -> OrderedLogitResults:
+) -> CumulativeLinkResults:
     """The formula shortcut: `OrderedLogit.from_formula(formula, data, freq_weights).fit(penalty, ...)`."""
     return OrderedLogit.from_formula(formula, data, freq_weights).fit(penalty, **fit_options)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UpgradingError
-from ..ordinal import OrderedLogit, OrderedLogitResults, brant_test, group_association_tests, leave_one_out
+from ..ordinal import CumulativeLinkResults, OrderedLogit, brant_test, group_association_tests, leave_one_out
 from .codebook import load_codebook
 from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
 
@@ -48,8 +48,8 @@ class ModelFit:
 
     form: str
     model: str
-    ml: OrderedLogitResults | None
-    jeffreys: OrderedLogitResults | None
+    ml: CumulativeLinkResults | None
+    jeffreys: CumulativeLinkResults | None
     reasons: dict[str, str]  # term -> why it is not estimated on this sheet
     error: str = ""
 
@@ -62,7 +62,7 @@ class ModelFit:
         return self.estimated and self.ml.separation.separated
 
     @property
-    def reported(self) -> OrderedLogitResults | None:
+    def reported(self) -> CumulativeLinkResults | None:
         """The fit the compendium reports: ML, or the Jeffreys-penalised fit where ML does not exist."""
         return self.jeffreys if self.separated else self.ml
 
