@@ -4,8 +4,8 @@ Single: `upgrading.ordinal.ordered_logit` (formula, analytic Newton, separation 
 simulated coding sheet. Batched: `upgrading.ordinal.fit_replicates` (the same engine over all replicates at once,
 separation check included) on `--batch` copies of the same design, per fit. statsmodels: `OrderedModel(...).fit(method=
 "bfgs")` on the same design (formula building excluded, which flatters statsmodels). Prints the per-fit
-medians, the accuracy against a tightly converged reference, and one closing line
-`ratios vs statsmodels: single=NNx batched=NNx`.
+medians, the accuracy against a tightly converged reference, the same single fit with the probit link, and the
+closing lines `ratios vs statsmodels: single=NNx batched=NNx` and `probit / logit single fit: N.Nx`.
 Usage:  python benchmarks/bench_models.py [--repeats N] [--batch R]
 """
 
@@ -19,26 +19,30 @@ import warnings
 import numpy as np
 
 
-def per_fit_ms(fn, repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def per_fit_ms(functions: dict, repeats: int) -> dict:
+    """Median ms per call of each function, timed in turn within every repeat (round robin), so that a machine
+    that speeds up or slows down during the run moves every ratio's numerator and denominator alike."""
+    for fn in functions.values():
         fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+    samples: dict = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", type=int, default=1000, help="replicates per batched call")
     args = parser.parse_args()
 
     import pandas as pd
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
-    from upgrading.ordinal import Batch, build_design, fit_replicates, ordered_logit
+    from upgrading.ordinal import Batch, CumulativeLink, build_design, fit_replicates, ordered_logit
     from upgrading.paths import DATA_RAW
     from upgrading.study.coding import load_cases
 
@@ -55,15 +59,18 @@ def main() -> None:
             warnings.simplefilter("ignore")
             return OrderedModel(y, X, distr="logit").fit(method="bfgs", disp=False, maxiter=1000)
 
+    def ours_probit():
+        return CumulativeLink.from_formula(formula, cases, link="probit").fit()
+
     design = build_design(formula, cases)
     batch = Batch.of(design, args.batch)
 
     def ours_batched():
         return fit_replicates(batch)
 
-    ours_ms = per_fit_ms(ours, args.repeats)
-    batched_ms = per_fit_ms(ours_batched, max(3, args.repeats // 10)) / args.batch
-    theirs_ms = per_fit_ms(theirs, max(5, args.repeats // 3))
+    times = per_fit_ms({"ours": ours, "probit": ours_probit, "theirs": theirs, "batched": ours_batched}, args.repeats)
+    ours_ms, probit_ms, theirs_ms = times["ours"], times["probit"], times["theirs"]
+    batched_ms = times["batched"] / args.batch
     fit, sm = ours(), theirs()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -89,7 +96,9 @@ def main() -> None:
         f"statsmodels OrderedModel.fit(bfgs):         {theirs_ms:8.2f} ms per fit; "
         f"max |slope - reference| = {np.max(np.abs(sm.params.to_numpy()[: X.shape[1]] - reference)):.1e}"
     )
+    print(f"ours, probit link (the same single fit):     {probit_ms:8.2f} ms per fit")
     print(f"ratios vs statsmodels: single={theirs_ms / ours_ms:.0f}x batched={theirs_ms / batched_ms:.0f}x")
+    print(f"probit / logit single fit: {probit_ms / ours_ms:.1f}x")
 
 
 if __name__ == "__main__":

@@ -67,3 +67,40 @@ def likert_columns() -> list[str]:
     from upgrading.study.codebook import load_codebook
 
     return [v.name for v in load_codebook().variables if v.scale is not None]
+
+
+#: R's reference for links, nominal effects, predictions and marginal effects (`reference/README.md`).
+INTERPRETATION_REF = ROOT / "tests" / "reference" / "interpretation_ref.json"
+SECTORAL_GROUPS = [
+    "traditional_manufacturing",
+    "natural_resource_based",
+    "complex_product_systems",
+    "specialised_suppliers",
+]
+
+
+def interpretation_case(name: str):
+    """(R's reference case, its data typed as the R script types it)."""
+    import json
+
+    import pandas as pd
+
+    case = json.loads(INTERPRETATION_REF.read_text())["cases"][name]
+    if case["data"] == "wine.csv":
+        data = pd.read_csv(ROOT / "tests" / "reference" / "wine.csv")
+        data["temp"] = pd.Categorical(data["temp"], categories=["cold", "warm"])
+        data["contact"] = pd.Categorical(data["contact"], categories=["no", "yes"])
+    else:
+        data = pd.read_csv(ROOT / "tests" / "reference" / "pooling" / case["data"])
+        data["sectoral_group"] = pd.Categorical(data["sectoral_group"], categories=SECTORAL_GROUPS)
+        data["leader_driven"] = data["governance"].isin(["quasi_hierarchy", "hierarchy"]).astype(int)
+    return case, data
+
+
+def r_parameter_name(name: str, nominal: bool = False) -> str:
+    """Our parameter name as R's clm names it: 'temp[T.warm]' -> 'tempwarm'; with nominal effects a threshold
+    'j|k' is 'j|k.(Intercept)' and 'j|k.contact[T.yes]' is 'j|k.contactyes'."""
+    r = re.sub(r"\[T\.([^\]]+)\]", r"\1", name)
+    if nominal and "|" in r and "." not in r:
+        return f"{r}.(Intercept)"
+    return r

@@ -64,7 +64,10 @@ class Batch:
         return self.n_thresholds + self.X.shape[2]
 
     def take(self, index) -> Batch:
-        """The problems `index` (slices of the checked arrays; nothing is recomputed)."""
+        """The problems `index` (slices of the checked arrays; nothing is recomputed); the batch itself for all of
+        them in order (a batch is never changed in place)."""
+        if _everything(index, self.size):
+            return self
         part = object.__new__(Batch)
         part.n_levels, part.names, part.link = self.n_levels, self.names, self.link
         part.Z = None if self.Z is None else self.Z[index]
@@ -127,3 +130,8 @@ class Prior:
         diff = theta - np.asarray(self.mean, dtype=float)
         Pd = np.einsum("rqs,rs->rq", P, diff)
         return -0.5 * np.einsum("rq,rq->r", diff, Pd), -Pd, -P
+
+
+def _everything(index, size: int) -> bool:
+    """Whether an index array selects every one of `size` problems, in order."""
+    return isinstance(index, np.ndarray) and index.shape == (size,) and bool(np.all(index == np.arange(size)))

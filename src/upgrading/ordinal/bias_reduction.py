@@ -1,7 +1,8 @@
 """Mean bias reduction (Kosmidis 2014; Firth 1993): the solution of the adjusted score equations U + A = 0.
 
-For the cumulative logit (a non-canonical link) this is *not* the maximum of the Jeffreys-penalised likelihood
-(they coincide only for two outcome levels), and it has no objective function: it is a root of
+For the cumulative logit (a non-canonical link, as every link here is) this is *not* the maximum of the
+Jeffreys-penalised likelihood (they coincide only for two outcome levels), and it has no objective function: it is
+a root of
 A_t = 0.5 tr{I^-1 (P_t + Q_t)}, P_t = E[U U' U_t], Q_t = E[(d2 l / d theta d theta') U_t], with every
 expectation computed exactly by summing over each case's categories. Intervals are Wald intervals (there is no
 likelihood to profile). Solved by quasi-Fisher scoring from the Jeffreys-penalised estimate.
@@ -27,6 +28,7 @@ def _per_category(theta: np.ndarray, b: Batch):
         np.ones((R * n * K, 1)),
         K,
         b.names,
+        b.link,
     )  # one problem per (problem, case, category)
     logp, score, hess = loglik(np.repeat(theta, n * K, axis=0), single)
     return logp.reshape(R, n, K), score.reshape(R, n, K, q), hess.reshape(R, n, K, q, q)

@@ -143,10 +143,18 @@ def _parse_formula(formula: str, data: pd.DataFrame) -> _Formula:
     return _Formula(formula, lhs, rhs, tuple(used))
 
 
+def predictor_columns(formula: str, data: pd.DataFrame | None) -> list[str]:
+    """The columns of `data` that the predictors of `formula` are made from ([] without data)."""
+    if data is None:
+        return []
+    parsed = _parse_formula(formula, data)
+    return [c for c in parsed.used if c != parsed.outcome]
+
+
 def _columns(parsed: _Formula, data: pd.DataFrame) -> dict[str, pd.Series]:
     """The formula's columns, each taken once (a column access copies the frame's attrs), refusing missing values."""
     series = {c: data[c] for c in parsed.used}
-    missing = {c: int(s.isna().sum()) for c, s in series.items() if s.hasnans}
+    missing = {c: int(s.isna().sum()) for c, s in series.items() if _has_missing(s)}
     if missing:
         raise UpgradingError(
             "missing values in "
@@ -156,6 +164,18 @@ def _columns(parsed: _Formula, data: pd.DataFrame) -> dict[str, pd.Series]:
     return series
 
 
+def _has_missing(values: pd.Series) -> bool:
+    """Whether a column has missing values (straight from its array where pandas' check would be slow)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return bool((values.array.codes < 0).any())
+    kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else ""
+    if kind in "iub" and kind:
+        return False
+    if kind == "f":
+        return bool(np.isnan(values.to_numpy()).any())
+    return bool(values.hasnans)
+
+
 #: Above this many rows, the predictor matrix is built for the distinct rows of the formula's columns only and
 #: copied out (patsy's terms are computed row by row, and factors in `C()` are converted value by value).
 DISTINCT_ROWS_FROM = 200
@@ -163,9 +183,9 @@ DISTINCT_ROWS_FROM = 200
 
 def _distinct(columns: dict) -> tuple[dict, np.ndarray] | None:
     """The distinct rows of the predictor columns and, for every row, which of them it is (None if not worth it)."""
-    frame = pd.DataFrame(columns)
-    if len(frame) < DISTINCT_ROWS_FROM or frame.shape[1] == 0:
+    if not columns or len(next(iter(columns.values()))) < DISTINCT_ROWS_FROM:
         return None
+    frame = pd.DataFrame(columns)
     inverse = frame.groupby(list(frame.columns), sort=False, observed=True, dropna=False).ngroup().to_numpy()
     first = np.unique(inverse, return_index=True)[1]
     return {c: v[first] for c, v in columns.items()}, inverse

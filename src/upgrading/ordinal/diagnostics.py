@@ -153,6 +153,10 @@ def brant_test(result: CumulativeLinkResults) -> pd.DataFrame:
     """
     d = result.design
     tests = _brant_tests(d)
+    if result.link.name != "logit" or d.Z is not None:
+        return _brant_undefined(
+            tests, d.n_levels, "Brant's test is for the proportional-odds logit: use the nominal test (nominal_test)"
+        )
     if d.n_levels < 3:
         return _brant_undefined(tests, d.n_levels, "two outcome levels: proportional odds holds trivially")
     fits, why = _binary_logits(d)
@@ -197,7 +201,7 @@ def leave_one_out(result: CumulativeLinkResults) -> pd.DataFrame:
     rows = np.array(usable, dtype=int)
     est = np.full((0, len(d.names)), np.nan)
     if len(rows):
-        batch = Batch.of(d, len(rows), d.weights[None, :] * keep[rows])
+        batch = Batch.of(d, len(rows), d.weights[None, :] * keep[rows], link=result.link)
         start = np.tile(result.theta, (len(rows), 1)) if np.all(np.isfinite(result.theta)) else None
         fits = newton(batch, result.penalty, start=start, prior=result.prior)
         theta = fits.theta.copy()
@@ -208,7 +212,7 @@ def leave_one_out(result: CumulativeLinkResults) -> pd.DataFrame:
             theta = np.where(direction != 0, np.copysign(np.inf, direction), theta)
             ok |= separated  # a separated ML refit never converges; its infinite terms are named instead
         reasons += ["the refit did not converge"] * int(np.sum(~ok))
-        est = theta[ok, K - 1 :]
+        est = theta[ok, batch.n_thresholds :]
     counts = pd.Series(reasons, dtype=object).value_counts(sort=False)
     return pd.DataFrame(
         {

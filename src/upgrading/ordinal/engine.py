@@ -83,7 +83,9 @@ class BatchFit:
 
 def _direction(H: np.ndarray, g: np.ndarray, free: np.ndarray) -> np.ndarray:
     """The Newton (or quasi-Newton) step -H^-1 g in the free parameters; a fixed one gets -1 on the diagonal and 0
-    elsewhere, so it does not move."""
+    elsewhere, so it does not move. Where H is not negative definite (a link whose log-likelihood is not concave,
+    such as cauchit, far from the optimum) and the step would not ascend, the step of the Hessian with its
+    eigenvalues made negative is taken instead: an ascent direction with the same curvature scale."""
     q = H.shape[1]
     Hf = H.copy()
     fixed = ~free
@@ -91,9 +93,15 @@ def _direction(H: np.ndarray, g: np.ndarray, free: np.ndarray) -> np.ndarray:
     Hf.transpose(0, 2, 1)[fixed] = 0.0
     Hf[fixed[:, :, None] & np.eye(q, dtype=bool)[None]] = -1.0
     try:
-        return np.linalg.solve(Hf, -g[..., None])[..., 0]
+        step = np.linalg.solve(Hf, -g[..., None])[..., 0]
     except np.linalg.LinAlgError:
-        return np.stack([np.linalg.lstsq(h, -gg, rcond=None)[0] for h, gg in zip(Hf, g)])
+        step = np.stack([np.linalg.lstsq(h, -gg, rcond=None)[0] for h, gg in zip(Hf, g)])
+    uphill = np.einsum("rq,rq->r", g, step) <= 0
+    if uphill.any():
+        values, vectors = np.linalg.eigh(Hf[uphill])
+        values = -np.maximum(np.abs(values), 1e-8 * np.abs(values).max(axis=1, keepdims=True))
+        step[uphill] = -np.einsum("rij,rj,rkj,rk->ri", vectors, 1 / values, vectors, g[uphill])
+    return step
 
 
 def _line_search(theta, obj, step, sub: Batch, penalty, sub_prior, current: tuple):

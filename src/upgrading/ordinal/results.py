@@ -22,9 +22,9 @@ from scipy import stats
 from ..errors import UpgradingError
 from . import bias_reduction, interpretation, presentation
 from .batch import Batch, Prior
-from .design import Design, ModelWarning, build_design
+from .design import Design, ModelWarning, build_design, predictor_columns
 from .engine import GRADIENT_TOL, MAX_ITER, PENALTIES, BatchFit, newton
-from .likelihood import loglik, probabilities
+from .likelihood import case_thresholds, loglik, probabilities
 from .links import get_link
 from .presentation import METHOD_LABELS
 from .profile import likelihood_ratios, profile_bounds
@@ -48,6 +48,11 @@ class CumulativeLink:
         self.design = design
         self.link = get_link(link)
         self.problem = Batch.of(design, link=self.link)
+        # what `from_formula` was given: marginal effects and the nominal test rebuild designs from it
+        self.data: pd.DataFrame | None = None
+        self.freq_weights = None
+        self.aliased_rule = "raise"
+        self.nominal: str | None = None
 
     @classmethod
     def from_formula(
@@ -65,8 +70,18 @@ class CumulativeLink:
         `aliased` names each with its reason); `link`: logit, probit, cloglog, loglog or cauchit; `nominal`:
         `"~ term + ..."`, terms of the formula that get one coefficient per threshold (partial proportional odds).
         """
-        link = get_link(link)
-        return cls(build_design(formula, data, freq_weights, aliased, nominal), link)
+        model = cls(build_design(formula, data, freq_weights, aliased, nominal), link)
+        model.data, model.freq_weights, model.aliased_rule, model.nominal = data, freq_weights, aliased, nominal
+        return model
+
+    @property
+    def formula(self) -> str:
+        return self.design.formula
+
+    @property
+    def predictors(self) -> list[str]:
+        """The data columns the formula's predictors are made from."""
+        return predictor_columns(self.design.formula, self.data)
 
     @property
     def exog_names(self) -> list[str]:
@@ -121,6 +136,8 @@ class CumulativeLink:
         """
         if penalty not in FIT_METHODS:
             raise UpgradingError(f"penalty must be None, 'jeffreys' or 'br', not {penalty!r}")
+        if penalty is not None and self.design.Z is not None:
+            raise UpgradingError(f"penalty={penalty!r} is not available with nominal effects: fit them by ML")
         if penalty == "br":
             if prior is not None:
                 raise UpgradingError("mean bias reduction takes no prior")
@@ -204,9 +221,24 @@ class CumulativeLinkResults:
 
     # -- estimates ---------------------------------------------------------------------------------------
     @cached_property
+    def invalid(self) -> str:
+        """Why the fit means nothing ('' when it does): with nominal effects, thresholds that are not increasing at
+        the reference (z = 0) or for some observed row, so that some probabilities would be negative (R: "not all
+        thresholds are increasing: fit is invalid"). An invalid fit reports NaN, never numbers."""
+        if self.design.Z is None:
+            return ""
+        rows = np.vstack([np.zeros((1, self.design.Z.shape[1])), self.design.Z[self.design.weights > 0]])
+        thresholds = case_thresholds(self.theta[None], self.design.n_levels, rows[None])[0]
+        if np.any(np.diff(thresholds, axis=1) <= 0):
+            return "not all thresholds are increasing (cumulative probabilities cross): the fit is invalid"
+        return ""
+
+    @cached_property
     def params(self) -> pd.Series:
-        """Every parameter: slopes, then thresholds; +-inf for a diverging ML estimate."""
+        """Every parameter: slopes, then thresholds; +-inf for a diverging ML estimate; NaN for an invalid fit."""
         theta = self.theta.copy()
+        if self.invalid:
+            theta[:] = np.nan
         if self.diverging.any():
             signs = np.array(list(self.separation.direction.values()))
             theta[self.diverging] = np.inf * signs[self.diverging]
@@ -232,7 +264,14 @@ class CumulativeLinkResults:
             cov = np.full_like(info, np.nan)
         cov[self.diverging, :] = np.nan
         cov[:, self.diverging] = np.nan
+        if self.invalid:
+            cov[:] = np.nan
         return cov
+
+    @property
+    def engine_cov(self) -> np.ndarray:
+        """The covariance in the engine's order (thresholds, nominal effects, slopes), as `theta`."""
+        return self._cov
 
     def cov_params(self) -> pd.DataFrame:
         order = np.r_[self._n_thresholds : len(self.theta), : self._n_thresholds]
@@ -378,6 +417,8 @@ class CumulativeLinkResults:
     # -- prediction and presentation ----------------------------------------------------------------------
     def predict(self, exog: pd.DataFrame | None = None) -> pd.DataFrame:
         """Category probabilities for each row of `exog` (default: the estimation data)."""
+        if self.invalid:
+            raise UpgradingError(f"no predictions from an invalid fit: {self.invalid}")
         X, Z = (self.design.X, self.design.Z) if exog is None else self.design.exog(exog)
         probs = probabilities(self.theta[None, :], X[None], self.design.n_levels, self.link, _batch(Z))[0]
         return pd.DataFrame(probs, columns=self.design.levels)
@@ -405,6 +446,8 @@ class CumulativeLinkResults:
 
     def _warn(self) -> None:
         formula = self.design.formula
+        if self.invalid:
+            warnings.warn(f"{formula}: {self.invalid}", ModelWarning, stacklevel=3)
         if self.separation.separated:
             advice = (
                 f"estimates by {METHOD_LABELS[self.penalty]}"

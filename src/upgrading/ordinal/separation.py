@@ -36,26 +36,54 @@ class Separation:
         return "; ".join(f"{name} -> {'+' if v > 0 else '-'}inf" for name, v in self.direction.items() if v)
 
 
-def _constraint_rows(b: Batch, scale: np.ndarray | None = None):
+def _threshold_weights(b: Batch, scale_z: np.ndarray | None = None) -> np.ndarray:
+    """e_i = (1, z_i) (R, n, 1 + m): how much each threshold parameter (column j of threshold k) moves u_ik."""
+    if b.Z is None:
+        return np.ones(b.X.shape[:2] + (1,))
+    Z = b.Z if scale_z is None else b.Z / scale_z[:, None, :]
+    return np.concatenate([np.ones(b.X.shape[:2] + (1,)), Z], axis=2)
+
+
+def _constraint_rows(b: Batch, scale: np.ndarray | None = None, scale_z: np.ndarray | None = None):
     """The recession-direction constraint rows of every problem, (R, 2n, q), and which rows exist.
 
     For case i in category k, moving theta by t*delta never lowers its probability iff
-    delta_alpha_k - x_i'delta_beta >= 0 (k < K-1) and delta_alpha_{k-1} - x_i'delta_beta <= 0 (k > 0).
+    delta u_ik >= 0 (k < K-1) and delta u_i,k-1 <= 0 (k > 0), with delta u_ik = delta_alpha_k - x_i'delta_beta
+    (plus z_i'delta_gamma_k with nominal effects).
     """
-    K = b.n_levels
+    K, T = b.n_levels, b.n_levels - 1
     R, n, p = b.X.shape
     keep = b.weights > 0
     Xs = b.X if scale is None else b.X / scale[:, None, :]
-    rows = np.zeros((R, 2, n, K - 1 + p))
+    E = _threshold_weights(b, scale_z)
+    m = T * E.shape[2]
+    rows = np.zeros((R, 2, n, m + p))
     r, i = np.indices((R, n))
     up, low = keep & (b.y < K - 1), keep & (b.y > 0)
-    rows[r[up], 0, i[up], b.y[up]] = 1.0
-    rows[:, 0, :, K - 1 :] = -Xs
-    rows[r[low], 1, i[low], b.y[low] - 1] = -1.0
-    rows[:, 1, :, K - 1 :] = Xs
+    for j in range(E.shape[2]):
+        rows[r[up], 0, i[up], j * T + b.y[up]] = E[r[up], i[up], j]
+        rows[r[low], 1, i[low], j * T + b.y[low] - 1] = -E[r[low], i[low], j]
+    rows[:, 0, :, m:] = -Xs
+    rows[:, 1, :, m:] = Xs
     valid = np.stack([up, low], axis=1)
     rows[~valid] = 0.0
     return rows.reshape(R, 2 * n, -1), valid.reshape(R, 2 * n)
+
+
+def _order_rows(b: Batch, scale_z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """With nominal effects, the rows keeping every case's thresholds ordered, sum_j e_ij (delta_jk -
+    delta_j,k+1) <= 0, as (owner problem, row) pairs, distinct per problem."""
+    T, (R, n, p) = b.n_levels - 1, b.X.shape
+    E = _threshold_weights(b, scale_z)
+    rows = np.zeros((R, n, T - 1, E.shape[2] * T + p))
+    for k in range(T - 1):
+        for j in range(E.shape[2]):
+            rows[:, :, k, j * T + k] = E[..., j]
+            rows[:, :, k, j * T + k + 1] = -E[..., j]
+    keep = np.broadcast_to((b.weights > 0)[..., None], rows.shape[:3])
+    owner = np.nonzero(keep)[0]
+    distinct = np.unique(np.column_stack([owner, rows[keep]]), axis=0)
+    return distinct[:, 0].astype(int), distinct[:, 1:]
 
 
 def certify(b: Batch, theta: np.ndarray) -> np.ndarray:
@@ -99,11 +127,12 @@ def linear_program(b: Batch, tol: float = LP_TOL) -> np.ndarray:
     separation, and the optimal direction names the parameters that diverge.
     """
     K = b.n_levels
-    p = b.X.shape[2]
+    T = b.n_thresholds
     keep = b.weights > 0
     scale = np.maximum(np.abs(np.where(keep[..., None], b.X, 0.0)).max(axis=1), 1.0)
-    rows, valid = _constraint_rows(b, scale)
-    R, q = b.size, K - 1 + p
+    scale_z = None if b.Z is None else np.maximum(np.abs(np.where(keep[..., None], b.Z, 0.0)).max(axis=1), 1.0)
+    rows, valid = _constraint_rows(b, scale, scale_z)
+    R, q = b.size, b.n_params
     owner = np.nonzero(valid)[0]
     distinct = np.unique(np.column_stack([owner, rows[valid]]), axis=0)  # each problem's distinct rows
     owner, A = distinct[:, 0].astype(int), distinct[:, 1:]
@@ -112,12 +141,22 @@ def linear_program(b: Batch, tol: float = LP_TOL) -> np.ndarray:
     np.add.at(costs, owner, -A)
     i, j = np.nonzero(A)
     row_index, col_index, values = [i], [owner[i] * q + j], [-A[i, j]]
-    for k in range(K - 2):  # thresholds stay ordered: delta_k <= delta_(k+1)
-        order_rows = len(A) + np.arange(R) * (K - 2) + k
-        row_index += [order_rows, order_rows]
-        col_index += [np.arange(R) * q + k, np.arange(R) * q + k + 1]
-        values += [np.ones(R), -np.ones(R)]
-    n_rows = len(A) + R * (K - 2)
+    if b.Z is None:
+        for k in range(K - 2):  # thresholds stay ordered: delta_k <= delta_(k+1)
+            order_rows = len(A) + np.arange(R) * (K - 2) + k
+            row_index += [order_rows, order_rows]
+            col_index += [np.arange(R) * q + k, np.arange(R) * q + k + 1]
+            values += [np.ones(R), -np.ones(R)]
+        n_rows = len(A) + R * (K - 2)
+    else:  # every case's thresholds stay ordered
+        order_owner, O = _order_rows(b, scale_z)
+        oi, oj = np.nonzero(O)
+        row_index, col_index, values = (
+            row_index + [len(A) + oi],
+            col_index + [order_owner[oi] * q + oj],
+            values + [O[oi, oj]],
+        )
+        n_rows = len(A) + len(O)
     A_ub = sparse.csr_matrix(
         (np.concatenate(values), (np.concatenate(row_index), np.concatenate(col_index))), shape=(n_rows, R * q)
     )
@@ -126,7 +165,9 @@ def linear_program(b: Batch, tol: float = LP_TOL) -> np.ndarray:
         raise RuntimeError(f"the separation linear program failed: {res.message}")
     delta = res.x.reshape(R, q).copy()
     optimum = -np.einsum("rq,rq->r", costs, delta)
-    delta[:, K - 1 :] /= scale
+    delta[:, T:] /= scale
+    if scale_z is not None:
+        delta[:, K - 1 : T] /= np.repeat(scale_z, K - 1, axis=1)
     cut = tol * np.maximum(1.0, np.abs(delta).max(axis=1, keepdims=True))
     direction = np.where(np.abs(delta) > cut, np.sign(delta), 0.0)
     direction[optimum <= tol * sizes] = 0.0
