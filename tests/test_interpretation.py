@@ -165,3 +165,23 @@ def test_separated_maximum_likelihood_has_no_predictions_or_marginal_effects():
         separated.get_prediction()
     with pytest.raises(UpgradingError, match="separated"):
         separated.get_margeff()
+
+
+def test_marginal_effects_over_some_rows_average_only_those():
+    """Over one group's cases: the same computation on a frame holding only them (by hand: P at 1 minus at 0)."""
+    _, data, fit = _fit("sim_product")
+    rows = data[data["sectoral_group"] == "natural_resource_based"]
+    table = fit.get_margeff(rows).frame
+    leader = table[table["term"] == "leader_driven"]["estimate"].to_numpy()
+    p1, p0 = fit.predict(rows.assign(leader_driven=1)), fit.predict(rows.assign(leader_driven=0))
+    np.testing.assert_allclose(leader, (p1 - p0).mean().to_numpy(), atol=1e-14)
+    with pytest.raises(UpgradingError, match="at least one row"):
+        fit.get_margeff(rows.iloc[:0])
+
+
+def test_nominal_test_of_chosen_terms():
+    _, _, fit = _fit("sim_functional")
+    table = fit.nominal_test(["leader_driven"])
+    assert list(table["term"]) == ["leader_driven"]
+    with pytest.raises(UpgradingError, match=r"\['governance'\] are not proportional-odds terms"):
+        fit.nominal_test(["governance"])

@@ -261,3 +261,25 @@ def test_separation_sentence_reads_the_diagnostics():
     assert narrative_models.separation_summary(flat).endswith(
         "1 model cannot be estimated on this sheet (not estimable: outcome 'd' has a single observed level: 1)."
     )
+
+
+def test_marginal_effects_are_read_in_percentage_points_with_their_direction():
+    import pandas as pd
+
+    from upgrading.study.narrative_probabilities import marginal_effects_summary
+
+    effects = pd.DataFrame(
+        {
+            "form": ["process_upgrading"] * 2,
+            "sectoral_group": ["complex_product_systems", "traditional_manufacturing"],
+            "predictor": ["leader_driven", "collective_efficiency"],
+            "level": [">=2", ">=2"],
+            "estimate": [-0.54, 0.05],
+            "conf_low": [-0.91, -0.2],
+            "conf_high": [-0.16, 0.3],
+            "method": ["jeffreys", "ml"],
+        }
+    )
+    text = marginal_effects_summary(effects, pd.DataFrame().assign())
+    assert "**1**" in text and "**54 percentage points** less likely" in text and "-91 to -16" in text
+    assert "widest spans 75 percentage points" in text

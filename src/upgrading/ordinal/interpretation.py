@@ -297,19 +297,23 @@ def _effects_of(results, data, column, weights):
     return [("", DERIVATIVE, *_derivative(results, data, column, weights))]
 
 
-def marginal_effects(results) -> MarginalEffects:
+def marginal_effects(results, exog: pd.DataFrame | None = None) -> MarginalEffects:
     """Average marginal effects on the probability of each outcome level, over the estimation rows (weighted by
-    the frequency weights): a factor -> the average change from its reference level to each other level; a 0/1
+    the frequency weights) or over the rows of `exog` (equally weighted; e.g. one group's cases): a factor -> the
+    average change from its reference level to each other level; a 0/1
     numeric -> from 0 to 1; any other numeric -> the average derivative at the observed values. Standard errors
     by the delta method on `cov_params()`, with analytic derivatives (the penalised fits' covariance for them)."""
     cov = _covariance(results)
     model = results.model
     if model.data is None:
         raise UpgradingError("marginal effects need the data: make the model with from_formula")
-    data = model.data[model.predictors]
+    data = model.data[model.predictors] if exog is None else _checked(results, exog)[model.predictors]
+    weights = results.design.weights if exog is None else np.ones(len(data))
+    if not len(data) or weights.sum() <= 0:
+        raise UpgradingError("marginal effects need at least one row to average over")
     rows, jacobians, kinds = [], [], {}
     for column in model.predictors:
-        for contrast, kind, estimate, jacobian in _effects_of(results, data, column, results.design.weights):
+        for contrast, kind, estimate, jacobian in _effects_of(results, data, column, weights):
             kinds[column] = kind
             se = _standard_errors(jacobian, cov)
             for level, value, error in zip(results.design.levels, estimate, se):
@@ -339,15 +343,45 @@ def _maximum_likelihood(results):
     return fit, ""
 
 
-def _nominal_fit(model, terms: list[str]):
-    """The ML fit with `terms` nominal, or the reason there is none."""
+#: Threshold gap (latent scale) under which a stalled nominal fit is said to sit at the boundary of ordered thresholds.
+BOUNDARY_GAP = 1e-6
+
+
+def _at_boundary(fit) -> bool:
+    """Whether some observed row's thresholds (nearly) meet at the fit: the likelihood's supremum is on the edge of
+    the ordered-threshold region, where the solver stalls."""
+    d = fit.design
+    rows = d.Z[d.weights > 0]
+    thresholds = case_thresholds(fit.theta[None], d.n_levels, rows[None])[0]
+    return bool(np.diff(thresholds, axis=1).min() < BOUNDARY_GAP)
+
+
+def _nested_start(base, nominal_model) -> np.ndarray:
+    """The nominal model's parameters at the proportional-odds fit: the same thresholds and slopes, and each nominal
+    column's threshold-specific effects all equal to minus its slope (u = threshold + z'gamma - x'beta); the
+    start is feasible and the likelihood there is the base fit's, so the refit can only climb."""
+    design, T = nominal_model.design, nominal_model.design.n_levels - 1
+    slopes = dict(zip(base.design.names, base.theta[base.model.problem.n_thresholds :]))
+    gammas = [np.full(T, -slopes[name]) for name in design.nominal_names]
+    return np.concatenate([base.theta[:T], *gammas, [slopes[name] for name in design.names]])
+
+
+def nominal_refit(base, terms: list[str]):
+    """The ML fit with `terms` nominal, started at the proportional-odds fit `base`, or the reason there is none."""
+    model = base.model
     try:
         nominal_model = type(model).from_formula(
             model.formula, model.data, model.freq_weights, model.aliased_rule, model.link.name, "~ " + " + ".join(terms)
         )
     except UpgradingError as error:
         return None, f"the nominal fit cannot be made: {error}"
-    fit = nominal_model.fit(warn=False)
+    start = _nested_start(base, nominal_model) if set(base.design.names) >= set(nominal_model.design.names) else None
+    fit = nominal_model.fit(start=start, warn=False, restart=start is None)
+    if not fit.converged and _at_boundary(fit):
+        return None, (
+            "nominal fit at a boundary: two thresholds meet for some observed rows (a level none of those cases "
+            "reaches), so its maximum likelihood is not an interior point"
+        )
     if not fit.converged:
         return None, "nominal fit did not converge"
     if fit.invalid:
@@ -374,21 +408,25 @@ def _formula_terms(results) -> list[str]:
     return sorted(names, key=lambda name: order.get(name, len(order)))
 
 
-def nominal_test(results) -> pd.DataFrame:
-    """For each term of the formula (not already nominal), the likelihood-ratio test of its proportional-odds
-    assumption: the maximum-likelihood fit with the term nominal (one coefficient per threshold) against the
-    model's, as `ordinal::nominal_test`. Columns term, df, llf (the nominal fit's), lr_stat, p_value (chi-squared
-    on df), note (why there are no numbers)."""
+def nominal_test(results, terms: list[str] | None = None) -> pd.DataFrame:
+    """For each term of the formula (not already nominal; or each of `terms`), the likelihood-ratio test of its
+    proportional-odds assumption: the maximum-likelihood fit with the term nominal (one coefficient per threshold)
+    against the model's, as `ordinal::nominal_test`. Columns term, df, llf (the nominal fit's), lr_stat, p_value
+    (chi-squared on df), note (why there are no numbers)."""
     model = results.model
     if model.data is None:
         raise UpgradingError("the nominal test refits the model: make it with from_formula")
     base, reason = _maximum_likelihood(results)
     existing = [] if model.nominal is None else [t.strip() for t in model.nominal.strip().lstrip("~").split("+")]
-    terms = [t for t in _formula_terms(results) if t not in existing]
+    available = [t for t in _formula_terms(results) if t not in existing]
+    if terms is None:
+        terms = available
+    elif unknown := [t for t in terms if t not in available]:
+        raise UpgradingError(f"term(s) {unknown} are not proportional-odds terms of the model; its terms: {available}")
     rows = []
     for term in terms:
         row = {"term": term, "df": np.nan, "llf": np.nan, "lr_stat": np.nan, "p_value": np.nan, "note": reason}
-        fit, note = (None, reason) if reason else _nominal_fit(model, existing + [term])
+        fit, note = (None, reason) if reason else nominal_refit(base, existing + [term])
         if fit is not None:
             df = fit.k_params - base.k_params
             statistic = 2 * (fit.llf - base.llf)

@@ -125,6 +125,7 @@ class CumulativeLink:
         warn: bool = True,
         prior: Prior | None = None,
         max_iter: int = MAX_ITER,
+        restart: bool = True,
     ) -> CumulativeLinkResults:
         """Maximise the log-likelihood (`penalty=None`) or the Jeffreys-penalised log-likelihood
         (`penalty="jeffreys"`: a Firth-type penalty; Firth 1993, Kosmidis & Firth 2021), optionally with a
@@ -132,7 +133,7 @@ class CumulativeLink:
         equations (`penalty="br"`, Kosmidis 2014), which for this non-canonical link differ from the Jeffreys fit.
 
         `start` (thresholds then slopes) warm-starts the solver; a warm start that does not converge is retried
-        from the default start.
+        from the default start (unless `restart=False`).
         """
         if penalty not in FIT_METHODS:
             raise UpgradingError(f"penalty must be None, 'jeffreys' or 'br', not {penalty!r}")
@@ -145,7 +146,7 @@ class CumulativeLink:
         first = None if start is None else np.asarray(start, dtype=float)[None, :]
         tol = GRADIENT_TOL if penalty is None else PENALISED_TOL
         fit = newton(self.problem, penalty, start=first, prior=prior, max_iter=max_iter, tol=tol)
-        if start is not None and not fit.converged[0]:
+        if start is not None and restart and not fit.converged[0]:
             fit = newton(self.problem, penalty, prior=prior, max_iter=max_iter, tol=tol)
         results = CumulativeLinkResults(self, fit, penalty, prior)
         if penalty is None and prior is None:
@@ -428,13 +429,15 @@ class CumulativeLinkResults:
         column per outcome level), "cumprob" (P(Y <= level)) or "linpred" (x'beta)."""
         return interpretation.prediction(self, exog, which)
 
-    def get_margeff(self):
-        """Average marginal effects on the probability of each outcome level (`interpretation.marginal_effects`)."""
-        return interpretation.marginal_effects(self)
+    def get_margeff(self, exog: pd.DataFrame | None = None):
+        """Average marginal effects on the probability of each outcome level, over the estimation data or the rows
+        of `exog` (`interpretation.marginal_effects`)."""
+        return interpretation.marginal_effects(self, exog)
 
-    def nominal_test(self) -> pd.DataFrame:
-        """Likelihood-ratio test of each term's proportional-odds assumption (`interpretation.nominal_test`)."""
-        return interpretation.nominal_test(self)
+    def nominal_test(self, terms: list[str] | None = None) -> pd.DataFrame:
+        """Likelihood-ratio test of each term's (or each of `terms`') proportional-odds assumption
+        (`interpretation.nominal_test`)."""
+        return interpretation.nominal_test(self, terms)
 
     def tidy(self, alpha: float = 0.05, conf_int: str | None = None) -> pd.DataFrame:
         """One row per slope (R broom's `tidy`): see `presentation.tidy`."""

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UpgradingError
-from ..ordinal import CumulativeLinkResults, OrderedLogit, brant_test, group_association_tests, leave_one_out
+from ..ordinal import CumulativeLink, CumulativeLinkResults, brant_test, group_association_tests, leave_one_out
+from ..ordinal.interpretation import nominal_refit
 from .codebook import load_codebook
 from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
 
@@ -97,9 +98,9 @@ def parse_term(term: str) -> tuple[str, str]:
     return "all", term
 
 
-def fit_models(cases: pd.DataFrame, forms=None, models=TABLE_MODELS) -> list[ModelFit]:
+def fit_models(cases: pd.DataFrame, forms=None, models=TABLE_MODELS, link: str = "logit") -> list[ModelFit]:
     """ML and Jeffreys-penalised fits of each of `models` (default: notebook 04's tables' models) for every form
-    of upgrading, on any valid sheet."""
+    of upgrading, on any valid sheet; with the logit link (the study's model) or another of R clm's links."""
     forms = forms or load_codebook().upgrading_forms
     fits = []
     with warnings.catch_warnings():
@@ -107,7 +108,7 @@ def fit_models(cases: pd.DataFrame, forms=None, models=TABLE_MODELS) -> list[Mod
         for form in forms:
             for model in models:
                 try:
-                    ordinal_model = OrderedLogit.from_formula(formula(model, form), cases, aliased="drop")
+                    ordinal_model = CumulativeLink.from_formula(formula(model, form), cases, aliased="drop", link=link)
                 except UpgradingError as error:
                     fits.append(ModelFit(form, model, None, None, {}, f"not estimable: {error}"))
                     continue
@@ -149,7 +150,8 @@ def estimates_table(fits: list[ModelFit]) -> pd.DataFrame:
 
 
 def diagnostics_table(fits: list[ModelFit]) -> pd.DataFrame:
-    """Per model: separation, Brant test, Hessian condition, convergence, and how far the penalty moves ML."""
+    """Per model: separation, Brant test, the nominal test of each key predictor, Hessian condition, convergence,
+    and how far the penalty moves ML."""
     rows = []
     for fit in fits:
         if not fit.estimated:
@@ -173,6 +175,7 @@ def diagnostics_table(fits: list[ModelFit]) -> pd.DataFrame:
                 "brant_df": int(brant["df"]),
                 "brant_p": brant["p_value"],
                 "brant_note": brant["note"],
+                **nominal_columns(fit),
                 "ml_hessian_condition": fit.ml.hessian_condition,
                 "ml_converged": fit.ml.converged,
                 "jeffreys_converged": fit.jeffreys.converged,
@@ -180,7 +183,55 @@ def diagnostics_table(fits: list[ModelFit]) -> pd.DataFrame:
                 "note": f"left out: {left_out}" if left_out else "",
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for predictor in KEY_PREDICTORS:
+        if f"nominal_{predictor}_df" in table:
+            table[f"nominal_{predictor}_df"] = table[f"nominal_{predictor}_df"].astype("Int64")
+    return table
+
+
+def _key_term(fit: ModelFit, predictor: str) -> str | None:
+    """The model term that carries `predictor`'s slope(s) (None if the model has none)."""
+    terms = fit.ml.design.design_info.term_names
+    return next((t for t in terms if predictor in t.split(":") or t == predictor), None)
+
+
+def nominal_columns(fit: ModelFit) -> dict:
+    """For the diagnostics table: each key predictor's nominal test (LR statistic, df, p, note) on the ML fit."""
+    out = {}
+    for predictor in KEY_PREDICTORS:
+        term = _key_term(fit, predictor)
+        row = {"lr_stat": np.nan, "df": pd.NA, "p_value": np.nan, "note": "not in this model"}
+        if term is not None:
+            try:
+                row = fit.ml.nominal_test([term]).iloc[0].to_dict()
+            except UpgradingError as error:
+                row["note"] = str(error)
+        out |= {
+            f"nominal_{predictor}_lr": row["lr_stat"],
+            f"nominal_{predictor}_df": row["df"],
+            f"nominal_{predictor}_p": row["p_value"],
+            f"nominal_{predictor}_note": row["note"],
+        }
+    return out
+
+
+def partial_proportional_odds(fits: list[ModelFit], diagnostics: pd.DataFrame, alpha: float = 0.05) -> dict:
+    """Where a key predictor's nominal test rejects proportional odds at `alpha`: the ML fit with that predictor's
+    term nominal, as the predictor's slope at each threshold (minus its threshold-specific effect, so that it reads
+    as the proportional-odds slope does). Keyed by (form, model, predictor)."""
+    by_model = {(fit.form, fit.model): fit for fit in fits}
+    out = {}
+    for row in diagnostics.itertuples():
+        for predictor in KEY_PREDICTORS:
+            p_value = getattr(row, f"nominal_{predictor}_p", np.nan)
+            if pd.isna(p_value) or p_value >= alpha:
+                continue
+            fit = by_model[(row.form, row.model)]
+            nominal, _ = nominal_refit(fit.ml, [_key_term(fit, predictor)])
+            names = nominal.model.design.nominal_parameter_names
+            out[(row.form, row.model, predictor)] = -nominal.params[names]
+    return out
 
 
 def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:

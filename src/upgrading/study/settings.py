@@ -48,3 +48,8 @@ POWER_TARGET = 0.8
 #: Krippendorff's (2004) benchmarks for alpha: tentative conclusions from 0.667, reliable data from 0.8.
 ALPHA_TENTATIVE = 0.667
 ALPHA_RELIABLE = 0.8
+#: "Medium or high" upgrading, the level from which notebook 04's marginal effects are read as P(upgrading >= it)
+#: (as notebook 03's share medium or high).
+HIGH_UPGRADING = 2
+#: Links beside the logit in notebook 04's robustness exhibit (R clm's names).
+ROBUSTNESS_LINKS = ("probit", "cloglog")

@@ -1,0 +1,133 @@
+"""The sentences of notebook 04 that read the models in probabilities: marginal effects, the nominal test of
+proportional odds, and the links' robustness check. Every number is read from a result table (see `narrative`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .narrative import series, words
+from .settings import HIGH_UPGRADING
+
+SIMULATED_CAVEAT = (
+    " On the simulated sheet these are properties of data generated from the documented assumptions, not findings "
+    "about Latin American clusters."
+)
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.0f}"
+
+
+def _effect_sentence(row) -> str:
+    who = (
+        "a cluster one level higher in collective efficiency"
+        if row.predictor == "collective_efficiency"
+        else "a leader-driven cluster (against one that is not)"
+    )
+    return (
+        f"in {words(row.sectoral_group)}, {who} is on average **{100 * abs(row.estimate):.0f} percentage points** "
+        f"{'more' if row.estimate >= 0 else 'less'} likely to show {words(row.form)} at level {HIGH_UPGRADING} or "
+        f"above (95% interval {_points(row.conf_low)} to {_points(row.conf_high)}, {row.method})"
+    )
+
+
+def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame) -> str:
+    """Per form, the key predictors' average marginal effects on P(upgrading >= HIGH_UPGRADING) whose 95% interval
+    excludes zero, in percentage points; how many are estimated and how many are not."""
+    high = effects[effects["level"] == f">={HIGH_UPGRADING}"]
+    missing = effects[effects["estimate"].isna()].drop_duplicates(["form", "sectoral_group", "predictor"])
+    clear = high[(high["conf_low"] > 0) | (high["conf_high"] < 0)]
+    text = (
+        f"Read in probabilities: of the {len(high)} group-specific average marginal effects on the probability of "
+        f"upgrading at level {HIGH_UPGRADING} or above, **{len(clear)}** have a 95% interval that excludes zero"
+    )
+    text += (": " + "; ".join(_effect_sentence(r) for r in clear.itertuples()) + ".") if len(clear) else "."
+    if len(high):
+        widest = high.loc[(high["conf_high"] - high["conf_low"]).idxmax()]
+        text += (
+            f" Intervals are wide at these group sizes: the widest spans "
+            f"{100 * (widest['conf_high'] - widest['conf_low']):.0f} percentage points "
+            f"({words(widest['predictor'])} on {words(widest['form'])} in {words(widest['sectoral_group'])})."
+        )
+    if len(missing):
+        text += f" {len(missing)} effects cannot be estimated on this sheet (the table's `note` says why)."
+    return text + (SIMULATED_CAVEAT if cases.attrs.get("simulated") else "")
+
+
+def _tested(diagnostics: pd.DataFrame, predictor: str) -> pd.DataFrame:
+    return diagnostics[diagnostics[f"nominal_{predictor}_p"].notna()]
+
+
+def nominal_summary(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
+    """Where the nominal test of each key predictor could be computed, whether it rejects proportional odds, and
+    why it could not elsewhere."""
+    parts, reasons = [], []
+    for predictor in ("collective_efficiency", "leader_driven"):
+        tested = _tested(diagnostics, predictor)
+        rejected = tested[tested[f"nominal_{predictor}_p"] < alpha]
+        where = series(f"{words(r.form)} ({r.model})" for r in tested.itertuples()) or "no model"
+        parts.append(
+            f"for {words(predictor)} the test is computed in {len(tested)} of {len(diagnostics)} fits ({where}) and "
+            + (
+                f"rejects proportional odds at {alpha:g} in {len(rejected)}: "
+                + series(
+                    f"{words(r.form)} ({r.model}, p = {getattr(r, f'nominal_{predictor}_p'):.3f})"
+                    for r in rejected.itertuples()
+                )  # fmt: skip
+                if len(rejected)
+                else f"rejects it in none (smallest p = {tested[f'nominal_{predictor}_p'].min():.2f})"
+                if len(tested)
+                else "cannot be read"
+            )
+        )
+        notes = diagnostics.loc[diagnostics[f"nominal_{predictor}_p"].isna(), f"nominal_{predictor}_note"]
+        reasons += [n for n in notes.fillna("") if n and n != "not in this model"]
+    text = "**Proportional odds, by the nominal (partial proportional odds) likelihood-ratio test**: "
+    text += "; ".join(parts) + "."
+    if reasons:
+        counts = pd.Series(reasons).value_counts(sort=False)
+        text += " Where it has no number: " + "; ".join(f"{reason} ({k})" for reason, k in counts.items()) + "."
+    return text + (
+        " With a slope per group the nominal fit gives each group's predictor its own threshold-specific effects; "
+        "at this size an upgrading level is often empty within a group, and that fit then sits at a boundary. The "
+        "complete-pooling model (one slope per predictor) is the one in which the assumption can be tested here."
+    )
+
+
+def partial_proportional_odds_summary(nominal_fits: dict) -> str:
+    """What the partial-proportional-odds fit shows where proportional odds is rejected: the predictor's
+    slope at each threshold (`nominal_fits`: `models.partial_proportional_odds`)."""
+    if not nominal_fits:
+        return "No nominal test rejects proportional odds, so no partial-proportional-odds fit is reported."
+    return (
+        "Where proportional odds is rejected, the partial-proportional-odds fit gives: "
+        + "; ".join(
+            f"{words(form)} ({model}), {words(predictor)}: "
+            + ", ".join(f"{name.split('.', 1)[0]} {value:+.2f}" for name, value in effects.items())
+            for (form, model, predictor), effects in nominal_fits.items()
+        )
+        + " (the slope at each threshold, log-odds scale; proportional odds would repeat one value)."
+    )
+
+
+def links_summary(links: pd.DataFrame) -> str:
+    """How many key slopes keep their sign and their interval's relation to zero under each other link."""
+    others = links[links["link"] != "logit"]
+    parts = []
+    for link, rows in others.groupby("link", sort=False):
+        compared = rows[rows["agrees_with_logit"].notna()]
+        differ = compared[~compared["agrees_with_logit"].astype(bool)]
+        parts.append(
+            f"under the {link} link {len(compared) - len(differ)} of {len(compared)} key slopes keep the logit's sign "
+            "and its interval's relation to zero"
+            + (
+                " (not: "
+                + series(
+                    f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)}" for r in differ.itertuples()
+                )
+                + ")"  # fmt: skip
+                if len(differ)
+                else ""
+            )
+        )
+    return "**Links.** " + "; ".join(parts) + "." if parts else "No other link was fitted."

@@ -1,0 +1,206 @@
+"""The study's models read in probabilities, as papers with ordered logits report them (notebook 04): the predicted
+probability of each upgrading level across collective efficiency in each sectoral group, the average marginal
+effects of the key predictors within each group, the nominal (partial proportional odds) test of each key
+predictor, and the key slopes under other links.
+
+All from the reported fit of each model (ML, or Jeffreys-penalised where ML is separated), with delta-method
+standard errors on that fit's covariance (`ordinal.interpretation`). A slope the sheet cannot estimate (a group
+with no cases, a predictor constant in the group) gets a row saying why, never a number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .codebook import load_codebook
+from .models import ModelFit, fit_models, parse_term
+from .settings import HIGH_UPGRADING, KEY_PREDICTORS, ROBUSTNESS_LINKS
+
+PREDICTION_COLUMNS = [
+    "form", "sectoral_group", "collective_efficiency", "leader_driven", "level", "probability", "std_error",
+    "conf_low", "conf_high", "method", "note",
+]  # fmt: skip
+EFFECT_COLUMNS = [
+    "form", "sectoral_group", "predictor", "effect", "level", "estimate", "std_error", "conf_low", "conf_high",
+    "cases", "method", "note",
+]  # fmt: skip
+#: What each key predictor's average marginal effect is (the codebook's scales: collective efficiency 0-3,
+#: leader-driven 0/1).
+EFFECT_KINDS = {
+    "collective_efficiency": "average derivative per level",
+    "leader_driven": "average change 0 -> 1",
+}
+
+
+def _by_group_fits(fits: list[ModelFit]) -> list[ModelFit]:
+    return [fit for fit in fits if fit.model == "by_group"]
+
+
+def _unestimable(fit: ModelFit, group: str, predictors=KEY_PREDICTORS) -> str:
+    """Why a group's key slopes cannot be read from this fit ('' when they can)."""
+    if not fit.estimated:
+        return fit.error
+    if not fit.reported.converged:
+        return f"the {fit.reported_label} fit did not converge"
+    reasons = [why for term, why in fit.reasons.items() if parse_term(term)[0] == group and parse_term(term)[1]
+               in predictors]  # fmt: skip
+    return "; ".join(dict.fromkeys(reasons))
+
+
+def _group_rows(cases: pd.DataFrame, group: str) -> pd.DataFrame:
+    return cases[cases["sectoral_group"].astype(str) == group]
+
+
+def _grid(cases: pd.DataFrame, group: str, levels) -> pd.DataFrame:
+    """One row per collective-efficiency level in `group`, not leader-driven."""
+    return pd.DataFrame(
+        {
+            "sectoral_group": pd.Categorical([group] * len(levels), dtype=cases["sectoral_group"].dtype),
+            "collective_efficiency": list(levels),
+            "leader_driven": 0,
+        }
+    )
+
+
+def predicted_probabilities_table(fits: list[ModelFit], cases: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per form, sectoral group and collective-efficiency level 0-3 (not leader-driven): the predicted probability of
+    each upgrading level under the by-group model's reported fit, with its delta-method SE and 1 - alpha interval
+    (on the log-odds scale of the probability, so it stays within 0 and 1)."""
+    cb = load_codebook()
+    levels = cb.variable("collective_efficiency").scale.levels
+    frames = []
+    for fit in _by_group_fits(fits):
+        for group in cb.group_codes:
+            why = _unestimable(fit, group) or ("" if len(_group_rows(cases, group)) else "no cases in this group")
+            if why:
+                frames.append(pd.DataFrame([{"form": fit.form, "sectoral_group": group, "note": why}]))
+                continue
+            grid = _grid(cases, group, levels)
+            table = fit.reported.get_prediction(grid).summary_frame(alpha)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "form": fit.form,
+                        "sectoral_group": group,
+                        "collective_efficiency": grid["collective_efficiency"].to_numpy()[table["row"]],
+                        "leader_driven": 0,
+                        "level": table["level"],
+                        "probability": table["predicted"],
+                        "std_error": table["se"],
+                        "conf_low": table["ci_low"],
+                        "conf_high": table["ci_high"],
+                        "method": fit.reported_label,
+                        "note": "",
+                    }
+                )
+            )
+    return _typed(pd.concat(frames, ignore_index=True).reindex(columns=PREDICTION_COLUMNS),
+                  ["collective_efficiency", "leader_driven", "level"])  # fmt: skip
+
+
+def _typed(table: pd.DataFrame, integers: list[str]) -> pd.DataFrame:
+    for column in integers:
+        table[column] = table[column].astype("Int64")
+    table["note"] = table["note"].fillna("")
+    return table
+
+
+def _effect_rows(fit: ModelFit, group: str, rows: pd.DataFrame, alpha: float) -> list[dict]:
+    """The key predictors' average marginal effects over one group's cases: on each level and on P(>= high)."""
+    effects = fit.reported.get_margeff(rows)
+    table = pd.concat([effects.summary_frame(alpha), effects.at_least(HIGH_UPGRADING, alpha)], ignore_index=True)
+    table = table[table["term"].isin(KEY_PREDICTORS)]
+    return [
+        {
+            "form": fit.form,
+            "sectoral_group": group,
+            "predictor": r.term,
+            "effect": EFFECT_KINDS[r.term],
+            "level": str(r.level),
+            "estimate": r.estimate,
+            "std_error": r.std_error,
+            "conf_low": r.conf_low,
+            "conf_high": r.conf_high,
+            "cases": len(rows),
+            "method": fit.reported_label,
+            "note": "",
+        }
+        for r in table.itertuples()
+    ]
+
+
+def marginal_effects_table(fits: list[ModelFit], cases: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per form and sectoral group, the average marginal effects of collective efficiency (per level) and of
+    leader-driven governance (0 -> 1) on the probability of each upgrading level and of upgrading >= HIGH_UPGRADING,
+    averaged over the group's own cases, from the by-group model's reported fit (Wald intervals on the probability
+    scale)."""
+    rows: list[dict] = []
+    for fit in _by_group_fits(fits):
+        for group in load_codebook().group_codes:
+            members = _group_rows(cases, group)
+            notes = {
+                p: _unestimable(fit, group, (p,)) or ("" if len(members) else "no cases in this group")
+                for p in KEY_PREDICTORS
+            }
+            computed = _effect_rows(fit, group, members, alpha) if not all(notes.values()) else []
+            for predictor, why in notes.items():
+                if why:
+                    rows.append({"form": fit.form, "sectoral_group": group, "predictor": predictor,
+                                 "effect": EFFECT_KINDS[predictor], "cases": len(members), "note": why})  # fmt: skip
+                else:
+                    rows += [r for r in computed if r["predictor"] == predictor]
+    return _typed(pd.DataFrame(rows).reindex(columns=EFFECT_COLUMNS), ["cases"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Links as a robustness check
+# ---------------------------------------------------------------------------------------------------------
+
+LINK_COLUMNS = [
+    "form", "sectoral_group", "predictor", "link", "method", "estimate", "conf_low", "conf_high",
+    "excludes_zero", "sign", "agrees_with_logit", "note",
+]  # fmt: skip
+
+
+def _key_slopes(cases: pd.DataFrame, link: str, forms) -> list[dict]:
+    """The key slopes of the by-group model's reported fit under `link`, with the interval the estimates table
+    gives it (Wald for ML, profile for the Jeffreys-penalised fit), or why there is none."""
+    rows = []
+    for fit in fit_models(cases, forms, models=("by_group",), link=link):
+        base = {"form": fit.form, "link": link, "method": fit.reported_label}
+        if not fit.estimated:
+            rows.append(base | {"sectoral_group": "", "predictor": "", "note": fit.error})
+            continue
+        reported = fit.reported
+        names = [name for name in reported.design.names if parse_term(name)[1] in KEY_PREDICTORS]
+        ci = reported.profile_conf_int(cols=names) if fit.separated else reported.conf_int(cols=names)
+        unconverged = "" if reported.converged else f"the {fit.reported_label} fit did not converge"
+        for name in names:
+            group, predictor = parse_term(name)
+            note = unconverged or (reported.interval_note(name) if fit.separated else "")
+            rows.append(base | {"sectoral_group": group, "predictor": predictor, "estimate": reported.params[name],
+                                "conf_low": ci.loc[name, 0], "conf_high": ci.loc[name, 1], "note": note})  # fmt: skip
+        for term, why in fit.reasons.items():
+            group, predictor = parse_term(term)
+            if predictor in KEY_PREDICTORS:
+                rows.append(base | {"sectoral_group": group, "predictor": predictor, "note": why})
+    return rows
+
+
+def link_robustness_table(cases: pd.DataFrame, links=ROBUSTNESS_LINKS, forms=None) -> pd.DataFrame:
+    """The by-group model's key slopes under the logit and each of `links`, each with the reported fit's rule (ML,
+    Jeffreys-penalised where ML is separated) and interval (Wald for ML, profile for the penalised fit): the sign,
+    whether the 95% interval excludes zero, and whether both agree with the logit's. Slopes are on each link's own
+    latent scale (a probit slope is about 1/1.7 of a logit one), so only signs and intervals are compared."""
+    table = pd.DataFrame([row for link in ("logit", *links) for row in _key_slopes(cases, link, forms)])
+    finite = table["conf_low"].notna() & table["conf_high"].notna()
+    table["excludes_zero"] = ((table["conf_low"] > 0) | (table["conf_high"] < 0)).where(finite)
+    table["sign"] = np.sign(table["estimate"]).map({1.0: "+", -1.0: "-", 0.0: "0"})
+    keys = ["form", "sectoral_group", "predictor"]
+    logit = table[table["link"] == "logit"].set_index(keys)[["sign", "excludes_zero"]]
+    joined = table.join(logit.add_suffix("_logit"), on=keys)
+    agrees = (joined["sign"] == joined["sign_logit"]) & (joined["excludes_zero"] == joined["excludes_zero_logit"])
+    table["agrees_with_logit"] = agrees.where(joined["excludes_zero"].notna() & joined["excludes_zero_logit"].notna())
+    table["note"] = table["note"].fillna("")
+    return table.reindex(columns=LINK_COLUMNS).reset_index(drop=True)
