@@ -58,12 +58,12 @@ def test_an_outcome_with_one_observed_level_is_a_row_not_a_crash(cases):
 def test_a_fit_that_did_not_converge_is_flagged_in_the_tables(cases, monkeypatch):
     from upgrading.ordinal import results
 
-    original = results.OrderedLogit.fit
+    original = results.CumulativeLink.fit
 
     def two_iterations(self, penalty=None, **options):
         return original(self, penalty, **{**options, "max_iter": 2})
 
-    monkeypatch.setattr(results.OrderedLogit, "fit", two_iterations)
+    monkeypatch.setattr(results.CumulativeLink, "fit", two_iterations)
     table = models.estimates_table(models.fit_models(cases, forms=["product_upgrading"], models=("pooled",)))
     assert table["note"].str.contains("the ml fit did not converge").all()
     separated = models.estimates_table(models.fit_models(cases, forms=["functional_upgrading"], models=("by_group",)))

@@ -19,12 +19,12 @@ from .settings import ALPHA_RELIABLE, ALPHA_TENTATIVE, POWER_TARGET
 SCORE_PALETTE = "YlGnBu"
 
 
-def _group_labels(codes: Iterable[str]) -> list[str]:
+def group_labels(codes: Iterable[str]) -> list[str]:
     cb = load_codebook()
     return [cb.group(c).label if c != "all" else "All cases" for c in codes]
 
 
-def _form_label(form: str) -> str:
+def form_label(form: str) -> str:
     return load_codebook().variable(form).label
 
 
@@ -41,7 +41,7 @@ def upgrading_distribution(table: pd.DataFrame) -> plt.Figure:
         left = np.zeros(len(sub))
         for k in range(4):
             ax.barh(
-                _group_labels(sub["sectoral_group"]),
+                group_labels(sub["sectoral_group"]),
                 shares[:, k],
                 left=left,
                 color=colours[k],
@@ -53,7 +53,7 @@ def upgrading_distribution(table: pd.DataFrame) -> plt.Figure:
         for y, n in enumerate(sub["cases"]):
             ax.text(1.01, y, f"n={n}", va="center", fontsize=7)
         ax.set_xlim(0, 1)
-        ax.set_title(_form_label(form), fontsize=10)
+        ax.set_title(form_label(form), fontsize=10)
         ax.set_xlabel("share of cases")
     np.atleast_1d(axes)[0].legend(
         title="score", loc="upper left", bbox_to_anchor=(0, -0.22), ncol=4, fontsize=8, frameon=False
@@ -74,7 +74,7 @@ def governance_mix(table: pd.DataFrame) -> plt.Figure:
     left = np.zeros(len(rows))
     for level, label, colour in zip(levels, labels, colours):
         ax.barh(
-            _group_labels(rows["sectoral_group"]),
+            group_labels(rows["sectoral_group"]),
             rows[level],
             left=left,
             color=colour,
@@ -95,7 +95,7 @@ def collective_efficiency_heatmap(table: pd.DataFrame) -> plt.Figure:
     cb = load_codebook()
     columns = [f"collective_efficiency_{k}" for k in range(4)]
     body = table.set_index("sectoral_group")[columns]
-    body.index = _group_labels(body.index)
+    body.index = group_labels(body.index)
     body.columns = [f"{k} {cb.scales['likert_0_3'].labels[k]}" for k in range(4)]
     fig, ax = plt.subplots(figsize=(6, 3.2))
     sns.heatmap(body, annot=True, fmt="d", cmap=SCORE_PALETTE, cbar=False, linewidths=0.5, ax=ax)
@@ -175,9 +175,9 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
             ax.set_xscale("log")
             ax.set_xlim(lo_lim, hi_lim)
             ax.minorticks_off()  # hundreds of log-scale minor ticks cost seconds and add nothing here
-            ax.set_yticks(range(len(groups)), _group_labels(groups[::-1]))
+            ax.set_yticks(range(len(groups)), group_labels(groups[::-1]))
             if r == 0:
-                ax.set_title(_form_label(form), fontsize=10)
+                ax.set_title(form_label(form), fontsize=10)
             if c == 0:
                 ax.set_ylabel(title, fontsize=9)
             ax.set_xlabel("odds ratio (log scale)", fontsize=8)
@@ -261,7 +261,7 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
         ax.text(
             -0.05,
             r + 0.5,
-            f"{row_labels[predictor]}\n→ {_form_label(form).lower()}",
+            f"{row_labels[predictor]}\n→ {form_label(form).lower()}",
             ha="right",
             va="center",
             fontsize=9,
@@ -424,9 +424,9 @@ def pooling_shrinkage(slopes: pd.DataFrame, limit: float = 6.0) -> plt.Figure:
                             ax.plot(edge, yy, arrow, color=colour, markersize=4)
             ax.axvline(0, color="grey", linestyle="--", linewidth=0.8)
             ax.set_xlim(-limit * 1.05, limit * 1.05)
-            ax.set_yticks(range(len(groups)), _group_labels(groups[::-1]))
+            ax.set_yticks(range(len(groups)), group_labels(groups[::-1]))
             if r == 0:
-                ax.set_title(_form_label(form), fontsize=10)
+                ax.set_title(form_label(form), fontsize=10)
             if c == 0:
                 ax.set_ylabel(title, fontsize=9)
             ax.set_xlabel("slope (log odds ratio)", fontsize=8)

@@ -9,7 +9,7 @@ import pandas as pd
 import seaborn as sns
 
 from .codebook import load_codebook
-from .plots import SCORE_PALETTE, _form_label, _group_labels
+from .plots import SCORE_PALETTE, form_label, group_labels
 from .settings import HIGH_UPGRADING
 
 
@@ -38,9 +38,9 @@ def predicted_probability_curves(table: pd.DataFrame) -> plt.Figure:
                 ax.fill_between(x, line["conf_low"], line["conf_high"], color=colour, alpha=0.12, linewidth=0)
                 ax.plot(x, line["probability"], "-o", color=colour, markersize=3, linewidth=1.4, label=str(level))
             if r == 0:
-                ax.set_title(_group_labels([group])[0], fontsize=9)
+                ax.set_title(group_labels([group])[0], fontsize=9)
             if c == 0:
-                ax.set_ylabel(f"{_form_label(form)}\nprobability", fontsize=8)
+                ax.set_ylabel(f"{form_label(form)}\nprobability", fontsize=8)
             if r == len(forms) - 1:
                 ax.set_xlabel("collective efficiency", fontsize=8)
             ax.set_ylim(0, 1)
@@ -93,9 +93,9 @@ def marginal_effects_forest(table: pd.DataFrame) -> plt.Figure:
                         markerfacecolor="white" if row["method"] != "ml" else "#2c7fb8")  # fmt: skip
             ax.axvline(0, color="grey", linestyle="--", linewidth=0.8)
             ax.set_xlim(-1, 1)
-            ax.set_yticks(range(len(groups)), _group_labels(groups[::-1]))
+            ax.set_yticks(range(len(groups)), group_labels(groups[::-1]))
             if r == 0:
-                ax.set_title(_form_label(form), fontsize=10)
+                ax.set_title(form_label(form), fontsize=10)
             if c == 0:
                 ax.set_ylabel(title, fontsize=9)
             if r == len(predictors) - 1:
