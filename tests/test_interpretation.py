@@ -91,8 +91,10 @@ def test_effects_on_high_upgrading_sum_the_levels_with_their_own_standard_errors
     jacobian = _numeric_jacobian(effect, fit.theta)
     assert row["estimate"] == pytest.approx(effect(fit.theta)[0], abs=1e-12)
     assert row["std_error"] == pytest.approx(np.sqrt(jacobian @ fit.engine_cov @ jacobian.T)[0, 0], rel=1e-6)
-    with pytest.raises(UpgradingError, match="not an outcome level"):
+    with pytest.raises(UpgradingError, match="not an outcome level and no level is above it"):
         fit.get_margeff().at_least(7)
+    between = fit.get_margeff().at_least(1.5)  # numeric levels: those at or above it
+    np.testing.assert_allclose(between["estimate"], fit.get_margeff().at_least(2)["estimate"], atol=0)
 
 
 def test_penalised_fits_get_predictions_from_their_own_covariance():

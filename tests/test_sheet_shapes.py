@@ -25,7 +25,9 @@ from upgrading.study import (
     models,
     narrative_models,
     plots,
+    plots_probabilities,
     pooling,
+    probabilities,
     reliability,
 )
 from upgrading.study import verdicts as verdicts_module
@@ -113,6 +115,17 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         assert _number_or_reason(exact["p_value"], exact["reason"]).all()
         key = estimates[(estimates["model"] == "by_group") & estimates["predictor"].isin(models.KEY_PREDICTORS)]
         matplotlib.pyplot.close(plots.odds_ratio_forest(key))
+        # notebook 04: the models read in probabilities
+        predicted = probabilities.predicted_probabilities_table(fits, cases)
+        assert _number_or_reason(predicted["probability"], predicted["note"]).all()
+        effects = probabilities.marginal_effects_table(fits, cases)
+        assert _number_or_reason(effects["estimate"], effects["note"]).all()
+        matplotlib.pyplot.close(plots_probabilities.predicted_probability_curves(predicted))
+        matplotlib.pyplot.close(plots_probabilities.marginal_effects_forest(effects))
+        for predictor in models.KEY_PREDICTORS:
+            assert _number_or_reason(
+                diagnostics[f"nominal_{predictor}_p"], diagnostics[f"nominal_{predictor}_note"]
+            ).all()
         for sentence in (
             narrative_models.separation_summary(diagnostics),
             narrative_models.estimates_summary(key, cases),

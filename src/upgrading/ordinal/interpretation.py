@@ -221,12 +221,20 @@ class MarginalEffects:
         return frame
 
     def at_least(self, level, alpha: float = 0.05) -> pd.DataFrame:
-        """The effects on P(Y >= level) (the sum over the levels from `level` up), in `summary_frame`'s shape
-        with level '>=level'; standard errors by the delta method on the summed jacobian."""
+        """The effects on P(Y >= level) (the sum over the outcome levels from `level` up; for numeric levels, any
+        number: the observed levels at or above it), in `summary_frame`'s shape with level '>=level'; standard
+        errors by the delta method on the summed jacobian."""
         levels = list(dict.fromkeys(self.frame["level"]))
-        if level not in levels:
-            raise UpgradingError(f"{level!r} is not an outcome level; levels: {levels}")
-        upper = self.frame["level"].isin(levels[levels.index(level) :]).to_numpy()
+        if level in levels:
+            chosen = levels[levels.index(level) :]
+        else:
+            try:
+                chosen = [v for v in levels if v >= level]
+            except TypeError:
+                chosen = []
+            if not chosen:
+                raise UpgradingError(f"{level!r} is not an outcome level and no level is above it; levels: {levels}")
+        upper = self.frame["level"].isin(chosen).to_numpy()
         keys = self.frame[["term", "contrast"]].apply(tuple, axis=1)
         rows = []
         for key in dict.fromkeys(keys):

@@ -109,7 +109,10 @@ def _typed(table: pd.DataFrame, integers: list[str]) -> pd.DataFrame:
 def _effect_rows(fit: ModelFit, group: str, rows: pd.DataFrame, alpha: float) -> list[dict]:
     """The key predictors' average marginal effects over one group's cases: on each level and on P(>= high)."""
     effects = fit.reported.get_margeff(rows)
-    table = pd.concat([effects.summary_frame(alpha), effects.at_least(HIGH_UPGRADING, alpha)], ignore_index=True)
+    parts = [effects.summary_frame(alpha)]
+    if max(fit.reported.design.levels) >= HIGH_UPGRADING:  # else no case reaches it: P(>= it) is 0 throughout
+        parts.append(effects.at_least(HIGH_UPGRADING, alpha))
+    table = pd.concat(parts, ignore_index=True)
     table = table[table["term"].isin(KEY_PREDICTORS)]
     return [
         {
