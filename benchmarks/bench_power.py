@@ -1,50 +1,76 @@
-"""Benchmark: the design analysis (notebook 06) at its committed setting, and the cost of the exact profile rule.
+"""Benchmark: notebook 06 (the design analysis at its committed setting) side by side with another commit's, on this
+machine, in one run.
 
-Times `power.run` at the notebook's setting (1,000 replicates in each of 4 x 2 design cells, 2 joblib workers),
-then runs `--sample` replicates at 30 and at 50 cases both ways (Jeffreys-penalised fits decided by Wald intervals,
-as the notebook does, and by profile penalised likelihood, as notebook 05 does) and prints how often the verdicts
-agree.
-Usage:  python benchmarks/bench_power.py [--sample N] [--skip-full]
+Each side is a temporary git worktree of its commit (this one: HEAD; the baseline: `--baseline`, by default the
+last commit before the one decision path, when the design analysis decided Jeffreys-penalised fits on Wald
+intervals). In each, `upgrading run --only 06` runs with this environment's packages and that worktree's source,
+with no Monte Carlo results kept from an earlier run (a fresh clone's first run); the sides alternate when
+`--repeats` > 1. Prints the wall time of every run, the medians and the ratio baseline / HEAD. `--notebooks` times
+other notebooks (e.g. `01,02,03,04,05,06`, the whole of README line 1's rerun). Writes nothing into this
+repository.
+Usage:  python benchmarks/bench_power.py [--baseline COMMIT] [--repeats N] [--notebooks 06]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The last commit before the one decision path (issue 19): the design analysis's fast Wald rule.
+BASELINE = "d3bc706"
+
+
+def worktree(commit: str, folder: Path) -> Path:
+    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(folder), commit], cwd=ROOT, check=True)
+    return folder
+
+
+def run_notebooks(tree: Path, notebooks: str) -> float:
+    """Wall time of `upgrading run --only NOTEBOOKS` in a worktree, its own source first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", "from upgrading.compendium.cli import main; main()", "run", "--only", notebooks,
+         "--quiet"],
+        cwd=tree, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"the run failed in {tree}:\n{result.stderr[-2000:]}")
+    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sample", type=int, default=100, help="replicates per number of cases for the agreement")
-    parser.add_argument("--skip-full", action="store_true", help="skip the committed-setting run")
+    parser.add_argument("--baseline", default=BASELINE, help="the commit to compare with (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each side, alternating")
+    parser.add_argument("--notebooks", default="06", help="notebooks to run (default: %(default)s)")
     args = parser.parse_args()
-
-    from upgrading.study import power
-
-    if not args.skip_full:
-        start = time.perf_counter()
-        raw = power.run(replicates=1000, cases=[30, 50, 100, 200], effect_scales=[0.5, 1.0], n_jobs=2, progress=False)
-        seconds = time.perf_counter() - start
-        print(
-            f"committed setting: {raw['replicate'].nunique()} replicates x 8 design cells x 27 claims "
-            f"in {seconds:.1f} s on 2 workers"
-        )
-    for n_cases in (30, 50):
-        seeds = power.replicate_seeds(1, 1, args.sample)[0]
-        cell = power.DesignCell(n_cases, 1.0)
-        start = time.perf_counter()
-        approximate = power.label(power.run_chunk(cell, seeds, 0))
-        fast = time.perf_counter() - start
-        start = time.perf_counter()
-        exact = power.label(power.run_chunk(cell, seeds, 0, exact=True))
-        slow = time.perf_counter() - start
-        penalised = exact["fit"] == "jeffreys"
-        agree = exact["verdict"] == approximate["verdict"]
-        print(
-            f"n = {n_cases}: {args.sample} replicates in {fast:.1f} s (Wald after Jeffreys) vs {slow:.1f} s (profile); "
-            f"verdicts agree on {agree.mean():.3f} of all claims and {agree[penalised].mean():.3f} of those "
-            f"decided from a Jeffreys-penalised fit ({penalised.mean():.2f} of claims)"
-        )
+    with tempfile.TemporaryDirectory(prefix="bench-power-") as tmp:
+        trees = {"baseline": Path(tmp) / "baseline", "HEAD": Path(tmp) / "head"}
+        try:
+            worktree(args.baseline, trees["baseline"])
+            worktree("HEAD", trees["HEAD"])
+            times: dict[str, list[float]] = {side: [] for side in trees}
+            for k in range(args.repeats):
+                order = list(trees) if k % 2 == 0 else list(trees)[::-1]
+                for side in order:
+                    subprocess.run(["git", "clean", "-fdxq", "data/interim"], cwd=trees[side], check=False)
+                    seconds = run_notebooks(trees[side], args.notebooks)
+                    times[side].append(seconds)
+                    print(f"{side:8s} run {k + 1}: notebooks {args.notebooks} in {seconds:.1f} s")
+        finally:
+            for tree in trees.values():
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+    old, new = statistics.median(times["baseline"]), statistics.median(times["HEAD"])
+    print(f"median: baseline {args.baseline} {old:.1f} s, HEAD {new:.1f} s; baseline / HEAD = {old / new:.2f}x")
 
 
 if __name__ == "__main__":
