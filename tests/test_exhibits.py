@@ -31,6 +31,15 @@ def test_figures_are_byte_identical_across_writes(tmp_path):
     assert b"CreationDate" not in pdf and b"Matplotlib" not in pdf
 
 
+def test_a_saved_figure_is_closed_and_shows_the_png_it_wrote(tmp_path):
+    fig = _figure()
+    saved = save_figure(fig, "plot", directory=tmp_path)
+    assert not plt.fignum_exists(fig.number), "drawn once, for the files; the notebook shows the PNG written"
+    assert saved._repr_png_() == (tmp_path / "plot.png").read_bytes()
+    assert [p.rsplit("/", 1)[-1] for p in saved] == ["plot.png", "plot.pdf"]
+    assert repr(saved).startswith("<figure ") and "plot.pdf" in repr(saved)
+
+
 def test_tables_write_csv_and_markdown_and_report_relative_paths(tmp_path, capsys):
     df = pd.DataFrame({"group": ["a", "b"], "value": [0.123456789, 2.0]})
     written = save_table(df, "tab", title="A table", notes="A note.", directory=tmp_path)

@@ -195,3 +195,23 @@ def test_jeffreys_probit_maximises_the_penalised_likelihood_written_independentl
     )  # fmt: skip
     np.testing.assert_allclose(direct.x, fit.theta, atol=1e-4)
     assert -direct.fun <= fit.objective + 1e-9
+
+
+@pytest.mark.parametrize("penalty", [None, "jeffreys"])
+@pytest.mark.parametrize("link", ["logit", "probit"])
+def test_the_line_searchs_objective_is_evaluates_bit_for_bit(penalty, link):
+    """A line search rejects trial points by `objective` alone: it must be `evaluate`'s objective exactly (with a
+    prior too), including -inf where the thresholds are out of order."""
+    from upgrading.ordinal import Prior
+    from upgrading.ordinal.engine import objective
+
+    batch = Batch.of(build_design("y ~ x + g", _toy(3, 40)), 30, link=get_link(link))
+    rng = np.random.default_rng(0)
+    theta = np.column_stack([np.sort(rng.normal(0, 1.5, (30, 3)), axis=1), rng.normal(0, 2, (30, 3))])
+    theta[0, :3] = [1.0, 0.5, 2.0]  # thresholds out of order
+    prior = Prior(np.tile(np.eye(6) * 0.3, (30, 1, 1)), np.zeros((30, 6)))
+    for with_prior in (None, prior):
+        full = evaluate(theta, batch, penalty, with_prior)[0]
+        alone = objective(theta, batch, penalty, with_prior)
+        finite = np.isfinite(full)
+        assert np.array_equal(full[finite], alone[finite]) and not finite[0]

@@ -292,3 +292,24 @@ def test_power_command_line(tmp_path):
     assert bad.returncode == 2 and "comma-separated numbers" in bad.stderr
     bad = run_cli("power", "--keep-replicates", "many", str(tmp_path / "kept"))
     assert bad.returncode == 2 and "positive number of replicates" in bad.stderr
+
+
+def test_rate_changes_pair_each_cell_and_rate_with_its_monte_carlo_error():
+    import pandas as pd
+
+    from upgrading.study.narrative_design import rule_change
+
+    keys = {"scope": ["pooled", "pooled"], "kind": ["positive", "neutral"], "n_cases": [50, 50], "effect_scale": [1.0, 1.0]}
+    after = pd.DataFrame({**keys, "replicates": 250, "p_right": [0.70, 0.0], "mcse_right": [0.03, 0.0],
+                          "p_wrong": [0.0, 0.05], "mcse_wrong": [0.0, 0.014], "p_inconclusive": [0.30, 0.95],
+                          "mcse_inconclusive": [0.03, 0.014]})  # fmt: skip
+    before = after.assign(replicates=1000, p_right=[0.60, 0.0], mcse_right=[0.0155, 0.0], p_inconclusive=[0.40, 0.95])
+    changes = power.rate_changes(after, before)
+    assert len(changes) == 6
+    top = changes.iloc[0]
+    assert (top["rate"], top["kind"]) in {("right", "positive"), ("inconclusive", "positive")}
+    assert top["change"] == pytest.approx(0.10 if top["rate"] == "right" else -0.10)
+    assert top["mcse_change"] == pytest.approx((0.03**2 + 0.0155**2) ** 0.5)
+    assert changes.loc[changes["rate"] == "wrong", "change"].abs().max() == 0
+    text = rule_change(changes)
+    assert "**2** moved by more than twice" in text and "P(right) 0.600 -> 0.700" in text

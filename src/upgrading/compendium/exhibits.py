@@ -120,6 +120,21 @@ def label_figure(fig, cases: pd.DataFrame | None, simulated: str | None = None) 
     )
 
 
+class SavedFigure(list):
+    """The files a figure was written to (a list of their paths); shown in a notebook as the PNG written, so the
+    figure is drawn once for the file, not again for the notebook."""
+
+    def __init__(self, written: list[str], png: bytes):
+        super().__init__(written)
+        self.png = png
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def __repr__(self) -> str:
+        return f"<figure {', '.join(self)}>"
+
+
 def save_figure(
     fig,
     name: str,
@@ -127,26 +142,31 @@ def save_figure(
     directory: str | Path | None = None,
     cases: pd.DataFrame | None = None,
     simulated: str | None = None,
-) -> list[str]:
-    """Write a matplotlib figure as `<name>.png` and `<name>.pdf`, byte-deterministically.
+) -> SavedFigure:
+    """Write a matplotlib figure as `<name>.png` and `<name>.pdf`, byte-deterministically, and close it.
 
     With `cases`, the figure is first labelled with the data's provenance (see `label_figure`). Into
-    `figures/`, `name` must be a figure declared in the exhibit registry.
+    `figures/`, `name` must be a figure declared in the exhibit registry. Returns the written paths, which a
+    notebook displays as the written PNG (`display(save_figure(...))`).
     """
     import io
+
+    import matplotlib.pyplot as plt
 
     _check_registered(name, "figure", directory)
     if cases is not None or simulated:
         label_figure(fig, cases, simulated)
-    written = []
+    written, files = [], {}
     for fmt, metadata in FIGURE_FORMATS.items():
         path = _target(name, fmt, directory)
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, metadata=metadata)
-        paths.write_output(path, buffer.getvalue())
+        files[fmt] = buffer.getvalue()
+        paths.write_output(path, files[fmt])
         written.append(paths.relative(path))
         print(f"wrote {paths.relative(path)}")
-    return written
+    plt.close(fig)
+    return SavedFigure(written, files["png"])
 
 
 def remove_exhibits(name: str, *, directory=None) -> list[str]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import UpgradingError
 from .batch import Batch, Prior
-from .likelihood import information, loglik, score_from_ratios, threshold_table, total_loglik
+from .likelihood import case_bounds, information, loglik, score_from_ratios, threshold_table, total_loglik
 
 GRADIENT_TOL = 1e-9
 MAX_ITER = 200
@@ -66,6 +66,27 @@ def evaluate(theta: np.ndarray, b: Batch, penalty: str | None = None, prior: Pri
     return obj, ll, grad, H
 
 
+def objective(theta: np.ndarray, b: Batch, penalty: str | None = None, prior: Prior | None = None) -> np.ndarray:
+    """The objective of `evaluate` alone, computed the same way (bit for bit where it is finite), without the
+    derivatives: what a line search needs to reject a trial point. Where `evaluate` would also find the gradient
+    not finite (the Jeffreys objective is then -inf), this may be finite: a line search confirms an accepted point
+    with `evaluate`."""
+    if penalty is None:
+        alpha, _, _, logp = case_bounds(theta, b)
+        obj = total_loglik(alpha, logp, b)[0]
+    else:
+        _, _, logpi, _, _, _ = tab = threshold_table(theta, b)
+        _, R, n = logpi.shape
+        at_y = b.y * (R * n) + np.arange(R * n).reshape(R, n)
+        ll = total_loglik(theta[:, : b.n_levels - 1], np.take(logpi, at_y), b)[0]
+        logdet = information(theta, b, table=tab)[1]
+        with np.errstate(invalid="ignore"):
+            obj = np.where(np.isfinite(ll), ll + 0.5 * logdet, -np.inf)
+    if prior is not None:
+        obj = obj + prior.terms(theta)[0]
+    return obj
+
+
 @dataclass
 class BatchFit:
     """Fitted values of R problems: theta (R, q), objective and log-likelihood (R,), gradient (R, q),
@@ -107,26 +128,50 @@ def _direction(H: np.ndarray, g: np.ndarray, free: np.ndarray) -> np.ndarray:
 def _line_search(theta, obj, step, sub: Batch, penalty, sub_prior, current: tuple):
     """Halve each problem's step until the objective does not decrease (less than 1e-12 of it); a problem whose
     step shrinks below 1e-10 of the full one stalls. Returns the accepted (theta, objective, log-likelihood,
-    gradient, Hessian) and which problems stalled; `current` holds the last four at the current theta."""
+    gradient, Hessian) and which problems stalled; `current` holds the last four at the current theta.
+
+    The full step is evaluated with its derivatives; a halved one first by its objective alone (`objective`), the
+    derivatives only where it is accepted, so that a long search costs little and accepts exactly the points, and
+    returns exactly the values, that evaluating everything would."""
     m = len(theta)
     scale = np.ones(m)
     pending = np.arange(m)
     accepted = [theta.copy(), np.full(m, -np.inf), *(part.copy() for part in current[1:])]
     stalled = np.zeros(m, bool)
+    first = True
     while len(pending):
         trial = theta[pending] + scale[pending, None] * step[pending]
-        new = evaluate(trial, sub.take(pending), penalty, sub_prior.take(pending) if sub_prior else None)
+        prior = sub_prior.take(pending) if sub_prior else None
         base = obj[pending]
-        ok = np.isfinite(new[0]) & (new[0] >= base - 1e-12 * np.maximum(1.0, np.abs(base)))
+        if first:
+            new = evaluate(trial, sub.take(pending), penalty, prior)
+            ok = _not_lower(new[0], base)
+        else:  # the objective alone, then the derivatives where it is accepted
+            ok = _not_lower(objective(trial, sub.take(pending), penalty, prior), base)
+            new = None
+            if ok.any():
+                rows = np.flatnonzero(ok)
+                full = evaluate(trial[rows], sub.take(pending[rows]), penalty, prior.take(rows) if prior else None)
+                ok[rows] = _not_lower(full[0], base[rows])
+                new = [np.zeros((len(pending),) + part.shape[1:]) for part in full]
+                for whole, part in zip(new, full):
+                    whole[rows] = part
+        first = False
         acc = pending[ok]
-        for whole, part in zip(accepted, (trial, *new)):
-            whole[acc] = part[ok]
+        if len(acc):
+            for whole, part in zip(accepted, (trial, *new)):
+                whole[acc] = part[ok]
         pending = pending[~ok]
         scale[pending] /= 2
         tiny = scale[pending] < 1e-10
         stalled[pending[tiny]] = True
         pending = pending[~tiny]
     return accepted, stalled
+
+
+def _not_lower(new: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Where a trial's objective is finite and not below the current one (by more than 1e-12 of it)."""
+    return np.isfinite(new) & (new >= base - 1e-12 * np.maximum(1.0, np.abs(base)))
 
 
 def _bfgs_update(curvature: np.ndarray, s_k: np.ndarray, y_k: np.ndarray) -> None:
@@ -196,4 +241,4 @@ def newton(
     return BatchFit(theta, obj, ll, grad, H, converged, iterations)
 
 
-__all__ = ["BatchFit", "GRADIENT_TOL", "MAX_ITER", "PENALTIES", "evaluate", "newton", "start_values"]
+__all__ = ["BatchFit", "GRADIENT_TOL", "MAX_ITER", "PENALTIES", "evaluate", "newton", "objective", "start_values"]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .multilevel_inputs import SYMBOLS, PooledData, PoolingPriors, PoolingSettings
-from .psis import khat_threshold, weighted_quantiles
+from .psis import khat_threshold, sort_order, weighted_quantiles
 
 QUANTILES = {"q025": 0.025, "q05": 0.05, "q50": 0.5, "q95": 0.95, "q975": 0.975}
 
@@ -83,16 +83,29 @@ class PartiallyPooledResults:
         var = self.weights @ (self.draws - self.params.to_numpy()) ** 2
         return pd.Series(np.sqrt(var), index=self.names, name="bse")
 
-    def quantiles(self, probs: Sequence[float]) -> pd.DataFrame:
-        """Posterior quantiles (rows: parameters, columns: probs)."""
-        q = weighted_quantiles(self.draws, self.weights, list(probs))
-        return pd.DataFrame(q.T, index=self.names, columns=list(probs))
+    @cached_property
+    def _orders(self) -> dict[int, np.ndarray]:
+        return {}
+
+    def _order(self, index: list[int]) -> np.ndarray:
+        """The draws of parameters `index` in ascending order, each sorted once for every quantile asked later."""
+        for j in index:
+            if j not in self._orders:
+                self._orders[j] = sort_order(self.draws[:, [j]])[:, 0]
+        return np.stack([self._orders[j] for j in index], axis=1)
+
+    def quantiles(self, probs: Sequence[float], cols=None) -> pd.DataFrame:
+        """Posterior quantiles (rows: parameters, or `cols`; columns: probs)."""
+        names = self.names if cols is None else list(cols)
+        index = [self.names.index(n) for n in names]
+        q = weighted_quantiles(self.draws[:, index], self.weights, list(probs), self._order(index))
+        return pd.DataFrame(q.T, index=names, columns=list(probs))
 
     def conf_int(self, alpha: float = 0.05, cols=None) -> pd.DataFrame:
         """Equal-tailed 1 - alpha credible intervals (columns 0 and 1, as statsmodels)."""
-        q = self.quantiles([alpha / 2, 1 - alpha / 2])
+        q = self.quantiles([alpha / 2, 1 - alpha / 2], cols)
         q.columns = [0, 1]
-        return q if cols is None else q.loc[list(cols)]
+        return q
 
     @cached_property
     def p_positive(self) -> pd.Series:

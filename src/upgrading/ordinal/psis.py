@@ -69,13 +69,21 @@ def khat_threshold(draws: int) -> float:
     return min(KHAT_MAX, 1 - 1 / math.log10(draws))
 
 
-def weighted_quantiles(values: np.ndarray, weights: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+def weighted_quantiles(
+    values: np.ndarray, weights: np.ndarray, probs: Sequence[float], order: np.ndarray | None = None
+) -> np.ndarray:
     """Quantiles (len(probs), m) of the columns of a weighted sample (S, m): the weighted ECDF, linear between the
-    mid-points of the weights (Hazen's rule when the weights are equal)."""
+    mid-points of the weights (Hazen's rule when the weights are equal). `order` (S, m): each column's stable
+    ascending order, if already known (`sort_order`)."""
+    order = sort_order(values) if order is None else order
     out = np.empty((len(probs), values.shape[1]))
     for j in range(values.shape[1]):
-        order = np.argsort(values[:, j], kind="stable")
-        xs, ws = values[order, j], weights[order]
+        xs, ws = values[order[:, j], j], weights[order[:, j]]
         mid = np.cumsum(ws) - 0.5 * ws
         out[:, j] = np.interp(probs, mid, xs)
     return out
+
+
+def sort_order(values: np.ndarray) -> np.ndarray:
+    """Each column's stable ascending order (S, m)."""
+    return np.stack([np.argsort(values[:, j], kind="stable") for j in range(values.shape[1])], axis=1)

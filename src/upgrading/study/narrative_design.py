@@ -124,3 +124,21 @@ def fast_accuracy(settings, agreement: pd.DataFrame) -> str:
         "an interval end off by that much moves a verdict only when it lies that close to 0 or to the "
         "margin."
     )
+
+
+def rule_change(changes: pd.DataFrame, shown: int = 6) -> str:
+    """Which rates of the power table moved when the design analysis began to score notebook 05's own rule, and by
+    how much: the moves larger than twice their Monte Carlo SE, the largest first."""
+    clear = changes[changes["z"].abs() > 2]
+    total = len(changes)
+    lines = [
+        f"Of the {total} rates (right, wrong and inconclusive in each scope, kind of claim and design cell), "
+        f"**{len(clear)}** moved by more than twice their Monte Carlo SE; the rest are within Monte Carlo noise of "
+        "their earlier values."
+    ]
+    for r in clear.head(shown).itertuples():
+        lines.append(
+            f"- {words(r.scope)}, {r.kind} claims, {r.n_cases} cases, effect scale {r.effect_scale:g}: "
+            f"P({r.rate}) {r.before:.3f} -> {r.after:.3f} ({r.change:+.3f}, MC SE {r.mcse_change:.3f})"
+        )
+    return "\n".join(lines)

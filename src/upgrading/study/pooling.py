@@ -144,7 +144,7 @@ def group_slope(fit: PooledFit, predictor: str, group: str, alpha: float = 0.05)
     notes = [n for n in result.notes if f"'{group}'" in n or "one group present" in n or "never observed" in n]
     if not result.ok:
         return {"note": result.status}
-    ci = result.conf_int(alpha).loc[name]
+    ci = result.conf_int(alpha, cols=[name]).loc[name]
     return {
         "estimate": float(result.params[name]),
         "std_error": float(result.bse[name]),

@@ -397,3 +397,29 @@ def design_cell(summary: pd.DataFrame, n_cases: int, effect_scale: float = 1.0) 
     """The rows of the power table for one design cell (a number of cases and an effect scale)."""
     rows = summary[(summary["n_cases"] == n_cases) & np.isclose(summary["effect_scale"], effect_scale)]
     return rows.reset_index(drop=True)
+
+
+#: The rates compared across versions of the design analysis, with their Monte Carlo standard errors' columns.
+RATES = {"right": "mcse_right", "wrong": "mcse_wrong", "inconclusive": "mcse_inconclusive"}
+CELL_KEYS = ["scope", "kind", "n_cases", "effect_scale"]
+
+
+def rate_changes(summary: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """Each rate of the power table beside an earlier table's (rows matched by scope, kind, cases and effect
+    scale): before, after, the change and its Monte Carlo SE sqrt(mcse_before^2 + mcse_after^2) (the two runs'
+    replicates are independent), and z = change / SE; one row per design cell and rate, largest |z| first."""
+    merged = summary.merge(previous, on=CELL_KEYS, suffixes=("", "_before"))
+    rows = []
+    for rate, mcse in RATES.items():
+        change = merged[f"p_{rate}"] - merged[f"p_{rate}_before"]
+        se = np.sqrt(merged[mcse] ** 2 + merged[f"{mcse}_before"] ** 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(se > 0, change / se, np.where(change == 0, 0.0, np.inf * np.sign(change)))
+        rows.append(
+            merged[CELL_KEYS].assign(
+                rate=rate, before=merged[f"p_{rate}_before"], after=merged[f"p_{rate}"], change=change,
+                mcse_change=se, z=z, replicates_before=merged["replicates_before"], replicates=merged["replicates"],
+            )
+        )  # fmt: skip
+    table = pd.concat(rows, ignore_index=True)
+    return table.iloc[np.argsort(-np.abs(table["z"].to_numpy()), kind="stable")].reset_index(drop=True)
