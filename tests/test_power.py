@@ -299,7 +299,7 @@ def test_rate_changes_pair_each_cell_and_rate_with_its_monte_carlo_error():
 
     from upgrading.study.narrative_design import rule_change
 
-    keys = {"scope": ["pooled", "pooled"], "kind": ["positive", "neutral"], "n_cases": [50, 50], "effect_scale": [1.0, 1.0]}
+    keys = {"scope": ["pooled"] * 2, "kind": ["positive", "neutral"], "n_cases": [50, 50], "effect_scale": [1.0, 1.0]}
     after = pd.DataFrame({**keys, "replicates": 250, "p_right": [0.70, 0.0], "mcse_right": [0.03, 0.0],
                           "p_wrong": [0.0, 0.05], "mcse_wrong": [0.0, 0.014], "p_inconclusive": [0.30, 0.95],
                           "mcse_inconclusive": [0.03, 0.014]})  # fmt: skip
