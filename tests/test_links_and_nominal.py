@@ -215,3 +215,13 @@ def test_the_line_searchs_objective_is_evaluates_bit_for_bit(penalty, link):
         alone = objective(theta, batch, penalty, with_prior)
         finite = np.isfinite(full)
         assert np.array_equal(full[finite], alone[finite]) and not finite[0]
+
+
+@pytest.mark.parametrize("link", sorted(LINKS))
+def test_a_links_log_probability_is_log_gap_of_its_logs_bit_for_bit(link):
+    rng = np.random.default_rng(1)
+    lower = np.concatenate([[-np.inf, -np.inf, 3.0], rng.normal(0, 20, 400)])
+    upper = np.concatenate([[np.inf, -40.0, 3.0], lower[3:] + rng.exponential(2, 400)])
+    chosen = get_link(link)
+    expected = chosen.log_gap(chosen.logs(upper), chosen.logs(lower), upper, lower)
+    np.testing.assert_array_equal(chosen.log_probability(upper, lower), expected)

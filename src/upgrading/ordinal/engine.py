@@ -194,13 +194,16 @@ def newton(
     tol: float = GRADIENT_TOL,
     max_iter: int = MAX_ITER,
     prior: Prior | None = None,
+    decrement_tol: float | None = None,
 ) -> BatchFit:
     """Maximise R (penalised) log-likelihoods, each with step halving until the objective does not decrease.
 
     Maximum likelihood (with or without a Gaussian prior): Newton with the analytic Hessian. Jeffreys
     penalty: BFGS on the analytic penalised score, its curvature started at the expected information (plus the
     prior's precision). `free` (R, q) marks the parameters that move (a profile fit fixes one per problem).
-    Each problem stops on its own gradient; only unfinished problems are evaluated.
+    Each problem stops on its own gradient (or, given `decrement_tol`, when its Newton decrement g' (-H)^-1 g,
+    twice the objective still to gain, is below it: where rounding keeps the gradient above `tol`); only unfinished
+    problems are evaluated.
     """
     if penalty not in PENALTIES:
         raise ValueError(f"penalty must be one of {PENALTIES}, not {penalty!r}")
@@ -221,8 +224,14 @@ def newton(
         active, g = active[~done], g[~done]
         if not len(active):
             break
-        iterations[active] += 1
         step = _direction(H[active] if penalty is None else -curvature[active], g, free[active])
+        if decrement_tol is not None:
+            flat = np.einsum("rq,rq->r", g, step) < decrement_tol
+            converged[active[flat]] = True
+            active, g, step = active[~flat], g[~flat], step[~flat]
+            if not len(active):
+                break
+        iterations[active] += 1
         sub_prior = prior.take(active) if prior is not None else None
         current = (obj[active], ll[active], grad[active], H[active])
         accepted, stalled = _line_search(theta[active], obj[active], step, b.take(active), penalty, sub_prior, current)

@@ -23,7 +23,7 @@ from .links import LOGIT, Link
 def log_probability(u_upper: np.ndarray, u_lower: np.ndarray, link: Link = LOGIT) -> np.ndarray:
     """log(F(u_upper) - F(u_lower)), without cancellation in either tail (`Link.log_gap`); -inf (or NaN) where
     u_lower >= u_upper."""
-    return link.log_gap(link.logs(u_upper), link.logs(u_lower), u_upper, u_lower)
+    return link.log_probability(u_upper, u_lower)
 
 
 def log_density(u: np.ndarray, link: Link = LOGIT) -> np.ndarray:
@@ -58,9 +58,11 @@ def case_bounds(theta: np.ndarray, b: Batch, densities: bool = False):
         ext = np.concatenate([-pad, thresholds, pad], axis=2)
         u1 = np.take_along_axis(ext, (b.y + 1)[..., None], axis=2)[..., 0] - eta
         u0 = np.take_along_axis(ext, b.y[..., None], axis=2)[..., 0] - eta
+    if not densities:
+        return thresholds, u1, u0, b.link.log_probability(u1, u0)
     upper, lower = b.link.logs(u1), b.link.logs(u0)
     logp = b.link.log_gap(upper, lower, u1, u0)
-    return (thresholds, u1, u0, logp) + ((upper[2], lower[2]) if densities else ())
+    return thresholds, u1, u0, logp, upper[2], lower[2]
 
 
 def probabilities(

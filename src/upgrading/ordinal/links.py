@@ -67,6 +67,11 @@ class Link:
             above = log_S0 + log1mexp(log_S1 - log_S0)
             return np.where(u_lower + u_upper < 0, below, above)
 
+    def log_probability(self, u_upper: np.ndarray, u_lower: np.ndarray) -> np.ndarray:
+        """log(F(u_upper) - F(u_lower)): `log_gap` of the `logs` at both bounds (a link may compute only the parts
+        that `log_gap` reads, with the same operations)."""
+        return self.log_gap(self.logs(u_upper), self.logs(u_lower), u_upper, u_lower)
+
     def __repr__(self) -> str:
         return f"<link {self.name}>"
 
@@ -83,6 +88,13 @@ class Logit(Link):
         # F(u1) - F(u0) = F(u1) (1 - F(u0)) (1 - e^(u0 - u1)), which cancels in neither tail
         with np.errstate(invalid="ignore"):
             return upper[0] + lower[1] + log1mexp(u_lower - u_upper)
+
+    def log_probability(self, u_upper, u_lower):
+        # log F(u1) and log(1 - F(u0)) only, each as `logs` computes it
+        log_F1 = np.minimum(u_upper, 0.0) - np.log1p(np.exp(-np.abs(u_upper)))
+        log_S0 = np.minimum(-u_lower, 0.0) - np.log1p(np.exp(-np.abs(u_lower)))
+        with np.errstate(invalid="ignore"):
+            return log_F1 + log_S0 + log1mexp(u_lower - u_upper)
 
     def score(self, u):
         return -np.tanh(u / 2)  # 1 - 2F; -1 and 1 at +-inf

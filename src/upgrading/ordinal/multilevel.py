@@ -161,7 +161,7 @@ def _grid(priors: PoolingPriors, settings: PoolingSettings, k: int) -> tuple[np.
 
 
 def _conditional_modes(
-    d: PooledData, X: np.ndarray, lay: Layout, log_tau: np.ndarray, priors: PoolingPriors
+    d: PooledData, X: np.ndarray, lay: Layout, log_tau: np.ndarray, priors: PoolingPriors, settings: PoolingSettings
 ) -> tuple[BatchFit, np.ndarray]:
     """The latent field's mode and curvature at every grid point, one engine problem per point, each with its own
     prior precision (also returned): one batched Newton solve."""
@@ -174,7 +174,8 @@ def _conditional_modes(
         d.n_levels,
         [f"x{j}" for j in range(X.shape[1])],
     )
-    return newton(batch, prior=Prior(P), tol=GRID_TOL, max_iter=GRID_MAX_ITER), P
+    stop = GRID_DECREMENT if settings.stop_at_acceptance else None
+    return newton(batch, prior=Prior(P), tol=GRID_TOL, max_iter=GRID_MAX_ITER, decrement_tol=stop), P
 
 
 def _laplace(
@@ -376,7 +377,7 @@ def partially_pooled(
     lay = Layout(d.n_levels - 1, len(d.groups), len(d.varying))
     X = _design_matrix(d, lay)
     log_tau, n_axis = _grid(priors, settings, lay.k)
-    fit, P = _conditional_modes(d, X, lay, log_tau, priors)
+    fit, P = _conditional_modes(d, X, lay, log_tau, priors, settings)
     curvature = -fit.hessian
     usable, log_post = _laplace(fit, curvature, P, log_tau, priors)
     if not np.isfinite(log_post).any():

@@ -78,12 +78,12 @@ class PooledFit:
 
     def intervals(self, levels: DecisionLevels) -> pd.DataFrame:
         """The ends of the equal-tailed credible intervals at the verdict rule's two levels (1 - alpha and
-        1 - equivalence_alpha; columns: the four probabilities) of every parameter, computed once per levels:
+        1 - equivalence_alpha; columns: the four probabilities) of every group slope, computed once per levels:
         the same numbers as `result.conf_int(alpha)` and `conf_int(equivalence_alpha)`."""
         probabilities = [levels.alpha / 2, 1 - levels.alpha / 2]
         probabilities += [levels.equivalence_alpha / 2, 1 - levels.equivalence_alpha / 2]
         if levels not in self._quantiles:
-            self._quantiles[levels] = self.result.quantiles(probabilities)
+            self._quantiles[levels] = self.result.quantiles(probabilities, cols=self.result.p_positive.index)
         return self._quantiles[levels]
 
 
