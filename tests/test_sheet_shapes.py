@@ -25,7 +25,6 @@ from upgrading.study import (
     models,
     narrative_models,
     plots,
-    plots_probabilities,
     pooling,
     probabilities,
     reliability,
@@ -120,8 +119,6 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         assert _number_or_reason(predicted["probability"], predicted["note"]).all()
         effects = probabilities.marginal_effects_table(fits, cases)
         assert _number_or_reason(effects["estimate"], effects["note"]).all()
-        matplotlib.pyplot.close(plots_probabilities.predicted_probability_curves(predicted))
-        matplotlib.pyplot.close(plots_probabilities.marginal_effects_forest(effects))
         for predictor in models.KEY_PREDICTORS:
             assert _number_or_reason(
                 diagnostics[f"nominal_{predictor}_p"], diagnostics[f"nominal_{predictor}_note"]

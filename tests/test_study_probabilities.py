@@ -2,12 +2,16 @@
 each key predictor (against R's `nominal_test` where the model is R's), and the links' robustness table; on the
 simulated sheet and on sheets of other shapes."""
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
 from helpers import interpretation_case
 
-from upgrading.study import models, pooling, probabilities
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from upgrading.study import models, plots_probabilities, pooling, probabilities  # noqa: E402
 from upgrading.study.settings import HIGH_UPGRADING, KEY_PREDICTORS
 
 
@@ -59,6 +63,10 @@ def test_a_missing_group_or_constant_predictor_gets_reasons_not_numbers(simulate
     assert set(predicted.loc[predicted["sectoral_group"] == "specialised_suppliers", "note"]) == {
         "no cases in this group"
     }
+    curves = plots_probabilities.predicted_probability_curves(predicted)
+    assert any("no cases in this group" in t.get_text() for ax in curves.axes for t in ax.texts)
+    plt.close(curves)
+    plt.close(plots_probabilities.marginal_effects_forest(effects))
 
 
 def test_nominal_tests_of_the_complete_pooling_model_match_r(simulated_cases):

@@ -16,10 +16,10 @@ KEY_PREDICTORS = ("collective_efficiency", "leader_driven")
 #: Root of the design analysis's random streams (one SeedSequence per design cell, then per replicate).
 POWER_SEED = 20070101
 #: Replicates per design cell. Each replicate runs the whole claims check (every claim of the register, profile
-#: penalised-likelihood statistics for Jeffreys fits), about 5-15 ms of one core: 250 keep notebook 06 within its
-#: time budget, with Monte Carlo standard errors of a share at most 0.5 / sqrt(250) = 0.032 (a share near 0 or 1,
+#: penalised-likelihood statistics for Jeffreys fits), about 4-12 ms of one core: 200 keep notebook 06 within its
+#: time budget, with Monte Carlo standard errors of a share at most 0.5 / sqrt(200) = 0.035 (a share near 0 or 1,
 #: or averaged over several claims, has less; the power table prints each one).
-POWER_REPLICATES = 250
+POWER_REPLICATES = 200
 #: Numbers of cases studied: the source's about fifty, fewer, and what a larger study would have.
 POWER_CASES = (30, 50, 100, 200)
 #: Multiples of the documented effect sizes (`data/simulation.toml`).
@@ -37,10 +37,10 @@ BOOTSTRAP_RESAMPLES = 2000
 #: The design analysis's partial-pooling arm (notebook 06, `upgrading power --pooled`): the same simulated sheets as
 #: the no-pooling arm (its first POOLED_REPLICATES replicates of each design cell chosen below), fitted by the
 #: partially pooled ordered logit in its fast setting. Fewer replicates than the no-pooling arm, because each
-#: replicate costs three posterior computations (about 0.1 s each): Monte Carlo standard errors of a share at most
-#: 0.5 / sqrt(50) = 0.071, less for shares averaged over several claims (the notebook prints them); the two arms
-#: are compared on the same replicates.
-POOLED_REPLICATES = 50
+#: replicate costs three posterior computations (about 0.05 s each): Monte Carlo standard errors of a share at most
+#: 0.5 / sqrt(40) = 0.079, less for shares averaged over several claims (the notebook prints them); the two arms
+#: are compared on the same replicates, so their difference is estimated more precisely than either share.
+POOLED_REPLICATES = 40
 POOLED_CASES = (50,)
 POOLED_EFFECT_SCALES = (1.0,)
 #: Conventional target for the share of right verdicts (power), drawn as the grey line of the power curves.
