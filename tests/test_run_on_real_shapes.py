@@ -95,3 +95,14 @@ def test_groups_absent_or_tiny_keep_rows_with_their_reason(run):
     verdicts = pd.read_csv(repo / "figures/claims_verdicts.csv")
     soft = verdicts[verdicts["sectoral_group"] == "specialised_suppliers"]
     assert (soft["fit"] == "not estimable").all() and soft["note"].notna().all()
+
+
+def test_descriptives_are_labelled_as_coded_data_and_computed_on_the_users_cases(run):
+    repo, *_ = run
+    table = pd.read_csv(repo / "figures/upgrading_by_group.csv")
+    assert set(table["data"]) == {"coded"}
+    product = table[(table["form"] == "product_upgrading") & (table["sectoral_group"] == "all")]
+    chosen = SIMULATED[SIMULATED["sectoral_group"] != "specialised_suppliers"]
+    cps = chosen.index[chosen["sectoral_group"] == "complex_product_systems"]
+    expected = chosen.drop(index=cps[2:])["product_upgrading"].mean()
+    assert product["mean"].iloc[0] == pytest.approx(expected, abs=5e-6)  # the table keeps 6 digits
