@@ -19,23 +19,32 @@ import warnings
 import numpy as np
 
 
-def per_fit_ms(functions: dict, repeats: int) -> dict:
-    """Median ms per call of each function, timed in turn within every repeat (round robin), so that a machine
-    that speeds up or slows down during the run moves every ratio's numerator and denominator alike."""
-    for fn in functions.values():
+def per_fit_ms(functions: dict, repeats: int, block_ms: float = 200.0) -> dict:
+    """Median ms per call of each function. Each repeat times every function in turn (the order rotated from one
+    repeat to the next), so that a machine that speeds up or slows down during the run moves every ratio's
+    numerator and denominator alike; within a turn a function runs for about `block_ms` and the block's mean is one
+    sample, so that each is timed warm, as it runs in use, not cold after another one's cache misses."""
+    calls = {}
+    for name, fn in functions.items():
+        start = time.perf_counter()
         fn()
+        calls[name] = max(1, int(block_ms / max((time.perf_counter() - start) * 1e3, 1e-3)))
     samples: dict = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, fn in functions.items():
+    names = list(functions)
+    for k in range(repeats):
+        for name in names[k % len(names) :] + names[: k % len(names)]:
+            fn = functions[name]
+            fn()  # warm
             start = time.perf_counter()
-            fn()
-            samples[name].append((time.perf_counter() - start) * 1e3)
+            for _ in range(calls[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) * 1e3 / calls[name])
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--batch", type=int, default=1000, help="replicates per batched call")
     args = parser.parse_args()
 
