@@ -1,6 +1,7 @@
 """End to end on a sheet shaped like a real one: `upgrading run --coding` on a coding workbook made with
-`upgrading template` and filled in with openpyxl (three sectoral groups, one of two cases, a notes column),
-with a second coder who coded a subsample. Runs in a temporary copy of the repository."""
+`upgrading template` and filled in with openpyxl (three sectoral groups, one of two cases, a notes column, codes
+not reported as empty cells and `NR`), with a second coder who coded a subsample. Runs in a temporary copy of the
+repository."""
 
 import hashlib
 
@@ -12,6 +13,12 @@ from openpyxl import load_workbook
 
 SIMULATED = pd.read_csv(SIMULATED_SHEET)
 SCORES = likert_columns()
+
+
+#: Cells left not reported in the workbook: (column, as written), at these positions among the cases outside the
+#: two-case group.
+NOT_REPORTED = [("intersectoral_upgrading", None), ("governance", "NR"), ("functional_upgrading", "not reported")]
+NOT_REPORTED_ROWS = [3, 5, 7]
 
 
 def _digest(path) -> str:
@@ -43,6 +50,9 @@ def run(tmp_path_factory):
             ws.cell(r, column[name]).value = int(getattr(row, name))
         ws.cell(r, column["governance"]).value = row.governance
         ws.cell(r, column["coding_source"]).value = "Coder A (2026), from the published case study"
+    for offset, (name, written) in zip(NOT_REPORTED_ROWS, NOT_REPORTED):  # a larger group's cases
+        ws.cell(2 + int(chosen.index[chosen["sectoral_group"] != "complex_product_systems"][offset]),
+                column[name]).value = written  # fmt: skip
     ws.cell(1, len(column) + 1).value = "notes"
     ws.cell(3, len(column) + 1).value = "export share unclear"
     book.save(workbook)
@@ -88,7 +98,7 @@ def test_groups_absent_or_tiny_keep_rows_with_their_reason(run):
     estimates = pd.read_csv(repo / "figures/model_estimates.csv")
     by_group = estimates[estimates["model"] == "by_group"]
     absent = by_group[by_group["sectoral_group"] == "specialised_suppliers"]
-    assert len(absent) and set(absent["note"]) == {"no cases in this group"}
+    assert len(absent) and absent["note"].str.startswith("no cases in this group").all()
     exact = pd.read_csv(repo / "figures/exact_tests.csv")
     tiny = exact[exact["sectoral_group"] == "complex_product_systems"]
     assert tiny["reason"].str.startswith("two cases").all()
@@ -106,3 +116,27 @@ def test_descriptives_are_labelled_as_coded_data_and_computed_on_the_users_cases
     cps = chosen.index[chosen["sectoral_group"] == "complex_product_systems"]
     expected = chosen.drop(index=cps[2:])["product_upgrading"].mean()
     assert product["mean"].iloc[0] == pytest.approx(expected, abs=5e-6)  # the table keeps 6 digits
+
+
+def test_codes_not_reported_are_left_out_per_form_and_every_model_says_how_many_it_used(run):
+    repo, _, _, _, n_cases, _ = run
+    left_out = pd.read_csv(repo / "figures/cases_left_out.csv")
+    per_form = left_out.groupby("form")["case_id"].nunique().to_dict()
+    # governance (every model) for one case; intersectoral and functional upgrading one more case each
+    assert per_form == {
+        "product_upgrading": 1,
+        "process_upgrading": 1,
+        "functional_upgrading": 2,
+        "intersectoral_upgrading": 2,
+    }
+    assert set(left_out["data"]) == {"coded"}
+    assert "governance" in set(left_out["not_reported"]) and "intersectoral_upgrading" in set(left_out["not_reported"])
+    diagnostics = pd.read_csv(repo / "figures/model_diagnostics.csv")
+    used = diagnostics.groupby("form")["cases"].max().to_dict()
+    assert used == {form: n_cases - k for form, k in per_form.items()}
+    assert diagnostics["note"].str.contains(f"of {n_cases} (", regex=False).all()
+    notebook = (repo / "notebooks/02_coding.ipynb").read_text()
+    assert "**Not reported**" in notebook and "governance in 1 of" in notebook
+    upgrading = pd.read_csv(repo / "figures/upgrading_by_group.csv")
+    intersectoral = upgrading[(upgrading["form"] == "intersectoral_upgrading") & (upgrading["sectoral_group"] == "all")]
+    assert intersectoral[["cases", "not_reported"]].values.tolist() == [[n_cases - 1, 1]]

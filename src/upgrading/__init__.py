@@ -24,6 +24,7 @@ _MODULES = {
     "coding": "upgrading.study.coding",
     "simulate": "upgrading.study.simulate",
     "reliability": "upgrading.study.reliability",
+    "missing": "upgrading.study.missing",
     "descriptives": "upgrading.study.descriptives",
     "narrative": "upgrading.study.narrative",
     "narrative_models": "upgrading.study.narrative_models",

@@ -17,7 +17,15 @@ nothing of the study.
 """
 
 from .batch import Batch, Prior
-from .design import Design, ModelWarning, aliased_columns, build_design, build_designs
+from .design import (
+    Design,
+    ModelWarning,
+    aliased_columns,
+    build_design,
+    build_designs,
+    complete_rows,
+    formula_columns,
+)
 from .diagnostics import (
     association_seed,
     brant_test,
@@ -59,6 +67,8 @@ __all__ = [
     "brant_test",
     "build_design",
     "build_designs",
+    "complete_rows",
+    "formula_columns",
     "fit_designs",
     "get_link",
     "fit_replicates",

@@ -143,6 +143,17 @@ def _parse_formula(formula: str, data: pd.DataFrame) -> _Formula:
     return _Formula(formula, lhs, rhs, tuple(used))
 
 
+def formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
+    """The columns of `data` a formula uses: its outcome, then the columns its predictors are made from."""
+    parsed = _parse_formula(formula, data)
+    return [parsed.outcome] + [c for c in parsed.used if c != parsed.outcome]
+
+
+def complete_rows(formula: str, data: pd.DataFrame) -> np.ndarray:
+    """Which rows have every column the formula uses (complete-case analysis, as R's `na.omit`)."""
+    return data[formula_columns(formula, data)].notna().all(axis=1).to_numpy()
+
+
 def predictor_columns(formula: str, data: pd.DataFrame | None) -> list[str]:
     """The columns of `data` that the predictors of `formula` are made from ([] without data)."""
     if data is None:

@@ -132,6 +132,8 @@ def _equal_slopes_test(index: list[int], b: np.ndarray, V: np.ndarray, n_levels:
             r = np.zeros((n_levels - 1) * p)
             r[k], r[m * p + k] = 1.0, -1.0
             D.append(r)
+    if not D:
+        return {"df": 0, "note": "undefined: the model has no slope to test"}
     D = np.array(D)
     diff, cov = D @ b, D @ V @ D.T
     eig = np.linalg.eigvalsh(cov)
@@ -445,8 +447,9 @@ def association_seed(seed: int, *key) -> int:
 
 
 def group_association_tests(cases: pd.DataFrame, outcomes, predictors, group: str, n_resamples: int, seed: int):
-    """Permutation tests of each outcome with each predictor inside each group; each test's draws (where any
-    are needed) come from `association_seed(seed, group, outcome, predictor)`."""
+    """Permutation tests of each outcome with each predictor inside each group, on the cases that have both
+    (complete pairs; `missing` counts the others); each test's draws (where any are needed) come from
+    `association_seed(seed, group, outcome, predictor)`."""
     rows = []
     groups = [g for g in pd.unique(cases[group].astype(str))]
     for g in groups:
@@ -454,6 +457,8 @@ def group_association_tests(cases: pd.DataFrame, outcomes, predictors, group: st
         for outcome in outcomes:
             for predictor in predictors:
                 draws = association_seed(seed, g, outcome, predictor)
-                result = permutation_association(sub[predictor], sub[outcome], n_resamples, seed=draws)
-                rows.append({group: g, "outcome": outcome, "predictor": predictor, **result})
+                pair = sub[[predictor, outcome]].dropna()
+                result = permutation_association(pair[predictor], pair[outcome], n_resamples, seed=draws)
+                rows.append({group: g, "outcome": outcome, "predictor": predictor, **result,
+                             "missing": len(sub) - len(pair)})  # fmt: skip
     return pd.DataFrame(rows)

@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from ..errors import UpgradingError
-from ..ordinal import DesignFit, build_designs, fit_designs
+from ..ordinal import DesignFit, build_designs, complete_rows, fit_designs
 from .codebook import load_codebook
 from .models import parse_term, study_reason
 from .pooling import SYMBOL, slope_intervals
@@ -51,9 +51,13 @@ NOT_ESTIMABLE = "not estimable"
 
 
 def prepare(cases: pd.DataFrame) -> pd.DataFrame:
-    """Cases plus 0/1 indicators `is_<governance form>` and `is_<sectoral group>` used by textual claims."""
+    """Cases plus 0/1 indicators `is_<governance form>` and `is_<sectoral group>` used by textual claims (missing
+    where governance is not reported)."""
     cb = load_codebook()
-    indicators = {f"is_{level}": (cases["governance"] == level).astype(int) for level in cb.governance_levels}
+    governance = cases["governance"]
+    indicators = {
+        f"is_{level}": (governance == level).astype("Int64").where(governance.notna()) for level in cb.governance_levels
+    }
     indicators |= {f"is_{group}": (cases["sectoral_group"] == group).astype(int) for group in cb.group_codes}
     return pd.concat([cases, pd.DataFrame(indicators, index=cases.index)], axis=1)
 
@@ -65,8 +69,9 @@ def prepare(cases: pd.DataFrame) -> pd.DataFrame:
 
 def fit_claims(register: Register, data: pd.DataFrame, sheet: np.ndarray, n_sheets: int) -> dict:
     """{fit key: one entry per sheet}: the reported fit (`ordinal.DesignFit`) of the key's model on that sheet's
-    cases of the key's subset, or the reason (a string) it decides nothing. `data` holds the prepared cases of
-    every sheet (`prepare`), `sheet` the sheet (0 .. n_sheets - 1) of each row."""
+    cases of the key's subset that have every variable of its model (complete cases), or the reason (a string) it
+    decides nothing. `data` holds the prepared cases of every sheet (`prepare`), `sheet` the sheet
+    (0 .. n_sheets - 1) of each row."""
     fits = {}
     sheet = np.asarray(sheet)
     groups = data["sectoral_group"].astype(str).to_numpy()
@@ -75,6 +80,7 @@ def fit_claims(register: Register, data: pd.DataFrame, sheet: np.ndarray, n_shee
         for key in dict.fromkeys(c.fit_key(register.cell_model) for c in register.claims):
             formula, subset = key
             rows = np.ones(len(data), bool) if subset == "all" else groups == subset
+            rows &= complete_rows(formula, data)
             designs = build_designs(formula, data[rows], sheet[rows], labels=range(n_sheets))
             estimable = [d for d in designs if not isinstance(d, UpgradingError)]
             fitted = iter(fit_designs(estimable))

@@ -153,11 +153,12 @@ def _intervals(register: Register, fits: dict) -> dict[str, tuple]:
 def cross_check(claim: Claim, data: pd.DataFrame, n_resamples: int) -> dict:
     """Kendall's tau-b between the claim's predictor and outcome within its sectoral group, with its permutation
     p-value (exact where enumerable), for claims on a 0-3 or 0/1 predictor whose group has cases: the test of
-    notebook 04's exact-tests table, with the same Monte Carlo draws where any are needed."""
+    notebook 04's exact-tests table (on the cases with both codes), with the same Monte Carlo draws where any are
+    needed."""
     groups = data["sectoral_group"].astype(str)
     if claim.predictor not in CROSS_CHECKED or claim.sectoral_group not in set(groups):
         return {}
-    group = data[groups == claim.sectoral_group]
+    group = data.loc[groups == claim.sectoral_group, [claim.predictor, claim.outcome]].dropna()
     seed = association_seed(PERMUTATION_SEED, claim.sectoral_group, claim.outcome, claim.predictor)
     exact = permutation_association(group[claim.predictor], group[claim.outcome], n_resamples, seed=seed)
     return {

@@ -1,7 +1,8 @@
 """Descriptive tables: how upgrading, collective efficiency and governance are spread across sectoral groups.
 
 Each function takes typed cases (`coding.load_cases`) and returns a tidy DataFrame, one row per group (and
-form), in codebook order, ready for an exhibit.
+form), in codebook order, ready for an exhibit. Statistics use the cases coded on their variable; where a sheet
+has codes that are not reported, a `not_reported` column (or one per variable) counts them.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ def _group_order(cases: pd.DataFrame) -> list[str]:
 
 
 def upgrading_by_group(cases: pd.DataFrame) -> pd.DataFrame:
-    """Per group and form of upgrading: cases, mean score, share at medium or high (2-3), and counts 0-3."""
+    """Per group and form of upgrading: cases coded, mean score, share at medium or high (2-3), and counts 0-3
+    (and the cases whose score is not reported, where there are any)."""
     cb = load_codebook()
     rows = []
     for form in cb.upgrading_forms:
         for group in _group_order(cases) + ["all"]:
-            scores = cases[form] if group == "all" else cases.loc[cases["sectoral_group"] == group, form]
+            column = cases[form] if group == "all" else cases.loc[cases["sectoral_group"] == group, form]
+            scores = column.dropna()
             counts = scores.value_counts().reindex(range(4), fill_value=0)
             rows.append(
                 {
@@ -31,9 +34,17 @@ def upgrading_by_group(cases: pd.DataFrame) -> pd.DataFrame:
                     "mean": scores.mean(),
                     "share_medium_or_high": (scores >= 2).mean(),
                     **{f"score_{k}": int(counts[k]) for k in range(4)},
+                    "not_reported": int(column.isna().sum()),
                 }
             )
-    return pd.DataFrame(rows)
+    return _only_if_missing(pd.DataFrame(rows))
+
+
+def _only_if_missing(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without its not-reported counts where nothing is missing (so a complete sheet's tables keep
+    their columns)."""
+    empty = [c for c in table if c.startswith("not_reported") and not table[c].any()]
+    return table.drop(columns=empty)
 
 
 def governance_by_group(cases: pd.DataFrame) -> pd.DataFrame:
@@ -51,11 +62,15 @@ def governance_by_group(cases: pd.DataFrame) -> pd.DataFrame:
     levels = list(cb.governance_levels)
     table["cases"] = table[levels].sum(axis=1)
     table["share_leader_driven"] = table[list(cb.leader_levels)].sum(axis=1) / table["cases"]
-    return table
+    groups = cases["sectoral_group"].astype(str)
+    table["not_reported"] = [int(cases.loc[groups == g, "governance"].isna().sum()) for g in table["sectoral_group"]]
+    return _only_if_missing(table)
 
 
 def collective_efficiency_by_group(cases: pd.DataFrame) -> pd.DataFrame:
-    """Per group: mean external economies, joint actions and collective efficiency, and the CE counts 0-3."""
+    """Per group: mean external economies, joint actions and collective efficiency (each over the cases coded on
+    it), the CE counts 0-3, and each variable's not-reported cases where there are any."""
+    variables = ("external_economies", "joint_actions", "collective_efficiency")
     rows = []
     for group in _group_order(cases) + ["all"]:
         sub = cases if group == "all" else cases[cases["sectoral_group"] == group]
@@ -64,13 +79,12 @@ def collective_efficiency_by_group(cases: pd.DataFrame) -> pd.DataFrame:
             {
                 "sectoral_group": group,
                 "cases": len(sub),
-                "mean_external_economies": sub["external_economies"].mean(),
-                "mean_joint_actions": sub["joint_actions"].mean(),
-                "mean_collective_efficiency": sub["collective_efficiency"].mean(),
+                **{f"mean_{v}": sub[v].mean() for v in variables},
                 **{f"collective_efficiency_{k}": int(counts[k]) for k in range(4)},
+                **{f"not_reported_{v}": int(sub[v].isna().sum()) for v in variables},
             }
         )
-    return pd.DataFrame(rows)
+    return _only_if_missing(pd.DataFrame(rows))
 
 
 def cases_by_group(cases: pd.DataFrame) -> pd.DataFrame:

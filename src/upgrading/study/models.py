@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UpgradingError
-from ..ordinal import CumulativeLink, CumulativeLinkResults, brant_test, group_association_tests, leave_one_out
+from ..ordinal import (
+    CumulativeLink,
+    CumulativeLinkResults,
+    brant_test,
+    complete_rows,
+    group_association_tests,
+    leave_one_out,
+)
 from ..ordinal.interpretation import nominal_refit
 from .codebook import load_codebook
 from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
@@ -53,6 +60,17 @@ class ModelFit:
     jeffreys: CumulativeLinkResults | None
     reasons: dict[str, str]  # term -> why it is not estimated on this sheet
     error: str = ""
+    left_out: tuple[str, ...] = ()  # case ids without one of the model's variables (complete-case analysis)
+    cases: int = 0  # cases of the sheet
+
+    @property
+    def cases_used(self) -> int:
+        return self.cases - len(self.left_out)
+
+    @property
+    def complete_note(self) -> str:
+        """'' when every case has the model's variables, else how many it used."""
+        return complete_cases_note(self.cases_used, self.cases)
 
     @property
     def estimated(self) -> bool:
@@ -70,6 +88,13 @@ class ModelFit:
     @property
     def reported_label(self) -> str:
         return REPORTED_LABELS[self.separated] if self.estimated else "not estimable"
+
+
+def complete_cases_note(used: int, cases: int) -> str:
+    """How many cases a complete-case analysis used ('' when it used them all)."""
+    if used == cases:
+        return ""
+    return f"complete cases: {used} of {cases} ({cases - used} with a variable not reported)"
 
 
 def study_reason(term: str, reason: str, cases: pd.DataFrame) -> str:
@@ -100,26 +125,30 @@ def parse_term(term: str) -> tuple[str, str]:
 
 def fit_models(cases: pd.DataFrame, forms=None, models=TABLE_MODELS, link: str = "logit") -> list[ModelFit]:
     """ML and Jeffreys-penalised fits of each of `models` (default: notebook 04's tables' models) for every form
-    of upgrading, on any valid sheet; with the logit link (the study's model) or another of R clm's links."""
+    of upgrading, on any valid sheet; with the logit link (the study's model) or another of R clm's links. Each
+    model uses the cases that have all its variables coded (complete-case analysis); `left_out` names the others."""
     forms = forms or load_codebook().upgrading_forms
     fits = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # separation is reported in the tables, not as warnings
         for form in forms:
             for model in models:
-                try:
-                    ordinal_model = CumulativeLink.from_formula(formula(model, form), cases, aliased="drop", link=link)
-                except UpgradingError as error:
-                    fits.append(ModelFit(form, model, None, None, {}, f"not estimable: {error}"))
-                    continue
-                aliased = ordinal_model.design.aliased
-                reasons = {term: study_reason(term, why, cases) for term, why in aliased.items()}
-                fits.append(
-                    ModelFit(
-                        form, model, ordinal_model.fit(warn=False), ordinal_model.fit("jeffreys", warn=False), reasons
-                    )
-                )
+                fits.append(_fit_model(cases, form, model, link))
     return fits
+
+
+def _fit_model(cases: pd.DataFrame, form: str, model: str, link: str) -> ModelFit:
+    text = formula(model, form)
+    used = complete_rows(text, cases)
+    data = cases[used]
+    sheet = {"left_out": tuple(cases.loc[~used, "case_id"].astype(str)), "cases": len(cases)}
+    try:
+        ordinal_model = CumulativeLink.from_formula(text, data, aliased="drop", link=link)
+    except UpgradingError as error:
+        return ModelFit(form, model, None, None, {}, f"not estimable: {error}", **sheet)
+    reasons = {term: study_reason(term, why, data) for term, why in ordinal_model.design.aliased.items()}
+    ml, jeffreys = ordinal_model.fit(warn=False), ordinal_model.fit("jeffreys", warn=False)
+    return ModelFit(form, model, ml, jeffreys, reasons, **sheet)
 
 
 def _split_terms(table: pd.DataFrame, at: int = 3) -> None:
@@ -128,13 +157,29 @@ def _split_terms(table: pd.DataFrame, at: int = 3) -> None:
     table.insert(at + 1, "predictor", [p[1] for p in parts])
 
 
+#: The numeric columns of an estimates row, empty (with the reason in `note`) where the model is not estimable.
+ESTIMATE_NUMBERS = (
+    "estimate",
+    "std_error",
+    "statistic",
+    "p_value",
+    "conf_low",
+    "conf_high",
+    "odds_ratio",
+    "or_conf_low",
+    "or_conf_high",
+)
+
+
 def estimates_table(fits: list[ModelFit]) -> pd.DataFrame:
     """Tidy estimates of the reported fits, with the term split into sectoral group and predictor; a term or
     model that cannot be estimated keeps a row whose `note` says why."""
     tables = []
     for fit in fits:
         if not fit.estimated:
-            table = pd.DataFrame({"term": [""], "note": [fit.error], "method": ["not estimable"]})
+            table = pd.DataFrame(
+                {"term": [""], **{column: [np.nan] for column in ESTIMATE_NUMBERS}, "method": ["not estimable"]}
+            ).assign(note=fit.error)
         else:
             table = fit.reported.tidy()
             table.loc[table["term"].isin(fit.reasons), "note"] = table["term"].map(fit.reasons)
@@ -145,8 +190,26 @@ def estimates_table(fits: list[ModelFit]) -> pd.DataFrame:
         table.insert(0, "form", fit.form)
         _split_terms(table)
         table["ml_separated"] = fit.separated
-        tables.append(table)
+        tables.append(add_note(table, fit.complete_note))
     return pd.concat(tables, ignore_index=True)
+
+
+def add_note(table: pd.DataFrame, note: str) -> pd.DataFrame:
+    """`note` appended to every row's `note` ('; ' between), where it is not empty."""
+    if not note:
+        return table
+    current = table["note"].fillna("").astype(str) if "note" in table else pd.Series("", index=table.index)
+    table["note"] = np.where(current == "", note, current + "; " + note)
+    return table
+
+
+#: The diagnostics table's columns, in order, whether or not any model could be estimated.
+DIAGNOSTICS_COLUMNS = (
+    "form", "model", "cases", "slopes", "ml_separated", "separated_terms", "reported",
+    "brant_chi2", "brant_df", "brant_p", "brant_note",
+    *(f"nominal_{predictor}_{part}" for predictor in KEY_PREDICTORS for part in ("lr", "df", "p", "note")),
+    "ml_hessian_condition", "ml_converged", "jeffreys_converged", "max_abs_jeffreys_minus_ml", "note",
+)  # fmt: skip
 
 
 def diagnostics_table(fits: list[ModelFit]) -> pd.DataFrame:
@@ -155,7 +218,10 @@ def diagnostics_table(fits: list[ModelFit]) -> pd.DataFrame:
     rows = []
     for fit in fits:
         if not fit.estimated:
-            rows.append({"form": fit.form, "model": fit.model, "reported": fit.reported_label, "note": fit.error})
+            rows.append(
+                {"form": fit.form, "model": fit.model, "reported": fit.reported_label, "note": fit.error}
+                | {f"nominal_{predictor}_note": "model not estimable" for predictor in KEY_PREDICTORS}
+            )
             continue
         brant_rows = brant_test(fit.ml)
         brant = brant_rows[brant_rows["scope"] == "omnibus"].iloc[0]
@@ -180,10 +246,10 @@ def diagnostics_table(fits: list[ModelFit]) -> pd.DataFrame:
                 "ml_converged": fit.ml.converged,
                 "jeffreys_converged": fit.jeffreys.converged,
                 "max_abs_jeffreys_minus_ml": float(shift.max()) if shift.size else np.nan,
-                "note": f"left out: {left_out}" if left_out else "",
+                "note": "; ".join(n for n in (f"left out: {left_out}" if left_out else "", fit.complete_note) if n),
             }
         )
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).reindex(columns=DIAGNOSTICS_COLUMNS)
     for predictor in KEY_PREDICTORS:
         if f"nominal_{predictor}_df" in table:
             table[f"nominal_{predictor}_df"] = table[f"nominal_{predictor}_df"].astype("Int64")
@@ -234,12 +300,17 @@ def partial_proportional_odds(fits: list[ModelFit], diagnostics: pd.DataFrame, a
     return out
 
 
+#: The numeric columns of a leave-one-out row, empty (with the reason in `note`) where the model is not estimable.
+LOO_NUMBERS = ("estimate", "loo_min", "loo_max", "refits", "refits_failed")
+
+
 def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
     """Range of every key slope of the reported fits when each case is left out in turn."""
     tables = []
     for fit in fits:
         if not fit.estimated:
-            table = pd.DataFrame({"term": [""], "note": [fit.error]})
+            table = pd.DataFrame({"term": [""], **{column: [np.nan] for column in LOO_NUMBERS}, "skipped": [""]})
+            table["note"] = fit.error
         else:
             table = leave_one_out(fit.reported)
             table["note"] = np.where(table["refits"] == 0, "no refit could be estimated (" + table["skipped"] + ")", "")
@@ -254,7 +325,8 @@ def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
         parts = table["term"].map(parse_term)
         table["sectoral_group"] = [p[0] for p in parts]
         table["predictor"] = [p[1] for p in parts]
-        tables.append(table[table["predictor"].isin(KEY_PREDICTORS) | (table["term"] == "")])
+        kept = table[table["predictor"].isin(KEY_PREDICTORS) | (table["term"] == "")].copy()
+        tables.append(add_note(kept, fit.complete_note))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -272,6 +344,8 @@ def exact_tests_table(
     """
     cb = load_codebook()
     table = group_association_tests(cases, cb.upgrading_forms, KEY_PREDICTORS, "sectoral_group", n_resamples, seed)
+    if not table["missing"].any():  # `missing`: cases of the group without both codes, shown only where there are
+        table = table.drop(columns="missing")
     present = set(cases["sectoral_group"].astype(str))
     absent = [
         {

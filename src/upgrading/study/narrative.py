@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
+from .codebook import load_codebook
 from .settings import ALPHA_TENTATIVE
 
 
@@ -89,6 +90,30 @@ def mistakes_summary(mistakes) -> str:
         f"The copy carries {len(mistakes)} typical mistakes, one per row: "
         + series(f"{m.description} (`{m.column}`)" for m in mistakes)
         + ". The report:"
+    )
+
+
+def missing_summary(not_reported: pd.DataFrame, left_out: pd.DataFrame, cases: pd.DataFrame) -> str:
+    """How much the sheet does not report, per variable and group, and how many cases each form's models use."""
+    if not_reported.empty:
+        return (
+            f"Every code is reported on this sheet: every analysis uses all {len(cases)} cases (a code a case "
+            "study does not report may be left empty or written `NR`; the analyses then use the cases coded on "
+            "their variables)."
+        )
+    overall = not_reported[not_reported["sectoral_group"] == "all"]
+    parts = []
+    for row in overall.itertuples():
+        groups = not_reported[(not_reported["variable"] == row.variable) & (not_reported["sectoral_group"] != "all")]
+        where = series(f"{words(g.sectoral_group)} {g.not_reported}" for g in groups.itertuples() if g.not_reported)
+        parts.append(f"{words(row.variable)} in {row.not_reported} of {row.cases} cases ({row.share:.0%}; {where})")
+    per_form = left_out.groupby("form", sort=False)["case_id"].nunique()
+    used = series(f"{words(f)} {len(cases) - int(per_form.get(f, 0))}" for f in load_codebook().upgrading_forms)
+    return (
+        "**Not reported**: " + "; ".join(parts) + ". Every analysis uses the cases coded on its variables "
+        f"(complete cases): the models of each form, of {len(cases)} cases, use {used} (the cases left out, and "
+        "why, are listed below); descriptives, reliability and permutation tests use, variable by variable, the "
+        "cases coded on it, and every table says how many it used."
     )
 
 

@@ -116,8 +116,14 @@ def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
     if loo.empty:
         return "No slope can be refitted on this sheet."
     most_skipped = int(loo["refits_failed"].max())
+    used = loo["refits"] + loo["refits_failed"]
+    each = (
+        f"each of the {len(cases)} cases"
+        if (used == len(cases)).all()
+        else f"each case its model uses ({count_span(used)} cases, the others not having its variables coded)"
+    )
     return (
-        f"Each key slope is refitted once without each of the {len(cases)} cases; "
+        f"Each key slope is refitted once without {each}; "
         f"{count_span(loo['refits'])} of those refits per slope could be fitted"
         + (
             f", the others (at most {most_skipped} per slope) being skipped, as recorded per model: "

@@ -140,7 +140,7 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
     where the ML fit is separated. Intervals that reach past the axis are drawn to its edge with an arrow.
     """
     cb = load_codebook()
-    forms = list(dict.fromkeys(estimates["form"]))
+    forms = [form for form in cb.upgrading_forms if form in set(estimates["form"])] or list(cb.upgrading_forms)
     predictors = [
         ("collective_efficiency", "Collective efficiency (per level)"),
         ("leader_driven", "Leader-driven governance"),
@@ -153,6 +153,8 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
             ax = axes[r, c]
             sub = estimates[(estimates["form"] == form) & (estimates["predictor"] == predictor)]
             sub = sub.set_index("sectoral_group").reindex(groups)
+            if sub["odds_ratio"].isna().all():
+                ax.text(0.5, 0.5, "not estimable", transform=ax.transAxes, ha="center", fontsize=8, color="grey")
             for y, group in enumerate(groups[::-1]):
                 row = sub.loc[group]
                 if pd.isna(row["odds_ratio"]):

@@ -31,7 +31,7 @@ from ..errors import UpgradingError
 from ..ordinal import PartiallyPooledResults, PoolingPriors, PoolingSettings, partially_pooled
 from ..ordinal.multilevel_inputs import FAST
 from .codebook import load_codebook
-from .models import ModelFit, estimates_table, fit_models
+from .models import ModelFit, complete_cases_note, estimates_table, fit_models
 from .register import DecisionLevels
 from .settings import KEY_PREDICTORS
 
@@ -63,6 +63,13 @@ class PooledFit:
     form: str
     result: PartiallyPooledResults | None
     error: str = ""
+    left_out: int = 0  # cases without the form or a key predictor coded (complete-case analysis)
+    cases: int = 0
+
+    @property
+    def complete_note(self) -> str:
+        """'' when every case has the fit's variables, else how many it used."""
+        return complete_cases_note(self.cases - self.left_out, self.cases)
 
     @property
     def ok(self) -> bool:
@@ -94,7 +101,11 @@ def fit_form(
     settings: PoolingSettings | None = None,
     fast: bool = False,
 ) -> PooledFit:
-    """The partially pooled ordered logit of one form, groups in codebook order (first present = reference)."""
+    """The partially pooled ordered logit of one form, groups in codebook order (first present = reference), on the
+    cases that have the form and both key predictors coded (complete cases)."""
+    sheet = len(cases)
+    cases = cases.dropna(subset=[form, "sectoral_group", *KEY_PREDICTORS])
+    counts = {"left_out": sheet - len(cases), "cases": sheet}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # problems are recorded in the result's status
@@ -111,8 +122,8 @@ def fit_form(
                 warn=False,
             )
     except UpgradingError as error:
-        return PooledFit(form, None, str(error))
-    return PooledFit(form, result)
+        return PooledFit(form, None, str(error), **counts)
+    return PooledFit(form, result, **counts)
 
 
 def pooled_fits(
@@ -151,7 +162,7 @@ def group_slope(fit: PooledFit, predictor: str, group: str, alpha: float = 0.05)
         "conf_low": float(ci[0]),
         "conf_high": float(ci[1]),
         "p_positive": float(result.p_positive[name]),
-        "note": "; ".join(notes),
+        "note": "; ".join(n for n in (*notes, fit.complete_note) if n),
     }
 
 
@@ -213,9 +224,9 @@ def slopes_table(
         "p_positive",
         "note",
     ]
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).reindex(columns=columns)
     table["odds_ratio"] = np.exp(table["estimate"].astype(float))
-    return table.reindex(columns=columns)
+    return table
 
 
 def _from_estimates(sub: pd.DataFrame, form: str, estimates: pd.DataFrame) -> dict:

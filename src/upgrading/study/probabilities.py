@@ -48,7 +48,10 @@ def _unestimable(fit: ModelFit, group: str, predictors=KEY_PREDICTORS) -> str:
     return "; ".join(dict.fromkeys(reasons))
 
 
-def _group_rows(cases: pd.DataFrame, group: str) -> pd.DataFrame:
+def _group_rows(cases: pd.DataFrame, group: str, fit: ModelFit | None = None) -> pd.DataFrame:
+    """A group's cases; with `fit`, those the fit used (complete cases of its model)."""
+    if fit is not None and fit.estimated:
+        cases = fit.ml.model.data
     return cases[cases["sectoral_group"].astype(str) == group]
 
 
@@ -72,7 +75,7 @@ def predicted_probabilities_table(fits: list[ModelFit], cases: pd.DataFrame, alp
     frames = []
     for fit in _by_group_fits(fits):
         for group in cb.group_codes:
-            why = _unestimable(fit, group) or ("" if len(_group_rows(cases, group)) else "no cases in this group")
+            why = _unestimable(fit, group) or ("" if len(_group_rows(cases, group, fit)) else "no cases in this group")
             if why:
                 frames.append(pd.DataFrame([{"form": fit.form, "sectoral_group": group, "note": why}]))
                 continue
@@ -91,7 +94,7 @@ def predicted_probabilities_table(fits: list[ModelFit], cases: pd.DataFrame, alp
                         "conf_low": table["ci_low"],
                         "conf_high": table["ci_high"],
                         "method": fit.reported_label,
-                        "note": "",
+                        "note": fit.complete_note,
                     }
                 )
             )
@@ -127,7 +130,7 @@ def _effect_rows(fit: ModelFit, group: str, rows: pd.DataFrame, alpha: float) ->
             "conf_high": r.conf_high,
             "cases": len(rows),
             "method": fit.reported_label,
-            "note": "",
+            "note": fit.complete_note,
         }
         for r in table.itertuples()
     ]
@@ -141,7 +144,7 @@ def marginal_effects_table(fits: list[ModelFit], cases: pd.DataFrame, alpha: flo
     rows: list[dict] = []
     for fit in _by_group_fits(fits):
         for group in load_codebook().group_codes:
-            members = _group_rows(cases, group)
+            members = _group_rows(cases, group, fit)
             notes = {
                 p: _unestimable(fit, group, (p,)) or ("" if len(members) else "no cases in this group")
                 for p in KEY_PREDICTORS
@@ -182,6 +185,7 @@ def _key_slopes(cases: pd.DataFrame, link: str, forms) -> list[dict]:
         for name in names:
             group, predictor = parse_term(name)
             note = unconverged or (reported.interval_note(name) if fit.separated else "")
+            note = "; ".join(n for n in (note, fit.complete_note) if n)
             rows.append(base | {"sectoral_group": group, "predictor": predictor, "estimate": reported.params[name],
                                 "conf_low": ci.loc[name, 0], "conf_high": ci.loc[name, 1], "note": note})  # fmt: skip
         for term, why in fit.reasons.items():

@@ -93,11 +93,12 @@ def pair_up(
 
 
 def _codes(a: pd.Series, b: pd.Series, level: str) -> np.ndarray:
+    """Coders x units codes as floats, NaN where a coder did not report the variable (alpha skips those)."""
     if level == "nominal":
-        categories = sorted(set(map(str, a)) | set(map(str, b)))
+        categories = sorted(set(map(str, a.dropna())) | set(map(str, b.dropna())))
         lookup = {c: k for k, c in enumerate(categories)}
-        return np.array([[lookup[str(x)] for x in a], [lookup[str(x)] for x in b]], dtype=float)
-    return np.vstack([a.to_numpy(dtype=float), b.to_numpy(dtype=float)])
+        return np.array([[np.nan if pd.isna(x) else lookup[str(x)] for x in s] for s in (a, b)], dtype=float)
+    return np.vstack([a.to_numpy(dtype=float, na_value=np.nan), b.to_numpy(dtype=float, na_value=np.nan)])
 
 
 def alpha(data: np.ndarray, level: str) -> float:
@@ -108,7 +109,7 @@ def alpha(data: np.ndarray, level: str) -> float:
 
 def value_counts(data: np.ndarray, domain: np.ndarray) -> np.ndarray:
     """Units x values matrix of how many coders gave each value (krippendorff's `value_counts` input)."""
-    return np.stack([(data == v).sum(axis=0) for v in domain], axis=1)
+    return np.stack([(data == v).sum(axis=0) for v in domain], axis=1) if len(domain) else np.zeros((data.shape[1], 0))
 
 
 def alpha_from_counts(counts: np.ndarray, domain: np.ndarray, level: str) -> float:
@@ -130,6 +131,9 @@ def reliability_table(
     """Alpha per variable with a percentile bootstrap interval, plus exact agreement and disagreements.
 
     Computed on the double-coded cases (`cases`); `first_coder_cases` is how many cases the first coding holds.
+    Where a coder did not report a variable, alpha uses the other values it has (Krippendorff's alpha handles
+    missing values), exact agreement the pairs both coded, and `disagreements` counts a code against "not
+    reported" as one; `not_reported` (only where there are any) counts the pairs with a code not reported.
     """
     a, b = pair_up(first, second)
     rng = np.random.default_rng(seed)
@@ -139,14 +143,17 @@ def reliability_table(
     rows = []
     for variable, metric in reliability_variables().items():
         data = _codes(a[variable], b[variable], metric)
-        domain = np.unique(data)
+        domain = np.unique(data[~np.isnan(data)])
         counts = value_counts(data, domain)
         point = alpha_from_counts(counts, domain, metric)
         boots = np.array([alpha_from_counts(counts[idx], domain, metric) for idx in draws])
         boots = boots[~np.isnan(boots)]
-        agree = float(np.mean(data[0] == data[1]))
+        coded = ~np.isnan(data).any(axis=0)  # pairs both coders coded
+        agree = float(np.mean(data[0, coded] == data[1, coded])) if coded.any() else float("nan")
         note = ""
-        if not len(boots):
+        if not len(domain):
+            note = "alpha undefined: not reported by either coder in any double-coded case"
+        elif not len(boots):
             note = "alpha undefined: a single value observed in every resample"
         elif np.all(boots == boots[0]):
             note = (
@@ -159,32 +166,41 @@ def reliability_table(
                 "metric": metric,
                 "cases": n,
                 "first_coder_cases": len(first),
-                "disagreements": int(np.sum(data[0] != data[1])),
+                "disagreements": int(
+                    np.sum(data[0, coded] != data[1, coded]) + np.sum(np.isnan(data).sum(axis=0) == 1)
+                ),
                 "exact_agreement": agree,
                 "alpha": point,
                 "ci_low": float(np.quantile(boots, lo)) if len(boots) else float("nan"),
                 "ci_high": float(np.quantile(boots, hi)) if len(boots) else float("nan"),
                 "bootstrap_draws": int(len(boots)),
                 "note": note,
+                "not_reported": int(np.sum(~coded)),
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table if table["not_reported"].any() else table.drop(columns="not_reported")
+
+
+def _shown(code) -> str:
+    return "not reported" if pd.isna(code) else str(code)
 
 
 def disagreements(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """Every (double-coded case, variable) on which the coders differ, with both codes."""
+    """Every (double-coded case, variable) on which the coders differ, with both codes ("not reported" against a
+    code is a disagreement)."""
     a, b = pair_up(first, second)
     rows = []
     for variable in reliability_variables():
-        differ = a[variable].astype(str) != b[variable].astype(str)
-        for case_id in a.index[differ]:
+        first_codes, second_codes = a[variable].map(_shown), b[variable].map(_shown)
+        for case_id in a.index[first_codes != second_codes]:
             rows.append(
                 {
                     "case_id": case_id,
                     "sectoral_group": str(a.at[case_id, "sectoral_group"]),
                     "variable": variable,
-                    "first_coder": str(a.at[case_id, variable]),
-                    "second_coder": str(b.at[case_id, variable]),
+                    "first_coder": first_codes[case_id],
+                    "second_coder": second_codes[case_id],
                 }
             )
     return pd.DataFrame(rows, columns=["case_id", "sectoral_group", "variable", "first_coder", "second_coder"])
