@@ -108,8 +108,8 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         sheet.to_csv(path, index=False)
     else:
         sheet.to_excel(path, index=False, sheet_name="my coding")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         # notebook 02: the sheet, a second coding of a subsample, reliability
         cases, _ = coding.load_sheet(path)
         second = cases.sample(frac=0.4, random_state=seed % 1000) if len(cases) > 2 else cases
@@ -163,6 +163,9 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         verdicts = claims.evaluate(cases, n_resamples=99)
         verdicts = claims.add_pooled_verdicts(verdicts, pooled)
         matplotlib.pyplot.close(plots.claims_grid(verdicts))
+    # a notebook prints any warning to stderr, which fails the run: no numerical warning may escape an analysis
+    numerical = [f"{w.filename}:{w.lineno}: {w.message}" for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert not numerical, numerical
     assert set(verdicts["verdict"]) <= set(verdicts_module.VERDICTS)
     assert _number_or_reason(verdicts["estimate"], verdicts["note"]).all()
     absent = set(coding.load_codebook().group_codes) - set(cases["sectoral_group"].astype(str))

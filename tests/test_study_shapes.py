@@ -85,3 +85,22 @@ def test_a_claim_on_a_fit_that_did_not_converge_decides_nothing(cases, monkeypat
     row = claims.evaluate(cases, register.with_claims([register.claim("CE-PRODUCT-TRAD")]), n_resamples=99).iloc[0]
     assert row["fit"] == "not estimable" and row["verdict"] == "inconclusive"
     assert row["note"] == "the maximum-likelihood fit did not converge" and np.isnan(row["estimate"])
+
+
+def test_groups_of_two_raise_no_numerical_warning_under_any_link(cases):
+    """A notebook prints a numerical warning to stderr, which fails the run. With two cases per group, the probit
+    and cloglog profile intervals try far points whose density-to-probability ratios overflow; the engine marks
+    those points unusable without a warning."""
+    import warnings
+
+    from upgrading.study import probabilities
+
+    two = cases.groupby("sectoral_group", observed=True).sample(n=2, random_state=0).reset_index(drop=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fits = models.fit_models(two)
+        models.leave_one_out_table(fits)
+        links = probabilities.link_robustness_table(two)
+    assert not [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert set(links["link"]) == {"logit", "probit", "cloglog"}
+    _rows_are_numbers_or_reasons(links.assign(model="by_group", term=links["predictor"]))

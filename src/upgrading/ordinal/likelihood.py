@@ -85,8 +85,11 @@ def total_loglik(alpha: np.ndarray, logp: np.ndarray, b: Batch):
     return np.where(ok, np.sum(b.weights * safe_logp, axis=1), -np.inf), ok, safe_logp
 
 
+@np.errstate(invalid="ignore", over="ignore")
 def score_from_ratios(b: Batch, r1: np.ndarray, r0: np.ndarray) -> np.ndarray:
-    """Score (R, q) from each case's f(u1) / p and f(u0) / p; sums over cases as (1, n) @ (n, .) products."""
+    """Score (R, q) from each case's f(u1) / p and f(u0) / p; sums over cases as (1, n) @ (n, .) products. At a
+    trial point far from any optimum a ratio can overflow (a probability tiny against its density, as with probit
+    and cloglog tails): the score is then not finite, which marks the point unusable, and nothing is printed."""
     w = b.weights
     by_threshold = (w * r1)[:, None, :] @ b.upper - (w * r0)[:, None, :] @ b.lower
     return np.concatenate([by_threshold[:, 0], -((w * (r1 - r0))[:, None, :] @ b.X)[:, 0]], axis=1)
@@ -167,10 +170,12 @@ def threshold_table(theta: np.ndarray, b: Batch):
     return u, np.exp(logf), logpi, upper, lower, bad
 
 
+@np.errstate(invalid="ignore", over="ignore")
 def _expected_information(tab: tuple, b: Batch):
     """Expected information (R, q, q), per case: category k depends on theta only through thresholds k-1, k and
     eta_i, so each case's block is tridiagonal in the thresholds plus an eta row. Also returns f_t^2 (1/pi_t +
-    1/pi_{t+1}) and f_t f_{t+1} / pi_{t+1}, which the penalty's gradient reuses."""
+    1/pi_{t+1}) and f_t f_{t+1} / pi_{t+1}, which the penalty's gradient reuses. Where a ratio f / pi overflowed
+    (`threshold_table`) the information is not finite: `information` marks that point not `good`, silently."""
     _, f, _, upper, lower, _ = tab
     a, c, X, w, T = upper[:-1], lower[1:], b.X, b.weights, len(f)
     dr = upper - lower  # minus (d pi_k / d eta) / pi_k

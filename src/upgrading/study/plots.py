@@ -37,7 +37,8 @@ def upgrading_distribution(table: pd.DataFrame) -> plt.Figure:
     for ax, form in zip(np.atleast_1d(axes), forms):
         sub = table[table["form"] == form].iloc[::-1]
         counts = sub[[f"score_{k}" for k in range(4)]].to_numpy(dtype=float)
-        shares = counts / counts.sum(axis=1, keepdims=True)
+        totals = counts.sum(axis=1, keepdims=True)  # 0 where a group reports no score of this form: no bar, n=0
+        shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
         left = np.zeros(len(sub))
         for k in range(4):
             ax.barh(
