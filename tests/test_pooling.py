@@ -86,7 +86,10 @@ def test_results_api(fits):
     result = fits["product_upgrading"]
     table = result.posterior_summary()
     groups = _reference("product_upgrading")["groups"]
-    assert list(table.columns) == ["mean", "sd", "q025", "q05", "q50", "q95", "q975", "p_positive"]
+    summaries = ["mean", "sd", "q025", "q05", "q50", "q95", "q975", "p_positive"]
+    assert list(table.columns) == summaries + [f"mcse_{s}" for s in summaries]
+    assert (table[[f"mcse_{s}" for s in summaries[:-1]]] > 0).all().all()
+    assert table["mcse_p_positive"].notna().sum() == table["p_positive"].notna().sum()
     assert list(table.index[:4]) == ["mu_beta", "mu_gamma", "tau_beta", "tau_gamma"]
     assert f"beta[{groups[0]}]" in table.index and f"delta[{groups[0]}]" not in table.index
     assert table.loc["theta[1]", "mean"] < table.loc["theta[2]", "mean"] < table.loc["theta[3]", "mean"]

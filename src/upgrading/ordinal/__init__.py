@@ -37,13 +37,15 @@ from .engine import BatchFit, newton
 from .links import LINKS, Link, get_link
 from .multilevel import PoolingWarning, partially_pooled
 from .multilevel_inputs import PoolingPriors, PoolingSettings
-from .multilevel_results import PartiallyPooledResults
+from .multilevel_results import ACCURACY, AccuracyRule, PartiallyPooledResults
 from .profile import likelihood_ratios
 from .replicates import DesignFit, ReplicateFits, fit_designs, fit_replicates
 from .results import CumulativeLink, CumulativeLinkResults, OrderedLogit, SeparationWarning, ordered_logit
 from .separation import Separation
 
 __all__ = [
+    "ACCURACY",
+    "AccuracyRule",
     "Batch",
     "CumulativeLink",
     "LINKS",

@@ -37,13 +37,14 @@ import pandas as pd
 from scipy import special
 
 from ..errors import UpgradingError
-from .batch import Batch, Prior
+from .batch import Batch
 from .design import ModelWarning
 from .engine import BatchFit, newton
+from .gaps import GapJacobianPrior, gap_laplace
 from .likelihood import log_probability
 from .multilevel_inputs import DEFAULT, FAST, SYMBOLS, PooledData, PoolingPriors, PoolingSettings, prepare
 from .multilevel_results import PartiallyPooledResults
-from .psis import khat_threshold, psis
+from .psis import psis
 
 #: a larger share of the hyperparameters' mass in the grid's edge cells means the grid cut the posterior off
 EDGE_MASS_MAX = 0.01
@@ -121,10 +122,20 @@ def _log_hyperprior(log_tau: np.ndarray, priors: PoolingPriors) -> np.ndarray:
     return np.sum(0.5 * math.log(2 / math.pi) - math.log(s) - 0.5 * (tau / s) ** 2 + log_tau, axis=1)
 
 
+#: draws evaluated at once by `_log_joint` (its (draws, cases) arrays stay under about 100 MB at 100 cases)
+JOINT_BLOCK = 100_000
+
+
 def _log_joint(
     x: np.ndarray, log_tau: np.ndarray, d: PooledData, X: np.ndarray, lay: Layout, priors: PoolingPriors
 ) -> np.ndarray:
-    """Exact log posterior density (up to one constant) of draws x (S, q) at log tau (S, k); -inf if unordered."""
+    """Exact log posterior density (up to one constant) of draws x (S, q) at log tau (S, k); -inf if unordered.
+    Evaluated in blocks of JOINT_BLOCK draws, so memory does not grow with the draws an improved fit asks for."""
+    if len(x) > JOINT_BLOCK:
+        return np.concatenate(
+            [_log_joint(x[i : i + JOINT_BLOCK], log_tau[i : i + JOINT_BLOCK], d, X, lay, priors)
+             for i in range(0, len(x), JOINT_BLOCK)]
+        )  # fmt: skip
     T = lay.T
     alpha = x[:, :T]
     ordered = np.all(np.diff(alpha, axis=1) > 0, axis=1)
@@ -175,34 +186,47 @@ def _conditional_modes(
         [f"x{j}" for j in range(X.shape[1])],
     )
     stop = GRID_DECREMENT if settings.stop_at_acceptance else None
-    return newton(batch, prior=Prior(P), tol=GRID_TOL, max_iter=GRID_MAX_ITER, decrement_tol=stop), P
+    prior = GapJacobianPrior(P, 0.0, lay.T)
+    fit = newton(batch, start=_ordered_start(d, lay, R), prior=prior, tol=GRID_TOL, max_iter=GRID_MAX_ITER,
+                 decrement_tol=stop)  # fmt: skip
+    return fit, P
 
 
-def _laplace(
-    fit: BatchFit, curvature: np.ndarray, P: np.ndarray, log_tau: np.ndarray, priors: PoolingPriors
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which grid points have a usable mode, and the log posterior of log tau at each (-inf where not usable)."""
-    R, q = len(log_tau), curvature.shape[1]
-    # where tau is tiny the precision 1/tau^2 is huge and the gradient's rounding noise exceeds any absolute
-    # tolerance: a mode is also accepted when Newton's decrement g'H^-1 g (twice the objective still to gain) is nil
+def _ordered_start(d: PooledData, lay: Layout, R: int) -> np.ndarray:
+    """Thresholds at the logits of the cumulative shares with half a case added to every level (strictly
+    ordered, also where a level is unobserved), everything else at 0."""
+    counts = np.bincount(d.y, minlength=d.n_levels) + 0.5
+    shares = np.cumsum(counts)[:-1] / counts.sum()
+    start = np.zeros((R, lay.q))
+    start[:, : lay.T] = special.logit(shares)
+    return start
+
+
+def _accepted(fit: BatchFit) -> np.ndarray:
+    """Grid points whose solve reached its mode: converged, or (where tau is tiny the precision 1/tau^2 is huge
+    and the gradient's rounding noise exceeds any absolute tolerance) a Newton decrement g'H^-1 g, twice the
+    objective still to gain, that is nil."""
+    curvature = -fit.hessian
+    R, q = curvature.shape[:2]
     finite = np.isfinite(fit.objective) & np.all(np.isfinite(curvature), axis=(1, 2))
     decrement = np.full(R, np.inf)
     with np.errstate(all="ignore"):
         step = np.linalg.solve(np.where(finite[:, None, None], curvature, np.eye(q)), fit.gradient[..., None])
     decrement[finite] = np.einsum("rq,rq->r", fit.gradient, step[..., 0])[finite]
-    usable = finite & (fit.converged | (np.abs(decrement) < GRID_DECREMENT))
-    L = np.broadcast_to(np.eye(q), curvature.shape).copy()
-    for r in np.flatnonzero(usable):
-        try:
-            L[r] = np.linalg.cholesky(curvature[r])
-        except np.linalg.LinAlgError:
-            usable[r] = False
+    return finite & (fit.converged | (np.abs(decrement) < GRID_DECREMENT))
+
+
+def _laplace(
+    fit: BatchFit, L: np.ndarray, usable: np.ndarray, P: np.ndarray, log_tau: np.ndarray, priors: PoolingPriors
+) -> np.ndarray:
+    """The log posterior of log tau at each grid point (-inf where not usable): the Laplace approximation in the
+    gap coordinates, log density at the mode (the objective, which holds the Jacobian) + 0.5 log det(prior
+    precision) - 0.5 log det(curvature in the gap coordinates, L L')."""
     logdet_post = 2 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
     logdet_prior = np.linalg.slogdet(P)[1]
-    log_post = np.where(
+    return np.where(
         usable, fit.objective + 0.5 * logdet_prior - 0.5 * logdet_post + _log_hyperprior(log_tau, priors), -np.inf
     )
-    return usable, log_post
 
 
 def _edge_mass(grid_w: np.ndarray, n_axis: int, k: int) -> dict[str, float]:
@@ -216,38 +240,23 @@ def _edge_mass(grid_w: np.ndarray, n_axis: int, k: int) -> dict[str, float]:
     return edge
 
 
+def _draws_edge_mass(
+    draw_log_tau: np.ndarray, weights: np.ndarray, log_tau: np.ndarray, settings: PoolingSettings
+) -> dict[str, float]:
+    """The importance-corrected posterior mass in the lowest and the highest cells of each SD's axis: mass that the
+    correction moves to the grid's boundary (where the posterior may go on beyond it) counts in the edge check as
+    the Laplace weights' does."""
+    edge, half = {}, settings.grid_step / 2
+    for v, sym in enumerate(SYMBOLS[: log_tau.shape[1]]):
+        low, high = log_tau[:, v].min(), log_tau[:, v].max()
+        edge[f"tau_{sym} low"] = float(weights[draw_log_tau[:, v] < low + half].sum())
+        edge[f"tau_{sym} high"] = float(weights[draw_log_tau[:, v] > high - half].sum())
+    return edge
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 3. Importance sampling from the grid's mixture
 # ---------------------------------------------------------------------------------------------------------
-
-
-def _gap_laplace(
-    mode: np.ndarray, curvature: np.ndarray, usable: np.ndarray, lay: Layout
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each grid point's Laplace approximation in the gaps of the thresholds (theta_1, log(theta_2 - theta_1), ...):
-    mode, Cholesky factor of the curvature, and the grid points where that factor exists.
-
-    The thresholds' conditionals are skewed where an outcome level is rare or unobserved, the logs of their gaps
-    much less so, and every draw made in the gaps is ordered.
-    """
-    T, q = lay.T, lay.q
-    R = len(mode)
-    m_u = mode.copy()
-    m_u[:, 1:T] = np.log(np.diff(mode[:, :T], axis=1))
-    J = np.broadcast_to(np.eye(q), (R, q, q)).copy()  # d theta / d u at the mode
-    gaps = np.exp(m_u[:, 1:T])
-    for j in range(1, T):
-        J[:, j, 1 : j + 1] = gaps[:, :j]
-        J[:, j, 0] = 1.0
-    H_u = np.swapaxes(J, 1, 2) @ curvature @ J
-    L = np.broadcast_to(np.eye(q), (R, q, q)).copy()
-    usable = usable.copy()
-    for r in np.flatnonzero(usable):
-        try:
-            L[r] = np.linalg.cholesky(H_u[r])
-        except np.linalg.LinAlgError:
-            usable[r] = False
-    return m_u, L, usable
 
 
 def _draw_proposal(
@@ -273,8 +282,12 @@ def _draw_proposal(
     z = rng.standard_normal((S, q))
     if df is not None:  # multivariate t: heavier tails than the Laplace Gaussians, so no draw is starved
         z *= np.sqrt(df / rng.chisquare(df, S))[:, None]
-    L_inv_T = np.swapaxes(np.linalg.inv(L), 1, 2)
-    u = m_u[comp] + np.einsum("sij,sj->si", L_inv_T[comp], z)
+    L_inv = np.linalg.inv(L)
+    u = m_u[comp]
+    order = np.argsort(comp, kind="stable")
+    cells, starts = np.unique(comp[order], return_index=True)
+    for r, rows in zip(cells, np.split(order, starts[1:])):  # each cell's draws at once: u = m + L'^-1 z
+        u[rows] += z[rows] @ L_inv[r]
     x = u.copy()
     x[:, :T] = u[:, :1] + np.concatenate([np.zeros((S, 1)), np.cumsum(np.exp(u[:, 1:T]), axis=1)], axis=1)
     log_q = (
@@ -329,16 +342,10 @@ def _named_draws(x: np.ndarray, tau: np.ndarray, lay: Layout, groups: list) -> t
 # ---------------------------------------------------------------------------------------------------------
 
 
-def diagnose(k_hat: float, draws: int, edge_mass: dict[str, float], usable: np.ndarray) -> list[str]:
-    """Why the posterior cannot be trusted, if it cannot: k-hat above its threshold for this many draws, too much
-    mass in the grid's edge cells, grid points that could not be fitted. Empty when reliable."""
+def diagnose(edge_mass: dict[str, float], usable: np.ndarray) -> list[str]:
+    """What more draws cannot fix: too much mass in the grid's edge cells, grid points that could not be fitted.
+    (How accurate the draws are is the accuracy rule's, `PartiallyPooledResults.accuracy_problems`.)"""
     problems = []
-    limit = khat_threshold(draws)
-    if not k_hat <= limit:
-        problems.append(
-            f"PSIS k-hat {k_hat:.2f} > {limit:.2f}: the importance-sampling correction is "
-            "unreliable; these numbers are not a posterior"
-        )
     worst = max(edge_mass, key=edge_mass.get)
     if edge_mass[worst] > EDGE_MASS_MAX:
         problems.append(
@@ -363,6 +370,7 @@ def partially_pooled(
     fast: bool = False,
     settings: PoolingSettings | None = None,
     warn: bool = True,
+    reported: Sequence[str] | None = None,
 ) -> PartiallyPooledResults:
     """Posterior of the partially pooled ordered logit of `outcome` with slopes of `varying` per `group`.
 
@@ -371,26 +379,56 @@ def partially_pooled(
     else sorted); `fast=True` uses `FAST` (coarser grid, fewer draws) unless `settings` is given. A posterior
     that cannot be trusted is returned with its problems (`ok`, `problems`) and, with `warn`, a PoolingWarning
     for each. Deterministic: the same input gives the same floats.
+
+    Accuracy: the posterior must pass the accuracy rule (`ACCURACY`) on the parameters whose summaries the caller
+    reports (`reported`, names as in `names`; default mu, tau and every group slope); until it does, the fit
+    improves itself (`PoolingSettings.improved`: more draws, then a finer grid and heavier-tailed proposal), and
+    after `settings.max_attempts` it is flagged unreliable. `attempts` records each try.
     """
     settings = settings or (FAST if fast else DEFAULT)
     d = prepare(data, outcome, group, varying, levels, groups)
+    attempts, attempt = [], settings
+    while True:
+        result = _posterior(d, priors, attempt)
+        result.covered = list(reported) if reported is not None else result.reported()
+        accuracy = result.accuracy_problems()
+        attempts.append({"draws": attempt.draws, "grid_step": attempt.grid_step, "proposal_df": attempt.proposal_df,
+                         "k_hat": result.k_hat, "ess": result.ess, "problems": accuracy})  # fmt: skip
+        if result.problems or not accuracy or len(attempts) >= settings.max_attempts:
+            break  # (the grid's problems are not fixed by more draws)
+        following = settings.improved(attempt, result.shortfall())
+        if following == attempt:
+            break
+        attempt = following
+    if accuracy:
+        result.problems.append(
+            f"the accuracy rule is not met after {len(attempts)} attempt{'s' if len(attempts) > 1 else ''} "
+            f"(up to {attempt.draws} draws, grid step {attempt.grid_step:g}): "
+            + "; ".join(accuracy)
+            + ": the importance-sampling correction is unreliable; these numbers are not a posterior"
+        )
+    result.ok, result.attempts = not result.problems, attempts
+    if warn:
+        for text in result.problems:
+            warnings.warn(f"{outcome}: {text}", PoolingWarning, stacklevel=2)
+    return result
+
+
+def _posterior(d: PooledData, priors: PoolingPriors, settings: PoolingSettings) -> PartiallyPooledResults:
+    """One attempt: grid, Laplace weights, importance draws at these settings."""
     lay = Layout(d.n_levels - 1, len(d.groups), len(d.varying))
     X = _design_matrix(d, lay)
     log_tau, n_axis = _grid(priors, settings, lay.k)
     fit, P = _conditional_modes(d, X, lay, log_tau, priors, settings)
-    curvature = -fit.hessian
-    usable, log_post = _laplace(fit, curvature, P, log_tau, priors)
+    m_u, L, usable = gap_laplace(fit, P, _accepted(fit), lay.T)
+    log_post = _laplace(fit, L, usable, P, log_tau, priors)
     if not np.isfinite(log_post).any():
-        raise UpgradingError(f"{outcome}: no grid point of the hyperparameters could be fitted")
+        raise UpgradingError(f"{d.outcome}: no grid point of the hyperparameters could be fitted")
     grid_w = np.exp(log_post - special.logsumexp(log_post))
-    edge = _edge_mass(grid_w, n_axis, lay.k)
-    m_u, L, usable = _gap_laplace(fit.theta, curvature, usable, lay)
     x, draw_log_tau, log_q = _draw_proposal(m_u, L, usable, log_tau, grid_w, lay, settings)
     weights, k_hat = psis(_log_joint(x, draw_log_tau, d, X, lay, priors) - log_q)
-    problems = diagnose(k_hat, settings.draws, edge, usable)
-    if warn:
-        for text in problems:
-            warnings.warn(f"{outcome}: {text}", PoolingWarning, stacklevel=2)
+    laplace, corrected = _edge_mass(grid_w, n_axis, lay.k), _draws_edge_mass(draw_log_tau, weights, log_tau, settings)
+    edge = {key: max(laplace[key], corrected[key]) for key in laplace}
     names, draws = _named_draws(x, np.exp(draw_log_tau), lay, d.groups)
     grid = dict(log_tau=log_tau, weight=grid_w, converged=fit.converged, usable=usable, edge_mass=edge)
-    return PartiallyPooledResults(d, priors, settings, names, draws, weights, k_hat, grid, problems)
+    return PartiallyPooledResults(d, priors, settings, names, draws, weights, k_hat, grid, diagnose(edge, usable))

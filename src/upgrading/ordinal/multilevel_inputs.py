@@ -4,9 +4,10 @@ data noted)."""
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,20 @@ class PoolingSettings:
     seed: int = 20251123
     proposal_df: float | None = 7.0
     stop_at_acceptance: bool = False
+    max_attempts: int = 4  # attempts (`improved`) until the posterior passes the accuracy rule
+
+    def improved(self, current: PoolingSettings, shortfall: float | None) -> PoolingSettings:
+        """The next attempt after `current` missed the accuracy rule. `shortfall`: how many times the draws the
+        Monte Carlo errors call for (MCSE scales as 1 / sqrt(draws)), None where k-hat failed (more draws do not
+        fix a poor proposal). More draws, a power of two sized by the shortfall with a 25% margin (at least twice
+        as many, at most sixteen times these settings' draws); where k-hat failed, or the draws were already
+        raised once, also a grid twice as fine with a heavier-tailed proposal (t with 4 df). Deterministic (the
+        same seed), so which attempt passes is a property of the sheet, not of luck."""
+        scale = 2.0 if shortfall is None else 2.0 ** math.ceil(math.log2(min(max(1.25 * shortfall, 2.0), 16.0)))
+        more = replace(current, draws=int(min(current.draws * scale, 16 * self.draws)))
+        if shortfall is None or current.draws > self.draws:
+            return replace(more, grid_step=self.grid_step / 2, proposal_df=4.0)
+        return more
 
     def __post_init__(self) -> None:
         low, high = self.tau_range
@@ -73,7 +88,7 @@ class PoolingSettings:
 DEFAULT = PoolingSettings()
 #: coarser grid, fewer draws and grid solves that stop at acceptance, for simulation studies that fit thousands of
 #: replicates (their accuracy against NUTS is shown in notebook 06)
-FAST = PoolingSettings(grid_step=0.6, draws=8000, stop_at_acceptance=True)
+FAST = PoolingSettings(grid_step=0.6, draws=16000, stop_at_acceptance=True)
 
 
 @dataclass
@@ -111,6 +126,7 @@ def prepare(
     gidx, group_names = _group_index(data[group], group, groups)
     V = _varying_matrix(data, varying)
     notes += _sparse_group_notes(gidx, group_names, V, varying)
+    notes += _constant_outcome_notes(y, gidx, group_names, levels, outcome)
     return PooledData(y, levels, gidx, group_names, V, varying, outcome, group, notes)
 
 
@@ -214,4 +230,20 @@ def _sparse_group_notes(gidx: np.ndarray, group_names: list, V: np.ndarray, vary
                     f"group {g!r}: {', '.join(flat)} does not vary within the group, so its slope there "
                     "is informed by the pooling prior only"
                 )
+    return notes
+
+
+def _constant_outcome_notes(
+    y: np.ndarray, gidx: np.ndarray, group_names: list, levels: list, outcome: str
+) -> list[str]:
+    """A group (of two cases or more) whose outcome is the same in every case: the data say only that its shift is
+    large or small, not how large, so the shift's posterior (and the slopes' spread there) follows its prior."""
+    notes = []
+    for j, g in enumerate(group_names):
+        codes = np.unique(y[gidx == j])
+        if np.sum(gidx == j) > 1 and len(codes) == 1:
+            notes.append(
+                f"group {g!r}: every case has {outcome} = {levels[codes[0]]}, so its shift is driven by its prior "
+                "(the data bound it on one side only)"
+            )
     return notes

@@ -8,6 +8,7 @@ passed off as one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -17,6 +18,34 @@ from .multilevel_inputs import SYMBOLS, PooledData, PoolingPriors, PoolingSettin
 from .psis import khat_threshold, sort_order, weighted_quantiles
 
 QUANTILES = {"q025": 0.025, "q05": 0.05, "q50": 0.5, "q95": 0.95, "q975": 0.975}
+
+
+@dataclass(frozen=True)
+class AccuracyRule:
+    """What "ok" means for a posterior computed by importance sampling. The tolerance to which it is checked against
+    a long NUTS run: posterior means within `mean` posterior SD, SDs within `sd` (relative), quantiles within
+    `quantile` SD, P(> 0) within `p_positive`. A fit is "ok" when k-hat is at most its threshold for the number of
+    draws (Vehtari et al. 2024), the effective sample size is at least `ess_min`, and every Monte Carlo standard
+    error of a reported summary (mean, SD, the 2.5, 5, 50, 95 and 97.5% quantiles, P(> 0)) of a reported
+    parameter is at most `mcse_share` of its tolerance (two MCSEs inside it)."""
+
+    ess_min: float = 2000.0
+    mean: float = 0.1
+    sd: float = 0.10
+    quantile: float = 0.15
+    p_positive: float = 0.03
+    mcse_share: float = 0.5
+
+    def scaled_mcse(self, mcse: pd.DataFrame, sd: np.ndarray) -> dict[str, pd.Series]:
+        """Each summary's MCSEs (`PartiallyPooledResults.mcse`) over its bound: above 1 misses the rule."""
+        bound = {"mean": self.mean, "SD": self.sd, "quantile": self.quantile, "P(> 0)": self.p_positive}
+        out = {"mean": mcse["mean"] / sd / bound["mean"], "SD": mcse["sd"] / sd / bound["SD"]}
+        out |= {f"{label} quantile": mcse[label] / sd / bound["quantile"] for label in QUANTILES}
+        out["P(> 0)"] = mcse["p_positive"] / bound["P(> 0)"]
+        return {what: values / self.mcse_share for what, values in out.items()}
+
+
+ACCURACY = AccuracyRule()
 
 
 class PartiallyPooledResults:
@@ -51,6 +80,8 @@ class PartiallyPooledResults:
         self.notes = list(d.notes)
         self.problems = list(problems)
         self.ok = not problems
+        self.attempts: list[dict] = []  # the settings tried until the accuracy rule passed (`partially_pooled`)
+        self.covered: list[str] = self.reported()  # the parameters the accuracy rule is checked on
 
     @property
     def status(self) -> str:
@@ -69,6 +100,7 @@ class PartiallyPooledResults:
             "edge_mass": dict(self.grid["edge_mass"]),
             "unusable_grid_points": int(np.sum(~self.grid["usable"])),
             "seed": self.settings.seed,
+            "attempts": len(self.attempts),
         }
 
     # -- estimates -------------------------------------------------------------------------------------------
@@ -114,13 +146,83 @@ class PartiallyPooledResults:
         cols = [self.names.index(n) for n in slopes]
         return pd.Series(self.weights @ (self.draws[:, cols] > 0), index=slopes, name="p_positive")
 
+    def reported(self) -> list[str]:
+        """The parameters the accuracy rule covers: mu, tau and the group slopes (not the shifts and thresholds)."""
+        return [n for n in self.names if not n.startswith(("delta[", "theta["))]
+
+    def mcse(self, cols=None) -> pd.DataFrame:
+        """Monte Carlo standard errors of the posterior mean, SD, quantiles and P(> 0) (rows: parameters, or
+        `cols`), from the self-normalised importance weights w: Var(sum w h) ~ sum w^2 (h - E h)^2 (Vehtari et al.
+        2024), with h = x for the mean, (x - m)^2 for the variance (delta method for the SD), 1(x > 0) for P(> 0),
+        and 1(x <= q_p) for a quantile's probability, carried to the quantile scale as half the distance between
+        the quantiles at p -/+ that standard error."""
+        names = self.names if cols is None else list(cols)
+        index = [self.names.index(n) for n in names]
+        x, w2 = self.draws[:, index], self.weights**2
+        mean, sd = self.params[names].to_numpy(), self.bse[names].to_numpy()
+        centred = (x - mean) ** 2
+        table = pd.DataFrame(index=names)
+        table["mean"] = np.sqrt(w2 @ centred)
+        table["sd"] = np.sqrt(w2 @ (centred - sd**2) ** 2) / (2 * np.where(sd > 0, sd, np.nan))
+        probs = np.array(list(QUANTILES.values()))
+        order = self._order(index)
+        spread = np.empty((len(names), len(probs)))
+        for c, j in enumerate(index):  # per parameter, on its sorted draws: the weighted ECDF of `quantiles`
+            xs, ws = self.draws[order[:, c], j], self.weights[order[:, c]]
+            mid, below_w2 = np.cumsum(ws) - 0.5 * ws, np.cumsum(ws**2)
+            q = np.interp(probs, mid, xs)
+            at = np.searchsorted(xs, q, side="right")  # draws <= q
+            w2_below = np.where(at > 0, below_w2[np.maximum(at - 1, 0)], 0.0)
+            se_p = np.sqrt(w2_below * (1 - probs) ** 2 + (below_w2[-1] - w2_below) * probs**2)
+            spread[c] = (
+                np.interp(np.clip(probs + se_p, 0, 1), mid, xs) - np.interp(np.clip(probs - se_p, 0, 1), mid, xs)
+            ) / 2
+        for k, label in enumerate(QUANTILES):
+            table[label] = spread[:, k]
+        positive = x > 0
+        table["p_positive"] = np.sqrt(w2 @ (positive - self.weights @ positive) ** 2)
+        table.index.name = "parameter"
+        return table
+
+    def shortfall(self, rule: AccuracyRule = ACCURACY) -> float | None:
+        """How many times the draws the accuracy rule calls for (1 or less: enough), from the effective sample size
+        and the largest MCSE against its bound (MCSE ~ 1 / sqrt(draws)); None where k-hat fails."""
+        if not self.k_hat <= khat_threshold(self.settings.draws):
+            return None
+        worst = max(values.fillna(0).max() for values in self._scaled_mcse(rule).values())
+        return float(max(rule.ess_min / max(self.ess, 1.0), worst**2))
+
+    def _scaled_mcse(self, rule: AccuracyRule) -> dict[str, pd.Series]:
+        names = self.covered
+        return rule.scaled_mcse(self.mcse(names), self.bse[names].to_numpy())
+
+    def accuracy_problems(self, rule: AccuracyRule = ACCURACY) -> list[str]:
+        """Where the posterior misses the accuracy rule on the covered parameters (empty when it passes)."""
+        problems = []
+        limit = khat_threshold(self.settings.draws)
+        if not self.k_hat <= limit:
+            problems.append(f"PSIS k-hat {self.k_hat:.2f} > {limit:.2f}")
+        if not self.ess >= rule.ess_min:
+            problems.append(f"effective sample size {self.ess:.0f} < {rule.ess_min:.0f}")
+        if problems:
+            return problems
+        for what, values in self._scaled_mcse(rule).items():
+            worst = values.fillna(0).idxmax()
+            if values[worst] > 1:
+                problems.append(f"the Monte Carlo SE of the {what} of {worst} is {values[worst]:.2f} times its bound")
+        return problems
+
     def posterior_summary(self) -> pd.DataFrame:
-        """mean, sd, q025, q05, q50, q95, q975 of every parameter (MODEL.md's names) and p_positive of the slopes."""
+        """mean, sd, q025, q05, q50, q95, q975 of every parameter (MODEL.md's names) and p_positive of the slopes,
+        each with its Monte Carlo standard error (`mcse_<summary>`)."""
         table = pd.DataFrame({"mean": self.params, "sd": self.bse})
         q = self.quantiles(list(QUANTILES.values()))
         for name, p in QUANTILES.items():
             table[name] = q[p]
         table["p_positive"] = self.p_positive.reindex(table.index)
+        mcse = self.mcse()
+        for column in mcse:  # the Monte Carlo standard error of each summary (P(> 0): the slopes' only)
+            table[f"mcse_{column}"] = mcse[column].where(table[column].notna()) if column in table else mcse[column]
         table.index.name = "parameter"
         table.attrs["status"] = self.status
         table.attrs["diagnostics"] = self.diagnostics

@@ -109,9 +109,15 @@ def pooling_power_reading(comparison: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def fast_accuracy(settings, agreement: pd.DataFrame) -> str:
-    """The fast setting of the partially pooled posterior and its measured accuracy against the NUTS references."""
-    text = f"Fast setting: grid step {settings.grid_step:g} on log tau, {settings.draws:,} importance draws. "
+def fast_accuracy(settings, agreement: pd.DataFrame, fits: dict | None = None) -> str:
+    """The fast setting of the partially pooled posterior, the draws its fits took to pass the accuracy rule, and its
+    measured accuracy against the NUTS references."""
+    text = (
+        f"Fast setting: grid step {settings.grid_step:g} on log tau, {settings.draws:,} importance draws to start, "
+        "raised (and the grid refined) until each fit passes the accuracy rule"
+    )
+    used = [f.result.settings.draws for f in (fits or {}).values() if f.result is not None]
+    text += f" (on the simulated sheet: {span_of(used)} draws). " if used else ". "
     if agreement.empty:
         return text + "Its accuracy could not be measured here (the NUTS references were not found)."
     worst = {k: agreement[f"{k}_error"].max() for k in ("mean", "sd", "q05", "q95", "p_positive")}
@@ -142,3 +148,9 @@ def rule_change(changes: pd.DataFrame, shown: int = 6) -> str:
             f"P({r.rate}) {r.before:.3f} -> {r.after:.3f} ({r.change:+.3f}, MC SE {r.mcse_change:.3f})"
         )
     return "\n".join(lines)
+
+
+def span_of(values: list[int]) -> str:
+    """'16,000' or '16,000 to 64,000'."""
+    low, high = min(values), max(values)
+    return f"{low:,}" if low == high else f"{low:,} to {high:,}"

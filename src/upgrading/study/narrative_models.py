@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..ordinal import ACCURACY
 from .narrative import count_span, group_sizes, series, span, words
 
 # 04 · models -----------------------------------------------------------------------------------------------
@@ -226,9 +227,15 @@ def pooling_method(settings, priors, n_groups: int, grid_points: int) -> str:
         "every conditional mode and curvature of the other parameters comes from one batched Newton solve of "
         "the ordered-logit engine; (2) a Laplace approximation weights the grid points; (3) "
         f"{settings.draws:,} draws from that mixture (seed {settings.seed}) are reweighted to the exact posterior "
-        "by Pareto-smoothed importance sampling, whose k-hat says whether the correction can be trusted. A fit "
-        "whose k-hat is too high or whose hyperparameters' mass reaches the grid's edge is reported as "
-        "unreliable, its numbers withheld. Priors (`src/upgrading/data/pooling.toml`, each with its reason; "
+        "by Pareto-smoothed importance sampling. The grid's modes are found in the coordinates the draws use "
+        "(the first threshold and the logs of the gaps between thresholds), where a mode exists even when an "
+        "upgrading level is never observed. Every reported summary has a Monte Carlo standard error from the "
+        f'importance weights, and a fit is "ok" only under the declared accuracy rule: k-hat under its '
+        f"threshold, an effective sample size of at least {ACCURACY.ess_min:,.0f}, and every Monte Carlo SE at most "
+        f"{ACCURACY.mcse_share:.0%} of the tolerance to which the method is checked against NUTS. A fit that misses "
+        "it improves itself (more draws, then a finer grid and a heavier-tailed proposal); one that still misses "
+        "it, or whose hyperparameters' mass reaches the grid's edge, is reported as unreliable, its numbers "
+        "withheld. Priors (`src/upgrading/data/pooling.toml`, each with its reason; "
         f"edit and rerun): mu ~ Normal(0, {priors.mu_sd:g}), tau ~ HalfNormal({priors.tau_scale:g}), group "
         f"shifts ~ Normal(0, {priors.delta_sd:g}), thresholds ~ Normal(0, {priors.threshold_sd:g}) in order."
     )

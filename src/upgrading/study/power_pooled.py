@@ -24,7 +24,7 @@ UNRELIABLE = "unreliable"
 
 
 def _replicate_fits(cases: pd.DataFrame, forms, settings) -> dict:
-    return {form: pooling.fit_form(cases, form, settings=settings) for form in forms}
+    return {form: pooling.fit_form(cases, form, settings=settings, reported="slopes") for form in forms}
 
 
 def run_pooled_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int, settings=None):

@@ -1,0 +1,139 @@
+"""The partially pooled fit on small and uneven sheets: right, or it says it is not.
+
+Four small sheets of our own (tests/reference/pooling/sheet_*.csv: two and three cases per group, a constant-outcome
+group beside a group of two, an outcome level never observed), each with a NUTS reference made by
+make_pooling_ref.py there. Checked: agreement with NUTS within the declared tolerance or an "unreliable" status;
+Monte Carlo standard errors that match the spread of estimates over seeds; the
+accuracy rule and the fit's improvement when it misses it; the constant-group note. (The same status under five
+seeds: test_pooling_seeds.py, a module of its own so that the test workers share the load.)"""
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from upgrading.ordinal import ACCURACY, PoolingSettings, partially_pooled
+from upgrading.study.pooling import TOLERANCE, load_priors
+
+REFERENCE = Path(__file__).parent / "reference" / "pooling"
+SMALL = ["sheet_two_per_group", "sheet_three_per_group", "sheet_constant_group", "sheet_unobserved_middle"]
+GROUPS = ["traditional_manufacturing", "natural_resource_based", "complex_product_systems", "specialised_suppliers"]
+MODEL = dict(group="sectoral_group", varying=["collective_efficiency", "leader_driven"], priors=load_priors())
+
+
+def _sheet(name: str) -> pd.DataFrame:
+    """A reference sheet as MODEL.md builds it: groups in codebook order (those present), leader_driven."""
+    df = pd.read_csv(REFERENCE / f"{name}.csv")
+    df["sectoral_group"] = pd.Categorical(df["sectoral_group"], [g for g in GROUPS if g in set(df["sectoral_group"])])
+    df["leader_driven"] = df["governance"].isin(["quasi_hierarchy", "hierarchy"]).astype(int)
+    return df
+
+
+def _fit(df: pd.DataFrame, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return partially_pooled(df, "product_upgrading", **MODEL, levels=[0, 1, 2, 3], **options)
+
+
+def _errors(result, reference: dict) -> list[str]:
+    """Every reported quantity of every parameter outside the tolerance (in units of it)."""
+    table, problems = result.posterior_summary(), []
+    for name, r in reference["parameters"].items():
+        ours, sd = table.loc[name], r["sd"]
+        checks = {
+            "mean": abs(ours["mean"] - r["mean"]) / sd / TOLERANCE["mean"],
+            "sd": abs(ours["sd"] / sd - 1) / TOLERANCE["sd"],
+            "q05": abs(ours["q05"] - r["q05"]) / sd / TOLERANCE["q05"],
+            "q95": abs(ours["q95"] - r["q95"]) / sd / TOLERANCE["q95"],
+        }
+        if "p_positive" in r:
+            checks["p_positive"] = abs(ours["p_positive"] - r["p_positive"]) / TOLERANCE["p_positive"]
+        problems += [f"{name} {k}: {v:.2f} x tolerance" for k, v in checks.items() if v > 1]
+    return problems
+
+
+@pytest.fixture(scope="module")
+def fits():
+    return {name: _fit(_sheet(name)) for name in SMALL}
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_sheets_agree_with_nuts_or_say_unreliable(fits, name):
+    reference = json.loads((REFERENCE / f"{name}__product_upgrading.json").read_text(encoding="utf-8"))
+    assert reference["diagnostics"]["divergences"] == 0 and reference["diagnostics"]["max_r_hat"] < 1.01
+    result = fits[name]
+    if not result.ok:
+        assert "unreliable" in result.status and "not a posterior" in result.status
+        return
+    assert not _errors(result, reference)
+
+
+def test_an_unobserved_middle_level_is_fitted_in_the_gap_coordinates(fits):
+    """No case at level 1: the thresholds' conditional mode lies on the ordering boundary (no grid point could be
+    fitted there); in (theta_1, log gaps), where the draws are made, every grid point has an interior mode."""
+    result = fits["sheet_unobserved_middle"]
+    assert result.ok and result.diagnostics["unusable_grid_points"] == 0
+    assert any("never observed" in note for note in result.notes)
+
+
+def test_a_constant_group_is_noted_as_driven_by_its_prior(fits):
+    notes = fits["sheet_constant_group"].notes
+    assert any("'natural_resource_based'" in n and "driven by its prior" in n for n in notes)
+    assert not any("driven by its prior" in n for n in fits["sheet_unobserved_middle"].notes)
+
+
+def test_monte_carlo_errors_match_the_spread_over_seeds():
+    """An outside check of the MCSE formulas: the SD of each estimate over independent seeds (one attempt each, so
+    the draws are the only thing that changes) against the MCSE each fit reports, within a factor of two."""
+    df = _sheet("sheet_constant_group")
+    names = ["beta[traditional_manufacturing]", "gamma[complex_product_systems]", "tau_beta"]
+    estimates, mcse = [], []
+    for seed in range(12):
+        result = _fit(df, settings=PoolingSettings(grid_step=0.6, draws=8000, seed=seed, max_attempts=1))
+        summary = result.posterior_summary().loc[names]
+        estimates.append(summary[["mean", "q05", "q95"]].to_numpy())
+        mcse.append(result.mcse(names)[["mean", "q05", "q95"]].to_numpy())
+    ratio = np.std(estimates, axis=0, ddof=1) / np.mean(mcse, axis=0)
+    assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio
+
+
+def test_a_fit_that_misses_the_rule_improves_itself_until_it_passes():
+    df = _sheet("sheet_three_per_group")
+    first = _fit(df, settings=PoolingSettings(draws=4000, max_attempts=1))
+    assert not first.ok and "accuracy rule is not met after 1 attempt" in first.status
+    improved = _fit(df, settings=PoolingSettings(draws=4000))
+    assert improved.ok and len(improved.attempts) > 1
+    assert improved.attempts[0]["problems"] and not improved.attempts[-1]["problems"]
+    assert improved.settings.draws > 4000 and improved.diagnostics["attempts"] == len(improved.attempts)
+
+
+def test_the_rule_holds_every_summary_to_half_its_tolerance(fits):
+    result = fits["sheet_constant_group"]
+    scaled = ACCURACY.scaled_mcse(result.mcse(result.covered), result.bse[result.covered].to_numpy())
+    assert set(scaled) == {"mean", "SD", "P(> 0)"} | {f"{q} quantile" for q in ("q025", "q05", "q50", "q95", "q975")}
+    assert all((values <= 1).all() for values in scaled.values())  # the fit is ok, so every MCSE is in bounds
+    strict = dataclasses.replace(ACCURACY, mcse_share=1e-6)
+    assert result.accuracy_problems(strict) and not result.accuracy_problems()
+
+
+def test_the_caller_says_which_parameters_the_rule_covers(fits):
+    df = _sheet("sheet_two_per_group")
+    slopes = [f"{s}[{g}]" for s in ("beta", "gamma") for g in GROUPS]
+    result = _fit(df, reported=slopes)
+    assert result.covered == slopes and set(result.reported()) > set(slopes)
+
+
+def test_mass_the_correction_moves_to_the_grids_edge_is_counted():
+    """The edge check counts the importance-corrected mass in the boundary cells, not only the Laplace weights'."""
+    from upgrading.ordinal.multilevel import _draws_edge_mass
+
+    settings = PoolingSettings(grid_step=0.5)
+    log_tau = np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0], [0.0, 1.0], [0.5, 1.0], [1.0, 1.0]])
+    draws = np.array([[0.1, 0.5], [0.6, 0.1], [1.2, 0.8]])  # tau_beta: the lowest cell, the middle, the highest
+    edge = _draws_edge_mass(draws, np.array([0.7, 0.2, 0.1]), log_tau, settings)
+    assert edge["tau_beta low"] == pytest.approx(0.7) and edge["tau_beta high"] == pytest.approx(0.1)
+    assert edge["tau_gamma low"] == pytest.approx(0.2) and edge["tau_gamma high"] == pytest.approx(0.1)
