@@ -82,6 +82,7 @@ class PartiallyPooledResults:
         self.ok = not problems
         self.attempts: list[dict] = []  # the settings tried until the accuracy rule passed (`partially_pooled`)
         self.covered: list[str] = self.reported()  # the parameters the accuracy rule is checked on
+        self._scaled: dict = {}
 
     @property
     def status(self) -> str:
@@ -193,8 +194,12 @@ class PartiallyPooledResults:
         return float(max(rule.ess_min / max(self.ess, 1.0), worst**2))
 
     def _scaled_mcse(self, rule: AccuracyRule) -> dict[str, pd.Series]:
-        names = self.covered
-        return rule.scaled_mcse(self.mcse(names), self.bse[names].to_numpy())
+        """The covered parameters' MCSEs over their bounds, computed once per rule and covered set."""
+        key = (rule, tuple(self.covered))
+        if key not in self._scaled:
+            names = self.covered
+            self._scaled[key] = rule.scaled_mcse(self.mcse(names), self.bse[names].to_numpy())
+        return self._scaled[key]
 
     def accuracy_problems(self, rule: AccuracyRule = ACCURACY) -> list[str]:
         """Where the posterior misses the accuracy rule on the covered parameters (empty when it passes)."""
