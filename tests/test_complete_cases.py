@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET
 
-from upgrading.study import claims, descriptives, missing, models, narrative, reliability
+from upgrading.study import claims, descriptives, missing, models, narrative, pooling, reliability
 from upgrading.study.coding import load_cases, to_cases
 from upgrading.study.validation import check_sheet
 
@@ -174,3 +174,38 @@ def test_a_variable_no_double_coded_case_reports_keeps_its_row_with_the_reason(t
     table = reliability.reliability_table(cases, cases.iloc[:10], n_boot=5).set_index("variable")
     assert np.isnan(table.loc["intersectoral_upgrading", "alpha"])
     assert "not reported" in table.loc["intersectoral_upgrading", "note"]
+
+
+def test_a_variable_the_coders_reported_for_different_cases_has_no_alpha_and_no_crash(tmp_path):
+    """Coder 1 reports functional upgrading on odd rows only, coder 2 on even rows only: no pair to compare."""
+    first, second = FRAME.copy(), FRAME.copy()
+    first.loc[first.index % 2 == 0, "functional_upgrading"] = "NR"
+    second.loc[second.index % 2 == 1, "functional_upgrading"] = "NR"
+    paths = []
+    for name, frame in (("first.csv", first), ("second.csv", second)):
+        frame.to_csv(tmp_path / name, index=False, lineterminator="\n")
+        paths.append(tmp_path / name)
+    a, b = load_cases(paths[0]), load_cases(paths[1])
+    table = reliability.reliability_table(a, b, n_boot=20).set_index("variable")
+    row = table.loc["functional_upgrading"]
+    assert np.isnan(row["alpha"]) and "coded by both coders" in row["note"]
+    assert row["disagreements"] == len(FRAME) and row["not_reported"] == len(FRAME)
+    one_pair = b.copy()  # a single pair coded by both (case 2): resamples without it are undefined, not a crash
+    one_pair.loc[1, "functional_upgrading"] = (
+        a.loc[1, "functional_upgrading"] + 1 if a.loc[1, "functional_upgrading"] < 3 else 0
+    )
+    first_rows = reliability.reliability_table(a, one_pair.iloc[[1, 2, 4]], n_boot=20).set_index("variable")
+    assert first_rows.loc["functional_upgrading", "bootstrap_draws"] <= 20
+
+
+def test_a_group_whose_cases_all_lack_the_form_is_not_called_empty(tmp_path):
+    frame = FRAME.copy()
+    group = "specialised_suppliers"
+    frame.loc[frame["sectoral_group"] == group, "product_upgrading"] = "NR"
+    frame.to_csv(tmp_path / "sheet.csv", index=False, lineterminator="\n")
+    cases = load_cases(tmp_path / "sheet.csv")
+    fit = pooling.fit_form(cases, "product_upgrading", fast=True)
+    note = pooling.group_slope(fit, "collective_efficiency", group)["note"]
+    assert note.startswith("no case in this group has product_upgrading") and "complete cases" in note
+    tau = pooling.tau_table({"product_upgrading": fit}, claims.load_register().margins)
+    assert tau["note"].str.contains("complete cases", regex=False).all()

@@ -7,7 +7,6 @@ Monte Carlo standard errors that match the spread of estimates over seeds; the
 accuracy rule and the fit's improvement when it misses it; the constant-group note. (The same status under five
 seeds: test_pooling_seeds.py, a module of its own so that the test workers share the load.)"""
 
-import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -51,13 +50,11 @@ def fits():
 
 
 @pytest.mark.parametrize("name", SMALL)
-def test_small_sheets_agree_with_nuts_or_say_unreliable(fits, name):
+def test_small_sheets_agree_with_nuts(fits, name):
     reference = json.loads((REFERENCE / f"{name}__product_upgrading.json").read_text(encoding="utf-8"))
     assert reference["diagnostics"]["divergences"] == 0 and reference["diagnostics"]["max_r_hat"] < 1.01
     result = fits[name]
-    if not result.ok:
-        assert "unreliable" in result.status and "not a posterior" in result.status
-        return
+    assert result.ok, result.status  # each of these sheets has a posterior the method can reach
     assert not _errors(result, reference)
 
 
@@ -69,10 +66,12 @@ def test_an_unobserved_middle_level_is_fitted_in_the_gap_coordinates(fits):
     assert any("never observed" in note for note in result.notes)
 
 
-def test_a_constant_group_is_noted_as_driven_by_its_prior(fits):
+def test_a_constant_group_is_noted_with_what_informs_it(fits):
     notes = fits["sheet_constant_group"].notes
-    assert any("'natural_resource_based'" in n and "driven by its prior" in n for n in notes)
-    assert not any("driven by its prior" in n for n in fits["sheet_unobserved_middle"].notes)
+    # all at a middle level (2): bounded on both sides; all at the lowest (0): on one side only, the prior decides
+    assert any("'natural_resource_based': every case has product_upgrading = 2" in n for n in notes)
+    assert any("'complex_product_systems'" in n and "driven by its prior" in n for n in notes)
+    assert not any("every case has" in n for n in fits["sheet_unobserved_middle"].notes)
 
 
 def test_monte_carlo_errors_match_the_spread_over_seeds():
@@ -100,13 +99,17 @@ def test_a_fit_that_misses_the_rule_improves_itself_until_it_passes():
     assert improved.settings.draws > 4000 and improved.diagnostics["attempts"] == len(improved.attempts)
 
 
-def test_the_rule_holds_every_summary_to_half_its_tolerance(fits):
-    result = fits["sheet_constant_group"]
-    scaled = ACCURACY.scaled_mcse(result.mcse(result.covered), result.bse[result.covered].to_numpy())
-    assert set(scaled) == {"mean", "SD", "P(> 0)"} | {f"{q} quantile" for q in ("q025", "q05", "q50", "q95", "q975")}
-    assert all((values <= 1).all() for values in scaled.values())  # the fit is ok, so every MCSE is in bounds
-    strict = dataclasses.replace(ACCURACY, mcse_share=1e-6)
-    assert result.accuracy_problems(strict) and not result.accuracy_problems()
+def test_the_rule_holds_every_summary_to_half_its_tolerance_and_accepts_three_quarters_at_the_end():
+    names = ["a", "b"]
+    sd = np.array([1.0, 2.0])
+    mcse = pd.DataFrame(0.01, index=names, columns=["mean", "sd", "q025", "q05", "q50", "q95", "q975", "p_positive"])
+    assert all((v <= 1).all() for v in ACCURACY.scaled_mcse(mcse, sd).values())
+    mcse.loc["b", "q95"] = 0.6 * ACCURACY.quantile * 2.0  # 0.6 of the tolerance, in b's posterior SDs
+    scaled = ACCURACY.scaled_mcse(mcse, sd)
+    assert scaled["q95 quantile"]["b"] == pytest.approx(1.2)  # misses the stopping bound (half the tolerance)
+    assert ACCURACY.scaled_mcse(mcse, sd, final=True)["q95 quantile"]["b"] == pytest.approx(0.8)  # accepted
+    mcse.loc["a", "p_positive"] = 0.8 * ACCURACY.p_positive
+    assert ACCURACY.scaled_mcse(mcse, sd, final=True)["P(> 0)"]["a"] > 1  # beyond three quarters: flagged
 
 
 def test_the_caller_says_which_parameters_the_rule_covers(fits):
@@ -120,9 +123,12 @@ def test_mass_the_correction_moves_to_the_grids_edge_is_counted():
     """The edge check counts the importance-corrected mass in the boundary cells, not only the Laplace weights'."""
     from upgrading.ordinal.multilevel import _draws_edge_mass
 
-    settings = PoolingSettings(grid_step=0.5)
     log_tau = np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0], [0.0, 1.0], [0.5, 1.0], [1.0, 1.0]])
     draws = np.array([[0.1, 0.5], [0.6, 0.1], [1.2, 0.8]])  # tau_beta: the lowest cell, the middle, the highest
-    edge = _draws_edge_mass(draws, np.array([0.7, 0.2, 0.1]), log_tau, settings)
+    edge = _draws_edge_mass(draws, np.array([0.7, 0.2, 0.1]), log_tau, step=0.5, width=0.5)
     assert edge["tau_beta low"] == pytest.approx(0.7) and edge["tau_beta high"] == pytest.approx(0.1)
     assert edge["tau_gamma low"] == pytest.approx(0.2) and edge["tau_gamma high"] == pytest.approx(0.1)
+    # on a grid twice as fine the edge region keeps its width: two cells of each end, the same mass here
+    fine = np.array([[x, 0.0] for x in (0.0, 0.25, 0.5, 0.75, 1.0)])
+    again = _draws_edge_mass(draws, np.array([0.7, 0.2, 0.1]), fine, step=0.25, width=0.5)
+    assert again["tau_beta low"] == pytest.approx(0.7) and again["tau_beta high"] == pytest.approx(0.1)

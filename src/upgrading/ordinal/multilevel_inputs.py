@@ -71,8 +71,8 @@ class PoolingSettings:
         Monte Carlo errors call for (MCSE scales as 1 / sqrt(draws)), None where k-hat failed (more draws do not
         fix a poor proposal). More draws, a power of two sized by the shortfall with a 25% margin (at least twice
         as many, at most sixteen times these settings' draws); where k-hat failed, or the draws were already
-        raised once, also a grid twice as fine with a heavier-tailed proposal (t with 4 df). Deterministic (the
-        same seed), so which attempt passes is a property of the sheet, not of luck."""
+        raised once, also a grid twice as fine with a heavier-tailed proposal (t with 4 df). Deterministic: the
+        same sheet and seed take the same attempts."""
         scale = 2.0 if shortfall is None else 2.0 ** math.ceil(math.log2(min(max(1.25 * shortfall, 2.0), 16.0)))
         more = replace(current, draws=int(min(current.draws * scale, 16 * self.draws)))
         if shortfall is None or current.draws > self.draws:
@@ -236,14 +236,17 @@ def _sparse_group_notes(gidx: np.ndarray, group_names: list, V: np.ndarray, vary
 def _constant_outcome_notes(
     y: np.ndarray, gidx: np.ndarray, group_names: list, levels: list, outcome: str
 ) -> list[str]:
-    """A group (of two cases or more) whose outcome is the same in every case: the data say only that its shift is
-    large or small, not how large, so the shift's posterior (and the slopes' spread there) follows its prior."""
+    """A group (of two cases or more) whose outcome is the same in every case. At the lowest or the highest level
+    the data say only that its shift is small or large, not how much (bounded on one side): its posterior follows
+    its prior. At a middle level the thresholds bound it on both sides, but the group's slopes are still informed
+    by the pooling prior and the other groups only."""
     notes = []
     for j, g in enumerate(group_names):
         codes = np.unique(y[gidx == j])
         if np.sum(gidx == j) > 1 and len(codes) == 1:
-            notes.append(
-                f"group {g!r}: every case has {outcome} = {levels[codes[0]]}, so its shift is driven by its prior "
-                "(the data bound it on one side only)"
-            )
+            if codes[0] in (0, len(levels) - 1):
+                why = "so its shift is driven by its prior (the data bound it on one side only)"
+            else:
+                why = "so its slopes are informed by the pooling prior and the other groups only"
+            notes.append(f"group {g!r}: every case has {outcome} = {levels[codes[0]]}, {why}")
     return notes

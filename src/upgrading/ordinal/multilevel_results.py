@@ -27,7 +27,8 @@ class AccuracyRule:
     `quantile` SD, P(> 0) within `p_positive`. A fit is "ok" when k-hat is at most its threshold for the number of
     draws (Vehtari et al. 2024), the effective sample size is at least `ess_min`, and every Monte Carlo standard
     error of a reported summary (mean, SD, the 2.5, 5, 50, 95 and 97.5% quantiles, P(> 0)) of a reported
-    parameter is at most `mcse_share` of its tolerance (two MCSEs inside it)."""
+    parameter is at most `mcse_share` of its tolerance (two MCSEs inside it). A fit that cannot reach that bound
+    by its last attempt is still accepted where every MCSE is within `accept_share` of its tolerance."""
 
     ess_min: float = 2000.0
     mean: float = 0.1
@@ -35,14 +36,19 @@ class AccuracyRule:
     quantile: float = 0.15
     p_positive: float = 0.03
     mcse_share: float = 0.5
+    accept_share: float = 0.75
 
-    def scaled_mcse(self, mcse: pd.DataFrame, sd: np.ndarray) -> dict[str, pd.Series]:
-        """Each summary's MCSEs (`PartiallyPooledResults.mcse`) over its bound: above 1 misses the rule."""
+    def scaled_mcse(self, mcse: pd.DataFrame, sd: np.ndarray, final: bool = False) -> dict[str, pd.Series]:
+        """Each summary's MCSEs (`PartiallyPooledResults.mcse`) over its bound: above 1 misses the rule. The bound
+        is `mcse_share` of the tolerance while a fit can still improve itself and, after its last attempt,
+        `accept_share` (a looser bound, so that an MCSE estimated just above the stopping bound at one seed and
+        just below it at another does not flip the status)."""
         bound = {"mean": self.mean, "SD": self.sd, "quantile": self.quantile, "P(> 0)": self.p_positive}
         out = {"mean": mcse["mean"] / sd / bound["mean"], "SD": mcse["sd"] / sd / bound["SD"]}
         out |= {f"{label} quantile": mcse[label] / sd / bound["quantile"] for label in QUANTILES}
         out["P(> 0)"] = mcse["p_positive"] / bound["P(> 0)"]
-        return {what: values / self.mcse_share for what, values in out.items()}
+        share = self.accept_share if final else self.mcse_share
+        return {what: values / share for what, values in out.items()}
 
 
 ACCURACY = AccuracyRule()
@@ -82,7 +88,7 @@ class PartiallyPooledResults:
         self.ok = not problems
         self.attempts: list[dict] = []  # the settings tried until the accuracy rule passed (`partially_pooled`)
         self.covered: list[str] = self.reported()  # the parameters the accuracy rule is checked on
-        self._scaled: dict = {}
+        self._mcse: dict = {}
 
     @property
     def status(self) -> str:
@@ -191,18 +197,20 @@ class PartiallyPooledResults:
         if not self.k_hat <= khat_threshold(self.settings.draws):
             return None
         worst = max(values.fillna(0).max() for values in self._scaled_mcse(rule).values())
-        return float(max(rule.ess_min / max(self.ess, 1.0), worst**2))
+        # MCSE ~ draws^-1/2 for a light-tailed weight distribution, draws^-(1-k) for k-hat = k > 1/2 (slower)
+        rate = 0.5 if self.k_hat <= 0.5 else 1 - self.k_hat
+        return float(max(rule.ess_min / max(self.ess, 1.0), worst ** (1 / rate)))
 
-    def _scaled_mcse(self, rule: AccuracyRule) -> dict[str, pd.Series]:
-        """The covered parameters' MCSEs over their bounds, computed once per rule and covered set."""
-        key = (rule, tuple(self.covered))
-        if key not in self._scaled:
-            names = self.covered
-            self._scaled[key] = rule.scaled_mcse(self.mcse(names), self.bse[names].to_numpy())
-        return self._scaled[key]
+    def _scaled_mcse(self, rule: AccuracyRule, final: bool = False) -> dict[str, pd.Series]:
+        """The covered parameters' MCSEs over their bounds, the MCSEs computed once per covered set."""
+        key = tuple(self.covered)
+        if key not in self._mcse:
+            self._mcse[key] = self.mcse(self.covered)
+        return rule.scaled_mcse(self._mcse[key], self.bse[self.covered].to_numpy(), final)
 
-    def accuracy_problems(self, rule: AccuracyRule = ACCURACY) -> list[str]:
-        """Where the posterior misses the accuracy rule on the covered parameters (empty when it passes)."""
+    def accuracy_problems(self, rule: AccuracyRule = ACCURACY, final: bool = False) -> list[str]:
+        """Where the posterior misses the accuracy rule on the covered parameters (empty when it passes); `final`:
+        against the acceptance bound that applies after a fit's last attempt."""
         problems = []
         limit = khat_threshold(self.settings.draws)
         if not self.k_hat <= limit:
@@ -211,7 +219,7 @@ class PartiallyPooledResults:
             problems.append(f"effective sample size {self.ess:.0f} < {rule.ess_min:.0f}")
         if problems:
             return problems
-        for what, values in self._scaled_mcse(rule).items():
+        for what, values in self._scaled_mcse(rule, final).items():
             worst = values.fillna(0).idxmax()
             if values[worst] > 1:
                 problems.append(f"the Monte Carlo SE of the {what} of {worst} is {values[worst]:.2f} times its bound")

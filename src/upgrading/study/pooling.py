@@ -68,6 +68,16 @@ class PooledFit:
     error: str = ""
     left_out: int = 0  # cases without the form or a key predictor coded (complete-case analysis)
     cases: int = 0
+    sheet_groups: tuple[str, ...] = ()  # the groups with cases on the sheet, before complete cases were taken
+
+    def absent(self, group: str) -> str:
+        """Why a group has no slope: no case on the sheet, or none with the fit's variables coded."""
+        if group in self.sheet_groups:
+            return (
+                f"no case in this group has {self.form}, collective efficiency and governance coded; "
+                + self.complete_note
+            )
+        return "; ".join(n for n in ("no cases in this group", self.complete_note) if n)
 
     @property
     def complete_note(self) -> str:
@@ -110,8 +120,9 @@ def fit_form(
     which the accuracy rule is checked on: "all" (mu, tau and the group slopes: notebook 04's tables) or "slopes"
     (the group slopes only: the verdicts of the design analysis's pooled arm)."""
     sheet = len(cases)
+    on_sheet = tuple(g for g in load_codebook().group_codes if (cases["sectoral_group"].astype(str) == g).any())
     cases = cases.dropna(subset=[form, "sectoral_group", *KEY_PREDICTORS])
-    counts = {"left_out": sheet - len(cases), "cases": sheet}
+    counts = {"left_out": sheet - len(cases), "cases": sheet, "sheet_groups": on_sheet}
     present = [g for g in load_codebook().group_codes if (cases["sectoral_group"].astype(str) == g).any()]
     try:
         with warnings.catch_warnings():
@@ -156,17 +167,18 @@ def group_slope(fit: PooledFit, predictor: str, group: str, alpha: float = 0.05)
     """Posterior mean, equal-tailed 1 - alpha credible interval and P(> 0) of one group's slope, or a note why not."""
     result = fit.result
     if result is None:
-        return {"note": fit.status}
+        return {"note": "; ".join(n for n in (fit.status, fit.complete_note) if n)}
     if group not in result.groups:
-        return {"note": "no cases in this group"}
+        return {"note": fit.absent(group)}
     name = f"{SYMBOL[predictor]}[{group}]"
     notes = [n for n in result.notes if f"'{group}'" in n or "one group present" in n or "never observed" in n]
     if not result.ok:
-        return {"note": result.status}
+        return {"note": "; ".join(n for n in (result.status, fit.complete_note) if n)}
     ci = result.conf_int(alpha, cols=[name]).loc[name]
     mcse = result.mcse([name]).loc[name]
     label = {p: name for name, p in QUANTILES.items()}  # the interval's ends among the summaries with an MCSE
-    low, high = label[alpha / 2], label[1 - alpha / 2]
+    low, high = label.get(alpha / 2, "nan"), label.get(1 - alpha / 2, "nan")
+    mcse["nan"] = np.nan  # an interval level without an MCSE (only the summaries' levels have one)
     return {
         "estimate": float(result.params[name]),
         "std_error": float(result.bse[name]),
@@ -188,7 +200,7 @@ def slope_intervals(fit: PooledFit, predictor: str, group: str, levels: Decision
     if result is None or not result.ok:
         return None, fit.status
     if group not in result.groups:
-        return None, "no cases in this group"
+        return None, fit.absent(group)
     q = fit.intervals(levels).loc[f"{SYMBOL[predictor]}[{group}]"].to_numpy()
     return ((float(q[0]), float(q[1])), (float(q[2]), float(q[3]))), ""
 
@@ -288,7 +300,7 @@ def tau_table(pooled: dict[str, PooledFit], margins: dict[str, float]) -> pd.Dat
                     "attempts": d["attempts"],
                     "grid_points": d["grid_points"],
                     "edge_mass": max(d["edge_mass"].values()),
-                    "note": "; ".join(result.notes),
+                    "note": "; ".join([*result.notes, fit.complete_note] if fit.complete_note else result.notes),
                 }
                 if result.ok:
                     summary = result.posterior_summary().loc[name]

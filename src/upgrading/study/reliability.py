@@ -113,10 +113,12 @@ def value_counts(data: np.ndarray, domain: np.ndarray) -> np.ndarray:
 
 
 def alpha_from_counts(counts: np.ndarray, domain: np.ndarray, level: str) -> float:
-    """Alpha from a units x values count matrix; resampling its rows is the case bootstrap."""
+    """Alpha from a units x values count matrix; resampling its rows is the case bootstrap. NaN where it is
+    undefined: a single value observed, or no unit coded by both coders (a variable each coder reported for
+    different cases)."""
     import krippendorff
 
-    if np.count_nonzero(counts.sum(axis=0)) < 2:
+    if np.count_nonzero(counts.sum(axis=0)) < 2 or not (counts.sum(axis=1) >= 2).any():
         return float("nan")
     return float(krippendorff.alpha(value_counts=counts, value_domain=list(domain), level_of_measurement=level))
 
@@ -153,6 +155,8 @@ def reliability_table(
         note = ""
         if not len(domain):
             note = "alpha undefined: not reported by either coder in any double-coded case"
+        elif not coded.any():
+            note = "alpha undefined: no double-coded case has this variable coded by both coders"
         elif not len(boots):
             note = "alpha undefined: a single value observed in every resample"
         elif np.all(boots == boots[0]):
