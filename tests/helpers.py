@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -104,3 +105,21 @@ def r_parameter_name(name: str, nominal: bool = False) -> str:
     if nominal and "|" in r and "." not in r:
         return f"{r}.(Intercept)"
     return r
+
+
+def digest(path: Path) -> str:
+    """sha256 of a file: to show a sheet was only read."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def refused(path: Path, check) -> list:
+    """The problems `check` (validation) reports for an invalid sheet, which it must leave unchanged."""
+    import pytest
+
+    from upgrading.study.sheet_report import CodingSheetError
+
+    before = digest(path)
+    with pytest.raises(CodingSheetError) as err:
+        check(path)
+    assert digest(path) == before, "validation must never modify its input"
+    return err.value.problems

@@ -5,7 +5,7 @@ import shutil
 
 import pandas as pd
 import pytest
-from helpers import SIMULATED_SHEET, SIMULATED_SHEET_NAME
+from helpers import SIMULATED_SHEET, SIMULATED_SHEET_NAME, refused
 
 from upgrading.compendium.cli import main
 from upgrading.study.coding import load_cases
@@ -35,14 +35,6 @@ def sheet(tmp_path):
     return header, rows, write
 
 
-def _problems(path):
-    before = _digest(path)
-    with pytest.raises(CodingSheetError) as err:
-        validate(path)
-    assert _digest(path) == before, "validation must never modify its input"
-    return err.value.problems
-
-
 def test_good_sheet_validates_and_is_unchanged():
     before = _digest(GOOD)
     frame = validate(GOOD)
@@ -53,27 +45,27 @@ def test_good_sheet_validates_and_is_unchanged():
 def test_kind_1_empty_file(tmp_path):
     path = tmp_path / "empty.csv"
     path.write_text("")
-    (problem,) = _problems(path)
+    (problem,) = refused(path, validate)
     assert "empty" in problem.message
 
 
 def test_kind_1b_header_only(sheet):
     header, rows, write = sheet
-    (problem,) = _problems(write(body=[]))
+    (problem,) = refused(write(body=[]), validate)
     assert "no cases" in problem.message
 
 
 def test_kind_2_binary_and_non_csv_files(tmp_path):
     binary = tmp_path / "sheet.csv"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
-    assert "binary" in _problems(binary)[0].message
+    assert "binary" in refused(binary, validate)[0].message
     latin = tmp_path / "latin.csv"
     latin.write_bytes("case_id\nCaf\xe9\n".encode("latin-1"))
-    assert "not UTF-8" in _problems(latin)[0].message
+    assert "not UTF-8" in refused(latin, validate)[0].message
     zipped = tmp_path / "workbook.csv"
     pd.read_csv(GOOD).to_excel(tmp_path / "real.xlsx", index=False)
     shutil.copy(tmp_path / "real.xlsx", zipped)
-    assert "Excel workbook" in _problems(zipped)[0].message
+    assert "Excel workbook" in refused(zipped, validate)[0].message
 
 
 def test_kind_3_missing_columns_with_the_misspelt_one_named(sheet):
@@ -98,7 +90,7 @@ def test_kind_4_out_of_range_and_wrong_type_all_reported_at_once(sheet):
     rows[1][header.index("process_upgrading")] = "2.5"
     rows[2][header.index("joint_actions")] = "high"
     rows[3][header.index("external_economies")] = "-1"
-    problems = _problems(write())
+    problems = refused(write(), validate)
     found = {(p.line, p.case_id, p.column, p.value) for p in problems}
     assert (2, "SIM-01", "product_upgrading", "4") in found
     assert (3, "SIM-02", "process_upgrading", "2.5") in found
@@ -114,7 +106,7 @@ def test_kind_5_unknown_categories_with_did_you_mean(sheet):
     rows[0][header.index("governance")] = "Quasi-Hierarchi"
     rows[1][header.index("sectoral_group")] = "software"
     rows[2][header.index("industry")] = "Textiles"
-    problems = {p.column: p for p in _problems(write())}
+    problems = {p.column: p for p in refused(write(), validate)}
     assert problems["governance"].hint == "did you mean 'quasi_hierarchy'?"
     assert problems["governance"].value == "Quasi-Hierarchi"
     assert "market, network, quasi_hierarchy, hierarchy" in problems["governance"].allowed
@@ -129,7 +121,7 @@ def test_kind_6_missing_values_where_the_codebook_requires_a_value(sheet):
     rows[6][header.index("sectoral_group")] = ""
     rows[7][header.index("industry")] = "NR"
     rows[8][header.index("case_id")] = " "
-    problems = _problems(write())
+    problems = refused(write(), validate)
     assert {(p.line, p.column, p.message) for p in problems} == {
         (7, "coding_source", "missing value"),
         (8, "sectoral_group", "missing value"),
@@ -141,7 +133,7 @@ def test_kind_6_missing_values_where_the_codebook_requires_a_value(sheet):
 def test_kind_7_duplicate_case_ids(sheet):
     header, rows, write = sheet
     rows[9][0] = rows[2][0]
-    (problem,) = _problems(write())
+    (problem,) = refused(write(), validate)
     assert (problem.line, problem.case_id, problem.message) == (11, "SIM-03", "duplicate case id")
     assert problem.hint == "first used on line 4"
 
@@ -150,7 +142,7 @@ def test_cross_column_rules(sheet):
     header, rows, write = sheet
     rows[0][header.index("collective_efficiency")] = str((int(rows[0][header.index("collective_efficiency")]) + 1) % 4)
     rows[1][header.index("industry")] = "Software"  # a traditional-manufacturing case
-    problems = {p.column: p for p in _problems(write())}
+    problems = {p.column: p for p in refused(write(), validate)}
     assert "codebook rule" in problems["collective_efficiency"].message
     assert "industries of traditional_manufacturing" in problems["industry"].message
 
@@ -163,7 +155,7 @@ def test_xlsx_sheets_are_read_with_line_numbers(tmp_path):
     frame.loc[3, "governance"] = "hierarchical"
     bad = tmp_path / "bad.xlsx"
     frame.to_excel(bad, index=False)
-    (problem,) = _problems(bad)
+    (problem,) = refused(bad, validate)
     assert (problem.line, problem.column, problem.hint) == (5, "governance", "did you mean 'hierarchy'?")
 
 

@@ -6,7 +6,7 @@ import hashlib
 
 import pandas as pd
 import pytest
-from helpers import SIMULATED_SHEET
+from helpers import SIMULATED_SHEET, refused
 from openpyxl import Workbook, load_workbook
 
 from upgrading.compendium.cli import main
@@ -43,14 +43,6 @@ def _workbook(path, frame):
         ws.append([int(v) if v.isdigit() else (v or None) for v in row])
     book.save(path)
     return path
-
-
-def _refused(path):
-    before = _digest(path)
-    with pytest.raises(CodingSheetError) as err:
-        check_sheet(path)
-    assert _digest(path) == before, "validation must never modify its input"
-    return err.value.problems
 
 
 def _with_not_reported():
@@ -106,7 +98,7 @@ def test_a_workbook_reads_empty_cells_and_nr_as_not_reported_located_by_cell(tmp
 def test_near_misses_of_not_reported_are_refused_with_the_declared_spelling_suggested(tmp_path, written, column):
     frame = FRAME.copy()
     frame.loc[3, column] = written
-    (problem,) = _refused(_csv(tmp_path, frame))
+    (problem,) = refused(_csv(tmp_path, frame), check_sheet)
     assert (problem.line, problem.case_id, problem.column, problem.value) == (5, "SIM-04", column, written)
     assert problem.message == ("unknown category" if column == "governance" else "wrong type: not a whole number")
     assert problem.hint == NR_HINT and NR_HINT in str(problem)
@@ -116,7 +108,7 @@ def test_near_misses_in_a_workbook_are_refused_with_the_suggestion(tmp_path):
     frame = FRAME.copy()
     frame.loc[0, "external_economies"] = "N/R"
     frame.loc[1, "governance"] = "-"
-    problems = _refused(_workbook(tmp_path / "bad.xlsx", frame))
+    problems = refused(_workbook(tmp_path / "bad.xlsx", frame), check_sheet)
     assert [(p.cell, p.value, p.hint) for p in problems] == [("D2", "N/R", NR_HINT), ("G3", "-", NR_HINT)]
 
 
@@ -125,7 +117,7 @@ def test_near_misses_in_a_workbook_are_refused_with_the_suggestion(tmp_path):
 def test_a_required_column_may_not_be_not_reported(tmp_path, column, written):
     frame = FRAME.copy()
     frame.loc[6, column] = written
-    (problem,) = _refused(_csv(tmp_path, frame))
+    (problem,) = refused(_csv(tmp_path, frame), check_sheet)
     assert (problem.line, problem.column) == (8, column)
     if written:
         assert problem.message == f"not reported, but {column} may not be missing" and problem.value == written
@@ -173,7 +165,7 @@ def test_collective_efficiency_against_two_coded_components_is_still_an_error(tm
     frame = FRAME.copy()
     _scores(frame, 0, "3", "3", "1")
     _scores(frame, 1, "0", "NR", "3")  # a component not reported: not checked
-    (problem,) = _refused(_csv(tmp_path, frame))
+    (problem,) = refused(_csv(tmp_path, frame), check_sheet)
     assert (problem.line, problem.column, problem.value) == (2, "collective_efficiency", "1")
     assert "codebook rule" in problem.message and problem.allowed.startswith("3 for")
 

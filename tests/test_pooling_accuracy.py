@@ -7,6 +7,7 @@ Monte Carlo standard errors that match the spread of estimates over seeds; the
 accuracy rule and the fit's improvement when it misses it; the constant-group note. (The same status under five
 seeds: test_pooling_seeds.py, a module of its own so that the test workers share the load.)"""
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -117,6 +118,10 @@ def test_the_caller_says_which_parameters_the_rule_covers(fits):
     slopes = [f"{s}[{g}]" for s in ("beta", "gamma") for g in GROUPS]
     result = _fit(df, reported=slopes)
     assert result.covered == slopes and set(result.reported()) > set(slopes)
+    strict = dataclasses.replace(ACCURACY, mcse_share=1e-6)  # every summary misses: the worst named is covered
+    problems = result.accuracy_problems(strict)
+    assert problems and all(any(f" of {name} is " in p for name in slopes) for p in problems)
+    assert not any("tau_" in p or "mu_" in p for p in problems)
 
 
 def test_mass_the_correction_moves_to_the_grids_edge_is_counted():
