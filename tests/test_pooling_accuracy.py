@@ -137,3 +137,56 @@ def test_mass_the_correction_moves_to_the_grids_edge_is_counted():
     fine = np.array([[x, 0.0] for x in (0.0, 0.25, 0.5, 0.75, 1.0)])
     again = _draws_edge_mass(draws, np.array([0.7, 0.2, 0.1]), fine, step=0.25, width=0.5)
     assert again["tau_beta low"] == pytest.approx(0.7) and again["tau_beta high"] == pytest.approx(0.1)
+
+
+def test_the_log_likelihood_over_case_patterns_is_the_sum_over_cases():
+    """The importance weights' log-likelihood sums each distinct (predictor row, level) once, times its count, and
+    takes each middle level's threshold-gap term once per level: the same number as the engine's per-case log
+    probabilities (`likelihood.log_probability`), summed case by case."""
+    from upgrading.ordinal import multilevel
+    from upgrading.ordinal.likelihood import log_probability
+
+    rng = np.random.default_rng(7)
+    X = rng.integers(0, 3, size=(40, 3)).astype(float)  # few distinct rows, so patterns repeat
+    y = rng.integers(0, 4, size=40)
+    alpha = np.sort(rng.normal(0, 2, size=(25, 3)), axis=1)
+    coef = rng.normal(0, 1, size=(25, 3))
+    patterns = multilevel.Patterns.of(X, y, 4)
+    assert len(patterns.y) < len(y) and patterns.count.sum() == len(y)
+    ext = np.concatenate([np.full((25, 1), -np.inf), alpha, np.full((25, 1), np.inf)], axis=1)
+    eta = coef @ X.T
+    per_case = log_probability(ext[:, y + 1] - eta, ext[:, y] - eta).sum(axis=1)
+    np.testing.assert_allclose(multilevel._log_likelihood(alpha, coef, patterns), per_case, rtol=1e-12)
+
+
+def test_an_attempt_with_more_draws_keeps_the_draws_it_has():
+    """Draws come in seeded blocks: a later attempt from the same proposal adds blocks to the ones it has, so its
+    first draws are the earlier attempt's, and only the added blocks are made."""
+    from upgrading.ordinal import multilevel
+    from upgrading.ordinal.multilevel_inputs import DRAW_BLOCK, prepare
+
+    df = _sheet("sheet_three_per_group")
+    d = prepare(df, "product_upgrading", "sectoral_group", MODEL["varying"], levels=[0, 1, 2, 3])
+    sampler = multilevel._Sampler(d, MODEL["priors"], 0.6)
+    few = sampler.posterior(PoolingSettings(grid_step=0.6, draws=3 * DRAW_BLOCK))
+    more = sampler.posterior(PoolingSettings(grid_step=0.6, draws=5 * DRAW_BLOCK))
+    assert sum(len(blocks) for blocks in sampler.blocks.values()) == 5
+    np.testing.assert_array_equal(more.draws[: 3 * DRAW_BLOCK], few.draws)
+    fresh = multilevel._Sampler(d, MODEL["priors"], 0.6).posterior(PoolingSettings(grid_step=0.6, draws=5 * DRAW_BLOCK))
+    np.testing.assert_array_equal(fresh.draws, more.draws)
+    np.testing.assert_array_equal(fresh.weights, more.weights)
+
+
+def test_an_improved_attempt_is_sized_by_the_shortfall_and_refines_the_grid_last():
+    from upgrading.ordinal.multilevel_inputs import DRAW_BLOCK
+
+    base = PoolingSettings(grid_step=0.6, draws=16000)
+    second = base.improved(base, 1.3, attempt=1)  # 1.25 x 1.3 = 1.625 times the draws, in whole blocks
+    assert second.draws == 26000 and second.draws % DRAW_BLOCK == 0 and second.grid_step == 0.6
+    assert base.improved(base, 1.01, attempt=1).draws == 24000  # at least 1.5 times
+    assert base.improved(base, 100.0, attempt=1).draws == 16 * 16000  # at most sixteen times the settings' draws
+    third = base.improved(second, 1.3, attempt=2)
+    assert third.grid_step == 0.6 and third.draws > second.draws
+    fourth = base.improved(third, 1.3, attempt=3)  # the draws were raised twice: a finer grid, heavier tails
+    assert (fourth.grid_step, fourth.proposal_df) == (0.3, 4.0)
+    assert base.improved(base, None, attempt=1).grid_step == 0.3  # k-hat failed: more draws will not fix it

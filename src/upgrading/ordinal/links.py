@@ -90,11 +90,14 @@ class Logit(Link):
             return upper[0] + lower[1] + log1mexp(u_lower - u_upper)
 
     def log_probability(self, u_upper, u_lower):
-        # log F(u1) and log(1 - F(u0)) only, each as `logs` computes it
-        log_F1 = np.minimum(u_upper, 0.0) - np.log1p(np.exp(-np.abs(u_upper)))
-        log_S0 = np.minimum(-u_lower, 0.0) - np.log1p(np.exp(-np.abs(u_lower)))
+        # log F(u1) and log(1 - F(u0)) = log F(-u0) only, each as `logs` computes it
         with np.errstate(invalid="ignore"):
-            return log_F1 + log_S0 + log1mexp(u_lower - u_upper)
+            return self.log_cdf(u_upper) + self.log_cdf(-u_lower) + log1mexp(u_lower - u_upper)
+
+    @staticmethod
+    def log_cdf(u):
+        """log F(u) = -log(1 + e^-u), with one exp and one log1p."""
+        return np.minimum(u, 0.0) - np.log1p(np.exp(-np.abs(u)))
 
     def score(self, u):
         return -np.tanh(u / 2)  # 1 - 2F; -1 and 1 at +-inf

@@ -41,8 +41,8 @@ from .batch import Batch
 from .design import ModelWarning
 from .engine import BatchFit, newton
 from .gaps import GapJacobianPrior, gap_laplace
-from .likelihood import log_probability
-from .multilevel_inputs import DEFAULT, FAST, SYMBOLS, PooledData, PoolingPriors, PoolingSettings, prepare
+from .links import LOGIT, log1mexp
+from .multilevel_inputs import DEFAULT, DRAW_BLOCK, FAST, SYMBOLS, PooledData, PoolingPriors, PoolingSettings, prepare
 from .multilevel_results import PartiallyPooledResults
 from .psis import psis
 
@@ -122,28 +122,46 @@ def _log_hyperprior(log_tau: np.ndarray, priors: PoolingPriors) -> np.ndarray:
     return np.sum(0.5 * math.log(2 / math.pi) - math.log(s) - 0.5 * (tau / s) ** 2 + log_tau, axis=1)
 
 
-#: draws evaluated at once by `_log_joint` (its (draws, cases) arrays stay under about 100 MB at 100 cases)
-JOINT_BLOCK = 100_000
+@dataclass
+class Patterns:
+    """The distinct (predictor row, outcome code) pairs of the data and how many cases share each: every case of a
+    pair has the same likelihood term, so each draw's log-likelihood is a weighted sum over the pairs. Also the
+    number of cases at each outcome level."""
+
+    X: np.ndarray
+    y: np.ndarray
+    count: np.ndarray
+    level_count: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray, y: np.ndarray, n_levels: int) -> Patterns:
+        rows, count = np.unique(np.column_stack([X, y]), axis=0, return_counts=True)
+        level_count = np.bincount(y, minlength=n_levels).astype(float)
+        return cls(rows[:, :-1], rows[:, -1].astype(int), count.astype(float), level_count)
 
 
-def _log_joint(
-    x: np.ndarray, log_tau: np.ndarray, d: PooledData, X: np.ndarray, lay: Layout, priors: PoolingPriors
-) -> np.ndarray:
-    """Exact log posterior density (up to one constant) of draws x (S, q) at log tau (S, k); -inf if unordered.
-    Evaluated in blocks of JOINT_BLOCK draws, so memory does not grow with the draws an improved fit asks for."""
-    if len(x) > JOINT_BLOCK:
-        return np.concatenate(
-            [_log_joint(x[i : i + JOINT_BLOCK], log_tau[i : i + JOINT_BLOCK], d, X, lay, priors)
-             for i in range(0, len(x), JOINT_BLOCK)]
-        )  # fmt: skip
+def _log_likelihood(alpha: np.ndarray, coef: np.ndarray, pat: Patterns) -> np.ndarray:
+    """The ordered logit's log-likelihood of draws (thresholds alpha (S, K-1), coefficients (S, p)); NaN or -inf
+    where the thresholds are not increasing. For a case at level y: log F(alpha_y - eta) + log F(eta - alpha_{y-1})
+    + log(1 - e^(alpha_{y-1} - alpha_y)), as `links.Logit.log_probability`; its last term depends on the thresholds
+    alone, so it is computed once per draw and level, not per case."""
+    K = alpha.shape[1] + 1
+    eta = coef @ pat.X.T
+    upper, lower = pat.y < K - 1, pat.y > 0  # the levels with an upper, with a lower threshold
+    ll = LOGIT.log_cdf(alpha[:, pat.y[upper]] - eta[:, upper]) @ pat.count[upper]
+    ll += LOGIT.log_cdf(eta[:, lower] - alpha[:, pat.y[lower] - 1]) @ pat.count[lower]
+    if K > 2:
+        ll += log1mexp(alpha[:, :-1] - alpha[:, 1:]) @ pat.level_count[1:-1]
+    return ll
+
+
+def _log_joint(x: np.ndarray, log_tau: np.ndarray, pat: Patterns, lay: Layout, priors: PoolingPriors) -> np.ndarray:
+    """Exact log posterior density (up to one constant) of draws x (S, q) at log tau (S, k); -inf if unordered."""
     T = lay.T
     alpha = x[:, :T]
     ordered = np.all(np.diff(alpha, axis=1) > 0, axis=1)
-    eta = x[:, T:] @ X.T
-    S = len(x)
-    ext = np.concatenate([np.full((S, 1), -np.inf), alpha, np.full((S, 1), np.inf)], axis=1)
-    logp = log_probability(ext[:, d.y + 1] - eta, ext[:, d.y] - eta)
-    ll = np.where(np.all(np.isfinite(logp), axis=1), np.sum(np.where(np.isfinite(logp), logp, 0.0), axis=1), -np.inf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ll = _log_likelihood(alpha, x[:, T:], pat)
 
     def normal(z, sd):
         return -0.5 * (z / sd) ** 2 - np.log(sd) - 0.5 * LOG_2PI
@@ -154,7 +172,7 @@ def _log_joint(
         mu = x[:, lay.mu.start + v]
         lp += normal(mu, priors.mu_sd) + normal(x[:, lay.slopes(v)] - mu[:, None], tau[:, [v]]).sum(axis=1)
     lp += _log_hyperprior(log_tau, priors)
-    return np.where(ordered, ll + lp, -np.inf)
+    return np.where(ordered & ~np.isnan(ll), ll + lp, -np.inf)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -259,45 +277,69 @@ def _draws_edge_mass(
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _draw_proposal(
-    m_u: np.ndarray,
-    L: np.ndarray,
-    usable: np.ndarray,
-    log_tau: np.ndarray,
-    grid_w: np.ndarray,
-    lay: Layout,
-    settings: PoolingSettings,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draws (latent field, log tau) from the grid's mixture and their log proposal density: a cell by its weight,
-    log tau uniform in the cell, the latent field from the cell's gap Laplace approximation as a multivariate t."""
+@dataclass
+class LaplaceLayer:
+    """One grid of log tau and its Laplace layer: each point's gap-coordinate mode m_u, Cholesky factor L of the
+    curvature, usability and normalised weight (the proposal's mixture), and what the checks read."""
+
+    step: float
+    log_tau: np.ndarray
+    converged: np.ndarray
+    usable: np.ndarray
+    weight: np.ndarray
+    m_u: np.ndarray
+    L_inv: np.ndarray
+    half_logdet: np.ndarray
+
+    @classmethod
+    def fit(cls, d: PooledData, X: np.ndarray, lay: Layout, priors: PoolingPriors, settings: PoolingSettings):
+        log_tau, _ = _grid(priors, settings, lay.k)
+        fit, P = _conditional_modes(d, X, lay, log_tau, priors, settings)
+        m_u, L, usable = gap_laplace(fit, P, _accepted(fit), lay.T)
+        log_post = _laplace(fit, L, usable, P, log_tau, priors)
+        if not np.isfinite(log_post).any():
+            raise UpgradingError(f"{d.outcome}: no grid point of the hyperparameters could be fitted")
+        weight = np.exp(log_post - special.logsumexp(log_post))
+        half_logdet = np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
+        return cls(settings.grid_step, log_tau, fit.converged, usable, weight, m_u, np.linalg.inv(L), half_logdet)
+
+
+@dataclass
+class DrawBlock:
+    """One block of draws: latent field x (B, q), log tau (B, k), log importance ratio (B,)."""
+
+    x: np.ndarray
+    log_tau: np.ndarray
+    log_ratio: np.ndarray
+
+
+def _draw_block(layer: LaplaceLayer, pat: Patterns, lay: Layout, priors: PoolingPriors, settings: PoolingSettings,
+                b: int) -> DrawBlock:  # fmt: skip
+    """Block b of draws from the grid's mixture, weighed: a cell by its weight, log tau uniform in the cell, the
+    latent field from the cell's gap Laplace approximation as a multivariate t (or Gaussian); the log ratio is
+    exact joint density minus proposal density."""
     T, q, k = lay.T, lay.q, lay.k
-    R = len(m_u)
-    w = np.where(usable, grid_w, 0.0)
+    w = np.where(layer.usable, layer.weight, 0.0)
     w = w / w.sum()
-    half_logdet = np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
-    rng = np.random.default_rng(settings.seed)
-    S, df = settings.draws, settings.proposal_df
-    comp = rng.choice(R, size=S, p=w)
-    jitter = (rng.random((S, k)) - 0.5) * settings.grid_step
+    rng = np.random.default_rng([settings.seed, b])
+    S, df = DRAW_BLOCK, settings.proposal_df
+    comp = rng.choice(len(w), size=S, p=w)
+    jitter = (rng.random((S, k)) - 0.5) * layer.step
     z = rng.standard_normal((S, q))
     if df is not None:  # multivariate t: heavier tails than the Laplace Gaussians, so no draw is starved
         z *= np.sqrt(df / rng.chisquare(df, S))[:, None]
-    L_inv = np.linalg.inv(L)
-    u = m_u[comp]
-    order = np.argsort(comp, kind="stable")
-    cells, starts = np.unique(comp[order], return_index=True)
-    for r, rows in zip(cells, np.split(order, starts[1:])):  # each cell's draws at once: u = m + L'^-1 z
-        u[rows] += z[rows] @ L_inv[r]
+    u = layer.m_u[comp] + (z[:, None, :] @ layer.L_inv[comp])[:, 0]  # u = m + L'^-1 z, z as a row
     x = u.copy()
     x[:, :T] = u[:, :1] + np.concatenate([np.zeros((S, 1)), np.cumsum(np.exp(u[:, 1:T]), axis=1)], axis=1)
     log_q = (
         np.log(w[comp])
-        - k * math.log(settings.grid_step)
-        + half_logdet[comp]
+        - k * math.log(layer.step)
+        + layer.half_logdet[comp]
         + _log_kernel(z, df)
         - np.sum(u[:, 1:T], axis=1)
     )  # the Jacobian of gaps -> thresholds
-    return x, log_tau[comp] + jitter, log_q
+    log_tau = layer.log_tau[comp] + jitter
+    return DrawBlock(x, log_tau, _log_joint(x, log_tau, pat, lay, priors) - log_q)
 
 
 def _log_kernel(z: np.ndarray, df: float | None) -> np.ndarray:
@@ -386,17 +428,17 @@ def partially_pooled(
     after `settings.max_attempts` it is flagged unreliable. `attempts` records each try.
     """
     settings = settings or (FAST if fast else DEFAULT)
-    d = prepare(data, outcome, group, varying, levels, groups)
+    sampler = _Sampler(prepare(data, outcome, group, varying, levels, groups), priors, settings.grid_step)
     attempts, attempt = [], settings
     while True:
-        result = _posterior(d, priors, attempt, settings.grid_step)
+        result = sampler.posterior(attempt)
         result.covered = list(reported) if reported is not None else result.reported()
         accuracy = result.accuracy_problems()
         attempts.append({"draws": attempt.draws, "grid_step": attempt.grid_step, "proposal_df": attempt.proposal_df,
                          "k_hat": result.k_hat, "ess": result.ess, "problems": accuracy})  # fmt: skip
         if result.problems or not accuracy or len(attempts) >= settings.max_attempts:
             break  # (the grid's problems are not fixed by more draws)
-        following = settings.improved(attempt, result.shortfall())
+        following = settings.improved(attempt, result.shortfall(), len(attempts))
         if following == attempt:
             break
         attempt = following
@@ -420,25 +462,37 @@ def partially_pooled(
     return result
 
 
-def _posterior(
-    d: PooledData, priors: PoolingPriors, settings: PoolingSettings, edge_width: float
-) -> PartiallyPooledResults:
-    """One attempt: grid, Laplace weights, importance draws at these settings; the edge check over `edge_width`
-    (the first attempt's grid step, whatever this attempt's)."""
-    lay = Layout(d.n_levels - 1, len(d.groups), len(d.varying))
-    X = _design_matrix(d, lay)
-    log_tau, _ = _grid(priors, settings, lay.k)
-    fit, P = _conditional_modes(d, X, lay, log_tau, priors, settings)
-    m_u, L, usable = gap_laplace(fit, P, _accepted(fit), lay.T)
-    log_post = _laplace(fit, L, usable, P, log_tau, priors)
-    if not np.isfinite(log_post).any():
-        raise UpgradingError(f"{d.outcome}: no grid point of the hyperparameters could be fitted")
-    grid_w = np.exp(log_post - special.logsumexp(log_post))
-    x, draw_log_tau, log_q = _draw_proposal(m_u, L, usable, log_tau, grid_w, lay, settings)
-    weights, k_hat = psis(_log_joint(x, draw_log_tau, d, X, lay, priors) - log_q)
-    laplace = _edge_mass(grid_w, log_tau, edge_width)
-    corrected = _draws_edge_mass(draw_log_tau, weights, log_tau, settings.grid_step, edge_width)
-    edge = {key: max(laplace[key], corrected[key]) for key in laplace}
-    names, draws = _named_draws(x, np.exp(draw_log_tau), lay, d.groups)
-    grid = dict(log_tau=log_tau, weight=grid_w, converged=fit.converged, usable=usable, edge_mass=edge)
-    return PartiallyPooledResults(d, priors, settings, names, draws, weights, k_hat, grid, diagnose(edge, usable))
+class _Sampler:
+    """A fit's attempts on one data set: the Laplace layer of each grid step, and the draw blocks of each
+    proposal, kept so that an attempt with more draws from the same proposal only adds blocks. The edge check is
+    over `edge_width` (the first attempt's grid step, whatever a later attempt's)."""
+
+    def __init__(self, d: PooledData, priors: PoolingPriors, edge_width: float):
+        self.d, self.priors, self.edge_width = d, priors, edge_width
+        self.lay = Layout(d.n_levels - 1, len(d.groups), len(d.varying))
+        self.X = _design_matrix(d, self.lay)
+        self.patterns = Patterns.of(self.X, d.y, d.n_levels)
+        self.layers: dict[tuple, LaplaceLayer] = {}
+        self.blocks: dict[tuple, list[DrawBlock]] = {}
+
+    def posterior(self, settings: PoolingSettings) -> PartiallyPooledResults:
+        """The posterior at these settings: grid, Laplace weights, `settings.draws` importance draws."""
+        grid_key = (settings.grid_step, settings.tau_range, settings.stop_at_acceptance)
+        if grid_key not in self.layers:
+            self.layers[grid_key] = LaplaceLayer.fit(self.d, self.X, self.lay, self.priors, settings)
+        layer = self.layers[grid_key]
+        blocks = self.blocks.setdefault(grid_key + (settings.proposal_df, settings.seed), [])
+        while len(blocks) * DRAW_BLOCK < settings.draws:
+            blocks.append(_draw_block(layer, self.patterns, self.lay, self.priors, settings, len(blocks)))
+        S = settings.draws
+        x = np.concatenate([b.x for b in blocks])[:S]
+        draw_log_tau = np.concatenate([b.log_tau for b in blocks])[:S]
+        weights, k_hat = psis(np.concatenate([b.log_ratio for b in blocks])[:S])
+        laplace = _edge_mass(layer.weight, layer.log_tau, self.edge_width)
+        corrected = _draws_edge_mass(draw_log_tau, weights, layer.log_tau, layer.step, self.edge_width)
+        edge = {key: max(laplace[key], corrected[key]) for key in laplace}
+        names, draws = _named_draws(x, np.exp(draw_log_tau), self.lay, self.d.groups)
+        grid = dict(log_tau=layer.log_tau, weight=layer.weight, converged=layer.converged, usable=layer.usable,
+                    edge_mass=edge)  # fmt: skip
+        problems = diagnose(edge, layer.usable)
+        return PartiallyPooledResults(self.d, self.priors, settings, names, draws, weights, k_hat, grid, problems)

@@ -16,6 +16,9 @@ import pandas as pd
 from ..errors import UpgradingError
 from .design import ordered_levels, refuse_constant, refuse_missing
 
+#: Importance draws are made in blocks of DRAW_BLOCK, block b from its own stream (seed, b): an attempt that asks
+#: for more draws from the same proposal keeps the draws it has and only makes (and evaluates) the ones it adds.
+DRAW_BLOCK = 2000
 #: the names of the varying slopes, in the order of the varying predictors (so at most four of them)
 SYMBOLS = ("beta", "gamma", "lambda", "kappa")
 
@@ -66,16 +69,18 @@ class PoolingSettings:
     stop_at_acceptance: bool = False
     max_attempts: int = 4  # attempts (`improved`) until the posterior passes the accuracy rule
 
-    def improved(self, current: PoolingSettings, shortfall: float | None) -> PoolingSettings:
-        """The next attempt after `current` missed the accuracy rule. `shortfall`: how many times the draws the
-        Monte Carlo errors call for (MCSE scales as 1 / sqrt(draws)), None where k-hat failed (more draws do not
-        fix a poor proposal). More draws, a power of two sized by the shortfall with a 25% margin (at least twice
-        as many, at most sixteen times these settings' draws); where k-hat failed, or the draws were already
-        raised once, also a grid twice as fine with a heavier-tailed proposal (t with 4 df). Deterministic: the
-        same sheet and seed take the same attempts."""
-        scale = 2.0 if shortfall is None else 2.0 ** math.ceil(math.log2(min(max(1.25 * shortfall, 2.0), 16.0)))
-        more = replace(current, draws=int(min(current.draws * scale, 16 * self.draws)))
-        if shortfall is None or current.draws > self.draws:
+    def improved(self, current: PoolingSettings, shortfall: float | None, attempt: int = 1) -> PoolingSettings:
+        """The next attempt after attempt number `attempt`, at `current`, missed the accuracy rule. `shortfall`: how
+        many times the draws the Monte Carlo errors call for (MCSE scales as 1 / sqrt(draws)), None where k-hat
+        failed (more draws do not fix a poor proposal). More draws: the shortfall with a 25% margin, at least 1.5
+        times as many, at most sixteen times these settings' draws, in whole blocks of the sampler's (an attempt
+        keeps the draws it has and adds the rest). Where k-hat failed, or the draws were already raised twice, a grid
+        twice as fine with a heavier-tailed proposal (t with 4 df) instead, with draws sized as above (all new, as
+        the proposal changed). Deterministic: the same sheet and seed take the same attempts."""
+        scale = 2.0 if shortfall is None else min(max(1.25 * shortfall, 1.5), 16.0)
+        draws = min(int(math.ceil(current.draws * scale / DRAW_BLOCK)) * DRAW_BLOCK, 16 * self.draws)
+        more = replace(current, draws=max(draws, current.draws))
+        if shortfall is None or attempt >= 3:
             return replace(more, grid_step=self.grid_step / 2, proposal_df=4.0)
         return more
 

@@ -67,7 +67,7 @@ def run_pooled(
     pooled_cases=POOLED_CASES,
     pooled_scales=POOLED_EFFECT_SCALES,
     n_jobs: int = 1,
-    chunk_size: int = 25,
+    chunk_size: int = 10,
     progress: bool = True,
     settings=None,
     cache: bool = False,
