@@ -139,24 +139,41 @@ def test_mass_the_correction_moves_to_the_grids_edge_is_counted():
     assert again["tau_beta low"] == pytest.approx(0.7) and again["tau_beta high"] == pytest.approx(0.1)
 
 
-def test_the_log_likelihood_over_case_patterns_is_the_sum_over_cases():
+@pytest.mark.parametrize("n_levels, unobserved", [(2, None), (4, None), (4, 2), (5, 1)])
+def test_the_log_likelihood_over_case_patterns_is_the_sum_over_cases(n_levels, unobserved):
     """The importance weights' log-likelihood sums each distinct (predictor row, level) once, times its count, and
     takes each middle level's threshold-gap term once per level: the same number as the engine's per-case log
-    probabilities (`likelihood.log_probability`), summed case by case."""
+    probabilities (`likelihood.log_probability`), summed case by case; two levels, and a level no case has."""
     from upgrading.ordinal import multilevel
     from upgrading.ordinal.likelihood import log_probability
 
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(7 + n_levels)
     X = rng.integers(0, 3, size=(40, 3)).astype(float)  # few distinct rows, so patterns repeat
-    y = rng.integers(0, 4, size=40)
-    alpha = np.sort(rng.normal(0, 2, size=(25, 3)), axis=1)
+    observed = [k for k in range(n_levels) if k != unobserved]
+    y = rng.choice(observed, size=40)
+    alpha = np.sort(rng.normal(0, 2, size=(25, n_levels - 1)), axis=1)
     coef = rng.normal(0, 1, size=(25, 3))
-    patterns = multilevel.Patterns.of(X, y, 4)
+    patterns = multilevel.Patterns.of(X, y, n_levels)
     assert len(patterns.y) < len(y) and patterns.count.sum() == len(y)
     ext = np.concatenate([np.full((25, 1), -np.inf), alpha, np.full((25, 1), np.inf)], axis=1)
     eta = coef @ X.T
     per_case = log_probability(ext[:, y + 1] - eta, ext[:, y] - eta).sum(axis=1)
     np.testing.assert_allclose(multilevel._log_likelihood(alpha, coef, patterns), per_case, rtol=1e-12)
+
+
+def test_unordered_or_tied_thresholds_get_no_weight_and_no_warning():
+    from upgrading.ordinal import multilevel
+    from upgrading.ordinal.multilevel_inputs import prepare
+
+    df = _sheet("sheet_three_per_group")
+    d = prepare(df, "product_upgrading", "sectoral_group", MODEL["varying"], levels=[0, 1, 2, 3])
+    sampler = multilevel._Sampler(d, MODEL["priors"], 0.6)
+    x = np.zeros((3, sampler.lay.q))
+    x[:, : sampler.lay.T] = [[-1.0, 0.0, 1.0], [-1.0, 1.0, 0.5], [-1.0, 0.0, 0.0]]  # ordered, swapped, tied
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        joint = multilevel._log_joint(x, np.zeros((3, 2)), sampler.patterns, sampler.lay, MODEL["priors"])
+    assert np.isfinite(joint[0]) and joint[1] == -np.inf and joint[2] == -np.inf
 
 
 def test_an_attempt_with_more_draws_keeps_the_draws_it_has():
@@ -170,7 +187,7 @@ def test_an_attempt_with_more_draws_keeps_the_draws_it_has():
     sampler = multilevel._Sampler(d, MODEL["priors"], 0.6)
     few = sampler.posterior(PoolingSettings(grid_step=0.6, draws=3 * DRAW_BLOCK))
     more = sampler.posterior(PoolingSettings(grid_step=0.6, draws=5 * DRAW_BLOCK))
-    assert sum(len(blocks) for blocks in sampler.blocks.values()) == 5
+    assert len(sampler.blocks[1]) == 5
     np.testing.assert_array_equal(more.draws[: 3 * DRAW_BLOCK], few.draws)
     fresh = multilevel._Sampler(d, MODEL["priors"], 0.6).posterior(PoolingSettings(grid_step=0.6, draws=5 * DRAW_BLOCK))
     np.testing.assert_array_equal(fresh.draws, more.draws)
@@ -190,3 +207,20 @@ def test_an_improved_attempt_is_sized_by_the_shortfall_and_refines_the_grid_last
     fourth = base.improved(third, 1.3, attempt=3)  # the draws were raised twice: a finer grid, heavier tails
     assert (fourth.grid_step, fourth.proposal_df) == (0.3, 4.0)
     assert base.improved(base, None, attempt=1).grid_step == 0.3  # k-hat failed: more draws will not fix it
+    capped = base.improved(base, 20.0, attempt=1)  # at the cap after one attempt: the next refines the grid
+    assert capped.draws == 16 * 16000 and base.improved(capped, 1.3, attempt=2).grid_step == 0.3
+    assert base.improved(fourth, 1.3, attempt=4).grid_step == 0.3  # a refined grid is not refined again
+
+
+def test_a_change_of_any_setting_but_the_counts_gives_a_new_proposal():
+    """Draws are reused only from the same proposal: every settings field except the numbers of draws and of
+    attempts is part of the key that draws are kept under."""
+    from upgrading.ordinal import multilevel
+
+    base = PoolingSettings()
+    changed = {"grid_step": 0.5, "tau_range": (0.01, 4.0), "seed": 1, "proposal_df": None, "stop_at_acceptance": True}
+    assert set(changed) | {"draws", "max_attempts"} == {f.name for f in dataclasses.fields(base)}
+    key = multilevel.proposal_settings(base)
+    for name, value in changed.items():
+        assert multilevel.proposal_settings(dataclasses.replace(base, **{name: value})) != key, name
+    assert multilevel.proposal_settings(dataclasses.replace(base, draws=64000, max_attempts=2)) == key

@@ -19,8 +19,9 @@ Laplace approximation does it (Rue, Martino & Chopin 2009), then corrected by im
    group, an unobserved outcome level) defeats. So draws come from the mixture: a grid cell by its weight, log tau
    uniform within the cell, the latent field from that cell's Laplace approximation; each draw is weighted by
    exact joint density / proposal density, and the weights are Pareto-smoothed (`psis`), whose k-hat says whether
-   the estimate is reliable. The draws come from `numpy.random.default_rng(seed)` (PCG64, the same stream on every
-   platform): two runs give the same floats.
+   the estimate is reliable. The draws come in blocks of `DRAW_BLOCK`, block b from
+   `numpy.random.default_rng([seed, b])` (PCG64, the same stream on every platform): two runs give the same
+   floats, and an attempt that asks for more draws from the same proposal keeps the blocks it has.
 
 Knows nothing of the study: outcome, group column, varying predictors and priors are all arguments.
 """
@@ -30,7 +31,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -148,10 +149,11 @@ def _log_likelihood(alpha: np.ndarray, coef: np.ndarray, pat: Patterns) -> np.nd
     K = alpha.shape[1] + 1
     eta = coef @ pat.X.T
     upper, lower = pat.y < K - 1, pat.y > 0  # the levels with an upper, with a lower threshold
-    ll = LOGIT.log_cdf(alpha[:, pat.y[upper]] - eta[:, upper]) @ pat.count[upper]
-    ll += LOGIT.log_cdf(eta[:, lower] - alpha[:, pat.y[lower] - 1]) @ pat.count[lower]
+    # weighted sums as numpy's own row sums (not BLAS products, whose order of additions differs between CPUs)
+    ll = np.sum(LOGIT.log_cdf(alpha[:, pat.y[upper]] - eta[:, upper]) * pat.count[upper], axis=1)
+    ll += np.sum(LOGIT.log_cdf(eta[:, lower] - alpha[:, pat.y[lower] - 1]) * pat.count[lower], axis=1)
     if K > 2:
-        ll += log1mexp(alpha[:, :-1] - alpha[:, 1:]) @ pat.level_count[1:-1]
+        ll += np.sum(log1mexp(alpha[:, :-1] - alpha[:, 1:]) * pat.level_count[1:-1], axis=1)
     return ll
 
 
@@ -302,6 +304,18 @@ class LaplaceLayer:
         weight = np.exp(log_post - special.logsumexp(log_post))
         half_logdet = np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
         return cls(settings.grid_step, log_tau, fit.converged, usable, weight, m_u, np.linalg.inv(L), half_logdet)
+
+
+def grid_settings(settings: PoolingSettings) -> tuple:
+    """The settings that make the grid and its Laplace layer (what `LaplaceLayer.fit` reads)."""
+    return (settings.grid_step, settings.tau_range, settings.stop_at_acceptance)
+
+
+def proposal_settings(settings: PoolingSettings) -> tuple:
+    """The settings that make the proposal and its draws: every field but the number of draws and of attempts, so
+    that a setting added later cannot silently reuse draws made under another proposal."""
+    counts = ("draws", "max_attempts")
+    return tuple((f.name, getattr(settings, f.name)) for f in fields(settings) if f.name not in counts)
 
 
 @dataclass
@@ -472,22 +486,26 @@ class _Sampler:
         self.lay = Layout(d.n_levels - 1, len(d.groups), len(d.varying))
         self.X = _design_matrix(d, self.lay)
         self.patterns = Patterns.of(self.X, d.y, d.n_levels)
-        self.layers: dict[tuple, LaplaceLayer] = {}
-        self.blocks: dict[tuple, list[DrawBlock]] = {}
+        self.layer: tuple[tuple, LaplaceLayer] | None = None  # the last grid, by the settings that make it
+        self.blocks: tuple[tuple, list[DrawBlock]] | None = None  # the last proposal's draws, by its settings
 
     def posterior(self, settings: PoolingSettings) -> PartiallyPooledResults:
-        """The posterior at these settings: grid, Laplace weights, `settings.draws` importance draws."""
-        grid_key = (settings.grid_step, settings.tau_range, settings.stop_at_acceptance)
-        if grid_key not in self.layers:
-            self.layers[grid_key] = LaplaceLayer.fit(self.d, self.X, self.lay, self.priors, settings)
-        layer = self.layers[grid_key]
-        blocks = self.blocks.setdefault(grid_key + (settings.proposal_df, settings.seed), [])
+        """The posterior at these settings: grid, Laplace weights, `settings.draws` importance draws. Attempts only
+        move to finer grids, so only the last grid and the last proposal's draws are kept."""
+        grid_key = grid_settings(settings)
+        if self.layer is None or self.layer[0] != grid_key:
+            self.layer = (grid_key, LaplaceLayer.fit(self.d, self.X, self.lay, self.priors, settings))
+        layer = self.layer[1]
+        proposal_key = proposal_settings(settings)
+        if self.blocks is None or self.blocks[0] != proposal_key:
+            self.blocks = (proposal_key, [])
+        blocks = self.blocks[1]
         while len(blocks) * DRAW_BLOCK < settings.draws:
             blocks.append(_draw_block(layer, self.patterns, self.lay, self.priors, settings, len(blocks)))
-        S = settings.draws
-        x = np.concatenate([b.x for b in blocks])[:S]
-        draw_log_tau = np.concatenate([b.log_tau for b in blocks])[:S]
-        weights, k_hat = psis(np.concatenate([b.log_ratio for b in blocks])[:S])
+        S, used = settings.draws, blocks[: -(-settings.draws // DRAW_BLOCK)]
+        x = np.concatenate([b.x for b in used])[:S]
+        draw_log_tau = np.concatenate([b.log_tau for b in used])[:S]
+        weights, k_hat = psis(np.concatenate([b.log_ratio for b in used])[:S])
         laplace = _edge_mass(layer.weight, layer.log_tau, self.edge_width)
         corrected = _draws_edge_mass(draw_log_tau, weights, layer.log_tau, layer.step, self.edge_width)
         edge = {key: max(laplace[key], corrected[key]) for key in laplace}

@@ -74,13 +74,15 @@ class PoolingSettings:
         many times the draws the Monte Carlo errors call for (MCSE scales as 1 / sqrt(draws)), None where k-hat
         failed (more draws do not fix a poor proposal). More draws: the shortfall with a 25% margin, at least 1.5
         times as many, at most sixteen times these settings' draws, in whole blocks of the sampler's (an attempt
-        keeps the draws it has and adds the rest). Where k-hat failed, or the draws were already raised twice, a grid
-        twice as fine with a heavier-tailed proposal (t with 4 df) instead, with draws sized as above (all new, as
-        the proposal changed). Deterministic: the same sheet and seed take the same attempts."""
+        keeps the draws it has and adds the rest). Where k-hat failed, the draws were already raised twice, or they
+        cannot be raised (at the cap), a grid twice as fine with a heavier-tailed proposal (t with 4 df) instead,
+        with draws sized as above (all new, as the proposal changed; a finer grid is never refined again).
+        Deterministic: the same sheet and seed take the same attempts."""
         scale = 2.0 if shortfall is None else min(max(1.25 * shortfall, 1.5), 16.0)
         draws = min(int(math.ceil(current.draws * scale / DRAW_BLOCK)) * DRAW_BLOCK, 16 * self.draws)
         more = replace(current, draws=max(draws, current.draws))
-        if shortfall is None or attempt >= 3:
+        refined = current.grid_step < self.grid_step
+        if not refined and (shortfall is None or attempt >= 3 or more.draws == current.draws):
             return replace(more, grid_step=self.grid_step / 2, proposal_df=4.0)
         return more
 
