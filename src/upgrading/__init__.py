@@ -40,6 +40,7 @@ _MODULES = {
     "power": "upgrading.study.power",
     "power_pooled": "upgrading.study.power_pooled",
     "pooling": "upgrading.study.pooling",
+    "robustness": "upgrading.study.robustness",
     "exhibits": "upgrading.compendium.exhibits",
     "paths": "upgrading.paths",
 }

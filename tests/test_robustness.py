@@ -1,0 +1,306 @@
+"""Robustness of verdicts (issue 22, first part): every claim decided under every declared coding x model by the
+study's own functions (the primary specification is the claims check itself), and the summary's label."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET
+
+from upgrading import package_data
+from upgrading.errors import UpgradingError
+from upgrading.study import claims, pooling, robustness
+from upgrading.study.codebook import load_codebook
+from upgrading.study.coding import load_cases
+from upgrading.study.register import load_register
+from upgrading.study.reliability import reliability_variables
+
+RESAMPLES = 9  # permutations of the cross-check, which decides nothing
+PRIMARY = "first / no pooling"
+
+
+@pytest.fixture(scope="module")
+def first():
+    return load_cases(SIMULATED_SHEET)
+
+
+@pytest.fixture(scope="module")
+def second():
+    return load_cases(SECOND_CODER_SHEET)
+
+
+@pytest.fixture(scope="module")
+def table(first, second):
+    return robustness.robustness_table(first, second, n_resamples=RESAMPLES)
+
+
+def _column(table: pd.DataFrame, specification: str, column: str = "verdict") -> pd.Series:
+    """One specification's column, by claim id."""
+    rows = table[table["specification"] == specification]
+    return pd.Series(rows[column].to_numpy(), index=rows["id"].to_numpy(), name=specification)
+
+
+def _by_id(frame: pd.DataFrame, column: str) -> pd.Series:
+    return pd.Series(frame[column].to_numpy(), index=frame["id"].to_numpy())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The declared choices
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_choices_are_declared_with_reasons_and_crossed_into_eight_specifications():
+    choices = robustness.load_choices()
+    assert [c.name for c in choices.coding] == ["first", "second"]
+    assert {m.name: m.tau_scale_factor for m in choices.model} == {
+        "no pooling": None,
+        "partial pooling": 1.0,
+        "partial pooling x0.5": 0.5,
+        "partial pooling x2": 2.0,
+    }
+    assert all(c.reason.strip() for c in (*choices.coding, *choices.model))
+    specs = robustness.specifications()
+    assert len(specs) == 8 and len({s.name for s in specs}) == 8
+    assert all(s.name == f"{s.coding} / {s.model}" for s in specs)
+    assert [s.name for s in specs if s.primary] == [PRIMARY]
+    assert [s.name for s in robustness.specifications(codings=["first"])] == [s.name for s in specs[:4]]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d.update(primary={"coding": "first", "model": "partial pooling"}),
+        lambda d: d.update(primary={"coding": "second", "model": "no pooling"}),
+        lambda d: d["model"].append({"name": "complete pooling", "pooling": "complete", "reason": "r"}),
+        lambda d: d["model"].append(
+            {"name": "partial pooling x0", "pooling": "partial", "tau_scale_factor": 0.0, "reason": "r"}
+        ),  # fmt: skip
+        lambda d: d["coding"].append({"name": "third", "reason": "r"}),
+        lambda d: d["coding"][1].update(reason=""),
+    ],
+)
+def test_a_choice_the_code_cannot_compute_as_declared_is_refused(change):
+    data = package_data.thaw(package_data.load("robustness.toml"))
+    change(data)
+    with pytest.raises(UpgradingError, match="robustness.toml is inconsistent"):
+        robustness.choices_from_data(data)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The table: computed by the study's own functions
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_the_table_has_every_claim_under_every_specification_once(table):
+    ids = [c.id for c in load_register().claims]
+    names = [s.name for s in robustness.specifications()]
+    assert list(table.columns) == list(robustness.COLUMNS)
+    assert list(table["id"]) == [i for i in ids for _ in names]
+    assert list(table["specification"]) == names * len(ids)
+    assert table.groupby("id")["primary"].sum().eq(1).all()
+    assert set(table["verdict"]) <= set(robustness.CELL_VERDICTS)
+    for column, value in robustness.FIXED.items():
+        assert (table[column] == value).all()
+
+
+def test_the_primary_specification_is_the_claims_check(first, table):
+    expected = _by_id(claims.evaluate(first, n_resamples=RESAMPLES), "verdict")
+    primary = table[table["primary"]]
+    assert (primary["specification"] == PRIMARY).all()
+    pd.testing.assert_series_equal(_column(table, PRIMARY), expected, check_names=False)
+
+
+def test_the_second_coders_no_pooling_specification_is_the_claims_check_on_their_sheet(second, table):
+    checked = claims.evaluate(second, n_resamples=RESAMPLES)
+    pd.testing.assert_series_equal(_column(table, "second / no pooling"), _by_id(checked, "verdict"), check_names=False)
+    estimates = _column(table, "second / no pooling", "estimate").astype(float)
+    np.testing.assert_allclose(estimates, _by_id(checked, "estimate").astype(float), rtol=1e-12)
+    notes = table.loc[table["coding"] == "second", "note"]
+    assert notes.str.contains("50 of 50 cases").all() and table.attrs["second_coder_cases"] == 50
+
+
+def test_the_pooled_specification_at_the_declared_prior_is_notebook_05s_pooled_verdict(first, table):
+    pooled = claims.add_pooled_verdicts(claims.evaluate(first, n_resamples=RESAMPLES), pooling.pooled_fits(first))
+    pd.testing.assert_series_equal(
+        _column(table, "first / partial pooling"), _by_id(pooled, "verdict_pooled"), check_names=False
+    )
+    np.testing.assert_allclose(
+        _column(table, "first / partial pooling", "estimate").astype(float),
+        _by_id(pooled, "pooled_estimate").astype(float),
+        rtol=1e-12,
+    )
+    applicable = pooled["verdict_pooled"] != claims.POOLED_NOT_APPLICABLE
+    assert 0 < applicable.sum() < len(pooled)
+    for spec in ("first / partial pooling x0.5", "first / partial pooling x2"):
+        moved = _column(table, spec, "estimate").astype(float) - _column(table, "first / partial pooling", "estimate")
+        assert (moved[applicable.to_numpy()].abs() > 1e-6).all(), f"{spec} must be fitted at its own prior"
+        assert (_column(table, spec)[~applicable.to_numpy()] == robustness.NOT_APPLICABLE).all()
+
+
+def test_an_unreliable_pooled_fit_gets_the_verdict_and_note_of_the_claims_check(first, monkeypatch):
+    """A posterior that cannot be vouched for: each cell says what `claims.pooled_verdict` says of it."""
+
+    def unreliable(cases, forms=None, priors=None, settings=None, fast=False):
+        return {form: pooling.PooledFit(form, None, "planted for the test") for form in forms}
+
+    monkeypatch.setattr(pooling, "pooled_fits", unreliable)
+    choices = robustness.load_choices()
+    pooled_only = dataclasses.replace(
+        choices, coding=choices.coding[:1], model=(choices.model_choice("partial pooling"),)
+    )
+    built = robustness.robustness_table(first, choices=pooled_only)  # no primary here: no summary is asked for
+    register = load_register()
+    fits = unreliable(first, claims.pooled_claim_forms(register))
+    expected = [claims.pooled_verdict(register.claim(i), register, fits) for i in built["id"]]
+    assert list(built["verdict"]) == [e["verdict_pooled"] for e in expected]
+    decided = built[built["verdict"] != robustness.NOT_APPLICABLE]
+    assert len(decided) and (decided["note"] == fits["product_upgrading"].status).all()
+    assert decided["estimate"].isna().all()
+
+
+def _changed_verdict(first: pd.DataFrame):
+    """A case, outcome and code whose change moves some claim's no-pooling verdict: found by search (the claims
+    check's own decision path on each candidate), not by knowing the data."""
+    register = load_register()
+    before = claims.decide(register, claims.prepare(first))["verdict"].to_numpy()
+    for c, claim in enumerate(register.claims):
+        if before[c] == "inconclusive" or claims.group_slope_claim(claim, register) is None:
+            continue
+        group, _ = claims.group_slope_claim(claim, register)
+        rows = first.index[first["sectoral_group"].astype(str) == group]
+        for row in rows:
+            code = 0 if first.at[row, claim.outcome] >= 2 else 3
+            changed = first.copy()
+            changed.attrs = dict(first.attrs)
+            changed.at[row, claim.outcome] = code
+            after = claims.decide(register, claims.prepare(changed))["verdict"].to_numpy()
+            if after[c] != before[c]:
+                return changed, claim, after[c]
+    pytest.fail("no single code change moves a decisive verdict of a group-slope claim")
+
+
+def test_every_verdict_is_computed_not_copied(first, table):
+    changed, claim, verdict = _changed_verdict(first)
+    moved = robustness.robustness_table(changed, n_resamples=RESAMPLES)
+    assert set(moved["coding"]) == {"first"}  # no second coder: its specifications are absent, not stubbed
+    assert _column(moved, PRIMARY)[claim.id] == verdict != _column(table, PRIMARY)[claim.id]
+    register = load_register()
+    same_form = [c.id for c in register.claims if c.outcome == claim.outcome]
+    other_form = [c.id for c in register.claims if c.outcome != claim.outcome]
+    for spec in dict.fromkeys(moved["specification"]):
+        now, then = _column(moved, spec, "estimate").astype(float), _column(table, spec, "estimate").astype(float)
+        assert not np.allclose(now[claim.id], then[claim.id], rtol=1e-9), spec  # refitted on the changed sheet
+        assert (now[same_form] != then[same_form]).any(), spec
+        np.testing.assert_allclose(now[other_form], then[other_form], rtol=1e-9, err_msg=spec)
+
+
+def test_a_second_coder_of_some_cases_and_variables_keeps_the_first_coders_codes_elsewhere(first, second):
+    subsample = second.iloc[::3].copy()  # 17 of the 50 cases
+    blank = subsample.index[0]
+    subsample["governance"] = subsample["governance"].astype(object)
+    subsample.at[blank, "governance"] = np.nan  # the second coder did not report this case's governance
+    merged = robustness.second_coding(first, subsample)
+    assert (merged.from_second, merged.total) == (len(subsample), len(first))
+    coded = list(reliability_variables())
+    expected = first.set_index(first["case_id"].astype(str))[coded].astype(object)
+    for _, row in subsample.iterrows():
+        for variable in coded:
+            if pd.notna(row[variable]):
+                expected.at[str(row["case_id"]), variable] = row[variable]
+    got = merged.cases.set_index(merged.cases["case_id"].astype(str))
+    assert (got[coded].astype(str) == expected.astype(str)).all().all()
+    assert got.at[str(subsample.at[blank, "case_id"]), "governance"] == first.at[blank, "governance"]
+    leader = got["governance"].isin(load_codebook().leader_levels).astype(int)
+    assert (got["leader_driven"].astype(int) == leader).all()
+    assert (merged.cases.dtypes == first.dtypes).all()
+
+    choices = robustness.load_choices()
+    no_pooling = dataclasses.replace(choices, model=(choices.model_choice("no pooling"),))
+    built = robustness.robustness_table(first, subsample, n_resamples=RESAMPLES, choices=no_pooling)
+    assert built.attrs["second_coder_cases"] == len(subsample)
+    assert built.loc[built["coding"] == "second", "note"].str.contains(f"{len(subsample)} of {len(first)} cases").all()
+    checked = claims.evaluate(expected.reset_index().pipe(_typed_like, first), n_resamples=RESAMPLES)
+    pd.testing.assert_series_equal(_column(built, "second / no pooling"), _by_id(checked, "verdict"), check_names=False)
+    assert robustness.robustness_summary(built).attrs["second_coder_cases"] == len(subsample)
+
+
+def _typed_like(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """The test's own merged codes as typed cases: the first coding with its coded variables replaced."""
+    out = like.copy()
+    for column in frame.columns.drop("case_id"):
+        out[column] = pd.Series(frame[column].to_numpy(), index=like.index).astype(like[column].dtype)
+    out["leader_driven"] = out["governance"].isin(load_codebook().leader_levels).astype(int)
+    return out
+
+
+def test_a_second_coder_with_cases_the_first_does_not_hold_is_refused(first, second):
+    extra = second.head(3).assign(case_id=["X-1", "X-2", "X-3"])
+    with pytest.raises(UpgradingError, match="X-1, X-2, X-3"):
+        robustness.second_coding(first, extra)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The summary: a display of sensitivity
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _synthetic(verdicts: dict[str, str], default: str = "consistent", codings=None) -> pd.DataFrame:
+    """A table of one claim: `default` everywhere except the specifications named in `verdicts`."""
+    specs = robustness.specifications(codings=codings)
+    return pd.DataFrame(
+        {
+            "id": "CLAIM",
+            "specification": [s.name for s in specs],
+            "coding": [s.coding for s in specs],
+            "model": [s.model for s in specs],
+            "primary": [s.primary for s in specs],
+            "verdict": [verdicts.get(s.name, default) for s in specs],
+        }
+    )
+
+
+SECOND = [s.name for s in robustness.specifications() if s.coding == "second"]
+POOLED = [s.name for s in robustness.specifications() if s.model != "no pooling"]
+
+
+@pytest.mark.parametrize(
+    "verdicts, expected",
+    [
+        ({}, "robust"),
+        (dict.fromkeys(SECOND, "inconclusive"), "depends on coding (second)"),
+        ({"second / no pooling": "contradicted"}, "depends on coding (second)"),
+        (dict.fromkeys(POOLED, robustness.NOT_APPLICABLE), "robust"),
+        (dict.fromkeys(POOLED, robustness.NOT_APPLICABLE) | {"second / no pooling": "inconclusive"},
+         "depends on coding (second)"),
+        ({"first / partial pooling x0.5": "inconclusive", "second / partial pooling x0.5": "inconclusive"},
+         "depends on model (partial pooling x0.5)"),
+        (dict.fromkeys(SECOND, "inconclusive") | {"first / partial pooling x0.5": "inconclusive"},
+         "depends on coding (second), model (partial pooling x0.5)"),
+        ({"second / partial pooling": "contradicted"}, "depends on coding (second), model (partial pooling)"),
+    ],
+)  # fmt: skip
+def test_the_label_names_the_choices_that_change_the_verdict(verdicts, expected):
+    summary = robustness.robustness_summary(_synthetic(verdicts))
+    assert summary["label"].tolist() == [expected]
+
+
+def test_the_summary_counts_every_verdict_and_ignores_cells_that_cannot_decide(table):
+    synthetic = _synthetic(dict.fromkeys(POOLED, robustness.NOT_APPLICABLE), default="contradicted", codings=["first"])
+    row = robustness.robustness_summary(synthetic).iloc[0]
+    assert (row["primary_verdict"], row["contradicted"], row["not applicable"], row["label"]) == (
+        "contradicted",
+        1,
+        3,
+        "robust",
+    )
+    summary = robustness.robustness_summary(table)
+    assert summary["id"].tolist() == [c.id for c in load_register().claims]
+    for _, claim in summary.iterrows():
+        cells = table[table["id"] == claim["id"]]
+        counts = cells["verdict"].value_counts()
+        assert all(claim[v] == counts.get(v, 0) for v in robustness.CELL_VERDICTS)
+        decided = cells.loc[cells["verdict"] != robustness.NOT_APPLICABLE, "verdict"]
+        assert (claim["label"] == "robust") == (decided == claim["primary_verdict"]).all()
+    with pytest.raises(UpgradingError, match="exactly one"):
+        robustness.robustness_summary(_synthetic({}).assign(primary=True))
