@@ -1,14 +1,16 @@
 """Robustness of verdicts (issue 22, first part): every claim decided under every declared coding x model by the
-study's own functions (the primary specification is the claims check itself), and the summary's label."""
+study's own functions (the primary specification is the claims check itself), the summary's label, and
+`upgrading claims --robustness`."""
 
 import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET
+from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET, run_cli
 
 from upgrading import package_data
+from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
 from upgrading.study import claims, pooling, robustness
 from upgrading.study.codebook import load_codebook
@@ -304,3 +306,47 @@ def test_the_summary_counts_every_verdict_and_ignores_cells_that_cannot_decide(t
         assert (claim["label"] == "robust") == (decided == claim["primary_verdict"]).all()
     with pytest.raises(UpgradingError, match="exactly one"):
         robustness.robustness_summary(_synthetic({}).assign(primary=True))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The command line
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_cli_robustness_prints_the_summary_and_writes_the_table(tmp_path, table):
+    out = tmp_path / "robustness.csv"
+    done = run_cli("claims", "--robustness", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "SIMULATED DATA" in done.stdout and "display of sensitivity, not a new test" in done.stdout
+    written = pd.read_csv(out)
+    assert list(written.columns) == list(robustness.COLUMNS)
+    assert written.groupby("id")["primary"].sum().eq(1).all()
+    assert len(written) == len(table) and (written["verdict"].to_numpy() == table["verdict"].to_numpy()).all()
+    summary = robustness.robustness_summary(table)
+    robust = int((summary["label"] == "robust").sum())
+    assert f"robust: {robust} of {len(summary)} claims" in done.stdout
+    assert all(f"{i}" in done.stdout and lab in done.stdout for i, lab in zip(summary["id"], summary["label"]))
+
+
+def test_cli_robustness_on_a_users_sheet_without_a_second_coder_has_the_first_coding_only(tmp_path, capsys):
+    out = tmp_path / "robustness.csv"
+    assert main(["claims", "--robustness", "--coding", str(SIMULATED_SHEET), "--out", str(out)]) == 0
+    assert "no second coder: first coding only" in capsys.readouterr().out
+    assert set(pd.read_csv(out)["coding"]) == {"first"}
+
+
+def test_cli_refuses_a_bad_second_coder_sheet_as_it_refuses_a_bad_coding_sheet(tmp_path):
+    bad = tmp_path / "bad_second_coder.csv"
+    frame = pd.read_csv(SECOND_CODER_SHEET)
+    frame.loc[3, "product_upgrading"] = 4
+    frame.to_csv(bad, index=False)
+    refused = run_cli("claims", "--robustness", "--second-coder", str(bad))
+    assert refused.returncode != 0 and "bad_second_coder.csv" in refused.stderr
+    as_coding = run_cli("claims", "--coding", str(bad))
+    problems = [line for line in refused.stderr.splitlines() if line.startswith("  - ")]
+    assert problems and problems == [line for line in as_coding.stderr.splitlines() if line.startswith("  - ")]
+
+
+def test_cli_second_coder_needs_robustness(capsys):
+    assert main(["claims", "--second-coder", str(SECOND_CODER_SHEET)]) != 0
+    assert "--robustness" in capsys.readouterr().err

@@ -124,7 +124,23 @@ def _add_claims(sub) -> None:
         default=settings.PERMUTATIONS,
         help=f"Monte Carlo permutations of a cross-check too large to enumerate (default {settings.PERMUTATIONS})",
     )
-    claims.add_argument("--out", metavar="CSV", help="also write the full verdict table to this file")
+    claims.add_argument(
+        "--robustness",
+        action="store_true",
+        help="instead of the verdict table, show each claim's verdict under every declared analysis choice "
+        "(src/upgrading/data/robustness.toml): a display of sensitivity, not a new test",
+    )
+    claims.add_argument(
+        "--second-coder",
+        metavar="PATH",
+        help="with --robustness: a second coding of all or some of the cases (default without --coding: the "
+        "simulated second coder's sheet; with --coding: none, first-coder specifications only)",
+    )
+    claims.add_argument(
+        "--out",
+        metavar="CSV",
+        help="also write the full verdict table (with --robustness: the per-specification table)",
+    )
     claims.set_defaults(handler=commands.claims)
 
 

@@ -157,11 +157,15 @@ def claims(args: argparse.Namespace) -> int:
     from .. import paths
     from ..study import claims, coding, simulate
 
+    if args.second_coder and not args.robustness:
+        raise UpgradingError("--second-coder is read by --robustness only: add --robustness")
     default = paths.DATA_RAW / simulate.FIRST_CODER_FILE
     path = args.coding or str(default)
     display = args.coding or paths.relative(default)
     cases, _ = coding.load_sheet(_from_cwd(path), sheet=args.sheet, display=display)
     print(coding.provenance(cases).replace(cases.attrs["source_file"], display))
+    if args.robustness:
+        return _robustness(args, cases)
     table = claims.evaluate(cases, n_resamples=args.resamples)
     shown = table[
         [
@@ -200,6 +204,38 @@ def claims(args: argparse.Namespace) -> int:
         "verdicts (raw / Holm): "
         + ", ".join(f"{v} {counts.loc[v, 'raw']} / {counts.loc[v, 'holm']}" for v in counts.index)
     )
+    if args.out:
+        table.to_csv(args.out, index=False, lineterminator="\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _robustness(args: argparse.Namespace, cases) -> int:
+    """`claims --robustness`: each claim's verdict under every declared specification, summarised per claim."""
+    import pandas as pd
+
+    from .. import paths
+    from ..study import coding, robustness, simulate
+
+    if args.second_coder:
+        where, display = _from_cwd(args.second_coder), args.second_coder
+    elif not args.coding:  # the simulated second coder goes with the simulated sheet only
+        where = paths.DATA_RAW / simulate.SECOND_CODER_FILE
+        display = paths.relative(where)
+    else:
+        where = display = None
+    second = coding.load_sheet(where, display=display)[0] if where else None
+    table = robustness.robustness_table(cases, second, n_resamples=args.resamples)
+    specs = table.drop_duplicates("specification")
+    primary = specs.loc[specs["primary"], "specification"].iloc[0]
+    print(f"{len(specs)} specifications (coding x model), the primary one {primary!r}: the claims check's verdict")
+    print(f"second coder {display}: {table.attrs['second_coding']}" if where else "no second coder: first coding only")
+    summary = robustness.robustness_summary(table)
+    with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_colwidth", 120):
+        print(summary.to_string(index=False))
+    robust = int((summary["label"] == "robust").sum())
+    print(f"robust: {robust} of {len(summary)} claims; the others depend on the choices named")
+    print(robustness.SENSITIVITY)
     if args.out:
         table.to_csv(args.out, index=False, lineterminator="\n")
         print(f"wrote {args.out}")
