@@ -313,38 +313,59 @@ def test_the_summary_counts_every_verdict_and_ignores_cells_that_cannot_decide(t
 # ---------------------------------------------------------------------------------------------------------
 
 
-def test_cli_robustness_prints_the_summary_and_writes_the_table(tmp_path, table):
+def _recording(monkeypatch, table):
+    """Replace the table's computation (tested above, on the same sheets) by the module's table, recording the
+    sheets the command passes to it: the command line tests test what the command does with it."""
+    calls = []
+
+    def recorded(cases, second=None, **options):
+        calls.append((cases, second))
+        return table if second is not None else table[table["coding"] == "first"].reset_index(drop=True)
+
+    monkeypatch.setattr(robustness, "robustness_table", recorded)
+    return calls
+
+
+def test_cli_robustness_prints_the_summary_and_writes_the_table(tmp_path, table, first, second, monkeypatch, capsys):
+    calls = _recording(monkeypatch, table)
     out = tmp_path / "robustness.csv"
-    done = run_cli("claims", "--robustness", "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    assert "SIMULATED DATA" in done.stdout and "display of sensitivity, not a new test" in done.stdout
+    assert main(["claims", "--robustness", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    ((cases, coded_twice),) = calls  # the simulated sheet, and the simulated second coder with it
+    assert cases["case_id"].tolist() == first["case_id"].tolist() and coded_twice.equals(second)
+    assert "SIMULATED DATA" in printed and "display of sensitivity, not a new test" in printed
     written = pd.read_csv(out)
     assert list(written.columns) == list(robustness.COLUMNS)
     assert written.groupby("id")["primary"].sum().eq(1).all()
     assert len(written) == len(table) and (written["verdict"].to_numpy() == table["verdict"].to_numpy()).all()
     summary = robustness.robustness_summary(table)
     robust = int((summary["label"] == "robust").sum())
-    assert f"robust: {robust} of {len(summary)} claims" in done.stdout
-    assert all(f"{i}" in done.stdout and lab in done.stdout for i, lab in zip(summary["id"], summary["label"]))
+    assert f"robust: {robust} of {len(summary)} claims" in printed
+    assert all(f"{i}" in printed and lab in printed for i, lab in zip(summary["id"], summary["label"]))
 
 
-def test_cli_robustness_on_a_users_sheet_without_a_second_coder_has_the_first_coding_only(tmp_path, capsys):
+def test_cli_robustness_on_a_users_sheet_without_a_second_coder_has_the_first_coding_only(
+    tmp_path, table, monkeypatch, capsys
+):
+    calls = _recording(monkeypatch, table)
     out = tmp_path / "robustness.csv"
     assert main(["claims", "--robustness", "--coding", str(SIMULATED_SHEET), "--out", str(out)]) == 0
+    assert calls[0][1] is None  # a user's sheet: no simulated second coder beside it
     assert "no second coder: first coding only" in capsys.readouterr().out
     assert set(pd.read_csv(out)["coding"]) == {"first"}
 
 
-def test_cli_refuses_a_bad_second_coder_sheet_as_it_refuses_a_bad_coding_sheet(tmp_path):
+def test_cli_refuses_a_bad_second_coder_sheet_as_it_refuses_a_bad_coding_sheet(tmp_path, capsys):
     bad = tmp_path / "bad_second_coder.csv"
     frame = pd.read_csv(SECOND_CODER_SHEET)
     frame.loc[3, "product_upgrading"] = 4
     frame.to_csv(bad, index=False)
-    refused = run_cli("claims", "--robustness", "--second-coder", str(bad))
+    refused = run_cli("claims", "--robustness", "--second-coder", str(bad))  # as a user meets it
     assert refused.returncode != 0 and "bad_second_coder.csv" in refused.stderr
-    as_coding = run_cli("claims", "--coding", str(bad))
+    assert main(["claims", "--coding", str(bad)]) != 0
+    as_coding = capsys.readouterr().err
     problems = [line for line in refused.stderr.splitlines() if line.startswith("  - ")]
-    assert problems and problems == [line for line in as_coding.stderr.splitlines() if line.startswith("  - ")]
+    assert problems and problems == [line for line in as_coding.splitlines() if line.startswith("  - ")]
 
 
 def test_cli_second_coder_needs_robustness(capsys):
