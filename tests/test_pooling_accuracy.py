@@ -144,7 +144,7 @@ def test_the_log_likelihood_over_case_patterns_is_the_sum_over_cases(n_levels, u
     """The importance weights' log-likelihood sums each distinct (predictor row, level) once, times its count, and
     takes each middle level's threshold-gap term once per level: the same number as the engine's per-case log
     probabilities (`likelihood.log_probability`), summed case by case; two levels, and a level no case has."""
-    from upgrading.ordinal import multilevel
+    from upgrading.ordinal import multilevel_density
     from upgrading.ordinal.likelihood import log_probability
 
     rng = np.random.default_rng(7 + n_levels)
@@ -153,16 +153,16 @@ def test_the_log_likelihood_over_case_patterns_is_the_sum_over_cases(n_levels, u
     y = rng.choice(observed, size=40)
     alpha = np.sort(rng.normal(0, 2, size=(25, n_levels - 1)), axis=1)
     coef = rng.normal(0, 1, size=(25, 3))
-    patterns = multilevel.Patterns.of(X, y, n_levels)
+    patterns = multilevel_density.Patterns.of(X, y, n_levels)
     assert len(patterns.y) < len(y) and patterns.count.sum() == len(y)
     ext = np.concatenate([np.full((25, 1), -np.inf), alpha, np.full((25, 1), np.inf)], axis=1)
     eta = coef @ X.T
     per_case = log_probability(ext[:, y + 1] - eta, ext[:, y] - eta).sum(axis=1)
-    np.testing.assert_allclose(multilevel._log_likelihood(alpha, coef, patterns), per_case, rtol=1e-12)
+    np.testing.assert_allclose(multilevel_density.log_likelihood(alpha, coef, patterns), per_case, rtol=1e-12)
 
 
 def test_unordered_or_tied_thresholds_get_no_weight_and_no_warning():
-    from upgrading.ordinal import multilevel
+    from upgrading.ordinal import multilevel, multilevel_density
     from upgrading.ordinal.multilevel_inputs import prepare
 
     df = _sheet("sheet_three_per_group")
@@ -172,7 +172,7 @@ def test_unordered_or_tied_thresholds_get_no_weight_and_no_warning():
     x[:, : sampler.lay.T] = [[-1.0, 0.0, 1.0], [-1.0, 1.0, 0.5], [-1.0, 0.0, 0.0]]  # ordered, swapped, tied
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        joint = multilevel._log_joint(x, np.zeros((3, 2)), sampler.patterns, sampler.lay, MODEL["priors"])
+        joint = multilevel_density.log_joint(x, np.zeros((3, 2)), sampler.patterns, sampler.lay, MODEL["priors"])
     assert np.isfinite(joint[0]) and joint[1] == -np.inf and joint[2] == -np.inf
 
 
