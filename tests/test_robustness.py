@@ -16,7 +16,6 @@ from upgrading.study import claims, pooling, robustness
 from upgrading.study.codebook import load_codebook
 from upgrading.study.coding import load_cases
 from upgrading.study.register import load_register
-from upgrading.study.reliability import reliability_variables
 
 RESAMPLES = 9  # permutations of the cross-check, which decides nothing
 PRIMARY = "first / no pooling"
@@ -197,43 +196,71 @@ def test_every_verdict_is_computed_not_copied(first, table):
         np.testing.assert_allclose(now[other_form], then[other_form], rtol=1e-9, err_msg=spec)
 
 
-def test_a_second_coder_of_some_cases_and_variables_keeps_the_first_coders_codes_elsewhere(first, second):
-    subsample = second.iloc[::3].copy()  # 17 of the 50 cases
-    blank = subsample.index[0]
-    subsample["governance"] = subsample["governance"].astype(object)
-    subsample.at[blank, "governance"] = np.nan  # the second coder did not report this case's governance
+def _second_sheet(tmp_path, edit) -> pd.DataFrame:
+    """A second coder's sheet as a user writes one: the simulated second coder's CSV, edited, then read and
+    validated as every sheet is (`load_cases`)."""
+    raw = pd.read_csv(SECOND_CODER_SHEET, dtype=str, keep_default_na=False)
+    path = tmp_path / "second_coder.csv"
+    edit(raw).to_csv(path, index=False)
+    return load_cases(path)
+
+
+def test_a_second_coder_of_some_cases_gives_those_cases_whole_and_the_first_coder_the_rest(first, tmp_path):
+    """Every case the second coder coded is taken as they coded it, a code they did not report included (as
+    reliability counts it); every other case is the first coder's. So each case stays valid under the codebook."""
+    group_industry = first.drop_duplicates("sectoral_group").set_index("sectoral_group")["industry"].astype(str)
+
+    def edit(raw):
+        part = raw.iloc[::3].copy()  # 17 of the 50 cases
+        part.iloc[0, part.columns.get_loc("governance")] = "NR"  # not reported by the second coder
+        moved = next(g for g in group_industry.index if g != part.iloc[1]["sectoral_group"])
+        part.iloc[1, [part.columns.get_loc("sectoral_group"), part.columns.get_loc("industry")]] = [
+            moved,
+            group_industry[moved],
+        ]  # another group, with an industry of that group
+        return part
+
+    subsample = _second_sheet(tmp_path, edit)
     merged = robustness.second_coding(first, subsample)
     assert (merged.from_second, merged.total) == (len(subsample), len(first))
-    coded = list(reliability_variables())
-    expected = first.set_index(first["case_id"].astype(str))[coded].astype(object)
-    for _, row in subsample.iterrows():
-        for variable in coded:
-            if pd.notna(row[variable]):
-                expected.at[str(row["case_id"]), variable] = row[variable]
     got = merged.cases.set_index(merged.cases["case_id"].astype(str))
-    assert (got[coded].astype(str) == expected.astype(str)).all().all()
-    assert got.at[str(subsample.at[blank, "case_id"]), "governance"] == first.at[blank, "governance"]
-    leader = got["governance"].isin(load_codebook().leader_levels).astype(int)
-    assert (got["leader_driven"].astype(int) == leader).all()
-    assert (merged.cases.dtypes == first.dtypes).all()
+    columns = [*load_codebook().columns, "leader_driven"]
+    theirs = subsample.set_index(subsample["case_id"].astype(str))
+    mine = first.set_index(first["case_id"].astype(str)).drop(index=theirs.index)
+    pd.testing.assert_frame_equal(got.loc[theirs.index, columns], theirs[columns], check_categorical=False)
+    pd.testing.assert_frame_equal(
+        got.loc[mine.index, columns], mine[columns], check_categorical=False, check_dtype=False
+    )
+    assert pd.isna(got.loc[theirs.index[0], "governance"])  # not reported: as the second coder has it
 
     choices = robustness.load_choices()
     no_pooling = dataclasses.replace(choices, model=(choices.model_choice("no pooling"),))
     built = robustness.robustness_table(first, subsample, n_resamples=RESAMPLES, choices=no_pooling)
     assert built.attrs["second_coder_cases"] == len(subsample)
     assert built.loc[built["coding"] == "second", "note"].str.contains(f"{len(subsample)} of {len(first)} cases").all()
-    checked = claims.evaluate(expected.reset_index().pipe(_typed_like, first), n_resamples=RESAMPLES)
+    checked = claims.evaluate(merged.cases, n_resamples=RESAMPLES)
     pd.testing.assert_series_equal(_column(built, "second / no pooling"), _by_id(checked, "verdict"), check_names=False)
     assert robustness.robustness_summary(built).attrs["second_coder_cases"] == len(subsample)
 
 
-def _typed_like(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
-    """The test's own merged codes as typed cases: the first coding with its coded variables replaced."""
-    out = like.copy()
-    for column in frame.columns.drop("case_id"):
-        out[column] = pd.Series(frame[column].to_numpy(), index=like.index).astype(like[column].dtype)
-    out["leader_driven"] = out["governance"].isin(load_codebook().leader_levels).astype(int)
-    return out
+def test_the_second_coding_of_a_full_second_sheet_with_codes_not_reported_is_that_sheet(first, tmp_path):
+    """`claims --robustness`'s second / no pooling is `claims --coding <second coder's sheet>`, also where the
+    second coder did not report some codes."""
+
+    def edit(raw):
+        raw.loc[raw.index[::5], "governance"] = "NR"
+        return raw
+
+    gaps = _second_sheet(tmp_path, edit)
+    merged = robustness.second_coding(first, gaps)
+    columns = [*load_codebook().columns, "leader_driven"]
+    pd.testing.assert_frame_equal(merged.cases[columns], gaps[columns], check_categorical=False)
+    choices = robustness.load_choices()
+    no_pooling = dataclasses.replace(choices, model=(choices.model_choice("no pooling"),))
+    built = robustness.robustness_table(first, gaps, n_resamples=RESAMPLES, choices=no_pooling)
+    checked = claims.evaluate(gaps, n_resamples=RESAMPLES)
+    assert (checked["n"] < len(first)).any()  # the codes not reported are left out, as the claims check does
+    pd.testing.assert_series_equal(_column(built, "second / no pooling"), _by_id(checked, "verdict"), check_names=False)
 
 
 def test_a_second_coder_with_cases_the_first_does_not_hold_is_refused(first, second):
@@ -247,8 +274,9 @@ def test_a_second_coder_with_cases_the_first_does_not_hold_is_refused(first, sec
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _synthetic(verdicts: dict[str, str], default: str = "consistent", codings=None) -> pd.DataFrame:
-    """A table of one claim: `default` everywhere except the specifications named in `verdicts`."""
+def _synthetic(verdicts: dict[str, str], default: str = "consistent", codings=None, undecided=()) -> pd.DataFrame:
+    """A table of one claim: `default` everywhere except the specifications named in `verdicts`; those named in
+    `undecided` could not decide it (no fit, an unreliable posterior)."""
     specs = robustness.specifications(codings=codings)
     return pd.DataFrame(
         {
@@ -258,8 +286,10 @@ def _synthetic(verdicts: dict[str, str], default: str = "consistent", codings=No
             "model": [s.model for s in specs],
             "primary": [s.primary for s in specs],
             "verdict": [verdicts.get(s.name, default) for s in specs],
+            "decided": [verdicts.get(s.name, default) != robustness.NOT_APPLICABLE and s.name not in undecided
+                        for s in specs],
         }
-    )
+    )  # fmt: skip
 
 
 SECOND = [s.name for s in robustness.specifications() if s.coding == "second"]
@@ -273,6 +303,8 @@ POOLED = [s.name for s in robustness.specifications() if s.model != "no pooling"
         (dict.fromkeys(SECOND, "inconclusive"), "depends on coding (second)"),
         ({"second / no pooling": "contradicted"}, "depends on coding (second)"),
         (dict.fromkeys(POOLED, robustness.NOT_APPLICABLE), "robust"),
+        (dict.fromkeys(POOLED + SECOND, robustness.NOT_APPLICABLE),
+         "not assessed: only the primary specification decides it"),
         (dict.fromkeys(POOLED, robustness.NOT_APPLICABLE) | {"second / no pooling": "inconclusive"},
          "depends on coding (second)"),
         ({"first / partial pooling x0.5": "inconclusive", "second / partial pooling x0.5": "inconclusive"},
@@ -283,8 +315,28 @@ POOLED = [s.name for s in robustness.specifications() if s.model != "no pooling"
     ],
 )  # fmt: skip
 def test_the_label_names_the_choices_that_change_the_verdict(verdicts, expected):
-    summary = robustness.robustness_summary(_synthetic(verdicts))
-    assert summary["label"].tolist() == [expected]
+    table = _synthetic(verdicts)
+    assert robustness.robustness_summary(table)["label"].tolist() == [expected]
+    shuffled = table.sample(frac=1.0, random_state=3)  # the label does not depend on the rows' order
+    assert robustness.robustness_summary(shuffled)["label"].tolist() == [expected]
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_a_change_only_two_choices_together_make_names_both_in_either_row_order(order):
+    """Second coding with pooling at the declared prior, and second coding with x2, change the verdict; neither
+    the second coding nor either prior does alone: both choices are named, with both values, in any row order."""
+    table = _synthetic({"second / partial pooling": "inconclusive", "second / partial pooling x2": "inconclusive"})
+    label = robustness.robustness_summary(table.iloc[::order])["label"].iloc[0]
+    assert label == "depends on coding (second), model (partial pooling, partial pooling x2)"
+
+
+def test_cells_that_cannot_decide_are_counted_and_left_out_of_the_label():
+    unreliable = [s for s in POOLED if s.startswith("second")]
+    table = _synthetic(dict.fromkeys(unreliable, "inconclusive"), undecided=unreliable)
+    row = robustness.robustness_summary(table).iloc[0]
+    assert (row["label"], row[robustness.NOT_DECIDED]) == ("robust", len(unreliable))
+    primary_undecided = _synthetic({}, undecided=["first / no pooling"])
+    assert robustness.robustness_summary(primary_undecided)["label"].iloc[0].startswith("not assessed")
 
 
 def test_the_summary_counts_every_verdict_and_ignores_cells_that_cannot_decide(table):
@@ -294,7 +346,7 @@ def test_the_summary_counts_every_verdict_and_ignores_cells_that_cannot_decide(t
         "contradicted",
         1,
         3,
-        "robust",
+        "not assessed: only the primary specification decides it",
     )
     summary = robustness.robustness_summary(table)
     assert summary["id"].tolist() == [c.id for c in load_register().claims]
@@ -302,8 +354,11 @@ def test_the_summary_counts_every_verdict_and_ignores_cells_that_cannot_decide(t
         cells = table[table["id"] == claim["id"]]
         counts = cells["verdict"].value_counts()
         assert all(claim[v] == counts.get(v, 0) for v in robustness.CELL_VERDICTS)
-        decided = cells.loc[cells["verdict"] != robustness.NOT_APPLICABLE, "verdict"]
-        assert (claim["label"] == "robust") == (decided == claim["primary_verdict"]).all()
+        decided = cells.loc[cells["decided"].astype(bool), "verdict"]
+        if claim["label"].startswith("not assessed"):
+            assert len(decided) < 2
+        else:
+            assert (claim["label"] == "robust") == (decided == claim["primary_verdict"]).all()
     with pytest.raises(UpgradingError, match="exactly one"):
         robustness.robustness_summary(_synthetic({}).assign(primary=True))
 
@@ -360,12 +415,17 @@ def test_cli_refuses_a_bad_second_coder_sheet_as_it_refuses_a_bad_coding_sheet(t
     frame = pd.read_csv(SECOND_CODER_SHEET)
     frame.loc[3, "product_upgrading"] = 4
     frame.to_csv(bad, index=False)
-    refused = run_cli("claims", "--robustness", "--second-coder", str(bad))  # as a user meets it
+    refused = run_cli("claims", "--robustness", "--coding", str(SIMULATED_SHEET), "--second-coder", str(bad))
     assert refused.returncode != 0 and "bad_second_coder.csv" in refused.stderr
     assert main(["claims", "--coding", str(bad)]) != 0
     as_coding = capsys.readouterr().err
     problems = [line for line in refused.stderr.splitlines() if line.startswith("  - ")]
     assert problems and problems == [line for line in as_coding.splitlines() if line.startswith("  - ")]
+
+
+def test_cli_second_coder_needs_a_first_coding(capsys):
+    assert main(["claims", "--robustness", "--second-coder", str(SECOND_CODER_SHEET)]) != 0
+    assert "--coding" in capsys.readouterr().err
 
 
 def test_cli_second_coder_needs_robustness(capsys):

@@ -133,8 +133,9 @@ def _add_claims(sub) -> None:
     claims.add_argument(
         "--second-coder",
         metavar="PATH",
-        help="with --robustness: a second coding of all or some of the cases (default without --coding: the "
-        "simulated second coder's sheet; with --coding: none, first-coder specifications only)",
+        help="with --robustness and --coding: a second coding of all or some of the cases (without --coding the "
+        "simulated second coder's sheet goes with the simulated sheet; with --coding and no --second-coder, the "
+        "first-coder specifications only)",
     )
     claims.add_argument(
         "--out",

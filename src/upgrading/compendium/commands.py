@@ -217,6 +217,8 @@ def _robustness(args: argparse.Namespace, cases) -> int:
     from .. import paths
     from ..study import coding, robustness, simulate
 
+    if args.second_coder and not args.coding:
+        raise UpgradingError("--second-coder needs --coding: give the first coder's sheet too")
     if args.second_coder:
         where, display = _from_cwd(args.second_coder), args.second_coder
     elif not args.coding:  # the simulated second coder goes with the simulated sheet only
@@ -228,13 +230,20 @@ def _robustness(args: argparse.Namespace, cases) -> int:
     table = robustness.robustness_table(cases, second, n_resamples=args.resamples)
     specs = table.drop_duplicates("specification")
     primary = specs.loc[specs["primary"], "specification"].iloc[0]
-    print(f"{len(specs)} specifications (coding x model), the primary one {primary!r}: the claims check's verdict")
+    print(
+        f"{len(specs)} specifications (coding x model), the primary one {primary!r}: the claims check's raw verdict "
+        "(not Holm-adjusted)"
+    )
     print(f"second coder {display}: {table.attrs['second_coding']}" if where else "no second coder: first coding only")
     summary = robustness.robustness_summary(table)
     with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_colwidth", 120):
         print(summary.to_string(index=False))
     robust = int((summary["label"] == "robust").sum())
-    print(f"robust: {robust} of {len(summary)} claims; the others depend on the choices named")
+    unassessed = int(summary["label"].str.startswith("not assessed").sum())
+    print(
+        f"robust: {robust} of {len(summary)} claims; not assessed (no other specification decides them): "
+        f"{unassessed}; the others depend on the choices named"
+    )
     print(robustness.SENSITIVITY)
     if args.out:
         table.to_csv(args.out, index=False, lineterminator="\n")

@@ -33,12 +33,12 @@ from . import claims, pooling
 from .codebook import load_codebook
 from .coding import to_cases
 from .register import Register, load_register
-from .reliability import double_coding, reliability_variables
+from .reliability import double_coding
 from .verdicts import VERDICTS
 
 #: The choices file, as a contributor finds it in the repository (for messages).
 CHOICES_FILE = "src/upgrading/data/robustness.toml"
-#: The codings the code can compute: the sheet given, and the second coder's codes merged into it.
+#: The codings the code can compute: the sheet given, and the second coder's cases taken into it whole.
 CODINGS = ("first", "second")
 #: How a model choice fits the claims: "none" is `claims.evaluate`, "partial" the partially pooled posterior.
 POOLINGS = ("none", "partial")
@@ -60,7 +60,11 @@ COLUMNS = (
     "ci_low",
     "ci_high",
     "note",
+    "decided",
 )
+#: Cells whose specification could not decide the claim (no fit, a fit that did not converge, an unreliable
+#: posterior): their verdict is "inconclusive", as the claims check reports it, and `decided` is false.
+NOT_DECIDED = "not decided"
 #: Why a claim has no partially pooled verdict (`claims.group_slope_claim`).
 NOT_A_GROUP_SLOPE = "partial pooling decides only claims about one sectoral group's slope of the by-group model"
 #: What the summary is and is not, said wherever it is shown.
@@ -120,26 +124,31 @@ class Specification:
 
 
 def check_choices(data: dict[str, Any]) -> None:
-    """Refuse a choices file the code cannot compute exactly as declared: unknown codings or poolings, a missing
-    reason, repeated names, a partial-pooling factor that is not positive, or a primary specification other than
-    the claims check itself (the first coding, no pooling)."""
+    """Refuse a choices file the code cannot compute exactly as declared, naming every problem at once: a choice
+    without a name or reason, repeated names, unknown codings or poolings, a partial-pooling factor that is not a
+    positive number, no first coding, or a primary specification other than the claims check itself (the first
+    coding, no pooling)."""
     problems = []
     for kind in CHOICE_COLUMNS:
-        names = [c.get("name") for c in data.get(kind, ())]
-        if not names or len(set(names)) != len(names):
+        entries = [c for c in data.get(kind, ()) if isinstance(c, dict)]
+        names = [c.get("name") for c in entries]
+        if not names or len(set(names)) != len(names) or len(entries) != len(data.get(kind, ())):
             problems.append(f"[[{kind}]] must name at least one choice, each once")
-        problems += [f"{kind} {c.get('name')!r} has no reason" for c in data.get(kind, ()) if not c.get("reason")]
-    problems += [
-        f"coding {c['name']!r} is not one of {CODINGS}" for c in data.get("coding", ()) if c["name"] not in CODINGS
-    ]
-    for m in data.get("model", ()):
+        problems += [f"a {kind} choice has no name" for c in entries if not isinstance(c.get("name"), str)]
+        problems += [f"{kind} {c.get('name')!r} has no reason" for c in entries if not c.get("reason")]
+    codings = [c.get("name") for c in data.get("coding", ()) if isinstance(c, dict)]
+    problems += [f"coding {name!r} is not one of {CODINGS}" for name in codings if name not in CODINGS]
+    if "first" not in codings:
+        problems.append("the first coding (the sheet given) must be a choice: the primary specification uses it")
+    for m in (m for m in data.get("model", ()) if isinstance(m, dict)):
         factor = m.get("tau_scale_factor")
+        positive = isinstance(factor, int | float) and not isinstance(factor, bool) and factor > 0
         if m.get("pooling") not in POOLINGS:
-            problems.append(f"model {m['name']!r}: pooling {m.get('pooling')!r} is not one of {POOLINGS}")
-        elif (m["pooling"] == "partial") != (factor is not None) or (factor is not None and not factor > 0):
-            problems.append(f"model {m['name']!r}: a positive tau_scale_factor for partial pooling, and only there")
+            problems.append(f"model {m.get('name')!r}: pooling {m.get('pooling')!r} is not one of {POOLINGS}")
+        elif (m["pooling"] == "partial") != (factor is not None) or (factor is not None and not positive):
+            problems.append(f"model {m.get('name')!r}: a positive tau_scale_factor for partial pooling, and only there")
     primary = data.get("primary", {})
-    models = {m["name"]: m.get("pooling") for m in data.get("model", ())}
+    models = {m.get("name"): m.get("pooling") for m in data.get("model", ()) if isinstance(m, dict)}
     if primary.get("coding") != "first" or models.get(primary.get("model")) != "none":
         problems.append("primary must be the claims check itself: coding 'first' and a model with pooling 'none'")
     if problems:
@@ -190,8 +199,8 @@ def specifications(choices: Choices | None = None, codings=None) -> tuple[Specif
 
 @dataclass(frozen=True, eq=False)
 class SecondCoding:
-    """The first coding with the second coder's codes wherever the second coder coded a case and a variable;
-    `from_second`: how many of the `total` cases hold at least one of the second coder's codes."""
+    """The first coding with every case the second coder coded taken from the second coder, whole (their
+    "not reported" included); `from_second`: how many of the `total` cases that is."""
 
     cases: pd.DataFrame
     from_second: int
@@ -200,28 +209,26 @@ class SecondCoding:
     def sentence(self) -> str:
         """What the second coding is made of, for a note or a printed line."""
         return (
-            f"the second coder's codes in {self.from_second} of {self.total} cases, the first coder's wherever "
-            "the second coder gave none"
+            f"the second coder's coding of {self.from_second} of {self.total} cases, the first coder's for the "
+            "cases the second coder did not code"
         )
 
 
 def second_coding(first: pd.DataFrame, second: pd.DataFrame, second_name: str = "second coder") -> SecondCoding:
-    """Merge the second coder's codes (the coded variables whose reliability is measured: scores, governance,
-    sectoral group) into the first coding, case by case and variable by variable; text columns and every code the
-    second coder did not give stay the first coder's, and `leader_driven` follows the merged governance. A second
-    coding holding a case the first does not is refused (`reliability.double_coding`)."""
-    double_coding(first, second, second_name)
-    ids = first["case_id"].astype(str)
-    other = second.assign(case_id=second["case_id"].astype(str)).set_index("case_id").reindex(ids)
-    merged = first[list(load_codebook().columns)].astype(object)
-    taken = pd.DataFrame(False, index=first.index, columns=list(reliability_variables()))
-    for variable in taken.columns:
-        theirs = pd.Series(other[variable].astype(object).to_numpy(), index=first.index)
-        taken[variable] = theirs.notna()
-        merged[variable] = merged[variable].mask(taken[variable], theirs)
+    """Each case the second coder coded as the second coder coded it (every codebook column of their row, a code
+    they did not report included, as reliability counts it), every other case as the first coder coded it. Whole
+    rows, so that each case stays valid under the codebook (a group with its industries, collective efficiency
+    with its parts). A second coding holding a case the first does not is refused (`reliability.double_coding`)."""
+    both = set(double_coding(first, second, second_name).double_coded)
+    columns = list(load_codebook().columns)
+    theirs = second.assign(case_id=second["case_id"].astype(str)).set_index("case_id")[columns[1:]]
+    merged = first[columns].astype(object).copy()
+    ids = merged["case_id"].astype(str)
+    taken = ids.isin(both).to_numpy()
+    merged.loc[taken, columns[1:]] = theirs.loc[ids[taken], columns[1:]].astype(object).to_numpy()
     cases = to_cases(merged)
     cases.attrs = dict(first.attrs)
-    return SecondCoding(cases, int(taken.any(axis=1).sum()), len(first))
+    return SecondCoding(cases, int(taken.sum()), len(first))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -285,8 +292,9 @@ def _no_pooling(sheet: pd.DataFrame, register: Register, n_resamples: int | None
     """Each claim's verdict, estimate, interval and note from the claims check itself (`claims.evaluate`)."""
     table = claims.evaluate(sheet, register, n_resamples=n_resamples)
     columns = ["id", "verdict", "estimate", "ci_low", "ci_high", "note"]
-    decided = table[columns].astype(object).where(table[columns].notna(), None)
-    return [{**row, "note": row["note"] or ""} for row in decided.to_dict("records")]
+    rows = table[columns].astype(object).where(table[columns].notna(), None)
+    rows["decided"] = (table["fit"] != claims.NOT_ESTIMABLE).to_numpy()
+    return [{**row, "note": row["note"] or ""} for row in rows.to_dict("records")]
 
 
 def _partial_pooling(sheet: pd.DataFrame, factor: float, register: Register) -> list[dict]:
@@ -300,7 +308,7 @@ def _partial_pooling(sheet: pd.DataFrame, factor: float, register: Register) -> 
     rows = []
     for claim in register.claims:
         if claims.group_slope_claim(claim, register) is None:
-            rows.append({"id": claim.id, "verdict": NOT_APPLICABLE, "note": NOT_A_GROUP_SLOPE})
+            rows.append({"id": claim.id, "verdict": NOT_APPLICABLE, "note": NOT_A_GROUP_SLOPE, "decided": False})
             continue
         pooled = claims.pooled_verdict(claim, register, fits)
         rows.append(
@@ -311,6 +319,7 @@ def _partial_pooling(sheet: pd.DataFrame, factor: float, register: Register) -> 
                 "ci_low": pooled.get("pooled_ci_low"),
                 "ci_high": pooled.get("pooled_ci_high"),
                 "note": pooled["pooled_note"],
+                "decided": "pooled_estimate" in pooled,  # an interval to decide on: a reliable posterior
             }
         )
     return rows
@@ -323,46 +332,55 @@ def _partial_pooling(sheet: pd.DataFrame, factor: float, register: Register) -> 
 
 def robustness_summary(table: pd.DataFrame) -> pd.DataFrame:
     """One row per claim (in the table's order): the primary verdict, how many specifications give each verdict
-    (CELL_VERDICTS), and a label: "robust" when every specification that decides the claim (verdict not "not
-    applicable") gives the primary verdict, else "depends on " and the choices whose non-primary values change it
-    (`label`). A display of sensitivity, not a new test: nothing here is a verdict or a p-value of its own."""
+    (CELL_VERDICTS) and how many could not decide it (NOT_DECIDED: no fit, or an unreliable posterior; their verdict
+    counts as the claims check reports it, "inconclusive"), and a `label`. A display of sensitivity, not a new
+    test: nothing here is a verdict or a p-value of its own."""
     rows = []
     for claim_id, cells in table.groupby("id", sort=False):
         primary = cells[cells["primary"].astype(bool)]
         if len(primary) != 1:
             raise UpgradingError(f"{claim_id}: {len(primary)} primary specifications in the table; exactly one needed")
         counts = cells["verdict"].value_counts().reindex(CELL_VERDICTS, fill_value=0)
+        undecided = int(((~cells["decided"].astype(bool)) & (cells["verdict"] != NOT_APPLICABLE)).sum())
         rows.append(
             {"id": claim_id, "primary_verdict": primary["verdict"].iloc[0]}
             | {v: int(counts[v]) for v in CELL_VERDICTS}
-            | {"label": label(cells)}
+            | {NOT_DECIDED: undecided, "label": label(cells)}
         )
-    summary = pd.DataFrame(rows, columns=["id", "primary_verdict", *CELL_VERDICTS, "label"])
+    summary = pd.DataFrame(rows, columns=["id", "primary_verdict", *CELL_VERDICTS, NOT_DECIDED, "label"])
     summary.attrs = dict(table.attrs)
     return summary
 
 
 def label(cells: pd.DataFrame) -> str:
-    """ "robust", or "depends on" the choices that change one claim's verdict (its rows of the table).
+    """One claim's label from its rows of the table, over the specifications that decide it (`decided`):
 
-    A non-primary value of a choice changes the verdict when the specification that differs from the primary in
-    that value alone decides the claim otherwise (e.g. "second / no pooling" for the coding); a specification that
-    decides it otherwise only where two choices move together (neither alone does) names both. Named as
-    "choice (value, ...)", choices and values in table order: "depends on coding (second), model (partial pooling
-    x0.5)". "Not applicable" cells are ignored."""
+    - "not assessed: ..." where the primary specification cannot decide it, or no other specification does;
+    - "robust" where every other deciding specification gives the primary verdict;
+    - else "depends on" the choices that change it, named as "choice (value, ...)" in table order, e.g. "depends
+      on coding (second), model (partial pooling x0.5)": first every value that changes the verdict alone (the
+      specification differing from the primary in that value only decides otherwise), then, for a specification
+      that decides otherwise though none of its values does alone, all its values. Independent of row order."""
     primary = cells[cells["primary"].astype(bool)].iloc[0]
-    deciding = cells[cells["verdict"] != NOT_APPLICABLE]
-    differ = deciding[deciding["verdict"] != primary["verdict"]]
+    if not bool(primary["decided"]):
+        return "not assessed: the primary specification cannot decide it"
+    others = cells[cells["decided"].astype(bool) & ~cells["primary"].astype(bool)]
+    if others.empty:
+        return "not assessed: only the primary specification decides it"
+    differ = others[others["verdict"] != primary["verdict"]]
     if differ.empty:
         return "robust"
     moved = [{c: row[c] for c in CHOICE_COLUMNS if row[c] != primary[c]} for _, row in differ.iterrows()]
-    changed = {c: {m[c] for m in moved if len(m) == 1 and c in m} for c in CHOICE_COLUMNS}
+    alone = {c: {m[c] for m in moved if len(m) == 1 and c in m} for c in CHOICE_COLUMNS}
+    changed = {c: set(values) for c, values in alone.items()}
     for m in moved:
-        if not any(value in changed[c] for c, value in m.items()):  # only together do they change it
+        if len(m) > 1 and not any(value in alone[c] for c, value in m.items()):  # only together do they change it
             for c, value in m.items():
                 changed[c].add(value)
+    order = {s.name: k for k, s in enumerate(specifications())}  # values named in the declared order
+    ranked = cells.assign(rank=cells["specification"].map(order)).sort_values("rank", kind="stable")
     named = [
-        f"{c} ({', '.join(v for v in dict.fromkeys(cells[c]) if v in changed[c])})"
+        f"{c} ({', '.join(v for v in dict.fromkeys(ranked[c]) if v in changed[c])})"
         for c in CHOICE_COLUMNS
         if changed[c]
     ]
@@ -372,6 +390,7 @@ def label(cells: pd.DataFrame) -> str:
 __all__ = [
     "CELL_VERDICTS",
     "COLUMNS",
+    "NOT_DECIDED",
     "Choice",
     "Choices",
     "ModelChoice",
