@@ -137,6 +137,18 @@ def test_the_pooled_specification_at_the_declared_prior_is_notebook_05s_pooled_v
         moved = _column(table, spec, "estimate").astype(float) - _column(table, "first / partial pooling", "estimate")
         assert (moved[applicable.to_numpy()].abs() > 1e-6).all(), f"{spec} must be fitted at its own prior"
         assert (_column(table, spec)[~applicable.to_numpy()] == robustness.NOT_APPLICABLE).all()
+    # and each factor goes with its own prior: the x0.5 row is the fit at half the declared tau scale
+    priors = pooling.load_priors()
+    half = dataclasses.replace(priors, tau_scale=0.5 * priors.tau_scale)
+    form = claims.pooled_claim_forms()[0]
+    at_half = pooling.pooled_fits(first, [form], priors=half)
+    checked = claims.add_pooled_verdicts(claims.evaluate(first, n_resamples=RESAMPLES), at_half)
+    of_form = (checked["outcome"] == form).to_numpy() & applicable.to_numpy()
+    np.testing.assert_allclose(
+        _column(table, "first / partial pooling x0.5", "estimate").astype(float)[of_form],
+        _by_id(checked, "pooled_estimate").astype(float)[of_form],
+        rtol=1e-12,
+    )
 
 
 def test_an_unreliable_pooled_fit_gets_the_verdict_and_note_of_the_claims_check(first, monkeypatch):
