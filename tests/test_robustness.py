@@ -443,3 +443,23 @@ def test_cli_second_coder_needs_a_first_coding(capsys):
 def test_cli_second_coder_needs_robustness(capsys):
     assert main(["claims", "--second-coder", str(SECOND_CODER_SHEET)]) != 0
     assert "--robustness" in capsys.readouterr().err
+
+
+def test_a_second_coder_who_coded_a_case_twice_is_refused_by_name(first, second):
+    twice = pd.concat([second.head(3), second.iloc[[1]]], ignore_index=True)
+    with pytest.raises(UpgradingError, match=str(second["case_id"].iloc[1])):
+        robustness.second_coding(first, twice)
+
+
+def test_cli_reads_the_second_coders_worksheet_of_a_workbook(tmp_path, table, monkeypatch, capsys):
+    calls = _recording(monkeypatch, table)
+    workbook = tmp_path / "second_coder.xlsx"
+    with pd.ExcelWriter(workbook) as writer:
+        pd.DataFrame({"note": ["the coding is on the next worksheet"]}).to_excel(writer, sheet_name="readme")
+        pd.read_csv(SECOND_CODER_SHEET).to_excel(writer, sheet_name="second coding", index=False)
+    args = ["claims", "--robustness", "--coding", str(SIMULATED_SHEET), "--second-coder", str(workbook)]
+    assert main([*args, "--second-coder-sheet", "second coding"]) == 0
+    assert calls[0][1]["case_id"].tolist() == pd.read_csv(SECOND_CODER_SHEET)["case_id"].tolist()
+    capsys.readouterr()
+    assert main(["claims", "--robustness", "--second-coder-sheet", "second coding"]) != 0
+    assert "--second-coder" in capsys.readouterr().err

@@ -138,6 +138,9 @@ def _add_claims(sub) -> None:
         "first-coder specifications only)",
     )
     claims.add_argument(
+        "--second-coder-sheet", metavar="NAME", help="worksheet of the --second-coder workbook (default: the first)"
+    )
+    claims.add_argument(
         "--out",
         metavar="CSV",
         help="also write the full verdict table (with --robustness: the per-specification table)",

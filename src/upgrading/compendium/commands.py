@@ -219,6 +219,8 @@ def _robustness(args: argparse.Namespace, cases) -> int:
 
     if args.second_coder and not args.coding:
         raise UpgradingError("--second-coder needs --coding: give the first coder's sheet too")
+    if args.second_coder_sheet and not args.second_coder:
+        raise UpgradingError("--second-coder-sheet needs --second-coder: give the second coder's workbook too")
     if args.second_coder:
         where, display = _from_cwd(args.second_coder), args.second_coder
     elif not args.coding:  # the simulated second coder goes with the simulated sheet only
@@ -226,7 +228,7 @@ def _robustness(args: argparse.Namespace, cases) -> int:
         display = paths.relative(where)
     else:
         where = display = None
-    second = coding.load_sheet(where, display=display)[0] if where else None
+    second = coding.load_sheet(where, sheet=args.second_coder_sheet, display=display)[0] if where else None
     table = robustness.robustness_table(cases, second, n_resamples=args.resamples)
     specs = table.drop_duplicates("specification")
     primary = specs.loc[specs["primary"], "specification"].iloc[0]

@@ -219,6 +219,9 @@ def second_coding(first: pd.DataFrame, second: pd.DataFrame, second_name: str = 
     they did not report included, as reliability counts it), every other case as the first coder coded it. Whole
     rows, so that each case stays valid under the codebook (a group with its industries, collective efficiency
     with its parts). A second coding holding a case the first does not is refused (`reliability.double_coding`)."""
+    repeated = sorted({str(c) for c in second["case_id"][second["case_id"].astype(str).duplicated()]})
+    if repeated:
+        raise UpgradingError(f"the {second_name} coded these cases more than once: {', '.join(repeated)}")
     both = set(double_coding(first, second, second_name).double_coded)
     columns = list(load_codebook().columns)
     theirs = second.assign(case_id=second["case_id"].astype(str)).set_index("case_id")[columns[1:]]
