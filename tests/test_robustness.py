@@ -1,6 +1,6 @@
-"""Robustness of verdicts (issue 22, first part): every claim decided under every declared coding x model by the
-study's own functions (the primary specification is the claims check itself), the summary's label, and
-`upgrading claims --robustness`."""
+"""Robustness of verdicts (issue 22, first part): every claim decided under every declared coding x model (x link
+without pooling) by the study's own functions (the primary specification is the claims check itself), the
+summary's label, and `upgrading claims --robustness`."""
 
 import dataclasses
 
@@ -12,7 +12,7 @@ from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET, run_cli
 from upgrading import package_data
 from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
-from upgrading.study import claims, pooling, robustness
+from upgrading.study import claims, pooling, probabilities, robustness
 from upgrading.study.codebook import load_codebook
 from upgrading.study.coding import load_cases
 from upgrading.study.register import load_register
@@ -51,7 +51,7 @@ def _by_id(frame: pd.DataFrame, column: str) -> pd.Series:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def test_choices_are_declared_with_reasons_and_crossed_into_eight_specifications():
+def test_choices_are_declared_with_reasons_and_crossed_into_twelve_specifications():
     choices = robustness.load_choices()
     assert [c.name for c in choices.coding] == ["first", "second"]
     assert {m.name: m.tau_scale_factor for m in choices.model} == {
@@ -60,12 +60,16 @@ def test_choices_are_declared_with_reasons_and_crossed_into_eight_specifications
         "partial pooling x0.5": 0.5,
         "partial pooling x2": 2.0,
     }
-    assert all(c.reason.strip() for c in (*choices.coding, *choices.model))
+    assert [c.name for c in choices.link] == ["logit", "probit", "cloglog"]
+    assert all(c.reason.strip() for c in (*choices.coding, *choices.model, *choices.link))
     specs = robustness.specifications()
-    assert len(specs) == 8 and len({s.name for s in specs}) == 8
-    assert all(s.name == f"{s.coding} / {s.model}" for s in specs)
+    assert len(specs) == 12 and len({s.name for s in specs}) == 12
+    assert all(s.name == f"{s.coding} / {s.model}" for s in specs if s.link == "logit")
+    links = {(s.coding, s.link) for s in specs if s.model == "no pooling"}
+    assert links == {(c, link) for c in ("first", "second") for link in ("logit", "probit", "cloglog")}
+    assert {s.link for s in specs if s.model != "no pooling"} == {"logit"}  # the pooled model is a logit model
     assert [s.name for s in specs if s.primary] == [PRIMARY]
-    assert [s.name for s in robustness.specifications(codings=["first"])] == [s.name for s in specs[:4]]
+    assert [s.name for s in robustness.specifications(codings=["first"])] == [s.name for s in specs[:6]]
 
 
 @pytest.mark.parametrize(
@@ -79,6 +83,10 @@ def test_choices_are_declared_with_reasons_and_crossed_into_eight_specifications
         ),  # fmt: skip
         lambda d: d["coding"].append({"name": "third", "reason": "r"}),
         lambda d: d["coding"][1].update(reason=""),
+        lambda d: d["link"].append({"name": "cauchit", "reason": "no latent SD to carry the margins to"}),
+        lambda d: d["link"].append({"name": "tobit", "reason": "r"}),
+        lambda d: d.update(link=[x for x in d["link"] if x["name"] != "logit"]),
+        lambda d: d.update(primary={"coding": "first", "model": "no pooling", "link": "probit"}),
     ],
 )
 def test_a_choice_the_code_cannot_compute_as_declared_is_refused(change):
@@ -149,6 +157,47 @@ def test_the_pooled_specification_at_the_declared_prior_is_notebook_05s_pooled_v
         _by_id(checked, "pooled_estimate").astype(float)[of_form],
         rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize("link, factor", [("probit", 0.5513288954217921), ("cloglog", 0.7071067811865476)])
+def test_a_link_specification_is_the_claims_check_under_that_link(first, table, link, factor):
+    """Every model fitted under the link (the same slopes and intervals as notebook 04's link-robustness table,
+    which fits one model at a time), decided by the same rule with each margin carried to the link's latent scale
+    (sqrt(3)/pi for the probit, 1/sqrt(2) for the cloglog)."""
+    spec = f"first / no pooling / {link}"
+    checked = claims.evaluate(first, n_resamples=RESAMPLES, link=link)
+    pd.testing.assert_series_equal(_column(table, spec), _by_id(checked, "verdict"), check_names=False)
+    margins = {c.id: c.margin * factor for c in load_register().claims}
+    np.testing.assert_allclose(_by_id(checked, "margin").astype(float), pd.Series(margins), rtol=1e-12)
+    assert checked["odds_ratio"].isna().all()  # a probit or cloglog slope is not a log odds ratio
+    assert table.loc[table["specification"] == spec, "note"].str.contains(f"{link} latent scale").all()
+    links = load_link_robustness(first, link)
+    cells = checked[checked["id"].isin(links.index) & (checked["fit"] != claims.NOT_ESTIMABLE)]
+    assert len(cells) > 10
+    for column, reference in (("estimate", "estimate"), ("ci_low", "conf_low"), ("ci_high", "conf_high")):
+        np.testing.assert_allclose(
+            cells[column].astype(float), links.loc[cells["id"], reference].astype(float), rtol=1e-6, err_msg=column
+        )
+
+
+def load_link_robustness(first: pd.DataFrame, link: str) -> pd.DataFrame:
+    """Notebook 04's link-robustness rows under `link`, indexed by the id of the group-slope claim they are."""
+    register = load_register()
+    rows = probabilities.link_robustness_table(first, links=(link,))
+    rows = rows[rows["link"] == link].set_index(["form", "sectoral_group", "predictor"])
+    ids = {}
+    for claim in register.claims:
+        slope = claims.group_slope_claim(claim, register)
+        if slope is not None and (claim.outcome, *slope) in rows.index:
+            ids[claim.id] = rows.loc[(claim.outcome, *slope)]
+    return pd.DataFrame(ids).T
+
+
+def test_margins_are_carried_to_a_link_with_a_latent_sd_only():
+    register = load_register()
+    assert claims.register_on_link(register, "logit") is register
+    with pytest.raises(UpgradingError, match="cauchit link has no latent standard deviation"):
+        claims.register_on_link(register, "cauchit")
 
 
 def test_an_unreliable_pooled_fit_gets_the_verdict_and_note_of_the_claims_check(first, monkeypatch):
@@ -296,6 +345,7 @@ def _synthetic(verdicts: dict[str, str], default: str = "consistent", codings=No
             "specification": [s.name for s in specs],
             "coding": [s.coding for s in specs],
             "model": [s.model for s in specs],
+            "link": [s.link for s in specs],
             "primary": [s.primary for s in specs],
             "verdict": [verdicts.get(s.name, default) for s in specs],
             "decided": [verdicts.get(s.name, default) != robustness.NOT_APPLICABLE and s.name not in undecided
@@ -306,6 +356,7 @@ def _synthetic(verdicts: dict[str, str], default: str = "consistent", codings=No
 
 SECOND = [s.name for s in robustness.specifications() if s.coding == "second"]
 POOLED = [s.name for s in robustness.specifications() if s.model != "no pooling"]
+NOT_LOGIT = [s.name for s in robustness.specifications() if s.link != "logit"]
 
 
 @pytest.mark.parametrize(
@@ -315,7 +366,7 @@ POOLED = [s.name for s in robustness.specifications() if s.model != "no pooling"
         (dict.fromkeys(SECOND, "inconclusive"), "depends on coding (second)"),
         ({"second / no pooling": "contradicted"}, "depends on coding (second)"),
         (dict.fromkeys(POOLED, robustness.NOT_APPLICABLE), "robust"),
-        (dict.fromkeys(POOLED + SECOND, robustness.NOT_APPLICABLE),
+        (dict.fromkeys(POOLED + SECOND + NOT_LOGIT, robustness.NOT_APPLICABLE),
          "not assessed: only the primary specification decides it"),
         (dict.fromkeys(POOLED, robustness.NOT_APPLICABLE) | {"second / no pooling": "inconclusive"},
          "depends on coding (second)"),
@@ -324,6 +375,9 @@ POOLED = [s.name for s in robustness.specifications() if s.model != "no pooling"
         (dict.fromkeys(SECOND, "inconclusive") | {"first / partial pooling x0.5": "inconclusive"},
          "depends on coding (second), model (partial pooling x0.5)"),
         ({"second / partial pooling": "contradicted"}, "depends on coding (second), model (partial pooling)"),
+        ({"first / no pooling / cloglog": "inconclusive"}, "depends on link (cloglog)"),
+        (dict.fromkeys(NOT_LOGIT, "inconclusive"), "depends on link (probit, cloglog)"),
+        ({"second / no pooling / probit": "inconclusive"}, "depends on coding (second), link (probit)"),
     ],
 )  # fmt: skip
 def test_the_label_names_the_choices_that_change_the_verdict(verdicts, expected):
@@ -352,12 +406,13 @@ def test_cells_that_cannot_decide_are_counted_and_left_out_of_the_label():
 
 
 def test_the_summary_counts_every_verdict_and_ignores_cells_that_cannot_decide(table):
-    synthetic = _synthetic(dict.fromkeys(POOLED, robustness.NOT_APPLICABLE), default="contradicted", codings=["first"])
+    not_applicable = dict.fromkeys(POOLED + NOT_LOGIT, robustness.NOT_APPLICABLE)
+    synthetic = _synthetic(not_applicable, default="contradicted", codings=["first"])
     row = robustness.robustness_summary(synthetic).iloc[0]
     assert (row["primary_verdict"], row["contradicted"], row["not applicable"], row["label"]) == (
         "contradicted",
         1,
-        3,
+        5,
         "not assessed: only the primary specification decides it",
     )
     summary = robustness.robustness_summary(table)

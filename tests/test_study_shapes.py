@@ -74,8 +74,8 @@ def test_a_claim_on_a_fit_that_did_not_converge_decides_nothing(cases, monkeypat
     from upgrading.ordinal import replicates
     from upgrading.study import claims
 
-    def unconverged(designs):
-        fits = replicates.fit_designs(designs)
+    def unconverged(designs, link="logit"):
+        fits = replicates.fit_designs(designs, link)
         for fit in fits:
             fit.fits.converged[:] = False
         return fits

@@ -233,8 +233,8 @@ def _robustness(args: argparse.Namespace, cases) -> int:
     specs = table.drop_duplicates("specification")
     primary = specs.loc[specs["primary"], "specification"].iloc[0]
     print(
-        f"{len(specs)} specifications (coding x model), the primary one {primary!r}: the claims check's raw verdict "
-        "(not Holm-adjusted)"
+        f"{len(specs)} specifications (coding x model, x link without pooling), the primary one {primary!r}: the "
+        "claims check's raw verdict (not Holm-adjusted)"
     )
     print(f"second coder {display}: {table.attrs['second_coding']}" if where else "no second coder: first coding only")
     summary = robustness.robustness_summary(table)

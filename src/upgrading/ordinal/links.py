@@ -40,6 +40,10 @@ class Link:
     """A cumulative link: F, its density and their logarithms. Subclasses give `logs` and `score`."""
 
     name = ""
+    #: The standard deviation of the latent distribution F (None where it has none: the Cauchy). Slopes of two
+    #: links are on scales that differ by about the ratio of their latent SDs (Amemiya 1981: a logit slope is
+    #: about pi / sqrt(3) = 1.81 times the probit one).
+    latent_sd: float | None = None
 
     def logs(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """log F(u), log(1 - F(u)), log f(u)."""
@@ -78,6 +82,7 @@ class Link:
 
 class Logit(Link):
     name = "logit"
+    latent_sd = math.pi / math.sqrt(3)
 
     def logs(self, u):
         a = -np.abs(u)  # one exp and one log1p per bound: l = log(1 + e^-|u|)
@@ -108,6 +113,7 @@ class Logit(Link):
 
 class Probit(Link):
     name = "probit"
+    latent_sd = 1.0
 
     def logs(self, u):
         return special.log_ndtr(u), special.log_ndtr(-u), -0.5 * u * u - HALF_LOG_2PI
@@ -123,6 +129,7 @@ class Cloglog(Link):
     """F(u) = 1 - exp(-e^u): the complementary log-log (a Gumbel for the minimum)."""
 
     name = "cloglog"
+    latent_sd = math.pi / math.sqrt(6)
 
     def logs(self, u):
         with np.errstate(over="ignore", invalid="ignore"):
@@ -140,6 +147,7 @@ class Loglog(Link):
     """F(u) = exp(-e^-u): the log-log (a Gumbel for the maximum)."""
 
     name = "loglog"
+    latent_sd = math.pi / math.sqrt(6)
 
     def logs(self, u):
         with np.errstate(over="ignore", invalid="ignore"):

@@ -20,14 +20,14 @@ within-group permutation test as a cross-check.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
 from ..errors import UpgradingError
-from ..ordinal import DesignFit, build_designs, complete_rows, fit_designs
+from ..ordinal import LINKS, DesignFit, build_designs, complete_rows, fit_designs, get_link
 from .codebook import load_codebook
 from .models import parse_term, study_reason
 from .pooling import SYMBOL, slope_intervals
@@ -67,10 +67,10 @@ def prepare(cases: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def fit_claims(register: Register, data: pd.DataFrame, sheet: np.ndarray, n_sheets: int) -> dict:
-    """{fit key: one entry per sheet}: the reported fit (`ordinal.DesignFit`) of the key's model on that sheet's
-    cases of the key's subset that have every variable of its model (complete cases), or the reason (a string) it
-    decides nothing. `data` holds the prepared cases of every sheet (`prepare`), `sheet` the sheet
+def fit_claims(register: Register, data: pd.DataFrame, sheet: np.ndarray, n_sheets: int, link: str = "logit") -> dict:
+    """{fit key: one entry per sheet}: the reported fit (`ordinal.DesignFit`, under `link`) of the key's model on
+    that sheet's cases of the key's subset that have every variable of its model (complete cases), or the reason (a
+    string) it decides nothing. `data` holds the prepared cases of every sheet (`prepare`), `sheet` the sheet
     (0 .. n_sheets - 1) of each row."""
     fits = {}
     sheet = np.asarray(sheet)
@@ -83,7 +83,7 @@ def fit_claims(register: Register, data: pd.DataFrame, sheet: np.ndarray, n_shee
             rows &= complete_rows(formula, data)
             designs = build_designs(formula, data[rows], sheet[rows], labels=range(n_sheets))
             estimable = [d for d in designs if not isinstance(d, UpgradingError)]
-            fitted = iter(fit_designs(estimable))
+            fitted = iter(fit_designs(estimable, link))
             fits[key] = [str(d) if isinstance(d, UpgradingError) else _converged(next(fitted)) for d in designs]
     return fits
 
@@ -321,19 +321,38 @@ def decisions_frame(register: Register, found: Statistics, decided: dict) -> pd.
 # ---------------------------------------------------------------------------------------------------------
 
 
-def evaluate(cases: pd.DataFrame, register: Register | None = None, n_resamples: int | None = None) -> pd.DataFrame:
+def evaluate(
+    cases: pd.DataFrame, register: Register | None = None, n_resamples: int | None = None, link: str = "logit"
+) -> pd.DataFrame:
     """One row per claim: estimand, estimate, intervals, p-values (raw and Holm), verdicts (raw and Holm), and the
-    within-group permutation test beside it."""
+    within-group permutation test beside it. Under another `link` than the logit (a robustness check), every
+    model is fitted under that link and decided by the same rule with the margins carried to its latent scale
+    (`register_on_link`); `odds_ratio` is then empty, as its slopes are not log odds ratios."""
     from .claims_table import verdict_table
 
-    register = register or load_register()
+    register = register_on_link(register or load_register(), link)
     data = prepare(cases)
-    fits = fit_claims(register, data, np.zeros(len(data), int), 1)
+    fits = fit_claims(register, data, np.zeros(len(data), int), 1, link)
     found = statistics(register, fits, 1, exact=True)
     decided = decisions_frame(register, found, decisions(register, found))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # separation and interval problems are recorded in `fit` and `note`
         return verdict_table(register, data, fits, decided, n_resamples)
+
+
+def register_on_link(register: Register, link: str) -> Register:
+    """The register with every margin (a log odds ratio: Cohen's d times the logistic's latent SD, see
+    `data/claims.toml`) carried to `link`'s latent scale: times the ratio of its latent SD to the logistic's, so
+    that a margin is the same standardised effect under every link (probit x 0.551, cloglog x 0.707). The
+    register itself under the logit; a link without a latent SD (cauchit) is refused."""
+    link = get_link(link)
+    logistic = LINKS["logit"].latent_sd
+    if link.latent_sd is None:
+        raise UpgradingError(f"the {link.name} link has no latent standard deviation to carry the margins to")
+    if link.latent_sd == logistic:
+        return register
+    factor = link.latent_sd / logistic
+    return register.with_claims(replace(c, margin=c.margin * factor) for c in register.claims)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def _decided_columns(decision, interval, fit: DesignFit) -> dict:
         "n": int(decision.n),
         "estimate": float(decision.estimate),
         "std_error": float(decision.std_error),
-        "odds_ratio": float(np.exp(decision.estimate)),
+        "odds_ratio": float(np.exp(decision.estimate)) if fit.fits.batch.link.name == "logit" else np.nan,
         "ci_low": ci[0],
         "ci_high": ci[1],
         "ci90_low": ci_equivalence[0],

@@ -3,17 +3,19 @@
 The claims check gives each claim one verdict, and that verdict rests on choices: who coded the cases, whether
 the groups' slopes are estimated alone or partially pooled, and the prior of the pooled model. The choices are
 declared in `data/robustness.toml`, each with its reason (`load_choices`), and crossed into specifications
-(`specifications`): every coding x every model. Each claim is decided under each one by the functions the study
-already uses, never copied from an exhibit (`robustness_table`):
+(`specifications`): every coding x every model, and for the no-pooling model every link. Each claim is decided
+under each one by the functions the study already uses, never copied from an exhibit (`robustness_table`):
 
-- no pooling: `claims.evaluate`, the claims check of notebook 05 (the primary specification, on the first coding,
-  is exactly its `verdict` column);
+- no pooling: `claims.evaluate`, the claims check of notebook 05 (the primary specification, on the first coding
+  under the logit, is exactly its `verdict` column); under the probit or cloglog link every model is fitted under
+  that link and decided by the same rule, the margins carried to its latent scale (`claims.register_on_link`);
 - partial pooling: `pooling.pooled_fits` at the declared priors (`pooling.load_priors`), or with the between-group
   SD prior scale multiplied by the declared factor, and `claims.pooled_verdict`, as notebook 05 decides its
-  pooled twins; only claims about one group's slope have one, the others are "not applicable".
+  pooled twins; only claims about one group's slope have one, the others are "not applicable". The pooled model
+  is a logit model (`data/pooling.toml`), so it has no link choice.
 
-The link (logit), proportional odds (assumed) and missing codes (complete cases) are, in this version, the values
-the analysis uses in every specification; they are columns of the table so that each row says what it rests on.
+Proportional odds (assumed) and missing codes (complete cases) are, in this version, the values the analysis uses
+in every specification; they are columns of the table so that each row says what it rests on.
 
 `robustness_summary` counts the verdicts per claim and labels it "robust" or "depends on ...". It is a display of
 sensitivity, not a new test: no verdict, p-value or error rate is computed from it.
@@ -29,6 +31,7 @@ import pandas as pd
 
 from .. import package_data
 from ..errors import UpgradingError
+from ..ordinal import LINKS
 from . import claims, pooling
 from .codebook import load_codebook
 from .coding import to_cases
@@ -46,9 +49,11 @@ NOT_APPLICABLE = claims.POOLED_NOT_APPLICABLE
 #: Every verdict a cell can have, in the order the summary counts them.
 CELL_VERDICTS = (*VERDICTS, NOT_APPLICABLE)
 #: The choices a specification is made of (columns of the table), in the order a label names them.
-CHOICE_COLUMNS = ("coding", "model")
+CHOICE_COLUMNS = ("coding", "model", "link")
+#: The link of the claims check and of the pooled model: the one every specification but the link choice's uses.
+LOGIT = "logit"
 #: What every specification of this version uses (see the module docstring): the analysis's own values.
-FIXED = {"link": "logit", "proportional_odds": "assumed", "missing": "complete cases"}
+FIXED = {"proportional_odds": "assumed", "missing": "complete cases"}
 COLUMNS = (
     "id",
     "specification",
@@ -82,7 +87,7 @@ SENSITIVITY = (
 
 @dataclass(frozen=True)
 class Choice:
-    """One value of the coding choice, with its reason."""
+    """One value of the coding or link choice, with its reason."""
 
     name: str
     reason: str
@@ -106,8 +111,10 @@ class Choices:
     version: str
     coding: tuple[Choice, ...]
     model: tuple[ModelChoice, ...]
+    link: tuple[Choice, ...]
     primary_coding: str
     primary_model: str
+    primary_link: str
 
     def model_choice(self, name: str) -> ModelChoice:
         return next(m for m in self.model if m.name == name)
@@ -115,19 +122,22 @@ class Choices:
 
 @dataclass(frozen=True)
 class Specification:
-    """One coding x one model, named `coding / model`; `primary` for the claims check's own."""
+    """One coding x one model x one link, named `coding / model`, then `/ link` where the link is not the logit;
+    `primary` for the claims check's own."""
 
     name: str
     coding: str
     model: str
+    link: str
     primary: bool
 
 
 def check_choices(data: dict[str, Any]) -> None:
     """Refuse a choices file the code cannot compute exactly as declared, naming every problem at once: a choice
     without a name or reason, repeated names, unknown codings or poolings, a partial-pooling factor that is not a
-    positive number, no first coding, or a primary specification other than the claims check itself (the first
-    coding, no pooling)."""
+    positive number, no first coding, a link the claims check cannot carry its margins to (one without a latent
+    SD), no logit, or a primary specification other than the claims check itself (the first coding, no pooling,
+    the logit)."""
     problems = []
     for kind in CHOICE_COLUMNS:
         entries = [c for c in data.get(kind, ()) if isinstance(c, dict)]
@@ -140,6 +150,11 @@ def check_choices(data: dict[str, Any]) -> None:
     problems += [f"coding {name!r} is not one of {CODINGS}" for name in codings if name not in CODINGS]
     if "first" not in codings:
         problems.append("the first coding (the sheet given) must be a choice: the primary specification uses it")
+    links = [c.get("name") for c in data.get("link", ()) if isinstance(c, dict)]
+    usable = [name for name, link in LINKS.items() if link.latent_sd is not None]
+    problems += [f"link {name!r} is not one of {tuple(usable)}" for name in links if name not in usable]
+    if LOGIT not in links:
+        problems.append("the logit must be a link: the primary specification and the pooled model use it")
     for m in (m for m in data.get("model", ()) if isinstance(m, dict)):
         factor = m.get("tau_scale_factor")
         positive = isinstance(factor, int | float) and not isinstance(factor, bool) and factor > 0
@@ -149,8 +164,10 @@ def check_choices(data: dict[str, Any]) -> None:
             problems.append(f"model {m.get('name')!r}: a positive tau_scale_factor for partial pooling, and only there")
     primary = data.get("primary", {})
     models = {m.get("name"): m.get("pooling") for m in data.get("model", ()) if isinstance(m, dict)}
-    if primary.get("coding") != "first" or models.get(primary.get("model")) != "none":
-        problems.append("primary must be the claims check itself: coding 'first' and a model with pooling 'none'")
+    if primary.get("coding") != "first" or models.get(primary.get("model")) != "none" or primary.get("link") != LOGIT:
+        problems.append(
+            "primary must be the claims check itself: coding 'first', a model with pooling 'none' and link 'logit'"
+        )
     if problems:
         raise UpgradingError(f"{CHOICES_FILE} is inconsistent:\n  " + "\n  ".join(problems))
 
@@ -164,8 +181,10 @@ def choices_from_data(data: dict[str, Any]) -> Choices:
         model=tuple(
             ModelChoice(m["name"], m["reason"], m["pooling"], m.get("tau_scale_factor")) for m in data["model"]
         ),
+        link=tuple(Choice(c["name"], c["reason"]) for c in data["link"]),
         primary_coding=data["primary"]["coding"],
         primary_model=data["primary"]["model"],
+        primary_link=data["primary"]["link"],
     )
 
 
@@ -176,19 +195,23 @@ def load_choices() -> Choices:
 
 
 def specifications(choices: Choices | None = None, codings=None) -> tuple[Specification, ...]:
-    """The full crossing coding x model, codings outer, each in declared order; `codings` keeps only those (the
-    second coding exists only where a second coder's sheet is given)."""
+    """The full crossing coding x model (x link for a model without pooling; the pooled model is a logit model),
+    codings outer, each in declared order; `codings` keeps only those (the second coding exists only where a second
+    coder's sheet is given)."""
     choices = choices or load_choices()
+    primary = (choices.primary_coding, choices.primary_model, choices.primary_link)
     return tuple(
         Specification(
-            f"{c.name} / {m.name}",
+            f"{c.name} / {m.name}" + (f" / {link}" if link != LOGIT else ""),
             c.name,
             m.name,
-            (c.name, m.name) == (choices.primary_coding, choices.primary_model),
+            link,
+            (c.name, m.name, link) == primary,
         )
         for c in choices.coding
         if codings is None or c.name in codings
         for m in choices.model
+        for link in ([x.name for x in choices.link] if m.pooling == "none" else [LOGIT])
     )
 
 
@@ -252,8 +275,9 @@ def robustness_table(
 
     Without a second coder's sheet (`second`), the second-coding specifications are absent, not stubbed: the table
     has the first coding's only. With one, every second-coding row's note and `attrs["second_coding"]` say how many
-    cases hold the second coder's codes. `link`, `proportional_odds` and `missing` are the analysis's own values
-    (logit, assumed, complete cases), the same in every row. `n_resamples`: permutations of `claims.evaluate`'s
+    cases hold the second coder's codes. Under the probit or cloglog link the estimate and interval are on that
+    link's latent scale (the note says so). `proportional_odds` and `missing` are the analysis's own values
+    (assumed, complete cases), the same in every row. `n_resamples`: permutations of `claims.evaluate`'s
     cross-check (it changes no verdict)."""
     choices, register = choices or load_choices(), register or load_register()
     sheets = {"first": (cases, "")}
@@ -281,23 +305,34 @@ def _coding_rows(sheet, specs, note, choices, register, n_resamples) -> list[dic
     for spec in specs:
         model = choices.model_choice(spec.model)
         if model.pooling == "none":
-            decided = _no_pooling(sheet, register, n_resamples)
+            decided = _no_pooling(sheet, register, n_resamples, spec.link)
         else:
             decided = _partial_pooling(sheet, model.tau_scale_factor, register)
-        base = {"specification": spec.name, "coding": spec.coding, "model": spec.model, "primary": spec.primary}
+        base = {
+            "specification": spec.name,
+            "coding": spec.coding,
+            "model": spec.model,
+            "link": spec.link,
+            "primary": spec.primary,
+        }
         for row in decided:
             row["note"] = "; ".join(n for n in (note, row["note"]) if n)
             rows.append(base | FIXED | row)
     return rows
 
 
-def _no_pooling(sheet: pd.DataFrame, register: Register, n_resamples: int | None) -> list[dict]:
-    """Each claim's verdict, estimate, interval and note from the claims check itself (`claims.evaluate`)."""
-    table = claims.evaluate(sheet, register, n_resamples=n_resamples)
+def _no_pooling(sheet: pd.DataFrame, register: Register, n_resamples: int | None, link: str) -> list[dict]:
+    """Each claim's verdict, estimate, interval and note from the claims check itself (`claims.evaluate`) under
+    `link`; off the logit, the note says the scale and the margin the verdict was decided with."""
+    table = claims.evaluate(sheet, register, n_resamples=n_resamples, link=link)
     columns = ["id", "verdict", "estimate", "ci_low", "ci_high", "note"]
     rows = table[columns].astype(object).where(table[columns].notna(), None)
     rows["decided"] = (table["fit"] != claims.NOT_ESTIMABLE).to_numpy()
-    return [{**row, "note": row["note"] or ""} for row in rows.to_dict("records")]
+    scale = [f"{link} latent scale, margin {m:.3f}" if link != LOGIT else "" for m in table["margin"]]
+    return [
+        {**row, "note": "; ".join(n for n in (row["note"], why) if n)}
+        for row, why in zip(rows.to_dict("records"), scale)
+    ]
 
 
 def _partial_pooling(sheet: pd.DataFrame, factor: float, register: Register) -> list[dict]:
