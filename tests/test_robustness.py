@@ -12,13 +12,15 @@ from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET, run_cli
 from upgrading import package_data
 from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
-from upgrading.study import claims, pooling, probabilities, robustness
+from upgrading.study import claims, pooling, probabilities, robustness, robustness_choices
 from upgrading.study.codebook import load_codebook
 from upgrading.study.coding import load_cases
 from upgrading.study.register import load_register
 
 RESAMPLES = 9  # permutations of the cross-check, which decides nothing
 PRIMARY = "first / no pooling"
+COMPLETE = "complete cases"
+BOUND_VALUES = ("missing at lowest", "missing at highest")
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,8 @@ def _by_id(frame: pd.DataFrame, column: str) -> pd.Series:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def test_choices_are_declared_with_reasons_and_crossed_into_twelve_specifications():
-    choices = robustness.load_choices()
+def test_choices_are_declared_with_reasons_and_crossed_into_sixteen_specifications():
+    choices = robustness_choices.load_choices()
     assert [c.name for c in choices.coding] == ["first", "second"]
     assert {m.name: m.tau_scale_factor for m in choices.model} == {
         "no pooling": None,
@@ -61,15 +63,22 @@ def test_choices_are_declared_with_reasons_and_crossed_into_twelve_specification
         "partial pooling x2": 2.0,
     }
     assert [c.name for c in choices.link] == ["logit", "probit", "cloglog"]
-    assert all(c.reason.strip() for c in (*choices.coding, *choices.model, *choices.link))
-    specs = robustness.specifications()
-    assert len(specs) == 12 and len({s.name for s in specs}) == 12
-    assert all(s.name == f"{s.coding} / {s.model}" for s in specs if s.link == "logit")
+    assert {m.name: m.fill for m in choices.missing} == {
+        "complete cases": "none",
+        "missing at lowest": "lowest",
+        "missing at highest": "highest",
+    }
+    assert all(c.reason.strip() for c in (*choices.coding, *choices.model, *choices.link, *choices.missing))
+    specs = robustness_choices.specifications()
+    assert len(specs) == 16 and len({s.name for s in specs}) == 16
+    assert all(s.name == f"{s.coding} / {s.model}" for s in specs if s.link == "logit" and s.missing == COMPLETE)
+    bounds = {(s.coding, s.model, s.link, s.missing) for s in specs if s.missing != COMPLETE}
+    assert bounds == {(c, "no pooling", "logit", m) for c in ("first", "second") for m in BOUND_VALUES}
     links = {(s.coding, s.link) for s in specs if s.model == "no pooling"}
     assert links == {(c, link) for c in ("first", "second") for link in ("logit", "probit", "cloglog")}
     assert {s.link for s in specs if s.model != "no pooling"} == {"logit"}  # the pooled model is a logit model
     assert [s.name for s in specs if s.primary] == [PRIMARY]
-    assert [s.name for s in robustness.specifications(codings=["first"])] == [s.name for s in specs[:6]]
+    assert [s.name for s in robustness_choices.specifications(codings=["first"])] == [s.name for s in specs[:8]]
 
 
 @pytest.mark.parametrize(
@@ -86,14 +95,17 @@ def test_choices_are_declared_with_reasons_and_crossed_into_twelve_specification
         lambda d: d["link"].append({"name": "cauchit", "reason": "no latent SD to carry the margins to"}),
         lambda d: d["link"].append({"name": "tobit", "reason": "r"}),
         lambda d: d.update(link=[x for x in d["link"] if x["name"] != "logit"]),
-        lambda d: d.update(primary={"coding": "first", "model": "no pooling", "link": "probit"}),
+        lambda d: d.update(primary=d["primary"] | {"link": "probit"}),
+        lambda d: d.update(primary=d["primary"] | {"missing": "missing at lowest"}),
+        lambda d: d["missing"].append({"name": "missing at median", "fill": "median", "reason": "r"}),
+        lambda d: d.pop("missing"),
     ],
 )
 def test_a_choice_the_code_cannot_compute_as_declared_is_refused(change):
     data = package_data.thaw(package_data.load("robustness.toml"))
     change(data)
     with pytest.raises(UpgradingError, match="robustness.toml is inconsistent"):
-        robustness.choices_from_data(data)
+        robustness_choices.choices_from_data(data)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -102,8 +114,14 @@ def test_a_choice_the_code_cannot_compute_as_declared_is_refused(change):
 
 
 def test_the_table_has_every_claim_under_every_specification_once(table):
+    """Every specification but the missing-code bounds, which the simulated sheets (no code not reported) lack."""
     ids = [c.id for c in load_register().claims]
-    names = [s.name for s in robustness.specifications()]
+    names = [s.name for s in robustness_choices.specifications() if s.missing == COMPLETE]
+    assert len(names) == 12
+    assert table.attrs["missing"] == (
+        "first coding: 0 outcome code(s) not reported, so no bounds; "
+        "second coding: 0 outcome code(s) not reported, so no bounds"
+    )
     assert list(table.columns) == list(robustness.COLUMNS)
     assert list(table["id"]) == [i for i in ids for _ in names]
     assert list(table["specification"]) == names * len(ids)
@@ -193,6 +211,52 @@ def load_link_robustness(first: pd.DataFrame, link: str) -> pd.DataFrame:
     return pd.DataFrame(ids).T
 
 
+def _sheet_with(tmp_path, cells: dict, name: str) -> pd.DataFrame:
+    """The simulated sheet as a user writes one, with `cells` ({(row, column): text}) replaced, read and validated
+    as every sheet is (`load_cases`)."""
+    raw = pd.read_csv(SIMULATED_SHEET, dtype=str, keep_default_na=False)
+    for (row, column), text in cells.items():
+        raw.loc[row, column] = text
+    path = tmp_path / name
+    raw.to_csv(path, index=False)
+    return load_cases(path)
+
+
+def test_missing_outcome_codes_get_both_bounds_each_the_claims_check_on_that_coding(tmp_path):
+    """Outcome codes not reported: the complete-case primary is the claims check on the sheet; each bound is the
+    claims check on the sheet a user would write with those cells coded 0 (or 3), built here from the text, not by
+    the code under test; the user's cases are not modified."""
+    cells = {(row, "product_upgrading"): "NR" for row in (0, 7, 14, 21, 28, 35)}
+    cells |= {(3, "functional_upgrading"): "not reported"}
+    sheet = _sheet_with(tmp_path, cells, "with_nr.csv")
+    before = sheet.copy()
+    choices = robustness_choices.load_choices()
+    unpooled = dataclasses.replace(choices, model=(choices.model_choice("no pooling"),))  # pooled fits: tested above
+    built = robustness.robustness_table(sheet, n_resamples=RESAMPLES, choices=unpooled)
+    pd.testing.assert_frame_equal(sheet, before)
+    assert robustness.missing_outcome_codes(sheet) == 7
+    assert built.attrs["missing"] == "first coding: 7 outcome code(s) not reported"
+    assert len(dict.fromkeys(built["specification"])) == 5  # three links, two bounds
+    primary = claims.evaluate(sheet, n_resamples=RESAMPLES)
+    pd.testing.assert_series_equal(_column(built, PRIMARY), _by_id(primary, "verdict"), check_names=False)
+    for value, code in (("missing at lowest", "0"), ("missing at highest", "3")):
+        spec = f"first / no pooling / {value}"
+        coded = claims.evaluate(_sheet_with(tmp_path, dict.fromkeys(cells, code), f"{code}.csv"), n_resamples=RESAMPLES)
+        pd.testing.assert_series_equal(_column(built, spec), _by_id(coded, "verdict"), check_names=False)
+        np.testing.assert_allclose(
+            _column(built, spec, "estimate").astype(float), _by_id(coded, "estimate").astype(float), rtol=1e-12
+        )
+        rows = built[built["specification"] == spec]
+        assert (rows["missing"] == value).all() and (rows["model"] == "no pooling").all()
+        assert rows["note"].str.contains("outcome codes not reported set to the").all()
+    low = _column(built, "first / no pooling / missing at lowest", "estimate").astype(float)
+    high = _column(built, "first / no pooling / missing at highest", "estimate").astype(float)
+    product = [c.id for c in load_register().claims if c.outcome == "product_upgrading"]
+    process = [c.id for c in load_register().claims if c.outcome == "process_upgrading"]
+    assert (low[product] != high[product]).all()  # each bound refitted on its own coding
+    np.testing.assert_allclose(low[process], high[process], rtol=1e-12)  # nothing missing there
+
+
 def test_margins_are_carried_to_a_link_with_a_latent_sd_only():
     register = load_register()
     assert claims.register_on_link(register, "logit") is register
@@ -207,7 +271,7 @@ def test_an_unreliable_pooled_fit_gets_the_verdict_and_note_of_the_claims_check(
         return {form: pooling.PooledFit(form, None, "planted for the test") for form in forms}
 
     monkeypatch.setattr(pooling, "pooled_fits", unreliable)
-    choices = robustness.load_choices()
+    choices = robustness_choices.load_choices()
     pooled_only = dataclasses.replace(
         choices, coding=choices.coding[:1], model=(choices.model_choice("partial pooling"),)
     )
@@ -294,7 +358,7 @@ def test_a_second_coder_of_some_cases_gives_those_cases_whole_and_the_first_code
     )
     assert pd.isna(got.loc[theirs.index[0], "governance"])  # not reported: as the second coder has it
 
-    choices = robustness.load_choices()
+    choices = robustness_choices.load_choices()
     no_pooling = dataclasses.replace(choices, model=(choices.model_choice("no pooling"),))
     built = robustness.robustness_table(first, subsample, n_resamples=RESAMPLES, choices=no_pooling)
     assert built.attrs["second_coder_cases"] == len(subsample)
@@ -316,7 +380,7 @@ def test_the_second_coding_of_a_full_second_sheet_with_codes_not_reported_is_tha
     merged = robustness.second_coding(first, gaps)
     columns = [*load_codebook().columns, "leader_driven"]
     pd.testing.assert_frame_equal(merged.cases[columns], gaps[columns], check_categorical=False)
-    choices = robustness.load_choices()
+    choices = robustness_choices.load_choices()
     no_pooling = dataclasses.replace(choices, model=(choices.model_choice("no pooling"),))
     built = robustness.robustness_table(first, gaps, n_resamples=RESAMPLES, choices=no_pooling)
     checked = claims.evaluate(gaps, n_resamples=RESAMPLES)
@@ -338,7 +402,7 @@ def test_a_second_coder_with_cases_the_first_does_not_hold_is_refused(first, sec
 def _synthetic(verdicts: dict[str, str], default: str = "consistent", codings=None, undecided=()) -> pd.DataFrame:
     """A table of one claim: `default` everywhere except the specifications named in `verdicts`; those named in
     `undecided` could not decide it (no fit, an unreliable posterior)."""
-    specs = robustness.specifications(codings=codings)
+    specs = robustness_choices.specifications(codings=codings)
     return pd.DataFrame(
         {
             "id": "CLAIM",
@@ -346,6 +410,7 @@ def _synthetic(verdicts: dict[str, str], default: str = "consistent", codings=No
             "coding": [s.coding for s in specs],
             "model": [s.model for s in specs],
             "link": [s.link for s in specs],
+            "missing": [s.missing for s in specs],
             "primary": [s.primary for s in specs],
             "verdict": [verdicts.get(s.name, default) for s in specs],
             "decided": [verdicts.get(s.name, default) != robustness.NOT_APPLICABLE and s.name not in undecided
@@ -354,9 +419,10 @@ def _synthetic(verdicts: dict[str, str], default: str = "consistent", codings=No
     )  # fmt: skip
 
 
-SECOND = [s.name for s in robustness.specifications() if s.coding == "second"]
-POOLED = [s.name for s in robustness.specifications() if s.model != "no pooling"]
-NOT_LOGIT = [s.name for s in robustness.specifications() if s.link != "logit"]
+SECOND = [s.name for s in robustness_choices.specifications() if s.coding == "second"]
+POOLED = [s.name for s in robustness_choices.specifications() if s.model != "no pooling"]
+NOT_LOGIT = [s.name for s in robustness_choices.specifications() if s.link != "logit"]
+BOUNDS = [s.name for s in robustness_choices.specifications() if s.missing != COMPLETE]
 
 
 @pytest.mark.parametrize(
@@ -366,7 +432,7 @@ NOT_LOGIT = [s.name for s in robustness.specifications() if s.link != "logit"]
         (dict.fromkeys(SECOND, "inconclusive"), "depends on coding (second)"),
         ({"second / no pooling": "contradicted"}, "depends on coding (second)"),
         (dict.fromkeys(POOLED, robustness.NOT_APPLICABLE), "robust"),
-        (dict.fromkeys(POOLED + SECOND + NOT_LOGIT, robustness.NOT_APPLICABLE),
+        (dict.fromkeys(POOLED + SECOND + NOT_LOGIT + BOUNDS, robustness.NOT_APPLICABLE),
          "not assessed: only the primary specification decides it"),
         (dict.fromkeys(POOLED, robustness.NOT_APPLICABLE) | {"second / no pooling": "inconclusive"},
          "depends on coding (second)"),
@@ -378,6 +444,7 @@ NOT_LOGIT = [s.name for s in robustness.specifications() if s.link != "logit"]
         ({"first / no pooling / cloglog": "inconclusive"}, "depends on link (cloglog)"),
         (dict.fromkeys(NOT_LOGIT, "inconclusive"), "depends on link (probit, cloglog)"),
         ({"second / no pooling / probit": "inconclusive"}, "depends on coding (second), link (probit)"),
+        ({"first / no pooling / missing at highest": "contradicted"}, "depends on missing (missing at highest)"),
     ],
 )  # fmt: skip
 def test_the_label_names_the_choices_that_change_the_verdict(verdicts, expected):
@@ -406,13 +473,13 @@ def test_cells_that_cannot_decide_are_counted_and_left_out_of_the_label():
 
 
 def test_the_summary_counts_every_verdict_and_ignores_cells_that_cannot_decide(table):
-    not_applicable = dict.fromkeys(POOLED + NOT_LOGIT, robustness.NOT_APPLICABLE)
+    not_applicable = dict.fromkeys(POOLED + NOT_LOGIT + BOUNDS, robustness.NOT_APPLICABLE)
     synthetic = _synthetic(not_applicable, default="contradicted", codings=["first"])
     row = robustness.robustness_summary(synthetic).iloc[0]
     assert (row["primary_verdict"], row["contradicted"], row["not applicable"], row["label"]) == (
         "contradicted",
         1,
-        5,
+        7,
         "not assessed: only the primary specification decides it",
     )
     summary = robustness.robustness_summary(table)
@@ -456,6 +523,7 @@ def test_cli_robustness_prints_the_summary_and_writes_the_table(tmp_path, table,
     ((cases, coded_twice),) = calls  # the simulated sheet, and the simulated second coder with it
     assert cases["case_id"].tolist() == first["case_id"].tolist() and coded_twice.equals(second)
     assert "SIMULATED DATA" in printed and "display of sensitivity, not a new test" in printed
+    assert f"missing codes: {table.attrs['missing']}" in printed
     written = pd.read_csv(out)
     assert list(written.columns) == list(robustness.COLUMNS)
     assert written.groupby("id")["primary"].sum().eq(1).all()

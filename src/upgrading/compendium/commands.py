@@ -233,10 +233,11 @@ def _robustness(args: argparse.Namespace, cases) -> int:
     specs = table.drop_duplicates("specification")
     primary = specs.loc[specs["primary"], "specification"].iloc[0]
     print(
-        f"{len(specs)} specifications (coding x model, x link without pooling), the primary one {primary!r}: the "
-        "claims check's raw verdict (not Holm-adjusted)"
+        f"{len(specs)} specifications (coding x model, x link without pooling, x missing-code bounds where codes are "
+        f"not reported), the primary one {primary!r}: the claims check's raw verdict (not Holm-adjusted)"
     )
     print(f"second coder {display}: {table.attrs['second_coding']}" if where else "no second coder: first coding only")
+    print(f"missing codes: {table.attrs['missing']}")
     summary = robustness.robustness_summary(table)
     with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_colwidth", 120):
         print(summary.to_string(index=False))

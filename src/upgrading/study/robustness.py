@@ -1,10 +1,10 @@
 """Does a verdict survive the choices behind it? Every claim decided under every declared specification.
 
 The claims check gives each claim one verdict, and that verdict rests on choices: who coded the cases, whether
-the groups' slopes are estimated alone or partially pooled, and the prior of the pooled model. The choices are
-declared in `data/robustness.toml`, each with its reason (`load_choices`), and crossed into specifications
-(`specifications`): every coding x every model, and for the no-pooling model every link. Each claim is decided
-under each one by the functions the study already uses, never copied from an exhibit (`robustness_table`):
+the groups' slopes are estimated alone or partially pooled, the prior of the pooled model, the link, and what a
+code not reported stands for. The choices are declared in `data/robustness.toml`, each with its reason, and
+crossed into specifications (`robustness_choices`). Each claim is decided under each one by the functions the
+study already uses, never copied from an exhibit (`robustness_table`):
 
 - no pooling: `claims.evaluate`, the claims check of notebook 05 (the primary specification, on the first coding
   under the logit, is exactly its `verdict` column); under the probit or cloglog link every model is fitted under
@@ -14,8 +14,12 @@ under each one by the functions the study already uses, never copied from an exh
   pooled twins; only claims about one group's slope have one, the others are "not applicable". The pooled model
   is a logit model (`data/pooling.toml`), so it has no link choice.
 
-Proportional odds (assumed) and missing codes (complete cases) are, in this version, the values the analysis uses
-in every specification; they are columns of the table so that each row says what it rests on.
+- missing codes: complete cases (the claims check's own), or, where a coding has outcome codes not reported, each
+  of them set to the lowest and to the highest level of its scale (`bounded_outcomes`), decided by the claims
+  check: bounds on what the complete-case verdict leaves out.
+
+Proportional odds (assumed) is, in this version, the value the analysis uses in every specification; it is a
+column of the table so that each row says what it rests on.
 
 `robustness_summary` counts the verdicts per claim and labels it "robust" or "depends on ...". It is a display of
 sensitivity, not a new test: no verdict, p-value or error rate is computed from it.
@@ -24,36 +28,31 @@ sensitivity, not a new test: no verdict, p-value or error rate is computed from 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cache
-from typing import Any
 
 import pandas as pd
 
-from .. import package_data
 from ..errors import UpgradingError
-from ..ordinal import LINKS
 from . import claims, pooling
 from .codebook import load_codebook
 from .coding import to_cases
 from .register import Register, load_register
 from .reliability import double_coding
+from .robustness_choices import (
+    CHOICE_COLUMNS,
+    LOGIT,
+    Choices,
+    MissingChoice,
+    Specification,
+    load_choices,
+    specifications,
+)
 from .verdicts import VERDICTS
 
-#: The choices file, as a contributor finds it in the repository (for messages).
-CHOICES_FILE = "src/upgrading/data/robustness.toml"
-#: The codings the code can compute: the sheet given, and the second coder's cases taken into it whole.
-CODINGS = ("first", "second")
-#: How a model choice fits the claims: "none" is `claims.evaluate`, "partial" the partially pooled posterior.
-POOLINGS = ("none", "partial")
 NOT_APPLICABLE = claims.POOLED_NOT_APPLICABLE
 #: Every verdict a cell can have, in the order the summary counts them.
 CELL_VERDICTS = (*VERDICTS, NOT_APPLICABLE)
-#: The choices a specification is made of (columns of the table), in the order a label names them.
-CHOICE_COLUMNS = ("coding", "model", "link")
-#: The link of the claims check and of the pooled model: the one every specification but the link choice's uses.
-LOGIT = "logit"
-#: What every specification of this version uses (see the module docstring): the analysis's own values.
-FIXED = {"proportional_odds": "assumed", "missing": "complete cases"}
+#: What every specification of this version uses (see the module docstring): the analysis's own value.
+FIXED = {"proportional_odds": "assumed"}
 COLUMNS = (
     "id",
     "specification",
@@ -78,141 +77,6 @@ SENSITIVITY = (
     "changes across the declared analysis choices (src/upgrading/data/robustness.toml); the claims check's "
     "verdict is the primary specification's, and no verdict, p-value or error rate comes from this summary."
 )
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The declared choices
-# ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One value of the coding or link choice, with its reason."""
-
-    name: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """One value of the model choice: how claims are fitted (`pooling`, one of POOLINGS), for partial pooling the
-    factor the declared between-group SD prior scale is multiplied by, and the reason."""
-
-    name: str
-    reason: str
-    pooling: str
-    tau_scale_factor: float | None = None
-
-
-@dataclass(frozen=True)
-class Choices:
-    """The declared choices (`data/robustness.toml`) and the primary specification's value of each."""
-
-    version: str
-    coding: tuple[Choice, ...]
-    model: tuple[ModelChoice, ...]
-    link: tuple[Choice, ...]
-    primary_coding: str
-    primary_model: str
-    primary_link: str
-
-    def model_choice(self, name: str) -> ModelChoice:
-        return next(m for m in self.model if m.name == name)
-
-
-@dataclass(frozen=True)
-class Specification:
-    """One coding x one model x one link, named `coding / model`, then `/ link` where the link is not the logit;
-    `primary` for the claims check's own."""
-
-    name: str
-    coding: str
-    model: str
-    link: str
-    primary: bool
-
-
-def check_choices(data: dict[str, Any]) -> None:
-    """Refuse a choices file the code cannot compute exactly as declared, naming every problem at once: a choice
-    without a name or reason, repeated names, unknown codings or poolings, a partial-pooling factor that is not a
-    positive number, no first coding, a link the claims check cannot carry its margins to (one without a latent
-    SD), no logit, or a primary specification other than the claims check itself (the first coding, no pooling,
-    the logit)."""
-    problems = []
-    for kind in CHOICE_COLUMNS:
-        entries = [c for c in data.get(kind, ()) if isinstance(c, dict)]
-        names = [c.get("name") for c in entries]
-        if not names or len(set(names)) != len(names) or len(entries) != len(data.get(kind, ())):
-            problems.append(f"[[{kind}]] must name at least one choice, each once")
-        problems += [f"a {kind} choice has no name" for c in entries if not isinstance(c.get("name"), str)]
-        problems += [f"{kind} {c.get('name')!r} has no reason" for c in entries if not c.get("reason")]
-    codings = [c.get("name") for c in data.get("coding", ()) if isinstance(c, dict)]
-    problems += [f"coding {name!r} is not one of {CODINGS}" for name in codings if name not in CODINGS]
-    if "first" not in codings:
-        problems.append("the first coding (the sheet given) must be a choice: the primary specification uses it")
-    links = [c.get("name") for c in data.get("link", ()) if isinstance(c, dict)]
-    usable = [name for name, link in LINKS.items() if link.latent_sd is not None]
-    problems += [f"link {name!r} is not one of {tuple(usable)}" for name in links if name not in usable]
-    if LOGIT not in links:
-        problems.append("the logit must be a link: the primary specification and the pooled model use it")
-    for m in (m for m in data.get("model", ()) if isinstance(m, dict)):
-        factor = m.get("tau_scale_factor")
-        positive = isinstance(factor, int | float) and not isinstance(factor, bool) and factor > 0
-        if m.get("pooling") not in POOLINGS:
-            problems.append(f"model {m.get('name')!r}: pooling {m.get('pooling')!r} is not one of {POOLINGS}")
-        elif (m["pooling"] == "partial") != (factor is not None) or (factor is not None and not positive):
-            problems.append(f"model {m.get('name')!r}: a positive tau_scale_factor for partial pooling, and only there")
-    primary = data.get("primary", {})
-    models = {m.get("name"): m.get("pooling") for m in data.get("model", ()) if isinstance(m, dict)}
-    if primary.get("coding") != "first" or models.get(primary.get("model")) != "none" or primary.get("link") != LOGIT:
-        problems.append(
-            "primary must be the claims check itself: coding 'first', a model with pooling 'none' and link 'logit'"
-        )
-    if problems:
-        raise UpgradingError(f"{CHOICES_FILE} is inconsistent:\n  " + "\n  ".join(problems))
-
-
-def choices_from_data(data: dict[str, Any]) -> Choices:
-    """Checked, typed choices from the parsed TOML (or a variant of it)."""
-    check_choices(data)
-    return Choices(
-        version=data["version"],
-        coding=tuple(Choice(c["name"], c["reason"]) for c in data["coding"]),
-        model=tuple(
-            ModelChoice(m["name"], m["reason"], m["pooling"], m.get("tau_scale_factor")) for m in data["model"]
-        ),
-        link=tuple(Choice(c["name"], c["reason"]) for c in data["link"]),
-        primary_coding=data["primary"]["coding"],
-        primary_model=data["primary"]["model"],
-        primary_link=data["primary"]["link"],
-    )
-
-
-@cache
-def load_choices() -> Choices:
-    """The declared analysis choices of the package (`data/robustness.toml`), checked."""
-    return choices_from_data(package_data.load("robustness.toml"))
-
-
-def specifications(choices: Choices | None = None, codings=None) -> tuple[Specification, ...]:
-    """The full crossing coding x model (x link for a model without pooling; the pooled model is a logit model),
-    codings outer, each in declared order; `codings` keeps only those (the second coding exists only where a second
-    coder's sheet is given)."""
-    choices = choices or load_choices()
-    primary = (choices.primary_coding, choices.primary_model, choices.primary_link)
-    return tuple(
-        Specification(
-            f"{c.name} / {m.name}" + (f" / {link}" if link != LOGIT else ""),
-            c.name,
-            m.name,
-            link,
-            (c.name, m.name, link) == primary,
-        )
-        for c in choices.coding
-        if codings is None or c.name in codings
-        for m in choices.model
-        for link in ([x.name for x in choices.link] if m.pooling == "none" else [LOGIT])
-    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -273,12 +137,13 @@ def robustness_table(
     order: the verdict, the estimate and 95% interval it was decided on (log odds ratio: ML or Jeffreys interval
     for no pooling, the equal-tailed credible interval for partial pooling) and a note.
 
-    Without a second coder's sheet (`second`), the second-coding specifications are absent, not stubbed: the table
-    has the first coding's only. With one, every second-coding row's note and `attrs["second_coding"]` say how many
-    cases hold the second coder's codes. Under the probit or cloglog link the estimate and interval are on that
-    link's latent scale (the note says so). `proportional_odds` and `missing` are the analysis's own values
-    (assumed, complete cases), the same in every row. `n_resamples`: permutations of `claims.evaluate`'s
-    cross-check (it changes no verdict)."""
+    Absent, not stubbed: the second coding's specifications without a second coder's sheet (`second`), and a
+    coding's missing-code bounds where none of its outcome codes is missing (they would repeat its complete-case
+    verdicts); `attrs["missing"]` says which. With a second coder, every second-coding row's note and
+    `attrs["second_coding"]` say how many cases hold the second coder's codes. Under the probit or cloglog link
+    the estimate and interval are on that link's latent scale (the note says so). `proportional_odds` is the
+    analysis's own value (assumed) in every row. `n_resamples`: permutations of `claims.evaluate`'s cross-check
+    (it changes no verdict)."""
     choices, register = choices or load_choices(), register or load_register()
     sheets = {"first": (cases, "")}
     attrs = {}
@@ -288,35 +153,55 @@ def robustness_table(
         sheets["second"] = (merged.cases, merged.sentence())
         attrs = {"second_coding": merged.sentence(), "second_coder_cases": merged.from_second}
     specs = specifications(choices, codings=list(sheets))
-    rows = []
+    rows, missing = [], []
     for coding, (sheet, note) in sheets.items():
         chosen = [s for s in specs if s.coding == coding]
+        count = missing_outcome_codes(sheet)
+        if not count:
+            chosen = [s for s in chosen if s.missing == choices.primary["missing"]]
+        missing.append(f"{coding} coding: {count} outcome code(s) not reported" + ("" if count else ", so no bounds"))
         rows += _coding_rows(sheet, chosen, note, choices, register, n_resamples)
     order = {c.id: k for k, c in enumerate(register.claims)}
     table = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
     table = table.sort_values("id", key=lambda ids: ids.map(order), kind="stable").reset_index(drop=True)
-    table.attrs = attrs
+    table.attrs = attrs | {"missing": "; ".join(missing)}
     return table
 
 
-def _coding_rows(sheet, specs, note, choices, register, n_resamples) -> list[dict]:
-    """The rows of one coding's specifications, each model fitted once on the sheet."""
+def missing_outcome_codes(cases: pd.DataFrame) -> int:
+    """How many outcome codes (the four forms of upgrading) the sheet leaves not reported."""
+    return int(cases[list(load_codebook().upgrading_forms)].isna().to_numpy().sum())
+
+
+def bounded_outcomes(cases: pd.DataFrame, missing: MissingChoice) -> pd.DataFrame:
+    """The cases with every outcome code not reported set to the lowest or the highest level of its scale
+    (`missing.fill`); the cases themselves for complete cases."""
+    if missing.fill == "none":
+        return cases
+    codebook = load_codebook()
+    bounded = cases.copy()
+    bounded.attrs = dict(cases.attrs)
+    for form in codebook.upgrading_forms:
+        levels = codebook.variable(form).scale.levels
+        bounded[form] = cases[form].fillna(levels[0] if missing.fill == "lowest" else levels[-1])
+    return bounded
+
+
+def _coding_rows(sheet, specs: list[Specification], note, choices, register, n_resamples) -> list[dict]:
+    """The rows of one coding's specifications, each model fitted once on the sheet (or on its bounds)."""
     rows = []
     for spec in specs:
-        model = choices.model_choice(spec.model)
+        model, missing = choices.model_choice(spec.model), choices.missing_choice(spec.missing)
+        bounded = bounded_outcomes(sheet, missing)
         if model.pooling == "none":
-            decided = _no_pooling(sheet, register, n_resamples, spec.link)
+            decided = _no_pooling(bounded, register, n_resamples, spec.link)
         else:
-            decided = _partial_pooling(sheet, model.tau_scale_factor, register)
-        base = {
-            "specification": spec.name,
-            "coding": spec.coding,
-            "model": spec.model,
-            "link": spec.link,
-            "primary": spec.primary,
-        }
+            decided = _partial_pooling(bounded, model.tau_scale_factor, register)
+        filled = "" if missing.fill == "none" else f"outcome codes not reported set to the {missing.fill} level"
+        base = {c: getattr(spec, c) for c in ("name", *CHOICE_COLUMNS, "primary")}
+        base["specification"] = base.pop("name")
         for row in decided:
-            row["note"] = "; ".join(n for n in (note, row["note"]) if n)
+            row["note"] = "; ".join(n for n in (note, filled, row["note"]) if n)
             rows.append(base | FIXED | row)
     return rows
 
@@ -428,18 +313,15 @@ def label(cells: pd.DataFrame) -> str:
 __all__ = [
     "CELL_VERDICTS",
     "COLUMNS",
+    "FIXED",
+    "NOT_APPLICABLE",
     "NOT_DECIDED",
-    "Choice",
-    "Choices",
-    "ModelChoice",
     "SENSITIVITY",
     "SecondCoding",
-    "Specification",
-    "choices_from_data",
+    "bounded_outcomes",
     "label",
-    "load_choices",
+    "missing_outcome_codes",
     "robustness_summary",
     "robustness_table",
     "second_coding",
-    "specifications",
 ]
