@@ -12,7 +12,7 @@ from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET, run_cli
 from upgrading import package_data
 from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
-from upgrading.study import claims, pooling, probabilities, robustness, robustness_choices
+from upgrading.study import claims, partial_odds, pooling, probabilities, robustness, robustness_choices
 from upgrading.study.codebook import load_codebook
 from upgrading.study.coding import load_cases
 from upgrading.study.register import load_register
@@ -38,6 +38,18 @@ def table(first, second):
     return robustness.robustness_table(first, second, n_resamples=RESAMPLES)
 
 
+def _primary_only(choices: robustness_choices.Choices) -> robustness_choices.Choices:
+    """The choices with the primary value of each but the coding: the claims check on each coding."""
+    return dataclasses.replace(
+        choices,
+        **{kind: tuple(c for c in getattr(choices, kind) if c.name == choices.primary[kind]) for kind in KINDS},
+    )
+
+
+KINDS = ("model", "link", "proportional_odds", "missing")
+CLAIMS_CHECK_ONLY = _primary_only(robustness_choices.load_choices())
+
+
 def _column(table: pd.DataFrame, specification: str, column: str = "verdict") -> pd.Series:
     """One specification's column, by claim id."""
     rows = table[table["specification"] == specification]
@@ -53,7 +65,7 @@ def _by_id(frame: pd.DataFrame, column: str) -> pd.Series:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def test_choices_are_declared_with_reasons_and_crossed_into_sixteen_specifications():
+def test_choices_are_declared_with_reasons_and_crossed_into_eighteen_specifications():
     choices = robustness_choices.load_choices()
     assert [c.name for c in choices.coding] == ["first", "second"]
     assert {m.name: m.tau_scale_factor for m in choices.model} == {
@@ -68,17 +80,25 @@ def test_choices_are_declared_with_reasons_and_crossed_into_sixteen_specificatio
         "missing at lowest": "lowest",
         "missing at highest": "highest",
     }
-    assert all(c.reason.strip() for c in (*choices.coding, *choices.model, *choices.link, *choices.missing))
+    assert {m.name: (m.relax, m.test_level) for m in choices.proportional_odds} == {
+        "assumed": ("never", None),
+        "relaxed where rejected": ("where rejected", 0.05),
+    }
+    kinds = (choices.coding, choices.model, choices.link, choices.proportional_odds, choices.missing)
+    assert all(c.reason.strip() for kind in kinds for c in kind)
     specs = robustness_choices.specifications()
-    assert len(specs) == 16 and len({s.name for s in specs}) == 16
-    assert all(s.name == f"{s.coding} / {s.model}" for s in specs if s.link == "logit" and s.missing == COMPLETE)
-    bounds = {(s.coding, s.model, s.link, s.missing) for s in specs if s.missing != COMPLETE}
-    assert bounds == {(c, "no pooling", "logit", m) for c in ("first", "second") for m in BOUND_VALUES}
+    assert len(specs) == 18 and len({s.name for s in specs}) == 18
+    plain = [s for s in specs if (s.link, s.proportional_odds, s.missing) == ("logit", "assumed", COMPLETE)]
+    assert len(plain) == 8 and all(s.name == f"{s.coding} / {s.model}" for s in plain)
+    bounds = {(s.coding, s.model, s.link, s.proportional_odds, s.missing) for s in specs if s.missing != COMPLETE}
+    assert bounds == {(c, "no pooling", "logit", "assumed", m) for c in ("first", "second") for m in BOUND_VALUES}
+    relaxed = {(s.coding, s.model, s.link, s.missing) for s in specs if s.proportional_odds != "assumed"}
+    assert relaxed == {(c, "no pooling", "logit", COMPLETE) for c in ("first", "second")}
     links = {(s.coding, s.link) for s in specs if s.model == "no pooling"}
     assert links == {(c, link) for c in ("first", "second") for link in ("logit", "probit", "cloglog")}
     assert {s.link for s in specs if s.model != "no pooling"} == {"logit"}  # the pooled model is a logit model
     assert [s.name for s in specs if s.primary] == [PRIMARY]
-    assert [s.name for s in robustness_choices.specifications(codings=["first"])] == [s.name for s in specs[:8]]
+    assert [s.name for s in robustness_choices.specifications(codings=["first"])] == [s.name for s in specs[:9]]
 
 
 @pytest.mark.parametrize(
@@ -99,6 +119,10 @@ def test_choices_are_declared_with_reasons_and_crossed_into_sixteen_specificatio
         lambda d: d.update(primary=d["primary"] | {"missing": "missing at lowest"}),
         lambda d: d["missing"].append({"name": "missing at median", "fill": "median", "reason": "r"}),
         lambda d: d.pop("missing"),
+        lambda d: d.update(primary=d["primary"] | {"proportional_odds": "relaxed where rejected"}),
+        lambda d: d["proportional_odds"][1].update(test_level=1.5),
+        lambda d: d["proportional_odds"][0].update(test_level=0.05),
+        lambda d: d["proportional_odds"].append({"name": "always", "relax": "always", "reason": "r"}),
     ],
 )
 def test_a_choice_the_code_cannot_compute_as_declared_is_refused(change):
@@ -117,7 +141,7 @@ def test_the_table_has_every_claim_under_every_specification_once(table):
     """Every specification but the missing-code bounds, which the simulated sheets (no code not reported) lack."""
     ids = [c.id for c in load_register().claims]
     names = [s.name for s in robustness_choices.specifications() if s.missing == COMPLETE]
-    assert len(names) == 12
+    assert len(names) == 14
     assert table.attrs["missing"] == (
         "first coding: 0 outcome code(s) not reported, so no bounds; "
         "second coding: 0 outcome code(s) not reported, so no bounds"
@@ -127,8 +151,22 @@ def test_the_table_has_every_claim_under_every_specification_once(table):
     assert list(table["specification"]) == names * len(ids)
     assert table.groupby("id")["primary"].sum().eq(1).all()
     assert set(table["verdict"]) <= set(robustness.CELL_VERDICTS)
-    for column, value in robustness.FIXED.items():
-        assert (table[column] == value).all()
+    assert list(robustness.COLUMNS[2:7]) == ["coding", "model", "link", "proportional_odds", "missing"]
+    for spec in robustness_choices.specifications():
+        rows = table[table["specification"] == spec.name]
+        for column in robustness.COLUMNS[2:7]:
+            assert rows.empty or (rows[column] == getattr(spec, column)).all(), (spec.name, column)
+
+
+def test_the_relaxed_specification_is_partial_odds_on_each_coding(first, second, table):
+    """On the simulated sheets no nominal test both rejects and leaves a decidable relaxed fit: every cell says
+    why (tested on sheets where it does in test_partial_odds.py)."""
+    for coding, sheet in (("first", first), ("second", robustness.second_coding(first, second).cases)):
+        expected = partial_odds.relaxed_rows(sheet, load_register(), 0.05)
+        cells = table[table["specification"] == f"{coding} / no pooling / relaxed where rejected"]
+        assert list(cells["verdict"]) == [r["verdict"] for r in expected]
+        assert [n.split("; ")[-1] for n in cells["note"]] == [r["note"] for r in expected]
+        assert not cells["decided"].any() and cells["estimate"].isna().all()
 
 
 def test_the_primary_specification_is_the_claims_check(first, table):
@@ -236,7 +274,7 @@ def test_missing_outcome_codes_get_both_bounds_each_the_claims_check_on_that_cod
     pd.testing.assert_frame_equal(sheet, before)
     assert robustness.missing_outcome_codes(sheet) == 7
     assert built.attrs["missing"] == "first coding: 7 outcome code(s) not reported"
-    assert len(dict.fromkeys(built["specification"])) == 5  # three links, two bounds
+    assert len(dict.fromkeys(built["specification"])) == 6  # three links, proportional odds relaxed, two bounds
     primary = claims.evaluate(sheet, n_resamples=RESAMPLES)
     pd.testing.assert_series_equal(_column(built, PRIMARY), _by_id(primary, "verdict"), check_names=False)
     for value, code in (("missing at lowest", "0"), ("missing at highest", "3")):
@@ -273,7 +311,11 @@ def test_an_unreliable_pooled_fit_gets_the_verdict_and_note_of_the_claims_check(
     monkeypatch.setattr(pooling, "pooled_fits", unreliable)
     choices = robustness_choices.load_choices()
     pooled_only = dataclasses.replace(
-        choices, coding=choices.coding[:1], model=(choices.model_choice("partial pooling"),)
+        choices,
+        coding=choices.coding[:1],
+        model=(choices.model_choice("partial pooling"),),
+        proportional_odds=choices.proportional_odds[:1],
+        missing=choices.missing[:1],
     )
     built = robustness.robustness_table(first, choices=pooled_only)  # no primary here: no summary is asked for
     register = load_register()
@@ -358,9 +400,7 @@ def test_a_second_coder_of_some_cases_gives_those_cases_whole_and_the_first_code
     )
     assert pd.isna(got.loc[theirs.index[0], "governance"])  # not reported: as the second coder has it
 
-    choices = robustness_choices.load_choices()
-    no_pooling = dataclasses.replace(choices, model=(choices.model_choice("no pooling"),))
-    built = robustness.robustness_table(first, subsample, n_resamples=RESAMPLES, choices=no_pooling)
+    built = robustness.robustness_table(first, subsample, n_resamples=RESAMPLES, choices=CLAIMS_CHECK_ONLY)
     assert built.attrs["second_coder_cases"] == len(subsample)
     assert built.loc[built["coding"] == "second", "note"].str.contains(f"{len(subsample)} of {len(first)} cases").all()
     checked = claims.evaluate(merged.cases, n_resamples=RESAMPLES)
@@ -380,9 +420,7 @@ def test_the_second_coding_of_a_full_second_sheet_with_codes_not_reported_is_tha
     merged = robustness.second_coding(first, gaps)
     columns = [*load_codebook().columns, "leader_driven"]
     pd.testing.assert_frame_equal(merged.cases[columns], gaps[columns], check_categorical=False)
-    choices = robustness_choices.load_choices()
-    no_pooling = dataclasses.replace(choices, model=(choices.model_choice("no pooling"),))
-    built = robustness.robustness_table(first, gaps, n_resamples=RESAMPLES, choices=no_pooling)
+    built = robustness.robustness_table(first, gaps, n_resamples=RESAMPLES, choices=CLAIMS_CHECK_ONLY)
     checked = claims.evaluate(gaps, n_resamples=RESAMPLES)
     assert (checked["n"] < len(first)).any()  # the codes not reported are left out, as the claims check does
     pd.testing.assert_series_equal(_column(built, "second / no pooling"), _by_id(checked, "verdict"), check_names=False)
@@ -410,6 +448,7 @@ def _synthetic(verdicts: dict[str, str], default: str = "consistent", codings=No
             "coding": [s.coding for s in specs],
             "model": [s.model for s in specs],
             "link": [s.link for s in specs],
+            "proportional_odds": [s.proportional_odds for s in specs],
             "missing": [s.missing for s in specs],
             "primary": [s.primary for s in specs],
             "verdict": [verdicts.get(s.name, default) for s in specs],
@@ -423,6 +462,7 @@ SECOND = [s.name for s in robustness_choices.specifications() if s.coding == "se
 POOLED = [s.name for s in robustness_choices.specifications() if s.model != "no pooling"]
 NOT_LOGIT = [s.name for s in robustness_choices.specifications() if s.link != "logit"]
 BOUNDS = [s.name for s in robustness_choices.specifications() if s.missing != COMPLETE]
+RELAXED = [s.name for s in robustness_choices.specifications() if s.proportional_odds != "assumed"]
 
 
 @pytest.mark.parametrize(
@@ -432,7 +472,7 @@ BOUNDS = [s.name for s in robustness_choices.specifications() if s.missing != CO
         (dict.fromkeys(SECOND, "inconclusive"), "depends on coding (second)"),
         ({"second / no pooling": "contradicted"}, "depends on coding (second)"),
         (dict.fromkeys(POOLED, robustness.NOT_APPLICABLE), "robust"),
-        (dict.fromkeys(POOLED + SECOND + NOT_LOGIT + BOUNDS, robustness.NOT_APPLICABLE),
+        (dict.fromkeys(POOLED + SECOND + NOT_LOGIT + BOUNDS + RELAXED, robustness.NOT_APPLICABLE),
          "not assessed: only the primary specification decides it"),
         (dict.fromkeys(POOLED, robustness.NOT_APPLICABLE) | {"second / no pooling": "inconclusive"},
          "depends on coding (second)"),
@@ -445,6 +485,8 @@ BOUNDS = [s.name for s in robustness_choices.specifications() if s.missing != CO
         (dict.fromkeys(NOT_LOGIT, "inconclusive"), "depends on link (probit, cloglog)"),
         ({"second / no pooling / probit": "inconclusive"}, "depends on coding (second), link (probit)"),
         ({"first / no pooling / missing at highest": "contradicted"}, "depends on missing (missing at highest)"),
+        ({"second / no pooling / relaxed where rejected": "inconclusive"},
+         "depends on coding (second), proportional_odds (relaxed where rejected)"),
     ],
 )  # fmt: skip
 def test_the_label_names_the_choices_that_change_the_verdict(verdicts, expected):
@@ -473,13 +515,13 @@ def test_cells_that_cannot_decide_are_counted_and_left_out_of_the_label():
 
 
 def test_the_summary_counts_every_verdict_and_ignores_cells_that_cannot_decide(table):
-    not_applicable = dict.fromkeys(POOLED + NOT_LOGIT + BOUNDS, robustness.NOT_APPLICABLE)
+    not_applicable = dict.fromkeys(POOLED + NOT_LOGIT + BOUNDS + RELAXED, robustness.NOT_APPLICABLE)
     synthetic = _synthetic(not_applicable, default="contradicted", codings=["first"])
     row = robustness.robustness_summary(synthetic).iloc[0]
     assert (row["primary_verdict"], row["contradicted"], row["not applicable"], row["label"]) == (
         "contradicted",
         1,
-        7,
+        8,
         "not assessed: only the primary specification decides it",
     )
     summary = robustness.robustness_summary(table)

@@ -233,8 +233,9 @@ def _robustness(args: argparse.Namespace, cases) -> int:
     specs = table.drop_duplicates("specification")
     primary = specs.loc[specs["primary"], "specification"].iloc[0]
     print(
-        f"{len(specs)} specifications (coding x model, x link without pooling, x missing-code bounds where codes are "
-        f"not reported), the primary one {primary!r}: the claims check's raw verdict (not Holm-adjusted)"
+        f"{len(specs)} specifications (coding x model, x link without pooling, x proportional odds relaxed where "
+        "rejected, x missing-code bounds where codes are not reported), the primary one "
+        f"{primary!r}: the claims check's raw verdict (not Holm-adjusted)"
     )
     print(f"second coder {display}: {table.attrs['second_coding']}" if where else "no second coder: first coding only")
     print(f"missing codes: {table.attrs['missing']}")

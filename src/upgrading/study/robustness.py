@@ -14,12 +14,12 @@ study already uses, never copied from an exhibit (`robustness_table`):
   pooled twins; only claims about one group's slope have one, the others are "not applicable". The pooled model
   is a logit model (`data/pooling.toml`), so it has no link choice.
 
+- proportional odds: assumed (the claims check's), or relaxed for a claim's term where its nominal test rejects
+  it, the claim then decided on every threshold's slope of the partial-proportional-odds fit (`partial_odds`);
 - missing codes: complete cases (the claims check's own), or, where a coding has outcome codes not reported, each
   of them set to the lowest and to the highest level of its scale (`bounded_outcomes`), decided by the claims
   check: bounds on what the complete-case verdict leaves out.
 
-Proportional odds (assumed) is, in this version, the value the analysis uses in every specification; it is a
-column of the table so that each row says what it rests on.
 
 `robustness_summary` counts the verdicts per claim and labels it "robust" or "depends on ...". It is a display of
 sensitivity, not a new test: no verdict, p-value or error rate is computed from it.
@@ -35,6 +35,7 @@ from ..errors import UpgradingError
 from . import claims, pooling
 from .codebook import load_codebook
 from .coding import to_cases
+from .partial_odds import relaxed_rows
 from .register import Register, load_register
 from .reliability import double_coding
 from .robustness_choices import (
@@ -51,13 +52,10 @@ from .verdicts import VERDICTS
 NOT_APPLICABLE = claims.POOLED_NOT_APPLICABLE
 #: Every verdict a cell can have, in the order the summary counts them.
 CELL_VERDICTS = (*VERDICTS, NOT_APPLICABLE)
-#: What every specification of this version uses (see the module docstring): the analysis's own value.
-FIXED = {"proportional_odds": "assumed"}
 COLUMNS = (
     "id",
     "specification",
     *CHOICE_COLUMNS,
-    *FIXED,
     "primary",
     "verdict",
     "estimate",
@@ -141,9 +139,9 @@ def robustness_table(
     coding's missing-code bounds where none of its outcome codes is missing (they would repeat its complete-case
     verdicts); `attrs["missing"]` says which. With a second coder, every second-coding row's note and
     `attrs["second_coding"]` say how many cases hold the second coder's codes. Under the probit or cloglog link
-    the estimate and interval are on that link's latent scale (the note says so). `proportional_odds` is the
-    analysis's own value (assumed) in every row. `n_resamples`: permutations of `claims.evaluate`'s cross-check
-    (it changes no verdict)."""
+    the estimate and interval are on that link's latent scale (the note says so); with proportional odds relaxed,
+    a claim has one slope per threshold, given in the note, not in `estimate`. `n_resamples`: permutations of
+    `claims.evaluate`'s cross-check (it changes no verdict)."""
     choices, register = choices or load_choices(), register or load_register()
     sheets = {"first": (cases, "")}
     attrs = {}
@@ -192,8 +190,11 @@ def _coding_rows(sheet, specs: list[Specification], note, choices, register, n_r
     rows = []
     for spec in specs:
         model, missing = choices.model_choice(spec.model), choices.missing_choice(spec.missing)
+        odds = choices.proportional_odds_choice(spec.proportional_odds)
         bounded = bounded_outcomes(sheet, missing)
-        if model.pooling == "none":
+        if odds.relax == "where rejected":
+            decided = relaxed_rows(bounded, register, odds.test_level)
+        elif model.pooling == "none":
             decided = _no_pooling(bounded, register, n_resamples, spec.link)
         else:
             decided = _partial_pooling(bounded, model.tau_scale_factor, register)
@@ -202,7 +203,7 @@ def _coding_rows(sheet, specs: list[Specification], note, choices, register, n_r
         base["specification"] = base.pop("name")
         for row in decided:
             row["note"] = "; ".join(n for n in (note, filled, row["note"]) if n)
-            rows.append(base | FIXED | row)
+            rows.append(base | row)
     return rows
 
 
@@ -313,7 +314,6 @@ def label(cells: pd.DataFrame) -> str:
 __all__ = [
     "CELL_VERDICTS",
     "COLUMNS",
-    "FIXED",
     "NOT_APPLICABLE",
     "NOT_DECIDED",
     "SENSITIVITY",

@@ -3,8 +3,8 @@ make: read and checked by one function (`load_choices`), crossed by one (`specif
 
 A specification is one value of every choice. The coding is crossed with everything else; the other choices
 are crossed where the code can compute them: the model with the link for a model without pooling (the pooled
-model is a logit model), and the missing-code bounds with the primary model and link (a bound asks what the
-claims check would say had every code not reported been the lowest or the highest level).
+model is a logit model); relaxed proportional odds and the missing-code bounds each with the primary model and
+link (each asks what the claims check would say with that one thing changed).
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ POOLINGS = ("none", "partial")
 #: How a missing-code choice treats an outcome code not reported: left out (complete cases, "none"), or set to
 #: the lowest or the highest level of its scale (a bound).
 FILLS = ("none", "lowest", "highest")
+#: How a proportional-odds choice treats the assumption: kept for every term ("never" relaxed), or relaxed for a
+#: claim's term where its nominal test rejects it at the declared `test_level`.
+RELAXATIONS = ("never", "where rejected")
 #: The link of the claims check and of the pooled model: the one every specification but the link choice's uses.
 LOGIT = "logit"
 #: The choices a specification is made of (columns of the table), in the order a label names them.
-CHOICE_COLUMNS = ("coding", "model", "link", "missing")
+CHOICE_COLUMNS = ("coding", "model", "link", "proportional_odds", "missing")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,17 @@ class MissingChoice:
 
 
 @dataclass(frozen=True)
+class ProportionalOddsChoice:
+    """One value of the proportional-odds choice: whether it is relaxed (`relax`, one of RELAXATIONS) and the level
+    of the nominal test that decides where."""
+
+    name: str
+    reason: str
+    relax: str
+    test_level: float | None = None
+
+
+@dataclass(frozen=True)
 class Choices:
     """The declared choices (`data/robustness.toml`) and the primary specification's value of each."""
 
@@ -68,6 +82,7 @@ class Choices:
     coding: tuple[Choice, ...]
     model: tuple[ModelChoice, ...]
     link: tuple[Choice, ...]
+    proportional_odds: tuple[ProportionalOddsChoice, ...]
     missing: tuple[MissingChoice, ...]
     primary: dict
 
@@ -77,16 +92,20 @@ class Choices:
     def missing_choice(self, name: str) -> MissingChoice:
         return next(m for m in self.missing if m.name == name)
 
+    def proportional_odds_choice(self, name: str) -> ProportionalOddsChoice:
+        return next(m for m in self.proportional_odds if m.name == name)
+
 
 @dataclass(frozen=True)
 class Specification:
-    """One value of each choice, named `coding / model`, then `/ link` and `/ missing` where those are not the
-    primary's; `primary` for the claims check's own."""
+    """One value of each choice, named `coding / model`, then `/ link`, `/ proportional odds` and `/ missing` where
+    those are not the primary's; `primary` for the claims check's own."""
 
     name: str
     coding: str
     model: str
     link: str
+    proportional_odds: str
     missing: str
     primary: bool
 
@@ -120,6 +139,17 @@ def _value_problems(data: dict[str, Any]) -> list[str]:
         for m in named("missing")
         if m.get("fill") not in FILLS
     ]
+    for m in named("proportional_odds"):
+        level = m.get("test_level")
+        in_unit = isinstance(level, float) and 0 < level < 1
+        if m.get("relax") not in RELAXATIONS:
+            problems.append(
+                f"proportional_odds {m.get('name')!r}: relax {m.get('relax')!r} is not one of {RELAXATIONS}"
+            )
+        elif (m["relax"] == "where rejected") != (level is not None) or (level is not None and not in_unit):
+            problems.append(
+                f"proportional_odds {m.get('name')!r}: a test_level in (0, 1) where relaxed, and only there"
+            )
     for m in named("model"):
         factor = m.get("tau_scale_factor")
         positive = isinstance(factor, int | float) and not isinstance(factor, bool) and factor > 0
@@ -147,11 +177,12 @@ def _primary_problems(data: dict[str, Any]) -> list[str]:
         primary.get("coding") != "first"
         or value("model", "pooling").get(primary.get("model")) != "none"
         or primary.get("link") != LOGIT
+        or value("proportional_odds", "relax").get(primary.get("proportional_odds")) != "never"
         or value("missing", "fill").get(primary.get("missing")) != "none"
     ):
         problems.append(
-            "primary must be the claims check itself: coding 'first', a model with pooling 'none', link 'logit' "
-            "and a missing choice with fill 'none'"
+            "primary must be the claims check itself: coding 'first', a model with pooling 'none', link 'logit', "
+            "proportional odds relaxed 'never' and a missing choice with fill 'none'"
         )
     return problems
 
@@ -176,6 +207,10 @@ def choices_from_data(data: dict[str, Any]) -> Choices:
             ModelChoice(m["name"], m["reason"], m["pooling"], m.get("tau_scale_factor")) for m in data["model"]
         ),
         link=tuple(Choice(c["name"], c["reason"]) for c in data["link"]),
+        proportional_odds=tuple(
+            ProportionalOddsChoice(m["name"], m["reason"], m["relax"], m.get("test_level"))
+            for m in data["proportional_odds"]
+        ),
         missing=tuple(MissingChoice(m["name"], m["reason"], m["fill"]) for m in data["missing"]),
         primary={kind: data["primary"][kind] for kind in CHOICE_COLUMNS},
     )
@@ -189,23 +224,25 @@ def load_choices() -> Choices:
 
 def specifications(choices: Choices | None = None, codings=None) -> tuple[Specification, ...]:
     """Every specification, codings outer, each choice in declared order: for each coding, every model (under
-    every link for a model without pooling), then every missing-code bound (primary model and link). `codings`
-    keeps only those (the second coding exists only where a second coder's sheet is given)."""
+    every link for a model without pooling), then relaxed proportional odds, then every missing-code bound (each
+    with the primary model and link). `codings` keeps only those (the second coding exists only where a second
+    coder's sheet is given)."""
     choices = choices or load_choices()
     primary = choices.primary
     combinations = [
-        (m.name, link, primary["missing"])
+        primary | {"model": m.name, "link": link}
         for m in choices.model
         for link in ([x.name for x in choices.link] if m.pooling == "none" else [LOGIT])
     ]
-    bounds = [m.name for m in choices.missing if m.name != primary["missing"]]
-    combinations += [(primary["model"], primary["link"], missing) for missing in bounds]
+    for kind in ("proportional_odds", "missing"):
+        combinations += [primary | {kind: c.name} for c in getattr(choices, kind) if c.name != primary[kind]]
     out = []
     for c in choices.coding:
         if codings is not None and c.name not in codings:
             continue
-        for model, link, missing in combinations:
-            values = {"coding": c.name, "model": model, "link": link, "missing": missing}
-            suffix = "".join(f" / {values[k]}" for k in ("link", "missing") if values[k] != primary[k])
+        for combination in combinations:
+            values = combination | {"coding": c.name}
+            model = values["model"]
+            suffix = "".join(f" / {values[k]}" for k in CHOICE_COLUMNS[2:] if values[k] != primary[k])
             out.append(Specification(f"{c.name} / {model}{suffix}", **values, primary=values == primary))
     return tuple(out)
