@@ -1,14 +1,16 @@
-"""Benchmark: notebook 06 (the design analysis at its committed setting) side by side with another commit's, on this
+"""Benchmark: notebook 07 (the design analysis at its committed setting) side by side with another commit's, on this
 machine, in one run.
 
 Each side is a temporary git worktree of its commit (this one: HEAD; the baseline: `--baseline`, by default the
 last commit before the one decision path, when the design analysis decided Jeffreys-penalised fits on Wald
-intervals). In each, `upgrading run --only 06` runs with this environment's packages and that worktree's source,
+intervals). In each, `upgrading run --only 07_power` (the baseline's `06_power`: it predates notebook 06_robustness)
+runs with this environment's packages and that worktree's source,
 with no Monte Carlo results kept from an earlier run (a fresh clone's first run); the sides alternate when
-`--repeats` > 1. Prints the wall time of every run, the medians and the ratio baseline / HEAD. `--notebooks` times
-other notebooks (e.g. `01,02,03,04,05,06`, the whole of README line 1's rerun). Writes nothing into this
-repository.
-Usage:  python benchmarks/bench_power.py [--baseline COMMIT] [--repeats N] [--notebooks 06]
+`--repeats` > 1. Prints the wall time of every run, the medians and the ratio baseline / HEAD. `--notebooks` and
+`--baseline-notebooks` time other notebooks on each side (e.g. all, the whole of README line 1's rerun, with
+`--notebooks 01,02,03,04,05,06,07 --baseline-notebooks 01,02,03,04,05,06`). Writes nothing into this repository.
+Usage:  python benchmarks/bench_power.py [--baseline COMMIT] [--repeats N] [--notebooks 07_power]
+        [--baseline-notebooks 06_power]
 """
 
 from __future__ import annotations
@@ -51,7 +53,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE, help="the commit to compare with (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each side, alternating")
-    parser.add_argument("--notebooks", default="06", help="notebooks to run (default: %(default)s)")
+    parser.add_argument("--notebooks", default="07_power", help="notebooks to run on HEAD (default: %(default)s)")
+    parser.add_argument(
+        "--baseline-notebooks", default="06_power", help="notebooks to run on the baseline (default: %(default)s)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-power-") as tmp:
         trees = {"baseline": Path(tmp) / "baseline", "HEAD": Path(tmp) / "head"}
@@ -63,9 +68,10 @@ def main() -> None:
                 order = list(trees) if k % 2 == 0 else list(trees)[::-1]
                 for side in order:
                     subprocess.run(["git", "clean", "-fdxq", "data/interim"], cwd=trees[side], check=False)
-                    seconds = run_notebooks(trees[side], args.notebooks)
+                    notebooks = args.baseline_notebooks if side == "baseline" else args.notebooks
+                    seconds = run_notebooks(trees[side], notebooks)
                     times[side].append(seconds)
-                    print(f"{side:8s} run {k + 1}: notebooks {args.notebooks} in {seconds:.1f} s")
+                    print(f"{side:8s} run {k + 1}: notebooks {notebooks} in {seconds:.1f} s")
         finally:
             for tree in trees.values():
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)

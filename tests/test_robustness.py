@@ -169,6 +169,13 @@ def test_the_relaxed_specification_is_partial_odds_on_each_coding(first, second,
         assert not cells["decided"].any() and cells["estimate"].isna().all()
 
 
+def test_the_table_does_not_depend_on_the_number_of_workers(first, second):
+    one = robustness.robustness_table(first, second, n_resamples=RESAMPLES, choices=CLAIMS_CHECK_ONLY)
+    two = robustness.robustness_table(first, second, n_resamples=RESAMPLES, choices=CLAIMS_CHECK_ONLY, n_jobs=2)
+    pd.testing.assert_frame_equal(one, two)
+    assert one.attrs == two.attrs
+
+
 def test_the_primary_specification_is_the_claims_check(first, table):
     expected = _by_id(claims.evaluate(first, n_resamples=RESAMPLES), "verdict")
     primary = table[table["primary"]]

@@ -64,7 +64,7 @@ def run(tmp_path_factory):
     digests = {p: _digest(p) for p in (workbook, second, cases_list)}
     raw = {p.name: _digest(p) for p in (repo / "data/raw").iterdir()}
     result = _cli(
-        repo, "run", "--coding", str(workbook), "--second-coder", str(second), "--only", "02,03,04,05", "--quiet"
+        repo, "run", "--coding", str(workbook), "--second-coder", str(second), "--only", "02,03,04,05,06", "--quiet"
     )
     return repo, result, digests, raw, len(coded), len(sub)
 
@@ -72,7 +72,7 @@ def run(tmp_path_factory):
 def test_the_run_succeeds_and_no_cell_fails(run):
     repo, result, *_ = run
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ("02_coding", "03_descriptives", "04_models", "05_claims"):
+    for name in ("02_coding", "03_descriptives", "04_models", "05_claims", "06_robustness"):
         nb = nbformat.read(repo / "notebooks" / f"{name}.ipynb", 4)
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
         assert not [o for o in outputs if o.output_type == "error"], name
@@ -140,3 +140,21 @@ def test_codes_not_reported_are_left_out_per_form_and_every_model_says_how_many_
     upgrading = pd.read_csv(repo / "figures/upgrading_by_group.csv")
     intersectoral = upgrading[(upgrading["form"] == "intersectoral_upgrading") & (upgrading["sectoral_group"] == "all")]
     assert intersectoral[["cases", "not_reported"]].values.tolist() == [[n_cases - 1, 1]]
+
+
+def test_robustness_crosses_both_codings_with_bounds_for_the_codes_not_reported(run):
+    """Notebook 06 on the user's workbook and second coder: both codings, each with both missing-code bounds (the
+    workbook leaves two outcome codes not reported), the primary specification equal to the claims check's verdicts,
+    the second coding said to hold the double-coded cases, and the design rates at the sheet's own size."""
+    repo, _, _, _, n_cases, n_second = run
+    table = pd.read_csv(repo / "figures/claims_robustness.csv")
+    assert set(table["data"]) == {"coded"} and set(table["coding"]) == {"first", "second"}
+    assert {"missing at lowest", "missing at highest"} <= set(table.loc[table["coding"] == "first", "missing"])
+    verdicts = pd.read_csv(repo / "figures/claims_verdicts.csv")
+    primary = table[table["primary"]]
+    assert list(primary["id"]) == list(verdicts["id"]) and list(primary["verdict"]) == list(verdicts["verdict"])
+    assert table.loc[table["coding"] == "second", "note"].str.contains(f"{n_second} of {n_cases} cases").all()
+    summary = pd.read_csv(repo / "figures/claims_robustness_summary.csv")
+    assert len(summary) == len(verdicts) and summary["label"].notna().all()
+    assert summary["design_note"].str.contains(f"{n_cases} cases|not scored", regex=True).all()
+    assert "**SIMULATED DATA" not in (repo / "notebooks/06_robustness.ipynb").read_text()

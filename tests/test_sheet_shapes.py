@@ -1,4 +1,4 @@
-"""Sheets of random shape through the analysis functions of notebooks 02-05: nothing raises, and every
+"""Sheets of random shape through the analysis functions of notebooks 02-06: nothing raises, and every
 estimate, test or verdict row is either a number or carries a reason.
 
 Shapes drawn by hypothesis: any subset of the sectoral groups, groups of 1 to 60 cases (5 to 200 in all),
@@ -8,6 +8,7 @@ Derandomised, so the suite checks the same sheets on every run and machine; set 
 more (e.g. SHEET_SHAPE_EXAMPLES=200 for a long search).
 """
 
+import dataclasses
 import os
 import warnings
 
@@ -25,10 +26,14 @@ from upgrading.study import (
     descriptives,
     models,
     narrative_models,
+    narrative_robustness,
     plots,
+    plots_robustness,
     pooling,
     probabilities,
     reliability,
+    robustness,
+    robustness_choices,
 )
 from upgrading.study import verdicts as verdicts_module
 
@@ -74,6 +79,16 @@ def sheets(draw):
         sheet.loc[sheet["sectoral_group"] == draw(st.sampled_from(groups)), _blanked(variable)] = ""
     return sheet, draw(st.sampled_from(["csv", "xlsx"])), seed
 
+
+#: The robustness choices the test crosses: the codings, the logit and the cloglog (the link most prone to
+#: overflow), proportional odds relaxed, the missing-code bounds. Not the pooled model: its fit and verdict on the
+#: same sheet are notebook 05's, exercised above, and a prior factor only scales a number.
+_DECLARED = robustness_choices.load_choices()
+SHAPE_CHOICES = dataclasses.replace(
+    _DECLARED,
+    model=(_DECLARED.model_choice("no pooling"),),
+    link=tuple(c for c in _DECLARED.link if c.name in ("logit", "cloglog")),
+)
 
 #: What a sheet may leave not reported here: the forms, governance, and collective efficiency with its parts.
 MAY_BE_MISSING = [*FORMS, "governance", "collective_efficiency"]
@@ -163,6 +178,12 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         verdicts = claims.evaluate(cases, n_resamples=99)
         verdicts = claims.add_pooled_verdicts(verdicts, pooled)
         matplotlib.pyplot.close(plots.claims_grid(verdicts))
+        # notebook 06: every claim under the specifications of SHAPE_CHOICES, on every other sheet with the
+        # subsample as a second coder
+        spread = robustness.robustness_table(cases, second if seed % 2 else None, n_resamples=99, choices=SHAPE_CHOICES)
+        summary = robustness.robustness_summary(spread)
+        matplotlib.pyplot.close(plots_robustness.specification_grid(spread, summary))
+        assert narrative_robustness.robustness_reading(spread, summary, simulated=True)
     # a notebook prints any warning to stderr, which fails the run: no numerical warning may escape an analysis
     numerical = [f"{w.filename}:{w.lineno}: {w.message}" for w in caught if issubclass(w.category, RuntimeWarning)]
     assert not numerical, numerical
@@ -175,6 +196,14 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         if by_group_fits:
             assert len(rows) and rows["note"].str.startswith("no cases in this group").all(), group
     assert set(verdicts["verdict_pooled"]) <= {*verdicts_module.VERDICTS, "not applicable"}
+    primary = spread[spread["primary"]]
+    assert list(primary["verdict"]) == list(verdicts["verdict"])  # the claims check itself, on any sheet
+    assert set(spread["verdict"]) <= set(robustness.CELL_VERDICTS)
+    undecided = spread[~spread["decided"].astype(bool)]
+    assert undecided["note"].fillna("").str.len().gt(0).all()  # a cell that cannot decide says why
+    bounds = spread[spread["missing"] != "complete cases"]
+    assert bounds.empty == (robustness.missing_outcome_codes(cases) == 0)
+    assert len(summary) == len(verdicts) and summary["label"].str.len().gt(0).all()
 
 
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])

@@ -41,6 +41,9 @@ _MODULES = {
     "power_pooled": "upgrading.study.power_pooled",
     "pooling": "upgrading.study.pooling",
     "robustness": "upgrading.study.robustness",
+    "robustness_choices": "upgrading.study.robustness_choices",
+    "plots_robustness": "upgrading.study.plots_robustness",
+    "narrative_robustness": "upgrading.study.narrative_robustness",
     "exhibits": "upgrading.compendium.exhibits",
     "paths": "upgrading.paths",
 }

@@ -141,6 +141,13 @@ def _add_claims(sub) -> None:
         "--second-coder-sheet", metavar="NAME", help="worksheet of the --second-coder workbook (default: the first)"
     )
     claims.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="with --robustness: joblib workers over the specifications (default 1; -1 = all cores); the table "
+        "does not depend on it",
+    )
+    claims.add_argument(
         "--out",
         metavar="CSV",
         help="also write the full verdict table (with --robustness: the per-specification table)",
@@ -154,7 +161,7 @@ def _add_power(sub) -> None:
         help="design analysis: how often the claims check gets a claim right",
         description="Monte Carlo study on the documented generator: for each number of cases "
         "and effect size, the share of right, wrong and inconclusive verdicts of "
-        "the claims check, with Monte Carlo standard errors (notebook 06 runs it "
+        "the claims check, with Monte Carlo standard errors (notebook 07 runs it "
         "at its committed setting).",
     )
     pw.add_argument(
@@ -199,7 +206,7 @@ def _add_pooled_arm(pw) -> None:
         "--pooled",
         action="store_true",
         help="also decide the per-group claims from the partially pooled posterior on the same "
-        "replicates, and compare (notebook 06's pooled arm)",
+        "replicates, and compare (notebook 07's pooled arm)",
     )
     pw.add_argument(
         "--pooled-replicates",

@@ -94,7 +94,7 @@ class PoolingSettings:
 
 DEFAULT = PoolingSettings()
 #: coarser grid, fewer draws and grid solves that stop at acceptance, for simulation studies that fit thousands of
-#: replicates (their accuracy against NUTS is shown in notebook 06)
+#: replicates (their accuracy against NUTS is shown in notebook 07)
 FAST = PoolingSettings(grid_step=0.6, draws=16000, stop_at_acceptance=True)
 
 

@@ -1,4 +1,4 @@
-"""The sentences of notebook 06 (the design analysis): every number in them is read from a result table, never
+"""The sentences of notebook 07 (the design analysis): every number in them is read from a result table, never
 typed (see `narrative`)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from .narrative import series, span, words
 from .narrative_models import odds_ratio_margin
 from .settings import POWER_TARGET
 
-# 06 · design analysis --------------------------------------------------------------------------------------
+# 07 · design analysis --------------------------------------------------------------------------------------
 
 
 def design_summary(params: dict, replicates: int, cases: Sequence[int], effect_scales: Sequence[float]) -> str:
@@ -74,7 +74,7 @@ def power_reading(summary: pd.DataFrame, register, base_cases: int, target: floa
     )
 
 
-# 06 · partial pooling in the design analysis ---------------------------------------------------------------
+# 07 · partial pooling in the design analysis ---------------------------------------------------------------
 
 
 def pooling_power_reading(comparison: pd.DataFrame) -> str:

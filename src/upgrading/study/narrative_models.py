@@ -210,7 +210,7 @@ def simulated_reading(cases: pd.DataFrame) -> str:
         f"'inconclusive' verdict for a relation that was built in shows what {len(cases)} cases cannot resolve. "
         "A 'contradicted' verdict is a chance result of the simulation (or of sparse cells), not a finding. "
         "How often each verdict should be expected under the simulation's assumptions is a question for a "
-        "design analysis (`06_power`), not for this table."
+        "design analysis (`07_power`), not for this table."
     )
 
 
@@ -327,7 +327,7 @@ def pooled_verdicts_summary(verdicts: pd.DataFrame, cases: pd.DataFrame) -> str:
         + ("." if len(differ) else "")
         + " Partial pooling narrows a group's interval by borrowing from the other groups, which can turn an "
         "inconclusive verdict into a decided one, and pulls a group toward the others, which can hide a "
-        "group that truly differs; `06_power` measures both tendencies as properties of the design."
+        "group that truly differs; `07_power` measures both tendencies as properties of the design."
     )
     if cases.attrs.get("simulated"):
         text += " On the simulated sheet neither column is a finding about Latin American clusters."

@@ -299,7 +299,7 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
 
 
 def power_curves(summary: pd.DataFrame) -> plt.Figure:
-    """Design analysis (notebook 06): share of right (solid) and wrong (dotted) verdicts by number of cases.
+    """Design analysis (notebook 07): share of right (solid) and wrong (dotted) verdicts by number of cases.
 
     Rows: kind of claim; columns: pooled claims and each sectoral group's table cells; colour: effect size as a
     multiple of the documented one. Bars: +-2 Monte Carlo standard errors. Empty panels: no claim of that kind.

@@ -44,6 +44,8 @@ from .verdicts import Verdict
 KINDS = {"positive": "positive", "null": "neutral", "negative": "negative", "non_positive": "negative"}
 POOLED_EFFECTS = {"product_upgrading": 1.0, "process_upgrading": 0.0, "functional_upgrading": -1.0}
 OUTCOMES = ("right", "wrong", "inconclusive")
+#: The fewest cases a design cell can have: two per sectoral group.
+MIN_CASES = 8
 #: `coding_source` of a kept replicate sheet (a coding sheet of the design analysis, simulated by design).
 REPLICATE_SOURCE = "simulated (design analysis replicate)"
 
@@ -243,6 +245,7 @@ def run(
     keep: int = 0,
     keep_dir=None,
     cache: bool = False,
+    cache_name: str = "power",
 ) -> pd.DataFrame:
     """Every replicate's verdict on every studied claim (one row per design cell, replicate and claim).
 
@@ -250,17 +253,20 @@ def run(
     how fast, never what. Use `joblib.parallel_config(backend=...)` to run on a cluster. With `keep` and
     `keep_dir`, the first `keep` replicates of every cell are written as coding sheets with the verdicts the
     study gave them (`write_kept`). With `cache`, a study already run with the same settings and the same package
-    is read from `data/interim/` (see `upgrading.interim`) instead of being run again.
+    is read from `data/interim/` (see `upgrading.interim`) instead of being run again; `cache_name` keeps the
+    results of another setting (one design cell, say) beside the full study's instead of replacing them.
     """
     settings = {"replicates": replicates, "cases": list(cases), "effect_scales": list(effect_scales), "seed": seed}
     if cache and not keep:
-        return interim.cached("power", settings, lambda: run(**settings, n_jobs=n_jobs, progress=progress))
+        return interim.cached(cache_name, settings, lambda: run(**settings, n_jobs=n_jobs, progress=progress))
     from joblib import Parallel, delayed
 
     if replicates < 1:
         raise UpgradingError(f"replicates must be at least 1, not {replicates}")
-    if any(int(n) < 8 for n in cases):
-        raise UpgradingError(f"each number of cases must be at least 8 (two per sectoral group); got {list(cases)}")
+    if any(int(n) < MIN_CASES for n in cases):
+        raise UpgradingError(
+            f"each number of cases must be at least {MIN_CASES} (two per sectoral group); got {list(cases)}"
+        )
     if keep and keep_dir is None:
         raise UpgradingError("keeping replicates needs a folder to write them to")
     tasks = [
@@ -397,6 +403,42 @@ def design_cell(summary: pd.DataFrame, n_cases: int, effect_scale: float = 1.0) 
     """The rows of the power table for one design cell (a number of cases and an effect scale)."""
     rows = summary[(summary["n_cases"] == n_cases) & np.isclose(summary["effect_scale"], effect_scale)]
     return rows.reset_index(drop=True)
+
+
+#: What a claim's design rates are, where the design analysis does not score it.
+NOT_STUDIED = "not scored by the design analysis (it scores the table's cells)"
+CLAIM_RATES = ["p_right", "mcse_right", "p_wrong", "mcse_wrong", "p_inconclusive", "mcse_inconclusive"]
+
+
+def rates_by_claim(summary: pd.DataFrame, register: Register, n_cases: int, effect_scale: float = 1.0) -> pd.DataFrame:
+    """For each claim of `register` (rows, in order, indexed by id): the power table's rates of its scope (its
+    sectoral group) and kind of claim at one design cell, `design_scope`, `design_kind` and a `design_note`; a
+    claim the design analysis does not score (a textual claim) has no rates and says so."""
+    cell = design_cell(summary, n_cases, effect_scale).set_index(["scope", "kind"])
+    rows = []
+    for claim in register.claims:
+        row = {"id": claim.id, "design_scope": "", "design_kind": "", "design_note": NOT_STUDIED}
+        key = (claim.sectoral_group, KINDS[claim.expected])
+        if claim.kind == "table cell" and key in cell.index:
+            row |= {"design_scope": key[0], "design_kind": key[1]} | cell.loc[key, CLAIM_RATES].to_dict()
+            row["design_note"] = (
+                f"no pooling, {n_cases} cases, effect scale {effect_scale:g}, "
+                f"{int(cell.loc[key, 'replicates'])} replicates (power_table)"
+            )
+        rows.append(row)
+    columns = ["id", "design_scope", "design_kind", *CLAIM_RATES, "design_note"]
+    return pd.DataFrame(rows).reindex(columns=columns).set_index("id")
+
+
+def rates_at_sheet_size(register: Register, n_cases: int, replicates: int = REPLICATES, seed: int = SEED):
+    """`rates_by_claim` at a sheet's own number of cases and the documented effect sizes: the design analysis's
+    replicates of that one cell (the same as the full study's where it has the cell), kept in data/interim/ beside
+    the full study's. A sheet too small for a design cell gets no rates, and each row says why."""
+    if n_cases < MIN_CASES:
+        empty = rates_by_claim(pd.DataFrame(columns=[*CELL_KEYS, "replicates", *CLAIM_RATES]), register, n_cases)
+        return empty.assign(design_note=f"no design rates: the design analysis needs at least {MIN_CASES} cases")
+    raw = run(replicates, (n_cases,), (1.0,), seed, progress=False, cache=True, cache_name="power_at_sheet_size")
+    return rates_by_claim(summarise(raw), register, n_cases, 1.0)
 
 
 #: The rates compared across versions of the design analysis, with their Monte Carlo standard errors' columns.

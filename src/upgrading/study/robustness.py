@@ -130,6 +130,7 @@ def robustness_table(
     n_resamples: int | None = None,
     choices: Choices | None = None,
     register: Register | None = None,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """One row per claim x specification (COLUMNS), claims in register order, specifications in `specifications`
     order: the verdict, the estimate and 95% interval it was decided on (log odds ratio: ML or Jeffreys interval
@@ -141,7 +142,10 @@ def robustness_table(
     `attrs["second_coding"]` say how many cases hold the second coder's codes. Under the probit or cloglog link
     the estimate and interval are on that link's latent scale (the note says so); with proportional odds relaxed,
     a claim has one slope per threshold, given in the note, not in `estimate`. `n_resamples`: permutations of
-    `claims.evaluate`'s cross-check (it changes no verdict)."""
+    `claims.evaluate`'s cross-check (it changes no verdict). `n_jobs`: joblib workers over the specifications
+    (each is computed on its own, so the table does not depend on it)."""
+    from joblib import Parallel, delayed
+
     choices, register = choices or load_choices(), register or load_register()
     sheets = {"first": (cases, "")}
     attrs = {}
@@ -151,16 +155,19 @@ def robustness_table(
         sheets["second"] = (merged.cases, merged.sentence())
         attrs = {"second_coding": merged.sentence(), "second_coder_cases": merged.from_second}
     specs = specifications(choices, codings=list(sheets))
-    rows, missing = [], []
+    tasks, missing = [], []
     for coding, (sheet, note) in sheets.items():
         chosen = [s for s in specs if s.coding == coding]
         count = missing_outcome_codes(sheet)
         if not count:
             chosen = [s for s in chosen if s.missing == choices.primary["missing"]]
         missing.append(f"{coding} coding: {count} outcome code(s) not reported" + ("" if count else ", so no bounds"))
-        rows += _coding_rows(sheet, chosen, note, choices, register, n_resamples)
+        tasks += [(sheet, spec, note) for spec in chosen]
+    decided = Parallel(n_jobs=n_jobs)(
+        delayed(_specification_rows)(sheet, spec, note, choices, register, n_resamples) for sheet, spec, note in tasks
+    )
     order = {c.id: k for k, c in enumerate(register.claims)}
-    table = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
+    table = pd.DataFrame([row for rows in decided for row in rows]).reindex(columns=list(COLUMNS))
     table = table.sort_values("id", key=lambda ids: ids.map(order), kind="stable").reset_index(drop=True)
     table.attrs = attrs | {"missing": "; ".join(missing)}
     return table
@@ -185,26 +192,21 @@ def bounded_outcomes(cases: pd.DataFrame, missing: MissingChoice) -> pd.DataFram
     return bounded
 
 
-def _coding_rows(sheet, specs: list[Specification], note, choices, register, n_resamples) -> list[dict]:
-    """The rows of one coding's specifications, each model fitted once on the sheet (or on its bounds)."""
-    rows = []
-    for spec in specs:
-        model, missing = choices.model_choice(spec.model), choices.missing_choice(spec.missing)
-        odds = choices.proportional_odds_choice(spec.proportional_odds)
-        bounded = bounded_outcomes(sheet, missing)
-        if odds.relax == "where rejected":
-            decided = relaxed_rows(bounded, register, odds.test_level)
-        elif model.pooling == "none":
-            decided = _no_pooling(bounded, register, n_resamples, spec.link)
-        else:
-            decided = _partial_pooling(bounded, model.tau_scale_factor, register)
-        filled = "" if missing.fill == "none" else f"outcome codes not reported set to the {missing.fill} level"
-        base = {c: getattr(spec, c) for c in ("name", *CHOICE_COLUMNS, "primary")}
-        base["specification"] = base.pop("name")
-        for row in decided:
-            row["note"] = "; ".join(n for n in (note, filled, row["note"]) if n)
-            rows.append(base | row)
-    return rows
+def _specification_rows(sheet, spec: Specification, note, choices, register, n_resamples) -> list[dict]:
+    """The rows of one specification on its coding's sheet (or on its bounds): every claim, decided once."""
+    model, missing = choices.model_choice(spec.model), choices.missing_choice(spec.missing)
+    odds = choices.proportional_odds_choice(spec.proportional_odds)
+    bounded = bounded_outcomes(sheet, missing)
+    if odds.relax == "where rejected":
+        decided = relaxed_rows(bounded, register, odds.test_level)
+    elif model.pooling == "none":
+        decided = _no_pooling(bounded, register, n_resamples, spec.link)
+    else:
+        decided = _partial_pooling(bounded, model.tau_scale_factor, register)
+    filled = "" if missing.fill == "none" else f"outcome codes not reported set to the {missing.fill} level"
+    base = {c: getattr(spec, c) for c in ("name", *CHOICE_COLUMNS, "primary")}
+    base["specification"] = base.pop("name")
+    return [base | row | {"note": "; ".join(n for n in (note, filled, row["note"]) if n)} for row in decided]
 
 
 def _no_pooling(sheet: pd.DataFrame, register: Register, n_resamples: int | None, link: str) -> list[dict]:
@@ -254,11 +256,13 @@ def _partial_pooling(sheet: pd.DataFrame, factor: float, register: Register) -> 
 # ---------------------------------------------------------------------------------------------------------
 
 
-def robustness_summary(table: pd.DataFrame) -> pd.DataFrame:
+def robustness_summary(table: pd.DataFrame, rates: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per claim (in the table's order): the primary verdict, how many specifications give each verdict
     (CELL_VERDICTS) and how many could not decide it (NOT_DECIDED: no fit, or an unreliable posterior; their verdict
-    counts as the claims check reports it, "inconclusive"), and a `label`. A display of sensitivity, not a new
-    test: nothing here is a verdict or a p-value of its own."""
+    counts as the claims check reports it, "inconclusive"), and a `label`; with `rates` (`power.rates_by_claim`),
+    the design's rates of right, wrong and inconclusive verdicts for the claim's kind and group beside, so a reader
+    sees what a verdict is worth. A display of sensitivity, not a new test: nothing here is a verdict or a p-value
+    of its own."""
     rows = []
     for claim_id, cells in table.groupby("id", sort=False):
         primary = cells[cells["primary"].astype(bool)]
@@ -272,6 +276,8 @@ def robustness_summary(table: pd.DataFrame) -> pd.DataFrame:
             | {NOT_DECIDED: undecided, "label": label(cells)}
         )
     summary = pd.DataFrame(rows, columns=["id", "primary_verdict", *CELL_VERDICTS, NOT_DECIDED, "label"])
+    if rates is not None:
+        summary = summary.join(rates, on="id")
     summary.attrs = dict(table.attrs)
     return summary
 

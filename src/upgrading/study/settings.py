@@ -16,7 +16,7 @@ KEY_PREDICTORS = ("collective_efficiency", "leader_driven")
 #: Root of the design analysis's random streams (one SeedSequence per design cell, then per replicate).
 POWER_SEED = 20070101
 #: Replicates per design cell. Each replicate runs the whole claims check (every claim of the register, profile
-#: penalised-likelihood statistics for Jeffreys fits), about 4-12 ms of one core: 200 keep notebook 06 within its
+#: penalised-likelihood statistics for Jeffreys fits), about 4-12 ms of one core: 200 keep notebook 07 within its
 #: time budget, with Monte Carlo standard errors of a share at most 0.5 / sqrt(200) = 0.035 (a share near 0 or 1,
 #: or averaged over several claims, has less; the power table prints each one).
 POWER_REPLICATES = 200
@@ -34,7 +34,7 @@ PERMUTATION_SEED = 2005
 BOOTSTRAP_SEED = 2005
 #: Bootstrap resamples of the reliability intervals (notebook 02).
 BOOTSTRAP_RESAMPLES = 2000
-#: The design analysis's partial-pooling arm (notebook 06, `upgrading power --pooled`): the same simulated sheets as
+#: The design analysis's partial-pooling arm (notebook 07, `upgrading power --pooled`): the same simulated sheets as
 #: the no-pooling arm (its first POOLED_REPLICATES replicates of each design cell chosen below), fitted by the
 #: partially pooled ordered logit in its fast setting. Fewer replicates than the no-pooling arm, because each
 #: replicate costs three posterior computations (about 0.05 s each): Monte Carlo standard errors of a share at most

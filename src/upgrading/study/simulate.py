@@ -223,7 +223,7 @@ def simulate_arrays(
     sizes: dict[str, int] | None = None,
     effects: dict | None = None,
 ) -> dict[str, np.ndarray]:
-    """The generator itself, on NumPy arrays: the sheet of record and the power study (06) both use it.
+    """The generator itself, on NumPy arrays: the sheet of record and the power study (07) both use it.
 
     Returns integer codes per case: `group` and `governance` (positions in the codebook's lists), `industry`
     (position in the group's industries), the 0-3 scores, `leader_driven` and one array per form of upgrading.

@@ -1,0 +1,58 @@
+"""Benchmark: notebook 06 (robustness of verdicts) as a fresh clone's first run would make it, and the robustness
+table alone with one and with two workers, on this machine, in one run.
+
+The notebook runs with `upgrading run --only 06` after removing its kept design-cell results from data/interim/
+(so the design analysis's one cell is simulated, as on a fresh clone); the exhibits it rewrites are byte-identical
+to the committed ones. Prints every time and the medians.
+Usage:  python benchmarks/bench_robustness.py [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def notebook_seconds() -> float:
+    for stale in (ROOT / "data" / "interim").glob("power_at_sheet_size-*"):
+        stale.unlink()
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "from upgrading.compendium.cli import main; main()", "run", "--only", "06", "--quiet"],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def table_seconds(n_jobs: int) -> float:
+    code = (
+        "import time; from upgrading import paths; from upgrading.study import coding, robustness; "
+        "c = coding.load_cases(paths.resolve('data/raw/coding_sheet_simulated.csv')); "
+        "s = coding.load_cases(paths.resolve('data/raw/coding_sheet_simulated_second_coder.csv')); "
+        f"t = time.perf_counter(); robustness.robustness_table(c, s, n_jobs={n_jobs}); print(time.perf_counter() - t)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    times: dict[str, list[float]] = {"notebook 06": [], "table, 1 worker": [], "table, 2 workers": []}
+    for k in range(args.repeats):
+        times["notebook 06"].append(notebook_seconds())
+        times["table, 1 worker"].append(table_seconds(1))
+        times["table, 2 workers"].append(table_seconds(2))
+        print(f"run {k + 1}: " + ", ".join(f"{name} {values[-1]:.1f} s" for name, values in times.items()))
+    print("medians: " + ", ".join(f"{name} {statistics.median(values):.1f} s" for name, values in times.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The sentences of notebook 06 (robustness of verdicts): every number in them is read from the robustness table
+and its summary, never typed, and simulated data are said to be simulated."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .robustness import NOT_DECIDED, SENSITIVITY
+from .robustness_choices import CHOICE_COLUMNS, Choices
+
+
+def choices_table(choices: Choices) -> pd.DataFrame:
+    """The declared choices, one row per value: choice, value, whether it is the primary one, and its reason."""
+    rows = [
+        {
+            "choice": kind,
+            "value": c.name,
+            "primary": c.name == choices.primary[kind],
+            "reason": " ".join(c.reason.split()),
+        }
+        for kind in CHOICE_COLUMNS
+        for c in getattr(choices, kind)
+    ]
+    return pd.DataFrame(rows)
+
+
+def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, simulated: bool) -> str:
+    """What the summary shows: how many claims keep their verdict under every specification that decides them,
+    which choices move the others, and how many cells could not decide; then how to read it."""
+    n_specs = table["specification"].nunique()
+    labels = summary["label"]
+    robust = int((labels == "robust").sum())
+    depends = labels[labels.str.startswith("depends on")]
+    unassessed = int(labels.str.startswith("not assessed").sum())
+    named = {kind: int(depends.str.contains(f"{kind} (", regex=False).sum()) for kind in CHOICE_COLUMNS}
+    moved = ", ".join(f"{kind.replace('_', ' ')} {count}" for kind, count in named.items() if count) or "none"
+    decisive = summary[summary["primary_verdict"] != "inconclusive"]
+    decisive_robust = int((decisive["label"] == "robust").sum())
+    text = (
+        f"Each of the {len(summary)} claims was decided under {n_specs} specifications. {robust} keep the primary "
+        f"verdict under every specification that decides them (robust); {len(depends)} depend on some choice "
+        f"(claims whose label names each choice: {moved}); {unassessed} could not be assessed. Of the "
+        f"{len(decisive)} claims whose primary verdict is decisive (consistent or contradicted), {decisive_robust} "
+        f"{'is' if decisive_robust == 1 else 'are'} robust. {int(summary[NOT_DECIDED].sum())} cells could not "
+        "decide their claim (no fit, an unreliable posterior, a proportional-odds test that cannot be made); they "
+        "are counted, and left out of the labels. "
+        f"{SENSITIVITY}"
+    )
+    if simulated:
+        text += (
+            " **On simulated data** these labels show how the method behaves on a sheet generated with the signs of "
+            "the source's table, and how much a second simulated coder's disagreements move the verdicts; they are "
+            "not findings about Latin American clusters."
+        )
+    return text
+
+
+def design_reading(summary: pd.DataFrame) -> str:
+    """What the design's rates beside each verdict say: the range of right and wrong rates over the claims the
+    design analysis scores, for the decisive primary verdicts."""
+    scored = summary[summary["p_right"].notna()]
+    if scored.empty:
+        return "The design analysis scores none of these claims, so no design rates are shown."
+    decisive = scored[scored["primary_verdict"] != "inconclusive"]
+    text = (
+        f"The design analysis (no pooling, the claims check's own rule, on sheets simulated from the documented "
+        f"generator) scores {len(scored)} of the {len(summary)} claims: for their kind and group it gets a verdict "
+        f"right in {scored['p_right'].min():.2f}-{scored['p_right'].max():.2f} of replicates and wrong in "
+        f"{scored['p_wrong'].min():.2f}-{scored['p_wrong'].max():.2f}."
+    )
+    if not decisive.empty:
+        text += (
+            f" For the {len(decisive)} of them with a decisive primary verdict, the rate of wrong verdicts for such "
+            f"claims is at most {decisive['p_wrong'].max():.3f}. These rates are properties of the design under "
+            "the generator's assumptions, not the probability that a given verdict is wrong."
+        )
+    return text
