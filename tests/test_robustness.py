@@ -176,6 +176,44 @@ def test_the_table_does_not_depend_on_the_number_of_workers(first, second):
     assert one.attrs == two.attrs
 
 
+def test_a_kept_table_is_read_back_only_for_the_same_sheets(first, second, table, tmp_path, monkeypatch):
+    """`cache=True` (notebook 06): the first call computes and keeps the table, attrs included; the same sheets read
+    it back; a changed sheet computes anew."""
+    from upgrading import paths
+
+    monkeypatch.setattr(paths, "root", lambda: tmp_path)
+    made = []
+    monkeypatch.setattr(robustness, "robustness_table", _counting(robustness.robustness_table, made))
+    options = {"n_resamples": RESAMPLES, "choices": CLAIMS_CHECK_ONLY}
+    expected = table[table["specification"].isin(["first / no pooling", "second / no pooling"])]
+    kept = robustness.robustness_table(first, second, cache=True, **options)
+    pd.testing.assert_frame_equal(kept, expected.reset_index(drop=True))
+    assert kept.attrs == table.attrs and len(made) == 2  # the cached call, then the computation
+    again = robustness.robustness_table(first, second, cache=True, **options)
+    pd.testing.assert_frame_equal(again, kept)
+    assert again.attrs == table.attrs and len(made) == 3  # read back: nothing computed
+    changed = first.copy()
+    changed.attrs = dict(first.attrs)
+    changed.loc[0, "product_upgrading"] = 3 - int(changed.loc[0, "product_upgrading"])
+    monkeypatch.setattr(robustness, "_specification_rows", _refuse)
+    with pytest.raises(RuntimeError, match="computed anew"):
+        robustness.robustness_table(changed, second, cache=True, **options)
+    with pytest.raises(RuntimeError, match="computed anew"):  # other choices: another table
+        robustness.robustness_table(first, second, cache=True, n_resamples=RESAMPLES)
+
+
+def _counting(function, calls):
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("cache", False))
+        return function(*args, **kwargs)
+
+    return counted
+
+
+def _refuse(*args, **kwargs):
+    raise RuntimeError("computed anew")
+
+
 def test_the_primary_specification_is_the_claims_check(first, table):
     expected = _by_id(claims.evaluate(first, n_resamples=RESAMPLES), "verdict")
     primary = table[table["primary"]]

@@ -27,10 +27,13 @@ sensitivity, not a new test: no verdict, p-value or error rate is computed from 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from .. import interim
 from ..errors import UpgradingError
 from . import claims, pooling
 from .codebook import load_codebook
@@ -131,6 +134,7 @@ def robustness_table(
     choices: Choices | None = None,
     register: Register | None = None,
     n_jobs: int = 1,
+    cache: bool = False,
 ) -> pd.DataFrame:
     """One row per claim x specification (COLUMNS), claims in register order, specifications in `specifications`
     order: the verdict, the estimate and 95% interval it was decided on (log odds ratio: ML or Jeffreys interval
@@ -143,8 +147,17 @@ def robustness_table(
     the estimate and interval are on that link's latent scale (the note says so); with proportional odds relaxed,
     a claim has one slope per threshold, given in the note, not in `estimate`. `n_resamples`: permutations of
     `claims.evaluate`'s cross-check (it changes no verdict). `n_jobs`: joblib workers over the specifications
-    (each is computed on its own, so the table does not depend on it)."""
+    (each is computed on its own, so the table does not depend on it). With `cache`, a table already made from
+    the same sheets, choices, register and package is read from data/interim/ (`upgrading.interim`), as the test
+    suite's rerun of notebook 06 does."""
     from joblib import Parallel, delayed
+
+    if cache:
+        key = {"sheets": [_digest(cases), _digest(second)], "n_resamples": n_resamples}
+        key |= {"choices": repr(choices), "register": repr(register)}  # None: the package's, in its digest
+        return interim.cached(
+            "robustness", key, lambda: robustness_table(cases, second, n_resamples, choices, register, n_jobs)
+        )
 
     choices, register = choices or load_choices(), register or load_register()
     sheets = {"first": (cases, "")}
@@ -171,6 +184,14 @@ def robustness_table(
     table = table.sort_values("id", key=lambda ids: ids.map(order), kind="stable").reset_index(drop=True)
     table.attrs = attrs | {"missing": "; ".join(missing)}
     return table
+
+
+def _digest(cases: pd.DataFrame | None) -> str | None:
+    """The sheet's identity for the cache: its typed cases (CSV) and what it says about its source."""
+    if cases is None:
+        return None
+    text = cases.to_csv(index=False, lineterminator="\n") + json.dumps(cases.attrs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def missing_outcome_codes(cases: pd.DataFrame) -> int:
