@@ -39,6 +39,8 @@ _MODULES = {
     "verdicts": "upgrading.study.verdicts",
     "power": "upgrading.study.power",
     "power_pooled": "upgrading.study.power_pooled",
+    "coding_error": "upgrading.study.coding_error",
+    "power_coding_error": "upgrading.study.power_coding_error",
     "pooling": "upgrading.study.pooling",
     "robustness": "upgrading.study.robustness",
     "robustness_choices": "upgrading.study.robustness_choices",

@@ -32,6 +32,7 @@ from .. import interim, paths
 from ..errors import UpgradingError
 from . import claims, simulate
 from .codebook import load_codebook
+from .coding_error import CodingError
 from .models import formula
 from .register import Claim, Register, load_register
 from .settings import POWER_CASES as CASES
@@ -157,12 +158,15 @@ def _children(seed: np.random.SeedSequence, count: int) -> list[np.random.SeedSe
     ]
 
 
-def simulate_chunk(seeds: list[np.random.SeedSequence], n_cases: int, effect_scale: float) -> dict:
+def simulate_chunk(
+    seeds: list[np.random.SeedSequence], n_cases: int, effect_scale: float, coding_error: CodingError | None = None
+) -> dict:
     """Replicates of one design cell, stacked: (R, N) arrays of the cases and of both scenarios' outcomes.
 
     Each replicate's SeedSequence spawns three streams: the cases' structure (groups, collective efficiency,
     governance, industry), the per-group scenario's outcomes and the pooled scenario's outcomes. Both scenarios
-    share the cases, so they differ only in how upgrading depends on them.
+    share the cases, so they differ only in how upgrading depends on them. With `coding_error`, a fourth stream
+    recodes the drawn sheets as the erring coder would (`CodingError.recode`): the same sheets, coded with error.
     """
     params = load_parameters()
     sizes = group_sizes(params, n_cases)
@@ -172,9 +176,16 @@ def simulate_chunk(seeds: list[np.random.SeedSequence], n_cases: int, effect_sca
     for seed in seeds:
         structure, group_stream, pooled_stream = (np.random.default_rng(s) for s in _children(seed, 3))
         case = simulate.draw_cases(per_group, structure)
+        outcomes = [
+            simulate.draw_outcomes(per_group, case, group_stream),
+            simulate.draw_outcomes(pooled, case, pooled_stream),
+        ]
+        if coding_error is not None:
+            recoding = np.random.default_rng(_children(seed, 4)[3])
+            case, outcomes = coding_error.recode(case, outcomes, per_group.leader_lookup, recoding)
         cases.append(case)
-        out_group.append(simulate.draw_outcomes(per_group, case, group_stream))
-        out_pooled.append(simulate.draw_outcomes(pooled, case, pooled_stream))
+        out_group.append(outcomes[0])
+        out_pooled.append(outcomes[1])
 
     def stack(rows: list[dict]) -> dict:
         return {key: np.stack([row[key] for row in rows]) for key in rows[0]}
@@ -201,11 +212,12 @@ def _decide(register: Register, cases: dict, outcomes: dict) -> pd.DataFrame:
     return claims.decide(register, claims.prepare(frame), sheet, R, exact=False)
 
 
-def run_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int, keep: int = 0):
-    """Verdicts of every studied claim in replicates `first`, `first + 1`, ... of one design cell, and the kept
-    replicates (those with an index below `keep`): (rows, [(index, sheet, verdicts)])."""
+def run_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int, keep: int = 0, coding_error=None):
+    """Verdicts of every studied claim in replicates `first`, `first + 1`, ... of one design cell (coded with
+    `coding_error`, if given), and the kept replicates (those with an index below `keep`):
+    (rows, [(index, sheet, verdicts)])."""
     register = load_register()
-    data = simulate_chunk(seeds, cell.n_cases, cell.effect_scale)
+    data = simulate_chunk(seeds, cell.n_cases, cell.effect_scale, coding_error)
     per_group = _decide(register, data["cases"], data["per_group"])
     pooled = _decide(register.with_claims(pooled_claims(register)), data["cases"], data["pooled"])
     studied = {c.id for c in claims_studied(register)}
@@ -246,6 +258,7 @@ def run(
     keep_dir=None,
     cache: bool = False,
     cache_name: str = "power",
+    coding_error: CodingError | None = None,
 ) -> pd.DataFrame:
     """Every replicate's verdict on every studied claim (one row per design cell, replicate and claim).
 
@@ -254,9 +267,12 @@ def run(
     `keep_dir`, the first `keep` replicates of every cell are written as coding sheets with the verdicts the
     study gave them (`write_kept`). With `cache`, a study already run with the same settings and the same package
     is read from `data/interim/` (see `upgrading.interim`) instead of being run again; `cache_name` keeps the
-    results of another setting (one design cell, say) beside the full study's instead of replacing them.
+    results of another setting (one design cell, say) beside the full study's instead of replacing them. With
+    `coding_error`, every replicate is decided as the erring coder would have coded it (`coding_error`).
     """
     settings = {"replicates": replicates, "cases": list(cases), "effect_scales": list(effect_scales), "seed": seed}
+    if coding_error is not None:
+        settings["coding_error"] = coding_error
     if cache and not keep:
         return interim.cached(cache_name, settings, lambda: run(**settings, n_jobs=n_jobs, progress=progress))
     from joblib import Parallel, delayed
@@ -270,7 +286,7 @@ def run(
     if keep and keep_dir is None:
         raise UpgradingError("keeping replicates needs a folder to write them to")
     tasks = [
-        (cell, cell.seeds(seed, start, min(chunk_size, replicates - start)), start, keep)
+        (cell, cell.seeds(seed, start, min(chunk_size, replicates - start)), start, keep, coding_error)
         for cell in design_cells(cases, effect_scales)
         for start in range(0, replicates, chunk_size)
     ]

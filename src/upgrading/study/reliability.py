@@ -208,3 +208,13 @@ def disagreements(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["case_id", "sectoral_group", "variable", "first_coder", "second_coder"])
+
+
+def measured_alphas(first: pd.DataFrame, second: pd.DataFrame) -> dict[str, float]:
+    """Krippendorff's alpha of each reported variable on the double-coded cases: the `alpha` column of
+    `reliability_table`, without its bootstrap (NaN where alpha is undefined)."""
+    a, b = pair_up(first, second)
+    return {
+        variable: alpha(_codes(a[variable], b[variable], level), level)
+        for variable, level in reliability_variables().items()
+    }

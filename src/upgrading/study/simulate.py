@@ -284,6 +284,18 @@ def cases_frame(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(frame)
 
 
+def disagree(codes: np.ndarray, rate: float, n_levels: int, rng: np.random.Generator) -> np.ndarray:
+    """The documented disagreement process (`[second_coder]`): each code moves, with probability `rate`, one step
+    up or down (equally likely; reflected at 0 and n_levels - 1). Codes are positions on the scale (governance:
+    market - network - quasi_hierarchy - hierarchy)."""
+    codes = np.asarray(codes)
+    differs = rng.random(codes.shape) < rate
+    step = np.where(rng.random(codes.shape) < 0.5, -1, 1)
+    moved = codes + step
+    moved = np.where((moved < 0) | (moved >= n_levels), codes - step, moved)  # reflect at the ends of the scale
+    return np.where(differs, moved, codes)
+
+
 def simulate_second_coder(first: pd.DataFrame, params: dict | None = None, seed: int | None = None) -> pd.DataFrame:
     """An independent re-coding of `first`, with the documented disagreement process (`[second_coder]`)."""
     params = params or load_parameters()
@@ -291,22 +303,12 @@ def simulate_second_coder(first: pd.DataFrame, params: dict | None = None, seed:
     spec = params["second_coder"]
     rng = np.random.default_rng(streams(params, seed)[2])
     second = first.copy()
-    n = len(second)
     for column in ("external_economies", "joint_actions", *cb.upgrading_forms):
-        differs = rng.random(n) < spec["ordinal"]
-        step = np.where(rng.random(n) < 0.5, -1, 1)
-        values = second[column].to_numpy()
-        moved = values + step
-        moved = np.where((moved < 0) | (moved > 3), values - step, moved)  # reflect at the ends of the scale
-        second[column] = np.where(differs, moved, values)
+        second[column] = disagree(second[column].to_numpy(), spec["ordinal"], 4, rng)
     second["collective_efficiency"] = collective_efficiency(second["external_economies"], second["joint_actions"])
     levels = list(cb.governance_levels)
-    position = second["governance"].map(levels.index).to_numpy()
-    differs = rng.random(n) < spec["governance"]
-    step = np.where(rng.random(n) < 0.5, -1, 1)
-    moved = position + step
-    moved = np.where((moved < 0) | (moved >= len(levels)), position - step, moved)
-    second["governance"] = np.array(levels)[np.where(differs, moved, position)]
+    position = disagree(second["governance"].map(levels.index).to_numpy(), spec["governance"], len(levels), rng)
+    second["governance"] = np.array(levels)[position]
     second["coding_source"] = spec["coding_source"]
     return second[list(cb.columns)]
 
