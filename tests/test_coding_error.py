@@ -189,3 +189,97 @@ def test_kept_replicates_with_coding_error_get_their_verdicts_from_the_claims_co
         kept = coding.load_cases(sheet)
         assert (kept["external_economies"].to_numpy() != truth["cases"]["external_economies"][k]).any()
     assert len(raw) and set(raw["replicate"]) == {0, 1}
+
+
+def _run_design_notebook(repo, out_dir, **parameters):
+    """Notebook 07 at a tiny setting in a copy of the repository (its own package), exhibits into `out_dir`."""
+    import subprocess
+    import sys
+
+    settings = dict(replicates=3, cases=[50], effect_scales=[1.0], pooled_replicates=2, n_jobs=1)
+    settings |= dict(exhibit_dir=str(out_dir), **parameters)
+    code = (
+        "import sys, json, papermill; papermill.execute_notebook('notebooks/07_power.ipynb', sys.argv[1], "
+        "parameters=json.loads(sys.argv[2]), progress_bar=False, kernel_name='python3')"
+    )
+    import json
+
+    executed = out_dir / "07_power.ipynb"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(executed), json.dumps(settings)],
+        cwd=repo, env={**__import__("os").environ, "PYTHONPATH": str(repo / "src")}, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return executed.read_text(encoding="utf-8")
+
+
+def test_the_design_notebook_calibrates_to_a_users_codings_or_says_why_it_cannot(tmp_path):
+    """Notebook 07 on a researcher's two codings (a double-coded subsample with codes not reported) writes both
+    coding-error exhibits, labelled as coded data where they come from the sheets; without a second coding it
+    writes neither and says why."""
+    from helpers import SIMULATED_SHEET_NAME, copy_repository
+
+    repo = copy_repository(tmp_path / "repo")
+    first = pd.read_csv(repo / SIMULATED_SHEET_NAME)
+    first["coding_source"] = "Author (2003), case study"
+    second = first.iloc[::3].copy()
+    second.loc[second.index[:4], "process_upgrading"] = 3 - second.loc[second.index[:4], "process_upgrading"]
+    second["functional_upgrading"] = second["functional_upgrading"].astype(object)
+    second.loc[second.index[5], "functional_upgrading"] = "not reported"
+    first.to_csv(tmp_path / "mine.csv", index=False)
+    second.to_csv(tmp_path / "mine_second.csv", index=False)
+    (tmp_path / "with").mkdir()
+    text = _run_design_notebook(
+        repo,
+        tmp_path / "with",
+        coding_path=str(tmp_path / "mine.csv"),
+        second_coder_path=str(tmp_path / "mine_second.csv"),
+    )
+    calibration = pd.read_csv(tmp_path / "with" / "coding_error_model.csv")
+    assert (calibration["data"] == "coded").all()
+    process = calibration.set_index("variable").loc["process_upgrading"]
+    assert process["coding_error_rate"] > 0.05 and abs(process["model_alpha"] - process["measured_alpha"]) < 2e-3
+    costs = pd.read_csv(tmp_path / "with" / "power_coding_error.csv")
+    assert (costs["data"] == "simulated").all() and (costs["replicates"] == 3).all()
+    assert "What the measured reliability costs" in text
+    (tmp_path / "without").mkdir()
+    text = _run_design_notebook(repo, tmp_path / "without", second_coder_path=None)
+    assert not list((tmp_path / "without").glob("*coding_error*"))
+    assert "the cost of coding error is not estimated" in text
+
+
+def test_the_reading_names_only_losses_beyond_monte_carlo_noise():
+    from upgrading.study import narrative_design
+
+    rows = []
+    for replicate in range(40):
+        for claim, scope in (("CE-PRODUCT-NR", "natural_resource_based"), ("CE-POOLED-PRODUCT", "pooled")):
+            rows.append(
+                dict(claim=claim, scope=scope, kind="positive", n_cases=50, effect_scale=1.0, replicate=replicate,
+                     outcome="right" if replicate % 2 else "inconclusive")
+            )  # fmt: skip
+    base = pd.DataFrame(rows)
+    same = power_coding_error.compare_coding_error(base, base)
+    assert "no loss of right verdicts" in narrative_design.coding_error_reading(same)
+    # with error, every right verdict of the per-group claim is lost: a loss of 100% of its right verdicts
+    erring = base.assign(outcome=np.where(base["scope"] == "pooled", base["outcome"], "inconclusive"))
+    text = narrative_design.coding_error_reading(power_coding_error.compare_coding_error(base, erring))
+    assert "at most 100% of the right verdicts of per-group positive claims" in text
+    assert "right 0.500 → 0.000 (-0.500 ± 0.160)" in text
+
+
+def test_the_power_command_runs_the_coding_error_arm_and_refuses_bad_sheets_first(tmp_path):
+    done = run_cli(
+        "power", "--replicates", "3", "--cases", "50", "--effect-scales", "1", "--quiet", "--coding-error", FIRST,
+        SECOND,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "coding-error arm: an erring coder calibrated" in done.stdout and "p_right_coding_error" in done.stdout
+    bad = tmp_path / "second.csv"
+    frame = pd.read_csv(paths.resolve(SECOND))
+    frame.loc[3, "joint_actions"] = 7
+    frame.to_csv(bad, index=False)
+    refused = run_cli("power", "--replicates", "3", "--cases", "50", "--coding-error", FIRST, str(bad))
+    assert refused.returncode == 2 and "joint_actions" in refused.stderr and "Traceback" not in refused.stderr
+    assert "p_right" not in refused.stdout  # refused before any replicate was run

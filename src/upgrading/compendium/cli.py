@@ -196,6 +196,14 @@ def _add_power(sub) -> None:
         "each beside the verdicts the study gave it (replicate_<k>_verdicts.csv)",
     )
     _add_pooled_arm(pw)
+    pw.add_argument(
+        "--coding-error",
+        nargs=2,
+        metavar=("FIRST", "SECOND"),
+        help="also decide every replicate as coded by a coder who errs at the reliability measured on these two "
+        "codings of the same cases (Krippendorff's alpha per variable), and compare on the same replicates "
+        "(notebook 07's coding-error arm, here on every design cell)",
+    )
     pw.add_argument("--quiet", action="store_true", help="no progress bar")
     pw.add_argument("--out", metavar="CSV", help="also write the summary table to this file")
     pw.set_defaults(handler=commands.power)

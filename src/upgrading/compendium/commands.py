@@ -263,9 +263,10 @@ def listed(values: tuple) -> str:
 def power(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ..study import power, power_pooled
+    from ..study import power
 
     print("design analysis on SIMULATED data (the documented generator), not on a coding sheet")
+    calibration = _calibration(args.coding_error) if args.coding_error else None  # bad sheets refused first
     keep, keep_dir = (0, None) if not args.keep_replicates else _kept(args.keep_replicates)
     raw = power.run(
         replicates=args.replicates,
@@ -288,25 +289,78 @@ def power(args: argparse.Namespace) -> int:
     if keep:
         print(f"wrote the first {keep} replicates of every design cell, with their verdicts, under {keep_dir}")
     if args.pooled:
-        print(
-            f"partial-pooling arm: the first {args.pooled_replicates} replicates of the cells with "
-            f"{listed(tuple(args.pooled_cases))} cases, effect scale(s) {listed(tuple(args.pooled_scales))}"
-        )
-        pooled = power_pooled.run_pooled(
-            replicates=args.pooled_replicates,
-            cases=args.cases,
-            effect_scales=args.effect_scales,
-            seed=args.seed,
-            pooled_cases=args.pooled_cases,
-            pooled_scales=args.pooled_scales,
-            n_jobs=args.jobs,
-            progress=not args.quiet,
-        )
-        table = power_pooled.compare_pooling(raw, pooled)
-        shown = table[table["scope"] == "all groups"].drop(columns=["scope", "p_not_estimable"])
-        with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.3f}".format):
-            print(shown.to_string(index=False))
+        _pooled_arm(args, raw)
+    if calibration is not None:
+        _coding_error_arm(args, raw, calibration)
     return 0
+
+
+def _print_table(table) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.3f}".format):
+        print(table.to_string(index=False))
+
+
+def _pooled_arm(args: argparse.Namespace, raw) -> None:
+    """`upgrading power --pooled`: the per-group claims of the same replicates under partial pooling."""
+    from ..study import power_pooled
+
+    print(
+        f"partial-pooling arm: the first {args.pooled_replicates} replicates of the cells with "
+        f"{listed(tuple(args.pooled_cases))} cases, effect scale(s) {listed(tuple(args.pooled_scales))}"
+    )
+    pooled = power_pooled.run_pooled(
+        replicates=args.pooled_replicates,
+        cases=args.cases,
+        effect_scales=args.effect_scales,
+        seed=args.seed,
+        pooled_cases=args.pooled_cases,
+        pooled_scales=args.pooled_scales,
+        n_jobs=args.jobs,
+        progress=not args.quiet,
+    )
+    table = power_pooled.compare_pooling(raw, pooled)
+    _print_table(table[table["scope"] == "all groups"].drop(columns=["scope", "p_not_estimable"]))
+
+
+def _calibration(sheets: list[str]):
+    """The erring coder calibrated to the alphas of two codings (`--coding-error FIRST SECOND`)."""
+    from ..study import coding, coding_error, reliability
+
+    first_path, second_path = sheets
+    first, _ = coding.load_sheet(_from_cwd(first_path), display=first_path)
+    second, _ = coding.load_sheet(_from_cwd(second_path), display=second_path)
+    reliability.pair_up(first, second, second_name=f"second coding ({second_path})")
+    return coding_error.calibrate(reliability.measured_alphas(first, second))
+
+
+def _coding_error_arm(args: argparse.Namespace, raw, calibration) -> None:
+    """`upgrading power --coding-error FIRST SECOND`: the same replicates coded at the measured reliability."""
+    from ..study import coding_error, power_coding_error
+
+    first_path, second_path = args.coding_error
+    print(f"coding-error arm: an erring coder calibrated to the alphas of {first_path} and {second_path}")
+    _print_table(calibration[["variable", "measured_alpha", "coders_in_error", "coding_error_rate", "model_alpha"]])
+    erring = power_coding_error.run_coding_error(
+        coding_error.coding_error_model(calibration),
+        replicates=args.replicates,
+        cases=args.cases,
+        effect_scales=args.effect_scales,
+        seed=args.seed,
+        n_jobs=args.jobs,
+        progress=not args.quiet,
+    )
+    table = power_coding_error.compare_coding_error(raw, erring)
+    columns = [
+        "p_right",
+        "p_right_coding_error",
+        "change_right",
+        "mcse_change_right",
+        "p_wrong",
+        "p_wrong_coding_error",
+    ]
+    _print_table(table[table["scope"].isin(["pooled", "all groups"])][[*power_coding_error.KEYS, *columns]])
 
 
 def _kept(values: list[str]) -> tuple[int, object]:

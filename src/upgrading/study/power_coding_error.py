@@ -40,6 +40,14 @@ def run_coding_error(
     )  # fmt: skip
 
 
+def cells_in_study(arm_cases, arm_scales, cases, effect_scales) -> tuple[list[int], list[float]]:
+    """The arm's numbers of cases and effect scales that the study without coding error also runs: only its
+    replicates can be paired (either list empty: the arm has nothing to compare)."""
+    return [n for n in arm_cases if n in cases], [
+        s for s in arm_scales if any(abs(s - t) < 1e-12 for t in effect_scales)
+    ]
+
+
 def compare_coding_error(raw: pd.DataFrame, raw_coding_error: pd.DataFrame) -> pd.DataFrame:
     """Right, wrong and inconclusive shares with the true codes (`raw`, from `power.run`) and with the erring
     coder's (`raw_coding_error`, from `run_coding_error`), on the replicates both hold, per scope (the pooled
