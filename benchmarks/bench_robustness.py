@@ -1,8 +1,8 @@
 """Benchmark: notebook 06 (robustness of verdicts) as a fresh clone's first run would make it, and the robustness
 table alone with one and with two workers, on this machine, in one run.
 
-The notebook runs with `upgrading run --only 06` after removing its kept design-cell results from data/interim/
-(so the design analysis's one cell is simulated, as on a fresh clone); the exhibits it rewrites are byte-identical
+The notebook runs with `upgrading run --only 06` after removing what it keeps in data/interim/ (the design
+analysis's one cell and the robustness table), so both are computed, as on a fresh clone; the exhibits it rewrites are byte-identical
 to the committed ones. Prints every time and the medians.
 Usage:  python benchmarks/bench_robustness.py [--repeats N]
 """
@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def notebook_seconds() -> float:
-    for stale in (ROOT / "data" / "interim").glob("power_at_sheet_size-*"):
-        stale.unlink()
+    for kept in ("power_at_sheet_size", "robustness"):
+        for stale in (ROOT / "data" / "interim").glob(f"{kept}-*"):
+            stale.unlink()
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-c", "from upgrading.compendium.cli import main; main()", "run", "--only", "06", "--quiet"],
