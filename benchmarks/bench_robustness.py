@@ -2,8 +2,8 @@
 table alone with one and with two workers, on this machine, in one run.
 
 The notebook runs with `upgrading run --only 06` after removing what it keeps in data/interim/ (the design
-analysis's one cell and the robustness table), so both are computed, as on a fresh clone; the exhibits it rewrites are byte-identical
-to the committed ones. Prints every time and the medians.
+analysis's one cell and the robustness table), so both are computed, as on a fresh clone; the exhibits it
+rewrites are byte-identical to the committed ones. Prints every time and the medians.
 Usage:  python benchmarks/bench_robustness.py [--repeats N]
 """
 
