@@ -41,54 +41,117 @@ def test_measured_alphas_are_the_reliability_tables_alphas():
     np.testing.assert_allclose(list(measured.values()), committed.loc[list(measured)].to_numpy(), atol=5e-7)
 
 
+def _sheets():
+    return coding.load_cases(paths.resolve(FIRST)), coding.load_cases(paths.resolve(SECOND))
+
+
 def test_calibration_reproduces_the_measured_alpha_of_every_recoded_variable():
-    first, second = coding.load_cases(paths.resolve(FIRST)), coding.load_cases(paths.resolve(SECOND))
+    first, second = _sheets()
     measured = reliability.measured_alphas(first, second)
-    table = coding_error.calibrate(measured).set_index("variable")
+    table = coding_error.calibrate(first, second).set_index("variable")
     recoded = list(coding_error.recoded_variables())
-    assert (table.loc[recoded, "coders_in_error"] == 2).all() and (table.loc[recoded, "note"] == "").all()
-    np.testing.assert_allclose(table.loc[recoded, "model_alpha"], table.loc[recoded, "measured_alpha"], atol=2e-3)
-    assert (table.loc[recoded, "coding_error_rate"].between(0.005, 0.5)).all()
+    # the simulated pair is read as one erring coder against the generator's truth (its first coding)
+    assert (table["coders_in_error"] == 1).all() and (table.loc[recoded, "note"] == "").all()
+    assert (table.loc[recoded, "calibration_codes"] == 50).all()
+    np.testing.assert_allclose(table.loc[recoded, "model_alpha"], table.loc[recoded, "measured_alpha"], atol=1e-3)
+    np.testing.assert_allclose(table.loc[list(measured), "measured_alpha"], list(measured.values()))
     assert np.isnan(table.loc["sectoral_group", "coding_error_rate"])
     assert table.loc["sectoral_group", "note"] == coding_error.NOT_RECODED
-    # collective efficiency follows from its recoded parts: its alpha is a consequence, near the measured one
-    assert table.loc["collective_efficiency", "note"] == coding_error.DERIVED
-    assert abs(table.loc["collective_efficiency", "model_alpha"] - measured["collective_efficiency"]) < 0.03
-    # a less reliable coding needs a coder who errs more
-    lower = coding_error.calibrate(measured | {"governance": 0.7}).set_index("variable")
-    assert lower.loc["governance", "coding_error_rate"] > table.loc["governance", "coding_error_rate"] + 0.05
+    # the derived variables follow from their recoded parts: their alphas are consequences, near the measured ones
+    for derived in ("collective_efficiency", "leader_driven"):
+        assert table.loc[derived, "note"] == coding_error.DERIVED_FROM[derived]
+        assert np.isnan(table.loc[derived, "coding_error_rate"])
+        assert abs(table.loc[derived, "model_alpha"] - table.loc[derived, "measured_alpha"]) < 0.03
+    # read as two erring coders, each is given a smaller rate (the disagreement is shared between them)
+    both = coding_error.calibrate(first, second, coders=2).set_index("variable")
+    assert (both.loc[recoded, "coding_error_rate"] < table.loc[recoded, "coding_error_rate"]).all()
+    np.testing.assert_allclose(both.loc[recoded, "model_alpha"], both.loc[recoded, "measured_alpha"], atol=1e-3)
+
+
+def test_the_reading_of_the_measured_alpha_follows_the_codings_provenance():
+    first, second = _sheets()
+    assert coding_error.reading(first, second)[0] == 1
+    by_people = [sheet.assign(coding_source="Author (2003), case study") for sheet in (first, second)]
+    coders, reason = coding_error.reading(*by_people)
+    assert coders == 2 and "people" in reason
+    assert coding_error.calibrate(*by_people)["coders_in_error"].eq(2).all()
+    assert coding_error.reading(first, second, chosen=2) == (2, "chosen for this run")
+    with pytest.raises(UpgradingError, match="1 or 2"):
+        coding_error.calibrate(first, second, coders=3)
+
+
+def _large_pair(scale: int, seed: int):
+    documented = simulate.load_parameters()
+    params = dict(documented) | {"group_sizes": {g: scale * n for g, n in documented["group_sizes"].items()}}
+    return params, simulate.simulate_first_coder(params, seed=seed)
 
 
 def test_calibration_recovers_the_known_error_rates_of_a_simulated_second_coder():
     """Known truth: the simulated second coder errs against the error-free simulated first coder at the documented
-    rates ([second_coder]: 0.12 per 0-3 code, 0.08 for governance). Read as one erring coder against the truth
-    (coders_in_error = 1), the alphas measured on a large generator pair give those rates back."""
-    documented = simulate.load_parameters()
-    params = dict(documented) | {"group_sizes": {g: 60 * n for g, n in documented["group_sizes"].items()}}
-    first = simulate.simulate_first_coder(params, seed=11)
+    rates ([second_coder]: 0.12 per 0-3 code, 0.08 for governance). Read as one erring coder against the truth (as
+    the pair's provenance says), the alphas measured on a large generator pair give those rates back."""
+    params, first = _large_pair(150, seed=11)
     second = simulate.simulate_second_coder(first, params, seed=11)
-    measured = reliability.measured_alphas(coding.to_cases(first), coding.to_cases(second))
-    spec = coding_error.declaration() | {"coders_in_error": 1}
-    rates = coding_error.calibrate(measured, spec).set_index("variable")["coding_error_rate"]
+    table = coding_error.calibrate(coding.to_cases(first), coding.to_cases(second)).set_index("variable")
+    assert (table["coders_in_error"] == 1).all()
     truth = params["second_coder"]
     for variable in coding_error.recoded_variables():
         expected = truth["governance"] if variable == "governance" else truth["ordinal"]
-        assert abs(rates[variable] - expected) < 0.02, (variable, rates[variable], expected)
-    # read as two erring coders, each is given a smaller rate (the disagreement is shared between them)
-    both = coding_error.calibrate(measured).set_index("variable")["coding_error_rate"]
-    assert (both[list(coding_error.recoded_variables())] < rates[list(coding_error.recoded_variables())]).all()
+        assert abs(table.loc[variable, "coding_error_rate"] - expected) < 0.012, (variable, expected)
+
+
+def test_calibration_recovers_the_known_rate_of_two_coders_who_both_err():
+    """Known truth: two codings of the generator's truth, each erring independently (0.10 per 0-3 code, 0.06 for
+    governance), labelled as codings by people; read as two erring coders, calibration gives those rates back."""
+    params, truth = _large_pair(150, seed=12)
+    spec = dict(params) | {"second_coder": dict(params["second_coder"]) | {"ordinal": 0.10, "governance": 0.06}}
+    codings = [
+        coding.to_cases(simulate.simulate_second_coder(truth, spec, seed=s).assign(coding_source="Author (2003)"))
+        for s in (21, 22)
+    ]
+    table = coding_error.calibrate(*codings).set_index("variable")
+    assert (table["coders_in_error"] == 2).all()
+    for variable in coding_error.recoded_variables():
+        expected = 0.06 if variable == "governance" else 0.10
+        assert abs(table.loc[variable, "coding_error_rate"] - expected) < 0.012, (variable, expected)
+
+
+def test_a_nominal_alpha_that_two_erring_coders_reach_twice_is_solved_at_the_smaller_rate():
+    """With two erring coders and the nominal metric, the model's alpha falls to about 0.2 near rate 0.6 and rises
+    again toward rate 1: a measured alpha of 0.5 is reached below 0.6 and must not be capped at rate 1."""
+    sample = coding_error.calibration_codes(_sheets()[0], ["governance"], 10000)[:, 0]
+    alphas = [coding_error.model_alpha(sample, r, 4, "nominal", 2, 5) for r in (0.3, 0.6, 1.0)]
+    assert alphas[1] < alphas[0] and alphas[1] < alphas[2]  # not monotone: the case the scan is there for
+    rate, note = coding_error.solve_rate(sample, 0.5, 4, "nominal", 2, 5)
+    assert note == "" and 0.1 < rate < 0.6
+    assert abs(coding_error.model_alpha(sample, rate, 4, "nominal", 2, 5) - 0.5) < 1e-3
+    low, note = coding_error.solve_rate(sample, 0.05, 4, "nominal", 2, 5)
+    assert "below the lowest the model can give" in note and 0.3 < low < 1
+
+
+def test_less_agreement_needs_a_coder_who_errs_more():
+    sample = coding_error.calibration_codes(_sheets()[0], ["process_upgrading"], 10000)[:, 0]
+    rates = [coding_error.solve_rate(sample, target, 4, "ordinal", 2, 5)[0] for target in (0.95, 0.85, 0.7)]
+    assert rates[0] < rates[1] < rates[2]
 
 
 def test_rates_that_cannot_be_solved_say_why():
+    first, second = _sheets()
+    both = set(first["case_id"]) & set(second["case_id"])
+    first, second = first.copy(), second.copy()
+    for sheet in (first, second):  # every double-coded case coded 2 by both: alpha undefined (one value)
+        sheet.loc[sheet["case_id"].isin(both), "product_upgrading"] = 2
+    first["intersectoral_upgrading"] = first["intersectoral_upgrading"].astype("Int64")
+    first.loc[first["case_id"].isin(both), "intersectoral_upgrading"] = pd.NA  # not reported by the first coding
+    table = coding_error.calibrate(first, second).set_index("variable")
+    assert (
+        table.loc["product_upgrading", "coding_error_rate"] == 0
+        and "one value" in table.loc["product_upgrading", "note"]
+    )
+    row = table.loc["intersectoral_upgrading"]
+    assert row["coding_error_rate"] == 0 and "error is unknown" in row["note"] and row["calibration_codes"] == 0
     codes = np.tile(np.arange(4), 300)
-    rate, note = coding_error.solve_rate(codes, np.nan, 4, "ordinal", 2, 5)
-    assert rate == 0.0 and "undefined" in note
     assert coding_error.solve_rate(codes, 1.0, 4, "ordinal", 2, 5) == (0.0, "")
-    rate, note = coding_error.solve_rate(codes, -0.5, 4, "ordinal", 2, 5)
-    assert rate == 1.0 and "capped at 1" in note
-    rate, note = coding_error.solve_rate(codes, 0.9, 4, "ordinal", 2, 5)
-    assert 0 < rate < 1 and note == ""
-    assert abs(coding_error.model_alpha(codes, rate, 4, "ordinal", 2, 5) - 0.9) < 1e-3
 
 
 def test_recoding_rederives_the_derived_variables_and_keeps_the_group():
@@ -163,8 +226,18 @@ def test_paired_changes_on_a_hand_made_study():
     assert group["change_inconclusive"] == 0.5
     assert group["mcse_change_right"] == pytest.approx(np.std([-1.0, 0.0], ddof=1) / np.sqrt(2))
     assert (table["scope"] == "all groups").sum() == 1 and len(table) == 2
-    with pytest.raises(UpgradingError, match="same seed"):
+    with pytest.raises(UpgradingError, match="same replicates"):
         power_coding_error.compare_coding_error(base.iloc[:1], erring)
+    base.attrs["root_seed"], erring.attrs["root_seed"] = 1, 2  # the same indices, other sheets: refused
+    with pytest.raises(UpgradingError, match="different root seeds"):
+        power_coding_error.compare_coding_error(base, erring)
+
+
+def test_the_arm_is_paired_only_on_design_cells_the_study_runs():
+    assert power_coding_error.cells_in_study((50,), (0.5, 1.0), (30, 50, 100), (1.0,)) == ([50], [1.0])
+    assert power_coding_error.cells_in_study((50,), (1.0,), (30,), (1.0,)) == ([], [1.0])
+    raw = power.run(replicates=2, cases=[40], effect_scales=[1.0], seed=9, progress=False)
+    assert raw.attrs["root_seed"] == 9
 
 
 def test_kept_replicates_with_coding_error_get_their_verdicts_from_the_claims_command(tmp_path):
@@ -237,7 +310,7 @@ def test_the_design_notebook_calibrates_to_a_users_codings_or_says_why_it_cannot
         second_coder_path=str(tmp_path / "mine_second.csv"),
     )
     calibration = pd.read_csv(tmp_path / "with" / "coding_error_model.csv")
-    assert (calibration["data"] == "coded").all()
+    assert (calibration["data"] == "coded").all() and (calibration["coders_in_error"] == 2).all()
     process = calibration.set_index("variable").loc["process_upgrading"]
     assert process["coding_error_rate"] > 0.05 and abs(process["model_alpha"] - process["measured_alpha"]) < 2e-3
     costs = pd.read_csv(tmp_path / "with" / "power_coding_error.csv")
@@ -265,7 +338,8 @@ def test_the_reading_names_only_losses_beyond_monte_carlo_noise():
     # with error, every right verdict of the per-group claim is lost: a loss of 100% of its right verdicts
     erring = base.assign(outcome=np.where(base["scope"] == "pooled", base["outcome"], "inconclusive"))
     text = narrative_design.coding_error_reading(power_coding_error.compare_coding_error(base, erring))
-    assert "at most 100% of the right verdicts of per-group positive claims" in text
+    assert "the largest relative one is that of the per-group positive claims" in text
+    assert "100% of their right verdicts (a point estimate)" in text
     assert "right 0.500 → 0.000 (-0.500 ± 0.160)" in text
 
 
@@ -283,3 +357,5 @@ def test_the_power_command_runs_the_coding_error_arm_and_refuses_bad_sheets_firs
     refused = run_cli("power", "--replicates", "3", "--cases", "50", "--coding-error", FIRST, str(bad))
     assert refused.returncode == 2 and "joint_actions" in refused.stderr and "Traceback" not in refused.stderr
     assert "p_right" not in refused.stdout  # refused before any replicate was run
+    alone = run_cli("power", "--replicates", "3", "--coders-in-error", "2")
+    assert alone.returncode == 2 and "--coders-in-error needs --coding-error" in alone.stderr

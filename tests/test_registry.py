@@ -143,3 +143,17 @@ def test_report_index_gives_every_exhibit_its_caption_and_writing_cell():
     assert [(r["exhibit"], r["notebook"], r["caption"]) for r in rows] == registry.load().rows()
     unlocated = [r for r in rows if r["cell"] is None]
     assert not unlocated, f"no committed cell shows writing: {[r['exhibit'] for r in unlocated]}"
+
+
+def test_an_exhibit_can_declare_the_sheets_it_is_made_from():
+    text = (
+        '[[exhibit]]\nname = "alpha"\nkind = "table"\nnotebook = "01_a.ipynb"\nsheets = []\ncaption = "Alpha."\n'
+        '[[exhibit]]\nname = "beta"\nkind = "table"\nnotebook = "01_a.ipynb"\ncaption = "Beta."\n'
+    )
+    reg = registry.parse(text)
+    assert reg.exhibit_of("figures/alpha.md").sheets == () and reg.exhibit_of("figures/beta.csv").sheets is None
+    # the committed registry: the design analysis's power exhibits are made from no coding sheet, its coding-error
+    # exhibits from both codings (the notebook's default)
+    committed = registry.load()
+    assert committed.exhibit_of("figures/power_table.csv").sheets == ()
+    assert committed.exhibit_of("figures/power_coding_error.csv").sheets is None

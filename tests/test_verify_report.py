@@ -63,11 +63,12 @@ def test_manifest_names_a_notebook_and_sheet_for_every_exhibit():
     for exhibit, entry in entries.items():
         assert (ROOT / "notebooks" / entry["notebook"]).exists(), exhibit
         sheets = [s["path"] for s in entry["coding_sheets"]]
-        # 01 reads no sheet; 02 and 06 read both coders'; 07 simulates its own data by design, and reads both
-        # coders' sheets for the alphas its coding-error arm is calibrated to
+        # 01 reads no sheet; 02 and 06 read both coders'; 07 simulates its own data by design (its power and
+        # pooling exhibits declare `sheets = []`), and its coding-error exhibits are calibrated to both coders' alphas
+        simulated_by_design = exhibit.split("/")[-1].split(".")[0] in ("power_table", "power_curves", "pooling_power")
         expected = (
             []
-            if entry["notebook"].startswith("01_")
+            if entry["notebook"].startswith("01_") or simulated_by_design
             else [first, second]
             if entry["notebook"].startswith(("02_", "06_", "07_"))
             else [first]
@@ -170,3 +171,16 @@ def test_binder_can_build_from_environment_yml():
     assert "python=3.11" in env["dependencies"]
     post = (ROOT / "postBuild").read_text()
     assert "pip install --no-deps -e ." in post
+
+
+def test_a_changed_second_coding_makes_the_coding_error_exhibits_stale_not_the_power_table(tmp_path):
+    root = _copy_figures(tmp_path)
+    with open(root / SECOND_CODER_SHEET_NAME, "a") as handle:
+        handle.write("\n")
+    assert any("coding_sheet_simulated_second_coder.csv changed" in s for s in verify.verify(root).stale_sheets)
+    entries = verify.load_manifest()["exhibits"]
+    assert entries["figures/power_table.csv"]["coding_sheets"] == []
+    assert [s["path"] for s in entries["figures/power_coding_error.csv"]["coding_sheets"]] == [
+        SIMULATED_SHEET_NAME,
+        SECOND_CODER_SHEET_NAME,
+    ]

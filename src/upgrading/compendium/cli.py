@@ -204,6 +204,13 @@ def _add_power(sub) -> None:
         "codings of the same cases (Krippendorff's alpha per variable), and compare on the same replicates "
         "(notebook 07's coding-error arm, here on every design cell)",
     )
+    pw.add_argument(
+        "--coders-in-error",
+        type=int,
+        choices=(1, 2),
+        help="with --coding-error: read the measured alpha as two coders who each err (2) or one erring coder "
+        "against the true codes (1) (default: as declared in simulation.toml, by the codings' provenance)",
+    )
     pw.add_argument("--quiet", action="store_true", help="no progress bar")
     pw.add_argument("--out", metavar="CSV", help="also write the summary table to this file")
     pw.set_defaults(handler=commands.power)

@@ -266,7 +266,9 @@ def power(args: argparse.Namespace) -> int:
     from ..study import power
 
     print("design analysis on SIMULATED data (the documented generator), not on a coding sheet")
-    calibration = _calibration(args.coding_error) if args.coding_error else None  # bad sheets refused first
+    if args.coders_in_error and not args.coding_error:
+        raise UpgradingError("--coders-in-error needs --coding-error: give the two codings whose alphas it reads")
+    calibration = _calibration(args) if args.coding_error else None  # bad sheets refused before any replicate
     keep, keep_dir = (0, None) if not args.keep_replicates else _kept(args.keep_replicates)
     raw = power.run(
         replicates=args.replicates,
@@ -324,23 +326,27 @@ def _pooled_arm(args: argparse.Namespace, raw) -> None:
     _print_table(table[table["scope"] == "all groups"].drop(columns=["scope", "p_not_estimable"]))
 
 
-def _calibration(sheets: list[str]):
-    """The erring coder calibrated to the alphas of two codings (`--coding-error FIRST SECOND`)."""
+def _calibration(args: argparse.Namespace):
+    """The erring coder calibrated to the alphas of two codings (`--coding-error FIRST SECOND`), and why it reads
+    them as it does."""
     from ..study import coding, coding_error, reliability
 
-    first_path, second_path = sheets
+    first_path, second_path = args.coding_error
     first, _ = coding.load_sheet(_from_cwd(first_path), display=first_path)
     second, _ = coding.load_sheet(_from_cwd(second_path), display=second_path)
     reliability.pair_up(first, second, second_name=f"second coding ({second_path})")
-    return coding_error.calibrate(reliability.measured_alphas(first, second))
+    coders, reason = coding_error.reading(first, second, chosen=args.coders_in_error)
+    return coding_error.calibrate(first, second, coders=coders), reason
 
 
-def _coding_error_arm(args: argparse.Namespace, raw, calibration) -> None:
+def _coding_error_arm(args: argparse.Namespace, raw, calibrated) -> None:
     """`upgrading power --coding-error FIRST SECOND`: the same replicates coded at the measured reliability."""
     from ..study import coding_error, power_coding_error
 
+    calibration, reason = calibrated
     first_path, second_path = args.coding_error
     print(f"coding-error arm: an erring coder calibrated to the alphas of {first_path} and {second_path}")
+    print(f"coders_in_error = {int(calibration['coders_in_error'].iloc[0])}: {reason}")
     _print_table(calibration[["variable", "measured_alpha", "coders_in_error", "coding_error_rate", "model_alpha"]])
     erring = power_coding_error.run_coding_error(
         coding_error.coding_error_model(calibration),

@@ -22,7 +22,7 @@ KINDS: dict[str, tuple[tuple[str, str], str]] = {
     "table": (("csv", "md"), "The same, rendered as a Markdown table."),
     "figure": (("png", "pdf"), "The same figure, vector."),
 }
-FIELDS = {"name", "kind", "notebook", "caption", "requires"}
+FIELDS = {"name", "kind", "notebook", "caption", "requires", "sheets"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class Exhibit:
     notebook: str
     caption: str
     requires: str | None = None  # a notebook parameter; when it is empty the exhibit is not written
+    #: the notebook parameters naming the coding sheets the exhibit is made from (None: every sheet the notebook
+    #: reads); the manifest records those sheets for it
+    sheets: tuple[str, ...] | None = None
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -65,6 +68,10 @@ class Registry:
             if parameters is None or exhibit.expected(parameters)
             for file in exhibit.files
         ]
+
+    def exhibit_of(self, file: str) -> Exhibit:
+        """The registered exhibit one of whose files is `file` (repository-relative)."""
+        return next(e for e in self.exhibits if file in e.files)
 
     def owners(self) -> dict[str, str]:
         """{file: the notebook that writes it} for every registered file."""
@@ -143,6 +150,8 @@ def parse(text: str) -> Registry:
         if "/" in entry["name"] or "." in entry["name"]:
             problems.append(f"{label}: name must be a bare stem (no folder, no suffix)")
             continue
+        if "sheets" in entry:
+            entry = entry | {"sheets": tuple(entry["sheets"])}
         exhibits.append(Exhibit(**entry))
     seen: dict[str, str] = {}
     for exhibit in exhibits:

@@ -61,10 +61,11 @@ def effective_parameters(notebook: Path, parameters: dict | None = None) -> dict
     return values | {k: v for k, v in (parameters or {}).items() if k in values}
 
 
-def _sheets_of(notebook: Path, parameters: dict) -> list[str]:
-    """The coding sheets a notebook ran on: passed parameters, else its declared defaults (None = not used)."""
+def _sheets_of(notebook: Path, parameters: dict, names=SHEET_PARAMETERS) -> list[str]:
+    """The coding sheets a notebook ran on (of the sheet parameters `names`): passed parameters, else its declared
+    defaults (None = not used)."""
     values = effective_parameters(notebook, parameters)
-    return [str(values[name]) for name in SHEET_PARAMETERS if values.get(name)]
+    return [str(values[name]) for name in SHEET_PARAMETERS if name in names and values.get(name)]
 
 
 def _sheet_entries(sheets: list[str]) -> list[dict]:
@@ -80,12 +81,12 @@ def record(notebook: Path, parameters: dict | None = None) -> list[str]:
     return those exhibits."""
     manifest = load_manifest()
     entries = {k: v for k, v in manifest.get("exhibits", {}).items() if v["notebook"] != notebook.name}
-    sheets = _sheet_entries(_sheets_of(notebook, parameters or {}))
-    exhibits = [e for e in registry.load().files(notebook.name) if (paths.ROOT / e).exists()]
+    declared = registry.load()
+    exhibits = [e for e in declared.files(notebook.name) if (paths.ROOT / e).exists()]
     for exhibit in exhibits:
-        path = paths.ROOT / exhibit
-        if path.exists():
-            entries[exhibit] = {"sha256": sha256(path), "notebook": notebook.name, "coding_sheets": sheets}
+        names = declared.exhibit_of(exhibit).sheets
+        sheets = _sheet_entries(_sheets_of(notebook, parameters or {}, SHEET_PARAMETERS if names is None else names))
+        entries[exhibit] = {"sha256": sha256(paths.ROOT / exhibit), "notebook": notebook.name, "coding_sheets": sheets}
     text = (
         json.dumps(
             {"generated_by": "upgrading run", "exhibits": dict(sorted(entries.items()))}, indent=1, sort_keys=True

@@ -5,30 +5,40 @@ sheet is coded by people who disagree: notebook 02 measures how much (Krippendor
 module codes each replicate a second time as a coder who errs at that measured agreement would, so the claims
 check can be scored on the codes it would really see against the truth it is meant to find.
 
-The misclassification model is declared in `data/simulation.toml` (`[coding_error]`): the simulated second
-coder's disagreement process (`simulate.disagree`: one step up or down; governance to a neighbouring form) at a
-rate per variable, with collective efficiency and leader-driven governance re-derived from the recoded parts
-and the sectoral group kept. Each rate is calibrated so that the model's alpha on a large generator sample equals
-the measured alpha, read as the agreement of two coders who both err (`coders_in_error = 2`) or of one erring
-coder with the truth (`1`).
+The misclassification model is declared in `data/simulation.toml` (`[coding_error]`): the simulated second coder's
+disagreement process (`simulate.disagree`: one step up or down; governance to a neighbouring form) at a rate per
+variable, with collective efficiency and leader-driven governance re-derived from the recoded parts and the
+sectoral group kept. Each rate is solved so that the model's alpha equals the measured alpha on the codes it was
+measured on (the first coding of the double-coded cases, repeated until alpha is close to its expectation), read
+as the agreement of two coders who both err (`coders_in_error = 2`) or of one erring coder with the true codes
+(`1`). Alpha cannot see errors both coders share, and the model's errors are symmetric one-step moves that do not
+depend on the case: the cost it gives is the cost of that kind of error at that agreement.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ..errors import UpgradingError
 from . import simulate
 from .codebook import collective_efficiency, load_codebook
-from .reliability import alpha, reliability_variables
+from .reliability import alpha, measured_alphas, pair_up, reliability_variables
 
-#: Codes positions of each recoded variable can take (the 0-3 scales; governance's four forms).
-SCALE_LEVELS = 4
-BISECTION_STEPS = 20  # the rate to within 1e-6, far finer than the calibration sample can tell
+#: Rates scanned before the bisection: the model's alpha need not fall steadily with the rate (with two erring
+#: coders and the nominal metric it rises again past about 0.6), so the solution is the smallest rate that reaches
+#: the measured alpha, found between two neighbouring grid rates.
+RATE_GRID = np.linspace(0.0, 1.0, 21)
+BISECTION_STEPS = 16  # the rate to within 1e-6 inside a grid step, finer than the calibration can tell
 NOT_RECODED = "not recoded: the group follows from the industry, as for the simulated second coder"
-DERIVED = "derived from the recoded external economies and joint actions (not calibrated itself)"
+DERIVED_FROM = {
+    "collective_efficiency": "derived from the recoded external economies and joint actions (not calibrated itself)",
+    "leader_driven": "derived from the recoded governance (not calibrated itself): the check of its neighbour moves",
+}
 
 
 def recoded_variables() -> tuple[str, ...]:
@@ -36,9 +46,32 @@ def recoded_variables() -> tuple[str, ...]:
     return ("external_economies", "joint_actions", "governance", *load_codebook().upgrading_forms)
 
 
+def levels_of(variable: str) -> int:
+    """How many codes a recoded variable's scale (or governance's ordered forms) has."""
+    return len(load_codebook().variable(variable).allowed)
+
+
 def declaration() -> dict:
     """The `[coding_error]` table of `data/simulation.toml`."""
     return simulate.load_parameters()["coding_error"]
+
+
+def reading(first: pd.DataFrame, second: pd.DataFrame, spec: dict | None = None, chosen: int | None = None):
+    """Whom the measured alpha compares (`coders_in_error`) and why: `chosen`, where the user chose; else 1 for the
+    simulated pair, whose first coding is the generator's error-free truth, and the declared reading (2: two coders
+    who both err) for any other pair."""
+    if chosen is not None:
+        return int(chosen), "chosen for this run"
+    spec = spec or declaration()
+    params = simulate.load_parameters()
+    simulated_pair = (first["coding_source"].astype(str) == params["coding_source"]).all() and (
+        second["coding_source"].astype(str) == params["second_coder"]["coding_source"]
+    ).all()
+    if simulated_pair:
+        return int(spec["coders_in_error_simulated"]), (
+            "the simulated pair: its first coding is the generator's truth and only the simulated second coder errs"
+        )
+    return int(spec["coders_in_error"]), "two codings by people, each of whom may err"
 
 
 @dataclass(frozen=True)
@@ -58,50 +91,45 @@ class CodingError:
         """One replicate's cases and each scenario's outcomes as the erring coder codes them: (cases, scenarios).
         The scenarios share the cases, so their predictors are recoded once; each scenario's outcomes separately."""
         coded = dict(cases)
-        for variable in ("external_economies", "joint_actions"):
-            coded[variable] = simulate.disagree(cases[variable], self.rate(variable), SCALE_LEVELS, rng)
+        for variable in ("external_economies", "joint_actions", "governance"):
+            coded[variable] = simulate.disagree(cases[variable], self.rate(variable), levels_of(variable), rng)
         coded["collective_efficiency"] = collective_efficiency(coded["external_economies"], coded["joint_actions"])
-        levels = len(load_codebook().governance_levels)
-        coded["governance"] = simulate.disagree(cases["governance"], self.rate("governance"), levels, rng)
         coded["leader_driven"] = leader_lookup[coded["governance"]]
         outcomes = [
-            {form: simulate.disagree(codes, self.rate(form), SCALE_LEVELS, rng) for form, codes in scenario.items()}
+            {form: simulate.disagree(codes, self.rate(form), levels_of(form), rng) for form, codes in scenario.items()}
             for scenario in scenarios
         ]
         return coded, outcomes
 
 
-def calibration_sample(spec: dict | None = None) -> dict[str, np.ndarray]:
-    """A large sheet of the generator (documented mix and effects), the true codes the rates are solved on."""
-    spec = spec or declaration()
-    params = simulate.load_parameters()
-    structure, outcomes = (np.random.default_rng(s) for s in np.random.SeedSequence(spec["calibration_seed"]).spawn(2))
-    sizes = simulate.group_sizes(params, int(spec["calibration_cases"]))
-    return simulate.simulate_arrays(params, structure, outcomes, sizes=sizes)
+def _pair(truth: np.ndarray, erring: Callable[[np.random.Generator], np.ndarray], coders: int, seed: int):
+    """The two codings whose alpha the model predicts: two erring codings of `truth` (coders = 2) or the truth and
+    one erring coding (1). The same draws (`seed`) at every rate, so alpha moves with the rate alone."""
+    codings = [erring(np.random.default_rng([seed, k])) for k in range(coders)]
+    return np.vstack(codings if coders == 2 else [truth, codings[0]]).astype(float)
 
 
 def model_alpha(codes: np.ndarray, rate: float, levels: int, metric: str, coders: int, seed: int) -> float:
-    """Krippendorff's alpha of the model at `rate` on true `codes`: two independent erring codings (coders = 2) or
-    one erring coding against the truth (1). The same draws (`seed`) at every rate, so alpha moves with the rate
-    alone."""
-    streams = [np.random.default_rng([seed, k]) for k in range(2)]
-    erring = [simulate.disagree(codes, rate, levels, rng) for rng in streams[:coders]]
-    pair = np.vstack(erring if coders == 2 else [codes, erring[0]]).astype(float)
-    return alpha(pair, metric)
+    """Krippendorff's alpha of the model at `rate` on true `codes`."""
+    return alpha(_pair(codes, lambda rng: simulate.disagree(codes, rate, levels, rng), coders, seed), metric)
 
 
 def solve_rate(codes: np.ndarray, target: float, levels: int, metric: str, coders: int, seed: int) -> tuple[float, str]:
-    """The rate at which `model_alpha` equals `target` (bisection), and a note where it cannot."""
-    if not np.isfinite(target):
-        return 0.0, "alpha undefined on the double-coded cases: no coding error assumed"
+    """The smallest rate at which `model_alpha` equals `target` (a grid scan, then bisection between the two grid
+    rates around it), and a note where there is none."""
     if target >= 1:
         return 0.0, ""
-    if model_alpha(codes, 1.0, levels, metric, coders, seed) > target:
-        return 1.0, (
-            f"the measured alpha is below what one-step disagreements can give (alpha "
-            f"{model_alpha(codes, 1.0, levels, metric, coders, seed):.3f} at rate 1): rate capped at 1"
+    on_grid = np.array([model_alpha(codes, r, levels, metric, coders, seed) for r in RATE_GRID[1:]])
+    reached = np.flatnonzero(on_grid <= target)
+    if not len(reached):
+        if np.isnan(on_grid).all():
+            return 0.0, "the model's alpha is undefined on these codes: no coding error assumed"
+        lowest = int(np.nanargmin(on_grid))
+        return float(RATE_GRID[1 + lowest]), (
+            f"the measured alpha is below the lowest the model can give ({on_grid[lowest]:.3f}, at rate "
+            f"{RATE_GRID[1 + lowest]:.2f}): rate set there"
         )
-    low, high = 0.0, 1.0
+    low, high = RATE_GRID[reached[0]], RATE_GRID[reached[0] + 1]
     for _ in range(BISECTION_STEPS):
         middle = (low + high) / 2
         if model_alpha(codes, middle, levels, metric, coders, seed) > target:
@@ -111,48 +139,93 @@ def solve_rate(codes: np.ndarray, target: float, levels: int, metric: str, coder
     return (low + high) / 2, ""
 
 
-def calibrate(measured: dict[str, float], spec: dict | None = None) -> pd.DataFrame:
-    """One row per variable of the reliability table: its metric, the measured alpha, the rate of the erring
-    coder (`coding_error_rate`) and the model's alpha at that rate on the calibration sample (`model_alpha`: the
-    calibration's check; for collective efficiency, the alpha its recoded components give), and a note."""
+def calibration_codes(first: pd.DataFrame, variables, size: int) -> np.ndarray:
+    """The first coding's codes of `variables` (positions on their scales) on the double-coded cases `first` holds,
+    rows with every one reported, repeated to at least `size` rows: the distribution the measured alpha was
+    measured on, large enough for the model's alpha to be close to its expectation. Shape (rows, variables)."""
+    cb = load_codebook()
+    columns = []
+    for v in variables:
+        allowed = list(cb.variable(v).allowed)
+        columns.append(first[v].map(lambda x, allowed=allowed: np.nan if pd.isna(x) else allowed.index(x)))
+    table = pd.concat(columns, axis=1).dropna().to_numpy(dtype=int)
+    if not len(table):
+        return table
+    return np.tile(table, (math.ceil(size / len(table)), 1))
+
+
+def calibrate(first: pd.DataFrame, second: pd.DataFrame, spec: dict | None = None, coders: int | None = None):
+    """One row per variable of the reliability table, and leader-driven governance: its metric, the alpha measured
+    on the two codings, the number of double-coded codes the rate is solved on (`calibration_codes`), whom the alpha
+    compares (`coders_in_error`: `coders`, or `reading`), the erring coder's rate (`coding_error_rate`) and the
+    model's alpha at that rate (`model_alpha`: the calibration's check; for the derived collective efficiency and
+    leader-driven governance, the alpha their recoded parts give, to hold against the measured one), and a note."""
     spec = spec or declaration()
-    coders, seed = int(spec["coders_in_error"]), int(spec["calibration_seed"])
-    sample = calibration_sample(spec)
-    levels = {"governance": len(load_codebook().governance_levels)}
+    coders = coders or reading(first, second, spec)[0]
+    if coders not in (1, 2):
+        raise UpgradingError(f"coders_in_error is 1 or 2 (whom the measured alpha compares); got {coders!r}")
+    a, _ = pair_up(first, second)
+    checks = {"leader_driven": "nominal"}
+    measured = measured_alphas(first, second) | measured_alphas(first, second, checks)
+    size, seed = int(spec["calibration_cases"]), int(spec["calibration_seed"])
     rates, rows = {}, []
-    for variable, metric in reliability_variables().items():
-        row = {"variable": variable, "metric": metric, "measured_alpha": measured.get(variable, np.nan)}
+    for variable, metric in (reliability_variables() | checks).items():
+        row = {"variable": variable, "metric": metric, "measured_alpha": measured[variable]}
         if variable in recoded_variables():
-            k = levels.get(variable, SCALE_LEVELS)
-            rate, note = solve_rate(sample[variable], row["measured_alpha"], k, metric, coders, seed)
-            rates[variable] = rate
-            row |= {
-                "coding_error_rate": rate,
-                "model_alpha": model_alpha(sample[variable], rate, k, metric, coders, seed),
-            }
-            row["note"] = note
-        else:
-            row |= {"coding_error_rate": np.nan, "model_alpha": np.nan, "note": NOT_RECODED}
+            codes = calibration_codes(a, [variable], size)[:, 0] if a[variable].notna().any() else np.array([])
+            row["calibration_codes"] = int(a[variable].notna().sum())
+            rates[variable], row["note"] = _solve(codes, row["measured_alpha"], variable, metric, coders, seed)
+            row["coding_error_rate"] = rates[variable]
+            if len(codes):
+                row["model_alpha"] = model_alpha(codes, rates[variable], levels_of(variable), metric, coders, seed)
+        elif variable not in DERIVED_FROM:
+            row["note"] = NOT_RECODED
         rows.append(row)
-    table = pd.DataFrame(rows)
-    derived = table["variable"] == "collective_efficiency"
-    table.loc[derived, "model_alpha"] = derived_alpha(sample, rates, coders, seed)
-    table.loc[derived, "note"] = DERIVED
-    table.insert(3, "coders_in_error", coders)
+    for variable, note in DERIVED_FROM.items():
+        rows[[r["variable"] for r in rows].index(variable)] |= {
+            "model_alpha": derived_alpha(variable, a, rates, coders, size, seed),
+            "note": note,
+        }
+    table = pd.DataFrame(rows).reindex(
+        columns=["variable", "metric", "measured_alpha", "calibration_codes", "coders_in_error", "coding_error_rate",
+                 "model_alpha", "note"]
+    )  # fmt: skip
+    table["coders_in_error"] = coders
+    table["calibration_codes"] = [("" if pd.isna(n) else int(n)) for n in table["calibration_codes"]]
+    table["note"] = table["note"].fillna("")
     return table
 
 
-def derived_alpha(sample: dict, rates: dict[str, float], coders: int, seed: int) -> float:
-    """Alpha of collective efficiency when its two components are recoded at their rates."""
-    codings = []
-    for k in range(coders):
-        parts = [
-            simulate.disagree(sample[v], rates[v], SCALE_LEVELS, np.random.default_rng([seed, k, j]))
-            for j, v in enumerate(("external_economies", "joint_actions"))
-        ]
-        codings.append(collective_efficiency(*parts))
-    pair = np.vstack(codings if coders == 2 else [sample["collective_efficiency"], codings[0]]).astype(float)
-    return alpha(pair, "ordinal")
+def _solve(codes: np.ndarray, target: float, variable: str, metric: str, coders: int, seed: int):
+    """`solve_rate`, or rate 0 with the reason where the measured alpha gives nothing to solve for."""
+    if not len(codes):
+        return 0.0, "no double-coded case reports it in the first coding: its error is unknown, none assumed"
+    if not np.isfinite(target):
+        return 0.0, "alpha undefined on the double-coded cases (one value observed): no coding error assumed"
+    return solve_rate(codes, target, levels_of(variable), metric, coders, seed)
+
+
+def derived_alpha(variable: str, first: pd.DataFrame, rates: dict, coders: int, size: int, seed: int) -> float:
+    """Alpha of a derived variable (collective efficiency, leader-driven governance) when the parts it is derived
+    from are recoded at their rates, on the double-coded cases' first coding."""
+    cb = load_codebook()
+    if variable == "collective_efficiency":
+        parts = ["external_economies", "joint_actions"]
+        derive = collective_efficiency
+        metric = "ordinal"
+    else:
+        parts = ["governance"]
+        lookup = np.isin(cb.governance_levels, cb.leader_levels).astype(int)
+        derive = lookup.__getitem__
+        metric = "nominal"
+    codes = calibration_codes(first, parts, size)
+    if not len(codes):
+        return np.nan
+
+    def erring(rng: np.random.Generator) -> np.ndarray:
+        return derive(*[simulate.disagree(codes[:, j], rates[p], levels_of(p), rng) for j, p in enumerate(parts)])
+
+    return alpha(_pair(derive(*codes.T), erring, coders, seed), metric)
 
 
 def coding_error_model(table: pd.DataFrame) -> CodingError:

@@ -159,32 +159,34 @@ def span_of(values: list[int]) -> str:
 # 07 · coding error in the design analysis ------------------------------------------------------------------
 
 
-def coding_error_model_reading(calibration: pd.DataFrame) -> str:
-    """The erring coder that the measured alphas calibrate (`coding_error.calibrate`): its rates and their checks."""
+def coding_error_model_reading(calibration: pd.DataFrame, reason: str) -> str:
+    """The erring coder that the measured alphas calibrate (`coding_error.calibrate`): whom the alphas are read as
+    comparing and why (`reason`), its rates, the calibration's check and the derived variables' alphas."""
     solved = calibration[calibration["coding_error_rate"].notna()]
     coders = int(calibration["coders_in_error"].iloc[0])
-    reading = (
-        "two coders who each err independently at the same rate"
-        if coders == 2
-        else "one erring coder against the true codes"
-    )
+    whom = "two coders who each err independently" if coders == 2 else "one erring coder against the true codes"
     low, high = solved.loc[solved["coding_error_rate"].idxmin()], solved.loc[solved["coding_error_rate"].idxmax()]
     gap = (solved["model_alpha"] - solved["measured_alpha"]).abs().max()
     text = (
-        f"Read as {reading} (`coders_in_error = {coders}`), the measured alphas give an erring coder who moves a code "
-        f"one step with probability {low['coding_error_rate']:.3f} ({words(low['variable'])}) to "
-        f"{high['coding_error_rate']:.3f} ({words(high['variable'])}); at those rates the model's alpha on the "
-        f"calibration sample is within {gap:.4f} of the measured one for every recoded variable."
+        f"The measured alphas are read as {whom} (`coders_in_error = {coders}`: {reason}). They give an erring coder "
+        f"who moves a code one step with probability {low['coding_error_rate']:.3f} ({words(low['variable'])}) to "
+        f"{high['coding_error_rate']:.3f} ({words(high['variable'])}); at those rates the model's alpha is within "
+        f"{gap:.4f} of the measured one for every recoded variable whose rate could be solved."
     )
     notes = solved[solved["note"] != ""]
     if len(notes):
         text += " " + " ".join(f"{words(r.variable)}: {r.note}." for r in notes.itertuples())
-    derived = calibration[calibration["variable"] == "collective_efficiency"]
-    if len(derived) and pd.notna(derived["model_alpha"].iloc[0]):
-        row = derived.iloc[0]
+    derived = calibration[calibration["variable"].isin(["collective_efficiency", "leader_driven"])]
+    checks = [
+        f"{words(r.variable)} {r.model_alpha:.3f} (measured: {r.measured_alpha:.3f})"
+        for r in derived.itertuples()
+        if pd.notna(r.model_alpha)
+    ]
+    if checks:
         text += (
-            f" Collective efficiency, re-derived from its recoded parts, then has alpha {row['model_alpha']:.3f} "
-            f"(measured: {row['measured_alpha']:.3f})."
+            " Re-derived from their recoded parts, the derived variables then have alpha "
+            + series(checks)
+            + ": how far the model's one-step moves reproduce what the coders did to them."
         )
     return text
 
@@ -192,7 +194,8 @@ def coding_error_model_reading(calibration: pd.DataFrame) -> str:
 def coding_error_reading(comparison: pd.DataFrame) -> str:
     """What coding at the measured reliability costs, per design cell: the pooled claims and every per-group claim
     at once, each kind, right and wrong shares without → with coding error (`power_coding_error.compare_coding_error`,
-    paired on the same replicates), with two paired Monte Carlo standard errors."""
+    paired on the same replicates), with two paired Monte Carlo standard errors; then the largest loss of right
+    verdicts of a directional (positive or negative) claim that is larger than two of its standard errors."""
     rows = comparison[comparison["scope"].isin(["pooled", "all groups"])]
     lines = []
     for (n, scale), cell in rows.groupby(["n_cases", "effect_scale"], observed=True):
@@ -207,24 +210,28 @@ def coding_error_reading(comparison: pd.DataFrame) -> str:
             f"- **{n} cases, {scale:g} × the documented effects** ({int(cell['replicates'].min())} replicates), true "
             "codes → codes with error: " + "; ".join(parts) + "."
         )
-    positive = rows[(rows["kind"] == "positive") & (rows["p_right"] > 0)]
-    clear = positive[-positive["change_right"] > 2 * positive["mcse_change_right"]]
+    directional = rows[rows["kind"].isin(["positive", "negative"]) & (rows["p_right"] > 0)]
+    clear = directional[-directional["change_right"] > 2 * directional["mcse_change_right"]]
     if len(clear):
-        lost = -clear["change_right"] / clear["p_right"]
-        worst = clear.loc[lost.idxmax()]
+        worst = clear.loc[(-clear["change_right"] / clear["p_right"]).idxmax()]
+        scope = "the pooled" if worst["scope"] == "pooled" else "the per-group"
         lines.append(
-            f"- **What the measured reliability costs**: at most {lost.max():.0%} of the right verdicts of "
-            f"{'the pooled' if worst['scope'] == 'pooled' else 'per-group'} positive claims (at {worst['n_cases']} "
-            f"cases and {worst['effect_scale']:g} × the documented effects), among the losses larger than two Monte "
-            "Carlo standard errors."
+            f"- **What the measured reliability costs**: of the losses of right verdicts larger than two Monte Carlo "
+            f"standard errors, the largest relative one is that of {scope} "
+            f"{worst['kind']} claims at {worst['n_cases']} cases and {worst['effect_scale']:g} × the documented "
+            f"effects: {worst['p_right']:.3f} → {worst['p_right_coding_error']:.3f} "
+            f"({worst['change_right']:+.3f} ± {2 * worst['mcse_change_right']:.3f}), "
+            f"{-worst['change_right'] / worst['p_right']:.0%} of their right verdicts (a point estimate)."
         )
     else:
         lines.append(
-            "- **What the measured reliability costs**: no loss of right verdicts of positive claims is larger than "
-            "two Monte Carlo standard errors."
+            "- **What the measured reliability costs**: no loss of right verdicts of a positive or negative claim is "
+            "larger than two Monte Carlo standard errors."
         )
     lines.append(
         "Changes are paired differences on the same sheets, coded with and without error; a change within two Monte "
-        "Carlo standard errors is not told apart from none."
+        "Carlo standard errors is not told apart from none. Coding error attenuates the estimated slopes toward "
+        "zero: where it lowers the wrong verdicts of a neutral claim, that is the same attenuation, not a benefit of "
+        "error. The cost is that of the declared error model at the measured point estimates of alpha."
     )
     return "\n".join(lines)

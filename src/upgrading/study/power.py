@@ -291,8 +291,9 @@ def run(
         for start in range(0, replicates, chunk_size)
     ]
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(run_chunk)(*task) for task in tasks)
-    raw = collect(jobs, [task[0] for task in tasks], "power study", progress, keep_dir)
-    return label(raw)
+    raw = label(collect(jobs, [task[0] for task in tasks], "power study", progress, keep_dir))
+    raw.attrs["root_seed"] = seed  # whose replicates these are, for a comparison of two runs' replicates
+    return raw
 
 
 def collect(jobs, cells: list[DesignCell], desc: str, progress: bool, keep_dir=None) -> pd.DataFrame:

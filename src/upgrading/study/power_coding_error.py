@@ -14,12 +14,12 @@ from ..errors import UpgradingError
 from . import power
 from .codebook import load_codebook
 from .coding_error import CodingError
+from .power import CELL_KEYS as KEYS
 from .power import OUTCOMES
 from .settings import CODING_ERROR_CASES, CODING_ERROR_EFFECT_SCALES
 
 #: The scope of every per-group claim at once (the table's cells over all sectoral groups).
 ALL_GROUPS = "all groups"
-KEYS = ["scope", "kind", "n_cases", "effect_scale"]
 
 
 def run_coding_error(
@@ -54,13 +54,19 @@ def compare_coding_error(raw: pd.DataFrame, raw_coding_error: pd.DataFrame) -> p
     claims, every per-group claim at once as 'all groups', each sectoral group), kind of claim, number of cases and
     effect scale; `change_*`: the mean over replicates of each replicate's share with coding error minus without,
     with its paired Monte Carlo standard error `mcse_change_*` (SD of the differences / sqrt(replicates))."""
+    seeds = {raw.attrs.get("root_seed"), raw_coding_error.attrs.get("root_seed")} - {None}
+    if len(seeds) > 1:
+        raise UpgradingError(
+            f"the two studies come from different root seeds ({', '.join(map(str, sorted(seeds)))}): their "
+            "replicates are different sheets and cannot be paired; run both with the same seed"
+        )
     keys = ["claim", "n_cases", "effect_scale", "replicate"]
     erring = raw_coding_error[keys + ["outcome"]].rename(columns={"outcome": "outcome_coding_error"})
     both = raw.merge(erring, on=keys, validate="one_to_one")
     if len(both) != len(raw_coding_error):
         raise UpgradingError(
             "the coding-error arm holds replicates the study without coding error does not: run both with the same "
-            "seed, replicates and design cells"
+            "replicates and design cells"
         )
     flags = both[[*KEYS, "replicate", "claim"]].copy()
     for outcome in OUTCOMES:
@@ -70,12 +76,12 @@ def compare_coding_error(raw: pd.DataFrame, raw_coding_error: pd.DataFrame) -> p
     table = pd.concat([_paired_shares(flags), _paired_shares(per_group)], ignore_index=True)
     table["scope"] = pd.Categorical(table["scope"], ["pooled", ALL_GROUPS, *load_codebook().group_codes], ordered=True)
     table["kind"] = pd.Categorical(table["kind"], ["positive", "neutral", "negative"], ordered=True)
-    rates = [
+    rate_columns = [
         f"{prefix}{outcome}{suffix}"
         for outcome in OUTCOMES
         for prefix, suffix in (("p_", ""), ("p_", "_coding_error"), ("change_", ""), ("mcse_change_", ""))
     ]
-    return table.sort_values(KEYS, ignore_index=True)[[*KEYS, "claims", "replicates", *rates]]
+    return table.sort_values(KEYS, ignore_index=True)[[*KEYS, "claims", "replicates", *rate_columns]]
 
 
 def _paired_shares(flags: pd.DataFrame) -> pd.DataFrame:

@@ -210,11 +210,11 @@ def disagreements(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["case_id", "sectoral_group", "variable", "first_coder", "second_coder"])
 
 
-def measured_alphas(first: pd.DataFrame, second: pd.DataFrame) -> dict[str, float]:
-    """Krippendorff's alpha of each reported variable on the double-coded cases: the `alpha` column of
-    `reliability_table`, without its bootstrap (NaN where alpha is undefined)."""
+def measured_alphas(first: pd.DataFrame, second: pd.DataFrame, variables: dict[str, str] | None = None):
+    """Krippendorff's alpha of each variable (default: each reported one, with its metric) on the double-coded
+    cases: the `alpha` column of `reliability_table`, without its bootstrap (NaN where alpha is undefined)."""
     a, b = pair_up(first, second)
     return {
         variable: alpha(_codes(a[variable], b[variable], level), level)
-        for variable, level in reliability_variables().items()
+        for variable, level in (variables or reliability_variables()).items()
     }
