@@ -68,6 +68,20 @@ def test_calibration_reproduces_the_measured_alpha_of_every_recoded_variable():
     np.testing.assert_allclose(both.loc[recoded, "model_alpha"], both.loc[recoded, "measured_alpha"], atol=1e-3)
 
 
+def test_the_pessimistic_calibration_solves_to_the_lower_ends_of_notebook_02s_intervals():
+    first, second = _sheets()
+    table = coding_error.calibrations(first, second, coders=1, n_boot=2000)
+    assert list(dict.fromkeys(table["alpha_at"])) == [coding_error.AT_POINT, coding_error.AT_LOWER]
+    point = table[table["alpha_at"] == coding_error.AT_POINT].set_index("variable")
+    lower = table[table["alpha_at"] == coding_error.AT_LOWER].set_index("variable")
+    recoded = list(coding_error.recoded_variables())
+    committed = pd.read_csv(paths.resolve("figures/reliability.csv")).set_index("variable")
+    np.testing.assert_allclose(lower.loc[recoded, "target_alpha"], committed.loc[recoded, "ci_low"], atol=5e-7)
+    np.testing.assert_allclose(point.loc[recoded, "target_alpha"], committed.loc[recoded, "alpha"], atol=5e-7)
+    np.testing.assert_allclose(lower.loc[recoded, "model_alpha"], lower.loc[recoded, "target_alpha"], atol=1e-3)
+    assert (lower.loc[recoded, "coding_error_rate"] > point.loc[recoded, "coding_error_rate"]).all()
+
+
 def test_the_reading_of_the_measured_alpha_follows_the_codings_provenance():
     first, second = _sheets()
     assert coding_error.reading(first, second)[0] == 1
@@ -311,10 +325,13 @@ def test_the_design_notebook_calibrates_to_a_users_codings_or_says_why_it_cannot
     )
     calibration = pd.read_csv(tmp_path / "with" / "coding_error_model.csv")
     assert (calibration["data"] == "coded").all() and (calibration["coders_in_error"] == 2).all()
+    assert set(calibration["alpha_at"]) == {coding_error.AT_POINT, coding_error.AT_LOWER}
+    calibration = calibration[calibration["alpha_at"] == coding_error.AT_POINT]
     process = calibration.set_index("variable").loc["process_upgrading"]
     assert process["coding_error_rate"] > 0.05 and abs(process["model_alpha"] - process["measured_alpha"]) < 2e-3
     costs = pd.read_csv(tmp_path / "with" / "power_coding_error.csv")
     assert (costs["data"] == "simulated").all() and (costs["replicates"] == 3).all()
+    assert set(costs["alpha_at"]) == {coding_error.AT_POINT, coding_error.AT_LOWER}
     assert "What the measured reliability costs" in text
     (tmp_path / "without").mkdir()
     text = _run_design_notebook(repo, tmp_path / "without", second_coder_path=None)
@@ -333,13 +350,15 @@ def test_the_reading_names_only_losses_beyond_monte_carlo_noise():
                      outcome="right" if replicate % 2 else "inconclusive")
             )  # fmt: skip
     base = pd.DataFrame(rows)
-    same = power_coding_error.compare_coding_error(base, base)
+    same = power_coding_error.compare_coding_error(base, base).assign(alpha_at="point estimate")
     assert "no loss of right verdicts" in narrative_design.coding_error_reading(same)
     # with error, every right verdict of the per-group claim is lost: a loss of 100% of its right verdicts
     erring = base.assign(outcome=np.where(base["scope"] == "pooled", base["outcome"], "inconclusive"))
-    text = narrative_design.coding_error_reading(power_coding_error.compare_coding_error(base, erring))
+    lost = power_coding_error.compare_coding_error(base, erring).assign(alpha_at="point estimate")
+    text = narrative_design.coding_error_reading(pd.concat([lost, same.assign(alpha_at="lower end")]))
     assert "the largest relative one is that of the per-group positive claims" in text
     assert "100% of their right verdicts (a point estimate)" in text
+    assert "costs, at the alphas' lower end**: no loss of right verdicts" in text
     assert "right 0.500 → 0.000 (-0.500 ± 0.160)" in text
 
 

@@ -27,7 +27,8 @@ import pandas as pd
 from ..errors import UpgradingError
 from . import simulate
 from .codebook import collective_efficiency, load_codebook
-from .reliability import alpha, measured_alphas, pair_up, reliability_variables
+from .reliability import alpha, measured_alphas, pair_up, reliability_table, reliability_variables
+from .settings import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 
 #: Rates scanned before the bisection: the model's alpha need not fall steadily with the rate (with two erring
 #: coders and the nominal metric it rises again past about 0.6), so the solution is the smallest rate that reaches
@@ -35,6 +36,10 @@ from .reliability import alpha, measured_alphas, pair_up, reliability_variables
 RATE_GRID = np.linspace(0.0, 1.0, 21)
 BISECTION_STEPS = 16  # the rate to within 1e-6 inside a grid step, finer than the calibration can tell
 NOT_RECODED = "not recoded: the group follows from the industry, as for the simulated second coder"
+#: The alphas an erring coder is calibrated to (`calibrations`): the measured point estimates, and a pessimistic
+#: scenario with every alpha at the lower end of its bootstrap interval at once.
+AT_POINT = "point estimate"
+AT_LOWER = "lower end of the 95% bootstrap interval"
 DERIVED_FROM = {
     "collective_efficiency": "derived from the recoded external economies and joint actions (not calibrated itself)",
     "leader_driven": "derived from the recoded governance (not calibrated itself): the check of its neighbour moves",
@@ -154,12 +159,19 @@ def calibration_codes(first: pd.DataFrame, variables, size: int) -> np.ndarray:
     return np.tile(table, (math.ceil(size / len(table)), 1))
 
 
-def calibrate(first: pd.DataFrame, second: pd.DataFrame, spec: dict | None = None, coders: int | None = None):
+def calibrate(
+    first: pd.DataFrame,
+    second: pd.DataFrame,
+    spec: dict | None = None,
+    coders: int | None = None,
+    targets: dict[str, float] | None = None,
+) -> pd.DataFrame:
     """One row per variable of the reliability table, and leader-driven governance: its metric, the alpha measured
-    on the two codings, the number of double-coded codes the rate is solved on (`calibration_codes`), whom the alpha
-    compares (`coders_in_error`: `coders`, or `reading`), the erring coder's rate (`coding_error_rate`) and the
-    model's alpha at that rate (`model_alpha`: the calibration's check; for the derived collective efficiency and
-    leader-driven governance, the alpha their recoded parts give, to hold against the measured one), and a note."""
+    on the two codings, the alpha the rate is solved to (`target_alpha`: `targets`, default the measured one), the
+    number of double-coded codes the rate is solved on (`calibration_codes`), whom the alpha compares
+    (`coders_in_error`: `coders`, or `reading`), the erring coder's rate (`coding_error_rate`) and the model's alpha
+    at that rate (`model_alpha`: the calibration's check; for the derived collective efficiency and leader-driven
+    governance, the alpha their recoded parts give, to hold against the measured one), and a note."""
     spec = spec or declaration()
     coders = coders or reading(first, second, spec)[0]
     if coders not in (1, 2):
@@ -174,7 +186,8 @@ def calibrate(first: pd.DataFrame, second: pd.DataFrame, spec: dict | None = Non
         if variable in recoded_variables():
             codes = calibration_codes(a, [variable], size)[:, 0] if a[variable].notna().any() else np.array([])
             row["calibration_codes"] = int(a[variable].notna().sum())
-            rates[variable], row["note"] = _solve(codes, row["measured_alpha"], variable, metric, coders, seed)
+            row["target_alpha"] = (targets or measured)[variable]
+            rates[variable], row["note"] = _solve(codes, row["target_alpha"], variable, metric, coders, seed)
             row["coding_error_rate"] = rates[variable]
             if len(codes):
                 row["model_alpha"] = model_alpha(codes, rates[variable], levels_of(variable), metric, coders, seed)
@@ -187,8 +200,8 @@ def calibrate(first: pd.DataFrame, second: pd.DataFrame, spec: dict | None = Non
             "note": note,
         }
     table = pd.DataFrame(rows).reindex(
-        columns=["variable", "metric", "measured_alpha", "calibration_codes", "coders_in_error", "coding_error_rate",
-                 "model_alpha", "note"]
+        columns=["variable", "metric", "measured_alpha", "target_alpha", "calibration_codes", "coders_in_error",
+                 "coding_error_rate", "model_alpha", "note"]
     )  # fmt: skip
     table["coders_in_error"] = coders
     table["calibration_codes"] = [("" if pd.isna(n) else int(n)) for n in table["calibration_codes"]]
@@ -226,6 +239,26 @@ def derived_alpha(variable: str, first: pd.DataFrame, rates: dict, coders: int, 
         return derive(*[simulate.disagree(codes[:, j], rates[p], levels_of(p), rng) for j, p in enumerate(parts)])
 
     return alpha(_pair(derive(*codes.T), erring, coders, seed), metric)
+
+
+def calibrations(
+    first: pd.DataFrame,
+    second: pd.DataFrame,
+    coders: int,
+    n_boot: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> pd.DataFrame:
+    """`calibrate` twice, the rows of each marked in a first column `alpha_at`: at the measured alphas, and with
+    every recoded variable's alpha at the lower end of its 95% percentile bootstrap interval (notebook 02's, with
+    the same resamples and seed): a pessimistic scenario, every variable at its low end at once, for a reader who
+    asks how much the cost depends on alphas measured on a few dozen double-coded cases."""
+    bounds = reliability_table(first, second, n_boot=n_boot, seed=seed).set_index("variable")["ci_low"]
+    tables = [
+        calibrate(first, second, coders=coders).assign(alpha_at=AT_POINT),
+        calibrate(first, second, coders=coders, targets=bounds.to_dict()).assign(alpha_at=AT_LOWER),
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    return table[["alpha_at", *table.columns[:-1]]]
 
 
 def coding_error_model(table: pd.DataFrame) -> CodingError:

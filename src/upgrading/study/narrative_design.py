@@ -159,19 +159,23 @@ def span_of(values: list[int]) -> str:
 # 07 · coding error in the design analysis ------------------------------------------------------------------
 
 
-def coding_error_model_reading(calibration: pd.DataFrame, reason: str) -> str:
-    """The erring coder that the measured alphas calibrate (`coding_error.calibrate`): whom the alphas are read as
-    comparing and why (`reason`), its rates, the calibration's check and the derived variables' alphas."""
+def coding_error_model_reading(calibrations: pd.DataFrame, reason: str) -> str:
+    """The erring coder that the measured alphas calibrate (`coding_error.calibrations`; the first `alpha_at` is the
+    measured point estimates): whom the alphas are read as comparing and why (`reason`), its rates, the
+    calibration's check and the derived variables' alphas; then the rates of each other calibration."""
+    at = list(dict.fromkeys(calibrations["alpha_at"]))
+    calibration = calibrations[calibrations["alpha_at"] == at[0]]
     solved = calibration[calibration["coding_error_rate"].notna()]
     coders = int(calibration["coders_in_error"].iloc[0])
     whom = "two coders who each err independently" if coders == 2 else "one erring coder against the true codes"
     low, high = solved.loc[solved["coding_error_rate"].idxmin()], solved.loc[solved["coding_error_rate"].idxmax()]
-    gap = (solved["model_alpha"] - solved["measured_alpha"]).abs().max()
+    exact = calibrations[calibrations["coding_error_rate"].notna() & (calibrations["note"] == "")]
+    gap = (exact["model_alpha"] - exact["target_alpha"]).abs().max()
     text = (
         f"The measured alphas are read as {whom} (`coders_in_error = {coders}`: {reason}). They give an erring coder "
         f"who moves a code one step with probability {low['coding_error_rate']:.3f} ({words(low['variable'])}) to "
-        f"{high['coding_error_rate']:.3f} ({words(high['variable'])}); at those rates the model's alpha is within "
-        f"{gap:.4f} of the measured one for every recoded variable whose rate could be solved."
+        f"{high['coding_error_rate']:.3f} ({words(high['variable'])}); wherever a rate was solved (no note) the "
+        f"model's alpha is within {gap:.4f} of the alpha it was solved to."
     )
     notes = solved[solved["note"] != ""]
     if len(notes):
@@ -188,50 +192,62 @@ def coding_error_model_reading(calibration: pd.DataFrame, reason: str) -> str:
             + series(checks)
             + ": how far the model's one-step moves reproduce what the coders did to them."
         )
+    for other in at[1:]:
+        rates = calibrations[(calibrations["alpha_at"] == other)]["coding_error_rate"].dropna()
+        text += (
+            f" With every alpha at the {other} (a pessimistic scenario, all at once), the rates are "
+            f"{span(rates, '.3f')}."
+        )
     return text
 
 
 def coding_error_reading(comparison: pd.DataFrame) -> str:
-    """What coding at the measured reliability costs, per design cell: the pooled claims and every per-group claim
-    at once, each kind, right and wrong shares without → with coding error (`power_coding_error.compare_coding_error`,
-    paired on the same replicates), with two paired Monte Carlo standard errors; then the largest loss of right
-    verdicts of a directional (positive or negative) claim that is larger than two of its standard errors."""
+    """What coding at the measured reliability costs (`power_coding_error.costs_of_coding_error`, paired on the same
+    replicates): per design cell, at the measured alphas (the first `alpha_at`), the pooled claims and every
+    per-group claim at once, each kind, right and wrong shares without → with coding error, with two paired Monte
+    Carlo standard errors; then, for each calibration, the largest loss of right verdicts of a directional
+    (positive or negative) claim that is larger than two of its standard errors."""
     rows = comparison[comparison["scope"].isin(["pooled", "all groups"])]
+    calibrations = list(dict.fromkeys(rows["alpha_at"]))
     lines = []
-    for (n, scale), cell in rows.groupby(["n_cases", "effect_scale"], observed=True):
-        parts = []
-        for r in cell.itertuples():
-            parts.append(
-                f"{'pooled' if r.scope == 'pooled' else 'per-group'} {r.kind} claims right {r.p_right:.3f} → "
-                f"{r.p_right_coding_error:.3f} ({r.change_right:+.3f} ± {2 * r.mcse_change_right:.3f}), wrong "
-                f"{r.p_wrong:.3f} → {r.p_wrong_coding_error:.3f}"
-            )
+    point = rows[rows["alpha_at"] == calibrations[0]]
+    for (n, scale), cell in point.groupby(["n_cases", "effect_scale"], observed=True):
+        parts = [
+            f"{'pooled' if r.scope == 'pooled' else 'per-group'} {r.kind} claims right {r.p_right:.3f} → "
+            f"{r.p_right_coding_error:.3f} ({r.change_right:+.3f} ± {2 * r.mcse_change_right:.3f}), wrong "
+            f"{r.p_wrong:.3f} → {r.p_wrong_coding_error:.3f}"
+            for r in cell.itertuples()
+        ]
         lines.append(
             f"- **{n} cases, {scale:g} × the documented effects** ({int(cell['replicates'].min())} replicates), true "
-            "codes → codes with error: " + "; ".join(parts) + "."
+            f"codes → codes with error at the alphas' {calibrations[0]}: " + "; ".join(parts) + "."
         )
-    directional = rows[rows["kind"].isin(["positive", "negative"]) & (rows["p_right"] > 0)]
-    clear = directional[-directional["change_right"] > 2 * directional["mcse_change_right"]]
-    if len(clear):
-        worst = clear.loc[(-clear["change_right"] / clear["p_right"]).idxmax()]
-        scope = "the pooled" if worst["scope"] == "pooled" else "the per-group"
-        lines.append(
-            f"- **What the measured reliability costs**: of the losses of right verdicts larger than two Monte Carlo "
-            f"standard errors, the largest relative one is that of {scope} "
-            f"{worst['kind']} claims at {worst['n_cases']} cases and {worst['effect_scale']:g} × the documented "
-            f"effects: {worst['p_right']:.3f} → {worst['p_right_coding_error']:.3f} "
-            f"({worst['change_right']:+.3f} ± {2 * worst['mcse_change_right']:.3f}), "
-            f"{-worst['change_right'] / worst['p_right']:.0%} of their right verdicts (a point estimate)."
-        )
-    else:
-        lines.append(
-            "- **What the measured reliability costs**: no loss of right verdicts of a positive or negative claim is "
-            "larger than two Monte Carlo standard errors."
-        )
+    for alpha_at in calibrations:
+        lines.append(f"- **What the measured reliability costs, at the alphas' {alpha_at}**: " + _largest_loss(
+            rows[rows["alpha_at"] == alpha_at]))  # fmt: skip
     lines.append(
         "Changes are paired differences on the same sheets, coded with and without error; a change within two Monte "
         "Carlo standard errors is not told apart from none. Coding error attenuates the estimated slopes toward "
         "zero: where it lowers the wrong verdicts of a neutral claim, that is the same attenuation, not a benefit of "
-        "error. The cost is that of the declared error model at the measured point estimates of alpha."
+        "error. The cost is that of the declared error model at the alphas named."
     )
     return "\n".join(lines)
+
+
+def _largest_loss(rows: pd.DataFrame) -> str:
+    """The largest relative loss of right verdicts of a directional claim among those beyond two MC SEs."""
+    directional = rows[rows["kind"].isin(["positive", "negative"]) & (rows["p_right"] > 0)]
+    clear = directional[-directional["change_right"] > 2 * directional["mcse_change_right"]]
+    if not len(clear):
+        return (
+            "no loss of right verdicts of a positive or negative claim is larger than two Monte Carlo standard errors."
+        )
+    worst = clear.loc[(-clear["change_right"] / clear["p_right"]).idxmax()]
+    scope = "the pooled" if worst["scope"] == "pooled" else "the per-group"
+    return (
+        "of the losses of right verdicts larger than two Monte Carlo standard errors, the largest relative one is "
+        f"that of {scope} {worst['kind']} claims at {worst['n_cases']} cases and {worst['effect_scale']:g} × the "
+        f"documented effects: {worst['p_right']:.3f} → {worst['p_right_coding_error']:.3f} "
+        f"({worst['change_right']:+.3f} ± {2 * worst['mcse_change_right']:.3f}), "
+        f"{-worst['change_right'] / worst['p_right']:.0%} of their right verdicts (a point estimate)."
+    )

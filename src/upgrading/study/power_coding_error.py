@@ -13,7 +13,7 @@ import pandas as pd
 from ..errors import UpgradingError
 from . import power
 from .codebook import load_codebook
-from .coding_error import CodingError
+from .coding_error import CodingError, coding_error_model
 from .power import CELL_KEYS as KEYS
 from .power import OUTCOMES
 from .settings import CODING_ERROR_CASES, CODING_ERROR_EFFECT_SCALES
@@ -31,13 +31,26 @@ def run_coding_error(
     n_jobs: int = 1,
     progress: bool = True,
     cache: bool = False,
+    cache_name: str = "power_coding_error",
 ) -> pd.DataFrame:
     """`power.run` with every replicate coded by `coding_error`: the same design cells, seeds and replicates, kept
-    in data/interim/ beside the study without coding error (`cache`)."""
+    in data/interim/ under `cache_name` beside the study without coding error (`cache`)."""
     return power.run(
         replicates, cases, effect_scales, seed, n_jobs=n_jobs, progress=progress, cache=cache,
-        cache_name="power_coding_error", coding_error=coding_error,
+        cache_name=cache_name, coding_error=coding_error,
     )  # fmt: skip
+
+
+def costs_of_coding_error(raw: pd.DataFrame, calibration: pd.DataFrame, **run_settings) -> pd.DataFrame:
+    """`compare_coding_error` for the erring coder of each calibration in `calibration` (`coding_error.calibrations`:
+    one per `alpha_at`), the rows of each marked in a first column `alpha_at`; `run_settings` go to
+    `run_coding_error` (replicates, cases, effect_scales, seed, n_jobs, progress, cache)."""
+    tables = []
+    for k, (alpha_at, rows) in enumerate(calibration.groupby("alpha_at", sort=False)):
+        erring = run_coding_error(coding_error_model(rows), cache_name=f"power_coding_error_{k}", **run_settings)
+        tables.append(compare_coding_error(raw, erring).assign(alpha_at=alpha_at))
+    table = pd.concat(tables, ignore_index=True)
+    return table[["alpha_at", *table.columns[:-1]]]
 
 
 def cells_in_study(arm_cases, arm_scales, cases, effect_scales) -> tuple[list[int], list[float]]:
