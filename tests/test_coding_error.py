@@ -52,7 +52,7 @@ def test_calibration_reproduces_the_measured_alpha_of_every_recoded_variable():
     recoded = list(coding_error.recoded_variables())
     # the simulated pair is read as one erring coder against the generator's truth (its first coding)
     assert (table["coders_in_error"] == 1).all() and (table.loc[recoded, "note"] == "").all()
-    assert (table.loc[recoded, "calibration_codes"] == 50).all()
+    assert (table.loc[recoded, "paired_cases"] == 50).all()
     np.testing.assert_allclose(table.loc[recoded, "model_alpha"], table.loc[recoded, "measured_alpha"], atol=1e-3)
     np.testing.assert_allclose(table.loc[list(measured), "measured_alpha"], list(measured.values()))
     assert np.isnan(table.loc["sectoral_group", "coding_error_rate"])
@@ -139,8 +139,11 @@ def test_a_nominal_alpha_that_two_erring_coders_reach_twice_is_solved_at_the_sma
     rate, note = coding_error.solve_rate(sample, 0.5, 4, "nominal", 2, 5)
     assert note == "" and 0.1 < rate < 0.6
     assert abs(coding_error.model_alpha(sample, rate, 4, "nominal", 2, 5) - 0.5) < 1e-3
-    low, note = coding_error.solve_rate(sample, 0.05, 4, "nominal", 2, 5)
-    assert "below the lowest the model can give" in note and 0.3 < low < 1
+    none, note = coding_error.solve_rate(sample, 0.05, 4, "nominal", 2, 5)
+    assert none == 0.0 and "below any the model gives" in note  # without the observed share: nothing assumed
+    matched, note = coding_error.solve_rate(sample, 0.05, 4, "nominal", 2, 5, share=0.3)
+    assert "share of pairs the codings disagree on (0.300)" in note and 0.1 < matched < 0.3
+    assert abs(coding_error.model_share(sample, matched, 4, 2, 5) - 0.3) < 1e-3
 
 
 def test_less_agreement_needs_a_coder_who_errs_more():
@@ -163,7 +166,25 @@ def test_rates_that_cannot_be_solved_say_why():
         and "one value" in table.loc["product_upgrading", "note"]
     )
     row = table.loc["intersectoral_upgrading"]
-    assert row["coding_error_rate"] == 0 and "error is unknown" in row["note"] and row["calibration_codes"] == 0
+    assert row["coding_error_rate"] == 0 and "reported by both codings" in row["note"] and row["paired_cases"] == 0
+
+
+def test_agreement_below_chance_is_matched_to_the_disagreement_share_not_to_an_extreme_rate():
+    """A rare code on a few double-coded cases: the first coding codes 0 throughout, the second codes 1 on three of
+    twenty cases, so alpha is below zero, lower than symmetric one-step error can give. Read as two erring coders,
+    the model's alpha is lowest near rate 0.6-1; the rate is matched instead to the 3/20 disagreeing pairs."""
+    first, second = (sheet.assign(coding_source="Author (2003)") for sheet in _sheets())
+    second = second.iloc[:20].copy()
+    first.loc[first.index[:20], "process_upgrading"] = 0
+    second["process_upgrading"] = [1, 1, 1] + [0] * 17
+    table = coding_error.calibrate(first, second).set_index("variable")
+    row = table.loc["process_upgrading"]
+    assert row["measured_alpha"] < 0 and row["paired_cases"] == 20 and row["coders_in_error"] == 2
+    assert "share of pairs the codings disagree on (0.150)" in row["note"]
+    assert 0.05 < row["coding_error_rate"] < 0.12  # two coders disagreeing on 15% of pairs: about 8% each
+    sample = coding_error.calibration_codes(first.iloc[:20], ["process_upgrading"], 10000)[:, 0]
+    share = coding_error.model_share(sample, row["coding_error_rate"], 4, 2, 20070201)
+    assert abs(share - 0.15) < 2e-3
     codes = np.tile(np.arange(4), 300)
     assert coding_error.solve_rate(codes, 1.0, 4, "ordinal", 2, 5) == (0.0, "")
 

@@ -157,3 +157,12 @@ def test_an_exhibit_can_declare_the_sheets_it_is_made_from():
     committed = registry.load()
     assert committed.exhibit_of("figures/power_table.csv").sheets == ()
     assert committed.exhibit_of("figures/power_coding_error.csv").sheets is None
+
+
+def test_sheets_must_name_sheet_parameters():
+    bad = '[[exhibit]]\nname = "alpha"\nkind = "table"\nnotebook = "01_a.ipynb"\ncaption = "A."\n'
+    bad += 'sheets = "second_coder"\n'
+    with pytest.raises(UpgradingError, match="sheets must be a list of coding_path, second_coder_path"):
+        registry.parse(bad)
+    with pytest.raises(UpgradingError, match="got \\['second_coder'\\]"):
+        registry.parse(bad.replace('"second_coder"', '["second_coder"]'))

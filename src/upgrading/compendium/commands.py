@@ -347,7 +347,10 @@ def _coding_error_arm(args: argparse.Namespace, raw, calibrated) -> None:
     first_path, second_path = args.coding_error
     print(f"coding-error arm: an erring coder calibrated to the alphas of {first_path} and {second_path}")
     print(f"coders_in_error = {int(calibration['coders_in_error'].iloc[0])}: {reason}")
-    _print_table(calibration[["variable", "measured_alpha", "coders_in_error", "coding_error_rate", "model_alpha"]])
+    columns = ["variable", "measured_alpha", "paired_cases", "coding_error_rate", "model_alpha"]
+    _print_table(calibration[columns])
+    for row in calibration[calibration["note"] != ""].itertuples():
+        print(f"  {row.variable}: {row.note}")
     erring = power_coding_error.run_coding_error(
         coding_error.coding_error_model(calibration),
         replicates=args.replicates,

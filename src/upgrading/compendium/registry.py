@@ -23,6 +23,8 @@ KINDS: dict[str, tuple[tuple[str, str], str]] = {
     "figure": (("png", "pdf"), "The same figure, vector."),
 }
 FIELDS = {"name", "kind", "notebook", "caption", "requires", "sheets"}
+#: The notebook parameters that name coding sheets (what an exhibit's `sheets` may list).
+SHEET_PARAMETERS = ("coding_path", "second_coder_path")
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,11 @@ def parse(text: str) -> Registry:
             problems.append(f"{label}: name must be a bare stem (no folder, no suffix)")
             continue
         if "sheets" in entry:
-            entry = entry | {"sheets": tuple(entry["sheets"])}
+            sheets = entry["sheets"]
+            if not isinstance(sheets, list) or not set(sheets) <= set(SHEET_PARAMETERS):
+                problems.append(f"{label}: sheets must be a list of {', '.join(SHEET_PARAMETERS)}; got {sheets!r}")
+                continue
+            entry = entry | {"sheets": tuple(sheets)}
         exhibits.append(Exhibit(**entry))
     seen: dict[str, str] = {}
     for exhibit in exhibits:

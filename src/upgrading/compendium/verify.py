@@ -45,7 +45,7 @@ def load_manifest(root: Path | None = None) -> dict:
         raise UpgradingError(f"{MANIFEST} is not valid JSON ({error}); rerun `upgrading run` to rewrite it") from None
 
 
-SHEET_PARAMETERS = ("coding_path", "second_coder_path")
+SHEET_PARAMETERS = registry.SHEET_PARAMETERS
 
 
 def effective_parameters(notebook: Path, parameters: dict | None = None) -> dict:

@@ -119,29 +119,53 @@ def model_alpha(codes: np.ndarray, rate: float, levels: int, metric: str, coders
     return alpha(_pair(codes, lambda rng: simulate.disagree(codes, rate, levels, rng), coders, seed), metric)
 
 
-def solve_rate(codes: np.ndarray, target: float, levels: int, metric: str, coders: int, seed: int) -> tuple[float, str]:
-    """The smallest rate at which `model_alpha` equals `target` (a grid scan, then bisection between the two grid
-    rates around it), and a note where there is none."""
-    if target >= 1:
-        return 0.0, ""
-    on_grid = np.array([model_alpha(codes, r, levels, metric, coders, seed) for r in RATE_GRID[1:]])
+def model_share(codes: np.ndarray, rate: float, levels: int, coders: int, seed: int) -> float:
+    """The share of codes on which the model's two codings differ at `rate` (the model's disagreement share)."""
+    pair = _pair(codes, lambda rng: simulate.disagree(codes, rate, levels, rng), coders, seed)
+    return float(np.mean(pair[0] != pair[1]))
+
+
+def _smallest_rate(value: Callable[[float], float], target: float) -> float | None:
+    """The smallest rate at which `value(rate)` comes down to `target` (a grid scan, then bisection between the two
+    grid rates around the first that reaches it); None where no rate does."""
+    on_grid = np.array([value(r) for r in RATE_GRID[1:]])
     reached = np.flatnonzero(on_grid <= target)
     if not len(reached):
-        if np.isnan(on_grid).all():
-            return 0.0, "the model's alpha is undefined on these codes: no coding error assumed"
-        lowest = int(np.nanargmin(on_grid))
-        return float(RATE_GRID[1 + lowest]), (
-            f"the measured alpha is below the lowest the model can give ({on_grid[lowest]:.3f}, at rate "
-            f"{RATE_GRID[1 + lowest]:.2f}): rate set there"
-        )
+        return None
     low, high = RATE_GRID[reached[0]], RATE_GRID[reached[0] + 1]
     for _ in range(BISECTION_STEPS):
         middle = (low + high) / 2
-        if model_alpha(codes, middle, levels, metric, coders, seed) > target:
+        if value(middle) > target:
             low = middle
         else:
             high = middle
-    return (low + high) / 2, ""
+    return float((low + high) / 2)
+
+
+def solve_rate(
+    codes: np.ndarray, target: float, levels: int, metric: str, coders: int, seed: int, share: float | None = None
+) -> tuple[float, str]:
+    """The smallest rate at which `model_alpha` equals `target`, and a note where there is none. An alpha below any
+    the model gives (agreement at or below chance, which symmetric random error cannot produce) is not matched by
+    the rate where the model's alpha is lowest, which can be near 1: the rate is matched instead to the observed
+    share of disagreeing pairs (`share`), and the note says so."""
+    if target >= 1:
+        return 0.0, ""
+    rate = _smallest_rate(lambda r: model_alpha(codes, r, levels, metric, coders, seed), target)
+    if rate is not None:
+        return rate, ""
+    if share is None or not np.isfinite(share):
+        return 0.0, f"the measured alpha ({target:.3f}) is below any the model gives: no rate solved, none assumed"
+    below = f"the measured alpha ({target:.3f}) is below any the one-step model gives (agreement at or below chance)"
+    rate = _smallest_rate(lambda r: -model_share(codes, r, levels, coders, seed), -share)
+    if rate is not None:
+        return rate, f"{below}: rate matched instead to the share of pairs the codings disagree on ({share:.3f})"
+    shares = [model_share(codes, r, levels, coders, seed) for r in RATE_GRID]
+    most = int(np.argmax(shares))
+    return float(RATE_GRID[most]), (
+        f"{below}, and the codings disagree on more pairs ({share:.3f}) than the model can ({shares[most]:.3f}): "
+        "rate set where the model disagrees most"
+    )
 
 
 def calibration_codes(first: pd.DataFrame, variables, size: int) -> np.ndarray:
@@ -168,7 +192,8 @@ def calibrate(
 ) -> pd.DataFrame:
     """One row per variable of the reliability table, and leader-driven governance: its metric, the alpha measured
     on the two codings, the alpha the rate is solved to (`target_alpha`: `targets`, default the measured one), the
-    number of double-coded codes the rate is solved on (`calibration_codes`), whom the alpha compares
+    double-coded cases both codings report (`paired_cases`: alpha's cases; the rate is solved on their first-coding
+    codes), whom the alpha compares
     (`coders_in_error`: `coders`, or `reading`), the erring coder's rate (`coding_error_rate`) and the model's alpha
     at that rate (`model_alpha`: the calibration's check; for the derived collective efficiency and leader-driven
     governance, the alpha their recoded parts give, to hold against the measured one), and a note."""
@@ -176,7 +201,7 @@ def calibrate(
     coders = coders or reading(first, second, spec)[0]
     if coders not in (1, 2):
         raise UpgradingError(f"coders_in_error is 1 or 2 (whom the measured alpha compares); got {coders!r}")
-    a, _ = pair_up(first, second)
+    a, b = pair_up(first, second)
     checks = {"leader_driven": "nominal"}
     measured = measured_alphas(first, second) | measured_alphas(first, second, checks)
     size, seed = int(spec["calibration_cases"]), int(spec["calibration_seed"])
@@ -184,10 +209,11 @@ def calibrate(
     for variable, metric in (reliability_variables() | checks).items():
         row = {"variable": variable, "metric": metric, "measured_alpha": measured[variable]}
         if variable in recoded_variables():
-            codes = calibration_codes(a, [variable], size)[:, 0] if a[variable].notna().any() else np.array([])
-            row["calibration_codes"] = int(a[variable].notna().sum())
-            row["target_alpha"] = (targets or measured)[variable]
-            rates[variable], row["note"] = _solve(codes, row["target_alpha"], variable, metric, coders, seed)
+            paired = a[variable].notna() & b[variable].notna()
+            codes = calibration_codes(a[paired], [variable], size)[:, 0] if paired.any() else np.array([])
+            share = float(np.mean(a.loc[paired, variable].astype(str) != b.loc[paired, variable].astype(str)))
+            row |= {"paired_cases": int(paired.sum()), "target_alpha": (targets or measured)[variable]}
+            rates[variable], row["note"] = _solve(codes, row["target_alpha"], share, variable, metric, coders, seed)
             row["coding_error_rate"] = rates[variable]
             if len(codes):
                 row["model_alpha"] = model_alpha(codes, rates[variable], levels_of(variable), metric, coders, seed)
@@ -200,22 +226,22 @@ def calibrate(
             "note": note,
         }
     table = pd.DataFrame(rows).reindex(
-        columns=["variable", "metric", "measured_alpha", "target_alpha", "calibration_codes", "coders_in_error",
+        columns=["variable", "metric", "measured_alpha", "target_alpha", "paired_cases", "coders_in_error",
                  "coding_error_rate", "model_alpha", "note"]
     )  # fmt: skip
     table["coders_in_error"] = coders
-    table["calibration_codes"] = [("" if pd.isna(n) else int(n)) for n in table["calibration_codes"]]
+    table["paired_cases"] = [("" if pd.isna(n) else int(n)) for n in table["paired_cases"]]
     table["note"] = table["note"].fillna("")
     return table
 
 
-def _solve(codes: np.ndarray, target: float, variable: str, metric: str, coders: int, seed: int):
+def _solve(codes: np.ndarray, target: float, share: float, variable: str, metric: str, coders: int, seed: int):
     """`solve_rate`, or rate 0 with the reason where the measured alpha gives nothing to solve for."""
     if not len(codes):
-        return 0.0, "no double-coded case reports it in the first coding: its error is unknown, none assumed"
+        return 0.0, "no double-coded case is reported by both codings: its error is unknown, none assumed"
     if not np.isfinite(target):
-        return 0.0, "alpha undefined on the double-coded cases (one value observed): no coding error assumed"
-    return solve_rate(codes, target, levels_of(variable), metric, coders, seed)
+        return 0.0, "alpha undefined (one value observed on the cases both codings report): no coding error assumed"
+    return solve_rate(codes, target, levels_of(variable), metric, coders, seed, share)
 
 
 def derived_alpha(variable: str, first: pd.DataFrame, rates: dict, coders: int, size: int, seed: int) -> float:

@@ -161,25 +161,25 @@ def span_of(values: list[int]) -> str:
 
 def coding_error_model_reading(calibrations: pd.DataFrame, reason: str) -> str:
     """The erring coder that the measured alphas calibrate (`coding_error.calibrations`; the first `alpha_at` is the
-    measured point estimates): whom the alphas are read as comparing and why (`reason`), its rates, the
-    calibration's check and the derived variables' alphas; then the rates of each other calibration."""
+    measured point estimates): whom the alphas are read as comparing and why (`reason`), the rates solved to alpha,
+    the calibration's check, the derived variables' alphas, the rates of each other calibration, and every note of
+    a rate that could not be solved to its alpha."""
     at = list(dict.fromkeys(calibrations["alpha_at"]))
-    calibration = calibrations[calibrations["alpha_at"] == at[0]]
-    solved = calibration[calibration["coding_error_rate"].notna()]
-    coders = int(calibration["coders_in_error"].iloc[0])
+    solved = calibrations[calibrations["coding_error_rate"].notna() & (calibrations["note"] == "")]
+    coders = int(calibrations["coders_in_error"].iloc[0])
     whom = "two coders who each err independently" if coders == 2 else "one erring coder against the true codes"
-    low, high = solved.loc[solved["coding_error_rate"].idxmin()], solved.loc[solved["coding_error_rate"].idxmax()]
-    exact = calibrations[calibrations["coding_error_rate"].notna() & (calibrations["note"] == "")]
-    gap = (exact["model_alpha"] - exact["target_alpha"]).abs().max()
-    text = (
-        f"The measured alphas are read as {whom} (`coders_in_error = {coders}`: {reason}). They give an erring coder "
-        f"who moves a code one step with probability {low['coding_error_rate']:.3f} ({words(low['variable'])}) to "
-        f"{high['coding_error_rate']:.3f} ({words(high['variable'])}); wherever a rate was solved (no note) the "
-        f"model's alpha is within {gap:.4f} of the alpha it was solved to."
-    )
-    notes = solved[solved["note"] != ""]
-    if len(notes):
-        text += " " + " ".join(f"{words(r.variable)}: {r.note}." for r in notes.itertuples())
+    text = f"The measured alphas are read as {whom} (`coders_in_error = {coders}`: {reason})."
+    point = solved[solved["alpha_at"] == at[0]]
+    if len(point):
+        low, high = point.loc[point["coding_error_rate"].idxmin()], point.loc[point["coding_error_rate"].idxmax()]
+        gap = (solved["model_alpha"] - solved["target_alpha"]).abs().max()
+        text += (
+            f" Solved to the alphas, the erring coder moves a code one step with probability "
+            f"{low['coding_error_rate']:.3f} ({words(low['variable'])}) to {high['coding_error_rate']:.3f} "
+            f"({words(high['variable'])}); at every rate solved to an alpha, the model's alpha is within {gap:.4f} "
+            "of it."
+        )
+    calibration = calibrations[calibrations["alpha_at"] == at[0]]
     derived = calibration[calibration["variable"].isin(["collective_efficiency", "leader_driven"])]
     checks = [
         f"{words(r.variable)} {r.model_alpha:.3f} (measured: {r.measured_alpha:.3f})"
@@ -193,11 +193,16 @@ def coding_error_model_reading(calibrations: pd.DataFrame, reason: str) -> str:
             + ": how far the model's one-step moves reproduce what the coders did to them."
         )
     for other in at[1:]:
-        rates = calibrations[(calibrations["alpha_at"] == other)]["coding_error_rate"].dropna()
-        text += (
-            f" With every alpha at the {other} (a pessimistic scenario, all at once), the rates are "
-            f"{span(rates, '.3f')}."
-        )
+        rates = solved[solved["alpha_at"] == other]["coding_error_rate"]
+        if len(rates):
+            text += (
+                f" With every alpha at the {other} (a pessimistic scenario, all at once), the rates solved to alpha "
+                f"are {span(rates, '.3f')}."
+            )
+    unsolved = calibrations[calibrations["coding_error_rate"].notna() & (calibrations["note"] != "")]
+    for r in unsolved.itertuples():
+        rate = f"rate {r.coding_error_rate:.3f}"
+        text += f"\n- **Not solved to alpha**, {words(r.variable)} ({r.alpha_at}): {r.note}; {rate}."
     return text
 
 
@@ -220,16 +225,17 @@ def coding_error_reading(comparison: pd.DataFrame) -> str:
         ]
         lines.append(
             f"- **{n} cases, {scale:g} × the documented effects** ({int(cell['replicates'].min())} replicates), true "
-            f"codes → codes with error at the alphas' {calibrations[0]}: " + "; ".join(parts) + "."
+            f"codes → codes with error at the alphas' {calibrations[0]} (changes ± two paired Monte Carlo standard "
+            "errors): " + "; ".join(parts) + "."
         )
     for alpha_at in calibrations:
         lines.append(f"- **What the measured reliability costs, at the alphas' {alpha_at}**: " + _largest_loss(
             rows[rows["alpha_at"] == alpha_at]))  # fmt: skip
     lines.append(
         "Changes are paired differences on the same sheets, coded with and without error; a change within two Monte "
-        "Carlo standard errors is not told apart from none. Coding error attenuates the estimated slopes toward "
-        "zero: where it lowers the wrong verdicts of a neutral claim, that is the same attenuation, not a benefit of "
-        "error. The cost is that of the declared error model at the alphas named."
+        "Carlo standard errors is not told apart from none. Coding error is expected to attenuate the estimated "
+        "slopes toward zero: where it lowers the wrong verdicts of a neutral claim, that is attenuation, not a "
+        "benefit of error. The cost is that of the declared error model at the alphas named."
     )
     return "\n".join(lines)
 
