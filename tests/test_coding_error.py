@@ -399,3 +399,21 @@ def test_the_power_command_runs_the_coding_error_arm_and_refuses_bad_sheets_firs
     assert "p_right" not in refused.stdout  # refused before any replicate was run
     alone = run_cli("power", "--replicates", "3", "--coders-in-error", "2")
     assert alone.returncode == 2 and "--coders-in-error needs --coding-error" in alone.stderr
+
+
+def test_the_reliability_intervals_are_kept_for_notebook_07_and_recomputed_for_other_codings(tmp_path, monkeypatch):
+    """`reliability_table(..., cache=True)`: notebook 02 keeps its bootstrap intervals in data/interim/ and notebook
+    07 reads them (the same codings and resamples); changed codings or settings compute anew."""
+    first, second = _sheets()
+    monkeypatch.setattr(paths, "root", lambda: tmp_path)
+    made = reliability.reliability_table(first, second, n_boot=40, cache=True)
+    pd.testing.assert_frame_equal(made, reliability.reliability_table(first, second, n_boot=40))
+    assert len(list((tmp_path / "data" / "interim").glob("reliability-*.pickle"))) == 1
+    monkeypatch.setattr(reliability, "pair_up", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("computed anew")))
+    pd.testing.assert_frame_equal(reliability.reliability_table(first, second, n_boot=40, cache=True), made)
+    changed = second.copy()
+    changed.loc[changed.index[0], "joint_actions"] = 3 - int(changed.loc[changed.index[0], "joint_actions"])
+    with pytest.raises(RuntimeError, match="computed anew"):
+        reliability.reliability_table(first, changed, n_boot=40, cache=True)
+    with pytest.raises(RuntimeError, match="computed anew"):
+        reliability.reliability_table(first, second, n_boot=41, cache=True)

@@ -36,6 +36,14 @@ def package_digest() -> str:
     return digest.hexdigest()
 
 
+def frame_digest(frame) -> str | None:
+    """A data frame's identity in a key (None for None): its rows as CSV and its `attrs` (where a sheet came from)."""
+    if frame is None:
+        return None
+    text = frame.to_csv(index=False, lineterminator="\n") + json.dumps(frame.attrs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def key_of(name: str, settings: dict) -> str:
     """The key of a result: its name, its settings (JSON) and the package's digest."""
     text = json.dumps({"name": name, "settings": settings, "package": package_digest()}, sort_keys=True, default=str)

@@ -273,12 +273,14 @@ def calibrations(
     coders: int,
     n_boot: int = BOOTSTRAP_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
+    cache: bool = False,
 ) -> pd.DataFrame:
     """`calibrate` twice, the rows of each marked in a first column `alpha_at`: at the measured alphas, and with
     every recoded variable's alpha at the lower end of its 95% percentile bootstrap interval (notebook 02's, with
     the same resamples and seed): a pessimistic scenario, every variable at its low end at once, for a reader who
-    asks how much the cost depends on alphas measured on a few dozen double-coded cases."""
-    bounds = reliability_table(first, second, n_boot=n_boot, seed=seed).set_index("variable")["ci_low"]
+    asks how much the cost depends on alphas measured on a few dozen double-coded cases. `cache`: read notebook 02's
+    intervals from data/interim/ where it kept them (`reliability_table`)."""
+    bounds = reliability_table(first, second, n_boot=n_boot, seed=seed, cache=cache).set_index("variable")["ci_low"]
     tables = [
         calibrate(first, second, coders=coders).assign(alpha_at=AT_POINT),
         calibrate(first, second, coders=coders, targets=bounds.to_dict()).assign(alpha_at=AT_LOWER),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import interim
 from ..errors import UpgradingError
 from .codebook import Codebook, load_codebook
 from .settings import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
@@ -129,6 +130,7 @@ def reliability_table(
     n_boot: int = BOOTSTRAP_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
     level: float = 0.95,
+    cache: bool = False,
 ) -> pd.DataFrame:
     """Alpha per variable with a percentile bootstrap interval, plus exact agreement and disagreements.
 
@@ -136,7 +138,14 @@ def reliability_table(
     Where a coder did not report a variable, alpha uses the other values it has (Krippendorff's alpha handles
     missing values), exact agreement the pairs both coded, and `disagreements` counts a code against "not
     reported" as one; `not_reported` (only where there are any) counts the pairs with a code not reported.
+    With `cache`, a table already made from the same codings and settings by the same package is read from
+    data/interim/ (`upgrading.interim`): notebook 02 makes it, notebook 07 (the coding-error arm's intervals) and
+    the test suite's reruns read it.
     """
+    if cache:
+        key = {"sheets": [interim.frame_digest(first), interim.frame_digest(second)], "n_boot": n_boot}
+        key |= {"seed": seed, "level": level}
+        return interim.cached("reliability", key, lambda: reliability_table(first, second, n_boot, seed, level))
     a, b = pair_up(first, second)
     rng = np.random.default_rng(seed)
     n = len(a)

@@ -27,8 +27,6 @@ sensitivity, not a new test: no verdict, p-value or error rate is computed from 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -153,7 +151,7 @@ def robustness_table(
     from joblib import Parallel, delayed
 
     if cache:
-        key = {"sheets": [_digest(cases), _digest(second)], "n_resamples": n_resamples}
+        key = {"sheets": [interim.frame_digest(cases), interim.frame_digest(second)], "n_resamples": n_resamples}
         key |= {"choices": repr(choices), "register": repr(register)}  # None: the package's, in its digest
         return interim.cached(
             "robustness", key, lambda: robustness_table(cases, second, n_resamples, choices, register, n_jobs)
@@ -184,14 +182,6 @@ def robustness_table(
     table = table.sort_values("id", key=lambda ids: ids.map(order), kind="stable").reset_index(drop=True)
     table.attrs = attrs | {"missing": "; ".join(missing)}
     return table
-
-
-def _digest(cases: pd.DataFrame | None) -> str | None:
-    """The sheet's identity for the cache: its typed cases (CSV) and what it says about its source."""
-    if cases is None:
-        return None
-    text = cases.to_csv(index=False, lineterminator="\n") + json.dumps(cases.attrs, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def missing_outcome_codes(cases: pd.DataFrame) -> int:
