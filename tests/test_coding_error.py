@@ -304,7 +304,7 @@ def _run_design_notebook(repo, out_dir, **parameters):
     import subprocess
     import sys
 
-    settings = dict(replicates=3, cases=[50], effect_scales=[1.0], pooled_replicates=2, n_jobs=1)
+    settings = dict(replicates=3, cases=[50], effect_scales=[1.0], pooled_replicates=2, n_jobs=1, n_boot=100)
     settings |= dict(exhibit_dir=str(out_dir), **parameters)
     code = (
         "import sys, json, papermill; papermill.execute_notebook('notebooks/07_power.ipynb', sys.argv[1], "

@@ -33,8 +33,8 @@ from .settings import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 #: Rates scanned before the bisection: the model's alpha need not fall steadily with the rate (with two erring
 #: coders and the nominal metric it rises again past about 0.6), so the solution is the smallest rate that reaches
 #: the measured alpha, found between two neighbouring grid rates.
-RATE_GRID = np.linspace(0.0, 1.0, 21)
-BISECTION_STEPS = 16  # the rate to within 1e-6 inside a grid step, finer than the calibration can tell
+RATE_GRID = np.linspace(0.0, 1.0, 11)
+BISECTION_STEPS = 17  # the rate to within 1e-6 inside a grid step, finer than the calibration can tell
 NOT_RECODED = "not recoded: the group follows from the industry, as for the simulated second coder"
 #: The alphas an erring coder is calibrated to (`calibrations`): the measured point estimates, and a pessimistic
 #: scenario with every alpha at the lower end of its bootstrap interval at once.

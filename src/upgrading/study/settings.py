@@ -43,12 +43,12 @@ BOOTSTRAP_RESAMPLES = 2000
 POOLED_REPLICATES = 40
 POOLED_CASES = (50,)
 POOLED_EFFECT_SCALES = (1.0,)
-#: The design analysis's coding-error arm (notebook 07, `upgrading power --coding-error`): every replicate of the
-#: design cells chosen below (the study's own size, both effect scales) decided a second time as a coder who errs
-#: at the measured reliability would have coded it (`study.coding_error`). The same replicates as the no-pooling
-#: arm, so the cost of coding error is a paired difference on identical sheets.
+#: The design analysis's coding-error arm (notebook 07): every replicate of the design cells chosen below (the
+#: study's own size and the documented effects, the cell whose rates notebook 06 shows beside each claim) decided a
+#: second time as a coder who errs at the measured reliability would have coded it (`study.coding_error`). The
+#: same replicates as the no-pooling arm, so the cost of coding error is a paired difference on identical sheets.
 CODING_ERROR_CASES = (50,)
-CODING_ERROR_EFFECT_SCALES = (0.5, 1.0)
+CODING_ERROR_EFFECT_SCALES = (1.0,)
 #: Conventional target for the share of right verdicts (power), drawn as the grey line of the power curves.
 POWER_TARGET = 0.8
 #: Krippendorff's (2004) benchmarks for alpha: tentative conclusions from 0.667, reliable data from 0.8.
