@@ -316,7 +316,6 @@ def _run_design_notebook(repo, out_dir, **parameters):
     done = subprocess.run(
         [sys.executable, "-c", code, str(executed), json.dumps(settings)],
         cwd=repo, env={**__import__("os").environ, "PYTHONPATH": str(repo / "src")}, capture_output=True, text=True,
-        timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return executed.read_text(encoding="utf-8")

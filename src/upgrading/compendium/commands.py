@@ -261,7 +261,6 @@ def listed(values: tuple) -> str:
 
 
 def power(args: argparse.Namespace) -> int:
-    import pandas as pd
 
     from ..study import power
 
@@ -270,21 +269,10 @@ def power(args: argparse.Namespace) -> int:
         raise UpgradingError("--coders-in-error needs --coding-error: give the two codings whose alphas it reads")
     calibration = _calibration(args) if args.coding_error else None  # bad sheets refused before any replicate
     keep, keep_dir = (0, None) if not args.keep_replicates else _kept(args.keep_replicates)
-    raw = power.run(
-        replicates=args.replicates,
-        cases=args.cases,
-        effect_scales=args.effect_scales,
-        seed=args.seed,
-        n_jobs=args.jobs,
-        progress=not args.quiet,
-        keep=keep,
-        keep_dir=keep_dir,
-    )
+    raw = power.run(args.replicates, keep=keep, keep_dir=keep_dir, **_study(args))
     summary = power.summarise(raw)
     columns = ["scope", "kind", "n_cases", "effect_scale", "p_right", "mcse_right", "p_wrong", "p_inconclusive"]
-    shown = summary[columns + ["p_right_holm", "p_separated"]]
-    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.3f}".format):
-        print(shown.to_string(index=False))
+    _print_table(summary[columns + ["p_right_holm", "p_separated"]])
     if args.out:
         summary.to_csv(args.out, index=False, lineterminator="\n")
         print(f"wrote {args.out}")
@@ -295,6 +283,17 @@ def power(args: argparse.Namespace) -> int:
     if calibration is not None:
         _coding_error_arm(args, raw, calibration)
     return 0
+
+
+def _study(args: argparse.Namespace) -> dict:
+    """The design study's settings of `upgrading power` that every arm shares (cells, seed, workers, progress)."""
+    return {
+        "cases": args.cases,
+        "effect_scales": args.effect_scales,
+        "seed": args.seed,
+        "n_jobs": args.jobs,
+        "progress": not args.quiet,
+    }
 
 
 def _print_table(table) -> None:
@@ -313,15 +312,9 @@ def _pooled_arm(args: argparse.Namespace, raw) -> None:
         f"{listed(tuple(args.pooled_cases))} cases, effect scale(s) {listed(tuple(args.pooled_scales))}"
     )
     pooled = power_pooled.run_pooled(
-        replicates=args.pooled_replicates,
-        cases=args.cases,
-        effect_scales=args.effect_scales,
-        seed=args.seed,
-        pooled_cases=args.pooled_cases,
-        pooled_scales=args.pooled_scales,
-        n_jobs=args.jobs,
-        progress=not args.quiet,
-    )
+        replicates=args.pooled_replicates, pooled_cases=args.pooled_cases, pooled_scales=args.pooled_scales,
+        **_study(args),
+    )  # fmt: skip
     table = power_pooled.compare_pooling(raw, pooled)
     _print_table(table[table["scope"] == "all groups"].drop(columns=["scope", "p_not_estimable"]))
 
@@ -352,13 +345,7 @@ def _coding_error_arm(args: argparse.Namespace, raw, calibrated) -> None:
     for row in calibration[calibration["note"] != ""].itertuples():
         print(f"  {row.variable}: {row.note}")
     erring = power_coding_error.run_coding_error(
-        coding_error.coding_error_model(calibration),
-        replicates=args.replicates,
-        cases=args.cases,
-        effect_scales=args.effect_scales,
-        seed=args.seed,
-        n_jobs=args.jobs,
-        progress=not args.quiet,
+        coding_error.coding_error_model(calibration), args.replicates, **_study(args)
     )
     table = power_coding_error.compare_coding_error(raw, erring)
     columns = [
