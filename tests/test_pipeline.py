@@ -208,3 +208,72 @@ def test_kernels_get_their_environment_passed_and_the_callers_is_left_alone(tmp_
     assert dict(os.environ) == before
     printed = nbformat.read(notebook, 4).cells[0].outputs[0]["text"]
     assert printed.strip() == "UTC 0"
+
+
+def _compendium(tmp_path, monkeypatch, declared: dict[str, str]):
+    """A compendium in tmp_path whose registry declares one table exhibit per notebook ({exhibit: notebook})."""
+    from upgrading import paths
+    from upgrading.compendium import registry
+
+    monkeypatch.setattr(paths, "root", lambda: tmp_path)
+    monkeypatch.setattr(pipeline, "OUTPUT_DIRS", ("figures",))
+    text = "".join(
+        f'[[exhibit]]\nname = "{name}"\nkind = "table"\nnotebook = "{notebook}"\ncaption = "{name}."\n'
+        for name, notebook in declared.items()
+    )
+    monkeypatch.setattr(registry, "load", lambda: registry.parse(text))
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "figures").mkdir()
+
+
+def _writes(tmp_path, name, then="", sleep=0.0):
+    figures = str(tmp_path / "figures")
+    return new_code_cell(
+        "import time\nfrom pathlib import Path\n"
+        f"for suffix in ('csv', 'md'):\n    Path({figures!r}, f'{name}.{{suffix}}').write_text('{name} new\\n')\n"
+        f"time.sleep({sleep})\n{then}"
+    )
+
+
+def test_notebooks_run_side_by_side_and_a_failure_undoes_only_its_own_exhibits(tmp_path, monkeypatch):
+    """Two kernels at once: 01 succeeds, 02 fails while 01 runs (its exhibit is restored, 01's is kept), and 03,
+    which would start after the failure, never starts."""
+    _compendium(tmp_path, monkeypatch, {"one": "01_one.ipynb", "two": "02_two.ipynb", "three": "03_three.ipynb"})
+    for name in ("one", "two", "three"):
+        for suffix in ("csv", "md"):
+            (tmp_path / "figures" / f"{name}.{suffix}").write_text(f"{name} old\n")
+    notebooks = {
+        "01_one": [_writes(tmp_path, "one", sleep=4.0)],  # still running when 02 fails
+        "02_two": [_writes(tmp_path, "two", then="raise ValueError('two fails')")],
+        "03_three": [_writes(tmp_path, "three")],
+    }
+    before = {}
+    for stem, cells in notebooks.items():
+        path = tmp_path / "notebooks" / f"{stem}.ipynb"
+        nbformat.write(new_notebook(cells=cells), path)
+        before[stem] = path.read_bytes()
+    with pytest.raises(UpgradingError, match=r"02_two.ipynb failed in cell 0.*ValueError: two fails"):
+        pipeline.run(jobs=2, progress=False, echo=lambda _: None)
+    figures = tmp_path / "figures"
+    assert (figures / "one.csv").read_text() == "one new\n"  # 01 ran beside 02 and succeeded: kept
+    assert (figures / "two.csv").read_text() == "two old\n"  # 02 failed: restored
+    assert (figures / "three.csv").read_text() == "three old\n"  # 03 never started
+    assert (tmp_path / "notebooks" / "01_one.ipynb").read_bytes() != before["01_one"]  # executed, written
+    for stem in ("02_two", "03_three"):
+        assert (tmp_path / "notebooks" / f"{stem}.ipynb").read_bytes() == before[stem]
+    assert not [p for p in figures.iterdir() if p.name.startswith(".")]  # no partial file left behind
+
+
+def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time(tmp_path, monkeypatch):
+    _compendium(tmp_path, monkeypatch, {"one": "01_one.ipynb", "two": "02_two.ipynb"})
+    for stem, name in (("01_one", "one"), ("02_two", "two")):
+        cell = _writes(tmp_path, name, then=f"print('{name}', sum(range(10)))")
+        nbformat.write(new_notebook(cells=[cell]), tmp_path / "notebooks" / f"{stem}.ipynb")
+    written = []
+    for jobs in (1, 2):
+        results = pipeline.run(jobs=jobs, progress=False, echo=lambda _: None)
+        assert [r.notebook for r in results] == ["01_one.ipynb", "02_two.ipynb"]
+        written.append({p.name: p.read_bytes() for p in (tmp_path / "notebooks").iterdir()})
+    assert written[0] == written[1]
+    with pytest.raises(UpgradingError, match="at least 1"):
+        pipeline.run(jobs=0)

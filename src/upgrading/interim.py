@@ -61,8 +61,7 @@ def cached(name: str, settings: dict, compute: Callable[[], object]):
     result = compute()
     folder.mkdir(parents=True, exist_ok=True)
     for older in folder.glob(f"{name}-*.pickle"):
-        older.unlink()
-    partial = target.with_suffix(".partial")
-    partial.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-    partial.replace(target)
+        if older != target:
+            older.unlink(missing_ok=True)  # (notebooks run side by side may clean up the same file)
+    paths.replace_atomically(target, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     return result

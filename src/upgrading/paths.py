@@ -12,6 +12,8 @@ rewritten only when its bytes change, so a rerun touches nothing.
 
 from __future__ import annotations
 
+import os
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -83,5 +85,25 @@ def write_output(path: str | Path, data: bytes | str, *, raw: bool = False) -> P
     if path.exists() and path.read_bytes() == payload:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(payload)
+    return replace_atomically(path, payload)
+
+
+#: The suffix of a file still being written (`replace_atomically`): not an output yet.
+PARTIAL = ".partial"
+
+
+def is_partial(path: Path) -> bool:
+    """Is this a file that `replace_atomically` is still writing?"""
+    return path.name.startswith(".") and path.name.endswith(PARTIAL)
+
+
+def replace_atomically(path: Path, payload: bytes) -> Path:
+    """Write `payload` to a temporary file beside `path`, then rename it over `path`: a reader (another notebook run
+    at the same time, a snapshot of the output folders) sees the old bytes or the new ones, never a part."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}{PARTIAL}")
+    try:
+        partial.write_bytes(payload)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path

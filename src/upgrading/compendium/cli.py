@@ -16,6 +16,10 @@ from . import commands
 from .commands import listed
 
 EXIT_USER_ERROR = 2
+#: Notebooks `upgrading run` runs at once by default: two kernels keep two cores busy (a notebook's single-threaded
+#: steps interleave with another's). Nothing a run writes depends on it: each kernel's environment is fixed and
+#: every result is a function of its inputs and seeds alone.
+RUN_JOBS = 2
 
 
 def _number_list(text: str, kind: type = int) -> list:
@@ -36,9 +40,9 @@ def _add_run(sub) -> None:
     run = sub.add_parser(
         "run",
         help="execute the numbered notebooks in order, writing every exhibit",
-        description="Execute notebooks/NN_*.ipynb in number order with papermill, in place. "
-        "A failing notebook stops the run and leaves its committed copy and "
-        "exhibits untouched.",
+        description="Execute notebooks/NN_*.ipynb with papermill, in place, started in number order, "
+        "two at a time by default. A failing notebook stops the run (no further notebook starts) and leaves "
+        "its committed copy and exhibits untouched.",
     )
     run.add_argument(
         "--only",
@@ -48,6 +52,14 @@ def _add_run(sub) -> None:
     )
     run.add_argument("--kernel", default=None, help="Jupyter kernel to use (default: python3 of this environment)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=RUN_JOBS,
+        metavar="N",
+        help="notebooks run at once, each in its own kernel, started in number order (default: %(default)s); "
+        "nothing written depends on it; 1 runs them one after another",
+    )
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     run.add_argument(
         "--coding", metavar="PATH", help="run every notebook on this coding sheet (CSV or .xlsx), after validating it"

@@ -72,7 +72,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {line}")
     start = time.perf_counter()
     results = pipeline.run(
-        only=only, parameters=parameters, kernel=args.kernel, debug=args.debug, progress=not args.quiet
+        only=only,
+        parameters=parameters,
+        kernel=args.kernel,
+        debug=args.debug,
+        progress=not args.quiet,
+        jobs=args.jobs,
     )
     exhibits = sum(len(r.exhibits) for r in results)
     print(f"ran {len(results)} notebooks in {time.perf_counter() - start:.1f} s; {exhibits} exhibits written")

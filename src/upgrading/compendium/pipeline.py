@@ -213,20 +213,32 @@ def coalesce_streams(outputs: list) -> list:
 
 def _snapshot() -> dict[Path, bytes]:
     folders = [paths.root() / folder for folder in OUTPUT_DIRS]
-    return {p: p.read_bytes() for d in folders if d.exists() for p in d.rglob("*") if p.is_file()}
+    files = (p for d in folders if d.exists() for p in d.rglob("*") if not paths.is_partial(p))
+    return {p: data for p in files if (data := _bytes(p)) is not None}
 
 
-def _figures(snapshot: dict[Path, bytes]) -> dict[str, bytes]:
-    """The files of a snapshot under figures/, by repository-relative path."""
-    return {paths.relative(p): data for p, data in snapshot.items() if p.is_relative_to(paths.FIGURES)}
+def _bytes(path: Path) -> bytes | None:
+    """A file's bytes, or None where it is not a file (any more: a notebook run beside may have just replaced it)."""
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except FileNotFoundError:
+        return None
 
 
-def _restore(before: dict[Path, bytes]) -> None:
+def _figures(snapshot: dict[Path, bytes], leave_out: frozenset[Path] = frozenset()) -> dict[str, bytes]:
+    """The files of a snapshot under figures/, by repository-relative path (without those in `leave_out`)."""
+    figures = paths.FIGURES
+    return {paths.relative(p): data for p, data in snapshot.items() if p.is_relative_to(figures) and p not in leave_out}
+
+
+def _restore(before: dict[Path, bytes], leave_out: frozenset[Path] = frozenset()) -> None:
+    """Put the output folders back as they were in `before`, except the files in `leave_out` (the exhibits of
+    notebooks that ran at the same time, which are theirs to keep or restore)."""
     now = _snapshot()
-    for p in now.keys() - before.keys():
+    for p in now.keys() - before.keys() - leave_out:
         p.unlink()
     for p, data in before.items():
-        if now.get(p) != data:
+        if p not in leave_out and now.get(p) != data:
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(data)
 
@@ -257,60 +269,106 @@ def _failure_message(notebook: Path, error: Exception) -> str:
     )
 
 
-def execute(
-    notebook: Path, parameters: dict | None = None, kernel: str | None = None, debug: bool = False
-) -> NotebookResult:
-    """Execute one notebook in place; on any failure raise UpgradingError and leave every file as it was."""
+def _declared(notebook: Path, parameters: dict | None) -> dict:
+    """The parameters the notebook declares (papermill passes no others)."""
     import papermill
 
     declared = papermill.inspect_notebook(str(notebook))
-    parameters = {k: v for k, v in (parameters or {}).items() if k in declared}
-    before = _snapshot()
-    start = time.perf_counter()
+    return {k: v for k, v in (parameters or {}).items() if k in declared}
+
+
+def _kernel_run(notebook: Path, parameters: dict, kernel: str | None) -> nbformat.NotebookNode:
+    """Execute a notebook into a temporary file and return it normalised, with the stderr rule applied; the
+    committed notebook is not touched. Runs in a worker thread when notebooks run side by side."""
+    import papermill
+
     with tempfile.TemporaryDirectory(prefix="upgrading-run-") as tmp:
         out = Path(tmp) / notebook.name
-        try:
-            papermill.execute_notebook(
-                str(notebook),
-                str(out),
-                parameters=parameters or {},
-                kernel_name=kernel or "python3",
-                cwd=str(notebook.parent),
-                progress_bar=False,
-                log_output=False,
-                record_timing=False,
-                # ipykernel warns on every start that loopback TCP is unencrypted; errors still show.
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                kernel_manager_class=kernel_manager({**os.environ, **kernel_environment()}),
-            )
-        except Exception as error:  # every failure is reported the same way, after restoring outputs
-            _restore(before)
-            if debug:
-                raise
-            raise UpgradingError(_failure_message(notebook, error)) from None
-        try:
-            nb = normalise(strip_stderr(nbformat.read(out, as_version=4), notebook.name))
-        except StrayStderr:
-            _restore(before)
+        papermill.execute_notebook(
+            str(notebook),
+            str(out),
+            parameters=parameters,
+            kernel_name=kernel or "python3",
+            cwd=str(notebook.parent),
+            progress_bar=False,
+            log_output=False,
+            record_timing=False,
+            # ipykernel warns on every start that loopback TCP is unencrypted; errors still show.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            kernel_manager_class=kernel_manager({**os.environ, **kernel_environment()}),
+        )
+        return normalise(strip_stderr(nbformat.read(out, as_version=4), notebook.name))
+
+
+@dataclass
+class _Started:
+    """A notebook being run: its output folders as they were when it started, the notebooks that ran at some time
+    while it did (`beside`), and its start time."""
+
+    notebook: Path
+    before: dict[Path, bytes]
+    beside: set[str]
+    start: float
+
+    @classmethod
+    def now(cls, notebook: Path, beside: set[str]) -> _Started:
+        return cls(notebook, _snapshot(), set(beside), time.perf_counter())
+
+    def others_files(self) -> frozenset[Path]:
+        """The registered exhibits of the notebooks run beside this one."""
+        if not self.beside:
+            return frozenset()
+        from . import registry
+
+        owners = registry.load().owners()
+        return frozenset(paths.root() / file for file, owner in owners.items() if owner in self.beside)
+
+
+def _finish(started: _Started, outcome, parameters: dict, debug: bool) -> NotebookResult:
+    """Check and write one executed notebook (`outcome()` gives it, or raises the run's error); on any failure
+    restore this notebook's outputs and raise UpgradingError (with `debug`, the original error)."""
+    notebook, others = started.notebook, started.others_files()
+    try:
+        nb = outcome()
+    except StrayStderr:
+        _restore(started.before, others)
+        raise
+    except Exception as error:  # every failure is reported the same way, after restoring outputs
+        _restore(started.before, others)
+        if debug:
             raise
+        raise UpgradingError(_failure_message(notebook, error)) from None
     exhibits: list[str] = []
     if notebook.parent.resolve() == paths.NOTEBOOKS.resolve():
         from . import registry, verify
 
         problems = registry.load().check_run(
-            notebook.name, verify.effective_parameters(notebook, parameters), _figures(before), _figures(_snapshot())
+            notebook.name,
+            verify.effective_parameters(notebook, parameters),
+            _figures(started.before, others),
+            _figures(_snapshot(), others),
         )
         if problems:
-            _restore(before)
+            _restore(started.before, others)
+            beside = f" (run beside {', '.join(sorted(started.beside))})" if started.beside else ""
             raise UpgradingError(
-                "; ".join(problems) + f". Declare every exhibit once in {registry.REGISTRY_FILE}. "
+                "; ".join(problems) + f"{beside}. Declare every exhibit once in {registry.REGISTRY_FILE}. "
                 "The committed notebook and its exhibits are unchanged."
             )
         nbformat.write(nb, notebook)
         exhibits = verify.record(notebook, parameters)  # the manifest is written here, never by hand
     else:
         nbformat.write(nb, notebook)
-    return NotebookResult(notebook.name, time.perf_counter() - start, exhibits)
+    return NotebookResult(notebook.name, time.perf_counter() - started.start, exhibits)
+
+
+def execute(
+    notebook: Path, parameters: dict | None = None, kernel: str | None = None, debug: bool = False
+) -> NotebookResult:
+    """Execute one notebook in place; on any failure raise UpgradingError and leave every file as it was."""
+    parameters = _declared(notebook, parameters)
+    started = _Started.now(notebook, set())
+    return _finish(started, lambda: _kernel_run(notebook, parameters, kernel), parameters, debug)
 
 
 def run(
@@ -320,20 +378,61 @@ def run(
     debug: bool = False,
     progress: bool = True,
     echo=print,
+    jobs: int = 1,
 ) -> list[NotebookResult]:
-    """Run the selected notebooks in number order; stop at the first failure."""
+    """Run the selected notebooks, starting them in number order, up to `jobs` at once (each in its own kernel);
+    after a failure no further notebook starts, those already running finish, and the first failure is raised.
+
+    With `jobs` > 1, a notebook's check that it wrote only its own exhibits leaves out the exhibits of the
+    notebooks that ran beside it (they are checked by their own notebook's run): `jobs=1` checks every file.
+    """
     import matplotlib.font_manager  # noqa: F401  builds the font cache here, not as kernel output
     from tqdm import tqdm
 
     notebooks = select(discover(), only)
     if not notebooks:
         raise UpgradingError("there are no numbered notebooks (NN_name.ipynb) in notebooks/")
-    results: list[NotebookResult] = []
-    bar = tqdm(notebooks, unit="notebook", disable=not progress, file=sys.stderr, leave=False)
-    for nb in bar:
-        bar.set_description(nb.name)
-        result = execute(nb, parameters, kernel, debug)
-        results.append(result)
-        (tqdm.write if progress else echo)(result.summary())
+    if jobs < 1:
+        raise UpgradingError(f"the number of notebooks run at once must be at least 1, not {jobs}")
+    bar = tqdm(total=len(notebooks), unit="notebook", disable=not progress, file=sys.stderr, leave=False)
+    results, failures = _run_side_by_side(notebooks, parameters or {}, kernel, debug, jobs, bar, echo, progress)
     bar.close()
-    return results
+    if failures:
+        raise failures[0]
+    return sorted(results, key=lambda r: r.notebook)
+
+
+def _run_side_by_side(notebooks, parameters, kernel, debug, jobs, bar, echo, progress):
+    """Start notebooks in order while fewer than `jobs` run and none has failed; check and write each as it
+    ends (in this thread, so the manifest and the checks see one notebook at a time)."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    queue, running, results, failures = list(notebooks), {}, [], []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while running or (queue and not failures):
+            while queue and not failures and len(running) < jobs:
+                notebook = queue.pop(0)
+                started = _Started.now(notebook, {other.notebook.name for other, _ in running.values()})
+                for other, _ in running.values():
+                    other.beside.add(notebook.name)
+                declared = _declared(notebook, parameters)
+                running[pool.submit(_kernel_run, notebook, declared, kernel)] = (started, declared)
+            bar.set_description(", ".join(s.notebook.name for s, _ in running.values()))
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: running[f][0].notebook.name):
+                started, declared = running.pop(future)
+                try:
+                    result = _finish(started, future.result, declared, debug)
+                except UpgradingError as error:
+                    failures.append(error)
+                    continue
+                results.append(result)
+                bar.update()
+                (_tqdm_write if progress else echo)(result.summary())
+    return results, failures
+
+
+def _tqdm_write(text: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(text)
