@@ -217,6 +217,29 @@ def test_results_do_not_depend_on_chunks_workers_or_other_cells():
     assert not one["verdict"].equals(other_seed["verdict"])
 
 
+def test_cells_are_kept_one_by_one_and_a_study_reads_the_cells_it_shares_with_an_earlier_run(tmp_path, monkeypatch):
+    """`cache=True`: the design cell at a sheet's size (notebook 06) is one of the full study's cells (notebook 07),
+    read back, not run again; the study read from cells equals the study run at once, attrs included."""
+    from upgrading import interim, paths
+
+    monkeypatch.setattr(paths, "root", lambda: tmp_path)
+    small = dict(replicates=6, effect_scales=[1.0], seed=99, progress=False)
+    at_once = power.run(cases=[30, 40], **small)
+    power.run(cases=[40], **small, cache=True)  # the cell at a sheet's size, kept
+    ran = []
+    original = power._run_cells
+    monkeypatch.setattr(power, "_run_cells", lambda cells, **kw: ran.append(cells) or original(cells, **kw))
+    from_cells = power.run(cases=[30, 40], **small, cache=True)
+    assert ran == [[power.DesignCell(30, 1.0)]]  # only the cell not kept before
+    pd.testing.assert_frame_equal(from_cells, at_once)
+    assert from_cells.attrs == at_once.attrs == {"root_seed": 99}
+    pd.testing.assert_frame_equal(power.run(cases=[30, 40], **small, cache=True), at_once)
+    assert len(ran) == 1  # everything read back
+    kept = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "interim").glob("*.pickle"))
+    assert kept == ["power_n30_scale1", "power_n40_scale1"]
+    assert interim.lookup("power_n40_scale1", {"replicates": 7, "cell": [40, 1.0], "seed": 99}) is None
+
+
 def test_statistics_solved_only_as_far_as_verdicts_need_give_the_verdicts_of_the_solved_ones():
     """The design analysis leaves a penalised statistic at its upper bound where that bound already decides its
     test; on 120 replicates (mostly Jeffreys-penalised fits) every raw and Holm verdict of every claim of the

@@ -53,14 +53,29 @@ def key_of(name: str, settings: dict) -> str:
 def cached(name: str, settings: dict, compute: Callable[[], object]):
     """`compute()`, or what an earlier call with the same name, settings and package stored; a new result
     replaces the older ones of the same name, so the folder holds one per name."""
-    folder = paths.DATA_INTERIM
-    target = folder / f"{name}-{key_of(name, settings)}.pickle"
-    if target.exists():
-        with target.open("rb") as stored:
-            return pickle.load(stored)
-    result = compute()
-    folder.mkdir(parents=True, exist_ok=True)
-    for older in folder.glob(f"{name}-*.pickle"):
+    found = lookup(name, settings)
+    return found if found is not None else store(name, settings, compute())
+
+
+def _target(name: str, settings: dict) -> Path:
+    return paths.DATA_INTERIM / f"{name}-{key_of(name, settings)}.pickle"
+
+
+def lookup(name: str, settings: dict):
+    """What an earlier `store` (or `cached`) kept under this name, settings and package; None if nothing."""
+    target = _target(name, settings)
+    if not target.exists():
+        return None
+    with target.open("rb") as stored:
+        return pickle.load(stored)
+
+
+def store(name: str, settings: dict, result):
+    """Keep `result` under this name, settings and package, replacing the older results of the same name; return
+    it."""
+    target = _target(name, settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for older in target.parent.glob(f"{name}-*.pickle"):
         if older != target:
             older.unlink(missing_ok=True)  # (notebooks run side by side may clean up the same file)
     paths.replace_atomically(target, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))

@@ -265,18 +265,11 @@ def run(
     Chunks go to joblib workers in a fixed order and come back in that order; `n_jobs` and `chunk_size` change
     how fast, never what. Use `joblib.parallel_config(backend=...)` to run on a cluster. With `keep` and
     `keep_dir`, the first `keep` replicates of every cell are written as coding sheets with the verdicts the
-    study gave them (`write_kept`). With `cache`, a study already run with the same settings and the same package
-    is read from `data/interim/` (see `upgrading.interim`) instead of being run again; `cache_name` keeps the
-    results of another setting (one design cell, say) beside the full study's instead of replacing them. With
+    study gave them (`write_kept`). With `cache`, each design cell already run with the same replicates, seed and
+    package is read from `data/interim/` (see `upgrading.interim`) instead of being run again (`_cached_cells`);
+    `cache_name` keeps another arm's cells (with coding error, say) beside the study's. With
     `coding_error`, every replicate is decided as the erring coder would have coded it (`coding_error`).
     """
-    settings = {"replicates": replicates, "cases": list(cases), "effect_scales": list(effect_scales), "seed": seed}
-    if coding_error is not None:
-        settings["coding_error"] = coding_error
-    if cache and not keep:
-        return interim.cached(cache_name, settings, lambda: run(**settings, n_jobs=n_jobs, progress=progress))
-    from joblib import Parallel, delayed
-
     if replicates < 1:
         raise UpgradingError(f"replicates must be at least 1, not {replicates}")
     if any(int(n) < MIN_CASES for n in cases):
@@ -285,15 +278,49 @@ def run(
         )
     if keep and keep_dir is None:
         raise UpgradingError("keeping replicates needs a folder to write them to")
+    cells = design_cells(cases, effect_scales)
+    study = dict(replicates=replicates, seed=seed, n_jobs=n_jobs, chunk_size=chunk_size, progress=progress,
+                 coding_error=coding_error)  # fmt: skip
+    if cache and not keep:
+        rows = _cached_cells(cells, cache_name, study)
+    else:
+        rows = _run_cells(cells, **study, keep=keep, keep_dir=keep_dir)
+    raw = label(rows)
+    raw.attrs["root_seed"] = seed  # whose replicates these are, for a comparison of two runs' replicates
+    return raw
+
+
+def _run_cells(cells, replicates, seed, n_jobs, chunk_size, progress, coding_error, keep=0, keep_dir=None):
+    """Every replicate's verdicts in these design cells (unlabelled rows, in `collect`'s order)."""
+    from joblib import Parallel, delayed
+
     tasks = [
         (cell, cell.seeds(seed, start, min(chunk_size, replicates - start)), start, keep, coding_error)
-        for cell in design_cells(cases, effect_scales)
+        for cell in cells
         for start in range(0, replicates, chunk_size)
     ]
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(run_chunk)(*task) for task in tasks)
-    raw = label(collect(jobs, [task[0] for task in tasks], "power study", progress, keep_dir))
-    raw.attrs["root_seed"] = seed  # whose replicates these are, for a comparison of two runs' replicates
-    return raw
+    return collect(jobs, [task[0] for task in tasks], "power study", progress, keep_dir)
+
+
+def _cached_cells(cells: list[DesignCell], cache_name: str, study: dict) -> pd.DataFrame:
+    """`_run_cells`, each design cell kept in data/interim/ on its own (`<cache_name>_<cell>`): a cell's replicates
+    depend only on the root seed, the cell and their index, so a run that shares a cell with an earlier one (the
+    design cell at a sheet's size, notebook 06's, and the full study, notebook 07's) reads it instead of running
+    it again, and only the missing cells are run (together, so their chunks share the workers)."""
+    keys = {
+        cell: {"replicates": study["replicates"], "cell": [cell.n_cases, cell.effect_scale], "seed": study["seed"]}
+        | ({"coding_error": study["coding_error"]} if study["coding_error"] is not None else {})
+        for cell in cells
+    }
+    found = {cell: interim.lookup(f"{cache_name}_{cell.name}", keys[cell]) for cell in cells}
+    missing = [cell for cell in cells if found[cell] is None]
+    if missing:
+        fresh = _run_cells(missing, **study)
+        for cell in missing:
+            in_cell = (fresh["n_cases"] == cell.n_cases) & (fresh["effect_scale"] == cell.effect_scale)
+            found[cell] = interim.store(f"{cache_name}_{cell.name}", keys[cell], fresh[in_cell].reset_index(drop=True))
+    return _ordered(pd.concat([found[cell] for cell in cells], ignore_index=True))
 
 
 def collect(jobs, cells: list[DesignCell], desc: str, progress: bool, keep_dir=None) -> pd.DataFrame:
@@ -305,7 +332,12 @@ def collect(jobs, cells: list[DesignCell], desc: str, progress: bool, keep_dir=N
         frames.append(rows)
         for index, sheet, verdicts in kept:
             write_kept(keep_dir, cell, index, sheet, verdicts)
-    raw = pd.concat(frames, ignore_index=True)
+    return _ordered(pd.concat(frames, ignore_index=True))
+
+
+def _ordered(raw: pd.DataFrame) -> pd.DataFrame:
+    """The study's rows in its fixed order: design cell (cases, then effect scale), claim in study order,
+    replicate."""
     order = {c.id: k for k, c in enumerate(claims_studied())}
     return raw.sort_values(
         ["n_cases", "effect_scale", "claim", "replicate"],
@@ -449,12 +481,13 @@ def rates_by_claim(summary: pd.DataFrame, register: Register, n_cases: int, effe
 
 def rates_at_sheet_size(register: Register, n_cases: int, replicates: int = REPLICATES, seed: int = SEED):
     """`rates_by_claim` at a sheet's own number of cases and the documented effect sizes: the design analysis's
-    replicates of that one cell (the same as the full study's where it has the cell), kept in data/interim/ beside
-    the full study's. A sheet too small for a design cell gets no rates, and each row says why."""
+    replicates of that one cell (the same as the full study's where it has the cell), kept in data/interim/ as one
+    of the study's cells, so the full study reads it back. A sheet too small for a design cell gets no rates, and
+    each row says why."""
     if n_cases < MIN_CASES:
         empty = rates_by_claim(pd.DataFrame(columns=[*CELL_KEYS, "replicates", *CLAIM_RATES]), register, n_cases)
         return empty.assign(design_note=f"no design rates: the design analysis needs at least {MIN_CASES} cases")
-    raw = run(replicates, (n_cases,), (1.0,), seed, progress=False, cache=True, cache_name="power_at_sheet_size")
+    raw = run(replicates, (n_cases,), (1.0,), seed, progress=False, cache=True)
     return rates_by_claim(summarise(raw), register, n_cases, 1.0)
 
 
