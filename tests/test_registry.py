@@ -166,3 +166,20 @@ def test_sheets_must_name_sheet_parameters():
         registry.parse(bad)
     with pytest.raises(UpgradingError, match="got \\['second_coder'\\]"):
         registry.parse(bad.replace('"second_coder"', '["second_coder"]'))
+
+
+def test_run_order_declares_notebooks_that_exist_and_puts_them_first(monkeypatch):
+    """`[run] start_first`: started before the others when notebooks run side by side; a name that writes no
+    exhibit (a renumbered notebook, a typo) or another key is refused."""
+    from upgrading.compendium import pipeline
+
+    reg = registry.parse('[run]\nstart_first = ["02_b.ipynb"]\n' + SMALL)
+    assert reg.start_first == ("02_b.ipynb",)
+    with pytest.raises(UpgradingError, match=r"start_first must list notebooks that write exhibits; got \['09_x"):
+        registry.parse('[run]\nstart_first = ["09_x.ipynb"]\n' + SMALL)
+    with pytest.raises(UpgradingError, match=r"\[run\]: unknown last"):
+        registry.parse('[run]\nlast = ["02_b.ipynb"]\n' + SMALL)
+    notebooks = pipeline.discover()
+    order = [nb.name for nb in pipeline._start_order(notebooks)]
+    assert order[: len(registry.load().start_first)] == list(registry.load().start_first)
+    assert sorted(order) == [nb.name for nb in notebooks] and order[1:] == sorted(order[1:])

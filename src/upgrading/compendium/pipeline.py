@@ -380,8 +380,9 @@ def run(
     echo=print,
     jobs: int = 1,
 ) -> list[NotebookResult]:
-    """Run the selected notebooks, starting them in number order, up to `jobs` at once (each in its own kernel);
-    after a failure no further notebook starts, those already running finish, and the first failure is raised.
+    """Run the selected notebooks, up to `jobs` at once (each in its own kernel), started in number order (with
+    `jobs` > 1, those the registry declares `start_first` before the others); after a failure no further notebook
+    starts, those already running finish, and the first failure is raised.
 
     With `jobs` > 1, a notebook's check that it wrote only its own exhibits leaves out the exhibits of the
     notebooks that ran beside it (they are checked by their own notebook's run): `jobs=1` checks every file.
@@ -394,12 +395,25 @@ def run(
         raise UpgradingError("there are no numbered notebooks (NN_name.ipynb) in notebooks/")
     if jobs < 1:
         raise UpgradingError(f"the number of notebooks run at once must be at least 1, not {jobs}")
+    if jobs > 1:
+        notebooks = _start_order(notebooks)
     bar = tqdm(total=len(notebooks), unit="notebook", disable=not progress, file=sys.stderr, leave=False)
     results, failures = _run_side_by_side(notebooks, parameters or {}, kernel, debug, jobs, bar, echo, progress)
     bar.close()
     if failures:
         raise failures[0]
     return sorted(results, key=lambda r: r.notebook)
+
+
+def _start_order(notebooks: list[Path]) -> list[Path]:
+    """The compendium's notebooks declared `start_first` in the registry (the longest), then the others in number
+    order."""
+    from . import registry
+
+    first = registry.load().start_first
+    if not all(nb.parent.resolve() == paths.NOTEBOOKS.resolve() for nb in notebooks):
+        return notebooks
+    return [nb for nb in notebooks if nb.name in first] + [nb for nb in notebooks if nb.name not in first]
 
 
 def _run_side_by_side(notebooks, parameters, kernel, debug, jobs, bar, echo, progress):

@@ -56,6 +56,8 @@ class Exhibit:
 @dataclass(frozen=True)
 class Registry:
     exhibits: tuple[Exhibit, ...]
+    #: notebooks started before the others when notebooks run side by side (`[run] start_first`)
+    start_first: tuple[str, ...] = ()
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(file, notebook, caption) of every registered file, in registry order."""
@@ -168,9 +170,17 @@ def parse(text: str) -> Registry:
                     "comes from exactly one notebook"
                 )
             seen[file] = exhibit.notebook
+    start_first = data.get("run", {}).get("start_first", [])
+    notebooks = {exhibit.notebook for exhibit in exhibits}
+    if not isinstance(start_first, list) or not set(start_first) <= notebooks:
+        problems.append(f"[run] start_first must list notebooks that write exhibits; got {start_first!r}")
+        start_first = []
+    unknown_run = sorted(data.get("run", {}).keys() - {"start_first"})
+    if unknown_run:
+        problems.append(f"[run]: unknown {', '.join(unknown_run)}")
     if problems:
         raise UpgradingError(f"{REGISTRY_FILE} is inconsistent:\n  " + "\n  ".join(problems))
-    return Registry(tuple(exhibits))
+    return Registry(tuple(exhibits), tuple(start_first))
 
 
 @cache
