@@ -171,3 +171,29 @@ def test_pooled_arm_uses_the_same_replicates():
     assert "30 cases" in narrative_design.pooling_power_reading(table)
     with pytest.raises(Exception, match="not in the study's design"):
         power_pooled.run_pooled(replicates=1, cases=[30], effect_scales=[1.0], pooled_cases=[50], progress=False)
+
+
+def test_kept_fits_are_read_back_equal_and_only_for_the_same_sheet_and_settings(cases, tmp_path, monkeypatch):
+    """`pooled_fits(cache=True)` (notebooks 04, 05 and 07): a fit read from data/interim/ equals a fresh one; another
+    sheet or other settings fit again."""
+    from upgrading import interim, paths
+
+    monkeypatch.setattr(paths, "root", lambda: tmp_path)
+    forms = ["product_upgrading"]
+    fresh = pooling.pooled_fits(cases, forms, fast=True)["product_upgrading"]
+    kept = pooling.pooled_fits(cases, forms, fast=True, cache=True)["product_upgrading"]
+    calls = []
+    monkeypatch.setattr(pooling, "fit_form", lambda *a, **k: calls.append(a) or fresh)
+    read = pooling.pooled_fits(cases, forms, settings=pooling.FAST_SETTINGS, cache=True)["product_upgrading"]
+    assert not calls  # read back: fast=True and settings=FAST are the same settings
+    for fit in (kept, read):
+        pd.testing.assert_frame_equal(fit.result.posterior_summary(), fresh.result.posterior_summary())
+        assert (fit.form, fit.cases, fit.left_out, fit.sheet_groups) == (fresh.form, fresh.cases, 0, fresh.sheet_groups)
+    changed = cases.copy()
+    changed.loc[0, "product_upgrading"] = (changed.loc[0, "product_upgrading"] + 1) % 4
+    pooling.pooled_fits(changed, forms, fast=True, cache=True)
+    pooling.pooled_fits(cases, forms, cache=True)  # the default settings: kept under another name
+    assert len(calls) == 2
+    names = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "interim").glob("*.pickle"))
+    assert names == ["pooled_fit_default_product_upgrading", "pooled_fit_fast_product_upgrading"]
+    assert interim.frame_digest(changed) != interim.frame_digest(cases)

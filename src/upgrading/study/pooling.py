@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import package_data
+from .. import interim, package_data
 from ..errors import UpgradingError
 from ..ordinal import ACCURACY, PartiallyPooledResults, PoolingPriors, PoolingSettings, partially_pooled
-from ..ordinal.multilevel_inputs import FAST
+from ..ordinal.multilevel_inputs import DEFAULT, FAST
 from ..ordinal.multilevel_results import QUANTILES
 from .codebook import load_codebook
 from .models import ModelFit, complete_cases_note, estimates_table, fit_models
@@ -151,11 +151,23 @@ def pooled_fits(
     priors: PoolingPriors | None = None,
     settings: PoolingSettings | None = None,
     fast: bool = False,
+    cache: bool = False,
 ) -> dict[str, PooledFit]:
-    """The partially pooled fit of every form of upgrading (default: all four), by form."""
+    """The partially pooled fit of every form of upgrading (default: all four), by form. With `cache`, each form's
+    fit is kept in data/interim/ (`upgrading.interim`: same sheet, priors, settings and package), so that the
+    notebooks that fit the same sheet alike (04's tables, 05's pooled twins) and the test suite's rerun of a
+    notebook read it instead of fitting it again."""
     forms = forms or load_codebook().upgrading_forms
     priors = priors or load_priors()
-    return {form: fit_form(cases, form, priors, settings, fast) for form in forms}
+    if not cache:
+        return {form: fit_form(cases, form, priors, settings, fast) for form in forms}
+    chosen = settings or (FAST if fast else DEFAULT)
+    label = "fast" if chosen == FAST else "default" if chosen == DEFAULT else "custom"
+    key = {"sheet": interim.frame_digest(cases), "priors": repr(priors), "settings": repr(chosen)}
+    return {
+        form: interim.cached(f"pooled_fit_{label}_{form}", key, lambda form=form: fit_form(cases, form, priors, chosen))
+        for form in forms
+    }
 
 
 def complete_pooling_fits(cases: pd.DataFrame, forms=None) -> list[ModelFit]:
