@@ -277,3 +277,20 @@ def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time(tmp_path, mo
     assert written[0] == written[1]
     with pytest.raises(UpgradingError, match="at least 1"):
         pipeline.run(jobs=0)
+
+
+def test_each_kernel_runs_in_its_notebooks_folder_and_the_callers_folder_is_left_alone(tmp_path, monkeypatch):
+    """Side by side, two kernels each start in their notebook's folder; the caller's working folder never moves
+    (papermill's own `cwd` would chdir the whole process, which threads race on)."""
+    _compendium(tmp_path, monkeypatch, {"one": "01_one.ipynb", "two": "02_two.ipynb"})
+    for stem, name in (("01_one", "one"), ("02_two", "two")):
+        cell = _writes(tmp_path, name, then="import os\nprint(os.getcwd())", sleep=0.5)
+        nbformat.write(new_notebook(cells=[cell]), tmp_path / "notebooks" / f"{stem}.ipynb")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    pipeline.run(jobs=2, progress=False, echo=lambda _: None)
+    assert os.getcwd() == str(elsewhere)
+    for stem in ("01_one", "02_two"):
+        printed = nbformat.read(tmp_path / "notebooks" / f"{stem}.ipynb", 4).cells[0].outputs[0]["text"]
+        assert printed.strip() == str(tmp_path / "notebooks")

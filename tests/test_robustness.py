@@ -13,10 +13,10 @@ from upgrading import package_data
 from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
 from upgrading.study import claims, partial_odds, pooling, probabilities, robustness, robustness_choices
-from upgrading.study.settings import PERMUTATIONS
 from upgrading.study.codebook import load_codebook
 from upgrading.study.coding import load_cases
 from upgrading.study.register import load_register
+from upgrading.study.settings import PERMUTATIONS
 
 RESAMPLES = 9  # permutations of the cross-check, which decides nothing
 PRIMARY = "first / no pooling"

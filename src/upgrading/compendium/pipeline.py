@@ -128,14 +128,17 @@ def kernel_environment() -> dict[str, str]:
     return env
 
 
-def kernel_manager(env: dict[str, str]):
-    """A Jupyter kernel manager class whose kernels start with `env`: the kernel gets its environment passed,
-    and the caller's own environment is left as it was."""
+def kernel_manager(env: dict[str, str], cwd: Path | None = None):
+    """A Jupyter kernel manager class whose kernels start with `env`, in `cwd` if given: the kernel gets its
+    environment and working folder passed, and the caller's own are left as they were (papermill's `cwd` changes
+    the whole process's working folder, which two notebooks run side by side in threads would race on)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class KernelManager(AsyncKernelManager):
         async def _async_pre_start_kernel(self, **kw):
             kw["env"] = dict(env)
+            if cwd is not None:
+                kw["cwd"] = str(cwd)
             return await super()._async_pre_start_kernel(**kw)
 
     return KernelManager
@@ -289,13 +292,12 @@ def _kernel_run(notebook: Path, parameters: dict, kernel: str | None) -> nbforma
             str(out),
             parameters=parameters,
             kernel_name=kernel or "python3",
-            cwd=str(notebook.parent),
             progress_bar=False,
             log_output=False,
             record_timing=False,
             # ipykernel warns on every start that loopback TCP is unencrypted; errors still show.
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            kernel_manager_class=kernel_manager({**os.environ, **kernel_environment()}),
+            kernel_manager_class=kernel_manager({**os.environ, **kernel_environment()}, cwd=notebook.parent),
         )
         return normalise(strip_stderr(nbformat.read(out, as_version=4), notebook.name))
 

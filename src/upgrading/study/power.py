@@ -380,22 +380,11 @@ def label(raw: pd.DataFrame) -> pd.DataFrame:
 
 def claims_studied_table() -> pd.DataFrame:
     """The studied claims, one row each: id, scope, form, predictor, term, expected, margin, true effect, kind."""
-    return pd.DataFrame(
-        [
-            {
-                "id": c.id,
-                "scope": c.scope,
-                "form": c.claim.outcome,
-                "predictor": c.claim.predictor,
-                "term": c.claim.term,
-                "expected": c.claim.expected,
-                "margin": c.claim.margin,
-                "effect": c.effect,
-                "kind": c.kind,
-            }
-            for c in claims_studied()
-        ]
-    )
+    return pd.DataFrame([
+        {"id": c.id, "scope": c.scope, "form": c.claim.outcome, "predictor": c.claim.predictor, "term": c.claim.term,
+         "expected": c.claim.expected, "margin": c.claim.margin, "effect": c.effect, "kind": c.kind}
+        for c in claims_studied()
+    ])  # fmt: skip
 
 
 def claims_by_scope(studied: pd.DataFrame) -> pd.DataFrame:
@@ -428,20 +417,8 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
         table[f"mcse_{outcome}"] = grouped[outcome].std(ddof=1) / np.sqrt(grouped.size())
     table["replicates"] = grouped.size()
     table["claims"] = raw.groupby(keys, observed=True)["claim"].nunique()
-    order = [
-        "claims",
-        "replicates",
-        "p_right",
-        "mcse_right",
-        "p_wrong",
-        "mcse_wrong",
-        "p_inconclusive",
-        "mcse_inconclusive",
-        "p_right_holm",
-        "p_wrong_holm",
-        "p_separated",
-        "p_not_estimable",
-    ]
+    order = ["claims", "replicates", "p_right", "mcse_right", "p_wrong", "mcse_wrong", "p_inconclusive",
+             "mcse_inconclusive", "p_right_holm", "p_wrong_holm", "p_separated", "p_not_estimable"]  # fmt: skip
     table = table[order].reset_index()
     table["scope"] = pd.Categorical(table["scope"], ["pooled", *load_codebook().group_codes], ordered=True)
     table["kind"] = pd.Categorical(table["kind"], ["positive", "neutral", "negative"], ordered=True)
