@@ -243,7 +243,7 @@ def test_notebooks_run_side_by_side_and_a_failure_undoes_only_its_own_exhibits(t
         for suffix in ("csv", "md"):
             (tmp_path / "figures" / f"{name}.{suffix}").write_text(f"{name} old\n")
     notebooks = {
-        "01_one": [_writes(tmp_path, "one", sleep=4.0)],  # still running when 02 fails
+        "01_one": [_writes(tmp_path, "one", sleep=2.5)],  # still running when 02 fails
         "02_two": [_writes(tmp_path, "two", then="raise ValueError('two fails')")],
         "03_three": [_writes(tmp_path, "three")],
     }
@@ -264,24 +264,10 @@ def test_notebooks_run_side_by_side_and_a_failure_undoes_only_its_own_exhibits(t
     assert not [p for p in figures.iterdir() if p.name.startswith(".")]  # no partial file left behind
 
 
-def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time(tmp_path, monkeypatch):
-    _compendium(tmp_path, monkeypatch, {"one": "01_one.ipynb", "two": "02_two.ipynb"})
-    for stem, name in (("01_one", "one"), ("02_two", "two")):
-        cell = _writes(tmp_path, name, then=f"print('{name}', sum(range(10)))")
-        nbformat.write(new_notebook(cells=[cell]), tmp_path / "notebooks" / f"{stem}.ipynb")
-    written = []
-    for jobs in (1, 2):
-        results = pipeline.run(jobs=jobs, progress=False, echo=lambda _: None)
-        assert [r.notebook for r in results] == ["01_one.ipynb", "02_two.ipynb"]
-        written.append({p.name: p.read_bytes() for p in (tmp_path / "notebooks").iterdir()})
-    assert written[0] == written[1]
-    with pytest.raises(UpgradingError, match="at least 1"):
-        pipeline.run(jobs=0)
-
-
-def test_each_kernel_runs_in_its_notebooks_folder_and_the_callers_folder_is_left_alone(tmp_path, monkeypatch):
-    """Side by side, two kernels each start in their notebook's folder; the caller's working folder never moves
-    (papermill's own `cwd` would chdir the whole process, which threads race on)."""
+def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time_each_kernel_in_its_folder(tmp_path, monkeypatch):
+    """Side by side or one after another, the same notebooks come out; each kernel starts in its notebook's folder
+    and the caller's working folder never moves (papermill's own `cwd` would chdir the whole process, which
+    threads race on)."""
     _compendium(tmp_path, monkeypatch, {"one": "01_one.ipynb", "two": "02_two.ipynb"})
     for stem, name in (("01_one", "one"), ("02_two", "two")):
         cell = _writes(tmp_path, name, then="import os\nprint(os.getcwd())", sleep=0.5)
@@ -289,8 +275,15 @@ def test_each_kernel_runs_in_its_notebooks_folder_and_the_callers_folder_is_left
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    pipeline.run(jobs=2, progress=False, echo=lambda _: None)
-    assert os.getcwd() == str(elsewhere)
+    written = []
+    for jobs in (1, 2):
+        results = pipeline.run(jobs=jobs, progress=False, echo=lambda _: None)
+        assert [r.notebook for r in results] == ["01_one.ipynb", "02_two.ipynb"]
+        assert os.getcwd() == str(elsewhere)
+        written.append({p.name: p.read_bytes() for p in (tmp_path / "notebooks").iterdir()})
+    assert written[0] == written[1]
     for stem in ("01_one", "02_two"):
         printed = nbformat.read(tmp_path / "notebooks" / f"{stem}.ipynb", 4).cells[0].outputs[0]["text"]
         assert printed.strip() == str(tmp_path / "notebooks")
+    with pytest.raises(UpgradingError, match="at least 1"):
+        pipeline.run(jobs=0)
