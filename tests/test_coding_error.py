@@ -400,6 +400,34 @@ def test_the_power_command_runs_the_coding_error_arm_and_refuses_bad_sheets_firs
     assert alone.returncode == 2 and "--coders-in-error needs --coding-error" in alone.stderr
 
 
+def test_the_power_command_reads_each_coding_from_its_named_worksheet(tmp_path, capsys):
+    """`--sheet` and `--second-coder-sheet` name the worksheets of the two --coding-error workbooks (here one workbook
+    whose first worksheet holds notes): the same erring coder as from the two CSVs; refused without --coding-error."""
+    from upgrading.compendium.cli import main
+
+    book = tmp_path / "codings.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"note": ["the codes are on the next worksheets"]}).to_excel(
+            writer, sheet_name="notes", index=False
+        )
+        pd.read_csv(paths.resolve(FIRST)).to_excel(writer, sheet_name="coder A", index=False)
+        pd.read_csv(paths.resolve(SECOND)).to_excel(writer, sheet_name="coder B", index=False)
+    study = ["power", "--replicates", "2", "--cases", "50", "--effect-scales", "1", "--quiet", "--coders-in-error", "1"]
+    assert main([*study, "--coding-error", FIRST, SECOND]) == 0
+    from_csv = capsys.readouterr().out.splitlines()
+    named = ["--sheet", "coder A", "--second-coder-sheet", "coder B"]
+    assert main([*study, "--coding-error", str(book), str(book), *named]) == 0
+    from_book = capsys.readouterr().out.splitlines()
+    header = [k for k, line in enumerate(from_csv) if line.startswith("coding-error arm:")]
+    assert header and from_book[: header[0]] == from_csv[: header[0]]  # the study
+    assert from_book[header[0] + 1 :] == from_csv[header[0] + 1 :]  # the calibration and the arm
+    assert main([*study, "--coding-error", str(book), str(book)]) == 2  # the first worksheet holds no codes
+    assert "worksheet 'notes', line 1: required column 'case_id' is missing" in capsys.readouterr().err
+    for option in named[::2]:
+        assert main(["power", "--replicates", "2", option, "coder A"]) == 2
+        assert f"{option} needs --coding-error" in capsys.readouterr().err
+
+
 def test_the_reliability_intervals_are_kept_for_notebook_07_and_recomputed_for_other_codings(tmp_path, monkeypatch):
     """`reliability_table(..., cache=True)`: notebook 02 keeps its bootstrap intervals in data/interim/ and notebook
     07 reads them (the same codings and resamples); changed codings or settings compute anew."""

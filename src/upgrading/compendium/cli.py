@@ -216,6 +216,10 @@ def _add_power(sub) -> None:
         "codings of the same cases (Krippendorff's alpha per variable), and compare on the same replicates "
         "(notebook 07's coding-error arm, here on every design cell)",
     )
+    pw.add_argument("--sheet", metavar="NAME", help="worksheet of the FIRST --coding-error workbook (default: first)")
+    pw.add_argument(
+        "--second-coder-sheet", metavar="NAME", help="worksheet of the SECOND --coding-error workbook (default: first)"
+    )
     pw.add_argument(
         "--coders-in-error",
         type=int,

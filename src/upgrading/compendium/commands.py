@@ -270,8 +270,10 @@ def power(args: argparse.Namespace) -> int:
     from ..study import power
 
     print("design analysis on SIMULATED data (the documented generator), not on a coding sheet")
-    if args.coders_in_error and not args.coding_error:
-        raise UpgradingError("--coders-in-error needs --coding-error: give the two codings whose alphas it reads")
+    for option, given in (("--coders-in-error", args.coders_in_error), ("--sheet", args.sheet),
+                          ("--second-coder-sheet", args.second_coder_sheet)):  # fmt: skip
+        if given and not args.coding_error:
+            raise UpgradingError(f"{option} needs --coding-error: give the two codings whose alphas it reads")
     calibration = _calibration(args) if args.coding_error else None  # bad sheets refused before any replicate
     keep, keep_dir = (0, None) if not args.keep_replicates else _kept(args.keep_replicates)
     raw = power.run(args.replicates, keep=keep, keep_dir=keep_dir, **_study(args))
@@ -330,8 +332,8 @@ def _calibration(args: argparse.Namespace):
     from ..study import coding, coding_error, reliability
 
     first_path, second_path = args.coding_error
-    first, _ = coding.load_sheet(_from_cwd(first_path), display=first_path)
-    second, _ = coding.load_sheet(_from_cwd(second_path), display=second_path)
+    first, _ = coding.load_sheet(_from_cwd(first_path), sheet=args.sheet, display=first_path)
+    second, _ = coding.load_sheet(_from_cwd(second_path), sheet=args.second_coder_sheet, display=second_path)
     reliability.pair_up(first, second, second_name=f"second coding ({second_path})")
     coders, reason = coding_error.reading(first, second, chosen=args.coders_in_error)
     return coding_error.calibrate(first, second, coders=coders), reason
