@@ -45,11 +45,21 @@ def test_missing_and_extra_exhibits_are_named(tmp_path):
     assert report.missing == ["figures/codebook.md"] and report.extra == ["figures/unlisted.png"]
 
 
-def test_a_changed_coding_sheet_makes_the_exhibits_stale(tmp_path):
+def test_a_changed_coding_sheet_names_the_exhibits_it_makes_stale_and_the_notebooks_to_rerun(tmp_path):
     root = _copy_figures(tmp_path)
-    with open(root / SIMULATED_SHEET_NAME, "a") as handle:
+    with open(root / SECOND_CODER_SHEET_NAME, "a") as handle:
         handle.write("\n")
-    assert any("coding_sheet_simulated.csv changed" in s for s in verify.verify(root).stale_sheets)
+    entries = verify.load_manifest(root)["exhibits"]
+    made_from = sorted(
+        e for e, entry in entries.items() if SECOND_CODER_SHEET_NAME in [s["path"] for s in entry["coding_sheets"]]
+    )
+    (line,) = verify.verify(root).stale_sheets
+    named = line.split(" were made from it (")[1].split(")")[0].split(", ")
+    assert named == [Path(e).name for e in made_from] and "figures/reliability.csv" in made_from
+    assert "claims_verdicts.csv" not in named and "power_table.csv" not in named  # not made from it
+    notebooks = sorted({entries[e]["notebook"] for e in made_from})
+    assert line.startswith(f"{SECOND_CODER_SHEET_NAME} changed since {len(made_from)} exhibits")
+    assert line.endswith(f"rerun {', '.join(notebooks)} (upgrading run --only {','.join(n[:2] for n in notebooks)})")
 
 
 def test_cli_verify_exit_codes(capsys):

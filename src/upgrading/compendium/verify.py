@@ -148,11 +148,31 @@ def verify(root: Path | None = None) -> Report:
                 f"{exhibit} is recorded as made by {manifest[exhibit]['notebook']}, but "
                 f"{registry.REGISTRY_FILE} declares it for {owners[exhibit]}"
             )
-    for sheet, digest in sorted(coding_sheets({"exhibits": manifest}).items()):
-        path = root / sheet
-        if path.exists() and sha256(path) != digest:
-            report.stale_sheets.append(f"{sheet} changed since the exhibits were made from it")
+    report.stale_sheets = stale_exhibits(manifest, root)
     return report
+
+
+def stale_exhibits(manifest: dict, root: Path) -> list[str]:
+    """Per coding sheet that changed since an exhibit was made from it (its checksum now differs from the one the
+    manifest recorded for that exhibit): the exhibits it makes stale and the notebooks to rerun, one line each."""
+    now: dict[str, str | None] = {}
+    stale: dict[str, list[str]] = {}
+    for exhibit, entry in sorted(manifest.items()):
+        for sheet in entry.get("coding_sheets", []):
+            if sheet["path"] not in now:
+                path = root / sheet["path"]
+                now[sheet["path"]] = sha256(path) if path.exists() else None
+            if now[sheet["path"]] is not None and now[sheet["path"]] != sheet["sha256"]:
+                stale.setdefault(sheet["path"], []).append(exhibit)
+    lines = []
+    for sheet, exhibits in sorted(stale.items()):
+        notebooks = sorted({manifest[e]["notebook"] for e in exhibits})
+        lines.append(
+            f"{sheet} changed since {len(exhibits)} exhibit{'s' if len(exhibits) > 1 else ''} were made from it "
+            f"({', '.join(Path(e).name for e in exhibits)}); rerun {', '.join(notebooks)} "
+            f"(upgrading run --only {','.join(n[:2] for n in notebooks)})"
+        )
+    return lines
 
 
 def _copy_compendium(target: Path) -> None:
