@@ -64,10 +64,11 @@ def _target(name: str, settings: dict) -> Path:
 def lookup(name: str, settings: dict):
     """What an earlier `store` (or `cached`) kept under this name, settings and package; None if nothing."""
     target = _target(name, settings)
-    if not target.exists():
-        return None
-    with target.open("rb") as stored:
-        return pickle.load(stored)
+    try:
+        with target.open("rb") as stored:
+            return pickle.load(stored)
+    except (FileNotFoundError, EOFError, pickle.UnpicklingError, AttributeError):
+        return None  # absent, replaced by another writer meanwhile, or unreadable: computed again
 
 
 def store(name: str, settings: dict, result):

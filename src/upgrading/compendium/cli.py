@@ -40,9 +40,9 @@ def _add_run(sub) -> None:
     run = sub.add_parser(
         "run",
         help="execute the numbered notebooks in order, writing every exhibit",
-        description="Execute notebooks/NN_*.ipynb with papermill, in place, started in number order, "
-        "two at a time by default. A failing notebook stops the run (no further notebook starts) and leaves "
-        "its committed copy and exhibits untouched.",
+        description="Execute notebooks/NN_*.ipynb with papermill, in place, two at a time by default (the "
+        "longest first, then in number order). A failing notebook stops the run (no further notebook starts) "
+        "and leaves its committed copy and exhibits untouched.",
     )
     run.add_argument(
         "--only",
@@ -57,7 +57,8 @@ def _add_run(sub) -> None:
         type=int,
         default=RUN_JOBS,
         metavar="N",
-        help="notebooks run at once, each in its own kernel, started in number order (default: %(default)s); "
+        help="notebooks run at once, each in its own kernel, the registry's start_first first, then in number "
+        "order (default: %(default)s); "
         "nothing written depends on it; 1 runs them one after another",
     )
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

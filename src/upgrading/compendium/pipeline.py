@@ -239,7 +239,7 @@ def _restore(before: dict[Path, bytes], leave_out: frozenset[Path] = frozenset()
     notebooks that ran at the same time, which are theirs to keep or restore)."""
     now = _snapshot()
     for p in now.keys() - before.keys() - leave_out:
-        p.unlink()
+        p.unlink(missing_ok=True)
     for p, data in before.items():
         if p not in leave_out and now.get(p) != data:
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -317,13 +317,19 @@ class _Started:
         return cls(notebook, _snapshot(), set(beside), time.perf_counter())
 
     def others_files(self) -> frozenset[Path]:
-        """The registered exhibits of the notebooks run beside this one."""
+        """What a notebook run beside others leaves alone: their registered exhibits, and the outputs outside
+        figures/ (whose writer cannot be told), so a failure never undoes a neighbour's output."""
         if not self.beside:
             return frozenset()
         from . import registry
 
         owners = registry.load().owners()
-        return frozenset(paths.root() / file for file, owner in owners.items() if owner in self.beside)
+        exhibits = {paths.root() / file for file, owner in owners.items() if owner in self.beside}
+        # outputs outside figures/ (data/processed/cases.csv, notebook 02's) are registered nowhere, so may be a
+        # neighbour's: left alone (an undeclared file under figures/ is still checked and undone)
+        figures = paths.FIGURES
+        unregistered = {p for p in self.before.keys() | _snapshot().keys() if not p.is_relative_to(figures)}
+        return frozenset(exhibits | unregistered)
 
 
 def _finish(started: _Started, outcome, parameters: dict, debug: bool) -> NotebookResult:
@@ -402,8 +408,10 @@ def run(
     bar = tqdm(total=len(notebooks), unit="notebook", disable=not progress, file=sys.stderr, leave=False)
     results, failures = _run_side_by_side(notebooks, parameters or {}, kernel, debug, jobs, bar, echo, progress)
     bar.close()
-    if failures:
+    if len(failures) == 1:
         raise failures[0]
+    if failures:
+        raise UpgradingError(f"{len(failures)} notebooks failed:\n" + "\n".join(f"  - {e}" for e in failures))
     return sorted(results, key=lambda r: r.notebook)
 
 

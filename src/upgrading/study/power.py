@@ -459,8 +459,8 @@ def rates_by_claim(summary: pd.DataFrame, register: Register, n_cases: int, effe
 def rates_at_sheet_size(register: Register, n_cases: int, replicates: int = REPLICATES, seed: int = SEED):
     """`rates_by_claim` at a sheet's own number of cases and the documented effect sizes: the design analysis's
     replicates of that one cell (the same as the full study's where it has the cell), kept in data/interim/ as one
-    of the study's cells, so the full study reads it back. A sheet too small for a design cell gets no rates, and
-    each row says why."""
+    of the study's cells, so whichever of the two runs second reads it back. A sheet too small for a design cell
+    gets no rates, and each row says why."""
     if n_cases < MIN_CASES:
         empty = rates_by_claim(pd.DataFrame(columns=[*CELL_KEYS, "replicates", *CLAIM_RATES]), register, n_cases)
         return empty.assign(design_note=f"no design rates: the design analysis needs at least {MIN_CASES} cases")
