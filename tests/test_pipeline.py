@@ -226,12 +226,22 @@ def _compendium(tmp_path, monkeypatch, declared: dict[str, str]):
     (tmp_path / "figures").mkdir()
 
 
-def _writes(tmp_path, name, then="", sleep=0.0):
+def _writes(tmp_path, name, then=""):
     figures = str(tmp_path / "figures")
     return new_code_cell(
-        "import time\nfrom pathlib import Path\n"
+        "from pathlib import Path\n"
         f"for suffix in ('csv', 'md'):\n    Path({figures!r}, f'{name}.{{suffix}}').write_text('{name} new\\n')\n"
-        f"time.sleep({sleep})\n{then}"
+        f"{then}"
+    )
+
+
+def _waits_for(path, text: str) -> str:
+    """Kernel code that waits (yielding, a bounded number of tries: it fails rather than hangs) until the file
+    holds `text`: it can only do so while another notebook runs beside it."""
+    return (
+        "import os\n"
+        f"for _ in range(5_000_000):\n    if Path({str(path)!r}).read_text() == {text!r}:\n        break\n"
+        f"    os.sched_yield()\nelse:\n    raise RuntimeError('no notebook ran beside this one')\n"
     )
 
 
@@ -242,8 +252,10 @@ def test_notebooks_run_side_by_side_and_a_failure_undoes_only_its_own_exhibits(t
     for name in ("one", "two", "three"):
         for suffix in ("csv", "md"):
             (tmp_path / "figures" / f"{name}.{suffix}").write_text(f"{name} old\n")
+    two = tmp_path / "figures" / "two.csv"
     notebooks = {
-        "01_one": [_writes(tmp_path, "one", sleep=2.5)],  # still running when 02 fails
+        # 01 runs until 02 has written its exhibit and been undone after failing: only side by side can it end
+        "01_one": [_writes(tmp_path, "one", then=_waits_for(two, "two new\n") + _waits_for(two, "two old\n"))],
         "02_two": [_writes(tmp_path, "two", then="raise ValueError('two fails')")],
         "03_three": [_writes(tmp_path, "three")],
     }
@@ -261,7 +273,20 @@ def test_notebooks_run_side_by_side_and_a_failure_undoes_only_its_own_exhibits(t
     assert (tmp_path / "notebooks" / "01_one.ipynb").read_bytes() != before["01_one"]  # executed, written
     for stem in ("02_two", "03_three"):
         assert (tmp_path / "notebooks" / f"{stem}.ipynb").read_bytes() == before[stem]
-    assert not [p for p in figures.iterdir() if p.name.startswith(".")]  # no partial file left behind
+
+
+def test_a_file_being_written_is_not_an_output_yet(tmp_path, monkeypatch):
+    """`paths.replace_atomically` writes a hidden partial file, then renames it: snapshots (what a failure restores,
+    what the registry check sees) skip partial files, and none is left behind."""
+    from upgrading import paths
+
+    monkeypatch.setattr(paths, "root", lambda: tmp_path)
+    monkeypatch.setattr(pipeline, "OUTPUT_DIRS", ("figures",))
+    (tmp_path / "figures").mkdir()
+    paths.replace_atomically(tmp_path / "figures" / "done.csv", b"done\n")
+    (tmp_path / "figures" / ".busy.csv.123-4.partial").write_bytes(b"half")
+    assert list(pipeline._snapshot()) == [tmp_path / "figures" / "done.csv"]
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [".busy.csv.123-4.partial", "done.csv"]
 
 
 def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time_each_kernel_in_its_folder(tmp_path, monkeypatch):
@@ -270,7 +295,7 @@ def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time_each_kernel_
     threads race on)."""
     _compendium(tmp_path, monkeypatch, {"one": "01_one.ipynb", "two": "02_two.ipynb"})
     for stem, name in (("01_one", "one"), ("02_two", "two")):
-        cell = _writes(tmp_path, name, then="import os\nprint(os.getcwd())", sleep=0.5)
+        cell = _writes(tmp_path, name, then="import os\nprint(os.getcwd())")
         nbformat.write(new_notebook(cells=[cell]), tmp_path / "notebooks" / f"{stem}.ipynb")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
