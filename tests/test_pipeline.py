@@ -8,7 +8,7 @@ import pytest
 from helpers import git_tracked, run_cli
 from nbformat.v4 import new_code_cell, new_notebook
 
-from upgrading.compendium import pipeline
+from upgrading.compendium import executed, pipeline
 from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
 from upgrading.paths import ROOT
@@ -45,7 +45,7 @@ def test_normalise_removes_volatile_metadata():
     nb.cells[0].metadata.update({"papermill": {"duration": 1.0}, "execution": {"iopub.status.busy": "t"}, "tags": []})
     nb.cells[1].metadata["tags"] = ["injected-parameters"]
     nb.cells[1].id = "random-id-1234"
-    out = pipeline.normalise(nb)
+    out = executed.normalise(nb)
     assert "papermill" not in out.metadata
     assert "version" not in out.metadata["language_info"]
     assert out.cells[0].metadata == {}
@@ -147,7 +147,7 @@ def test_normalise_joins_stream_chunks_so_flush_timing_never_shows():
         _stream("stdout", "wrote c\n"),
         _stream("stdout", "wrote d\n"),
     ]
-    outs = pipeline.normalise(nb).cells[0].outputs
+    outs = executed.normalise(nb).cells[0].outputs
     assert [(o.output_type, o.get("text")) for o in outs] == [
         ("stream", "wrote a\nwrote b\n"),
         ("display_data", None),
@@ -162,11 +162,11 @@ def test_stderr_rule_drops_declared_notices_and_fails_on_anything_else():
         _stream("stderr", "Matplotlib is building the font cache; this may take a moment.\n"),
         _stream("stdout", "wrote b\n"),
     ]
-    out = pipeline.normalise(pipeline.strip_stderr(nb, "01_x.ipynb"))
+    out = executed.normalise(executed.strip_stderr(nb, "01_x.ipynb"))
     assert [(o.name, o.text) for o in out.cells[0].outputs] == [("stdout", "wrote a\nwrote b\n")]
     nb.cells[1].outputs = [_stream("stderr", "/somewhere/x.py:3: UserWarning: careful\n  warn('careful')\n")]
-    with pytest.raises(pipeline.StrayStderr, match=r"(?s)01_x.ipynb wrote to stderr in cell 1:.*UserWarning"):
-        pipeline.strip_stderr(nb, "01_x.ipynb")
+    with pytest.raises(executed.StrayStderr, match=r"(?s)01_x.ipynb wrote to stderr in cell 1:.*UserWarning"):
+        executed.strip_stderr(nb, "01_x.ipynb")
 
 
 def test_a_real_kernel_chunks_its_output_and_the_runner_joins_it(tmp_path):
@@ -289,6 +289,31 @@ def test_a_file_being_written_is_not_an_output_yet(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [".busy.csv.123-4.partial", "done.csv"]
 
 
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_partial_file_left_by_a_killed_writer_is_removed_and_a_live_writers_is_not(tmp_path, monkeypatch):
+    """A kernel killed mid-write leaves its partial file: the next `upgrading run` removes it (its writer's process
+    is gone), and leaves alone one a live process is writing."""
+    _compendium(tmp_path, monkeypatch, {"one": "01_one.ipynb"})
+    nbformat.write(new_notebook(cells=[_writes(tmp_path, "one")]), tmp_path / "notebooks" / "01_one.ipynb")
+    figures = tmp_path / "figures"
+    dead = figures / "sub" / f".one.png.{_dead_pid()}-7.partial"
+    live = figures / f".one.csv.{os.getpid()}-7.partial"
+    dead.parent.mkdir()
+    for partial in (dead, live):
+        partial.write_bytes(b"half")
+    pipeline.run(progress=False, echo=lambda _: None)
+    assert not dead.exists() and live.exists()
+    assert (figures / "one.csv").read_text() == "one new\n"
+
+
 def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time_each_kernel_in_its_folder(tmp_path, monkeypatch):
     """Side by side or one after another, the same notebooks come out; each kernel starts in its notebook's folder
     and the caller's working folder never moves (papermill's own `cwd` would chdir the whole process, which
@@ -312,3 +337,97 @@ def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time_each_kernel_
         assert printed.strip() == str(tmp_path / "notebooks")
     with pytest.raises(UpgradingError, match="at least 1"):
         pipeline.run(jobs=0)
+
+
+def _writes_processed(tmp_path, name, then=""):
+    """Kernel code writing `data/processed/<name>.csv` the way notebooks write outputs (`paths.write_output`)."""
+    target = str(tmp_path / "data" / "processed" / f"{name}.csv")
+    return new_code_cell(
+        "from pathlib import Path\nfrom upgrading import paths\n"
+        f"paths.write_output(Path({target!r}), '{name} new\\n')\n{then}"
+    )
+
+
+def _side_by_side_compendium(tmp_path, monkeypatch):
+    """Two notebooks, each with a registered exhibit and an unregistered output under data/processed/."""
+    _compendium(tmp_path, monkeypatch, {"one": "01_one.ipynb", "two": "02_two.ipynb"})
+    monkeypatch.setattr(pipeline, "OUTPUT_DIRS", ("figures", "data/processed"))
+    (tmp_path / "data" / "processed").mkdir(parents=True)
+    for name in ("one", "two"):
+        for suffix in ("csv", "md"):
+            (tmp_path / "figures" / f"{name}.{suffix}").write_text(f"{name} old\n")
+        (tmp_path / "data" / "processed" / f"{name}.csv").write_text(f"{name} old\n")
+
+
+def test_a_failure_beside_a_neighbour_restores_its_own_processed_data_and_keeps_the_neighbours(tmp_path, monkeypatch):
+    """Outside figures/ no registry says whose a file is: the kernel's write journal does. 02 fails while 01 runs:
+    02's data/processed/ output is put back, 01's (written while 02 ran) is kept."""
+    _side_by_side_compendium(tmp_path, monkeypatch)
+    two = tmp_path / "figures" / "two.csv"
+    notebooks = {
+        "01_one": [
+            _writes_processed(tmp_path, "one"),
+            _writes(tmp_path, "one", then=_waits_for(two, "two new\n") + _waits_for(two, "two old\n")),
+        ],
+        "02_two": [_writes_processed(tmp_path, "two"), _writes(tmp_path, "two", then="raise ValueError('two fails')")],
+    }
+    for stem, cells in notebooks.items():
+        nbformat.write(new_notebook(cells=cells), tmp_path / "notebooks" / f"{stem}.ipynb")
+    with pytest.raises(UpgradingError, match=r"02_two.ipynb failed"):
+        pipeline.run(jobs=2, progress=False, echo=lambda _: None)
+    processed = tmp_path / "data" / "processed"
+    assert (processed / "two.csv").read_text() == "two old\n"  # 02's own, restored
+    assert (processed / "one.csv").read_text() == "one new\n"  # 01's, kept
+    assert (tmp_path / "figures" / "one.csv").read_text() == "one new\n"
+
+
+@pytest.mark.parametrize("stop", ["debug", "interrupt"])
+def test_a_run_stopped_by_an_unexpected_error_or_ctrl_c_stops_and_undoes_the_notebooks_still_running(
+    tmp_path, monkeypatch, stop
+):
+    """With `debug` a failure's own error propagates, and Ctrl-C raises KeyboardInterrupt, while another notebook
+    runs: that notebook's kernel is killed (it never reaches its last line) and all it wrote is put back."""
+    _side_by_side_compendium(tmp_path, monkeypatch)
+    ready, release, finished = (tmp_path / name for name in ("ready", "release", "finished"))
+    ready.write_text("no\n")
+    release.write_text("no\n")
+    notebooks = {
+        # 01 writes, then waits for a release that never comes; killed, it never writes `finished`
+        "01_one": [
+            _writes_processed(tmp_path, "one"),
+            _writes(tmp_path, "one", then=f"Path({str(ready)!r}).write_text('yes\\n')"),
+            new_code_cell(
+                "import os\nfrom pathlib import Path\n"
+                f"for _ in range(5_000_000):\n    if Path({str(release)!r}).read_text() == 'yes\\n':\n        break\n"
+                f"    os.sched_yield()\nPath({str(finished)!r}).write_text('finished')"
+            ),
+        ],
+        "02_two": [_writes(tmp_path, "two", then=_waits_for(ready, "yes\n") + "raise ValueError('two fails')")],
+    }
+    before = {}
+    for stem, cells in notebooks.items():
+        path = tmp_path / "notebooks" / f"{stem}.ipynb"
+        nbformat.write(new_notebook(cells=cells), path)
+        before[stem] = path.read_bytes()
+    if stop == "interrupt":
+        finish = pipeline._finish
+
+        def interrupted(started, *args):
+            if started.notebook.name == "02_two.ipynb":
+                raise KeyboardInterrupt
+            return finish(started, *args)
+
+        monkeypatch.setattr(pipeline, "_finish", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.run(jobs=2, progress=False, echo=lambda _: None)
+    else:
+        import papermill.exceptions
+
+        with pytest.raises(papermill.exceptions.PapermillExecutionError, match="two fails"):
+            pipeline.run(jobs=2, progress=False, debug=True, echo=lambda _: None)
+    assert not finished.exists()  # 01's kernel was stopped, not waited for
+    for name in ("one", "two"):
+        assert (tmp_path / "figures" / f"{name}.csv").read_text() == f"{name} old\n"
+    assert (tmp_path / "data" / "processed" / "one.csv").read_text() == "one old\n"
+    for stem, data in before.items():
+        assert (tmp_path / "notebooks" / f"{stem}.ipynb").read_bytes() == data

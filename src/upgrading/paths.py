@@ -7,7 +7,9 @@ this module never fails, and only asking for a compendium path outside a clone r
 Every path a notebook prints goes through `relative()`, so no committed output holds a machine path, and every
 output file goes through `write_output()`, which holds the two rules: nothing is written under `data/raw/`
 (inputs only; the documented simulator is the one exception, and says so with `raw=True`), and a file is
-rewritten only when its bytes change, so a rerun touches nothing.
+rewritten only when its bytes change, so a rerun touches nothing. Where the environment names a write journal
+(`WRITE_JOURNAL`, set by the notebook runner for each kernel), every file written is also listed there, so a run
+of several notebooks at once knows which outputs are whose.
 """
 
 from __future__ import annotations
@@ -85,7 +87,29 @@ def write_output(path: str | Path, data: bytes | str, *, raw: bool = False) -> P
     if path.exists() and path.read_bytes() == payload:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    _journal(path)
     return replace_atomically(path, payload)
+
+
+#: The environment variable naming the file where `write_output` lists each file it writes (one absolute path per
+#: line, listed before the file changes): the runner's way of telling which outputs a kernel wrote.
+WRITE_JOURNAL = "UPGRADING_WRITE_JOURNAL"
+
+
+def _journal(path: Path) -> None:
+    journal = os.environ.get(WRITE_JOURNAL)
+    if journal:
+        with open(journal, "a", encoding="utf-8") as listing:
+            listing.write(f"{path.resolve()}\n")
+
+
+def journalled(journal: Path) -> set[Path]:
+    """The files listed in a write journal (none if it does not exist)."""
+    try:
+        text = journal.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return set()
+    return {Path(line) for line in text.splitlines() if line}
 
 
 #: The suffix of a file still being written (`replace_atomically`): not an output yet.
@@ -95,6 +119,21 @@ PARTIAL = ".partial"
 def is_partial(path: Path) -> bool:
     """Is this a file that `replace_atomically` is still writing?"""
     return path.name.startswith(".") and path.name.endswith(PARTIAL)
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Delete the partial files under `folder` whose writer is gone (a killed kernel's): a partial file's name holds
+    its writer's process id, so those of a live writer are left alone. Returns what was deleted."""
+    removed = []
+    for path in folder.rglob(f".*{PARTIAL}") if folder.is_dir() else ():
+        try:
+            os.kill(int(path.name[: -len(PARTIAL)].rsplit(".", 1)[1].split("-")[0]), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        except (ValueError, IndexError, PermissionError):  # not ours, or a live process of another user
+            continue
+    return removed
 
 
 def replace_atomically(path: Path, payload: bytes) -> Path:

@@ -11,7 +11,7 @@ No machine state reaches a committed output. What could (and how it is kept out)
   fixed by `kernel_environment()`, whatever the caller's locale, `TZ`, `PYTHONHASHSEED` or number of cores;
 - how the kernel's output happens to be chunked: ipykernel flushes stdout every 0.2 s, so a slow step (a
   first import compiling bytecode on a new machine, a loaded CPU) splits one cell's printed text into several
-  stream outputs. `normalise()` joins consecutive stream outputs of one stream, as every frontend shows them;
+  stream outputs. `executed.normalise()` joins consecutive stream outputs of one stream, as every frontend shows them;
 - stderr (the declared rule): a committed notebook never holds stderr. What a kernel writes there (warnings,
   first-run notices, log lines) depends on the machine, its caches and the run. A stderr output whose every
   line matches one of `HARMLESS_STDERR` (known first-run and machine notices, listed with their reason) is
@@ -25,6 +25,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,30 +34,11 @@ import nbformat
 
 from .. import paths
 from ..errors import UpgradingError
+from .executed import StrayStderr, normalise, strip_stderr
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
-KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-LANGUAGE_INFO = {
-    "name": "python",
-    "pygments_lexer": "ipython3",
-    "file_extension": ".py",
-    "mimetype": "text/x-python",
-    "codemirror_mode": {"name": "ipython", "version": 3},
-    "nbconvert_exporter": "python",
-}
 #: Folders a notebook may write (repository-relative); snapshotted before each notebook and restored if it fails.
 OUTPUT_DIRS = (paths.FOLDERS["FIGURES"], paths.FOLDERS["DATA_PROCESSED"])
-#: The only stderr lines a run may drop, each with its reason: notices about the machine's caches, which say
-#: nothing about the analysis and appear or not depending on the machine's history. Every other stderr line
-#: (a warning, a log line, a traceback) fails the run: fix its cause in the code, or add it here with a reason.
-HARMLESS_STDERR = {
-    # first import of matplotlib on a machine, after 5 s of building the font cache (a new home, a CI box)
-    "matplotlib builds its font cache": re.compile(r"Matplotlib is building the font cache; this may take a moment\."),
-    # the home or MPLCONFIGDIR is not writable (a locked-down CI runner), so the cache lives in a temp folder
-    "matplotlib's cache folder is not writable": re.compile(
-        r"Matplotlib created a temporary cache directory at \S+ because there was an issue with .*"
-    ),
-}
 
 
 @dataclass
@@ -128,10 +110,11 @@ def kernel_environment() -> dict[str, str]:
     return env
 
 
-def kernel_manager(env: dict[str, str], cwd: Path | None = None):
+def kernel_manager(env: dict[str, str], cwd: Path | None = None, on_start=None):
     """A Jupyter kernel manager class whose kernels start with `env`, in `cwd` if given: the kernel gets its
     environment and working folder passed, and the caller's own are left as they were (papermill's `cwd` changes
-    the whole process's working folder, which two notebooks run side by side in threads would race on)."""
+    the whole process's working folder, which two notebooks run side by side in threads would race on).
+    `on_start(manager)` is called once its kernel runs (how an interrupted run finds the kernels to stop)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class KernelManager(AsyncKernelManager):
@@ -141,77 +124,12 @@ def kernel_manager(env: dict[str, str], cwd: Path | None = None):
                 kw["cwd"] = str(cwd)
             return await super()._async_pre_start_kernel(**kw)
 
+        async def _async_post_start_kernel(self, **kw):
+            await super()._async_post_start_kernel(**kw)
+            if on_start is not None:
+                on_start(self)
+
     return KernelManager
-
-
-def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop everything that differs between two executions of the same notebook on the same inputs."""
-    nb.metadata.pop("papermill", None)
-    nb.metadata.pop("widgets", None)
-    nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    nb.metadata["language_info"] = dict(LANGUAGE_INFO)
-    for cell in nb.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        if not cell.metadata.get("tags", True):
-            cell.metadata.pop("tags")
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.id = "injected-parameters"
-        if "outputs" in cell:
-            cell.outputs = coalesce_streams(cell.outputs)
-    return nb
-
-
-class StrayStderr(UpgradingError):
-    """A kernel wrote to stderr something the declared rule (HARMLESS_STDERR) does not cover."""
-
-
-def harmless_stderr_line(line: str) -> bool:
-    return not line.strip() or any(p.fullmatch(line.strip()) for p in HARMLESS_STDERR.values())
-
-
-def strip_stderr(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
-    """Apply the stderr rule: drop stderr outputs made only of HARMLESS_STDERR lines, fail on any other."""
-    for number, cell in enumerate(nb.cells):
-        kept = []
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                stray = [ln for ln in out.get("text", "").splitlines() if not harmless_stderr_line(ln)]
-                if stray:
-                    shown = "\n    ".join(stray[:5]) + ("\n    ..." if len(stray) > 5 else "")
-                    raise StrayStderr(
-                        f"notebook {name} wrote to stderr in cell {number}:\n    {shown}\n"
-                        "A committed notebook never holds stderr (it depends on the machine and the run): fix "
-                        "the cause (a warning is a bug to fix, not an output), or, for a known harmless notice, "
-                        "add a pattern with its reason to HARMLESS_STDERR in upgrading/compendium/pipeline.py. "
-                        "The committed notebook and its exhibits are unchanged."
-                    )
-                continue
-            kept.append(out)
-        if "outputs" in cell:
-            cell.outputs = kept
-    return nb
-
-
-def coalesce_streams(outputs: list) -> list:
-    """Merge consecutive stream outputs of the same stream into one.
-
-    How a kernel's prints are cut into messages depends on when its output buffer is flushed, i.e. on timing
-    (seen here: one rerun cut `wrote figures/...` before its newline). Merged, the text is the same on every run.
-    """
-    merged: list = []
-    for out in outputs:
-        previous = merged[-1] if merged else None
-        if (
-            out.get("output_type") == "stream"
-            and previous is not None
-            and previous.get("output_type") == "stream"
-            and previous.get("name") == out.get("name")
-        ):
-            previous["text"] = previous["text"] + out["text"]
-        else:
-            merged.append(out)
-    return merged
 
 
 def _snapshot() -> dict[Path, bytes]:
@@ -280,10 +198,13 @@ def _declared(notebook: Path, parameters: dict | None) -> dict:
     return {k: v for k, v in (parameters or {}).items() if k in declared}
 
 
-def _kernel_run(notebook: Path, parameters: dict, kernel: str | None) -> nbformat.NotebookNode:
+def _kernel_run(notebook: Path, parameters: dict, kernel: str | None, started: _Started) -> nbformat.NotebookNode:
     """Execute a notebook into a temporary file and return it normalised, with the stderr rule applied; the
-    committed notebook is not touched. Runs in a worker thread when notebooks run side by side."""
+    committed notebook is not touched. Runs in a worker thread when notebooks run side by side. The kernel lists
+    the files it writes in `started`'s journal, and is handed to `started` once running (so it can be stopped)."""
     import papermill
+
+    env = {**os.environ, **kernel_environment(), paths.WRITE_JOURNAL: str(started.journal)}
 
     with tempfile.TemporaryDirectory(prefix="upgrading-run-") as tmp:
         out = Path(tmp) / notebook.name
@@ -297,7 +218,7 @@ def _kernel_run(notebook: Path, parameters: dict, kernel: str | None) -> nbforma
             record_timing=False,
             # ipykernel warns on every start that loopback TCP is unencrypted; errors still show.
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            kernel_manager_class=kernel_manager({**os.environ, **kernel_environment()}, cwd=notebook.parent),
+            kernel_manager_class=kernel_manager(env, cwd=notebook.parent, on_start=started.kernel_started),
         )
         return normalise(strip_stderr(nbformat.read(out, as_version=4), notebook.name))
 
@@ -305,36 +226,83 @@ def _kernel_run(notebook: Path, parameters: dict, kernel: str | None) -> nbforma
 @dataclass
 class _Started:
     """A notebook being run: its output folders as they were when it started, the notebooks that ran at some time
-    while it did (`beside`), and its start time."""
+    while it did (`beside`), its start time, the journal its kernel lists written files in, and its kernel."""
 
     notebook: Path
     before: dict[Path, bytes]
     beside: set[str]
     start: float
+    journal: Path
+    kernels: list = field(default_factory=list)
+    stopped: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def now(cls, notebook: Path, beside: set[str]) -> _Started:
-        return cls(notebook, _snapshot(), set(beside), time.perf_counter())
+        handle, journal = tempfile.mkstemp(prefix="upgrading-writes-", suffix=".txt")
+        os.close(handle)
+        return cls(notebook, _snapshot(), set(beside), time.perf_counter(), Path(journal))
 
-    def others_files(self) -> frozenset[Path]:
-        """What a notebook run beside others leaves alone: their registered exhibits, and the outputs outside
-        figures/ (whose writer cannot be told), so a failure never undoes a neighbour's output."""
-        if not self.beside:
+    def kernel_started(self, manager) -> None:
+        with self.lock:
+            self.kernels.append(manager)
+            if self.stopped:
+                _kill(manager)
+
+    def stop(self) -> None:
+        """Kill this notebook's kernel (now, or as soon as it starts): its run then ends with an error."""
+        with self.lock:
+            self.stopped = True
+            for manager in self.kernels:
+                _kill(manager)
+
+    def written(self) -> set[Path]:
+        """The files this notebook's kernel wrote through `paths.write_output` (resolved)."""
+        return paths.journalled(self.journal)
+
+    def others_files(self, beside: set[str] | None = None) -> frozenset[Path]:
+        """What a notebook run beside others (`beside`: by default, all that ran while it did) leaves alone: their
+        registered exhibits, and the outputs outside figures/ that its own kernel did not write, so a failure never
+        undoes a neighbour's output."""
+        beside = self.beside if beside is None else beside
+        if not beside:
             return frozenset()
         from . import registry
 
         owners = registry.load().owners()
-        exhibits = {paths.root() / file for file, owner in owners.items() if owner in self.beside}
-        # outputs outside figures/ (data/processed/cases.csv, notebook 02's) are registered nowhere, so may be a
-        # neighbour's: left alone (an undeclared file under figures/ is still checked and undone)
-        figures = paths.FIGURES
-        unregistered = {p for p in self.before.keys() | _snapshot().keys() if not p.is_relative_to(figures)}
+        exhibits = {paths.root() / file for file, owner in owners.items() if owner in beside}
+        # outputs outside figures/ (data/processed/cases.csv, notebook 02's) are registered nowhere: the journal
+        # tells which this notebook wrote (restored on failure); the others may be a neighbour's, left alone (an
+        # undeclared file under figures/ is still checked and undone)
+        figures, own = paths.FIGURES, self.written()
+        unregistered = {
+            p
+            for p in self.before.keys() | _snapshot().keys()
+            if not p.is_relative_to(figures) and p.resolve() not in own
+        }
         return frozenset(exhibits | unregistered)
+
+
+def _kill(manager) -> None:
+    process = getattr(getattr(manager, "provisioner", None), "process", None)
+    if process is not None:
+        try:
+            process.kill()
+        except OSError:  # already gone
+            pass
 
 
 def _finish(started: _Started, outcome, parameters: dict, debug: bool) -> NotebookResult:
     """Check and write one executed notebook (`outcome()` gives it, or raises the run's error); on any failure
     restore this notebook's outputs and raise UpgradingError (with `debug`, the original error)."""
+    try:
+        return _check_and_write(started, outcome, parameters, debug)
+    finally:
+        started.journal.unlink(missing_ok=True)
+
+
+def _check_and_write(started: _Started, outcome, parameters: dict, debug: bool) -> NotebookResult:
+    """`_finish`'s work; `outcome` has already ended (its kernel's journal is complete) or runs in this thread."""
     notebook, others = started.notebook, started.others_files()
     try:
         nb = outcome()
@@ -376,7 +344,7 @@ def execute(
     """Execute one notebook in place; on any failure raise UpgradingError and leave every file as it was."""
     parameters = _declared(notebook, parameters)
     started = _Started.now(notebook, set())
-    return _finish(started, lambda: _kernel_run(notebook, parameters, kernel), parameters, debug)
+    return _finish(started, lambda: _kernel_run(notebook, parameters, kernel, started), parameters, debug)
 
 
 def run(
@@ -405,6 +373,8 @@ def run(
         raise UpgradingError(f"the number of notebooks run at once must be at least 1, not {jobs}")
     if jobs > 1:
         notebooks = _start_order(notebooks)
+    for folder in OUTPUT_DIRS:  # what a killed kernel was writing when it died
+        paths.remove_stale_partials(paths.root() / folder)
     bar = tqdm(total=len(notebooks), unit="notebook", disable=not progress, file=sys.stderr, leave=False)
     results, failures = _run_side_by_side(notebooks, parameters or {}, kernel, debug, jobs, bar, echo, progress)
     bar.close()
@@ -428,32 +398,55 @@ def _start_order(notebooks: list[Path]) -> list[Path]:
 
 def _run_side_by_side(notebooks, parameters, kernel, debug, jobs, bar, echo, progress):
     """Start notebooks in order while fewer than `jobs` run and none has failed; check and write each as it
-    ends (in this thread, so the manifest and the checks see one notebook at a time)."""
+    ends (in this thread, so the manifest and the checks see one notebook at a time). If anything else stops the
+    run (Ctrl-C, an unexpected error with `debug`), the notebooks still running are stopped and undone."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     queue, running, results, failures = list(notebooks), {}, [], []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        while running or (queue and not failures):
-            while queue and not failures and len(running) < jobs:
-                notebook = queue.pop(0)
-                started = _Started.now(notebook, {other.notebook.name for other, _ in running.values()})
-                for other, _ in running.values():
-                    other.beside.add(notebook.name)
-                declared = _declared(notebook, parameters)
-                running[pool.submit(_kernel_run, notebook, declared, kernel)] = (started, declared)
-            bar.set_description(", ".join(s.notebook.name for s, _ in running.values()))
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: running[f][0].notebook.name):
-                started, declared = running.pop(future)
-                try:
-                    result = _finish(started, future.result, declared, debug)
-                except UpgradingError as error:
-                    failures.append(error)
-                    continue
-                results.append(result)
-                bar.update()
-                (_tqdm_write if progress else echo)(result.summary())
+        try:
+            while running or (queue and not failures):
+                while queue and not failures and len(running) < jobs:
+                    notebook = queue.pop(0)
+                    started = _Started.now(notebook, {other.notebook.name for other, _ in running.values()})
+                    for other, _ in running.values():
+                        other.beside.add(notebook.name)
+                    declared = _declared(notebook, parameters)
+                    running[pool.submit(_kernel_run, notebook, declared, kernel, started)] = (started, declared)
+                bar.set_description(", ".join(s.notebook.name for s, _ in running.values()))
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: running[f][0].notebook.name):
+                    started, declared = running[future]  # still running (to undo) until checked and written
+                    try:
+                        result = _finish(started, future.result, declared, debug)
+                    except UpgradingError as error:  # restored by _finish
+                        del running[future]
+                        failures.append(error)
+                        continue
+                    del running[future]
+                    results.append(result)
+                    bar.update()
+                    (_tqdm_write if progress else echo)(result.summary())
+        except BaseException:
+            _abandon([started for started, _ in running.values()], list(running))
+            raise
     return results, failures
+
+
+def _abandon(abandoned: list[_Started], futures: list) -> None:
+    """Stop the notebooks still running (kill their kernels) and, once their threads end, put back each one's
+    outputs as they were when it started, latest first (so the earliest snapshot wins where two wrote a file):
+    an interrupted run leaves what the finished notebooks wrote and nothing half-made. A finished notebook's
+    exhibits are left alone."""
+    from concurrent.futures import wait
+
+    for started in abandoned:
+        started.stop()
+    wait(futures)
+    names = {started.notebook.name for started in abandoned}
+    for started in sorted(abandoned, key=lambda s: s.start, reverse=True):
+        _restore(started.before, started.others_files(beside=started.beside - names))
+        started.journal.unlink(missing_ok=True)
 
 
 def _tqdm_write(text: str) -> None:
