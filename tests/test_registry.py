@@ -179,6 +179,11 @@ def test_run_order_declares_notebooks_that_exist_and_puts_them_first(monkeypatch
         registry.parse('[run]\nstart_first = ["09_x.ipynb"]\n' + SMALL)
     with pytest.raises(UpgradingError, match=r"\[run\]: unknown last"):
         registry.parse('[run]\nlast = ["02_b.ipynb"]\n' + SMALL)
+    for written in ('[["02_b.ipynb"]]', '"02_b.ipynb"', "[2]"):  # not a list of names: refused, not a TypeError
+        with pytest.raises(UpgradingError, match=r"start_first must list notebooks"):
+            registry.parse(f"[run]\nstart_first = {written}\n" + SMALL)
+    with pytest.raises(UpgradingError, match=r"\[run\] must be a table"):
+        registry.parse('run = "02_b.ipynb"\n' + SMALL)
     notebooks = pipeline.discover()
     order = [nb.name for nb in pipeline._start_order(notebooks)]
     assert order[: len(registry.load().start_first)] == list(registry.load().start_first)

@@ -170,12 +170,17 @@ def parse(text: str) -> Registry:
                     "comes from exactly one notebook"
                 )
             seen[file] = exhibit.notebook
-    start_first = data.get("run", {}).get("start_first", [])
+    run = data.get("run", {})
+    if not isinstance(run, dict):
+        problems.append(f"[run] must be a table; got {run!r}")
+        run = {}
+    start_first = run.get("start_first", [])
     notebooks = {exhibit.notebook for exhibit in exhibits}
-    if not isinstance(start_first, list) or not set(start_first) <= notebooks:
+    names = isinstance(start_first, list) and all(isinstance(name, str) for name in start_first)
+    if not names or not set(start_first) <= notebooks:
         problems.append(f"[run] start_first must list notebooks that write exhibits; got {start_first!r}")
         start_first = []
-    unknown_run = sorted(data.get("run", {}).keys() - {"start_first"})
+    unknown_run = sorted(run.keys() - {"start_first"})
     if unknown_run:
         problems.append(f"[run]: unknown {', '.join(unknown_run)}")
     if problems:
