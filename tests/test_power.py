@@ -235,6 +235,9 @@ def test_cells_are_kept_one_by_one_and_a_study_reads_the_cells_it_shares_with_an
     assert from_cells.attrs == at_once.attrs == {"root_seed": 99}
     pd.testing.assert_frame_equal(power.run(cases=[30, 40], **small, cache=True), at_once)
     assert len(ran) == 1  # everything read back
+    other_seed = power.run(cases=[40], **(small | {"seed": 100}), cache=True)  # another root seed: run again
+    assert ran[1:] == [[power.DesignCell(40, 1.0)]]
+    assert other_seed.attrs == {"root_seed": 100}
     kept = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "interim").glob("*.pickle"))
     assert kept == ["power_n30_scale1", "power_n40_scale1"]
     assert interim.lookup("power_n40_scale1", {"replicates": 7, "cell": [40, 1.0], "seed": 99}) is None

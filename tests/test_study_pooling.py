@@ -1,6 +1,8 @@
 """Partial pooling in the study: the comparison tables of notebook 04, the pooled verdicts of notebook 05 (same rule
 as the claims check), the design analysis's pooled arm (same replicates as the no-pooling arm), bad sheets."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -194,6 +196,9 @@ def test_kept_fits_are_read_back_equal_and_only_for_the_same_sheet_and_settings(
     pooling.pooled_fits(changed, forms, fast=True, cache=True)
     pooling.pooled_fits(cases, forms, cache=True)  # the default settings: kept under another name
     assert len(calls) == 2
+    halved = dataclasses.replace(pooling.load_priors(), tau_scale=pooling.load_priors().tau_scale / 2)
+    pooling.pooled_fits(cases, forms, fast=True, priors=halved, cache=True)  # other priors: fitted again
+    assert len(calls) == 3
     names = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "interim").glob("*.pickle"))
     assert names == ["pooled_fit_default_product_upgrading", "pooled_fit_fast_product_upgrading"]
     assert interim.frame_digest(changed) != interim.frame_digest(cases)
