@@ -126,12 +126,14 @@ def remove_stale_partials(folder: Path) -> list[Path]:
     its writer's process id, so those of a live writer are left alone. Returns what was deleted."""
     removed = []
     for path in folder.rglob(f".*{PARTIAL}") if folder.is_dir() else ():
+        if not path.is_file():
+            continue
         try:
             os.kill(int(path.name[: -len(PARTIAL)].rsplit(".", 1)[1].split("-")[0]), 0)
         except ProcessLookupError:
             path.unlink(missing_ok=True)
             removed.append(path)
-        except (ValueError, IndexError, PermissionError):  # not ours, or a live process of another user
+        except (ValueError, IndexError, OverflowError, OSError):  # not ours, or a live process of another user
             continue
     return removed
 

@@ -284,12 +284,18 @@ class _Started:
 
 
 def _kill(manager) -> None:
-    process = getattr(getattr(manager, "provisioner", None), "process", None)
-    if process is not None:
-        try:
+    """Kill a kernel and its process group (its joblib workers too), as jupyter_client's own kill does."""
+    import signal
+
+    provisioner = getattr(manager, "provisioner", None)
+    process, group = getattr(provisioner, "process", None), getattr(provisioner, "pgid", None)
+    try:
+        if group and hasattr(os, "killpg"):
+            os.killpg(group, signal.SIGKILL)
+        elif process is not None:
             process.kill()
-        except OSError:  # already gone
-            pass
+    except OSError:  # already gone
+        pass
 
 
 def _finish(started: _Started, outcome, parameters: dict, debug: bool) -> NotebookResult:
