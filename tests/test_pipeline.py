@@ -431,3 +431,77 @@ def test_a_run_stopped_by_an_unexpected_error_or_ctrl_c_stops_and_undoes_the_not
     assert (tmp_path / "data" / "processed" / "one.csv").read_text() == "one old\n"
     for stem, data in before.items():
         assert (tmp_path / "notebooks" / f"{stem}.ipynb").read_bytes() == data
+
+
+def _journals(folder) -> list:
+    return sorted(p.name for p in folder.glob("upgrading-writes-*"))
+
+
+def test_ctrl_c_between_a_notebooks_write_and_its_manifest_entry_puts_both_back_and_undoes_it(tmp_path, monkeypatch):
+    """Ctrl-C lands after 02's notebook is written but before its manifest entry, while 01 still runs: 02's
+    notebook and the manifest are put back, 02's exhibits and data restored (its journal still names them), 01 is
+    stopped and undone, and no journal is left behind."""
+    import tempfile
+
+    from upgrading.compendium import verify
+
+    _side_by_side_compendium(tmp_path, monkeypatch)
+    journals = tmp_path / "tmp"
+    journals.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(journals))
+    manifest = tmp_path / verify.MANIFEST
+    manifest.write_text('{"exhibits": {}, "generated_by": "upgrading run"}\n')
+    ready, finished = tmp_path / "ready", tmp_path / "finished"
+    ready.write_text("no\n")
+    notebooks = {
+        "01_one": [  # writes, then spins (bounded) until it is killed; never writes `finished`
+            _writes_processed(tmp_path, "one"),
+            _writes(tmp_path, "one", then=f"Path({str(ready)!r}).write_text('yes\\n')"),
+            new_code_cell(
+                "import os\nfrom pathlib import Path\nfor _ in range(5_000_000):\n    os.sched_yield()\n"
+                f"Path({str(finished)!r}).write_text('finished')"
+            ),
+        ],
+        "02_two": [_writes_processed(tmp_path, "two"), _writes(tmp_path, "two", then=_waits_for(ready, "yes\n"))],
+    }
+    before = {}
+    for stem, cells in notebooks.items():
+        path = tmp_path / "notebooks" / f"{stem}.ipynb"
+        nbformat.write(new_notebook(cells=cells), path)
+        before[stem] = path.read_bytes()
+    written = []
+
+    def interrupted(notebook, parameters=None):
+        written.append(notebook.read_bytes())  # the notebook as the run wrote it, before its entry
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(verify, "record", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(jobs=2, progress=False, echo=lambda _: None)
+    assert written and written[0] != before["02_two"]  # the interrupt came after the write
+    for stem, data in before.items():
+        assert (tmp_path / "notebooks" / f"{stem}.ipynb").read_bytes() == data
+    assert manifest.read_text() == '{"exhibits": {}, "generated_by": "upgrading run"}\n'
+    for name in ("one", "two"):
+        assert (tmp_path / "figures" / f"{name}.csv").read_text() == f"{name} old\n"
+        assert (tmp_path / "data" / "processed" / f"{name}.csv").read_text() == f"{name} old\n"
+    assert not finished.exists()
+    assert _journals(journals) == []
+
+
+def test_an_unreadable_notebook_fails_alone_and_its_neighbour_finishes(tmp_path, monkeypatch):
+    """A notebook that is not a notebook fails before anything is made for it (no kernel, no journal); the
+    notebook already running beside it finishes and keeps what it wrote; the error names the file."""
+    import tempfile
+
+    _side_by_side_compendium(tmp_path, monkeypatch)
+    journals = tmp_path / "tmp"
+    journals.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(journals))
+    nbformat.write(new_notebook(cells=[_writes(tmp_path, "one")]), tmp_path / "notebooks" / "01_one.ipynb")
+    (tmp_path / "notebooks" / "02_two.ipynb").write_text("{ not a notebook")
+    with pytest.raises(UpgradingError, match=r"notebooks/02_two.ipynb cannot be read as a notebook"):
+        pipeline.run(jobs=2, progress=False, echo=lambda _: None)
+    assert (tmp_path / "figures" / "one.csv").read_text() == "one new\n"
+    assert (tmp_path / "figures" / "two.csv").read_text() == "two old\n"
+    assert _journals(journals) == []

@@ -194,7 +194,13 @@ def _declared(notebook: Path, parameters: dict | None) -> dict:
     """The parameters the notebook declares (papermill passes no others)."""
     import papermill
 
-    declared = papermill.inspect_notebook(str(notebook))
+    try:
+        declared = papermill.inspect_notebook(str(notebook))
+    except Exception as error:  # not JSON, not a notebook, an unparsable parameters cell: nothing has run
+        raise UpgradingError(
+            f"{paths.relative(notebook)} cannot be read as a notebook ({type(error).__name__}: {error}); "
+            "nothing was run for it"
+        ) from None
     return {k: v for k, v in (parameters or {}).items() if k in declared}
 
 
@@ -299,16 +305,10 @@ def _kill(manager) -> None:
 
 
 def _finish(started: _Started, outcome, parameters: dict, debug: bool) -> NotebookResult:
-    """Check and write one executed notebook (`outcome()` gives it, or raises the run's error); on any failure
-    restore this notebook's outputs and raise UpgradingError (with `debug`, the original error)."""
-    try:
-        return _check_and_write(started, outcome, parameters, debug)
-    finally:
-        started.journal.unlink(missing_ok=True)
-
-
-def _check_and_write(started: _Started, outcome, parameters: dict, debug: bool) -> NotebookResult:
-    """`_finish`'s work; `outcome` has already ended (its kernel's journal is complete) or runs in this thread."""
+    """Check and write one executed notebook (`outcome()` gives it, or raises the run's error; it has already
+    ended, so its kernel's journal is complete, or runs in this thread); on any failure restore this notebook's
+    outputs and raise UpgradingError (with `debug`, the original error). The journal is the caller's to delete:
+    a run stopped while this writes still needs it to undo the notebook."""
     notebook, others = started.notebook, started.others_files()
     try:
         nb = outcome()
@@ -337,11 +337,29 @@ def _check_and_write(started: _Started, outcome, parameters: dict, debug: bool) 
                 "; ".join(problems) + f"{beside}. Declare every exhibit once in {registry.REGISTRY_FILE}. "
                 "The committed notebook and its exhibits are unchanged."
             )
-        nbformat.write(nb, notebook)
-        exhibits = verify.record(notebook, parameters)  # the manifest is written here, never by hand
+        exhibits = _write_with_entry(nb, notebook, lambda: verify.record(notebook, parameters))
     else:
         nbformat.write(nb, notebook)
     return NotebookResult(notebook.name, time.perf_counter() - started.start, exhibits)
+
+
+def _write_with_entry(nb: nbformat.NotebookNode, notebook: Path, record) -> list[str]:
+    """Write the executed notebook, then its manifest entries (`record()`, which the manifest is written by, never
+    by hand), as one step: stopped between the two (Ctrl-C), both files are put back, so a notebook is never left
+    rewritten without its entries (the run's undo then restores its exhibits)."""
+    from . import verify
+
+    kept = {path: _bytes(path) for path in (notebook, verify.manifest_path())}
+    try:
+        nbformat.write(nb, notebook)
+        return record()
+    except BaseException:
+        for path, data in kept.items():
+            if data is None:
+                path.unlink(missing_ok=True)
+            else:
+                paths.replace_atomically(path, data)
+        raise
 
 
 def execute(
@@ -350,7 +368,10 @@ def execute(
     """Execute one notebook in place; on any failure raise UpgradingError and leave every file as it was."""
     parameters = _declared(notebook, parameters)
     started = _Started.now(notebook, set())
-    return _finish(started, lambda: _kernel_run(notebook, parameters, kernel, started), parameters, debug)
+    try:
+        return _finish(started, lambda: _kernel_run(notebook, parameters, kernel, started), parameters, debug)
+    finally:
+        started.journal.unlink(missing_ok=True)
 
 
 def run(
@@ -379,7 +400,7 @@ def run(
         raise UpgradingError(f"the number of notebooks run at once must be at least 1, not {jobs}")
     if jobs > 1:
         notebooks = _start_order(notebooks)
-    for folder in OUTPUT_DIRS:  # what a killed kernel was writing when it died
+    for folder in (*OUTPUT_DIRS, paths.FOLDERS["DATA_INTERIM"]):  # what a killed kernel was writing when it died
         paths.remove_stale_partials(paths.root() / folder)
     bar = tqdm(total=len(notebooks), unit="notebook", disable=not progress, file=sys.stderr, leave=False)
     results, failures = _run_side_by_side(notebooks, parameters or {}, kernel, debug, jobs, bar, echo, progress)
@@ -414,10 +435,14 @@ def _run_side_by_side(notebooks, parameters, kernel, debug, jobs, bar, echo, pro
             while running or (queue and not failures):
                 while queue and not failures and len(running) < jobs:
                     notebook = queue.pop(0)
+                    try:  # before anything is made for it: an unreadable notebook fails alone, and starts nothing
+                        declared = _declared(notebook, parameters)
+                    except UpgradingError as error:
+                        failures.append(error)
+                        continue
                     started = _Started.now(notebook, {other.notebook.name for other, _ in running.values()})
                     for other, _ in running.values():
                         other.beside.add(notebook.name)
-                    declared = _declared(notebook, parameters)
                     running[pool.submit(_kernel_run, notebook, declared, kernel, started)] = (started, declared)
                 bar.set_description(", ".join(s.notebook.name for s, _ in running.values()))
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -426,10 +451,11 @@ def _run_side_by_side(notebooks, parameters, kernel, debug, jobs, bar, echo, pro
                     try:
                         result = _finish(started, future.result, declared, debug)
                     except UpgradingError as error:  # restored by _finish
-                        del running[future]
+                        _done(running, future, started)
                         failures.append(error)
                         continue
-                    del running[future]
+                    # anything else (Ctrl-C, an error under `debug`) leaves it running, for _abandon to undo
+                    _done(running, future, started)
                     results.append(result)
                     bar.update()
                     (_tqdm_write if progress else echo)(result.summary())
@@ -437,6 +463,12 @@ def _run_side_by_side(notebooks, parameters, kernel, debug, jobs, bar, echo, pro
             _abandon([started for started, _ in running.values()], list(running))
             raise
     return results, failures
+
+
+def _done(running: dict, future, started: _Started) -> None:
+    """A notebook checked and written, or failed and restored: no longer one to undo, nor its journal needed."""
+    del running[future]
+    started.journal.unlink(missing_ok=True)
 
 
 def _abandon(abandoned: list[_Started], futures: list) -> None:
