@@ -444,3 +444,28 @@ def test_the_reliability_intervals_are_kept_for_notebook_07_and_recomputed_for_o
         reliability.reliability_table(first, changed, n_boot=40, cache=True)
     with pytest.raises(RuntimeError, match="computed anew"):
         reliability.reliability_table(first, second, n_boot=41, cache=True)
+
+
+def test_a_kept_coding_error_cell_is_read_back_only_for_the_same_erring_coder(tmp_path, monkeypatch):
+    """`cache=True` with coding error: the cells are kept under the arm's own name (never read as the study's
+    without error), read back for the same coder, and run again when one rate moves by 1e-9 or the seed changes."""
+    monkeypatch.setattr(paths, "root", lambda: tmp_path)
+    small = dict(replicates=4, cases=[40], effect_scales=[1.0], seed=7, progress=False)
+    ran = []
+    original = power._run_cells
+    monkeypatch.setattr(
+        power, "_run_cells", lambda cells, **kw: ran.append(kw["coding_error"]) or original(cells, **kw)
+    )
+    coder = _model(0.1)
+    made = power_coding_error.run_coding_error(coder, **small, cache=True)
+    assert ran == [coder]
+    pd.testing.assert_frame_equal(power_coding_error.run_coding_error(coder, **small, cache=True), made)
+    assert ran == [coder]  # read back
+    power.run(**small, cache=True)  # the study without coding error: its own cell, not the arm's
+    assert ran == [coder, None]
+    nudged = coding_error.CodingError(tuple((v, r + 1e-9 * (k == 0)) for k, (v, r) in enumerate(coder.rates)))
+    power_coding_error.run_coding_error(nudged, **small, cache=True)
+    power_coding_error.run_coding_error(coder, **(small | {"seed": 8}), cache=True)
+    assert ran == [coder, None, nudged, coder]
+    kept = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "interim").glob("*.pickle"))
+    assert kept == ["power_coding_error_n40_scale1", "power_n40_scale1"]  # one result per name

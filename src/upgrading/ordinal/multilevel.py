@@ -287,24 +287,16 @@ def _log_kernel(z: np.ndarray, df: float | None) -> np.ndarray:
 def _named_draws(x: np.ndarray, tau: np.ndarray, lay: Layout, groups: list) -> tuple[list[str], np.ndarray]:
     """The draws as reported, one column per parameter named as in MODEL.md: mu, tau, slopes, delta, theta."""
     symbols = SYMBOLS[: lay.k]
-    names, columns = [], []
-    for v, sym in enumerate(symbols):
-        names.append(f"mu_{sym}")
-        columns.append(x[:, lay.mu.start + v])
-    for v, sym in enumerate(symbols):
-        names.append(f"tau_{sym}")
-        columns.append(tau[:, v])
-    for v, sym in enumerate(symbols):
-        for j, g in enumerate(groups):
-            names.append(f"{sym}[{g}]")
-            columns.append(x[:, lay.slopes(v).start + j])
-    for j, g in enumerate(groups[1:]):
-        names.append(f"delta[{g}]")
-        columns.append(x[:, lay.delta.start + j])
-    for t in range(lay.T):
-        names.append(f"theta[{t + 1}]")
-        columns.append(x[:, t])
-    return names, np.column_stack(columns)
+    names = [f"mu_{sym}" for sym in symbols] + [f"tau_{sym}" for sym in symbols]
+    names += [f"{sym}[{g}]" for sym in symbols for g in groups] + [f"delta[{g}]" for g in groups[1:]]
+    names += [f"theta[{t + 1}]" for t in range(lay.T)]
+    from_x = [lay.mu.start + v for v in range(lay.k)]  # the columns of x, in the order of `names` (tau aside)
+    from_x += [lay.slopes(v).start + j for v in range(lay.k) for j in range(len(groups))]
+    from_x += [lay.delta.start + j for j in range(len(groups) - 1)] + list(range(lay.T))
+    k = lay.k
+    draws = np.empty((x.shape[0], len(names)))  # one gather of x's columns, not a stack of one column at a time
+    draws[:, :k], draws[:, k : 2 * k], draws[:, 2 * k :] = x[:, from_x[:k]], tau, x[:, from_x[k:]]
+    return names, draws
 
 
 # ---------------------------------------------------------------------------------------------------------
