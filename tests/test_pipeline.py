@@ -489,6 +489,51 @@ def test_ctrl_c_between_a_notebooks_write_and_its_manifest_entry_puts_both_back_
     assert _journals(journals) == []
 
 
+def test_a_real_ctrl_c_while_the_run_waits_for_its_kernels_stops_and_undoes_both(tmp_path, monkeypatch):
+    """A real SIGINT to the runner while it waits on two running kernels (sent by 02's kernel to its parent, the
+    runner, once 01 has written): KeyboardInterrupt, both kernels killed before their last line, everything put
+    back, no journal left."""
+    import signal
+    import tempfile
+
+    _side_by_side_compendium(tmp_path, monkeypatch)
+    journals = tmp_path / "tmp"
+    journals.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(journals))
+    ready = tmp_path / "ready"
+    ready.write_text("no\n")
+    spin = "import os\nfor _ in range(5_000_000):\n    os.sched_yield()\n"
+    notebooks = {
+        "01_one": [
+            _writes_processed(tmp_path, "one"),
+            _writes(tmp_path, "one", then=f"Path({str(ready)!r}).write_text('yes\\n')"),
+            new_code_cell(spin + f"Path({str(tmp_path / 'one finished')!r}).write_text('finished')"),
+        ],
+        "02_two": [
+            _writes_processed(tmp_path, "two"),
+            _writes(tmp_path, "two", then=_waits_for(ready, "yes\n")),
+            new_code_cell(
+                "import signal\nos.kill(os.getppid(), signal.SIGINT)\n"  # the runner is the kernel's parent
+                + spin
+                + f"Path({str(tmp_path / 'two finished')!r}).write_text('finished')"
+            ),
+        ],
+    }
+    for stem, cells in notebooks.items():
+        nbformat.write(new_notebook(cells=cells), tmp_path / "notebooks" / f"{stem}.ipynb")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a test runner may not)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.run(jobs=2, progress=False, echo=lambda _: None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for name in ("one", "two"):
+        assert not (tmp_path / f"{name} finished").exists()
+        assert (tmp_path / "figures" / f"{name}.csv").read_text() == f"{name} old\n"
+        assert (tmp_path / "data" / "processed" / f"{name}.csv").read_text() == f"{name} old\n"
+    assert _journals(journals) == []
+
+
 def test_an_unreadable_notebook_fails_alone_and_its_neighbour_finishes(tmp_path, monkeypatch):
     """A notebook that is not a notebook fails before anything is made for it (no kernel, no journal); the
     notebook already running beside it finishes and keeps what it wrote; the error names the file."""
