@@ -190,3 +190,22 @@ def test_the_manifest_records_no_coding_sheet_for_exhibits_simulated_by_design()
         SIMULATED_SHEET_NAME,
         SECOND_CODER_SHEET_NAME,
     ]
+
+
+def test_the_report_never_deletes_a_folder_it_did_not_write(tmp_path, report_dir, capsys):
+    """`--out` names a folder with a user's files, the current folder, or a file: refused, nothing deleted; a folder
+    an earlier report wrote (its marker) or an empty one may be replaced."""
+    from upgrading.compendium import report
+
+    mine = tmp_path / "mydocs"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("three years of work\n")
+    assert main(["report", "--out", str(mine)]) != 0
+    assert "not written by `upgrading report`" in " ".join(capsys.readouterr().err.split())
+    assert (mine / "thesis.txt").read_text() == "three years of work\n"
+    (tmp_path / "a file").write_text("x")
+    for refused in (mine, tmp_path / "a file", ROOT / "src", ROOT):
+        assert report._replaceable(refused.resolve()), refused
+    (tmp_path / "empty").mkdir()
+    assert report._replaceable(tmp_path / "empty") is None and report._replaceable(tmp_path / "new") is None
+    assert (report_dir / report.MARKER).is_file() and report._replaceable(report_dir) is None

@@ -155,14 +155,33 @@ def _index_notebook(pages: dict[str, str]) -> nbformat.NotebookNode:
     return nb
 
 
-def build_report(out_dir: str | Path) -> Path:
-    """Write the report into `out_dir` (created; its previous content is replaced); return the index page."""
-    out = Path(out_dir).resolve()
+#: The file that marks a folder as written by `build_report`: only such a folder (or an empty one) is replaced.
+MARKER = ".upgrading-report"
+
+
+def _replaceable(out: Path) -> str | None:
+    """Why `out` may not receive the report (None: it may): the repository or a folder holding it, data/raw/, a
+    file, or a folder with content that an earlier report did not write (a user's files are never deleted)."""
     if out == paths.ROOT or paths.ROOT.is_relative_to(out) or out.is_relative_to(paths.DATA_RAW):
-        raise UpgradingError(f"refusing to write the report into {out}: choose a new folder such as report/")
+        return "it is the repository, a folder holding it, or inside data/raw/"
+    if out.exists() and not out.is_dir():
+        return "it is a file"
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        return f"it is not empty and was not written by `upgrading report` (no {MARKER} file in it)"
+    return None
+
+
+def build_report(out_dir: str | Path) -> Path:
+    """Write the report into `out_dir`: a new or empty folder, or one an earlier report wrote (marked by `MARKER`),
+    whose content is then replaced; return the index page."""
+    out = Path(out_dir).resolve()
+    reason = _replaceable(out)
+    if reason:
+        raise UpgradingError(f"refusing to write the report into {out}: {reason}. Choose a new folder, such as report/")
     if out.exists():
         shutil.rmtree(out)
     (out / "notebooks").mkdir(parents=True)
+    (out / MARKER).write_text("written by `upgrading report`: rerunning it replaces this folder\n", encoding="utf-8")
     pages = {}
     for notebook in pipeline.discover():
         page = f"notebooks/{notebook.stem}.html"
