@@ -221,4 +221,28 @@ def test_cli_claims_prints_the_verdict_table(tmp_path, capsys):
     assert main(["claims", "--coding", str(path), "--resamples", "99", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "SIMULATED DATA" in printed and "CE-PRODUCT-TRAD" in printed and "verdicts (raw / Holm)" in printed
-    assert len(pd.read_csv(out)) == len(register.load_register().claims)
+    written = pd.read_csv(out)
+    assert len(written) == len(register.load_register().claims)
+    assert written.columns[0] == "data" and (written["data"] == "simulated").all()  # labelled as an exhibit is
+
+
+def test_cli_out_is_checked_before_anything_is_computed(tmp_path, monkeypatch, capsys):
+    """`--out` in a folder that does not exist, a folder, or under figures/ or data/raw/: a one-line error before
+    the sheet is decided (no traceback); a relative path is taken from the current folder."""
+    from upgrading.paths import DATA_RAW
+    from upgrading.study import simulate
+
+    monkeypatch.setattr(claims, "evaluate", lambda *a, **k: pytest.fail("computed before --out was checked"))
+    (tmp_path / "a folder").mkdir()
+    for out, message in (
+        (tmp_path / "nowhere" / "v.csv", "does not exist"),
+        (tmp_path / "a folder", "is a folder"),
+        (FIGURES / "claims_verdicts.csv", "only the notebooks write"),
+        (DATA_RAW / "v.csv", "never modified"),
+    ):
+        for command in (["claims"], ["claims", "--robustness"], ["power"]):
+            assert main([*command, "--out", str(out)]) == 2, (command, out)
+            assert message in " ".join(capsys.readouterr().err.split()), (command, out)
+    monkeypatch.chdir(tmp_path / "a folder")
+    assert main(["simulate", "--out", "sheets"]) == 0
+    assert (tmp_path / "a folder" / "sheets" / simulate.FIRST_CODER_FILE).is_file()

@@ -335,6 +335,7 @@ def test_power_command_line(tmp_path):
     assert "SIMULATED" in done.stdout
     table = pd.read_csv(out)
     assert sorted(table["n_cases"].unique()) == [40, 80] and (table["replicates"] == 4).all()
+    assert table.columns[0] == "data" and (table["data"] == "simulated").all()  # simulated by design
     bad = run_cli("power", "--cases", "thirty")
     assert bad.returncode == 2 and "comma-separated numbers" in bad.stderr
     bad = run_cli("power", "--keep-replicates", "many", str(tmp_path / "kept"))

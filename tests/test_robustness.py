@@ -614,7 +614,8 @@ def test_cli_robustness_prints_the_summary_and_writes_the_table(tmp_path, table,
     assert "SIMULATED DATA" in printed and "display of sensitivity, not a new test" in printed
     assert f"missing codes: {table.attrs['missing']}" in printed
     written = pd.read_csv(out)
-    assert list(written.columns) == list(robustness.COLUMNS)
+    assert list(written.columns) == ["data", *robustness.COLUMNS]  # the exhibit's columns
+    assert (written["data"] == "simulated").all()
     assert written.groupby("id")["primary"].sum().eq(1).all()
     assert len(written) == len(table) and (written["verdict"].to_numpy() == table["verdict"].to_numpy()).all()
     summary = robustness.robustness_summary(table)

@@ -35,6 +35,33 @@ def _from_cwd(path: str):
     return Path(path).resolve()
 
 
+def _output(out: str | None):
+    """Where `--out` writes a table (taken from the current folder), checked before anything is computed: a file in
+    an existing folder, never under figures/ (written by the notebooks only) or data/raw/ (immutable)."""
+    if out is None:
+        return None
+    from .. import paths
+
+    path = _from_cwd(out)
+    if path.is_dir():
+        raise UpgradingError(f"--out {out}: is a folder; give the table's file name, e.g. {out.rstrip('/')}/table.csv")
+    if not path.parent.is_dir():
+        raise UpgradingError(f"--out {out}: the folder {path.parent} does not exist; create it first")
+    for folder, why in ((paths.FIGURES, "holds the exhibits, which only the notebooks write"),
+                        (paths.DATA_RAW, "holds the raw data, which are never modified")):  # fmt: skip
+        if path.is_relative_to(folder.resolve()):
+            raise UpgradingError(f"--out {out}: {paths.relative(folder)}/ {why}; write the table elsewhere")
+    return path
+
+
+def _write_table(table, path, out: str, data: str) -> None:
+    """Write a command's table as CSV with a first column `data` ('simulated' or 'coded'), as every exhibit has."""
+    table = table.copy()
+    table.insert(0, "data", data)
+    table.to_csv(path, index=False, lineterminator="\n")
+    print(f"wrote {out}")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..study import coding
     from . import pipeline
@@ -117,8 +144,15 @@ def simulate(args: argparse.Namespace) -> int:
             "--seed needs --out DIR: data/raw/ holds the documented simulation only, and "
             "rewriting it with another seed would change committed raw data"
         )
-    for path in simulate.write_simulated(args.out, seed=args.seed):
-        print(f"wrote {paths.relative(path)} (SIMULATED coding sheet)")
+    folder = _from_cwd(args.out) if args.out is not None else None
+    if folder is not None and folder.is_relative_to(paths.DATA_RAW.resolve()):
+        raise UpgradingError(
+            f"--out {args.out}: data/raw/ holds the documented simulation, written by `upgrading simulate` without "
+            "--out; choose another folder"
+        )
+    for path in simulate.write_simulated(folder, seed=args.seed):
+        shown = paths.relative(path) if path.resolve().is_relative_to(paths.ROOT) else path
+        print(f"wrote {shown} (SIMULATED coding sheet)")
     return 0
 
 
@@ -161,16 +195,18 @@ def template(args: argparse.Namespace) -> int:
 def claims(args: argparse.Namespace) -> int:
     from .. import paths
     from ..study import claims, coding, simulate
+    from . import exhibits
 
     if args.second_coder and not args.robustness:
         raise UpgradingError("--second-coder is read by --robustness only: add --robustness")
+    out = _output(args.out)  # a bad --out is refused before the sheet is decided
     default = paths.DATA_RAW / simulate.FIRST_CODER_FILE
     path = args.coding or str(default)
     display = args.coding or paths.relative(default)
     cases, _ = coding.load_sheet(_from_cwd(path), sheet=args.sheet, display=display)
     print(coding.provenance(cases).replace(cases.attrs["source_file"], display))
     if args.robustness:
-        return _robustness(args, cases)
+        return _robustness(args, cases, out)
     table = claims.evaluate(cases, n_resamples=args.resamples)
     shown = table[
         [
@@ -209,18 +245,18 @@ def claims(args: argparse.Namespace) -> int:
         "verdicts (raw / Holm): "
         + ", ".join(f"{v} {counts.loc[v, 'raw']} / {counts.loc[v, 'holm']}" for v in counts.index)
     )
-    if args.out:
-        table.to_csv(args.out, index=False, lineterminator="\n")
-        print(f"wrote {args.out}")
+    if out is not None:
+        _write_table(table, out, args.out, exhibits.data_kind(cases))
     return 0
 
 
-def _robustness(args: argparse.Namespace, cases) -> int:
+def _robustness(args: argparse.Namespace, cases, out) -> int:
     """`claims --robustness`: each claim's verdict under every declared specification, summarised per claim."""
     import pandas as pd
 
     from .. import paths
     from ..study import coding, robustness, simulate
+    from . import exhibits
 
     if args.second_coder and not args.coding:
         raise UpgradingError("--second-coder needs --coding: give the first coder's sheet too")
@@ -242,7 +278,11 @@ def _robustness(args: argparse.Namespace, cases) -> int:
         "rejected, x missing-code bounds where codes are not reported), the primary one "
         f"{primary!r}: the claims check's raw verdict (not Holm-adjusted)"
     )
-    print(f"second coder {display}: {table.attrs['second_coding']}" if where else "no second coder: first coding only")
+    if where:
+        simulated = " (SIMULATED)" if coding.is_simulated(second) else ""
+        print(f"second coder {display}{simulated}: {table.attrs['second_coding']}")
+    else:
+        print("no second coder: first coding only")
     print(f"missing codes: {table.attrs['missing']}")
     summary = robustness.robustness_summary(table)
     with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_colwidth", 120):
@@ -254,9 +294,8 @@ def _robustness(args: argparse.Namespace, cases) -> int:
         f"{unassessed}; the others depend on the choices named"
     )
     print(robustness.SENSITIVITY)
-    if args.out:
-        table.to_csv(args.out, index=False, lineterminator="\n")
-        print(f"wrote {args.out}")
+    if out is not None:
+        _write_table(table, out, args.out, exhibits.data_kind(cases, second))
     return 0
 
 
@@ -274,15 +313,15 @@ def power(args: argparse.Namespace) -> int:
                           ("--second-coder-sheet", args.second_coder_sheet)):  # fmt: skip
         if given and not args.coding_error:
             raise UpgradingError(f"{option} needs --coding-error: give the two codings whose alphas it reads")
+    out = _output(args.out)
     calibration = _calibration(args) if args.coding_error else None  # bad sheets refused before any replicate
     keep, keep_dir = (0, None) if not args.keep_replicates else _kept(args.keep_replicates)
     raw = power.run(args.replicates, keep=keep, keep_dir=keep_dir, **_study(args))
     summary = power.summarise(raw)
     columns = ["scope", "kind", "n_cases", "effect_scale", "p_right", "mcse_right", "p_wrong", "p_inconclusive"]
     _print_table(summary[columns + ["p_right_holm", "p_separated"]])
-    if args.out:
-        summary.to_csv(args.out, index=False, lineterminator="\n")
-        print(f"wrote {args.out}")
+    if out is not None:
+        _write_table(summary, out, args.out, "simulated")  # simulated by design
     if keep:
         print(f"wrote the first {keep} replicates of every design cell, with their verdicts, under {keep_dir}")
     if args.pooled:

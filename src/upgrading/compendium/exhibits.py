@@ -53,6 +53,11 @@ def _check_registered(name: str, kind: str, directory: str | Path | None) -> Non
         registry.load().get(name, kind)  # raises, naming the registry file, if the exhibit is not declared
 
 
+def data_kind(*sheets: pd.DataFrame | None) -> str:
+    """'simulated' if any of the sheets a table is made from is simulated, else 'coded' (a table's `data` column)."""
+    return "simulated" if any(s is not None and _data_label(s)[0] == "simulated" for s in sheets) else "coded"
+
+
 def _data_label(cases: pd.DataFrame) -> tuple[str, str]:
     """('simulated' or 'coded', one-line provenance) for exhibits made from a set of cases."""
     from ..study.coding import is_simulated, provenance
