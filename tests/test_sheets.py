@@ -211,6 +211,24 @@ def test_run_refuses_before_any_notebook_runs(tmp_path, monkeypatch, capsys):
     )
 
 
+def test_every_notebook_that_reads_a_sheet_takes_its_worksheet_so_run_passes_sheet_to_all(tmp_path, monkeypatch):
+    """`upgrading run --coding BOOK.xlsx --sheet NAME` reaches every notebook: each that takes a sheet path takes
+    its worksheet name too, so the run is not refused and every notebook gets the name."""
+    import papermill
+
+    from upgrading.compendium import pipeline
+
+    for notebook in pipeline.discover():
+        declared = set(papermill.inspect_notebook(str(notebook)))
+        for path, sheet in (("coding_path", "coding_sheet"), ("second_coder_path", "second_coder_sheet")):
+            assert path not in declared or sheet in declared, (notebook.name, sheet)
+    passed = []
+    monkeypatch.setattr(pipeline, "run", lambda **kw: passed.append(kw["parameters"]) or [])
+    book = _workbook(tmp_path / "book.xlsx", FRAME, title="cases", before=["intro"])
+    assert main(["run", "--coding", str(book), "--sheet", "cases", "--quiet"]) == 0
+    assert passed[0]["coding_sheet"] == "cases" and passed[0]["coding_path"].endswith("book.xlsx")
+
+
 def test_command_line_paths_are_taken_from_the_current_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     FRAME.to_csv("mine.csv", index=False)
