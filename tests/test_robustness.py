@@ -676,3 +676,19 @@ def test_cli_reads_the_second_coders_worksheet_of_a_workbook(tmp_path, table, mo
     capsys.readouterr()
     assert main(["claims", "--robustness", "--second-coder-sheet", "second coding"]) != 0
     assert "--second-coder" in capsys.readouterr().err
+
+
+def test_the_reading_counts_cells_that_could_not_decide_apart_from_those_that_do_not_apply(table):
+    """The summary's `not decided` and the notebook's sentence count the cells whose specification applies but could
+    not decide; the specifications that do not apply (pooling for a claim not about one group's slope) are counted
+    as such, never as undecided."""
+    from upgrading.study import narrative_robustness
+
+    summary = robustness.robustness_summary(table)
+    undecided = int((~table["decided"].astype(bool) & (table["verdict"] != robustness.NOT_APPLICABLE)).sum())
+    inapplicable = int((table["verdict"] == robustness.NOT_APPLICABLE).sum())
+    assert inapplicable > 0 and summary[robustness.NOT_DECIDED].sum() == undecided
+    assert summary[robustness.NOT_APPLICABLE].sum() == inapplicable
+    text = narrative_robustness.robustness_reading(table, summary, simulated=True)
+    assert f"{undecided} cells could not decide their claim" in text
+    assert f"and {inapplicable} are specifications that do not apply to theirs" in text

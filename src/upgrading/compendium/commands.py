@@ -290,7 +290,8 @@ def _robustness(args: argparse.Namespace, cases, out) -> int:
     robust = int((summary["label"] == "robust").sum())
     unassessed = int(summary["label"].str.startswith("not assessed").sum())
     print(
-        f"robust: {robust} of {len(summary)} claims; not assessed (no other specification decides them): "
+        f"robust: {robust} of {len(summary)} claims; not assessed (the primary specification, or every other, "
+        "cannot decide them): "
         f"{unassessed}; the others depend on the choices named"
     )
     print(robustness.SENSITIVITY)

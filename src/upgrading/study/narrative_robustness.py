@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .robustness import NOT_DECIDED, SENSITIVITY
+from .robustness import NOT_APPLICABLE, NOT_DECIDED, SENSITIVITY
 from .robustness_choices import CHOICE_COLUMNS, Choices
 
 
@@ -42,8 +42,9 @@ def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, simulated: bo
         f"(claims whose label names each choice: {moved}); {unassessed} could not be assessed. Of the "
         f"{len(decisive)} claims whose primary verdict is decisive (consistent or contradicted), {decisive_robust} "
         f"{'is' if decisive_robust == 1 else 'are'} robust. {int(summary[NOT_DECIDED].sum())} cells could not "
-        "decide their claim (no fit, an unreliable posterior, a proportional-odds test that cannot be made); they "
-        "are counted, and left out of the labels. "
+        "decide their claim (no fit, an unreliable posterior, a proportional-odds test that cannot be made), and "
+        f"{int(summary[NOT_APPLICABLE].sum())} are specifications that do not apply to theirs (partial pooling for "
+        "a claim that is not about one group's slope); both are counted, and left out of the labels. "
         f"{SENSITIVITY}"
     )
     if simulated:
