@@ -235,3 +235,26 @@ def test_command_line_paths_are_taken_from_the_current_folder(tmp_path, monkeypa
     assert main(["validate", "mine.csv"]) == 0
     assert "mine.csv: valid coding sheet, 50 cases" in capsys.readouterr().out
     assert main(["template", "blank.xlsx"]) == 0 and (tmp_path / "blank.xlsx").exists()
+
+
+def test_a_header_in_the_wrong_place_is_pointed_to(tmp_path):
+    """Row 1 without the codebook's names: one problem says where they are (another worksheet, to name with
+    --sheet; a lower row, to move up), and a sheet with cases is never called one with none."""
+    book = _workbook(tmp_path / "book.xlsx", FRAME, title="Data", before=["README"])
+    error = _refused(book)
+    assert "row 1 holds 0 of the codebook's 12 column names" in str(error)
+    assert "worksheet 'Data' has them in row 1: name it with --sheet 'Data'" in str(error)
+    titled = Workbook()
+    ws = titled.active
+    ws.title = "coding"
+    ws.append(["Coding of the cluster studies, 2026"])
+    ws.append(list(FRAME.columns))
+    for row in FRAME.itertuples(index=False):
+        ws.append(list(row))
+    titled.save(tmp_path / "titled.xlsx")
+    error = _refused(tmp_path / "titled.xlsx")
+    assert "row 2 holds 12 of them: delete the rows above it" in str(error)
+    assert "no cases" not in str(error)
+    flat = tmp_path / "flat.csv"
+    flat.write_text("title line\n" + FRAME.to_csv(index=False))
+    assert "row 2 holds 12 of them" in str(_refused(flat))

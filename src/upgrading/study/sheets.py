@@ -26,6 +26,7 @@ from .spelling import did_you_mean
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 HEADER_LINE = 1  # line 1 (spreadsheet row 1) holds the column names
+LEADING_ROWS = 20  # how far down a header that is not in row 1 is looked for (to say where it is)
 
 
 @dataclass
@@ -41,6 +42,8 @@ class RawSheet:
     delimiter: str | None = None
     problems: list[Problem] = field(default_factory=list)
     columns_at: list[int] = field(default_factory=list)  # original position of each kept column
+    other_headers: dict[str, list[object]] = field(default_factory=dict)  # a workbook's other worksheets: row 1
+    leading: list[tuple[int, list[object]]] = field(default_factory=list)  # the first rows below row 1, uncut
 
     def position(self, k: int) -> str:
         """How a user finds column k (0-based): its letter in a workbook, its number in a CSV."""
@@ -103,6 +106,7 @@ def _read_csv(data: bytes, name: str) -> RawSheet:
         raise _refuse(name, "has no header line: line 1 must hold the column names")
     header, width = records[0], len(records[0])
     sheet = RawSheet(name, None, list(header), [], [], delimiter=delimiter)
+    sheet.leading = list(zip(lines[1:LEADING_ROWS], records[1:LEADING_ROWS]))
     for record, line in zip(records[1:], lines[1:]):
         if len(record) > width and any(c.strip() for c in record[width:]):
             sheet.problems.append(
@@ -145,7 +149,14 @@ def _read_workbook(path: Path, name: str, worksheet: str | None) -> RawSheet:
         raise _refuse(name, "has no header row: row 1 must hold the column names", ws.title)
     width = max(len(r) for r in rows)
     rows = [(r + [None] * width)[:width] for r in rows]
-    return RawSheet(name, ws.title, rows[0], rows[1:], list(range(2, len(rows) + 1)))
+    others = {
+        other.title: list(next(other.iter_rows(max_row=1, values_only=True), ()))
+        for other in book.worksheets
+        if other.title != ws.title
+    }
+    lines = list(range(2, len(rows) + 1))
+    leading = list(zip(lines[: LEADING_ROWS - 1], rows[1:LEADING_ROWS]))
+    return RawSheet(name, ws.title, rows[0], rows[1:], lines, other_headers=others, leading=leading)
 
 
 def _drop_formatting(raw: RawSheet) -> RawSheet:
