@@ -246,3 +246,16 @@ def test_cli_out_is_checked_before_anything_is_computed(tmp_path, monkeypatch, c
     monkeypatch.chdir(tmp_path / "a folder")
     assert main(["simulate", "--out", "sheets"]) == 0
     assert (tmp_path / "a folder" / "sheets" / simulate.FIRST_CODER_FILE).is_file()
+
+
+def test_cli_claims_says_why_a_claim_is_not_estimable(tmp_path, capsys):
+    """A sheet without one sectoral group: its claims are printed as not estimable with the reason, and the table
+    shows how many cases each claim used."""
+    sheet = pd.read_csv(SIMULATED_SHEET)
+    path = tmp_path / "no_cops.csv"
+    sheet[sheet["sectoral_group"] != "complex_product_systems"].to_csv(path, index=False)
+    assert main(["claims", "--coding", str(path), "--resamples", "9"]) == 0
+    printed = capsys.readouterr().out
+    assert "CE-PRODUCT-COPS: not estimable: no cases in this group" in printed
+    header = next(line for line in printed.splitlines() if line.lstrip().startswith("id "))
+    assert header.split()[header.split().index("fit") + 1] == "n"  # the cases each claim used, beside its fit

@@ -216,6 +216,7 @@ def claims(args: argparse.Namespace) -> int:
             "published_wording",
             "expected",
             "fit",
+            "n",
             "odds_ratio",
             "ci_low",
             "ci_high",
@@ -240,6 +241,9 @@ def claims(args: argparse.Namespace) -> int:
         "{:.3g}".format,
     ):
         print(shown.to_string(index=False))
+    notes = table[table["fit"] == claims.NOT_ESTIMABLE] if "note" in table else table.iloc[:0]
+    for row in notes.itertuples(index=False):  # why a claim could not be decided (the table cuts long text)
+        print(f"  {row.id}: not estimable: {row.note}")
     counts = claims.verdict_counts(table)
     print(
         "verdicts (raw / Holm): "
