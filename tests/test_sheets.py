@@ -258,3 +258,21 @@ def test_a_header_in_the_wrong_place_is_pointed_to(tmp_path):
     flat = tmp_path / "flat.csv"
     flat.write_text("title line\n" + FRAME.to_csv(index=False))
     assert "row 2 holds 12 of them" in str(_refused(flat))
+
+
+def test_cases_with_no_code_at_all_are_named_in_the_report(tmp_path):
+    """Rows whose every coded variable is not reported (a template row never filled in) are valid, and named."""
+    from upgrading.study.coding import load_codebook
+    from upgrading.study.validation import check_sheet
+
+    frame = FRAME.copy().astype(object)
+    coded = list(load_codebook().may_be_missing)
+    frame.loc[[2, 7], coded] = ""
+    path = tmp_path / "sheet.csv"
+    frame.to_csv(path, index=False)
+    _, report = check_sheet(path)
+    ids = tuple(str(frame.loc[k, "case_id"]) for k in (2, 7))
+    assert report.uncoded == ids
+    assert any(line.startswith("2 cases with no code at all") and ids[0] in line for line in report.lines())
+    _, complete = check_sheet(SIMULATED_SHEET)
+    assert complete.uncoded == ()

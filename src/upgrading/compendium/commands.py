@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
     )
     exhibits = sum(len(r.exhibits) for r in results)
-    print(f"ran {len(results)} notebooks in {time.perf_counter() - start:.1f} s; {exhibits} exhibits written")
+    noun = "notebook" if len(results) == 1 else "notebooks"
+    print(f"ran {len(results)} {noun} in {time.perf_counter() - start:.1f} s; {exhibits} exhibits written")
     return 0
 
 

@@ -147,6 +147,7 @@ class SheetReport:
     delimiter: str | None = None
     not_reported: tuple[NotReportedCells, ...] = ()
     derivations: tuple[Derivation, ...] = ()
+    uncoded: tuple[str, ...] = ()  # cases with no code at all (a row left unfilled?)
 
     def lines(self) -> list[str]:
         """One line per ignored column, normalisation, column with cells not reported, rule applied or not
@@ -162,6 +163,13 @@ class SheetReport:
             )
         if self.delimiter and self.delimiter != ",":
             out.append(f"read as {DELIMITERS[self.delimiter]}-separated values")
+        if self.uncoded:
+            more = len(self.uncoded) - 5
+            shown = ", ".join(self.uncoded[:5]) + (f" and {more} more" if more > 0 else "")
+            out.append(
+                f"{len(self.uncoded)} case{'s' if len(self.uncoded) != 1 else ''} with no code at all, every coded "
+                f"variable not reported ({shown}): rows left to fill in? They enter no analysis"
+            )
         return out
 
     def __str__(self) -> str:

@@ -205,6 +205,15 @@ def _header_elsewhere(raw: RawSheet, cb: Codebook, found: int) -> Problem | None
     )
 
 
+def _uncoded(frame: pd.DataFrame, cb: Codebook) -> tuple[str, ...]:
+    """The case ids of rows with every coded variable (the scores and governance) not reported."""
+    coded = [c for c in cb.may_be_missing if c in frame]
+    if not coded or "case_id" not in frame:
+        return ()
+    empty = frame[coded].isna().all(axis=1)
+    return tuple(str(v) for v in frame.loc[empty, "case_id"])
+
+
 def build_schema(codebook: Codebook | None = None):
     """The pandera schema of a coding sheet, derived from the codebook (text cells, so bad values survive)."""
     import pandera.pandas as pa
@@ -462,6 +471,7 @@ def check_sheet(
         raw.delimiter,
         normaliser.unreported_records(cb.columns, derived),
         derivations,
+        _uncoded(frame, cb),
     )
     try:
         build_schema(cb).validate(frame, lazy=True)
