@@ -276,3 +276,17 @@ def test_cases_with_no_code_at_all_are_named_in_the_report(tmp_path):
     assert any(line.startswith("2 cases with no code at all") and ids[0] in line for line in report.lines())
     _, complete = check_sheet(SIMULATED_SHEET)
     assert complete.uncoded == ()
+
+
+def test_column_guesses_are_strict_and_know_abbreviations(tmp_path):
+    """A missing codebook column is matched to a sheet's column only when they are close ('procces_upgrading') or
+    one abbreviates the other ('Gov'), never to a loosely similar one ('Instructions' for 'joint_actions')."""
+    frame = FRAME.rename(
+        columns={"governance": "Gov", "joint_actions": "Instructions", "process_upgrading": "procces_upgrading"}
+    )
+    path = tmp_path / "sheet.csv"
+    frame.to_csv(path, index=False)
+    text = str(_refused(path))
+    assert "required column 'governance' is missing (is it 'Gov'?)" in text
+    assert "required column 'process_upgrading' is missing (is it 'procces_upgrading'?)" in text
+    assert "'joint_actions' is missing (is it" not in text

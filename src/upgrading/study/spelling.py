@@ -25,7 +25,23 @@ def letters_key(value: object) -> str:
     return re.sub(r"[\W_]+", "", str(value).casefold())
 
 
-def did_you_mean(value: object, choices) -> str | None:
+def column_guess(name: object, columns) -> str | None:
+    """The codebook column a sheet's column name may be: as `did_you_mean`, but stricter (a column name is short,
+    so a loose match such as 'Instructions' for 'joint_actions' misleads), and an abbreviation that begins exactly
+    one column's name ('Gov' for 'governance') counts."""
+    key = spelling_key(name) if name is not None else ""
+
+    def abbreviates(a: str, b: str) -> bool:  # the shorter begins the longer, and has 3 characters or more
+        short, long = sorted((a, b), key=len)
+        return len(short) >= 3 and long.startswith(short)
+
+    starting = [c for c in map(str, columns) if abbreviates(key, spelling_key(c))]
+    if len(starting) == 1:
+        return f"did you mean {starting[0]!r}?"
+    return did_you_mean(name, columns, cutoff=0.8)
+
+
+def did_you_mean(value: object, choices, cutoff: float = 0.6) -> str | None:
     """The closest allowed spelling of a near-miss category (case, spaces, hyphens and typos forgiven)."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
@@ -38,5 +54,5 @@ def did_you_mean(value: object, choices) -> str | None:
     best_stem = max(stems, default=(0, None))
     if best_stem[0] >= 4:
         return f"did you mean {normalised[best_stem[1]]!r}?"
-    close = difflib.get_close_matches(key, list(normalised), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(key, list(normalised), n=1, cutoff=cutoff)
     return f"did you mean {normalised[close[0]]!r}?" if close else None

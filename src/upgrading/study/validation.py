@@ -53,7 +53,7 @@ from .sheet_report import (
     SheetReport,
 )
 from .sheets import HEADER_LINE, RawSheet, display_name, is_empty_cell, read_sheet
-from .spelling import did_you_mean, spelling_key
+from .spelling import column_guess, did_you_mean, spelling_key
 
 CASE_ID_FORBIDDEN = r"[\x00-\x1f\x7f]"  # line breaks and other control characters
 WHOLE_NUMBER_TEXT = re.compile(r"\d+\.0+")
@@ -160,7 +160,7 @@ def _layout(raw: RawSheet, cb: Codebook, normaliser: _Normaliser):
     used = {k for ks in found.values() for k in ks}
     missing = [c for c in expected if c not in found]
     ignored = tuple(
-        IgnoredColumn(names[k], raw.position(at[k]), did_you_mean(names[k], missing) if missing and names[k] else None)
+        IgnoredColumn(names[k], raw.position(at[k]), column_guess(names[k], missing) if missing and names[k] else None)
         for k in range(len(names))
         if k not in used
     )
@@ -323,7 +323,7 @@ class _SchemaFailures:
 
     def _missing_column(self, missing: str) -> Problem:
         """A missing codebook column, with the ignored column it may be ("is it ...?")."""
-        hint = did_you_mean(missing, [c.name for c in self.ignored if c.name])
+        hint = column_guess(missing, [c.name for c in self.ignored if c.name])
         return Problem(
             self.raw.file,
             f"required column {missing!r} is missing",
