@@ -6,7 +6,7 @@ import os
 import matplotlib.font_manager  # noqa: F401  builds the font cache here, as `upgrading run` does, not in a kernel
 import pytest
 
-from upgrading.compendium.pipeline import kernel_environment
+from upgrading.compendium.kernels import kernel_environment
 
 os.environ.update(kernel_environment())
 

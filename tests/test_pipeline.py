@@ -412,10 +412,10 @@ def test_a_run_stopped_by_an_unexpected_error_or_ctrl_c_stops_and_undoes_the_not
     if stop == "interrupt":
         finish = pipeline._finish
 
-        def interrupted(started, *args):
+        def interrupted(started, *args, **kwargs):
             if started.notebook.name == "02_two.ipynb":
                 raise KeyboardInterrupt
-            return finish(started, *args)
+            return finish(started, *args, **kwargs)
 
         monkeypatch.setattr(pipeline, "_finish", interrupted)
         with pytest.raises(KeyboardInterrupt):
@@ -487,6 +487,68 @@ def test_ctrl_c_between_a_notebooks_write_and_its_manifest_entry_puts_both_back_
         assert (tmp_path / "data" / "processed" / f"{name}.csv").read_text() == f"{name} old\n"
     assert not finished.exists()
     assert _journals(journals) == []
+
+
+def test_a_manifest_that_cannot_be_written_leaves_the_notebook_and_its_exhibits_as_they_were(tmp_path, monkeypatch):
+    """The manifest entry fails (a merge-conflicted manifest.json): the notebook, the manifest and the notebook's
+    exhibits and data are all put back, and the error says how to mend the manifest."""
+    from upgrading.compendium import verify
+
+    _side_by_side_compendium(tmp_path, monkeypatch)
+    manifest = tmp_path / verify.MANIFEST
+    manifest.write_text("<<<<<<< HEAD\n")
+    path = tmp_path / "notebooks" / "01_one.ipynb"
+    nbformat.write(new_notebook(cells=[_writes_processed(tmp_path, "one"), _writes(tmp_path, "one")]), path)
+    before = path.read_bytes()
+    with pytest.raises(UpgradingError, match="git checkout manifest.json"):
+        pipeline.run(only=["01"], jobs=1, progress=False, echo=lambda _: None)
+    assert path.read_bytes() == before and manifest.read_text() == "<<<<<<< HEAD\n"
+    assert (tmp_path / "figures" / "one.csv").read_text() == "one old\n"
+    assert (tmp_path / "data" / "processed" / "one.csv").read_text() == "one old\n"
+
+
+def test_ctrl_c_while_a_notebook_is_written_waits_until_it_is_whole(tmp_path, monkeypatch):
+    """A real SIGINT that arrives while 02's notebook and manifest entry are written (01 still running) is held
+    until 02 is written, entered and off the undo list: 02 is kept whole (notebook, entry, exhibits agree), then the
+    run stops and undoes 01."""
+    import json
+    import signal
+
+    from upgrading.compendium import verify
+
+    _side_by_side_compendium(tmp_path, monkeypatch)
+    ready = tmp_path / "ready"
+    ready.write_text("no\n")
+    notebooks = {
+        "01_one": [
+            _writes(tmp_path, "one", then=f"Path({str(ready)!r}).write_text('yes\\n')"),
+            new_code_cell("import os\nfor _ in range(5_000_000):\n    os.sched_yield()\n"),
+        ],
+        "02_two": [_writes_processed(tmp_path, "two"), _writes(tmp_path, "two", then=_waits_for(ready, "yes\n"))],
+    }
+    for stem, cells in notebooks.items():
+        nbformat.write(new_notebook(cells=cells), tmp_path / "notebooks" / f"{stem}.ipynb")
+    before = (tmp_path / "notebooks" / "01_one.ipynb").read_bytes()
+    record = verify.record
+
+    def interrupted_while_recording(notebook, parameters=None):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, in the middle of the write
+        return record(notebook, parameters)
+
+    monkeypatch.setattr(verify, "record", interrupted_while_recording)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.run(jobs=2, progress=False, echo=lambda _: None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    entries = json.loads((tmp_path / verify.MANIFEST).read_text())["exhibits"]
+    assert set(entries) == {"figures/two.csv", "figures/two.md"}  # 02 whole: entered, and its exhibits kept
+    assert (tmp_path / "figures" / "two.csv").read_text() == "two new\n"
+    assert verify.sha256(tmp_path / "figures" / "two.csv") == entries["figures/two.csv"]["sha256"]
+    assert nbformat.read(tmp_path / "notebooks" / "02_two.ipynb", 4).cells[0].get("outputs") is not None
+    assert (tmp_path / "notebooks" / "01_one.ipynb").read_bytes() == before  # 01 stopped and undone
+    assert (tmp_path / "figures" / "one.csv").read_text() == "one old\n"
 
 
 def test_a_real_ctrl_c_while_the_run_waits_for_its_kernels_stops_and_undoes_both(tmp_path, monkeypatch):

@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.dont_write_bytecode = False  # cache bytecode in .venv/ (see pipeline.kernel_environment)
+    sys.dont_write_bytecode = False  # cache bytecode in .venv/ (see kernels.kernel_environment)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -27,7 +27,9 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import nbformat
@@ -35,6 +37,7 @@ import nbformat
 from .. import paths
 from ..errors import UpgradingError
 from .executed import StrayStderr, normalise, strip_stderr
+from .kernels import kernel_environment, kernel_manager, kill_kernel
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 #: Folders a notebook may write (repository-relative); snapshotted before each notebook and restored if it fails.
@@ -82,54 +85,6 @@ def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
         listing = ", ".join(p.name for p in notebooks) or "none"
         raise UpgradingError(f"no notebook matches {', '.join(map(repr, unknown))}; the notebooks are: {listing}")
     return sorted(set(chosen))
-
-
-def kernel_environment() -> dict[str, str]:
-    """Environment for notebook kernels: fixed hash seed and dates, and this environment's kernels first."""
-    env = {
-        "PYTHONHASHSEED": "0",
-        "SOURCE_DATE_EPOCH": "0",
-        # Neither the caller's time zone, nor its locale's encoding, nor the machine's number of cores (BLAS and
-        # OpenMP pools size themselves to it, and a reduction split differently rounds differently) reaches a
-        # kernel. joblib's workers are sized by the notebooks' own n_jobs.
-        "TZ": "UTC",
-        "PYTHONUTF8": "1",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        # Kernels may cache bytecode in .venv/ even where PYTHONDONTWRITEBYTECODE is set, so that only the first
-        # kernel compiles the scientific stack (bytecode is not compiled at install: that costs about 20 s more).
-        "PYTHONDONTWRITEBYTECODE": "",
-        # The python3 kernelspec of this interpreter's prefix wins over any user-wide one.
-        "JUPYTER_PATH": os.pathsep.join(
-            [str(Path(sys.prefix) / "share" / "jupyter")]
-            + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
-        ),
-    }
-    return env
-
-
-def kernel_manager(env: dict[str, str], cwd: Path | None = None, on_start=None):
-    """A Jupyter kernel manager class whose kernels start with `env`, in `cwd` if given: the kernel gets its
-    environment and working folder passed, and the caller's own are left as they were (papermill's `cwd` changes
-    the whole process's working folder, which two notebooks run side by side in threads would race on).
-    `on_start(manager)` is called once its kernel runs (how an interrupted run finds the kernels to stop)."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    class KernelManager(AsyncKernelManager):
-        async def _async_pre_start_kernel(self, **kw):
-            kw["env"] = dict(env)
-            if cwd is not None:
-                kw["cwd"] = str(cwd)
-            return await super()._async_pre_start_kernel(**kw)
-
-        async def _async_post_start_kernel(self, **kw):
-            await super()._async_post_start_kernel(**kw)
-            if on_start is not None:
-                on_start(self)
-
-    return KernelManager
 
 
 def _snapshot() -> dict[Path, bytes]:
@@ -245,22 +200,23 @@ class _Started:
 
     @classmethod
     def now(cls, notebook: Path, beside: set[str]) -> _Started:
+        before = _snapshot()  # (first: a journal is made only once nothing can stop its notebook being listed)
         handle, journal = tempfile.mkstemp(prefix="upgrading-writes-", suffix=".txt")
         os.close(handle)
-        return cls(notebook, _snapshot(), set(beside), time.perf_counter(), Path(journal))
+        return cls(notebook, before, set(beside), time.perf_counter(), Path(journal))
 
     def kernel_started(self, manager) -> None:
         with self.lock:
             self.kernels.append(manager)
             if self.stopped:
-                _kill(manager)
+                kill_kernel(manager)
 
     def stop(self) -> None:
         """Kill this notebook's kernel (now, or as soon as it starts): its run then ends with an error."""
         with self.lock:
             self.stopped = True
             for manager in self.kernels:
-                _kill(manager)
+                kill_kernel(manager)
 
     def written(self) -> set[Path]:
         """The files this notebook's kernel wrote through `paths.write_output` (resolved)."""
@@ -289,22 +245,7 @@ class _Started:
         return frozenset(exhibits | unregistered)
 
 
-def _kill(manager) -> None:
-    """Kill a kernel and its process group (its joblib workers too), as jupyter_client's own kill does."""
-    import signal
-
-    provisioner = getattr(manager, "provisioner", None)
-    process, group = getattr(provisioner, "process", None), getattr(provisioner, "pgid", None)
-    try:
-        if group and hasattr(os, "killpg"):
-            os.killpg(group, signal.SIGKILL)
-        elif process is not None:
-            process.kill()
-    except OSError:  # already gone
-        pass
-
-
-def _finish(started: _Started, outcome, parameters: dict, debug: bool) -> NotebookResult:
+def _finish(started: _Started, outcome, parameters: dict, debug: bool, on_written=lambda: None) -> NotebookResult:
     """Check and write one executed notebook (`outcome()` gives it, or raises the run's error; it has already
     ended, so its kernel's journal is complete, or runs in this thread); on any failure restore this notebook's
     outputs and raise UpgradingError (with `debug`, the original error). The journal is the caller's to delete:
@@ -337,10 +278,38 @@ def _finish(started: _Started, outcome, parameters: dict, debug: bool) -> Notebo
                 "; ".join(problems) + f"{beside}. Declare every exhibit once in {registry.REGISTRY_FILE}. "
                 "The committed notebook and its exhibits are unchanged."
             )
-        exhibits = _write_with_entry(nb, notebook, lambda: verify.record(notebook, parameters))
+        with _interrupt_deferred():  # written, entered and no longer to undo: all three, or none
+            try:
+                exhibits = _write_with_entry(nb, notebook, lambda: verify.record(notebook, parameters))
+            except BaseException:  # the notebook and manifest are back: its exhibits too
+                _restore(started.before, others)
+                raise
+            on_written()
     else:
-        nbformat.write(nb, notebook)
+        with _interrupt_deferred():
+            nbformat.write(nb, notebook)
+            on_written()
     return NotebookResult(notebook.name, time.perf_counter() - started.start, exhibits)
+
+
+@contextmanager
+def _interrupt_deferred():
+    """Hold a Ctrl-C (SIGINT) that arrives during the block until its end, then act on it as the handler in place
+    would: a notebook's write, its manifest entry and its leaving the run's undo list happen together. (Only the
+    main thread can set a handler; elsewhere the block is not protected.)"""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *received: caught.append(received))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and callable(previous):
+        previous(*caught[0])  # the default handler raises KeyboardInterrupt here
 
 
 def _write_with_entry(nb: nbformat.NotebookNode, notebook: Path, record) -> list[str]:
@@ -440,22 +409,25 @@ def _run_side_by_side(notebooks, parameters, kernel, debug, jobs, bar, echo, pro
                     except UpgradingError as error:
                         failures.append(error)
                         continue
-                    started = _Started.now(notebook, {other.notebook.name for other, _ in running.values()})
-                    for other, _ in running.values():
-                        other.beside.add(notebook.name)
-                    running[pool.submit(_kernel_run, notebook, declared, kernel, started)] = (started, declared)
+                    with _interrupt_deferred():  # a journal is made only for a notebook on the undo list
+                        started = _Started.now(notebook, {other.notebook.name for other, _ in running.values()})
+                        for other, _ in running.values():
+                            other.beside.add(notebook.name)
+                        running[pool.submit(_kernel_run, notebook, declared, kernel, started)] = (started, declared)
                 bar.set_description(", ".join(s.notebook.name for s, _ in running.values()))
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: running[f][0].notebook.name):
                     started, declared = running[future]  # still running (to undo) until checked and written
                     try:
-                        result = _finish(started, future.result, declared, debug)
+                        result = _finish(
+                            started, future.result, declared, debug, on_written=partial(_done, running, future, started)
+                        )
                     except UpgradingError as error:  # restored by _finish
-                        _done(running, future, started)
+                        if future in running:
+                            _done(running, future, started)
                         failures.append(error)
                         continue
                     # anything else (Ctrl-C, an error under `debug`) leaves it running, for _abandon to undo
-                    _done(running, future, started)
                     results.append(result)
                     bar.update()
                     (_tqdm_write if progress else echo)(result.summary())

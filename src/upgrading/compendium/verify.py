@@ -42,7 +42,10 @@ def load_manifest(root: Path | None = None) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise UpgradingError(f"{MANIFEST} is not valid JSON ({error}); rerun `upgrading run` to rewrite it") from None
+        raise UpgradingError(
+            f"{MANIFEST} is not valid JSON ({error}); restore it (`git checkout {MANIFEST}`), then rerun "
+            "`upgrading run`"
+        ) from None
 
 
 SHEET_PARAMETERS = registry.SHEET_PARAMETERS
