@@ -680,8 +680,8 @@ def test_cli_reads_the_second_coders_worksheet_of_a_workbook(tmp_path, table, mo
 
 def test_the_reading_counts_cells_that_could_not_decide_apart_from_those_that_do_not_apply(table):
     """The summary's `not decided` and the notebook's sentence count the cells whose specification applies but could
-    not decide; the specifications that do not apply (pooling for a claim not about one group's slope) are counted
-    as such, never as undecided."""
+    not decide; the specifications that do not apply (pooling for a claim not about one group's slope, proportional
+    odds relaxed where not rejected: the two the sentence names, and no other) are counted as such."""
     from upgrading.study import narrative_robustness
 
     summary = robustness.robustness_summary(table)
@@ -692,3 +692,8 @@ def test_the_reading_counts_cells_that_could_not_decide_apart_from_those_that_do
     text = narrative_robustness.robustness_reading(table, summary, simulated=True)
     assert f"{undecided} cells could not decide their claim" in text
     assert f"and {inapplicable} are specifications that do not apply to theirs" in text
+    inapplicable_cells = table[table["verdict"] == robustness.NOT_APPLICABLE]
+    pooled = inapplicable_cells["model"].str.startswith("partial pooling")
+    unrejected = inapplicable_cells["note"].str.contains("not rejected", regex=False)
+    assert (pooled | unrejected).all() and pooled.any() and unrejected.any()
+    assert "proportional odds relaxed where the nominal test does not reject it" in text

@@ -44,7 +44,8 @@ def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, simulated: bo
         f"{'is' if decisive_robust == 1 else 'are'} robust. {int(summary[NOT_DECIDED].sum())} cells could not "
         "decide their claim (no fit, an unreliable posterior, a proportional-odds test that cannot be made), and "
         f"{int(summary[NOT_APPLICABLE].sum())} are specifications that do not apply to theirs (partial pooling for "
-        "a claim that is not about one group's slope); both are counted, and left out of the labels. "
+        "a claim that is not about one group's slope; proportional odds relaxed where the nominal test does not "
+        "reject it, so there is nothing to relax); both are counted, and left out of the labels. "
         f"{SENSITIVITY}"
     )
     if simulated:
