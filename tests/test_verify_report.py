@@ -193,8 +193,9 @@ def test_the_manifest_records_no_coding_sheet_for_exhibits_simulated_by_design()
 
 
 def test_the_report_never_deletes_a_folder_it_did_not_write(tmp_path, report_dir, capsys):
-    """`--out` names a folder with a user's files, the current folder, or a file: refused, nothing deleted; a folder
-    an earlier report wrote (its marker) or an empty one may be replaced."""
+    """`--out` names a folder with a user's files, a file, the repository or one of its own folders (directly or
+    through a symlink): refused, nothing deleted; a folder an earlier report wrote (its marker, or the layout of a
+    report made before the marker) or an empty one may be replaced."""
     from upgrading.compendium import report
 
     mine = tmp_path / "mydocs"
@@ -208,4 +209,20 @@ def test_the_report_never_deletes_a_folder_it_did_not_write(tmp_path, report_dir
         assert report._replaceable(refused.resolve()), refused
     (tmp_path / "empty").mkdir()
     assert report._replaceable(tmp_path / "empty") is None and report._replaceable(tmp_path / "new") is None
+    assert report._replaceable((ROOT / "figures" / "report").resolve())  # a new folder inside the compendium's own
+    (tmp_path / "raw link").symlink_to(ROOT / "data" / "raw")
+    assert report._replaceable((tmp_path / "raw link" / "report").resolve())  # data/raw/ through a symlink
+    earlier = tmp_path / "earlier"  # a report written before the marker existed
+    (earlier / "notebooks").mkdir(parents=True)
+    (earlier / "index.html").write_text("<html></html>")
+    assert report._replaceable(earlier) is None
     assert (report_dir / report.MARKER).is_file() and report._replaceable(report_dir) is None
+
+
+def test_a_report_is_rewritten_in_place_over_an_earlier_one(report_dir):
+    """Rerunning into the same folder replaces its content but keeps the folder (a shell may be inside it)."""
+    inode = report_dir.stat().st_ino
+    (report_dir / "stale.html").write_text("from an older report")
+    assert main(["report", "--out", str(report_dir)]) == 0
+    assert report_dir.stat().st_ino == inode and not (report_dir / "stale.html").exists()
+    assert (report_dir / "index.html").is_file()

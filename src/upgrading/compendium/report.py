@@ -159,16 +159,38 @@ def _index_notebook(pages: dict[str, str]) -> nbformat.NotebookNode:
 MARKER = ".upgrading-report"
 
 
+#: What a report written before the marker existed holds: such a folder is a report too.
+EARLIER_REPORT = {"index.html", "notebooks", "figures"}
+#: The compendium's own folders, which never receive a report.
+PROTECTED = ("notebooks", "figures", "data", "src", "tests", "benchmarks", ".git")
+
+
 def _replaceable(out: Path) -> str | None:
-    """Why `out` may not receive the report (None: it may): the repository or a folder holding it, data/raw/, a
-    file, or a folder with content that an earlier report did not write (a user's files are never deleted)."""
-    if out == paths.ROOT or paths.ROOT.is_relative_to(out) or out.is_relative_to(paths.DATA_RAW):
-        return "it is the repository, a folder holding it, or inside data/raw/"
+    """Why `out` (resolved) may not receive the report (None: it may): the repository or a folder holding it, a
+    folder of the compendium's own (figures/, data/, notebooks/, src/, ...), a file, or a folder with content that
+    no report wrote (a user's files are never deleted)."""
+    root = paths.ROOT.resolve()
+    if out == root or root.is_relative_to(out):
+        return "it is the repository or a folder holding it"
+    if any(out.is_relative_to((root / folder).resolve()) for folder in PROTECTED):
+        return "it is inside one of the compendium's own folders (figures/, data/, notebooks/, src/, ...)"
     if out.exists() and not out.is_dir():
         return "it is a file"
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        return f"it is not empty and was not written by `upgrading report` (no {MARKER} file in it)"
+    if out.is_dir():
+        content = {p.name for p in out.iterdir()}
+        earlier = "index.html" in content and content <= EARLIER_REPORT
+        if content and MARKER not in content and not earlier:
+            return f"it is not empty and was not written by `upgrading report` (no {MARKER} file in it)"
     return None
+
+
+def _clear(folder: Path) -> None:
+    """Empty a folder an earlier report wrote, keeping the folder itself (a shell may be inside it)."""
+    for item in folder.iterdir():
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
 
 
 def build_report(out_dir: str | Path) -> Path:
@@ -179,7 +201,7 @@ def build_report(out_dir: str | Path) -> Path:
     if reason:
         raise UpgradingError(f"refusing to write the report into {out}: {reason}. Choose a new folder, such as report/")
     if out.exists():
-        shutil.rmtree(out)
+        _clear(out)
     (out / "notebooks").mkdir(parents=True)
     (out / MARKER).write_text("written by `upgrading report`: rerunning it replaces this folder\n", encoding="utf-8")
     pages = {}
