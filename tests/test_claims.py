@@ -227,22 +227,35 @@ def test_cli_claims_prints_the_verdict_table(tmp_path, capsys):
 
 
 def test_cli_out_is_checked_before_anything_is_computed(tmp_path, monkeypatch, capsys):
-    """`--out` in a folder that does not exist, a folder, or under figures/ or data/raw/: a one-line error before
-    the sheet is decided (no traceback); a relative path is taken from the current folder."""
-    from upgrading.paths import DATA_RAW
-    from upgrading.study import simulate
+    """`--out` in a folder that does not exist, a folder, among the compendium's own files, or an input sheet: a
+    one-line error before anything is computed (no traceback); a relative path is taken from the current folder;
+    `simulate --out` refuses a file and the compendium's folders."""
+    from upgrading.paths import DATA_PROCESSED, DATA_RAW, ROOT
+    from upgrading.study import power, robustness, simulate
 
-    monkeypatch.setattr(claims, "evaluate", lambda *a, **k: pytest.fail("computed before --out was checked"))
+    for module, name in ((claims, "evaluate"), (robustness, "robustness_table"), (power, "run")):
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("computed before --out was checked"))
     (tmp_path / "a folder").mkdir()
+    mine = tmp_path / "mine.csv"
+    mine.write_bytes(SIMULATED_SHEET.read_bytes())
     for out, message in (
         (tmp_path / "nowhere" / "v.csv", "does not exist"),
         (tmp_path / "a folder", "is a folder"),
         (FIGURES / "claims_verdicts.csv", "only the notebooks write"),
-        (DATA_RAW / "v.csv", "never modified"),
+        (DATA_RAW / "v.csv", "raw data"),
+        (DATA_PROCESSED / "cases.csv", "raw data"),
+        (ROOT / "manifest.json", "written by `upgrading run` only"),
+        (ROOT / "notebooks" / "v.csv", "holds the notebooks"),
     ):
         for command in (["claims"], ["claims", "--robustness"], ["power"]):
             assert main([*command, "--out", str(out)]) == 2, (command, out)
             assert message in " ".join(capsys.readouterr().err.split()), (command, out)
+    assert main(["claims", "--coding", str(mine), "--out", str(mine)]) == 2
+    assert "is one of the input sheets" in " ".join(capsys.readouterr().err.split())
+    assert mine.read_bytes() == SIMULATED_SHEET.read_bytes()
+    assert main(["simulate", "--out", str(mine)]) == 2 and "is a file" in capsys.readouterr().err
+    assert main(["simulate", "--out", str(FIGURES)]) == 2
+    assert "only the notebooks" in " ".join(capsys.readouterr().err.split())
     monkeypatch.chdir(tmp_path / "a folder")
     assert main(["simulate", "--out", "sheets"]) == 0
     assert (tmp_path / "a folder" / "sheets" / simulate.FIRST_CODER_FILE).is_file()

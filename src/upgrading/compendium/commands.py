@@ -35,22 +35,46 @@ def _from_cwd(path: str):
     return Path(path).resolve()
 
 
-def _output(out: str | None):
-    """Where `--out` writes a table (taken from the current folder), checked before anything is computed: a file in
-    an existing folder, never under figures/ (written by the notebooks only) or data/raw/ (immutable)."""
+#: The compendium's own files, which a command's `--out` never replaces: what the notebooks write, the raw data,
+#: the notebooks, the code and its tests.
+_OWN = (
+    ("figures", "holds the exhibits, which only the notebooks write"),
+    ("data", "holds the raw data and what the notebooks derive from them"),
+    ("notebooks", "holds the notebooks"),
+    ("src", "holds the package"),
+    ("tests", "holds the tests"),
+    ("manifest.json", "is written by `upgrading run` only"),
+)
+
+
+def _own_file(path, out: str, what: str = "write the table elsewhere") -> None:
+    """Refuse a path (resolved) inside the compendium's own files (`_OWN`)."""
+    from .. import paths
+
+    root = paths.ROOT.resolve()
+    for name, why in _OWN:
+        if path.is_relative_to((root / name).resolve()):
+            raise UpgradingError(f"--out {out}: {name}{'/' if '.' not in name else ''} {why}; {what}")
+
+
+def _output(out: str | None, inputs=()):
+    """Where `--out` writes a table (taken from the current folder), checked before anything is computed: a file
+    (not a folder, not one of the input sheets) in an existing folder this user can write to, never among the
+    compendium's own files (`_OWN`)."""
     if out is None:
         return None
-    from .. import paths
+    import os
 
     path = _from_cwd(out)
     if path.is_dir():
         raise UpgradingError(f"--out {out}: is a folder; give the table's file name, e.g. {out.rstrip('/')}/table.csv")
     if not path.parent.is_dir():
         raise UpgradingError(f"--out {out}: the folder {path.parent} does not exist; create it first")
-    for folder, why in ((paths.FIGURES, "holds the exhibits, which only the notebooks write"),
-                        (paths.DATA_RAW, "holds the raw data, which are never modified")):  # fmt: skip
-        if path.is_relative_to(folder.resolve()):
-            raise UpgradingError(f"--out {out}: {paths.relative(folder)}/ {why}; write the table elsewhere")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UpgradingError(f"--out {out}: cannot be written here (no permission); choose another place")
+    _own_file(path, out)
+    if any(path == _from_cwd(sheet) for sheet in inputs if sheet):
+        raise UpgradingError(f"--out {out}: is one of the input sheets, which are never modified")
     return path
 
 
@@ -146,11 +170,10 @@ def simulate(args: argparse.Namespace) -> int:
             "rewriting it with another seed would change committed raw data"
         )
     folder = _from_cwd(args.out) if args.out is not None else None
-    if folder is not None and folder.is_relative_to(paths.DATA_RAW.resolve()):
-        raise UpgradingError(
-            f"--out {args.out}: data/raw/ holds the documented simulation, written by `upgrading simulate` without "
-            "--out; choose another folder"
-        )
+    if folder is not None:  # (data/raw/ holds the documented simulation: `upgrading simulate` without --out)
+        if folder.exists() and not folder.is_dir():
+            raise UpgradingError(f"--out {args.out}: is a file; give a folder for the two sheets")
+        _own_file(folder, args.out, "choose another folder")
     for path in simulate.write_simulated(folder, seed=args.seed):
         shown = paths.relative(path) if path.resolve().is_relative_to(paths.ROOT) else path
         print(f"wrote {shown} (SIMULATED coding sheet)")
@@ -200,7 +223,7 @@ def claims(args: argparse.Namespace) -> int:
 
     if args.second_coder and not args.robustness:
         raise UpgradingError("--second-coder is read by --robustness only: add --robustness")
-    out = _output(args.out)  # a bad --out is refused before the sheet is decided
+    out = _output(args.out, (args.coding, args.second_coder))  # a bad --out is refused before anything is decided
     default = paths.DATA_RAW / simulate.FIRST_CODER_FILE
     path = args.coding or str(default)
     display = args.coding or paths.relative(default)
@@ -319,7 +342,7 @@ def power(args: argparse.Namespace) -> int:
                           ("--second-coder-sheet", args.second_coder_sheet)):  # fmt: skip
         if given and not args.coding_error:
             raise UpgradingError(f"{option} needs --coding-error: give the two codings whose alphas it reads")
-    out = _output(args.out)
+    out = _output(args.out, tuple(args.coding_error or ()))
     calibration = _calibration(args) if args.coding_error else None  # bad sheets refused before any replicate
     keep, keep_dir = (0, None) if not args.keep_replicates else _kept(args.keep_replicates)
     raw = power.run(args.replicates, keep=keep, keep_dir=keep_dir, **_study(args))
