@@ -6,7 +6,7 @@ import hashlib
 import pandas as pd
 import pytest
 from helpers import SIMULATED_SHEET
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
@@ -59,7 +59,8 @@ def test_workbook_problems_name_the_worksheet_and_the_cell(tmp_path):
 
 def test_the_first_worksheet_by_default_or_a_named_one(tmp_path):
     book = _workbook(tmp_path / "book.xlsx", FRAME, title="cases", before=["intro"])
-    assert "worksheet 'intro', line 1: required column 'case_id' is missing" in str(_refused(book))
+    assert "worksheet 'intro', line 1: row 1 holds 0 of the codebook's 12 column names (worksheet 'cases' has " \
+        "them in row 1" in str(_refused(book))  # fmt: skip
     cases, report = load_sheet(book, sheet="cases")
     assert len(cases) == 50 and report.worksheet == cases.attrs["worksheet"] == "cases"
     error = _refused(book, sheet="case")
@@ -214,14 +215,20 @@ def test_run_refuses_before_any_notebook_runs(tmp_path, monkeypatch, capsys):
 def test_every_notebook_that_reads_a_sheet_takes_its_worksheet_so_run_passes_sheet_to_all(tmp_path, monkeypatch):
     """`upgrading run --coding BOOK.xlsx --sheet NAME` reaches every notebook: each that takes a sheet path takes
     its worksheet name too, so the run is not refused and every notebook gets the name."""
+    import re
+
+    import nbformat
     import papermill
 
     from upgrading.compendium import pipeline
 
     for notebook in pipeline.discover():
         declared = set(papermill.inspect_notebook(str(notebook)))
+        code = "\n".join(c.source for c in nbformat.read(notebook, 4).cells if c.cell_type == "code")
         for path, sheet in (("coding_path", "coding_sheet"), ("second_coder_path", "second_coder_sheet")):
             assert path not in declared or sheet in declared, (notebook.name, sheet)
+            for call in re.findall(rf"load_(?:cases|sheet)\({path}[^)]*\)", code):  # and it is passed on
+                assert f"sheet={sheet}" in call, (notebook.name, call)
     passed = []
     monkeypatch.setattr(pipeline, "run", lambda **kw: passed.append(kw["parameters"]) or [])
     book = _workbook(tmp_path / "book.xlsx", FRAME, title="cases", before=["intro"])
@@ -237,27 +244,49 @@ def test_command_line_paths_are_taken_from_the_current_folder(tmp_path, monkeypa
     assert main(["template", "blank.xlsx"]) == 0 and (tmp_path / "blank.xlsx").exists()
 
 
-def test_a_header_in_the_wrong_place_is_pointed_to(tmp_path):
-    """Row 1 without the codebook's names: one problem says where they are (another worksheet, to name with
-    --sheet; a lower row, to move up), and a sheet with cases is never called one with none."""
+def test_a_header_in_the_wrong_place_is_pointed_to_in_one_problem(tmp_path):
+    """Row 1 without the codebook's names, or empty: one problem says where they are (another worksheet, to name
+    with --sheet; a lower row or line, to move up), whatever delimiter a title line uses; nothing else is listed
+    (every other problem would follow from the misplaced header)."""
+    from openpyxl.chart import BarChart
+
+    def only_problem(path, **kwargs):
+        problems = _refused(path, **kwargs).problems
+        assert len(problems) == 1, [str(p) for p in problems]
+        return str(problems[0])
+
     book = _workbook(tmp_path / "book.xlsx", FRAME, title="Data", before=["README"])
-    error = _refused(book)
-    assert "row 1 holds 0 of the codebook's 12 column names" in str(error)
-    assert "worksheet 'Data' has them in row 1: name it with --sheet 'Data'" in str(error)
-    titled = Workbook()
-    ws = titled.active
-    ws.title = "coding"
-    ws.append(["Coding of the cluster studies, 2026"])
-    ws.append(list(FRAME.columns))
-    for row in FRAME.itertuples(index=False):
-        ws.append(list(row))
-    titled.save(tmp_path / "titled.xlsx")
-    error = _refused(tmp_path / "titled.xlsx")
-    assert "row 2 holds 12 of them: delete the rows above it" in str(error)
-    assert "no cases" not in str(error)
-    flat = tmp_path / "flat.csv"
-    flat.write_text("title line\n" + FRAME.to_csv(index=False))
-    assert "row 2 holds 12 of them" in str(_refused(flat))
+    assert "row 1 holds 0 of the codebook's 12 column names (worksheet 'Data' has them in row 1: name it with " \
+        "--sheet 'Data')" in only_problem(book)  # fmt: skip
+    empty_first = Workbook()  # Excel's default empty Sheet1 first, the coding on the second worksheet
+    data = empty_first.create_sheet("coding")
+    data.append(list(FRAME.columns))
+    empty_first.save(tmp_path / "empty_first.xlsx")
+    assert "has no header row" in only_problem(tmp_path / "empty_first.xlsx")
+    assert "name it with --sheet 'coding'" in only_problem(tmp_path / "empty_first.xlsx")
+    for first_row in (["Coding of the cluster studies, 2026"], []):  # a title row, or a blank row, above
+        titled = Workbook()
+        ws = titled.active
+        ws.title = "coding"
+        ws.append(first_row) if first_row else ws.append([None])
+        ws.append(list(FRAME.columns))
+        for row in FRAME.itertuples(index=False):
+            ws.append(list(row))
+        titled.save(tmp_path / "titled.xlsx")
+        text = only_problem(tmp_path / "titled.xlsx")
+        assert "row 2 holds 12 of them: delete the rows above it, so that they are in row 1" in text
+    for title in ("title line", "Coding; draft 2", "\n"):
+        flat = tmp_path / "flat.csv"
+        flat.write_text(f"{title.strip()}\n" + FRAME.to_csv(index=False))
+        assert "line 2 holds 12 of them: delete the lines above it" in only_problem(flat), title
+    semicolons = tmp_path / "semicolons.csv"
+    semicolons.write_text("Coding, 2026\n" + FRAME.to_csv(index=False, sep=";"))
+    assert "line 2 holds 12 of them" in only_problem(semicolons)
+    charted = load_workbook(book)
+    chart = charted.create_chartsheet("chart")
+    chart.add_chart(BarChart())
+    charted.save(tmp_path / "charted.xlsx")
+    assert "has no worksheet named 'chart'" in only_problem(tmp_path / "charted.xlsx", sheet="chart")
 
 
 def test_cases_with_no_code_at_all_are_named_in_the_report(tmp_path):
@@ -290,3 +319,6 @@ def test_column_guesses_are_strict_and_know_abbreviations(tmp_path):
     assert "required column 'governance' is missing (is it 'Gov'?)" in text
     assert "required column 'process_upgrading' is missing (is it 'procces_upgrading'?)" in text
     assert "'joint_actions' is missing (is it" not in text
+    from upgrading.study.spelling import column_guess
+
+    assert column_guess("coding_source", ["Coding of the cluster studies, 2026"]) is None  # a shared stem only

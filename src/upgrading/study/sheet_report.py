@@ -168,7 +168,8 @@ class SheetReport:
             shown = ", ".join(self.uncoded[:5]) + (f" and {more} more" if more > 0 else "")
             out.append(
                 f"{len(self.uncoded)} case{'s' if len(self.uncoded) != 1 else ''} with no code at all, every coded "
-                f"variable not reported ({shown}): rows left to fill in? They enter no analysis"
+                f"variable not reported ({shown}): rows left to fill in? They are counted among the cases but enter no "
+                "model or test"
             )
         return out
 

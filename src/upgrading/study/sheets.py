@@ -22,7 +22,7 @@ import pandas as pd
 
 from .. import paths
 from .sheet_report import DELIMITERS, CodingSheetError, Problem
-from .spelling import did_you_mean
+from .spelling import did_you_mean, spelling_key
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 HEADER_LINE = 1  # line 1 (spreadsheet row 1) holds the column names
@@ -102,11 +102,11 @@ def _read_csv(data: bytes, name: str) -> RawSheet:
             previous = reader.line_num
     except csv.Error as error:
         raise _refuse(name, f"is not a well-formed CSV table (line {reader.line_num}: {error})") from None
+    leading = [(k + 2, _split_every_way(line)) for k, line in enumerate(text.splitlines()[1:LEADING_ROWS])]
     if not records or not any(c.strip() for c in records[0]):
-        raise _refuse(name, "has no header line: line 1 must hold the column names")
+        raise HeaderNotInRowOne(name, "has no header line: line 1 must hold the column names", None, leading, {})
     header, width = records[0], len(records[0])
-    sheet = RawSheet(name, None, list(header), [], [], delimiter=delimiter)
-    sheet.leading = list(zip(lines[1:LEADING_ROWS], records[1:LEADING_ROWS]))
+    sheet = RawSheet(name, None, list(header), [], [], delimiter=delimiter, leading=leading)
     for record, line in zip(records[1:], lines[1:]):
         if len(record) > width and any(c.strip() for c in record[width:]):
             sheet.problems.append(
@@ -129,7 +129,9 @@ def _read_workbook(path: Path, name: str, worksheet: str | None) -> RawSheet:
         book = load_workbook(path, data_only=True)
     except Exception as error:  # openpyxl raises many types for a broken workbook
         raise _refuse(name, f"cannot be read as an Excel workbook ({error})") from None
-    names = book.sheetnames
+    names = [ws.title for ws in book.worksheets]  # (chart sheets hold no cells)
+    if not names:
+        raise _refuse(name, "has no worksheet with cells (only chart sheets)")
     if worksheet is None:
         ws = book.worksheets[0]
     elif worksheet in names:
@@ -145,17 +147,18 @@ def _read_workbook(path: Path, name: str, worksheet: str | None) -> RawSheet:
             ],
         )
     rows = [list(r) for r in ws.iter_rows(values_only=True)]
-    if not rows or all(is_empty_cell(v) for v in rows[0]):
-        raise _refuse(name, "has no header row: row 1 must hold the column names", ws.title)
-    width = max(len(r) for r in rows)
-    rows = [(r + [None] * width)[:width] for r in rows]
     others = {
         other.title: list(next(other.iter_rows(max_row=1, values_only=True), ()))
         for other in book.worksheets
         if other.title != ws.title
     }
+    leading = [(k + 2, row) for k, row in enumerate(rows[1:LEADING_ROWS])]
+    if not rows or all(is_empty_cell(v) for v in rows[0]):
+        message = "has no header row: row 1 must hold the column names"
+        raise HeaderNotInRowOne(name, message, ws.title, leading, others)
+    width = max(len(r) for r in rows)
+    rows = [(r + [None] * width)[:width] for r in rows]
     lines = list(range(2, len(rows) + 1))
-    leading = list(zip(lines[: LEADING_ROWS - 1], rows[1:LEADING_ROWS]))
     return RawSheet(name, ws.title, rows[0], rows[1:], lines, other_headers=others, leading=leading)
 
 
@@ -173,11 +176,83 @@ def _drop_formatting(raw: RawSheet) -> RawSheet:
     return raw
 
 
-def read_sheet(path: str | Path, display: str | None = None, sheet: str | None = None) -> RawSheet:
+class HeaderNotInRowOne(Exception):
+    """Row 1 is empty: what to refuse with, and where to look for the header (`_header_hint`)."""
+
+    def __init__(self, name, message, worksheet, leading, other_headers):
+        super().__init__(message)
+        self.name, self.message, self.worksheet = name, message, worksheet
+        self.leading, self.other_headers = leading, other_headers
+
+
+def _split_every_way(line: str) -> list[str]:
+    """A CSV line's cells split at every delimiter the reader accepts (a title line above the header may use
+    another one than the header, so the header is looked for under each)."""
+    cells = []
+    for delimiter in DELIMITERS:
+        try:
+            cells += next(csv.reader([line], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+    return cells
+
+
+def _header_hint(leading, other_headers: dict, expected, unit: str) -> str | None:
+    """Where the column names `expected` are when row 1 does not hold them: a lower row of this sheet (the first
+    that holds more than half of them) or another worksheet's row 1; None when neither does."""
+    keys = {spelling_key(n) for n in expected}
+
+    def holds(cells) -> int:
+        return len({spelling_key(str(v).strip()) for v in cells if not is_empty_cell(v)} & keys)
+
+    half = len(keys) // 2
+    lower = next(((line, n) for line, cells in leading if (n := holds(cells)) > half), None)
+    if lower:
+        return f"{unit} {lower[0]} holds {lower[1]} of them: delete the {unit}s above it, so that they are in {unit} 1"
+    sheets = [title for title, header in other_headers.items() if holds(header) > half]
+    if len(sheets) == 1:
+        return f"worksheet {sheets[0]!r} has them in row 1: name it with --sheet {sheets[0]!r}"
+    if sheets:
+        listed = ", ".join(repr(t) for t in sheets[:-1]) + f" and {sheets[-1]!r}"
+        return f"worksheets {listed} have them in row 1: name one with --sheet, e.g. --sheet {sheets[0]!r}"
+    return None
+
+
+def _header_misplaced(raw: RawSheet, expected) -> CodingSheetError | None:
+    """Row 1 holds at most half of the column names `expected`, and they are found elsewhere: one problem saying
+    where (every other problem would follow from the misplaced header)."""
+    keys = {spelling_key(n) for n in expected}
+    found = len({spelling_key(str(h).strip()) for h in raw.header if not is_empty_cell(h)} & keys)
+    unit = "line" if raw.worksheet is None else "row"
+    hint = _header_hint(raw.leading, raw.other_headers, expected, unit) if found <= len(keys) // 2 else None
+    if hint is None:
+        return None
+    message = f"{unit} 1 holds {found} of the codebook's {len(keys)} column names"
+    return CodingSheetError(raw.file, [Problem(raw.file, message, HEADER_LINE, hint=hint, worksheet=raw.worksheet)])
+
+
+def read_sheet(path: str | Path, display: str | None = None, sheet: str | None = None, expected=()) -> RawSheet:
     """Read a sheet's cells as they are (nothing normalised yet), refusing files that are not sheets at all.
 
-    `sheet` names the worksheet of a workbook (default: the first); a CSV file has none.
+    `sheet` names the worksheet of a workbook (default: the first); a CSV file has none. `expected`: the column
+    names row 1 should hold (the codebook's); where row 1 lacks them and a lower row or another worksheet holds
+    them, the sheet is refused with that one problem, saying where.
     """
+    try:
+        raw = _read(path, display, sheet)
+    except HeaderNotInRowOne as missing:
+        unit = "line" if missing.worksheet is None else "row"
+        hint = _header_hint(missing.leading, missing.other_headers, expected, unit) if expected else None
+        problem = Problem(missing.name, missing.message, hint=hint, worksheet=missing.worksheet)
+        raise CodingSheetError(missing.name, [problem]) from None
+    misplaced = _header_misplaced(raw, expected) if expected else None
+    if misplaced is not None:
+        raise misplaced
+    return raw
+
+
+def _read(path: str | Path, display: str | None, sheet: str | None) -> RawSheet:
+    """`read_sheet`'s reading."""
     path = Path(path)
     name = display or display_name(path)
     if not path.exists():

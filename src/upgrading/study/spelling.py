@@ -35,13 +35,17 @@ def column_guess(name: object, columns) -> str | None:
         short, long = sorted((a, b), key=len)
         return len(short) >= 3 and long.startswith(short)
 
-    starting = [c for c in map(str, columns) if abbreviates(key, spelling_key(c))]
+    normalised = {spelling_key(c): c for c in map(str, columns)}
+    if key in normalised:
+        return f"did you mean {normalised[key]!r}?"
+    starting = [c for k, c in normalised.items() if abbreviates(key, k)]
     if len(starting) == 1:
         return f"did you mean {starting[0]!r}?"
-    return did_you_mean(name, columns, cutoff=0.8)
+    close = difflib.get_close_matches(key, list(normalised), n=1, cutoff=0.8)  # no shared-stem rule: too loose
+    return f"did you mean {normalised[close[0]]!r}?" if close else None
 
 
-def did_you_mean(value: object, choices, cutoff: float = 0.6) -> str | None:
+def did_you_mean(value: object, choices) -> str | None:
     """The closest allowed spelling of a near-miss category (case, spaces, hyphens and typos forgiven)."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
@@ -54,5 +58,5 @@ def did_you_mean(value: object, choices, cutoff: float = 0.6) -> str | None:
     best_stem = max(stems, default=(0, None))
     if best_stem[0] >= 4:
         return f"did you mean {normalised[best_stem[1]]!r}?"
-    close = difflib.get_close_matches(key, list(normalised), n=1, cutoff=cutoff)
+    close = difflib.get_close_matches(key, list(normalised), n=1, cutoff=0.6)
     return f"did you mean {normalised[close[0]]!r}?" if close else None

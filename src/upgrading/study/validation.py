@@ -167,44 +167,6 @@ def _layout(raw: RawSheet, cb: Codebook, normaliser: _Normaliser):
     return {c: ks[0] for c, ks in found.items()}, ignored, problems
 
 
-def _codebook_names(cells, cb: Codebook) -> int:
-    """How many of the codebook's column names a row holds (spelled as the codebook does, or nearly)."""
-    keys = {spelling_key(c) for c in cb.columns}
-    return len({spelling_key(str(v).strip()) for v in cells if not is_empty_cell(v)} & keys)
-
-
-def _header_elsewhere(raw: RawSheet, cb: Codebook, found: int) -> Problem | None:
-    """Where row 1 holds at most half of the codebook's column names: one problem saying where they are (a lower
-    row of this sheet, another worksheet of the workbook), instead of leaving the reader with a list of missing
-    columns."""
-    total = len(cb.columns)
-    if found > total // 2:
-        return None
-    lower = [(line, _codebook_names(row, cb)) for line, row in raw.leading]
-    lower = [(line, n) for line, n in lower if n > total // 2]
-    sheets = [name for name, header in raw.other_headers.items() if _codebook_names(header, cb) > total // 2]
-    if lower:
-        line, n = lower[0]
-        hint = f"row {line} holds {n} of them: delete the rows above it, so that the column names are in row 1"
-    elif sheets:
-        if len(sheets) == 1:
-            hint = f"worksheet {sheets[0]!r} has them in row 1: name it with --sheet {sheets[0]!r}"
-        else:
-            listed = ", ".join(repr(name) for name in sheets[:-1]) + f" and {sheets[-1]!r}"
-            hint = f"worksheets {listed} have them in row 1: name one with --sheet, e.g. --sheet {sheets[0]!r}"
-    elif raw.other_headers:
-        hint = f"the workbook's other worksheets ({', '.join(map(repr, raw.other_headers))}) do not have them either"
-    else:
-        return None
-    return Problem(
-        raw.file,
-        f"row 1 holds {found} of the codebook's {total} column names",
-        line=HEADER_LINE,
-        hint=hint,
-        worksheet=raw.worksheet,
-    )
-
-
 def _uncoded(frame: pd.DataFrame, cb: Codebook) -> tuple[str, ...]:
     """The case ids of rows with every coded variable (the scores and governance) not reported."""
     coded = [c for c in cb.may_be_missing if c in frame]
@@ -439,11 +401,10 @@ def check_sheet(
     cb = codebook or load_codebook()
     path = Path(path)
     name = display or display_name(path)
-    raw = read_sheet(path, display=name, sheet=sheet)
+    raw = read_sheet(path, display=name, sheet=sheet, expected=cb.columns)
     normaliser = _Normaliser(cb)
     positions, ignored, problems = _layout(raw, cb, normaliser)
-    elsewhere = _header_elsewhere(raw, cb, len(positions))
-    problems = raw.problems + ([elsewhere] if elsewhere else []) + problems
+    problems = raw.problems + problems
     at = raw.columns_at
     present = [c for c in cb.columns if c in positions]
     raw_values = pd.DataFrame(
