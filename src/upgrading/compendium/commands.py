@@ -80,7 +80,7 @@ def _output(out: str | None, inputs=()):
 
 def _write_table(table, path, out: str, data: str) -> None:
     """Write a command's table as CSV with a first column `data` ('simulated' or 'coded'), as every exhibit has."""
-    table = table.copy()
+    table = table.drop(columns="data", errors="ignore")  # (one `data` column, first)
     table.insert(0, "data", data)
     table.to_csv(path, index=False, lineterminator="\n")
     print(f"wrote {out}")

@@ -154,7 +154,7 @@ def _declared(notebook: Path, parameters: dict | None) -> dict:
     except Exception as error:  # not JSON, not a notebook, an unparsable parameters cell: nothing has run
         raise UpgradingError(
             f"{paths.relative(notebook)} cannot be read as a notebook ({type(error).__name__}: {error}); "
-            "nothing was run for it"
+            "expected a Jupyter notebook (nbformat 4 JSON); nothing was run for it"
         ) from None
     return {k: v for k, v in (parameters or {}).items() if k in declared}
 

@@ -113,7 +113,7 @@ def _read_csv(data: bytes, name: str) -> RawSheet:
                 Problem(
                     name,
                     f"the row has {len(record)} cells but the header names {width} "
-                    "columns (a separator inside a value needs quotes)",
+                    f"column{'s' if width != 1 else ''} (a separator inside a value needs quotes)",
                     line,
                 )
             )
