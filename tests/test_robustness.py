@@ -12,11 +12,10 @@ from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET, run_cli
 from upgrading import package_data
 from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
-from upgrading.study import claims, partial_odds, pooling, probabilities, robustness, robustness_choices
+from upgrading.study import claims, claims_table, partial_odds, pooling, probabilities, robustness, robustness_choices
 from upgrading.study.codebook import load_codebook
 from upgrading.study.coding import load_cases
 from upgrading.study.register import load_register
-from upgrading.study.settings import PERMUTATIONS
 
 RESAMPLES = 9  # permutations of the cross-check, which decides nothing
 PRIMARY = "first / no pooling"
@@ -37,7 +36,7 @@ def second():
 @pytest.fixture(scope="module")
 def table(first, second):
     """Notebook 06's table, at its settings: read from data/interim/ where the notebook (README line 1) kept it."""
-    return robustness.robustness_table(first, second, n_resamples=PERMUTATIONS, n_jobs=2, cache=True)
+    return robustness.robustness_table(first, second, n_jobs=2, cache=True)
 
 
 def _primary_only(choices: robustness_choices.Choices) -> robustness_choices.Choices:
@@ -172,8 +171,8 @@ def test_the_relaxed_specification_is_partial_odds_on_each_coding(first, second,
 
 
 def test_the_table_does_not_depend_on_the_number_of_workers(first, second):
-    one = robustness.robustness_table(first, second, n_resamples=RESAMPLES, choices=CLAIMS_CHECK_ONLY)
-    two = robustness.robustness_table(first, second, n_resamples=RESAMPLES, choices=CLAIMS_CHECK_ONLY, n_jobs=2)
+    one = robustness.robustness_table(first, second, choices=CLAIMS_CHECK_ONLY)
+    two = robustness.robustness_table(first, second, choices=CLAIMS_CHECK_ONLY, n_jobs=2)
     pd.testing.assert_frame_equal(one, two)
     assert one.attrs == two.attrs
 
@@ -186,7 +185,7 @@ def test_a_kept_table_is_read_back_only_for_the_same_sheets(first, second, table
     monkeypatch.setattr(paths, "root", lambda: tmp_path)
     made = []
     monkeypatch.setattr(robustness, "robustness_table", _counting(robustness.robustness_table, made))
-    options = {"n_resamples": RESAMPLES, "choices": CLAIMS_CHECK_ONLY}
+    options = {"choices": CLAIMS_CHECK_ONLY}
     expected = table[table["specification"].isin(["first / no pooling", "second / no pooling"])]
     kept = robustness.robustness_table(first, second, cache=True, **options)
     pd.testing.assert_frame_equal(kept, expected.reset_index(drop=True))
@@ -201,7 +200,7 @@ def test_a_kept_table_is_read_back_only_for_the_same_sheets(first, second, table
     with pytest.raises(RuntimeError, match="computed anew"):
         robustness.robustness_table(changed, second, cache=True, **options)
     with pytest.raises(RuntimeError, match="computed anew"):  # other choices: another table
-        robustness.robustness_table(first, second, cache=True, n_resamples=RESAMPLES)
+        robustness.robustness_table(first, second, cache=True)
 
 
 def _counting(function, calls):
@@ -214,6 +213,19 @@ def _counting(function, calls):
 
 def _refuse(*args, **kwargs):
     raise RuntimeError("computed anew")
+
+
+def test_the_table_runs_no_permutation_test_and_the_claims_check_without_one_differs_only_there(first, monkeypatch):
+    """The permutation cross-check decides nothing and the table does not show it: `claims.evaluate` without it
+    gives every other column of the claims check exactly, and no specification of the table runs it."""
+    full = claims.evaluate(first, n_resamples=RESAMPLES)
+    monkeypatch.setattr(claims_table, "permutation_association", _refuse)
+    bare = claims.evaluate(first, cross_check=False)
+    permutation = ["permutation_tau_b", "permutation_p", "permutation_method"]
+    assert bare[permutation].isna().all().all() and full["permutation_p"].notna().any()
+    pd.testing.assert_frame_equal(bare.drop(columns=permutation), full.drop(columns=permutation))
+    built = robustness.robustness_table(first, choices=CLAIMS_CHECK_ONLY)  # _refuse raises if one runs it
+    assert list(built["verdict"]) == list(full["verdict"])
 
 
 def test_the_primary_specification_is_the_claims_check(first, table):
@@ -317,7 +329,7 @@ def test_missing_outcome_codes_get_both_bounds_each_the_claims_check_on_that_cod
     before = sheet.copy()
     choices = robustness_choices.load_choices()
     unpooled = dataclasses.replace(choices, model=(choices.model_choice("no pooling"),))  # pooled fits: tested above
-    built = robustness.robustness_table(sheet, n_resamples=RESAMPLES, choices=unpooled)
+    built = robustness.robustness_table(sheet, choices=unpooled)
     pd.testing.assert_frame_equal(sheet, before)
     assert robustness.missing_outcome_codes(sheet) == 7
     assert built.attrs["missing"] == "first coding: 7 outcome code(s) not reported"
@@ -397,7 +409,7 @@ def _changed_verdict(first: pd.DataFrame):
 
 def test_every_verdict_is_computed_not_copied(first, table):
     changed, claim, verdict = _changed_verdict(first)
-    moved = robustness.robustness_table(changed, n_resamples=RESAMPLES)
+    moved = robustness.robustness_table(changed)
     assert set(moved["coding"]) == {"first"}  # no second coder: its specifications are absent, not stubbed
     assert _column(moved, PRIMARY)[claim.id] == verdict != _column(table, PRIMARY)[claim.id]
     register = load_register()
@@ -447,7 +459,7 @@ def test_a_second_coder_of_some_cases_gives_those_cases_whole_and_the_first_code
     )
     assert pd.isna(got.loc[theirs.index[0], "governance"])  # not reported: as the second coder has it
 
-    built = robustness.robustness_table(first, subsample, n_resamples=RESAMPLES, choices=CLAIMS_CHECK_ONLY)
+    built = robustness.robustness_table(first, subsample, choices=CLAIMS_CHECK_ONLY)
     assert built.attrs["second_coder_cases"] == len(subsample)
     assert built.loc[built["coding"] == "second", "note"].str.contains(f"{len(subsample)} of {len(first)} cases").all()
     checked = claims.evaluate(merged.cases, n_resamples=RESAMPLES)
@@ -467,7 +479,7 @@ def test_the_second_coding_of_a_full_second_sheet_with_codes_not_reported_is_tha
     merged = robustness.second_coding(first, gaps)
     columns = [*load_codebook().columns, "leader_driven"]
     pd.testing.assert_frame_equal(merged.cases[columns], gaps[columns], check_categorical=False)
-    built = robustness.robustness_table(first, gaps, n_resamples=RESAMPLES, choices=CLAIMS_CHECK_ONLY)
+    built = robustness.robustness_table(first, gaps, choices=CLAIMS_CHECK_ONLY)
     checked = claims.evaluate(gaps, n_resamples=RESAMPLES)
     assert (checked["n"] < len(first)).any()  # the codes not reported are left out, as the claims check does
     pd.testing.assert_series_equal(_column(built, "second / no pooling"), _by_id(checked, "verdict"), check_names=False)

@@ -180,7 +180,7 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         matplotlib.pyplot.close(plots.claims_grid(verdicts))
         # notebook 06: every claim under the specifications of SHAPE_CHOICES, on every other sheet with the
         # subsample as a second coder
-        spread = robustness.robustness_table(cases, second if seed % 2 else None, n_resamples=99, choices=SHAPE_CHOICES)
+        spread = robustness.robustness_table(cases, second if seed % 2 else None, choices=SHAPE_CHOICES)
         summary = robustness.robustness_summary(spread)
         matplotlib.pyplot.close(plots_robustness.specification_grid(spread, summary))
         assert narrative_robustness.robustness_reading(spread, summary, simulated=True)

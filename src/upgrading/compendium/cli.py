@@ -135,7 +135,8 @@ def _add_claims(sub) -> None:
         "--resamples",
         type=int,
         default=settings.PERMUTATIONS,
-        help=f"Monte Carlo permutations of a cross-check too large to enumerate (default {settings.PERMUTATIONS})",
+        help=f"Monte Carlo permutations of a cross-check too large to enumerate (default {settings.PERMUTATIONS}; "
+        "--robustness runs no cross-check)",
     )
     claims.add_argument(
         "--robustness",

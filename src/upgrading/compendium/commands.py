@@ -298,7 +298,7 @@ def _robustness(args: argparse.Namespace, cases, out) -> int:
     else:
         where = display = None
     second = coding.load_sheet(where, sheet=args.second_coder_sheet, display=display)[0] if where else None
-    table = robustness.robustness_table(cases, second, n_resamples=args.resamples, n_jobs=args.jobs)
+    table = robustness.robustness_table(cases, second, n_jobs=args.jobs)
     specs = table.drop_duplicates("specification")
     primary = specs.loc[specs["primary"], "specification"].iloc[0]
     print(

@@ -52,11 +52,16 @@ COLUMNS = (
 
 
 def verdict_table(
-    register: Register, data: pd.DataFrame, fits: dict, decided: pd.DataFrame, n_resamples: int | None = None
+    register: Register,
+    data: pd.DataFrame,
+    fits: dict,
+    decided: pd.DataFrame,
+    n_resamples: int | None = None,
+    with_cross_check: bool = True,
 ) -> pd.DataFrame:
     """One row per claim of `register` on one sheet: `decided` (its rows of `claims.decisions_frame`) with the
     intervals of each claim's fit (Wald for maximum likelihood, profile penalised likelihood for a Jeffreys fit),
-    notes, and the permutation cross-check."""
+    notes, and (`with_cross_check`) the permutation cross-check."""
     n_resamples = PERMUTATIONS if n_resamples is None else n_resamples
     intervals = _intervals(register, fits)
     rows = []
@@ -70,7 +75,7 @@ def verdict_table(
             continue
         row |= _decided_columns(decision, intervals[claim.id], fit)
         row["note"] = "; ".join(n for n in (claim.note, *intervals[claim.id][2]) if n)
-        row |= cross_check(claim, data, n_resamples)
+        row |= cross_check(claim, data, n_resamples) if with_cross_check else {}
         rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("p_value", "p_consistent", "p_contradicted"):

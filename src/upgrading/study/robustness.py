@@ -128,7 +128,6 @@ def second_coding(first: pd.DataFrame, second: pd.DataFrame, second_name: str = 
 def robustness_table(
     cases: pd.DataFrame,
     second: pd.DataFrame | None = None,
-    n_resamples: int | None = None,
     choices: Choices | None = None,
     register: Register | None = None,
     n_jobs: int = 1,
@@ -143,19 +142,17 @@ def robustness_table(
     verdicts); `attrs["missing"]` says which. With a second coder, every second-coding row's note and
     `attrs["second_coding"]` say how many cases hold the second coder's codes. Under the probit or cloglog link
     the estimate and interval are on that link's latent scale (the note says so); with proportional odds relaxed,
-    a claim has one slope per threshold, given in the note, not in `estimate`. `n_resamples`: permutations of
-    `claims.evaluate`'s cross-check (it changes no verdict). `n_jobs`: joblib workers over the specifications
-    (each is computed on its own, so the table does not depend on it). With `cache`, a table already made from
-    the same sheets, choices, register and package is read from data/interim/ (`upgrading.interim`), as the test
-    suite's rerun of notebook 06 does."""
+    a claim has one slope per threshold, given in the note, not in `estimate`. The claims check runs without its
+    permutation cross-check, which decides nothing and is not shown here. `n_jobs`: joblib workers over the
+    specifications (each is computed on its own, so the table does not depend on it). With `cache`, a table already
+    made from the same sheets, choices, register and package is read from data/interim/ (`upgrading.interim`), as
+    the test suite's rerun of notebook 06 does."""
     from joblib import Parallel, delayed
 
     if cache:
-        key = {"sheets": [interim.frame_digest(cases), interim.frame_digest(second)], "n_resamples": n_resamples}
+        key = {"sheets": [interim.frame_digest(cases), interim.frame_digest(second)]}
         key |= {"choices": repr(choices), "register": repr(register)}  # None: the package's, in its digest
-        return interim.cached(
-            "robustness", key, lambda: robustness_table(cases, second, n_resamples, choices, register, n_jobs)
-        )
+        return interim.cached("robustness", key, lambda: robustness_table(cases, second, choices, register, n_jobs))
 
     choices, register = choices or load_choices(), register or load_register()
     sheets = {"first": (cases, "")}
@@ -175,7 +172,7 @@ def robustness_table(
         missing.append(f"{coding} coding: {count} outcome code(s) not reported" + ("" if count else ", so no bounds"))
         tasks += [(sheet, spec, note) for spec in chosen]
     decided = Parallel(n_jobs=n_jobs)(
-        delayed(_specification_rows)(sheet, spec, note, choices, register, n_resamples) for sheet, spec, note in tasks
+        delayed(_specification_rows)(sheet, spec, note, choices, register) for sheet, spec, note in tasks
     )
     order = {c.id: k for k, c in enumerate(register.claims)}
     table = pd.DataFrame([row for rows in decided for row in rows]).reindex(columns=list(COLUMNS))
@@ -203,7 +200,7 @@ def bounded_outcomes(cases: pd.DataFrame, missing: MissingChoice) -> pd.DataFram
     return bounded
 
 
-def _specification_rows(sheet, spec: Specification, note, choices, register, n_resamples) -> list[dict]:
+def _specification_rows(sheet, spec: Specification, note, choices, register) -> list[dict]:
     """The rows of one specification on its coding's sheet (or on its bounds): every claim, decided once."""
     model, missing = choices.model_choice(spec.model), choices.missing_choice(spec.missing)
     odds = choices.proportional_odds_choice(spec.proportional_odds)
@@ -211,7 +208,7 @@ def _specification_rows(sheet, spec: Specification, note, choices, register, n_r
     if odds.relax == "where rejected":
         decided = relaxed_rows(bounded, register, odds.test_level)
     elif model.pooling == "none":
-        decided = _no_pooling(bounded, register, n_resamples, spec.link)
+        decided = _no_pooling(bounded, register, spec.link)
     else:
         decided = _partial_pooling(bounded, model.tau_scale_factor, register)
     filled = "" if missing.fill == "none" else f"outcome codes not reported set to the {missing.fill} level"
@@ -220,10 +217,10 @@ def _specification_rows(sheet, spec: Specification, note, choices, register, n_r
     return [base | row | {"note": "; ".join(n for n in (note, filled, row["note"]) if n)} for row in decided]
 
 
-def _no_pooling(sheet: pd.DataFrame, register: Register, n_resamples: int | None, link: str) -> list[dict]:
+def _no_pooling(sheet: pd.DataFrame, register: Register, link: str) -> list[dict]:
     """Each claim's verdict, estimate, interval and note from the claims check itself (`claims.evaluate`) under
     `link`; off the logit, the note says the scale and the margin the verdict was decided with."""
-    table = claims.evaluate(sheet, register, n_resamples=n_resamples, link=link)
+    table = claims.evaluate(sheet, register, link=link, cross_check=False)
     columns = ["id", "verdict", "estimate", "ci_low", "ci_high", "note"]
     rows = table[columns].astype(object).where(table[columns].notna(), None)
     rows["decided"] = (table["fit"] != claims.NOT_ESTIMABLE).to_numpy()
