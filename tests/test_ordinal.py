@@ -359,26 +359,6 @@ def test_profile_bounds_sit_at_the_chi_square_drop():
         assert _drop_at(fit, "x", bound) == pytest.approx(cutoff, abs=1e-5)
 
 
-def test_both_levels_searched_at_once_give_each_levels_intervals_bit_for_bit():
-    """`profile_intervals` searches a fit's 95% and 90% ends together (as the claims check does): each end is the
-    one `profile_conf_int` finds for its level alone, to the last bit."""
-    from upgrading.ordinal import profile_intervals
-    from upgrading.study.coding import load_cases
-
-    cases = load_cases(SIMULATED_SHEET)
-    formula = "functional_upgrading ~ C(sectoral_group) + C(sectoral_group):collective_efficiency"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        alone, together = (ordered_logit(formula, cases, penalty="jeffreys") for _ in range(2))
-    terms = list(alone.slopes.index[-4:])
-    profile_intervals([(together, terms, 0.05), (together, terms, 0.10), (together, terms[:1], 0.05)])
-    assert len(together._profile_cache) == 8
-    for alpha in (0.05, 0.10):
-        expected = alone.profile_conf_int(alpha, terms).to_numpy()
-        assert np.isfinite(expected).all()
-        assert np.array_equal(together.profile_conf_int(alpha, terms).to_numpy(), expected)
-
-
 def test_profile_bounds_on_the_simulated_sheet_sit_at_the_chi_square_drop():
     """The batched root-finding (all ends at once) checked with single constrained fits, term by term."""
     from scipy import stats

@@ -40,14 +40,7 @@ from .multilevel_inputs import PoolingPriors, PoolingSettings
 from .multilevel_results import ACCURACY, AccuracyRule, PartiallyPooledResults
 from .profile import likelihood_ratios
 from .replicates import DesignFit, ReplicateFits, fit_designs, fit_replicates
-from .results import (
-    CumulativeLink,
-    CumulativeLinkResults,
-    OrderedLogit,
-    SeparationWarning,
-    ordered_logit,
-    profile_intervals,
-)
+from .results import CumulativeLink, CumulativeLinkResults, OrderedLogit, SeparationWarning, ordered_logit
 from .separation import Separation
 
 __all__ = [
@@ -88,5 +81,4 @@ __all__ = [
     "ordered_logit",
     "partially_pooled",
     "permutation_association",
-    "profile_intervals",
 ]

@@ -93,19 +93,14 @@ def likelihood_ratios(
 
 @dataclass
 class _Ends:
-    """The search for every interval end at once: the problem (row of the batch), parameter (engine index), side
-    and cut-off of each end, the fit's value, objective and a scale (its SE), the bracket found so far (`near`:
-    inside the interval, `far`: beyond it), the value tried next, warm starts, the ends found, and which are still
-    searched."""
+    """The search for every interval end at once: the parameter (engine index) and side of each end, the fit's
+    value and a scale (its SE), the bracket found so far (`near`: inside the interval, `far`: beyond it), the
+    value tried next, warm starts, the ends found, and which are still searched."""
 
-    owner: np.ndarray
     k: np.ndarray
     side: np.ndarray
-    cutoff: np.ndarray
     se: np.ndarray
     centre: np.ndarray
-    best: np.ndarray
-    fitted: np.ndarray
     near: np.ndarray
     far: np.ndarray
     value: np.ndarray
@@ -114,19 +109,15 @@ class _Ends:
     active: np.ndarray
 
     @classmethod
-    def start(cls, theta, best, owner, indices, se, alpha) -> _Ends:
-        owner = np.repeat(np.asarray(owner, dtype=int), 2)
+    def start(cls, theta, indices, se, alpha: float) -> _Ends:
         k = np.repeat(np.asarray(indices, dtype=int), 2)
         m = len(k)
         side = np.tile([-1.0, 1.0], m // 2)
-        alpha = np.repeat(np.asarray(alpha, dtype=float), 2)
         se = np.repeat(np.asarray(se, dtype=float), 2)
-        fitted = np.asarray(theta, dtype=float)[owner]
-        centre = fitted[np.arange(m), k]
+        centre = theta[k]
         value = centre + side * stats.norm.ppf(1 - alpha / 2) * se
-        cutoff = stats.chi2.ppf(1 - alpha, 1) / 2
-        return cls(owner, k, side, cutoff, se, centre, np.asarray(best, dtype=float)[owner], fitted, centre.copy(),
-                   np.full(m, np.nan), value, fitted.copy(), np.full(m, np.nan), np.ones(m, bool))  # fmt: skip
+        return cls(k, side, se, centre, centre.copy(), np.full(m, np.nan), value, np.tile(theta, (m, 1)),
+                   np.full(m, np.nan), np.ones(m, bool))  # fmt: skip
 
     def infeasible(self, bad: np.ndarray) -> None:
         """Ends whose value left the feasible region: the nearest such value bounds the bracket; bisect."""
@@ -175,44 +166,26 @@ def profile_bounds(
     prior: Prior | None = None,
     max_steps: int = 60,
 ) -> np.ndarray:
-    """Both ends of the 1 - alpha profile interval of each parameter in `indices`, for one problem (a batch of
-    one): `profile_ends` with every end on that problem. Returns (len(indices), 2)."""
-    indices = np.asarray(indices, dtype=int)
-    alphas = np.full(len(indices), alpha, dtype=float)
-    owner = np.zeros(len(indices), int)
-    return profile_ends(problem, np.asarray(theta)[None], [best], penalty, owner, indices, se, alphas, prior, max_steps)
-
-
-def profile_ends(
-    problems: Batch,
-    theta: np.ndarray,
-    best,
-    penalty: str | None,
-    owner,
-    indices,
-    se,
-    alphas,
-    prior: Prior | None = None,
-    max_steps: int = 60,
-) -> np.ndarray:
-    """Both ends of profile intervals for P problems of one shape at once: interval m is that of parameter
-    `indices[m]` of problem `owner[m]` (fitted at `theta[owner[m]]`, objective `best[owner[m]]`) at level
-    1 - `alphas[m]`. Every end is its own search, so the ends share only the engine's calls; but the engine factorises
-    a whole batch by LU where one information matrix is not numerically positive definite, so a problem's last
-    bits can depend on the problems batched with it (`results.profile_intervals` batches one fit at a time).
+    """Both ends of the 1 - alpha profile interval of each parameter in `indices`, for one problem.
 
     Safeguarded Newton on the drop of the profile, whose derivative is minus the fixed parameter's score (the
     envelope theorem): walk outwards until the root is bracketed, bisect when a step leaves the bracket. Every
     end moves at once. Returns (len(indices), 2); +-inf where the profile never drops far enough; NaN where no
     converged constrained fit confirms the crossing.
     """
-    ends = _Ends.start(theta, best, owner, indices, se, alphas)
-    problems = problems.take(ends.owner)
-    priors = prior.take(ends.owner) if prior is not None else None
+    ends = _Ends.start(theta, indices, se, alpha)
+    cutoff = stats.chi2.ppf(1 - alpha, 1) / 2
+    problems = problem.take(np.zeros(len(ends.k), int))
 
     def constrained(rows, starts):
-        part = priors.take(rows) if priors is not None else None
-        return constrained_fit(problems.take(rows), starts, ends.k[rows], ends.value[rows], penalty, part)
+        return constrained_fit(
+            problems.take(rows),
+            starts,
+            ends.k[rows],
+            ends.value[rows],
+            penalty,
+            prior.take(np.zeros(len(rows), int)) if prior is not None else None,
+        )
 
     for _ in range(max_steps):
         idx = np.flatnonzero(ends.active)
@@ -221,14 +194,14 @@ def profile_ends(
         fit = constrained(idx, ends.warm[idx])
         retry = np.flatnonzero(~fit.converged)
         if len(retry):  # a warm start can land badly; the maximum is unique, so retry from the fit
-            again = constrained(idx[retry], ends.fitted[idx[retry]])
+            again = constrained(idx[retry], np.tile(theta, (len(retry), 1)))
             for name in ("theta", "objective", "gradient", "converged"):
                 getattr(fit, name)[retry] = getattr(again, name)
         infeasible = ~np.isfinite(fit.objective)
         ends.infeasible(idx[infeasible])
         ok = idx[~infeasible]
         ends.warm[ok] = fit.theta[~infeasible]
-        gap = ends.best[ok] - fit.objective[~infeasible] - ends.cutoff[ok]
+        gap = best - fit.objective[~infeasible] - cutoff
         slope = -fit.gradient[~infeasible][np.arange(len(ok)), ends.k[ok]]
         hit = np.abs(gap) < 1e-9
         ends.found[ok[hit]] = ends.value[ok[hit]]
@@ -240,7 +213,7 @@ def profile_ends(
     if len(finite):
         ends.value[finite] = ends.found[finite]
         check = constrained(finite, ends.warm[finite])
-        gap = ends.best[finite] - check.objective - ends.cutoff[finite]
+        gap = best - check.objective - cutoff
         confirmed = check.converged & np.isfinite(check.objective) & (np.abs(gap) < 1e-6)
         ends.found[finite[~confirmed]] = np.nan
     return ends.found.reshape(-1, 2)

@@ -2,7 +2,7 @@
 and `OrderedLogit`, its logit case.
 
 A fit is a batch of one on the engine (`engine.newton`); separation is decided from the data
-(`separation.directions`), profile intervals by `profile.profile_ends`. Where this differs from statsmodels'
+(`separation.directions`), profile intervals by `profile.profile_bounds`. Where this differs from statsmodels'
 `OrderedModel`: R `clm`'s five links and nominal (threshold-specific) effects; R's threshold parameterisation
 (the thresholds themselves, not log-increments); analytic derivatives and frequency weights; separated
 maximum-likelihood estimates reported as +-inf with no standard error; an optional Jeffreys-prior penalty;
@@ -27,7 +27,7 @@ from .engine import GRADIENT_TOL, MAX_ITER, PENALTIES, BatchFit, newton
 from .likelihood import case_thresholds, loglik, probabilities
 from .links import get_link
 from .presentation import METHOD_LABELS
-from .profile import likelihood_ratios, profile_ends
+from .profile import likelihood_ratios, profile_bounds
 from .separation import Separation, directions, separation
 
 #: BFGS (the penalised fit) converges superlinearly, not quadratically as Newton does: a tighter gradient
@@ -351,7 +351,26 @@ class CumulativeLinkResults:
         return pd.DataFrame([self._profile_cache[(c, alpha)] for c in cols], index=cols, columns=[0, 1])
 
     def _profile(self, cols: list[str], alpha: float) -> None:
-        profile_intervals([(self, cols, alpha)])
+        engine_names = self.model.engine_names
+        todo = [c for c in cols if (c, alpha) not in self._profile_cache]
+        for c in [c for c in todo if self.diverging[engine_names.index(c)]]:
+            self._profile_cache[(c, alpha)] = (np.nan, np.nan)
+        todo = [c for c in todo if not self.diverging[engine_names.index(c)]]
+        if not todo:
+            return
+        se = [self.bse[c] if np.isfinite(self.bse[c]) and self.bse[c] > 0 else 1.0 for c in todo]
+        bounds = profile_bounds(
+            self.model.problem,
+            self.theta,
+            self.objective,
+            self.penalty,
+            [engine_names.index(c) for c in todo],
+            se,
+            alpha,
+            prior=self.prior,
+        )
+        for c, (low, high) in zip(todo, bounds):
+            self._profile_cache[(c, alpha)] = (float(low), float(high))
 
     def interval_note(self, col: str, alpha: float = 0.05) -> str:
         """Why the profile interval of `col` has no number at an end ('' when it has both, or was not asked)."""
@@ -451,30 +470,6 @@ class CumulativeLinkResults:
 
     def __repr__(self) -> str:
         return f"<CumulativeLinkResults {self.design.formula!r}, {self.link.name}, {self.method}, n={self.nobs:g}>"
-
-
-def profile_intervals(requests) -> None:
-    """Profile intervals into each fit's cache (as `profile_conf_int` finds them), every level of a fit in one
-    search (`profile_ends`: each end is its own search, so only the engine's calls are shared): `requests` holds
-    (results, columns, alpha). Fits are never batched together: the engine falls back to LU factorisation for a
-    whole batch, and a fit's last bits would depend on its neighbours."""
-    for results in dict.fromkeys(r for r, _, _ in requests):
-        names, cache = results.model.engine_names, results._profile_cache
-        wanted = [(c, a) for r, cols, a in requests if r is results for c in cols]
-        wanted = [w for w in dict.fromkeys(wanted) if w not in cache]
-        for c, a in [w for w in wanted if results.diverging[names.index(w[0])]]:
-            cache[(c, a)] = (np.nan, np.nan)
-        wanted = [w for w in wanted if not results.diverging[names.index(w[0])]]
-        if not wanted:
-            continue
-        se = [results.bse[c] if np.isfinite(results.bse[c]) and results.bse[c] > 0 else 1.0 for c, _ in wanted]
-        index, alphas = [names.index(c) for c, _ in wanted], [a for _, a in wanted]
-        owner = np.zeros(len(wanted), int)
-        theta, best = results.theta[None], [results.objective]
-        problem, penalty, prior = results.model.problem, results.penalty, results.prior
-        bounds = profile_ends(problem, theta, best, penalty, owner, index, se, alphas, prior)
-        for (c, a), (low, high) in zip(wanted, bounds):
-            cache[(c, a)] = (float(low), float(high))
 
 
 def _batch(Z):

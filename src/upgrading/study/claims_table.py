@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..ordinal import DesignFit, association_seed, permutation_association, profile_intervals
+from ..ordinal import DesignFit, association_seed, permutation_association
 from .models import study_reason
 from .register import Claim, Register
 from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
@@ -125,26 +125,32 @@ def _decided_columns(decision, interval, fit: DesignFit) -> dict:
 def _intervals(register: Register, fits: dict) -> dict[str, tuple]:
     """{claim id: (1 - alpha interval, 1 - equivalence_alpha interval, notes)} of each claim decided on a fit: the
     fit's Wald intervals (maximum likelihood) or profile penalised-likelihood intervals (Jeffreys), every claim
-    term of a penalised fit profiled at both levels in one search (`profile_intervals`)."""
+    term of a fit profiled in one batch per level."""
     levels = register.levels
     by_key: dict = {}
     for claim in register.claims:
         by_key.setdefault(claim.fit_key(register.cell_model), []).append(claim)
-    fitted = {key: fits[key][0] for key in by_key if not isinstance(fits[key][0], str)}
-    results = {key: fit.results() for key, fit in fitted.items()}
-    terms = {key: [c.term for c in by_key[key] if c.term in results[key].design.names] for key in fitted}
-    alphas = (levels.alpha, levels.equivalence_alpha)
-    profile_intervals([(results[k], terms[k], a) for k, fit in fitted.items() if fit.penalised for a in alphas])
     out = {}
-    for key, fit in fitted.items():
-        if not terms[key]:
+    for key, claims in by_key.items():
+        fit = fits[key][0]
+        if isinstance(fit, str):
             continue
-        interval = results[key].profile_conf_int if fit.penalised else results[key].conf_int
-        ci, ci_equivalence = (interval(alpha, terms[key]) for alpha in alphas)
-        for claim in by_key[key]:
-            if claim.term not in terms[key]:
+        results = fit.results()
+        terms = [c.term for c in claims if c.term in results.design.names]
+        interval = results.profile_conf_int if fit.penalised else results.conf_int
+        ci = interval(levels.alpha, terms) if terms else None
+        ci_equivalence = interval(levels.equivalence_alpha, terms) if terms else None
+        for claim in claims:
+            if claim.term not in terms:
                 continue
-            notes = tuple(results[key].interval_note(claim.term, alpha) for alpha in alphas) if fit.penalised else ()
+            notes = (
+                (
+                    results.interval_note(claim.term, levels.alpha),
+                    results.interval_note(claim.term, levels.equivalence_alpha),
+                )
+                if fit.penalised
+                else ()
+            )
             out[claim.id] = (tuple(ci.loc[claim.term]), tuple(ci_equivalence.loc[claim.term]), notes)
     return out
 
