@@ -339,6 +339,34 @@ def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time_each_kernel_
         pipeline.run(jobs=0)
 
 
+def test_kernels_run_side_by_side_are_told_to_share_the_workers(tmp_path, monkeypatch):
+    """Two notebooks at once each get half of a notebook's joblib workers (`settings.workers_beside`), so their
+    parallel steps do not start more processes than there are cores; the caller's environment is left alone."""
+    from upgrading.study import settings
+
+    _compendium(tmp_path, monkeypatch, {"one": "01_one.ipynb", "two": "02_two.ipynb"})
+    for stem, name in (("01_one", "one"), ("02_two", "two")):
+        cell = _writes(tmp_path, name, then="from upgrading.study import settings\nprint(settings.notebook_workers())")
+        nbformat.write(new_notebook(cells=[cell]), tmp_path / "notebooks" / f"{stem}.ipynb")
+    monkeypatch.delenv(settings.NOTEBOOK_WORKERS_VARIABLE, raising=False)
+    pipeline.run(jobs=2, progress=False, echo=lambda _: None)
+    for stem in ("01_one", "02_two"):
+        printed = nbformat.read(tmp_path / "notebooks" / f"{stem}.ipynb", 4).cells[0].outputs[0]["text"]
+        assert printed.strip() == "1" == str(settings.workers_beside(2))
+    assert settings.NOTEBOOK_WORKERS_VARIABLE not in os.environ and settings.notebook_workers() == 2
+
+
+def test_a_notebooks_workers_are_the_design_cards_two_unless_the_runner_says_otherwise(monkeypatch):
+    from upgrading.study import settings
+
+    monkeypatch.delenv(settings.NOTEBOOK_WORKERS_VARIABLE, raising=False)
+    assert settings.notebook_workers() == settings.NOTEBOOK_WORKERS == 2
+    for value, workers in (("1", 1), ("3", 3), ("0", 2), ("", 2), ("two", 2), ("-1", 2)):
+        monkeypatch.setenv(settings.NOTEBOOK_WORKERS_VARIABLE, value)
+        assert settings.notebook_workers() == workers, value
+    assert [settings.workers_beside(n) for n in (1, 2, 3, 8)] == [2, 1, 1, 1]
+
+
 def _writes_processed(tmp_path, name, then=""):
     """Kernel code writing `data/processed/<name>.csv` the way notebooks write outputs (`paths.write_output`)."""
     target = str(tmp_path / "data" / "processed" / f"{name}.csv")

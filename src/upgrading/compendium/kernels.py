@@ -15,7 +15,7 @@ def kernel_environment() -> dict[str, str]:
         "SOURCE_DATE_EPOCH": "0",
         # Neither the caller's time zone, nor its locale's encoding, nor the machine's number of cores (BLAS and
         # OpenMP pools size themselves to it, and a reduction split differently rounds differently) reaches a
-        # kernel. joblib's workers are sized by the notebooks' own n_jobs.
+        # kernel. joblib's workers are sized by the notebooks' own n_jobs (`settings.notebook_workers`).
         "TZ": "UTC",
         "PYTHONUTF8": "1",
         "OMP_NUM_THREADS": "1",

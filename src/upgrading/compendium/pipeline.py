@@ -36,6 +36,7 @@ import nbformat
 
 from .. import paths
 from ..errors import UpgradingError
+from ..study import settings
 from .executed import StrayStderr, normalise, strip_stderr
 from .kernels import kernel_environment, kernel_manager, kill_kernel
 
@@ -159,13 +160,17 @@ def _declared(notebook: Path, parameters: dict | None) -> dict:
     return {k: v for k, v in (parameters or {}).items() if k in declared}
 
 
-def _kernel_run(notebook: Path, parameters: dict, kernel: str | None, started: _Started) -> nbformat.NotebookNode:
+def _kernel_run(
+    notebook: Path, parameters: dict, kernel: str | None, started: _Started, at_once: int = 1
+) -> nbformat.NotebookNode:
     """Execute a notebook into a temporary file and return it normalised, with the stderr rule applied; the
-    committed notebook is not touched. Runs in a worker thread when notebooks run side by side. The kernel lists
-    the files it writes in `started`'s journal, and is handed to `started` once running (so it can be stopped)."""
+    committed notebook is not touched. Runs in a worker thread when notebooks run side by side (`at_once` of them:
+    the kernel is told the joblib workers that leaves it, `settings.workers_beside`). The kernel lists the files
+    it writes in `started`'s journal, and is handed to `started` once running (so it can be stopped)."""
     import papermill
 
     env = {**os.environ, **kernel_environment(), paths.WRITE_JOURNAL: str(started.journal)}
+    env[settings.NOTEBOOK_WORKERS_VARIABLE] = str(settings.workers_beside(at_once))
 
     with tempfile.TemporaryDirectory(prefix="upgrading-run-") as tmp:
         out = Path(tmp) / notebook.name
@@ -413,7 +418,8 @@ def _run_side_by_side(notebooks, parameters, kernel, debug, jobs, bar, echo, pro
                         started = _Started.now(notebook, {other.notebook.name for other, _ in running.values()})
                         for other, _ in running.values():
                             other.beside.add(notebook.name)
-                        running[pool.submit(_kernel_run, notebook, declared, kernel, started)] = (started, declared)
+                        future = pool.submit(_kernel_run, notebook, declared, kernel, started, jobs)
+                        running[future] = (started, declared)
                 bar.set_description(", ".join(s.notebook.name for s, _ in running.values()))
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: running[f][0].notebook.name):

@@ -9,6 +9,8 @@ rule implemented once in `verdicts`); the study's model formulas in `models.MODE
 
 from __future__ import annotations
 
+import os
+
 #: The predictors the source's claims are about: collective efficiency (0-3) and leader-driven governance (0/1,
 #: the codebook's derived indicator), each with a slope per sectoral group in the by-group model.
 KEY_PREDICTORS = ("collective_efficiency", "leader_driven")
@@ -59,3 +61,22 @@ ALPHA_RELIABLE = 0.8
 HIGH_UPGRADING = 2
 #: Links beside the logit in notebook 04's robustness exhibit (R clm's names).
 ROBUSTNESS_LINKS = ("probit", "cloglog")
+
+#: joblib workers of a notebook's parallel steps (notebook 06's specifications, notebook 07's design cells): the two
+#: cores of the design card when a notebook runs alone (JupyterLab, nbval, `upgrading run --jobs 1`). Results never
+#: depend on the number (tested); workers beyond the cores a notebook has to itself only add processes to start.
+NOTEBOOK_WORKERS = 2
+#: Where `upgrading run` tells each kernel how many workers it leaves it when it runs notebooks side by side.
+NOTEBOOK_WORKERS_VARIABLE = "UPGRADING_NOTEBOOK_WORKERS"
+
+
+def notebook_workers() -> int:
+    """The joblib workers of this notebook: NOTEBOOK_WORKERS, or the number `upgrading run` sets in
+    NOTEBOOK_WORKERS_VARIABLE (NOTEBOOK_WORKERS shared among the notebooks it runs at once)."""
+    value = os.environ.get(NOTEBOOK_WORKERS_VARIABLE, "")
+    return int(value) if value.isdigit() and int(value) > 0 else NOTEBOOK_WORKERS
+
+
+def workers_beside(notebooks_at_once: int) -> int:
+    """The workers each of `notebooks_at_once` notebooks run side by side gets: NOTEBOOK_WORKERS shared, at least 1."""
+    return max(1, NOTEBOOK_WORKERS // notebooks_at_once)
