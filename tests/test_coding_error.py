@@ -5,9 +5,9 @@ of the power study (paired with the arm without error on the same replicates, an
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import run_cli
 
 from upgrading import paths
+from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
 from upgrading.study import claims, coding, coding_error, power, power_coding_error, reliability, simulate
 from upgrading.study.codebook import collective_efficiency, load_codebook
@@ -275,7 +275,7 @@ def test_the_arm_is_paired_only_on_design_cells_the_study_runs():
     assert raw.attrs["root_seed"] == 9
 
 
-def test_kept_replicates_with_coding_error_get_their_verdicts_from_the_claims_command(tmp_path):
+def test_kept_replicates_with_coding_error_get_their_verdicts_from_the_claims_command(tmp_path, capsys):
     """A replicate coded with error is a coding sheet like any other: `upgrading claims --coding` on it gives the
     verdicts the coding-error arm recorded."""
     raw = power.run(
@@ -288,8 +288,7 @@ def test_kept_replicates_with_coding_error_get_their_verdicts_from_the_claims_co
         recorded = pd.read_csv(tmp_path / "n50_scale1" / f"replicate_{k}_verdicts.csv")
         if k == 0:
             out = tmp_path / "decided.csv"
-            done = run_cli("claims", "--coding", str(sheet), "--resamples", "9", "--out", str(out))
-            assert done.returncode == 0, done.stderr
+            assert main(["claims", "--coding", str(sheet), "--resamples", "9", "--out", str(out)]) == 0
             decided = pd.read_csv(out)
         else:
             decided = claims.evaluate(coding.load_cases(sheet), n_resamples=9)
@@ -382,28 +381,25 @@ def test_the_reading_names_only_losses_beyond_monte_carlo_noise():
     assert "right 0.500 → 0.000 (-0.500 ± 0.160)" in text
 
 
-def test_the_power_command_runs_the_coding_error_arm_and_refuses_bad_sheets_first(tmp_path):
-    done = run_cli(
-        "power", "--replicates", "3", "--cases", "50", "--effect-scales", "1", "--quiet", "--coding-error", FIRST,
-        SECOND,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "coding-error arm: an erring coder calibrated" in done.stdout and "p_right_coding_error" in done.stdout
+def test_the_power_command_runs_the_coding_error_arm_and_refuses_bad_sheets_first(tmp_path, capsys):
+    study = ["power", "--replicates", "3", "--cases", "50", "--effect-scales", "1", "--quiet"]
+    assert main([*study, "--coding-error", FIRST, SECOND]) == 0
+    printed = capsys.readouterr().out
+    assert "coding-error arm: an erring coder calibrated" in printed and "p_right_coding_error" in printed
     bad = tmp_path / "second.csv"
     frame = pd.read_csv(paths.resolve(SECOND))
     frame.loc[3, "joint_actions"] = 7
     frame.to_csv(bad, index=False)
-    refused = run_cli("power", "--replicates", "3", "--cases", "50", "--coding-error", FIRST, str(bad))
-    assert refused.returncode == 2 and "joint_actions" in refused.stderr and "Traceback" not in refused.stderr
-    assert "p_right" not in refused.stdout  # refused before any replicate was run
-    alone = run_cli("power", "--replicates", "3", "--coders-in-error", "2")
-    assert alone.returncode == 2 and "--coders-in-error needs --coding-error" in alone.stderr
+    assert main(["power", "--replicates", "3", "--cases", "50", "--coding-error", FIRST, str(bad)]) == 2
+    refused = capsys.readouterr()
+    assert "joint_actions" in refused.err and "p_right" not in refused.out  # refused before any replicate was run
+    assert main(["power", "--replicates", "3", "--coders-in-error", "2"]) == 2
+    assert "--coders-in-error needs --coding-error" in capsys.readouterr().err
 
 
 def test_the_power_command_reads_each_coding_from_its_named_worksheet(tmp_path, capsys):
     """`--sheet` and `--second-coder-sheet` name the worksheets of the two --coding-error workbooks (here one workbook
     whose first worksheet holds notes): the same erring coder as from the two CSVs; refused without --coding-error."""
-    from upgrading.compendium.cli import main
 
     book = tmp_path / "codings.xlsx"
     with pd.ExcelWriter(book) as writer:

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import run_cli
 
+from upgrading.compendium.cli import main
 from upgrading.ordinal import (
     Batch,
     CumulativeLink,
@@ -259,7 +259,7 @@ def test_statistics_solved_only_as_far_as_verdicts_need_give_the_verdicts_of_the
     assert decided.any() and (exact["verdict_holm"] != "inconclusive").any()
 
 
-def test_kept_replicates_get_their_recorded_verdicts_from_the_claims_command(tmp_path):
+def test_kept_replicates_get_their_recorded_verdicts_from_the_claims_command(tmp_path, capsys):
     """`upgrading power --keep-replicates` writes replicate sheets and the verdicts the study gave them;
     `upgrading claims --coding` on each sheet gives exactly those verdicts, raw and Holm-adjusted (all 30 claims,
     every kept replicate of two design cells, one of them through the command line)."""
@@ -275,8 +275,7 @@ def test_kept_replicates_get_their_recorded_verdicts_from_the_claims_command(tmp
             assert cases.attrs["simulated"] and len(cases) == int(cell[1:3])
             if k == 0:
                 out = tmp_path / f"{cell}.csv"
-                done = run_cli("claims", "--coding", str(sheet), "--resamples", "9", "--out", str(out))
-                assert done.returncode == 0, done.stderr
+                assert main(["claims", "--coding", str(sheet), "--resamples", "9", "--out", str(out)]) == 0
                 decided = pd.read_csv(out)
             else:
                 decided = claims.evaluate(cases, n_resamples=9)
@@ -326,20 +325,27 @@ def test_power_rejects_bad_settings():
         power.run(replicates=1, cases=[4], progress=False)
 
 
-def test_power_command_line(tmp_path):
+def test_power_command_line(tmp_path, capsys):
     out = tmp_path / "power.csv"
-    done = run_cli(
-        "power", "--replicates", "4", "--cases", "40,80", "--effect-scales", "1", "--quiet", "--out", str(out)
+    assert (
+        main(["power", "--replicates", "4", "--cases", "40,80", "--effect-scales", "1", "--quiet", "--out", str(out)])
+        == 0
     )
-    assert done.returncode == 0, done.stderr
-    assert "SIMULATED" in done.stdout
+    assert "SIMULATED" in capsys.readouterr().out
     table = pd.read_csv(out)
     assert sorted(table["n_cases"].unique()) == [40, 80] and (table["replicates"] == 4).all()
     assert table.columns[0] == "data" and (table["data"] == "simulated").all()  # simulated by design
-    bad = run_cli("power", "--cases", "thirty")
-    assert bad.returncode == 2 and "comma-separated numbers" in bad.stderr
-    bad = run_cli("power", "--keep-replicates", "many", str(tmp_path / "kept"))
-    assert bad.returncode == 2 and "positive number of replicates" in bad.stderr
+    kept = str(tmp_path / "kept")
+    for bad, said in (("--cases thirty", "comma-separated numbers"), (f"--keep-replicates many {kept}", "positive")):
+        assert _exit_status(["power", *bad.split()]) == 2 and said in capsys.readouterr().err
+
+
+def _exit_status(args: list[str]) -> int:
+    """The exit status a shell sees: what `main` returns, or the status of argparse's usage error."""
+    try:
+        return main(args)
+    except SystemExit as stopped:
+        return stopped.code
 
 
 def test_rate_changes_pair_each_cell_and_rate_with_its_monte_carlo_error():

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET, run_cli
+from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET
 
 from upgrading import package_data
 from upgrading.compendium.cli import main
@@ -652,11 +652,12 @@ def test_cli_refuses_a_bad_second_coder_sheet_as_it_refuses_a_bad_coding_sheet(t
     frame = pd.read_csv(SECOND_CODER_SHEET)
     frame.loc[3, "product_upgrading"] = 4
     frame.to_csv(bad, index=False)
-    refused = run_cli("claims", "--robustness", "--coding", str(SIMULATED_SHEET), "--second-coder", str(bad))
-    assert refused.returncode != 0 and "bad_second_coder.csv" in refused.stderr
+    assert main(["claims", "--robustness", "--coding", str(SIMULATED_SHEET), "--second-coder", str(bad)]) != 0
+    refused = capsys.readouterr().err
+    assert "bad_second_coder.csv" in refused
     assert main(["claims", "--coding", str(bad)]) != 0
     as_coding = capsys.readouterr().err
-    problems = [line for line in refused.stderr.splitlines() if line.startswith("  - ")]
+    problems = [line for line in refused.splitlines() if line.startswith("  - ")]
     assert problems and problems == [line for line in as_coding.splitlines() if line.startswith("  - ")]
 
 
