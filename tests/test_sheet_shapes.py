@@ -4,8 +4,9 @@ estimate, test or verdict row is either a number or carries a reason.
 Shapes drawn by hypothesis: any subset of the sectoral groups, groups of 1 to 60 cases (5 to 200 in all),
 outcome levels missing overall or within a group, predictors constant within a group, codes not reported (up to
 half of a variable, or all of a group's), CSV or .xlsx.
-Derandomised, so the suite checks the same sheets on every run and machine; set SHEET_SHAPE_EXAMPLES to explore
-more (e.g. SHEET_SHAPE_EXAMPLES=200 for a long search).
+Seeded, so the suite checks the same sheets on every run and machine, and editing the test's body does not change
+them (`derandomize` alone seeds from the test's source, so any edit drew other sheets, at another cost); set
+SHEET_SHAPE_EXAMPLES to explore more (e.g. SHEET_SHAPE_EXAMPLES=200 for a long search).
 """
 
 import dataclasses
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import SIMULATED_SHEET
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from upgrading.study import (
@@ -108,6 +109,14 @@ def _number_or_reason(values: pd.Series, reasons: pd.Series) -> pd.Series:
     return numbers.notna() | reasons.fillna("").astype(str).str.len().gt(0)
 
 
+#: The seed `derandomize` drew from this test's source as of commit bf00912: the six sheets the suite has checked
+#: since then (hypothesis' `function_digest` of that source, as an integer).
+SHEETS_SEED = int(
+    "27586606374188819307035081135747728263815567465713722440622708079550124690200515971912950409569428164649516657502382"
+)
+
+
+@seed(SHEETS_SEED)
 @settings(
     max_examples=int(os.environ.get("SHEET_SHAPE_EXAMPLES", "6")),
     deadline=None,
