@@ -275,7 +275,7 @@ def test_the_arm_is_paired_only_on_design_cells_the_study_runs():
     assert raw.attrs["root_seed"] == 9
 
 
-def test_kept_replicates_with_coding_error_get_their_verdicts_from_the_claims_command(tmp_path, capsys):
+def test_kept_replicates_with_coding_error_get_their_verdicts_from_the_claims_command(tmp_path):
     """A replicate coded with error is a coding sheet like any other: `upgrading claims --coding` on it gives the
     verdicts the coding-error arm recorded."""
     raw = power.run(

@@ -341,7 +341,8 @@ def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time_each_kernel_
 
 def test_kernels_run_side_by_side_are_told_to_share_the_workers(tmp_path, monkeypatch):
     """Two notebooks at once each get half of a notebook's joblib workers (`settings.workers_beside`), so their
-    parallel steps do not start more processes than there are cores; the caller's environment is left alone."""
+    parallel steps do not start more processes than there are cores; a notebook run alone gets them all; the
+    caller's environment is left alone."""
     from upgrading.study import settings
 
     _compendium(tmp_path, monkeypatch, {"one": "01_one.ipynb", "two": "02_two.ipynb"})
@@ -353,6 +354,9 @@ def test_kernels_run_side_by_side_are_told_to_share_the_workers(tmp_path, monkey
     for stem in ("01_one", "02_two"):
         printed = nbformat.read(tmp_path / "notebooks" / f"{stem}.ipynb", 4).cells[0].outputs[0]["text"]
         assert printed.strip() == "1" == str(settings.workers_beside(2))
+    pipeline.run(only=["02"], jobs=2, progress=False, echo=lambda _: None)  # alone, though two may run at once
+    printed = nbformat.read(tmp_path / "notebooks" / "02_two.ipynb", 4).cells[0].outputs[0]["text"]
+    assert printed.strip() == "2"
     assert settings.NOTEBOOK_WORKERS_VARIABLE not in os.environ and settings.notebook_workers() == 2
 
 
@@ -361,7 +365,7 @@ def test_a_notebooks_workers_are_the_design_cards_two_unless_the_runner_says_oth
 
     monkeypatch.delenv(settings.NOTEBOOK_WORKERS_VARIABLE, raising=False)
     assert settings.notebook_workers() == settings.NOTEBOOK_WORKERS == 2
-    for value, workers in (("1", 1), ("3", 3), ("0", 2), ("", 2), ("two", 2), ("-1", 2)):
+    for value, workers in (("1", 1), ("3", 3), ("0", 2), ("", 2), ("two", 2), ("-1", 2), ("\u00b2", 2)):
         monkeypatch.setenv(settings.NOTEBOOK_WORKERS_VARIABLE, value)
         assert settings.notebook_workers() == workers, value
     assert [settings.workers_beside(n) for n in (1, 2, 3, 8)] == [2, 1, 1, 1]

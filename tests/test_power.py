@@ -259,7 +259,7 @@ def test_statistics_solved_only_as_far_as_verdicts_need_give_the_verdicts_of_the
     assert decided.any() and (exact["verdict_holm"] != "inconclusive").any()
 
 
-def test_kept_replicates_get_their_recorded_verdicts_from_the_claims_command(tmp_path, capsys):
+def test_kept_replicates_get_their_recorded_verdicts_from_the_claims_command(tmp_path):
     """`upgrading power --keep-replicates` writes replicate sheets and the verdicts the study gave them;
     `upgrading claims --coding` on each sheet gives exactly those verdicts, raw and Holm-adjusted (all 30 claims,
     every kept replicate of two design cells, one of them through the command line)."""
@@ -335,9 +335,11 @@ def test_power_command_line(tmp_path, capsys):
     table = pd.read_csv(out)
     assert sorted(table["n_cases"].unique()) == [40, 80] and (table["replicates"] == 4).all()
     assert table.columns[0] == "data" and (table["data"] == "simulated").all()  # simulated by design
-    kept = str(tmp_path / "kept")
-    for bad, said in (("--cases thirty", "comma-separated numbers"), (f"--keep-replicates many {kept}", "positive")):
-        assert _exit_status(["power", *bad.split()]) == 2 and said in capsys.readouterr().err
+    for bad, said in (
+        (["--cases", "thirty"], "comma-separated numbers"),
+        (["--keep-replicates", "many", str(tmp_path / "kept")], "positive number of replicates"),
+    ):
+        assert _exit_status(["power", *bad]) == 2 and said in capsys.readouterr().err
 
 
 def _exit_status(args: list[str]) -> int:

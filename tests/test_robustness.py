@@ -220,12 +220,16 @@ def test_the_table_runs_no_permutation_test_and_the_claims_check_without_one_dif
     gives every other column of the claims check exactly, and no specification of the table runs it."""
     full = claims.evaluate(first, n_resamples=RESAMPLES)
     monkeypatch.setattr(claims_table, "permutation_association", _refuse)
-    bare = claims.evaluate(first, cross_check=False)
+    bare = claims.evaluate(first, with_cross_check=False)
     permutation = ["permutation_tau_b", "permutation_p", "permutation_method"]
     assert bare[permutation].isna().all().all() and full["permutation_p"].notna().any()
     pd.testing.assert_frame_equal(bare.drop(columns=permutation), full.drop(columns=permutation))
-    built = robustness.robustness_table(first, choices=CLAIMS_CHECK_ONLY)  # _refuse raises if one runs it
-    assert list(built["verdict"]) == list(full["verdict"])
+    # every no-pooling specification (each link), in this process (_refuse raises if one runs it)
+    unpooled = dataclasses.replace(CLAIMS_CHECK_ONLY, link=robustness_choices.load_choices().link)
+    built = robustness.robustness_table(first, choices=unpooled, n_jobs=1)
+    assert set(built["link"]) == {c.name for c in unpooled.link} and len(unpooled.link) >= 3
+    primary = built[built["primary"]]
+    assert list(primary["verdict"]) == list(full["verdict"])
 
 
 def test_the_primary_specification_is_the_claims_check(first, table):

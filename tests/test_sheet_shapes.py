@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import SIMULATED_SHEET
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from upgrading.study import (
@@ -116,11 +117,10 @@ SHEETS_SEED = int(
 )
 
 
-@seed(SHEETS_SEED)
+@hypothesis_seed(SHEETS_SEED)
 @settings(
     max_examples=int(os.environ.get("SHEET_SHAPE_EXAMPLES", "6")),
     deadline=None,
-    derandomize=True,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

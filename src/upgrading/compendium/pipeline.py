@@ -164,9 +164,10 @@ def _kernel_run(
     notebook: Path, parameters: dict, kernel: str | None, started: _Started, at_once: int = 1
 ) -> nbformat.NotebookNode:
     """Execute a notebook into a temporary file and return it normalised, with the stderr rule applied; the
-    committed notebook is not touched. Runs in a worker thread when notebooks run side by side (`at_once` of them:
-    the kernel is told the joblib workers that leaves it, `settings.workers_beside`). The kernel lists the files
-    it writes in `started`'s journal, and is handed to `started` once running (so it can be stopped)."""
+    committed notebook is not touched. Runs in a worker thread when notebooks run side by side (up to `at_once`
+    of them while it runs: the kernel is told the joblib workers that leaves it, `settings.workers_beside`). The
+    kernel lists the files it writes in `started`'s journal, and is handed to `started` once running (so it can be
+    stopped)."""
     import papermill
 
     env = {**os.environ, **kernel_environment(), paths.WRITE_JOURNAL: str(started.journal)}
@@ -418,7 +419,8 @@ def _run_side_by_side(notebooks, parameters, kernel, debug, jobs, bar, echo, pro
                         started = _Started.now(notebook, {other.notebook.name for other, _ in running.values()})
                         for other, _ in running.values():
                             other.beside.add(notebook.name)
-                        future = pool.submit(_kernel_run, notebook, declared, kernel, started, jobs)
+                        at_once = min(jobs, len(running) + 1 + len(queue))  # alone: all the workers
+                        future = pool.submit(_kernel_run, notebook, declared, kernel, started, at_once)
                         running[future] = (started, declared)
                 bar.set_description(", ".join(s.notebook.name for s, _ in running.values()))
                 done, _ = wait(running, return_when=FIRST_COMPLETED)

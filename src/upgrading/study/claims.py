@@ -326,11 +326,12 @@ def evaluate(
     register: Register | None = None,
     n_resamples: int | None = None,
     link: str = "logit",
-    cross_check: bool = True,
+    with_cross_check: bool = True,
 ) -> pd.DataFrame:
     """One row per claim: estimand, estimate, intervals, p-values (raw and Holm), verdicts (raw and Holm), and the
-    within-group permutation test beside it (with `cross_check`; without, its columns are empty: it decides
-    nothing, so the robustness table, which shows verdicts and intervals only, does not run it). Under another
+    within-group permutation test beside it (with `with_cross_check`; without, its columns are empty and
+    `n_resamples` is not used: it decides nothing, so the robustness table, which shows verdicts and intervals
+    only, does not run it). Under another
     `link` than the logit (a robustness check), every model is fitted under that link and decided by the same rule
     with the margins carried to its latent scale (`register_on_link`); `odds_ratio` is then empty, as its slopes
     are not log odds ratios."""
@@ -343,7 +344,7 @@ def evaluate(
     decided = decisions_frame(register, found, decisions(register, found))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # separation and interval problems are recorded in `fit` and `note`
-        return verdict_table(register, data, fits, decided, n_resamples, cross_check)
+        return verdict_table(register, data, fits, decided, n_resamples, with_cross_check)
 
 
 def register_on_link(register: Register, link: str) -> Register:

@@ -220,7 +220,7 @@ def _specification_rows(sheet, spec: Specification, note, choices, register) -> 
 def _no_pooling(sheet: pd.DataFrame, register: Register, link: str) -> list[dict]:
     """Each claim's verdict, estimate, interval and note from the claims check itself (`claims.evaluate`) under
     `link`; off the logit, the note says the scale and the margin the verdict was decided with."""
-    table = claims.evaluate(sheet, register, link=link, cross_check=False)
+    table = claims.evaluate(sheet, register, link=link, with_cross_check=False)
     columns = ["id", "verdict", "estimate", "ci_low", "ci_high", "note"]
     rows = table[columns].astype(object).where(table[columns].notna(), None)
     rows["decided"] = (table["fit"] != claims.NOT_ESTIMABLE).to_numpy()

@@ -66,15 +66,16 @@ ROBUSTNESS_LINKS = ("probit", "cloglog")
 #: cores of the design card when a notebook runs alone (JupyterLab, nbval, `upgrading run --jobs 1`). Results never
 #: depend on the number (tested); workers beyond the cores a notebook has to itself only add processes to start.
 NOTEBOOK_WORKERS = 2
-#: Where `upgrading run` tells each kernel how many workers it leaves it when it runs notebooks side by side.
+#: Where `upgrading run` tells each kernel how many workers it leaves it when it runs notebooks side by side (it sets
+#: the variable for every kernel it starts; elsewhere, as in JupyterLab or nbval, a value set by the user is used).
 NOTEBOOK_WORKERS_VARIABLE = "UPGRADING_NOTEBOOK_WORKERS"
 
 
 def notebook_workers() -> int:
-    """The joblib workers of this notebook: NOTEBOOK_WORKERS, or the number `upgrading run` sets in
-    NOTEBOOK_WORKERS_VARIABLE (NOTEBOOK_WORKERS shared among the notebooks it runs at once)."""
+    """The joblib workers of this notebook: the positive whole number in NOTEBOOK_WORKERS_VARIABLE (what
+    `upgrading run` sets: NOTEBOOK_WORKERS shared among the notebooks it runs at once), else NOTEBOOK_WORKERS."""
     value = os.environ.get(NOTEBOOK_WORKERS_VARIABLE, "")
-    return int(value) if value.isdigit() and int(value) > 0 else NOTEBOOK_WORKERS
+    return int(value) if value.isdecimal() and value.isascii() and int(value) > 0 else NOTEBOOK_WORKERS
 
 
 def workers_beside(notebooks_at_once: int) -> int:
