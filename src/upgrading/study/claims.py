@@ -331,10 +331,9 @@ def evaluate(
     """One row per claim: estimand, estimate, intervals, p-values (raw and Holm), verdicts (raw and Holm), and the
     within-group permutation test beside it (with `with_cross_check`; without, its columns are empty and
     `n_resamples` is not used: it decides nothing, so the robustness table, which shows verdicts and intervals
-    only, does not run it). Under another
-    `link` than the logit (a robustness check), every model is fitted under that link and decided by the same rule
-    with the margins carried to its latent scale (`register_on_link`); `odds_ratio` is then empty, as its slopes
-    are not log odds ratios."""
+    only, does not run it). Under another `link` than the logit (a robustness check), every model is fitted under
+    that link and decided by the same rule with the margins carried to its latent scale (`register_on_link`);
+    `odds_ratio` is then empty, as its slopes are not log odds ratios."""
     from .claims_table import verdict_table
 
     register = register_on_link(register or load_register(), link)
