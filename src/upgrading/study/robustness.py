@@ -146,13 +146,19 @@ def robustness_table(
     permutation cross-check, which decides nothing and is not shown here. `n_jobs`: joblib workers over the
     specifications (each is computed on its own, so the table does not depend on it). With `cache`, a table already
     made from the same sheets, choices, register and package is read from data/interim/ (`upgrading.interim`), as
-    the test suite's rerun of notebook 06 does."""
-    from joblib import Parallel, delayed
-
+    the test suite's rerun of notebook 06 does; a table made anew then reads notebook 04's kept partially pooled
+    fits of the first coding at the declared prior (the same fits)."""
     if cache:
         key = {"sheets": [interim.frame_digest(cases), interim.frame_digest(second)]}
         key |= {"choices": repr(choices), "register": repr(register)}  # None: the package's, in its digest
-        return interim.cached("robustness", key, lambda: robustness_table(cases, second, choices, register, n_jobs))
+        return interim.cached("robustness", key, lambda: _table(cases, second, choices, register, n_jobs, True))
+    return _table(cases, second, choices, register, n_jobs, False)
+
+
+def _table(cases, second, choices, register, n_jobs: int, kept_fits: bool) -> pd.DataFrame:
+    """`robustness_table` computed; with `kept_fits`, the partially pooled fits of the first coding at the declared
+    prior are notebook 04's, read from (or kept in) data/interim/ (`pooling.pooled_fits(cache=True)`)."""
+    from joblib import Parallel, delayed
 
     choices, register = choices or load_choices(), register or load_register()
     sheets = {"first": (cases, "")}
@@ -172,7 +178,8 @@ def robustness_table(
         missing.append(f"{coding} coding: {count} outcome code(s) not reported" + ("" if count else ", so no bounds"))
         tasks += [(sheet, spec, note) for spec in chosen]
     decided = Parallel(n_jobs=n_jobs)(
-        delayed(_specification_rows)(sheet, spec, note, choices, register) for sheet, spec, note in tasks
+        delayed(_specification_rows)(sheet, spec, note, choices, register, kept_fits and spec.coding == "first")
+        for sheet, spec, note in tasks
     )
     order = {c.id: k for k, c in enumerate(register.claims)}
     table = pd.DataFrame([row for rows in decided for row in rows]).reindex(columns=list(COLUMNS))
@@ -200,8 +207,9 @@ def bounded_outcomes(cases: pd.DataFrame, missing: MissingChoice) -> pd.DataFram
     return bounded
 
 
-def _specification_rows(sheet, spec: Specification, note, choices, register) -> list[dict]:
-    """The rows of one specification on its coding's sheet (or on its bounds): every claim, decided once."""
+def _specification_rows(sheet, spec: Specification, note, choices, register, kept_fits: bool = False) -> list[dict]:
+    """The rows of one specification on its coding's sheet (or on its bounds): every claim, decided once.
+    `kept_fits`: the sheet is the one notebook 04 fits, whose partially pooled fits at the declared prior are kept."""
     model, missing = choices.model_choice(spec.model), choices.missing_choice(spec.missing)
     odds = choices.proportional_odds_choice(spec.proportional_odds)
     bounded = bounded_outcomes(sheet, missing)
@@ -210,7 +218,8 @@ def _specification_rows(sheet, spec: Specification, note, choices, register) -> 
     elif model.pooling == "none":
         decided = _no_pooling(bounded, register, spec.link)
     else:
-        decided = _partial_pooling(bounded, model.tau_scale_factor, register)
+        kept = kept_fits and missing.fill == "none" and model.tau_scale_factor == 1
+        decided = _partial_pooling(bounded, model.tau_scale_factor, register, cache=kept)
     filled = "" if missing.fill == "none" else f"outcome codes not reported set to the {missing.fill} level"
     base = {c: getattr(spec, c) for c in ("name", *CHOICE_COLUMNS, "primary")}
     base["specification"] = base.pop("name")
@@ -231,14 +240,15 @@ def _no_pooling(sheet: pd.DataFrame, register: Register, link: str) -> list[dict
     ]
 
 
-def _partial_pooling(sheet: pd.DataFrame, factor: float, register: Register) -> list[dict]:
+def _partial_pooling(sheet: pd.DataFrame, factor: float, register: Register, cache: bool = False) -> list[dict]:
     """Each claim's verdict from the partially pooled posterior with the between-group SD prior scale times
     `factor` (`claims.pooled_verdict`, as notebook 05 decides its pooled twins: a missing or unreliable posterior
-    is "inconclusive" with the reason); a claim that is not a group slope is "not applicable"."""
+    is "inconclusive" with the reason); a claim that is not a group slope is "not applicable". `cache`: the fits
+    kept in data/interim/ (`pooling.pooled_fits`)."""
     priors = pooling.load_priors()
     priors = replace(priors, tau_scale=priors.tau_scale * factor)
     forms = claims.pooled_claim_forms(register)
-    fits = pooling.pooled_fits(sheet, forms, priors=priors) if forms else {}
+    fits = pooling.pooled_fits(sheet, forms, priors=priors, cache=cache) if forms else {}
     rows = []
     for claim in register.claims:
         if claims.group_slope_claim(claim, register) is None:
