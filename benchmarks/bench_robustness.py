@@ -4,8 +4,10 @@ makes it (`cache=True`: its kept table removed, so it is computed, reading noteb
 of the first coding; run notebook 04 first, or `upgrading run`, so that they are kept).
 
 The notebook runs with `upgrading run --only 06` after removing what it keeps in data/interim/ (the design
-analysis's one cell and the robustness table), so both are computed, as on a fresh clone; the exhibits it
-rewrites are byte-identical to the committed ones. Prints every time and the medians.
+analysis's cell at the sheet's size, `power_n50_scale1`, which notebook 07 shares, and the robustness table), so
+both are computed, as on a fresh clone where notebook 07 has not kept that cell yet; notebook 04's kept fits are
+read, as after notebook 04 in `upgrading run`. The exhibits it rewrites are byte-identical to the committed ones.
+Prints every time and the medians.
 Usage:  python benchmarks/bench_robustness.py [--repeats N]
 """
 
@@ -22,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def notebook_seconds() -> float:
-    for kept in ("power_at_sheet_size", "robustness"):
+    for kept in ("power_n50_scale1", "robustness"):
         for stale in (ROOT / "data" / "interim").glob(f"{kept}-*"):
             stale.unlink()
     start = time.perf_counter()
