@@ -1,5 +1,6 @@
-"""Shared test set-up: notebook kernels started by nbval get the same fixed environment as `upgrading run`, and the
-longest test modules start first."""
+"""Shared test set-up: notebook kernels started by nbval get the same fixed environment as `upgrading run`. (The two
+workers, `--dist loadscope`, take whole modules, the modules with most tests first: pytest-xdist's default order,
+which a simulation with the measured module times finds within a second of longest-first.)"""
 
 import os
 
@@ -9,23 +10,6 @@ import pytest
 from upgrading.compendium.kernels import kernel_environment
 
 os.environ.update(kernel_environment())
-
-#: The test modules that take longest (`pytest --durations=0`, summed per module), longest first. The two workers
-#: (`--dist loadscope`) take whole modules in collection order, so these start first and neither worker is left
-#: alone with a long module at the end. Order only: every test still runs, and none depends on another's order.
-LONGEST_FIRST = (
-    "notebooks/07_power.ipynb",
-    "tests/test_coding_error.py",
-    "tests/test_run_on_real_shapes.py",
-    "tests/test_robustness.py",
-    "tests/test_sheet_shapes.py",
-    "tests/test_power.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {module: k for k, module in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture(scope="session")
