@@ -80,3 +80,25 @@ def test_penalised_decision_statistics_are_likelihood_ratio_roots():
         best = optimize.minimize(minus, fit.theta[:2], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12})
         assert root**2 == pytest.approx(2 * (fit.objective + best.fun), abs=1e-7)
     np.testing.assert_allclose(fit.signed_root("x", [low, high]), [1.959963984540054, -1.959963984540054], atol=1e-6)
+
+
+def test_a_signed_root_is_computed_once_per_column_and_values(monkeypatch):
+    """`tidy` asks each slope's root at 0 every time a table shows the fit: the second time it is read back, the
+    same numbers, and a caller that changes the array it got changes nothing kept."""
+    from upgrading.ordinal import ordered_logit
+    from upgrading.ordinal import results as results_module
+
+    df = pd.DataFrame({"y": [0, 0, 0, 1, 1, 1, 2, 2, 0, 2, 2], "x": np.r_[np.arange(9.0), 2.5, 1.0]})
+    fit = ordered_logit("y ~ x", df, penalty="jeffreys")
+    first, table = np.array(fit.signed_root("x", [0.0, 0.405])), fit.tidy()  # a copy of what it returned
+    solved = []
+    monkeypatch.setattr(results_module, "likelihood_ratios", lambda *a, **k: solved.append(a) or (None, None))
+    again = fit.signed_root("x", [0.0, 0.405])
+    np.testing.assert_array_equal(again, first)
+    again[:] = 99.0
+    np.testing.assert_array_equal(fit.signed_root("x", [0.0, 0.405]), first)
+    pd.testing.assert_frame_equal(fit.tidy(), table)
+    assert not solved
+    with pytest.raises(TypeError):  # other values are solved (here by the stand-in, which returns nothing)
+        fit.signed_root("x", [0.2])
+    assert len(solved) == 1

@@ -183,6 +183,7 @@ class CumulativeLinkResults:
         self.n_iter = int(fit.iterations[0])
         self._hessian = fit.hessian[0]
         self._profile_cache: dict = {}
+        self._root_cache: dict = {}
 
     # -- the data's side ---------------------------------------------------------------------------------
     @cached_property
@@ -387,11 +388,18 @@ class CumulativeLinkResults:
 
         The statistic behind the profile interval: v lies inside the 1 - alpha interval exactly when |r(v)| is
         at most the normal quantile z(1 - alpha/2). NaN where the constrained fit does not converge or the ML
-        estimate diverges. Computed by `profile.likelihood_ratios`, as for a batch of fits.
+        estimate diverges. Computed by `profile.likelihood_ratios`, as for a batch of fits, once per column and
+        values (a table that shows the same fit again, as `tidy` does, reads it back).
         """
         if self.penalty == "br":
             raise UpgradingError("mean bias reduction has no objective function: no likelihood-ratio statistic")
         values = np.atleast_1d(np.asarray(values, dtype=float))
+        key = (col, values.tobytes())
+        if key not in self._root_cache:
+            self._root_cache[key] = self._signed_root(col, values)
+        return self._root_cache[key].copy()
+
+    def _signed_root(self, col: str, values: np.ndarray) -> np.ndarray:
         k = (self.model.engine_names).index(col)
         if self.diverging[k]:
             return np.full(len(values), np.nan)
