@@ -4,7 +4,7 @@ makes it (`cache=True`: its kept table removed, so it is computed, reading noteb
 of the first coding; run notebook 04 first, or `upgrading run`, so that they are kept).
 
 The notebook runs with `upgrading run --only 06` after removing what it keeps in data/interim/ (the design
-analysis's cell at the sheet's size, `power_n50_scale1`, which notebook 07 shares, and the robustness table), so
+analysis's cell at the sheet's size, `power_n<cases>_scale1`, which notebook 07 shares, and the robustness table), so
 both are computed, as on a fresh clone where notebook 07 has not kept that cell yet; notebook 04's kept fits are
 read, as after notebook 04 in `upgrading run`. The exhibits it rewrites are byte-identical to the committed ones.
 Prints every time and the medians.
@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def notebook_seconds() -> float:
-    for kept in ("power_n50_scale1", "robustness"):
+    cases = sum(1 for _ in (ROOT / "data" / "raw" / "coding_sheet_simulated.csv").open(encoding="utf-8")) - 1
+    for kept in (f"power_n{cases}_scale1", "robustness"):  # the design cell at the sheet's size, and the table
         for stale in (ROOT / "data" / "interim").glob(f"{kept}-*"):
             stale.unlink()
     start = time.perf_counter()

@@ -1,6 +1,6 @@
 """Shared test set-up: notebook kernels started by nbval get the same fixed environment as `upgrading run`. (The two
 workers, `--dist loadscope`, take whole modules, the modules with most tests first: pytest-xdist's default order,
-which a simulation with the measured module times finds within a second of longest-first.)"""
+`--loadscope-reorder`, which overrides any order given at collection.)"""
 
 import os
 

@@ -216,7 +216,8 @@ def test_a_table_made_anew_reads_notebook_04s_kept_pooled_fits_of_the_first_codi
 ):
     """`cache=True` (notebook 06), the table not kept: the first coding's partial pooling at the declared prior is
     decided on the fits notebook 04 kept (`pooling.pooled_fits(cache=True)`, not fitted again), every other pooled
-    specification (another prior, the second coding, a bound) is fitted, and the table is notebook 06's."""
+    specification (another prior, the second coding) is fitted, and the rows are those of the table computed
+    outright (`cache=False`) and of notebook 06's."""
     from upgrading import paths
 
     monkeypatch.setattr(paths, "root", lambda: tmp_path)
@@ -239,6 +240,13 @@ def test_a_table_made_anew_reads_notebook_04s_kept_pooled_fits_of_the_first_codi
     assert len(fitted) == 3 and not [a for a in fitted if a[0] is first and a[2] == declared]
     ids = [c.id for c in register.claims]
     assert (made["verdict"] != robustness.NOT_APPLICABLE).any()
+    first_only = dataclasses.replace(choices, coding=choices.coding[:1], model=choices.model[:1])
+    outright = robustness.robustness_table(first, choices=first_only, register=register)  # fitted, nothing kept
+    assert len(fitted) == 4
+    pd.testing.assert_frame_equal(
+        made[made["specification"] == "first / partial pooling"].reset_index(drop=True),
+        outright.reset_index(drop=True),
+    )
     for spec in ("first / partial pooling", "second / partial pooling", "first / partial pooling x2"):
         expected = table[(table["specification"] == spec) & table["id"].isin(ids)]
         pd.testing.assert_frame_equal(

@@ -218,8 +218,10 @@ def _specification_rows(sheet, spec: Specification, note, choices, register, kep
     elif model.pooling == "none":
         decided = _no_pooling(bounded, register, spec.link)
     else:
-        kept = kept_fits and missing.fill == "none" and model.tau_scale_factor == 1
-        decided = _partial_pooling(bounded, model.tau_scale_factor, register, cache=kept)
+        # the missing-code bounds are crossed with no pooling only (`specifications`): a pooled sheet is the coding's
+        decided = _partial_pooling(
+            bounded, model.tau_scale_factor, register, cache=kept_fits and model.tau_scale_factor == 1
+        )
     filled = "" if missing.fill == "none" else f"outcome codes not reported set to the {missing.fill} level"
     base = {c: getattr(spec, c) for c in ("name", *CHOICE_COLUMNS, "primary")}
     base["specification"] = base.pop("name")
