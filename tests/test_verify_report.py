@@ -109,6 +109,25 @@ def report_dir(tmp_path_factory):
     return out
 
 
+def test_pages_made_by_one_shared_exporter_are_those_of_a_new_exporter_per_page(report_dir):
+    """One exporter writes every page of a report (its template compiled once): the pages written after others,
+    the last notebooks' and the index, are byte for byte what a new exporter makes of that notebook alone."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from upgrading.compendium import pipeline, report
+
+    def alone(nb):
+        return report.REMOTE_SCRIPT.sub("", HTMLExporter(template_name="lab").from_notebook_node(nb)[0])
+
+    notebooks = pipeline.discover()
+    for notebook in notebooks[-2:]:
+        page = report_dir / "notebooks" / f"{notebook.stem}.html"
+        assert page.read_text(encoding="utf-8") == alone(nbformat.read(notebook, as_version=4)), page.name
+    pages = {n.name: f"notebooks/{n.stem}.html" for n in notebooks}
+    assert (report_dir / "index.html").read_text(encoding="utf-8") == alone(report._index_notebook(pages))
+
+
 def test_report_links_and_images_resolve_offline(report_dir):
     pages = sorted(report_dir.rglob("*.html"))
     assert (report_dir / "index.html") in pages and len(pages) == 1 + len(list((ROOT / "notebooks").glob("*.ipynb")))

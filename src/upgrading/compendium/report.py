@@ -41,10 +41,16 @@ PACKAGES = (
 )
 
 
-def _export(nb: nbformat.NotebookNode) -> str:
+def _exporter():
+    """nbconvert's HTML exporter with the JupyterLab template; one serves every page of a report, so its template
+    is compiled once (its pages are the same as those of one exporter per page)."""
     from nbconvert import HTMLExporter
 
-    html, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    return HTMLExporter(template_name="lab")
+
+
+def _export(nb: nbformat.NotebookNode, exporter) -> str:
+    html, _ = exporter.from_notebook_node(nb)
     return REMOTE_SCRIPT.sub("", html)
 
 
@@ -150,6 +156,8 @@ def _index_notebook(pages: dict[str, str]) -> nbformat.NotebookNode:
     env = ["## Environment", "", "| package | version |", "|---|---|"]
     env += [f"| {name} | {version} |" for name, version in _environment()]
     cells.append(nbformat.v4.new_markdown_cell("\n".join(env)))
+    for number, cell in enumerate(cells):  # fixed ids, not nbformat's random ones: the same report every time
+        cell.id = f"index-{number}"
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["title"] = "Replication report"
     return nb
@@ -204,12 +212,12 @@ def build_report(out_dir: str | Path) -> Path:
         _clear(out)
     (out / "notebooks").mkdir(parents=True)
     (out / MARKER).write_text("written by `upgrading report`: rerunning it replaces this folder\n", encoding="utf-8")
-    pages = {}
+    pages, exporter = {}, _exporter()
     for notebook in pipeline.discover():
         page = f"notebooks/{notebook.stem}.html"
-        (out / page).write_text(_export(nbformat.read(notebook, as_version=4)), encoding="utf-8")
+        (out / page).write_text(_export(nbformat.read(notebook, as_version=4), exporter), encoding="utf-8")
         pages[notebook.name] = page
     shutil.copytree(paths.FIGURES, out / "figures")
     index = out / "index.html"
-    index.write_text(_export(_index_notebook(pages)), encoding="utf-8")
+    index.write_text(_export(_index_notebook(pages), exporter), encoding="utf-8")
     return index
