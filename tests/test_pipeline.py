@@ -235,14 +235,36 @@ def _writes(tmp_path, name, then=""):
     )
 
 
-def _waits_for(path, text: str) -> str:
-    """Kernel code that waits (yielding, a bounded number of tries: it fails rather than hangs) until the file
-    holds `text`: it can only do so while another notebook runs beside it."""
+#: The longest a test kernel waits for another notebook's file (then it fails, or goes on, rather than hangs). The
+#: waits are on events, not on time: with the runner working they end when the file is written or the kernel is
+#: killed, long before this; a bound on the number of tries instead ran out on a fast, quiet machine.
+WAIT_LIMIT = 300
+
+
+def _waits_until(condition: str, otherwise: str) -> str:
+    """Kernel code that checks `condition` every 10 ms until it holds, for at most WAIT_LIMIT seconds; then runs
+    `otherwise` (raise: fail; pass: go on)."""
     return (
-        "import os\n"
-        f"for _ in range(5_000_000):\n    if Path({str(path)!r}).read_text() == {text!r}:\n        break\n"
-        f"    os.sched_yield()\nelse:\n    raise RuntimeError('no notebook ran beside this one')\n"
+        "import os, time\nfrom pathlib import Path\n"
+        f"_deadline = time.monotonic() + {WAIT_LIMIT}\n"
+        f"while not ({condition}):\n"
+        f"    if time.monotonic() > _deadline:\n        {otherwise}\n        break\n"
+        "    time.sleep(0.01)\n"
     )
+
+
+def _waits_for(path, text: str) -> str:
+    """Kernel code that waits until the file holds `text` (it fails rather than hangs): it can only do so while
+    another notebook runs beside it."""
+    return _waits_until(
+        f"Path({str(path)!r}).read_text() == {text!r}", "raise RuntimeError('no notebook ran beside this one')"
+    )
+
+
+def _runs_until_killed(path) -> str:
+    """Kernel code that waits for a file that is never written: the runner kills the kernel first (if it did not,
+    the code goes on after WAIT_LIMIT seconds, to a line the test checks is never reached)."""
+    return _waits_until(f"Path({str(path)!r}).exists()", "pass")
 
 
 def test_notebooks_run_side_by_side_and_a_failure_undoes_only_its_own_exhibits(tmp_path, monkeypatch):
@@ -429,9 +451,8 @@ def test_a_run_stopped_by_an_unexpected_error_or_ctrl_c_stops_and_undoes_the_not
             _writes_processed(tmp_path, "one"),
             _writes(tmp_path, "one", then=f"Path({str(ready)!r}).write_text('yes\\n')"),
             new_code_cell(
-                "import os\nfrom pathlib import Path\n"
-                f"for _ in range(5_000_000):\n    if Path({str(release)!r}).read_text() == 'yes\\n':\n        break\n"
-                f"    os.sched_yield()\nPath({str(finished)!r}).write_text('finished')"
+                _waits_until(f"Path({str(release)!r}).read_text() == 'yes\\n'", "pass")
+                + f"Path({str(finished)!r}).write_text('finished')"
             ),
         ],
         "02_two": [_writes(tmp_path, "two", then=_waits_for(ready, "yes\n") + "raise ValueError('two fails')")],
@@ -486,13 +507,10 @@ def test_ctrl_c_between_a_notebooks_write_and_its_manifest_entry_puts_both_back_
     ready, finished = tmp_path / "ready", tmp_path / "finished"
     ready.write_text("no\n")
     notebooks = {
-        "01_one": [  # writes, then spins (bounded) until it is killed; never writes `finished`
+        "01_one": [  # writes, then waits until it is killed; never writes `finished`
             _writes_processed(tmp_path, "one"),
             _writes(tmp_path, "one", then=f"Path({str(ready)!r}).write_text('yes\\n')"),
-            new_code_cell(
-                "import os\nfrom pathlib import Path\nfor _ in range(5_000_000):\n    os.sched_yield()\n"
-                f"Path({str(finished)!r}).write_text('finished')"
-            ),
+            new_code_cell(_runs_until_killed(tmp_path / "never") + f"Path({str(finished)!r}).write_text('finished')"),
         ],
         "02_two": [_writes_processed(tmp_path, "two"), _writes(tmp_path, "two", then=_waits_for(ready, "yes\n"))],
     }
@@ -554,7 +572,7 @@ def test_ctrl_c_while_a_notebook_is_written_waits_until_it_is_whole(tmp_path, mo
     notebooks = {
         "01_one": [
             _writes(tmp_path, "one", then=f"Path({str(ready)!r}).write_text('yes\\n')"),
-            new_code_cell("import os\nfor _ in range(5_000_000):\n    os.sched_yield()\n"),
+            new_code_cell(_runs_until_killed(tmp_path / "never")),
         ],
         "02_two": [_writes_processed(tmp_path, "two"), _writes(tmp_path, "two", then=_waits_for(ready, "yes\n"))],
     }
@@ -596,19 +614,19 @@ def test_a_real_ctrl_c_while_the_run_waits_for_its_kernels_stops_and_undoes_both
     monkeypatch.setattr(tempfile, "tempdir", str(journals))
     ready = tmp_path / "ready"
     ready.write_text("no\n")
-    spin = "import os\nfor _ in range(5_000_000):\n    os.sched_yield()\n"
+    until_killed = _runs_until_killed(tmp_path / "never")
     notebooks = {
         "01_one": [
             _writes_processed(tmp_path, "one"),
             _writes(tmp_path, "one", then=f"Path({str(ready)!r}).write_text('yes\\n')"),
-            new_code_cell(spin + f"Path({str(tmp_path / 'one finished')!r}).write_text('finished')"),
+            new_code_cell(until_killed + f"Path({str(tmp_path / 'one finished')!r}).write_text('finished')"),
         ],
         "02_two": [
             _writes_processed(tmp_path, "two"),
             _writes(tmp_path, "two", then=_waits_for(ready, "yes\n")),
             new_code_cell(
                 "import signal\nos.kill(os.getppid(), signal.SIGINT)\n"  # the runner is the kernel's parent
-                + spin
+                + until_killed
                 + f"Path({str(tmp_path / 'two finished')!r}).write_text('finished')"
             ),
         ],
