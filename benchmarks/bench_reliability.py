@@ -10,11 +10,10 @@ Usage:  python benchmarks/bench_reliability.py [--repeats N] [--resamples B]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
+from side_by_side import print_times, time_sides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,20 +50,10 @@ def main() -> None:
         return [reliability.bootstrap_alphas(c, d, m, draws) for c, d, m in variables]
 
     sides = {"one call per resample": one_call_each, "batched": batched}
-    times = {name: [] for name in sides}
-    results = {}
-    for repeat in range(args.repeats):
-        for name in list(sides)[:: 1 if repeat % 2 == 0 else -1]:
-            start = time.perf_counter()
-            results[name] = sides[name]()
-            times[name].append(time.perf_counter() - start)
+    times, results = time_sides(sides, args.repeats)
     same = all(np.array_equal(x, y, equal_nan=True) for x, y in zip(*results.values()))
     print(f"{len(variables)} variables x {args.resamples} resamples; the same alphas bit for bit: {same}")
-    for name, seconds in times.items():
-        listed = " ".join(f"{s:.3f}" for s in seconds)
-        print(f"{name:>22}: {listed} s; median {statistics.median(seconds):.3f} s")
-    before, after = (statistics.median(times[name]) for name in sides)
-    print(f"ratio (one call per resample / batched): {before / after:.1f}x")
+    print_times(times)
 
 
 if __name__ == "__main__":

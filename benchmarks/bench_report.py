@@ -10,10 +10,11 @@ Usage:  python benchmarks/bench_report.py [--repeats N]
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from side_by_side import print_times, time_sides
 
 
 def main() -> None:
@@ -35,19 +36,9 @@ def main() -> None:
         return [report._export(nb, exporter) for nb in notebooks]
 
     sides = {"a new exporter per page": exporter_per_page, "one exporter": one_exporter}
-    times = {name: [] for name in sides}
-    pages = {}
-    for repeat in range(args.repeats):
-        for name in list(sides)[:: 1 if repeat % 2 == 0 else -1]:
-            start = time.perf_counter()
-            pages[name] = sides[name]()
-            times[name].append(time.perf_counter() - start)
+    times, pages = time_sides(sides, args.repeats)
     print(f"{len(notebooks)} pages; the same pages byte for byte: {pages[list(sides)[0]] == pages[list(sides)[1]]}")
-    for name, seconds in times.items():
-        listed = " ".join(f"{s:.3f}" for s in seconds)
-        print(f"{name:>24}: {listed} s; median {statistics.median(seconds):.3f} s")
-    before, after = (statistics.median(times[name]) for name in sides)
-    print(f"ratio (a new exporter per page / one exporter): {before / after:.2f}x")
+    print_times(times)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         report.build_report(Path(folder) / "report")
