@@ -64,3 +64,11 @@ def test_notebooks_have_a_parameters_cell_and_clean_metadata():
         for cell in raw["cells"]:
             assert "execution" not in cell.get("metadata", {}), rel
             assert "papermill" not in cell.get("metadata", {}), rel
+
+
+def test_every_module_handed_out_first_is_one_the_suite_collects():
+    from conftest import LONGEST_FIRST
+
+    assert len(set(LONGEST_FIRST)) == len(LONGEST_FIRST)
+    for module in LONGEST_FIRST:
+        assert (ROOT / module).is_file(), f"tests/conftest.py LONGEST_FIRST names {module}, which does not exist"
