@@ -1,6 +1,8 @@
 """One pinned dependency set: pyproject.toml's pins, requirements.txt and environment.yml agree."""
 
 import re
+import subprocess
+import sys
 import tomllib
 
 import yaml
@@ -46,3 +48,23 @@ def test_readme_installs_from_the_lock_into_dot_venv():
     assert re.search(r"uv==\d+\.\d+\.\d+", setup), "the installer itself is pinned"
     assert setup.rstrip().endswith("upgrading run")
     assert "pytest" in tests and tests.startswith(".venv/bin/")
+
+
+def test_the_test_processes_import_nbformat_without_the_iri_grammar():
+    # `-p upgrading.compendium` (pyproject.toml) ran before nbval imported jsonschema, in this worker too
+    assert "jsonschema" in sys.modules and "rfc3987_syntax" in sys.modules
+    assert sys.modules["rfc3987_syntax"] is None
+
+
+def test_the_command_line_imports_nbformat_without_the_iri_grammar_and_still_validates_notebooks():
+    script = (
+        "import sys; import upgrading.compendium.pipeline; import nbformat; "
+        "nb = nbformat.read('notebooks/01_codebook.ipynb', as_version=4); nbformat.validate(nb); "
+        "bad = nbformat.v4.new_notebook(); bad.cells.append({'cell_type': 'code'}); "
+        "failed = False\n"
+        "try: nbformat.validate(bad)\n"
+        "except nbformat.ValidationError: failed = True\n"
+        "print(sys.modules['rfc3987_syntax'], failed)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["None", "True"]
