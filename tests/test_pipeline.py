@@ -182,6 +182,27 @@ def test_a_real_kernel_chunks_its_output_and_the_runner_joins_it(tmp_path):
     assert [(o.output_type, o.name, o.text) for o in outs] == [("stream", "stdout", "first\nsecond\n")]
 
 
+def test_a_run_without_parameters_runs_on_the_defaults_not_on_an_earlier_runs_sheet(tmp_path):
+    """`upgrading run --coding SHEET` writes the notebook with an injected-parameters cell; a later plain run must
+    not keep it (papermill replaces that cell only when given parameters)."""
+    defaults = new_code_cell('sheet = "simulated.csv"')
+    defaults.metadata["tags"] = ["parameters"]
+    path = tmp_path / "01_params.ipynb"
+    nb = new_notebook(cells=[defaults, new_code_cell("print(sheet)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+    def ran_on():
+        nb = nbformat.read(path, as_version=4)
+        tags = [c.metadata.get("tags", []) for c in nb.cells]
+        return nb.cells[-1].outputs[0]["text"].strip(), ["injected-parameters"] in tags
+
+    pipeline.execute(path, {"sheet": "mine.xlsx"})
+    assert ran_on() == ("mine.xlsx", True)
+    pipeline.execute(path)
+    assert ran_on() == ("simulated.csv", False)
+
+
 def test_a_kernel_warning_fails_the_run_and_changes_nothing(tmp_path):
     path = tmp_path / "01_warns.ipynb"
     nbformat.write(

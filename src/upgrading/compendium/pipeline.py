@@ -176,7 +176,7 @@ def _kernel_run(
     with tempfile.TemporaryDirectory(prefix="upgrading-run-") as tmp:
         out = Path(tmp) / notebook.name
         papermill.execute_notebook(
-            str(notebook),
+            _without_injected_parameters(notebook),
             str(out),
             parameters=parameters,
             kernel_name=kernel or "python3",
@@ -188,6 +188,15 @@ def _kernel_run(
             kernel_manager_class=kernel_manager(env, cwd=notebook.parent, on_start=started.kernel_started),
         )
         return normalise(strip_stderr(nbformat.read(out, as_version=4), notebook.name))
+
+
+def _without_injected_parameters(notebook: Path) -> nbformat.NotebookNode:
+    """The notebook without the parameters an earlier run injected (`upgrading run --coding ...` leaves them in
+    the notebook it writes): papermill replaces that cell only when given parameters, so a run without them would
+    otherwise run on the earlier run's sheet while the manifest records the declared defaults."""
+    source = nbformat.read(notebook, as_version=4)
+    source.cells = [c for c in source.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    return source
 
 
 @dataclass
