@@ -283,3 +283,32 @@ def test_marginal_effects_are_read_in_percentage_points_with_their_direction():
     text = marginal_effects_summary(effects, pd.DataFrame().assign())
     assert "**1**" in text and "**54 percentage points** less likely" in text and "-91 to -16" in text
     assert "widest spans 75 percentage points" in text
+
+
+def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_codes_not_reported():
+    """Every row of a complete-case model carries the count of cases it used; that is not a reason the slope
+    cannot be estimated, and a reason is given once, without it."""
+    used = "complete cases: 27 of 30 (3 with a variable not reported)"
+    rows = [
+        ("traditional_manufacturing", 0.8, 0.2, 1.4, used),
+        ("natural_resource_based", 0.1, -0.9, 1.1, used),
+        ("specialised_suppliers", np.nan, np.nan, np.nan, f"no cases in this group; {used}"),
+    ]
+    key = pd.DataFrame(
+        [
+            {
+                "form": "product_upgrading", "predictor": "collective_efficiency", "sectoral_group": group,
+                "estimate": est, "conf_low": low, "conf_high": high, "note": note, "method": "ml",
+                "odds_ratio": np.exp(est), "or_conf_low": np.exp(low), "or_conf_high": np.exp(high),
+            }
+            for group, est, low, high, note in rows
+        ]
+    )  # fmt: skip
+    cases = pd.DataFrame({"sectoral_group": ["traditional_manufacturing"] * 15 + ["natural_resource_based"] * 15})
+    text = narrative_models.estimates_summary(key, cases)
+    assert text.startswith("Of the 2 estimated group-specific slopes, **1** have a 95% interval that excludes zero")
+    assert "1 group-specific slope cannot be estimated on this sheet (no cases in this group: 1)." in text
+    loo = key.assign(refits=[27.0, 27.0, np.nan], loo_min=[0.5, -1.0, np.nan], loo_max=[1.0, 0.3, np.nan])
+    text = narrative_models.leave_one_out_summary(loo)
+    assert text.startswith("1 of the 2 estimated group-specific slopes change sign")
+    assert "(no cases in this group: 1)" in text and "complete cases" not in text

@@ -90,11 +90,21 @@ class ModelFit:
         return REPORTED_LABELS[self.separated] if self.estimated else "not estimable"
 
 
+#: How a table's note begins the part that says how many cases a complete-case analysis used.
+COMPLETE_CASES = "complete cases: "
+
+
 def complete_cases_note(used: int, cases: int) -> str:
     """How many cases a complete-case analysis used ('' when it used them all)."""
     if used == cases:
         return ""
-    return f"complete cases: {used} of {cases} ({cases - used} with a variable not reported)"
+    return f"{COMPLETE_CASES}{used} of {cases} ({cases - used} with a variable not reported)"
+
+
+def reason_of(note: str) -> str:
+    """A row's note without its complete-case count (`add_note` joins the two with '; '): why a number is
+    missing, or ''."""
+    return "; ".join(part for part in str(note).split("; ") if part and not part.startswith(COMPLETE_CASES))
 
 
 def study_reason(term: str, reason: str, cases: pd.DataFrame) -> str:

@@ -7,17 +7,19 @@ import numpy as np
 import pandas as pd
 
 from ..ordinal import ACCURACY
+from .models import reason_of
 from .narrative import count_span, group_sizes, series, span, words
 
 # 04 · models -----------------------------------------------------------------------------------------------
 
 
 def not_estimable(table: pd.DataFrame, what: str, reason_column: str = "note") -> str:
-    """' N <what> cannot be estimated on this sheet (reasons).' for rows without a number, or ''."""
-    reasons = table[reason_column].fillna("").astype(str) if reason_column in table else pd.Series(dtype=str)
-    reasons = reasons[reasons.str.len() > 0]
-    if reasons.empty:
+    """' N <what> cannot be estimated on this sheet (reasons).' for `table`, the rows without a number, or ''. A
+    note's complete-case count is not a reason, and is left out."""
+    if table.empty:
         return ""
+    notes = table[reason_column] if reason_column in table else pd.Series("", index=table.index)
+    reasons = notes.fillna("").map(reason_of).replace("", "reason not recorded")
     counts = reasons.value_counts(sort=False)
     noun = what[:-1] if len(reasons) == 1 and what.endswith("s") else what
     return (
@@ -77,7 +79,7 @@ def separation_summary(diagnostics: pd.DataFrame) -> str:
 
 def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
     """Group-specific slopes whose 95% interval excludes zero (`key`: the by-group rows of the key predictors)."""
-    skipped = key[key["note"].fillna("").astype(str).str.len() > 0] if "note" in key else key.iloc[:0]
+    skipped = key[key["estimate"].isna()]
     key = key.drop(index=skipped.index)
     excluding = key[(key["conf_low"] > 0) | (key["conf_high"] < 0)]
     return (
