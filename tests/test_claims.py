@@ -229,7 +229,8 @@ def test_cli_claims_prints_the_verdict_table(tmp_path, capsys):
 def test_cli_out_is_checked_before_anything_is_computed(tmp_path, monkeypatch, capsys):
     """`--out` in a folder that does not exist, a folder, among the compendium's own files, or an input sheet: a
     one-line error before anything is computed (no traceback); a relative path is taken from the current folder;
-    `simulate --out` refuses a file and the compendium's folders."""
+    an existing file that no command wrote is never replaced; `power --keep-replicates` refuses the compendium's
+    folders and a file; `simulate --out` refuses a file and the compendium's folders."""
     from upgrading.paths import DATA_PROCESSED, DATA_RAW, ROOT
     from upgrading.study import power, robustness, simulate
 
@@ -253,6 +254,21 @@ def test_cli_out_is_checked_before_anything_is_computed(tmp_path, monkeypatch, c
     assert main(["claims", "--coding", str(mine), "--out", str(mine)]) == 2
     assert "is one of the input sheets" in " ".join(capsys.readouterr().err.split())
     assert mine.read_bytes() == SIMULATED_SHEET.read_bytes()
+    workbook, notes = tmp_path / "coders.xlsx", tmp_path / "notes.csv"
+    workbook.write_bytes(b"PK\x03\x04 a coder's workbook")
+    notes.write_text("case,comment\n1,check\n")
+    for kept in (workbook, notes, mine):  # files no command wrote: never replaced, whatever the command's input
+        for command in (["claims"], ["claims", "--robustness"], ["power"]):
+            before = kept.read_bytes()
+            assert main([*command, "--out", str(kept)]) == 2, (command, kept)
+            assert "is not a table an upgrading command wrote" in " ".join(capsys.readouterr().err.split())
+            assert kept.read_bytes() == before
+    for command in (["power", "--keep-replicates", "2"], ["power", "--keep-replicates", "1"]):
+        for folder, message in ((FIGURES / "kept", "only the notebooks write"), (ROOT / "src" / "x", "package"),
+                                (DATA_RAW / "kept", "raw data"), (notes, "is a file")):  # fmt: skip
+            assert main([*command, str(folder)]) == 2, (command, folder)
+            assert message in " ".join(capsys.readouterr().err.split()), (command, folder)
+    assert not (FIGURES / "kept").exists() and not (DATA_RAW / "kept").exists()
     assert main(["simulate", "--out", str(mine)]) == 2 and "is a file" in capsys.readouterr().err
     assert main(["simulate", "--out", str(FIGURES)]) == 2
     assert "only the notebooks" in " ".join(capsys.readouterr().err.split())

@@ -335,6 +335,10 @@ def test_power_command_line(tmp_path, capsys):
     table = pd.read_csv(out)
     assert sorted(table["n_cases"].unique()) == [40, 80] and (table["replicates"] == 4).all()
     assert table.columns[0] == "data" and (table["data"] == "simulated").all()  # simulated by design
+    assert (
+        main(["power", "--replicates", "2", "--cases", "40", "--effect-scales", "1", "--quiet", "--out", str(out)]) == 0
+    )
+    assert (pd.read_csv(out)["replicates"] == 2).all()  # a table a command wrote is replaced
     for bad, said in (
         (["--cases", "thirty"], "comma-separated numbers"),
         (["--keep-replicates", "many", str(tmp_path / "kept")], "positive number of replicates"),

@@ -47,14 +47,21 @@ _OWN = (
 )
 
 
-def _own_file(path, out: str, what: str = "write the table elsewhere") -> None:
+def _own_file(path, out: str, what: str = "write the table elsewhere", option: str = "--out") -> None:
     """Refuse a path (resolved) inside the compendium's own files (`_OWN`)."""
     from .. import paths
 
     root = paths.ROOT.resolve()
     for name, why in _OWN:
         if path.is_relative_to((root / name).resolve()):
-            raise UpgradingError(f"--out {out}: {name}{'/' if '.' not in name else ''} {why}; {what}")
+            raise UpgradingError(f"{option} {out}: {name}{'/' if '.' not in name else ''} {why}; {what}")
+
+
+def _written_by_a_command(path) -> bool:
+    """Whether a file is a table an upgrading command wrote (`_write_table`: a CSV whose header starts with
+    `data`), which `--out` may replace; any other file (a coder's workbook, a sheet, notes) it never replaces."""
+    with open(path, "rb") as existing:
+        return existing.read(5) == b"data,"
 
 
 def _output(out: str | None, inputs=()):
@@ -75,6 +82,11 @@ def _output(out: str | None, inputs=()):
     _own_file(path, out)
     if any(path == _from_cwd(sheet) for sheet in inputs if sheet):
         raise UpgradingError(f"--out {out}: is one of the input sheets, which are never modified")
+    if path.exists() and not _written_by_a_command(path):
+        raise UpgradingError(
+            f"--out {out}: exists and is not a table an upgrading command wrote (a CSV whose header starts with "
+            "`data`), so it is not replaced; choose another file name, or move that file away first"
+        )
     return path
 
 
@@ -352,7 +364,9 @@ def power(args: argparse.Namespace) -> int:
     if out is not None:
         _write_table(summary, out, args.out, "simulated")  # simulated by design
     if keep:
-        print(f"wrote the first {keep} replicates of every design cell, with their verdicts, under {keep_dir}")
+        kept = min(keep, args.replicates)
+        print(f"wrote the first {kept} replicate{'s' * (kept > 1)} of every design cell, with their verdicts, under "
+              f"{args.keep_replicates[1]}")  # fmt: skip
     if args.pooled:
         _pooled_arm(args, raw)
     if calibration is not None:
@@ -435,13 +449,16 @@ def _coding_error_arm(args: argparse.Namespace, raw, calibrated) -> None:
 
 
 def _kept(values: list[str]) -> tuple[int, object]:
-    """(K, folder) of `--keep-replicates K DIR`, refusing a count that is not a positive whole number."""
-    from pathlib import Path
-
+    """(K, folder) of `--keep-replicates K DIR`, checked before any replicate is computed: a positive whole
+    number, and a folder (new, or existing) outside the compendium's own files."""
     count, folder = values
     if not count.isdigit() or int(count) < 1:
         raise UpgradingError(f"--keep-replicates takes a positive number of replicates and a folder; got {count!r}")
-    return int(count), Path(folder)
+    path = _from_cwd(folder)
+    if path.exists() and not path.is_dir():
+        raise UpgradingError(f"--keep-replicates {count} {folder}: is a file; give a folder for the replicate sheets")
+    _own_file(path, folder, "keep the replicates elsewhere", option=f"--keep-replicates {count}")
+    return int(count), path
 
 
 def verify(args: argparse.Namespace) -> int:
