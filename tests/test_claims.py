@@ -288,3 +288,17 @@ def test_cli_claims_says_why_a_claim_is_not_estimable(tmp_path, capsys):
     assert "CE-PRODUCT-COPS: not estimable: no cases in this group" in printed
     header = next(line for line in printed.splitlines() if line.lstrip().startswith("id "))
     assert header.split()[header.split().index("fit") + 1] == "n"  # the cases each claim used, beside its fit
+
+
+def test_a_claim_about_one_group_against_the_others_says_when_that_group_has_no_cases(tmp_path, capsys):
+    from upgrading.study.models import study_reason
+
+    sheet = pd.read_csv(SIMULATED_SHEET)
+    path = tmp_path / "no_software.csv"
+    sheet[sheet["sectoral_group"] != "specialised_suppliers"].to_csv(path, index=False)
+    assert main(["claims", "--coding", str(path), "--resamples", "9"]) == 0
+    assert "TXT-SOFT-FUNCTIONAL-MORE: not estimable: no cases in this group" in capsys.readouterr().out
+    only = sheet[sheet["sectoral_group"] == "specialised_suppliers"]
+    why = study_reason("is_specialised_suppliers", "no variance (every case has 1)", only)
+    assert why == "every case is in this group: no other group to compare it with"
+    assert study_reason("is_specialised_suppliers", "some other reason", sheet) == "some other reason"

@@ -70,7 +70,7 @@ def verdict_table(
         fit = fits[claim.fit_key(register.cell_model)][0]
         if decision.fit == "not estimable":
             subset = data if claim.subset == "all" else data[data["sectoral_group"] == claim.subset]
-            reason = study_reason(claim.term, decision.note, subset) if not isinstance(fit, str) else decision.note
+            reason = study_reason(claim.term, decision.note, subset)
             rows.append(row | {"fit": "not estimable", "note": reason, "verdict": "inconclusive"})
             continue
         row |= _decided_columns(decision, intervals[claim.id], fit)

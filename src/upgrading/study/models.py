@@ -110,6 +110,12 @@ def reason_of(note: str) -> str:
 def study_reason(term: str, reason: str, cases: pd.DataFrame) -> str:
     """The estimator's reason for leaving a term out, in the study's words where the term is a group's."""
     group, predictor = parse_term(term)
+    if group == "all" and term.startswith("is_") and term[3:] in load_codebook().group_codes:
+        size = int((cases["sectoral_group"].astype(str) == term[3:]).sum())  # a group against the others
+        if size == 0:
+            return "no cases in this group"
+        if size == len(cases):
+            return "every case is in this group: no other group to compare it with"
     if group == "all":
         return reason
     size = int((cases["sectoral_group"].astype(str) == group).sum())
