@@ -4,6 +4,7 @@ Runs in a temporary copy of the repository, so the committed notebooks and exhib
 """
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -72,3 +73,21 @@ def test_a_user_csv_runs_through_the_coding_notebook_without_a_second_coder(copy
     assert processed["product_upgrading"].mean() == pytest.approx(
         (3 - pd.read_csv(copy_of_repo / SIMULATED_SHEET_NAME)["product_upgrading"]).mean()
     )
+    # the notebook and the manifest name the sheet from the repository root, not by this machine's absolute path
+    relative = os.path.relpath(user, copy_of_repo)
+    assert str(user) not in notebook and f'coding_path = \\"{relative}\\"' in notebook  # (JSON-escaped)
+    manifest = json.loads((copy_of_repo / "manifest.json").read_text())
+    assert {"path": relative, "sha256": hashlib.sha256(user.read_bytes()).hexdigest()} in (
+        manifest["exhibits"]["figures/cases_left_out.csv"]["coding_sheets"]
+    )
+    # so `verify` finds the sheet again, and names it when it changes
+    assert _cli(copy_of_repo, "verify").returncode == 0
+    with open(user, "a") as handle:
+        handle.write("\n")
+    result = _cli(copy_of_repo, "verify")
+    assert result.returncode == 1 and f"{relative} changed since" in result.stderr
+    # a later plain run is on the simulated sheet again, and the manifest says so
+    assert _cli(copy_of_repo, "run", "--only", "02", "--quiet").returncode == 0
+    notebook = (copy_of_repo / "notebooks/02_coding.ipynb").read_text()
+    assert "C000" not in notebook and "injected-parameters" not in notebook
+    assert _cli(copy_of_repo, "verify").returncode == 0

@@ -62,6 +62,57 @@ def test_a_changed_coding_sheet_names_the_exhibits_it_makes_stale_and_the_notebo
     assert line.endswith(f"rerun {', '.join(notebooks)} (upgrading run --only {','.join(n[:2] for n in notebooks)})")
 
 
+def test_a_rerun_gives_each_notebook_the_parameters_it_last_ran_with(tmp_path):
+    """`verify --rerun` remakes the notebooks as they were last run: those on their defaults in one plain run;
+    after `run --coding SHEET`, one run per stretch of notebooks with the same injected parameters, the sheet as
+    the copy reaches it (its recorded path if the copy holds it, else the original's absolute path)."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from upgrading.compendium import rerun
+    from upgrading.errors import UpgradingError
+
+    root, copy = tmp_path / "compendium", tmp_path / "copy"
+    (root / "notebooks").mkdir(parents=True)
+    (copy / "data" / "raw").mkdir(parents=True)
+    (copy / "data" / "raw" / "mine.csv").write_text("id\n")
+
+    def write(name, injected=None):
+        cells = [new_code_cell("x = 1")]
+        if injected is not None:
+            cells.append(new_code_cell(injected))
+            cells[-1].metadata["tags"] = ["injected-parameters"]
+        nbformat.write(new_notebook(cells=cells), root / "notebooks" / name)
+
+    for name in ("01_a.ipynb", "02_b.ipynb", "03_c.ipynb", "04_d.ipynb"):
+        write(name)
+    assert rerun.rerun_commands(root, copy) == [["run", "--quiet"]]
+    outside = '# Parameters\ncoding_path = "../good.xlsx"\nsecond_coder_path = None\ncoding_sheet = "cases"\n'
+    write("02_b.ipynb", outside)
+    write("03_c.ipynb", outside)
+    write("04_d.ipynb", '# Parameters\ncoding_path = "data/raw/mine.csv"\nsecond_coder_path = "../second.csv"\n')
+    assert rerun.injected_parameters(root / "notebooks" / "02_b.ipynb") == {
+        "coding_path": "../good.xlsx", "second_coder_path": None, "coding_sheet": "cases",
+    }  # fmt: skip
+    assert rerun.rerun_commands(root, copy) == [
+        ["run", "--quiet", "--only", "01"],
+        ["run", "--quiet", "--only", "02,03", "--coding", str(tmp_path / "good.xlsx"), "--sheet", "cases"],
+        [
+            "run",
+            "--quiet",
+            "--only",
+            "04",
+            "--coding",
+            "data/raw/mine.csv",
+            "--second-coder",
+            str(tmp_path / "second.csv"),
+        ],
+    ]
+    write("01_a.ipynb", "# Parameters\nreplicates = 3\n")
+    with pytest.raises(UpgradingError, match=r"01_a.ipynb was run with parameters .*\(replicates\)"):
+        rerun.rerun_commands(root, copy)
+
+
 def test_cli_verify_exit_codes(capsys):
     assert main(["verify"]) == 0
     assert "matches" in capsys.readouterr().out

@@ -62,6 +62,17 @@ def relative(path: str | Path) -> str:
         return p.name
 
 
+def from_root(path: str | Path) -> str:
+    """The path as the repository root reaches it (POSIX form; `..` where it lies outside, as a sheet beside the
+    compendium): what a notebook parameter and the manifest record, so that neither holds this machine's absolute
+    paths and `resolve` finds the file again. Absolute only where no relative path exists (another drive)."""
+    p = Path(path).resolve()
+    try:
+        return Path(os.path.relpath(p, root().resolve())).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
 def resolve(path: str | Path) -> Path:
     """A notebook parameter path: relative paths are taken from the repository root, not the cwd."""
     p = Path(path)

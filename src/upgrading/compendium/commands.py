@@ -15,16 +15,11 @@ from ..errors import UpgradingError
 
 
 def _sheet_parameter(path: str) -> str:
-    """A sheet path as a notebook parameter: repository-relative when inside the compendium."""
-    from pathlib import Path
-
+    """A sheet path (from the current folder) as a notebook parameter: from the repository root (`paths.from_root`),
+    so that the notebooks written hold no absolute path of this machine."""
     from .. import paths
 
-    resolved = Path(path).resolve()
-    try:
-        return resolved.relative_to(paths.ROOT).as_posix()
-    except ValueError:
-        return str(resolved)
+    return paths.from_root(_from_cwd(path))
 
 
 def _from_cwd(path: str):
@@ -462,9 +457,9 @@ def _kept(values: list[str]) -> tuple[int, object]:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from . import verify
+    from . import rerun, verify
 
-    report = verify.verify_rerun() if args.rerun else verify.verify()
+    report = rerun.verify_rerun() if args.rerun else verify.verify()
     what = "fresh rerun" if args.rerun else verify.MANIFEST
     if report.ok:
         print(f"every exhibit under figures/ matches the {what}")

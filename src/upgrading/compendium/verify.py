@@ -3,8 +3,8 @@
 `manifest.json` (repository root) records, for each exhibit a notebook wrote, its SHA-256, the notebook (both
 from the exhibit registry, `data/exhibits.toml`), and the coding sheet (and that sheet's SHA-256) it was made
 from. `verify()` checks the exhibits on disk against it and the registry and names every one that is missing,
-extra, changed or undeclared; `verify_rerun()` reruns the whole pipeline in a temporary copy of the compendium
-and names every exhibit whose fresh bytes differ.
+extra, changed or undeclared (`rerun.verify_rerun()` reruns the whole pipeline in a temporary copy of the
+compendium and names every exhibit whose fresh bytes differ).
 """
 
 from __future__ import annotations
@@ -12,11 +12,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,7 +70,7 @@ def _sheet_entries(sheets: list[str]) -> list[dict]:
     entries = []
     for sheet in sheets:
         path = paths.resolve(sheet)
-        entries.append({"path": paths.relative(path), "sha256": sha256(path) if path.exists() else None})
+        entries.append({"path": paths.from_root(path), "sha256": sha256(path) if path.exists() else None})
     return entries
 
 
@@ -176,50 +171,3 @@ def stale_exhibits(manifest: dict, root: Path) -> list[str]:
             f"(upgrading run --only {','.join(n[:2] for n in notebooks)})"
         )
     return lines
-
-
-def _copy_compendium(target: Path) -> None:
-    root = paths.ROOT
-    try:
-        files = (
-            subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True)
-            .stdout.decode()
-            .split("\0")
-        )
-        files = [f for f in files if f]
-    except (OSError, subprocess.CalledProcessError):
-        skip = {".venv", ".git", "report", "__pycache__"}
-        files = [
-            p.relative_to(root).as_posix()
-            for p in root.rglob("*")
-            if p.is_file() and not skip & set(p.relative_to(root).parts)
-        ]
-    for rel in files:
-        (target / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / rel, target / rel)
-
-
-def verify_rerun(echo=print) -> Report:
-    """Rerun every notebook in a temporary copy and compare its fresh exhibits with the committed ones."""
-    with tempfile.TemporaryDirectory(prefix="upgrading-verify-") as tmp:
-        copy = Path(tmp) / "compendium"
-        _copy_compendium(copy)
-        env = dict(os.environ, PYTHONPATH=str(copy / "src"))
-        echo("rerunning every notebook in a temporary copy (the committed files are not touched) ...")
-        result = subprocess.run(
-            [sys.executable, "-m", "upgrading.compendium.cli", "run", "--quiet"],
-            cwd=copy,
-            env=env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-        )
-        if result.returncode != 0:
-            raise UpgradingError("the rerun failed: " + (result.stderr.strip().splitlines() or ["?"])[-1])
-        fresh = {p.relative_to(copy).as_posix(): sha256(p) for p in (copy / "figures").rglob("*") if p.is_file()}
-    committed = {p.relative_to(paths.ROOT).as_posix(): sha256(p) for p in paths.FIGURES.rglob("*") if p.is_file()}
-    report = Report()
-    report.missing = sorted(set(committed) - set(fresh))
-    report.extra = sorted(set(fresh) - set(committed))
-    report.changed = sorted(p for p in set(fresh) & set(committed) if fresh[p] != committed[p])
-    return report

@@ -1,0 +1,126 @@
+"""`upgrading verify --rerun`: every notebook run again in a temporary copy of the compendium, with the parameters
+it was last run with, and every exhibit whose fresh bytes differ from the committed ones named.
+
+A run's parameters are its command line (`upgrading run --coding SHEET ...`), which the notebooks it wrote keep in
+their injected-parameters cell; a plain `upgrading run` runs the declared defaults. So the rerun reads each
+committed notebook's injected parameters and gives them back as `upgrading run` options, one run per stretch of
+notebooks (in notebook order) that ran with the same ones.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from .. import paths
+from ..errors import UpgradingError
+from .pipeline import discover
+from .verify import Report, sha256
+
+#: The notebook parameters `upgrading run` sets from its options, with those options.
+RUN_OPTIONS = {
+    "coding_path": "--coding",
+    "coding_sheet": "--sheet",
+    "second_coder_path": "--second-coder",
+    "second_coder_sheet": "--second-coder-sheet",
+}
+
+
+def injected_parameters(notebook: Path) -> dict:
+    """The parameters a run injected into a notebook ({} where it ran on its declared defaults)."""
+    found = {}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    found[node.targets[0].id] = ast.literal_eval(node.value)
+    return found
+
+
+def rerun_commands(root: Path, copy: Path) -> list[list[str]]:
+    """The `upgrading` argument lists that remake the notebooks of the compendium at `root` in its copy at
+    `copy`: one per stretch of notebooks with the same injected parameters. A sheet is given as the copy reaches
+    it: its recorded path where the copy holds that file, else the original's absolute path."""
+    stretches: list[tuple[dict, list[str]]] = []
+    for notebook in discover(root / "notebooks"):
+        given = injected_parameters(notebook)
+        unknown = sorted(set(given) - set(RUN_OPTIONS))
+        if unknown:
+            raise UpgradingError(
+                f"notebooks/{notebook.name} was run with parameters that `upgrading run` does not set "
+                f"({', '.join(unknown)}), so a rerun cannot remake it; run it again with `upgrading run` first"
+            )
+        if stretches and stretches[-1][0] == given:
+            stretches[-1][1].append(notebook.name[:2])
+        else:
+            stretches.append((given, [notebook.name[:2]]))
+    if len(stretches) == 1 and not stretches[0][0]:
+        return [["run", "--quiet"]]  # every notebook on its defaults: one run, two notebooks at a time
+    commands = []
+    for given, numbers in stretches:
+        command = ["run", "--quiet", "--only", ",".join(numbers)]
+        for name, option in RUN_OPTIONS.items():
+            value = given.get(name)
+            if value is None:
+                continue
+            if name.endswith("_path") and not (copy / value).is_file():
+                value = str((root / value).resolve())
+            command += [option, str(value)]
+        commands.append(command)
+    return commands
+
+
+def _copy_compendium(target: Path) -> None:
+    root = paths.ROOT
+    try:
+        files = (
+            subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True)
+            .stdout.decode()
+            .split("\0")
+        )
+        files = [f for f in files if f]
+    except (OSError, subprocess.CalledProcessError):
+        skip = {".venv", ".git", "report", "__pycache__"}
+        files = [
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if p.is_file() and not skip & set(p.relative_to(root).parts)
+        ]
+    for rel in files:
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, target / rel)
+
+
+def verify_rerun(echo=print) -> Report:
+    """Rerun every notebook in a temporary copy, with the parameters it last ran with, and compare its fresh
+    exhibits with the committed ones."""
+    with tempfile.TemporaryDirectory(prefix="upgrading-verify-") as tmp:
+        copy = Path(tmp) / "compendium"
+        _copy_compendium(copy)
+        env = dict(os.environ, PYTHONPATH=str(copy / "src"))
+        echo("rerunning every notebook in a temporary copy (the committed files are not touched) ...")
+        for command in rerun_commands(paths.ROOT, copy):
+            result = subprocess.run(
+                [sys.executable, "-m", "upgrading.compendium.cli", *command],
+                cwd=copy,
+                env=env,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
+            if result.returncode != 0:
+                raise UpgradingError("the rerun failed: " + (result.stderr.strip().splitlines() or ["?"])[-1])
+        fresh = {p.relative_to(copy).as_posix(): sha256(p) for p in (copy / "figures").rglob("*") if p.is_file()}
+    committed = {p.relative_to(paths.ROOT).as_posix(): sha256(p) for p in paths.FIGURES.rglob("*") if p.is_file()}
+    report = Report()
+    report.missing = sorted(set(committed) - set(fresh))
+    report.extra = sorted(set(fresh) - set(committed))
+    report.changed = sorted(p for p in set(fresh) & set(committed) if fresh[p] != committed[p])
+    return report
