@@ -27,7 +27,13 @@ def test_a_missing_group_keeps_its_rows_with_the_reason(cases):
     _rows_are_numbers_or_reasons(table)
     missing = table[table["sectoral_group"] == "specialised_suppliers"]
     assert len(missing) == 2 and set(missing["note"]) == {"no cases in this group"}
-    assert models.diagnostics_table(fits)["note"].str.contains("specialised_suppliers").any()
+    diagnostics = models.diagnostics_table(fits)
+    assert diagnostics["note"].str.contains("specialised_suppliers").any()
+    nominal = diagnostics.loc[diagnostics["model"] == "by_group", "nominal_collective_efficiency_note"].iloc[0]
+    assert nominal.endswith(  # a sentence, not a Python dict
+        "C(sectoral_group)[specialised_suppliers]:collective_efficiency: factor level 'specialised_suppliers' has "
+        "no cases"
+    )
 
 
 def test_one_case_and_a_constant_predictor_in_a_group(cases):

@@ -285,7 +285,8 @@ def _with_nominal(design: Design, nominal: str | None) -> Design:
     z_names = [all_names[k] for k in columns]
     missing = [n for n in z_names if n not in design.names]
     if missing:
-        raise UpgradingError(f"nominal column(s) {missing} cannot be estimated: {design.aliased}")
+        reasons = "; ".join(f"{name}: {design.aliased.get(name, 'left out of the design')}" for name in missing)
+        raise UpgradingError(f"nominal column(s) that cannot be estimated: {reasons}")
     keep = [k for k, n in enumerate(design.names) if n not in z_names]
     Z = design.X[:, [design.names.index(n) for n in z_names]]
     return replace(design, X=design.X[:, keep], names=[design.names[k] for k in keep], Z=Z, nominal_names=z_names)
