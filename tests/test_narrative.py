@@ -293,6 +293,7 @@ def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_
         ("traditional_manufacturing", 0.8, 0.2, 1.4, used),
         ("natural_resource_based", 0.1, -0.9, 1.1, used),
         ("specialised_suppliers", np.nan, np.nan, np.nan, f"no cases in this group; {used}"),
+        ("complex_product_systems", 5.1, 0.5, 9.7, f"the ML fit did not converge: estimate unreliable; {used}"),
     ]
     key = pd.DataFrame(
         [
@@ -307,7 +308,12 @@ def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_
     cases = pd.DataFrame({"sectoral_group": ["traditional_manufacturing"] * 15 + ["natural_resource_based"] * 15})
     text = narrative_models.estimates_summary(key, cases)
     assert text.startswith("Of the 2 estimated group-specific slopes, **1** have a 95% interval that excludes zero")
-    assert "1 group-specific slope cannot be estimated on this sheet (no cases in this group: 1)." in text
+    assert "complex product systems" not in text.split(".")[0]  # a fit that did not converge is no finding
+    assert (
+        "2 group-specific slopes cannot be estimated on this sheet (no cases in this group: 1; the ML fit did "
+        "not converge: estimate unreliable: 1)."
+    ) in text
+    key = key.iloc[:3]
     loo = key.assign(refits=[27.0, 27.0, np.nan], loo_min=[0.5, -1.0, np.nan], loo_max=[1.0, 0.3, np.nan])
     text = narrative_models.leave_one_out_summary(loo)
     assert text.startswith("1 of the 2 estimated group-specific slopes change sign")

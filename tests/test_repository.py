@@ -67,8 +67,12 @@ def test_notebooks_have_a_parameters_cell_and_clean_metadata():
 
 
 def test_every_module_handed_out_first_is_one_the_suite_collects():
+    import tomllib
+
     from conftest import LONGEST_FIRST
 
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
+    assert "--no-loadscope-reorder" in addopts.split()  # else xdist reorders the modules and the order is lost
     assert len(set(LONGEST_FIRST)) == len(LONGEST_FIRST)
     for module in LONGEST_FIRST:
         assert (ROOT / module).is_file(), f"tests/conftest.py LONGEST_FIRST names {module}, which does not exist"

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -74,7 +75,7 @@ def test_a_user_csv_runs_through_the_coding_notebook_without_a_second_coder(copy
         (3 - pd.read_csv(copy_of_repo / SIMULATED_SHEET_NAME)["product_upgrading"]).mean()
     )
     # the notebook and the manifest name the sheet from the repository root, not by this machine's absolute path
-    relative = os.path.relpath(user, copy_of_repo)
+    relative = Path(os.path.relpath(user.resolve(), copy_of_repo.resolve())).as_posix()
     assert str(user) not in notebook and f'coding_path = \\"{relative}\\"' in notebook  # (JSON-escaped)
     manifest = json.loads((copy_of_repo / "manifest.json").read_text())
     assert {"path": relative, "sha256": hashlib.sha256(user.read_bytes()).hexdigest()} in (

@@ -63,9 +63,10 @@ def test_a_changed_coding_sheet_names_the_exhibits_it_makes_stale_and_the_notebo
 
 
 def test_a_rerun_gives_each_notebook_the_parameters_it_last_ran_with(tmp_path):
-    """`verify --rerun` remakes the notebooks as they were last run: those on their defaults in one plain run;
-    after `run --coding SHEET`, one run per stretch of notebooks with the same injected parameters, the sheet as
-    the copy reaches it (its recorded path if the copy holds it, else the original's absolute path)."""
+    """`verify --rerun` remakes the notebooks as they were last run: on their defaults, one plain run; after one
+    `run --coding SHEET`, one run with that option (notebooks that do not declare it get nothing from it, as
+    then); after runs with different sheets, one run per stretch of notebooks with the same injected parameters.
+    A sheet as the copy reaches it: its recorded path if the copy holds it, else the original's absolute path."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
@@ -76,41 +77,62 @@ def test_a_rerun_gives_each_notebook_the_parameters_it_last_ran_with(tmp_path):
     (root / "notebooks").mkdir(parents=True)
     (copy / "data" / "raw").mkdir(parents=True)
     (copy / "data" / "raw" / "mine.csv").write_text("id\n")
+    good, second = str((tmp_path / "good.xlsx").resolve()), str((tmp_path / "second.csv").resolve())
+    sheets = 'coding_path = "data/raw/simulated.csv"\nsecond_coder_path = "data/raw/second.csv"\ncoding_sheet = None'
 
     def write(name, injected=None):
-        cells = [new_code_cell("x = 1")]
+        declared = new_code_cell(sheets if name != "01_a.ipynb" else "x = 1")
+        declared.metadata["tags"] = ["parameters"]
+        cells = [declared]
         if injected is not None:
-            cells.append(new_code_cell(injected))
+            cells.append(new_code_cell("# Parameters\n" + injected))
             cells[-1].metadata["tags"] = ["injected-parameters"]
-        nbformat.write(new_notebook(cells=cells), root / "notebooks" / name)
+        nb = new_notebook(
+            cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        )
+        nbformat.write(nb, root / "notebooks" / name)
 
     for name in ("01_a.ipynb", "02_b.ipynb", "03_c.ipynb", "04_d.ipynb"):
         write(name)
     assert rerun.rerun_commands(root, copy) == [["run", "--quiet"]]
-    outside = '# Parameters\ncoding_path = "../good.xlsx"\nsecond_coder_path = None\ncoding_sheet = "cases"\n'
-    write("02_b.ipynb", outside)
-    write("03_c.ipynb", outside)
-    write("04_d.ipynb", '# Parameters\ncoding_path = "data/raw/mine.csv"\nsecond_coder_path = "../second.csv"\n')
+    outside = 'coding_path = "../good.xlsx"\nsecond_coder_path = None\ncoding_sheet = "cases"\n'
+    for name in ("02_b.ipynb", "03_c.ipynb", "04_d.ipynb"):
+        write(name, outside)
     assert rerun.injected_parameters(root / "notebooks" / "02_b.ipynb") == {
         "coding_path": "../good.xlsx", "second_coder_path": None, "coding_sheet": "cases",
     }  # fmt: skip
+    assert rerun.rerun_commands(root, copy) == [["run", "--quiet", "--coding", good, "--sheet", "cases"]]
+    write("04_d.ipynb", 'coding_path = "data/raw/mine.csv"\nsecond_coder_path = "../second.csv"\n')
     assert rerun.rerun_commands(root, copy) == [
         ["run", "--quiet", "--only", "01"],
-        ["run", "--quiet", "--only", "02,03", "--coding", str(tmp_path / "good.xlsx"), "--sheet", "cases"],
-        [
-            "run",
-            "--quiet",
-            "--only",
-            "04",
-            "--coding",
-            "data/raw/mine.csv",
-            "--second-coder",
-            str(tmp_path / "second.csv"),
-        ],
+        ["run", "--quiet", "--only", "02,03", "--coding", good, "--sheet", "cases"],
+        ["run", "--quiet", "--only", "04", "--coding", "data/raw/mine.csv", "--second-coder", second],
     ]
-    write("01_a.ipynb", "# Parameters\nreplicates = 3\n")
+    write("04_d.ipynb")  # `run --coding ../good.xlsx --only 02,03`: 04 declares the sheet but ran on its default
+    assert rerun.rerun_commands(root, copy) == [
+        ["run", "--quiet", "--only", "01"],
+        ["run", "--quiet", "--only", "02,03", "--coding", good, "--sheet", "cases"],
+        ["run", "--quiet", "--only", "04"],
+    ]
+    write("01_a.ipynb", "replicates = 3\n")
     with pytest.raises(UpgradingError, match=r"01_a.ipynb was run with parameters .*\(replicates\)"):
         rerun.rerun_commands(root, copy)
+
+
+def test_the_copy_for_a_rerun_leaves_out_tracked_files_a_run_deleted(tmp_path):
+    import subprocess
+
+    from upgrading.compendium import rerun
+
+    root = tmp_path / "compendium"
+    (root / "figures").mkdir(parents=True)
+    for name in ("kept.csv", "deleted.csv"):
+        (root / "figures" / name).write_text("data\n")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "."], check=True)
+    (root / "figures" / "deleted.csv").unlink()  # as a run without a second coding removes reliability.*
+    rerun._copy_compendium(tmp_path / "copy", root)
+    assert sorted(p.name for p in (tmp_path / "copy").rglob("*") if p.is_file()) == ["kept.csv"]
 
 
 def test_cli_verify_exit_codes(capsys):

@@ -10,6 +10,7 @@ import argparse
 import sys
 import textwrap
 
+from .. import start_up
 from ..errors import UpgradingError
 from ..study import settings
 from . import commands
@@ -301,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     sys.dont_write_bytecode = False  # cache bytecode in .venv/ (see kernels.kernel_environment)
+    start_up.skip_iri_grammar()  # before anything imports nbformat
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

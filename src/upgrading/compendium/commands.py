@@ -55,8 +55,11 @@ def _own_file(path, out: str, what: str = "write the table elsewhere", option: s
 def _written_by_a_command(path) -> bool:
     """Whether a file is a table an upgrading command wrote (`_write_table`: a CSV whose header starts with
     `data`), which `--out` may replace; any other file (a coder's workbook, a sheet, notes) it never replaces."""
-    with open(path, "rb") as existing:
-        return existing.read(5) == b"data,"
+    try:
+        with open(path, "rb") as existing:
+            return existing.read(5) == b"data,"
+    except OSError:  # unreadable: not known to be a command's table, so not replaced
+        return False
 
 
 def _output(out: str | None, inputs=()):
@@ -350,8 +353,8 @@ def power(args: argparse.Namespace) -> int:
         if given and not args.coding_error:
             raise UpgradingError(f"{option} needs --coding-error: give the two codings whose alphas it reads")
     out = _output(args.out, tuple(args.coding_error or ()))
-    calibration = _calibration(args) if args.coding_error else None  # bad sheets refused before any replicate
     keep, keep_dir = (0, None) if not args.keep_replicates else _kept(args.keep_replicates)
+    calibration = _calibration(args) if args.coding_error else None  # bad sheets refused before any replicate
     raw = power.run(args.replicates, keep=keep, keep_dir=keep_dir, **_study(args))
     summary = power.summarise(raw)
     columns = ["scope", "kind", "n_cases", "effect_scale", "p_right", "mcse_right", "p_wrong", "p_inconclusive"]

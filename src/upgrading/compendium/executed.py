@@ -32,6 +32,11 @@ HARMLESS_STDERR = {
 }
 
 
+def injected_parameters_cell(cell) -> bool:
+    """Whether a cell is the one papermill injects with the parameters a run was given."""
+    return "injected-parameters" in cell.get("metadata", {}).get("tags", [])
+
+
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop everything that differs between two executions of the same notebook on the same inputs."""
     nb.metadata.pop("papermill", None)
@@ -43,7 +48,7 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.metadata.pop("execution", None)
         if not cell.metadata.get("tags", True):
             cell.metadata.pop("tags")
-        if "injected-parameters" in cell.metadata.get("tags", []):
+        if injected_parameters_cell(cell):
             cell.id = "injected-parameters"
         if "outputs" in cell:
             cell.outputs = coalesce_streams(cell.outputs)

@@ -37,7 +37,7 @@ import nbformat
 from .. import paths
 from ..errors import UpgradingError
 from ..study import settings
-from .executed import StrayStderr, normalise, strip_stderr
+from .executed import StrayStderr, injected_parameters_cell, normalise, strip_stderr
 from .kernels import kernel_environment, kernel_manager, kill_kernel
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
@@ -174,9 +174,10 @@ def _kernel_run(
     env[settings.NOTEBOOK_WORKERS_VARIABLE] = str(settings.workers_beside(at_once))
 
     with tempfile.TemporaryDirectory(prefix="upgrading-run-") as tmp:
-        out = Path(tmp) / notebook.name
+        source, out = Path(tmp) / f"source_{notebook.name}", Path(tmp) / notebook.name
+        nbformat.write(_without_injected_parameters(notebook), source)
         papermill.execute_notebook(
-            _without_injected_parameters(notebook),
+            str(source),
             str(out),
             parameters=parameters,
             kernel_name=kernel or "python3",
@@ -195,7 +196,7 @@ def _without_injected_parameters(notebook: Path) -> nbformat.NotebookNode:
     the notebook it writes): papermill replaces that cell only when given parameters, so a run without them would
     otherwise run on the earlier run's sheet while the manifest records the declared defaults."""
     source = nbformat.read(notebook, as_version=4)
-    source.cells = [c for c in source.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    source.cells = [cell for cell in source.cells if not injected_parameters_cell(cell)]
     return source
 
 

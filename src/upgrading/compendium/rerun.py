@@ -3,8 +3,7 @@ it was last run with, and every exhibit whose fresh bytes differ from the commit
 
 A run's parameters are its command line (`upgrading run --coding SHEET ...`), which the notebooks it wrote keep in
 their injected-parameters cell; a plain `upgrading run` runs the declared defaults. So the rerun reads each
-committed notebook's injected parameters and gives them back as `upgrading run` options, one run per stretch of
-notebooks (in notebook order) that ran with the same ones.
+committed notebook's injected parameters and gives them back as `upgrading run` options (`rerun_commands`).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import nbformat
 
 from .. import paths
 from ..errors import UpgradingError
+from .executed import injected_parameters_cell
 from .pipeline import discover
 from .verify import Report, sha256
 
@@ -37,7 +37,7 @@ def injected_parameters(notebook: Path) -> dict:
     """The parameters a run injected into a notebook ({} where it ran on its declared defaults)."""
     found = {}
     for cell in nbformat.read(notebook, as_version=4).cells:
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+        if injected_parameters_cell(cell):
             for node in ast.parse(cell.source).body:
                 if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                     found[node.targets[0].id] = ast.literal_eval(node.value)
@@ -46,39 +46,56 @@ def injected_parameters(notebook: Path) -> dict:
 
 def rerun_commands(root: Path, copy: Path) -> list[list[str]]:
     """The `upgrading` argument lists that remake the notebooks of the compendium at `root` in its copy at
-    `copy`: one per stretch of notebooks with the same injected parameters. A sheet is given as the copy reaches
-    it: its recorded path where the copy holds that file, else the original's absolute path."""
-    stretches: list[tuple[dict, list[str]]] = []
-    for notebook in discover(root / "notebooks"):
-        given = injected_parameters(notebook)
-        unknown = sorted(set(given) - set(RUN_OPTIONS))
+    `copy`. One plain run where no notebook has injected parameters; one run with the options of the parameters
+    where all were given by one command (every notebook that declares a parameter has it, the others none);
+    otherwise one run per stretch of notebooks, in order, with the same parameters. A parameter given as None
+    (`upgrading run --coding` sets `second_coder_path = None`) is what leaving out its option gives."""
+    import papermill
+
+    notebooks = discover(root / "notebooks")
+    given = {}
+    for notebook in notebooks:
+        given[notebook] = {k: v for k, v in injected_parameters(notebook).items() if v is not None}
+        unknown = sorted(set(injected_parameters(notebook)) - set(RUN_OPTIONS))
         if unknown:
             raise UpgradingError(
                 f"notebooks/{notebook.name} was run with parameters that `upgrading run` does not set "
                 f"({', '.join(unknown)}), so a rerun cannot remake it; run it again with `upgrading run` first"
             )
-        if stretches and stretches[-1][0] == given:
+    distinct = {tuple(sorted(p.items())) for p in given.values() if p}
+    if not distinct:
+        return [["run", "--quiet"]]  # every notebook on its defaults: one run, two notebooks at a time
+    if len(distinct) == 1:
+        (one,) = distinct
+        declared = {nb: set(papermill.inspect_notebook(str(nb))) for nb in notebooks}
+        if all(given[nb] == {k: v for k, v in one if k in declared[nb]} for nb in notebooks):
+            return [["run", "--quiet", *_options(dict(one), root, copy)]]
+    stretches: list[tuple[dict, list[str]]] = []
+    for notebook in notebooks:
+        if stretches and stretches[-1][0] == given[notebook]:
             stretches[-1][1].append(notebook.name[:2])
         else:
-            stretches.append((given, [notebook.name[:2]]))
-    if len(stretches) == 1 and not stretches[0][0]:
-        return [["run", "--quiet"]]  # every notebook on its defaults: one run, two notebooks at a time
-    commands = []
-    for given, numbers in stretches:
-        command = ["run", "--quiet", "--only", ",".join(numbers)]
-        for name, option in RUN_OPTIONS.items():
-            value = given.get(name)
-            if value is None:
-                continue
-            if name.endswith("_path") and not (copy / value).is_file():
-                value = str((root / value).resolve())
-            command += [option, str(value)]
-        commands.append(command)
-    return commands
+            stretches.append((given[notebook], [notebook.name[:2]]))
+    return [["run", "--quiet", "--only", ",".join(numbers), *_options(p, root, copy)] for p, numbers in stretches]
 
 
-def _copy_compendium(target: Path) -> None:
-    root = paths.ROOT
+def _options(given: dict, root: Path, copy: Path) -> list[str]:
+    """`upgrading run` options for injected parameters; a sheet as the copy reaches it: its recorded path where
+    the copy holds that file, else the original's absolute path."""
+    options = []
+    for name, option in RUN_OPTIONS.items():
+        value = given.get(name)
+        if value is None:
+            continue
+        if name.endswith("_path") and not (copy / value).is_file():
+            value = str((root / value).resolve())
+        options += [option, str(value)]
+    return options
+
+
+def _copy_compendium(target: Path, root: Path | None = None) -> None:
+    """The compendium's files (git's tracked files that exist, else every file but the environment and caches)."""
+    root = paths.ROOT if root is None else root
     try:
         files = (
             subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True)
@@ -94,6 +111,8 @@ def _copy_compendium(target: Path) -> None:
             if p.is_file() and not skip & set(p.relative_to(root).parts)
         ]
     for rel in files:
+        if not (root / rel).is_file():  # tracked, but deleted (a run on a sheet without a second coding)
+            continue
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / rel, target / rel)
 

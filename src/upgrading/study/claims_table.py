@@ -70,7 +70,8 @@ def verdict_table(
         fit = fits[claim.fit_key(register.cell_model)][0]
         if decision.fit == "not estimable":
             subset = data if claim.subset == "all" else data[data["sectoral_group"] == claim.subset]
-            reason = study_reason(claim.term, decision.note, subset)
+            whole_fit_failed = isinstance(fit, str) and not claim.term.startswith("is_")  # its own reason stands
+            reason = decision.note if whole_fit_failed else study_reason(claim.term, decision.note, subset)
             rows.append(row | {"fit": "not estimable", "note": reason, "verdict": "inconclusive"})
             continue
         row |= _decided_columns(decision, intervals[claim.id], fit)

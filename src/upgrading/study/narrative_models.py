@@ -79,7 +79,7 @@ def separation_summary(diagnostics: pd.DataFrame) -> str:
 
 def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
     """Group-specific slopes whose 95% interval excludes zero (`key`: the by-group rows of the key predictors)."""
-    skipped = key[key["estimate"].isna()]
+    skipped = key[key["estimate"].isna() | (key["note"].fillna("").map(reason_of) != "")]  # no number, or unreliable
     key = key.drop(index=skipped.index)
     excluding = key[(key["conf_low"] > 0) | (key["conf_high"] < 0)]
     return (
