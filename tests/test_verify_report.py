@@ -62,6 +62,22 @@ def test_a_changed_coding_sheet_names_the_exhibits_it_makes_stale_and_the_notebo
     assert line.endswith(f"rerun {', '.join(notebooks)} (upgrading run --only {','.join(n[:2] for n in notebooks)})")
 
 
+def test_a_recorded_sheet_that_is_not_found_is_named_but_is_no_mismatch(tmp_path, monkeypatch, capsys):
+    root = _copy_figures(tmp_path)
+    manifest = json.loads((root / verify.MANIFEST).read_text())
+    for exhibit in ("figures/reliability.csv", "figures/reliability.md"):
+        manifest["exhibits"][exhibit]["coding_sheets"].append({"path": "../absent.xlsx", "sha256": "0" * 64})
+    (root / verify.MANIFEST).write_text(json.dumps(manifest))
+    report = verify.verify(root)
+    assert report.ok and report.unchecked_sheets == [
+        "../absent.xlsx was not found, so the 2 exhibits made from it could not be checked against it"
+    ]
+    assert verify.verify(_copy_figures(tmp_path / "clean")).unchecked_sheets == []
+    monkeypatch.setattr(verify, "verify", lambda: report)
+    assert main(["verify"]) == 0
+    assert capsys.readouterr().out.startswith("note: ../absent.xlsx was not found")
+
+
 def test_a_rerun_gives_each_notebook_the_parameters_it_last_ran_with(tmp_path):
     """`verify --rerun` remakes the notebooks as they were last run: on their defaults, one plain run; after one
     `run --coding SHEET`, one run with that option (notebooks that do not declare it get nothing from it, as

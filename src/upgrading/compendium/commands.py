@@ -464,6 +464,8 @@ def verify(args: argparse.Namespace) -> int:
 
     report = rerun.verify_rerun() if args.rerun else verify.verify()
     what = "fresh rerun" if args.rerun else verify.MANIFEST
+    for line in report.unchecked_sheets:
+        print(f"note: {line}")
     if report.ok:
         print(f"every exhibit under figures/ matches the {what}")
         return 0

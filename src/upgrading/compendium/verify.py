@@ -108,6 +108,8 @@ class Report:
     changed: list[str] = field(default_factory=list)
     stale_sheets: list[str] = field(default_factory=list)
     registry_problems: list[str] = field(default_factory=list)
+    #: recorded coding sheets not found (a clone without a sheet kept beside the compendium): not a mismatch
+    unchecked_sheets: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -147,7 +149,22 @@ def verify(root: Path | None = None) -> Report:
                 f"{registry.REGISTRY_FILE} declares it for {owners[exhibit]}"
             )
     report.stale_sheets = stale_exhibits(manifest, root)
+    report.unchecked_sheets = unfound_sheets(manifest, root)
     return report
+
+
+def unfound_sheets(manifest: dict, root: Path) -> list[str]:
+    """One line per recorded coding sheet that is not where the manifest says: the exhibits made from it cannot be
+    checked against it."""
+    made_from: dict[str, int] = {}
+    for entry in manifest.values():
+        for sheet in entry.get("coding_sheets", []):
+            made_from[sheet["path"]] = made_from.get(sheet["path"], 0) + 1
+    return [
+        f"{sheet} was not found, so the {count} exhibit{'s' * (count > 1)} made from it could not be checked against it"
+        for sheet, count in sorted(made_from.items())
+        if not (root / sheet).is_file()
+    ]
 
 
 def stale_exhibits(manifest: dict, root: Path) -> list[str]:
