@@ -41,6 +41,10 @@ def test_sheet_sentences_count_the_sheet():
         "In the simulated sheet, across all 6 cases, product upgrading has the highest mean "
         "score (1.83) and functional upgrading the lowest (0.67)."
     )
+    partly = cases.copy()
+    partly.loc[partly.index[:2], "functional_upgrading"] = np.nan  # not reported
+    text = narrative.upgrading_summary(descriptives.upgrading_by_group(partly), partly)
+    assert "across all 6 cases" in text and "(each mean over the cases coded on that form: 4 to 6)" in text
     governance = descriptives.governance_by_group(cases)
     text = narrative.governance_summary(governance, ["market", "network", "quasi_hierarchy", "hierarchy"])
     # zeros by hand: traditional 1 (network), natural-resource 2, CoPS 3; the other six cells hold one case each
@@ -94,6 +98,7 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
             "expected": ["null", "positive", "null", "positive"],
             "verdict": ["consistent", "inconclusive", "inconclusive", "contradicted"],
             "verdict_holm": ["inconclusive"] * 4,
+            "fit": ["ml", "ml", "not estimable", "jeffreys"],
         }
     )
     counts = pd.DataFrame(
@@ -103,9 +108,13 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
     text = narrative_models.verdicts_summary(verdicts, counts, register, small_cases())
     assert text.startswith(
         "Of the 4 claims (3 table cells, 1 textual), 1 are consistent with the data, 1 "
-        "contradicted and 2 inconclusive before adjustment"
+        "contradicted and 2 inconclusive before adjustment (1 of them because the claim cannot be tested on this "
+        "sheet: no estimate, the reason in the table's `note`)"
     )
     assert "Holm's adjustment over one family of 8 tests" in text
+    assert "the 2 that cannot be computed count as p = 1, rejecting nothing" in text
+    every = narrative_models.verdicts_summary(verdicts.assign(fit="ml"), counts, register, small_cases())
+    assert "cannot be tested" not in every and "count as p = 1" not in every
     assert "None of the 2 'neutral'/'none' claims" in text and "odds ratio of 1/2 to 2" in text
     assert "1 to 3 cases per group" in text
     assert "6 cases cannot resolve" in narrative_models.simulated_reading(small_cases())

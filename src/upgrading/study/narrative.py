@@ -153,8 +153,14 @@ def upgrading_summary(upgrading: pd.DataFrame, cases: pd.DataFrame) -> str:
     top, bottom = overall["mean"].idxmax(), overall["mean"].idxmin()
     return (
         ("In the simulated sheet, a" if cases.attrs.get("simulated") else "A")
-        + f"cross all {int(overall['cases'].iloc[0])} cases, {words(top)} has the highest mean score "
-        f"({overall.loc[top, 'mean']:.2f}) and {words(bottom)} the lowest ({overall.loc[bottom, 'mean']:.2f}). "
+        + f"cross all {len(cases)} cases, {words(top)} has the highest mean score "
+        f"({overall.loc[top, 'mean']:.2f}) and {words(bottom)} the lowest ({overall.loc[bottom, 'mean']:.2f})"
+        + (
+            f" (each mean over the cases coded on that form: {count_span(overall['cases'])})"
+            if (overall["cases"] != len(cases)).any()
+            else ""
+        )
+        + ". "
         f"With {group_sizes(cases)}, a difference of a few tenths between group means is within what "
         "sampling alone produces; the ordered-logit models of `04_models` put intervals on such differences."
     )

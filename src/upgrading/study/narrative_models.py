@@ -188,12 +188,21 @@ def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register, cas
     cells = verdicts[verdicts["kind"] == "table cell"]
     null_claims = verdicts[verdicts["expected"] == "null"]
     margin = odds_ratio_margin(register)
+    untested = int((verdicts["fit"] == "not estimable").sum())
     return (
         f"Of the {len(verdicts)} claims ({len(cells)} table cells, {len(verdicts) - len(cells)} textual), "
         f"{counts.loc['consistent', 'raw']} are consistent with the data, {counts.loc['contradicted', 'raw']} "
-        f"contradicted and {counts.loc['inconclusive', 'raw']} inconclusive before adjustment; after Holm's "
-        f"adjustment over one family of {2 * len(verdicts)} tests (the test for 'consistent' and the test for "
-        f"'contradicted' of every claim): {counts.loc['consistent', 'holm']} consistent, "
+        f"contradicted and {counts.loc['inconclusive', 'raw']} inconclusive before adjustment"
+        + (
+            f" ({untested} of them because the claim cannot be tested on this sheet: no estimate, the reason in the "
+            "table's `note`)"
+            if untested
+            else ""
+        )
+        + f"; after Holm's adjustment over one family of {2 * len(verdicts)} tests (the test for 'consistent' and "
+        "the test for 'contradicted' of every claim"
+        + (f"; the {2 * untested} that cannot be computed count as p = 1, rejecting nothing" if untested else "")
+        + f"): {counts.loc['consistent', 'holm']} consistent, "
         f"{counts.loc['contradicted', 'holm']} contradicted, {counts.loc['inconclusive', 'holm']} inconclusive. "
         f"None of the {len(null_claims)} 'neutral'/'none' claims can be consistent unless its "
         f"{register.levels.equivalence_level:.0%} interval fits "
