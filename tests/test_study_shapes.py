@@ -31,8 +31,8 @@ def test_a_missing_group_keeps_its_rows_with_the_reason(cases):
     assert diagnostics["note"].str.contains("specialised_suppliers").any()
     nominal = diagnostics.loc[diagnostics["model"] == "by_group", "nominal_collective_efficiency_note"].iloc[0]
     assert nominal.endswith(  # a sentence, not a Python dict
-        "C(sectoral_group)[specialised_suppliers]:collective_efficiency: factor level 'specialised_suppliers' has "
-        "no cases"
+        "C(sectoral_group)[specialised_suppliers]:collective_efficiency: every case has 0 (no case of level "
+        "'specialised_suppliers' has a nonzero collective_efficiency)"
     )
 
 

@@ -399,7 +399,10 @@ def aliased_columns(designs: list[Design]) -> list[dict[str, str]]:
 def _constant_reason(name: str, column: np.ndarray) -> str:
     level = re.search(r"\[(?:T\.)?([^\]]+)\]", name)
     if level and np.all(column == 0):
-        return f"factor level {level.group(1)!r} has no cases"
+        if name.endswith("]"):
+            return f"factor level {level.group(1)!r} has no cases"
+        # an interaction with the level: no cases of it, or the other factor 0 in every one of them
+        return f"every case has 0 (no case of level {level.group(1)!r} has a nonzero {name[level.end() + 1 :]})"
     return f"no variance (every case has {column[0]:g})"
 
 
