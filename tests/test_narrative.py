@@ -327,3 +327,20 @@ def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_
     text = narrative_models.leave_one_out_summary(loo)
     assert text.startswith("1 of the 2 estimated group-specific slopes change sign")
     assert "(no cases in this group: 1)" in text and "complete cases" not in text
+
+
+def test_reliability_says_which_variables_rest_on_fewer_pairs_than_the_double_coded_cases():
+    alphas = pd.DataFrame(
+        {
+            "variable": ["joint_actions", "product_upgrading"],
+            "cases": [15, 15],
+            "alpha": [0.8, 0.9],
+            "exact_agreement": [13 / 14, 1.0],
+            "ci_low": [0.7, 0.8],
+            "not_reported": [1, 0],
+        }
+    )
+    text = narrative.reliability_summary(alphas)
+    assert "For 1 variable a coder did not report a code in some double-coded cases" in text
+    assert "(joint_actions 14 of 15)" in text
+    assert "fewer pairs" not in narrative.reliability_summary(alphas.drop(columns="not_reported"))

@@ -130,6 +130,20 @@ def reliability_summary(alphas: pd.DataFrame, tentative: float = ALPHA_TENTATIVE
             if below
             else f"Every interval lies above {tentative}."
         )
+        + _fewer_pairs(alphas)
+    )
+
+
+def _fewer_pairs(alphas: pd.DataFrame) -> str:
+    """Which variables' alpha and agreement rest on fewer pairs than the double-coded cases, or ''."""
+    if "not_reported" not in alphas or not (alphas["not_reported"] > 0).any():
+        return ""
+    fewer = alphas[alphas["not_reported"] > 0]
+    pairs = "; ".join(f"{r.variable} {r.cases - r.not_reported} of {r.cases}" for r in fewer.itertuples())
+    return (
+        f" For {len(fewer)} variable{'s' * (len(fewer) > 1)} a coder did not report a code in some double-coded "
+        f"cases, so alpha and agreement rest on fewer pairs ({pairs}); `disagreements` counts such a case as a "
+        "disagreement when the other coder gave a code."
     )
 
 
