@@ -253,7 +253,10 @@ def test_separation_sentence_reads_the_diagnostics():
             "Maximum likelihood is separated in **0 of 3** fits. The fits' condition numbers are at most 1.0e+01."
         )
         and "defined for every fit" in none
+        and "it rejects proportional odds in none of the fits at the 5% level" in none
     )
+    rejected = narrative_models.separation_summary(diagnostics.assign(brant_p=[1.4e-5, 0.3, np.nan]))
+    assert "rejects proportional odds at the 5% level in 1 of 2 fits: a, pooled (p = 1.4e-05)." in rejected
     flat = pd.concat(
         [
             diagnostics,

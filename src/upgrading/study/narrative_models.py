@@ -74,7 +74,23 @@ def separation_summary(diagnostics: pd.DataFrame) -> str:
         )
     else:
         brant = "The Brant test is defined for every fit; its p-values are in the diagnostics exhibit."
-    return text + " " + brant + not_estimable(skipped, "models")
+    return text + " " + brant + _brant_rejections(diagnostics) + not_estimable(skipped, "models")
+
+
+def _brant_rejections(diagnostics: pd.DataFrame, level: float = 0.05) -> str:
+    """Where the (omnibus) Brant test is defined: the fits in which it rejects proportional odds, or none."""
+    defined = diagnostics[diagnostics["brant_p"].notna()]
+    if defined.empty:
+        return ""
+    rejects = defined[defined["brant_p"].astype(float) < level]
+    if rejects.empty:
+        return f" Where it is defined, it rejects proportional odds in none of the fits at the {level:.0%} level."
+    listed = "; ".join(f"{words(r.form)}, {words(r.model)} (p = {r.brant_p:.2g})" for r in rejects.itertuples())
+    return (
+        f" Where it is defined, it rejects proportional odds at the {level:.0%} level in {len(rejects)} of "
+        f"{len(defined)} fits: {listed}. It tests every term at once and is liberal in small samples; the nominal "
+        "tests below ask the same of each key predictor alone."
+    )
 
 
 def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
