@@ -247,6 +247,17 @@ def test_claims_grid_colours_each_cell_by_its_verdict():
     texts = [t.get_text() for t in ax.texts]
     assert "consistent (Holm: inconclusive)" in texts and "OR 1.65 [0.90, 3.32]" in texts
     assert [t.get_text() for t in ax.get_legend().get_texts()] == verdicts
+    plt.close(fig)
+    rows[2] |= {"fit": "not estimable", "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                "note": "no cases in this group"}  # fmt: skip
+    fig = plots.claims_grid(pd.DataFrame(rows))
+    ax = fig.axes[0]
+    cells = [p for p in ax.patches if isinstance(p, plt.Rectangle)]
+    assert mcolors.to_hex(cells[2].get_facecolor()) == plots.VERDICT_COLOURS["not estimable"]
+    texts = [t.get_text() for t in ax.texts]
+    assert "not estimable: no cases in this group" in texts and "cannot be tested on this sheet" in texts
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [*verdicts, "not estimable"]
+    plt.close(fig)
 
 
 def test_power_curves_plot_the_shares_and_mark_empty_panels():

@@ -6,6 +6,7 @@ provenance at the foot, is `exhibits.save_figure`'s job.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 
 import matplotlib.pyplot as plt
@@ -206,14 +207,15 @@ VERDICT_COLOURS = {
 
 def _grid_cell(ax, c: int, r: int, row: pd.Series) -> None:
     """One cell of the claims grid: the raw verdict's colour, the published wording, the odds ratio with its
-    interval, and both verdicts."""
+    interval, and both verdicts; a claim the sheet cannot test is white, with the reason instead of a number."""
+    untested = row.get("fit") == "not estimable"
     ax.add_patch(
         plt.Rectangle(
             (c + 0.03, r + 0.04),
             0.94,
             0.92,
-            facecolor=VERDICT_COLOURS.get(row["verdict"], "#ffffff"),
-            edgecolor="white",
+            facecolor=VERDICT_COLOURS["not estimable" if untested else row["verdict"]],
+            edgecolor="#bbbbbb" if untested else "white",
         )
     )
     ax.text(c + 0.5, r + 0.15, "published:", ha="center", va="center", fontsize=7, color="#444444")
@@ -228,10 +230,13 @@ def _grid_cell(ax, c: int, r: int, row: pd.Series) -> None:
             va="center",
             fontsize=8,
         )
+    elif untested:
+        reason = textwrap.shorten(str(row.get("note") or "no estimate"), width=34, placeholder=" ...")
+        ax.text(c + 0.5, r + 0.55, f"not estimable: {reason}", ha="center", va="center", fontsize=6.5)
     ax.text(
         c + 0.5,
         r + 0.78,
-        f"{row['verdict']} (Holm: {row['verdict_holm']})",
+        "cannot be tested on this sheet" if untested else f"{row['verdict']} (Holm: {row['verdict_holm']})",
         ha="center",
         va="center",
         fontsize=8,
@@ -276,16 +281,20 @@ def claims_grid(table: pd.DataFrame) -> plt.Figure:
             if match.empty:
                 continue
             _grid_cell(ax, c, r, match.iloc[0])
+    shown = ["consistent", "contradicted", "inconclusive"]
+    shown += ["not estimable"] if (cells["fit"] == "not estimable").any() else []
     handles = [
-        plt.Rectangle((0, 0), 1, 1, facecolor=VERDICT_COLOURS[v])
-        for v in ("consistent", "contradicted", "inconclusive")
+        plt.Rectangle(
+            (0, 0), 1, 1, facecolor=VERDICT_COLOURS[v], **({"edgecolor": "#bbbbbb"} if v == "not estimable" else {})
+        )
+        for v in shown
     ]
     ax.legend(
         handles,
-        ["consistent", "contradicted", "inconclusive"],
+        shown,
         loc="upper center",
         bbox_to_anchor=(0.55, 0.0),
-        ncol=3,
+        ncol=len(shown),
         frameon=False,
         fontsize=9,
         title="colour: raw verdict",
