@@ -347,3 +347,20 @@ def test_reliability_says_which_variables_rest_on_fewer_pairs_than_the_double_co
     assert "For 1 variable a coder did not report a code in some double-coded cases" in text
     assert "(joint_actions 14 of 15)" in text
     assert "fewer pairs" not in narrative.reliability_summary(alphas.drop(columns="not_reported"))
+
+
+def test_links_summary_counts_the_slopes_it_could_not_compare_with_their_reasons():
+    from upgrading.study import narrative_probabilities
+
+    row = {"form": "product_upgrading", "sectoral_group": "traditional_manufacturing", "predictor": "leader_driven"}
+    links = pd.DataFrame(
+        [
+            row | {"link": "logit", "agrees_with_logit": True, "note": ""},
+            row | {"link": "cloglog", "agrees_with_logit": True, "note": ""},
+            row | {"link": "cloglog", "agrees_with_logit": False, "note": ""},
+            row | {"link": "cloglog", "agrees_with_logit": np.nan, "note": "profile interval end not found"},
+        ]
+    )
+    text = narrative_probabilities.links_summary(links)
+    assert text.startswith("**Links.** under the cloglog link 1 of 2 key slopes keep the logit's sign")
+    assert text.endswith("(1 more not compared: profile interval end not found: 1).")

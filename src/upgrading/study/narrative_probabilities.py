@@ -129,5 +129,14 @@ def links_summary(links: pd.DataFrame) -> str:
                 if len(differ)
                 else ""
             )
+            + _not_compared(rows[rows["agrees_with_logit"].isna()])
         )
     return "**Links.** " + "; ".join(parts) + "." if parts else "No other link was fitted."
+
+
+def _not_compared(rows: pd.DataFrame) -> str:
+    """' (k more not compared: reasons)' for a link's key slopes without a comparison with the logit, or ''."""
+    if rows.empty:
+        return ""
+    reasons = rows["note"].fillna("").astype(str).replace("", "no comparison recorded").value_counts(sort=False)
+    return f" ({len(rows)} more not compared: " + "; ".join(f"{why}: {k}" for why, k in reasons.items()) + ")"
