@@ -69,6 +69,21 @@ def test_leave_one_out_names_a_refit_that_separates():
     assert row["loo_max"] == np.inf and np.isfinite(row["loo_min"])
 
 
+def test_leave_one_out_skips_a_refit_in_which_a_group_slope_is_no_longer_identified():
+    """In group b only one case has x = 0: without it x is 1 throughout b, its column that of b's shift, so b's
+    slope is not identified (no column is constant) and that refit is skipped and named, not fitted to an
+    arbitrary value."""
+    rng = np.random.default_rng(4)
+    x_a = rng.integers(0, 2, 30).astype(float)
+    df = pd.DataFrame({"g": ["a"] * 30 + ["b"] * 12, "x": np.concatenate([x_a, [0.0] + [1.0] * 11])})
+    df["y"] = _ordinal(df["x"] + rng.logistic(size=len(df)), [-0.5, 0.8])
+    df.loc[30, "y"] = 0  # the one case of b with x = 0
+    fit = ordered_logit("y ~ C(g) + C(g):x", df, penalty="jeffreys", warn=False)  # (separated: Jeffreys)
+    row = leave_one_out(fit).set_index("term").loc["C(g)[b]:x"]
+    assert "1: predictors left collinear (a slope no longer identified)" in row["skipped"]
+    assert row["refits"] + row["refits_failed"] == len(df)
+
+
 def test_permutation_tau_b_matches_scipy_and_is_exact_for_study_sized_groups():
     rng = np.random.default_rng(5)
     x, y = rng.integers(0, 4, 7), rng.integers(0, 4, 7)

@@ -183,7 +183,9 @@ def leave_one_out(result: CumulativeLinkResults) -> pd.DataFrame:
 
     The n refits are one batch on the engine (a left-out case has weight 0), warm-started at the full-sample
     fit, with the same objective as `result`. A refit that cannot be estimated (an outcome level left with no
-    cases, a predictor left constant) or that does not converge is skipped and counted, with the reasons in
+    cases, a predictor left constant, predictors left collinear: a slope no longer identified, such as a group's
+    slope when the predictor is left constant within that group) or that does not converge is skipped and
+    counted, with the reasons in
     `skipped`; an unpenalised refit whose ML estimates are infinite (the separation check's direction)
     contributes +-inf to the range.
     """
@@ -198,6 +200,8 @@ def leave_one_out(result: CumulativeLinkResults) -> pd.DataFrame:
             reasons.append("an outcome level left empty")
         elif np.any(np.all(X == X[0], axis=0)):
             reasons.append("a predictor left constant")
+        elif np.linalg.matrix_rank(np.column_stack([np.ones(len(X)), X])) <= X.shape[1]:
+            reasons.append("predictors left collinear (a slope no longer identified)")
         else:
             usable.append(i)
     rows = np.array(usable, dtype=int)
