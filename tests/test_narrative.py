@@ -294,7 +294,14 @@ def test_marginal_effects_are_read_in_percentage_points_with_their_direction():
     )
     text = marginal_effects_summary(effects, pd.DataFrame().assign())
     assert "**1**" in text and "**54 percentage points** less likely" in text and "-91 to -16" in text
-    assert "widest spans 75 percentage points" in text
+    assert "widest spans 75 percentage points" in text and "beyond ±100" not in text
+    strong = effects.assign(estimate=[-0.54, 0.70], conf_low=[-0.91, 0.22], conf_high=[-0.16, 1.17])
+    text = marginal_effects_summary(strong, pd.DataFrame().assign())
+    assert (  # collective efficiency: an average derivative, per level, not the change over a whole level
+        "the probability of process upgrading at level 2 or above rises with collective efficiency at on average "
+        "**70 percentage points per level** (the slope at each cluster's own level; 95% interval +22 to +117, ml)"
+    ) in text
+    assert "1 of them reaches beyond ±100 percentage points" in text
 
 
 def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_codes_not_reported():

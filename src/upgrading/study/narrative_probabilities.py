@@ -19,15 +19,18 @@ def _points(value: float) -> str:
 
 
 def _effect_sentence(row) -> str:
-    who = (
-        "a cluster one level higher in collective efficiency"
-        if row.predictor == "collective_efficiency"
-        else "a leader-driven cluster (against one that is not)"
-    )
+    interval = f"95% interval {_points(row.conf_low)} to {_points(row.conf_high)}, {row.method}"
+    if row.predictor == "collective_efficiency":  # an average derivative, not the change over a whole level
+        return (
+            f"in {words(row.sectoral_group)}, the probability of {words(row.form)} at level {HIGH_UPGRADING} or above "
+            f"{'rises' if row.estimate >= 0 else 'falls'} with collective efficiency at on average "
+            f"**{100 * abs(row.estimate):.0f} percentage points per level** (the slope at each cluster's own level; "
+            f"{interval})"
+        )
     return (
-        f"in {words(row.sectoral_group)}, {who} is on average **{100 * abs(row.estimate):.0f} percentage points** "
-        f"{'more' if row.estimate >= 0 else 'less'} likely to show {words(row.form)} at level {HIGH_UPGRADING} or "
-        f"above (95% interval {_points(row.conf_low)} to {_points(row.conf_high)}, {row.method})"
+        f"in {words(row.sectoral_group)}, a leader-driven cluster (against one that is not) is on average "
+        f"**{100 * abs(row.estimate):.0f} percentage points** {'more' if row.estimate >= 0 else 'less'} likely to "
+        f"show {words(row.form)} at level {HIGH_UPGRADING} or above ({interval})"
     )
 
 
@@ -48,6 +51,13 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame) -> str:
             f" Intervals are wide at these group sizes: the widest spans "
             f"{100 * (widest['conf_high'] - widest['conf_low']):.0f} percentage points "
             f"({words(widest['predictor'])} on {words(widest['form'])} in {words(widest['sectoral_group'])})."
+        )
+    beyond = high[(high["conf_low"] < -1) | (high["conf_high"] > 1)]
+    if len(beyond):
+        text += (
+            f" The intervals are delta-method (Wald) intervals on the probability scale; {len(beyond)} of them "
+            f"{'reaches' if len(beyond) == 1 else 'reach'} beyond ±100 percentage points, which no change in a "
+            "probability can: there they say only that the effect is very uncertain."
         )
     if len(missing):
         text += f" {len(missing)} effects cannot be estimated on this sheet (the table's `note` says why)."
