@@ -117,5 +117,6 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     rated = SUMMARY
     reading = narrative_robustness.design_reading(rated)
     assert f"scores {int(rated['p_right'].notna().sum())} of the {len(rated)} claims" in reading
+    assert reading.endswith("a claim about a group gets its rates even where this sheet cannot test it.")
     choices = narrative_robustness.choices_table(robustness_choices.load_choices())
     assert choices["primary"].sum() == len(robustness_choices.CHOICE_COLUMNS)

@@ -76,4 +76,7 @@ def design_reading(summary: pd.DataFrame) -> str:
             f"claims is at most {decisive['p_wrong'].max():.3f}. These rates are properties of the design under "
             "the generator's assumptions, not the probability that a given verdict is wrong."
         )
-    return text
+    return text + (
+        " The design's sheets have this sheet's number of cases but the generator's shares of the groups, not this "
+        "sheet's, and a claim about a group gets its rates even where this sheet cannot test it."
+    )
