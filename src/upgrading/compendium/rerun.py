@@ -55,8 +55,9 @@ def rerun_commands(root: Path, copy: Path) -> list[list[str]]:
     notebooks = discover(root / "notebooks")
     given = {}
     for notebook in notebooks:
-        given[notebook] = {k: v for k, v in injected_parameters(notebook).items() if v is not None}
-        unknown = sorted(set(injected_parameters(notebook)) - set(RUN_OPTIONS))
+        injected = injected_parameters(notebook)
+        given[notebook] = {k: v for k, v in injected.items() if v is not None}
+        unknown = sorted(set(injected) - set(RUN_OPTIONS))
         if unknown:
             raise UpgradingError(
                 f"notebooks/{notebook.name} was run with parameters that `upgrading run` does not set "
