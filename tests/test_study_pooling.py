@@ -202,3 +202,28 @@ def test_kept_fits_are_read_back_equal_and_only_for_the_same_sheet_and_settings(
     names = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "interim").glob("*.pickle"))
     assert names == ["pooled_fit_default_product_upgrading", "pooled_fit_fast_product_upgrading"]
     assert interim.frame_digest(changed) != interim.frame_digest(cases)
+
+
+def test_a_slope_the_groups_own_cases_cannot_inform_gets_no_pooled_verdict(cases):
+    """Where a group's predictor takes one value (every case alike, or one case), the likelihood does not depend on
+    its slope once its shift is free: the posterior is the prior's and the other groups', so no verdict is given on
+    it, and the group's other slope is still decided. Checked against the sheet itself, not against the notes."""
+    cops = cases["sectoral_group"] == "complex_product_systems"
+    flat = cases.copy()
+    flat.loc[cops, "leader_driven"] = 0  # every complex-product-systems case market- or network-governed
+    register = claims.load_register()
+    pooled = pooling.pooled_fits(flat, ["product_upgrading"], fast=True)
+    fit = pooled["product_upgrading"]
+    assert "leader_driven = 0" in pooling.unidentified_slope(fit, "leader_driven", "complex_product_systems")
+    assert pooling.unidentified_slope(fit, "collective_efficiency", "complex_product_systems") == ""
+    assert pooling.unidentified_slope(fit, "leader_driven", "traditional_manufacturing") == ""
+    flat_slope = claims.pooled_verdict(register.claim("LEAD-PRODUCT-COPS"), register, pooled)
+    assert flat_slope["verdict_pooled"] == verdicts.Verdict.INCONCLUSIVE.value
+    assert "not its own" in flat_slope["pooled_note"] and "pooled_estimate" not in flat_slope
+    varying = claims.pooled_verdict(register.claim("CE-PRODUCT-COPS"), register, pooled)
+    assert varying["pooled_note"] == "" and "pooled_estimate" in varying
+    # one case left in a group: both of its slopes
+    alone = cases[~cops | (cases.index == cases.index[cops][0])]
+    fit = pooling.pooled_fits(alone, ["product_upgrading"], fast=True)["product_upgrading"]
+    for predictor in models.KEY_PREDICTORS:
+        assert "one case" in pooling.unidentified_slope(fit, predictor, "complex_product_systems")

@@ -213,8 +213,28 @@ def slope_intervals(fit: PooledFit, predictor: str, group: str, levels: Decision
         return None, fit.status
     if group not in result.groups:
         return None, fit.absent(group)
+    unidentified = unidentified_slope(fit, predictor, group)
+    if unidentified:
+        return None, unidentified
     q = fit.intervals(levels).loc[f"{SYMBOL[predictor]}[{group}]"].to_numpy()
     return ((float(q[0]), float(q[1])), (float(q[2]), float(q[3]))), ""
+
+
+def unidentified_slope(fit: PooledFit, predictor: str, group: str) -> str:
+    """Why the group's own cases say nothing about its slope of `predictor`, or "" when they can. With the group's
+    shift free, the likelihood does not depend on the slope where the predictor takes one value in the group (one
+    case, or every case alike): the posterior of that slope is then the pooling prior's and the other groups', and
+    a verdict on it would be a verdict on them, not on the group."""
+    data = fit.result.data
+    values = data.V[data.group == data.groups.index(group), data.varying.index(predictor)]
+    if len(values) == 1:
+        return "one case of this group in the fit: its slope is the pooling prior's and the other groups', not its own"
+    if np.all(values == values[0]):
+        return (
+            f"every case of this group in the fit has {predictor} = {values[0]:g}: its slope is the pooling prior's "
+            "and the other groups', not its own"
+        )
+    return ""
 
 
 def slopes_table(

@@ -43,7 +43,12 @@ def run_pooled_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], firs
         for studied_claim in studied:
             claim, fit = studied_claim.claim, fits[studied_claim.claim.outcome]
             decided = claims.pooled_verdict(claim, register, fits)
-            estimable = fit.result is not None and decided["pooled_note"] != "no cases in this group"
+            group, predictor = claims.group_slope_claim(claim, register)
+            estimable = (
+                fit.result is not None
+                and group in fit.result.groups
+                and not pooling.unidentified_slope(fit, predictor, group)
+            )
             rows.append(
                 {
                     "replicate": first + r,
