@@ -109,3 +109,18 @@ def test_the_logit_rows_of_the_links_table_are_the_estimates_tables(simulated_ca
     same = other.join(logit[["sign", "excludes_zero"]].add_suffix("_l"), on=["form", "sectoral_group", "predictor"])
     expected = (same["sign"] == same["sign_l"]) & (same["excludes_zero"] == same["excludes_zero_l"])
     assert (other["agrees_with_logit"] == expected).all()
+
+
+def test_a_level_no_case_has_is_named_on_every_row_of_its_form(simulated_cases, fits):
+    capped = simulated_cases.assign(product_upgrading=simulated_cases["product_upgrading"].clip(upper=2))
+    capped_fits = models.fit_models(capped, ["product_upgrading", "process_upgrading"])
+    for table in (
+        probabilities.predicted_probabilities_table(capped_fits, capped),
+        probabilities.marginal_effects_table(capped_fits, capped),
+    ):
+        product = table[table["form"] == "product_upgrading"]
+        assert set(product["level"].astype(str)) <= {"0", "1", "2", ">=2"}
+        assert product["note"].str.startswith("upgrading level 3 never coded on product_upgrading").all()
+        assert not table[table["form"] == "process_upgrading"]["note"].str.contains("never coded").any()
+    # the simulated sheet uses every level of every form: no such note
+    assert not probabilities.predicted_probabilities_table(fits, simulated_cases)["note"].str.len().any()

@@ -48,6 +48,22 @@ def _unestimable(fit: ModelFit, group: str, predictors=KEY_PREDICTORS) -> str:
     return "; ".join(dict.fromkeys(reasons))
 
 
+def _fit_note(fit: ModelFit) -> str:
+    """The notes every row of a fit carries: the upgrading levels no case used by the fit has (the model has no
+    threshold for them, so they have no row: each probability and effect is of the levels it has), and how many
+    cases it used."""
+    used = [int(level) for level in fit.reported.design.levels]
+    scale = load_codebook().variable(fit.form).scale.levels
+    unused = [int(level) for level in scale if int(level) not in used]
+    absent = (
+        f"upgrading level {', '.join(map(str, unused))} never coded on {fit.form} among the cases used: the model has "
+        f"levels {', '.join(map(str, used))} only, so no row for {'it' if len(unused) == 1 else 'them'}"
+        if unused
+        else ""
+    )
+    return "; ".join(n for n in (absent, fit.complete_note) if n)
+
+
 def _group_rows(cases: pd.DataFrame, group: str, fit: ModelFit | None = None) -> pd.DataFrame:
     """A group's cases; with `fit`, those the fit used (complete cases of its model)."""
     if fit is not None and fit.estimated:
@@ -94,7 +110,7 @@ def predicted_probabilities_table(fits: list[ModelFit], cases: pd.DataFrame, alp
                         "conf_low": table["ci_low"],
                         "conf_high": table["ci_high"],
                         "method": fit.reported_label,
-                        "note": fit.complete_note,
+                        "note": _fit_note(fit),
                     }
                 )
             )
@@ -130,7 +146,7 @@ def _effect_rows(fit: ModelFit, group: str, rows: pd.DataFrame, alpha: float) ->
             "conf_high": r.conf_high,
             "cases": len(rows),
             "method": fit.reported_label,
-            "note": fit.complete_note,
+            "note": _fit_note(fit),
         }
         for r in table.itertuples()
     ]
