@@ -32,7 +32,8 @@ def test_sheet_sentences_count_the_sheet():
     by_group = descriptives.cases_by_group(cases)
     assert narrative.sheet_summary(cases, by_group) == (
         "The sheet holds **6 cases** in 3 sectoral groups: traditional_manufacturing 3; natural_resource_based 2; "
-        "complex_product_systems 1."
+        "complex_product_systems 1. No case is in specialised_suppliers: the descriptive tables leave it out, "
+        "and the models and claims keep its rows with that reason."
     )
     assert narrative.group_sizes(cases) == "1 to 3 cases per group"
     text = narrative.upgrading_summary(descriptives.upgrading_by_group(cases), cases)

@@ -76,11 +76,21 @@ def groups_summary(codebook) -> str:
 
 
 def sheet_summary(cases: pd.DataFrame, by_group: pd.DataFrame) -> str:
-    """Cases in all and per sectoral group (`by_group`: `descriptives.cases_by_group`)."""
+    """Cases in all and per sectoral group (`by_group`: `descriptives.cases_by_group`), and the codebook's groups
+    the sheet has no case of: the descriptive tables leave them out, the models and claims keep their rows."""
+    absent = [g for g in load_codebook().group_codes if g not in set(by_group["sectoral_group"].astype(str))]
+    missing = (
+        f" No case is in {series(absent)}: the descriptive tables leave "
+        f"{'it' if len(absent) == 1 else 'them'} out, and the models and claims keep "
+        f"{'its' if len(absent) == 1 else 'their'} rows with that reason."
+        if absent
+        else ""
+    )
     return (
         f"The sheet holds **{len(cases)} cases** in {len(by_group)} sectoral groups: "
         + "; ".join(f"{row.sectoral_group} {row.cases}" for row in by_group.itertuples())
         + "."
+        + missing
     )
 
 
