@@ -224,3 +224,17 @@ def test_a_change_of_any_setting_but_the_counts_gives_a_new_proposal():
     for name, value in changed.items():
         assert multilevel.proposal_settings(dataclasses.replace(base, **{name: value})) != key, name
     assert multilevel.proposal_settings(dataclasses.replace(base, draws=64000, max_attempts=2)) == key
+
+
+def test_a_parameters_monte_carlo_errors_do_not_depend_on_what_else_is_asked(fits):
+    """Each parameter's MCSEs are computed on their own and kept: asked alone, with others, or again, the same
+    numbers bit for bit (tables, the accuracy rule and each group slope ask for different sets)."""
+    result = fits["sheet_constant_group"]
+    name = "beta[traditional_manufacturing]"
+    result._mcse.clear()
+    alone = result.mcse([name]).loc[name].to_numpy()
+    result._mcse.clear()
+    everything = result.mcse().loc[name].to_numpy()
+    assert np.array_equal(alone, everything, equal_nan=True)
+    assert np.array_equal(result.mcse([name, "tau_beta"]).loc[name].to_numpy(), alone, equal_nan=True)
+    assert list(result.mcse(["tau_beta", name]).index) == ["tau_beta", name]

@@ -88,7 +88,7 @@ class PartiallyPooledResults:
         self.ok = not problems
         self.attempts: list[dict] = []  # the settings tried until the accuracy rule passed (`partially_pooled`)
         self.covered: list[str] = self.reported()  # the parameters the accuracy rule is checked on
-        self._mcse: dict = {}
+        self._mcse: dict[str, np.ndarray] = {}  # each parameter's MCSEs, once computed (`mcse`)
 
     @property
     def status(self) -> str:
@@ -159,37 +159,43 @@ class PartiallyPooledResults:
 
     def mcse(self, cols=None) -> pd.DataFrame:
         """Monte Carlo standard errors of the posterior mean, SD, quantiles and P(> 0) (rows: parameters, or
-        `cols`), from the self-normalised importance weights w: Var(sum w h) ~ sum w^2 (h - E h)^2 (Vehtari et al.
-        2024), with h = x for the mean, (x - m)^2 for the variance (delta method for the SD), 1(x > 0) for P(> 0),
-        and 1(x <= q_p) for a quantile's probability, carried to the quantile scale as half the distance between
-        the quantiles at p -/+ that standard error."""
+        `cols`; `_mcse_of`), each parameter's computed once and kept: tables, the accuracy rule and each group slope
+        ask for the same ones."""
         names = self.names if cols is None else list(cols)
-        index = [self.names.index(n) for n in names]
-        x, w2 = self.draws[:, index], self.weights**2
-        mean, sd = self.params[names].to_numpy(), self.bse[names].to_numpy()
+        for name in names:
+            if name not in self._mcse:
+                self._mcse[name] = self._mcse_of(name)
+        return pd.DataFrame(
+            np.array([self._mcse[n] for n in names]).reshape(len(names), -1),
+            index=pd.Index(names, name="parameter"),
+            columns=["mean", "sd", *QUANTILES, "p_positive"],
+        )
+
+    def _mcse_of(self, name: str) -> np.ndarray:
+        """Monte Carlo standard errors of one parameter's posterior mean, SD, quantiles and P(> 0) (`mcse`'s columns),
+        from the self-normalised importance weights w: Var(sum w h) ~ sum w^2 (h - E h)^2 (Vehtari et al. 2024),
+        with h = x for the mean, (x - m)^2 for the variance (delta method for the SD), 1(x > 0) for P(> 0), and
+        1(x <= q_p) for a quantile's probability, carried to the quantile scale as half the distance between the
+        quantiles at p -/+ that standard error. One parameter at a time, so its numbers do not depend on which
+        others are asked for with it."""
+        j = self.names.index(name)
+        x, w, w2 = self.draws[:, j], self.weights, self.weights**2
+        mean, sd = self.params.iloc[j], self.bse.iloc[j]
         centred = (x - mean) ** 2
-        table = pd.DataFrame(index=names)
-        table["mean"] = np.sqrt(w2 @ centred)
-        table["sd"] = np.sqrt(w2 @ (centred - sd**2) ** 2) / (2 * np.where(sd > 0, sd, np.nan))
+        se_mean = np.sqrt(w2 @ centred)
+        se_sd = np.sqrt(w2 @ (centred - sd**2) ** 2) / (2 * sd) if sd > 0 else np.nan
         probs = np.array(list(QUANTILES.values()))
-        order = self._order(index)
-        spread = np.empty((len(names), len(probs)))
-        for c, j in enumerate(index):  # per parameter, on its sorted draws: the weighted ECDF of `quantiles`
-            xs, ws = self.draws[order[:, c], j], self.weights[order[:, c]]
-            mid, below_w2 = np.cumsum(ws) - 0.5 * ws, np.cumsum(ws**2)
-            q = np.interp(probs, mid, xs)
-            at = np.searchsorted(xs, q, side="right")  # draws <= q
-            w2_below = np.where(at > 0, below_w2[np.maximum(at - 1, 0)], 0.0)
-            se_p = np.sqrt(w2_below * (1 - probs) ** 2 + (below_w2[-1] - w2_below) * probs**2)
-            spread[c] = (
-                np.interp(np.clip(probs + se_p, 0, 1), mid, xs) - np.interp(np.clip(probs - se_p, 0, 1), mid, xs)
-            ) / 2
-        for k, label in enumerate(QUANTILES):
-            table[label] = spread[:, k]
+        order = self._order([j])[:, 0]
+        xs, ws = x[order], w[order]  # the weighted ECDF of `quantiles`, on the sorted draws
+        mid, below_w2 = np.cumsum(ws) - 0.5 * ws, np.cumsum(ws**2)
+        q = np.interp(probs, mid, xs)
+        at = np.searchsorted(xs, q, side="right")  # draws <= q
+        w2_below = np.where(at > 0, below_w2[np.maximum(at - 1, 0)], 0.0)
+        se_p = np.sqrt(w2_below * (1 - probs) ** 2 + (below_w2[-1] - w2_below) * probs**2)
+        spread = (np.interp(np.clip(probs + se_p, 0, 1), mid, xs) - np.interp(np.clip(probs - se_p, 0, 1), mid, xs)) / 2
         positive = x > 0
-        table["p_positive"] = np.sqrt(w2 @ (positive - self.weights @ positive) ** 2)
-        table.index.name = "parameter"
-        return table
+        se_positive = np.sqrt(w2 @ (positive - w @ positive) ** 2)
+        return np.array([se_mean, se_sd, *spread, se_positive])
 
     def shortfall(self, rule: AccuracyRule = ACCURACY) -> float | None:
         """How many times the draws the accuracy rule calls for (1 or less: enough), from the effective sample size
@@ -202,11 +208,8 @@ class PartiallyPooledResults:
         return float(max(rule.ess_min / max(self.ess, 1.0), worst ** (1 / rate)))
 
     def _scaled_mcse(self, rule: AccuracyRule, final: bool = False) -> dict[str, pd.Series]:
-        """The covered parameters' MCSEs over their bounds, the MCSEs computed once per covered set."""
-        key = tuple(self.covered)
-        if key not in self._mcse:
-            self._mcse[key] = self.mcse(self.covered)
-        return rule.scaled_mcse(self._mcse[key], self.bse[self.covered].to_numpy(), final)
+        """The covered parameters' MCSEs over their bounds."""
+        return rule.scaled_mcse(self.mcse(self.covered), self.bse[self.covered].to_numpy(), final)
 
     def accuracy_problems(self, rule: AccuracyRule = ACCURACY, final: bool = False) -> list[str]:
         """Where the posterior misses the accuracy rule on the covered parameters (empty when it passes); `final`:
