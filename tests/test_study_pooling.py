@@ -222,8 +222,34 @@ def test_a_slope_the_groups_own_cases_cannot_inform_gets_no_pooled_verdict(cases
     assert "not its own" in flat_slope["pooled_note"] and "pooled_estimate" not in flat_slope
     varying = claims.pooled_verdict(register.claim("CE-PRODUCT-COPS"), register, pooled)
     assert varying["pooled_note"] == "" and "pooled_estimate" in varying
+    # notebook 04's slopes table shows the posterior, its note on the flat slope only
+    fits = models.fit_models(flat, ["product_upgrading"])
+    slopes = pooling.slopes_table(flat, pooled, fits, pooling.complete_pooling_fits(flat, ["product_upgrading"]))
+    rows = slopes[(slopes["method"] == "partial pooling") & (slopes["sectoral_group"] == "complex_product_systems")]
+    notes = rows.set_index("predictor")["note"]
+    assert notes["leader_driven"].startswith("every case of this group in the fit has leader_driven = 0")
+    assert "leader_driven" not in notes["collective_efficiency"]
     # one case left in a group: both of its slopes
     alone = cases[~cops | (cases.index == cases.index[cops][0])]
     fit = pooling.pooled_fits(alone, ["product_upgrading"], fast=True)["product_upgrading"]
     for predictor in models.KEY_PREDICTORS:
         assert "one case" in pooling.unidentified_slope(fit, predictor, "complex_product_systems")
+
+
+def test_the_two_verdicts_agree_only_where_both_estimate():
+    """A claim neither method can estimate is inconclusive in both: named with its reason, not counted as
+    agreement; a claim only one estimates is named."""
+    nan = np.nan
+    verdicts_table = pd.DataFrame({
+        "id": ["A", "B", "C", "D"],
+        "verdict": ["consistent", "inconclusive", "inconclusive", "inconclusive"],
+        "estimate": [0.9, 0.1, nan, nan],
+        "note": ["", "", "no cases in this group; complete cases: 33 of 35 (2 with a variable not reported)",
+                 "leader_driven constant in the group"],
+        "verdict_pooled": ["consistent", "inconclusive", "inconclusive", "inconclusive"],
+        "pooled_estimate": [0.8, 0.2, nan, 0.4],
+    })  # fmt: skip
+    text = narrative_models.pooled_verdicts_summary(verdicts_table, pd.DataFrame())
+    assert "Of the 2 that both estimate, the two agree on 2." in text
+    assert "Only the partially pooled posterior estimates D" in text
+    assert "1 neither can estimate, inconclusive in both (no-pooling reasons: no cases in this group: 1)" in text

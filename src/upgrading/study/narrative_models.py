@@ -203,6 +203,7 @@ def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register, cas
     """Raw and Holm-adjusted verdict counts, and why null claims are rarely consistent at this size."""
     cells = verdicts[verdicts["kind"] == "table cell"]
     null_claims = verdicts[verdicts["expected"] == "null"]
+    null_tested = null_claims[null_claims["fit"] != "not estimable"]
     margin = odds_ratio_margin(register)
     untested = int((verdicts["fit"] == "not estimable").sum())
     return (
@@ -220,7 +221,9 @@ def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register, cas
         + (f"; the {2 * untested} that cannot be computed count as p = 1, rejecting nothing" if untested else "")
         + f"): {counts.loc['consistent', 'holm']} consistent, "
         f"{counts.loc['contradicted', 'holm']} contradicted, {counts.loc['inconclusive', 'holm']} inconclusive. "
-        f"None of the {len(null_claims)} 'neutral'/'none' claims can be consistent unless its "
+        f"None of the {len(null_tested)} 'neutral'/'none' claims "
+        + (f"that can be tested here (of {len(null_claims)}) " if len(null_tested) < len(null_claims) else "")
+        + "can be consistent unless its "
         f"{register.levels.equivalence_level:.0%} interval fits "
         f"inside an odds ratio of 1/{margin} to {margin}, which {group_sizes(cases)} rarely allows: at this "
         "sample size 'inconclusive' is the expected verdict for a true null, not evidence against the source."
@@ -335,23 +338,53 @@ def pooling_summary(slopes: pd.DataFrame, tau: pd.DataFrame, cases: pd.DataFrame
 # 05 · claims, pooled verdicts ------------------------------------------------------------------------------
 
 
+def _estimated_by_one(slope: pd.DataFrame, by_group: pd.Series, by_pooling: pd.Series) -> str:
+    """The claims that one method estimates and the other cannot, and those neither can (with the reasons)."""
+    parts = []
+    for mask, what in (
+        (by_group & ~by_pooling, "only the no-pooling fit estimates"),
+        (~by_group & by_pooling, "only the partially pooled posterior estimates"),
+    ):
+        if mask.any():
+            parts.append(f"{what} {series(slope.loc[mask, 'id'])}")
+    neither = slope[~by_group & ~by_pooling]
+    if len(neither):
+        reasons = neither["note"].fillna("").map(reason_of).replace("", "reason not recorded").value_counts(sort=False)
+        parts.append(
+            f"{len(neither)} neither can estimate, inconclusive in both (no-pooling reasons: "
+            + "; ".join(f"{reason}: {count}" for reason, count in reasons.items())
+            + ")"
+        )
+    return (" " + "; ".join(parts)[0].upper() + "; ".join(parts)[1:] + ".") if parts else ""
+
+
 def pooled_verdicts_summary(verdicts: pd.DataFrame, cases: pd.DataFrame) -> str:
-    """How the partially pooled verdicts compare with the no-pooling ones on the group-slope claims."""
+    """How the partially pooled verdicts compare with the no-pooling ones on the group-slope claims: agreement is
+    counted where both give an estimate (a claim neither can estimate is "inconclusive" in both, which is no
+    agreement), and the claims only one can estimate are named."""
     slope = verdicts[verdicts["verdict_pooled"] != "not applicable"]
-    same = slope["verdict"] == slope["verdict_pooled"]
     raw = slope["verdict"].value_counts()
     pooled = slope["verdict_pooled"].value_counts()
-    differ = slope[~same]
+    by_group, by_pooling = slope["estimate"].notna(), slope["pooled_estimate"].notna()
+    both = slope[by_group & by_pooling]
+    same = both["verdict"] == both["verdict_pooled"]
+    differ = both[~same]
 
     def counts(c):
         return ", ".join(f"{int(c.get(v, 0))} {v}" for v in ("consistent", "contradicted", "inconclusive"))
 
     text = (
         f"Of the {len(slope)} claims that are a group's slope, the no-pooling fit gives {counts(raw)}; the "
-        f"partially pooled posterior, by the same rule, gives {counts(pooled)}. The two agree on {int(same.sum())}"
-        + ("; they differ on " if len(differ) else ".")
-        + "; ".join(f"{r.id} {r.verdict} → {r.verdict_pooled}" for r in differ.itertuples())
-        + ("." if len(differ) else "")
+        f"partially pooled posterior, by the same rule, gives {counts(pooled)}. "
+        + (
+            f"Of the {len(both)} that both estimate, the two agree on {int(same.sum())}"
+            + ("; they differ on " if len(differ) else ".")
+            + "; ".join(f"{r.id} {r.verdict} → {r.verdict_pooled}" for r in differ.itertuples())
+            + ("." if len(differ) else "")
+            if len(both)
+            else "No claim is estimated by both."
+        )
+        + _estimated_by_one(slope, by_group, by_pooling)
         + " Partial pooling narrows a group's interval by borrowing from the other groups, which can turn an "
         "inconclusive verdict into a decided one, and pulls a group toward the others, which can hide a "
         "group that truly differs; `07_power` measures both tendencies as properties of the design."

@@ -183,9 +183,15 @@ def group_slope(fit: PooledFit, predictor: str, group: str, alpha: float = 0.05)
     if group not in result.groups:
         return {"note": fit.absent(group)}
     name = f"{SYMBOL[predictor]}[{group}]"
-    notes = [n for n in result.notes if f"'{group}'" in n or "one group present" in n or "never observed" in n]
     if not result.ok:
         return {"note": "; ".join(n for n in (result.status, fit.complete_note) if n)}
+    notes = [unidentified_slope(fit, predictor, group)] + [
+        n
+        for n in result.notes  # the estimator's notes on the group, but those `unidentified_slope` says per slope
+        if (f"'{group}'" in n and "does not vary within the group" not in n and "has one case" not in n)
+        or "one group present" in n
+        or "never observed" in n
+    ]
     ci = result.conf_int(alpha, cols=[name]).loc[name]
     mcse = result.mcse([name]).loc[name]
     label = {p: name for name, p in QUANTILES.items()}  # the interval's ends among the summaries with an MCSE
