@@ -377,7 +377,8 @@ def pooled_verdicts_summary(verdicts: pd.DataFrame, cases: pd.DataFrame) -> str:
         f"Of the {len(slope)} claims that are a group's slope, the no-pooling fit gives {counts(raw)}; the "
         f"partially pooled posterior, by the same rule, gives {counts(pooled)}. "
         + (
-            f"Of the {len(both)} that both estimate, the two agree on {int(same.sum())}"
+            (f"Of the {len(both)} that both estimate, the" if len(both) < len(slope) else "The")
+            + f" two agree on {int(same.sum())}"
             + ("; they differ on " if len(differ) else ".")
             + "; ".join(f"{r.id} {r.verdict} → {r.verdict_pooled}" for r in differ.itertuples())
             + ("." if len(differ) else "")
