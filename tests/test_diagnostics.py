@@ -132,3 +132,16 @@ def test_reported_fit_is_jeffreys_exactly_where_ml_is_separated():
     for fit, row in zip(fits, table.itertuples()):
         assert row.reported == ("jeffreys" if fit.ml.separation.separated else "ml")
         assert fit.reported.penalty == ("jeffreys" if row.ml_separated else None)
+
+
+def test_leave_one_out_records_which_cases_its_range_left_out():
+    """The refit without the one case of b with x = 0 is skipped: the range of b's slope never left it out, and
+    its refit is named in `attrs` by what it left out."""
+    rng = np.random.default_rng(4)
+    x_a = rng.integers(0, 2, 30).astype(float)
+    df = pd.DataFrame({"g": ["a"] * 30 + ["b"] * 12, "x": np.concatenate([x_a, [0.0] + [1.0] * 11])})
+    df["y"] = _ordinal(df["x"] + rng.logistic(size=len(df)), [-0.5, 0.8])
+    df.loc[30, "y"] = 0
+    fit = ordered_logit("y ~ C(g) + C(g):x", df, penalty="jeffreys", warn=False)
+    table = leave_one_out(fit)
+    assert 30 not in table.attrs["left_out"] and len(table.attrs["left_out"]) == len(df) - 1

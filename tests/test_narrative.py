@@ -64,17 +64,25 @@ def test_reliability_sentence_names_the_weak_variables():
 def test_leave_one_out_and_exact_sentences_read_their_tables():
     loo = pd.DataFrame(
         {
-            "refits": [50, 49, 48],
-            "refits_failed": [0, 1, 2],
-            "loo_min": [-1, 0.1, -0.2],
-            "loo_max": [1, 0.5, -0.1],
-            "skipped": ["", "1: a predictor left constant", "2: an outcome level left empty"],
+            "form": ["product_upgrading", "product_upgrading", "process_upgrading", "process_upgrading"],
+            "model": ["by_group"] * 4,
+            "refits": [50, 49, 48, 48],
+            "refits_failed": [0, 1, 2, 2],
+            "loo_min": [-1, 0.1, -0.2, -3e-15],
+            "loo_max": [1, 0.5, -0.1, 2e-15],  # the last: an estimate of 0, a range of rounding
+            "skipped": ["", "1: a predictor left constant", "1: an outcome level left empty; 1: a predictor left "
+                        "constant"] * 1 + ["1: an outcome level left empty; 1: a predictor left constant"],
+            "note": ["", "the range leaves out only 8 of this group's 9 cases (the refits without the other 1 "
+                     "skipped)", "", ""],
         }
-    )
+    )  # fmt: skip
     cases = pd.DataFrame(index=range(50))
     text = narrative_models.leave_one_out_design(loo, cases)
     assert "without each of the 50 cases; 48 to 50 of those refits" in text and "at most 2 per slope" in text
-    assert "1: a predictor left constant; 2: an outcome level left empty" in text
+    assert (
+        "being skipped: product upgrading, by-group model: 1 × a predictor left constant; process upgrading, "
+        "by-group model: 1 × an outcome level left empty, 1 × a predictor left constant. 1 slopes' ranges"
+    ) in text
     assert len(narrative_models.sign_changes(loo)) == 1
     exact = pd.DataFrame(
         {

@@ -110,3 +110,25 @@ def test_groups_of_two_raise_no_numerical_warning_under_any_link(cases):
     assert not [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert set(links["link"]) == {"logit", "probit", "cloglog"}
     _rows_are_numbers_or_reasons(links.assign(model="by_group", term=links["predictor"]))
+
+
+def test_a_slope_whose_range_keeps_some_of_its_groups_cases_in_says_how_many(cases):
+    """Specialised suppliers has one leader-driven case on the simulated sheet: the refit without it leaves
+    leader_driven constant there and is skipped, so that group's slopes are ranged over 8 of its 9 cases; with three
+    cases in a group, every refit without one of them leaves a slope unidentified, and the range says nothing."""
+    soft = cases["sectoral_group"] == "specialised_suppliers"
+    assert int(cases.loc[soft, "leader_driven"].sum()) == 1
+    loo = models.leave_one_out_table(models.fit_models(cases, forms=["product_upgrading"]))
+    notes = loo.set_index(["model", "sectoral_group", "predictor"])["note"]
+    for predictor in models.KEY_PREDICTORS:
+        assert notes["by_group", "specialised_suppliers", predictor] == (
+            "the range leaves out only 8 of this group's 9 cases (the refits without the other 1 skipped)"
+        )
+        assert notes["by_group", "traditional_manufacturing", predictor] == ""
+    assert notes["pooled", "all", "collective_efficiency"] == ""
+    leader = cases.index[soft & (cases["leader_driven"] == 1)]
+    others = cases[soft & (cases["leader_driven"] == 0)].drop_duplicates("collective_efficiency").index[:2]
+    three = cases[~soft | cases.index.isin(leader.union(others))]  # a shift and two slopes on three cases
+    loo = models.leave_one_out_table(models.fit_models(three, forms=["product_upgrading"]))
+    row = loo[(loo["sectoral_group"] == "specialised_suppliers") & (loo["predictor"] == "collective_efficiency")]
+    assert row["note"].iloc[0].startswith("the range leaves out none of this group's 3 cases")

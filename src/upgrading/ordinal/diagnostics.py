@@ -187,7 +187,8 @@ def leave_one_out(result: CumulativeLinkResults) -> pd.DataFrame:
     slope when the predictor is left constant within that group) or that does not converge is skipped and
     counted, with the reasons in
     `skipped`; an unpenalised refit whose ML estimates are infinite (the separation check's direction)
-    contributes +-inf to the range.
+    contributes +-inf to the range. `attrs["left_out"]`: the rows whose refit is in the range
+    (a skipped refit leaves the influence of its case untested).
     """
     d = result.design
     n, K = len(d.y), d.n_levels
@@ -219,8 +220,9 @@ def leave_one_out(result: CumulativeLinkResults) -> pd.DataFrame:
             ok |= separated  # a separated ML refit never converges; its infinite terms are named instead
         reasons += ["the refit did not converge"] * int(np.sum(~ok))
         est = theta[ok, batch.n_thresholds :]
+        rows = rows[ok]
     counts = pd.Series(reasons, dtype=object).value_counts(sort=False)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "term": d.names,
             "estimate": result.slopes.to_numpy(),
@@ -231,6 +233,8 @@ def leave_one_out(result: CumulativeLinkResults) -> pd.DataFrame:
             "skipped": "; ".join(f"{k}: {why}" for why, k in counts.items()),
         }
     )
+    table.attrs["left_out"] = rows  # the case (row of the design) each refit in the range left out
+    return table
 
 
 # ---------------------------------------------------------------------------------------------------------

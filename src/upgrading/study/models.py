@@ -320,6 +320,28 @@ def partial_proportional_odds(fits: list[ModelFit], diagnostics: pd.DataFrame, a
 LOO_NUMBERS = ("estimate", "loo_min", "loo_max", "refits", "refits_failed")
 
 
+def _untested_cases(term: str, fit: ModelFit, left_out: np.ndarray) -> str:
+    """Where a slope's range leaves out only some of the cases that inform it (a group's slope: the group's cases;
+    a slope of all groups: every case), the refits without the others skipped, how many: the range says nothing
+    about a case it never left out."""
+    group = parse_term(term)[0]
+    data = fit.reported.model.data
+    own = np.ones(len(data), dtype=bool) if group == "all" else (data["sectoral_group"].astype(str) == group).to_numpy()
+    cases, refitted = int(own.sum()), int(own[left_out].sum())
+    if refitted == cases:
+        return ""
+    whose = "the" if group == "all" else "this group's"
+    if not refitted:
+        return (
+            f"the range leaves out none of {whose} {cases} cases (their refits skipped): it says nothing about "
+            "their influence"
+        )
+    return (
+        f"the range leaves out only {refitted} of {whose} {cases} cases (the refits without the other "
+        f"{cases - refitted} skipped)"
+    )
+
+
 def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
     """Range of every key slope of the reported fits when each case is left out in turn."""
     tables = []
@@ -330,6 +352,10 @@ def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
         else:
             table = leave_one_out(fit.reported)
             table["note"] = np.where(table["refits"] == 0, "no refit could be estimated (" + table["skipped"] + ")", "")
+            left_out = table.attrs.pop("left_out")
+            table["note"] = [
+                note or _untested_cases(term, fit, left_out) for note, term in zip(table["note"], table["term"])
+            ]
             if fit.reasons:
                 table = pd.concat(
                     [table, pd.DataFrame({"term": list(fit.reasons), "note": list(fit.reasons.values())})],

@@ -124,13 +124,19 @@ def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
     )
 
 
+#: a slope this close to 0 has no sign (log odds; the engine solves to about 1e-10, the tables show two decimals):
+#: a range of +-1e-15 around an estimate of 0 is rounding, not a sign change
+NO_SIGN = 1e-8
+
+
 def sign_changes(loo: pd.DataFrame) -> pd.DataFrame:
-    """Rows of a leave-one-out table whose range crosses zero."""
-    return loo[(loo["loo_min"] < 0) & (loo["loo_max"] > 0)]
+    """Rows of a leave-one-out table whose range crosses zero (beyond `NO_SIGN` on both sides)."""
+    return loo[(loo["loo_min"] < -NO_SIGN) & (loo["loo_max"] > NO_SIGN)]
 
 
 def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
-    """How many refits each slope's range rests on, as recorded in the leave-one-out table."""
+    """How many refits each slope's range rests on, which were skipped and why (per model), and how many ranges
+    leave out only some of the cases that inform their slope, as recorded in the leave-one-out table."""
     loo = loo[loo["refits"].notna()]
     if loo.empty:
         return "No slope can be refitted on this sheet."
@@ -141,15 +147,27 @@ def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
         if (used == len(cases)).all()
         else f"each case its model uses ({count_span(used)} cases, the others not having its variables coded)"
     )
+    skipped = loo[loo["refits_failed"] > 0].drop_duplicates(["form", "model"])
+    partial = loo["note"].fillna("").str.contains("the range leaves out")
     return (
         f"Each key slope is refitted once without {each}; "
         f"{count_span(loo['refits'])} of those refits per slope could be fitted"
         + (
-            f", the others (at most {most_skipped} per slope) being skipped, as recorded per model: "
-            + "; ".join(sorted({s for s in loo["skipped"].fillna("") if s}))
+            f", the others (at most {most_skipped} per slope) being skipped: "
+            + "; ".join(
+                f"{words(r.form)}, {r.model.replace('_', '-')} model: "
+                + ", ".join(f"{k} × {why}" for k, why in (part.split(": ", 1) for part in r.skipped.split("; ")))
+                for r in skipped.itertuples()
+            )
             + "."
             if most_skipped
             else "."
+        )
+        + (
+            f" {int(partial.sum())} slopes' ranges therefore leave out only some of the cases that inform them (their "
+            "`note` says how many): a range says nothing about a case it never left out."
+            if partial.any()
+            else ""
         )
     )
 
