@@ -50,6 +50,12 @@ def test_sheet_sentences_count_the_sheet():
     text = narrative.governance_summary(governance, ["market", "network", "quasi_hierarchy", "hierarchy"])
     # zeros by hand: traditional 1 (network), natural-resource 2, CoPS 3; the other six cells hold one case each
     assert text.startswith("6 of the 12 group-by-governance cells are empty") and "and 6 hold only one or two" in text
+    assert text.endswith(  # complex-product-systems' one case is market-governed
+        "No case in complex_product_systems is leader-driven, so no governance effect can be estimated there (the "
+        "models, claims and tests say so on their rows)."
+    )
+    varied = descriptives.governance_by_group(cases[cases["sectoral_group"] != "complex_product_systems"])
+    assert "can be estimated" not in narrative.governance_summary(varied, ["market", "network"])
 
 
 def test_reliability_sentence_names_the_weak_variables():

@@ -114,6 +114,9 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     assert "1 depend on some choice (claims whose label names each choice: link 1)" in text
     assert "not findings about Latin American clusters" in text and robustness.SENSITIVITY in text
     assert "not findings" not in narrative_robustness.robustness_reading(table, summary, simulated=False)
+    assert set(table["coding"]) == {"first"} and "second simulated coder" not in text  # no second coding here
+    both = table.assign(coding=["second"] + ["first"] * (len(table) - 1))
+    assert "a second simulated coder's disagreements" in narrative_robustness.robustness_reading(both, summary, True)
     rated = SUMMARY
     reading = narrative_robustness.design_reading(rated)
     assert f"scores {int(rated['p_right'].notna().sum())} of the {len(rated)} claims" in reading

@@ -132,3 +132,21 @@ def test_a_slope_whose_range_keeps_some_of_its_groups_cases_in_says_how_many(cas
     loo = models.leave_one_out_table(models.fit_models(three, forms=["product_upgrading"]))
     row = loo[(loo["sectoral_group"] == "specialised_suppliers") & (loo["predictor"] == "collective_efficiency")]
     assert row["note"].iloc[0].startswith("the range leaves out none of this group's 3 cases")
+
+
+def test_counts_stay_integers_beside_rows_without_them(cases):
+    """A group without cases gives rows without counts (NaN): the counts beside them stay integers, so a table
+    does not print 81,681,600 arrangements as 8.16816e+07 or 33 cases as 33.0."""
+    from upgrading.study import claims
+
+    absent = cases[cases["sectoral_group"] != "specialised_suppliers"]
+    tables = {
+        "leave_one_out": (models.leave_one_out_table(models.fit_models(absent)), ["refits", "refits_failed"]),
+        "exact_tests": (models.exact_tests_table(absent, n_resamples=99), ["n", "arrangements", "draws"]),
+        "claims": (claims.evaluate(absent, n_resamples=99), ["n"]),
+    }
+    for name, (table, columns) in tables.items():
+        for column in columns:
+            assert table[column].isna().any() or name == "exact_tests", (name, column)
+            assert str(table[column].dtype) == "Int64", (name, column)
+            assert "." not in table[column].dropna().astype(str).str.cat(), (name, column)

@@ -84,6 +84,8 @@ def verdict_table(
             table[column] = np.nan
     for column in ("p_consistent_holm", "p_contradicted_holm", "verdict_holm"):
         table[column] = decided[column].to_numpy()
+    if "n" in table:
+        table["n"] = table["n"].astype("Int64")  # a count, also where a claim that cannot be tested has none
     return table.reindex(columns=list(COLUMNS))
 
 

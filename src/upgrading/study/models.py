@@ -369,7 +369,8 @@ def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
         table["predictor"] = [p[1] for p in parts]
         kept = table[table["predictor"].isin(KEY_PREDICTORS) | (table["term"] == "")].copy()
         tables.append(add_note(kept, fit.complete_note))
-    return pd.concat(tables, ignore_index=True)
+    table = pd.concat(tables, ignore_index=True)
+    return table.astype({"refits": "Int64", "refits_failed": "Int64"})  # counts, also beside a slope without any
 
 
 def exact_tests_table(
@@ -413,5 +414,8 @@ def exact_tests_table(
         else r
         for r, pred in zip(table["reason"], table["predictor"])
     ]
+    for column in ("n", "arrangements", "draws"):  # counts: integers also beside a test without them (NaN)
+        if column in table and pd.to_numeric(table[column]).fillna(0).abs().max() < 2**62:
+            table[column] = pd.to_numeric(table[column]).astype("Int64")
     order = {g: k for k, g in enumerate(cb.group_codes)}
     return table.sort_values("sectoral_group", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)

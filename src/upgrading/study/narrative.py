@@ -200,5 +200,25 @@ def governance_summary(governance: pd.DataFrame, levels: Sequence[str]) -> str:
         + (f" ({', '.join(f'{r.variable} in {r.sectoral_group}' for r in empty.itertuples())})" if len(empty) else "")
         + f", and {sparse} hold only one or two cases. Models that estimate a governance effect inside each "
         "group therefore use the two-way `leader_driven` contrast, and must watch for separation "
-        "(see `04_models`)."
+        "(see `04_models`)." + _no_contrast(governance)
+    )
+
+
+def _no_contrast(governance: pd.DataFrame) -> str:
+    """The groups in which `leader_driven` does not vary: no governance effect can be estimated inside them."""
+    share = governance.set_index("sectoral_group")["share_leader_driven"]
+    parts = [
+        f"{'every' if value == 1 else 'no'} case in {group} is leader-driven"
+        for group, value in share.items()
+        if value in (0, 1)
+    ]
+    if not parts:
+        return ""
+    return (
+        " "
+        + series(parts)[0].upper()
+        + series(parts)[1:]
+        + ", so no governance effect can be estimated "
+        + ("there" if len(parts) == 1 else "in those groups")
+        + " (the models, claims and tests say so on their rows)."
     )

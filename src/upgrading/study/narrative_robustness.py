@@ -51,8 +51,13 @@ def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, simulated: bo
     if simulated:
         text += (
             " **On simulated data** these labels show how the method behaves on a sheet generated with the signs of "
-            "the source's table, and how much a second simulated coder's disagreements move the verdicts; they are "
-            "not findings about Latin American clusters."
+            "the source's table"
+            + (
+                ", and how much a second simulated coder's disagreements move the verdicts"
+                if (table["coding"] == "second").any()
+                else ""
+            )
+            + "; they are not findings about Latin American clusters."
         )
     return text
 
