@@ -161,6 +161,24 @@ def test_bad_links_and_nominal_terms_are_refused():
         CumulativeLink.from_formula("rating ~ temp + contact", data, nominal="~ contact").fit(penalty="jeffreys")
 
 
+def test_a_nominal_term_leaves_out_the_columns_the_model_leaves_out():
+    """A factor level with no cases: its interaction column stays out of the nominal effects with the
+    proportional-odds design's reason, so the nominal design is the one built without that level; a term with no
+    estimable column at all is refused, naming why."""
+    data = _toy(n=120).assign(k=1.0)
+    data["g"] = pd.Categorical(data["g"], categories=["a", "b", "c", "unused"])
+    with_empty = build_design("y ~ g + g:z", data, aliased="drop", nominal="~ g:z")
+    without = build_design("y ~ g + g:z", data.assign(g=data["g"].cat.remove_unused_categories()), nominal="~ g:z")
+    assert with_empty.nominal_names == without.nominal_names == ["g[a]:z", "g[b]:z", "g[c]:z"]
+    assert with_empty.names == without.names
+    np.testing.assert_array_equal(with_empty.Z, without.Z)
+    np.testing.assert_array_equal(with_empty.X, without.X)
+    assert with_empty.aliased == build_design("y ~ g + g:z", data, aliased="drop").aliased
+    assert with_empty.aliased["g[unused]:z"] == "every case has 0 (no case of level 'unused' has a nonzero z)"
+    with pytest.raises(UpgradingError, match=r"cannot be estimated: k: no variance \(every case has 1\)"):
+        build_design("y ~ x + k", data, aliased="drop", nominal="~ k")
+
+
 def _independent_jeffreys_objective(theta, design):
     """log L + 0.5 log det I for the probit, from scipy's normal distribution and the expected information
     sum_i sum_k (d pi_ik)(d pi_ik)' / pi_ik, written out here independently of the engine."""

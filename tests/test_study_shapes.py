@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 from helpers import SIMULATED_SHEET
 
-from upgrading.study import models
+from upgrading.study import models, partial_odds
 from upgrading.study.coding import load_cases
+from upgrading.study.register import load_register
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +30,32 @@ def test_a_missing_group_keeps_its_rows_with_the_reason(cases):
     assert len(missing) == 2 and set(missing["note"]) == {"no cases in this group"}
     diagnostics = models.diagnostics_table(fits)
     assert diagnostics["note"].str.contains("specialised_suppliers").any()
-    nominal = diagnostics.loc[diagnostics["model"] == "by_group", "nominal_collective_efficiency_note"].iloc[0]
-    assert nominal.endswith(  # a sentence, not a Python dict
-        "C(sectoral_group)[specialised_suppliers]:collective_efficiency: every case has 0 (no case of level "
-        "'specialised_suppliers' has a nonzero collective_efficiency)"
+
+
+def test_a_missing_group_leaves_the_nominal_test_to_the_groups_with_cases(cases):
+    """The nominal fit leaves out an empty group's columns as the proportional-odds fit does, so neither the
+    nominal test nor a relaxed claim about another group fails for that group; a group with cases whose predictor
+    is constant keeps its own reason."""
+    three = cases[cases["sectoral_group"] != "specialised_suppliers"].reset_index(drop=True)
+    resource_based = three["sectoral_group"] == "natural_resource_based"
+    three.loc[resource_based, "governance"] = "market"  # leader_driven constant (0) in a group with cases
+    three.loc[resource_based, "leader_driven"] = 0
+    diagnostics = models.diagnostics_table(models.fit_models(three, models=("by_group",)))
+    for predictor in models.KEY_PREDICTORS:
+        p_value, note = diagnostics[f"nominal_{predictor}_p"], diagnostics[f"nominal_{predictor}_note"].fillna("")
+        assert (np.isfinite(p_value) | (note != "")).all()
+        assert not note.str.contains("specialised_suppliers|natural_resource_based|cannot be made").any(), note
+    register = load_register()
+    cells = dict(zip(register.claims, partial_odds.relaxed_rows(three, register, 0.05)))
+    with_cases = {claim: row for claim, row in cells.items() if claim.sectoral_group != "specialised_suppliers"}
+    assert not any("specialised_suppliers" in row["note"] for row in with_cases.values())
+    leader_notes = [
+        row["note"]
+        for claim, row in with_cases.items()
+        if claim.term.endswith("[natural_resource_based]:leader_driven")
+    ]
+    assert leader_notes and all(
+        "no case of level 'natural_resource_based' has a nonzero leader_driven" in n for n in leader_notes
     )
 
 

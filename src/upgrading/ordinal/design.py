@@ -277,15 +277,17 @@ def _nominal_columns(info, nominal: str) -> list[int]:
 
 def _with_nominal(design: Design, nominal: str | None) -> Design:
     """The design with the nominal terms' columns moved from X to Z (their location effects would be aliased
-    with the threshold-specific ones, as in R's `clm(nominal = ...)`)."""
+    with the threshold-specific ones, as in R's `clm(nominal = ...)`). A column the design already left out
+    (`aliased`: an empty group, no variance, collinear) stays out with its reason, as R's `clm` drops aliased
+    nominal columns, so the nominal fit has exactly the proportional-odds fit's estimable columns."""
     if nominal is None:
         return design
-    columns = _nominal_columns(design.design_info, nominal)
     all_names = [n for n in design.design_info.column_names if n != "Intercept"]
-    z_names = [all_names[k] for k in columns]
-    missing = [n for n in z_names if n not in design.names]
-    if missing:
-        reasons = "; ".join(f"{name}: {design.aliased.get(name, 'left out of the design')}" for name in missing)
+    wanted = [all_names[k] for k in _nominal_columns(design.design_info, nominal)]
+    z_names = [n for n in wanted if n in design.names]
+    left_out = [n for n in wanted if n not in z_names]
+    if not z_names or not set(left_out) <= set(design.aliased):
+        reasons = "; ".join(f"{n}: {design.aliased.get(n, 'left out of the design')}" for n in left_out)
         raise UpgradingError(f"nominal column(s) that cannot be estimated: {reasons}")
     keep = [k for k, n in enumerate(design.names) if n not in z_names]
     Z = design.X[:, [design.names.index(n) for n in z_names]]
