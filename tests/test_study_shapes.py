@@ -173,3 +173,14 @@ def test_counts_stay_integers_beside_rows_without_them(cases):
             assert table[column].isna().any() or name == "exact_tests", (name, column)
             assert str(table[column].dtype) == "Int64", (name, column)
             assert "." not in table[column].dropna().astype(str).str.cat(), (name, column)
+
+
+def test_a_nominal_fit_whose_warm_start_stalls_is_fitted_again_from_the_default_start(cases):
+    """Without specialised suppliers, process upgrading's by-group nominal fit of leader_driven is separated:
+    started at the proportional-odds fit it stalled and was reported as not converged; from the default start it
+    reaches its supremum, and the test has a statistic, said to be at a supremum."""
+    absent = cases[cases["sectoral_group"] != "specialised_suppliers"]
+    diagnostics = models.diagnostics_table(models.fit_models(absent, forms=["process_upgrading"]))
+    row = diagnostics[diagnostics["model"] == "by_group"].iloc[0]
+    assert 0 < row["nominal_leader_driven_p"] < 1
+    assert "separated" in row["nominal_leader_driven_note"] and "converge" not in row["nominal_leader_driven_note"]

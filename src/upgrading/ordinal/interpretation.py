@@ -385,6 +385,8 @@ def nominal_refit(base, terms: list[str]):
         return None, f"the nominal fit cannot be made: {error}"
     start = _nested_start(base, nominal_model) if set(base.design.names) >= set(nominal_model.design.names) else None
     fit = nominal_model.fit(start=start, warn=False, restart=start is None)
+    if start is not None and not fit.converged and not _at_boundary(fit):
+        fit = nominal_model.fit(warn=False, restart=True)  # the warm start stalled (separated data): the default one
     if not fit.converged and _at_boundary(fit):
         return None, (
             "nominal fit at a boundary: two thresholds meet for some observed rows (a level none of those cases "
