@@ -382,9 +382,17 @@ def test_links_summary_counts_the_slopes_it_could_not_compare_with_their_reasons
             row | {"link": "logit", "agrees_with_logit": True, "note": ""},
             row | {"link": "cloglog", "agrees_with_logit": True, "note": ""},
             row | {"link": "cloglog", "agrees_with_logit": False, "note": ""},
-            row | {"link": "cloglog", "agrees_with_logit": np.nan, "note": "profile interval end not found"},
+            row | {"link": "cloglog", "agrees_with_logit": np.nan, "note": "profile interval end not found: no "
+                   "converged constrained fit crosses the cutoff; complete cases: 33 of 35 (2 with a variable not "
+                   "reported)"},
+            row | {"link": "cloglog", "agrees_with_logit": np.nan, "note": "no cases in this group; complete "
+                   "cases: 33 of 35 (2 with a variable not reported)"},
         ]
-    )
+    )  # fmt: skip
     text = narrative_probabilities.links_summary(links)
     assert text.startswith("**Links.** under the cloglog link 1 of 2 key slopes keep the logit's sign")
-    assert text.endswith("(1 more not compared: profile interval end not found: 1).")
+    # a reason with a colon reads as one, and the complete-case count every row carries is no reason
+    assert text.endswith(
+        "(2 more not compared: 1 × profile interval end not found: no converged constrained fit crosses the "
+        "cutoff; 1 × no cases in this group)."
+    )

@@ -124,3 +124,23 @@ def test_a_level_no_case_has_is_named_on_every_row_of_its_form(simulated_cases, 
         assert not table[table["form"] == "process_upgrading"]["note"].str.contains("never coded").any()
     # the simulated sheet uses every level of every form: no such note
     assert not probabilities.predicted_probabilities_table(fits, simulated_cases)["note"].str.len().any()
+
+
+def test_a_group_with_one_governance_is_predicted_only_where_its_slope_is_not_needed(simulated_cases):
+    """Predictions are made at leader_driven = 0: a group with no leader-driven case is predicted there (its
+    leader-driven slope, not estimable, has a term of 0); a group whose every case is leader-driven is not (the
+    prediction would need that slope), and says why."""
+    cases = simulated_cases.copy()
+    nr = cases["sectoral_group"] == "natural_resource_based"
+    cops = cases["sectoral_group"] == "complex_product_systems"
+    cases.loc[nr, "leader_driven"], cases.loc[cops, "leader_driven"] = 0, 1
+    fits = models.fit_models(cases, ["product_upgrading"])
+    table = probabilities.predicted_probabilities_table(fits, cases)
+    market_only = table[table["sectoral_group"] == "natural_resource_based"]
+    assert market_only["probability"].notna().all() and len(market_only) == 4 * 4
+    fit = next(f for f in fits if f.model == "by_group")
+    grid = probabilities._grid(cases, "natural_resource_based", [0, 1, 2, 3])
+    expected = fit.reported.get_prediction(grid).summary_frame(0.05)["predicted"].to_numpy()
+    np.testing.assert_array_equal(market_only["probability"].to_numpy(), expected)
+    leader_only = table[table["sectoral_group"] == "complex_product_systems"]
+    assert len(leader_only) == 1 and leader_only["note"].iloc[0] == "leader_driven constant in the group"

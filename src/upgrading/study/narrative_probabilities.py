@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .models import reason_of
 from .narrative import series, words
 from .settings import HIGH_UPGRADING
 
@@ -148,5 +149,6 @@ def _not_compared(rows: pd.DataFrame) -> str:
     """' (k more not compared: reasons)' for a link's key slopes without a comparison with the logit, or ''."""
     if rows.empty:
         return ""
-    reasons = rows["note"].fillna("").astype(str).replace("", "no comparison recorded").value_counts(sort=False)
-    return f" ({len(rows)} more not compared: " + "; ".join(f"{why}: {k}" for why, k in reasons.items()) + ")"
+    notes = rows["note"].fillna("").astype(str).map(reason_of)  # a complete-case count is no reason
+    reasons = notes.replace("", "no comparison recorded").value_counts(sort=False)
+    return f" ({len(rows)} more not compared: " + "; ".join(f"{k} × {why}" for why, k in reasons.items()) + ")"

@@ -82,6 +82,16 @@ def _grid(cases: pd.DataFrame, group: str, levels) -> pd.DataFrame:
     )
 
 
+def _prediction_reason(fit: ModelFit, group: str, members: pd.DataFrame) -> str:
+    """Why a group's predictions at leader_driven = 0 cannot be made ('' when they can): they need its
+    collective-efficiency slope, and its leader-driven slope only where some of its cases are leader-driven (a
+    group with none predicts at its own value, where that slope's term is 0)."""
+    if not len(members) and fit.estimated:
+        return "no cases in this group"
+    needed = ("collective_efficiency",) if (members["leader_driven"] == 0).all() else KEY_PREDICTORS
+    return _unestimable(fit, group, needed)
+
+
 def predicted_probabilities_table(fits: list[ModelFit], cases: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Per form, sectoral group and collective-efficiency level 0-3 (not leader-driven): the predicted probability of
     each upgrading level under the by-group model's reported fit, with its delta-method SE and 1 - alpha interval
@@ -91,7 +101,7 @@ def predicted_probabilities_table(fits: list[ModelFit], cases: pd.DataFrame, alp
     frames = []
     for fit in _by_group_fits(fits):
         for group in cb.group_codes:
-            why = _unestimable(fit, group) or ("" if len(_group_rows(cases, group, fit)) else "no cases in this group")
+            why = _prediction_reason(fit, group, _group_rows(cases, group, fit))
             if why:
                 frames.append(pd.DataFrame([{"form": fit.form, "sectoral_group": group, "note": why}]))
                 continue
