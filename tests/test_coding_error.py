@@ -467,3 +467,24 @@ def test_a_kept_coding_error_cell_is_read_back_only_for_the_same_erring_coder(tm
     assert ran == [coder, None, nudged, coder]
     kept = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "interim").glob("*.pickle"))
     assert kept == ["power_coding_error_n40_scale1", "power_n40_scale1"]  # one result per name
+
+
+def test_the_pessimistic_scenario_never_assumes_less_error_than_the_point_estimate():
+    """An alpha sought below any the one-step model gives falls back to the observed share of disagreeing pairs,
+    which is the same at the point estimate and at the lower end: the lower end then keeps the point estimate's
+    rate where its own would be lower (as a user's four-case sheet gave: 0.144 against 0.172), and says so."""
+    first, second = _sheets()
+    point = coding_error.calibrate(first, second).set_index("variable")
+    recoded = list(coding_error.recoded_variables())
+    floor = point.loc[recoded, "coding_error_rate"].to_dict()
+    low_targets = dict.fromkeys(recoded, 0.01)  # below the one-step model's reach: the share rule decides
+    unfloored = coding_error.calibrate(first, second, targets=low_targets).set_index("variable")
+    lower = coding_error.calibrate(first, second, targets=low_targets, at_least=floor).set_index("variable")
+    below = [v for v in recoded if unfloored.loc[v, "coding_error_rate"] < floor[v]]
+    assert below  # the case the floor is for
+    for variable in recoded:
+        assert lower.loc[variable, "coding_error_rate"] >= floor[variable]
+    for variable in below:
+        assert lower.loc[variable, "coding_error_rate"] == floor[variable]
+        assert "the point estimate's rate" in lower.loc[variable, "note"]
+        assert lower.loc[variable, "model_alpha"] == pytest.approx(point.loc[variable, "model_alpha"], abs=1e-12)

@@ -155,8 +155,8 @@ def solve_rate(
     if rate is not None:
         return rate, ""
     if share is None or not np.isfinite(share):
-        return 0.0, f"the measured alpha ({target:.3f}) is below any the model gives: no rate solved, none assumed"
-    below = f"the measured alpha ({target:.3f}) is below any the one-step model gives (agreement at or below chance)"
+        return 0.0, f"the alpha sought ({target:.3f}) is below any the model gives: no rate solved, none assumed"
+    below = f"the alpha sought ({target:.3f}) is below any the one-step model gives"
     rate = _smallest_rate(lambda r: -model_share(codes, r, levels, coders, seed), -share)
     if rate is not None:
         return rate, f"{below}: rate matched instead to the share of pairs the codings disagree on ({share:.3f})"
@@ -189,6 +189,7 @@ def calibrate(
     spec: dict | None = None,
     coders: int | None = None,
     targets: dict[str, float] | None = None,
+    at_least: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """One row per variable of the reliability table, and leader-driven governance: its metric, the alpha measured
     on the two codings, the alpha the rate is solved to (`target_alpha`: `targets`, default the measured one), the
@@ -214,6 +215,10 @@ def calibrate(
             share = float(np.mean(a.loc[paired, variable].astype(str) != b.loc[paired, variable].astype(str)))
             row |= {"paired_cases": int(paired.sum()), "target_alpha": (targets or measured)[variable]}
             rates[variable], row["note"] = _solve(codes, row["target_alpha"], share, variable, metric, coders, seed)
+            floor = (at_least or {}).get(variable, 0.0)
+            if rates[variable] < floor:  # a pessimistic scenario never assumes less error than the point estimate
+                kept = f"the point estimate's rate ({floor:.4f}) kept: no less error assumed"
+                rates[variable], row["note"] = floor, "; ".join(n for n in (row["note"], kept) if n)
             row["coding_error_rate"] = rates[variable]
             if len(codes):
                 row["model_alpha"] = model_alpha(codes, rates[variable], levels_of(variable), metric, coders, seed)
@@ -281,9 +286,11 @@ def calibrations(
     asks how much the cost depends on alphas measured on a few dozen double-coded cases. `cache`: read notebook 02's
     intervals from data/interim/ where it kept them (`reliability_table`)."""
     bounds = reliability_table(first, second, n_boot=n_boot, seed=seed, cache=cache).set_index("variable")["ci_low"]
+    point = calibrate(first, second, coders=coders)
+    floor = point.set_index("variable")["coding_error_rate"].dropna().to_dict()
     tables = [
-        calibrate(first, second, coders=coders).assign(alpha_at=AT_POINT),
-        calibrate(first, second, coders=coders, targets=bounds.to_dict()).assign(alpha_at=AT_LOWER),
+        point.assign(alpha_at=AT_POINT),
+        calibrate(first, second, coders=coders, targets=bounds.to_dict(), at_least=floor).assign(alpha_at=AT_LOWER),
     ]
     table = pd.concat(tables, ignore_index=True)
     return table[["alpha_at", *table.columns[:-1]]]
