@@ -130,7 +130,11 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
     assert "the 2 that cannot be computed count as p = 1, rejecting nothing" in text
     every = narrative_models.verdicts_summary(verdicts.assign(fit="ml"), counts, register, small_cases())
     assert "cannot be tested" not in every and "count as p = 1" not in every
-    assert "None of the 1 'neutral'/'none' claims that can be tested here (of 2) can be" in text
+    assert "The one 'neutral'/'none' claim that can be tested here (of 2) can be consistent unless" in text
+    untested = verdicts.assign(fit="not estimable")
+    assert narrative_models.verdicts_summary(untested, counts, register, small_cases()).endswith(
+        "None of the 2 'neutral'/'none' claims can be tested on this sheet."
+    )
     assert "odds ratio of 1/2 to 2" in text
     assert "None of the 2 'neutral'/'none' claims can be consistent" in every
     assert "1 to 3 cases per group" in text

@@ -222,7 +222,6 @@ def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register, cas
     cells = verdicts[verdicts["kind"] == "table cell"]
     null_claims = verdicts[verdicts["expected"] == "null"]
     null_tested = null_claims[null_claims["fit"] != "not estimable"]
-    margin = odds_ratio_margin(register)
     untested = int((verdicts["fit"] == "not estimable").sum())
     return (
         f"Of the {len(verdicts)} claims ({len(cells)} table cells, {len(verdicts) - len(cells)} textual), "
@@ -239,12 +238,22 @@ def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register, cas
         + (f"; the {2 * untested} that cannot be computed count as p = 1, rejecting nothing" if untested else "")
         + f"): {counts.loc['consistent', 'holm']} consistent, "
         f"{counts.loc['contradicted', 'holm']} contradicted, {counts.loc['inconclusive', 'holm']} inconclusive. "
-        f"None of the {len(null_tested)} 'neutral'/'none' claims "
-        + (f"that can be tested here (of {len(null_claims)}) " if len(null_tested) < len(null_claims) else "")
-        + "can be consistent unless its "
-        f"{register.levels.equivalence_level:.0%} interval fits "
-        f"inside an odds ratio of 1/{margin} to {margin}, which {group_sizes(cases)} rarely allows: at this "
-        "sample size 'inconclusive' is the expected verdict for a true null, not evidence against the source."
+        + _null_claims(null_claims, null_tested, register, cases)
+    )
+
+
+def _null_claims(null_claims: pd.DataFrame, tested: pd.DataFrame, register, cases: pd.DataFrame) -> str:
+    """Why a 'neutral'/'none' claim that can be tested is rarely consistent at this size."""
+    if tested.empty:
+        return f"None of the {len(null_claims)} 'neutral'/'none' claims can be tested on this sheet."
+    which = (
+        f"None of the {len(tested)} 'neutral'/'none' claims" if len(tested) > 1 else "The one 'neutral'/'none' claim"
+    ) + (f" that can be tested here (of {len(null_claims)})" if len(tested) < len(null_claims) else "")
+    return (
+        f"{which} can be consistent unless its {register.levels.equivalence_level:.0%} interval fits inside an odds "
+        f"ratio of 1/{odds_ratio_margin(register)} to {odds_ratio_margin(register)}, which {group_sizes(cases)} "
+        "rarely allows: at this sample size 'inconclusive' is the expected verdict for a true null, not evidence "
+        "against the source."
     )
 
 
