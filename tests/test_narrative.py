@@ -313,11 +313,21 @@ def test_marginal_effects_are_read_in_percentage_points_with_their_direction():
             "method": ["jeffreys", "ml"],
         }
     )
-    text = marginal_effects_summary(effects, pd.DataFrame().assign())
+    # the slopes' own intervals (profile for the Jeffreys-penalised fit): the first excludes zero, as its effect
+    slopes = effects[["form", "sectoral_group", "predictor"]].assign(conf_low=[-3.1, -0.4], conf_high=[-0.2, 0.5])
+    text = marginal_effects_summary(effects, pd.DataFrame().assign(), slopes)
     assert "**1**" in text and "**54 percentage points** less likely" in text and "-91 to -16" in text
     assert "widest spans 75 percentage points" in text and "beyond ±100" not in text
+    # a penalised fit whose profile interval includes zero: its effect is not read, and the sentence says why
+    unsupported = marginal_effects_summary(effects, pd.DataFrame().assign(), slopes.assign(conf_high=[0.4, 0.5]))
+    assert "**0**" in unsupported and "54 percentage points" not in unsupported
+    assert (
+        "1 more excludes zero on the delta-method interval only: from a Jeffreys-penalised fit (separated data), "
+        "whose slope's profile interval includes zero, so they are not read as effects (leader driven on process "
+        "upgrading in complex product systems)."
+    ) in unsupported
     strong = effects.assign(estimate=[-0.54, 0.70], conf_low=[-0.91, 0.22], conf_high=[-0.16, 1.17])
-    text = marginal_effects_summary(strong, pd.DataFrame().assign())
+    text = marginal_effects_summary(strong, pd.DataFrame().assign(), slopes)
     assert (  # collective efficiency: an average derivative, per level, not the change over a whole level
         "the probability of process upgrading at level 2 or above rises with collective efficiency at on average "
         "**70 percentage points per level** (the slope at each cluster's own level; 95% interval +22 to +117, ml)"

@@ -35,17 +35,44 @@ def _effect_sentence(row) -> str:
     )
 
 
-def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame) -> str:
+def _slope_agrees(effects: pd.DataFrame, slopes: pd.DataFrame) -> pd.Series:
+    """Whether each effect's slope (`slopes`: the by-group model's key rows of `models.estimates_table`, with the
+    interval the reported fit gives: Wald for ML, profile for Jeffreys) has an interval that excludes zero on the
+    effect's side."""
+    keys = ["form", "sectoral_group", "predictor"]
+    bounds = slopes.drop_duplicates(keys).set_index(keys)[["conf_low", "conf_high"]].add_suffix("_slope")
+    joined = effects.join(bounds, on=keys)
+    return ((joined["estimate"] > 0) & (joined["conf_low_slope"] > 0)) | (
+        (joined["estimate"] < 0) & (joined["conf_high_slope"] < 0)
+    )
+
+
+def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes: pd.DataFrame) -> str:
     """Per form, the key predictors' average marginal effects on P(upgrading >= HIGH_UPGRADING) whose 95% interval
-    excludes zero, in percentage points; how many are estimated and how many are not."""
+    excludes zero, in percentage points; how many are estimated and how many are not. An effect of a
+    Jeffreys-penalised fit (separated data) is read only where its slope's profile interval (`slopes`) also
+    excludes zero: its delta-method interval can exclude zero where the profile interval does not."""
     high = effects[effects["level"] == f">={HIGH_UPGRADING}"]
     missing = effects[effects["estimate"].isna()].drop_duplicates(["form", "sectoral_group", "predictor"])
-    clear = high[(high["conf_low"] > 0) | (high["conf_high"] < 0)]
+    excludes = high[(high["conf_low"] > 0) | (high["conf_high"] < 0)]
+    unsupported = excludes[(excludes["method"] == "jeffreys") & ~_slope_agrees(excludes, slopes)]
+    clear = excludes.drop(index=unsupported.index)
     text = (
         f"Read in probabilities: of the {len(high)} group-specific average marginal effects on the probability of "
         f"upgrading at level {HIGH_UPGRADING} or above, **{len(clear)}** have a 95% interval that excludes zero"
     )
     text += (": " + "; ".join(_effect_sentence(r) for r in clear.itertuples()) + ".") if len(clear) else "."
+    if len(unsupported):
+        text += (
+            f" {len(unsupported)} more {'excludes' if len(unsupported) == 1 else 'exclude'} zero on the delta-method "
+            "interval only: from a Jeffreys-penalised fit (separated data), whose slope's profile interval includes "
+            "zero, so they are not read as effects ("
+            + series(
+                f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)}"
+                for r in unsupported.itertuples()
+            )
+            + ")."
+        )
     if len(high):
         widest = high.loc[(high["conf_high"] - high["conf_low"]).idxmax()]
         text += (
