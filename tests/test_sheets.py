@@ -57,6 +57,22 @@ def test_workbook_problems_name_the_worksheet_and_the_cell(tmp_path):
     assert "coding.xlsx, worksheet 'Coding', line 7, cell G7, case SIM-06, column governance" in str(governance)
 
 
+def test_a_formula_without_a_stored_result_is_named_not_taken_for_a_code_not_reported(tmp_path):
+    """A workbook written by a program that does not compute formulas (openpyxl) keeps a formula cell's text but
+    no result: read as values the cell looks empty, which would pass for "not reported" and be derived silently."""
+    path = _workbook(tmp_path / "coding.xlsx", FRAME, title="Coding")
+    book = load_workbook(path)
+    column = list(FRAME.columns).index("collective_efficiency") + 1
+    cell = book["Coding"].cell(row=9, column=column)
+    cell.value = "=ROUND((D9+E9)/2,0)"
+    book.save(path)
+    (problem,) = _refused(path).problems
+    assert (problem.worksheet, problem.line, problem.cell, problem.column) == ("Coding", 9, cell.coordinate,
+                                                                              "collective_efficiency")  # fmt: skip
+    assert problem.case_id == FRAME.loc[7, "case_id"] and problem.value == "=ROUND((D9+E9)/2,0)"
+    assert "holds a formula without a stored result" in problem.message
+
+
 def test_the_first_worksheet_by_default_or_a_named_one(tmp_path):
     book = _workbook(tmp_path / "book.xlsx", FRAME, title="cases", before=["intro"])
     assert "worksheet 'intro', line 1: row 1 holds 0 of the codebook's 12 column names (worksheet 'cases' has " \

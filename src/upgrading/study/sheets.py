@@ -159,7 +159,39 @@ def _read_workbook(path: Path, name: str, worksheet: str | None) -> RawSheet:
     width = max(len(r) for r in rows)
     rows = [(r + [None] * width)[:width] for r in rows]
     lines = list(range(2, len(rows) + 1))
-    return RawSheet(name, ws.title, rows[0], rows[1:], lines, other_headers=others, leading=leading)
+    sheet = RawSheet(name, ws.title, rows[0], rows[1:], lines, other_headers=others, leading=leading)
+    sheet.problems += _formulas_without_values(path, name, ws.title, rows)
+    return sheet
+
+
+def _formulas_without_values(path: Path, name: str, worksheet: str, rows: list[list]) -> list[Problem]:
+    """Cells that hold a formula but no stored result (a workbook written by a program that does not compute
+    formulas, e.g. openpyxl): read as values they look empty, and would pass for codes not reported."""
+    if not any(v is None for r in rows for v in r):
+        return []
+    from openpyxl import load_workbook
+
+    header = [str(h) if h is not None else "" for h in rows[0]]
+    case = header.index("case_id") if "case_id" in header else None
+    problems = []
+    for line in load_workbook(path, data_only=False)[worksheet].iter_rows(min_row=2):
+        for cell in line:
+            formula = getattr(cell.value, "text", cell.value)  # an array formula keeps its text in `text`
+            if isinstance(formula, str) and formula.startswith("=") and rows[cell.row - 1][cell.column - 1] is None:
+                problems.append(
+                    Problem(
+                        name,
+                        "holds a formula without a stored result (the workbook was saved by a program that does not "
+                        "compute formulas): open and save it in Excel or LibreOffice, or type the value",
+                        line=cell.row,
+                        case_id=None if case is None else rows[cell.row - 1][case],
+                        column=header[cell.column - 1] or None,
+                        value=formula,
+                        worksheet=worksheet,
+                        cell=cell.coordinate,
+                    )
+                )
+    return problems
 
 
 def _drop_formatting(raw: RawSheet) -> RawSheet:
