@@ -87,6 +87,7 @@ def test_a_user_csv_runs_through_the_coding_notebook_without_a_second_coder(copy
         handle.write("\n")
     result = _cli(copy_of_repo, "verify")
     assert result.returncode == 1 and f"{relative} changed since" in result.stderr
+    assert f"(upgrading run --only 02 --coding {relative})" in result.stderr  # its own sheet, not the simulated one
     # a later plain run is on the simulated sheet again, and the manifest says so
     assert _cli(copy_of_repo, "run", "--only", "02", "--quiet").returncode == 0
     notebook = (copy_of_repo / "notebooks/02_coding.ipynb").read_text()

@@ -62,6 +62,19 @@ def test_a_changed_coding_sheet_names_the_exhibits_it_makes_stale_and_the_notebo
     assert line.endswith(f"rerun {', '.join(notebooks)} (upgrading run --only {','.join(n[:2] for n in notebooks)})")
 
 
+def test_a_workbook_recorded_once_per_worksheet_counts_each_exhibit_once(tmp_path):
+    """A workbook holding both codings is recorded twice per exhibit (one entry per worksheet): a change to it
+    makes each exhibit stale once."""
+    root = _copy_figures(tmp_path)
+    manifest = json.loads((root / verify.MANIFEST).read_text())
+    for entry in manifest["exhibits"].values():
+        entry["coding_sheets"] = [{"path": "both.xlsx", "sha256": "0" * 64}] * 2
+    (root / verify.MANIFEST).write_text(json.dumps(manifest))
+    (root / "both.xlsx").write_bytes(b"changed")
+    (line,) = verify.verify(root).stale_sheets
+    assert line.startswith(f"both.xlsx changed since {len(manifest['exhibits'])} exhibits were made from it (")
+
+
 def test_a_recorded_sheet_that_is_not_found_is_named_but_is_no_mismatch(tmp_path, monkeypatch, capsys):
     root = _copy_figures(tmp_path)
     manifest = json.loads((root / verify.MANIFEST).read_text())

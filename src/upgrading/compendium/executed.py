@@ -4,7 +4,9 @@ holds stderr, and a kernel's stderr line that no declared notice (`HARMLESS_STDE
 
 from __future__ import annotations
 
+import ast
 import re
+from pathlib import Path
 
 import nbformat
 
@@ -35,6 +37,36 @@ HARMLESS_STDERR = {
 def injected_parameters_cell(cell) -> bool:
     """Whether a cell is the one papermill injects with the parameters a run was given."""
     return "injected-parameters" in cell.get("metadata", {}).get("tags", [])
+
+
+#: The notebook parameters `upgrading run` sets from its options, with those options.
+RUN_OPTIONS = {
+    "coding_path": "--coding",
+    "coding_sheet": "--sheet",
+    "second_coder_path": "--second-coder",
+    "second_coder_sheet": "--second-coder-sheet",
+}
+
+
+def injected_parameters(notebook: Path) -> dict:
+    """The parameters a run injected into a notebook ({} where it ran on its declared defaults)."""
+    found = {}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if injected_parameters_cell(cell):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    found[node.targets[0].id] = ast.literal_eval(node.value)
+    return found
+
+
+def run_options(given: dict) -> list[str]:
+    """The `upgrading run` options that give a notebook the parameters `given` (its injected ones)."""
+    return [
+        part
+        for name, option in RUN_OPTIONS.items()
+        if given.get(name) is not None
+        for part in (option, str(given[name]))
+    ]
 
 
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -8,7 +8,6 @@ committed notebook's injected parameters and gives them back as `upgrading run` 
 
 from __future__ import annotations
 
-import ast
 import os
 import shutil
 import subprocess
@@ -16,32 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import nbformat
-
 from .. import paths
 from ..errors import UpgradingError
-from .executed import injected_parameters_cell
+from .executed import RUN_OPTIONS, injected_parameters
 from .pipeline import discover
 from .verify import Report, sha256
-
-#: The notebook parameters `upgrading run` sets from its options, with those options.
-RUN_OPTIONS = {
-    "coding_path": "--coding",
-    "coding_sheet": "--sheet",
-    "second_coder_path": "--second-coder",
-    "second_coder_sheet": "--second-coder-sheet",
-}
-
-
-def injected_parameters(notebook: Path) -> dict:
-    """The parameters a run injected into a notebook ({} where it ran on its declared defaults)."""
-    found = {}
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if injected_parameters_cell(cell):
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    found[node.targets[0].id] = ast.literal_eval(node.value)
-    return found
 
 
 def rerun_commands(root: Path, copy: Path) -> list[list[str]]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
 from ..errors import UpgradingError
 from . import registry
+from .executed import injected_parameters, run_options
 
 MANIFEST = "manifest.json"
 
@@ -177,14 +179,28 @@ def stale_exhibits(manifest: dict, root: Path) -> list[str]:
             if sheet["path"] not in now:
                 path = root / sheet["path"]
                 now[sheet["path"]] = sha256(path) if path.exists() else None
-            if now[sheet["path"]] is not None and now[sheet["path"]] != sheet["sha256"]:
-                stale.setdefault(sheet["path"], []).append(exhibit)
+            made = stale.setdefault(sheet["path"], [])
+            if now[sheet["path"]] not in (None, sheet["sha256"]) and exhibit not in made:  # a workbook: per worksheet
+                made.append(exhibit)
     lines = []
-    for sheet, exhibits in sorted(stale.items()):
+    for sheet, exhibits in sorted((sheet, exhibits) for sheet, exhibits in stale.items() if exhibits):
         notebooks = sorted({manifest[e]["notebook"] for e in exhibits})
         lines.append(
             f"{sheet} changed since {len(exhibits)} exhibit{'s' if len(exhibits) > 1 else ''} were made from it "
             f"({', '.join(Path(e).name for e in exhibits)}); rerun {', '.join(notebooks)} "
-            f"(upgrading run --only {','.join(n[:2] for n in notebooks)})"
+            f"({_rerun_advice(notebooks, root)})"
         )
     return lines
+
+
+def _rerun_advice(notebooks: list[str], root: Path) -> str:
+    """The `upgrading run` command(s) that rerun `notebooks` with the parameters they last ran with (one per set of
+    parameters; a plain run would take the simulated sheets)."""
+    runs: dict[tuple, list[str]] = {}
+    for notebook in notebooks:
+        path = root / "notebooks" / notebook
+        given = injected_parameters(path) if path.is_file() else {}
+        runs.setdefault(tuple(run_options(given)), []).append(notebook[:2])
+    return "; ".join(
+        shlex.join(["upgrading", "run", "--only", ",".join(numbers), *opts]) for opts, numbers in runs.items()
+    )
