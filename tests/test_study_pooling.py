@@ -253,3 +253,22 @@ def test_the_two_verdicts_agree_only_where_both_estimate():
     assert "Of the 2 that both estimate, the two agree on 2." in text
     assert "Only the partially pooled posterior estimates D" in text
     assert "1 neither can estimate, inconclusive in both (no-pooling reasons: no cases in this group: 1)" in text
+
+
+def test_the_between_group_sds_are_read_beside_their_prior(cases, fast):
+    """With few groups a between-group SD's posterior stays close to its HalfNormal prior: the sentence gives the
+    prior's median and P(tau > margin) (checked against scipy's half-normal) so a reader can see it."""
+    from scipy import stats
+
+    fits = models.fit_models(cases, list(fast))
+    slopes = pooling.slopes_table(cases, fast, fits, pooling.complete_pooling_fits(cases, list(fast)))
+    margins = claims.load_register().margins
+    tau = pooling.tau_table(fast, margins)
+    scale = pooling.load_priors().tau_scale
+    margin = float(tau["margin"].iloc[0])
+    prior = stats.halfnorm(scale=scale)
+    text = narrative_models.pooling_summary(slopes, tau, cases, scale)
+    assert (
+        f"Under its HalfNormal({scale:g}) prior alone, a between-group SD has median {prior.median():.2f} and "
+        f"P(tau > {margin:.3f}) = {prior.sf(margin):.2f}"
+    ) in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..ordinal import ACCURACY
 from .models import reason_of
@@ -325,9 +326,22 @@ def _excludes_zero(frame: pd.DataFrame) -> pd.Series:
     return (frame["conf_low"] > 0) | (frame["conf_high"] < 0)
 
 
-def pooling_summary(slopes: pd.DataFrame, tau: pd.DataFrame, cases: pd.DataFrame) -> str:
+def _tau_prior(tau_scale: float, margin: float) -> str:
+    """The HalfNormal(tau_scale) prior's median and P(tau > margin): what the posterior is when the data say
+    nothing about the between-group SD (few groups)."""
+    median = tau_scale * stats.norm.ppf(0.75)
+    above = 2 * stats.norm.sf(margin / tau_scale)
+    return (
+        f" Under its HalfNormal({tau_scale:g}) prior alone, a between-group SD has median {median:.2f} and P(tau > "
+        f"{margin:.3f}) = {above:.2f}: a posterior close to these says that the data, from "
+        "few groups, say little about how much the groups' slopes differ."
+    )
+
+
+def pooling_summary(slopes: pd.DataFrame, tau: pd.DataFrame, cases: pd.DataFrame, tau_scale: float) -> str:
     """What partial pooling changes: intervals excluding zero and their widths under no and partial pooling, the
-    between-group SDs' posteriors, and any fit that is not reliable."""
+    between-group SDs' posteriors beside their prior (HalfNormal(`tau_scale`)), and any fit that is not
+    reliable."""
     no = slopes[slopes["method"] == "no pooling"].reset_index(drop=True)
     partial = slopes[slopes["method"] == "partial pooling"].reset_index(drop=True)
     both = no["estimate"].notna() & partial["estimate"].notna()
@@ -347,6 +361,7 @@ def pooling_summary(slopes: pd.DataFrame, tau: pd.DataFrame, cases: pd.DataFrame
             f"with 90% intervals reaching from {ok['q05'].min():.2f} to {ok['q95'].max():.2f}: P(tau > margin "
             f"{ok['margin'].iloc[0]:.3f}) is {span(ok['p_above_margin'], '.2f', ' to ')} (near 1 would say "
             "the groups' slopes differ by more than the smallest effect that matters, near 0 that they do not)."
+            + _tau_prior(tau_scale, float(ok["margin"].iloc[0]))
         )
     if len(bad):
         text += (
