@@ -145,3 +145,25 @@ def test_leave_one_out_records_which_cases_its_range_left_out():
     fit = ordered_logit("y ~ C(g) + C(g):x", df, penalty="jeffreys", warn=False)
     table = leave_one_out(fit)
     assert 30 not in table.attrs["left_out"] and len(table.attrs["left_out"]) == len(df) - 1
+
+
+def test_a_refit_that_does_not_converge_is_not_counted_as_leaving_out_its_case(monkeypatch):
+    """The rows in `attrs["left_out"]` are those whose refit entered the range: a refit that did not converge is
+    skipped, and its case is not among them."""
+    from upgrading.ordinal import diagnostics
+
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({"x": rng.normal(size=40)})
+    df["y"] = _ordinal(df["x"] + rng.logistic(size=40), [-0.5, 0.8])
+    fit = ordered_logit("y ~ x", df, warn=False)
+    original = diagnostics.newton
+
+    def third_fails(*args, **kwargs):
+        fits = original(*args, **kwargs)
+        fits.converged[2] = False  # the refit without case 2
+        return fits
+
+    monkeypatch.setattr(diagnostics, "newton", third_fails)
+    table = leave_one_out(fit)
+    assert list(table.attrs["left_out"]) == [k for k in range(40) if k != 2]
+    assert table.set_index("term").loc["x", "refits"] == 39

@@ -238,3 +238,4 @@ def test_a_parameters_monte_carlo_errors_do_not_depend_on_what_else_is_asked(fit
     assert np.array_equal(alone, everything, equal_nan=True)
     assert np.array_equal(result.mcse([name, "tau_beta"]).loc[name].to_numpy(), alone, equal_nan=True)
     assert list(result.mcse(["tau_beta", name]).index) == ["tau_beta", name]
+    assert result.mcse([]).shape == (0, len(everything))  # nothing asked: an empty table of the same columns

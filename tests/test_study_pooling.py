@@ -219,7 +219,7 @@ def test_a_slope_the_groups_own_cases_cannot_inform_gets_no_pooled_verdict(cases
     assert pooling.unidentified_slope(fit, "leader_driven", "traditional_manufacturing") == ""
     flat_slope = claims.pooled_verdict(register.claim("LEAD-PRODUCT-COPS"), register, pooled)
     assert flat_slope["verdict_pooled"] == verdicts.Verdict.INCONCLUSIVE.value
-    assert "not its own" in flat_slope["pooled_note"] and "pooled_estimate" not in flat_slope
+    assert "not the group's own" in flat_slope["pooled_note"] and "pooled_estimate" not in flat_slope
     varying = claims.pooled_verdict(register.claim("CE-PRODUCT-COPS"), register, pooled)
     assert varying["pooled_note"] == "" and "pooled_estimate" in varying
     # notebook 04's slopes table shows the posterior, its note on the flat slope only
@@ -234,6 +234,15 @@ def test_a_slope_the_groups_own_cases_cannot_inform_gets_no_pooled_verdict(cases
     fit = pooling.pooled_fits(alone, ["product_upgrading"], fast=True)["product_upgrading"]
     for predictor in models.KEY_PREDICTORS:
         assert "one case" in pooling.unidentified_slope(fit, predictor, "complex_product_systems")
+    # the two predictors moving together in a group (leader-driven exactly where collective efficiency is high):
+    # the cases see only their sum; neither slope is the group's own, though each varies
+    together = cases.copy()
+    together.loc[cops, "leader_driven"] = (together.loc[cops, "collective_efficiency"] >= 2).astype(int)
+    together.loc[cops, "collective_efficiency"] = 1 + together.loc[cops, "leader_driven"]
+    fit = pooling.pooled_fits(together, ["product_upgrading"], fast=True)["product_upgrading"]
+    for predictor in models.KEY_PREDICTORS:
+        assert "moves with" in pooling.unidentified_slope(fit, predictor, "complex_product_systems")
+    assert pooling.unidentified_slope(fit, "leader_driven", "traditional_manufacturing") == ""
 
 
 def test_the_two_verdicts_agree_only_where_both_estimate():

@@ -144,3 +144,18 @@ def test_a_group_with_one_governance_is_predicted_only_where_its_slope_is_not_ne
     np.testing.assert_array_equal(market_only["probability"].to_numpy(), expected)
     leader_only = table[table["sectoral_group"] == "complex_product_systems"]
     assert len(leader_only) == 1 and leader_only["note"].iloc[0] == "leader_driven constant in the group"
+
+
+def test_the_links_display_keeps_every_slope_in_the_codebooks_order(simulated_cases):
+    cases = simulated_cases[simulated_cases["sectoral_group"] != "natural_resource_based"]
+    links = probabilities.link_robustness_table(cases, forms=["product_upgrading"])
+    table = probabilities.links_by_slope(links)
+    groups = ["traditional_manufacturing", "natural_resource_based", "complex_product_systems", "specialised_suppliers"]
+    assert list(table.index) == [(p, g) for p in KEY_PREDICTORS for g in groups]
+    assert table.loc[("leader_driven", "natural_resource_based")].isna().all()  # no cases: kept, empty
+    row = links[(links["link"] == "probit") & (links["predictor"] == "leader_driven")
+                & (links["sectoral_group"] == "complex_product_systems")]  # fmt: skip
+    assert (
+        table.loc[("leader_driven", "complex_product_systems"), ("product_upgrading", "probit")]
+        == row["estimate"].iloc[0]
+    )

@@ -278,8 +278,10 @@ def _nominal_columns(info, nominal: str) -> list[int]:
 def _with_nominal(design: Design, nominal: str | None) -> Design:
     """The design with the nominal terms' columns moved from X to Z (their location effects would be aliased
     with the threshold-specific ones, as in R's `clm(nominal = ...)`). A column the design already left out
-    (`aliased`: an empty group, no variance, collinear) stays out with its reason, as R's `clm` drops aliased
-    nominal columns, so the nominal fit has exactly the proportional-odds fit's estimable columns."""
+    (`aliased`: an empty group, no variance, collinear) stays out with its reason, so the nominal fit has exactly
+    the proportional-odds fit's estimable columns. For a column of zeros (an empty group) this is what R's `clm`
+    does; for one constant at another value, or collinear, `clm` would keep some threshold-specific directions
+    (the group's own threshold spacing): left out here by choice, so the test is of the predictor alone."""
     if nominal is None:
         return design
     all_names = [n for n in design.design_info.column_names if n != "Intercept"]

@@ -166,7 +166,7 @@ class PartiallyPooledResults:
             if name not in self._mcse:
                 self._mcse[name] = self._mcse_of(name)
         return pd.DataFrame(
-            np.array([self._mcse[n] for n in names]).reshape(len(names), -1),
+            np.array([self._mcse[n] for n in names]).reshape(len(names), len(QUANTILES) + 3),
             index=pd.Index(names, name="parameter"),
             columns=["mean", "sd", *QUANTILES, "p_positive"],
         )

@@ -165,8 +165,9 @@ def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
             else "."
         )
         + (
-            f" {int(partial.sum())} slopes' ranges therefore leave out only some of the cases that inform them (their "
-            "`note` says how many): a range says nothing about a case it never left out."
+            f" {int(partial.sum())} slopes' ranges therefore leave out only some, or none, of their own group's "
+            "cases (their `note` says how many): a range says nothing about a case it never left out (and a skipped "
+            "refit leaves out no case of any group: the groups of a model share its thresholds)."
             if partial.any()
             else ""
         )

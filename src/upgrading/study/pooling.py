@@ -227,20 +227,30 @@ def slope_intervals(fit: PooledFit, predictor: str, group: str, levels: Decision
 
 
 def unidentified_slope(fit: PooledFit, predictor: str, group: str) -> str:
-    """Why the group's own cases say nothing about its slope of `predictor`, or "" when they can. With the group's
-    shift free, the likelihood does not depend on the slope where the predictor takes one value in the group (one
-    case, or every case alike): the posterior of that slope is then the pooling prior's and the other groups', and
-    a verdict on it would be a verdict on them, not on the group."""
+    """Why the group's own cases cannot tell its slope of `predictor` apart, or "" when they can. Within a group the
+    cases see only shift + slopes x predictors: a slope is identified by them only where its predictor's column is
+    not a combination of a constant and the other predictors' columns in that group (one case, every case alike,
+    or the two predictors moving together). Otherwise the split between the slope and the rest is decided by the
+    priors and the other groups (for the reference group, whose shift is fixed at 0, through the thresholds the
+    groups share), and a verdict on it would be a verdict on them."""
     data = fit.result.data
-    values = data.V[data.group == data.groups.index(group), data.varying.index(predictor)]
-    if len(values) == 1:
-        return "one case of this group in the fit: its slope is the pooling prior's and the other groups', not its own"
-    if np.all(values == values[0]):
-        return (
-            f"every case of this group in the fit has {predictor} = {values[0]:g}: its slope is the pooling prior's "
-            "and the other groups', not its own"
-        )
-    return ""
+    rows = data.V[data.group == data.groups.index(group)]
+    design = np.column_stack([np.ones(len(rows)), rows])
+    column = 1 + data.varying.index(predictor)
+    if np.linalg.matrix_rank(design) > np.linalg.matrix_rank(np.delete(design, column, axis=1)):
+        return ""
+    values = rows[:, column - 1]
+    if len(rows) == 1:
+        why = "one case of this group in the fit"
+    elif np.all(values == values[0]):
+        why = f"every case of this group in the fit has {predictor} = {values[0]:g}"
+    else:
+        others = [name for name in data.varying if name != predictor]
+        why = f"{predictor} moves with {' and '.join(others)} in every case of this group in the fit"
+    return (
+        f"{why}: its cases cannot tell this slope apart from the group's shift and other slope, so the split is "
+        "the priors' and the other groups', not the group's own"
+    )
 
 
 def slopes_table(

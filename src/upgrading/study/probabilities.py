@@ -237,3 +237,19 @@ def link_robustness_table(cases: pd.DataFrame, links=ROBUSTNESS_LINKS, forms=Non
     table["agrees_with_logit"] = agrees.where(joined["excludes_zero"].notna() & joined["excludes_zero_logit"].notna())
     table["note"] = table["note"].fillna("")
     return table.reindex(columns=LINK_COLUMNS).reset_index(drop=True)
+
+
+def links_by_slope(links: pd.DataFrame) -> pd.DataFrame:
+    """`link_robustness_table` as one row per key slope (predictor, sectoral group, in the codebook's order, a slope
+    no link estimates kept empty) and one column per form and link: notebook 04's display."""
+    table = links.pivot_table(
+        index=["predictor", "sectoral_group"], columns=["form", "link"], values="estimate", sort=False
+    )
+    groups = load_codebook().group_codes
+    rows = [
+        (p, g)
+        for p in KEY_PREDICTORS
+        for g in groups
+        if ((links["predictor"] == p) & (links["sectoral_group"] == g)).any()
+    ]
+    return table.reindex(pd.MultiIndex.from_tuples(rows, names=["predictor", "sectoral_group"]))
