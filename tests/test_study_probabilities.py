@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from upgrading.study import models, plots_probabilities, pooling, probabilities  # noqa: E402
+from upgrading.study.codebook import load_codebook  # noqa: E402
+from upgrading.study.plots import group_labels  # noqa: E402
 from upgrading.study.settings import HIGH_UPGRADING, KEY_PREDICTORS
 
 
@@ -126,14 +128,20 @@ def test_a_level_no_case_has_is_named_on_every_row_of_its_form(simulated_cases, 
     assert not probabilities.predicted_probabilities_table(fits, simulated_cases)["note"].str.len().any()
 
 
+def _one_governance(cases: pd.DataFrame) -> pd.DataFrame:
+    """The sheet with no leader-driven case in natural_resource_based and only leader-driven ones in
+    complex_product_systems: each group's leader-driven slope is left out of the by-group fit."""
+    cases = cases.copy()
+    cases.loc[cases["sectoral_group"] == "natural_resource_based", "leader_driven"] = 0
+    cases.loc[cases["sectoral_group"] == "complex_product_systems", "leader_driven"] = 1
+    return cases
+
+
 def test_a_group_with_one_governance_is_predicted_only_where_its_slope_is_not_needed(simulated_cases):
     """Predictions are made at leader_driven = 0: a group with no leader-driven case is predicted there (its
     leader-driven slope, not estimable, has a term of 0); a group whose every case is leader-driven is not (the
-    prediction would need that slope), and says why."""
-    cases = simulated_cases.copy()
-    nr = cases["sectoral_group"] == "natural_resource_based"
-    cops = cases["sectoral_group"] == "complex_product_systems"
-    cases.loc[nr, "leader_driven"], cases.loc[cops, "leader_driven"] = 0, 1
+    prediction would need that slope), and says why; the figure draws the one and names the reason in the other."""
+    cases = _one_governance(simulated_cases)
     fits = models.fit_models(cases, ["product_upgrading"])
     table = probabilities.predicted_probabilities_table(fits, cases)
     market_only = table[table["sectoral_group"] == "natural_resource_based"]
@@ -144,6 +152,35 @@ def test_a_group_with_one_governance_is_predicted_only_where_its_slope_is_not_ne
     np.testing.assert_array_equal(market_only["probability"].to_numpy(), expected)
     leader_only = table[table["sectoral_group"] == "complex_product_systems"]
     assert len(leader_only) == 1 and leader_only["note"].iloc[0] == "leader_driven constant in the group"
+    curves = plots_probabilities.predicted_probability_curves(table)
+    panels = dict(zip(group_labels(load_codebook().group_codes), curves.axes))  # one form: one row of panels
+    drawn, withheld = (panels[label] for label in group_labels(["natural_resource_based", "complex_product_systems"]))
+    assert len(drawn.lines) == market_only["level"].nunique() and not drawn.texts
+    assert not withheld.lines and withheld.texts[0].get_text().split() == "leader_driven constant in the group".split()
+    plt.close(curves)
+
+
+def test_a_prediction_is_withheld_where_it_needs_a_slope_the_fit_left_out(simulated_cases):
+    """`get_prediction` ignores a left-out column (it predicts as if its slope were 0), so the same numbers come
+    out at leader_driven 0 and 1 in a group of one governance: only one of them is the group's. The check asks for
+    the slope exactly where a row's value of the column is not what the kept columns make it on the cases."""
+    cases = _one_governance(simulated_cases)
+    fit = next(f for f in models.fit_models(cases, ["product_upgrading"]) if f.model == "by_group")
+    for group, needs_at in (("natural_resource_based", 1), ("complex_product_systems", 0)):
+        at = {v: probabilities._grid(cases, group, [0, 1, 2, 3]).assign(leader_driven=v) for v in (0, 1)}
+        same = [fit.reported.get_prediction(at[v]).predicted.to_numpy() for v in (0, 1)]
+        np.testing.assert_array_equal(*same)
+        assert probabilities._needs_left_out(fit, at[needs_at]) == [f"C(sectoral_group)[{group}]:leader_driven"]
+        assert probabilities._needs_left_out(fit, at[1 - needs_at]) == []
+    # not "a left-out column must be 0": without cases in the reference group, a group's own column is left out
+    # as the others' complement, and that group is still predicted
+    shifted = simulated_cases[simulated_cases["sectoral_group"] != "traditional_manufacturing"].reset_index(drop=True)
+    fits = models.fit_models(shifted, ["product_upgrading"])
+    fit = next(f for f in fits if f.model == "by_group")
+    assert "C(sectoral_group)[T.specialised_suppliers]" in fit.reasons
+    table = probabilities.predicted_probabilities_table(fits, shifted)
+    assert table.loc[table["sectoral_group"] == "specialised_suppliers", "probability"].notna().all()
+    assert set(table.loc[table["sectoral_group"] == "traditional_manufacturing", "note"]) == {"no cases in this group"}
 
 
 def test_the_links_display_keeps_every_slope_in_the_codebooks_order(simulated_cases):

@@ -5,10 +5,13 @@ predictor, and the key slopes under other links.
 
 All from the reported fit of each model (ML, or Jeffreys-penalised where ML is separated), with delta-method
 standard errors on that fit's covariance (`ordinal.interpretation`). A slope the sheet cannot estimate (a group
-with no cases, a predictor constant in the group) gets a row saying why, never a number.
+with no cases, a predictor constant in the group) gets a row saying why, never a number; so does a prediction that
+would need such a slope, and only such a prediction.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -82,14 +85,40 @@ def _grid(cases: pd.DataFrame, group: str, levels) -> pd.DataFrame:
     )
 
 
-def _prediction_reason(fit: ModelFit, group: str, members: pd.DataFrame) -> str:
-    """Why a group's predictions at leader_driven = 0 cannot be made ('' when they can): they need its
-    collective-efficiency slope, and its leader-driven slope only where some of its cases are leader-driven (a
-    group with none predicts at its own value, where that slope's term is 0)."""
-    if not len(members) and fit.estimated:
-        return "no cases in this group"
-    needed = ("collective_efficiency",) if (members["leader_driven"] == 0).all() else KEY_PREDICTORS
-    return _unestimable(fit, group, needed)
+def _needs_left_out(fit: ModelFit, grid: pd.DataFrame) -> list[str]:
+    """The columns the fit left out (`fit.reasons`) whose slope a prediction at `grid` would need.
+
+    `get_prediction` ignores a left-out column, i.e. predicts as if its slope were 0. On the cases the column is
+    exactly what the kept columns and the thresholds make it (that is why it was left out), so a grid row where it
+    is that too is predicted right whatever the slope; elsewhere the prediction is not defined. So leader_driven = 0
+    needs no slope in a group with no leader-driven case (the column is 0 there, as on the grid), and needs it in a
+    group whose every case is leader-driven (there the column equals the group's own column, which is 1)."""
+    design = fit.reported.model.design
+    if not design.aliased:
+        return []
+    every = replace(design, names=[n for n in design.design_info.column_names if n != "Intercept"], Z=None)
+    cases, rows = (np.column_stack([np.ones(len(frame)), every.exog(frame)[0]])
+                   for frame in (fit.reported.model.data, grid))  # fmt: skip
+    kept = [0] + [1 + every.names.index(n) for n in design.names]  # the thresholds' constant, the kept columns
+    needed = []
+    for term in design.aliased:
+        column = 1 + every.names.index(term)
+        made_of, *_ = np.linalg.lstsq(cases[:, kept], cases[:, column], rcond=None)
+        if not np.allclose(rows[:, kept] @ made_of, rows[:, column], atol=1e-9 * max(1.0, np.abs(rows).max())):
+            needed.append(term)
+    return needed
+
+
+def _prediction_reason(fit: ModelFit, group: str, members: pd.DataFrame, grid: pd.DataFrame) -> str:
+    """Why a group's predictions at `grid` cannot be made ('' when they can): the fit's own failure, no cases, or
+    the reasons of the left-out slopes they would need (`_needs_left_out`), named with their term where a slope
+    is not the group's own."""
+    why = _unestimable(fit, group, predictors=())  # no predictor: only why the whole fit cannot be read
+    if why or not len(members):
+        return why or "no cases in this group"
+    reasons = [fit.reasons[t] if parse_term(t)[0] == group else f"{t}: {fit.reasons[t]}"
+               for t in _needs_left_out(fit, grid)]  # fmt: skip
+    return "; ".join(dict.fromkeys(reasons))
 
 
 def predicted_probabilities_table(fits: list[ModelFit], cases: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -101,11 +130,11 @@ def predicted_probabilities_table(fits: list[ModelFit], cases: pd.DataFrame, alp
     frames = []
     for fit in _by_group_fits(fits):
         for group in cb.group_codes:
-            why = _prediction_reason(fit, group, _group_rows(cases, group, fit))
+            grid = _grid(cases, group, levels)
+            why = _prediction_reason(fit, group, _group_rows(cases, group, fit), grid)
             if why:
                 frames.append(pd.DataFrame([{"form": fit.form, "sectoral_group": group, "note": why}]))
                 continue
-            grid = _grid(cases, group, levels)
             table = fit.reported.get_prediction(grid).summary_frame(alpha)
             frames.append(
                 pd.DataFrame(
