@@ -53,6 +53,14 @@ def kernel_manager(env: dict[str, str], cwd: Path | None = None, on_start=None):
             if on_start is not None:
                 on_start(self)
 
+        async def _async_interrupt_kernel(self):
+            # jupyter_client interrupts every kernel before its shutdown request; a notebook's kernel is idle by
+            # then, and an idle kernel that gets the SIGINT at the wrong moment writes "KeyboardInterrupt caught
+            # in kernel" to the run's stderr. Its shutdown request (then SIGTERM, SIGKILL) stops it without.
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
     return KernelManager
 
 
