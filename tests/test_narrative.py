@@ -410,3 +410,25 @@ def test_links_summary_counts_the_slopes_it_could_not_compare_with_their_reasons
         "(2 more not compared: 1 × profile interval end not found: no converged constrained fit crosses the "
         "cutoff; 1 × no cases in this group)."
     )
+
+
+def test_the_nominal_sentence_counts_the_fits_that_hold_the_predictor_and_names_a_separated_rejection():
+    from upgrading.study.narrative_probabilities import nominal_summary
+
+    diagnostics = pd.DataFrame({
+        "form": ["product_upgrading"] * 3,
+        "model": ["pooled", "by_group", "complete_pooling"],
+        "nominal_collective_efficiency_p": [0.40, np.nan, 0.20],
+        "nominal_collective_efficiency_note": ["", "nominal fit at a boundary", ""],
+        "nominal_leader_driven_p": [np.nan, np.nan, 0.017],
+        "nominal_leader_driven_note": ["not in this model", "nominal fit at a boundary",
+                                       "nominal fit separated (some estimates infinite): log-likelihood at its "
+                                       "supremum"],
+    })  # fmt: skip
+    text = nominal_summary(diagnostics)
+    assert "for collective efficiency the test is computed in 2 of the 3 fits with it" in text
+    assert "for leader driven the test is computed in 1 of the 2 fits with it" in text
+    assert (
+        "rejects proportional odds at 0.05 in 1: product upgrading (complete_pooling, p = 0.017, separated: a "
+        "statistic at its supremum, its p-value less trustworthy)"
+    ) in text

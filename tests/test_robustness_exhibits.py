@@ -121,5 +121,7 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     reading = narrative_robustness.design_reading(rated)
     assert f"scores {int(rated['p_right'].notna().sum())} of the {len(rated)} claims" in reading
     assert reading.endswith("a claim about a group gets its rates even where this sheet cannot test it.")
+    never_wrong = narrative_robustness.design_reading(rated.assign(primary_verdict="consistent", p_wrong=0.0))
+    assert "for such claims is 0 (no replicate gave one)." in never_wrong and "at most 0.000" not in never_wrong
     choices = narrative_robustness.choices_table(robustness_choices.load_choices())
     assert choices["primary"].sum() == len(robustness_choices.CHOICE_COLUMNS)

@@ -104,12 +104,19 @@ def nominal_summary(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
         tested = _tested(diagnostics, predictor)
         rejected = tested[tested[f"nominal_{predictor}_p"] < alpha]
         where = series(f"{words(r.form)} ({r.model})" for r in tested.itertuples()) or "no model"
+        holding = (diagnostics[f"nominal_{predictor}_note"].fillna("") != "not in this model").sum()
         parts.append(
-            f"for {words(predictor)} the test is computed in {len(tested)} of {len(diagnostics)} fits ({where}) and "
+            f"for {words(predictor)} the test is computed in {len(tested)} of the {holding} fits with it ({where}) and "
             + (
                 f"rejects proportional odds at {alpha:g} in {len(rejected)}: "
                 + series(
-                    f"{words(r.form)} ({r.model}, p = {getattr(r, f'nominal_{predictor}_p'):.3f})"
+                    f"{words(r.form)} ({r.model}, p = {getattr(r, f'nominal_{predictor}_p'):.3f}"
+                    + (
+                        ", separated: a statistic at its supremum, its p-value less trustworthy"
+                        if "separated" in str(getattr(r, f"nominal_{predictor}_note"))
+                        else ""
+                    )
+                    + ")"
                     for r in rejected.itertuples()
                 )  # fmt: skip
                 if len(rejected)

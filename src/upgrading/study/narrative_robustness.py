@@ -78,7 +78,12 @@ def design_reading(summary: pd.DataFrame) -> str:
     if not decisive.empty:
         text += (
             f" For the {len(decisive)} of them with a decisive primary verdict, the rate of wrong verdicts for such "
-            f"claims is at most {decisive['p_wrong'].max():.3f}. These rates are properties of the design under "
+            + (
+                f"claims is at most {decisive['p_wrong'].max():.3f}."
+                if decisive["p_wrong"].max() > 0
+                else "claims is 0 (no replicate gave one)."
+            )
+            + " These rates are properties of the design under "
             "the generator's assumptions, not the probability that a given verdict is wrong."
         )
     return text + (
