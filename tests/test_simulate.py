@@ -86,3 +86,14 @@ def test_cli_refuses_to_overwrite_raw_data_with_another_seed(tmp_path, capsys):
     assert (DATA_RAW / simulate.FIRST_CODER_FILE).read_bytes() == before
     assert main(["simulate", "--seed", "7", "--out", str(tmp_path)]) == 0
     assert (tmp_path / simulate.FIRST_CODER_FILE).read_bytes() != before
+
+
+def test_a_users_invented_sheet_is_labelled_simulated_where_its_source_says_so():
+    """A sheet invented to try the compendium is marked by a `coding_source` starting with 'simulated' (any case,
+    any words after it): its exhibits are then labelled simulated; a real source is not."""
+    from upgrading.study.coding import is_simulated
+
+    cases = load_cases(DATA_RAW / simulate.FIRST_CODER_FILE)
+    assert is_simulated(cases.assign(coding_source="Simulated: invented test cases"))
+    assert is_simulated(cases.assign(coding_source=["Author (2003)"] * 49 + [" simulated"]))
+    assert not is_simulated(cases.assign(coding_source="Author (2003), case study"))

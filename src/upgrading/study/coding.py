@@ -66,8 +66,9 @@ def _typed(column: pd.Series, variable: Variable) -> pd.Series:
 
 
 def is_simulated(cases: pd.DataFrame) -> bool:
-    """True when any row's coding comes from the simulator (results are then not empirical findings)."""
-    return bool(cases["coding_source"].astype(str).str.startswith(SIMULATED_MARK).any())
+    """True when any row is not a real coding: its `coding_source` starts with 'simulated' (any case), as the
+    simulator's rows and rows invented to try the compendium do (results are then not empirical findings)."""
+    return bool(cases["coding_source"].astype(str).str.strip().str.lower().str.startswith(SIMULATED_MARK).any())
 
 
 def load_sheet(
