@@ -588,13 +588,19 @@ RELAXED = [s.name for s in robustness_choices.specifications() if s.proportional
          "depends on model (partial pooling x0.5)"),
         (dict.fromkeys(SECOND, "inconclusive") | {"first / partial pooling x0.5": "inconclusive"},
          "depends on coding (second), model (partial pooling x0.5)"),
-        ({"second / partial pooling": "contradicted"}, "depends on coding (second), model (partial pooling)"),
+        ({"second / partial pooling": "contradicted"},
+         "depends on coding (second) together with model (partial pooling)"),
         ({"first / no pooling / cloglog": "inconclusive"}, "depends on link (cloglog)"),
         (dict.fromkeys(NOT_LOGIT, "inconclusive"), "depends on link (probit, cloglog)"),
-        ({"second / no pooling / probit": "inconclusive"}, "depends on coding (second), link (probit)"),
+        ({"second / no pooling / probit": "inconclusive"}, "depends on coding (second) together with link (probit)"),
         ({"first / no pooling / missing at highest": "contradicted"}, "depends on missing (missing at highest)"),
         ({"second / no pooling / relaxed where rejected": "inconclusive"},
-         "depends on coding (second), proportional_odds (relaxed where rejected)"),
+         "depends on coding (second) together with proportional_odds (relaxed where rejected)"),
+        ({"first / partial pooling x0.5": "inconclusive", "second / no pooling / cloglog": "inconclusive"},
+         "depends on model (partial pooling x0.5); coding (second) together with link (cloglog)"),
+        ({"second / no pooling / cloglog": "inconclusive", "second / partial pooling": "inconclusive"},
+         "depends on coding (second) together with model (partial pooling); coding (second) together with link "
+         "(cloglog)"),
     ],
 )  # fmt: skip
 def test_the_label_names_the_choices_that_change_the_verdict(verdicts, expected):
@@ -610,7 +616,23 @@ def test_a_change_only_two_choices_together_make_names_both_in_either_row_order(
     the second coding nor either prior does alone: both choices are named, with both values, in any row order."""
     table = _synthetic({"second / partial pooling": "inconclusive", "second / partial pooling x2": "inconclusive"})
     label = robustness.robustness_summary(table.iloc[::order])["label"].iloc[0]
-    assert label == "depends on coding (second), model (partial pooling, partial pooling x2)"
+    assert label == "depends on coding (second) together with model (partial pooling, partial pooling x2)"
+
+
+def test_values_that_change_a_verdict_only_in_some_combinations_are_named_combination_by_combination():
+    """With a third coding, the second coding changes the verdict only with the x2 prior and the third only with
+    the declared prior: naming "coding (second, third) together with model (partial pooling, partial pooling x2)"
+    would claim four combinations where two change it, so each is named on its own."""
+    table = _synthetic({"second / partial pooling x2": "inconclusive"})
+    third = table[table["coding"] == "second"].assign(
+        coding="third", specification=lambda t: t["specification"].str.replace("second", "third")
+    )
+    third["verdict"] = third["specification"].map({"third / partial pooling": "inconclusive"}).fillna("consistent")
+    label = robustness.robustness_summary(pd.concat([table, third], ignore_index=True))["label"].iloc[0]
+    assert label == (
+        "depends on coding (second) together with model (partial pooling x2); "
+        "coding (third) together with model (partial pooling)"
+    )
 
 
 def test_cells_that_cannot_decide_are_counted_and_left_out_of_the_label():

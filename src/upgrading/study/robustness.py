@@ -27,6 +27,7 @@ sensitivity, not a new test: no verdict, p-value or error rate is computed from 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -307,10 +308,12 @@ def label(cells: pd.DataFrame) -> str:
 
     - "not assessed: ..." where the primary specification cannot decide it, or no other specification does;
     - "robust" where every other deciding specification gives the primary verdict;
-    - else "depends on" the choices that change it, named as "choice (value, ...)" in table order, e.g. "depends
-      on coding (second), model (partial pooling x0.5)": first every value that changes the verdict alone (the
-      specification differing from the primary in that value only decides otherwise), then, for a specification
-      that decides otherwise though none of its values does alone, all its values. Independent of row order."""
+    - else "depends on" the choices that change it. First every value that changes the verdict alone (the
+      specification differing from the primary in that value only decides otherwise), named as "choice (value,
+      ...)" in table order, e.g. "depends on coding (second), model (partial pooling x0.5)"; then, after "; ",
+      each set of values that changes it only together (a specification that decides otherwise though none of
+      its values does alone), e.g. "coding (second) together with model (partial pooling)", so that a reader
+      never takes a value for one that changes the verdict alone. Independent of row order."""
     primary = cells[cells["primary"].astype(bool)].iloc[0]
     if not bool(primary["decided"]):
         return "not assessed: the primary specification cannot decide it"
@@ -322,19 +325,44 @@ def label(cells: pd.DataFrame) -> str:
         return "robust"
     moved = [{c: row[c] for c in CHOICE_COLUMNS if row[c] != primary[c]} for _, row in differ.iterrows()]
     alone = {c: {m[c] for m in moved if len(m) == 1 and c in m} for c in CHOICE_COLUMNS}
-    changed = {c: set(values) for c, values in alone.items()}
-    for m in moved:
-        if len(m) > 1 and not any(value in alone[c] for c, value in m.items()):  # only together do they change it
-            for c, value in m.items():
-                changed[c].add(value)
+    together = [m for m in moved if len(m) > 1 and not any(value in alone[c] for c, value in m.items())]
     order = {s.name: k for k, s in enumerate(specifications())}  # values named in the declared order
     ranked = cells.assign(rank=cells["specification"].map(order)).sort_values("rank", kind="stable")
-    named = [
-        f"{c} ({', '.join(v for v in dict.fromkeys(ranked[c]) if v in changed[c])})"
-        for c in CHOICE_COLUMNS
-        if changed[c]
-    ]
-    return "depends on " + ", ".join(named)
+    values = {c: list(dict.fromkeys(ranked[c])) for c in CHOICE_COLUMNS}
+    named = [_named(c, alone[c], values[c]) for c in CHOICE_COLUMNS if alone[c]]
+    named_alone = ", ".join(named)
+    return "depends on " + "; ".join(([named_alone] if named else []) + _named_together(together, values))
+
+
+def _named(choice: str, chosen, values: list) -> str:
+    """'choice (value, ...)', the values in the table's declared order."""
+    return f"{choice} ({', '.join(v for v in values if v in chosen)})"
+
+
+def _named_together(together: list[dict], values: dict[str, list]) -> list[str]:
+    """Each set of choices that changes a verdict only together, as "a (x) together with b (y, z)": the values of
+    specifications that differ from the primary in the same choices are merged where they form every
+    combination of those values (else each specification is named on its own), in the declared order."""
+    groups: dict[tuple, list[dict]] = {}
+    for m in together:
+        groups.setdefault(tuple(c for c in CHOICE_COLUMNS if c in m), []).append(m)
+    rank = {c: {v: k for k, v in enumerate(values[c])} for c in CHOICE_COLUMNS}
+    named = []  # (position, text): in the declared order of the choices, then of their values
+
+    def position(choices, combo):
+        return [CHOICE_COLUMNS.index(c) for c in choices] + [rank[c][v] for c, v in zip(choices, combo)]
+
+    for choices, members in groups.items():
+        chosen = {c: {m[c] for m in members} for c in choices}
+        combos = sorted({tuple(m[c] for c in choices) for m in members}, key=lambda t: position(choices, t))
+        if len(combos) == math.prod(len(v) for v in chosen.values()):
+            text = " together with ".join(_named(c, chosen[c], values[c]) for c in choices)
+            named.append((position(choices, combos[0]), text))
+            continue
+        for combo in combos:
+            text = " together with ".join(f"{c} ({v})" for c, v in zip(choices, combo))
+            named.append((position(choices, combo), text))
+    return [text for _, text in sorted(named)]
 
 
 __all__ = [
