@@ -69,6 +69,22 @@ def _brute_force(x, y):
     return np.mean(np.abs(sims) >= abs(s)), np.mean(sims >= s), np.mean(sims <= s)
 
 
+@pytest.mark.parametrize("x, y", [([0.0, 1.0], [1.0, 3.0]), ([2.0, 1.0], [1.0, 3.0]), ([0.0, 1.0], [2.0, 2.0])])
+def test_two_cases_are_tested_exactly_and_one_case_is_not(x, y):
+    """Two cases have two arrangements, both as extreme: p = 1, as the enumeration gives it (not refused); a
+    variable without variance still has no tau; one case has no association to test."""
+    result = permutation_association(x, y, 9999, seed=2005)
+    if len(set(y)) == 1:
+        assert result["reason"] == "undefined: y has no variance" and np.isnan(result["p_value"])
+    else:
+        p_abs, p_ge, p_le = _brute_force(x, y)
+        assert (result["p_value"], result["p_ge"], result["p_le"]) == (p_abs, p_ge, p_le)
+        assert result["p_value"] == 1.0 and result["reason"] == "" and result["method"].startswith("exact (2 ")
+        assert result["tau_b"] == stats.kendalltau(x, y).statistic
+    one = permutation_association([1.0], [2.0], 9999, seed=2005)
+    assert one["reason"] == "one case: no association to test" and np.isnan(one["p_value"])
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_exact_null_equals_brute_force_whichever_variable_the_programme_runs_over(seed):
     """Random small cases, one variable with few tied levels and the other continuous or tied, both orders,

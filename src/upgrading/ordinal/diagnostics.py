@@ -383,7 +383,9 @@ def permutation_association(x, y, n_resamples: int, seed: int, max_cells: int = 
 
     Two-sided p-values: with ties the null of S is not symmetric, and the two usual definitions differ (either
     way). `p_value` = P(|S| >= |s|), the study's choice; `p_two_sided_doubled` = min(1, 2 min(p_ge, p_le)).
-    `p_ge` = P(S >= s), `p_le` = P(S <= s). A test that cannot be computed has NaNs and a `reason`.
+    `p_ge` = P(S >= s), `p_le` = P(S <= s). A test that cannot be computed (fewer than two cases, or a variable
+    without variance) has NaNs and a `reason`. Two cases are tested: both arrangements are as extreme, so
+    `p_value` is 1, as the enumeration gives it.
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = len(x)
@@ -404,8 +406,8 @@ def permutation_association(x, y, n_resamples: int, seed: int, max_cells: int = 
         "mc_se": np.nan,
         "reason": "",
     }
-    if n < 3:
-        result["reason"] = {0: "no cases", 1: "one case", 2: "two cases"}[n] + ": no association to test"
+    if n < 2:
+        result["reason"] = ("no cases" if n == 0 else "one case") + ": no association to test"
         return result
     for name, v in (("x", x), ("y", y)):
         if np.all(v == v[0]):
