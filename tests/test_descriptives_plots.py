@@ -4,6 +4,8 @@ The sheet below has no specialised-suppliers case on purpose: every table and fi
 group. Expected numbers are counted by hand from ROWS, not recomputed with the code under test.
 """
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -188,6 +190,28 @@ def test_reliability_intervals_plot_alpha_and_benchmarks():
     assert list(points.get_xdata()) == [0.6, 0.9]
     benchmarks = {line.get_linestyle(): line.get_xdata()[0] for line in ax.lines if line.get_linestyle() != "None"}
     assert benchmarks == {":": 0.667, "--": 0.8}
+
+
+@pytest.mark.parametrize("defined", [True, False])
+def test_a_reliability_row_without_alpha_says_why_instead_of_staying_blank(defined):
+    """A variable no double-coded case codes has no alpha: its row says so (and a figure where no alpha is
+    defined at all is still drawn, without an all-NaN warning)."""
+    table = pd.DataFrame(
+        {
+            "variable": ["governance", "product_upgrading"],
+            "metric": ["nominal", "ordinal"],
+            "alpha": [0.9 if defined else np.nan, np.nan],
+            "ci_low": [0.8 if defined else np.nan, np.nan],
+            "ci_high": [1.0 if defined else np.nan, np.nan],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.reliability_intervals(table)
+    (ax,) = fig.axes
+    said = [t for t in ax.texts if t.get_text().startswith("alpha undefined")]
+    assert [t.get_position()[1] for t in said] == ([0] if defined else [0, 1])  # rows bottom-up: product first
+    assert ax.get_xlim()[1] == 1.02
 
 
 def _estimates(groups):

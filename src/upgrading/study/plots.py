@@ -126,8 +126,12 @@ def reliability_intervals(table: pd.DataFrame) -> plt.Figure:
     )
     for cut, style in ((ALPHA_TENTATIVE, ":"), (ALPHA_RELIABLE, "--")):
         ax.axvline(cut, color="grey", linestyle=style, linewidth=0.8)
+    lowest = rows["ci_low"].min()  # NaN only where no alpha is defined
+    ax.set_xlim(min(0.0, float(lowest) - 0.05) if pd.notna(lowest) else 0.0, 1.02)
+    for k in np.flatnonzero(rows["alpha"].isna().to_numpy()):  # a row is never left blank: it says why
+        ax.text(0.02, y[k], "alpha undefined (see the table's note)", va="center", fontsize=8, color="grey",
+                transform=ax.get_yaxis_transform())  # fmt: skip
     ax.set_yticks(y, labels)
-    ax.set_xlim(min(0.0, float(np.nanmin(rows["ci_low"])) - 0.05), 1.02)
     ax.set_xlabel("Krippendorff's alpha (95% bootstrap interval)")
     ax.set_title("Inter-coder reliability", fontsize=11)
     fig.tight_layout()
