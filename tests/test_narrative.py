@@ -292,7 +292,7 @@ def test_separation_sentence_reads_the_diagnostics():
         ]
     )
     assert narrative_models.separation_summary(flat).endswith(
-        "1 model cannot be estimated on this sheet (not estimable: outcome 'd' has a single observed level: 1)."
+        "1 model cannot be estimated on this sheet (1 × not estimable: outcome 'd' has a single observed level)."
     )
 
 
@@ -360,14 +360,14 @@ def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_
     assert text.startswith("Of the 2 estimated group-specific slopes, **1** have a 95% interval that excludes zero")
     assert "complex product systems" not in text.split(".")[0]  # a fit that did not converge is no finding
     assert (
-        "2 group-specific slopes cannot be estimated on this sheet (no cases in this group: 1; the ML fit did "
-        "not converge: estimate unreliable: 1)."
+        "2 group-specific slopes cannot be estimated on this sheet (1 × no cases in this group; 1 × the ML fit "
+        "did not converge: estimate unreliable)."
     ) in text
     key = key.iloc[:3]
     loo = key.assign(refits=[27.0, 27.0, np.nan], loo_min=[0.5, -1.0, np.nan], loo_max=[1.0, 0.3, np.nan])
     text = narrative_models.leave_one_out_summary(loo)
     assert text.startswith("1 of the 2 estimated group-specific slopes change sign")
-    assert "(no cases in this group: 1)" in text and "complete cases" not in text
+    assert "(1 × no cases in this group)" in text and "complete cases" not in text
 
 
 def test_reliability_says_which_variables_rest_on_fewer_pairs_than_the_double_coded_cases():

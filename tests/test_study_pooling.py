@@ -261,7 +261,7 @@ def test_the_two_verdicts_agree_only_where_both_estimate():
     text = narrative_models.pooled_verdicts_summary(verdicts_table, pd.DataFrame())
     assert "Of the 2 that both estimate, the two agree on 2." in text
     assert "Only the partially pooled posterior estimates D" in text
-    assert "1 neither can estimate, inconclusive in both (no-pooling reasons: no cases in this group: 1)" in text
+    assert "1 neither can estimate, inconclusive in both (no-pooling reasons: 1 × no cases in this group)" in text
 
 
 def test_the_between_group_sds_are_read_beside_their_prior(cases, fast):

@@ -41,6 +41,12 @@ def count_span(values: Iterable[int]) -> str:
     return str(min(values)) if min(values) == max(values) else f"{min(values)} to {max(values)}"
 
 
+def reasons_counted(reasons: Iterable[str]) -> str:
+    """'k × reason; ...' for each distinct reason, in first-seen order: the one way a narrative counts reasons."""
+    counts = pd.Series(list(reasons), dtype=object).value_counts(sort=False)
+    return "; ".join(f"{k} × {reason}" for reason, k in counts.items())
+
+
 def shown_rows(shown: int, total: int, written: Sequence[str]) -> str:
     """Where the full table is, for a notebook that displays only part of it."""
     where = " and ".join(f"`{p}`" for p in written) if written else "its exhibit"

@@ -9,7 +9,7 @@ from scipy import stats
 
 from ..ordinal import ACCURACY
 from .models import reason_of
-from .narrative import count_span, group_sizes, series, span, words
+from .narrative import count_span, group_sizes, reasons_counted, series, span, words
 
 # 04 · models -----------------------------------------------------------------------------------------------
 
@@ -21,13 +21,8 @@ def not_estimable(table: pd.DataFrame, what: str, reason_column: str = "note") -
         return ""
     notes = table[reason_column] if reason_column in table else pd.Series("", index=table.index)
     reasons = notes.fillna("").map(reason_of).replace("", "reason not recorded")
-    counts = reasons.value_counts(sort=False)
     noun = what[:-1] if len(reasons) == 1 and what.endswith("s") else what
-    return (
-        f" {len(reasons)} {noun} cannot be estimated on this sheet ("
-        + "; ".join(f"{reason}: {k}" for reason, k in counts.items())
-        + ")."
-    )
+    return f" {len(reasons)} {noun} cannot be estimated on this sheet ({reasons_counted(reasons)})."
 
 
 def separation_summary(diagnostics: pd.DataFrame) -> str:
@@ -392,12 +387,9 @@ def _estimated_by_one(slope: pd.DataFrame, by_group: pd.Series, by_pooling: pd.S
             parts.append(f"{what} {series(slope.loc[mask, 'id'])}")
     neither = slope[~by_group & ~by_pooling]
     if len(neither):
-        reasons = neither["note"].fillna("").map(reason_of).replace("", "reason not recorded").value_counts(sort=False)
-        parts.append(
-            f"{len(neither)} neither can estimate, inconclusive in both (no-pooling reasons: "
-            + "; ".join(f"{reason}: {count}" for reason, count in reasons.items())
-            + ")"
-        )
+        reasons = neither["note"].fillna("").map(reason_of).replace("", "reason not recorded")
+        parts.append(f"{len(neither)} neither can estimate, inconclusive in both (no-pooling reasons: "
+                     f"{reasons_counted(reasons)})")  # fmt: skip
     return (" " + "; ".join(parts)[0].upper() + "; ".join(parts)[1:] + ".") if parts else ""
 
 

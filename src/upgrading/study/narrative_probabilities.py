@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .models import reason_of
-from .narrative import series, words
+from .narrative import reasons_counted, series, words
 from .settings import HIGH_UPGRADING
 
 SIMULATED_CAVEAT = (
@@ -184,5 +184,4 @@ def _not_compared(rows: pd.DataFrame) -> str:
     if rows.empty:
         return ""
     notes = rows["note"].fillna("").astype(str).map(reason_of)  # a complete-case count is no reason
-    reasons = notes.replace("", "no comparison recorded").value_counts(sort=False)
-    return f" ({len(rows)} more not compared: " + "; ".join(f"{k} × {why}" for why, k in reasons.items()) + ")"
+    return f" ({len(rows)} more not compared: {reasons_counted(notes.replace('', 'no comparison recorded'))})"
