@@ -11,7 +11,8 @@ from helpers import SECOND_CODER_SHEET
 
 from upgrading.compendium.cli import main
 from upgrading.paths import ROOT
-from upgrading.study import narrative_robustness, plots_robustness, power, robustness, robustness_choices
+from upgrading.study import narrative_robustness, plots_robustness, power, power_rates, robustness, robustness_choices
+from upgrading.study.codebook import load_codebook
 from upgrading.study.register import load_register
 
 matplotlib.use("Agg")
@@ -64,13 +65,62 @@ def test_the_summary_counts_the_table_and_carries_power_tables_rates():
     for row in scored.itertuples(index=False):
         for rate in ("p_right", "p_wrong", "p_inconclusive", "mcse_wrong"):
             assert getattr(row, rate) == pytest.approx(cell.loc[(row.design_scope, row.design_kind), rate], abs=1e-4)
-    assert SUMMARY.loc[SUMMARY["design_scope"].isna(), "design_note"].eq(power.NOT_STUDIED).all()
+    assert SUMMARY.loc[SUMMARY["design_scope"].isna(), "design_note"].eq(power_rates.NOT_STUDIED).all()
 
 
-def test_a_sheet_too_small_for_a_design_cell_gets_no_rates_and_says_why():
-    rates = power.rates_at_sheet_size(load_register(), power.MIN_CASES - 1)
-    assert rates[power.CLAIM_RATES].isna().all().all()
-    assert rates["design_note"].str.contains(f"at least {power.MIN_CASES} cases").all()
+def _sheet_of_shape(shape) -> pd.DataFrame:
+    codes = load_codebook().group_codes
+    return pd.DataFrame({"sectoral_group": [code for code, k in zip(codes, shape) for _ in range(k)]})
+
+
+def test_the_design_rates_are_those_of_sheets_with_this_sheets_cases_in_each_group(tmp_path, monkeypatch):
+    """A sheet of 30 cases, 14/9/5/2 by group (not the generator's 11/8/6/5): its rates come from replicates of that
+    shape, which differ from the generator's split of 30 cases, and its note says so; a sheet of the generator's
+    shape at 50 cases reads the study's own cell (power_table's rows)."""
+    from upgrading import paths
+
+    monkeypatch.setattr(paths, "root", lambda: tmp_path)
+    register = load_register()
+    cell = power.DesignCell(30, 1.0, (14, 9, 5, 2))
+    sheet = power.replicate_sheet(power.simulate_chunk(cell.seeds(7, 0, 1), 30, 1.0, sizes=cell.sizes()), 0)
+    assert power_rates.sheet_shape(sheet) == (14, 9, 5, 2)  # the replicates have the sheet's shape
+    shaped = power_rates.rates_at_sheet_shape(register, _sheet_of_shape((14, 9, 5, 2)), replicates=6, seed=7)
+    generator = power.summarise(power.run(6, (30,), (1.0,), seed=7, progress=False))
+    split = power_rates.rates_by_claim(generator, register, 30)
+    scored = shaped["design_scope"] != ""
+    assert scored.sum() == 24 and not shaped.loc[scored, power_rates.CLAIM_RATES].isna().any().any()
+    assert not shaped.loc[scored, "p_inconclusive"].equals(split.loc[scored, "p_inconclusive"])
+    assert shaped.loc[scored, "design_note"].str.contains("30 cases (14/9/5/2 by sectoral group, as in this sheet)",
+                                                          regex=False).all()  # fmt: skip
+    own = power_rates.rates_at_sheet_shape(register, _sheet_of_shape((18, 14, 9, 9)), replicates=6, seed=7)
+    assert (
+        own.loc[scored, "design_note"]
+        .str.contains("50 cases (18/14/9/9 by sectoral group, the generator's split)", regex=False)
+        .all()
+    )
+    assert own.loc[scored, "design_note"].str.endswith("(power_table)").all()
+    assert not shaped["design_note"].str.endswith("(power_table)").any()  # not a cell of power_table
+    study = power.summarise(power.run(6, (50,), (1.0,), seed=7, progress=False))
+    columns = ["design_scope", "design_kind", *power_rates.CLAIM_RATES]
+    pd.testing.assert_frame_equal(own[columns], power_rates.rates_by_claim(study, register, 50)[columns])
+    kept = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "interim").glob("*.pickle"))
+    assert kept == ["power_n30_scale1_groups14_9_5_2", "power_n50_scale1"]
+
+
+def test_a_sheet_too_small_for_the_generators_split_gets_rates_at_its_own_shape(tmp_path, monkeypatch):
+    """Five cases, one group absent: no crash; its claims get rates (mostly inconclusive), the absent group's
+    claims are never decided right or wrong."""
+    from upgrading import paths
+
+    monkeypatch.setattr(paths, "root", lambda: tmp_path)
+    rates = power_rates.rates_at_sheet_shape(load_register(), _sheet_of_shape((2, 2, 1, 0)), replicates=4, seed=7)
+    scored = rates[rates["design_scope"] != ""]
+    assert (
+        len(scored) == 24
+        and scored["design_note"].str.contains("5 cases (2/2/1/0 by sectoral group", regex=False).all()
+    )
+    absent = scored[scored["design_scope"] == "specialised_suppliers"]
+    assert len(absent) and (absent["p_inconclusive"] == 1.0).all()
 
 
 def _small_table() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -120,7 +170,7 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     rated = SUMMARY
     reading = narrative_robustness.design_reading(rated)
     assert f"scores {int(rated['p_right'].notna().sum())} of the {len(rated)} claims" in reading
-    assert reading.endswith("a claim about a group gets its rates even where this sheet cannot test it.")
+    assert reading.endswith("so the rates are those of the sheet's shape, not of its codes.")
     never_wrong = narrative_robustness.design_reading(rated.assign(primary_verdict="consistent", p_wrong=0.0))
     assert "for such claims is 0 (no replicate gave one)." in never_wrong and "at most 0.000" not in never_wrong
     choices = narrative_robustness.choices_table(robustness_choices.load_choices())

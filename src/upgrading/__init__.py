@@ -39,6 +39,7 @@ _MODULES = {
     "verdicts": "upgrading.study.verdicts",
     "power": "upgrading.study.power",
     "power_pooled": "upgrading.study.power_pooled",
+    "power_rates": "upgrading.study.power_rates",
     "coding_error": "upgrading.study.coding_error",
     "power_coding_error": "upgrading.study.power_coding_error",
     "pooling": "upgrading.study.pooling",

@@ -87,6 +87,8 @@ def design_reading(summary: pd.DataFrame) -> str:
             "the generator's assumptions, not the probability that a given verdict is wrong."
         )
     return text + (
-        " The design's sheets have this sheet's number of cases but the generator's shares of the groups, not this "
-        "sheet's, and a claim about a group gets its rates even where this sheet cannot test it."
+        " The design's sheets have this sheet's number of cases in each sectoral group, every code reported and "
+        "the generator's codes otherwise: where this sheet cannot test a claim (codes not reported, a predictor "
+        "that does not vary in the group), the design's sheets may still, so the rates are those of the sheet's "
+        "shape, not of its codes."
     )

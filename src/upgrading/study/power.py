@@ -23,7 +23,7 @@ backend: local processes by default, or Dask/Ray, see the README).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -121,18 +121,30 @@ def truth_satisfies(expected: str, effect: float, margin: float) -> bool:
 
 @dataclass(frozen=True)
 class DesignCell:
+    """A number of cases and an effect scale; `groups`, the cases of each sectoral group in codebook order where a
+    sheet's own shape is studied (None: `n_cases` split in the generator's shares)."""
+
     n_cases: int
     effect_scale: float
+    groups: tuple[int, ...] | None = None
 
     @property
     def name(self) -> str:
-        """The cell as a folder name: `n50_scale1`, `n30_scale0.5`."""
-        return f"n{self.n_cases}_scale{self.effect_scale:g}"
+        """The cell as a folder name: `n50_scale1`, `n30_scale0.5`, `n30_scale1_groups14_9_5_2`."""
+        shape = "" if self.groups is None else "_groups" + "_".join(map(str, self.groups))
+        return f"n{self.n_cases}_scale{self.effect_scale:g}{shape}"
+
+    def sizes(self) -> dict[str, int]:
+        """Cases per sectoral group (code: count)."""
+        if self.groups is None:
+            return group_sizes(load_parameters(), self.n_cases)
+        return dict(zip(load_codebook().group_codes, self.groups))
 
     def seeds(self, root: int, first: int, count: int) -> list[np.random.SeedSequence]:
         """The random streams of replicates first .. first + count - 1: keyed by the root seed, the cell's identity
-        (cases and scale, in millionths) and the replicate's index, so no other cell or setting moves them."""
-        key = (self.n_cases, int(round(self.effect_scale * 1_000_000)))
+        (cases, scale in millionths, and a sheet's group sizes where given) and the replicate's index, so no other
+        cell or setting moves them."""
+        key = (self.n_cases, int(round(self.effect_scale * 1_000_000))) + (self.groups or ())
         return [np.random.SeedSequence(root, spawn_key=key + (k,)) for k in range(first, first + count)]
 
 
@@ -159,7 +171,11 @@ def _children(seed: np.random.SeedSequence, count: int) -> list[np.random.SeedSe
 
 
 def simulate_chunk(
-    seeds: list[np.random.SeedSequence], n_cases: int, effect_scale: float, coding_error: CodingError | None = None
+    seeds: list[np.random.SeedSequence],
+    n_cases: int,
+    effect_scale: float,
+    coding_error: CodingError | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> dict:
     """Replicates of one design cell, stacked: (R, N) arrays of the cases and of both scenarios' outcomes.
 
@@ -167,9 +183,10 @@ def simulate_chunk(
     governance, industry), the per-group scenario's outcomes and the pooled scenario's outcomes. Both scenarios
     share the cases, so they differ only in how upgrading depends on them. With `coding_error`, a fourth stream
     recodes the drawn sheets as the erring coder would (`CodingError.recode`): the same sheets, coded with error.
+    `sizes` (code: cases) replaces the generator's split of `n_cases` into sectoral groups.
     """
     params = load_parameters()
-    sizes = group_sizes(params, n_cases)
+    sizes = group_sizes(params, n_cases) if sizes is None else sizes
     per_group = simulate.plan(params, sizes, effect_table(params, effect_scale))
     pooled = simulate.plan(params, sizes, _pooled_effects(params, effect_scale))
     cases, out_group, out_pooled = [], [], []
@@ -217,7 +234,7 @@ def run_chunk(cell: DesignCell, seeds: list[np.random.SeedSequence], first: int,
     `coding_error`, if given), and the kept replicates (those with an index below `keep`):
     (rows, [(index, sheet, verdicts)])."""
     register = load_register()
-    data = simulate_chunk(seeds, cell.n_cases, cell.effect_scale, coding_error)
+    data = simulate_chunk(seeds, cell.n_cases, cell.effect_scale, coding_error, cell.sizes())
     per_group = _decide(register, data["cases"], data["per_group"])
     pooled = _decide(register.with_claims(pooled_claims(register)), data["cases"], data["pooled"])
     studied = {c.id for c in claims_studied(register)}
@@ -259,6 +276,7 @@ def run(
     cache: bool = False,
     cache_name: str = "power",
     coding_error: CodingError | None = None,
+    groups: tuple[int, ...] | None = None,
 ) -> pd.DataFrame:
     """Every replicate's verdict on every studied claim (one row per design cell, replicate and claim).
 
@@ -269,16 +287,19 @@ def run(
     package is read from `data/interim/` (see `upgrading.interim`) instead of being run again (`_cached_cells`);
     `cache_name` keeps another arm's cells (with coding error, say) beside the study's. With
     `coding_error`, every replicate is decided as the erring coder would have coded it (`coding_error`).
+    `groups` (cases per sectoral group, in codebook order; `cases` then its one total) studies a sheet's own shape.
     """
     if replicates < 1:
         raise UpgradingError(f"replicates must be at least 1, not {replicates}")
-    if any(int(n) < MIN_CASES for n in cases):
+    if groups is not None:
+        _check_groups(groups, cases)
+    elif any(int(n) < MIN_CASES for n in cases):
         raise UpgradingError(
             f"each number of cases must be at least {MIN_CASES} (two per sectoral group); got {list(cases)}"
         )
     if keep and keep_dir is None:
         raise UpgradingError("keeping replicates needs a folder to write them to")
-    cells = design_cells(cases, effect_scales)
+    cells = [replace(c, groups=groups) for c in design_cells(cases, effect_scales)]
     study = dict(replicates=replicates, seed=seed, n_jobs=n_jobs, chunk_size=chunk_size, progress=progress,
                  coding_error=coding_error)  # fmt: skip
     if cache and not keep:
@@ -288,6 +309,16 @@ def run(
     raw = label(rows)
     raw.attrs["root_seed"] = seed  # whose replicates these are, for a comparison of two runs' replicates
     return raw
+
+
+def _check_groups(groups: tuple[int, ...], cases) -> None:
+    codes = load_codebook().group_codes
+    if len(groups) != len(codes) or min(groups) < 0 or sum(groups) < 1 or list(cases) != [sum(groups)]:
+        raise UpgradingError(
+            f"a sheet's shape needs a number of cases (at least 0) for each of the {len(codes)} sectoral groups "
+            f"({', '.join(codes)}), at least one case in all, and that total as the one number of cases; got "
+            f"groups {list(groups)} and cases {list(cases)}"
+        )
 
 
 def _run_cells(cells, replicates, seed, n_jobs, chunk_size, progress, coding_error, keep=0, keep_dir=None):
@@ -310,6 +341,7 @@ def _cached_cells(cells: list[DesignCell], cache_name: str, study: dict) -> pd.D
     it again, and only the missing cells are run (together, so their chunks share the workers)."""
     keys = {
         cell: {"replicates": study["replicates"], "cell": [cell.n_cases, cell.effect_scale], "seed": study["seed"]}
+        | ({"groups": list(cell.groups)} if cell.groups is not None else {})
         | ({"coding_error": study["coding_error"]} if study["coding_error"] is not None else {})
         for cell in cells
     }
@@ -429,43 +461,6 @@ def design_cell(summary: pd.DataFrame, n_cases: int, effect_scale: float = 1.0) 
     """The rows of the power table for one design cell (a number of cases and an effect scale)."""
     rows = summary[(summary["n_cases"] == n_cases) & np.isclose(summary["effect_scale"], effect_scale)]
     return rows.reset_index(drop=True)
-
-
-#: What a claim's design rates are, where the design analysis does not score it.
-NOT_STUDIED = "not scored by the design analysis (it scores the table's cells)"
-CLAIM_RATES = ["p_right", "mcse_right", "p_wrong", "mcse_wrong", "p_inconclusive", "mcse_inconclusive"]
-
-
-def rates_by_claim(summary: pd.DataFrame, register: Register, n_cases: int, effect_scale: float = 1.0) -> pd.DataFrame:
-    """For each claim of `register` (rows, in order, indexed by id): the power table's rates of its scope (its
-    sectoral group) and kind of claim at one design cell, `design_scope`, `design_kind` and a `design_note`; a
-    claim the design analysis does not score (a textual claim) has no rates and says so."""
-    cell = design_cell(summary, n_cases, effect_scale).set_index(["scope", "kind"])
-    rows = []
-    for claim in register.claims:
-        row = {"id": claim.id, "design_scope": "", "design_kind": "", "design_note": NOT_STUDIED}
-        key = (claim.sectoral_group, KINDS[claim.expected])
-        if claim.kind == "table cell" and key in cell.index:
-            row |= {"design_scope": key[0], "design_kind": key[1]} | cell.loc[key, CLAIM_RATES].to_dict()
-            row["design_note"] = (
-                f"no pooling, {n_cases} cases, effect scale {effect_scale:g}, "
-                f"{int(cell.loc[key, 'replicates'])} replicates (power_table)"
-            )
-        rows.append(row)
-    columns = ["id", "design_scope", "design_kind", *CLAIM_RATES, "design_note"]
-    return pd.DataFrame(rows).reindex(columns=columns).set_index("id")
-
-
-def rates_at_sheet_size(register: Register, n_cases: int, replicates: int = REPLICATES, seed: int = SEED):
-    """`rates_by_claim` at a sheet's own number of cases and the documented effect sizes: the design analysis's
-    replicates of that one cell (the same as the full study's where it has the cell), kept in data/interim/ as one
-    of the study's cells, so whichever of the two runs second reads it back. A sheet too small for a design cell
-    gets no rates, and each row says why."""
-    if n_cases < MIN_CASES:
-        empty = rates_by_claim(pd.DataFrame(columns=[*CELL_KEYS, "replicates", *CLAIM_RATES]), register, n_cases)
-        return empty.assign(design_note=f"no design rates: the design analysis needs at least {MIN_CASES} cases")
-    raw = run(replicates, (n_cases,), (1.0,), seed, progress=False, cache=True)
-    return rates_by_claim(summarise(raw), register, n_cases, 1.0)
 
 
 #: The rates compared across versions of the design analysis, with their Monte Carlo standard errors' columns.

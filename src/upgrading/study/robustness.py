@@ -280,7 +280,7 @@ def _partial_pooling(sheet: pd.DataFrame, factor: float, register: Register, cac
 def robustness_summary(table: pd.DataFrame, rates: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per claim (in the table's order): the primary verdict, how many specifications give each verdict
     (CELL_VERDICTS) and how many could not decide it (NOT_DECIDED: no fit, or an unreliable posterior; their verdict
-    counts as the claims check reports it, "inconclusive"), and a `label`; with `rates` (`power.rates_by_claim`),
+    counts as the claims check reports it, "inconclusive"), and a `label`; with `rates` (`power_rates.rates_by_claim`),
     the design's rates of right, wrong and inconclusive verdicts for the claim's kind and group beside, so a reader
     sees what a verdict is worth. A display of sensitivity, not a new test: nothing here is a verdict or a p-value
     of its own."""
