@@ -373,3 +373,15 @@ def test_rate_changes_pair_each_cell_and_rate_with_its_monte_carlo_error():
     assert changes.loc[changes["rate"] == "wrong", "change"].abs().max() == 0
     text = rule_change(changes)
     assert "**2** moved by more than twice" in text and "P(right) 0.600 -> 0.700" in text
+
+
+def test_study_size_is_the_coded_sheets_own_number_of_cases():
+    """Notebook 07's headline rows, its reading and its coding-error arm stand at the coded sheet's size (a
+    30-case sheet is read at 30 cases, not at the simulated sheet's 50); without a sheet, the simulated sheet's."""
+    studied = (30, 50, 100, 200)
+    assert power.study_size(30, studied) == 30
+    assert power.study_size(37, studied) == 30  # the nearest studied
+    assert power.study_size(40, studied) == 30  # a tie: the smaller
+    assert power.study_size(180, studied) == 200
+    simulated = sum(power.load_parameters()["group_sizes"].values())
+    assert power.study_size(None, studied) == power.study_size(simulated, studied) == 50
