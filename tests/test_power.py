@@ -24,7 +24,7 @@ from upgrading.ordinal.design import _aliased_columns
 from upgrading.ordinal.engine import start_values
 from upgrading.ordinal.likelihood import information, loglik
 from upgrading.ordinal.separation import linear_program
-from upgrading.study import claims, coding, models, power, simulate
+from upgrading.study import claims, coding, models, power, power_rates, simulate
 from upgrading.study.codebook import load_codebook
 from upgrading.study.register import load_register
 
@@ -379,9 +379,9 @@ def test_study_size_is_the_coded_sheets_own_number_of_cases():
     """Notebook 07's headline rows, its reading and its coding-error arm stand at the coded sheet's size (a
     30-case sheet is read at 30 cases, not at the simulated sheet's 50); without a sheet, the simulated sheet's."""
     studied = (30, 50, 100, 200)
-    assert power.study_size(30, studied) == 30
-    assert power.study_size(37, studied) == 30  # the nearest studied
-    assert power.study_size(40, studied) == 30  # a tie: the smaller
-    assert power.study_size(180, studied) == 200
+    assert power_rates.study_size(30, studied) == 30
+    assert power_rates.study_size(37, studied) == 30  # the nearest studied
+    assert power_rates.study_size(40, studied) == 30  # a tie: the smaller
+    assert power_rates.study_size(180, studied) == 200
     simulated = sum(power.load_parameters()["group_sizes"].values())
-    assert power.study_size(None, studied) == power.study_size(simulated, studied) == 50
+    assert power_rates.study_size(None, studied) == power_rates.study_size(simulated, studied) == 50

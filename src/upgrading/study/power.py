@@ -457,15 +457,6 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(keys, ignore_index=True)
 
 
-def study_size(sheet_cases: int | None, cases=CASES, params: dict | None = None) -> int:
-    """The number of cases that stands for the study in notebook 07's headline rows, its reading and its
-    coding-error arm: the coded sheet's own number of cases (`sheet_cases`; without a sheet, the simulated sheet's,
-    the generator's group sizes summed), or the nearest number of cases studied (a tie: the smaller)."""
-    if sheet_cases is None:
-        sheet_cases = sum((params or load_parameters())["group_sizes"].values())
-    return int(min(cases, key=lambda n: (abs(n - sheet_cases), n)))
-
-
 def design_cell(summary: pd.DataFrame, n_cases: int, effect_scale: float = 1.0) -> pd.DataFrame:
     """The rows of the power table for one design cell (a number of cases and an effect scale)."""
     rows = summary[(summary["n_cases"] == n_cases) & np.isclose(summary["effect_scale"], effect_scale)]

@@ -1,5 +1,6 @@
-"""The design analysis's rates beside a sheet's claims: how often the claims check gets a claim of that kind and
-group right, wrong or inconclusive on sheets simulated with this sheet's shape.
+"""The design analysis read for a sheet: the rates beside its claims (how often the claims check gets a claim of
+that kind and group right, wrong or inconclusive on sheets simulated with this sheet's shape), and the studied
+number of cases that stands for it in notebook 07.
 
 A sheet's shape is its number of cases in each sectoral group; the design's sheets have every code reported and
 follow the documented generator otherwise. Where the sheet's groups are the generator's split of its number of
@@ -73,4 +74,13 @@ def rates_at_sheet_shape(
     return rates_by_claim(summarise(raw), register, n, 1.0, note, source="power_table" if in_table else "")
 
 
-__all__ = ["CLAIM_RATES", "NOT_STUDIED", "rates_at_sheet_shape", "rates_by_claim", "sheet_shape"]
+def study_size(sheet_cases: int | None, cases=CASES, params: dict | None = None) -> int:
+    """The number of cases that stands for the study in notebook 07's headline rows, its reading and its
+    coding-error arm: the coded sheet's own number of cases (`sheet_cases`; without a sheet, the simulated sheet's,
+    the generator's group sizes summed), or the nearest number of cases studied (a tie: the smaller)."""
+    if sheet_cases is None:
+        sheet_cases = sum((params or load_parameters())["group_sizes"].values())
+    return int(min(cases, key=lambda n: (abs(n - sheet_cases), n)))
+
+
+__all__ = ["CLAIM_RATES", "NOT_STUDIED", "rates_at_sheet_shape", "rates_by_claim", "sheet_shape", "study_size"]
