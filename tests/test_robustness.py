@@ -635,11 +635,18 @@ def test_values_that_change_a_verdict_only_in_some_combinations_are_named_combin
     )
 
 
-def test_cells_that_cannot_decide_are_counted_and_left_out_of_the_label():
+def test_cells_that_cannot_decide_are_counted_and_left_out_of_the_label_which_says_how_many_decide():
+    """A claim robust where decided, but with cells that could not decide it, says by how many of the other
+    specifications that apply to it: "robust" alone would read as robust under all of them."""
     unreliable = [s for s in POOLED if s.startswith("second")]
     table = _synthetic(dict.fromkeys(unreliable, "inconclusive"), undecided=unreliable)
     row = robustness.robustness_summary(table).iloc[0]
-    assert (row["label"], row[robustness.NOT_DECIDED]) == ("robust", len(unreliable))
+    others = len(table) - 1
+    label = f"robust (decided by {others - len(unreliable)} of the {others} other specifications)"
+    assert (row["label"], row[robustness.NOT_DECIDED]) == (label, len(unreliable))
+    assert robustness.is_robust(pd.Series([label, "robust", "depends on link (cloglog)"])).tolist() == [1, 1, 0]
+    not_applying = _synthetic(dict.fromkeys(unreliable, robustness.NOT_APPLICABLE))  # left out, not counted
+    assert robustness.robustness_summary(not_applying)["label"].iloc[0] == "robust"
     primary_undecided = _synthetic({}, undecided=["first / no pooling"])
     assert robustness.robustness_summary(primary_undecided)["label"].iloc[0].startswith("not assessed")
 
@@ -664,7 +671,9 @@ def test_the_summary_counts_every_verdict_and_ignores_cells_that_cannot_decide(t
         if claim["label"].startswith("not assessed"):
             assert len(decided) < 2
         else:
-            assert (claim["label"] == "robust") == (decided == claim["primary_verdict"]).all()
+            assert (
+                robustness.is_robust(pd.Series([claim["label"]])).iloc[0] == (decided == claim["primary_verdict"]).all()
+            )
     with pytest.raises(UpgradingError, match="exactly one"):
         robustness.robustness_summary(_synthetic({}).assign(primary=True))
 
@@ -702,7 +711,7 @@ def test_cli_robustness_prints_the_summary_and_writes_the_table(tmp_path, table,
     assert written.groupby("id")["primary"].sum().eq(1).all()
     assert len(written) == len(table) and (written["verdict"].to_numpy() == table["verdict"].to_numpy()).all()
     summary = robustness.robustness_summary(table)
-    robust = int((summary["label"] == "robust").sum())
+    robust = int(robustness.is_robust(summary["label"]).sum())
     assert f"robust: {robust} of {len(summary)} claims" in printed
     assert all(f"{i}" in printed and lab in printed for i, lab in zip(summary["id"], summary["label"]))
 

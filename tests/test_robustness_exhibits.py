@@ -141,6 +141,21 @@ def _small_table() -> tuple[pd.DataFrame, pd.DataFrame]:
     return table, robustness.robustness_summary(table)
 
 
+def test_the_verdicts_by_specification_count_the_cells_that_could_not_decide_apart():
+    """Claim C's relaxed specification could not decide it: its row counts three verdicts and says one of them was
+    not decided; every other specification decided every claim."""
+    table, summary = _small_table()
+    counts = narrative_robustness.verdicts_by_specification(table)
+    assert counts.index.tolist() == list(dict.fromkeys(table["specification"]))
+    relaxed = [s for s in counts.index if "relaxed" in s]
+    assert counts.loc[relaxed, "of which not decided"].tolist() == [1]
+    assert counts.drop(index=relaxed)["of which not decided"].eq(0).all()
+    assert counts.drop(columns="of which not decided").sum(axis=1).eq(3).all()
+    assert summary.set_index("id").loc["C", "label"] == (
+        f"robust (decided by {counts.shape[0] - 2} of the {counts.shape[0] - 1} other specifications)"
+    )
+
+
 def test_the_grid_has_one_cell_per_claim_and_specification_and_outlines_the_primary():
     table, summary = _small_table()
     fig = plots_robustness.specification_grid(table, summary)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .robustness import NOT_APPLICABLE, NOT_DECIDED, SENSITIVITY
+from .robustness import NOT_APPLICABLE, NOT_DECIDED, SENSITIVITY, is_robust
 from .robustness_choices import CHOICE_COLUMNS, Choices
 
 
@@ -24,18 +24,29 @@ def choices_table(choices: Choices) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def verdicts_by_specification(table: pd.DataFrame) -> pd.DataFrame:
+    """How many claims each specification gives each verdict (rows in table order), and of them how many it could
+    not decide (`not decided`: counted among the verdicts as the claims check reports them, inconclusive)."""
+    order = list(dict.fromkeys(table["specification"]))
+    counts = pd.crosstab(table["specification"], table["verdict"]).reindex(order)
+    undecided = ~table["decided"].astype(bool) & (table["verdict"] != NOT_APPLICABLE)
+    counts[f"of which {NOT_DECIDED}"] = undecided.groupby(table["specification"]).sum().reindex(order).astype(int)
+    counts.columns.name = None
+    return counts
+
+
 def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, simulated: bool) -> str:
     """What the summary shows: how many claims keep their verdict under every specification that decides them,
     which choices move the others, and how many cells could not decide; then how to read it."""
     n_specs = table["specification"].nunique()
     labels = summary["label"]
-    robust = int((labels == "robust").sum())
+    robust = int(is_robust(labels).sum())
     depends = labels[labels.str.startswith("depends on")]
     unassessed = int(labels.str.startswith("not assessed").sum())
     named = {kind: int(depends.str.contains(f"{kind} (", regex=False).sum()) for kind in CHOICE_COLUMNS}
     moved = ", ".join(f"{kind.replace('_', ' ')} {count}" for kind, count in named.items() if count) or "none"
     decisive = summary[summary["primary_verdict"] != "inconclusive"]
-    decisive_robust = int((decisive["label"] == "robust").sum())
+    decisive_robust = int(is_robust(decisive["label"]).sum())
     text = (
         f"Each of the {len(summary)} claims was decided under {n_specs} specifications. {robust} keep the primary "
         f"verdict under every specification that decides them (robust); {len(depends)} depend on some choice "

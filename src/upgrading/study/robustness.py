@@ -307,7 +307,8 @@ def label(cells: pd.DataFrame) -> str:
     """One claim's label from its rows of the table, over the specifications that decide it (`decided`):
 
     - "not assessed: ..." where the primary specification cannot decide it, or no other specification does;
-    - "robust" where every other deciding specification gives the primary verdict;
+    - "robust" where every other deciding specification gives the primary verdict, "robust (decided by k of the
+      m other specifications)" where some that apply to the claim could not decide it (`is_robust` reads both);
     - else "depends on" the choices that change it. First every value that changes the verdict alone (the
       specification differing from the primary in that value only decides otherwise), named as "choice (value,
       ...)" in table order, e.g. "depends on coding (second), model (partial pooling x0.5)"; then, after "; ",
@@ -322,7 +323,10 @@ def label(cells: pd.DataFrame) -> str:
         return "not assessed: only the primary specification decides it"
     differ = others[others["verdict"] != primary["verdict"]]
     if differ.empty:
-        return "robust"
+        applying = int(((cells["verdict"] != NOT_APPLICABLE) & ~cells["primary"].astype(bool)).sum())
+        if len(others) == applying:
+            return "robust"
+        return f"robust (decided by {len(others)} of the {applying} other specifications)"
     moved = [{c: row[c] for c in CHOICE_COLUMNS if row[c] != primary[c]} for _, row in differ.iterrows()]
     alone = {c: {m[c] for m in moved if len(m) == 1 and c in m} for c in CHOICE_COLUMNS}
     together = [m for m in moved if len(m) > 1 and not any(value in alone[c] for c, value in m.items())]
@@ -332,6 +336,12 @@ def label(cells: pd.DataFrame) -> str:
     named = [_named(c, alone[c], values[c]) for c in CHOICE_COLUMNS if alone[c]]
     named_alone = ", ".join(named)
     return "depends on " + "; ".join(([named_alone] if named else []) + _named_together(together, values))
+
+
+def is_robust(labels: pd.Series) -> pd.Series:
+    """Which labels say "robust" (every deciding specification gives the primary verdict), whether or not some
+    specifications could not decide the claim."""
+    return labels.str.startswith("robust")
 
 
 def _named(choice: str, chosen, values: list) -> str:
@@ -373,6 +383,7 @@ __all__ = [
     "SENSITIVITY",
     "SecondCoding",
     "bounded_outcomes",
+    "is_robust",
     "label",
     "missing_outcome_codes",
     "robustness_summary",
