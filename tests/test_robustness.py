@@ -368,6 +368,21 @@ def _sheet_with(tmp_path, cells: dict, name: str) -> pd.DataFrame:
     return load_cases(path)
 
 
+def test_cases_with_a_predictor_not_reported_are_named_as_left_out_under_every_specification(tmp_path):
+    """The bounds fill outcome codes only: cases whose governance (so leader_driven) or collective efficiency (not
+    derivable from a component also not reported) is not reported stay out of every model, and the table's
+    `missing` note says how many."""
+    cells = {(2, "governance"): "NR", (9, "governance"): "not reported", (4, "joint_actions"): "NR"}
+    cells |= {(4, "collective_efficiency"): "NR"}
+    sheet = _sheet_with(tmp_path, cells, "predictors_nr.csv")
+    assert robustness.missing_predictor_cases(sheet) == (
+        "; 1 case(s) with collective_efficiency not reported, left out of every model under every specification "
+        "(the bounds fill outcome codes only); 2 case(s) with leader_driven not reported, left out of every model "
+        "under every specification (the bounds fill outcome codes only)"
+    )
+    assert robustness.missing_predictor_cases(load_cases(SIMULATED_SHEET)) == ""
+
+
 def test_missing_outcome_codes_get_both_bounds_each_the_claims_check_on_that_coding(tmp_path):
     """Outcome codes not reported: the complete-case primary is the claims check on the sheet; each bound is the
     claims check on the sheet a user would write with those cells coded 0 (or 3), built here from the text, not by

@@ -49,6 +49,7 @@ from .robustness_choices import (
     load_choices,
     specifications,
 )
+from .settings import KEY_PREDICTORS
 from .verdicts import VERDICTS
 
 NOT_APPLICABLE = claims.POOLED_NOT_APPLICABLE
@@ -176,7 +177,10 @@ def _table(cases, second, choices, register, n_jobs: int, kept_fits: bool) -> pd
         count = missing_outcome_codes(sheet)
         if not count:
             chosen = [s for s in chosen if s.missing == choices.primary["missing"]]
-        missing.append(f"{coding} coding: {count} outcome code(s) not reported" + ("" if count else ", so no bounds"))
+        missing.append(
+            f"{coding} coding: {count} outcome code(s) not reported" + ("" if count else ", so no bounds")
+            + missing_predictor_cases(sheet)
+        )  # fmt: skip
         tasks += [(sheet, spec, note) for spec in chosen]
     decided = Parallel(n_jobs=n_jobs)(
         delayed(_specification_rows)(sheet, spec, note, choices, register, kept_fits and spec.coding == "first")
@@ -192,6 +196,19 @@ def _table(cases, second, choices, register, n_jobs: int, kept_fits: bool) -> pd
 def missing_outcome_codes(cases: pd.DataFrame) -> int:
     """How many outcome codes (the four forms of upgrading) the sheet leaves not reported."""
     return int(cases[list(load_codebook().upgrading_forms)].isna().to_numpy().sum())
+
+
+def missing_predictor_cases(cases: pd.DataFrame) -> str:
+    """'; k case(s) with <predictor> not reported, ...' for each key predictor a sheet leaves not reported in some
+    cases, or '': the bounds fill outcome codes only, and every model holds both predictors, so those cases stay
+    out of every model under every specification."""
+    counts = {p: int(cases[p].isna().sum()) for p in KEY_PREDICTORS if p in cases}
+    return "".join(
+        f"; {k} case(s) with {p} not reported, left out of every model under every specification (the bounds fill "
+        "outcome codes only)"
+        for p, k in counts.items()
+        if k
+    )
 
 
 def bounded_outcomes(cases: pd.DataFrame, missing: MissingChoice) -> pd.DataFrame:
