@@ -72,6 +72,10 @@ def test_one_case_and_a_constant_predictor_in_a_group(cases):
     assert notes["C(sectoral_group)[natural_resource_based]:collective_efficiency"] == (
         "collective_efficiency constant in the group"
     )
+    # a row without an estimate names no fit method, interval or test of its own, as claims_verdicts' "fit" does
+    empty = table[table["estimate"].isna()]
+    assert len(empty) == 3 and (empty[["method", "interval", "test"]] == "not estimable").all().all()
+    assert not (table.loc[table["estimate"].notna(), ["method", "interval", "test"]] == "not estimable").any().any()
 
 
 def test_an_outcome_with_one_observed_level_is_a_row_not_a_crash(cases):

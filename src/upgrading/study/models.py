@@ -198,7 +198,10 @@ def estimates_table(fits: list[ModelFit]) -> pd.DataFrame:
             ).assign(note=fit.error)
         else:
             table = fit.reported.tidy()
-            table.loc[table["term"].isin(fit.reasons), "note"] = table["term"].map(fit.reasons)
+            left_out = table["term"].isin(fit.reasons)
+            table.loc[left_out, "note"] = table["term"].map(fit.reasons)
+            # a term the fit left out has no estimate, interval or test: its row says so, as claims_verdicts' does
+            table.loc[left_out & table["estimate"].isna(), ["method", "interval", "test"]] = "not estimable"
             if not fit.reported.converged:  # never a quietly wrong estimate (the reported fit: ML or Jeffreys)
                 unflagged = table["note"].fillna("") == ""
                 table.loc[unflagged, "note"] = f"the {fit.reported_label} fit did not converge: estimate unreliable"

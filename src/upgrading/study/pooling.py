@@ -317,7 +317,8 @@ def _from_estimates(sub: pd.DataFrame, form: str, estimates: pd.DataFrame) -> di
         if np.isfinite(float(row.get("estimate", np.nan))):
             out |= {k: float(row[k]) for k in ("estimate", "std_error", "conf_low", "conf_high")}
         return out
-    failed = estimates[(estimates["form"] == form) & (estimates["method"] == "not estimable")]
+    model_failed = (estimates["term"] == "") & (estimates["method"] == "not estimable")  # not a term left out
+    failed = estimates[(estimates["form"] == form) & model_failed]
     reason = str(failed["note"].iloc[0]) if len(failed) else "no cases in this group"
     return {"fit": "not estimable", "note": reason}
 
