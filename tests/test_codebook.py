@@ -48,6 +48,15 @@ def test_every_variable_names_its_source():
         assert row.source and row.definition, row.column
 
 
+def test_the_codebook_exhibit_says_how_to_write_a_code_not_reported():
+    """The codebook a user reads (figures/codebook.md) says, per column, how to write a code the case study does
+    not report, as the template's own table does."""
+    table = codebook_table().set_index("column")
+    assert table.loc["case_id", "if_not_reported"] == table.loc["coding_source", "if_not_reported"] == "required"
+    assert table.loc["governance", "if_not_reported"] == "an empty cell, NR or 'not reported' (any case)"
+    assert table["if_not_reported"].tolist() == not_reported_table()["write"].tolist()
+
+
 def test_collective_efficiency_rule_is_rounded_half_up_mean():
     for ee, ja in itertools.product(range(4), repeat=2):
         expected = int(np.floor((ee + ja) / 2 + 0.5))

@@ -312,7 +312,9 @@ def collective_efficiency(external_economies, joint_actions):
 
 
 def codebook_table(codebook: Codebook | None = None) -> pd.DataFrame:
-    """One row per sheet column: what it measures, its allowed values, and where the definition comes from."""
+    """One row per sheet column: what it measures, its allowed values, how to write a code the case study does not
+    report (`if_not_reported`, from `not_reported_table`: "required" where none may be missing), and where the
+    definition comes from."""
     cb = codebook or load_codebook()
     rows = []
     for v in cb.variables:
@@ -330,6 +332,7 @@ def codebook_table(codebook: Codebook | None = None) -> pd.DataFrame:
                 "label": v.label,
                 "kind": v.kind,
                 "allowed_values": allowed,
+                "if_not_reported": _not_reported_entry(cb, v),
                 "definition": v.definition,
                 "derived_by": derivation,
                 "source": v.source,
@@ -346,11 +349,16 @@ def not_reported_table(codebook: Codebook | None = None) -> pd.DataFrame:
             {
                 "column": v.name,
                 "may_be_not_reported": "yes" if v.may_be_missing else "no",
-                "write": f"{cb.not_reported.written} (any case)" if v.may_be_missing else "required",
+                "write": _not_reported_entry(cb, v),
             }
             for v in cb.variables
         ]
     )
+
+
+def _not_reported_entry(cb: Codebook, v) -> str:
+    """How a column's code that the case study does not report is written, or "required"."""
+    return f"{cb.not_reported.written} (any case)" if v.may_be_missing else "required"
 
 
 def categories_table(codebook: Codebook | None = None, variable: str = "governance") -> pd.DataFrame:
