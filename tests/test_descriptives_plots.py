@@ -164,6 +164,21 @@ def test_governance_mix_bars_are_the_counts():
     assert ax.get_xlabel() == "number of cases"
 
 
+def test_governance_mix_draws_the_cases_whose_governance_is_not_reported():
+    """A case whose governance is not reported is a grey segment of its own, so each bar counts all the group's
+    cases, as the footer does (it used to be left out silently)."""
+    cases = small_cases()
+    cases.loc[1, "governance"] = np.nan  # the traditional-manufacturing quasi-hierarchy case
+    table = descriptives.governance_by_group(cases)
+    assert table["not_reported"].tolist() == [1, 0, 0]
+    (ax,) = plots.governance_mix(table).axes
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "Not reported"
+    widths = np.array([[bar.get_width() for bar in container] for container in ax.containers])  # form x row
+    assert widths[-1].tolist() == [0, 0, 1]  # rows bottom-up: complex product systems, natural resources, trad.
+    assert mcolors.to_hex(ax.containers[-1][2].get_facecolor()) == plots.NOT_REPORTED_COLOUR
+    assert widths.sum(axis=0).tolist() == [1, 2, 3]  # every case of ROWS, by group
+
+
 def test_collective_efficiency_heatmap_annotates_the_counts():
     table = descriptives.collective_efficiency_by_group(small_cases())
     fig = plots.collective_efficiency_heatmap(table[table["sectoral_group"] != "all"])

@@ -65,12 +65,20 @@ def upgrading_distribution(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+#: How the cases whose value is not reported are drawn: a grey segment after the reported ones.
+NOT_REPORTED_COLOUR = "#bdbdbd"
+
+
 def governance_mix(table: pd.DataFrame) -> plt.Figure:
-    """Stacked bars: the number of cases in each governance form, per sectoral group."""
+    """Stacked bars: the number of cases in each governance form, per sectoral group, and a grey segment for the
+    cases whose governance is not reported (the table's `not_reported`, where it has any), so that each bar
+    counts all the group's cases."""
     cb = load_codebook()
     levels = list(cb.governance_levels)
     labels = [c.label for c in cb.variable("governance").categories]
     colours = sns.color_palette("Set2", len(levels))
+    if "not_reported" in table and table["not_reported"].any():
+        levels, labels, colours = [*levels, "not_reported"], [*labels, "Not reported"], [*colours, NOT_REPORTED_COLOUR]
     fig, ax = plt.subplots(figsize=(7, 3.2))
     rows = table.iloc[::-1]
     left = np.zeros(len(rows))
