@@ -299,6 +299,35 @@ def test_claims_grid_colours_each_cell_by_its_verdict():
     plt.close(fig)
 
 
+def test_claims_grid_wraps_a_reason_instead_of_cutting_it():
+    """The reason a cell cannot be tested is written whole, in lines that fit the cell (smaller type where it needs
+    more than two), not cut short with '...'; the complete-case count, no reason, is left to the table."""
+    count = "; complete cases: 27 of 30 (3 with a variable not reported)"
+    reasons = [
+        "collective_efficiency constant in the group",
+        "one case in this group; the ML fit did not converge: estimate unreliable; outcome constant in the group",
+    ]
+    for reason, (size, width) in zip(reasons, [(7, 40), (6, 48)]):
+        row = {
+            "kind": "table cell",
+            "predictor": "leader_driven",
+            "outcome": "product_upgrading",
+            "sectoral_group": "specialised_suppliers",
+            "verdict": "inconclusive",
+            "verdict_holm": "inconclusive",
+            "published_wording": "None",
+            "estimate": np.nan,
+            "fit": "not estimable",
+            "note": reason + count,
+        }
+        fig = plots.claims_grid(pd.DataFrame([row]))
+        (said,) = [t for t in fig.axes[0].texts if t.get_text().startswith("not estimable:")]
+        lines = said.get_text().split("\n")
+        assert " ".join(lines) == f"not estimable: {reason}" and len(lines) > 1
+        assert max(len(line) for line in lines) <= width and said.get_fontsize() == size
+        plt.close(fig)
+
+
 def test_power_curves_plot_the_shares_and_mark_empty_panels():
     rows = []
     for n in (30, 60):

@@ -6,7 +6,6 @@ provenance at the foot, is `exhibits.save_figure`'s job.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterable
 
 import matplotlib.pyplot as plt
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from . import plots_marks as marks
 from .codebook import load_codebook
 from .settings import ALPHA_RELIABLE, ALPHA_TENTATIVE, POWER_TARGET
 
@@ -242,9 +242,13 @@ def _grid_cell(ax, c: int, r: int, row: pd.Series) -> None:
             va="center",
             fontsize=8,
         )
-    elif untested:
-        reason = textwrap.shorten(str(row.get("note") or "no estimate"), width=34, placeholder=" ...")
-        ax.text(c + 0.5, r + 0.55, f"not estimable: {reason}", ha="center", va="center", fontsize=6.5)
+    elif untested:  # the whole reason, wrapped to the cell (smaller where it needs more than two lines)
+        why = f"not estimable: {marks.reason([row.get('note')]) or 'no estimate'}"
+        lines = marks.wrap(why, 40)
+        if len(lines) > 2:
+            lines = marks.wrap(why, 48)
+        ax.text(c + 0.5, r + 0.55, "\n".join(lines), ha="center", va="center", fontsize=7 if len(lines) <= 2 else 6,
+                linespacing=1.1)  # fmt: skip
     ax.text(
         c + 0.5,
         r + 0.78,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from . import plots_marks as marks
 from .codebook import load_codebook
 from .plots import SCORE_PALETTE, form_label, group_labels
 from .settings import HIGH_UPGRADING
@@ -28,8 +29,8 @@ def predicted_probability_curves(table: pd.DataFrame) -> plt.Figure:
             sub = table[(table["form"] == form) & (table["sectoral_group"] == group)]
             if sub["probability"].isna().all():
                 note = "; ".join(dict.fromkeys(sub["note"])) or "not estimated"
-                ax.text(0.5, 0.5, "\n".join(_wrap(note, 30)), ha="center", va="center", fontsize=7, color="#555555",
-                        transform=ax.transAxes)  # fmt: skip
+                ax.text(0.5, 0.5, "\n".join(marks.wrap(note, 30)), ha="center", va="center", fontsize=7,
+                        color="#555555", transform=ax.transAxes)  # fmt: skip
             for level, colour in zip(levels, colours):
                 line = sub[sub["level"] == level].sort_values("collective_efficiency")
                 if line.empty or line["probability"].isna().all():
@@ -56,17 +57,6 @@ def predicted_probability_curves(table: pd.DataFrame) -> plt.Figure:
     )
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    lines, current = [], ""
-    for word in text.split():
-        if current and len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = f"{current} {word}".strip()
-    return lines + ([current] if current else [])
 
 
 def marginal_effects_forest(table: pd.DataFrame) -> plt.Figure:
