@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from upgrading import codebook, coding, descriptives, exhibits, plots  # noqa: E402
+from upgrading.study import plots_probabilities  # noqa: E402
 
 # group, industry, external_economies, joint_actions, governance, product, process, functional, intersectoral
 ROWS = [
@@ -259,6 +260,42 @@ def test_odds_ratio_forest_draws_one_interval_per_estimate_and_survives_a_missin
     open_markers = [line for line in estimates if mcolors.same_color(line.get_markerfacecolor(), "white")]
     assert len(open_markers) == 1  # the one penalised estimate
     assert any(line.get_marker() == ">" for line in ax.lines), "an interval past the axis gets an arrow"
+
+
+def _effects(groups, conf_high=0.4):
+    """Rows of `probabilities.marginal_effects_table` at level '>=2' for `groups`; the first group's interval of
+    collective efficiency on product upgrading ends at `conf_high`."""
+    rows = []
+    for form in ("product_upgrading", "process_upgrading"):
+        for predictor in ("collective_efficiency", "leader_driven"):
+            for k, group in enumerate(groups):
+                high = conf_high if (k, form, predictor) == (0, "product_upgrading", "collective_efficiency") else 0.4
+                rows.append(
+                    {
+                        "form": form,
+                        "predictor": predictor,
+                        "sectoral_group": group,
+                        "level": ">=2",
+                        "estimate": 0.1,
+                        "conf_low": -0.2,
+                        "conf_high": high,
+                        "method": "ml",
+                        "note": "",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_marginal_effects_forest_draws_an_interval_past_the_axis_to_its_edge_with_an_arrow():
+    """A delta-method interval can reach past +-1: like the odds-ratio forest, it is drawn to the axis's edge and
+    ends in an arrow there (it used to be clipped without one)."""
+    fig = plots_probabilities.marginal_effects_forest(_effects(GROUPS_PRESENT, conf_high=1.4))
+    product_ce = fig.axes[0]
+    assert product_ce.get_xlim() == (-1, 1)
+    arrows = [line for line in product_ce.lines if line.get_marker() == ">"]
+    assert [(list(a.get_xdata()), list(a.get_ydata())) for a in arrows] == [([1], [3])]  # the top row
+    assert max(max(line.get_xdata()) for line in product_ce.lines) == 1
+    assert not any(line.get_marker() in "<>" for ax in fig.axes[1:] for line in ax.lines)
 
 
 def test_claims_grid_colours_each_cell_by_its_verdict():

@@ -173,20 +173,9 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
                 row = sub.loc[group]
                 if pd.isna(row["odds_ratio"]):
                     continue
-                low, high = np.clip([row["or_conf_low"], row["or_conf_high"]], lo_lim, hi_lim)
-                ax.plot([low, high], [y, y], color="#555555", linewidth=1.2)
-                penalised = row["method"] != "ml"
-                ax.plot(
-                    np.clip(row["odds_ratio"], lo_lim, hi_lim),
-                    y,
-                    "o",
-                    markersize=6,
-                    color="#2c7fb8",
-                    markerfacecolor="white" if penalised else "#2c7fb8",
-                )
-                for edge, value, marker in ((lo_lim, row["or_conf_low"], "<"), (hi_lim, row["or_conf_high"], ">")):
-                    if (marker == "<" and value <= lo_lim) or (marker == ">" and value >= hi_lim):
-                        ax.plot(edge, y, marker, color="#555555", markersize=5)
+                marks.estimate_with_interval(ax, y, row["odds_ratio"], row["or_conf_low"], row["or_conf_high"],
+                                             (lo_lim, hi_lim), colour="#2c7fb8", line_colour="#555555",
+                                             open_marker=row["method"] != "ml")  # fmt: skip
             ax.axvline(1, color="grey", linestyle="--", linewidth=0.8)
             ax.set_xscale("log")
             ax.set_xlim(lo_lim, hi_lim)
@@ -435,21 +424,10 @@ def pooling_shrinkage(slopes: pd.DataFrame, limit: float = 6.0) -> plt.Figure:
                     if row.empty or pd.isna(row["estimate"].iloc[0]):
                         continue
                     row = row.iloc[0]
-                    yy = y + offsets[method]
-                    low, high = np.clip([row["conf_low"], row["conf_high"]], -limit, limit)
-                    ax.plot([low, high], [yy, yy], color=colour, linewidth=1.1)
-                    open_marker = method == "no pooling" and row["fit"] != "ml"
-                    ax.plot(
-                        np.clip(row["estimate"], -limit, limit),
-                        yy,
-                        marker,
-                        markersize=5,
-                        color=colour,
-                        markerfacecolor="white" if open_marker else colour,
-                    )
-                    for edge, value, arrow in ((-limit, row["conf_low"], "<"), (limit, row["conf_high"], ">")):
-                        if (arrow == "<" and value <= -limit) or (arrow == ">" and value >= limit):
-                            ax.plot(edge, yy, arrow, color=colour, markersize=4)
+                    marks.estimate_with_interval(ax, y + offsets[method], row["estimate"], row["conf_low"],
+                                                 row["conf_high"], (-limit, limit), colour=colour, marker=marker,
+                                                 size=5, open_marker=method == "no pooling" and row["fit"] != "ml",
+                                                 linewidth=1.1, arrow_size=4)  # fmt: skip
             ax.axvline(0, color="grey", linestyle="--", linewidth=0.8)
             ax.set_xlim(-limit * 1.05, limit * 1.05)
             ax.set_yticks(range(len(groups)), group_labels(groups[::-1]))

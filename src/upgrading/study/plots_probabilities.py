@@ -4,7 +4,6 @@ effects by sectoral group. Builders return a matplotlib Figure; `exhibits.save_f
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -61,7 +60,8 @@ def predicted_probability_curves(table: pd.DataFrame) -> plt.Figure:
 
 def marginal_effects_forest(table: pd.DataFrame) -> plt.Figure:
     """Average marginal effects on P(upgrading >= HIGH_UPGRADING) per sectoral group: rows are the key predictors,
-    columns the forms; filled markers maximum likelihood, open markers the Jeffreys-penalised fit."""
+    columns the forms; filled markers maximum likelihood, open markers the Jeffreys-penalised fit. An interval that
+    reaches past +-1 (a delta-method interval can) is drawn to the axis's edge with an arrow."""
     cb = load_codebook()
     high = table[table["level"] == f">={HIGH_UPGRADING}"]
     forms, groups = list(dict.fromkeys(table["form"])), list(cb.group_codes)
@@ -77,10 +77,9 @@ def marginal_effects_forest(table: pd.DataFrame) -> plt.Figure:
                 if group not in sub.index or pd.isna(sub.loc[group, "estimate"]):
                     continue
                 row = sub.loc[group]
-                low, upper = np.clip([row["conf_low"], row["conf_high"]], -1, 1)
-                ax.plot([low, upper], [y, y], color="#555555", linewidth=1.2)
-                ax.plot(row["estimate"], y, "o", markersize=6, color="#2c7fb8",
-                        markerfacecolor="white" if row["method"] != "ml" else "#2c7fb8")  # fmt: skip
+                marks.estimate_with_interval(ax, y, row["estimate"], row["conf_low"], row["conf_high"], (-1, 1),
+                                             colour="#2c7fb8", line_colour="#555555",
+                                             open_marker=row["method"] != "ml")  # fmt: skip
             ax.axvline(0, color="grey", linestyle="--", linewidth=0.8)
             ax.set_xlim(-1, 1)
             ax.set_yticks(range(len(groups)), group_labels(groups[::-1]))
