@@ -298,6 +298,40 @@ def test_marginal_effects_forest_draws_an_interval_past_the_axis_to_its_edge_wit
     assert not any(line.get_marker() in "<>" for ax in fig.axes[1:] for line in ax.lines)
 
 
+def _blank_rows(forest):
+    """`forest`'s table (odds ratios or marginal effects) for GROUPS_PRESENT, and a specialised-suppliers row
+    without an estimate whose note gives the reason and the complete-case count."""
+    note = "collective_efficiency constant in the group; complete cases: 27 of 30 (3 with a variable not reported)"
+    if forest == "odds ratios":
+        table = _estimates(GROUPS_PRESENT)
+        blank = table[table["sectoral_group"] == GROUPS_PRESENT[0]].assign(
+            sectoral_group="specialised_suppliers", odds_ratio=np.nan, or_conf_low=np.nan, or_conf_high=np.nan
+        )
+        return plots.odds_ratio_forest, pd.concat([table.assign(note=""), blank.assign(note=note)])
+    table = _effects(GROUPS_PRESENT)
+    blank = table[table["sectoral_group"] == GROUPS_PRESENT[0]].assign(
+        sectoral_group="specialised_suppliers", level=np.nan, estimate=np.nan, conf_low=np.nan, conf_high=np.nan
+    )
+    return plots_probabilities.marginal_effects_forest, pd.concat([table, blank.assign(note=note)])
+
+
+@pytest.mark.parametrize("forest", ["odds ratios", "marginal effects"])
+def test_a_forest_row_without_an_estimate_says_why(forest):
+    """A group row without an estimate reads its reason from the table's note (without the complete-case count, no
+    reason), inside the axis, as the predicted-probability panels do; a panel with no estimate and no reason says
+    'not estimable' once."""
+    draw, table = _blank_rows(forest)
+    fig = draw(table)
+    for ax in fig.axes:
+        (said,) = ax.texts
+        assert said.get_text() == "collective_efficiency constant in the group" and said.get_position()[1] == 0
+        assert ax.get_ylim()[0] < -0.1 and ax.get_ylim()[1] > 3.1  # the blank bottom row stays inside
+    plt.close(fig)
+    key = "odds_ratio" if forest == "odds ratios" else "estimate"
+    fig = draw(table.assign(**{key: np.nan, "note": ""}))
+    assert [[t.get_text() for t in ax.texts] for ax in fig.axes] == [["not estimable"]] * 4
+
+
 def test_claims_grid_colours_each_cell_by_its_verdict():
     verdicts = ["consistent", "contradicted", "inconclusive"]
     rows = [

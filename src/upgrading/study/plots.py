@@ -151,7 +151,8 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
 
     Filled markers are maximum-likelihood estimates; open markers are penalised estimates (any `method` other
     than 'ml': the Jeffreys-penalised, Firth-type fit), reported
-    where the ML fit is separated. Intervals that reach past the axis are drawn to its edge with an arrow.
+    where the ML fit is separated. Intervals that reach past the axis are drawn to its edge with an arrow. A group
+    row without an estimate says why (the table's `note`).
     """
     cb = load_codebook()
     forms = [form for form in cb.upgrading_forms if form in set(estimates["form"])] or list(cb.upgrading_forms)
@@ -166,16 +167,18 @@ def odds_ratio_forest(estimates: pd.DataFrame) -> plt.Figure:
         for c, form in enumerate(forms):
             ax = axes[r, c]
             sub = estimates[(estimates["form"] == form) & (estimates["predictor"] == predictor)]
-            sub = sub.set_index("sectoral_group").reindex(groups)
-            if sub["odds_ratio"].isna().all():
-                ax.text(0.5, 0.5, "not estimable", transform=ax.transAxes, ha="center", fontsize=8, color="grey")
+            blank = {}
             for y, group in enumerate(groups[::-1]):
-                row = sub.loc[group]
-                if pd.isna(row["odds_ratio"]):
+                rows = sub[sub["sectoral_group"] == group]
+                if rows.empty or pd.isna(rows["odds_ratio"].iloc[0]):
+                    blank[y] = marks.reason(rows.get("note", []))
                     continue
+                row = rows.iloc[0]
                 marks.estimate_with_interval(ax, y, row["odds_ratio"], row["or_conf_low"], row["or_conf_high"],
                                              (lo_lim, hi_lim), colour="#2c7fb8", line_colour="#555555",
                                              open_marker=row["method"] != "ml")  # fmt: skip
+            marks.say_why_blank(ax, blank, len(groups))
+            marks.keep_every_row(ax, len(groups))
             ax.axvline(1, color="grey", linestyle="--", linewidth=0.8)
             ax.set_xscale("log")
             ax.set_xlim(lo_lim, hi_lim)

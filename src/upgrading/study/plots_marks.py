@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import matplotlib as mpl
 import numpy as np
+import pandas as pd
 
 from .models import reason_of
+
+#: How the reason on a row without an estimate is written (grey, small: it stands in for the missing mark).
+REASON_STYLE = {"fontsize": 7, "color": "#555555"}
 
 
 def estimate_with_interval(ax, y, estimate, low, high, limits, *, colour, line_colour=None, marker="o", size=6,
@@ -42,3 +47,30 @@ def reason(notes: Iterable) -> str:
     of cases used is no reason a number is missing); '' where they give none."""
     parts = [reason_of(note) for note in notes if isinstance(note, str)]
     return "; ".join(dict.fromkeys(part for part in parts if part))
+
+
+def say_why_blank(ax, reasons: dict[int, str], rows: int, width: int = 46) -> None:
+    """Write on each blank row of a forest (`reasons`: row height -> its reason, '' where the table gives none)
+    why it has no estimate, at the left of the axis; a panel whose `rows` are all blank without a reason says
+    'not estimable' once, in its middle."""
+    if len(reasons) == rows and not any(reasons.values()):
+        ax.text(0.5, 0.5, "not estimable", transform=ax.transAxes, ha="center", fontsize=8, color="grey")
+        return
+    for y, why in reasons.items():
+        ax.text(0.02, y, "\n".join(wrap(why or "not estimated", width)), va="center", ha="left",
+                transform=ax.get_yaxis_transform(), **REASON_STYLE)  # fmt: skip
+
+
+def keep_every_row(ax, rows: int) -> None:
+    """The y-axis of a forest with `rows` rows at 0 .. rows - 1 as autoscaling draws it when every row has a mark
+    (the style's margin), so that a blank first or last row, and the reason written on it, stay inside."""
+    pad = mpl.rcParams["axes.ymargin"] * (rows - 1) or 0.5
+    ax.set_ylim(-pad, rows - 1 + pad)
+
+
+def notes_of(table: pd.DataFrame, **where) -> list:
+    """The `note` column of the rows of `table` where each named column equals its value."""
+    mask = np.ones(len(table), dtype=bool)
+    for column, value in where.items():
+        mask &= (table[column] == value).to_numpy()
+    return list(table.loc[mask, "note"]) if "note" in table else []

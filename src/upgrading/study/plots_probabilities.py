@@ -27,9 +27,9 @@ def predicted_probability_curves(table: pd.DataFrame) -> plt.Figure:
             ax = axes[r, c]
             sub = table[(table["form"] == form) & (table["sectoral_group"] == group)]
             if sub["probability"].isna().all():
-                note = "; ".join(dict.fromkeys(sub["note"])) or "not estimated"
-                ax.text(0.5, 0.5, "\n".join(marks.wrap(note, 30)), ha="center", va="center", fontsize=7,
-                        color="#555555", transform=ax.transAxes)  # fmt: skip
+                note = marks.reason(sub["note"]) or "not estimated"
+                ax.text(0.5, 0.5, "\n".join(marks.wrap(note, 30)), ha="center", va="center", transform=ax.transAxes,
+                        **marks.REASON_STYLE)  # fmt: skip
             for level, colour in zip(levels, colours):
                 line = sub[sub["level"] == level].sort_values("collective_efficiency")
                 if line.empty or line["probability"].isna().all():
@@ -61,7 +61,8 @@ def predicted_probability_curves(table: pd.DataFrame) -> plt.Figure:
 def marginal_effects_forest(table: pd.DataFrame) -> plt.Figure:
     """Average marginal effects on P(upgrading >= HIGH_UPGRADING) per sectoral group: rows are the key predictors,
     columns the forms; filled markers maximum likelihood, open markers the Jeffreys-penalised fit. An interval that
-    reaches past +-1 (a delta-method interval can) is drawn to the axis's edge with an arrow."""
+    reaches past +-1 (a delta-method interval can) is drawn to the axis's edge with an arrow; a group row without
+    an estimate says why (the table's `note`)."""
     cb = load_codebook()
     high = table[table["level"] == f">={HIGH_UPGRADING}"]
     forms, groups = list(dict.fromkeys(table["form"])), list(cb.group_codes)
@@ -73,13 +74,17 @@ def marginal_effects_forest(table: pd.DataFrame) -> plt.Figure:
         for c, form in enumerate(forms):
             ax = axes[r, c]
             sub = high[(high["form"] == form) & (high["predictor"] == predictor)].set_index("sectoral_group")
+            blank = {}
             for y, group in enumerate(groups[::-1]):
-                if group not in sub.index or pd.isna(sub.loc[group, "estimate"]):
+                if group not in sub.index or pd.isna(sub.loc[group, "estimate"]):  # its reason is on a row of no level
+                    blank[y] = marks.reason(marks.notes_of(table, form=form, predictor=predictor, sectoral_group=group))
                     continue
                 row = sub.loc[group]
                 marks.estimate_with_interval(ax, y, row["estimate"], row["conf_low"], row["conf_high"], (-1, 1),
                                              colour="#2c7fb8", line_colour="#555555",
                                              open_marker=row["method"] != "ml")  # fmt: skip
+            marks.say_why_blank(ax, blank, len(groups))
+            marks.keep_every_row(ax, len(groups))
             ax.axvline(0, color="grey", linestyle="--", linewidth=0.8)
             ax.set_xlim(-1, 1)
             ax.set_yticks(range(len(groups)), group_labels(groups[::-1]))
