@@ -399,6 +399,61 @@ def test_claims_grid_wraps_a_reason_instead_of_cutting_it():
         plt.close(fig)
 
 
+def _slopes(note_of_partial):
+    """A `pooling.slopes_table` for GROUPS_PRESENT on one form: no, partial and complete pooling per group and
+    predictor; the partial-pooling rows carry `note_of_partial` on complex product systems' leader-driven slope."""
+    rows = []
+    for predictor in ("collective_efficiency", "leader_driven"):
+        for group in GROUPS_PRESENT:
+            for method, fit in (
+                ("no pooling", "ml"),
+                ("partial pooling", "partial pooling"),
+                ("complete pooling", "ml"),
+            ):
+                flagged = (predictor, group, method) == ("leader_driven", "complex_product_systems", "partial pooling")
+                rows.append(
+                    {
+                        "form": "product_upgrading",
+                        "predictor": predictor,
+                        "sectoral_group": group,
+                        "method": method,
+                        "fit": fit,
+                        "estimate": 0.5,
+                        "conf_low": -1.0,
+                        "conf_high": 2.0,
+                        "note": note_of_partial if flagged else "",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_pooling_shrinkage_marks_slopes_the_groups_own_cases_cannot_identify():
+    """A partially pooled slope whose note says the priors and the other groups set it (`pooling.unidentified_slope`)
+    is drawn as a grey open diamond on a dotted interval, with a legend entry and a line of the title; a sheet
+    without one keeps the three-entry legend."""
+    fig = plots.pooling_shrinkage(_slopes(""))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(plots.POOLING_STYLE)
+    plt.close(fig)
+    note = (  # `pooling.unidentified_slope`'s words
+        "every case of this group in the fit has leader_driven = 0: its cases cannot tell this slope apart from the "
+        "group's shift and other slope, so the split is the priors' and the other groups', not the group's own"
+    )
+    fig = plots.pooling_shrinkage(_slopes(note))
+    assert fig.legends[0].get_texts()[-1].get_text() == "partial pooling, not identified by the group's own cases"
+    assert "grey open diamonds" in fig.get_suptitle()
+    leader = fig.axes[1]
+    marker, colour = plots.PRIOR_DRIVEN_STYLE
+    (grey,) = [
+        line for line in leader.lines if mcolors.same_color(line.get_color(), colour) and line.get_marker() == marker
+    ]
+    assert mcolors.same_color(grey.get_markerfacecolor(), "white") and list(grey.get_ydata()) == [1]  # cops' row
+    (interval,) = [
+        line for line in leader.lines if mcolors.same_color(line.get_color(), colour) and len(line.get_xdata()) == 2
+    ]
+    assert interval.get_linestyle() == ":"
+    assert not [line for line in fig.axes[0].lines if mcolors.same_color(line.get_color(), colour)]
+
+
 def test_power_curves_plot_the_shares_and_mark_empty_panels():
     rows = []
     for n in (30, 60):

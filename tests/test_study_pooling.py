@@ -228,6 +228,8 @@ def test_a_slope_the_groups_own_cases_cannot_inform_gets_no_pooled_verdict(cases
     rows = slopes[(slopes["method"] == "partial pooling") & (slopes["sectoral_group"] == "complex_product_systems")]
     notes = rows.set_index("predictor")["note"]
     assert notes["leader_driven"].startswith("every case of this group in the fit has leader_driven = 0")
+    # ... which the shrinkage figure reads to draw it as the priors' (plots.pooling_shrinkage)
+    assert pooling.prior_driven(notes).to_dict() == {"collective_efficiency": False, "leader_driven": True}
     assert "leader_driven" not in notes["collective_efficiency"]
     # one case left in a group: both of its slopes
     alone = cases[~cops | (cases.index == cases.index[cops][0])]

@@ -15,6 +15,7 @@ import seaborn as sns
 
 from . import plots_marks as marks
 from .codebook import load_codebook
+from .pooling import prior_driven
 from .settings import ALPHA_RELIABLE, ALPHA_TENTATIVE, POWER_TARGET
 
 SCORE_PALETTE = "YlGnBu"
@@ -401,13 +402,17 @@ POOLING_STYLE = {
     "partial pooling": ("D", "#d95f0e"),
     "complete pooling": ("s", "#636363"),
 }
+#: marker and colour of a partially pooled slope the group's own cases cannot identify (drawn open, dotted interval)
+PRIOR_DRIVEN_STYLE = ("D", "#9e9e9e")
 
 
 def pooling_shrinkage(slopes: pd.DataFrame, limit: float = 6.0) -> plt.Figure:
     """Each sectoral group's slope (log odds ratio, 95% interval) under no, partial and complete pooling: rows are
     predictors, columns forms of upgrading (`slopes`: `pooling.slopes_table`). Open circles: Jeffreys-penalised
-    no-pooling fits (ML separated). Intervals past +-`limit` end in an arrow; a missing marker has a reason in the
-    table (no cases in the group, or an unreliable posterior)."""
+    no-pooling fits (ML separated). Grey open diamonds on a dotted interval: partially pooled slopes the group's own
+    cases cannot identify (`pooling.prior_driven`), set by the priors and the other groups. Intervals past
+    +-`limit` end in an arrow; a missing marker has a reason in the table (no cases in the group, or an unreliable
+    posterior)."""
     cb = load_codebook()
     forms = list(dict.fromkeys(slopes["form"]))
     predictors = [
@@ -415,22 +420,16 @@ def pooling_shrinkage(slopes: pd.DataFrame, limit: float = 6.0) -> plt.Figure:
         ("leader_driven", "Leader-driven governance"),
     ]
     groups = list(cb.group_codes)
-    offsets = dict(zip(POOLING_STYLE, (0.22, 0.0, -0.22)))
-    fig, axes = plt.subplots(len(predictors), len(forms), figsize=(3.1 * len(forms), 5.6), sharey=True, squeeze=False)
+    shown = slopes["estimate"].notna() & slopes["method"].eq("partial pooling")
+    unidentified = bool((shown & prior_driven(slopes["note"])).any())
+    extra = 0.25 * unidentified  # inches for the title's line on such slopes, said only where the sheet has one
+    height = 5.6 + extra
+    fig, axes = plt.subplots(len(predictors), len(forms), figsize=(3.1 * len(forms), height), sharey=True,
+                             squeeze=False)  # fmt: skip
     for r, (predictor, title) in enumerate(predictors):
         for c, form in enumerate(forms):
             ax = axes[r, c]
-            sub = slopes[(slopes["form"] == form) & (slopes["predictor"] == predictor)]
-            for y, group in enumerate(groups[::-1]):
-                for method, (marker, colour) in POOLING_STYLE.items():
-                    row = sub[(sub["sectoral_group"] == group) & (sub["method"] == method)]
-                    if row.empty or pd.isna(row["estimate"].iloc[0]):
-                        continue
-                    row = row.iloc[0]
-                    marks.estimate_with_interval(ax, y + offsets[method], row["estimate"], row["conf_low"],
-                                                 row["conf_high"], (-limit, limit), colour=colour, marker=marker,
-                                                 size=5, open_marker=method == "no pooling" and row["fit"] != "ml",
-                                                 linewidth=1.1, arrow_size=4)  # fmt: skip
+            _slope_panel(ax, slopes[(slopes["form"] == form) & (slopes["predictor"] == predictor)], groups, limit)
             ax.axvline(0, color="grey", linestyle="--", linewidth=0.8)
             ax.set_xlim(-limit * 1.05, limit * 1.05)
             ax.set_yticks(range(len(groups)), group_labels(groups[::-1]))
@@ -441,14 +440,39 @@ def pooling_shrinkage(slopes: pd.DataFrame, limit: float = 6.0) -> plt.Figure:
             ax.set_xlabel("slope (log odds ratio)", fontsize=8)
             ax.tick_params(labelsize=8)
     handles = [plt.Line2D([], [], marker=m, color=col, linewidth=1.1) for m, col in POOLING_STYLE.values()]
-    fig.legend(
-        handles, list(POOLING_STYLE), loc="upper center", bbox_to_anchor=(0.5, 0.93), ncol=3, frameon=False, fontsize=9
-    )
-    fig.suptitle(
+    labels = list(POOLING_STYLE)
+    heading = (
         "Slopes by sectoral group under no, partial and complete pooling (95% intervals)\n"
         "no pooling: by-group fit (open: Jeffreys-penalised where ML is separated); partial: posterior "
-        "mean and credible interval",
-        fontsize=10,
+        "mean and credible interval"
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    if unidentified:  # the figure of a sheet without such a slope is unchanged
+        marker, colour = PRIOR_DRIVEN_STYLE
+        handles.append(plt.Line2D([], [], marker=marker, color=colour, markerfacecolor="white", linestyle=":"))
+        labels.append("partial pooling, not identified by the group's own cases")
+        heading += (
+            "\ngrey open diamonds: slopes a group's own cases cannot identify, set by the priors and the other groups"
+        )
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.93 - extra / height),
+               ncol=len(labels), frameon=False, fontsize=9)  # fmt: skip
+    fig.suptitle(heading, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.88 - extra / height))
     return fig
+
+
+def _slope_panel(ax, sub: pd.DataFrame, groups: list[str], limit: float) -> None:
+    """One panel of `pooling_shrinkage`: each group's slope under each pooling method, one above the other."""
+    offsets = dict(zip(POOLING_STYLE, (0.22, 0.0, -0.22)))
+    for y, group in enumerate(groups[::-1]):
+        for method, (marker, colour) in POOLING_STYLE.items():
+            row = sub[(sub["sectoral_group"] == group) & (sub["method"] == method)]
+            if row.empty or pd.isna(row["estimate"].iloc[0]):
+                continue
+            row = row.iloc[0]
+            style = {"open_marker": method == "no pooling" and row["fit"] != "ml"}
+            if method == "partial pooling" and prior_driven(pd.Series([row["note"]])).iloc[0]:
+                marker, colour = PRIOR_DRIVEN_STYLE
+                style = {"open_marker": True, "linestyle": ":"}
+            marks.estimate_with_interval(ax, y + offsets[method], row["estimate"], row["conf_low"], row["conf_high"],
+                                         (-limit, limit), colour=colour, marker=marker, size=5, linewidth=1.1,
+                                         arrow_size=4, **style)  # fmt: skip

@@ -247,10 +247,17 @@ def unidentified_slope(fit: PooledFit, predictor: str, group: str) -> str:
     else:
         others = [name for name in data.varying if name != predictor]
         why = f"{predictor} moves with {' and '.join(others)} in every case of this group in the fit"
-    return (
-        f"{why}: its cases cannot tell this slope apart from the group's shift and other slope, so the split is "
-        "the priors' and the other groups', not the group's own"
-    )
+    return f"{why}: its cases cannot tell this slope apart from the group's shift and other slope, so {PRIOR_DRIVEN}"
+
+
+#: How `unidentified_slope`'s reason ends: a partially pooled slope whose note says it is set by the priors.
+PRIOR_DRIVEN = "the split is the priors' and the other groups', not the group's own"
+
+
+def prior_driven(notes: pd.Series) -> pd.Series:
+    """Which `notes` (of `slopes_table`) say the slope is one the group's own cases cannot identify
+    (`unidentified_slope`): its estimate is the priors' and the other groups'."""
+    return notes.fillna("").astype(str).str.contains(PRIOR_DRIVEN, regex=False)
 
 
 def slopes_table(
