@@ -63,3 +63,45 @@ def test_rewriting_identical_bytes_leaves_the_file_untouched(tmp_path):
 def test_exhibit_names_are_bare_stems(tmp_path, name):
     with pytest.raises(ValueError, match="bare stem"):
         save_table(pd.DataFrame({"x": [1]}), name, title="t", directory=tmp_path)
+
+
+def _coding(source: str, worksheet: str | None, n: int, simulated: bool) -> pd.DataFrame:
+    cases = pd.DataFrame({"case_id": [f"C{k}" for k in range(n)], "coding_source": "simulated" if simulated else "x"})
+    cases.attrs.update(source_file=source, worksheet=worksheet, simulated=simulated)
+    return cases
+
+
+def test_an_exhibit_comparing_two_codings_names_both_with_file_and_worksheet(tmp_path):
+    """Reliability compares two codings: its label names the first and the second (file and worksheet), not the
+    second alone; with a simulated coding it still says SIMULATED, and the table's data column says simulated."""
+    from upgrading.compendium.exhibits import label_figure
+
+    first = _coding("my_coding.xlsx", "first_coder", 30, False)
+    second = _coding("my_coding.xlsx", "second_coder", 12, False)
+    save_table(pd.DataFrame({"x": [1]}), "rel", title="t", directory=tmp_path, cases=first, second_coding=second)
+    expected = (
+        "**Coded data: first coding my_coding.xlsx, worksheet 'first_coder', 30 cases; second coding my_coding.xlsx, "
+        "worksheet 'second_coder', 12 cases.**"
+    )
+    assert expected in (tmp_path / "rel.md").read_text()
+    assert (tmp_path / "rel.csv").read_text() == "data,x\ncoded,1\n"
+    fig = _figure()
+    label_figure(fig, first, second_coding=second)
+    (text,) = fig.texts
+    assert "first coding my_coding.xlsx, worksheet 'first_coder'" in text.get_text().replace("\n", " ")
+    assert "second coding my_coding.xlsx, worksheet 'second_coder'" in text.get_text().replace("\n", " ")
+    plt.close(fig)
+    simulated = _coding("data/raw/second.csv", None, 50, True)
+    save_table(pd.DataFrame({"x": [1]}), "rel", title="t", directory=tmp_path, cases=first, second_coding=simulated)
+    md = (tmp_path / "rel.md").read_text()
+    assert "**SIMULATED DATA (first coding my_coding.xlsx, worksheet 'first_coder'; second coding " in md
+    assert "the second coding is simulated" in md and "data/raw/second.csv" in md
+    assert (tmp_path / "rel.csv").read_text() == "data,x\nsimulated,1\n"
+    both = _coding("data/raw/first.csv", None, 50, True)
+    save_table(pd.DataFrame({"x": [1]}), "rel", title="t", directory=tmp_path, cases=both, second_coding=simulated)
+    assert (
+        "SIMULATED DATA (first coding data/raw/first.csv; second coding data/raw/second.csv): simulated coding "
+        "sheets, not the study's coding" in (tmp_path / "rel.md").read_text()
+    )
+    with pytest.raises(ValueError, match="pass both"):
+        save_table(pd.DataFrame({"x": [1]}), "rel", title="t", directory=tmp_path, second_coding=second)

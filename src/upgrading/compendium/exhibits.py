@@ -58,12 +58,16 @@ def data_kind(*sheets: pd.DataFrame | None) -> str:
     return "simulated" if any(s is not None and _data_label(s)[0] == "simulated" for s in sheets) else "coded"
 
 
-def _data_label(cases: pd.DataFrame) -> tuple[str, str]:
-    """('simulated' or 'coded', one-line provenance) for exhibits made from a set of cases."""
+def _data_label(cases: pd.DataFrame | None, second_coding: pd.DataFrame | None = None) -> tuple[str, str]:
+    """('simulated' or 'coded', one-line provenance) for exhibits made from a set of cases (and, for exhibits that
+    compare two codings, the second coding: both are named, each with its file and worksheet)."""
     from ..study.coding import is_simulated, provenance
 
-    simulated = cases.attrs.get("simulated", is_simulated(cases))
-    return ("simulated" if simulated else "coded"), provenance(cases)
+    if cases is None:
+        raise ValueError("second_coding= names the coding compared with cases=; pass both")
+    codings = [c for c in (cases, second_coding) if c is not None]
+    simulated = any(c.attrs.get("simulated", is_simulated(c)) for c in codings)
+    return ("simulated" if simulated else "coded"), provenance(cases, second_coding)
 
 
 def save_table(
@@ -76,20 +80,22 @@ def save_table(
     float_format: str = "%.6g",
     cases: pd.DataFrame | None = None,
     simulated: str | None = None,
+    second_coding: pd.DataFrame | None = None,
 ) -> list[str]:
     """Write `df` as `<name>.csv` and `<name>.md` (with a title and notes); return the relative paths.
 
     With `cases` (the data the table is made from), the CSV gains a first column `data` ('simulated' or
-    'coded') and the Markdown opens with the data's provenance, so a simulated exhibit always says so.
-    `simulated` does the same for exhibits that are simulated by design (the power study): its text is the banner.
-    Into `figures/`, `name` must be a table declared in the exhibit registry.
+    'coded') and the Markdown opens with the data's provenance, so a simulated exhibit always says so; with
+    `second_coding` too (an exhibit comparing two codings, as reliability does), the provenance names both codings
+    and the table is 'simulated' if either is. `simulated` does the same for exhibits that are simulated by design
+    (the power study): its text is the banner. Into `figures/`, `name` must be a table declared in the exhibit registry.
     """
     _check_registered(name, "table", directory)
     csv_path = _target(name, "csv", directory)
     md_path = _target(name, "md", directory)
     banner = ""
-    if cases is not None or simulated:
-        label, banner = ("simulated", simulated) if simulated else _data_label(cases)
+    if cases is not None or second_coding is not None or simulated:
+        label, banner = ("simulated", simulated) if simulated else _data_label(cases, second_coding)
         df = df.copy()
         df.insert(0, "data", label)
     csv = df.to_csv(index=False, lineterminator="\n", float_format=float_format)
@@ -109,11 +115,14 @@ def save_table(
     return written
 
 
-def label_figure(fig, cases: pd.DataFrame | None, simulated: str | None = None) -> None:
-    """Print the data's provenance at the foot of a figure (in red when the data are simulated)."""
+def label_figure(
+    fig, cases: pd.DataFrame | None, simulated: str | None = None, *, second_coding: pd.DataFrame | None = None
+) -> None:
+    """Print the data's provenance at the foot of a figure (in red when the data are simulated); with
+    `second_coding` (a figure comparing two codings), both codings are named."""
     import textwrap
 
-    label, banner = ("simulated", simulated) if simulated else _data_label(cases)
+    label, banner = ("simulated", simulated) if simulated else _data_label(cases, second_coding)
     fig.text(
         0.01,
         -0.01,
@@ -147,10 +156,12 @@ def save_figure(
     directory: str | Path | None = None,
     cases: pd.DataFrame | None = None,
     simulated: str | None = None,
+    second_coding: pd.DataFrame | None = None,
 ) -> SavedFigure:
     """Write a matplotlib figure as `<name>.png` and `<name>.pdf`, byte-deterministically, and close it.
 
-    With `cases`, the figure is first labelled with the data's provenance (see `label_figure`). Into
+    With `cases` (and `second_coding`), the figure is first labelled with the data's provenance (see
+    `label_figure`). Into
     `figures/`, `name` must be a figure declared in the exhibit registry. Returns the written paths, which a
     notebook displays as the written PNG (`display(save_figure(...))`).
     """
@@ -159,8 +170,8 @@ def save_figure(
     import matplotlib.pyplot as plt
 
     _check_registered(name, "figure", directory)
-    if cases is not None or simulated:
-        label_figure(fig, cases, simulated)
+    if cases is not None or second_coding is not None or simulated:
+        label_figure(fig, cases, simulated, second_coding=second_coding)
     written, files = [], {}
     for fmt, metadata in FIGURE_FORMATS.items():
         path = _target(name, fmt, directory)

@@ -104,17 +104,39 @@ def write_processed(cases: pd.DataFrame, path: str | Path | None = None) -> Path
     return paths.write_output(target, cases.to_csv(index=False, lineterminator="\n", na_rep=""))
 
 
-def provenance(cases: pd.DataFrame) -> str:
-    """One line saying what data an exhibit is made from; simulated data say so in capitals."""
+def _source(cases: pd.DataFrame) -> str:
+    """The file (and worksheet, where one was read) a set of cases was read from."""
     source = cases.attrs.get("source_file", "a coding sheet")
     if cases.attrs.get("worksheet"):
         source += f", worksheet {cases.attrs['worksheet']!r}"
-    if cases.attrs.get("simulated", is_simulated(cases)):
+    return source
+
+
+def _simulated(cases: pd.DataFrame) -> bool:
+    return bool(cases.attrs.get("simulated", is_simulated(cases)))
+
+
+def provenance(cases: pd.DataFrame, second: pd.DataFrame | None = None) -> str:
+    """One line saying what data an exhibit is made from; simulated data say so in capitals. With `second` (a
+    second coding compared with `cases`, as reliability is), both codings are named, each with its file and
+    worksheet."""
+    if second is None:
+        if _simulated(cases):
+            return (
+                f"SIMULATED DATA ({_source(cases)}): a simulated coding sheet, not the study's coding; results "
+                "illustrate the method and are not findings about Latin American clusters."
+            )
+        return f"Coded data: {_source(cases)}, {len(cases)} cases."
+    codings = (("first", cases), ("second", second))
+    simulated = [role for role, coding in codings if _simulated(coding)]
+    if simulated:
+        named = "; ".join(f"{role} coding {_source(coding)}" for role, coding in codings)
+        which = "simulated coding sheets" if len(simulated) == 2 else f"the {simulated[0]} coding is simulated"
         return (
-            f"SIMULATED DATA ({source}): a simulated coding sheet, not the study's coding; results "
-            "illustrate the method and are not findings about Latin American clusters."
+            f"SIMULATED DATA ({named}): {which}, not the study's coding; results illustrate the method and are "
+            "not findings about Latin American clusters."
         )
-    return f"Coded data: {source}, {len(cases)} cases."
+    return "Coded data: " + "; ".join(f"{role} coding {_source(c)}, {len(c)} cases" for role, c in codings) + "."
 
 
 @dataclass(frozen=True)
