@@ -157,7 +157,8 @@ def test_alpha_with_not_reported_codes_matches_the_library_on_the_same_data(tmp_
     assert table.loc["product_upgrading", "alpha"] == pytest.approx(
         krippendorff.alpha(reliability_data=data, level_of_measurement="ordinal"), abs=1e-12
     )
-    assert table.loc["product_upgrading", "not_reported"] == 2
+    assert table.loc["product_upgrading", "not_reported"] == table.loc["product_upgrading", "code_vs_not_reported"] == 2
+    assert table.loc["product_upgrading", "pairs"] == len(a) - 2
     both = ~np.isnan(data).any(axis=0)
     assert table.loc["product_upgrading", "exact_agreement"] == pytest.approx(np.mean(data[0, both] == data[1, both]))
     listed = reliability.disagreements(first, second)
@@ -189,7 +190,8 @@ def test_a_variable_the_coders_reported_for_different_cases_has_no_alpha_and_no_
     table = reliability.reliability_table(a, b, n_boot=20).set_index("variable")
     row = table.loc["functional_upgrading"]
     assert np.isnan(row["alpha"]) and "coded by both coders" in row["note"]
-    assert row["disagreements"] == len(FRAME) and row["not_reported"] == len(FRAME)
+    assert row["pairs"] == row["disagreements"] == 0  # no pair to differ: each case is a code against not reported
+    assert row["not_reported"] == row["code_vs_not_reported"] == len(FRAME)
     one_pair = b.copy()  # a single pair coded by both (case 2): resamples without it are undefined, not a crash
     one_pair.loc[1, "functional_upgrading"] = (
         a.loc[1, "functional_upgrading"] + 1 if a.loc[1, "functional_upgrading"] < 3 else 0

@@ -58,6 +58,21 @@ def test_sheet_sentences_count_the_sheet():
     assert "can be estimated" not in narrative.governance_summary(varied, ["market", "network"])
 
 
+def test_the_disagreements_sentence_counts_codes_against_not_reported_apart():
+    listed = pd.DataFrame(
+        {
+            "case_id": ["C1", "C2", "C2", "C3"],
+            "variable": ["governance", "governance", "joint_actions", "joint_actions"],
+            "first_coder": ["market", "not reported", "1", "2"],
+            "second_coder": ["network", "market", "2", "not reported"],
+        }
+    )
+    assert narrative.disagreements_summary(listed) == (
+        '4 differences over 3 cases: 2 disagreements (two codes that differ) and 2 codes against "not reported".'
+    )
+    assert narrative.disagreements_summary(listed.iloc[[0, 2]]) == "2 disagreements over 2 cases."
+
+
 def test_reliability_sentence_names_the_weak_variables():
     alphas = pd.DataFrame(
         {"variable": ["a", "b"], "alpha": [0.9, 0.7], "ci_low": [0.8, 0.5], "exact_agreement": [0.95, 0.8]}
@@ -375,15 +390,19 @@ def test_reliability_says_which_variables_rest_on_fewer_pairs_than_the_double_co
         {
             "variable": ["joint_actions", "product_upgrading"],
             "cases": [15, 15],
+            "pairs": [14, 15],
             "alpha": [0.8, 0.9],
             "exact_agreement": [13 / 14, 1.0],
             "ci_low": [0.7, 0.8],
             "not_reported": [1, 0],
+            "code_vs_not_reported": [1, 0],
         }
     )
     text = narrative.reliability_summary(alphas)
     assert "For 1 variable a coder did not report a code in some double-coded cases" in text
-    assert "(joint_actions 14 of 15)" in text
+    assert "(`pairs`: joint_actions 14 of 15)" in text
+    assert "in 1 of those cases the other coder gave a code (`code_vs_not_reported`)" in text
+    assert "not counted among them" in text and "counts such a case as a disagreement" not in text
     assert "fewer pairs" not in narrative.reliability_summary(alphas.drop(columns="not_reported"))
 
 

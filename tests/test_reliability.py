@@ -44,8 +44,35 @@ def test_disagreements_count_every_difference(codings):
     listed = reliability.disagreements(first, second)
     table = reliability.reliability_table(first, second, n_boot=10)
     assert len(listed) == table["disagreements"].sum() > 0
+    assert (table["pairs"] == table["cases"]).all() and "code_vs_not_reported" not in table  # every code reported
     row = listed.iloc[0]
     assert str(first.set_index("case_id").at[row.case_id, row.variable]) == row.first_coder
+
+
+def test_the_counts_match_the_agreement_rate_when_a_coder_did_not_report_codes(codings):
+    """Governance of 30 double-coded cases: 27 pairs coded by both, one of them differing; the first coder did not
+    report one case's governance, the second two (one where the first did not either). Agreement is over the 27
+    pairs, `disagreements` counts the 1 pair that differs, and the 2 codes against "not reported" are counted
+    apart (both are still listed for the coders to reconcile)."""
+    first, second = (coding.iloc[:30].copy() for coding in codings)
+    second["governance"] = first["governance"].to_numpy()
+    other = "market" if first.at[5, "governance"] != "market" else "network"
+    second.loc[5, "governance"] = other  # a pair that differs
+    first.loc[[7, 9], "governance"] = None  # the first coder did not report two cases ...
+    second.loc[[9, 11], "governance"] = None  # ... the second two: case 9 by neither, 7 and 11 by one only
+    table = reliability.reliability_table(first, second, n_boot=20).set_index("variable")
+    row = table.loc["governance"]
+    assert (row["cases"], row["pairs"], row["disagreements"]) == (30, 27, 1)
+    assert (row["not_reported"], row["code_vs_not_reported"]) == (3, 2)
+    assert row["exact_agreement"] == pytest.approx(1 - row["disagreements"] / row["pairs"])
+    a, b = reliability.pair_up(first, second)
+    pairable = reliability._codes(a["governance"], b["governance"], "nominal")
+    assert (~np.isnan(pairable).any(axis=0)).sum() == row["pairs"]  # alpha's data: the pairs
+    listed = reliability.disagreements(first, second)
+    counts = reliability.differences_by_variable(listed)
+    assert counts.loc["governance"].to_dict() == {"disagreements": 1, "code_vs_not_reported": 2}
+    assert (counts["disagreements"] == table.loc[counts.index, "disagreements"]).all()
+    assert (counts["code_vs_not_reported"] == table.loc[counts.index, "code_vs_not_reported"]).all()
 
 
 def test_bootstrap_is_reproducible(codings):

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from .codebook import load_codebook
+from .reliability import differences_by_variable
 from .settings import ALPHA_TENTATIVE
 
 
@@ -155,17 +156,28 @@ def _fewer_pairs(alphas: pd.DataFrame) -> str:
     if "not_reported" not in alphas or not (alphas["not_reported"] > 0).any():
         return ""
     fewer = alphas[alphas["not_reported"] > 0]
-    pairs = "; ".join(f"{r.variable} {r.cases - r.not_reported} of {r.cases}" for r in fewer.itertuples())
+    pairs = "; ".join(f"{r.variable} {r.pairs} of {r.cases}" for r in fewer.itertuples())
+    against = int(fewer["code_vs_not_reported"].sum())
     return (
         f" For {len(fewer)} variable{'s' * (len(fewer) > 1)} a coder did not report a code in some double-coded "
-        f"cases, so alpha and agreement rest on fewer pairs ({pairs}); `disagreements` counts such a case as a "
-        "disagreement when the other coder gave a code."
+        f"cases, so alpha, agreement and `disagreements` rest on fewer pairs (`pairs`: {pairs}); in {against} of "
+        f"those cases the other coder gave a code (`code_vs_not_reported`), listed with the disagreements but not "
+        "counted among them."
     )
 
 
 def disagreements_summary(differences: pd.DataFrame) -> str:
-    """How many disagreements over how many cases."""
-    return f"{len(differences)} disagreements over {differences['case_id'].nunique()} cases."
+    """How many disagreements over how many cases, and apart from them the codes against 'not reported'
+    (`differences`: `reliability.disagreements`)."""
+    counts = differences_by_variable(differences).sum()
+    differing, against = int(counts.get("disagreements", 0)), int(counts.get("code_vs_not_reported", 0))
+    cases = differences["case_id"].nunique()
+    if not against:
+        return f"{differing} disagreements over {cases} cases."
+    return (
+        f"{len(differences)} differences over {cases} cases: {differing} disagreement{'s' * (differing != 1)} "
+        f'(two codes that differ) and {against} code{"s" * (against != 1)} against "not reported".'
+    )
 
 
 # 03 · descriptives -----------------------------------------------------------------------------------------

@@ -196,9 +196,12 @@ def reliability_table(
     """Alpha per variable with a percentile bootstrap interval, plus exact agreement and disagreements.
 
     Computed on the double-coded cases (`cases`); `first_coder_cases` is how many cases the first coding holds.
-    Where a coder did not report a variable, alpha uses the other values it has (Krippendorff's alpha handles
-    missing values), exact agreement the pairs both coded, and `disagreements` counts a code against "not
-    reported" as one; `not_reported` (only where there are any) counts the pairs with a code not reported.
+    `pairs`: the double-coded cases both coders coded on the variable, the data of alpha (a case one coder did not
+    report is not pairable and adds nothing to it) and the denominator of `exact_agreement`; `disagreements`: the
+    pairs whose codes differ, so `exact_agreement` is 1 - disagreements / pairs. Where a coder did not report a
+    code in some double-coded cases, `not_reported` counts those cases (cases - pairs) and
+    `code_vs_not_reported` those of them where the other coder gave a code (listed by `disagreements()`, but not
+    counted in `disagreements`); both columns are left out where every double-coded case is coded by both.
     With `cache`, a table already made from the same codings and settings by the same package is read from
     data/interim/ (`upgrading.interim`): notebook 02 makes it, notebook 07 (the coding-error arm's intervals) and
     the test suite's reruns read it.
@@ -240,9 +243,8 @@ def reliability_table(
                 "metric": metric,
                 "cases": n,
                 "first_coder_cases": len(first),
-                "disagreements": int(
-                    np.sum(data[0, coded] != data[1, coded]) + np.sum(np.isnan(data).sum(axis=0) == 1)
-                ),
+                "pairs": int(coded.sum()),
+                "disagreements": int(np.sum(data[0, coded] != data[1, coded])),
                 "exact_agreement": agree,
                 "alpha": point,
                 "ci_low": float(np.quantile(boots, lo)) if len(boots) else float("nan"),
@@ -250,19 +252,25 @@ def reliability_table(
                 "bootstrap_draws": int(len(boots)),
                 "note": note,
                 "not_reported": int(np.sum(~coded)),
+                "code_vs_not_reported": int(np.sum(np.isnan(data).sum(axis=0) == 1)),
             }
         )
     table = pd.DataFrame(rows)
-    return table if table["not_reported"].any() else table.drop(columns="not_reported")
+    return table if table["not_reported"].any() else table.drop(columns=["not_reported", "code_vs_not_reported"])
+
+
+#: How `disagreements` shows a code a coder did not report.
+NOT_REPORTED = "not reported"
 
 
 def _shown(code) -> str:
-    return "not reported" if pd.isna(code) else str(code)
+    return NOT_REPORTED if pd.isna(code) else str(code)
 
 
 def disagreements(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """Every (double-coded case, variable) on which the coders differ, with both codes ("not reported" against a
-    code is a disagreement)."""
+    """Every (double-coded case, variable) on which the codings differ, with both codes: two codes that differ
+    (`reliability_table`'s `disagreements`), or a code against "not reported" (its `code_vs_not_reported`), both
+    for the coders to reconcile."""
     a, b = pair_up(first, second)
     rows = []
     for variable in reliability_variables():
@@ -278,6 +286,14 @@ def disagreements(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["case_id", "sectoral_group", "variable", "first_coder", "second_coder"])
+
+
+def differences_by_variable(listed: pd.DataFrame) -> pd.DataFrame:
+    """Per variable of a `disagreements()` list: how many rows are two codes that differ (`disagreements`) and how
+    many a code against "not reported" (`code_vs_not_reported`), as `reliability_table` counts them."""
+    against = listed[["first_coder", "second_coder"]].eq(NOT_REPORTED).any(axis=1)
+    counts = pd.DataFrame({"variable": listed["variable"], "disagreements": ~against, "code_vs_not_reported": against})
+    return counts.groupby("variable", sort=False).sum().astype(int)
 
 
 def measured_alphas(first: pd.DataFrame, second: pd.DataFrame, variables: dict[str, str] | None = None):
