@@ -7,10 +7,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import pandas as pd
 import pytest
 import yaml
 from helpers import SECOND_CODER_SHEET_NAME, SIMULATED_SHEET_NAME
 
+from upgrading import paths
 from upgrading.compendium import registry, verify
 from upgrading.compendium.cli import main
 from upgrading.paths import ROOT
@@ -347,3 +349,77 @@ def test_a_report_is_rewritten_in_place_over_an_earlier_one(report_dir):
     assert main(["report", "--out", str(report_dir)]) == 0
     assert report_dir.stat().st_ino == inode and not (report_dir / "stale.html").exists()
     assert (report_dir / "index.html").is_file()
+
+
+def _two_worksheet_workbook(path: Path) -> Path:
+    """A workbook holding both codings, as a user keeps them: a coded first worksheet, a simulated second."""
+    frame = pd.read_csv(ROOT / SIMULATED_SHEET_NAME, dtype=str, keep_default_na=False)
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        frame.assign(coding_source="Coder A, from the case study").to_excel(
+            writer, sheet_name="first_coder", index=False
+        )
+        frame.to_excel(writer, sheet_name="second_coder", index=False)
+    return path
+
+
+def test_two_worksheets_of_one_workbook_are_two_manifest_entries_and_a_csv_entry_is_unchanged(tmp_path):
+    """The manifest records the worksheet read (the one named, else the workbook's first), so the two codings of one
+    workbook are two distinguishable entries; a CSV has no worksheet and its entry is path and checksum only, as
+    before. The checksum is the whole file's."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    book = _two_worksheet_workbook(tmp_path / "my_coding.xlsx")
+    cell = new_code_cell(
+        f'coding_path = "{book}"\ncoding_sheet = "first_coder"\nsecond_coder_path = "{book}"\n'
+        'second_coder_sheet = "second_coder"'
+    )
+    cell.metadata["tags"] = ["parameters"]
+    notebook = tmp_path / "02_x.ipynb"
+    nbformat.write(
+        new_notebook(
+            cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        ),
+        notebook,
+    )
+    relative, digest = paths.from_root(book), verify.sha256(book)
+    entries = verify._sheet_entries(verify._sheets_of(notebook, {}))
+    assert entries == [
+        {"path": relative, "sha256": digest, "worksheet": "first_coder"},
+        {"path": relative, "sha256": digest, "worksheet": "second_coder"},
+    ]
+    first_only = verify._sheet_entries(verify._sheets_of(notebook, {"coding_sheet": None}, ("coding_path",)))
+    assert first_only == [{"path": relative, "sha256": digest, "worksheet": "first_coder"}]  # the first, by name
+    simulated = verify._sheet_entries([(SIMULATED_SHEET_NAME, None)])
+    assert simulated == [{"path": SIMULATED_SHEET_NAME, "sha256": verify.sha256(ROOT / SIMULATED_SHEET_NAME)}]
+
+
+def test_verify_and_the_report_index_read_each_worksheet_of_a_workbook(tmp_path, monkeypatch):
+    """`verify` checks a workbook recorded once per worksheet against the file's checksum (unchanged: no mismatch;
+    absent: each exhibit counted once in the note), and the report's provenance names each worksheet with its own
+    status (the coded first worksheet is not called simulated because the second is)."""
+    from upgrading.compendium import report
+
+    root = _copy_figures(tmp_path / "copy")
+    book = _two_worksheet_workbook(root / "both.xlsx")
+    manifest = json.loads((root / verify.MANIFEST).read_text())
+    for entry in manifest["exhibits"].values():
+        entry["coding_sheets"] = [
+            {"path": "both.xlsx", "sha256": verify.sha256(book), "worksheet": name}
+            for name in ("first_coder", "second_coder")
+        ]
+    (root / verify.MANIFEST).write_text(json.dumps(manifest))
+    result = verify.verify(root)
+    assert result.ok and result.stale_sheets == [] and result.unchecked_sheets == []
+    book.unlink()
+    (note,) = verify.verify(root).unchecked_sheets
+    assert note.startswith(f"both.xlsx was not found, so the {len(manifest['exhibits'])} exhibits made from it")
+    assert [s["worksheet"] for s in verify.coding_sheets(manifest)] == ["first_coder", "second_coder"]
+    _two_worksheet_workbook(book)
+    monkeypatch.setattr(report.paths, "ROOT", root)
+    monkeypatch.setattr(verify, "load_manifest", lambda root=None: manifest)
+    rows = report._provenance()
+    assert [(r["sheet"], r["worksheet"], r["simulated"]) for r in rows] == [
+        ("both.xlsx", "first_coder", False),
+        ("both.xlsx", "second_coder", True),
+    ]

@@ -25,6 +25,8 @@ KINDS: dict[str, tuple[tuple[str, str], str]] = {
 FIELDS = {"name", "kind", "notebook", "caption", "requires", "sheets"}
 #: The notebook parameters that name coding sheets (what an exhibit's `sheets` may list).
 SHEET_PARAMETERS = ("coding_path", "second_coder_path")
+#: The notebook parameter naming the worksheet read of each sheet parameter's workbook (None: its first).
+WORKSHEET_PARAMETERS = {"coding_path": "coding_sheet", "second_coder_path": "second_coder_sheet"}
 
 
 @dataclass(frozen=True)

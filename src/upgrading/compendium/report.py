@@ -98,14 +98,21 @@ def _environment() -> list[tuple[str, str]]:
 
 def _provenance() -> list[dict]:
     rows = []
-    for sheet, digest in sorted(verify.coding_sheets().items()):
-        path = paths.ROOT / sheet
+    for sheet in verify.coding_sheets():
+        path = paths.ROOT / sheet["path"]
         simulated = None
         if path.exists():
             from ..study.coding import is_simulated, load_cases
 
-            simulated = is_simulated(load_cases(path))
-        rows.append({"sheet": sheet, "sha256": digest, "simulated": simulated})
+            simulated = is_simulated(load_cases(path, sheet=sheet.get("worksheet")))
+        rows.append(
+            {
+                "sheet": sheet["path"],
+                "worksheet": sheet.get("worksheet"),
+                "sha256": sheet["sha256"],
+                "simulated": simulated,
+            }
+        )
     return rows
 
 
@@ -130,7 +137,8 @@ def _index_notebook(pages: dict[str, str]) -> nbformat.NotebookNode:
             if row["simulated"] is False
             else "file not present"
         )
-        lines.append(f"- `{row['sheet']}` (SHA-256 `{row['sha256']}`): {status}.")
+        worksheet = f", worksheet `{row['worksheet']}`" if row["worksheet"] is not None else ""
+        lines.append(f"- `{row['sheet']}`{worksheet} (SHA-256 `{row['sha256']}`): {status}.")
     cells.append(nbformat.v4.new_markdown_cell("\n".join(lines)))
     table = ["## Notebooks", "", "| notebook | page |", "|---|---|"]
     for name, page in pages.items():

@@ -1,9 +1,10 @@
 """Verification for referees: a manifest of every exhibit, written by `upgrading run`, never by hand.
 
 `manifest.json` (repository root) records, for each exhibit a notebook wrote, its SHA-256, the notebook (both
-from the exhibit registry, `data/exhibits.toml`), and the coding sheet (and that sheet's SHA-256) it was made
-from. `verify()` checks the exhibits on disk against it and the registry and names every one that is missing,
-extra, changed or undeclared (`rerun.verify_rerun()` reruns the whole pipeline in a temporary copy of the
+from the exhibit registry, `data/exhibits.toml`), and the coding sheets it was made from: each sheet's path, the
+worksheet read where it is a workbook (two worksheets of one workbook are two entries), and the file's SHA-256.
+`verify()` checks the exhibits on disk against it and the registry and names every one that is missing, extra,
+changed or undeclared (`rerun.verify_rerun()` reruns the whole pipeline in a temporary copy of the
 compendium and names every exhibit whose fresh bytes differ).
 """
 
@@ -46,6 +47,7 @@ def load_manifest(root: Path | None = None) -> dict:
 
 
 SHEET_PARAMETERS = registry.SHEET_PARAMETERS
+WORKSHEET_PARAMETERS = registry.WORKSHEET_PARAMETERS
 
 
 def effective_parameters(notebook: Path, parameters: dict | None = None) -> dict:
@@ -61,18 +63,28 @@ def effective_parameters(notebook: Path, parameters: dict | None = None) -> dict
     return values | {k: v for k, v in (parameters or {}).items() if k in values}
 
 
-def _sheets_of(notebook: Path, parameters: dict, names=SHEET_PARAMETERS) -> list[str]:
-    """The coding sheets a notebook ran on (of the sheet parameters `names`): passed parameters, else its declared
-    defaults (None = not used)."""
+def _sheets_of(notebook: Path, parameters: dict, names=SHEET_PARAMETERS) -> list[tuple[str, str | None]]:
+    """The coding sheets a notebook ran on (of the sheet parameters `names`), each with the worksheet parameter
+    given for it (None: a workbook's first): passed parameters, else its declared defaults (None = not used)."""
     values = effective_parameters(notebook, parameters)
-    return [str(values[name]) for name in SHEET_PARAMETERS if name in names and values.get(name)]
+    return [
+        (str(values[name]), values.get(WORKSHEET_PARAMETERS[name]))
+        for name in SHEET_PARAMETERS
+        if name in names and values.get(name)
+    ]
 
 
-def _sheet_entries(sheets: list[str]) -> list[dict]:
+def _sheet_entries(sheets: list[tuple[str, str | None]]) -> list[dict]:
+    """One manifest entry per sheet read: its path from the root, the file's SHA-256 (a workbook's is the whole
+    file's) and, where a worksheet was read, its name, so that two worksheets of one workbook are two entries."""
+    from ..study.sheets import worksheet_read
+
     entries = []
-    for sheet in sheets:
+    for sheet, worksheet in sheets:
         path = paths.resolve(sheet)
-        entries.append({"path": paths.from_root(path), "sha256": sha256(path) if path.exists() else None})
+        entry = {"path": paths.from_root(path), "sha256": sha256(path) if path.exists() else None}
+        read = worksheet_read(path, worksheet)
+        entries.append(entry | ({"worksheet": read} if read is not None else {}))
     return entries
 
 
@@ -97,10 +109,16 @@ def record(notebook: Path, parameters: dict | None = None) -> list[str]:
     return exhibits
 
 
-def coding_sheets(manifest: dict | None = None) -> dict[str, str]:
-    """Every coding sheet the recorded exhibits were made from, with its checksum at the time."""
+def coding_sheets(manifest: dict | None = None) -> list[dict]:
+    """Every coding sheet the recorded exhibits were made from (path, worksheet where one was read, checksum at the
+    time), once each, ordered by path and worksheet."""
     manifest = manifest if manifest is not None else load_manifest()
-    return {s["path"]: s["sha256"] for e in manifest.get("exhibits", {}).values() for s in e.get("coding_sheets", [])}
+    found = {
+        (s["path"], s.get("worksheet") or "", s["sha256"]): s
+        for e in manifest.get("exhibits", {}).values()
+        for s in e.get("coding_sheets", [])
+    }
+    return [found[key] for key in sorted(found, key=lambda k: (k[0], k[1], k[2] or ""))]
 
 
 @dataclass
@@ -158,13 +176,14 @@ def verify(root: Path | None = None) -> Report:
 def unfound_sheets(manifest: dict, root: Path) -> list[str]:
     """One line per recorded coding sheet that is not where the manifest says: the exhibits made from it cannot be
     checked against it."""
-    made_from: dict[str, int] = {}
-    for entry in manifest.values():
+    made_from: dict[str, set[str]] = {}  # a workbook recorded once per worksheet: each exhibit counted once
+    for exhibit, entry in manifest.items():
         for sheet in entry.get("coding_sheets", []):
-            made_from[sheet["path"]] = made_from.get(sheet["path"], 0) + 1
+            made_from.setdefault(sheet["path"], set()).add(exhibit)
     return [
-        f"{sheet} was not found, so the {count} exhibit{'s' * (count > 1)} made from it could not be checked against it"
-        for sheet, count in sorted(made_from.items())
+        f"{sheet} was not found, so the {len(exhibits)} exhibit{'s' * (len(exhibits) > 1)} made from it could not be "
+        "checked against it"
+        for sheet, exhibits in sorted(made_from.items())
         if not (root / sheet).is_file()
     ]
 

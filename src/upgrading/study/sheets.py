@@ -283,6 +283,26 @@ def read_sheet(path: str | Path, display: str | None = None, sheet: str | None =
     return raw
 
 
+def worksheet_read(path: str | Path, sheet: str | None = None) -> str | None:
+    """The worksheet that reading `path` takes: `sheet`, else a workbook's first; None for a CSV file (it has
+    none) or a workbook that cannot be opened (reading it would have refused it)."""
+    path = Path(path)
+    if path.suffix.lower() not in EXCEL_SUFFIXES:
+        return None
+    if sheet is not None:
+        return sheet
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True)
+    except Exception:  # openpyxl raises many types for a broken or absent workbook
+        return None
+    try:
+        return book.worksheets[0].title if book.worksheets else None
+    finally:
+        book.close()
+
+
 def _read(path: str | Path, display: str | None, sheet: str | None) -> RawSheet:
     """`read_sheet`'s reading."""
     path = Path(path)
