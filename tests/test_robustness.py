@@ -291,6 +291,9 @@ def test_the_second_coders_no_pooling_specification_is_the_claims_check_on_their
     np.testing.assert_allclose(estimates, _by_id(checked, "estimate").astype(float), rtol=1e-12)
     notes = table.loc[table["coding"] == "second", "note"]
     assert notes.str.contains("50 of 50 cases").all() and table.attrs["second_coder_cases"] == 50
+    # the second coder coded every case: no first coder's cases to name
+    assert table.attrs["second_coding"] == "the second coder's coding of 50 of 50 cases"
+    assert not notes.str.contains("did not code").any()
 
 
 def test_the_pooled_specification_at_the_declared_prior_is_notebook_05s_pooled_verdict(first, table):
@@ -526,6 +529,7 @@ def test_a_second_coder_of_some_cases_gives_those_cases_whole_and_the_first_code
     built = robustness.robustness_table(first, subsample, choices=CLAIMS_CHECK_ONLY)
     assert built.attrs["second_coder_cases"] == len(subsample)
     assert built.loc[built["coding"] == "second", "note"].str.contains(f"{len(subsample)} of {len(first)} cases").all()
+    assert built.attrs["second_coding"].endswith(", the first coder's for the cases the second coder did not code")
     checked = claims.evaluate(merged.cases, n_resamples=RESAMPLES)
     pd.testing.assert_series_equal(_column(built, "second / no pooling"), _by_id(checked, "verdict"), check_names=False)
     assert robustness.robustness_summary(built).attrs["second_coder_cases"] == len(subsample)

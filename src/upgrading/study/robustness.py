@@ -95,11 +95,12 @@ class SecondCoding:
     total: int
 
     def sentence(self) -> str:
-        """What the second coding is made of, for a note or a printed line."""
-        return (
-            f"the second coder's coding of {self.from_second} of {self.total} cases, the first coder's for the "
-            "cases the second coder did not code"
-        )
+        """What the second coding is made of, for a note or a printed line (the first coder's cases named only
+        where the second coder did not code them all)."""
+        theirs = f"the second coder's coding of {self.from_second} of {self.total} cases"
+        if self.from_second == self.total:
+            return theirs
+        return f"{theirs}, the first coder's for the cases the second coder did not code"
 
 
 def second_coding(first: pd.DataFrame, second: pd.DataFrame, second_name: str = "second coder") -> SecondCoding:
