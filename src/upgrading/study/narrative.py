@@ -110,8 +110,11 @@ def mistakes_summary(mistakes) -> str:
     )
 
 
-def missing_summary(not_reported: pd.DataFrame, left_out: pd.DataFrame, cases: pd.DataFrame) -> str:
-    """How much the sheet does not report, per variable and group, and how many cases each form's models use."""
+def missing_summary(
+    not_reported: pd.DataFrame, left_out: pd.DataFrame, cases: pd.DataFrame, double_coded: bool = True
+) -> str:
+    """How much the sheet does not report, per variable and group, and how many cases each form's models use
+    (reliability named among the analyses only where there is a second coding, `double_coded`)."""
     if not_reported.empty:
         return (
             f"Every code is reported on this sheet: every analysis uses all {len(cases)} cases (a code a case "
@@ -126,11 +129,12 @@ def missing_summary(not_reported: pd.DataFrame, left_out: pd.DataFrame, cases: p
         parts.append(f"{words(row.variable)} in {row.not_reported} of {row.cases} cases ({row.share:.0%}; {where})")
     per_form = left_out.groupby("form", sort=False)["case_id"].nunique()
     used = series(f"{words(f)} {len(cases) - int(per_form.get(f, 0))}" for f in load_codebook().upgrading_forms)
+    analyses = ["descriptives", *(["reliability"] if double_coded else []), "permutation tests"]
     return (
         "**Not reported**: " + "; ".join(parts) + ". Every analysis uses the cases coded on its variables "
         f"(complete cases): the models of each form, of {len(cases)} cases, use {used} (the cases left out, and "
-        "why, are listed below); descriptives, reliability and permutation tests use, variable by variable, the "
-        "cases coded on it, and every table says how many it used."
+        f"why, are listed below); {series(analyses)} use, variable by variable, the cases coded on it, and every "
+        "table says how many it used."
     )
 
 
