@@ -654,6 +654,19 @@ def test_values_that_change_a_verdict_only_in_some_combinations_are_named_combin
     )
 
 
+def test_a_value_whose_own_specification_could_not_decide_is_not_said_to_change_the_verdict_only_together():
+    """ "x together with y" says neither value changes the verdict alone; where y's own specification (the primary
+    but for y) could not decide the claim, that is not known, and the label marks y so."""
+    undecided = _synthetic({"second / partial pooling": "contradicted"}, undecided=["first / partial pooling"])
+    assert robustness.robustness_summary(undecided)["label"].tolist() == [
+        "depends on coding (second) together with model (partial pooling; alone: not decided)"
+    ]
+    decided = _synthetic({"second / partial pooling": "contradicted"})  # both alone decide: only together
+    assert robustness.robustness_summary(decided)["label"].tolist() == [
+        "depends on coding (second) together with model (partial pooling)"
+    ]
+
+
 def test_cells_that_cannot_decide_are_counted_and_left_out_of_the_label_which_says_how_many_decide():
     """A claim robust where decided, but with cells that could not decide it, says by how many of the other
     specifications that apply to it: "robust" alone would read as robust under all of them."""

@@ -353,7 +353,19 @@ def label(cells: pd.DataFrame) -> str:
     values = {c: list(dict.fromkeys(ranked[c])) for c in CHOICE_COLUMNS}
     named = [_named(c, alone[c], values[c]) for c in CHOICE_COLUMNS if alone[c]]
     named_alone = ", ".join(named)
-    return "depends on " + "; ".join(([named_alone] if named else []) + _named_together(together, values))
+    unknown = _undecided_alone(cells, primary)
+    return "depends on " + "; ".join(([named_alone] if named else []) + _named_together(together, values, unknown))
+
+
+def _undecided_alone(cells: pd.DataFrame, primary: pd.Series) -> dict[str, set]:
+    """Per choice, the values whose own specification (differing from the primary in that value only) applies to
+    the claim but could not decide it: whether such a value changes the verdict alone is not known."""
+    unknown: dict[str, set] = {c: set() for c in CHOICE_COLUMNS}
+    for _, row in cells[~cells["decided"].astype(bool) & (cells["verdict"] != NOT_APPLICABLE)].iterrows():
+        moved = [c for c in CHOICE_COLUMNS if row[c] != primary[c]]
+        if len(moved) == 1:
+            unknown[moved[0]].add(row[moved[0]])
+    return unknown
 
 
 def is_robust(labels: pd.Series) -> pd.Series:
@@ -367,12 +379,19 @@ def _named(choice: str, chosen, values: list) -> str:
     return f"{choice} ({', '.join(v for v in values if v in chosen)})"
 
 
-def _named_together(together: list[dict], values: dict[str, list]) -> list[str]:
+def _named_together(together: list[dict], values: dict[str, list], unknown: dict[str, set] | None = None) -> list[str]:
     """Each set of choices that changes a verdict only together, as "a (x) together with b (y, z)": the values of
     specifications that differ from the primary in the same choices are merged where they form every
-    combination of those values (else each specification is named on its own), in the declared order."""
+    combination of those values (else each specification is named on its own), in the declared order. A value
+    whose own specification could not decide the claim (`unknown`) may change it alone: its specification is named
+    on its own, the value marked "alone: not decided", so it is not read as changing the verdict only together."""
+    unknown = unknown or {}
     groups: dict[tuple, list[dict]] = {}
+    flagged = []
     for m in together:
+        if any(v in unknown.get(c, ()) for c, v in m.items()):
+            flagged.append(m)
+            continue
         groups.setdefault(tuple(c for c in CHOICE_COLUMNS if c in m), []).append(m)
     rank = {c: {v: k for k, v in enumerate(values[c])} for c in CHOICE_COLUMNS}
     named = []  # (position, text): in the declared order of the choices, then of their values
@@ -390,6 +409,13 @@ def _named_together(together: list[dict], values: dict[str, list]) -> list[str]:
         for combo in combos:
             text = " together with ".join(f"{c} ({v})" for c, v in zip(choices, combo))
             named.append((position(choices, combo), text))
+    for m in flagged:
+        choices = tuple(c for c in CHOICE_COLUMNS if c in m)
+        combo = tuple(m[c] for c in choices)
+        marked = [
+            f"{c} ({v}" + ("; alone: not decided)" if v in unknown.get(c, ()) else ")") for c, v in zip(choices, combo)
+        ]
+        named.append((position(choices, combo), " together with ".join(marked)))
     return [text for _, text in sorted(named)]
 
 
