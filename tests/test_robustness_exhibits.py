@@ -176,7 +176,13 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     table, summary = _small_table()
     text = narrative_robustness.robustness_reading(table, summary, simulated=True)
     assert "Each of the 3 claims was decided under 9 specifications. 2 keep the primary verdict" in text
-    assert "1 depend on some choice (claims whose label names each choice: link 1)" in text
+    assert "1 depend on some choice (claims whose label names each choice alone: link 1)" in text
+    labels = pd.Series(["depends on link (cloglog); coding (second) together with model (partial pooling)",
+                        "depends on coding (second) together with model (partial pooling x2)", "robust"])  # fmt: skip
+    mixed = narrative_robustness.robustness_reading(table, summary.assign(label=labels), simulated=False)
+    assert (
+        "(claims whose label names each choice alone: link 1; only together with another: coding 2, model 2)" in mixed
+    )  # coding never changes a verdict alone here, so it is not counted as if it did
     assert "not findings about Latin American clusters" in text and robustness.SENSITIVITY in text
     assert "not findings" not in narrative_robustness.robustness_reading(table, summary, simulated=False)
     assert set(table["coding"]) == {"first"} and "second simulated coder" not in text  # no second coding here

@@ -35,6 +35,21 @@ def verdicts_by_specification(table: pd.DataFrame) -> pd.DataFrame:
     return counts
 
 
+def _choices_named(depends: pd.Series) -> str:
+    """How many "depends on" labels name each choice as changing the verdict alone (the part before any ';'),
+    and how many name it only in a set that changes it together with another."""
+    parts = depends.str.removeprefix("depends on ").str.split("; ")
+    alone = parts.map(lambda p: "" if " together with " in p[0] else p[0])
+    together = parts.map(lambda p: "; ".join(x for x in p if " together with " in x))
+    counts = []
+    for what, text in (("alone", alone), ("only together with another", together)):
+        named = {c: int(text.str.contains(f"{c} (", regex=False).sum()) for c in CHOICE_COLUMNS}
+        named = ", ".join(f"{c.replace('_', ' ')} {k}" for c, k in named.items() if k)
+        if named:
+            counts.append(f"{what}: {named}")
+    return "claims whose label names each choice " + ("; ".join(counts) or "none")
+
+
 def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, simulated: bool) -> str:
     """What the summary shows: how many claims keep their verdict under every specification that decides them,
     which choices move the others, and how many cells could not decide; then how to read it."""
@@ -43,14 +58,13 @@ def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, simulated: bo
     robust = int(is_robust(labels).sum())
     depends = labels[labels.str.startswith("depends on")]
     unassessed = int(labels.str.startswith("not assessed").sum())
-    named = {kind: int(depends.str.contains(f"{kind} (", regex=False).sum()) for kind in CHOICE_COLUMNS}
-    moved = ", ".join(f"{kind.replace('_', ' ')} {count}" for kind, count in named.items() if count) or "none"
+    moved = _choices_named(depends)
     decisive = summary[summary["primary_verdict"] != "inconclusive"]
     decisive_robust = int(is_robust(decisive["label"]).sum())
     text = (
         f"Each of the {len(summary)} claims was decided under {n_specs} specifications. {robust} keep the primary "
         f"verdict under every specification that decides them (robust); {len(depends)} depend on some choice "
-        f"(claims whose label names each choice: {moved}); {unassessed} could not be assessed. Of the "
+        f"({moved}); {unassessed} could not be assessed. Of the "
         f"{len(decisive)} claims whose primary verdict is decisive (consistent or contradicted), {decisive_robust} "
         f"{'is' if decisive_robust == 1 else 'are'} robust. {int(summary[NOT_DECIDED].sum())} cells could not "
         "decide their claim (no fit, an unreliable posterior, a proportional-odds test that cannot be made), and "
