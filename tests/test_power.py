@@ -385,3 +385,26 @@ def test_study_size_is_the_coded_sheets_own_number_of_cases():
     assert power_rates.study_size(180, studied) == 200
     simulated = sum(power.load_parameters()["group_sizes"].values())
     assert power_rates.study_size(None, studied) == power_rates.study_size(simulated, studied) == 50
+
+
+def test_notebook_07s_headline_names_the_generators_split_where_the_sheet_has_another():
+    """On a 30-case sheet split 14/9/5/2 the rows stand at 30 cases split as the generator splits them, and the
+    headline says so and points to notebook 06's own-shape rates; on the simulated sheet it says only the size."""
+    codes = load_codebook().group_codes
+
+    def sheet(shape):
+        return pd.DataFrame({"sectoral_group": [c for c, k in zip(codes, shape) for _ in range(k)]})
+
+    assert (
+        power_rates.headline(None, 50)
+        == power_rates.headline(sheet((18, 14, 9, 9)), 50)
+        == ("At 50 cases with the documented effects (scale 1):")
+    )
+    split = "/".join(map(str, power.group_sizes(power.load_parameters(), 30).values()))
+    assert power_rates.headline(sheet((14, 9, 5, 2)), 30) == (
+        f"At 30 cases with the documented effects (scale 1), on sheets split {split} by sectoral group as the "
+        "generator splits 30 cases (notebook 06 scores this sheet's claims on sheets of its own 14/9/5/2):"
+    )
+    assert power_rates.headline(sheet((20, 10, 5, 2)), 30).startswith(
+        "At 30 cases (the studied size nearest this sheet's 37) with the documented effects (scale 1), on sheets"
+    )

@@ -70,7 +70,7 @@ def rates_at_sheet_shape(
     by_group = "/".join(map(str, shape))
     split = "the generator's split" if own else "as in this sheet"
     note = f"{n} cases ({by_group} by sectoral group, {split}), effect scale 1"
-    in_table = own and n in CASES and 1.0 in EFFECT_SCALES  # notebook 07 runs this very cell
+    in_table = own and n in CASES and 1.0 in EFFECT_SCALES  # a cell of power_table at notebook 07's committed settings
     return rates_by_claim(summarise(raw), register, n, 1.0, note, source="power_table" if in_table else "")
 
 
@@ -83,4 +83,30 @@ def study_size(sheet_cases: int | None, cases=CASES, params: dict | None = None)
     return int(min(cases, key=lambda n: (abs(n - sheet_cases), n)))
 
 
-__all__ = ["CLAIM_RATES", "NOT_STUDIED", "rates_at_sheet_shape", "rates_by_claim", "sheet_shape", "study_size"]
+def headline(sheet: pd.DataFrame | None, base: int) -> str:
+    """Notebook 07's words for the design cell that stands for a sheet: its number of cases (the studied one
+    nearest the sheet's, where they differ) and, where the sheet's groups are not the generator's split of that
+    number, that the rows use the generator's split while notebook 06 uses the sheet's own."""
+    text = f"At {base} cases"
+    if sheet is not None and len(sheet) != base:
+        text += f" (the studied size nearest this sheet's {len(sheet)})"
+    text += " with the documented effects (scale 1)"
+    generator = group_sizes(load_parameters(), base)
+    split = tuple(generator[code] for code in load_codebook().group_codes)
+    if sheet is not None and sheet_shape(sheet) != split:
+        text += (
+            f", on sheets split {'/'.join(map(str, split))} by sectoral group as the generator splits {base} cases "
+            f"(notebook 06 scores this sheet's claims on sheets of its own {'/'.join(map(str, sheet_shape(sheet)))})"
+        )
+    return text + ":"
+
+
+__all__ = [
+    "CLAIM_RATES",
+    "NOT_STUDIED",
+    "headline",
+    "rates_at_sheet_shape",
+    "rates_by_claim",
+    "sheet_shape",
+    "study_size",
+]
