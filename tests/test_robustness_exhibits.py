@@ -74,7 +74,7 @@ def _sheet_of_shape(shape) -> pd.DataFrame:
 
 
 def test_the_design_rates_are_those_of_sheets_with_this_sheets_cases_in_each_group(tmp_path, monkeypatch):
-    """A sheet of 30 cases, 14/9/5/2 by group (not the generator's 11/8/6/5): its rates come from replicates of that
+    """A sheet of 30 cases, 14/9/5/2 by group (not the generator's 11/9/5/5): its rates come from replicates of that
     shape, which differ from the generator's split of 30 cases, and its note says so; a sheet of the generator's
     shape at 50 cases reads the study's own cell (power_table's rows)."""
     from upgrading import paths
