@@ -451,3 +451,26 @@ def test_the_nominal_sentence_counts_the_fits_that_hold_the_predictor_and_names_
         "rejects proportional odds at 0.05 in 1: product upgrading (complete_pooling, p = 0.017, separated: a "
         "statistic at its supremum, its p-value less trustworthy)"
     ) in text
+
+
+def test_the_partial_proportional_odds_sentence_names_the_group_of_each_thresholds_slopes():
+    # a model with one slope per group: its nominal fit has a run of thresholds per group, and the sentence must say
+    # whose run each is (it used to list the twelve slopes of four groups as one run, the groups' names dropped)
+    from upgrading.study.narrative_probabilities import partial_proportional_odds_summary
+
+    groups = ["traditional_manufacturing", "complex_product_systems"]
+    names = [f"{t}.C(sectoral_group)[{g}]:collective_efficiency" for g in groups for t in ("0|1", "1|2")]
+    effects = pd.Series([0.53, 1.55, np.inf, -0.25], index=names)
+    key = ("intersectoral_upgrading", "by_group", "collective_efficiency")
+    text = partial_proportional_odds_summary({key: effects})
+    assert (
+        "intersectoral upgrading (by_group), collective efficiency: traditional manufacturing (0|1 +0.53, 1|2 +1.55), "
+        "complex product systems (0|1 +inf, 1|2 -0.25)"
+    ) in text
+    assert "±inf: the nominal fit is separated" in text
+    # a model with one slope for all groups names no group, and with every slope finite says nothing of separation
+    pooled = pd.Series([0.2, 0.6], index=["0|1.collective_efficiency", "1|2.collective_efficiency"])
+    key = ("product_upgrading", "complete_pooling", "collective_efficiency")
+    text = partial_proportional_odds_summary({key: pooled})
+    assert "collective efficiency: 0|1 +0.20, 1|2 +0.60 (the slope at each threshold" in text
+    assert "separated" not in text

@@ -3,9 +3,10 @@ proportional odds, and the links' robustness check. Every number is read from a 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from .models import reason_of
+from .models import parse_term, reason_of
 from .narrative import reasons_counted, series, words
 from .settings import HIGH_UPGRADING
 
@@ -139,19 +140,42 @@ def nominal_summary(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
     )
 
 
+def _threshold_slopes(effects: pd.Series) -> str:
+    """A predictor's slope at each threshold, grouped by its model term: 'lower|upper.term' names, so that a model
+    with one slope per sectoral group names the group of each run of thresholds (without it the runs of four groups
+    read as one list of twelve slopes)."""
+    runs: dict[str, list[str]] = {}
+    for name, value in effects.items():
+        threshold, term = str(name).split(".", 1)
+        runs.setdefault(term, []).append(f"{threshold} {value:+.2f}")
+    parts = []
+    for term, values in runs.items():
+        group = parse_term(term)[0]
+        parts.append(", ".join(values) if group == "all" else f"{words(group)} ({', '.join(values)})")
+    return ", ".join(parts)
+
+
 def partial_proportional_odds_summary(nominal_fits: dict) -> str:
     """What the partial-proportional-odds fit shows where proportional odds is rejected: the predictor's
-    slope at each threshold (`nominal_fits`: `models.partial_proportional_odds`)."""
+    slope at each threshold (`nominal_fits`: `models.partial_proportional_odds`), per sectoral group where the model
+    has a slope per group; an infinite slope is named as such (the nominal fit is separated)."""
     if not nominal_fits:
         return "No nominal test rejects proportional odds, so no partial-proportional-odds fit is reported."
+    infinite = any(not np.isfinite(value) for effects in nominal_fits.values() for value in effects)
     return (
         "Where proportional odds is rejected, the partial-proportional-odds fit gives: "
         + "; ".join(
-            f"{words(form)} ({model}), {words(predictor)}: "
-            + ", ".join(f"{name.split('.', 1)[0]} {value:+.2f}" for name, value in effects.items())
+            f"{words(form)} ({model}), {words(predictor)}: {_threshold_slopes(effects)}"
             for (form, model, predictor), effects in nominal_fits.items()
         )
-        + " (the slope at each threshold, log-odds scale; proportional odds would repeat one value)."
+        + " (the slope at each threshold, log-odds scale; proportional odds would repeat one value"
+        + (
+            "; ±inf: the nominal fit is separated, so that threshold's slope has no finite estimate and the "
+            "others are not a reliable picture of how the slope varies"
+            if infinite
+            else ""
+        )
+        + ")."
     )
 
 
