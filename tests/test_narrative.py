@@ -46,6 +46,7 @@ def test_sheet_sentences_count_the_sheet():
     partly.loc[partly.index[:2], "functional_upgrading"] = np.nan  # not reported
     text = narrative.upgrading_summary(descriptives.upgrading_by_group(partly), partly)
     assert "across all 6 cases" in text and "(each mean over the cases coded on that form: 4 to 6)" in text
+    assert "these are descriptive means, not tests" in text and "sampling alone" not in text  # nothing untested
     governance = descriptives.governance_by_group(cases)
     text = narrative.governance_summary(governance, ["market", "network", "quasi_hierarchy", "hierarchy"])
     # zeros by hand: traditional 1 (network), natural-resource 2, CoPS 3; the other six cells hold one case each
@@ -54,6 +55,8 @@ def test_sheet_sentences_count_the_sheet():
         "No case in complex_product_systems is leader-driven, so no governance effect can be estimated there (the "
         "models, claims and tests say so on their rows)."
     )
+    one_sparse = governance.assign(market=[2, 0, 0], network=[0, 0, 0])  # one cell of one or two cases
+    assert "and 1 holds only one or two" in narrative.governance_summary(one_sparse, ["market", "network"])
     varied = descriptives.governance_by_group(cases[cases["sectoral_group"] != "complex_product_systems"])
     assert "can be estimated" not in narrative.governance_summary(varied, ["market", "network"])
 
@@ -142,7 +145,7 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
         "sheet: no estimate, the reason in the table's `note`)"
     )
     assert "Holm's adjustment over one family of 8 tests" in text
-    assert "the 2 that cannot be computed count as p = 1, rejecting nothing" in text
+    assert "the 2 tests of the 1 claim that cannot be tested count as p = 1, rejecting nothing" in text
     every = narrative_models.verdicts_summary(verdicts.assign(fit="ml"), counts, register, small_cases())
     assert "cannot be tested" not in every and "count as p = 1" not in every
     assert "The one 'neutral'/'none' claim that can be tested here (of 2) can be consistent unless" in text
@@ -193,13 +196,16 @@ def test_power_reading_takes_every_number_from_the_table():
     assert "right verdict in 0.01–0.20 of replicates" in text  # min 0.01 (neutral), max 50/250
     assert "separated in 0.50 of these fits at 50 cases and in 0.00 at 200" in text
     # positive per group: the weakest group reaches 0.8 at n / 300 >= 0.8 -> never; pooled: 0.5 + n/400 from 200
-    assert "in every group at no number of cases studied (up to 200)" in text
-    assert "**pooled** positive claim from 200 cases" in text
+    assert (
+        "**Positive per-group claims** do not reach a right verdict in 80% of replicates in every group at any "
+        "number of cases studied (up to 200)"
+    ) in text
+    assert "**pooled** positive claim reaches a right verdict in at least 80% of replicates from 200 cases" in text
     assert "odds ratio 1.5" in text and "at most 0.020 of verdicts" in text and "its 90% interval inside" in text
     # a study size that was not run falls back to the nearest number of cases studied
     assert "**At 30 cases" in narrative_design.power_reading(_summary(), _register(1.5), base_cases=35)
-    assert (
-        narrative_design.first_n_reaching(pd.DataFrame({"n_cases": [30, 50], "p_right": [0.5, 0.9]})) == "from 50 cases"
+    assert narrative_design.reaching(pd.DataFrame({"n_cases": [30, 50], "p_right": [0.5, 0.9]})) == (
+        "reach a right verdict in at least 80% of replicates from 50 cases"
     )
 
 

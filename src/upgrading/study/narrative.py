@@ -207,8 +207,8 @@ def upgrading_summary(upgrading: pd.DataFrame, cases: pd.DataFrame) -> str:
             else ""
         )
         + ". "
-        f"With {group_sizes(cases)}, a difference of a few tenths between group means is within what "
-        "sampling alone produces; the ordered-logit models of `04_models` put intervals on such differences."
+        f"With {group_sizes(cases)}, these are descriptive means, not tests: the ordered-logit models of "
+        "`04_models` put intervals on differences between groups."
     )
 
 
@@ -220,7 +220,8 @@ def governance_summary(governance: pd.DataFrame, levels: Sequence[str]) -> str:
     return (
         f"{len(empty)} of the {len(cells)} group-by-governance cells {'is' if len(empty) == 1 else 'are'} empty"
         + (f" ({', '.join(f'{r.variable} in {r.sectoral_group}' for r in empty.itertuples())})" if len(empty) else "")
-        + f", and {sparse} hold only one or two cases. Models that estimate a governance effect inside each "
+        + f", and {sparse} {'holds' if sparse == 1 else 'hold'} only one or two cases. Models that estimate a "
+        "governance effect inside each "
         "group therefore use the two-way `leader_driven` contrast, and must watch for separation "
         "(see `04_models`)." + _no_contrast(governance)
     )

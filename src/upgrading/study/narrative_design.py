@@ -30,12 +30,17 @@ def design_summary(params: dict, replicates: int, cases: Sequence[int], effect_s
     )
 
 
-def first_n_reaching(frame: pd.DataFrame, column: str = "p_right", target: float = POWER_TARGET) -> str:
-    """The smallest number of cases at which `column` reaches `target`, as prose ('from 100 cases')."""
-    hits = frame[frame[column] >= target]["n_cases"]
+def reaching(frame: pd.DataFrame, target: float = POWER_TARGET, plural: bool = True, where: str = "") -> str:
+    """Whether and from how many cases `p_right` reaches `target`, as a predicate ('reach a right verdict in at
+    least 80% of replicates in every group from 100 cases'; 'does not reach ... at any number of cases studied')."""
+    hits = frame[frame["p_right"] >= target]["n_cases"]
     if len(hits):
-        return f"from {hits.min()} cases"
-    return f"at no number of cases studied (up to {frame['n_cases'].max()})"
+        verb = "reach" if plural else "reaches"
+        return f"{verb} a right verdict in at least {target:.0%} of replicates{where} from {hits.min()} cases"
+    return (
+        f"{'do' if plural else 'does'} not reach a right verdict in {target:.0%} of replicates{where} at any number "
+        f"of cases studied (up to {frame['n_cases'].max()})"
+    )
 
 
 def power_reading(summary: pd.DataFrame, register, base_cases: int, target: float = POWER_TARGET) -> str:
@@ -61,9 +66,8 @@ def power_reading(summary: pd.DataFrame, register, base_cases: int, target: floa
         f"{span(base['p_right'])} of replicates (by group and kind) and a wrong one in {span(base['p_wrong'])}; the "
         f"rest are inconclusive. Maximum likelihood is separated in {span(base['p_separated'])} of these fits at "
         f"{base_cases} cases and in {span(most['p_separated'])} at {largest}.\n"
-        f"- **Positive per-group claims** reach a right verdict in at least {target:.0%} of replicates in every "
-        f"group {first_n_reaching(pos_group, target=target)} (documented effects); the **pooled** positive "
-        f"claim {first_n_reaching(pos_pooled, target=target)}.\n"
+        f"- **Positive per-group claims** {reaching(pos_group, target, where=' in every group')} (documented "
+        f"effects); the **pooled** positive claim {reaching(pos_pooled, target, plural=False)}.\n"
         f"- **Neutral claims** are the hardest: showing that an effect is absent needs its "
         f"{register.levels.equivalence_level:.0%} interval inside the "
         f"declared margin (odds ratio {margin}), which per group is reached in {span(null_most['p_right'])} of "

@@ -232,7 +232,12 @@ def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register, cas
         )
         + f"; after Holm's adjustment over one family of {2 * len(verdicts)} tests (the test for 'consistent' and "
         "the test for 'contradicted' of every claim"
-        + (f"; the {2 * untested} that cannot be computed count as p = 1, rejecting nothing" if untested else "")
+        + (
+            f"; the {2 * untested} tests of the {untested} claim{'' if untested == 1 else 's'} that cannot be tested "
+            "count as p = 1, rejecting nothing"
+            if untested
+            else ""
+        )  # fmt: skip
         + f"): {counts.loc['consistent', 'holm']} consistent, "
         f"{counts.loc['contradicted', 'holm']} contradicted, {counts.loc['inconclusive', 'holm']} inconclusive. "
         + _null_claims(null_claims, null_tested, register, cases)
