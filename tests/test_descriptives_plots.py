@@ -435,8 +435,8 @@ def test_pooling_shrinkage_marks_slopes_the_groups_own_cases_cannot_identify():
     assert [t.get_text() for t in fig.legends[0].get_texts()] == list(plots.POOLING_STYLE)
     plt.close(fig)
     note = (  # `pooling.unidentified_slope`'s words
-        "every case of this group in the fit has leader_driven = 0: its cases cannot tell this slope apart from the "
-        "group's shift and other slope, so the split is the priors' and the other groups', not the group's own"
+        "every case of this group in the fit has leader_driven = 0: the slope does not enter its cases' likelihood, "
+        "so its value is the priors' and the other groups', not the group's own"
     )
     fig = plots.pooling_shrinkage(_slopes(note))
     assert fig.legends[0].get_texts()[-1].get_text() == "partial pooling, not identified by the group's own cases"

@@ -214,7 +214,9 @@ def test_a_slope_the_groups_own_cases_cannot_inform_gets_no_pooled_verdict(cases
     register = claims.load_register()
     pooled = pooling.pooled_fits(flat, ["product_upgrading"], fast=True)
     fit = pooled["product_upgrading"]
-    assert "leader_driven = 0" in pooling.unidentified_slope(fit, "leader_driven", "complex_product_systems")
+    zero = pooling.unidentified_slope(fit, "leader_driven", "complex_product_systems")
+    assert zero.startswith("every case of this group in the fit has leader_driven = 0: the slope does not enter")
+    assert "apart from the group's shift" not in zero  # a slope times 0 is not confounded with the shift: it is absent
     assert pooling.unidentified_slope(fit, "collective_efficiency", "complex_product_systems") == ""
     assert pooling.unidentified_slope(fit, "leader_driven", "traditional_manufacturing") == ""
     flat_slope = claims.pooled_verdict(register.claim("LEAD-PRODUCT-COPS"), register, pooled)
@@ -245,6 +247,13 @@ def test_a_slope_the_groups_own_cases_cannot_inform_gets_no_pooled_verdict(cases
     for predictor in models.KEY_PREDICTORS:
         assert "moves with" in pooling.unidentified_slope(fit, predictor, "complex_product_systems")
     assert pooling.unidentified_slope(fit, "leader_driven", "traditional_manufacturing") == ""
+    # every case leader-driven: the slope times 1 is the group's shift again, so the split is the priors'
+    led = cases.copy()
+    led.loc[cops, "leader_driven"] = 1
+    fit = pooling.pooled_fits(led, ["product_upgrading"], fast=True)["product_upgrading"]
+    one = pooling.unidentified_slope(fit, "leader_driven", "complex_product_systems")
+    assert one.startswith("every case of this group in the fit has leader_driven = 1: its cases cannot tell this")
+    assert one.endswith("so the split is the priors' and the other groups', not the group's own")
 
 
 def test_the_two_verdicts_agree_only_where_both_estimate():

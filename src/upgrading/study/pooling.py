@@ -240,6 +240,11 @@ def unidentified_slope(fit: PooledFit, predictor: str, group: str) -> str:
     if np.linalg.matrix_rank(design) > np.linalg.matrix_rank(np.delete(design, column, axis=1)):
         return ""
     values = rows[:, column - 1]
+    if len(rows) > 1 and np.all(values == 0):  # the slope multiplies 0 in every case: it is not in their likelihood
+        return (
+            f"every case of this group in the fit has {predictor} = 0: the slope does not enter its cases' "
+            f"likelihood, so its value is {PRIOR_DRIVEN}"
+        )
     if len(rows) == 1:
         why = "one case of this group in the fit"
     elif np.all(values == values[0]):
@@ -247,11 +252,14 @@ def unidentified_slope(fit: PooledFit, predictor: str, group: str) -> str:
     else:
         others = [name for name in data.varying if name != predictor]
         why = f"{predictor} moves with {' and '.join(others)} in every case of this group in the fit"
-    return f"{why}: its cases cannot tell this slope apart from the group's shift and other slope, so {PRIOR_DRIVEN}"
+    return (
+        f"{why}: its cases cannot tell this slope apart from the group's shift and other slope, so the split is "
+        f"{PRIOR_DRIVEN}"
+    )
 
 
-#: How `unidentified_slope`'s reason ends: a partially pooled slope whose note says it is set by the priors.
-PRIOR_DRIVEN = "the split is the priors' and the other groups', not the group's own"
+#: How `unidentified_slope`'s reasons end: a partially pooled slope whose note says it is set by the priors.
+PRIOR_DRIVEN = "the priors' and the other groups', not the group's own"
 
 
 def prior_driven(notes: pd.Series) -> pd.Series:
