@@ -189,6 +189,23 @@ def test_collective_efficiency_heatmap_annotates_the_counts():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0 absent", "1 low", "2 medium", "3 high"]
 
 
+def test_collective_efficiency_heatmap_counts_the_cases_not_reported_in_a_grey_column():
+    """A case whose collective efficiency is not reported (both components missing) is counted in a grey 'not
+    reported' column, so each row sums to its group's cases."""
+    cases = small_cases()
+    cases.loc[cases.index[0], ["external_economies", "joint_actions", "collective_efficiency"]] = np.nan
+    table = descriptives.collective_efficiency_by_group(cases)
+    table = table[table["sectoral_group"] != "all"]
+    fig = plots.collective_efficiency_heatmap(table)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0 absent", "1 low", "2 medium", "3 high", "not reported"]
+    counts = np.array([int(t.get_text()) for t in ax.texts])
+    assert counts.sum() == table["cases"].sum()  # every case counted once, the one not reported among them
+    grey = [q for q in ax.collections if q.get_array() is not None and q.get_array().count() == len(table)]
+    assert len(grey) == 1 and mcolors.to_hex(grey[0].get_cmap()(0)) == plots.NOT_REPORTED_COLOUR
+    plt.close(fig)
+
+
 def test_reliability_intervals_plot_alpha_and_benchmarks():
     table = pd.DataFrame(
         {

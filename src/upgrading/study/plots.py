@@ -102,14 +102,26 @@ def governance_mix(table: pd.DataFrame) -> plt.Figure:
 
 
 def collective_efficiency_heatmap(table: pd.DataFrame) -> plt.Figure:
-    """Heatmap: number of cases at each level of collective efficiency, per sectoral group."""
+    """Heatmap: number of cases at each level of collective efficiency, per sectoral group, and a grey column of
+    the cases whose collective efficiency is not reported where there are any, so each row counts all its cases."""
+    from matplotlib.colors import ListedColormap
+
     cb = load_codebook()
     columns = [f"collective_efficiency_{k}" for k in range(4)]
-    body = table.set_index("sectoral_group")[columns]
+    labels = [f"{k} {cb.scales['likert_0_3'].labels[k]}" for k in range(4)]
+    missing = "not_reported_collective_efficiency"
+    if missing in table and table[missing].any():
+        columns, labels = [*columns, missing], [*labels, "not reported"]
+    body = table.set_index("sectoral_group")[columns].astype(int)
     body.index = group_labels(body.index)
-    body.columns = [f"{k} {cb.scales['likert_0_3'].labels[k]}" for k in range(4)]
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    sns.heatmap(body, annot=True, fmt="d", cmap=SCORE_PALETTE, cbar=False, linewidths=0.5, ax=ax)
+    body.columns = labels
+    fig, ax = plt.subplots(figsize=(6 + 0.9 * (len(columns) - 4), 3.2))
+    scored = np.zeros(body.shape, dtype=bool)
+    scored[:, :4] = True
+    sns.heatmap(body, annot=True, fmt="d", cmap=SCORE_PALETTE, cbar=False, linewidths=0.5, ax=ax, mask=~scored)
+    if len(columns) > 4:
+        grey = ListedColormap([NOT_REPORTED_COLOUR])
+        sns.heatmap(body, annot=True, fmt="d", cmap=grey, cbar=False, linewidths=0.5, ax=ax, mask=scored)
     ax.set_xlabel("collective efficiency")
     ax.set_ylabel("")
     ax.set_title("Collective efficiency by sectoral group (number of cases)", fontsize=11)
