@@ -354,6 +354,15 @@ def test_marginal_effects_are_read_in_percentage_points_with_their_direction():
         "**70 percentage points per level** (the slope at each cluster's own level; 95% interval +22 to +117, ml)"
     ) in text
     assert "1 of them reaches beyond ±100 percentage points" in text
+    # no case of the group at level 2 or above: the effect rests on the thresholds the groups share, not read
+    unreached = strong.assign(note=["", "no case of this group is at level 2 or above on process_upgrading: ..."])
+    text = marginal_effects_summary(unreached, pd.DataFrame().assign(), slopes)
+    assert "**1**" in text and "70 percentage points" not in text
+    assert (
+        "1 more excludes zero where no case of the group is at level 2 or above: the model's probability there "
+        "rests on the thresholds the groups share, not on the group's cases, so they are not read as effects "
+        "(collective efficiency on process upgrading in traditional manufacturing)."
+    ) in text
 
 
 def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_codes_not_reported():

@@ -57,7 +57,10 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
     missing = effects[effects["estimate"].isna()].drop_duplicates(["form", "sectoral_group", "predictor"])
     excludes = high[(high["conf_low"] > 0) | (high["conf_high"] < 0)]
     unsupported = excludes[(excludes["method"] == "jeffreys") & ~_slope_agrees(excludes, slopes)]
-    clear = excludes.drop(index=unsupported.index)
+    notes = excludes["note"].fillna("") if "note" in excludes else pd.Series("", index=excludes.index)
+    unreached = excludes[notes.str.startswith("no case of this group is at level")]
+    unreached = unreached.drop(index=unsupported.index, errors="ignore")
+    clear = excludes.drop(index=unsupported.index.union(unreached.index))
     text = (
         f"Read in probabilities: of the {len(high)} group-specific average marginal effects on the probability of "
         f"upgrading at level {HIGH_UPGRADING} or above, **{len(clear)}** have a 95% interval that excludes zero"
@@ -71,6 +74,16 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
             + series(
                 f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)}"
                 for r in unsupported.itertuples()
+            )
+            + ")."
+        )
+    if len(unreached):
+        text += (
+            f" {len(unreached)} more {'excludes' if len(unreached) == 1 else 'exclude'} zero where no case of the "
+            f"group is at level {HIGH_UPGRADING} or above: the model's probability there rests on the thresholds the "
+            "groups share, not on the group's cases, so they are not read as effects ("
+            + series(
+                f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)}" for r in unreached.itertuples()
             )
             + ")."
         )

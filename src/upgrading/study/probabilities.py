@@ -67,6 +67,29 @@ def _fit_note(fit: ModelFit) -> str:
     return "; ".join(n for n in (absent, fit.complete_note) if n)
 
 
+def _unreached(members: pd.DataFrame, form: str, level: str) -> str:
+    """A row's note where no case of its group used by the fit is at `level` (a level '0'-'3', or '>=k'): the
+    model gives the group a probability there from the thresholds all groups share, not from its own cases."""
+    observed = members[form].dropna().astype(int)
+    if level.startswith(">="):
+        if (observed >= int(level[2:])).any():
+            return ""
+        where = f"at level {level[2:]} or above"
+    else:
+        if (observed == int(level)).any():
+            return ""
+        where = f"at level {level}"
+    return f"no case of this group is {where} on {form}: its probability rests on the thresholds the groups share"
+
+
+def _with_unreached(notes: pd.Series, members: pd.DataFrame, form: str, levels) -> pd.Series:
+    """Each row's note, with `_unreached`'s where its level is one the group's cases never take."""
+    extra = pd.Series([_unreached(members, form, str(level)) for level in levels], index=notes.index)
+    return pd.Series(
+        ["; ".join(part for part in (n, e) if part) for e, n in zip(extra, notes.fillna(""))], index=notes.index
+    )
+
+
 def _group_rows(cases: pd.DataFrame, group: str, fit: ModelFit | None = None) -> pd.DataFrame:
     """A group's cases; with `fit`, those the fit used (complete cases of its model)."""
     if fit is not None and fit.estimated:
@@ -136,6 +159,7 @@ def predicted_probabilities_table(fits: list[ModelFit], cases: pd.DataFrame, alp
                 frames.append(pd.DataFrame([{"form": fit.form, "sectoral_group": group, "note": why}]))
                 continue
             table = fit.reported.get_prediction(grid).summary_frame(alpha)
+            members = _group_rows(cases, group, fit)
             frames.append(
                 pd.DataFrame(
                     {
@@ -149,10 +173,11 @@ def predicted_probabilities_table(fits: list[ModelFit], cases: pd.DataFrame, alp
                         "conf_low": table["ci_low"],
                         "conf_high": table["ci_high"],
                         "method": fit.reported_label,
-                        "note": _fit_note(fit),
+                        "note": _with_unreached(pd.Series(_fit_note(fit), index=table.index), members, fit.form,
+                                                table["level"]).to_numpy(),
                     }
                 )
-            )
+            )  # fmt: skip
     return _typed(pd.concat(frames, ignore_index=True).reindex(columns=PREDICTION_COLUMNS),
                   ["collective_efficiency", "leader_driven", "level"])  # fmt: skip
 
@@ -185,7 +210,7 @@ def _effect_rows(fit: ModelFit, group: str, rows: pd.DataFrame, alpha: float) ->
             "conf_high": r.conf_high,
             "cases": len(rows),
             "method": fit.reported_label,
-            "note": _fit_note(fit),
+            "note": "; ".join(part for part in (_fit_note(fit), _unreached(rows, fit.form, str(r.level))) if part),
         }
         for r in table.itertuples()
     ]
