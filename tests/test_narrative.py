@@ -343,24 +343,33 @@ def test_marginal_effects_are_read_in_percentage_points_with_their_direction():
     unsupported = marginal_effects_summary(effects, pd.DataFrame().assign(), slopes.assign(conf_high=[0.4, 0.5]))
     assert "**0**" in unsupported and "54 percentage points" not in unsupported
     assert (
-        "1 more excludes zero on the delta-method interval only: from a Jeffreys-penalised fit (separated data), "
-        "whose slope's profile interval includes zero, so they are not read as effects (leader driven on process "
-        "upgrading in complex product systems)."
+        "1 more excludes zero on the delta-method interval only: the slope's own interval (Wald for ML, profile for "
+        "a Jeffreys-penalised fit of separated data) includes zero, so it is not read as an effect (leader driven "
+        "on process upgrading in complex product systems)."
     ) in unsupported
     strong = effects.assign(estimate=[-0.54, 0.70], conf_low=[-0.91, 0.22], conf_high=[-0.16, 1.17])
+    # an ML effect whose slope's Wald interval includes zero is not read either (the claims check would not)
+    ml_only = marginal_effects_summary(strong, pd.DataFrame().assign(), slopes)
+    assert "**1**" in ml_only and "collective efficiency on process upgrading in traditional manufacturing)" in ml_only
+    slopes = slopes.assign(conf_low=[-3.1, 0.1])  # now both slopes' intervals exclude zero
     text = marginal_effects_summary(strong, pd.DataFrame().assign(), slopes)
     assert (  # collective efficiency: an average derivative, per level, not the change over a whole level
         "the probability of process upgrading at level 2 or above rises with collective efficiency at on average "
         "**70 percentage points per level** (the slope at each cluster's own level; 95% interval +22 to +117, ml)"
     ) in text
     assert "1 of them reaches beyond ±100 percentage points" in text
+    # each effect read is given with its slope's odds ratio and interval (where the slopes table has them)
+    with_or = slopes.assign(odds_ratio=[0.2, 12.49], or_conf_low=[0.05, 1.97], or_conf_high=[0.8, 79.27])
+    text = marginal_effects_summary(strong, pd.DataFrame().assign(), with_or)
+    assert "95% interval +22 to +117, ml; its slope's odds ratio 12.49, 95% interval 1.97 to 79.27)" in text
+    assert "more precision than the slope it comes from" in text
     # no case of the group at level 2 or above: the effect rests on the thresholds the groups share, not read
     unreached = strong.assign(note=["", "no case of this group is at level 2 or above on process_upgrading: ..."])
     text = marginal_effects_summary(unreached, pd.DataFrame().assign(), slopes)
     assert "**1**" in text and "70 percentage points" not in text
     assert (
         "1 more excludes zero where no case of the group is at level 2 or above: the model's probability there "
-        "rests on the thresholds the groups share, not on the group's cases, so they are not read as effects "
+        "rests on the thresholds the groups share, not on the group's cases, so it is not read as an effect "
         "(collective efficiency on process upgrading in traditional manufacturing)."
     ) in text
 

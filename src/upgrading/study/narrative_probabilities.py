@@ -20,8 +20,22 @@ def _points(value: float) -> str:
     return f"{100 * value:+.0f}"
 
 
+def _not_read(count: int) -> str:
+    return "it is not read as an effect" if count == 1 else "they are not read as effects"
+
+
+def _ratio(value: float) -> str:
+    """An odds ratio with two decimals, or two significant digits below 0.01 (never a bare 0.00)."""
+    return f"{value:.2f}" if value >= 0.01 else f"{value:.2g}"
+
+
 def _effect_sentence(row) -> str:
     interval = f"95% interval {_points(row.conf_low)} to {_points(row.conf_high)}, {row.method}"
+    if pd.notna(getattr(row, "odds_ratio_slope", np.nan)):  # the slope it comes from, with its own interval
+        interval += (
+            f"; its slope's odds ratio {_ratio(row.odds_ratio_slope)}, 95% interval {_ratio(row.or_conf_low_slope)} "
+            f"to {_ratio(row.or_conf_high_slope)}"
+        )
     if row.predictor == "collective_efficiency":  # an average derivative, not the change over a whole level
         return (
             f"in {words(row.sectoral_group)}, the probability of {words(row.form)} at level {HIGH_UPGRADING} or above "
@@ -48,15 +62,25 @@ def _slope_agrees(effects: pd.DataFrame, slopes: pd.DataFrame) -> pd.Series:
     )
 
 
+def _with_slopes(effects: pd.DataFrame, slopes: pd.DataFrame) -> pd.DataFrame:
+    """`effects` with their slope's odds ratio and its interval (`*_slope`), where `slopes` has them."""
+    keys = ["form", "sectoral_group", "predictor"]
+    columns = [c for c in ("odds_ratio", "or_conf_low", "or_conf_high") if c in slopes]
+    if len(columns) < 3:
+        return effects
+    return effects.join(slopes.drop_duplicates(keys).set_index(keys)[columns].add_suffix("_slope"), on=keys)
+
+
 def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes: pd.DataFrame) -> str:
     """Per form, the key predictors' average marginal effects on P(upgrading >= HIGH_UPGRADING) whose 95% interval
-    excludes zero, in percentage points; how many are estimated and how many are not. An effect of a
-    Jeffreys-penalised fit (separated data) is read only where its slope's profile interval (`slopes`) also
-    excludes zero: its delta-method interval can exclude zero where the profile interval does not."""
+    excludes zero, in percentage points; how many are estimated and how many are not. An effect is read only where
+    its slope's own interval (`slopes`: Wald for ML, profile for the Jeffreys-penalised fit of separated data) also
+    excludes zero, so that no effect is read that the claims check would call inconclusive: a delta-method interval
+    linearises the probability and can exclude zero where the slope's interval does not."""
     high = effects[effects["level"] == f">={HIGH_UPGRADING}"]
     missing = effects[effects["estimate"].isna()].drop_duplicates(["form", "sectoral_group", "predictor"])
     excludes = high[(high["conf_low"] > 0) | (high["conf_high"] < 0)]
-    unsupported = excludes[(excludes["method"] == "jeffreys") & ~_slope_agrees(excludes, slopes)]
+    unsupported = excludes[~_slope_agrees(excludes, slopes)]
     notes = excludes["note"].fillna("") if "note" in excludes else pd.Series("", index=excludes.index)
     unreached = excludes[notes.str.startswith("no case of this group is at level")]
     unreached = unreached.drop(index=unsupported.index, errors="ignore")
@@ -65,12 +89,20 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
         f"Read in probabilities: of the {len(high)} group-specific average marginal effects on the probability of "
         f"upgrading at level {HIGH_UPGRADING} or above, **{len(clear)}** have a 95% interval that excludes zero"
     )
-    text += (": " + "; ".join(_effect_sentence(r) for r in clear.itertuples()) + ".") if len(clear) else "."
+    if len(clear):
+        text += ": " + "; ".join(_effect_sentence(r) for r in _with_slopes(clear, slopes).itertuples()) + "."
+        text += (
+            " A delta-method interval linearises the probability around the estimate; with few cases it can claim "
+            "more precision than the slope it comes from, so each effect is given with its slope's odds ratio and "
+            "interval."
+        )
+    else:
+        text += "."
     if len(unsupported):
         text += (
             f" {len(unsupported)} more {'excludes' if len(unsupported) == 1 else 'exclude'} zero on the delta-method "
-            "interval only: from a Jeffreys-penalised fit (separated data), whose slope's profile interval includes "
-            "zero, so they are not read as effects ("
+            "interval only: the slope's own interval (Wald for ML, profile for a Jeffreys-penalised fit of "
+            f"separated data) includes zero, so {_not_read(len(unsupported))} ("
             + series(
                 f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)}"
                 for r in unsupported.itertuples()
@@ -81,7 +113,7 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
         text += (
             f" {len(unreached)} more {'excludes' if len(unreached) == 1 else 'exclude'} zero where no case of the "
             f"group is at level {HIGH_UPGRADING} or above: the model's probability there rests on the thresholds the "
-            "groups share, not on the group's cases, so they are not read as effects ("
+            f"groups share, not on the group's cases, so {_not_read(len(unreached))} ("
             + series(
                 f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)}" for r in unreached.itertuples()
             )
