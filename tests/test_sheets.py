@@ -338,3 +338,17 @@ def test_column_guesses_are_strict_and_know_abbreviations(tmp_path):
     from upgrading.study.spelling import column_guess
 
     assert column_guess("coding_source", ["Coding of the cluster studies, 2026"]) is None  # a shared stem only
+
+
+def test_validate_applies_a_worksheet_name_to_the_workbooks_among_several_sheets(tmp_path, capsys):
+    """`validate --sheet NAME book.xlsx other.csv`: the workbook is read at its named worksheet and the CSV as it
+    is; a lone CSV with a worksheet name is still refused (the name would be a mistake)."""
+    book = _workbook(tmp_path / "first.xlsx", FRAME, title="Codificación 2026", before=("notes",))
+    other = tmp_path / "second.csv"
+    FRAME.to_csv(other, index=False)
+    assert main(["validate", "--sheet", "Codificación 2026", str(book), str(other)]) == 0
+    out = capsys.readouterr().out
+    assert "worksheet 'Codificación 2026': valid coding sheet, 50 cases" in out
+    assert f"{other}: valid coding sheet, 50 cases" in out
+    assert main(["validate", "--sheet", "Codificación 2026", str(other)]) == 1
+    assert "has no worksheets" in capsys.readouterr().err

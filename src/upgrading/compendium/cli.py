@@ -99,7 +99,11 @@ def _add_sheets(sub) -> None:
         "modifies its input.",
     )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="coding sheet (.csv or .xlsx)")
-    validate.add_argument("--sheet", metavar="NAME", help="worksheet of a workbook (default: the first)")
+    validate.add_argument(
+        "--sheet",
+        metavar="NAME",
+        help="worksheet of the workbooks among PATHs (default: the first); CSVs beside a workbook ignore it",
+    )
     validate.set_defaults(handler=commands.validate)
 
     tpl = sub.add_parser(

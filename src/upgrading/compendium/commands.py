@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -192,11 +193,15 @@ def simulate(args: argparse.Namespace) -> int:
 
 def validate(args: argparse.Namespace) -> int:
     from ..study import coding
+    from ..study.sheets import EXCEL_SUFFIXES
 
     problems = 0
     for path in args.paths:
+        # with several sheets, --sheet names a worksheet of the workbooks among them; a lone CSV with it is refused
+        workbook = Path(path).suffix.lower() in EXCEL_SUFFIXES
+        sheet = args.sheet if workbook or len(args.paths) == 1 else None
         try:
-            cases, report = coding.load_sheet(_from_cwd(path), sheet=args.sheet, display=path)
+            cases, report = coding.load_sheet(_from_cwd(path), sheet=sheet, display=path)
         except coding.CodingSheetError as error:
             print(error, file=sys.stderr)
             if error.report is not None:
