@@ -372,6 +372,11 @@ def test_marginal_effects_are_read_in_percentage_points_with_their_direction():
         "rests on the thresholds the groups share, not on the group's cases, so it is not read as an effect "
         "(collective efficiency on process upgrading in traditional manufacturing)."
     ) in text
+    # on a sheet with codes not reported the row's note begins with the fit's own notes: the effect is still not read
+    after = "complete cases: 27 of 30 (3 with a variable not reported); " + unreached["note"].iloc[1]
+    text = marginal_effects_summary(unreached.assign(note=["", after]), pd.DataFrame().assign(), slopes)
+    assert "**1** has a 95% interval" in text and "70 percentage points" not in text
+    assert "1 more excludes zero where no case of the group is at level 2 or above" in text
 
 
 def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_codes_not_reported():
@@ -396,7 +401,7 @@ def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_
     )  # fmt: skip
     cases = pd.DataFrame({"sectoral_group": ["traditional_manufacturing"] * 15 + ["natural_resource_based"] * 15})
     text = narrative_models.estimates_summary(key, cases)
-    assert text.startswith("Of the 2 estimated group-specific slopes, **1** have a 95% interval that excludes zero")
+    assert text.startswith("Of the 2 estimated group-specific slopes, **1** has a 95% interval that excludes zero")
     assert "complex product systems" not in text.split(".")[0]  # a fit that did not converge is no finding
     assert (
         "2 group-specific slopes cannot be estimated on this sheet (1 × no cases in this group; 1 × the ML fit "

@@ -95,8 +95,8 @@ def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
     key = key.drop(index=skipped.index)
     excluding = key[(key["conf_low"] > 0) | (key["conf_high"] < 0)]
     return (
-        f"Of the {len(key)} estimated group-specific slopes, **{len(excluding)}** have a 95% interval that "
-        "excludes zero"
+        f"Of the {len(key)} estimated group-specific slopes, **{len(excluding)}** "
+        f"{'has' if len(excluding) == 1 else 'have'} a 95% interval that excludes zero"
         + (
             ": "
             + "; ".join(

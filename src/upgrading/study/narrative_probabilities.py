@@ -8,6 +8,7 @@ import pandas as pd
 
 from .models import parse_term, reason_of
 from .narrative import reasons_counted, series, words
+from .probabilities import UNREACHED
 from .settings import HIGH_UPGRADING
 
 SIMULATED_CAVEAT = (
@@ -82,12 +83,13 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
     excludes = high[(high["conf_low"] > 0) | (high["conf_high"] < 0)]
     unsupported = excludes[~_slope_agrees(excludes, slopes)]
     notes = excludes["note"].fillna("") if "note" in excludes else pd.Series("", index=excludes.index)
-    unreached = excludes[notes.str.startswith("no case of this group is at level")]
+    unreached = excludes[notes.str.contains(UNREACHED, regex=False)]  # also after the fit's notes (complete cases)
     unreached = unreached.drop(index=unsupported.index, errors="ignore")
     clear = excludes.drop(index=unsupported.index.union(unreached.index))
     text = (
         f"Read in probabilities: of the {len(high)} group-specific average marginal effects on the probability of "
-        f"upgrading at level {HIGH_UPGRADING} or above, **{len(clear)}** have a 95% interval that excludes zero"
+        f"upgrading at level {HIGH_UPGRADING} or above, **{len(clear)}** {'has' if len(clear) == 1 else 'have'} a 95% "
+        "interval that excludes zero"
     )
     if len(clear):
         text += ": " + "; ".join(_effect_sentence(r) for r in _with_slopes(clear, slopes).itertuples()) + "."
@@ -134,7 +136,10 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
             "probability can: there they say only that the effect is very uncertain."
         )
     if len(missing):
-        text += f" {len(missing)} effects cannot be estimated on this sheet (the table's `note` says why)."
+        text += (
+            f" {len(missing)} effect{'' if len(missing) == 1 else 's'} cannot be estimated on this sheet (the "
+            "table's `note` says why)."
+        )
     return text + (SIMULATED_CAVEAT if cases.attrs.get("simulated") else "")
 
 

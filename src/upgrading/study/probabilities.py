@@ -67,6 +67,11 @@ def _fit_note(fit: ModelFit) -> str:
     return "; ".join(n for n in (absent, fit.complete_note) if n)
 
 
+#: How `_unreached`'s note begins: a row at a level no case of its group used by the fit takes (it may follow the
+#: fit's own notes in a row's `note`, so find it anywhere in the note, not only at its start).
+UNREACHED = "no case of this group is at level"
+
+
 def _unreached(members: pd.DataFrame, form: str, level: str) -> str:
     """A row's note where no case of its group used by the fit is at `level` (a level '0'-'3', or '>=k'): the
     model gives the group a probability there from the thresholds all groups share, not from its own cases."""
@@ -74,12 +79,12 @@ def _unreached(members: pd.DataFrame, form: str, level: str) -> str:
     if level.startswith(">="):
         if (observed >= int(level[2:])).any():
             return ""
-        where = f"at level {level[2:]} or above"
+        where = f"{level[2:]} or above"
     else:
         if (observed == int(level)).any():
             return ""
-        where = f"at level {level}"
-    return f"no case of this group is {where} on {form}: its probability rests on the thresholds the groups share"
+        where = level
+    return f"{UNREACHED} {where} on {form}: its probability rests on the thresholds the groups share"
 
 
 def _with_unreached(notes: pd.Series, members: pd.DataFrame, form: str, levels) -> pd.Series:
