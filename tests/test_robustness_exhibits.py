@@ -183,6 +183,12 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     assert (
         "(claims whose label names each choice alone: link 1; only together with another: coding 2, model 2)" in mixed
     )  # coding never changes a verdict alone here, so it is not counted as if it did
+    # a value marked "alone: not decided" holds a ';' inside its parentheses: it is still named only together
+    flagged = pd.Series(
+        ["depends on coding (second; alone: not decided) together with model (partial pooling)", "robust", "robust"]
+    )
+    marked = narrative_robustness.robustness_reading(table, summary.assign(label=flagged), simulated=False)
+    assert "(claims whose label names each choice only together with another: coding 1, model 1)" in marked
     assert "not findings about Latin American clusters" in text and robustness.SENSITIVITY in text
     assert "not findings" not in narrative_robustness.robustness_reading(table, summary, simulated=False)
     assert set(table["coding"]) == {"first"} and "second simulated coder" not in text  # no second coding here

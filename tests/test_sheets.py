@@ -352,3 +352,6 @@ def test_validate_applies_a_worksheet_name_to_the_workbooks_among_several_sheets
     assert f"{other}: valid coding sheet, 50 cases" in out
     assert main(["validate", "--sheet", "Codificación 2026", str(other)]) == 1
     assert "has no worksheets" in capsys.readouterr().err
+    # several CSVs and no workbook: the worksheet name is a mistake for each of them, not silently ignored
+    assert main(["validate", "--sheet", "Codificación 2026", str(other), str(other)]) == 1
+    assert capsys.readouterr().err.count("has no worksheets") == 2

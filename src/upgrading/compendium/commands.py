@@ -196,10 +196,10 @@ def validate(args: argparse.Namespace) -> int:
     from ..study.sheets import EXCEL_SUFFIXES
 
     problems = 0
-    for path in args.paths:
-        # with several sheets, --sheet names a worksheet of the workbooks among them; a lone CSV with it is refused
-        workbook = Path(path).suffix.lower() in EXCEL_SUFFIXES
-        sheet = args.sheet if workbook or len(args.paths) == 1 else None
+    books = [Path(path).suffix.lower() in EXCEL_SUFFIXES for path in args.paths]
+    for path, workbook in zip(args.paths, books):
+        # --sheet names a worksheet of the workbooks among the sheets; with no workbook among them, each CSV refuses it
+        sheet = args.sheet if workbook or not any(books) else None
         try:
             cases, report = coding.load_sheet(_from_cwd(path), sheet=sheet, display=path)
         except coding.CodingSheetError as error:

@@ -38,7 +38,8 @@ def verdicts_by_specification(table: pd.DataFrame) -> pd.DataFrame:
 def _choices_named(depends: pd.Series) -> str:
     """How many "depends on" labels name each choice as changing the verdict alone (the part before any ';'),
     and how many name it only in a set that changes it together with another."""
-    parts = depends.str.removeprefix("depends on ").str.split("; ")
+    # "; " between the parts, not inside a value's parentheses ("coding (second; alone: not decided) together with")
+    parts = depends.str.removeprefix("depends on ").str.split(r"; (?![^(]*\))", regex=True)
     alone = parts.map(lambda p: "" if " together with " in p[0] else p[0])
     together = parts.map(lambda p: "; ".join(x for x in p if " together with " in x))
     counts = []
