@@ -190,8 +190,8 @@ def test_collective_efficiency_heatmap_annotates_the_counts():
 
 
 def test_collective_efficiency_heatmap_counts_the_cases_not_reported_in_a_grey_column():
-    """A case whose collective efficiency is not reported (both components missing) is counted in a grey 'not
-    reported' column, so each row sums to its group's cases."""
+    """A case whose collective efficiency is not reported (not derivable: a component not reported) is counted in a
+    grey 'not reported' column, so each row sums to its group's cases."""
     cases = small_cases()
     cases.loc[cases.index[0], ["external_economies", "joint_actions", "collective_efficiency"]] = np.nan
     table = descriptives.collective_efficiency_by_group(cases)

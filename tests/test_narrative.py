@@ -197,8 +197,8 @@ def test_power_reading_takes_every_number_from_the_table():
     assert "separated in 0.50 of these fits at 50 cases and in 0.00 at 200" in text
     # positive per group: the weakest group reaches 0.8 at n / 300 >= 0.8 -> never; pooled: 0.5 + n/400 from 200
     assert (
-        "**Positive per-group claims** do not reach a right verdict in 80% of replicates in every group at any "
-        "number of cases studied (up to 200)"
+        "**Positive per-group claims** reach a right verdict in at least 80% of replicates in every group at none "
+        "of the numbers of cases studied (up to 200)"
     ) in text
     assert "**pooled** positive claim reaches a right verdict in at least 80% of replicates from 200 cases" in text
     assert "odds ratio 1.5" in text and "at most 0.020 of verdicts" in text and "its 90% interval inside" in text

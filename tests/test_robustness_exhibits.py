@@ -189,6 +189,13 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     )
     marked = narrative_robustness.robustness_reading(table, summary.assign(label=flagged), simulated=False)
     assert "(claims whose label names each choice only together with another: coding 1, model 1)" in marked
+    # a choice a label names alone is not also counted as named only together (the simulated sheet's CE-PRODUCT-NR)
+    both_ways = pd.Series(
+        ["depends on model (partial pooling x0.5); coding (second) together with model (partial pooling)", "robust",
+         "robust"]
+    )  # fmt: skip
+    read = narrative_robustness.robustness_reading(table, summary.assign(label=both_ways), simulated=False)
+    assert "(claims whose label names each choice alone: model 1; only together with another: coding 1)" in read
     assert "not findings about Latin American clusters" in text and robustness.SENSITIVITY in text
     assert "not findings" not in narrative_robustness.robustness_reading(table, summary, simulated=False)
     assert set(table["coding"]) == {"first"} and "second simulated coder" not in text  # no second coding here

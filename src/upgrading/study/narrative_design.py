@@ -32,14 +32,15 @@ def design_summary(params: dict, replicates: int, cases: Sequence[int], effect_s
 
 def reaching(frame: pd.DataFrame, target: float = POWER_TARGET, plural: bool = True, where: str = "") -> str:
     """Whether and from how many cases `p_right` reaches `target`, as a predicate ('reach a right verdict in at
-    least 80% of replicates in every group from 100 cases'; 'does not reach ... at any number of cases studied')."""
+    least 80% of replicates in every group from 100 cases'; '... at none of the numbers of cases studied')."""
     hits = frame[frame["p_right"] >= target]["n_cases"]
     if len(hits):
         verb = "reach" if plural else "reaches"
         return f"{verb} a right verdict in at least {target:.0%} of replicates{where} from {hits.min()} cases"
+    verb = "reach" if plural else "reaches"
     return (
-        f"{'do' if plural else 'does'} not reach a right verdict in {target:.0%} of replicates{where} at any number "
-        f"of cases studied (up to {frame['n_cases'].max()})"
+        f"{verb} a right verdict in at least {target:.0%} of replicates{where} at none of the numbers of cases "
+        f"studied (up to {frame['n_cases'].max()})"
     )
 
 

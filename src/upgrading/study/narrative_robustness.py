@@ -43,8 +43,13 @@ def _choices_named(depends: pd.Series) -> str:
     alone = parts.map(lambda p: "" if " together with " in p[0] else p[0])
     together = parts.map(lambda p: "; ".join(x for x in p if " together with " in x))
     counts = []
-    for what, text in (("alone", alone), ("only together with another", together)):
-        named = {c: int(text.str.contains(f"{c} (", regex=False).sum()) for c in CHOICE_COLUMNS}
+    for what in ("alone", "only together with another"):
+        named = {}
+        for c in CHOICE_COLUMNS:
+            in_alone = alone.str.contains(f"{c} (", regex=False)
+            # only together: named in a set, and not also named alone by the same label
+            hits = in_alone if what == "alone" else together.str.contains(f"{c} (", regex=False) & ~in_alone
+            named[c] = int(hits.sum())
         named = ", ".join(f"{c.replace('_', ' ')} {k}" for c, k in named.items() if k)
         if named:
             counts.append(f"{what}: {named}")
