@@ -47,6 +47,13 @@ def test_sheet_sentences_count_the_sheet():
     text = narrative.upgrading_summary(descriptives.upgrading_by_group(partly), partly)
     assert "across all 6 cases" in text and "(each mean over the cases coded on that form: 4 to 6)" in text
     assert "these are descriptive means, not tests" in text and "sampling alone" not in text  # nothing untested
+    # a mean of 1.775 reads 1.78, as notebook 03's table (`.round(2)`) shows it, not Python's 1.77
+    table = descriptives.upgrading_by_group(cases)
+    overall = table["sectoral_group"] == "all"
+    table.loc[overall & (table["form"] == "product_upgrading"), "mean"] = 71 / 40
+    table.loc[overall & (table["form"] == "process_upgrading"), "mean"] = 1.5
+    assert "product upgrading has the highest mean score (1.78)" in narrative.upgrading_summary(table, cases)
+    assert f"{71 / 40:.2f}" == "1.77" and pd.Series([71 / 40]).round(2).iloc[0] == 1.78  # the roundings differ
     governance = descriptives.governance_by_group(cases)
     text = narrative.governance_summary(governance, ["market", "network", "quasi_hierarchy", "hierarchy"])
     # zeros by hand: traditional 1 (network), natural-resource 2, CoPS 3; the other six cells hold one case each

@@ -193,6 +193,12 @@ def group_sizes(cases: pd.DataFrame) -> str:
     return f"{count_span(sizes)} cases per group"
 
 
+def _two(value: float) -> str:
+    """Two decimals as the notebook's tables show them (`DataFrame.round(2)`: 1.775 is 1.78), not as Python's
+    format rounds the binary float (1.77)."""
+    return f"{pd.Series([value]).round(2).iloc[0]:.2f}"
+
+
 def upgrading_summary(upgrading: pd.DataFrame, cases: pd.DataFrame) -> str:
     """Highest and lowest mean score over all cases (`upgrading`: `descriptives.upgrading_by_group`)."""
     overall = upgrading[upgrading["sectoral_group"] == "all"].set_index("form")
@@ -200,7 +206,7 @@ def upgrading_summary(upgrading: pd.DataFrame, cases: pd.DataFrame) -> str:
     return (
         ("In the simulated sheet, a" if cases.attrs.get("simulated") else "A")
         + f"cross all {len(cases)} cases, {words(top)} has the highest mean score "
-        f"({overall.loc[top, 'mean']:.2f}) and {words(bottom)} the lowest ({overall.loc[bottom, 'mean']:.2f})"
+        f"({_two(overall.loc[top, 'mean'])}) and {words(bottom)} the lowest ({_two(overall.loc[bottom, 'mean'])})"
         + (
             f" (each mean over the cases coded on that form: {count_span(overall['cases'])})"
             if (overall["cases"] != len(cases)).any()
