@@ -216,7 +216,7 @@ def test_a_slope_the_groups_own_cases_cannot_inform_gets_no_pooled_verdict(cases
     fit = pooled["product_upgrading"]
     zero = pooling.unidentified_slope(fit, "leader_driven", "complex_product_systems")
     assert zero.startswith("every case of this group in the fit has leader_driven = 0: the slope does not enter")
-    assert "apart from the group's shift" not in zero  # a slope times 0 is not confounded with the shift: it is absent
+    assert "apart from the group's shift" not in zero  # slope x 0: absent from the likelihood, not confounded
     assert pooling.unidentified_slope(fit, "collective_efficiency", "complex_product_systems") == ""
     assert pooling.unidentified_slope(fit, "leader_driven", "traditional_manufacturing") == ""
     flat_slope = claims.pooled_verdict(register.claim("LEAD-PRODUCT-COPS"), register, pooled)
@@ -247,7 +247,7 @@ def test_a_slope_the_groups_own_cases_cannot_inform_gets_no_pooled_verdict(cases
     for predictor in models.KEY_PREDICTORS:
         assert "moves with" in pooling.unidentified_slope(fit, predictor, "complex_product_systems")
     assert pooling.unidentified_slope(fit, "leader_driven", "traditional_manufacturing") == ""
-    # every case leader-driven: the slope times 1 is the group's shift again, so the split is the priors'
+    # every case leader-driven: the slope multiplied by 1 is the group's shift again, so the split is the priors'
     led = cases.copy()
     led.loc[cops, "leader_driven"] = 1
     fit = pooling.pooled_fits(led, ["product_upgrading"], fast=True)["product_upgrading"]
