@@ -195,6 +195,7 @@ def newton(
     max_iter: int = MAX_ITER,
     prior: Prior | None = None,
     decrement_tol: float | None = None,
+    floor_tol: float | None = None,
 ) -> BatchFit:
     """Maximise R (penalised) log-likelihoods, each with step halving until the objective does not decrease.
 
@@ -203,7 +204,9 @@ def newton(
     prior's precision). `free` (R, q) marks the parameters that move (a profile fit fixes one per problem).
     Each problem stops on its own gradient (or, given `decrement_tol`, when its Newton decrement g' (-H)^-1 g,
     twice the objective still to gain, is below it: where rounding keeps the gradient above `tol`); only unfinished
-    problems are evaluated.
+    problems are evaluated. Given `floor_tol`, a problem whose iterations run out counts as converged where its
+    gradient is below it: for a target `tol` so tight that rounding can keep a problem just above it on one
+    processor and not on another.
     """
     if penalty not in PENALTIES:
         raise ValueError(f"penalty must be one of {PENALTIES}, not {penalty!r}")
@@ -247,6 +250,8 @@ def newton(
         stuck = active[stalled]
         converged[stuck] = np.max(np.abs(np.where(free[stuck], grad[stuck], 0.0)), axis=1) < 1e-6
         active = active[moved]
+    if floor_tol is not None and len(active):
+        converged[active] = np.max(np.abs(np.where(free[active], grad[active], 0.0)), axis=1) < floor_tol
     return BatchFit(theta, obj, ll, grad, H, converged, iterations)
 
 
