@@ -86,7 +86,7 @@ def test_not_reported_counts_per_variable_and_group_by_hand(cases):
     row = table[(table["variable"] == "governance") & (table["sectoral_group"] == group)].iloc[0]
     assert row["cases"] == (FRAME["sectoral_group"] == group).sum() and row["not_reported"] == 1
     sentence = narrative.missing_summary(table, missing.left_out_table(cases), cases)
-    assert "intersectoral upgrading in 2 of 50 cases" in sentence
+    assert "intersectoral upgrading in 2 of 50 cases (4%;" in sentence
     assert "descriptives, reliability and permutation tests use" in sentence
     alone = narrative.missing_summary(table, missing.left_out_table(cases), cases, double_coded=False)
     assert "descriptives and permutation tests use" in alone  # no second coding: no reliability to speak of

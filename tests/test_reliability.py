@@ -101,6 +101,10 @@ def test_a_double_coded_subsample_gives_alpha_on_the_overlap(codings):
     assert len(coverage.coded_once) == 40 and coverage.cases == 50
     assert coverage.sentence().startswith("10 of the 50 cases (20%) were coded by both coders")
     assert "SIM-02" in coverage.sentence() and "SIM-01," not in coverage.sentence()
+    # 5 of 50 is 10%; of 40 cases 1 is 2.5%, written "3%" (Python's format would write "2%")
+    assert reliability.double_coding(first, second.iloc[::10]).sentence().startswith("5 of the 50 cases (10%)")
+    fewer = reliability.double_coding(first.iloc[:40], second.iloc[:1])
+    assert fewer.sentence().startswith("1 of the 40 cases (3%) were coded by both coders")
     table = reliability.reliability_table(first, sub, n_boot=200).set_index("variable")
     assert (table["cases"] == 10).all() and (table["first_coder_cases"] == 50).all()
     # krippendorff's own handling of missing codes: the second coder's row is NaN where they did not code

@@ -14,6 +14,7 @@ import pandas as pd
 from .codebook import load_codebook
 from .reliability import differences_by_variable
 from .settings import ALPHA_TENTATIVE
+from .wording import percent_of
 
 
 def words(code: str) -> str:
@@ -126,7 +127,8 @@ def missing_summary(
     for row in overall.itertuples():
         groups = not_reported[(not_reported["variable"] == row.variable) & (not_reported["sectoral_group"] != "all")]
         where = series(f"{words(g.sectoral_group)} {g.not_reported}" for g in groups.itertuples() if g.not_reported)
-        parts.append(f"{words(row.variable)} in {row.not_reported} of {row.cases} cases ({row.share:.0%}; {where})")
+        share = percent_of(row.not_reported, row.cases)
+        parts.append(f"{words(row.variable)} in {row.not_reported} of {row.cases} cases ({share}; {where})")
     per_form = left_out.groupby("form", sort=False)["case_id"].nunique()
     used = series(f"{words(f)} {len(cases) - int(per_form.get(f, 0))}" for f in load_codebook().upgrading_forms)
     analyses = ["descriptives", *(["reliability"] if double_coded else []), "permutation tests"]

@@ -29,6 +29,7 @@ from .. import interim
 from ..errors import UpgradingError
 from .codebook import Codebook, load_codebook
 from .settings import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+from .wording import percent_of
 
 
 def reliability_variables(codebook: Codebook | None = None) -> dict[str, str]:
@@ -60,7 +61,7 @@ class DoubleCoding:
         if not self.coded_once:
             return f"All {total} cases were coded by both coders."
         return (
-            f"{n} of the {total} cases ({n / total:.0%}) were coded by both coders; reliability is computed on "
+            f"{n} of the {total} cases ({percent_of(n, total)}) were coded by both coders; reliability is computed on "
             f"them. Coded by the first coder only ({len(self.coded_once)}): {', '.join(self.coded_once)}."
         )
 

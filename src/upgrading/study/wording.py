@@ -1,0 +1,18 @@
+"""How a count of cases is written as a share in a sentence: a whole percent, an exact half rounded up.
+
+Python's format rounds the binary float, and an exact half to even: 2 of 80 cases (2.5%) read "2%" and 3 of 200
+(1.5%) "2%". A reader works the share out from the two counts beside it, so it is computed from them exactly.
+"""
+
+from __future__ import annotations
+
+
+def percent_of(count: int, total: int) -> str:
+    """`count` of `total` as a whole percent, halves up: 2 of 80 -> "3%", 1 of 3 -> "33%"."""
+    count, total = int(count), int(total)
+    if total <= 0:
+        raise ValueError(f"a share needs a positive total, not {total}")
+    return f"{(200 * count + total) // (2 * total)}%"
+
+
+__all__ = ["percent_of"]

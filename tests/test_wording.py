@@ -1,0 +1,24 @@
+"""Shares of cases in sentences: whole percents from the two counts, exact halves up."""
+
+import pytest
+
+from upgrading.study.wording import percent_of
+
+
+@pytest.mark.parametrize(
+    ("count", "total", "written"),
+    [(2, 80, "3%"), (3, 200, "2%"), (7, 200, "4%"), (1, 8, "13%"), (1, 3, "33%"), (2, 3, "67%"), (0, 5, "0%"),
+     (5, 5, "100%"), (10, 50, "20%")],
+)  # fmt: skip
+def test_a_share_is_a_whole_percent_with_halves_up(count, total, written):
+    assert percent_of(count, total) == written
+
+
+def test_python_format_would_round_an_exact_half_to_even():
+    # what the helper is for: the format gives 2.5% as "2%" and 1.5% as "2%"
+    assert f"{2 / 80:.0%}" == "2%" and f"{3 / 200:.0%}" == "2%"
+
+
+def test_a_share_of_no_cases_is_refused():
+    with pytest.raises(ValueError, match="positive total"):
+        percent_of(0, 0)
