@@ -236,8 +236,24 @@ def test_a_slope_the_groups_own_cases_cannot_inform_gets_no_pooled_verdict(cases
     # one case left in a group: both of its slopes
     alone = cases[~cops | (cases.index == cases.index[cops][0])]
     fit = pooling.pooled_fits(alone, ["product_upgrading"], fast=True)["product_upgrading"]
+    first = cases.index[cops][0]
     for predictor in models.KEY_PREDICTORS:
-        assert "one case" in pooling.unidentified_slope(fit, predictor, "complex_product_systems")
+        reason = pooling.unidentified_slope(fit, predictor, "complex_product_systems")
+        if cases.loc[first, predictor] == 0:  # slope x 0 in its one case: absent from the likelihood
+            assert reason.startswith(f"the one case of this group in the fit has {predictor} = 0: the slope does")
+            assert "apart from the group's shift" not in reason
+        else:
+            assert reason.startswith("one case of this group in the fit: its case cannot tell this slope apart")
+    # the one case left has leader_driven = 0 and collective efficiency above 0: each wording once
+    zero_led = cases[~cops | (cops & (cases["leader_driven"] == 0) & (cases["collective_efficiency"] > 0))]
+    zero_led = zero_led[~cops[zero_led.index] | (zero_led.index == zero_led.index[cops[zero_led.index]][0])]
+    fit = pooling.pooled_fits(zero_led, ["product_upgrading"], fast=True)["product_upgrading"]
+    assert "does not enter its case's likelihood" in pooling.unidentified_slope(
+        fit, "leader_driven", "complex_product_systems"
+    )
+    assert "one case of this group in the fit: its case cannot tell" in pooling.unidentified_slope(
+        fit, "collective_efficiency", "complex_product_systems"
+    )
     # the two predictors moving together in a group (leader-driven exactly where collective efficiency is high):
     # the cases see only their sum; neither slope is the group's own, though each varies
     together = cases.copy()

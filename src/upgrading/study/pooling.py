@@ -240,11 +240,12 @@ def unidentified_slope(fit: PooledFit, predictor: str, group: str) -> str:
     if np.linalg.matrix_rank(design) > np.linalg.matrix_rank(np.delete(design, column, axis=1)):
         return ""
     values = rows[:, column - 1]
-    if len(rows) > 1 and np.all(values == 0):  # the slope multiplies 0 in every case: it is not in their likelihood
-        return (
-            f"every case of this group in the fit has {predictor} = 0: the slope does not enter its cases' "
-            f"likelihood, so its value is {PRIOR_DRIVEN}"
+    if np.all(values == 0):  # the slope multiplies 0 in every case: it is not in their likelihood
+        cases = (
+            "the one case of this group in the fit has" if len(rows) == 1 else "every case of this group in the fit has"
         )
+        whose = "its case's" if len(rows) == 1 else "its cases'"
+        return f"{cases} {predictor} = 0: the slope does not enter {whose} likelihood, so its value is {PRIOR_DRIVEN}"
     if len(rows) == 1:
         why = "one case of this group in the fit"
     elif np.all(values == values[0]):
@@ -252,9 +253,9 @@ def unidentified_slope(fit: PooledFit, predictor: str, group: str) -> str:
     else:
         others = [name for name in data.varying if name != predictor]
         why = f"{predictor} moves with {' and '.join(others)} in every case of this group in the fit"
+    subject = "its case cannot" if len(rows) == 1 else "its cases cannot"
     return (
-        f"{why}: its cases cannot tell this slope apart from the group's shift and other slope, so the split is "
-        f"{PRIOR_DRIVEN}"
+        f"{why}: {subject} tell this slope apart from the group's shift and other slope, so the split is {PRIOR_DRIVEN}"
     )
 
 
