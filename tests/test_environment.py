@@ -1,7 +1,5 @@
 """One pinned dependency set: pyproject.toml's pins, requirements.txt and environment.yml agree."""
 
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -76,29 +74,3 @@ def test_the_command_line_imports_nbformat_without_the_iri_grammar_and_still_val
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.split("\n")[-3:] == ["invalid notebook refused", "False", ""]
-
-
-def test_numpy_and_openblas_code_paths_are_pinned_in_kernels_the_command_line_and_the_test_processes(monkeypatch):
-    from upgrading.compendium.kernels import kernel_environment
-    from upgrading.numerics import NUMPY_FEATURES_OFF, numerics_environment
-
-    pins = numerics_environment()
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        assert pins["NPY_DISABLE_CPU_FEATURES"] == NUMPY_FEATURES_OFF
-    for name, value in pins.items():
-        assert os.environ[name] == value  # this worker (start-up plugin, before numpy loaded)
-        assert kernel_environment()[name] == value
-        monkeypatch.setenv(name, "users-own")  # a value the user set is kept
-        assert kernel_environment()[name] == "users-own"
-        monkeypatch.delenv(name)
-    names = sorted(pins)
-    script = "import os; from upgrading.compendium.cli import main; main(['run', '--only', '99']); " + (
-        f"print(repr({{n: os.environ.get(n) for n in {names!r}}}))"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in pins}
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
-    assert result.stdout.strip().splitlines()[-1] == repr({n: pins[n] for n in names})
-    if pins:  # and numpy in that process took them: no AVX-512 loop is dispatched
-        probe = "import upgrading.start_up, numpy; print(numpy._core._multiarray_umath.__cpu_features__['X86_V4'])"
-        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
-        assert result.stdout.strip() == "False"

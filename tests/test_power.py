@@ -408,3 +408,18 @@ def test_notebook_07s_headline_names_the_generators_split_where_the_sheet_has_an
     assert power_rates.headline(sheet((20, 10, 5, 2)), 30).startswith(
         "At 30 cases (the studied size nearest this sheet's 37) with the documented effects (scale 1), on sheets"
     )
+
+
+def test_penalised_fits_and_penalised_replicates_take_the_floor_where_their_iterations_run_out(designs_50, monkeypatch):
+    # `engine.newton(floor_tol=...)` reaches the exhibits through these two callers: with a gradient target out of
+    # reach (as 1e-11 was for one replicate on one processor), each runs out of iterations and reports converged.
+    from upgrading.ordinal import results
+    from upgrading.ordinal.engine import MAX_ITER
+
+    fits = fit_replicates(Batch.stack(designs_50), jeffreys_tol=1e-300)
+    penalised = fits.penalised
+    assert penalised.any()
+    assert (fits.iterations[penalised] == MAX_ITER).all() and fits.converged[penalised].all()
+    monkeypatch.setattr(results, "PENALISED_TOL", 1e-300)
+    single = OrderedLogit(designs_50[int(np.flatnonzero(penalised)[0])]).fit("jeffreys", warn=False)
+    assert single.converged and single.n_iter == MAX_ITER

@@ -4,8 +4,7 @@ Three layers over a few base modules, each importing only what sits below it (`t
 rule):
 
 - base: `errors` (the user-facing exception), `paths` (where the compendium keeps its files, resolved on first
-  use, and the one writer of output files), `numerics` (numpy's and OpenBLAS's processor-specific code paths,
-  pinned in every process that makes or checks exhibits) and `start_up` (what those processes do first);
+  use, and the one writer of output files);
 - `upgrading.ordinal`: the ordered-logit estimator (knows nothing of the study);
 - `upgrading.study`: codebook, coding sheets, simulation, reliability, descriptives, the study's models, the
   claims check and the design analysis;

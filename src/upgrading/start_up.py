@@ -5,8 +5,7 @@ jsonschema, which nbformat, papermill and nbval import, registers its format che
 optional `rfc3987-syntax` installed (jupyterlab's dependencies pull it in) it builds that package's IRI grammar
 then, about 1 s of every such process (jsonschema issue #1428), for the formats "iri" and "iri-reference", which no
 notebook schema uses. `skip_iri_grammar` imports jsonschema without it: in these processes jsonschema does not
-check those two formats, as where the package is not installed. Importing this module does it, after pinning the
-processor-specific code paths of numpy and OpenBLAS (`upgrading.numerics`), which must come before numpy loads.
+check those two formats, as where the package is not installed. Importing this module does it.
 """
 
 from __future__ import annotations
@@ -28,13 +27,4 @@ def skip_iri_grammar() -> None:
             del sys.modules["rfc3987_syntax"]  # a later import of the package itself works
 
 
-def start() -> None:
-    """What every such process does first: the numerics pinned (`numerics.pin_numerics`, before numpy loads),
-    then jsonschema imported without the IRI grammar."""
-    from .numerics import pin_numerics
-
-    pin_numerics()
-    skip_iri_grammar()
-
-
-start()
+skip_iri_grammar()

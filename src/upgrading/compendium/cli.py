@@ -306,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     sys.dont_write_bytecode = False  # cache bytecode in .venv/ (see kernels.kernel_environment)
-    start_up.start()  # before anything imports numpy or nbformat
+    start_up.skip_iri_grammar()  # before anything imports nbformat
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

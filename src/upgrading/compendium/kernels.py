@@ -7,8 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-from ..numerics import numerics_environment
-
 
 def kernel_environment() -> dict[str, str]:
     """Environment for notebook kernels: fixed hash seed and dates, and this environment's kernels first."""
@@ -24,8 +22,6 @@ def kernel_environment() -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        # numpy's and OpenBLAS's processor-specific code paths, pinned where the caller did not set them
-        **{name: os.environ.get(name, value) for name, value in numerics_environment().items()},
         # Kernels may cache bytecode in .venv/ even where PYTHONDONTWRITEBYTECODE is set, so that only the first
         # kernel compiles the scientific stack (bytecode is not compiled at install: that costs about 20 s more).
         "PYTHONDONTWRITEBYTECODE": "",

@@ -86,9 +86,34 @@ def likelihood_ratios(
     if at_warm is None:
         at_warm = warm_starts(problems, theta, curvature, index, values, penalty, prior)[1]
     fit = constrained_fit(problems, theta, index, values, penalty, prior, tol=LR_TOL)
+    _retry_from_warm_starts(fit, problems, theta, curvature, index, values, penalty, prior)
     best = np.fmax(fit.objective, at_warm)
     statistic = np.where(fit.converged, np.maximum(2 * (objective - best), 0.0), np.nan)
     return statistic, fit.converged
+
+
+def _retry_from_warm_starts(fit: BatchFit, problems: Batch, theta, curvature, index, values, penalty, prior) -> None:
+    """Constrained fits that did not converge from the fit, tried again from `warm_starts`' points (in place, where
+    the retry converges): from a start far from the constrained maximum, a penalised fit of separated data can stall
+    where the last bits of its penalty's gradient are lost, and whether they are depends on the processor."""
+    failed = np.flatnonzero(~fit.converged)
+    if not len(failed):
+        return
+    part = prior.take(failed) if prior is not None else None
+    points, reach = warm_starts(
+        problems.take(failed), theta[failed], curvature[failed], index[failed], values[failed], penalty, part
+    )
+    usable = np.isfinite(reach)
+    if not usable.any():
+        return
+    rows = failed[usable]
+    again = constrained_fit(
+        problems.take(rows), points[usable], index[rows], values[rows], penalty,
+        prior.take(rows) if prior is not None else None, tol=LR_TOL,
+    )  # fmt: skip
+    kept = again.converged
+    for name in ("theta", "objective", "gradient", "converged"):
+        getattr(fit, name)[rows[kept]] = getattr(again, name)[kept]
 
 
 @dataclass
@@ -119,13 +144,14 @@ class _Ends:
         return cls(k, side, se, centre, centre.copy(), np.full(m, np.nan), value, np.tile(theta, (m, 1)),
                    np.full(m, np.nan), np.ones(m, bool))  # fmt: skip
 
-    def infeasible(self, bad: np.ndarray) -> None:
-        """Ends whose value left the feasible region: the nearest such value bounds the bracket; bisect."""
-        closer = np.isnan(self.far[bad]) | (
-            np.abs(self.value[bad] - self.centre[bad]) < np.abs(self.far[bad] - self.centre[bad])
-        )
-        self.far[bad] = np.where(closer, self.value[bad], self.far[bad])
-        self.value[bad] = (self.near[bad] + self.far[bad]) / 2
+    def unsolved(self, bad: np.ndarray) -> None:
+        """Ends whose constrained fit at `value` failed (no feasible start, or no convergence from either start): the
+        value tells nothing about the profile there, so it bounds nothing; try halfway back to the last value whose
+        fit converged, from that fit (a continuation: each converged fit is the next one's start). An end whose
+        value comes back to that last value stays unfound."""
+        self.value[bad] = (self.near[bad] + self.value[bad]) / 2
+        stuck = np.abs(self.value[bad] - self.near[bad]) < 1e-8 * np.maximum(1.0, self.se[bad])
+        self.active[bad[stuck]] = False
 
     def newton(self, ok: np.ndarray, gap: np.ndarray, slope: np.ndarray) -> None:
         """One safeguarded Newton step on the drop of the profile for ends `ok` (`gap`: drop minus the cut-off,
@@ -195,14 +221,17 @@ def profile_bounds(
         retry = np.flatnonzero(~fit.converged)
         if len(retry):  # a warm start can land badly; the maximum is unique, so retry from the fit
             again = constrained(idx[retry], np.tile(theta, (len(retry), 1)))
+            better = retry[again.converged]
             for name in ("theta", "objective", "gradient", "converged"):
-                getattr(fit, name)[retry] = getattr(again, name)
-        infeasible = ~np.isfinite(fit.objective)
-        ends.infeasible(idx[infeasible])
-        ok = idx[~infeasible]
-        ends.warm[ok] = fit.theta[~infeasible]
-        gap = best - fit.objective[~infeasible] - cutoff
-        slope = -fit.gradient[~infeasible][np.arange(len(ok)), ends.k[ok]]
+                getattr(fit, name)[better] = getattr(again, name)[again.converged]
+        # only a converged constrained fit says where the profile is (an unconverged one's objective is only a
+        # lower bound); a failed one sends its end halfway back towards the last converged value
+        solved = fit.converged & np.isfinite(fit.objective)
+        ends.unsolved(idx[~solved])
+        ok = idx[solved]
+        ends.warm[ok] = fit.theta[solved]
+        gap = best - fit.objective[solved] - cutoff
+        slope = -fit.gradient[solved][np.arange(len(ok)), ends.k[ok]]
         hit = np.abs(gap) < 1e-9
         ends.found[ok[hit]] = ends.value[ok[hit]]
         ends.active[ok[hit]] = False
