@@ -147,7 +147,13 @@ def test_upgrading_distribution_panels_legend_and_bar_shares():
         "Natural-resource based",
         "Traditional manufacturing",
     ]
-    assert [t.get_text() for t in product.get_legend().get_texts()] == ["0 absent", "1 low", "2 medium", "3 high"]
+    # one legend, the figure's, under the panels (one hung from the first panel widened every gap between panels)
+    assert product.get_legend() is None and len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["0 absent", "1 low", "2 medium", "3 high"]
+    fig.draw_without_rendering()
+    gaps = [b.get_position().x0 - a.get_position().x1 for a, b in zip(axes, axes[1:])]
+    assert max(gaps) < 0.6 * axes[0].get_position().width  # panels wider than the gaps between them
+    assert fig.legends[0].get_window_extent().y1 < min(ax.get_tightbbox().y0 for ax in axes)  # under the panels
     widths = np.array([[bar.get_width() for bar in container] for container in product.containers])  # score x row
     # traditional manufacturing (top row): product scores 3, 1, 2 -> shares 0, 1/3, 1/3, 1/3
     assert widths[:, -1] == pytest.approx([0, 1 / 3, 1 / 3, 1 / 3])
@@ -518,3 +524,22 @@ def test_codebook_groups_cover_the_small_sheet():
     cb = codebook.load_codebook()
     for group, industry, *_ in ROWS:
         assert industry in cb.group(group).all_industries
+
+
+@pytest.mark.parametrize(("rows", "height"), [(2, 5.6), (4, 9.3)])
+def test_heading_legend_and_panels_are_stacked_without_a_band_between_them(rows, height):
+    from upgrading.study import plots_marks
+
+    fig, axes = plt.subplots(rows, 4, figsize=(12, height))
+    for ax in axes.flat:
+        ax.plot([0, 1], [0, 1], label="line")
+        ax.set_title("panel")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    plots_marks.heading_and_legend(fig, "first line\nsecond line", handles, labels, title="key", ncol=1)
+    fig.draw_without_rendering()
+    title = fig._suptitle.get_window_extent()
+    key = fig.legends[0].get_window_extent()
+    panels_top = max(ax.get_tightbbox().y1 for ax in axes.flat)
+    assert panels_top < key.y0 < key.y1 < title.y0  # no overlap, in this order
+    assert key.y0 - panels_top < 12 and title.y0 - key.y1 < 12  # pixels: no empty band
+    plt.close(fig)

@@ -58,11 +58,13 @@ def upgrading_distribution(table: pd.DataFrame) -> plt.Figure:
         ax.set_xlim(0, 1)
         ax.set_title(form_label(form), fontsize=10)
         ax.set_xlabel("share of cases")
-    np.atleast_1d(axes)[0].legend(
-        title="score", loc="upper left", bbox_to_anchor=(0, -0.22), ncol=4, fontsize=8, frameon=False
-    )
+    # one legend for the figure, under the panels: a legend hung from the first panel would count as that panel's
+    # margin, and the layout would open that gap between every two panels
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="score", loc="lower center", bbox_to_anchor=(0.5, 0.02), ncol=4, fontsize=8,
+               frameon=False)  # fmt: skip
     fig.suptitle("Upgrading scores by sectoral group", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 
@@ -392,19 +394,11 @@ def power_curves(summary: pd.DataFrame) -> plt.Figure:
                 labels.append(label)
     handles.append(plt.Line2D([], [], color="#555555", linestyle=":"))
     labels.append("wrong verdict (dotted)")
-    fig.suptitle("Design analysis: how often the claims check returns the right verdict", fontsize=11, y=0.995)
-    fig.legend(
-        handles,
-        labels,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.965),
-        ncol=len(labels),
-        frameon=False,
-        fontsize=9,
+    marks.heading_and_legend(
+        fig, "Design analysis: how often the claims check returns the right verdict", handles, labels,
+        heading_size=11, ncol=len(labels), fontsize=9, title_fontsize=9,
         title="solid: right verdict (bars: +-2 Monte Carlo s.e.); colour: effect size",
-        title_fontsize=9,
-    )
-    fig.tight_layout(rect=(0, 0.01, 1, 0.89))
+    )  # fmt: skip
     return fig
 
 
@@ -465,10 +459,7 @@ def pooling_shrinkage(slopes: pd.DataFrame, limit: float = 6.0) -> plt.Figure:
         heading += (
             "\ngrey open diamonds: slopes a group's own cases cannot identify, set by the priors and the other groups"
         )
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.93 - extra / height),
-               ncol=len(labels), frameon=False, fontsize=9)  # fmt: skip
-    fig.suptitle(heading, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.88 - extra / height))
+    marks.heading_and_legend(fig, heading, handles, labels, ncol=len(labels), fontsize=9)
     return fig
 
 

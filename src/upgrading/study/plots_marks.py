@@ -74,3 +74,19 @@ def notes_of(table: pd.DataFrame, **where) -> list:
     for column, value in where.items():
         mask &= (table[column] == value).to_numpy()
     return list(table.loc[mask, "note"]) if "note" in table else []
+
+
+def heading_and_legend(fig, heading: str, handles, labels, *, heading_size: float = 10, **legend) -> None:
+    """A figure's heading, its legend right under it and the panels right under that, whatever the number of the
+    heading's lines and the figure's height: each is placed where the one above it ends, as drawn, not at a guessed
+    fraction of the figure (which left an empty band on a tall figure)."""
+    pad = 4 / (fig.get_figheight() * fig.dpi)  # 4 pixels, as a fraction of the figure's height
+    title = fig.suptitle(heading, fontsize=heading_size, y=0.995, va="top")
+    fig.draw_without_rendering()
+    below_title = title.get_window_extent().y0 / fig.bbox.height - pad
+    key = fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, below_title), frameon=False, **legend)
+    fig.tight_layout()  # margins and gaps between panels; the top is set below
+    fig.draw_without_rendering()
+    height = fig.bbox.height
+    above_panels = max(ax.get_tightbbox().y1 for ax in fig.axes) / height - fig.subplotpars.top  # their titles
+    fig.subplots_adjust(top=key.get_window_extent().y0 / height - pad - above_panels)

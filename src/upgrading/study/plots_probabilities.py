@@ -47,14 +47,12 @@ def predicted_probability_curves(table: pd.DataFrame) -> plt.Figure:
             ax.set_xticks(range(4))
             ax.tick_params(labelsize=7)
     handles = [plt.Line2D([], [], color=colour, marker="o", markersize=3) for colour in colours]
-    fig.legend(handles, [str(level) for level in levels], title="upgrading level", loc="upper center",
-               bbox_to_anchor=(0.5, 0.94), ncol=len(levels), fontsize=8, title_fontsize=8, frameon=False)  # fmt: skip
-    fig.suptitle(
+    heading = (
         "Predicted probability of each upgrading level by collective efficiency (not leader-driven)\n"
-        "model with group-specific slopes, reported fit; bands: 95% delta-method intervals",
-        fontsize=10,
+        "model with group-specific slopes, reported fit; bands: 95% delta-method intervals"
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    marks.heading_and_legend(fig, heading, handles, [str(level) for level in levels], title="upgrading level",
+                             ncol=len(levels), fontsize=8, title_fontsize=8)  # fmt: skip
     return fig
 
 
