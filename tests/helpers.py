@@ -123,3 +123,13 @@ def refused(path: Path, check) -> list:
         check(path)
     assert digest(path) == before, "validation must never modify its input"
     return err.value.problems
+
+
+def labelled_cases(simulated: bool, generated: bool = True):
+    """An empty cases frame carrying the provenance a narrative reads (`coding.load_sheet` sets both): simulated,
+    and, of a simulated sheet, whether the compendium's own simulator generated it (`coding.from_generator`)."""
+    import pandas as pd
+
+    cases = pd.DataFrame()
+    cases.attrs.update(simulated=simulated, generated=simulated and generated)
+    return cases

@@ -57,6 +57,7 @@ def small_cases(simulated: bool = True) -> pd.DataFrame:
     cases = coding.to_cases(text)
     cases.attrs["source_file"] = "tests/small.csv"
     cases.attrs["simulated"] = simulated
+    cases.attrs["generated"] = simulated  # read as the compendium's own simulated sheet (`coding.from_generator`)
     return cases
 
 

@@ -146,6 +146,17 @@ def test_nominal_test_says_why_it_has_no_numbers():
     assert notes["leader_driven"] == ""
 
 
+def test_a_nominal_fit_that_adds_no_parameter_says_so_rather_than_why_it_is_separated(monkeypatch):
+    # df 0 (every threshold-specific effect aliased): no p-value; the note said "separated" (a new-user trial)
+    from upgrading.ordinal import interpretation
+
+    _, _, fit = _fit("wine")
+    monkeypatch.setattr(interpretation, "nominal_refit", lambda base, terms: (base, ""))
+    table = fit.nominal_test()
+    assert (table["df"] == 0).all() and table["p_value"].isna().all()
+    assert (table["note"] == interpretation.NO_PARAMETER_ADDED).all()
+
+
 def test_bad_prediction_frames_are_refused():
     _, data, fit = _fit("wine")
     with pytest.raises(UpgradingError, match=r"lack the model's predictor\(s\) \['contact'\]"):

@@ -25,6 +25,8 @@ def test_small_prose_helpers():
         "The 3 rows shown are a selection of 10; the full table is `figures/x.csv`."
     )
     assert narrative.shown_rows(4, 4, []).startswith("All 4 rows are shown")
+    # nothing shown (no slope changes sign): no "The 0 rows shown are a selection" (new-user trial)
+    assert narrative.shown_rows(0, 36, ["figures/x.csv"]) == "The full table (36 rows) is `figures/x.csv`."
 
 
 def test_sheet_sentences_count_the_sheet():
@@ -155,7 +157,7 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
     assert "the 2 tests of the 1 claim that cannot be tested count as p = 1, rejecting nothing" in text
     every = narrative_models.verdicts_summary(verdicts.assign(fit="ml"), counts, register, small_cases())
     assert "cannot be tested" not in every and "count as p = 1" not in every
-    assert "The one 'neutral'/'none' claim that can be tested here (of 2) can be consistent unless" in text
+    assert "The one 'neutral'/'none' claim that can be tested here (of 2) cannot be consistent unless" in text
     untested = verdicts.assign(fit="not estimable")
     assert narrative_models.verdicts_summary(untested, counts, register, small_cases()).endswith(
         "None of the 2 'neutral'/'none' claims can be tested on this sheet."
@@ -165,6 +167,36 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
     assert "1 to 3 cases per group" in text
     assert "6 cases cannot resolve" in narrative_models.simulated_reading(small_cases())
     assert narrative_models.simulated_reading(small_cases(simulated=False)).startswith("These verdicts are computed")
+    invented = small_cases()
+    invented.attrs["generated"] = False  # labelled simulated by its user, not made by `upgrading simulate`
+    reading = narrative_models.simulated_reading(invented)
+    assert reading.startswith("**Reading on a sheet labelled simulated.**") and "generated" not in reading
+    assert "not a finding about Latin American clusters" in reading.replace("none is a finding", "not a finding")
+
+
+def test_only_the_compendiums_own_simulated_sheet_is_said_to_be_generated_from_the_assumptions(tmp_path):
+    from helpers import SIMULATED_SHEET
+
+    from upgrading.study import coding
+    from upgrading.study.narrative import simulated_caveat
+
+    shipped = coding.load_cases(SIMULATED_SHEET)
+    assert shipped.attrs["simulated"] and shipped.attrs["generated"]
+    assert "generated from the documented assumptions" in simulated_caveat(shipped)
+    frame = pd.read_csv(SIMULATED_SHEET, keep_default_na=False)
+    for column, value in (("coding_source", "simulated: invented test cases"), ("case_id", "MY-01")):
+        mine = frame.copy()
+        mine.loc[0, column] = value
+        mine.to_csv(tmp_path / "mine.csv", index=False)
+        cases = coding.load_cases(tmp_path / "mine.csv")
+        assert cases.attrs["simulated"] and not cases.attrs["generated"], column
+        assert (
+            simulated_caveat(cases)
+            == " On this sheet, labelled simulated, they are not findings about Latin American clusters."
+        )
+    coded = frame.assign(coding_source="Author (2003), case study")
+    coded.to_csv(tmp_path / "coded.csv", index=False)
+    assert simulated_caveat(coding.load_cases(tmp_path / "coded.csv")) == ""
 
 
 def _register(odds_ratio: float):
@@ -419,6 +451,10 @@ def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_
     text = narrative_models.leave_one_out_summary(loo)
     assert text.startswith("1 of the 2 estimated group-specific slopes change sign")
     assert "(1 × no cases in this group)" in text and "complete cases" not in text
+    assert text.endswith("The sign changes:")
+    steady = narrative_models.leave_one_out_summary(loo.assign(loo_min=[0.5, 0.1, np.nan]))
+    assert steady.startswith("None of the 2 estimated group-specific slopes change sign")
+    assert not steady.endswith(":")  # no table follows
 
 
 def test_reliability_says_which_variables_rest_on_fewer_pairs_than_the_double_coded_cases():
@@ -487,6 +523,17 @@ def test_the_nominal_sentence_counts_the_fits_that_hold_the_predictor_and_names_
         "rejects proportional odds at 0.05 in 1: product upgrading (complete_pooling, p = 0.017, separated: a "
         "statistic at its supremum, its p-value less trustworthy)"
     ) in text
+    assert "(smallest p = 0.20)" in text  # no test on a separated fit among those that do not reject
+    # tests that do not reject, made on separated fits, are said to tell little (a new-user trial: p = 1.00, read
+    # as no evidence against proportional odds)
+    separated = "model and nominal fit separated (some estimates infinite): log-likelihood at its supremum"
+    notes = [separated, "nominal fit at a boundary", ""]
+    both = diagnostics.assign(
+        nominal_collective_efficiency_p=[1.0, np.nan, 0.9], nominal_collective_efficiency_note=notes
+    )
+    assert "(smallest p = 0.90; 1 of them on separated fits, whose statistic is at its supremum and tells little" in (
+        nominal_summary(both)
+    )
 
 
 def test_the_partial_proportional_odds_sentence_names_the_group_of_each_thresholds_slopes():

@@ -408,6 +408,11 @@ def test_notebook_07s_headline_names_the_generators_split_where_the_sheet_has_an
     assert power_rates.headline(sheet((20, 10, 5, 2)), 30).startswith(
         "At 30 cases (the studied size nearest this sheet's 37) with the documented effects (scale 1), on sheets"
     )
+    # 40 cases lie as near 30 as 50: the tie is said, not hidden (new-user trial)
+    assert power_rates.study_size(40, [30, 50, 100]) == 30
+    assert power_rates.headline(sheet((20, 10, 7, 3)), 30, [30, 50, 100]).startswith(
+        "At 30 cases (of the studied sizes 30 and 50, equally near this sheet's 40, the smaller) with"
+    )
 
 
 def test_penalised_fits_and_penalised_replicates_take_the_floor_where_their_iterations_run_out(designs_50, monkeypatch):

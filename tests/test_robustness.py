@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET
+from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET, labelled_cases
 
 from upgrading import package_data
 from upgrading.compendium.cli import main
@@ -144,8 +144,8 @@ def test_the_table_has_every_claim_under_every_specification_once(table):
     names = [s.name for s in robustness_choices.specifications() if s.missing == COMPLETE]
     assert len(names) == 14
     assert table.attrs["missing"] == (
-        "first coding: 0 outcome code(s) not reported, so no bounds; "
-        "second coding: 0 outcome code(s) not reported, so no bounds"
+        "first coding: every outcome code reported, so no bounds; "
+        "second coding: every outcome code reported, so no bounds"
     )
     assert list(table.columns) == list(robustness.COLUMNS)
     assert list(table["id"]) == [i for i in ids for _ in names]
@@ -399,7 +399,7 @@ def test_missing_outcome_codes_get_both_bounds_each_the_claims_check_on_that_cod
     built = robustness.robustness_table(sheet, choices=unpooled)
     pd.testing.assert_frame_equal(sheet, before)
     assert robustness.missing_outcome_codes(sheet) == 7
-    assert built.attrs["missing"] == "first coding: 7 outcome code(s) not reported"
+    assert built.attrs["missing"] == "first coding: 7 outcome codes not reported"
     assert len(dict.fromkeys(built["specification"])) == 6  # three links, proportional odds relaxed, two bounds
     primary = claims.evaluate(sheet, n_resamples=RESAMPLES)
     pd.testing.assert_series_equal(_column(built, PRIMARY), _by_id(primary, "verdict"), check_names=False)
@@ -814,7 +814,7 @@ def test_the_reading_counts_cells_that_could_not_decide_apart_from_those_that_do
     inapplicable = int((table["verdict"] == robustness.NOT_APPLICABLE).sum())
     assert inapplicable > 0 and summary[robustness.NOT_DECIDED].sum() == undecided
     assert summary[robustness.NOT_APPLICABLE].sum() == inapplicable
-    text = narrative_robustness.robustness_reading(table, summary, simulated=True)
+    text = narrative_robustness.robustness_reading(table, summary, labelled_cases(True))
     assert f"{undecided} cells could not decide their claim" in text
     assert f"and {inapplicable} are specifications that do not apply to theirs" in text
     inapplicable_cells = table[table["verdict"] == robustness.NOT_APPLICABLE]

@@ -7,7 +7,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SECOND_CODER_SHEET
+from helpers import SECOND_CODER_SHEET, labelled_cases
 
 from upgrading.compendium.cli import main
 from upgrading.paths import ROOT
@@ -174,12 +174,12 @@ def test_the_grid_has_one_cell_per_claim_and_specification_and_outlines_the_prim
 
 def test_the_narrative_reads_its_numbers_from_the_summary():
     table, summary = _small_table()
-    text = narrative_robustness.robustness_reading(table, summary, simulated=True)
+    text = narrative_robustness.robustness_reading(table, summary, labelled_cases(True))
     assert "Each of the 3 claims was decided under 9 specifications. 2 keep the primary verdict" in text
     assert "1 depend on some choice (claims whose label names each choice alone: link 1)" in text
     labels = pd.Series(["depends on link (cloglog); coding (second) together with model (partial pooling)",
                         "depends on coding (second) together with model (partial pooling x2)", "robust"])  # fmt: skip
-    mixed = narrative_robustness.robustness_reading(table, summary.assign(label=labels), simulated=False)
+    mixed = narrative_robustness.robustness_reading(table, summary.assign(label=labels), labelled_cases(False))
     assert (
         "(claims whose label names each choice alone: link 1; only together with another: coding 2, model 2)" in mixed
     )  # coding never changes a verdict alone here, so it is not counted as if it did
@@ -187,20 +187,25 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     flagged = pd.Series(
         ["depends on coding (second; alone: not decided) together with model (partial pooling)", "robust", "robust"]
     )
-    marked = narrative_robustness.robustness_reading(table, summary.assign(label=flagged), simulated=False)
+    marked = narrative_robustness.robustness_reading(table, summary.assign(label=flagged), labelled_cases(False))
     assert "(claims whose label names each choice only together with another: coding 1, model 1)" in marked
     # a choice a label names alone is not also counted as named only together (the simulated sheet's CE-PRODUCT-NR)
     both_ways = pd.Series(
         ["depends on model (partial pooling x0.5); coding (second) together with model (partial pooling)", "robust",
          "robust"]
     )  # fmt: skip
-    read = narrative_robustness.robustness_reading(table, summary.assign(label=both_ways), simulated=False)
+    read = narrative_robustness.robustness_reading(table, summary.assign(label=both_ways), labelled_cases(False))
     assert "(claims whose label names each choice alone: model 1; only together with another: coding 1)" in read
     assert "not findings about Latin American clusters" in text and robustness.SENSITIVITY in text
-    assert "not findings" not in narrative_robustness.robustness_reading(table, summary, simulated=False)
-    assert set(table["coding"]) == {"first"} and "second simulated coder" not in text  # no second coding here
+    assert "not findings" not in narrative_robustness.robustness_reading(table, summary, labelled_cases(False))
+    assert set(table["coding"]) == {"first"} and "second coding" not in text  # no second coding here
     both = table.assign(coding=["second"] + ["first"] * (len(table) - 1))
-    assert "a second simulated coder's disagreements" in narrative_robustness.robustness_reading(both, summary, True)
+    both_read = narrative_robustness.robustness_reading(both, summary, labelled_cases(True))
+    assert "the second coding's disagreements" in both_read and "generated with the signs" in both_read
+    # a sheet a user labels simulated was not generated here: the text does not say it was (new-user trial)
+    invented = narrative_robustness.robustness_reading(table, summary, labelled_cases(True, generated=False))
+    assert "generated" not in invented and "this sheet, labelled simulated" in invented
+    assert "not findings about Latin American clusters" in invented
     rated = SUMMARY
     reading = narrative_robustness.design_reading(rated)
     assert f"scores {int(rated['p_right'].notna().sum())} of the {len(rated)} claims" in reading

@@ -17,7 +17,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SIMULATED_SHEET
+from helpers import SIMULATED_SHEET, labelled_cases
 from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
@@ -192,7 +192,7 @@ def test_analysis_functions_run_on_any_valid_sheet(drawn, tmp_path):
         spread = robustness.robustness_table(cases, second if seed % 2 else None, choices=SHAPE_CHOICES)
         summary = robustness.robustness_summary(spread)
         matplotlib.pyplot.close(plots_robustness.specification_grid(spread, summary))
-        assert narrative_robustness.robustness_reading(spread, summary, simulated=True)
+        assert narrative_robustness.robustness_reading(spread, summary, labelled_cases(True))
     # a notebook prints any warning to stderr, which fails the run: no numerical warning may escape an analysis
     numerical = [f"{w.filename}:{w.lineno}: {w.message}" for w in caught if issubclass(w.category, RuntimeWarning)]
     assert not numerical, numerical

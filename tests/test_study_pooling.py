@@ -308,3 +308,32 @@ def test_the_between_group_sds_are_read_beside_their_prior(cases, fast):
         f"Under its HalfNormal({scale:g}) prior alone, a between-group SD has median {prior.median():.2f} and "
         f"P(tau > {margin:.3f}) = {prior.sf(margin):.2f}"
     ) in text
+
+
+def test_the_method_is_described_at_the_settings_every_form_starts_from_not_the_first_forms_last():
+    """A form that improves itself ends at more draws and a finer grid; notebook 04 described the first form's last
+    attempt as the start (a new-user trial: "622,000 draws (to start)" where every form starts at 50,000)."""
+    from types import SimpleNamespace
+
+    from upgrading.ordinal.multilevel_inputs import DEFAULT
+    from upgrading.study import narrative_models
+
+    improved = dataclasses.replace(DEFAULT, draws=622_000, grid_step=DEFAULT.grid_step / 2)
+
+    def fit(settings, points):
+        return SimpleNamespace(
+            result=SimpleNamespace(settings=settings, groups=("a", "b"), diagnostics={"grid_points": points})
+        )
+
+    pooled = {"product_upgrading": fit(improved, 2601), "process_upgrading": fit(DEFAULT, 676),
+              "functional_upgrading": SimpleNamespace(result=None)}  # fmt: skip
+    start = pooling.starting_computation(pooled)
+    assert start == dict(settings=DEFAULT, n_groups=2, grid_points=676)
+    text = narrative_models.pooling_method(priors=pooling.load_priors(), **start)
+    assert f"{DEFAULT.draws:,} draws (to start)" in text and "grid of 676 points" in text and "622,000" not in text
+    every_improved = pooling.starting_computation({"product_upgrading": fit(improved, 2601)})
+    assert every_improved["grid_points"] is None and every_improved["settings"] == DEFAULT
+    assert "on a grid over (log tau_beta" in narrative_models.pooling_method(
+        priors=pooling.load_priors(), **every_improved
+    )
+    assert pooling.starting_computation({"product_upgrading": SimpleNamespace(result=None)}) is None

@@ -215,7 +215,8 @@ def validate(args: argparse.Namespace) -> int:
         for line in report.lines():
             print(f"  {line}")
     if problems:
-        print(f"upgrading validate: {problems} problem(s) found; nothing was changed", file=sys.stderr)
+        found = f"{problems} problem{'s' if problems > 1 else ''}"
+        print(f"upgrading validate: {found} found; nothing was changed", file=sys.stderr)
         return 1
     return 0
 

@@ -399,6 +399,11 @@ def nominal_refit(base, terms: list[str]):
     return fit, ""
 
 
+#: Why a nominal test has no p-value although its fit exists: every threshold-specific effect it adds is aliased
+#: (a level no case of the term reaches, say), so the two fits have the same parameters and there is nothing to test.
+NO_PARAMETER_ADDED = "the nominal fit adds no parameter that can be estimated (df 0): nothing to test"
+
+
 def _separated_note(base, fit) -> str:
     """Said where a log-likelihood is a supremum approached as estimates diverge (the statistic still exists, as
     in R, but its chi-squared reference is less trustworthy)."""
@@ -441,7 +446,7 @@ def nominal_test(results, terms: list[str] | None = None) -> pd.DataFrame:
             df = fit.k_params - base.k_params
             statistic = 2 * (fit.llf - base.llf)
             row.update(df=df, llf=fit.llf, lr_stat=statistic, p_value=float(stats.chi2.sf(max(statistic, 0.0), df)))
-            note = _separated_note(base, fit)
+            note = NO_PARAMETER_ADDED if df == 0 else _separated_note(base, fit)  # nothing to test: no other reason
         row["note"] = note
         rows.append(row)
     frame = pd.DataFrame(rows, columns=NOMINAL_COLUMNS)

@@ -71,6 +71,22 @@ def is_simulated(cases: pd.DataFrame) -> bool:
     return bool(cases["coding_source"].astype(str).str.strip().str.lower().str.startswith(SIMULATED_MARK).any())
 
 
+def from_generator(cases: pd.DataFrame) -> bool:
+    """True when every row is the compendium's own simulator's (`upgrading simulate`: its `coding_source` and case
+    ids). Only of such a sheet may a text say it was generated from the documented assumptions, with the signs of
+    the source's table; a sheet a user labels simulated (cases invented to try the compendium) is simulated too,
+    but was not generated here."""
+    from .simulate import load_parameters
+
+    params = load_parameters()
+    ids = cases["case_id"].astype(str)
+    return bool(
+        len(cases)
+        and (cases["coding_source"].astype(str).str.strip() == params["coding_source"]).all()
+        and ids.str.startswith(f"{params['case_id_prefix']}-").all()
+    )
+
+
 def load_sheet(
     path: str | Path, sheet: str | None = None, display: str | None = None
 ) -> tuple[pd.DataFrame, SheetReport]:
@@ -86,6 +102,7 @@ def load_sheet(
     cases.attrs["source_file"] = paths.relative(path)
     cases.attrs["worksheet"] = report.worksheet
     cases.attrs["simulated"] = is_simulated(cases)
+    cases.attrs["generated"] = from_generator(cases)
     return cases, report
 
 

@@ -49,9 +49,25 @@ def reasons_counted(reasons: Iterable[str]) -> str:
     return "; ".join(f"{k} × {reason}" for reason, k in counts.items())
 
 
+def simulated_caveat(cases: pd.DataFrame) -> str:
+    """The sentence that ends a reading on simulated data: of the compendium's own simulated sheet, that its numbers
+    are properties of data generated from the documented assumptions; of a sheet a user labels simulated, only
+    that they are not findings (it was not generated here); "" for a real coding."""
+    if not cases.attrs.get("simulated"):
+        return ""
+    if cases.attrs.get("generated"):
+        return (
+            " On the simulated sheet these are properties of data generated from the documented assumptions, not "
+            "findings about Latin American clusters."
+        )
+    return " On this sheet, labelled simulated, they are not findings about Latin American clusters."
+
+
 def shown_rows(shown: int, total: int, written: Sequence[str]) -> str:
     """Where the full table is, for a notebook that displays only part of it."""
     where = " and ".join(f"`{p}`" for p in written) if written else "its exhibit"
+    if not shown:
+        return f"The full table ({total} rows) is {where}."
     part = f"The {shown} rows shown are a selection of {total}" if shown < total else f"All {total} rows are shown"
     return f"{part}; the full table is {where}."
 

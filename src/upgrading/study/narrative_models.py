@@ -9,7 +9,7 @@ from scipy import stats
 
 from ..ordinal import ACCURACY
 from .models import reason_of
-from .narrative import count_span, group_sizes, reasons_counted, series, span, words
+from .narrative import count_span, group_sizes, reasons_counted, series, simulated_caveat, span, words
 
 # 04 · models -----------------------------------------------------------------------------------------------
 
@@ -111,12 +111,7 @@ def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
         + not_estimable(skipped, "group-specific slopes")
         + f" With {group_sizes(cases)} most intervals are wide; the design analysis of how often such a "
         "design detects an effect of a given size is a separate question from these estimates."
-        + (
-            " On the simulated sheet these are properties of data generated from the documented assumptions, "
-            "not findings about Latin American clusters."
-            if cases.attrs.get("simulated")
-            else ""
-        )
+        + simulated_caveat(cases)
     )
 
 
@@ -172,11 +167,12 @@ def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
 def leave_one_out_summary(by_group: pd.DataFrame) -> str:
     """How many group-specific slopes change sign when a single case is left out."""
     estimated = by_group[by_group["refits"].notna()]
+    changes = len(sign_changes(estimated))
     return (
-        f"{len(sign_changes(estimated))} of the {len(estimated)} estimated group-specific slopes change sign "
-        "when a single case is left out."
+        f"{changes or 'None'} of the {len(estimated)} estimated group-specific slopes change sign when a single "
+        "case is left out."
         + not_estimable(by_group[by_group["refits"].isna()], "group-specific slopes")
-        + " The sign changes:"
+        + (" The sign changes:" if changes else "")
     )
 
 
@@ -251,8 +247,9 @@ def _null_claims(null_claims: pd.DataFrame, tested: pd.DataFrame, register, case
     which = (
         f"None of the {len(tested)} 'neutral'/'none' claims" if len(tested) > 1 else "The one 'neutral'/'none' claim"
     ) + (f" that can be tested here (of {len(null_claims)})" if len(tested) < len(null_claims) else "")
+    verb = "can be" if len(tested) > 1 else "cannot be"  # "None of the 9 ... can be", "The one ... cannot be"
     return (
-        f"{which} can be consistent unless its {register.levels.equivalence_level:.0%} interval fits inside an odds "
+        f"{which} {verb} consistent unless its {register.levels.equivalence_level:.0%} interval fits inside an odds "
         f"ratio of 1/{odds_ratio_margin(register)} to {odds_ratio_margin(register)}, which {group_sizes(cases)} "
         "rarely allows: at this sample size 'inconclusive' is the expected verdict for a true null, not evidence "
         "against the source."
@@ -263,6 +260,13 @@ def simulated_reading(cases: pd.DataFrame) -> str:
     """How to read the verdicts: on the simulated sheet they test the pipeline, not the source."""
     if not cases.attrs.get("simulated"):
         return "These verdicts are computed on the coded sheet named above."
+    if not cases.attrs.get("generated"):
+        return (
+            "**Reading on a sheet labelled simulated.** Its rows are not a real coding (their `coding_source` says "
+            "simulated), so these verdicts show how the check behaves on this sheet; none is a finding about Latin "
+            "American clusters, for or against the source. How often each verdict should be expected is a question "
+            "for a design analysis (`07_power`), not for this table."
+        )
     return (
         "**Reading on simulated data.** The simulated sheet was generated with the signs of this very table, "
         "so every 'consistent' verdict is the pipeline recovering a relation that was built in, and every "
@@ -276,13 +280,14 @@ def simulated_reading(cases: pd.DataFrame) -> str:
 # 04 · partial pooling --------------------------------------------------------------------------------------
 
 
-def pooling_method(settings, priors, n_groups: int, grid_points: int) -> str:
+def pooling_method(settings, priors, n_groups: int, grid_points: int | None) -> str:
     """How the partially pooled posterior is computed, with the settings and priors the notebook used."""
     return (
         f"For each form, the partially pooled ordered logit lets each of the {n_groups} groups' "
         "collective-efficiency and leader-driven slopes vary around a common mean with between-group SDs "
         "tau (one per predictor), estimated from the data. Its posterior is computed without a Markov chain: "
-        f"(1) on a grid of {grid_points} points over (log tau_beta, log tau_gamma), step {settings.grid_step:g}, "
+        f"(1) on a grid{'' if grid_points is None else f' of {grid_points} points'} over (log tau_beta, log "
+        f"tau_gamma), step {settings.grid_step:g}, "
         "every conditional mode and curvature of the other parameters comes from one batched Newton solve of "
         "the ordered-logit engine; (2) a Laplace approximation weights the grid points; (3) "
         f"{settings.draws:,} draws (to start) from that mixture (seed {settings.seed}) are reweighted to the exact "

@@ -7,14 +7,9 @@ import numpy as np
 import pandas as pd
 
 from .models import parse_term, reason_of
-from .narrative import reasons_counted, series, words
+from .narrative import reasons_counted, series, simulated_caveat, words
 from .probabilities import UNREACHED
 from .settings import HIGH_UPGRADING
-
-SIMULATED_CAVEAT = (
-    " On the simulated sheet these are properties of data generated from the documented assumptions, not findings "
-    "about Latin American clusters."
-)
 
 
 def _points(value: float) -> str:
@@ -140,11 +135,21 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
             f" {len(missing)} effect{'' if len(missing) == 1 else 's'} cannot be estimated on this sheet (the "
             "table's `note` says why)."
         )
-    return text + (SIMULATED_CAVEAT if cases.attrs.get("simulated") else "")
+    return text + simulated_caveat(cases)
 
 
 def _tested(diagnostics: pd.DataFrame, predictor: str) -> pd.DataFrame:
     return diagnostics[diagnostics[f"nominal_{predictor}_p"].notna()]
+
+
+def _separated_share(tested: pd.DataFrame, predictor: str) -> str:
+    """How many of the tests that do not reject were made on separated fits, whose statistic is a supremum and
+    tells little either way."""
+    separated = tested[f"nominal_{predictor}_note"].fillna("").str.contains("separated").sum()
+    if not separated:
+        return ""
+    which = "all" if separated == len(tested) else f"{separated} of them"
+    return f"; {which} on separated fits, whose statistic is at its supremum and tells little either way"
 
 
 def nominal_summary(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
@@ -171,7 +176,9 @@ def nominal_summary(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
                     for r in rejected.itertuples()
                 )  # fmt: skip
                 if len(rejected)
-                else f"rejects it in none (smallest p = {tested[f'nominal_{predictor}_p'].min():.2f})"
+                else f"rejects it in none (smallest p = {tested[f'nominal_{predictor}_p'].min():.2f}"
+                + _separated_share(tested, predictor)
+                + ")"
                 if len(tested)
                 else "cannot be read"
             )

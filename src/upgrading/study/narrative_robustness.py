@@ -56,7 +56,7 @@ def _choices_named(depends: pd.Series) -> str:
     return "claims whose label names each choice " + ("; ".join(counts) or "none")
 
 
-def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, simulated: bool) -> str:
+def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, cases: pd.DataFrame) -> str:
     """What the summary shows: how many claims keep their verdict under every specification that decides them,
     which choices move the others, and how many cells could not decide; then how to read it."""
     n_specs = table["specification"].nunique()
@@ -70,21 +70,25 @@ def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, simulated: bo
     text = (
         f"Each of the {len(summary)} claims was decided under {n_specs} specifications. {robust} keep the primary "
         f"verdict under every specification that decides them (robust); {len(depends)} depend on some choice "
-        f"({moved}); {unassessed} could not be assessed. Of the "
-        f"{len(decisive)} claims whose primary verdict is decisive (consistent or contradicted), {decisive_robust} "
-        f"{'is' if decisive_robust == 1 else 'are'} robust. {int(summary[NOT_DECIDED].sum())} cells could not "
+        f"({moved}); {unassessed} could not be assessed. Of the {len(decisive)} claims whose primary verdict is "
+        f"decisive (consistent or contradicted), {decisive_robust or 'none'} {'is' if decisive_robust == 1 else 'are'} "
+        f"robust. {int(summary[NOT_DECIDED].sum())} cells could not "
         "decide their claim (no fit, an unreliable posterior, a proportional-odds test that cannot be made), and "
         f"{int(summary[NOT_APPLICABLE].sum())} are specifications that do not apply to theirs (partial pooling for "
         "a claim that is not about one group's slope; proportional odds relaxed where the nominal test does not "
         "reject it, so there is nothing to relax); both are counted, and left out of the labels. "
         f"{SENSITIVITY}"
     )
-    if simulated:
+    if cases.attrs.get("simulated"):
+        sheet = (
+            "a sheet generated with the signs of the source's table"
+            if cases.attrs.get("generated")
+            else "this sheet, labelled simulated"
+        )
         text += (
-            " **On simulated data** these labels show how the method behaves on a sheet generated with the signs of "
-            "the source's table"
+            f" **On simulated data** these labels show how the method behaves on {sheet}"
             + (
-                ", and how much a second simulated coder's disagreements move the verdicts"
+                ", and how much the second coding's disagreements move the verdicts"
                 if (table["coding"] == "second").any()
                 else ""
             )

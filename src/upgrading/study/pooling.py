@@ -145,6 +145,19 @@ def fit_form(
     return PooledFit(form, result, **counts)
 
 
+def starting_computation(pooled: dict, settings: PoolingSettings = DEFAULT) -> dict | None:
+    """What notebook 04 describes as the computation: the settings every form starts from, with the grid points
+    and groups of a form fitted at them (a fit that improves itself ends at more draws and a finer grid: the first
+    form's final settings are not the start). None where no form was fitted; grid points None where every form
+    improved itself."""
+    results = [fit.result for fit in pooled.values() if fit.result is not None]
+    if not results:
+        return None
+    start = next((r for r in results if r.settings == settings), None)
+    points = None if start is None else start.diagnostics["grid_points"]
+    return dict(settings=settings, n_groups=len(results[0].groups), grid_points=points)
+
+
 def pooled_fits(
     cases: pd.DataFrame,
     forms=None,

@@ -83,13 +83,18 @@ def study_size(sheet_cases: int | None, cases=CASES, params: dict | None = None)
     return int(min(cases, key=lambda n: (abs(n - sheet_cases), n)))
 
 
-def headline(sheet: pd.DataFrame | None, base: int) -> str:
+def headline(sheet: pd.DataFrame | None, base: int, cases=CASES) -> str:
     """Notebook 07's words for the design cell that stands for a sheet: its number of cases (the studied one
     nearest the sheet's, where they differ) and, where the sheet's groups are not the generator's split of that
     number, that the rows use the generator's split while notebook 06 uses the sheet's own."""
     text = f"At {base} cases"
     if sheet is not None and len(sheet) != base:
-        text += f" (the studied size nearest this sheet's {len(sheet)})"
+        tied = sorted(n for n in cases if n != base and abs(n - len(sheet)) == abs(base - len(sheet)))
+        text += (
+            f" (the studied size nearest this sheet's {len(sheet)})"
+            if not tied
+            else f" (of the studied sizes {base} and {tied[0]}, equally near this sheet's {len(sheet)}, the smaller)"
+        )
     text += " with the documented effects (scale 1)"
     generator = group_sizes(load_parameters(), base)
     split = tuple(generator[code] for code in load_codebook().group_codes)

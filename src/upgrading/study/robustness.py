@@ -178,10 +178,11 @@ def _table(cases, second, choices, register, n_jobs: int, kept_fits: bool) -> pd
         count = missing_outcome_codes(sheet)
         if not count:
             chosen = [s for s in chosen if s.missing == choices.primary["missing"]]
-        missing.append(
-            f"{coding} coding: {count} outcome code(s) not reported" + ("" if count else ", so no bounds")
-            + missing_predictor_cases(sheet)
+        reported = (
+            "every outcome code reported, so no bounds" if not count
+            else f"{count} outcome code{'s' if count > 1 else ''} not reported"
         )  # fmt: skip
+        missing.append(f"{coding} coding: {reported}" + missing_predictor_cases(sheet))
         tasks += [(sheet, spec, note) for spec in chosen]
     decided = Parallel(n_jobs=n_jobs)(
         delayed(_specification_rows)(sheet, spec, note, choices, register, kept_fits and spec.coding == "first")
