@@ -82,13 +82,24 @@ def test_a_user_csv_runs_through_the_coding_notebook_without_a_second_coder(copy
     assert {"path": relative, "sha256": hashlib.sha256(user.read_bytes()).hexdigest()} in (
         manifest["exhibits"]["figures/cases_left_out.csv"]["coding_sheets"]
     )
-    # so `verify` finds the sheet again, and names it when it changes
-    assert _cli(copy_of_repo, "verify").returncode == 0
+    # so `verify` finds the sheet again; 02 alone on it, 03-07 on the simulated sheet: two first codings, named with
+    # the full runs that make them one (the user's sheet first: 02 is the lowest-numbered notebook made from it)
+    result = _cli(copy_of_repo, "verify")
+    runs = f"Rerun every notebook on one coding: `upgrading run --coding {relative}` or `upgrading run`"
+    assert (
+        result.returncode == 1 and "codings: the exhibits were made from 2 different first codings: " in result.stderr
+    )
+    assert f"{relative} (SHA-256 " in result.stderr and "...) by 02_coding.ipynb (2 exhibits); " in result.stderr
+    assert runs in result.stderr
     with open(user, "a") as handle:
         handle.write("\n")
     result = _cli(copy_of_repo, "verify")
     assert result.returncode == 1 and f"{relative} changed since" in result.stderr
-    assert f"(upgrading run --only 02 --coding {relative})" in result.stderr  # its own sheet, not the simulated one
+    assert "--only" not in result.stderr  # rerunning 02 alone would keep the compendium on two codings
+    assert (
+        "rerun 02_coding.ipynb (the exhibits were not all made from one coding: rerun every notebook on one, "
+        f"`upgrading run --coding {relative}` or `upgrading run`)"
+    ) in result.stderr
     # a later plain run is on the simulated sheet again, and the manifest says so
     assert _cli(copy_of_repo, "run", "--only", "02", "--quiet").returncode == 0
     notebook = (copy_of_repo / "notebooks/02_coding.ipynb").read_text()
@@ -99,7 +110,8 @@ def test_a_user_csv_runs_through_the_coding_notebook_without_a_second_coder(copy
 def test_two_worksheets_of_one_workbook_are_named_in_the_reliability_exhibits_and_the_manifest(copy_of_repo, tmp_path):
     """A workbook holding both codings (worksheets `first_coder`, `second_coder`; the second coder did not report
     some codes): the reliability exhibits name both codings, each with its file and worksheet; notebook 02 shows the
-    second coder's sheet as read (their codes not reported too); the manifest records each worksheet; verify passes."""
+    second coder's sheet as read (their codes not reported too); the manifest records each worksheet; verify names
+    02's codings beside the simulated ones of 03-07, and passes once 02 is back on the simulated sheets."""
     from openpyxl import Workbook
 
     frame = pd.read_csv(copy_of_repo / SIMULATED_SHEET_NAME, dtype=str, keep_default_na=False)
@@ -139,5 +151,12 @@ def test_two_worksheets_of_one_workbook_are_named_in_the_reliability_exhibits_an
         {"path": relative, "sha256": digest, "worksheet": "first_coder"},
         {"path": relative, "sha256": digest, "worksheet": "second_coder"},
     ]
-    assert _cli(copy_of_repo, "verify").returncode == 0
+    result = _cli(copy_of_repo, "verify")  # 02 on the workbook's codings, 06 and 07 on the simulated ones
+    assert result.returncode == 1
+    assert "2 different first codings" in result.stderr and "2 different second codings" in result.stderr
+    assert (
+        f"`upgrading run --coding {relative} --sheet first_coder --second-coder {relative} --second-coder-sheet "
+        "second_coder` or `upgrading run`"
+    ) in result.stderr
     assert _cli(copy_of_repo, "run", "--only", "02", "--quiet").returncode == 0  # back on the simulated sheets
+    assert _cli(copy_of_repo, "verify").returncode == 0

@@ -13,7 +13,7 @@ import yaml
 from helpers import SECOND_CODER_SHEET_NAME, SIMULATED_SHEET_NAME
 
 from upgrading import paths
-from upgrading.compendium import registry, verify
+from upgrading.compendium import codings, registry, verify
 from upgrading.compendium.cli import main
 from upgrading.paths import ROOT
 
@@ -62,6 +62,133 @@ def test_a_changed_coding_sheet_names_the_exhibits_it_makes_stale_and_the_notebo
     notebooks = sorted({entries[e]["notebook"] for e in made_from})
     assert line.startswith(f"{SECOND_CODER_SHEET_NAME} changed since {len(made_from)} exhibits")
     assert line.endswith(f"rerun {', '.join(notebooks)} (upgrading run --only {','.join(n[:2] for n in notebooks)})")
+
+
+def test_editing_only_the_second_coders_sheet_leaves_the_exhibits_of_the_first_coding_fresh(tmp_path):
+    """cases_left_out is made from the first coding alone (its registry entry reads `coding_path` only): the manifest
+    records that sheet only, so a change to the second coder's sheet does not call it stale; reliability is."""
+    root = _copy_figures(tmp_path)
+    entries = verify.load_manifest(root)["exhibits"]
+    for suffix in ("csv", "md"):
+        assert [s["path"] for s in entries[f"figures/cases_left_out.{suffix}"]["coding_sheets"]] == [
+            SIMULATED_SHEET_NAME
+        ]
+    with open(root / SECOND_CODER_SHEET_NAME, "a") as handle:
+        handle.write("\n")
+    (line,) = verify.verify(root).stale_sheets
+    named = line.split(" were made from it (")[1].split(")")[0].split(", ")
+    assert "reliability.csv" in named and "disagreements.md" in named
+    assert not [name for name in named if name.startswith("cases_left_out")], named
+
+
+def _with_first_coding_of_02(root: Path, first: dict) -> dict:
+    """The copy's manifest with every exhibit of notebook 02 made from `first` instead (as after
+    `run --only 02 --coding ...`, which keeps the second coder's sheet); returns the manifest."""
+    manifest = json.loads((root / verify.MANIFEST).read_text())
+    for entry in manifest["exhibits"].values():
+        if entry["notebook"] == "02_coding.ipynb":
+            entry["coding_sheets"] = [first, *entry["coding_sheets"][1:]]
+    (root / verify.MANIFEST).write_text(json.dumps(manifest))
+    return manifest
+
+
+SIMULATED_DIGEST = verify.sha256(ROOT / SIMULATED_SHEET_NAME)
+#: the notebooks made from the simulated first coding besides 02, with their exhibits made from a coding sheet (07's
+#: power exhibits are simulated by design, made from no sheet: exempt)
+OTHER_NOTEBOOKS = (
+    "03_descriptives.ipynb (12 exhibits), 04_models.ipynb (26 exhibits), 05_claims.ipynb (4 exhibits), "
+    "06_robustness.ipynb (6 exhibits), 07_power.ipynb (4 exhibits)"
+)
+
+
+@pytest.mark.parametrize(
+    "first, named, option",
+    [
+        ({"path": "B.csv", "sha256": "b" * 64}, "B.csv (SHA-256 bbbbbbbbbbbb...)", ["--coding", "B.csv"]),
+        (  # another worksheet of one workbook: another coding
+            {"path": SIMULATED_SHEET_NAME, "sha256": SIMULATED_DIGEST, "worksheet": "recoded"},
+            f"{SIMULATED_SHEET_NAME}, worksheet 'recoded' (SHA-256 {SIMULATED_DIGEST[:12]}...)",
+            ["--coding", SIMULATED_SHEET_NAME, "--sheet", "recoded"],
+        ),
+        (  # the same sheet as it was before an edit: another coding
+            {"path": SIMULATED_SHEET_NAME, "sha256": "0" * 64},
+            f"{SIMULATED_SHEET_NAME} (SHA-256 000000000000...)",
+            ["--coding", SIMULATED_SHEET_NAME],
+        ),
+    ],
+)
+def test_exhibits_made_from_two_first_codings_fail_verify_naming_each_and_the_full_runs(
+    tmp_path, monkeypatch, capsys, first, named, option
+):
+    """Notebook 02 run on another first coding than 03-07: verify fails, naming each coding (path, worksheet,
+    checksum) with its notebooks and their exhibits, and the full runs, one per coding, that make them one."""
+    root = _copy_figures(tmp_path)
+    assert verify.verify(root).codings == []  # 02's exhibits name two sheets, 03's one: the same first coding
+    _with_first_coding_of_02(root, first)
+    report = verify.verify(root)
+    (line,) = report.codings
+    assert not report.ok and f"codings: {line}" in report.lines()
+    full = f"`upgrading run {' '.join(option)} --second-coder {SECOND_CODER_SHEET_NAME}` or "
+    runs = "`upgrading run`" if first["sha256"] == "0" * 64 else full + "`upgrading run`"  # an edit: the sheet now
+    assert line == (
+        f"the exhibits were made from 2 different first codings: {named} by 02_coding.ipynb (8 exhibits); "
+        f"{SIMULATED_SHEET_NAME} (SHA-256 {SIMULATED_DIGEST[:12]}...) by {OTHER_NOTEBOOKS}. Rerun every notebook "
+        f"on one coding: {runs}"
+    )
+    monkeypatch.setattr(verify, "verify", lambda: report)
+    assert main(["verify"]) == 1
+    assert f"  codings: {line}" in capsys.readouterr().err
+
+
+def test_a_stale_sheet_of_a_compendium_of_two_codings_is_answered_with_a_full_run(tmp_path):
+    """Rerunning only the notebooks a changed sheet makes stale, each with the parameters it last ran with, would
+    keep 02 on its own coding: the stale line names the full runs instead of `run --only`."""
+    root = _copy_figures(tmp_path)
+    (root / "B.csv").write_text("case_id\n")
+    _with_first_coding_of_02(root, {"path": "B.csv", "sha256": verify.sha256(root / "B.csv")})
+    with open(root / SECOND_CODER_SHEET_NAME, "a") as handle:
+        handle.write("\n")
+    (line,) = verify.verify(root).stale_sheets
+    assert "--only" not in line
+    assert line.endswith(
+        "the exhibits were not all made from one coding: rerun every notebook on one, "
+        f"`upgrading run --coding B.csv --second-coder {SECOND_CODER_SHEET_NAME}` or `upgrading run`)"
+    )
+
+
+def test_two_second_codings_fail_verify_and_a_compendium_without_one_needs_no_option(tmp_path):
+    """Reliability on one second coding, the robustness and coding-error exhibits on another: named as two second
+    codings. Where no exhibit was made from a second coding, the full run gives none (`--coding` alone)."""
+    root = _copy_figures(tmp_path)
+    manifest = json.loads((root / verify.MANIFEST).read_text())
+    for exhibit, entry in manifest["exhibits"].items():
+        if Path(exhibit).stem in ("reliability", "disagreements"):
+            entry["coding_sheets"][1] = {"path": "D.csv", "sha256": "d" * 64}
+    (root / verify.MANIFEST).write_text(json.dumps(manifest))
+    (line,) = verify.verify(root).codings
+    assert line.startswith(
+        "the exhibits were made from 2 different second codings: D.csv (SHA-256 dddddddddddd...) by 02_coding.ipynb "
+        f"(6 exhibits); {SECOND_CODER_SHEET_NAME} (SHA-256 "
+    )
+    assert line.endswith(f"`upgrading run --coding {SIMULATED_SHEET_NAME} --second-coder D.csv` or `upgrading run`")
+    for entry in manifest["exhibits"].values():
+        entry["coding_sheets"] = entry["coding_sheets"][:1]
+    assert codings.full_runs(manifest["exhibits"]) == [f"upgrading run --coding {SIMULATED_SHEET_NAME}"]
+
+
+def test_the_report_warns_in_its_provenance_when_the_exhibits_name_two_first_codings(tmp_path, monkeypatch):
+    from upgrading.compendium import report
+
+    root = _copy_figures(tmp_path)
+    manifest = _with_first_coding_of_02(root, {"path": "B.csv", "sha256": "b" * 64})
+    monkeypatch.setattr(report.paths, "ROOT", root)
+    monkeypatch.setattr(verify, "load_manifest", lambda root=None: manifest)
+    lines = report._provenance_lines()
+    (line,) = verify.verify(root).codings
+    assert lines[-1] == (
+        f"**Warning: the exhibits were not all made from the same coding.** {line[:1].upper()}{line[1:]}."
+    )
+    assert "- `B.csv` (SHA-256 `" + "b" * 64 + "`): file not present." in lines
 
 
 def test_a_workbook_recorded_once_per_worksheet_counts_each_exhibit_once(tmp_path):
@@ -179,10 +306,12 @@ def test_manifest_names_a_notebook_and_sheet_for_every_exhibit():
         sheets = [s["path"] for s in entry["coding_sheets"]]
         # 01 reads no sheet; 02 and 06 read both coders'; 07 simulates its own data by design (its power and
         # pooling exhibits declare `sheets = []`), and its coding-error exhibits are calibrated to both coders' alphas
-        simulated_by_design = registry.load().exhibit_of(exhibit).sheets == ()
+        declared = registry.load().exhibit_of(exhibit).sheets
         expected = (
             []
-            if entry["notebook"].startswith("01_") or simulated_by_design
+            if entry["notebook"].startswith("01_") or declared == ()
+            else [first]
+            if declared == ("coding_path",)  # cases_left_out: the first coding's cases only
             else [first, second]
             if entry["notebook"].startswith(("02_", "06_", "07_"))
             else [first]

@@ -275,7 +275,8 @@ def _add_review(sub) -> None:
         help="check every exhibit against manifest.json (or a fresh rerun)",
         description="Compare every file under figures/ with manifest.json (checksum, notebook, "
         "coding sheet), written by `upgrading run`; name every exhibit that is "
-        "missing, extra or changed. --rerun reruns the pipeline in a temporary "
+        "missing, extra or changed, every coding sheet changed since, and codings that differ between exhibits "
+        "(not one first coding). --rerun reruns the pipeline in a temporary "
         "copy and compares the fresh exhibits with the committed ones.",
     )
     check.add_argument("--rerun", action="store_true", help="rerun every notebook in a temporary copy and compare")

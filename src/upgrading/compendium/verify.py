@@ -4,8 +4,9 @@
 from the exhibit registry, `data/exhibits.toml`), and the coding sheets it was made from: each sheet's path, the
 worksheet read where it is a workbook (two worksheets of one workbook are two entries), and the file's SHA-256.
 `verify()` checks the exhibits on disk against it and the registry and names every one that is missing, extra,
-changed or undeclared (`rerun.verify_rerun()` reruns the whole pipeline in a temporary copy of the
-compendium and names every exhibit whose fresh bytes differ).
+changed or undeclared, every coding sheet that changed since exhibits were made from it, and the codings where
+the exhibits name more than one first (or second) coding (`codings`). `rerun.verify_rerun()` reruns the whole
+pipeline in a temporary copy of the compendium and names every exhibit whose fresh bytes differ.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import UpgradingError
-from . import registry
-from .executed import injected_parameters, run_options
+from . import codings, registry
 
 MANIFEST = "manifest.json"
 
@@ -128,12 +128,15 @@ class Report:
     changed: list[str] = field(default_factory=list)
     stale_sheets: list[str] = field(default_factory=list)
     registry_problems: list[str] = field(default_factory=list)
+    #: the exhibits name more than one first (or second) coding: one line per kind, with the runs that make it one
+    codings: list[str] = field(default_factory=list)
     #: recorded coding sheets not found (a clone without a sheet kept beside the compendium): not a mismatch
     unchecked_sheets: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.changed or self.stale_sheets or self.registry_problems)
+        problems = (self.missing, self.extra, self.changed, self.stale_sheets, self.registry_problems, self.codings)
+        return not any(problems)
 
     def lines(self) -> list[str]:
         out = [f"missing: {p} (in the manifest, not on disk)" for p in self.missing]
@@ -141,6 +144,7 @@ class Report:
         out += [f"changed: {p} (checksum differs from the manifest)" for p in self.changed]
         out += [f"stale: {p}" for p in self.stale_sheets]
         out += [f"registry: {p}" for p in self.registry_problems]
+        out += [f"codings: {p}" for p in self.codings]
         return out
 
 
@@ -169,6 +173,7 @@ def verify(root: Path | None = None) -> Report:
                 f"{registry.REGISTRY_FILE} declares it for {owners[exhibit]}"
             )
     report.stale_sheets = stale_exhibits(manifest, root)
+    report.codings = codings.mismatches(manifest)
     report.unchecked_sheets = unfound_sheets(manifest, root)
     return report
 
@@ -207,19 +212,18 @@ def stale_exhibits(manifest: dict, root: Path) -> list[str]:
         lines.append(
             f"{sheet} changed since {len(exhibits)} exhibit{'s' if len(exhibits) > 1 else ''} were made from it "
             f"({', '.join(Path(e).name for e in exhibits)}); rerun {', '.join(notebooks)} "
-            f"({_rerun_advice(notebooks, root)})"
+            f"({_rerun_advice(notebooks, manifest)})"
         )
     return lines
 
 
-def _rerun_advice(notebooks: list[str], root: Path) -> str:
-    """The `upgrading run` command(s) that rerun `notebooks` with the parameters they last ran with (one per set of
-    parameters; a plain run would take the simulated sheets)."""
-    runs: dict[tuple, list[str]] = {}
-    for notebook in notebooks:
-        path = root / "notebooks" / notebook
-        given = injected_parameters(path) if path.is_file() else {}
-        runs.setdefault(tuple(run_options(given)), []).append(notebook[:2])
-    return "; ".join(
-        shlex.join(["upgrading", "run", "--only", ",".join(numbers), *opts]) for opts, numbers in runs.items()
-    )
+def _rerun_advice(notebooks: list[str], manifest: dict) -> str:
+    """The `upgrading run` command that reruns `notebooks` on the compendium's one coding (its first and, if any
+    exhibit was made from one, its second), so that every exhibit stays made from the same codings; where the
+    exhibits name more than one, rerunning some notebooks would keep them apart: the full runs that make them one."""
+    found = codings.pairs(manifest)
+    if len(found) > 1:
+        runs = " or ".join(f"`{command}`" for command in codings.full_runs(manifest))
+        return f"the exhibits were not all made from one coding: rerun every notebook on one, {runs}"
+    options = codings.run_options(*found[0]) if found else []
+    return shlex.join(["upgrading", "run", "--only", ",".join(n[:2] for n in notebooks), *options])
