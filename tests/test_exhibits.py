@@ -3,6 +3,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
@@ -49,6 +50,17 @@ def test_tables_write_csv_and_markdown_and_report_relative_paths(tmp_path, capsy
     assert md.startswith("# A table\n\nA note.\n\n|") and "0.123457" in md
     out = capsys.readouterr().out
     assert "wrote " in out and str(tmp_path.parent) not in out, "printed paths must not be absolute"
+
+
+def test_a_cell_with_no_value_is_empty_in_the_markdown_as_in_the_csv(tmp_path):
+    # tabulate wrote NaN as "nan" and pd.NA as "<NA>" (a new-user trial); the CSV has always had an empty cell
+    df = pd.DataFrame({"label": ["a", None], "value": [1.5, np.nan], "count": pd.array([3, None], dtype="Int64")})
+    save_table(df, "gaps", title="Gaps", directory=tmp_path)
+    assert (tmp_path / "gaps.csv").read_text() == "label,value,count\na,1.5,3\n,,\n"
+    rows = (tmp_path / "gaps.md").read_text().splitlines()[-4:]
+    assert rows[1] == "|:--------|--------:|--------:|"  # numbers stay right-aligned
+    assert [cell.strip() for cell in rows[3].strip("|").split("|")] == ["", "", ""]
+    assert "nan" not in rows[3] and "<NA>" not in rows[3]
 
 
 def test_rewriting_identical_bytes_leaves_the_file_untouched(tmp_path):

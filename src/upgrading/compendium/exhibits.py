@@ -99,7 +99,9 @@ def save_table(
         df = df.copy()
         df.insert(0, "data", label)
     csv = df.to_csv(index=False, lineterminator="\n", float_format=float_format)
-    body = df.to_markdown(index=False, floatfmt=float_format.strip("%"))
+    # a cell with no value is empty in the Markdown, as in the CSV (tabulate prints NaN as "nan", pd.NA as "<NA>")
+    shown = df.astype(object).where(df.notna(), None)
+    body = shown.to_markdown(index=False, floatfmt=float_format.strip("%"), missingval="")
     md = (
         f"# {title}\n\n"
         + (f"**{banner}**\n\n" if banner else "")
