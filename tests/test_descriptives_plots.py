@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from upgrading import codebook, coding, descriptives, exhibits, plots  # noqa: E402
+from upgrading.study import plots_marks as marks  # noqa: E402
 from upgrading.study import plots_probabilities  # noqa: E402
 
 # group, industry, external_economies, joint_actions, governance, product, process, functional, intersectoral
@@ -170,6 +171,17 @@ def test_governance_mix_bars_are_the_counts():
     widths = [[bar.get_width() for bar in container] for container in ax.containers]  # form x row (reversed)
     assert widths == [[1, 0, 1], [0, 1, 0], [0, 1, 1], [0, 0, 1]]
     assert ax.get_xlabel() == "number of cases"
+
+
+def test_governance_mix_counts_in_whole_numbers():
+    """The axis counts cases: its ticks are whole numbers (with at most 3 cases a bar, the default ticks would be
+    0, 0.5, 1, ...)."""
+    fig = plots.governance_mix(descriptives.governance_by_group(small_cases()))
+    (ax,) = fig.axes
+    fig.draw_without_rendering()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert len(ticks) >= 3 and all(float(t).is_integer() for t in ticks)
+    assert all(label.get_text().lstrip("−-").isdigit() for label in ax.get_xticklabels() if label.get_text())
 
 
 def test_governance_mix_draws_the_cases_whose_governance_is_not_reported():
@@ -356,6 +368,44 @@ def test_a_forest_row_without_an_estimate_says_why(forest):
     assert [[t.get_text() for t in ax.texts] for ax in fig.axes] == [["not estimable"]] * 4
 
 
+@pytest.mark.parametrize("forest", ["odds ratios", "marginal effects"])
+def test_a_long_reason_stays_inside_its_row_and_panel(forest):
+    """A reason too long for its row (on the bottom row, whose band the axes cut) is wrapped to the panel's width,
+    shortened with an ellipsis to the row's height, and stays inside the panel and its row: it does not cover the
+    next row, the panel's title or its neighbour."""
+    draw, table = _blank_rows(forest)
+    table["note"] = table["note"].where(table["note"] == "", LONG_REASON)
+    fig = draw(table)
+    fig.draw_without_rendering()
+    for ax in fig.axes:
+        (said,) = ax.texts
+        assert said.get_text().endswith(marks.ELLIPSIS) and "\n" in said.get_text()
+        assert " ".join(said.get_text().split("\n"))[:-1] in LONG_REASON
+        assert _inside(said, ax.bbox)
+        assert said.get_window_extent().y1 <= ax.transData.transform((0, 0.5))[1]  # below the next row's band
+
+
+def test_a_long_reason_stays_inside_its_predicted_probability_panel():
+    """A panel without predictions says why in lines wrapped to the panel, shortened with an ellipsis where they
+    would outgrow it, not across its neighbours."""
+    rows = [
+        {"form": "process_upgrading", "sectoral_group": "traditional_manufacturing", "level": level,
+         "collective_efficiency": ce, "probability": 0.25, "conf_low": 0.1, "conf_high": 0.4, "note": ""}
+        for level in range(4) for ce in range(4)
+    ]  # fmt: skip
+    blank = {"form": "process_upgrading", "sectoral_group": "complex_product_systems", "probability": np.nan}
+    collinear = LONG_REASON.split("; ")[0]  # fits whole, in lines
+    for note in (collinear, " ".join([LONG_REASON] * 3)):
+        fig = plots_probabilities.predicted_probability_curves(pd.DataFrame([*rows, blank | {"note": note}]))
+        fig.draw_without_rendering()
+        panel = fig.axes[2]  # complex product systems
+        (said,) = panel.texts
+        assert _inside(said, panel.bbox) and said.get_text().count("\n") >= 2
+        assert (" ".join(said.get_text().split("\n")) == note) == (note == collinear)
+        assert said.get_text().endswith(marks.ELLIPSIS) == (note != collinear)
+        plt.close(fig)
+
+
 def test_claims_grid_colours_each_cell_by_its_verdict():
     verdicts = ["consistent", "contradicted", "inconclusive"]
     rows = [
@@ -394,33 +444,105 @@ def test_claims_grid_colours_each_cell_by_its_verdict():
     plt.close(fig)
 
 
-def test_claims_grid_wraps_a_reason_instead_of_cutting_it():
-    """The reason a cell cannot be tested is written whole, in lines that fit the cell (smaller type where it needs
-    more than two), not cut short with '...'; the complete-case count, no reason, is left to the table."""
+def _inside(text, box, slack=0.5) -> bool:
+    """`text`, as drawn, within `box` (display coordinates; `slack` pixels for rounding)."""
+    drawn = text.get_window_extent()
+    return (
+        box.x0 - slack <= drawn.x0
+        and drawn.x1 <= box.x1 + slack
+        and box.y0 - slack <= drawn.y0 <= drawn.y1 <= box.y1 + slack
+    )
+
+
+def _untested_cell(note: str, group: str = "specialised_suppliers") -> dict:
+    return {
+        "kind": "table cell",
+        "predictor": "leader_driven",
+        "outcome": "product_upgrading",
+        "sectoral_group": group,
+        "verdict": "inconclusive",
+        "verdict_holm": "inconclusive",
+        "published_wording": "None",
+        "estimate": np.nan,
+        "fit": "not estimable",
+        "note": note,
+    }
+
+
+def _grid_rows(cell: dict) -> list[dict]:
+    """The claims grid's six rows (predictor x form) in every group, `cell` in its place, the others estimated
+    (the cells are the size they have on a real sheet)."""
+    rows = []
+    for predictor in ("collective_efficiency", "leader_driven"):
+        for outcome in ("product_upgrading", "process_upgrading", "functional_upgrading"):
+            for group in codebook.load_codebook().group_codes:
+                where = {"predictor": predictor, "outcome": outcome, "sectoral_group": group}
+                same = all(cell[k] == v for k, v in where.items())
+                rows.append(cell if same else _untested_cell("") | where | {"estimate": 0.5, "ci_low": -0.1,
+                                                                           "ci_high": 1.2, "fit": "ml"})  # fmt: skip
+    return rows
+
+
+def _cell_of(ax, text) -> plt.Rectangle:
+    """The grid's cell (a rectangle) that holds `text`'s anchor."""
+    x, y = text.get_position()
+    (cell,) = [
+        p for p in ax.patches if isinstance(p, plt.Rectangle) and p.contains_point(ax.transData.transform((x, y)))
+    ]
+    return cell
+
+
+#: A reason that needs more lines than any panel or cell has: made of the longest notes a small sheet gives.
+LONG_REASON = (
+    "on process upgrading, leader-driven governance moves with collective efficiency in the 5 complete cases of "
+    "complex product systems; upgrading level 2, 3 never coded on intersectoral_upgrading among the cases used: "
+    "the model has levels 0, 1 only, so no row for them; no case of this group is at level 1 on "
+    "intersectoral_upgrading: its probability rests on the thresholds the groups share"
+)
+
+
+def test_claims_grid_fits_a_reason_inside_its_cell():
+    """The reason a cell cannot be tested is wrapped to the cell, as drawn (smaller type where it needs more than
+    two lines), shortened with an ellipsis only where even that does not fit, and stays inside the cell; the
+    complete-case count, no reason, is left to the table."""
     count = "; complete cases: 27 of 30 (3 with a variable not reported)"
     reasons = [
         "collective_efficiency constant in the group",
         "one case in this group; the ML fit did not converge: estimate unreliable; outcome constant in the group",
+        LONG_REASON,
     ]
-    for reason, (size, width) in zip(reasons, [(7, 40), (6, 48)]):
-        row = {
-            "kind": "table cell",
-            "predictor": "leader_driven",
-            "outcome": "product_upgrading",
-            "sectoral_group": "specialised_suppliers",
-            "verdict": "inconclusive",
-            "verdict_holm": "inconclusive",
-            "published_wording": "None",
-            "estimate": np.nan,
-            "fit": "not estimable",
-            "note": reason + count,
-        }
-        fig = plots.claims_grid(pd.DataFrame([row]))
-        (said,) = [t for t in fig.axes[0].texts if t.get_text().startswith("not estimable:")]
+    for reason, size, whole in zip(reasons, [7, 6, 6], [True, True, False]):
+        fig = plots.claims_grid(pd.DataFrame(_grid_rows(_untested_cell(reason + count))))
+        ax = fig.axes[0]
+        fig.draw_without_rendering()
+        (said,) = [t for t in ax.texts if t.get_text().startswith("not estimable:")]
         lines = said.get_text().split("\n")
-        assert " ".join(lines) == f"not estimable: {reason}" and len(lines) > 1
-        assert max(len(line) for line in lines) <= width and said.get_fontsize() == size
+        assert said.get_fontsize() == size and len(lines) > 1 and (len(lines) <= 2) == (size == 7)
+        written = " ".join(lines)
+        assert (written == f"not estimable: {reason}") == whole
+        assert whole or (written.endswith(marks.ELLIPSIS) and written[:-1] in f"not estimable: {reason}")
+        assert _inside(said, _cell_of(ax, said).get_window_extent())
         plt.close(fig)
+
+
+def test_claims_grid_writes_a_large_odds_ratio_compactly_inside_its_cell():
+    """An odds ratio of thousands with an interval up to tens of millions (a separated fit on a small sheet) is
+    written in three significant digits and wrapped inside its cell, clear of the row's label on its left."""
+    row = _untested_cell("") | {
+        "sectoral_group": "traditional_manufacturing",
+        "fit": "jeffreys",
+        "verdict": "consistent",
+        "estimate": np.log(5957.15),
+        "ci_low": np.log(13.95),
+        "ci_high": np.log(24253801.91),
+    }
+    fig = plots.claims_grid(pd.DataFrame(_grid_rows(row)))
+    ax = fig.axes[0]
+    fig.draw_without_rendering()
+    (odds,) = [t for t in ax.texts if t.get_text().startswith("OR 5")]
+    assert " ".join(odds.get_text().split("\n")) == "OR 5.96e3 [13.95, 2.43e7] (Jeffreys)"
+    assert _inside(odds, _cell_of(ax, odds).get_window_extent())
+    plt.close(fig)
 
 
 def _slopes(note_of_partial):

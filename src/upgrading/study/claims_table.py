@@ -71,7 +71,9 @@ def verdict_table(
         if decision.fit == "not estimable":
             subset = data if claim.subset == "all" else data[data["sectoral_group"] == claim.subset]
             whole_fit_failed = isinstance(fit, str) and not claim.term.startswith("is_")  # its own reason stands
-            reason = decision.note if whole_fit_failed else study_reason(claim.term, decision.note, subset)
+            reason = (
+                decision.note if whole_fit_failed else study_reason(claim.term, decision.note, subset, claim.outcome)
+            )
             rows.append(row | {"fit": "not estimable", "note": reason, "verdict": "inconclusive"})
             continue
         row |= _decided_columns(decision, intervals[claim.id], fit)

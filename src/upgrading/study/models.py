@@ -10,7 +10,6 @@ cannot be fitted at all (an outcome with one observed level) keeps one row sayin
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from ..ordinal import (
 from ..ordinal.interpretation import nominal_refit
 from .codebook import load_codebook
 from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
+from .term_words import collinear_words, parse_term
 
 MODELS = {
     "pooled": "{form} ~ collective_efficiency + C(governance) + C(sectoral_group)",
@@ -107,8 +107,9 @@ def reason_of(note: str) -> str:
     return "; ".join(part for part in str(note).split("; ") if part and not part.startswith(COMPLETE_CASES))
 
 
-def study_reason(term: str, reason: str, cases: pd.DataFrame) -> str:
-    """The estimator's reason for leaving a term out, in the study's words where the term is a group's."""
+def study_reason(term: str, reason: str, cases: pd.DataFrame, form: str | None = None) -> str:
+    """The estimator's reason for leaving a term out, in the study's words where the term is a group's, and a
+    collinear term in plain words (`collinear_words`; `form`: the model's form of upgrading, named if given)."""
     group, predictor = parse_term(term)
     if group == "all" and term.startswith("is_") and term[3:] in load_codebook().group_codes:
         size = int((cases["sectoral_group"].astype(str) == term[3:]).sum())  # a group against the others
@@ -117,7 +118,7 @@ def study_reason(term: str, reason: str, cases: pd.DataFrame) -> str:
         if size == len(cases):
             return "every case is in this group: no other group to compare it with"
     if group == "all":
-        return reason
+        return collinear_words(term, reason, cases, form)
     size = int((cases["sectoral_group"].astype(str) == group).sum())
     if size == 0:
         return "no cases in this group"
@@ -125,18 +126,7 @@ def study_reason(term: str, reason: str, cases: pd.DataFrame) -> str:
         return "one case in this group"
     if predictor in cases and cases.loc[cases["sectoral_group"].astype(str) == group, predictor].nunique() == 1:
         return f"{predictor} constant in the group"
-    return reason
-
-
-def parse_term(term: str) -> tuple[str, str]:
-    """(sectoral group or 'all', predictor) of a model term, e.g. C(sectoral_group)[x]:leader_driven."""
-    m = re.fullmatch(r"C\(sectoral_group\)\[(?:T\.)?([^\]]+)\]:(\w+)", term)
-    if m:
-        return m.group(1), m.group(2)
-    m = re.fullmatch(r"C\((\w+)\)\[(?:T\.)?([^\]]+)\]", term)
-    if m:
-        return ("all", f"{m.group(1)}:{m.group(2)}")
-    return "all", term
+    return collinear_words(term, reason, cases, form)
 
 
 def fit_models(cases: pd.DataFrame, forms=None, models=TABLE_MODELS, link: str = "logit") -> list[ModelFit]:
@@ -162,7 +152,7 @@ def _fit_model(cases: pd.DataFrame, form: str, model: str, link: str) -> ModelFi
         ordinal_model = CumulativeLink.from_formula(text, data, aliased="drop", link=link)
     except UpgradingError as error:
         return ModelFit(form, model, None, None, {}, f"not estimable: {error}", **sheet)
-    reasons = {term: study_reason(term, why, data) for term, why in ordinal_model.design.aliased.items()}
+    reasons = {term: study_reason(term, why, data, form) for term, why in ordinal_model.design.aliased.items()}
     ml, jeffreys = ordinal_model.fit(warn=False), ordinal_model.fit("jeffreys", warn=False)
     return ModelFit(form, model, ml, jeffreys, reasons, **sheet)
 

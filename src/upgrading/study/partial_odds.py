@@ -22,6 +22,7 @@ from ..ordinal import CumulativeLink, complete_rows
 from ..ordinal.interpretation import nominal_refit
 from .claims import NOT_ESTIMABLE, POOLED_NOT_APPLICABLE, prepare
 from .register import Claim, Register
+from .term_words import collinear_words
 from .verdicts import Verdict, decide
 
 
@@ -64,7 +65,7 @@ def _relaxed(claim: Claim, fit, register: Register, test_level: float, tests: di
     on every threshold's slope of the partial-proportional-odds fit."""
     if claim.term not in fit.design.names:
         why = fit.design.aliased.get(claim.term, f"term {claim.term!r} is not in the model fitted to this sheet")
-        return _undecided(claim, f"{NOT_ESTIMABLE}: {why}")
+        return _undecided(claim, f"{NOT_ESTIMABLE}: {collinear_words(claim.term, why, fit.model.data, claim.outcome)}")
     term = _term_of(fit, claim.term)
     if term not in tests:
         tested = fit.nominal_test([term]).iloc[0]

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from . import plots_marks as marks
 from .codebook import load_codebook
@@ -97,6 +98,7 @@ def governance_mix(table: pd.DataFrame) -> plt.Figure:
         )
         left += rows[level].to_numpy()
     ax.set_xlabel("number of cases")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # a count: whole numbers only
     ax.set_title("Value-chain governance by sectoral group", fontsize=11)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8)
     fig.tight_layout()
@@ -239,23 +241,14 @@ def _grid_cell(ax, c: int, r: int, row: pd.Series) -> None:
     )
     ax.text(c + 0.5, r + 0.15, "published:", ha="center", va="center", fontsize=7, color="#444444")
     ax.text(c + 0.5, r + 0.32, row["published_wording"], ha="center", va="center", fontsize=8.5, weight="bold")
+    box = (c + 0.05, r + 0.42, c + 0.95, r + 0.68)  # between the wording and the verdict: the text wraps inside
     if pd.notna(row.get("estimate")):
-        fit = PENALISED_LABELS.get(row["fit"], "")
-        ax.text(
-            c + 0.5,
-            r + 0.55,
-            f"OR {np.exp(row['estimate']):.2f} [{np.exp(row['ci_low']):.2f}, {np.exp(row['ci_high']):.2f}]{fit}",
-            ha="center",
-            va="center",
-            fontsize=8,
-        )
-    elif untested:  # the whole reason, wrapped to the cell (smaller where it needs more than two lines)
+        odds = (marks.compact(np.exp(row[k])) for k in ("estimate", "ci_low", "ci_high"))
+        marks.fitted_text(ax, c + 0.5, r + 0.55, "OR {} [{}, {}]{}".format(*odds, PENALISED_LABELS.get(row["fit"], "")),
+                          box, ha="center", va="center", fontsize=8)  # fmt: skip
+    elif untested:  # the reason, wrapped to the cell (smaller where it needs more than two lines)
         why = f"not estimable: {marks.reason([row.get('note')]) or 'no estimate'}"
-        lines = marks.wrap(why, 40)
-        if len(lines) > 2:
-            lines = marks.wrap(why, 48)
-        ax.text(c + 0.5, r + 0.55, "\n".join(lines), ha="center", va="center", fontsize=7 if len(lines) <= 2 else 6,
-                linespacing=1.1)  # fmt: skip
+        marks.fitted_text(ax, c + 0.5, r + 0.55, why, box, sizes=(7, 6), ha="center", va="center", linespacing=1.1)
     ax.text(
         c + 0.5,
         r + 0.78,

@@ -1,13 +1,16 @@
 """Marks the figures share: an estimate with its interval that ends in an arrow where it reaches past the axis,
-and the reason a row or panel has no number, read from its table's `note`."""
+the reason a row or panel has no number, read from its table's `note`, and text kept inside its panel or cell
+(`FittedText`: wrapped to the width it has, shortened with an ellipsis where it needs more lines than fit)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from .models import reason_of
 
@@ -30,35 +33,142 @@ def estimate_with_interval(ax, y, estimate, low, high, limits, *, colour, line_c
             ax.plot(edge, y, arrow, color=line_colour, markersize=arrow_size)
 
 
-def wrap(text: str, width: int) -> list[str]:
-    """`text` in lines of at most `width` characters, broken between words (a longer word keeps its own line)."""
+#: What ends a text shortened to fit its box.
+ELLIPSIS = "…"
+
+
+def wrap(text: str, fits: Callable[[str], bool]) -> list[str]:
+    """`text` in lines that each `fits`, broken between words; a word too long for a line of its own is shortened
+    with an ellipsis (`shorten`)."""
     lines, current = [], ""
     for word in text.split():
-        if current and len(current) + 1 + len(word) > width:
+        joined = f"{current} {word}" if current else word
+        if fits(joined):
+            current = joined
+            continue
+        if current:
             lines.append(current)
-            current = word
-        else:
-            current = f"{current} {word}".strip()
+        current = word if fits(word) else shorten(word, fits)
     return lines + ([current] if current else [])
+
+
+def shorten(text: str, fits: Callable[[str], bool]) -> str:
+    """`text` cut, after its last whole word where it can be, to what `fits` with an ellipsis at its end."""
+    text = text.rstrip()
+    while text:
+        shortened = text.rstrip(" ,;:") + ELLIPSIS
+        if fits(shortened):
+            return shortened
+        text = text.rsplit(" ", 1)[0] if " " in text else text[:-1]
+    return ELLIPSIS
+
+
+def fit_lines(text: str, fits: Callable[[str], bool], most: int) -> list[str]:
+    """`text` wrapped to lines that `fits` (`wrap`), at most `most` of them (at least one): where some are left
+    out, the last one kept ends in an ellipsis."""
+    lines = wrap(text, fits)
+    if len(lines) <= most:
+        return lines
+    kept = lines[: max(most, 1)]
+    return kept[:-1] + [shorten(kept[-1], fits)]
+
+
+class FittedText(Text):
+    """A text kept inside its `box` (x0, y0, x1, y1 in the text's own coordinates, clipped to its axes): wrapped,
+    as drawn, to the box's width, in the first of `sizes` (font sizes) at which it fits whole, else the last, and
+    shortened with an ellipsis where its lines outgrow the box's height. Fitted at each draw, to the axes as laid
+    out, and left out of the layout (it stays inside its axes); `whole` keeps the text as given, `anchor` its
+    place (it moves only as far as it must to stay inside the box: `nudge`)."""
+
+    def __init__(self, x, y, text: str, box, sizes=(), **style):
+        super().__init__(x, y, text, parse_math=False, **style)
+        self.whole, self.box, self.sizes = str(text), tuple(box), tuple(sizes) or (self.get_fontsize(),)
+        self.anchor = (x, y)
+        self.set_in_layout(False)
+
+    def extent_allowed(self) -> Bbox:
+        """The box in display coordinates, within the axes."""
+        (x0, y0), (x1, y1) = np.sort(self.get_transform().transform([self.box[:2], self.box[2:]]), axis=0)
+        box = Bbox.from_extents(x0, y0, x1, y1)
+        return (Bbox.intersection(box, self.axes.bbox) or box) if self.axes else box
+
+    def nudge(self, box: Bbox, renderer) -> None:
+        """Move the text, as drawn, up or down to inside the box where it reaches past its top or bottom (where the
+        axes cut a row's band)."""
+        drawn = self.get_window_extent(renderer)
+        shift = min(0.0, box.y1 - drawn.y1) or max(0.0, box.y0 - drawn.y0)
+        if shift:
+            x, y = self.get_transform().transform(self.anchor)
+            self.set_position(self.get_transform().inverted().transform((x, y + shift)))
+
+    def fit(self, renderer) -> None:
+        """Set the text, and its size, to what fits the box (`fit_lines`), and its place (`nudge`)."""
+        box = self.extent_allowed()
+        self.set_position(self.anchor)
+        for size in self.sizes:
+            self.set_fontsize(size)
+            font = self.get_fontproperties().copy()
+
+            def fits(line: str, font=font) -> bool:
+                return renderer.get_text_width_height_descent(line, font, ismath=False)[0] <= box.width
+
+            lines = wrap(self.whole, fits)
+            most = len(lines)
+            while most > 1 and self.height_of(lines[:most], renderer) > box.height:
+                most -= 1
+            if most == len(lines):
+                break
+        self.set_text("\n".join(fit_lines(self.whole, fits, most)))
+        self.nudge(box, renderer)
+
+    def height_of(self, lines: list[str], renderer) -> float:
+        """The height, as drawn, of `lines` in this text's style."""
+        self.set_text("\n".join(lines))
+        return self.get_window_extent(renderer).height
+
+    def draw(self, renderer) -> None:
+        if self.get_visible() and self.axes is not None:
+            self.fit(renderer)
+        super().draw(renderer)
+
+
+def compact(value: float) -> str:
+    """A number for a small cell: two decimals below 1000 (as before), else three significant digits in
+    scientific notation without its '+' and leading zeros (24253801.91 -> '2.43e7'; infinity 'inf')."""
+    if not np.isfinite(value) or abs(value) < 1000:
+        return f"{value:.2f}"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def fitted_text(ax, x, y, text: str, box, *, sizes=(), **style) -> FittedText:
+    """`FittedText` added to `ax` (in data coordinates unless `style` gives a `transform`), unclipped as `ax.text`
+    leaves a text (it fits inside; a text that fits draws as `ax.text` would draw it)."""
+    style.setdefault("transform", ax.transData)
+    added = ax.add_artist(FittedText(x, y, text, box, sizes=sizes, **style))
+    added.set_clip_path(None)  # add_artist clips to the axes' patch (a box, for a rectangle); ax.text does not
+    added.set_clip_box(None)
+    return added
 
 
 def reason(notes: Iterable) -> str:
     """The distinct reasons among a table's `notes` ('; ' between), each without its complete-case count (a count
-    of cases used is no reason a number is missing); '' where they give none."""
-    parts = [reason_of(note) for note in notes if isinstance(note, str)]
+    of cases used is no reason a number is missing); '' where they give none. A note of several reasons counts
+    each once (the rows of one panel often share some)."""
+    parts = [part for note in notes if isinstance(note, str) for part in reason_of(note).split("; ")]
     return "; ".join(dict.fromkeys(part for part in parts if part))
 
 
-def say_why_blank(ax, reasons: dict[int, str], rows: int, width: int = 46) -> None:
+def say_why_blank(ax, reasons: dict[int, str], rows: int) -> None:
     """Write on each blank row of a forest (`reasons`: row height -> its reason, '' where the table gives none)
-    why it has no estimate, at the left of the axis; a panel whose `rows` are all blank without a reason says
-    'not estimable' once, in its middle."""
+    why it has no estimate, at the left of the axis, inside the row's band (`FittedText`); a panel whose `rows` are
+    all blank without a reason says 'not estimable' once, in its middle."""
     if len(reasons) == rows and not any(reasons.values()):
         ax.text(0.5, 0.5, "not estimable", transform=ax.transAxes, ha="center", fontsize=8, color="grey")
         return
     for y, why in reasons.items():
-        ax.text(0.02, y, "\n".join(wrap(why or "not estimated", width)), va="center", ha="left",
-                transform=ax.get_yaxis_transform(), **REASON_STYLE)  # fmt: skip
+        fitted_text(ax, 0.02, y, why or "not estimated", (0.02, y - 0.48, 0.98, y + 0.48), va="center", ha="left",
+                    transform=ax.get_yaxis_transform(), **REASON_STYLE)  # fmt: skip
 
 
 def keep_every_row(ax, rows: int) -> None:

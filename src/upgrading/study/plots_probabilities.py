@@ -28,8 +28,8 @@ def predicted_probability_curves(table: pd.DataFrame) -> plt.Figure:
             sub = table[(table["form"] == form) & (table["sectoral_group"] == group)]
             if sub["probability"].isna().all():
                 note = marks.reason(sub["note"]) or "not estimated"
-                ax.text(0.5, 0.5, "\n".join(marks.wrap(note, 30)), ha="center", va="center", transform=ax.transAxes,
-                        **marks.REASON_STYLE)  # fmt: skip
+                marks.fitted_text(ax, 0.5, 0.5, note, (0.04, 0.04, 0.96, 0.96), ha="center", va="center",
+                                  transform=ax.transAxes, **marks.REASON_STYLE)  # fmt: skip
             for level, colour in zip(levels, colours):
                 line = sub[sub["level"] == level].sort_values("collective_efficiency")
                 if line.empty or line["probability"].isna().all():
