@@ -14,9 +14,11 @@ def test_a_share_is_a_whole_percent_with_halves_up(count, total, written):
     assert percent_of(count, total) == written
 
 
-def test_python_format_would_round_an_exact_half_to_even():
-    # what the helper is for: the format gives 2.5% as "2%" and 1.5% as "2%"
-    assert f"{2 / 80:.0%}" == "2%" and f"{3 / 200:.0%}" == "2%"
+def test_python_format_would_round_an_exact_half_to_even_and_the_helper_does_not():
+    # what the helper is for: the format gives 2.5% as "2%" (both 2 of 80 and 5 of 200); an odd half such as 1.5%
+    # reads the same either way, so it would not show the difference
+    for count, total in ((2, 80), (5, 200), (1, 40)):
+        assert f"{count / total:.0%}" == "2%" and percent_of(count, total) == "3%"
 
 
 def test_a_share_of_no_cases_is_refused():

@@ -1,7 +1,8 @@
 """How a count of cases is written as a share in a sentence: a whole percent, an exact half rounded up.
 
-Python's format rounds the binary float, and an exact half to even: 2 of 80 cases (2.5%) read "2%" and 3 of 200
-(1.5%) "2%". A reader works the share out from the two counts beside it, so it is computed from them exactly.
+Python's format rounds the binary float, and an exact half to even: 2 of 80 cases (2.5%) read "2%" and 5 of 200
+(2.5%) "2%", where the counts say 3%. A reader works the share out from the two counts beside it, so it is
+computed from them exactly.
 """
 
 from __future__ import annotations
