@@ -178,11 +178,12 @@ def test_only_the_compendiums_own_simulated_sheet_is_said_to_be_generated_from_t
     from helpers import SIMULATED_SHEET
 
     from upgrading.study import coding
-    from upgrading.study.narrative import simulated_caveat
+    from upgrading.study.narrative import on_the_sheet, simulated_caveat
 
     shipped = coding.load_cases(SIMULATED_SHEET)
     assert shipped.attrs["simulated"] and shipped.attrs["generated"]
     assert "generated from the documented assumptions" in simulated_caveat(shipped)
+    assert on_the_sheet(shipped) == "On the simulated sheet"
     frame = pd.read_csv(SIMULATED_SHEET, keep_default_na=False)
     for column, value in (("coding_source", "simulated: invented test cases"), ("case_id", "MY-01")):
         mine = frame.copy()
@@ -190,6 +191,7 @@ def test_only_the_compendiums_own_simulated_sheet_is_said_to_be_generated_from_t
         mine.to_csv(tmp_path / "mine.csv", index=False)
         cases = coding.load_cases(tmp_path / "mine.csv")
         assert cases.attrs["simulated"] and not cases.attrs["generated"], column
+        assert on_the_sheet(cases) == "On this sheet, labelled simulated,"  # notebooks 04 and 05's pooling sentences
         assert (
             simulated_caveat(cases)
             == " On this sheet, labelled simulated, they are not findings about Latin American clusters."

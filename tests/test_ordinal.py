@@ -417,3 +417,81 @@ def test_a_penalised_fit_whose_iterations_run_out_below_the_floor_counts_as_conv
     # a fit whose iterations run out above the floor has not converged
     early = newton(problem, "jeffreys", tol=1e-300, max_iter=2, floor_tol=1e-9)
     assert not early.converged[0]
+
+
+def _failing_far_from_start(monkeypatch, reach: float) -> None:
+    """A constrained fit fails where its fixed value lies more than `reach` from its start's value of that parameter
+    (as a start that is infeasible, or from which the solver stalls, far out under separation): near a converged
+    fit it succeeds."""
+    from upgrading.ordinal import profile
+
+    real = profile.constrained_fit
+
+    def failing(problems, starts, index, values, penalty, prior=None, tol=1e-8):
+        moved = np.abs(np.asarray(values) - np.asarray(starts)[np.arange(len(starts)), np.asarray(index)])
+        fit = real(problems, starts, index, values, penalty, prior, tol)
+        fit.converged[moved > reach] = False
+        fit.objective[moved > reach] = -np.inf  # as from an infeasible start: no objective at all
+        return fit
+
+    monkeypatch.setattr(profile, "constrained_fit", failing)
+
+
+def test_a_profile_end_is_reached_by_steps_from_converged_fits_where_far_starts_fail(monkeypatch):
+    # The cloglog end lost on some processors: the first value's fit failed from its start, the search took that
+    # value for the edge of the feasible region and closed in on it. A failed fit now bounds nothing: the end is
+    # reached in steps, each fit started from the last converged one.
+    def ends():  # a new fit each call: a fit keeps the intervals it has computed
+        fit = _reference("wine")[2]
+        return fit.profile_conf_int(cols=[fit.slopes.index[0]]).iloc[0].to_numpy(), fit.bse.iloc[0]
+
+    expected, se = ends()
+    _failing_far_from_start(monkeypatch, 0.6 * se)  # the first value tried (a Wald end) is 1.96 SE from the fit
+    assert ends()[0] == pytest.approx(expected, abs=1e-6)
+
+
+def _failing_between(monkeypatch, low: float, high: float) -> None:
+    """Constrained fits at values in (low, high) fail (as a fit from an infeasible start, or one that stalls)."""
+    from upgrading.ordinal import profile
+
+    real = profile.constrained_fit
+
+    def failing(problems, starts, index, values, penalty, prior=None, tol=1e-8):
+        fit = real(problems, starts, index, values, penalty, prior, tol)
+        fit.converged[(np.asarray(values) > low) & (np.asarray(values) < high)] = False
+        return fit
+
+    monkeypatch.setattr(profile, "constrained_fit", failing)
+
+
+def test_a_profile_end_is_found_past_failed_constrained_fits_and_never_misplaced(monkeypatch):
+    # A constrained fit that fails says nothing of the profile: the search goes back towards the last converged
+    # value and walks on from there (it used to take the failed value for the edge of the feasible region and
+    # close in on it, so one failed start lost a cloglog interval's end on some processors).
+    def ends():  # a new fit each call: a fit keeps the intervals it has computed
+        fit = _reference("wine")[2]
+        return fit.profile_conf_int(cols=[fit.slopes.index[0]]).iloc[0].to_numpy()
+
+    low, high = ends()
+    width = high - low
+    _failing_between(monkeypatch, high + 0.02 * width, np.inf)  # every value tried beyond the end fails
+    assert ends() == pytest.approx([low, high], abs=1e-6)
+    monkeypatch.undo()
+    _failing_between(monkeypatch, high - 0.01 * width, high + 0.01 * width)  # no converged fit near the end
+    found = ends()
+    assert np.isnan(found[1]) and found[0] == pytest.approx(low, abs=1e-6)  # not found, never a wrong end
+
+
+def test_a_likelihood_ratio_whose_fit_fails_from_the_fits_start_is_solved_from_the_warm_start(monkeypatch):
+    # replicate 126's statistic: its constrained fit stalled from the fit's own start on some processors, and the
+    # claim's verdict went from "contradicted" to "inconclusive"; the fit is now tried again from the warm start
+    from upgrading.ordinal.replicates import fit_replicates
+
+    fit = _reference("wine")[2]
+    fits = fit_replicates(fit.model.problem)
+    slope = fit.model.problem.n_levels - 1  # the first slope, in engine order (thresholds first)
+    expected, converged = fits.likelihood_ratios([0], [slope], [0.0])
+    assert converged[0] and expected[0] > 10
+    _failing_far_from_start(monkeypatch, 0.6 * fit.bse.iloc[0])  # 0 is 4.7 SE from the fit
+    statistic, converged = fits.likelihood_ratios([0], [slope], [0.0])
+    assert converged[0] and statistic[0] == pytest.approx(expected[0], rel=1e-7)

@@ -49,6 +49,12 @@ def reasons_counted(reasons: Iterable[str]) -> str:
     return "; ".join(f"{k} × {reason}" for reason, k in counts.items())
 
 
+def on_the_sheet(cases: pd.DataFrame) -> str:
+    """How a sentence about simulated data opens: the compendium's own sheet is "the simulated sheet"; a sheet its
+    user labels simulated is "this sheet, labelled simulated" (`coding.from_generator`)."""
+    return "On the simulated sheet" if cases.attrs.get("generated") else "On this sheet, labelled simulated,"
+
+
 def simulated_caveat(cases: pd.DataFrame) -> str:
     """The sentence that ends a reading on simulated data: of the compendium's own simulated sheet, that its numbers
     are properties of data generated from the documented assumptions; of a sheet a user labels simulated, only
@@ -60,7 +66,7 @@ def simulated_caveat(cases: pd.DataFrame) -> str:
             " On the simulated sheet these are properties of data generated from the documented assumptions, not "
             "findings about Latin American clusters."
         )
-    return " On this sheet, labelled simulated, they are not findings about Latin American clusters."
+    return f" {on_the_sheet(cases)} they are not findings about Latin American clusters."
 
 
 def shown_rows(shown: int, total: int, written: Sequence[str]) -> str:

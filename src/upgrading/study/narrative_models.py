@@ -9,7 +9,16 @@ from scipy import stats
 
 from ..ordinal import ACCURACY
 from .models import reason_of
-from .narrative import count_span, group_sizes, reasons_counted, series, simulated_caveat, span, words
+from .narrative import (
+    count_span,
+    group_sizes,
+    on_the_sheet,
+    reasons_counted,
+    series,
+    simulated_caveat,
+    span,
+    words,
+)
 
 # 04 · models -----------------------------------------------------------------------------------------------
 
@@ -377,7 +386,7 @@ def pooling_summary(slopes: pd.DataFrame, tau: pd.DataFrame, cases: pd.DataFrame
         )
     if cases.attrs.get("simulated"):
         text += (
-            " On the simulated sheet these numbers demonstrate the method; they are not findings about Latin "
+            f" {on_the_sheet(cases)} these numbers demonstrate the method; they are not findings about Latin "
             "American clusters."
         )
     return text
@@ -436,5 +445,5 @@ def pooled_verdicts_summary(verdicts: pd.DataFrame, cases: pd.DataFrame) -> str:
         "group that truly differs; `07_power` measures both tendencies as properties of the design."
     )
     if cases.attrs.get("simulated"):
-        text += " On the simulated sheet neither column is a finding about Latin American clusters."
+        text += f" {on_the_sheet(cases)} neither column is a finding about Latin American clusters."
     return text
