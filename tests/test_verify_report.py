@@ -176,6 +176,24 @@ def test_two_second_codings_fail_verify_and_a_compendium_without_one_needs_no_op
     assert codings.full_runs(manifest["exhibits"]) == [f"upgrading run --coding {SIMULATED_SHEET_NAME}"]
 
 
+def test_a_notebook_run_without_the_second_coding_the_others_had_fails_verify(tmp_path):
+    """`upgrading run --only 06 --coding <the first coding>` (no `--second-coder`) beside notebooks 02 and 07 run
+    with one: "no second coding" is a coding too (a cold review: verify passed)."""
+    root = _copy_figures(tmp_path)
+    manifest = json.loads((root / verify.MANIFEST).read_text())
+    for entry in manifest["exhibits"].values():
+        if entry["notebook"] == "06_robustness.ipynb":
+            entry["coding_sheets"] = entry["coding_sheets"][:1]
+    (root / verify.MANIFEST).write_text(json.dumps(manifest))
+    (line,) = verify.verify(root).codings
+    assert line.startswith("the exhibits were made from 2 different second codings: ")
+    assert "; no second coding by 06_robustness.ipynb (" in line
+    assert line.endswith(f"`upgrading run` or `upgrading run --coding {SIMULATED_SHEET_NAME}`")
+    # notebooks that read no second coding (03, 04, 05) never count as "no second coding"
+    without = codings.used(manifest["exhibits"], "second_coder_path")[None]
+    assert {manifest["exhibits"][e]["notebook"] for e in without} == {"06_robustness.ipynb"}
+
+
 def test_the_report_warns_in_its_provenance_when_the_exhibits_name_two_first_codings(tmp_path, monkeypatch):
     from upgrading.compendium import report
 

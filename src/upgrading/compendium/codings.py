@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from functools import cache
 
 from . import registry
 
@@ -29,9 +30,22 @@ def _coding(sheet: Mapping) -> Coding:
     return sheet["path"], sheet.get("worksheet"), sheet.get("sha256")
 
 
-def exhibit_codings(manifest: Mapping[str, Mapping]) -> dict[str, dict[str, Coding]]:
+@cache
+def _declares(notebook: str, parameter: str) -> bool:
+    """Whether the notebook (a file name under notebooks/) declares the parameter (False where it is missing)."""
+    import papermill
+
+    from .. import paths
+
+    path = paths.NOTEBOOKS / notebook
+    return path.is_file() and parameter in papermill.inspect_notebook(str(path))
+
+
+def exhibit_codings(manifest: Mapping[str, Mapping]) -> dict[str, dict[str, Coding | None]]:
     """{exhibit: {sheet parameter: the coding recorded for it}} of every registered exhibit in the manifest's
-    `exhibits` (an exhibit made from no sheet maps to {})."""
+    `exhibits` (an exhibit made from no sheet maps to {}). An exhibit that can be made from a second coding (its
+    notebook declares `second_coder_path` and its registry entry reads it) but records none maps that parameter to
+    None, "no second coding": a notebook run without one beside another run with one is two codings too."""
     declared = registry.load()
     known = {file for exhibit in declared.exhibits for file in exhibit.files}
     found = {}
@@ -39,20 +53,30 @@ def exhibit_codings(manifest: Mapping[str, Mapping]) -> dict[str, dict[str, Codi
         if exhibit in known:  # an unregistered one is the registry check's to name
             names = declared.exhibit_of(exhibit).sheets
             roles = [n for n in registry.SHEET_PARAMETERS if names is None or n in names]
-            found[exhibit] = dict(zip(roles, map(_coding, entry.get("coding_sheets", []))))
+            codings: dict[str, Coding | None] = dict(zip(roles, map(_coding, entry.get("coding_sheets", []))))
+            second = "second_coder_path"
+            if "coding_path" in codings and second in roles and second not in codings:
+                if _declares(entry["notebook"], second):
+                    codings[second] = None
+            found[exhibit] = codings
     return found
 
 
-def used(manifest: Mapping[str, Mapping], role: str) -> dict[Coding, list[str]]:
-    """{coding: the exhibits made from it} for one sheet parameter, the coding of the lowest-numbered notebook first."""
-    found: dict[Coding, list[str]] = {}
+def used(manifest: Mapping[str, Mapping], role: str) -> dict[Coding | None, list[str]]:
+    """{coding (None: none): the exhibits made from it} for one sheet parameter, the coding of the lowest-numbered
+    notebook first."""
+    found: dict[Coding | None, list[str]] = {}
     for exhibit, codings in exhibit_codings(manifest).items():
         if role in codings:
             found.setdefault(codings[role], []).append(exhibit)
-    return dict(sorted(found.items(), key=lambda item: (min(manifest[e]["notebook"] for e in item[1]), item[0][0])))
+    return dict(
+        sorted(found.items(), key=lambda item: (min(manifest[e]["notebook"] for e in item[1]), (item[0] or ("",))[0]))
+    )
 
 
-def describe(coding: Coding) -> str:
+def describe(coding: Coding | None) -> str:
+    if coding is None:
+        return "no second coding"
     path, worksheet, digest = coding
     return f"{path}" + (f", worksheet '{worksheet}'" if worksheet else "") + f" (SHA-256 {(digest or '?')[:12]}...)"
 
