@@ -282,6 +282,12 @@ def _waits_for(path, text: str) -> str:
     )
 
 
+def _signals_then_fails(signal) -> str:
+    """Kernel code that writes the file `signal` (outside the outputs: nothing undoes it), then fails: a neighbour
+    that waits for the signal and for this notebook's exhibit to be put back knows the failure was undone."""
+    return f"Path({str(signal)!r}).write_text('yes')\nraise ValueError('two fails')"
+
+
 def _runs_until_killed(path) -> str:
     """Kernel code that waits for a file that is never written: the runner kills the kernel first (if it did not,
     the code goes on after WAIT_LIMIT seconds, to a line the test checks is never reached)."""
@@ -295,13 +301,21 @@ def test_notebooks_run_side_by_side_and_a_failure_undoes_only_its_own_exhibits(t
     for name in ("one", "two", "three"):
         for suffix in ("csv", "md"):
             (tmp_path / "figures" / f"{name}.{suffix}").write_text(f"{name} old\n")
-    two = tmp_path / "figures" / "two.csv"
+    two, one, failing = tmp_path / "figures" / "two.csv", tmp_path / "figures" / "one.csv", tmp_path / "two_fails"
+    restored = f"Path({str(failing)!r}).exists() and Path({str(two)!r}).read_text() == 'two old\\n'"
     notebooks = {
-        # 01 runs until 02 has written its exhibit and been undone after failing: only side by side can it end
-        "01_one": [_writes(tmp_path, "one", then=_waits_for(two, "two new\n") + _waits_for(two, "two old\n"))],
-        "02_two": [_writes(tmp_path, "two", then="raise ValueError('two fails')")],
+        # 01 runs until 02 has failed (a signal file, no output) and been undone: only side by side can it end; 02
+        # fails only once 01 has written its exhibit (waiting to see 02's exhibit written instead could miss a state
+        # the undo ends quickly, on a loaded machine)
+        "01_one": [_writes(tmp_path, "one", then=_waits_until(restored, "raise RuntimeError('02 was not undone')"))],
+        "02_two": [
+            _writes(
+                tmp_path, "two",
+                then=_waits_for(one, "one new\n") + _signals_then_fails(failing),
+            )
+        ],
         "03_three": [_writes(tmp_path, "three")],
-    }
+    }  # fmt: skip
     before = {}
     for stem, cells in notebooks.items():
         path = tmp_path / "notebooks" / f"{stem}.ipynb"
@@ -438,14 +452,25 @@ def test_a_failure_beside_a_neighbour_restores_its_own_processed_data_and_keeps_
     """Outside figures/ no registry says whose a file is: the kernel's write journal does. 02 fails while 01 runs:
     02's data/processed/ output is put back, 01's (written while 02 ran) is kept."""
     _side_by_side_compendium(tmp_path, monkeypatch)
-    two = tmp_path / "figures" / "two.csv"
+    two, failing = tmp_path / "figures" / "two.csv", tmp_path / "two_fails_now"  # the signal is no output
+    one_processed = tmp_path / "data" / "processed" / "one.csv"
+    # 02 fails only once 01 has written its processed output, and 01 goes on only once 02's failure is undone: the
+    # order the test is about, on a loaded machine too (01 used to wait to see 02's exhibit written, a state the
+    # undo can end before 01 looks, and then waited in vain)
+    restored = f"Path({str(failing)!r}).exists() and Path({str(two)!r}).read_text() == 'two old\\n'"
     notebooks = {
         "01_one": [
             _writes_processed(tmp_path, "one"),
-            _writes(tmp_path, "one", then=_waits_for(two, "two new\n") + _waits_for(two, "two old\n")),
+            _writes(tmp_path, "one", then=_waits_until(restored, "raise RuntimeError('02 was not undone')")),
         ],
-        "02_two": [_writes_processed(tmp_path, "two"), _writes(tmp_path, "two", then="raise ValueError('two fails')")],
-    }
+        "02_two": [
+            _writes_processed(tmp_path, "two"),
+            _writes(
+                tmp_path, "two",
+                then=_waits_for(one_processed, "one new\n") + _signals_then_fails(failing),
+            ),
+        ],
+    }  # fmt: skip
     for stem, cells in notebooks.items():
         nbformat.write(new_notebook(cells=cells), tmp_path / "notebooks" / f"{stem}.ipynb")
     with pytest.raises(UpgradingError, match=r"02_two.ipynb failed"):
