@@ -352,10 +352,15 @@ def test_the_design_notebook_calibrates_to_a_users_codings_or_says_why_it_cannot
     assert (costs["data"] == "simulated").all() and (costs["replicates"] == 3).all()
     assert set(costs["alpha_at"]) == {coding_error.AT_POINT, coding_error.AT_LOWER}
     assert "What the measured reliability costs" in text
+    # without a second coding, on a sheet of 30 cases: no coding-error arm; the pooled arm at the sheet's size
+    first.iloc[:30].to_csv(tmp_path / "mine_30.csv", index=False)
     (tmp_path / "without").mkdir()
-    text = _run_design_notebook(repo, tmp_path / "without", second_coder_path=None)
+    text = _run_design_notebook(
+        repo, tmp_path / "without", second_coder_path=None, coding_path=str(tmp_path / "mine_30.csv"), cases=[30, 50]
+    )
     assert not list((tmp_path / "without").glob("*coding_error*"))
     assert "the cost of coding error is not estimated" in text
+    assert set(pd.read_csv(tmp_path / "without" / "pooling_power.csv")["n_cases"]) == {30}
 
 
 def test_the_reading_names_only_losses_beyond_monte_carlo_noise():
