@@ -284,7 +284,7 @@ def _waits_for(path, text: str) -> str:
 
 def _signals_then_fails(signal) -> str:
     """Kernel code that writes the file `signal` (outside the outputs: nothing undoes it), then fails: a neighbour
-    that waits for the signal and for this notebook's exhibit to be put back knows the failure was undone."""
+    that sees the signal and this notebook's exhibit put back knows the failure was undone."""
     return f"Path({str(signal)!r}).write_text('yes')\nraise ValueError('two fails')"
 
 
@@ -305,8 +305,8 @@ def test_notebooks_run_side_by_side_and_a_failure_undoes_only_its_own_exhibits(t
     restored = f"Path({str(failing)!r}).exists() and Path({str(two)!r}).read_text() == 'two old\\n'"
     notebooks = {
         # 01 runs until 02 has failed (a signal file, no output) and been undone: only side by side can it end; 02
-        # fails only once 01 has written its exhibit (waiting to see 02's exhibit written instead could miss a state
-        # the undo ends quickly, on a loaded machine)
+        # fails only once 01 has written its exhibit (looking for 02's exhibit as written instead could miss a state
+        # the undo ends before 01 looks)
         "01_one": [_writes(tmp_path, "one", then=_waits_until(restored, "raise RuntimeError('02 was not undone')"))],
         "02_two": [
             _writes(
@@ -455,8 +455,8 @@ def test_a_failure_beside_a_neighbour_restores_its_own_processed_data_and_keeps_
     two, failing = tmp_path / "figures" / "two.csv", tmp_path / "two_fails_now"  # the signal is no output
     one_processed = tmp_path / "data" / "processed" / "one.csv"
     # 02 fails only once 01 has written its processed output, and 01 goes on only once 02's failure is undone: the
-    # order the test is about, on a loaded machine too (01 used to wait to see 02's exhibit written, a state the
-    # undo can end before 01 looks, and then waited in vain)
+    # order the test is about, whatever the scheduling (01 used to look for 02's exhibit as written, a state the
+    # undo can end before 01 looks, and then never went on)
     restored = f"Path({str(failing)!r}).exists() and Path({str(two)!r}).read_text() == 'two old\\n'"
     notebooks = {
         "01_one": [
