@@ -1,9 +1,11 @@
 """End to end on a sheet shaped like a real one: `upgrading run --coding` on a coding workbook made with
 `upgrading template` and filled in with openpyxl (three sectoral groups, one of two cases, a notes column, codes
-not reported as empty cells and `NR`), with a second coder who coded a subsample. Runs in a temporary copy of the
-repository."""
+not reported as empty cells and `NR`), with a second coder who coded a subsample in a second worksheet of the same
+workbook (and left some codes not reported too). Runs in a temporary copy of the repository."""
 
 import hashlib
+import json
+import os
 
 import nbformat
 import pandas as pd
@@ -19,10 +21,20 @@ SCORES = likert_columns()
 #: two-case group.
 NOT_REPORTED = [("intersectoral_upgrading", None), ("governance", "NR"), ("functional_upgrading", "not reported")]
 NOT_REPORTED_ROWS = [3, 5, 7]
+#: The double-coded cases (rows of the workbook's coding, every third) whose governance the second coder did not report.
+SECOND_NR = [9, 24]
 
 
 def _digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cell(value):
+    """A workbook cell's value from a pandas one: empty where not reported, whole numbers as integers."""
+    if pd.isna(value):
+        return None
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if isinstance(value, float) else value
 
 
 def _cli(repo, *args):
@@ -56,16 +68,21 @@ def run(tmp_path_factory):
     ws.cell(1, len(column) + 1).value = "notes"
     ws.cell(3, len(column) + 1).value = "export share unclear"
     book.save(workbook)
-    second = user / "second_coder.csv"
     coded = pd.read_excel(workbook, sheet_name="coding").drop(columns="notes")
-    sub = coded.iloc[::3].copy()  # a third of the cases double-coded
+    sub = coded.iloc[::3].copy()  # a third of the cases double-coded, in a worksheet of the same workbook
     sub.loc[sub.index[0], "product_upgrading"] = (sub["product_upgrading"].iloc[0] + 1) % 4
-    sub.to_csv(second, index=False)
-    digests = {p: _digest(p) for p in (workbook, second, cases_list)}
+    sub["governance"] = sub["governance"].where(sub["governance"].isna() | ~sub.index.isin(SECOND_NR), "NR")
+    ws = book.create_sheet("second_coder")
+    ws.append(list(sub.columns))
+    for row in sub.itertuples(index=False):
+        ws.append([_cell(v) for v in row])
+    book.save(workbook)
+    digests = {p: _digest(p) for p in (workbook, cases_list)}
     raw = {p.name: _digest(p) for p in (repo / "data/raw").iterdir()}
     result = _cli(
-        repo, "run", "--coding", str(workbook), "--second-coder", str(second), "--only", "02,03,04,05,06", "--quiet"
-    )
+        repo, "run", "--coding", str(workbook), "--sheet", "coding", "--second-coder", str(workbook),
+        "--second-coder-sheet", "second_coder", "--only", "02,03,04,05,06", "--quiet",
+    )  # fmt: skip
     return repo, result, digests, raw, len(coded), len(sub)
 
 
@@ -160,3 +177,35 @@ def test_robustness_crosses_both_codings_with_bounds_for_the_codes_not_reported(
     assert len(summary) == len(verdicts) and summary["label"].notna().all()
     assert summary["design_note"].str.contains(f"{n_cases} cases|not scored", regex=True).all()
     assert "**SIMULATED DATA" not in (repo / "notebooks/06_robustness.ipynb").read_text()
+
+
+def test_both_worksheets_are_named_in_the_reliability_exhibits_the_notebook_and_the_manifest(run):
+    """The reliability exhibits name both codings, each with its file and worksheet; notebook 02 shows the second
+    coder's worksheet as read (their codes not reported too); the manifest records each worksheet; `verify` names
+    the workbook's codings of 02-06 beside the simulated ones of 07, with the runs that make them one."""
+    repo, _, _, _, n_cases, n_second = run
+    label = (
+        f"Coded data: first coding coding.xlsx, worksheet 'coding', {n_cases} cases; second coding coding.xlsx, "
+        f"worksheet 'second_coder', {n_second} cases."
+    )
+    for exhibit in ("reliability.md", "disagreements.md"):
+        assert f"**{label}**" in (repo / "figures" / exhibit).read_text(), exhibit
+    notebook = nbformat.read(repo / "notebooks/02_coding.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"coding.xlsx, worksheet 'second_coder': {n_second} cases" in printed
+    assert "not reported: column governance: 2 cells" in printed.split("worksheet 'second_coder'")[1]
+    governance = pd.read_csv(repo / "figures/reliability.csv").set_index("variable").loc["governance"]
+    assert governance[["cases", "pairs", "code_vs_not_reported"]].tolist() == [n_second, n_second - 2, 2]
+    manifest = json.loads((repo / "manifest.json").read_text())
+    sheets = manifest["exhibits"]["figures/reliability.csv"]["coding_sheets"]
+    assert [sheet["worksheet"] for sheet in sheets] == ["coding", "second_coder"]
+    assert len({(sheet["path"], sheet["sha256"]) for sheet in sheets}) == 1
+    relative = sheets[0]["path"]
+    assert not os.path.isabs(relative) and relative.endswith("/coding.xlsx")
+    result = _cli(repo, "verify")
+    assert result.returncode == 1
+    assert "2 different first codings" in result.stderr and "2 different second codings" in result.stderr
+    assert (
+        f"`upgrading run --coding {relative} --sheet coding --second-coder {relative} --second-coder-sheet "
+        "second_coder` or `upgrading run`"
+    ) in result.stderr

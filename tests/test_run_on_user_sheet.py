@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import pytest
 from helpers import SIMULATED_SHEET_NAME, copy_repository, run_cli
@@ -104,59 +103,4 @@ def test_a_user_csv_runs_through_the_coding_notebook_without_a_second_coder(copy
     assert _cli(copy_of_repo, "run", "--only", "02", "--quiet").returncode == 0
     notebook = (copy_of_repo / "notebooks/02_coding.ipynb").read_text()
     assert "C000" not in notebook and "injected-parameters" not in notebook
-    assert _cli(copy_of_repo, "verify").returncode == 0
-
-
-def test_two_worksheets_of_one_workbook_are_named_in_the_reliability_exhibits_and_the_manifest(copy_of_repo, tmp_path):
-    """A workbook holding both codings (worksheets `first_coder`, `second_coder`; the second coder did not report
-    some codes): the reliability exhibits name both codings, each with its file and worksheet; notebook 02 shows the
-    second coder's sheet as read (their codes not reported too); the manifest records each worksheet; verify names
-    02's codings beside the simulated ones of 03-07, and passes once 02 is back on the simulated sheets."""
-    from openpyxl import Workbook
-
-    frame = pd.read_csv(copy_of_repo / SIMULATED_SHEET_NAME, dtype=str, keep_default_na=False)
-    frame = frame.assign(coding_source="Author (2003), case study").iloc[:30]
-    second = frame.copy()
-    second.loc[[3, 8], "governance"] = "NR"
-    book = Workbook()
-    for ws, coding in ((book.active, frame), (book.create_sheet(), second)):
-        ws.title = "first_coder" if coding is frame else "second_coder"
-        ws.append(list(coding.columns))
-        for row in coding.itertuples(index=False):
-            ws.append([int(v) if v.isdigit() else v for v in row])
-    workbook = tmp_path / "my_coding.xlsx"
-    book.save(workbook)
-    result = _cli(
-        copy_of_repo, "run", "--coding", str(workbook), "--sheet", "first_coder", "--second-coder", str(workbook),
-        "--second-coder-sheet", "second_coder", "--only", "02", "--quiet",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    label = (
-        "Coded data: first coding my_coding.xlsx, worksheet 'first_coder', 30 cases; second coding my_coding.xlsx, "
-        "worksheet 'second_coder', 30 cases."
-    )
-    for exhibit in ("reliability.md", "disagreements.md"):
-        assert f"**{label}**" in (copy_of_repo / "figures" / exhibit).read_text(), exhibit
-    notebook = nbformat.read(copy_of_repo / "notebooks/02_coding.ipynb", as_version=4)
-    printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
-    assert "my_coding.xlsx, worksheet 'second_coder': 30 cases" in printed
-    assert "not reported: column governance" in printed.split("worksheet 'second_coder'")[1]
-    table = pd.read_csv(copy_of_repo / "figures/reliability.csv").set_index("variable")
-    governance = table.loc["governance", ["cases", "pairs", "disagreements", "code_vs_not_reported"]].tolist()
-    assert governance == [30, 28, 0, 2] and table.loc["governance", "exact_agreement"] == 1
-    relative = Path(os.path.relpath(workbook.resolve(), copy_of_repo.resolve())).as_posix()
-    digest = hashlib.sha256(workbook.read_bytes()).hexdigest()
-    manifest = json.loads((copy_of_repo / "manifest.json").read_text())
-    assert manifest["exhibits"]["figures/reliability.csv"]["coding_sheets"] == [
-        {"path": relative, "sha256": digest, "worksheet": "first_coder"},
-        {"path": relative, "sha256": digest, "worksheet": "second_coder"},
-    ]
-    result = _cli(copy_of_repo, "verify")  # 02 on the workbook's codings, 06 and 07 on the simulated ones
-    assert result.returncode == 1
-    assert "2 different first codings" in result.stderr and "2 different second codings" in result.stderr
-    assert (
-        f"`upgrading run --coding {relative} --sheet first_coder --second-coder {relative} --second-coder-sheet "
-        "second_coder` or `upgrading run`"
-    ) in result.stderr
-    assert _cli(copy_of_repo, "run", "--only", "02", "--quiet").returncode == 0  # back on the simulated sheets
     assert _cli(copy_of_repo, "verify").returncode == 0
