@@ -1,5 +1,7 @@
 """The exhibit registry: parsing, what save_* may write into figures/, the run check, manifest and report."""
 
+import dataclasses
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -186,5 +188,10 @@ def test_run_order_declares_notebooks_that_exist_and_puts_them_first(monkeypatch
         registry.parse('run = "02_b.ipynb"\n' + SMALL)
     notebooks = pipeline.discover()
     order = [nb.name for nb in pipeline._start_order(notebooks)]
-    assert order[: len(registry.load().start_first)] == list(registry.load().start_first)
-    assert sorted(order) == [nb.name for nb in notebooks] and order[1:] == sorted(order[1:])
+    first = len(registry.load().start_first)
+    assert order[:first] == list(registry.load().start_first)
+    assert sorted(order) == [nb.name for nb in notebooks] and order[first:] == sorted(order[first:])
+    declared = dataclasses.replace(registry.load(), start_first=("06_robustness.ipynb", "03_descriptives.ipynb"))
+    monkeypatch.setattr(registry, "load", lambda: declared)
+    order = [nb.name for nb in pipeline._start_order(notebooks)]
+    assert order[:3] == ["06_robustness.ipynb", "03_descriptives.ipynb", "01_codebook.ipynb"]  # declared, not by number

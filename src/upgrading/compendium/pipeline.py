@@ -398,14 +398,16 @@ def run(
 
 
 def _start_order(notebooks: list[Path]) -> list[Path]:
-    """The compendium's notebooks declared `start_first` in the registry (the longest), then the others in number
-    order."""
+    """The compendium's notebooks declared `start_first` in the registry, in the declared order (the longest first,
+    so that the short ones fill the end), then the others in number order."""
     from . import registry
 
     first = registry.load().start_first
     if not all(nb.parent.resolve() == paths.NOTEBOOKS.resolve() for nb in notebooks):
         return notebooks
-    return [nb for nb in notebooks if nb.name in first] + [nb for nb in notebooks if nb.name not in first]
+    return [nb for name in first for nb in notebooks if nb.name == name] + [
+        nb for nb in notebooks if nb.name not in first
+    ]
 
 
 def _run_side_by_side(notebooks, parameters, kernel, debug, jobs, bar, echo, progress):
