@@ -25,6 +25,14 @@ def _by_id(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.Series(frame[column].to_numpy(), index=frame["id"].to_numpy())
 
 
+def test_the_exhibits_name_both_codings_they_are_made_from():
+    """Half the specifications are decided on the second coding: the exhibits' provenance names it beside the first
+    (a coded first sheet with a simulated second one is then labelled simulated, not coded)."""
+    both = "first coding data/raw/coding_sheet_simulated.csv; second coding data/raw/coding_sheet_simulated_second"
+    for name in ("claims_robustness.md", "claims_robustness_summary.md"):
+        assert f"**SIMULATED DATA ({both}_coder.csv): simulated coding sheets" in (FIGURES / name).read_text(), name
+
+
 def test_the_primary_specification_is_exactly_claims_verdicts():
     verdicts = pd.read_csv(FIGURES / "claims_verdicts.csv")
     primary = TABLE[TABLE["primary"]]

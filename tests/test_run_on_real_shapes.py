@@ -177,6 +177,9 @@ def test_robustness_crosses_both_codings_with_bounds_for_the_codes_not_reported(
     assert len(summary) == len(verdicts) and summary["label"].notna().all()
     assert summary["design_note"].str.contains(f"{n_cases} cases|not scored", regex=True).all()
     assert "**SIMULATED DATA" not in (repo / "notebooks/06_robustness.ipynb").read_text()
+    both = f"first coding coding.xlsx, worksheet 'coding', {n_cases} cases; second coding coding.xlsx, worksheet"
+    for name in ("claims_robustness.md", "claims_robustness_summary.md"):
+        assert f"**Coded data: {both} 'second_coder', {n_second} cases.**" in (repo / "figures" / name).read_text()
 
 
 def test_both_worksheets_are_named_in_the_reliability_exhibits_the_notebook_and_the_manifest(run):
