@@ -149,11 +149,15 @@ def test_verdict_sentences_take_counts_and_margin_from_the_data():
     register = _register(2.0)
     text = narrative_models.verdicts_summary(verdicts, counts, register, small_cases())
     assert text.startswith(
-        "Of the 4 claims (3 table cells, 1 textual), 1 are consistent with the data, 1 "
+        "Of the 4 claims (3 table cells, 1 textual), 1 is consistent with the data, 1 "
         "contradicted and 2 inconclusive before adjustment (1 of them because the claim cannot be tested on this "
         "sheet: no estimate, the reason in the table's `note`)"
     )
     assert "Holm's adjustment over one family of 8 tests" in text
+    two = counts.assign(raw=[2, 0, 2])  # the verb agrees with the count: "1 is", "2 are"
+    assert ", 2 are consistent with the data, 0 contradicted" in narrative_models.verdicts_summary(
+        verdicts, two, register, small_cases()
+    )
     assert "the 2 tests of the 1 claim that cannot be tested count as p = 1, rejecting nothing" in text
     every = narrative_models.verdicts_summary(verdicts.assign(fit="ml"), counts, register, small_cases())
     assert "cannot be tested" not in every and "count as p = 1" not in every

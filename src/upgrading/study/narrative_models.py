@@ -227,7 +227,8 @@ def verdicts_summary(verdicts: pd.DataFrame, counts: pd.DataFrame, register, cas
     untested = int((verdicts["fit"] == "not estimable").sum())
     return (
         f"Of the {len(verdicts)} claims ({len(cells)} table cells, {len(verdicts) - len(cells)} textual), "
-        f"{counts.loc['consistent', 'raw']} are consistent with the data, {counts.loc['contradicted', 'raw']} "
+        f"{counts.loc['consistent', 'raw']} {'is' if counts.loc['consistent', 'raw'] == 1 else 'are'} consistent "
+        f"with the data, {counts.loc['contradicted', 'raw']} "
         f"contradicted and {counts.loc['inconclusive', 'raw']} inconclusive before adjustment"
         + (
             f" ({untested} of them because the claim cannot be tested on this sheet: no estimate, the reason in the "
