@@ -92,6 +92,10 @@ def test_reliability_sentence_names_the_weak_variables():
     text = narrative.reliability_summary(alphas)
     assert "from 0.70 (b) to 0.90" in text and "The interval of b reaches below 0.667" in text
     assert "Every interval lies above 0.667" in narrative.reliability_summary(alphas.assign(ci_low=[0.8, 0.7]))
+    # two weak variables: a plural subject and verb, the names joined as a list
+    both = narrative.reliability_summary(alphas.assign(ci_low=[0.6, 0.5]))
+    assert "The intervals of a and b reach below 0.667, so conclusions resting on them should be read" in both
+    assert "The interval of" not in both
 
 
 def test_leave_one_out_and_exact_sentences_read_their_tables():

@@ -170,8 +170,12 @@ def reliability_summary(alphas: pd.DataFrame, tentative: float = ALPHA_TENTATIVE
         f"Alpha ranges from {alphas['alpha'].min():.2f} ({lowest['variable']}) to {alphas['alpha'].max():.2f}; "
         f"exact agreement from {alphas['exact_agreement'].min():.0%} to {alphas['exact_agreement'].max():.0%}. "
         + (
-            f"The interval of {', '.join(below)} reaches below {tentative}, so conclusions resting on "
-            f"{'it' if len(below) == 1 else 'them'} should be read with care."
+            (
+                f"The interval of {below[0]} reaches below {tentative}, so conclusions resting on it"
+                if len(below) == 1
+                else f"The intervals of {series(below)} reach below {tentative}, so conclusions resting on them"
+            )
+            + " should be read with care."
             if below
             else f"Every interval lies above {tentative}."
         )
