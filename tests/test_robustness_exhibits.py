@@ -184,7 +184,21 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     table, summary = _small_table()
     text = narrative_robustness.robustness_reading(table, summary, labelled_cases(True))
     assert "Each of the 3 claims was decided under 9 specifications. 2 keep the primary verdict" in text
-    assert "1 depend on some choice (claims whose label names each choice alone: link 1)" in text
+    assert "1 depends on some choice (claims whose label names each choice alone: link 1)" in text
+    # the verbs and the sentence on decisive verdicts fit counts of 0 and 1 (new-user trial: "Of the 0 claims ...")
+    undecided = summary.assign(primary_verdict="inconclusive")
+    none = narrative_robustness.robustness_reading(table, undecided, labelled_cases(False))
+    assert "No claim has a decisive primary verdict (consistent or contradicted)." in none
+    assert "Of the 0 claims" not in none
+    one_robust = summary.assign(primary_verdict=["consistent", "inconclusive", "inconclusive"], label="robust")
+    one = narrative_robustness.robustness_reading(table, one_robust, labelled_cases(False))
+    assert "The one claim whose primary verdict is decisive (consistent or contradicted) is robust." in one
+    lone = narrative_robustness.robustness_reading(
+        table,
+        one_robust.assign(label=["robust", "depends on link (cloglog)", "not assessed: x"]),
+        labelled_cases(False),
+    )
+    assert "1 keeps the primary verdict under every specification that decides it (robust); 1 depends" in lone
     labels = pd.Series(["depends on link (cloglog); coding (second) together with model (partial pooling)",
                         "depends on coding (second) together with model (partial pooling x2)", "robust"])  # fmt: skip
     mixed = narrative_robustness.robustness_reading(table, summary.assign(label=labels), labelled_cases(False))

@@ -68,11 +68,11 @@ def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, cases: pd.Dat
     decisive = summary[summary["primary_verdict"] != "inconclusive"]
     decisive_robust = int(is_robust(decisive["label"]).sum())
     text = (
-        f"Each of the {len(summary)} claims was decided under {n_specs} specifications. {robust} keep the primary "
-        f"verdict under every specification that decides them (robust); {len(depends)} depend on some choice "
-        f"({moved}); {unassessed} could not be assessed. Of the {len(decisive)} claims whose primary verdict is "
-        f"decisive (consistent or contradicted), {decisive_robust or 'none'} {'is' if decisive_robust == 1 else 'are'} "
-        f"robust. {int(summary[NOT_DECIDED].sum())} cells could not "
+        f"Each of the {len(summary)} claims was decided under {n_specs} specifications. {robust} "
+        f"{'keeps' if robust == 1 else 'keep'} the primary verdict under every specification that decides "
+        f"{'it' if robust == 1 else 'them'} (robust); {len(depends)} {'depends' if len(depends) == 1 else 'depend'} "
+        f"on some choice ({moved}); {unassessed} could not be assessed. {_decisive(len(decisive), decisive_robust)} "
+        f"{int(summary[NOT_DECIDED].sum())} cells could not "
         "decide their claim (no fit, an unreliable posterior, a proportional-odds test that cannot be made), and "
         f"{int(summary[NOT_APPLICABLE].sum())} are specifications that do not apply to theirs (partial pooling for "
         "a claim that is not about one group's slope; proportional odds relaxed where the nominal test does not "
@@ -95,6 +95,19 @@ def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, cases: pd.Dat
             + "; they are not findings about Latin American clusters."
         )
     return text
+
+
+def _decisive(decisive: int, robust: int) -> str:
+    """How many of the claims with a decisive primary verdict are robust, in words that fit 0, 1 or more."""
+    if decisive == 0:
+        return "No claim has a decisive primary verdict (consistent or contradicted)."
+    if decisive == 1:
+        verdict = "robust" if robust else "not robust"
+        return f"The one claim whose primary verdict is decisive (consistent or contradicted) is {verdict}."
+    return (
+        f"Of the {decisive} claims whose primary verdict is decisive (consistent or contradicted), {robust or 'none'} "
+        f"{'is' if robust == 1 else 'are'} robust."
+    )
 
 
 def design_reading(summary: pd.DataFrame) -> str:
