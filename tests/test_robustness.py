@@ -379,8 +379,8 @@ def test_cases_with_a_predictor_not_reported_are_named_as_left_out_under_every_s
     cells |= {(4, "collective_efficiency"): "NR"}
     sheet = _sheet_with(tmp_path, cells, "predictors_nr.csv")
     assert robustness.missing_predictor_cases(sheet) == (
-        "; 1 case(s) with collective_efficiency not reported, left out of every model under every specification "
-        "(the bounds fill outcome codes only); 2 case(s) with leader_driven not reported, left out of every model "
+        "; 1 case with collective_efficiency not reported, left out of every model under every specification "
+        "(the bounds fill outcome codes only); 2 cases with leader_driven not reported, left out of every model "
         "under every specification (the bounds fill outcome codes only)"
     )
     assert robustness.missing_predictor_cases(load_cases(SIMULATED_SHEET)) == ""

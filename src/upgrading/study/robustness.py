@@ -201,13 +201,13 @@ def missing_outcome_codes(cases: pd.DataFrame) -> int:
 
 
 def missing_predictor_cases(cases: pd.DataFrame) -> str:
-    """'; k case(s) with <predictor> not reported, ...' for each key predictor a sheet leaves not reported in some
-    cases, or '': the bounds fill outcome codes only, and every model holds both predictors, so those cases stay
-    out of every model under every specification."""
+    """'; k cases with <predictor> not reported, ...' ("1 case" for one) for each key predictor a sheet leaves not
+    reported in some cases, or '': the bounds fill outcome codes only, and every model holds both predictors, so
+    those cases stay out of every model under every specification."""
     counts = {p: int(cases[p].isna().sum()) for p in KEY_PREDICTORS if p in cases}
     return "".join(
-        f"; {k} case(s) with {p} not reported, left out of every model under every specification (the bounds fill "
-        "outcome codes only)"
+        f"; {k} case{'s' if k > 1 else ''} with {p} not reported, left out of every model under every specification "
+        "(the bounds fill outcome codes only)"
         for p, k in counts.items()
         if k
     )
