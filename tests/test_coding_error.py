@@ -422,6 +422,12 @@ def test_the_power_command_reads_each_coding_from_its_named_worksheet(tmp_path, 
     header = [k for k, line in enumerate(from_csv) if line.startswith("coding-error arm:")]
     assert header and from_book[: header[0]] == from_csv[: header[0]]  # the study
     assert from_book[header[0] + 1 :] == from_csv[header[0] + 1 :]  # the calibration and the arm
+    # the two codings are named by file and worksheet, not as the same file twice (new-user trial)
+    assert from_book[header[0]] == (
+        f"coding-error arm: an erring coder calibrated to the alphas of {book}, worksheet 'coder A' and {book}, "
+        "worksheet 'coder B'"
+    )
+    assert from_csv[header[0]] == f"coding-error arm: an erring coder calibrated to the alphas of {FIRST} and {SECOND}"
     assert main([*study, "--coding-error", str(book), str(book)]) == 2  # the first worksheet holds no codes
     refused = " ".join(capsys.readouterr().err.split())
     assert "worksheet 'notes', line 1: row 1 holds 0 of the codebook's 12 column names" in refused

@@ -413,8 +413,8 @@ def _pooled_arm(args: argparse.Namespace, raw) -> None:
 
 
 def _calibration(args: argparse.Namespace):
-    """The erring coder calibrated to the alphas of two codings (`--coding-error FIRST SECOND`), and why it reads
-    them as it does."""
+    """The erring coder calibrated to the alphas of two codings (`--coding-error FIRST SECOND`), why it reads
+    them as it does, and the two codings named as read (a workbook's with the worksheet)."""
     from ..study import coding, coding_error, reliability
 
     first_path, second_path = args.coding_error
@@ -422,16 +422,19 @@ def _calibration(args: argparse.Namespace):
     second, _ = coding.load_sheet(_from_cwd(second_path), sheet=args.second_coder_sheet, display=second_path)
     reliability.pair_up(first, second, second_name=f"second coding ({second_path})")
     coders, reason = coding_error.reading(first, second, chosen=args.coders_in_error)
-    return coding_error.calibrate(first, second, coders=coders), reason
+    named = tuple(
+        path + (f", worksheet {sheet.attrs['worksheet']!r}" if sheet.attrs.get("worksheet") else "")
+        for path, sheet in ((first_path, first), (second_path, second))
+    )
+    return coding_error.calibrate(first, second, coders=coders), reason, named
 
 
 def _coding_error_arm(args: argparse.Namespace, raw, calibrated) -> None:
     """`upgrading power --coding-error FIRST SECOND`: the same replicates coded at the measured reliability."""
     from ..study import coding_error, power_coding_error
 
-    calibration, reason = calibrated
-    first_path, second_path = args.coding_error
-    print(f"coding-error arm: an erring coder calibrated to the alphas of {first_path} and {second_path}")
+    calibration, reason, (first, second) = calibrated
+    print(f"coding-error arm: an erring coder calibrated to the alphas of {first} and {second}")
     print(f"coders_in_error = {int(calibration['coders_in_error'].iloc[0])}: {reason}")
     columns = ["variable", "measured_alpha", "paired_cases", "coding_error_rate", "model_alpha"]
     _print_table(calibration[columns])
