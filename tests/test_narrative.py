@@ -541,9 +541,16 @@ def test_the_nominal_sentence_counts_the_fits_that_hold_the_predictor_and_names_
     both = diagnostics.assign(
         nominal_collective_efficiency_p=[1.0, np.nan, 0.9], nominal_collective_efficiency_note=notes
     )
-    assert "(smallest p = 0.90; 1 of them on separated fits, whose statistic is at its supremum and tells little" in (
+    assert "(smallest p = 0.90; 1 of them made on a separated nominal fit, whose statistic is at its supremum" in (
         nominal_summary(both)
     )
+    both = both.assign(nominal_collective_efficiency_note=[separated, "nominal fit at a boundary", separated])
+    assert "(smallest p = 0.90; all made on separated nominal fits, whose statistic" in nominal_summary(both)
+    # no test computed for a predictor: said once, without "0 of the 3 fits (no model)"
+    none = diagnostics.assign(nominal_collective_efficiency_p=np.nan)
+    text = nominal_summary(none)
+    assert "for collective efficiency the test could not be computed in any of the 3 fits with it;" in text
+    assert "no model" not in text and "cannot be read" not in text
 
 
 def test_the_partial_proportional_odds_sentence_names_the_group_of_each_thresholds_slopes():

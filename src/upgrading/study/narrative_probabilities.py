@@ -143,13 +143,15 @@ def _tested(diagnostics: pd.DataFrame, predictor: str) -> pd.DataFrame:
 
 
 def _separated_share(tested: pd.DataFrame, predictor: str) -> str:
-    """How many of the tests that do not reject were made on separated fits, whose statistic is a supremum and
-    tells little either way."""
+    """How many of the tests that do not reject were made on separated nominal fits (the nominal fit nests the
+    model, so it is separated wherever the model is), whose statistic is a supremum and tells little either way.
+    Named as the nominal fits: the sentence beside it counts the models' own fits, most of which are not separated."""
     separated = tested[f"nominal_{predictor}_note"].fillna("").str.contains("separated").sum()
     if not separated:
         return ""
     which = "all" if separated == len(tested) else f"{separated} of them"
-    return f"; {which} on separated fits, whose statistic is at its supremum and tells little either way"
+    fits = "a separated nominal fit" if separated == 1 else "separated nominal fits"
+    return f"; {which} made on {fits}, whose statistic is at its supremum and tells little either way"
 
 
 def nominal_summary(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
@@ -161,6 +163,9 @@ def nominal_summary(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
         rejected = tested[tested[f"nominal_{predictor}_p"] < alpha]
         where = series(f"{words(r.form)} ({r.model})" for r in tested.itertuples()) or "no model"
         holding = (diagnostics[f"nominal_{predictor}_note"].fillna("") != "not in this model").sum()
+        if not len(tested):  # nothing to read: say so once (the reasons follow the sentence)
+            parts.append(f"for {words(predictor)} the test could not be computed in any of the {holding} fits with it")
+            continue
         parts.append(
             f"for {words(predictor)} the test is computed in {len(tested)} of the {holding} fits with it ({where}) and "
             + (
@@ -179,8 +184,6 @@ def nominal_summary(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
                 else f"rejects it in none (smallest p = {tested[f'nominal_{predictor}_p'].min():.2f}"
                 + _separated_share(tested, predictor)
                 + ")"
-                if len(tested)
-                else "cannot be read"
             )
         )
         notes = diagnostics.loc[diagnostics[f"nominal_{predictor}_p"].isna(), f"nominal_{predictor}_note"]
