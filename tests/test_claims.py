@@ -302,3 +302,7 @@ def test_a_claim_about_one_group_against_the_others_says_when_that_group_has_no_
     why = study_reason("is_specialised_suppliers", "no variance (every case has 1)", only)
     assert why == "every case is in this group: no other group to compare it with"
     assert study_reason("is_specialised_suppliers", "some other reason", sheet) == "some other reason"
+    # a claim's indicator that does not vary: the note names it (a new-user trial: "no variance (every case has 0)"
+    # beside TXT-TRAD-FUNCTIONAL-MARKET, which did not say what)
+    why = study_reason("is_market", "no variance (every case has 0)", sheet, "functional_upgrading")
+    assert why == "market governance does not vary (every case has 0)"

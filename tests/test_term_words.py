@@ -96,3 +96,9 @@ def test_the_relaxed_proportional_odds_row_names_the_slope_too(cops_collinear):
         "not estimable: on process upgrading, leader-driven governance moves with collective efficiency in the "
         f"{complete} complete cases of complex product systems"
     )
+
+
+def test_a_claims_indicator_of_a_form_of_governance_is_named_in_words():
+    assert predictor_words("is_quasi_hierarchy") == "quasi-hierarchy governance"
+    assert term_words("is_market") == "market governance"
+    assert predictor_words("leader_driven") == "leader-driven governance"

@@ -16,6 +16,8 @@ import pandas as pd
 
 from ..errors import UpgradingError
 
+NO_VARIANCE = "no variance ("  # how a reason for a column that does not vary begins: "no variance (every case has 0)"
+
 
 class ModelWarning(UserWarning):
     """A model ran, but something about the data deserves the reader's attention."""
@@ -407,7 +409,7 @@ def _constant_reason(name: str, column: np.ndarray) -> str:
             return f"factor level {level.group(1)!r} has no cases"
         # an interaction with the level: no cases of it, or the other factor 0 in every one of them
         return f"every case has 0 (no case of level {level.group(1)!r} has a nonzero {name[level.end() + 1 :]})"
-    return f"no variance (every case has {column[0]:g})"
+    return f"{NO_VARIANCE}every case has {column[0]:g})"
 
 
 def _aliased_columns(X: np.ndarray, names: list[str], weights: np.ndarray) -> dict[str, str]:
@@ -443,7 +445,7 @@ def _check_predictors(X: np.ndarray, names: list[str], weights: np.ndarray) -> N
             if level and np.all(col == 0):
                 problems.append(f"{name}: factor level {level.group(1)!r} has no cases")
             else:
-                problems.append(f"{name}: no variance (every case has {col[0]:g})")
+                problems.append(f"{name}: {NO_VARIANCE}every case has {col[0]:g})")
     if problems:
         raise UpgradingError("predictors that cannot be estimated: " + "; ".join(problems))
     full = np.column_stack([np.ones(used.sum()), X[used]])
@@ -493,6 +495,6 @@ def ordered_levels(values: pd.Series, name: str) -> list:
 
 def refuse_constant(columns: dict[str, np.ndarray]) -> None:
     """Refuse predictors without variance, naming them: their slopes cannot be told from the thresholds."""
-    problems = [f"{name}: no variance (every case has {x[0]:g})" for name, x in columns.items() if np.all(x == x[0])]
+    problems = [f"{name}: {NO_VARIANCE}every case has {x[0]:g})" for name, x in columns.items() if np.all(x == x[0])]
     if problems:
         raise UpgradingError("predictors that cannot be estimated: " + "; ".join(problems))

@@ -25,10 +25,11 @@ from ..ordinal import (
     group_association_tests,
     leave_one_out,
 )
+from ..ordinal.design import NO_VARIANCE
 from ..ordinal.interpretation import nominal_refit
 from .codebook import load_codebook
 from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
-from .term_words import collinear_words, parse_term
+from .term_words import collinear_words, parse_term, term_words
 
 MODELS = {
     "pooled": "{form} ~ collective_efficiency + C(governance) + C(sectoral_group)",
@@ -117,6 +118,8 @@ def study_reason(term: str, reason: str, cases: pd.DataFrame, form: str | None =
             return "no cases in this group"
         if size == len(cases):
             return "every case is in this group: no other group to compare it with"
+    if group == "all" and reason.startswith(NO_VARIANCE):  # name what does not vary (the reason names no column)
+        return f"{term_words(term)} does not vary ({reason[len(NO_VARIANCE) :]}"
     if group == "all":
         return collinear_words(term, reason, cases, form)
     size = int((cases["sectoral_group"].astype(str) == group).sum())

@@ -64,11 +64,15 @@ def form_words(form: str) -> str:
 
 
 def predictor_words(name: str) -> str:
-    """A predictor as prose: its codebook label, lower case; leader_driven (derived) 'leader-driven governance'."""
+    """A predictor as prose: its codebook label, lower case; leader_driven (derived) 'leader-driven governance', a
+    claim's indicator of a form of governance (is_market) 'market governance'."""
     if name == "leader_driven":
         return "leader-driven governance"
     variable, _, level = name.partition(":")
     cb = load_codebook()
+    governance = {c.code: c.label.lower() for c in cb.variable("governance").categories}
+    if name.startswith("is_") and name[3:] in governance:  # a claim's indicator of one form of governance
+        return f"{governance[name[3:]]} governance"
     if variable in cb.columns:
         label = cb.variable(variable).label.lower()
         if level:
