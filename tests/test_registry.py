@@ -195,3 +195,15 @@ def test_run_order_declares_notebooks_that_exist_and_puts_them_first(monkeypatch
     monkeypatch.setattr(registry, "load", lambda: declared)
     order = [nb.name for nb in pipeline._start_order(notebooks)]
     assert order[:3] == ["06_robustness.ipynb", "03_descriptives.ipynb", "01_codebook.ipynb"]  # declared, not by number
+    # a name listed twice is refused (it would start that notebook twice, side by side), and the order never
+    # repeats or drops a selected notebook, even with --only choosing some of the declared ones
+    with pytest.raises(UpgradingError, match=r"start_first must name each notebook once; got \['02_b.ipynb', '02_b"):
+        registry.parse('[run]\nstart_first = ["02_b.ipynb", "02_b.ipynb"]\n' + SMALL)
+    twice = dataclasses.replace(declared, start_first=("06_robustness.ipynb", "06_robustness.ipynb"))
+    monkeypatch.setattr(registry, "load", lambda: twice)
+    some = pipeline.select(notebooks, ["01", "06", "07"])
+    assert [nb.name for nb in pipeline._start_order(some)] == [
+        "06_robustness.ipynb",
+        "01_codebook.ipynb",
+        "07_power.ipynb",
+    ]

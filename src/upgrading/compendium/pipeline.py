@@ -405,9 +405,9 @@ def _start_order(notebooks: list[Path]) -> list[Path]:
     first = registry.load().start_first
     if not all(nb.parent.resolve() == paths.NOTEBOOKS.resolve() for nb in notebooks):
         return notebooks
-    return [nb for name in first for nb in notebooks if nb.name == name] + [
-        nb for nb in notebooks if nb.name not in first
-    ]
+    by_name = {nb.name: nb for nb in notebooks}  # each selected notebook once, whatever the registry lists
+    started = dict.fromkeys(by_name[name] for name in first if name in by_name)
+    return [*started, *(nb for nb in notebooks if nb not in started)]
 
 
 def _run_side_by_side(notebooks, parameters, kernel, debug, jobs, bar, echo, progress):

@@ -182,6 +182,8 @@ def parse(text: str) -> Registry:
     if not names or not set(start_first) <= notebooks:
         problems.append(f"[run] start_first must list notebooks that write exhibits; got {start_first!r}")
         start_first = []
+    elif len(set(start_first)) < len(start_first):  # a name twice would start that notebook twice, side by side
+        problems.append(f"[run] start_first must name each notebook once; got {start_first!r}")
     unknown_run = sorted(run.keys() - {"start_first"})
     if unknown_run:
         problems.append(f"[run]: unknown {', '.join(unknown_run)}")
