@@ -199,6 +199,28 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
         labelled_cases(False),
     )
     assert "1 keeps the primary verdict under every specification that decides it (robust); 1 depends" in lone
+    # the one decisive claim is said to be what its label says: not assessed (only the primary decides it), or
+    # depending on a choice, not merely "not robust"; one cell or specification is counted in the singular
+    alone = one_robust.assign(label=["not assessed: only the primary specification decides it", "robust", "robust"])
+    one_cell = alone.assign(**{robustness.NOT_DECIDED: [1, 0, 0], robustness.NOT_APPLICABLE: [0, 1, 0]})
+    said = narrative_robustness.robustness_reading(table, one_cell, labelled_cases(False))
+    assert "The one claim whose primary verdict is decisive (consistent or contradicted) is not assessed." in said
+    assert (
+        "1 cell could not decide its claim" in said
+        and "1 is a specification that does not apply to its claim (" in said
+    )
+    moved = alone.assign(label=["depends on link (cloglog)", "robust", "robust"])
+    assert "is decisive (consistent or contradicted) is not robust (it depends on some choice)." in (
+        narrative_robustness.robustness_reading(table, moved, labelled_cases(False))
+    )
+    assert "1 cell could not decide its claim (" in text  # the small table's one (it read "1 cells ... their")
+    plural = narrative_robustness.robustness_reading(
+        table, summary.assign(**{robustness.NOT_DECIDED: 2, robustness.NOT_APPLICABLE: 0}), labelled_cases(False)
+    )
+    assert (
+        "6 cells could not decide their claim" in plural
+        and "0 are specifications that do not apply to theirs (" in plural
+    )
     labels = pd.Series(["depends on link (cloglog); coding (second) together with model (partial pooling)",
                         "depends on coding (second) together with model (partial pooling x2)", "robust"])  # fmt: skip
     mixed = narrative_robustness.robustness_reading(table, summary.assign(label=labels), labelled_cases(False))

@@ -65,18 +65,20 @@ def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, cases: pd.Dat
     depends = labels[labels.str.startswith("depends on")]
     unassessed = int(labels.str.startswith("not assessed").sum())
     moved = _choices_named(depends)
-    decisive = summary[summary["primary_verdict"] != "inconclusive"]
-    decisive_robust = int(is_robust(decisive["label"]).sum())
+    decisive = summary.loc[summary["primary_verdict"] != "inconclusive", "label"]
+    undecided, inapplicable = int(summary[NOT_DECIDED].sum()), int(summary[NOT_APPLICABLE].sum())
     text = (
         f"Each of the {len(summary)} claims was decided under {n_specs} specifications. {robust} "
         f"{'keeps' if robust == 1 else 'keep'} the primary verdict under every specification that decides "
         f"{'it' if robust == 1 else 'them'} (robust); {len(depends)} {'depends' if len(depends) == 1 else 'depend'} "
-        f"on some choice ({moved}); {unassessed} could not be assessed. {_decisive(len(decisive), decisive_robust)} "
-        f"{int(summary[NOT_DECIDED].sum())} cells could not "
-        "decide their claim (no fit, an unreliable posterior, a proportional-odds test that cannot be made), and "
-        f"{int(summary[NOT_APPLICABLE].sum())} are specifications that do not apply to theirs (partial pooling for "
-        "a claim that is not about one group's slope; proportional odds relaxed where the nominal test does not "
-        "reject it, so there is nothing to relax); both are counted, and left out of the labels. "
+        f"on some choice ({moved}); {unassessed} could not be assessed. {_decisive(decisive)} {undecided} "
+        f"{'cell' if undecided == 1 else 'cells'} could not decide {'its' if undecided == 1 else 'their'} claim (no "
+        "fit, an unreliable posterior, a proportional-odds test that cannot be made), and "
+        f"{inapplicable} {'is a specification' if inapplicable == 1 else 'are specifications'} that "
+        f"{'does' if inapplicable == 1 else 'do'} not apply to {'its claim' if inapplicable == 1 else 'theirs'} "
+        "(partial pooling for a claim that is not about one group's slope; proportional odds relaxed where the "
+        "nominal test does not reject it, so there is nothing to relax); both are counted, and left out of the "
+        "labels. "
         f"{SENSITIVITY}"
     )
     if cases.attrs.get("simulated"):
@@ -97,16 +99,26 @@ def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, cases: pd.Dat
     return text
 
 
-def _decisive(decisive: int, robust: int) -> str:
-    """How many of the claims with a decisive primary verdict are robust, in words that fit 0, 1 or more."""
-    if decisive == 0:
+def _decisive(labels: pd.Series) -> str:
+    """How many of the claims with a decisive primary verdict (`labels`: their robustness labels) are robust, in
+    words that fit 0, 1 or more; the one such claim is said to depend on a choice or not to be assessed, as its
+    label says, not merely 'not robust'."""
+    robust = int(is_robust(labels).sum())
+    if len(labels) == 0:
         return "No claim has a decisive primary verdict (consistent or contradicted)."
-    if decisive == 1:
-        verdict = "robust" if robust else "not robust"
+    if len(labels) == 1:
+        label = labels.iloc[0]
+        verdict = (
+            "robust"
+            if robust
+            else "not assessed"
+            if label.startswith("not assessed")
+            else "not robust (it depends on some choice)"
+        )
         return f"The one claim whose primary verdict is decisive (consistent or contradicted) is {verdict}."
     return (
-        f"Of the {decisive} claims whose primary verdict is decisive (consistent or contradicted), {robust or 'none'} "
-        f"{'is' if robust == 1 else 'are'} robust."
+        f"Of the {len(labels)} claims whose primary verdict is decisive (consistent or contradicted), "
+        f"{robust or 'none'} {'is' if robust == 1 else 'are'} robust."
     )
 
 
