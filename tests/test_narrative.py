@@ -551,6 +551,13 @@ def test_the_nominal_sentence_counts_the_fits_that_hold_the_predictor_and_names_
     text = nominal_summary(none)
     assert "for collective efficiency the test could not be computed in any of the 3 fits with it;" in text
     assert "no model" not in text and "cannot be read" not in text
+    # one fit holding the predictor, one test computed: said in the singular, not "any of the 1 fits", "all made on"
+    one = diagnostics.iloc[[2]].assign(nominal_collective_efficiency_p=np.nan)
+    assert "for collective efficiency the test could not be computed in the one fit with it;" in nominal_summary(one)
+    lone = diagnostics.iloc[[0]].assign(
+        nominal_collective_efficiency_p=0.9, nominal_collective_efficiency_note=separated
+    )
+    assert "(smallest p = 0.90; the one test made on a separated nominal fit, whose" in nominal_summary(lone)
 
 
 def test_the_partial_proportional_odds_sentence_names_the_group_of_each_thresholds_slopes():

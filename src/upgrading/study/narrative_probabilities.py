@@ -149,7 +149,7 @@ def _separated_share(tested: pd.DataFrame, predictor: str) -> str:
     separated = tested[f"nominal_{predictor}_note"].fillna("").str.contains("separated").sum()
     if not separated:
         return ""
-    which = "all" if separated == len(tested) else f"{separated} of them"
+    which = "the one test" if len(tested) == 1 else "all" if separated == len(tested) else f"{separated} of them"
     fits = "a separated nominal fit" if separated == 1 else "separated nominal fits"
     return f"; {which} made on {fits}, whose statistic is at its supremum and tells little either way"
 
@@ -164,7 +164,8 @@ def nominal_summary(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
         where = series(f"{words(r.form)} ({r.model})" for r in tested.itertuples()) or "no model"
         holding = (diagnostics[f"nominal_{predictor}_note"].fillna("") != "not in this model").sum()
         if not len(tested):  # nothing to read: say so once (the reasons follow the sentence)
-            parts.append(f"for {words(predictor)} the test could not be computed in any of the {holding} fits with it")
+            fits = "the one fit with it" if holding == 1 else f"any of the {holding} fits with it"
+            parts.append(f"for {words(predictor)} the test could not be computed in {fits}")
             continue
         parts.append(
             f"for {words(predictor)} the test is computed in {len(tested)} of the {holding} fits with it ({where}) and "
