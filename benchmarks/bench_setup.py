@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: decision path (its line 1 with a cold uv cache).
 SLOW_MACHINE = {"d3bc706": (168.0, 248.0)}
 TARGET = 120.0  # seconds per README line on the slow machine
+LINE_1 = "line 1 in all (fresh clone to all exhibits, cold cache)"
+LINE_2 = "line 2 (unit tests + nbval)"
 
 
 def readme_commands(clone: Path) -> list[str]:
@@ -79,18 +82,38 @@ def new_user(home: Path) -> dict:
 
 def run_side(rev: str, tmp: Path) -> list[tuple[str, float]]:
     """Both README lines of commit `rev` on a fresh clone as a new user: each setup step's time, line 1, line 2."""
-    clone = Path(tempfile.mkdtemp(dir=tmp))
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
-    subprocess.run(["git", "checkout", "--quiet", rev], cwd=clone, check=True)
-    env = new_user(Path(tempfile.mkdtemp(dir=tmp)))
-    setup, tests = readme_commands(clone)
-    rows = [(f"line 1, step: {step}", timed(step, clone, env)) for step in setup.split(" && ")]
-    rows.append(("line 1 in all (fresh clone to all exhibits, cold cache)", sum(seconds for _, seconds in rows)))
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
-    if status:
-        print(f"{rev}: git status after line 1: CHANGED: {status}", file=sys.stderr)
-    rows.append(("line 2 (unit tests + nbval)", timed(tests, clone, env)))
-    return rows
+    clone, home = Path(tempfile.mkdtemp(dir=tmp)), Path(tempfile.mkdtemp(dir=tmp))
+    try:
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        subprocess.run(["git", "checkout", "--quiet", rev], cwd=clone, check=True)
+        env = new_user(home)
+        setup, tests = readme_commands(clone)
+        rows = [(f"line 1, step: {step}", timed(step, clone, env)) for step in setup.split(" && ")]
+        rows.append((LINE_1, sum(seconds for _, seconds in rows)))
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
+        if status:
+            print(f"{rev}: git status after line 1: CHANGED: {status}", file=sys.stderr)
+        rows.append((LINE_2, timed(tests, clone, env)))
+        return rows
+    finally:  # each side's .venv/ and caches (about 1 GB) go when it is timed, not after every repeat
+        shutil.rmtree(clone, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def commit_of(rev: str) -> str:
+    """The full hash of `rev` (a hash, its prefix, a tag, `HEAD~3`) in this repository; exits naming it if unknown."""
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, text=True
+    )
+    if found.returncode:
+        sys.exit(f"bench_setup.py: --baseline {rev!r} is not a commit of {ROOT}")
+    return found.stdout.strip()
+
+
+def slow_machine_times(rev: str) -> tuple[float, float] | None:
+    """The README lines' times on the slow machine for commit `rev` however it is named, or None if not known."""
+    commit = commit_of(rev)
+    return next((times for known, times in SLOW_MACHINE.items() if commit.startswith(known)), None)
 
 
 def print_side(name: str, runs: list[list[tuple[str, float]]]) -> None:
@@ -105,10 +128,10 @@ def print_side(name: str, runs: list[list[tuple[str, float]]]) -> None:
 
 def print_against_target(head: list, base: list, baseline: str) -> None:
     """Each line's ratio HEAD / baseline and the time it suggests on the slow machine."""
-    known = next((times for rev, times in SLOW_MACHINE.items() if baseline.startswith(rev)), None)
-    for line, index in (("line 1", -2), ("line 2", -1)):
-        new = statistics.median(run[index][1] for run in head)
-        old = statistics.median(run[index][1] for run in base)
+    known = slow_machine_times(baseline)
+    for index, (line, label) in enumerate((("line 1", LINE_1), ("line 2", LINE_2))):
+        new = statistics.median(dict(run)[label] for run in head)  # by label: the sides may have different steps
+        old = statistics.median(dict(run)[label] for run in base)
         text = f"{line}: HEAD / baseline = {new:.1f} / {old:.1f} s = {new / old:.2f}"
         if known:
             there = new / old * known[index]
@@ -124,6 +147,8 @@ def main() -> None:
     parser.add_argument("--baseline", help="a commit to run side by side with HEAD (e.g. d3bc706)")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
+    if args.baseline:
+        commit_of(args.baseline)  # an unknown commit is said now, not after HEAD's side has run for minutes
     sides = {"HEAD": [], args.baseline: []} if args.baseline else {"HEAD": []}
     with tempfile.TemporaryDirectory(prefix="bench-setup-") as tmp:
         for repeat in range(args.repeats):
