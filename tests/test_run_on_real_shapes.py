@@ -6,6 +6,7 @@ workbook (and left some codes not reported too). Runs in a temporary copy of the
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -186,7 +187,7 @@ def test_both_worksheets_are_named_in_the_reliability_exhibits_the_notebook_and_
     """The reliability exhibits name both codings, each with its file and worksheet; notebook 02 shows the second
     coder's worksheet as read (their codes not reported too); the manifest records each worksheet; `verify` names
     the workbook's codings of 02-06 beside the simulated ones of 07, with the runs that make them one."""
-    repo, _, _, _, n_cases, n_second = run
+    repo, _, digests, _, n_cases, n_second = run
     label = (
         f"Coded data: first coding coding.xlsx, worksheet 'coding', {n_cases} cases; second coding coding.xlsx, "
         f"worksheet 'second_coder', {n_second} cases."
@@ -198,13 +199,15 @@ def test_both_worksheets_are_named_in_the_reliability_exhibits_the_notebook_and_
     assert f"coding.xlsx, worksheet 'second_coder': {n_second} cases" in printed
     assert "not reported: column governance: 2 cells" in printed.split("worksheet 'second_coder'")[1]
     governance = pd.read_csv(repo / "figures/reliability.csv").set_index("variable").loc["governance"]
-    assert governance[["cases", "pairs", "code_vs_not_reported"]].tolist() == [n_second, n_second - 2, 2]
+    columns = ["cases", "pairs", "disagreements", "code_vs_not_reported", "exact_agreement"]
+    assert governance[columns].tolist() == [n_second, n_second - 2, 0, 2, 1]  # the codes both report agree
+    workbook = next(path for path in digests if path.name == "coding.xlsx")
+    relative = Path(os.path.relpath(workbook.resolve(), repo.resolve())).as_posix()
     manifest = json.loads((repo / "manifest.json").read_text())
-    sheets = manifest["exhibits"]["figures/reliability.csv"]["coding_sheets"]
-    assert [sheet["worksheet"] for sheet in sheets] == ["coding", "second_coder"]
-    assert len({(sheet["path"], sheet["sha256"]) for sheet in sheets}) == 1
-    relative = sheets[0]["path"]
-    assert not os.path.isabs(relative) and relative.endswith("/coding.xlsx")
+    assert manifest["exhibits"]["figures/reliability.csv"]["coding_sheets"] == [
+        {"path": relative, "sha256": digests[workbook], "worksheet": "coding"},
+        {"path": relative, "sha256": digests[workbook], "worksheet": "second_coder"},
+    ]
     result = _cli(repo, "verify")
     assert result.returncode == 1
     assert "2 different first codings" in result.stderr and "2 different second codings" in result.stderr
