@@ -250,6 +250,11 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     invented = narrative_robustness.robustness_reading(table, summary, labelled_cases(True, generated=False))
     assert "generated" not in invented and "this sheet, labelled simulated" in invented
     assert "not findings about Latin American clusters" in invented
+    # a coded first sheet beside a simulated second one: the specifications on the second are said to be simulated
+    mixed_codings = narrative_robustness.robustness_reading(both, summary, labelled_cases(False), labelled_cases(True))
+    assert "**The second coding is simulated**" in mixed_codings and "not findings" in mixed_codings
+    coded_second = narrative_robustness.robustness_reading(both, summary, labelled_cases(False), labelled_cases(False))
+    assert "not findings" not in coded_second
     rated = SUMMARY
     reading = narrative_robustness.design_reading(rated)
     assert f"scores {int(rated['p_right'].notna().sum())} of the {len(rated)} claims" in reading

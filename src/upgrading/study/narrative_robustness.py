@@ -56,9 +56,13 @@ def _choices_named(depends: pd.Series) -> str:
     return "claims whose label names each choice " + ("; ".join(counts) or "none")
 
 
-def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, cases: pd.DataFrame) -> str:
+def robustness_reading(
+    table: pd.DataFrame, summary: pd.DataFrame, cases: pd.DataFrame, second: pd.DataFrame | None = None
+) -> str:
     """What the summary shows: how many claims keep their verdict under every specification that decides them,
-    which choices move the others, and how many cells could not decide; then how to read it."""
+    which choices move the others, and how many cells could not decide; then how to read it, with the caveat of
+    simulated data where the first coding (`cases`) or the second (`second`, whose specifications are in `table`)
+    is simulated."""
     n_specs = table["specification"].nunique()
     labels = summary["label"]
     robust = int(is_robust(labels).sum())
@@ -95,6 +99,11 @@ def robustness_reading(table: pd.DataFrame, summary: pd.DataFrame, cases: pd.Dat
                 else ""
             )
             + "; they are not findings about Latin American clusters."
+        )
+    elif second is not None and second.attrs.get("simulated") and (table["coding"] == "second").any():
+        text += (
+            " **The second coding is simulated**: the specifications decided on it show how the method behaves on "
+            "simulated codes; they are not findings about Latin American clusters."
         )
     return text
 
