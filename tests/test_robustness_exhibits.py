@@ -129,6 +129,23 @@ def test_a_sheet_too_small_for_the_generators_split_gets_rates_at_its_own_shape(
     )
     absent = scored[scored["design_scope"] == "specialised_suppliers"]
     assert len(absent) and (absent["p_inconclusive"] == 1.0).all()
+    # their note says why (no cases of the group), and the reading leaves them out of its ranges (a new-user trial:
+    # "right in 0.00-0.17" counted claims that no replicate can decide)
+    assert absent["design_note"].str.endswith(power_rates.NO_CASES).all()
+    assert (
+        not scored.loc[scored["design_scope"] != "specialised_suppliers", "design_note"]
+        .str.contains(power_rates.NO_CASES, regex=False)
+        .any()
+    )
+    summary = rates.reset_index().assign(primary_verdict="inconclusive")
+    reading = narrative_robustness.design_reading(summary)
+    assert f"scores {len(scored) - len(absent)} of the 30 claims ({len(absent)} more are about a group with no " in (
+        reading
+    )
+    present = scored[scored["design_scope"] != "specialised_suppliers"]
+    assert f"right in {present['p_right'].min():.2f}-{present['p_right'].max():.2f} of replicates" in reading
+    only_absent = summary.assign(design_note=summary["design_note"] + f"; {power_rates.NO_CASES}")
+    assert "all about groups with no cases on this sheet" in narrative_robustness.design_reading(only_absent)
 
 
 def _small_table() -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .power_rates import NO_CASES
 from .robustness import NOT_APPLICABLE, NOT_DECIDED, SENSITIVITY, is_robust
 from .robustness_choices import CHOICE_COLUMNS, Choices
 
@@ -137,11 +138,24 @@ def design_reading(summary: pd.DataFrame) -> str:
     scored = summary[summary["p_right"].notna()]
     if scored.empty:
         return "The design analysis scores none of these claims, so no design rates are shown."
+    empty = scored["design_note"].fillna("").str.contains(NO_CASES, regex=False)
+    absent, scored = int(empty.sum()), scored[~empty]
+    left_out = (
+        f" ({absent} more {'is' if absent == 1 else 'are'} about a group with no cases on this sheet, which no "
+        "replicate can decide, and left out of these ranges)"
+        if absent
+        else ""
+    )
+    if scored.empty:
+        return (
+            f"The design analysis scores {absent} of the {len(summary)} claims, all about groups with no cases on "
+            "this sheet, which no replicate can decide."
+        )
     decisive = scored[scored["primary_verdict"] != "inconclusive"]
     text = (
         f"The design analysis (no pooling, the claims check's own rule, on sheets simulated from the documented "
-        f"generator) scores {len(scored)} of the {len(summary)} claims: for their kind and group it gets a verdict "
-        f"right in {scored['p_right'].min():.2f}-{scored['p_right'].max():.2f} of replicates and wrong in "
+        f"generator) scores {len(scored)} of the {len(summary)} claims{left_out}: for their kind and group it gets "
+        f"a verdict right in {scored['p_right'].min():.2f}-{scored['p_right'].max():.2f} of replicates and wrong in "
         f"{scored['p_wrong'].min():.2f}-{scored['p_wrong'].max():.2f}."
     )
     if not decisive.empty:

@@ -19,6 +19,9 @@ from .simulate import group_sizes, load_parameters
 
 #: What a claim's design rates are, where the design analysis does not score it.
 NOT_STUDIED = "not scored by the design analysis (it scores the table's cells)"
+#: Added to the design note of a claim whose group has no cases on the sheet: its rates say it cannot be decided,
+#: not how often a test of it goes wrong (notebook 06's reading leaves such claims out of its ranges).
+NO_CASES = "no cases of this group on sheets of this shape, so no replicate can decide the claim"
 CLAIM_RATES = ["p_right", "mcse_right", "p_wrong", "mcse_wrong", "p_inconclusive", "mcse_inconclusive"]
 
 
@@ -71,7 +74,11 @@ def rates_at_sheet_shape(
     split = "the generator's split" if own else "as in this sheet"
     note = f"{n} cases ({by_group} by sectoral group, {split}), effect scale 1"
     in_table = own and n in CASES and 1.0 in EFFECT_SCALES  # a cell of power_table at notebook 07's committed settings
-    return rates_by_claim(summarise(raw), register, n, 1.0, note, source="power_table" if in_table else "")
+    rates = rates_by_claim(summarise(raw), register, n, 1.0, note, source="power_table" if in_table else "")
+    empty = [code for code, size in zip(load_codebook().group_codes, shape) if size == 0]
+    absent = rates["design_scope"].isin(empty)
+    rates.loc[absent, "design_note"] = rates.loc[absent, "design_note"] + f"; {NO_CASES}"
+    return rates
 
 
 def study_size(sheet_cases: int | None, cases=CASES, params: dict | None = None) -> int:
