@@ -393,8 +393,8 @@ def test_marginal_effects_are_read_in_percentage_points_with_their_direction():
     assert "**0**" in unsupported and "54 percentage points" not in unsupported
     assert (
         "1 more excludes zero on the delta-method interval only: the slope's own interval (Wald for ML, profile for "
-        "a Jeffreys-penalised fit of separated data) includes zero, so it is not read as an effect (leader driven "
-        "on process upgrading in complex product systems)."
+        "a Jeffreys-penalised fit of separated data) includes zero, so it is not read as an effect (leader-driven "
+        "governance on process upgrading in complex product systems)."
     ) in unsupported
     strong = effects.assign(estimate=[-0.54, 0.70], conf_low=[-0.91, 0.22], conf_high=[-0.16, 1.17])
     # an ML effect whose slope's Wald interval includes zero is not read either (the claims check would not)
@@ -528,7 +528,7 @@ def test_the_nominal_sentence_counts_the_fits_that_hold_the_predictor_and_names_
     })  # fmt: skip
     text = nominal_summary(diagnostics)
     assert "for collective efficiency the test is computed in 2 of the 3 fits with it" in text
-    assert "for leader driven the test is computed in 1 of the 2 fits with it" in text
+    assert "for leader-driven governance the test is computed in 1 of the 2 fits with it" in text
     assert (
         "rejects proportional odds at 0.05 in 1: product upgrading (complete_pooling, p = 0.017, separated: a "
         "statistic at its supremum, its p-value less trustworthy)"

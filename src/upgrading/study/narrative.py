@@ -18,8 +18,9 @@ from .wording import percent_of
 
 
 def words(code: str) -> str:
-    """A code as prose: `process_upgrading` -> 'process upgrading'."""
-    return str(code).replace("_", " ")
+    """A code as prose: `process_upgrading` -> 'process upgrading'; the derived predictor `leader_driven` as
+    'leader-driven governance' (its codebook words; 'leader driven' alone named no variable)."""
+    return "leader-driven governance" if code == "leader_driven" else str(code).replace("_", " ")
 
 
 def series(items: Iterable[str]) -> str:
