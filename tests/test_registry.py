@@ -154,10 +154,13 @@ def test_an_exhibit_can_declare_the_sheets_it_is_made_from():
     )
     reg = registry.parse(text)
     assert reg.exhibit_of("figures/alpha.md").sheets == () and reg.exhibit_of("figures/beta.csv").sheets is None
-    # the committed registry: the design analysis's power exhibits are made from no coding sheet, its coding-error
-    # exhibits from both codings (the notebook's default)
+    # the committed registry: the design analysis's power table and curves are made from no coding sheet, its
+    # partial-pooling arm from the first coding (it runs at that sheet's number of cases), its coding-error exhibits
+    # from both codings (the notebook's default)
     committed = registry.load()
     assert committed.exhibit_of("figures/power_table.csv").sheets == ()
+    assert committed.exhibit_of("figures/power_curves.png").sheets == ()
+    assert committed.exhibit_of("figures/pooling_power.md").sheets == ("coding_path",)
     assert committed.exhibit_of("figures/power_coding_error.csv").sheets is None
 
 

@@ -81,6 +81,31 @@ def test_editing_only_the_second_coders_sheet_leaves_the_exhibits_of_the_first_c
     assert not [name for name in named if name.startswith("cases_left_out")], named
 
 
+def test_a_changed_first_coding_makes_pooling_power_stale_but_not_the_power_table(tmp_path):
+    """pooling_power runs at the first coding's number of cases (notebook 07's `pooled_cases = None`), so the
+    manifest records that sheet for it and a change to it calls it stale; power_table and power_curves cover every
+    studied size whatever the sheet and stay fresh. Neither reads the second coder's sheet."""
+    root = _copy_figures(tmp_path)
+    entries = verify.load_manifest(root)["exhibits"]
+    for suffix in ("csv", "md"):
+        assert [s["path"] for s in entries[f"figures/pooling_power.{suffix}"]["coding_sheets"]] == [
+            SIMULATED_SHEET_NAME
+        ]
+    notes = (root / "figures" / "pooling_power.md").read_text()
+    assert "with 50 cases (the first coding's number of cases, or the nearest studied) and effect scale(s) 1 " in notes
+    with open(root / SIMULATED_SHEET_NAME, "a") as handle:
+        handle.write("\n")
+    (line,) = verify.verify(root).stale_sheets
+    named = line.split(" were made from it (")[1].split(")")[0].split(", ")
+    assert "pooling_power.csv" in named and "pooling_power.md" in named
+    assert not [name for name in named if name.startswith(("power_table", "power_curves"))], named
+    shutil.copy(ROOT / SIMULATED_SHEET_NAME, root / SIMULATED_SHEET_NAME)  # the first coding as it was
+    with open(root / SECOND_CODER_SHEET_NAME, "a") as handle:
+        handle.write("\n")
+    (line,) = verify.verify(root).stale_sheets
+    assert "pooling_power" not in line
+
+
 def _with_first_coding_of_02(root: Path, first: dict) -> dict:
     """The copy's manifest with every exhibit of notebook 02 made from `first` instead (as after
     `run --only 02 --coding ...`, which keeps the second coder's sheet); returns the manifest."""
@@ -94,10 +119,10 @@ def _with_first_coding_of_02(root: Path, first: dict) -> dict:
 
 SIMULATED_DIGEST = verify.sha256(ROOT / SIMULATED_SHEET_NAME)
 #: the notebooks made from the simulated first coding besides 02, with their exhibits made from a coding sheet (07's
-#: power exhibits are simulated by design, made from no sheet: exempt)
+#: power table and curves are simulated by design, made from no sheet: exempt; pooling_power runs at the sheet's size)
 OTHER_NOTEBOOKS = (
     "03_descriptives.ipynb (12 exhibits), 04_models.ipynb (26 exhibits), 05_claims.ipynb (4 exhibits), "
-    "06_robustness.ipynb (6 exhibits), 07_power.ipynb (4 exhibits)"
+    "06_robustness.ipynb (6 exhibits), 07_power.ipynb (6 exhibits)"
 )
 
 
@@ -322,14 +347,15 @@ def test_manifest_names_a_notebook_and_sheet_for_every_exhibit():
     for exhibit, entry in entries.items():
         assert (ROOT / "notebooks" / entry["notebook"]).exists(), exhibit
         sheets = [s["path"] for s in entry["coding_sheets"]]
-        # 01 reads no sheet; 02 and 06 read both coders'; 07 simulates its own data by design (its power and
-        # pooling exhibits declare `sheets = []`), and its coding-error exhibits are calibrated to both coders' alphas
+        # 01 reads no sheet; 02 and 06 read both coders'; 07 simulates its own data by design (its power table and
+        # curves declare `sheets = []`; pooling_power, at the first coding's size, `["coding_path"]`), and its
+        # coding-error exhibits are calibrated to both coders' alphas
         declared = registry.load().exhibit_of(exhibit).sheets
         expected = (
             []
             if entry["notebook"].startswith("01_") or declared == ()
             else [first]
-            if declared == ("coding_path",)  # cases_left_out: the first coding's cases only
+            if declared == ("coding_path",)  # cases_left_out: the first coding's cases; pooling_power: its size
             else [first, second]
             if entry["notebook"].startswith(("02_", "06_", "07_"))
             else [first]

@@ -4,9 +4,9 @@ An exhibit's manifest entry lists the coding sheets it was made from in the orde
 name them (`registry.SHEET_PARAMETERS`: `coding_path`, the first coding, then `second_coder_path`, the second),
 keeping those its registry entry reads (`sheets`; by default every sheet its notebook reads) that the run gave a
 value. So an exhibit that reads `coding_path` names its first coding first; one declared `sheets = []` (the design
-analysis's power exhibits, simulated by design) names none and is exempt. A coding is a sheet's path, the worksheet
-read (a workbook's) and the file's checksum: two worksheets of one workbook are two codings (a first and a second,
-not two first codings), and so is one sheet before and after an edit.
+analysis's power table and curves, simulated by design) names none and is exempt. A coding is a sheet's path, the
+worksheet read (a workbook's) and the file's checksum: two worksheets of one workbook are two codings (a first and a
+second, not two first codings), and so is one sheet before and after an edit.
 
 The exhibits of a compendium must name one first coding, and those made from a second coding one second coding:
 `mismatches` names each coding with the notebooks that used it, and `full_runs` the commands (one per first
