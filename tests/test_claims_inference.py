@@ -37,7 +37,7 @@ def test_raw_verdicts_are_the_rule_on_the_printed_intervals(table):
 def test_two_sided_p_matches_the_95_interval(table):
     outside = (table["ci_low"] > 0) | (table["ci_high"] < 0)
     np.testing.assert_array_equal(table["p_value"] < 0.05, outside)
-    assert set(table.loc[table["fit"] == "jeffreys", "test"]) == {"likelihood ratio"}
+    assert set(table.loc[table["fit"] == "jeffreys", "test"]) == {"penalised likelihood ratio"}
     assert set(table.loc[table["fit"] == "ml", "test"]) == {"Wald"}
 
 

@@ -153,6 +153,13 @@ def test_a_slope_whose_range_keeps_some_of_its_groups_cases_in_says_how_many(cas
         )
         assert notes["by_group", "traditional_manufacturing", predictor] == ""
     assert notes["pooled", "all", "collective_efficiency"] == ""
+    # complex product systems' leader-driven slope: one refit is separated, its range ends at +inf, and says why
+    # (a reviewer's trace: the exhibit showed inf with no note)
+    ranges = loo.set_index(["model", "sectoral_group", "predictor"])
+    cops = ranges.loc[("by_group", "complex_product_systems", "leader_driven")]
+    assert cops["loo_max"] == np.inf and cops["note"].endswith(models.SEPARATED_REFIT)
+    finite = np.isfinite(ranges["loo_min"].astype(float)) & np.isfinite(ranges["loo_max"].astype(float))
+    assert not ranges.loc[finite, "note"].fillna("").str.contains(models.SEPARATED_REFIT, regex=False).any()
     leader = cases.index[soft & (cases["leader_driven"] == 1)]
     others = cases[soft & (cases["leader_driven"] == 0)].drop_duplicates("collective_efficiency").index[:2]
     three = cases[~soft | cases.index.isin(leader.union(others))]  # a shift and two slopes on three cases

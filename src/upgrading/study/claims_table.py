@@ -119,7 +119,7 @@ def _decided_columns(decision, interval, fit: DesignFit) -> dict:
         "ci_high": ci[1],
         "ci90_low": ci_equivalence[0],
         "ci90_high": ci_equivalence[1],
-        "test": "likelihood ratio" if fit.penalised else "Wald",
+        "test": "penalised likelihood ratio" if fit.penalised else "Wald",
         "p_value": float(decision.p_value),
         "p_consistent": float(decision.p_consistent),
         "p_contradicted": float(decision.p_contradicted),

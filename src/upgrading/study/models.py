@@ -338,6 +338,10 @@ def _untested_cases(term: str, fit: ModelFit, left_out: np.ndarray) -> str:
     )
 
 
+#: The note of a leave-one-out range with an infinite end.
+SEPARATED_REFIT = "without one of its cases the data are separated: that refit's maximum-likelihood slope is infinite"
+
+
 def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
     """Range of every key slope of the reported fits when each case is left out in turn."""
     tables = []
@@ -352,6 +356,8 @@ def leave_one_out_table(fits: list[ModelFit]) -> pd.DataFrame:
             table["note"] = [
                 note or _untested_cases(term, fit, left_out) for note, term in zip(table["note"], table["term"])
             ]
+            infinite = np.isinf(table["loo_min"].astype(float)) | np.isinf(table["loo_max"].astype(float))
+            table.loc[infinite] = add_note(table.loc[infinite].copy(), SEPARATED_REFIT)
             if fit.reasons:
                 table = pd.concat(
                     [table, pd.DataFrame({"term": list(fit.reasons), "note": list(fit.reasons.values())})],
