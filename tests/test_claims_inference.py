@@ -102,3 +102,14 @@ def test_a_signed_root_is_computed_once_per_column_and_values(monkeypatch):
     with pytest.raises(TypeError):  # other values are solved (here by the stand-in, which returns nothing)
         fit.signed_root("x", [0.2])
     assert len(solved) == 1
+
+
+def test_the_exhibit_says_what_each_p_value_column_is():
+    """A reader of claims_verdicts finds what p_value, p_consistent and p_contradicted test in its own notes (a
+    reviewer's trace: only notebook 05's code said so)."""
+    from upgrading.paths import ROOT
+
+    text = (ROOT / "figures" / "claims_verdicts.md").read_text()
+    assert "p_value: the two-sided test of 0 (`test`: Wald for ML, the signed root of the penalised likelihood" in text
+    assert "p_consistent, p_contradicted: the p-values of the tests whose rejection at 5% makes each verdict" in text
+    assert "the _holm columns adjusted by Holm over the register's family of both tests of every claim" in text
