@@ -1,5 +1,6 @@
-"""benchmarks/bench_setup.py's estimate on the slow machine, on made-up times (the benchmark itself is never run
-here: it installs the environment twice)."""
+"""The arithmetic of benchmarks/bench_setup.py's estimate (a ratio times the baseline's known figure), on made-up
+inputs: nothing is measured here, and the benchmark itself is never run by the suite (it installs the environment
+twice); its measurements stay in benchmarks/."""
 
 import importlib.util
 import subprocess

@@ -14,13 +14,14 @@ import pandas as pd
 from .codebook import load_codebook
 from .reliability import differences_by_variable
 from .settings import ALPHA_TENTATIVE
+from .term_words import LEADER_DRIVEN_WORDS
 from .wording import percent_of
 
 
 def words(code: str) -> str:
     """A code as prose: `process_upgrading` -> 'process upgrading'; the derived predictor `leader_driven` as
     'leader-driven governance' (its codebook words; 'leader driven' alone named no variable)."""
-    return "leader-driven governance" if code == "leader_driven" else str(code).replace("_", " ")
+    return LEADER_DRIVEN_WORDS if code == "leader_driven" else str(code).replace("_", " ")
 
 
 def series(items: Iterable[str]) -> str:

@@ -22,6 +22,9 @@ def parse_term(term: str) -> tuple[str, str]:
     return "all", term
 
 
+#: The derived predictor leader_driven in words (the codebook derives it; it has no label of its own).
+LEADER_DRIVEN_WORDS = "leader-driven governance"
+
 #: How the estimator begins the reason of a column that is a combination of the thresholds and earlier columns.
 COLLINEAR = "collinear with "
 
@@ -67,7 +70,7 @@ def predictor_words(name: str) -> str:
     """A predictor as prose: its codebook label, lower case; leader_driven (derived) 'leader-driven governance', a
     claim's indicator of a form of governance (is_market) 'market governance'."""
     if name == "leader_driven":
-        return "leader-driven governance"
+        return LEADER_DRIVEN_WORDS
     variable, _, level = name.partition(":")
     cb = load_codebook()
     governance = {c.code: c.label.lower() for c in cb.variable("governance").categories}
