@@ -25,6 +25,8 @@ def test_small_prose_helpers():
         "The 3 rows shown are a selection of 10; the full table is `figures/x.csv`."
     )
     assert narrative.shown_rows(4, 4, []).startswith("All 4 rows are shown")
+    # one row shown, in the singular (new-user trial on a one-group sheet: "The 1 rows shown are a selection")
+    assert narrative.shown_rows(1, 36, []) == "The 1 row shown is a selection of 36; the full table is its exhibit."
     # nothing shown (no slope changes sign): no "The 0 rows shown are a selection" (new-user trial)
     assert narrative.shown_rows(0, 36, ["figures/x.csv"]) == "The full table (36 rows) is `figures/x.csv`."
 
@@ -38,6 +40,11 @@ def test_sheet_sentences_count_the_sheet():
         "and the models and claims keep its rows with that reason."
     )
     assert narrative.group_sizes(cases) == "1 to 3 cases per group"
+    # a sheet of one sectoral group: "in 1 sectoral group", not "in 1 sectoral groups" (new-user trial)
+    one = cases[cases["sectoral_group"] == "traditional_manufacturing"]
+    assert narrative.sheet_summary(one, descriptives.cases_by_group(one)).startswith(
+        "The sheet holds **3 cases** in 1 sectoral group: traditional_manufacturing 3. No case is in "
+    )
     text = narrative.upgrading_summary(descriptives.upgrading_by_group(cases), cases)
     # means over the six cases by hand: product 11/6, process 11/6, functional 4/6, intersectoral 5/6
     assert text.startswith(
@@ -66,6 +73,12 @@ def test_sheet_sentences_count_the_sheet():
     )
     one_sparse = governance.assign(market=[2, 0, 0], network=[0, 0, 0])  # one cell of one or two cases
     assert "and 1 holds only one or two" in narrative.governance_summary(one_sparse, ["market", "network"])
+    # no empty cell, no sparse one: "None of the 4 ... is empty, and none holds", not "0 of the 4 ... are empty, and
+    # 0 hold" (new-user trial)
+    full = governance.assign(market=[3, 4, 5], network=[3, 4, 5])
+    assert narrative.governance_summary(full, ["market", "network"]).startswith(
+        "None of the 6 group-by-governance cells is empty, and none holds only one or two cases."
+    )
     varied = descriptives.governance_by_group(cases[cases["sectoral_group"] != "complex_product_systems"])
     assert "can be estimated" not in narrative.governance_summary(varied, ["market", "network"])
 
@@ -118,9 +131,13 @@ def test_leave_one_out_and_exact_sentences_read_their_tables():
     assert "without each of the 50 cases; 48 to 50 of those refits" in text and "at most 2 per slope" in text
     assert (
         "being skipped: product upgrading, by-group model: 1 × a predictor left constant; process upgrading, "
-        "by-group model: 1 × an outcome level left empty, 1 × a predictor left constant. 1 slopes' ranges"
-    ) in text
+        "by-group model: 1 × an outcome level left empty, 1 × a predictor left constant. 1 slope's range "
+        "therefore leaves out only some, or none, of its own group's cases (its `note` says how many)"
+    ) in text  # one range, in the singular (new-user trial: "1 slopes' ranges therefore leave out")
     assert len(narrative_models.sign_changes(loo)) == 1
+    assert narrative_models.leave_one_out_summary(loo).startswith(  # not "1 of the 4 ... slopes change sign"
+        "1 of the 4 estimated group-specific slopes changes sign when a single case is left out."
+    )
     exact = pd.DataFrame(
         {
             "n": [5, 12, 12, 0],
@@ -459,7 +476,7 @@ def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_
     key = key.iloc[:3]
     loo = key.assign(refits=[27.0, 27.0, np.nan], loo_min=[0.5, -1.0, np.nan], loo_max=[1.0, 0.3, np.nan])
     text = narrative_models.leave_one_out_summary(loo)
-    assert text.startswith("1 of the 2 estimated group-specific slopes change sign")
+    assert text.startswith("1 of the 2 estimated group-specific slopes changes sign")
     assert "(1 × no cases in this group)" in text and "complete cases" not in text
     assert text.endswith("The sign changes:")
     steady = narrative_models.leave_one_out_summary(loo.assign(loo_min=[0.5, 0.1, np.nan]))

@@ -202,6 +202,11 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     text = narrative_robustness.robustness_reading(table, summary, labelled_cases(True))
     assert "Each of the 3 claims was decided under 9 specifications. 2 keep the primary verdict" in text
     assert "1 depends on some choice (claims whose label names each choice alone: link 1)" in text
+    # no claim depends on a choice: no "0 depend on some choice (claims whose label names each choice none)"
+    # (new-user trial on a one-group sheet)
+    steady = narrative_robustness.robustness_reading(table, summary.assign(label="robust"), labelled_cases(False))
+    assert "(robust); none depends on any choice; 0 could not be assessed." in steady
+    assert "each choice none" not in steady and "0 depend" not in steady
     # the verbs and the sentence on decisive verdicts fit counts of 0 and 1 (new-user trial: "Of the 0 claims ...")
     undecided = summary.assign(primary_verdict="inconclusive")
     none = narrative_robustness.robustness_reading(table, undecided, labelled_cases(False))

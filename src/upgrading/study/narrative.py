@@ -76,7 +76,8 @@ def shown_rows(shown: int, total: int, written: Sequence[str]) -> str:
     where = " and ".join(f"`{p}`" for p in written) if written else "its exhibit"
     if not shown:
         return f"The full table ({total} rows) is {where}."
-    part = f"The {shown} rows shown are a selection of {total}" if shown < total else f"All {total} rows are shown"
+    rows = "1 row shown is" if shown == 1 else f"{shown} rows shown are"
+    part = f"The {rows} a selection of {total}" if shown < total else f"All {total} rows are shown"
     return f"{part}; the full table is {where}."
 
 
@@ -119,7 +120,7 @@ def sheet_summary(cases: pd.DataFrame, by_group: pd.DataFrame) -> str:
         else ""
     )
     return (
-        f"The sheet holds **{len(cases)} cases** in {len(by_group)} sectoral groups: "
+        f"The sheet holds **{len(cases)} cases** in {len(by_group)} sectoral group{'' if len(by_group) == 1 else 's'}: "
         + "; ".join(f"{row.sectoral_group} {row.cases}" for row in by_group.itertuples())
         + "."
         + missing
@@ -253,10 +254,11 @@ def governance_summary(governance: pd.DataFrame, levels: Sequence[str]) -> str:
     cells = governance.melt(id_vars="sectoral_group", value_vars=list(levels))
     empty = cells[cells["value"] == 0]
     sparse = int(cells["value"].between(1, 2).sum())
+    how_many = f"{len(empty)} of the" if len(empty) else "None of the"
     return (
-        f"{len(empty)} of the {len(cells)} group-by-governance cells {'is' if len(empty) == 1 else 'are'} empty"
+        f"{how_many} {len(cells)} group-by-governance cells {'are' if len(empty) > 1 else 'is'} empty"
         + (f" ({', '.join(f'{r.variable} in {r.sectoral_group}' for r in empty.itertuples())})" if len(empty) else "")
-        + f", and {sparse} {'holds' if sparse == 1 else 'hold'} only one or two cases. Models that estimate a "
+        + f", and {sparse or 'none'} {'hold' if sparse > 1 else 'holds'} only one or two cases. Models that estimate a "
         "governance effect inside each "
         "group therefore use the two-way `leader_driven` contrast, and must watch for separation "
         "(see `04_models`)." + _no_contrast(governance)

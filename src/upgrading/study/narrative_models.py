@@ -164,8 +164,13 @@ def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
             else "."
         )
         + (
-            f" {int(partial.sum())} slopes' ranges therefore leave out only some, or none, of their own group's "
-            "cases (their `note` says how many): a range says nothing about a case it never left out (and a skipped "
+            (
+                " 1 slope's range therefore leaves out only some, or none, of its own group's cases (its `note` says"
+                if partial.sum() == 1
+                else f" {int(partial.sum())} slopes' ranges therefore leave out only some, or none, "
+                "of their own group's cases (their `note` says"
+            )
+            + " how many): a range says nothing about a case it never left out (and a skipped "
             "refit leaves out no case of any group: the groups of a model share its thresholds)."
             if partial.any()
             else ""
@@ -178,7 +183,8 @@ def leave_one_out_summary(by_group: pd.DataFrame) -> str:
     estimated = by_group[by_group["refits"].notna()]
     changes = len(sign_changes(estimated))
     return (
-        f"{changes or 'None'} of the {len(estimated)} estimated group-specific slopes change sign when a single "
+        f"{changes or 'None'} of the {len(estimated)} estimated group-specific slopes "
+        f"{'changes' if changes == 1 else 'change'} sign when a single "
         "case is left out."
         + not_estimable(by_group[by_group["refits"].isna()], "group-specific slopes")
         + (" The sign changes:" if changes else "")

@@ -54,7 +54,12 @@ def _choices_named(depends: pd.Series) -> str:
         named = ", ".join(f"{c.replace('_', ' ')} {k}" for c, k in named.items() if k)
         if named:
             counts.append(f"{what}: {named}")
-    return "claims whose label names each choice " + ("; ".join(counts) or "none")
+    return "claims whose label names each choice " + "; ".join(counts) if counts else ""
+
+
+def _depending(count: int, moved: str) -> str:
+    """'N depend on some choice (which)'."""
+    return f"{count} {'depends' if count == 1 else 'depend'} on some choice" + (f" ({moved})" if moved else "")
 
 
 def robustness_reading(
@@ -75,8 +80,9 @@ def robustness_reading(
     text = (
         f"Each of the {len(summary)} claims was decided under {n_specs} specifications. {robust} "
         f"{'keeps' if robust == 1 else 'keep'} the primary verdict under every specification that decides "
-        f"{'it' if robust == 1 else 'them'} (robust); {len(depends)} {'depends' if len(depends) == 1 else 'depend'} "
-        f"on some choice ({moved}); {unassessed} could not be assessed. {_decisive(decisive)} {undecided} "
+        f"{'it' if robust == 1 else 'them'} (robust); "
+        + (_depending(len(depends), moved) if len(depends) else "none depends on any choice")
+        + f"; {unassessed} could not be assessed. {_decisive(decisive)} {undecided} "
         f"{'cell' if undecided == 1 else 'cells'} could not decide {'its' if undecided == 1 else 'their'} claim (no "
         "fit, an unreliable posterior, a proportional-odds test that cannot be made), and "
         f"{inapplicable} {'is a specification' if inapplicable == 1 else 'are specifications'} that "
