@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET
 
-from upgrading.study import claims, descriptives, missing, models, narrative, pooling, reliability
+from upgrading.study import claims, descriptives, missing, models, narrative, pooling, probabilities, reliability
 from upgrading.study.coding import load_cases, to_cases
 from upgrading.study.validation import check_sheet
 
@@ -214,3 +214,41 @@ def test_a_group_whose_cases_all_lack_the_form_is_not_called_empty(tmp_path):
     assert note.startswith("no case in this group has product_upgrading") and "complete cases" in note
     tau = pooling.tau_table({"product_upgrading": fit}, claims.load_register().margins)
     assert tau["note"].str.contains("complete cases", regex=False).all()
+
+
+def test_a_group_whose_cases_all_lack_the_form_is_not_called_empty_by_the_models_tests_and_claims(tmp_path):
+    """New-user trial: with functional upgrading not reported in every software case, the models, tables and
+    claims of that form said "no cases in this group" (the group has 9), "factor level ... has no cases", "no cases:
+    no association to test", "every case has 0 (no case of level ... has a nonzero collective_efficiency)" and "is
+    specialised suppliers does not vary"; each now names the form not reported in the group's cases."""
+    frame = FRAME.copy()
+    group = "specialised_suppliers"
+    size = int((frame["sectoral_group"] == group).sum())
+    frame.loc[frame["sectoral_group"] == group, "functional_upgrading"] = "NR"
+    frame.to_csv(tmp_path / "sheet.csv", index=False, lineterminator="\n")
+    cases = load_cases(tmp_path / "sheet.csv")
+    said = f"functional_upgrading not reported in any of this group's {size} cases"
+    fits = models.fit_models(cases, forms=["functional_upgrading"])
+    estimates = models.estimates_table(fits)
+    software = estimates[estimates["term"].str.contains(group, regex=False)]
+    assert len(software) == 4 and software["note"].str.startswith(said).all()  # both shifts, both slopes
+    exact = models.exact_tests_table(cases, n_resamples=99)
+    rows = exact[(exact["sectoral_group"] == group) & (exact["outcome"] == "functional_upgrading")]
+    assert (rows["reason"] == said).all() and (rows["missing"] == size).all()
+    for table in (
+        probabilities.marginal_effects_table(fits, cases),
+        probabilities.predicted_probabilities_table(fits, cases),
+    ):
+        assert (table.loc[table["sectoral_group"] == group, "note"] == said).all()
+    verdicts = claims.evaluate(cases, n_resamples=99).set_index("id")
+    for claim in ("CE-FUNCTIONAL-SOFT", "LEAD-FUNCTIONAL-SOFT", "TXT-SOFT-FUNCTIONAL-MORE"):
+        assert verdicts.loc[claim, "fit"] == "not estimable" and verdicts.loc[claim, "note"] == said
+    # a group with no case on the sheet is still said to have none
+    absent = cases[cases["sectoral_group"] != group]
+    assert models.no_cases_reason(group, absent) == models.NO_CASES
+    assert (
+        models.estimates_table(models.fit_models(absent, forms=["product_upgrading"]))
+        .set_index("term")
+        .loc[f"C(sectoral_group)[{group}]:collective_efficiency", "note"]
+        == models.NO_CASES
+    )

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..ordinal import DesignFit, association_seed, permutation_association
-from .models import study_reason
+from ..ordinal import DesignFit, association_seed, complete_rows, formula_columns, permutation_association
+from .models import no_cases_reason, study_reason
 from .register import Claim, Register
 from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
 
@@ -69,12 +69,8 @@ def verdict_table(
         row = _claim_columns(claim)
         fit = fits[claim.fit_key(register.cell_model)][0]
         if decision.fit == "not estimable":
-            subset = data if claim.subset == "all" else data[data["sectoral_group"] == claim.subset]
-            whole_fit_failed = isinstance(fit, str) and not claim.term.startswith("is_")  # its own reason stands
-            reason = (
-                decision.note if whole_fit_failed else study_reason(claim.term, decision.note, subset, claim.outcome)
-            )
-            rows.append(row | {"fit": "not estimable", "note": reason, "verdict": "inconclusive"})
+            rows.append(row | {"fit": "not estimable", "note": _reason(claim, decision.note, fit, data, register)})
+            rows[-1]["verdict"] = "inconclusive"
             continue
         row |= _decided_columns(decision, intervals[claim.id], fit)
         row["note"] = "; ".join(n for n in (claim.note, *intervals[claim.id][2]) if n)
@@ -89,6 +85,19 @@ def verdict_table(
     if "n" in table:
         table["n"] = table["n"].astype("Int64")  # a count, also where a claim that cannot be tested has none
     return table.reindex(columns=list(COLUMNS))
+
+
+def _reason(claim: Claim, note: str, fit, data: pd.DataFrame, register: Register) -> str:
+    """Why a claim cannot be tested, in the study's words: a group with no case on the sheet is told from one whose
+    cases do not report a variable of the claim's model (complete-case analysis)."""
+    model = claim.model(register.cell_model)
+    subset = data if claim.subset == "all" else data[data["sectoral_group"] == claim.subset]
+    sheet = data[list(dict.fromkeys(["sectoral_group", *formula_columns(model, data)]))]  # before complete cases
+    if isinstance(fit, str) and not claim.term.startswith("is_"):  # the whole fit failed: its own reason stands
+        no_cases = note.startswith("no cases") and claim.subset != "all"
+        return no_cases_reason(claim.subset, sheet) if no_cases else note
+    used = subset[complete_rows(model, subset)]
+    return study_reason(claim.term, note, used, claim.outcome, sheet)
 
 
 def _claim_columns(claim: Claim) -> dict:

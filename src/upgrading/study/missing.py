@@ -11,10 +11,7 @@ import pandas as pd
 
 from ..ordinal import formula_columns
 from .codebook import load_codebook
-from .models import MODELS, formula
-
-#: Derived columns and the coded variable they come from, for saying why a case is left out.
-DERIVED_FROM = {"leader_driven": "governance"}
+from .models import DERIVED_FROM, MODELS, formula
 
 
 def not_reported_table(cases: pd.DataFrame) -> pd.DataFrame:

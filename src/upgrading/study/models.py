@@ -22,6 +22,7 @@ from ..ordinal import (
     CumulativeLinkResults,
     brant_test,
     complete_rows,
+    formula_columns,
     group_association_tests,
     leave_one_out,
 )
@@ -42,6 +43,10 @@ MODELS = {
 #: the models of notebook 04's estimates, diagnostics and leave-one-out tables
 TABLE_MODELS = ("pooled", "by_group")
 REPORTED_LABELS = {False: "ml", True: "jeffreys"}
+#: Derived columns and the coded variable they come from, for saying why a case is left out.
+DERIVED_FROM = {"leader_driven": "governance"}
+#: Why a group's term or test has no number when the sheet has no case of the group.
+NO_CASES = "no cases in this group"
 
 
 def formula(model: str, form: str) -> str:
@@ -108,14 +113,37 @@ def reason_of(note: str) -> str:
     return "; ".join(part for part in str(note).split("; ") if part and not part.startswith(COMPLETE_CASES))
 
 
-def study_reason(term: str, reason: str, cases: pd.DataFrame, form: str | None = None) -> str:
+def no_cases_reason(group: str, sheet: pd.DataFrame | None) -> str:
+    """Why an analysis has no case of `group`: the sheet has none ("no cases in this group"), or none of the
+    group's cases on the sheet has every one of `sheet`'s columns coded (complete-case analysis), naming the columns
+    none of them reports. `sheet`: the sheet's cases before complete cases were taken, on the analysis's columns
+    (None: the sheet is not known, and the group is said to have no cases)."""
+    members = None if sheet is None else sheet[sheet["sectoral_group"].astype(str) == group]
+    if members is None or members.empty:
+        return NO_CASES
+    where = "this group's one case" if len(members) == 1 else f"any of this group's {len(members)} cases"
+    silent = dict.fromkeys(DERIVED_FROM.get(c, c) for c in members if members[c].isna().all())
+    if silent:
+        return f"{' and '.join(silent)} not reported in {where}"
+    return f"no case of this group has every variable of the model coded ({len(members)} on the sheet)"
+
+
+def study_reason(
+    term: str, reason: str, cases: pd.DataFrame, form: str | None = None, sheet: pd.DataFrame | None = None
+) -> str:
     """The estimator's reason for leaving a term out, in the study's words where the term is a group's, and a
-    collinear term in plain words (`collinear_words`; `form`: the model's form of upgrading, named if given)."""
+    collinear term in plain words (`collinear_words`; `form`: the model's form of upgrading, named if given).
+    `cases`: the cases the model used; `sheet`: the sheet's cases on the model's columns before complete cases were
+    taken, to tell a group with no case on the sheet from one whose cases do not report a variable of the model."""
     group, predictor = parse_term(term)
+    if group == "all" and predictor.startswith("sectoral_group:"):  # a group's shift
+        shifted = predictor.split(":", 1)[1]
+        if not (cases["sectoral_group"].astype(str) == shifted).any():
+            return no_cases_reason(shifted, sheet)
     if group == "all" and term.startswith("is_") and term[3:] in load_codebook().group_codes:
         size = int((cases["sectoral_group"].astype(str) == term[3:]).sum())  # a group against the others
         if size == 0:
-            return "no cases in this group"
+            return no_cases_reason(term[3:], sheet)
         if size == len(cases):
             return "every case is in this group: no other group to compare it with"
     if group == "all" and reason.startswith(NO_VARIANCE):  # name what does not vary (the reason names no column)
@@ -124,7 +152,7 @@ def study_reason(term: str, reason: str, cases: pd.DataFrame, form: str | None =
         return collinear_words(term, reason, cases, form)
     size = int((cases["sectoral_group"].astype(str) == group).sum())
     if size == 0:
-        return "no cases in this group"
+        return no_cases_reason(group, sheet)
     if size == 1:
         return "one case in this group"
     if predictor in cases and cases.loc[cases["sectoral_group"].astype(str) == group, predictor].nunique() == 1:
@@ -155,7 +183,10 @@ def _fit_model(cases: pd.DataFrame, form: str, model: str, link: str) -> ModelFi
         ordinal_model = CumulativeLink.from_formula(text, data, aliased="drop", link=link)
     except UpgradingError as error:
         return ModelFit(form, model, None, None, {}, f"not estimable: {error}", **sheet)
-    reasons = {term: study_reason(term, why, data, form) for term, why in ordinal_model.design.aliased.items()}
+    sheet_columns = cases[formula_columns(text, cases)]  # the sheet before complete cases, for the reasons
+    reasons = {
+        term: study_reason(term, why, data, form, sheet_columns) for term, why in ordinal_model.design.aliased.items()
+    }
     ml, jeffreys = ordinal_model.fit(warn=False), ordinal_model.fit("jeffreys", warn=False)
     return ModelFit(form, model, ml, jeffreys, reasons, **sheet)
 
@@ -399,7 +430,7 @@ def exact_tests_table(
             "predictor": predictor,
             "n": 0,
             "method": "not computed",
-            "reason": "no cases in this group",
+            "reason": NO_CASES,
         }
         for g in cb.group_codes
         if g not in present
@@ -413,8 +444,10 @@ def exact_tests_table(
         if r == "undefined: y has no variance"
         else f"{pred} constant in the group"
         if r == "undefined: x has no variance"
+        else no_cases_reason(g, cases[["sectoral_group", form, pred]])
+        if r.startswith("no cases")  # none on the sheet, or none with both codes
         else r
-        for r, pred in zip(table["reason"], table["predictor"])
+        for r, g, form, pred in zip(table["reason"], table["sectoral_group"], table["outcome"], table["predictor"])
     ]
     for column in ("n", "arrangements", "draws"):  # counts: integers also beside a test without them (NaN)
         if column in table and pd.to_numeric(table[column]).fillna(0).abs().max() < 2**62:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .codebook import load_codebook
-from .models import ModelFit, fit_models, parse_term
+from .models import NO_CASES, ModelFit, fit_models, parse_term
 from .settings import HIGH_UPGRADING, KEY_PREDICTORS, ROBUSTNESS_LINKS
 
 PREDICTION_COLUMNS = [
@@ -142,8 +142,8 @@ def _prediction_reason(fit: ModelFit, group: str, members: pd.DataFrame, grid: p
     the reasons of the left-out slopes they would need (`_needs_left_out`), named with their term where a slope
     is not the group's own."""
     why = _unestimable(fit, group, predictors=())  # no predictor: only why the whole fit cannot be read
-    if why or not len(members):
-        return why or "no cases in this group"
+    if why or not len(members):  # no case of the group in the fit: the reason its slopes were left out
+        return why or _unestimable(fit, group) or NO_CASES
     reasons = [fit.reasons[t] if parse_term(t)[0] == group else f"{t}: {fit.reasons[t]}"
                for t in _needs_left_out(fit, grid)]  # fmt: skip
     return "; ".join(dict.fromkeys(reasons))
@@ -230,10 +230,7 @@ def marginal_effects_table(fits: list[ModelFit], cases: pd.DataFrame, alpha: flo
     for fit in _by_group_fits(fits):
         for group in load_codebook().group_codes:
             members = _group_rows(cases, group, fit)
-            notes = {
-                p: _unestimable(fit, group, (p,)) or ("" if len(members) else "no cases in this group")
-                for p in KEY_PREDICTORS
-            }
+            notes = {p: _unestimable(fit, group, (p,)) or ("" if len(members) else NO_CASES) for p in KEY_PREDICTORS}
             computed = _effect_rows(fit, group, members, alpha) if not all(notes.values()) else []
             for predictor, why in notes.items():
                 if why:
