@@ -306,3 +306,26 @@ def test_a_claim_about_one_group_against_the_others_says_when_that_group_has_no_
     # beside TXT-TRAD-FUNCTIONAL-MARKET, which did not say what)
     why = study_reason("is_market", "no variance (every case has 0)", sheet, "functional_upgrading")
     assert why == "market governance does not vary (every case has 0)"
+
+
+def test_a_claims_note_names_the_groups_and_forms_it_is_compared_with_on_the_sheet():
+    """New-user trial: on a sheet of natural-resource-based and software cases only, TXT-SOFT-FUNCTIONAL-MORE's note
+    read "software (specialised suppliers) against the other three groups"; it now names the one other group there
+    is. On a sheet with every group (and, within traditional manufacturing, every governance form) it still reads
+    "the other three"."""
+    cases = load_cases(SIMULATED_SHEET)
+    full = claims.evaluate(cases, n_resamples=9).set_index("id")["note"]
+    assert (
+        full["TXT-SOFT-FUNCTIONAL-MORE"] == "software (specialised suppliers) against the other three groups, all cases"
+    )
+    assert full["TXT-TRAD-FUNCTIONAL-QUASI"].startswith("quasi-hierarchy against the other three forms, within")
+    two = cases[cases["sectoral_group"].isin(["natural_resource_based", "specialised_suppliers"])]
+    note = claims.evaluate(two, n_resamples=9).set_index("id").loc["TXT-SOFT-FUNCTIONAL-MORE", "note"]
+    assert note == (
+        "software (specialised suppliers) against natural_resource_based, the only other group among the cases "
+        "used, all cases"
+    )
+    trad = cases["sectoral_group"] == "traditional_manufacturing"
+    no_hierarchy = cases[~(trad & cases["governance"].isin(["hierarchy", "network"]))]
+    quasi = claims.evaluate(no_hierarchy, n_resamples=9).set_index("id").loc["TXT-TRAD-FUNCTIONAL-QUASI", "note"]
+    assert quasi.startswith("quasi-hierarchy against market, the only other form among the cases used, within")

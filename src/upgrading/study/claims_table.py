@@ -9,10 +9,13 @@ import numpy as np
 import pandas as pd
 
 from ..ordinal import DesignFit, association_seed, complete_rows, formula_columns, permutation_association
+from .codebook import load_codebook
 from .models import no_cases_reason, study_reason
 from .register import Claim, Register
 from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
 
+#: Counts of the other groups or governance forms in words, for a claim's note ("against the other three groups").
+NUMBER_WORDS = {1: "one", 2: "two", 3: "three"}
 #: Predictors whose claims get the within-group permutation test as a cross-check (0-3 scores and 0/1).
 CROSS_CHECKED = (*KEY_PREDICTORS, "joint_actions")
 COLUMNS = (
@@ -73,7 +76,8 @@ def verdict_table(
             rows[-1]["verdict"] = "inconclusive"
             continue
         row |= _decided_columns(decision, intervals[claim.id], fit)
-        row["note"] = "; ".join(n for n in (claim.note, *intervals[claim.id][2]) if n)
+        note = claim_note(claim, _used(claim, data, register))
+        row["note"] = "; ".join(n for n in (note, *intervals[claim.id][2]) if n)
         row |= cross_check(claim, data, n_resamples) if with_cross_check else {}
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -87,17 +91,42 @@ def verdict_table(
     return table.reindex(columns=list(COLUMNS))
 
 
+def _used(claim: Claim, data: pd.DataFrame, register: Register) -> pd.DataFrame:
+    """The cases a claim is decided on: those of its subset with every variable of its model (complete cases)."""
+    model = claim.model(register.cell_model)
+    subset = data if claim.subset == "all" else data[data["sectoral_group"] == claim.subset]
+    return subset[complete_rows(model, subset)]
+
+
 def _reason(claim: Claim, note: str, fit, data: pd.DataFrame, register: Register) -> str:
     """Why a claim cannot be tested, in the study's words: a group with no case on the sheet is told from one whose
     cases do not report a variable of the claim's model (complete-case analysis)."""
     model = claim.model(register.cell_model)
-    subset = data if claim.subset == "all" else data[data["sectoral_group"] == claim.subset]
     sheet = data[list(dict.fromkeys(["sectoral_group", *formula_columns(model, data)]))]  # before complete cases
     if isinstance(fit, str) and not claim.term.startswith("is_"):  # the whole fit failed: its own reason stands
         no_cases = note.startswith("no cases") and claim.subset != "all"
         return no_cases_reason(claim.subset, sheet) if no_cases else note
-    used = subset[complete_rows(model, subset)]
-    return study_reason(claim.term, note, used, claim.outcome, sheet)
+    return study_reason(claim.term, note, _used(claim, data, register), claim.outcome, sheet)
+
+
+def claim_note(claim: Claim, used: pd.DataFrame) -> str:
+    """The register's note of a claim with its `{others}` filled from the cases it was decided on (`used`): the
+    other sectoral groups (a group indicator) or governance forms (a governance indicator) among them. With all of
+    the codebook's others present it reads "the other three groups"; otherwise it names those present, so that a
+    sheet without some of them is not told of three."""
+    if "{others}" not in claim.note:
+        return claim.note
+    cb = load_codebook()
+    grouped = claim.predictor == "sectoral_group_indicator"
+    levels, column = (cb.group_codes, "sectoral_group") if grouped else (cb.governance_levels, "governance")
+    kind = "group" if grouped else "form"
+    others = [x for x in levels if x != claim.term.removeprefix("is_")]
+    present = [x for x in others if (used[column].astype(str) == x).any()]
+    if len(present) == len(others):
+        return claim.note.format(others=f"the other {NUMBER_WORDS.get(len(others), len(others))} {kind}s")
+    names = present[0] if len(present) == 1 else ", ".join(present[:-1]) + " and " + present[-1]
+    only = f"the only other {kind}" if len(present) == 1 else f"the only other {kind}s"
+    return claim.note.format(others=f"{names}, {only} among the cases used")
 
 
 def _claim_columns(claim: Claim) -> dict:
