@@ -337,3 +337,25 @@ def test_the_method_is_described_at_the_settings_every_form_starts_from_not_the_
         priors=pooling.load_priors(), **every_improved
     )
     assert pooling.starting_computation({"product_upgrading": SimpleNamespace(result=None)}) is None
+
+
+def test_on_a_sheet_of_one_group_the_pooling_sentences_do_not_speak_of_other_groups():
+    """New-user trial on a sheet of 15 natural-resource-based cases: notebook 04 read "lets each of the 1 groups'
+    ... slopes vary ..., estimated from the data" and "because each group borrows strength from the others"; with
+    one group there is none to borrow from, and tau's posterior stays near its prior."""
+    start = dict(settings=pooling.FAST_SETTINGS, n_groups=1, grid_points=None)
+    method = narrative_models.pooling_method(priors=pooling.load_priors(), **start)
+    assert "1 groups'" not in method and "estimated from the data" not in method
+    assert "This sheet has one sectoral group" in method and "its posterior stays close to its prior" in method
+    slopes = pd.DataFrame({
+        "method": ["no pooling", "partial pooling"], "estimate": [1.0, 0.8], "conf_low": [0.2, 0.1],
+        "conf_high": [1.8, 1.5],
+    })  # fmt: skip
+    tau = pd.DataFrame({"form": ["f"], "status": ["ok"], "q05": [0.05], "q50": [0.66], "q95": [1.9],
+                        "margin": [0.405], "p_above_margin": [0.68]})  # fmt: skip
+    one = pd.DataFrame({"sectoral_group": ["natural_resource_based"] * 3})
+    text = narrative_models.pooling_summary(slopes, tau, one, 1.0)
+    assert "borrows strength from the others" not in text and "from few groups, say little" not in text
+    assert "no other group to borrow strength from" in text and "posterior stays close to this prior" in text
+    two = narrative_models.pooling_summary(slopes, tau, pd.DataFrame({"sectoral_group": ["a", "b"]}), 1.0)
+    assert "because each group borrows strength from the others" in two

@@ -298,10 +298,16 @@ def simulated_reading(cases: pd.DataFrame) -> str:
 
 def pooling_method(settings, priors, n_groups: int, grid_points: int | None) -> str:
     """How the partially pooled posterior is computed, with the settings and priors the notebook used."""
+    groups = (
+        f"lets each of the {n_groups} groups' collective-efficiency and leader-driven slopes vary around a common "
+        "mean with between-group SDs tau (one per predictor), estimated from the data."
+        if n_groups != 1
+        else "lets each group's collective-efficiency and leader-driven slopes vary around a common mean with "
+        "between-group SDs tau (one per predictor). This sheet has one sectoral group, so the data cannot tell its "
+        "slopes from the common mean, and say almost nothing about tau: its posterior stays close to its prior."
+    )
     return (
-        f"For each form, the partially pooled ordered logit lets each of the {n_groups} groups' "
-        "collective-efficiency and leader-driven slopes vary around a common mean with between-group SDs "
-        "tau (one per predictor), estimated from the data. Its posterior is computed without a Markov chain: "
+        f"For each form, the partially pooled ordered logit {groups} Its posterior is computed without a Markov chain: "
         f"(1) on a grid{'' if grid_points is None else f' of {grid_points} points'} over (log tau_beta, log "
         f"tau_gamma), step {settings.grid_step:g}, "
         "every conditional mode and curvature of the other parameters comes from one batched Newton solve of "
@@ -348,15 +354,21 @@ def _excludes_zero(frame: pd.DataFrame) -> pd.Series:
     return (frame["conf_low"] > 0) | (frame["conf_high"] < 0)
 
 
-def _tau_prior(tau_scale: float, margin: float) -> str:
+def _tau_prior(tau_scale: float, margin: float, one_group: bool = False) -> str:
     """The HalfNormal(tau_scale) prior's median and P(tau > margin): what the posterior is when the data say
-    nothing about the between-group SD (few groups)."""
+    nothing about the between-group SD (few groups; with `one_group`, nothing at all)."""
     median = tau_scale * stats.norm.ppf(0.75)
     above = 2 * stats.norm.sf(margin / tau_scale)
+    reading = (
+        "with one sectoral group the data say almost nothing about how much groups' slopes differ, so the "
+        "posterior stays close to this prior"
+        if one_group
+        else "a posterior close to these says that the data, from few groups, say little about how much the "
+        "groups' slopes differ"
+    )
     return (
         f" Under its HalfNormal({tau_scale:g}) prior alone, a between-group SD has median {median:.2f} and P(tau > "
-        f"{margin:.3f}) = {above:.2f}: a posterior close to these says that the data, from "
-        "few groups, say little about how much the groups' slopes differ."
+        f"{margin:.3f}) = {above:.2f}: {reading}."
     )
 
 
@@ -370,12 +382,19 @@ def pooling_summary(slopes: pd.DataFrame, tau: pd.DataFrame, cases: pd.DataFrame
     ratio = ((partial["conf_high"] - partial["conf_low"]) / (no["conf_high"] - no["conf_low"]))[both]
     ok = tau[tau["status"] == "ok"]
     bad = tau[tau["status"] != "ok"].drop_duplicates("form")
+    one_group = cases["sectoral_group"].astype(str).nunique() == 1
+    why = (
+        "with one sectoral group on the sheet there is no other group to borrow strength from: the partially "
+        "pooled slopes differ from no pooling's only through the model's priors (the figure)"
+        if one_group
+        else "because each group borrows strength from the others, and its estimates are pulled toward the common "
+        "mean (the figure)"
+    )
     text = (
         f"Of the {int(both.sum())} group slopes estimated both ways, **{int(_excludes_zero(no[both]).sum())}** "
         f"have a 95% interval excluding zero without pooling and **{int(_excludes_zero(partial[both]).sum())}** "
         f"with partial pooling; partial pooling's intervals are {span(ratio.quantile([0.5]))} times as wide "
-        f"as no pooling's at the median (range {span(ratio, '.2f', ' to ')}), because each group borrows "
-        "strength from the others, and its estimates are pulled toward the common mean (the figure)."
+        f"as no pooling's at the median (range {span(ratio, '.2f', ' to ')}), {why}."
     )
     if len(ok):
         text += (
@@ -383,7 +402,7 @@ def pooling_summary(slopes: pd.DataFrame, tau: pd.DataFrame, cases: pd.DataFrame
             f"with 90% intervals reaching from {ok['q05'].min():.2f} to {ok['q95'].max():.2f}: P(tau > margin "
             f"{ok['margin'].iloc[0]:.3f}) is {span(ok['p_above_margin'], '.2f', ' to ')} (near 1 would say "
             "the groups' slopes differ by more than the smallest effect that matters, near 0 that they do not)."
-            + _tau_prior(tau_scale, float(ok["margin"].iloc[0]))
+            + _tau_prior(tau_scale, float(ok["margin"].iloc[0]), one_group)
         )
     if len(bad):
         text += (
