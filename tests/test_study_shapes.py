@@ -195,3 +195,33 @@ def test_a_nominal_fit_whose_warm_start_stalls_is_fitted_again_from_the_default_
     row = diagnostics[diagnostics["model"] == "by_group"].iloc[0]
     assert 0 < row["nominal_leader_driven_p"] < 1
     assert "separated" in row["nominal_leader_driven_note"] and "converge" not in row["nominal_leader_driven_note"]
+
+
+def test_a_group_whose_outcome_is_one_level_says_so_beside_its_estimated_slopes(cases):
+    """New-user trial (two groups, software of three cases all at functional upgrading 1 and intersectoral 0): the
+    by-group slopes of that group were printed as plain estimates (an ML slope of exactly 0 with a Wald interval,
+    a Jeffreys slope that is the penalty's) with no note, while the permutation tests said "outcome constant in
+    the group" and claims_verdicts "undefined: y has no variance". Each slope row now says the outcome is one level
+    in the group, and the claims table's cross-check says it in the same words as notebook 04's."""
+    from upgrading.study import claims
+
+    shaped = cases.copy()
+    soft = shaped["sectoral_group"] == "specialised_suppliers"
+    shaped.loc[soft, "functional_upgrading"] = 1  # a middle level
+    shaped.loc[soft, "intersectoral_upgrading"] = 0  # the lowest
+    table = models.estimates_table(models.fit_models(shaped, forms=["functional_upgrading", "intersectoral_upgrading"]))
+    slopes = table[(table["sectoral_group"] == "specialised_suppliers") & table["estimate"].notna()]
+    assert len(slopes) == 4
+    for form, level in (("functional_upgrading", 1), ("intersectoral_upgrading", 0)):
+        notes = slopes.loc[slopes["form"] == form, "note"]
+        assert notes.str.startswith(f"{form} constant in the group (every case at {level}): the slope rests").all()
+    assert (
+        not table.loc[table["sectoral_group"] == "natural_resource_based", "note"]
+        .fillna("")
+        .str.contains("constant in the group")
+        .any()
+    )
+    verdicts = claims.evaluate(shaped, n_resamples=9).set_index("id")
+    assert verdicts.loc["CE-FUNCTIONAL-SOFT", "note"].startswith("functional_upgrading constant in the group")
+    assert verdicts.loc["CE-FUNCTIONAL-SOFT", "permutation_method"] == "outcome constant in the group"
+    assert "constant in the group" not in verdicts.loc["CE-FUNCTIONAL-NR", "note"]

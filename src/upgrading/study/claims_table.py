@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..ordinal import DesignFit, association_seed, complete_rows, formula_columns, permutation_association
 from .codebook import load_codebook
-from .models import no_cases_reason, study_reason
+from .models import association_reason, constant_outcome_note, no_cases_reason, study_reason
 from .register import Claim, Register
 from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
 
@@ -76,8 +76,15 @@ def verdict_table(
             rows[-1]["verdict"] = "inconclusive"
             continue
         row |= _decided_columns(decision, intervals[claim.id], fit)
-        note = claim_note(claim, _used(claim, data, register))
-        row["note"] = "; ".join(n for n in (note, *intervals[claim.id][2]) if n)
+        used = _used(claim, data, register)
+        constant = (
+            constant_outcome_note(
+                claim.outcome, used.loc[used["sectoral_group"] == claim.sectoral_group, claim.outcome]
+            )
+            if claim.formula == "cell"  # a group's slope in the by-group model
+            else ""
+        )
+        row["note"] = "; ".join(n for n in (claim_note(claim, used), constant, *intervals[claim.id][2]) if n)
         row |= cross_check(claim, data, n_resamples) if with_cross_check else {}
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -212,5 +219,5 @@ def cross_check(claim: Claim, data: pd.DataFrame, n_resamples: int) -> dict:
     return {
         "permutation_tau_b": exact["tau_b"],
         "permutation_p": exact["p_value"],  # P(|T| >= |t|): exact, or Monte Carlo as the method says
-        "permutation_method": exact["reason"] or exact["method"],
+        "permutation_method": association_reason(exact["reason"], claim.predictor) or exact["method"],
     }

@@ -224,6 +224,9 @@ def estimates_table(fits: list[ModelFit]) -> pd.DataFrame:
             table = fit.reported.tidy()
             left_out = table["term"].isin(fit.reasons)
             table.loc[left_out, "note"] = table["term"].map(fit.reasons)
+            constant = pd.Series(_constant_outcome_notes(fit, table["term"]), dtype=object)
+            one_level = table["term"].isin(constant.index)  # an estimated slope of a group whose outcome is one level
+            table.loc[one_level, "note"] = table.loc[one_level, "term"].map(constant)
             # a term the fit left out has no estimate, interval or test: its row says so, as claims_verdicts' does
             table.loc[left_out & table["estimate"].isna(), ["method", "interval", "test"]] = "not estimable"
             if not fit.reported.converged:  # never a quietly wrong estimate (the reported fit: ML or Jeffreys)
@@ -235,6 +238,40 @@ def estimates_table(fits: list[ModelFit]) -> pd.DataFrame:
         table["ml_separated"] = fit.separated
         tables.append(add_note(table, fit.complete_note))
     return pd.concat(tables, ignore_index=True)
+
+
+def constant_outcome_note(form: str, outcome: pd.Series) -> str:
+    """Where every case of a group is at one level of `form` (`outcome`: the group's codes in the fit), the note of
+    its slopes: they rest on no variation of the group's own outcome (the permutation test has none to test); ''
+    otherwise."""
+    levels = outcome.dropna().unique()
+    if len(levels) != 1:
+        return ""
+    return (
+        f"{form} constant in the group (every case at {int(levels[0])}): the slope rests on no variation of the "
+        "group's own outcome"
+    )
+
+
+def _constant_outcome_notes(fit: ModelFit, terms: pd.Series) -> dict[str, str]:
+    """{term: note} for the estimated key slopes of groups whose outcome is one level among the fit's cases."""
+    data = fit.reported.model.data
+    groups = data["sectoral_group"].astype(str)
+    notes = {}
+    for term in terms:
+        group, predictor = parse_term(term)
+        if group != "all" and predictor in KEY_PREDICTORS and term not in fit.reasons:
+            notes[term] = constant_outcome_note(fit.form, data.loc[groups == group, fit.form])
+    return {term: note for term, note in notes.items() if note}
+
+
+def association_reason(reason: str, predictor: str) -> str:
+    """A permutation test's reason in the study's words: x is the predictor, y the form of upgrading."""
+    if reason == "undefined: y has no variance":
+        return "outcome constant in the group"
+    if reason == "undefined: x has no variance":
+        return f"{predictor} constant in the group"
+    return reason
 
 
 def add_note(table: pd.DataFrame, note: str) -> pd.DataFrame:
@@ -439,14 +476,10 @@ def exact_tests_table(
     ]
     if absent:
         table = pd.concat([table, pd.DataFrame(absent)], ignore_index=True)
-    table["reason"] = [  # in the study's words: x is the predictor, y the form of upgrading
-        "outcome constant in the group"
-        if r == "undefined: y has no variance"
-        else f"{pred} constant in the group"
-        if r == "undefined: x has no variance"
-        else no_cases_reason(g, cases[["sectoral_group", form, pred]])
+    table["reason"] = [  # in the study's words
+        no_cases_reason(g, cases[["sectoral_group", form, pred]])
         if r.startswith("no cases")  # none on the sheet, or none with both codes
-        else r
+        else association_reason(r, pred)
         for r, g, form, pred in zip(table["reason"], table["sectoral_group"], table["outcome"], table["predictor"])
     ]
     for column in ("n", "arrangements", "draws"):  # counts: integers also beside a test without them (NaN)
