@@ -355,3 +355,28 @@ def test_validate_applies_a_worksheet_name_to_the_workbooks_among_several_sheets
     # several CSVs and no workbook: the worksheet name is a mistake for each of them, not silently ignored
     assert main(["validate", "--sheet", "Codificación 2026", str(other), str(other)]) == 1
     assert capsys.readouterr().err.count("has no worksheets") == 2
+
+
+def test_run_names_each_coding_it_validated_with_its_worksheet_and_what_reading_it_did(tmp_path, monkeypatch, capsys):
+    """New-user trial: `run --coding BOOK --sheet 'Coding v2' --second-coder BOOK --second-coder-sheet 'Second
+    coder'` printed only "coding sheet BOOK is valid; running the notebooks on it": neither worksheet, nor the second
+    coding, nor its cells read as not reported. Both are named now, each with its worksheet and report."""
+    from openpyxl import load_workbook
+
+    from upgrading.compendium import pipeline
+
+    monkeypatch.setattr(pipeline, "run", lambda **kw: [])
+    book = _workbook(tmp_path / "book.xlsx", FRAME, title="Coding v2", before=["intro"])
+    workbook = load_workbook(book)
+    second = workbook.copy_worksheet(workbook["Coding v2"])
+    second.title = "Second coder"
+    second["J3"] = "NR"  # functional upgrading of the second case
+    workbook.save(book)
+    args = ["run", "--coding", str(book), "--sheet", "Coding v2", "--second-coder", str(book)]
+    assert main([*args, "--second-coder-sheet", "Second coder", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"coding sheet {book}, worksheet 'Coding v2': 50 cases; nothing ignored or normalised" in out
+    assert f"second coding {book}, worksheet 'Second coder': 50 cases\n  - not reported: column" in out
+    assert "both are valid; running the notebooks on them" in out
+    assert main(["run", "--coding", str(GOOD), "--quiet"]) == 0
+    assert "it is valid; running the notebooks on it" in capsys.readouterr().out

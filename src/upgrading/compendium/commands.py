@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         if args.sheet:
             parameters["coding_sheet"] = args.sheet
         if args.second_coder:
-            second, _ = coding.load_sheet(
+            second, second_report = coding.load_sheet(
                 _from_cwd(args.second_coder), sheet=args.second_coder_sheet, display=args.second_coder
             )
             from ..study import reliability
@@ -129,9 +129,9 @@ def run(args: argparse.Namespace) -> int:
             if args.second_coder_sheet:
                 parameters["second_coder_sheet"] = args.second_coder_sheet
         _require_declared(parameters, only)
-        print(f"coding sheet {args.coding} is valid; running the notebooks on it")
-        for line in report.lines():
-            print(f"  {line}")
+        print(f"coding sheet {report}")  # its worksheet, cases and what reading it did; the second coding's too
+        print(f"second coding {second_report}\nboth are valid" if args.second_coder else "it is valid", end="")
+        print(f"; running the notebooks on {'them' if args.second_coder else 'it'}")
     start = time.perf_counter()
     results = pipeline.run(
         only=only,
@@ -324,7 +324,8 @@ def _robustness(args: argparse.Namespace, cases, out) -> int:
     )
     if where:
         simulated = " (SIMULATED)" if coding.is_simulated(second) else ""
-        print(f"second coder {display}{simulated}: {table.attrs['second_coding']}")
+        worksheet = f", worksheet {second.attrs['worksheet']!r}" if second.attrs.get("worksheet") else ""
+        print(f"second coder {display}{worksheet}{simulated}: {table.attrs['second_coding']}")
     else:
         print("no second coder: first coding only")
     print(f"missing codes: {table.attrs['missing']}")
