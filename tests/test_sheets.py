@@ -136,6 +136,12 @@ def test_documented_normalisations_are_accepted_and_each_reported_once(tmp_path)
         "column product_upgrading: '2.0' read as '2' in 1 cell (first at line 5)",
         "column coding_source: surrounding spaces removed in 1 cell (first at line 6)",
     ]
+    # listed in the sheet's line order, not the text's (new-user trial: "first at line 15", "line 27", "line 3")
+    frame.loc[13, "product_upgrading"] = f"{frame.loc[13, 'product_upgrading']}.0"  # line 15
+    frame.loc[1, "product_upgrading"] = f" {frame.loc[1, 'product_upgrading']}"  # line 3
+    frame.to_csv(path, index=False)
+    lines = [str(n) for n in load_sheet(path)[1].normalisations if "product_upgrading" in str(n)]
+    assert [line.rsplit("line ", 1)[1] for line in lines] == ["3)", "5)", "15)"]
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,12 @@ def _number_text(value) -> str:
     return str(value)
 
 
+def _line(where: str) -> int:
+    """The line number of a location ('line 15, cell D15' is 15), to list normalisations in the sheet's order, not
+    in the text's ('line 15' before 'line 3')."""
+    return int(re.match(r"line (\d+)", where).group(1))
+
+
 class _Normaliser:
     """Turns raw cells into the codebook's spelling, recording every documented normalisation it applies."""
 
@@ -111,7 +117,7 @@ class _Normaliser:
         order = {c: k for k, c in enumerate(columns)}
         return tuple(
             Normalisation(c, o, n, len(w), w[0])
-            for (c, o, n), w in sorted(self.seen.items(), key=lambda kv: (order.get(kv[0][0], -1), kv[1][0]))
+            for (c, o, n), w in sorted(self.seen.items(), key=lambda kv: (order.get(kv[0][0], -1), _line(kv[1][0])))
         )
 
     def unreported_records(self, columns, derived: frozenset[str] = frozenset()) -> tuple[NotReportedCells, ...]:
