@@ -72,8 +72,8 @@ def verdict_table(
         row = _claim_columns(claim)
         fit = fits[claim.fit_key(register.cell_model)][0]
         if decision.fit == "not estimable":
-            rows.append(row | {"fit": "not estimable", "note": _reason(claim, decision.note, fit, data, register)})
-            rows[-1]["verdict"] = "inconclusive"
+            reason = _reason(claim, decision.note, fit, data, register)
+            rows.append(row | {"fit": "not estimable", "note": reason, "verdict": "inconclusive"})
             continue
         row |= _decided_columns(decision, intervals[claim.id], fit)
         used = _used(claim, data, register)
