@@ -225,3 +225,30 @@ def test_a_group_whose_outcome_is_one_level_says_so_beside_its_estimated_slopes(
     assert verdicts.loc["CE-FUNCTIONAL-SOFT", "note"].startswith("functional_upgrading constant in the group")
     assert verdicts.loc["CE-FUNCTIONAL-SOFT", "permutation_method"] == "outcome constant in the group"
     assert "constant in the group" not in verdicts.loc["CE-FUNCTIONAL-NR", "note"]
+
+
+def test_a_level_measured_against_another_than_the_absent_reference_says_which(cases):
+    """Without the reference group (or form of governance) on the sheet, the estimator leaves one present level out
+    as collinear with the thresholds, and the other levels are measured against it: their rows say so. With the
+    reference present, no row says it."""
+    two_groups = cases[cases["sectoral_group"].astype(str).isin(["natural_resource_based", "specialised_suppliers"])]
+    table = models.estimates_table(models.fit_models(two_groups.copy(), forms=["product_upgrading"]))
+    shift = table[table["term"] == "C(sectoral_group)[T.natural_resource_based]"]
+    assert len(shift) == 2 and shift["estimate"].notna().all()  # the pooled and the by-group model's shift
+    assert (
+        shift["note"]
+        .eq(
+            "measured against sectoral group specialised suppliers, not against the reference sectoral group "
+            "traditional manufacturing, which has no case in this fit"
+        )
+        .all()
+    )
+    assert table[table["term"] == "C(sectoral_group)[T.specialised_suppliers]"]["estimate"].isna().all()
+    no_market = cases[cases["governance"].astype(str) != "market"]
+    pooled = models.estimates_table(models.fit_models(no_market.copy(), forms=["product_upgrading"], models=["pooled"]))
+    estimated = pooled[pooled["term"].str.startswith("C(governance)") & pooled["estimate"].notna()]
+    assert len(estimated) == 2
+    assert estimated["note"].str.endswith("not against the reference value-chain governance market, which has no case "
+                                          "in this fit").all()  # fmt: skip
+    everything = models.estimates_table(models.fit_models(cases.copy(), forms=["product_upgrading"]))
+    assert not everything["note"].fillna("").str.contains("not against the reference").any()

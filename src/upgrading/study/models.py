@@ -30,7 +30,7 @@ from ..ordinal.design import NO_VARIANCE
 from ..ordinal.interpretation import nominal_refit
 from .codebook import load_codebook
 from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
-from .term_words import collinear_words, parse_term, term_words
+from .term_words import collinear_words, parse_term, reference_notes, term_words
 
 MODELS = {
     "pooled": "{form} ~ collective_efficiency + C(governance) + C(sectoral_group)",
@@ -227,6 +227,9 @@ def estimates_table(fits: list[ModelFit]) -> pd.DataFrame:
             constant = pd.Series(_constant_outcome_notes(fit, table["term"]), dtype=object)
             one_level = table["term"].isin(constant.index)  # an estimated slope of a group whose outcome is one level
             table.loc[one_level, "note"] = table.loc[one_level, "term"].map(constant)
+            against = pd.Series(reference_notes(table["term"], fit.reasons, fit.reported.model.data), dtype=object)
+            shifted = table["term"].isin(against.index)  # a level measured against another than the reference
+            table.loc[shifted, "note"] = table.loc[shifted, "term"].map(against)
             # a term the fit left out has no estimate, interval or test: its row says so, as claims_verdicts' does
             table.loc[left_out & table["estimate"].isna(), ["method", "interval", "test"]] = "not estimable"
             if not fit.reported.converged:  # never a quietly wrong estimate (the reported fit: ML or Jeffreys)

@@ -55,6 +55,34 @@ def collinear_words(term: str, reason: str, cases: pd.DataFrame, form: str | Non
     return f"{on}{subject} {verb if named else 'does not vary'} {where}"
 
 
+def reference_notes(terms, reasons: dict, data: pd.DataFrame) -> dict[str, str]:
+    """{term: note} for the estimated levels of a factor whose reference level (the codebook's first) has no case
+    among a fit's cases (`data`): such a level is measured against the level the estimator left out as collinear
+    with the thresholds, not against the reference that the term's name implies (`reasons`: the left-out terms)."""
+    cb = load_codebook()
+    notes = {}
+    for factor, levels in (("sectoral_group", cb.group_codes), ("governance", cb.governance_levels)):
+        if factor not in data or (data[factor].astype(str) == levels[0]).any():
+            continue
+        own = {}  # this factor's level terms (a group's shift, a form of governance) and their levels
+        for term in terms:
+            group, predictor = parse_term(term)
+            if group == "all" and predictor.startswith(f"{factor}:"):
+                own[term] = predictor.split(":", 1)[1]
+        instead = [
+            level for term, level in own.items() if term in reasons and (data[factor].astype(str) == level).any()
+        ]
+        if len(instead) != 1:
+            continue
+        against, reference = (predictor_words(f"{factor}:{level}") for level in (instead[0], levels[0]))
+        for term in own:
+            if term not in reasons:
+                notes[term] = (
+                    f"measured against {against}, not against the reference {reference}, which has no case in this fit"
+                )
+    return notes
+
+
 def group_words(code: str) -> str:
     """A sectoral group as prose: its label, lower case ('complex product systems')."""
     label = load_codebook().group(code).label
