@@ -36,15 +36,17 @@ def test_sheet_sentences_count_the_sheet():
     by_group = descriptives.cases_by_group(cases)
     assert narrative.sheet_summary(cases, by_group) == (
         "The sheet holds **6 cases** in 3 sectoral groups: traditional_manufacturing 3; natural_resource_based 2; "
-        "complex_product_systems 1. No case is in specialised_suppliers: the descriptive tables leave it out, "
+        "complex_product_systems 1. The sheet has no case of specialised_suppliers: the descriptive tables leave it "
+        "out, "
         "and the models and claims keep its rows with that reason."
     )
     assert narrative.group_sizes(cases) == "1 to 3 cases per group"
     # a sheet of one sectoral group: "in 1 sectoral group", not "in 1 sectoral groups" (new-user trial)
     one = cases[cases["sectoral_group"] == "traditional_manufacturing"]
     assert narrative.sheet_summary(one, descriptives.cases_by_group(one)).startswith(
-        "The sheet holds **3 cases** in 1 sectoral group: traditional_manufacturing 3. No case is in "
+        "The sheet holds **3 cases** in 1 sectoral group: traditional_manufacturing 3. The sheet has no case of "
     )
+    assert narrative.group_sizes(one) == "3 cases in one sectoral group"  # not "3 cases per group"
     text = narrative.upgrading_summary(descriptives.upgrading_by_group(cases), cases)
     # means over the six cases by hand: product 11/6, process 11/6, functional 4/6, intersectoral 5/6
     assert text.startswith(

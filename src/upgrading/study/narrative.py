@@ -113,7 +113,7 @@ def sheet_summary(cases: pd.DataFrame, by_group: pd.DataFrame) -> str:
     the sheet has no case of: the descriptive tables leave them out, the models and claims keep their rows."""
     absent = [g for g in load_codebook().group_codes if g not in set(by_group["sectoral_group"].astype(str))]
     missing = (
-        f" No case is in {series(absent)}: the descriptive tables leave "
+        f" The sheet has no case of {series(absent)}: the descriptive tables leave "
         f"{'it' if len(absent) == 1 else 'them'} out, and the models and claims keep "
         f"{'its' if len(absent) == 1 else 'their'} rows with that reason."
         if absent
@@ -219,8 +219,10 @@ def disagreements_summary(differences: pd.DataFrame) -> str:
 
 
 def group_sizes(cases: pd.DataFrame) -> str:
-    """'9 to 18 cases per group' as counted on the sheet."""
+    """'9 to 18 cases per group' as counted on the sheet ('15 cases in one sectoral group' on a sheet of one)."""
     sizes = cases["sectoral_group"].astype(str).value_counts()
+    if len(sizes) == 1:
+        return f"{sizes.iloc[0]} {'case' if sizes.iloc[0] == 1 else 'cases'} in one sectoral group"
     return f"{count_span(sizes)} cases per group"
 
 
