@@ -281,6 +281,18 @@ def test_tidy_reports_the_wine_fit_as_r_does():
         assert row["method"] == "ml" and row["interval"] == "wald" and not row["separated"]
 
 
+def test_tidy_names_the_likelihood_ratio_its_profile_p_values_come_from():
+    """A Jeffreys fit's profile p-value is the signed root of the penalised likelihood ratio (the objective its
+    profile interval maximises), and `test` says so; an ML fit's profile p-value is the plain likelihood ratio's."""
+    _, _, ml = _reference("wine")
+    jeffreys = ml.model.fit("jeffreys")
+    assert set(jeffreys.tidy()["test"]) == {"penalised likelihood ratio (signed root)"}
+    assert set(ml.tidy(conf_int="profile")["test"]) == {"likelihood ratio (signed root)"}
+    root = jeffreys.tidy().set_index("term").loc["temp[T.warm]", "statistic"]
+    assert root == pytest.approx(jeffreys.signed_root("temp[T.warm]", 0.0)[0])  # the penalised objective's root
+    assert abs(root) != pytest.approx(abs(ml.signed_root("temp[T.warm]", 0.0)[0]), abs=1e-3)
+
+
 def test_gaussian_prior_gives_the_posterior_mode():
     """A quadratic penalty on the slopes only: the engine's mode against scipy's optimiser of the same objective."""
     from scipy import optimize

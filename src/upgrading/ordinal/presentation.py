@@ -19,7 +19,8 @@ def tidy(results, alpha: float = 0.05, conf_int: str | None = None) -> pd.DataFr
 
     `conf_int` is 'wald' or 'profile' (default: profile for a Jeffreys-penalised fit, Wald otherwise); the
     statistic and p-value are the test that goes with the interval (Wald z, or the signed root of the
-    likelihood-ratio statistic), so a p-value below alpha means 0 lies outside the 1 - alpha interval.
+    likelihood-ratio statistic: of the penalised likelihood for a penalised fit, as `test` says), so a p-value below
+    alpha means 0 lies outside the 1 - alpha interval.
     """
     kind = conf_int or ("profile" if results.penalty == "jeffreys" else "wald")
     if kind not in ("wald", "profile"):
@@ -30,7 +31,9 @@ def tidy(results, alpha: float = 0.05, conf_int: str | None = None) -> pd.DataFr
         statistic, p_value, test = results.tvalues[slopes].values, results.pvalues[slopes].values, "Wald z"
     else:
         statistic = np.array([results.signed_root(c, 0.0)[0] for c in slopes])
-        p_value, test = 2 * stats.norm.sf(np.abs(statistic)), "likelihood ratio (signed root)"
+        penalised = results.penalty is not None or results.prior is not None  # the objective the profile maximises
+        test = f"{'penalised ' if penalised else ''}likelihood ratio (signed root)"
+        p_value = 2 * stats.norm.sf(np.abs(statistic))
     table = pd.DataFrame(
         {
             "term": slopes,
