@@ -75,6 +75,12 @@ class Batch:
             setattr(part, name, getattr(self, name)[index])
         return part
 
+    def under(self, link: Link) -> Batch:
+        """The same problems under another link."""
+        part = self.take(slice(None))
+        part.link = link
+        return part
+
     def design(self, r: int) -> Design:
         """Problem r as a Design."""
         return Design(

@@ -15,6 +15,7 @@ from scipy import stats
 
 from .batch import Batch, Prior
 from .engine import BatchFit, evaluate, newton
+from .penalised import HIGHER_BY, several_maxima
 
 #: Gradient tolerance of the constrained fits behind a likelihood-ratio statistic. The objective at a maximum
 #: is accurate to about g'H^-1 g / 2, so 1e-7 gives the statistic to about 1e-13: far below any printed digit.
@@ -86,32 +87,34 @@ def likelihood_ratios(
     if at_warm is None:
         at_warm = warm_starts(problems, theta, curvature, index, values, penalty, prior)[1]
     fit = constrained_fit(problems, theta, index, values, penalty, prior, tol=LR_TOL)
-    _retry_from_warm_starts(fit, problems, theta, curvature, index, values, penalty, prior)
+    _refit_from_warm_starts(fit, problems, theta, curvature, index, values, penalty, prior)
     best = np.fmax(fit.objective, at_warm)
     statistic = np.where(fit.converged, np.maximum(2 * (objective - best), 0.0), np.nan)
     return statistic, fit.converged
 
 
-def _retry_from_warm_starts(fit: BatchFit, problems: Batch, theta, curvature, index, values, penalty, prior) -> None:
+def _refit_from_warm_starts(fit: BatchFit, problems: Batch, theta, curvature, index, values, penalty, prior) -> None:
     """Constrained fits that did not converge from the fit, tried again from `warm_starts`' points (in place, where
     the retry converges): from a start far from the constrained maximum, a penalised fit of separated data can stall
-    where the last bits of its penalty's gradient are lost, and whether they are depends on the processor."""
-    failed = np.flatnonzero(~fit.converged)
-    if not len(failed):
+    where the last bits of its penalty's gradient are lost, and whether they are depends on the processor. Where the
+    objective can have more than one maximum (`penalised.several_maxima`), every fit is also fitted from there and
+    keeps the higher constrained maximum."""
+    refit = np.arange(problems.size) if several_maxima(problems, penalty) else np.flatnonzero(~fit.converged)
+    if not len(refit):
         return
-    part = prior.take(failed) if prior is not None else None
+    part = prior.take(refit) if prior is not None else None
     points, reach = warm_starts(
-        problems.take(failed), theta[failed], curvature[failed], index[failed], values[failed], penalty, part
+        problems.take(refit), theta[refit], curvature[refit], index[refit], values[refit], penalty, part
     )
     usable = np.isfinite(reach)
     if not usable.any():
         return
-    rows = failed[usable]
+    rows = refit[usable]
     again = constrained_fit(
         problems.take(rows), points[usable], index[rows], values[rows], penalty,
         prior.take(rows) if prior is not None else None, tol=LR_TOL,
     )  # fmt: skip
-    kept = again.converged
+    kept = again.converged & (~fit.converged[rows] | (again.objective > fit.objective[rows] + HIGHER_BY))
     for name in ("theta", "objective", "gradient", "converged"):
         getattr(fit, name)[rows[kept]] = getattr(again, name)[kept]
 
@@ -200,6 +203,7 @@ def profile_bounds(
     converged constrained fit confirms the crossing.
     """
     ends = _Ends.start(theta, indices, se, alpha)
+    several = several_maxima(problem, penalty)
     cutoff = stats.chi2.ppf(1 - alpha, 1) / 2
     problems = problem.take(np.zeros(len(ends.k), int))
 
@@ -218,12 +222,14 @@ def profile_bounds(
         if not len(idx):
             break
         fit = constrained(idx, ends.warm[idx])
-        retry = np.flatnonzero(~fit.converged)
-        if len(retry):  # a warm start can land badly; the maximum is unique, so retry from the fit
+        # a warm start can land badly: retry from the fit; where the objective can have more than one maximum,
+        # every end is also fitted from the fit, and the higher constrained maximum is the profile's
+        retry = np.arange(len(idx)) if several else np.flatnonzero(~fit.converged)
+        if len(retry):
             again = constrained(idx[retry], np.tile(theta, (len(retry), 1)))
-            better = retry[again.converged]
+            higher = again.converged & (~fit.converged[retry] | (again.objective > fit.objective[retry] + HIGHER_BY))
             for name in ("theta", "objective", "gradient", "converged"):
-                getattr(fit, name)[better] = getattr(again, name)[again.converged]
+                getattr(fit, name)[retry[higher]] = getattr(again, name)[higher]
         # only a converged constrained fit says where the profile is (an unconverged one's objective is only a
         # lower bound); a failed one sends its end halfway back towards the last converged value
         solved = fit.converged & np.isfinite(fit.objective)

@@ -19,8 +19,9 @@ from .batch import Batch
 from .design import Design
 from .engine import MAX_ITER, BatchFit, newton
 from .links import LOGIT, Link, get_link
+from .penalised import PENALISED_TOL, jeffreys_fit
 from .profile import BOUND_MARGIN, likelihood_ratios, warm_starts
-from .results import PENALISED_FLOOR_TOL, PENALISED_TOL, CumulativeLink, CumulativeLinkResults, OrderedLogit
+from .results import CumulativeLink, CumulativeLinkResults, OrderedLogit
 from .separation import directions, separation
 
 #: Maximum-likelihood iterations before the separation check: a separated problem is then handed to the
@@ -155,7 +156,7 @@ def fit_replicates(
     penalised = flags & penalise_separated
     if penalised.any():
         rows = np.flatnonzero(penalised)
-        jeffreys = newton(b.take(rows), "jeffreys", tol=jeffreys_tol, floor_tol=PENALISED_FLOOR_TOL)
+        jeffreys = jeffreys_fit(b.take(rows), tol=jeffreys_tol)
         for name in fit:
             fit[name][rows] = getattr(jeffreys, name)
     return ReplicateFits(b, direction=direction, penalised=penalised, **fit)

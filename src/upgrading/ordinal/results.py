@@ -26,16 +26,11 @@ from .design import Design, ModelWarning, build_design, predictor_columns
 from .engine import GRADIENT_TOL, MAX_ITER, PENALTIES, BatchFit, newton
 from .likelihood import case_thresholds, loglik, probabilities
 from .links import get_link
+from .penalised import PENALISED_FLOOR_TOL, PENALISED_TOL, jeffreys_fit
 from .presentation import METHOD_LABELS
 from .profile import likelihood_ratios, profile_bounds
 from .separation import Separation, directions, separation
 
-#: BFGS (the penalised fit) converges superlinearly, not quadratically as Newton does: a tighter gradient
-#: tolerance gives estimates as exact as the ML ones (about 1e-12), so that no last bit reaches an exhibit.
-PENALISED_TOL = 1e-11
-#: ... where rounding lets it: a penalised fit whose iterations run out below the ML tolerance has converged as
-#: far as any ML fit has (its BFGS can wander at about 3e-10 where one processor's last bits allow 1e-11)
-PENALISED_FLOOR_TOL = GRADIENT_TOL
 FIT_METHODS = (*PENALTIES, "br")
 
 
@@ -112,7 +107,7 @@ class CumulativeLink:
         return separation(directions(self.problem, None if theta is None else theta[None, :])[0], names)
 
     def _fit_bias_reduced(self, warn: bool) -> CumulativeLinkResults:
-        jeffreys = newton(self.problem, "jeffreys", tol=PENALISED_TOL, floor_tol=PENALISED_FLOOR_TOL)
+        jeffreys = jeffreys_fit(self.problem)
         theta, info, converged, iterations = bias_reduction.solve(self.problem, jeffreys.theta)
         ll = loglik(theta, self.problem, hessian=False)[0]
         fit = BatchFit(theta, ll, ll, np.zeros_like(theta), -info, converged, iterations)
@@ -148,7 +143,10 @@ class CumulativeLink:
             return self._fit_bias_reduced(warn)
         first = None if start is None else np.asarray(start, dtype=float)[None, :]
         tol, floor = (GRADIENT_TOL, None) if penalty is None else (PENALISED_TOL, PENALISED_FLOOR_TOL)
-        fit = newton(self.problem, penalty, start=first, prior=prior, max_iter=max_iter, tol=tol, floor_tol=floor)
+        if penalty == "jeffreys" and start is None:
+            fit = jeffreys_fit(self.problem, prior, max_iter, tol)
+        else:
+            fit = newton(self.problem, penalty, start=first, prior=prior, max_iter=max_iter, tol=tol, floor_tol=floor)
         if start is not None and restart and not fit.converged[0]:
             fit = newton(self.problem, penalty, prior=prior, max_iter=max_iter, tol=tol, floor_tol=floor)
         results = CumulativeLinkResults(self, fit, penalty, prior)
