@@ -3,7 +3,9 @@ profile intervals must report the highest (`ordinal.penalised`). The case of rec
 by-group fit of functional upgrading, whose two maxima and profile interval ends R found independently
 (tests/reference/jeffreys_cloglog_maxima.json, made by make_cloglog_maxima.R)."""
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +14,8 @@ from upgrading.ordinal import CumulativeLink, fit_designs
 from upgrading.ordinal.engine import newton
 from upgrading.ordinal.penalised import PENALISED_FLOOR_TOL, PENALISED_TOL, several_maxima
 from upgrading.study.models import complete_rows, formula
+
+R = json.loads((Path(__file__).parent / "reference" / "jeffreys_cloglog_maxima.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +36,28 @@ def test_the_default_start_alone_reaches_a_lower_maximum_than_the_fit(cloglog_mo
     lower = newton(cloglog_model.problem, "jeffreys", tol=PENALISED_TOL, floor_tol=PENALISED_FLOOR_TOL)
     assert lower.converged[0] and cloglog_fit.converged
     assert cloglog_fit.objective > lower.objective[0] + 0.1
+
+
+def test_the_fit_is_the_highest_maximum_r_finds_from_24_starts(cloglog_model, cloglog_fit):
+    highest, lower = R["local_maxima"]
+    assert cloglog_fit.objective == pytest.approx(R["global_maximum"]["objective"], abs=1e-8)
+    names = cloglog_model.engine_names
+    estimates = R["global_maximum"]["estimates"]
+    np.testing.assert_allclose(cloglog_fit.theta, [estimates[n] for n in names], atol=1e-6)
+    default_only = newton(cloglog_model.problem, "jeffreys", tol=PENALISED_TOL, floor_tol=PENALISED_FLOOR_TOL)
+    assert default_only.objective[0] == pytest.approx(lower["objective"], abs=1e-8)  # the maximum once reported
+    assert highest["objective"] == R["global_maximum"]["objective"]
+
+
+def test_profile_interval_ends_are_the_best_branch_ends_r_finds(cloglog_fit):
+    ends = R["profile"]["ends"]
+    assert R["profile"]["level"] == 0.95 and len(ends) == 11
+    table = cloglog_fit.profile_conf_int(cols=list(ends))
+    for term, end in ends.items():
+        assert table.loc[term].tolist() == pytest.approx([end["conf_low"], end["conf_high"]], abs=1e-5), term
+    at_zero = R["natural_resource_based_leader_driven_at_0"]
+    root = cloglog_fit.signed_root(at_zero["term"], [0.0])[0]
+    assert root == pytest.approx(at_zero["signed_root"], abs=1e-6)  # above 1.96: the interval excludes zero
 
 
 def test_a_batch_of_designs_reaches_the_same_maximum_as_a_single_fit(cloglog_model, cloglog_fit):
