@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from upgrading.ordinal import CumulativeLink, fit_designs
+from upgrading.ordinal import CumulativeLink, fit_designs, leave_one_out
 from upgrading.ordinal.engine import newton
 from upgrading.ordinal.penalised import PENALISED_FLOOR_TOL, PENALISED_TOL, several_maxima
 from upgrading.study.models import complete_rows, formula
@@ -72,3 +72,39 @@ def test_only_a_penalised_fit_under_another_link_than_the_logit_is_started_twice
     assert several_maxima(problem, "jeffreys")
     assert not several_maxima(problem, None)
     assert not several_maxima(problem.under(CumulativeLink(cloglog_model.design).link), "jeffreys")
+
+
+def _without(model, i):
+    data = model.data.drop(index=model.data.index[i])
+    return CumulativeLink.from_formula(model.formula, data, aliased="drop", link="cloglog")
+
+
+def test_a_warm_started_fit_keeps_the_highest_maximum_of_its_start_and_the_default_ones(cloglog_model, cloglog_fit):
+    """Without case 33 the fit's estimates as a start reach a lower maximum than the default and logit starts do,
+    without case 7 a higher one: a warm-started fit keeps the highest of the three."""
+    for i in (7, 33):
+        model = _without(cloglog_model, i)
+        warm = newton(model.problem, "jeffreys", start=cloglog_fit.theta[None], tol=PENALISED_TOL)
+        default = model.fit("jeffreys", warn=False)
+        assert abs(warm.objective[0] - default.objective) > 0.1  # two maxima, and each start misses one
+        fit = model.fit("jeffreys", start=cloglog_fit.theta, warn=False)
+        assert fit.converged and fit.objective == pytest.approx(max(warm.objective[0], default.objective), abs=1e-9)
+
+
+def test_leave_one_out_refits_keep_the_highest_maximum(cloglog_model, cloglog_fit, monkeypatch):
+    """The refits without cases 7 and 33 (as above) are the higher of the maxima that the fit's estimates and the
+    default starts reach (the batch of refits is seen through `diagnostics.newton`, which it fills in place)."""
+    from upgrading.ordinal import diagnostics
+
+    seen, original = [], diagnostics.newton
+    monkeypatch.setattr(
+        diagnostics, "newton", lambda *args, **kwargs: seen.append(original(*args, **kwargs)) or seen[-1]
+    )
+    left_out = list(leave_one_out(cloglog_fit).attrs["left_out"])
+    refits = seen[0]
+    assert len(left_out) == refits.objective.size  # every refit converged: row r of the batch leaves out left_out[r]
+    for i in (7, 33):
+        model = _without(cloglog_model, i)
+        warm = newton(model.problem, "jeffreys", start=cloglog_fit.theta[None], tol=PENALISED_TOL)
+        default = model.fit("jeffreys", warn=False)
+        assert refits.objective[left_out.index(i)] == pytest.approx(max(warm.objective[0], default.objective), abs=1e-8)

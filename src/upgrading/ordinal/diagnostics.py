@@ -16,7 +16,8 @@ from scipy import special, stats
 
 from ..errors import UpgradingError
 from .batch import Batch
-from .engine import newton
+from .engine import GRADIENT_TOL, newton
+from .penalised import jeffreys_fit, keep_higher, several_maxima
 from .results import CumulativeLinkResults
 from .separation import directions
 
@@ -182,13 +183,14 @@ def leave_one_out(result: CumulativeLinkResults) -> pd.DataFrame:
     """Refit without each case in turn; return every slope's full-sample value and its range over the refits.
 
     The n refits are one batch on the engine (a left-out case has weight 0), warm-started at the full-sample
-    fit, with the same objective as `result`. A refit that cannot be estimated (an outcome level left with no
-    cases, a predictor left constant, predictors left collinear: a slope no longer identified, such as a group's
-    slope when the predictor is left constant within that group) or that does not converge is skipped and
-    counted, with the reasons in
-    `skipped`; an unpenalised refit whose ML estimates are infinite (the separation check's direction)
-    contributes +-inf to the range. `attrs["left_out"]`: the rows whose refit is in the range
-    (a skipped refit leaves the influence of its case untested).
+    fit, with the same objective as `result` (a Jeffreys-penalised one under another link than the logit, whose
+    objective can have several maxima, also from `penalised.jeffreys_fit`'s starts, keeping the highest). A refit
+    that cannot be estimated (an outcome level left with no cases, a predictor left constant, predictors left
+    collinear: a slope no longer identified, such as a group's slope when the predictor is left constant within
+    that group) or that does not converge is skipped and counted, with the reasons in `skipped`; an unpenalised
+    refit whose ML estimates are infinite (the separation check's direction) contributes +-inf to the range.
+    `attrs["left_out"]`: the rows whose refit is in the range (a skipped refit leaves the influence of its case
+    untested).
     """
     d = result.design
     n, K = len(d.y), d.n_levels
@@ -211,6 +213,8 @@ def leave_one_out(result: CumulativeLinkResults) -> pd.DataFrame:
         batch = Batch.of(d, len(rows), d.weights[None, :] * keep[rows], link=result.link)
         start = np.tile(result.theta, (len(rows), 1)) if np.all(np.isfinite(result.theta)) else None
         fits = newton(batch, result.penalty, start=start, prior=result.prior)
+        if several_maxima(batch, result.penalty):  # the highest of the warm start's and `jeffreys_fit`'s maxima
+            keep_higher(fits, jeffreys_fit(batch, result.prior, tol=GRADIENT_TOL))
         theta = fits.theta.copy()
         ok = fits.converged.copy()
         if result.penalty is None and result.prior is None:

@@ -13,6 +13,8 @@ another link is started from both and keeps the higher maximum. Under the logit,
 
 from __future__ import annotations
 
+import numpy as np
+
 from .batch import Batch, Prior
 from .engine import GRADIENT_TOL, MAX_ITER, BatchFit, newton
 from .links import LOGIT
@@ -35,20 +37,32 @@ def several_maxima(b: Batch, penalty: str | None) -> bool:
 
 
 def jeffreys_fit(
-    b: Batch, prior: Prior | None = None, max_iter: int = MAX_ITER, tol: float = PENALISED_TOL
+    b: Batch,
+    prior: Prior | None = None,
+    max_iter: int = MAX_ITER,
+    tol: float = PENALISED_TOL,
+    start: np.ndarray | None = None,
 ) -> BatchFit:
-    """The Jeffreys-penalised fit of every problem of `b`: from the default start, and under a link other than the
-    logit also from the logit fit's estimates, keeping the higher of the converged maxima."""
+    """The Jeffreys-penalised fit of every problem of `b`: from `start` (R, q) if given, else from the default
+    start; under a link other than the logit also from the default start (when `start` is given) and from the logit
+    fit's estimates, keeping the highest of the converged maxima (a tie goes to the earlier start)."""
     options = {"prior": prior, "max_iter": max_iter, "tol": tol, "floor_tol": PENALISED_FLOOR_TOL}
-    fit = newton(b, "jeffreys", **options)
+    fit = newton(b, "jeffreys", start=start, **options)
     if not several_maxima(b, "jeffreys"):
         return fit
+    if start is not None:
+        keep_higher(fit, newton(b, "jeffreys", **options))
     logit = newton(b.under(LOGIT), "jeffreys", **options)
-    other = newton(b, "jeffreys", start=logit.theta, **options)
-    higher = other.converged & (~fit.converged | (other.objective > fit.objective + HIGHER_BY))
-    for name in ("theta", "objective", "loglik", "gradient", "hessian", "converged", "iterations"):
-        getattr(fit, name)[higher] = getattr(other, name)[higher]
+    keep_higher(fit, newton(b, "jeffreys", start=logit.theta, **options))
     return fit
 
 
-__all__ = ["HIGHER_BY", "PENALISED_FLOOR_TOL", "PENALISED_TOL", "jeffreys_fit", "several_maxima"]
+def keep_higher(fit: BatchFit, other: BatchFit) -> None:
+    """Where `other` converged to a maximum higher than `fit`'s by more than HIGHER_BY (or `fit` did not
+    converge), `fit` takes it (in place)."""
+    higher = other.converged & (~fit.converged | (other.objective > fit.objective + HIGHER_BY))
+    for name in ("theta", "objective", "loglik", "gradient", "hessian", "converged", "iterations"):
+        getattr(fit, name)[higher] = getattr(other, name)[higher]
+
+
+__all__ = ["HIGHER_BY", "PENALISED_FLOOR_TOL", "PENALISED_TOL", "jeffreys_fit", "keep_higher", "several_maxima"]

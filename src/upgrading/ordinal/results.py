@@ -143,8 +143,8 @@ class CumulativeLink:
             return self._fit_bias_reduced(warn)
         first = None if start is None else np.asarray(start, dtype=float)[None, :]
         tol, floor = (GRADIENT_TOL, None) if penalty is None else (PENALISED_TOL, PENALISED_FLOOR_TOL)
-        if penalty == "jeffreys" and start is None:
-            fit = jeffreys_fit(self.problem, prior, max_iter, tol)
+        if penalty == "jeffreys":  # under another link than the logit, the highest of several starts' maxima
+            fit = jeffreys_fit(self.problem, prior, max_iter, tol, start=first)
         else:
             fit = newton(self.problem, penalty, start=first, prior=prior, max_iter=max_iter, tol=tol, floor_tol=floor)
         if start is not None and restart and not fit.converged[0]:
