@@ -1,7 +1,7 @@
 """A Jeffreys-penalised fit under a link other than the logit can have more than one maximum: the fit and its
-profile intervals must report the highest (`ordinal.penalised`). The case of record: the simulated sheet's cloglog
-by-group fit of functional upgrading, whose two maxima and profile interval ends R found independently
-(tests/reference/jeffreys_cloglog_maxima.json, made by make_cloglog_maxima.R)."""
+profile intervals must report the highest their starts reach (`ordinal.penalised`). The case of record: the
+simulated sheet's cloglog by-group fit of functional upgrading, whose two maxima and profile interval ends R found
+independently (tests/reference/jeffreys_cloglog_maxima.json, made by make_cloglog_maxima.R)."""
 
 import json
 import warnings

@@ -9,6 +9,14 @@ default start's) and -45.8026 (confirmed in R from many starts). In a check on 2
 cloglog and 2 of 100 probit fits; starting also from the logit fit's estimates reached it in all 200. So a fit under
 another link is started from both and keeps the higher maximum. Under the logit, where no second maximum was found
 (nor in R, at any of the simulated sheet's profile interval ends), the default start is the only one.
+
+More starts find more, so the fit is the highest maximum its starts reach, not certainly the highest: of the 50
+leave-one-out subsets of that cloglog fit's data, in 3 the full fit's estimates as a start reached a maximum 0.11 to
+0.13 above the two starts' (`keep_higher` keeps it where a fit is warm-started). A profile's constrained fits
+(`profile`), started from the neighbouring value's fit and from the fit, can also miss a higher constrained
+maximum, and the interval end is then too near the estimate: on the same 25 resamples, with 13 starts at each end
+found, at 18 of 2,072 cloglog ends (12 of them of key slopes) and 2 of 2,072 probit ends; at none of the simulated
+sheet's 88 cloglog and 88 probit by-group ends.
 """
 
 from __future__ import annotations
