@@ -9,10 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from upgrading.ordinal import CumulativeLink, fit_designs, leave_one_out
 from upgrading.ordinal.engine import newton
+from upgrading.ordinal.links import LOGIT
 from upgrading.ordinal.penalised import PENALISED_FLOOR_TOL, PENALISED_TOL, several_maxima
+from upgrading.ordinal.profile import constrained_fit
 from upgrading.study.models import complete_rows, formula
 
 R = json.loads((Path(__file__).parent / "reference" / "jeffreys_cloglog_maxima.json").read_text())
@@ -71,7 +74,7 @@ def test_only_a_penalised_fit_under_another_link_than_the_logit_is_started_twice
     problem = cloglog_model.problem
     assert several_maxima(problem, "jeffreys")
     assert not several_maxima(problem, None)
-    assert not several_maxima(problem.under(CumulativeLink(cloglog_model.design).link), "jeffreys")
+    assert not several_maxima(problem.under(LOGIT), "jeffreys")
 
 
 def _without(model, i):
@@ -108,3 +111,43 @@ def test_leave_one_out_refits_keep_the_highest_maximum(cloglog_model, cloglog_fi
         warm = newton(model.problem, "jeffreys", start=cloglog_fit.theta[None], tol=PENALISED_TOL)
         default = model.fit("jeffreys", warn=False)
         assert refits.objective[left_out.index(i)] == pytest.approx(max(warm.objective[0], default.objective), abs=1e-8)
+
+
+def test_a_profile_end_is_where_the_best_of_many_constrained_starts_crosses_the_cutoff(_simulated_cases):
+    # On this resample of the simulated sheet the constrained fits of complex-product systems' shift are bimodal:
+    # continuing from the neighbouring value alone, the search followed the lower branch and stopped at -3.296,
+    # where the best of many starts gives a penalised likelihood ratio of 3.33, inside the interval; starting every
+    # constrained fit also from the fit finds the higher branch and the end at -3.484.
+    resample = _simulated_cases.sample(len(_simulated_cases), replace=True, random_state=9)
+    text = formula("by_group", "functional_upgrading")
+    data = resample[complete_rows(text, resample)].reset_index(drop=True)
+    model = CumulativeLink.from_formula(text, data, aliased="drop", link="cloglog")
+    fit = model.fit("jeffreys", warn=False)
+    column = "C(sectoral_group)[T.complex_product_systems]"
+    low = fit.profile_conf_int(cols=[column]).iloc[0, 0]
+    k, T, starts = model.engine_names.index(column), model.problem.n_thresholds, 40
+    start = fit.theta + np.random.default_rng(0).normal(0, 1.5, (starts, len(fit.theta)))
+    start[0] = fit.theta
+    start[:, :T] = np.sort(start[:, :T], axis=1)
+    constrained = constrained_fit(
+        model.problem.take(np.zeros(starts, int)), start, np.full(starts, k), np.full(starts, low), "jeffreys"
+    )
+    best = np.max(constrained.objective[constrained.converged])
+    assert 2 * (fit.objective - best) == pytest.approx(stats.chi2.ppf(0.95, 1), abs=1e-5)
+    assert low == pytest.approx(-3.48395, abs=1e-4)
+
+
+def test_the_likelihood_ratio_test_and_the_profile_interval_agree_where_the_constrained_fits_are_bimodal(
+    _simulated_cases,
+):
+    # On this resample, a constrained fit started from the fit alone lands on the lower branch at the interval's
+    # upper end (signed root -2.258: "outside"); started also from the quadratic warm start it finds the higher one,
+    # and the test says what the interval says: the end is where the signed root is -z(0.975).
+    resample = _simulated_cases.sample(len(_simulated_cases), replace=True, random_state=6)
+    text = formula("by_group", "functional_upgrading")
+    data = resample[complete_rows(text, resample)].reset_index(drop=True)
+    fit = CumulativeLink.from_formula(text, data, aliased="drop", link="cloglog").fit("jeffreys", warn=False)
+    column = "C(sectoral_group)[T.specialised_suppliers]"
+    high = fit.profile_conf_int(cols=[column]).iloc[0, 1]
+    assert high == pytest.approx(9.03096, abs=1e-4)
+    assert fit.signed_root(column, [high])[0] == pytest.approx(-stats.norm.ppf(0.975), abs=1e-6)
