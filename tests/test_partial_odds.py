@@ -92,3 +92,16 @@ def test_a_sheet_where_the_test_cannot_be_made_says_why_for_every_claim(simulate
     assert len(undecided) == len(rows)  # on the simulated sheet no relaxed fit decides (boundaries, no rejection)
     assert all(r["note"] for r in rows)
     assert any("cannot be tested on this sheet: nominal fit at a boundary" in r["note"] for r in rows)
+
+
+def test_a_group_whose_governance_is_never_reported_is_said_to_be_so(tmp_path):
+    """Governance not reported in any case of one group: that group's claims cannot be relaxed, and the cell says
+    why as the claims check does (not that the group's predictor is 0 in every case, which the design alone says)."""
+    sheet = pd.read_csv(SIMULATED_SHEET, dtype=str, keep_default_na=False)
+    sheet.loc[sheet["sectoral_group"] == "specialised_suppliers", "governance"] = "NR"
+    sheet.to_csv(tmp_path / "sheet.csv", index=False)
+    rows = {r["id"]: r for r in partial_odds.relaxed_rows(load_cases(tmp_path / "sheet.csv"), REGISTER, 0.05)}
+    size = int((sheet["sectoral_group"] == "specialised_suppliers").sum())
+    for claim_id in ("CE-PRODUCT-SOFT", "LEAD-PROCESS-SOFT"):
+        assert not rows[claim_id]["decided"]
+        assert rows[claim_id]["note"] == f"not estimable: governance not reported in any of this group's {size} cases"

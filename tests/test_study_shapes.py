@@ -54,9 +54,9 @@ def test_a_missing_group_leaves_the_nominal_test_to_the_groups_with_cases(cases)
         for claim, row in with_cases.items()
         if claim.term.endswith("[natural_resource_based]:leader_driven")
     ]
-    assert leader_notes and all(
-        "no case of level 'natural_resource_based' has a nonzero leader_driven" in n for n in leader_notes
-    )
+    assert leader_notes and all(n == "not estimable: leader_driven constant in the group" for n in leader_notes)
+    absent = [row["note"] for claim, row in cells.items() if claim.sectoral_group == "specialised_suppliers"]
+    assert absent and all(n == "not estimable: no cases in this group" for n in absent)  # not 'every case has 0'
 
 
 def test_one_case_and_a_constant_predictor_in_a_group(cases):

@@ -72,7 +72,7 @@ def verdict_table(
         row = _claim_columns(claim)
         fit = fits[claim.fit_key(register.cell_model)][0]
         if decision.fit == "not estimable":
-            reason = _reason(claim, decision.note, fit, data, register)
+            reason = unestimable_reason(claim, decision.note, fit, data, register)
             rows.append(row | {"fit": "not estimable", "note": reason, "verdict": "inconclusive"})
             continue
         row |= _decided_columns(decision, intervals[claim.id], fit)
@@ -105,7 +105,7 @@ def _used(claim: Claim, data: pd.DataFrame, register: Register) -> pd.DataFrame:
     return subset[complete_rows(model, subset)]
 
 
-def _reason(claim: Claim, note: str, fit, data: pd.DataFrame, register: Register) -> str:
+def unestimable_reason(claim: Claim, note: str, fit, data: pd.DataFrame, register: Register) -> str:
     """Why a claim cannot be tested, in the study's words: a group with no case on the sheet is told from one whose
     cases do not report a variable of the claim's model (complete-case analysis)."""
     model = claim.model(register.cell_model)

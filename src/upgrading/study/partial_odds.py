@@ -21,8 +21,8 @@ from ..errors import UpgradingError
 from ..ordinal import CumulativeLink, complete_rows
 from ..ordinal.interpretation import nominal_refit
 from .claims import NOT_ESTIMABLE, POOLED_NOT_APPLICABLE, prepare
+from .claims_table import unestimable_reason
 from .register import Claim, Register
-from .term_words import collinear_words
 from .verdicts import Verdict, decide
 
 
@@ -46,7 +46,7 @@ def relaxed_rows(cases: pd.DataFrame, register: Register, test_level: float) -> 
             continue
         tests: dict = {}
         for claim in members:
-            rows[claim.id] = _relaxed(claim, fit, register, test_level, tests)
+            rows[claim.id] = _relaxed(claim, fit, register, test_level, tests, data)
     return [rows[c.id] for c in register.claims]
 
 
@@ -60,12 +60,14 @@ def _term_of(fit, column: str) -> str | None:
     return next((t for t, part in info.term_name_slices.items() if column in info.column_names[part]), None)
 
 
-def _relaxed(claim: Claim, fit, register: Register, test_level: float, tests: dict) -> dict:
+def _relaxed(claim: Claim, fit, register: Register, test_level: float, tests: dict, data: pd.DataFrame) -> dict:
     """One claim's cell: the nominal test of its term (once per term: `tests`), and where it rejects, the verdict
-    on every threshold's slope of the partial-proportional-odds fit."""
+    on every threshold's slope of the partial-proportional-odds fit. A term the fit left out gets the claims
+    check's reason (`unestimable_reason`, on the prepared cases `data`): a group none of whose cases reports a
+    variable of the model is said to be so, not to have a predictor that does not vary."""
     if claim.term not in fit.design.names:
         why = fit.design.aliased.get(claim.term, f"term {claim.term!r} is not in the model fitted to this sheet")
-        return _undecided(claim, f"{NOT_ESTIMABLE}: {collinear_words(claim.term, why, fit.model.data, claim.outcome)}")
+        return _undecided(claim, f"{NOT_ESTIMABLE}: {unestimable_reason(claim, why, fit, data, register)}")
     term = _term_of(fit, claim.term)
     if term not in tests:
         tested = fit.nominal_test([term]).iloc[0]
