@@ -600,3 +600,30 @@ def test_the_partial_proportional_odds_sentence_names_the_group_of_each_threshol
     text = partial_proportional_odds_summary({key: pooled})
     assert "collective efficiency: 0|1 +0.20, 1|2 +0.60 (the slope at each threshold" in text
     assert "separated" not in text
+
+
+def test_effects_with_no_row_at_level_2_or_above_are_counted_and_said_why():
+    """A form none of whose cases used is at level 2 or above has effects on each level but none on P(>= 2): the
+    sentence that counts the effects on P(>= 2) says how many more there are and why they have none."""
+    import pandas as pd
+
+    from upgrading.study.narrative_probabilities import marginal_effects_summary
+
+    rows = [("process_upgrading", "traditional_manufacturing", ">=2", 0.05), ("process_upgrading",
+            "traditional_manufacturing", "2", 0.03)]  # fmt: skip
+    rows += [("intersectoral_upgrading", g, level, 0.1) for g in ("traditional_manufacturing",
+             "natural_resource_based") for level in ("0", "1")]  # fmt: skip
+    form, group, level, estimate = zip(*rows)
+    effects = pd.DataFrame({"form": form, "sectoral_group": group, "predictor": "collective_efficiency",
+                            "level": level, "estimate": estimate, "conf_low": -0.2, "conf_high": 0.3,
+                            "method": "ml", "note": ""})  # fmt: skip
+    slopes = effects[["form", "sectoral_group", "predictor"]].drop_duplicates().assign(conf_low=-1.0, conf_high=1.0)
+    text = marginal_effects_summary(effects, pd.DataFrame().assign(), slopes)
+    assert "of the 1 group-specific average marginal effect" in text
+    assert (
+        "2 more effects are estimated on each level only, not on the probability of upgrading at level 2 or above, "
+        "and are not counted above: no case that the model of intersectoral upgrading uses is at level 2 or above, "
+        "so that probability is 0 throughout."
+    ) in text
+    complete = marginal_effects_summary(effects[effects["form"] == "process_upgrading"], pd.DataFrame(), slopes)
+    assert "not counted above" not in complete

@@ -135,7 +135,25 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
             f" {len(missing)} effect{'' if len(missing) == 1 else 's'} cannot be estimated on this sheet (the "
             "table's `note` says why)."
         )
-    return text + simulated_caveat(cases)
+    return text + _without_high(effects, high) + simulated_caveat(cases)
+
+
+def _without_high(effects: pd.DataFrame, high: pd.DataFrame) -> str:
+    """The estimated effects that have no row on P(upgrading >= HIGH_UPGRADING) because no case the form's model
+    uses is at that level or above (the probability is 0 throughout), counted and named by form, or ''."""
+    keys = ["form", "sectoral_group", "predictor"]
+    estimated = effects[effects["estimate"].notna()].drop_duplicates(keys)
+    absent = estimated[~estimated.set_index(keys).index.isin(high.set_index(keys).index)]
+    if absent.empty:
+        return ""
+    forms = list(dict.fromkeys(absent["form"]))
+    one = len(absent) == 1
+    return (
+        f" {len(absent)} more effect{'' if one else 's'} {'is' if one else 'are'} estimated on each level only, not on "
+        f"the probability of upgrading at level {HIGH_UPGRADING} or above, and {'is' if one else 'are'} not counted "
+        f"above: no case that the model of {series(words(f) for f in forms)} uses is at level {HIGH_UPGRADING} or "
+        "above, so that probability is 0 throughout."
+    )
 
 
 def _tested(diagnostics: pd.DataFrame, predictor: str) -> pd.DataFrame:
