@@ -379,9 +379,13 @@ def test_cases_with_a_predictor_not_reported_are_named_as_left_out_under_every_s
     cells |= {(4, "collective_efficiency"): "NR"}
     sheet = _sheet_with(tmp_path, cells, "predictors_nr.csv")
     assert robustness.missing_predictor_cases(sheet) == (
-        "; 1 case with collective_efficiency not reported, left out of every model under every specification "
-        "(the bounds fill outcome codes only); 2 cases with leader_driven not reported, left out of every model "
-        "under every specification (the bounds fill outcome codes only)"
+        "; 1 case with collective_efficiency not reported and 2 with governance not reported, left out of every "
+        "model under every specification (the bounds fill outcome codes only)"
+    )  # the sheet's column (governance), not the derived leader_driven, and the clause said once
+    governance_only = _sheet_with(tmp_path, {(2, "governance"): "NR"}, "governance_nr.csv")
+    assert robustness.missing_predictor_cases(governance_only) == (
+        "; 1 case with governance not reported, left out of every model under every specification (the bounds "
+        "fill outcome codes only)"
     )
     assert robustness.missing_predictor_cases(load_cases(SIMULATED_SHEET)) == ""
 

@@ -37,6 +37,7 @@ from ..errors import UpgradingError
 from . import claims, pooling
 from .codebook import load_codebook
 from .coding import to_cases
+from .models import DERIVED_FROM
 from .partial_odds import relaxed_rows
 from .register import Register, load_register
 from .reliability import double_coding
@@ -201,15 +202,19 @@ def missing_outcome_codes(cases: pd.DataFrame) -> int:
 
 
 def missing_predictor_cases(cases: pd.DataFrame) -> str:
-    """'; k cases with <predictor> not reported, ...' ("1 case" for one) for each key predictor a sheet leaves not
-    reported in some cases, or '': the bounds fill outcome codes only, and every model holds both predictors, so
-    those cases stay out of every model under every specification."""
-    counts = {p: int(cases[p].isna().sum()) for p in KEY_PREDICTORS if p in cases}
-    return "".join(
-        f"; {k} case{'s' if k > 1 else ''} with {p} not reported, left out of every model under every specification "
-        "(the bounds fill outcome codes only)"
-        for p, k in counts.items()
-        if k
+    """'; k cases with <column> not reported and j with <column> not reported, left out of ...' ("1 case" for one)
+    for each key predictor a sheet leaves not reported in some cases, named by the sheet's column (governance for
+    leader_driven), or '': the bounds fill outcome codes only, and every model holds both predictors, so those cases
+    stay out of every model under every specification."""
+    counts = {DERIVED_FROM.get(p, p): int(cases[p].isna().sum()) for p in KEY_PREDICTORS if p in cases}
+    counted = [(column, k) for column, k in counts.items() if k]
+    if not counted:
+        return ""
+    parts = [f"{k} {('case ' if k == 1 else 'cases ') if not i else ''}with {column} not reported"
+             for i, (column, k) in enumerate(counted)]  # fmt: skip
+    return (
+        f"; {' and '.join(parts)}, left out of every model under every specification (the bounds fill outcome "
+        "codes only)"
     )
 
 
