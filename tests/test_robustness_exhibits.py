@@ -285,3 +285,20 @@ def test_the_narrative_reads_its_numbers_from_the_summary():
     assert "for such claims is 0 (no replicate gave one)." in never_wrong and "at most 0.000" not in never_wrong
     choices = narrative_robustness.choices_table(robustness_choices.load_choices())
     assert choices["primary"].sum() == len(robustness_choices.CHOICE_COLUMNS)
+
+
+def test_the_narrative_names_a_bound_that_does_not_apply_where_there_is_one():
+    """A missing-code bound of a claim whose cases report every code of its outcome is "not applicable"
+    (`robustness._unbounded`): the reading's list of what does not apply names it, only where there is one."""
+    table, summary = _small_table()
+    plain = narrative_robustness.robustness_reading(table, summary, labelled_cases(False))
+    assert "missing-code bound" not in plain
+    specs = robustness_choices.specifications(codings=["first"])
+    bound = next(s for s in specs if s.missing != "complete cases")
+    at = (table["id"] == "A") & (table["specification"] == bound.name)
+    table.loc[at, ["verdict", "decided"]] = ["not applicable", False]
+    text = narrative_robustness.robustness_reading(table, robustness.robustness_summary(table), labelled_cases(False))
+    assert (
+        "nothing to relax; a missing-code bound where the claim's cases report every code of its outcome, so there "
+        "is nothing to bound); both are counted"
+    ) in text

@@ -62,6 +62,13 @@ def _depending(count: int, moved: str) -> str:
     return f"{count} {'depends' if count == 1 else 'depend'} on some choice" + (f" ({moved})" if moved else "")
 
 
+def _bounds_inapplicable(table: pd.DataFrame) -> bool:
+    """Whether some missing-code bound does not apply to its claim (the claim's cases report every code of its
+    outcome, `robustness._unbounded`)."""
+    bounds = table["missing"] != "complete cases" if "missing" in table else pd.Series(False, index=table.index)
+    return bool((bounds & (table["verdict"] == NOT_APPLICABLE)).any())
+
+
 def robustness_reading(
     table: pd.DataFrame, summary: pd.DataFrame, cases: pd.DataFrame, second: pd.DataFrame | None = None
 ) -> str:
@@ -88,8 +95,14 @@ def robustness_reading(
         f"{inapplicable} {'is a specification' if inapplicable == 1 else 'are specifications'} that "
         f"{'does' if inapplicable == 1 else 'do'} not apply to {'its claim' if inapplicable == 1 else 'theirs'} "
         "(partial pooling for a claim that is not about one group's slope; proportional odds relaxed where the "
-        "nominal test does not reject it, so there is nothing to relax); both are counted, and left out of the "
-        "labels. "
+        "nominal test does not reject it, so there is nothing to relax"
+        + (
+            "; a missing-code bound where the claim's cases report every code of its outcome, so there is nothing to "
+            "bound"
+            if _bounds_inapplicable(table)
+            else ""
+        )
+        + "); both are counted, and left out of the labels. "
         f"{SENSITIVITY}"
     )
     if cases.attrs.get("simulated"):

@@ -34,6 +34,7 @@ import pandas as pd
 
 from .. import interim
 from ..errors import UpgradingError
+from ..ordinal import formula_columns
 from . import claims, pooling
 from .codebook import load_codebook
 from .coding import to_cases
@@ -248,9 +249,32 @@ def _specification_rows(sheet, spec: Specification, note, choices, register, kep
             bounded, model.tau_scale_factor, register, cache=kept_fits and model.tau_scale_factor == 1
         )
     filled = "" if missing.fill == "none" else f"outcome codes not reported set to the {missing.fill} level"
+    if filled:  # a claim whose own cases report every code of its outcome: the bound is its complete-case analysis
+        prepared, claims_by_id = claims.prepare(sheet), {c.id: c for c in register.claims}
+        decided = [_unbounded(row, claims_by_id[row["id"]], prepared, register) for row in decided]
     base = {c: getattr(spec, c) for c in ("name", *CHOICE_COLUMNS, "primary")}
     base["specification"] = base.pop("name")
-    return [base | row | {"note": "; ".join(n for n in (note, filled, row["note"]) if n)} for row in decided]
+    rows = []
+    for row in decided:
+        said = "" if row["verdict"] == NOT_APPLICABLE else filled  # a bound that fills nothing says so instead
+        rows.append(base | row | {"note": "; ".join(n for n in (note, said, row["note"]) if n)})
+    return rows
+
+
+def _unbounded(row: dict, claim, data: pd.DataFrame, register: Register) -> dict:
+    """A missing-code bound's cell as decided (`row`), or "not applicable" where the bound fills none of the
+    claim's codes: no case of the claim's subset that has the other variables of its model coded leaves its
+    outcome not reported, so the bound is the complete-case analysis itself, not one more specification that agrees
+    with it. `data`: the coding's prepared cases (`claims.prepare`), before the bound."""
+    cases = data if claim.subset == "all" else data[data["sectoral_group"].astype(str) == claim.subset]
+    others = [c for c in formula_columns(claim.model(register.cell_model), cases) if c != claim.outcome]
+    if (cases[claim.outcome].isna() & cases[others].notna().all(axis=1)).any():
+        return row
+    why = (
+        f"every {claim.outcome} code of the claim's cases (those with its other variables coded) is reported on this "
+        "coding: the bound is the complete-case analysis itself, nothing to bound"
+    )
+    return {"id": row["id"], "verdict": NOT_APPLICABLE, "note": why, "decided": False}
 
 
 def _no_pooling(sheet: pd.DataFrame, register: Register, link: str) -> list[dict]:
