@@ -252,3 +252,25 @@ def test_a_group_whose_cases_all_lack_the_form_is_not_called_empty_by_the_models
         .loc[f"C(sectoral_group)[{group}]:collective_efficiency", "note"]
         == models.NO_CASES
     )
+
+
+def test_a_form_not_reported_in_any_case_is_said_to_be_so_by_the_claims_not_called_empty(tmp_path):
+    """Trial 43: with product upgrading not reported in every case, the claims check's cell claims said "no cases:
+    nothing to model" (the sheet has 50 cases), while the textual claim on the same form named the form not
+    reported; every product claim, and its relaxed-proportional-odds cell, now names it."""
+    frame = FRAME.copy()
+    frame["product_upgrading"] = "NR"
+    frame.to_csv(tmp_path / "sheet.csv", index=False, lineterminator="\n")
+    cases = load_cases(tmp_path / "sheet.csv")
+    register = claims.load_register()
+    product = [c.id for c in register.claims if c.outcome == "product_upgrading" and c.subset == "all"]
+    verdicts = claims.evaluate(cases, n_resamples=99).set_index("id")
+    said = f"product_upgrading not reported in any of the sheet's {len(frame)} cases"
+    assert product and (verdicts.loc[product, "note"] == said).all()
+    from upgrading.study.partial_odds import relaxed_rows
+
+    relaxed = {r["id"]: r["note"] for r in relaxed_rows(cases, register, 0.05)}
+    assert all(relaxed[i] == f"not estimable: {said}" for i in product)
+    fits = models.fit_models(cases, forms=["product_upgrading"])  # notebook 04's models and tables
+    assert fits and all(fit.error == f"not estimable: {said}" for fit in fits)
+    assert models.estimates_table(fits)["note"].map(models.reason_of).eq(f"not estimable: {said}").all()

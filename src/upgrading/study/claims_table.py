@@ -111,8 +111,7 @@ def unestimable_reason(claim: Claim, note: str, fit, data: pd.DataFrame, registe
     model = claim.model(register.cell_model)
     sheet = data[list(dict.fromkeys(["sectoral_group", *formula_columns(model, data)]))]  # before complete cases
     if isinstance(fit, str) and not claim.term.startswith("is_"):  # the whole fit failed: its own reason stands
-        no_cases = note.startswith("no cases") and claim.subset != "all"
-        return no_cases_reason(claim.subset, sheet) if no_cases else note
+        return no_cases_reason(claim.subset, sheet) if note.startswith("no cases") else note
     return study_reason(claim.term, note, _used(claim, data, register), claim.outcome, sheet)
 
 

@@ -114,18 +114,21 @@ def reason_of(note: str) -> str:
 
 
 def no_cases_reason(group: str, sheet: pd.DataFrame | None) -> str:
-    """Why an analysis has no case of `group`: the sheet has none ("no cases in this group"), or none of the
-    group's cases on the sheet has every one of `sheet`'s columns coded (complete-case analysis), naming the columns
-    none of them reports. `sheet`: the sheet's cases before complete cases were taken, on the analysis's columns
-    (None: the sheet is not known, and the group is said to have no cases)."""
-    members = None if sheet is None else sheet[sheet["sectoral_group"].astype(str) == group]
+    """Why an analysis has no case of `group` ("all": of the sheet): the sheet has none ("no cases in this group"),
+    or none of the group's cases on the sheet has every one of `sheet`'s columns coded (complete-case analysis),
+    naming the columns none of them reports. `sheet`: the sheet's cases before complete cases were taken, on the
+    analysis's columns (None: the sheet is not known, and the group is said to have no cases)."""
+    every = group == "all"
+    members = None if sheet is None else sheet if every else sheet[sheet["sectoral_group"].astype(str) == group]
     if members is None or members.empty:
         return NO_CASES
-    where = "this group's one case" if len(members) == 1 else f"any of this group's {len(members)} cases"
+    whose = "the sheet's" if every else "this group's"
+    where = f"{whose} one case" if len(members) == 1 else f"any of {whose} {len(members)} cases"
     silent = dict.fromkeys(DERIVED_FROM.get(c, c) for c in members if members[c].isna().all())
     if silent:
         return f"{' and '.join(silent)} not reported in {where}"
-    return f"no case of this group has every variable of the model coded ({len(members)} on the sheet)"
+    of = "on the sheet" if every else "of this group"
+    return f"no case {of} has every variable of the model coded ({len(members)} on the sheet)"
 
 
 def study_reason(
@@ -179,11 +182,12 @@ def _fit_model(cases: pd.DataFrame, form: str, model: str, link: str) -> ModelFi
     used = complete_rows(text, cases)
     data = cases[used]
     sheet = {"left_out": tuple(cases.loc[~used, "case_id"].astype(str)), "cases": len(cases)}
+    sheet_columns = cases[formula_columns(text, cases)]  # the sheet before complete cases, for the reasons
     try:
         ordinal_model = CumulativeLink.from_formula(text, data, aliased="drop", link=link)
-    except UpgradingError as error:
-        return ModelFit(form, model, None, None, {}, f"not estimable: {error}", **sheet)
-    sheet_columns = cases[formula_columns(text, cases)]  # the sheet before complete cases, for the reasons
+    except UpgradingError as error:  # no complete case on a sheet with cases: name the variable none reports
+        why = no_cases_reason("all", sheet_columns) if data.empty and len(cases) else str(error)
+        return ModelFit(form, model, None, None, {}, f"not estimable: {why}", **sheet)
     reasons = {
         term: study_reason(term, why, data, form, sheet_columns) for term, why in ordinal_model.design.aliased.items()
     }

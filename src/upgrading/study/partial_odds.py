@@ -41,8 +41,9 @@ def relaxed_rows(cases: pd.DataFrame, register: Register, test_level: float) -> 
         )
         try:
             fit = CumulativeLink.from_formula(formula, data[chosen], aliased="drop").fit(warn=False)
-        except UpgradingError as error:
-            rows |= {c.id: _undecided(c, f"{NOT_ESTIMABLE}: {error}") for c in members}
+        except UpgradingError as error:  # in the claims check's words (a model none of whose cases is coded)
+            why = {c.id: unestimable_reason(c, str(error), str(error), data, register) for c in members}
+            rows |= {c.id: _undecided(c, f"{NOT_ESTIMABLE}: {why[c.id]}") for c in members}
             continue
         tests: dict = {}
         for claim in members:
