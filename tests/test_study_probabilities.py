@@ -202,3 +202,24 @@ def test_the_links_display_keeps_every_slope_in_the_codebooks_order(simulated_ca
         table.loc[("leader_driven", "complex_product_systems"), ("product_upgrading", "probit")]
         == row["estimate"].iloc[0]
     )
+
+
+def test_the_links_table_of_a_sheet_with_no_estimable_slope_says_why_and_does_not_fail(tmp_path):
+    """Trial 43: governance not reported in any case (a sheet `validate` accepts) leaves no by-group fit under any
+    link; the links table raised KeyError 'conf_low', so `upgrading run` stopped in notebook 04. Every fit now keeps
+    a row with its reason and no number, and the display and the summary read it."""
+    from helpers import SIMULATED_SHEET
+
+    from upgrading.study import narrative_probabilities
+    from upgrading.study.coding import load_cases
+
+    sheet = pd.read_csv(SIMULATED_SHEET, dtype=str, keep_default_na=False).assign(governance="NR")
+    sheet.to_csv(tmp_path / "sheet.csv", index=False)
+    silent = load_cases(tmp_path / "sheet.csv")
+    links = probabilities.link_robustness_table(silent, forms=["product_upgrading"])
+    assert list(links.columns) == probabilities.LINK_COLUMNS
+    assert len(links) == 3 and links["estimate"].isna().all()  # one row per link: the fit's reason
+    assert links["note"].str.contains("governance not reported", regex=False).all()
+    assert links["excludes_zero"].isna().all() and links["agrees_with_logit"].isna().all()
+    probabilities.links_by_slope(links)
+    assert "0 of 0" in narrative_probabilities.links_summary(links)

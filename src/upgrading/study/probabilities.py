@@ -282,7 +282,9 @@ def link_robustness_table(cases: pd.DataFrame, links=ROBUSTNESS_LINKS, forms=Non
     Jeffreys-penalised where ML is separated) and interval (Wald for ML, profile for the penalised fit): the sign,
     whether the 95% interval excludes zero, and whether both agree with the logit's. Slopes are on each link's own
     latent scale (a probit slope is about 1/1.7 of a logit one), so only signs and intervals are compared."""
-    table = pd.DataFrame([row for link in ("logit", *links) for row in _key_slopes(cases, link, forms)])
+    rows = [row for link in ("logit", *links) for row in _key_slopes(cases, link, forms)]
+    table = pd.DataFrame(rows).reindex(columns=LINK_COLUMNS)  # every column, also where no slope has a number
+    table[["estimate", "conf_low", "conf_high"]] = table[["estimate", "conf_low", "conf_high"]].astype(float)
     finite = table["conf_low"].notna() & table["conf_high"].notna()
     table["excludes_zero"] = ((table["conf_low"] > 0) | (table["conf_high"] < 0)).where(finite)
     table["sign"] = np.sign(table["estimate"]).map({1.0: "+", -1.0: "-", 0.0: "0"})
