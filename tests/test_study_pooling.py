@@ -359,3 +359,17 @@ def test_on_a_sheet_of_one_group_the_pooling_sentences_do_not_speak_of_other_gro
     assert "no other group to borrow strength from" in text and "posterior stays close to this prior" in text
     two = narrative_models.pooling_summary(slopes, tau, pd.DataFrame({"sectoral_group": ["a", "b"]}), 1.0)
     assert "because each group borrows strength from the others" in two
+
+
+def test_with_no_slope_estimated_both_ways_the_widths_are_not_compared():
+    """Trial 43: with governance not reported in any case no slope is estimated either way, and notebook 04 read
+    "partial pooling's intervals are nan times as wide as no pooling's at the median (range nan), because each group
+    borrows strength from the others"."""
+    nan = np.nan
+    slopes = pd.DataFrame({"method": ["no pooling", "partial pooling"], "estimate": [nan, nan],
+                           "conf_low": [nan, nan], "conf_high": [nan, nan]})  # fmt: skip
+    tau = pd.DataFrame({"form": ["f"], "status": ["not estimable: no cases"]})
+    text = narrative_models.pooling_summary(slopes, tau, pd.DataFrame({"sectoral_group": ["a", "b"]}), 1.0)
+    assert "nan" not in text and "borrows strength" not in text
+    assert text.startswith("No group slope is estimated both without pooling and with partial pooling")
+    assert "Not reported (unreliable or not estimable): f (not estimable: no cases)." in text

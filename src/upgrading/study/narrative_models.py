@@ -395,6 +395,9 @@ def pooling_summary(slopes: pd.DataFrame, tau: pd.DataFrame, cases: pd.DataFrame
         f"have a 95% interval excluding zero without pooling and **{int(_excludes_zero(partial[both]).sum())}** "
         f"with partial pooling; partial pooling's intervals are {span(ratio.quantile([0.5]))} times as wide "
         f"as no pooling's at the median (range {span(ratio, '.2f', ' to ')}), {why}."
+        if both.any()  # else no width to compare (no 'nan times as wide')
+        else "No group slope is estimated both without pooling and with partial pooling on this sheet, so their "
+        "intervals cannot be compared (`pooling_slopes`' notes say why)."
     )
     if len(ok):
         text += (
