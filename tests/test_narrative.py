@@ -407,6 +407,9 @@ def test_marginal_effects_are_read_in_percentage_points_with_their_direction():
     text = marginal_effects_summary(effects, pd.DataFrame().assign(), slopes)
     assert "**1**" in text and "**54 percentage points** less likely" in text and "-91 to -16" in text
     assert "widest spans 75 percentage points" in text and "beyond ±100" not in text
+    assert "of the 2 group-specific average marginal effects on the probability" in text
+    one = marginal_effects_summary(effects.iloc[:1], pd.DataFrame().assign(), slopes.iloc[:1])
+    assert "of the one group-specific average marginal effect on the probability" in one  # not "of the 1 ... effects"
     # a penalised fit whose profile interval includes zero: its effect is not read, and the sentence says why
     unsupported = marginal_effects_summary(effects, pd.DataFrame().assign(), slopes.assign(conf_high=[0.4, 0.5]))
     assert "**0**" in unsupported and "54 percentage points" not in unsupported
@@ -524,7 +527,7 @@ def test_links_summary_counts_the_slopes_it_could_not_compare_with_their_reasons
         ]
     )  # fmt: skip
     text = narrative_probabilities.links_summary(links)
-    assert text.startswith("**Links.** under the cloglog link 1 of 2 key slopes keep the logit's sign")
+    assert text.startswith("**Links.** Under the cloglog link 1 of 2 key slopes keep the logit's sign")
     # a reason with a colon reads as one, and the complete-case count every row carries is no reason
     assert text.endswith(
         "(2 more not compared: 1 × profile interval end not found: no converged constrained fit crosses the "
@@ -619,7 +622,7 @@ def test_effects_with_no_row_at_level_2_or_above_are_counted_and_said_why():
                             "method": "ml", "note": ""})  # fmt: skip
     slopes = effects[["form", "sectoral_group", "predictor"]].drop_duplicates().assign(conf_low=-1.0, conf_high=1.0)
     text = marginal_effects_summary(effects, pd.DataFrame().assign(), slopes)
-    assert "of the 1 group-specific average marginal effect" in text
+    assert "of the one group-specific average marginal effect" in text
     assert (
         "2 more effects are estimated on each level only, not on the probability of upgrading at level 2 or above, "
         "and are not counted above: no case that the model of intersectoral upgrading uses is at level 2 or above, "

@@ -302,3 +302,17 @@ def test_the_narrative_names_a_bound_that_does_not_apply_where_there_is_one():
         "nothing to relax; a missing-code bound where the claim's cases report every code of its outcome, so there "
         "is nothing to bound); both are counted"
     ) in text
+
+
+def test_the_tables_note_says_each_coding_in_sentences_of_its_own():
+    # clauses written to be read mid-sentence ("first coding: ...") start their own sentences in the note
+    from upgrading.study.narrative_robustness import codings_note
+
+    table = pd.DataFrame().assign()
+    table.attrs = {"missing": "first coding: 3 outcome codes not reported", "second_coding": "the second coder's ..."}
+    assert codings_note(table) == "First coding: 3 outcome codes not reported. The second coder's ...."
+    table.attrs = {"missing": "first coding: every outcome code reported, so no bounds"}
+    assert codings_note(table).endswith("no bounds. No second coder: the first coding only.")
+    note = (FIGURES / "claims_robustness.md").read_text()
+    assert "(the note says why). First coding: every outcome code reported, so no bounds; second coding:" in note
+    assert "so no bounds. The second coder's coding of 50 of 50 cases. Made by" in note

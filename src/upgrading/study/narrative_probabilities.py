@@ -10,6 +10,7 @@ from .models import parse_term, reason_of
 from .narrative import reasons_counted, series, simulated_caveat, words
 from .probabilities import UNREACHED
 from .settings import HIGH_UPGRADING
+from .wording import sentence
 
 
 def _points(value: float) -> str:
@@ -81,8 +82,13 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
     unreached = excludes[notes.str.contains(UNREACHED, regex=False)]  # also after the fit's notes (complete cases)
     unreached = unreached.drop(index=unsupported.index, errors="ignore")
     clear = excludes.drop(index=unsupported.index.union(unreached.index))
+    counted = (
+        "the one group-specific average marginal effect"
+        if len(high) == 1
+        else f"the {len(high)} group-specific average marginal effects"
+    )
     text = (
-        f"Read in probabilities: of the {len(high)} group-specific average marginal effects on the probability of "
+        f"Read in probabilities: of {counted} on the probability of "
         f"upgrading at level {HIGH_UPGRADING} or above, **{len(clear)}** {'has' if len(clear) == 1 else 'have'} a 95% "
         "interval that excludes zero"
     )
@@ -279,7 +285,7 @@ def links_summary(links: pd.DataFrame) -> str:
             )
             + _not_compared(rows[rows["agrees_with_logit"].isna()])
         )
-    return "**Links.** " + "; ".join(parts) + "." if parts else "No other link was fitted."
+    return "**Links.** " + sentence("; ".join(parts)) + "." if parts else "No other link was fitted."
 
 
 def _not_compared(rows: pd.DataFrame) -> str:

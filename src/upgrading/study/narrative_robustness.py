@@ -8,6 +8,7 @@ import pandas as pd
 from .power_rates import NO_CASES
 from .robustness import NOT_APPLICABLE, NOT_DECIDED, SENSITIVITY, is_robust
 from .robustness_choices import CHOICE_COLUMNS, Choices
+from .wording import sentence
 
 
 def choices_table(choices: Choices) -> pd.DataFrame:
@@ -23,6 +24,13 @@ def choices_table(choices: Choices) -> pd.DataFrame:
         for c in getattr(choices, kind)
     ]
     return pd.DataFrame(rows)
+
+
+def codings_note(table: pd.DataFrame) -> str:
+    """The codings behind the robustness table, as sentences for its exhibit's note: each coding's codes not
+    reported, and how many cases hold the second coder's codes."""
+    second = table.attrs.get("second_coding", "no second coder: the first coding only")
+    return " ".join(sentence(part) + "." for part in (table.attrs["missing"], second))
 
 
 def verdicts_by_specification(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""How a count of cases is written as a share in a sentence: a whole percent, an exact half rounded up.
+"""How a count of cases is written as a share in a sentence: a whole percent, an exact half rounded up; and a
+clause said alone as a sentence.
 
 Python's format rounds the binary float, and an exact half to even: 2 of 80 cases (2.5%) read "2%" and 5 of 200
 (2.5%) "2%", where the counts say 3%. A reader works the share out from the two counts beside it, so it is
@@ -16,4 +17,9 @@ def percent_of(count: int, total: int) -> str:
     return f"{(200 * count + total) // (2 * total)}%"
 
 
-__all__ = ["percent_of"]
+def sentence(clause: str) -> str:
+    """A clause written to be read mid-sentence ("first coding: ...") as a sentence of its own: first letter capital."""
+    return clause[:1].upper() + clause[1:]
+
+
+__all__ = ["percent_of", "sentence"]
