@@ -474,9 +474,10 @@ def test_slopes_are_counted_by_their_numbers_not_by_their_notes_on_a_sheet_with_
     text = narrative_models.estimates_summary(key, cases)
     assert text.startswith("Of the 2 estimated group-specific slopes, **1** has a 95% interval that excludes zero")
     assert "complex product systems" not in text.split(".")[0]  # a fit that did not converge is no finding
+    # a slope with no number cannot be estimated; one with a number that is not read is said to have one
     assert (
-        "2 group-specific slopes cannot be estimated on this sheet (1 × no cases in this group; 1 × the ML fit "
-        "did not converge: estimate unreliable)."
+        "1 group-specific slope cannot be estimated on this sheet (1 × no cases in this group). 1 more group-specific "
+        "slope has an estimate that is not read (1 × the ML fit did not converge: estimate unreliable)."
     ) in text
     key = key.iloc[:3]
     loo = key.assign(refits=[27.0, 27.0, np.nan], loo_min=[0.5, -1.0, np.nan], loo_max=[1.0, 0.3, np.nan])
@@ -630,3 +631,49 @@ def test_effects_with_no_row_at_level_2_or_above_are_counted_and_said_why():
     ) in text
     complete = marginal_effects_summary(effects[effects["form"] == "process_upgrading"], pd.DataFrame(), slopes)
     assert "not counted above" not in complete
+
+
+def test_a_model_that_cannot_be_fitted_is_counted_as_a_model_not_as_slopes():
+    """Trial 43: with governance not reported anywhere, the by-group model of every form has one row with its
+    reason and no predictor; notebook 04 said "Of the 0 estimated group-specific slopes" and counted 4 models as 4
+    slopes that change no sign."""
+    from upgrading.study import narrative_probabilities
+
+    why = "not estimable: governance not reported in any of the sheet's 25 cases"
+    forms = ["product_upgrading", "process_upgrading"]
+    unfitted = pd.DataFrame({"form": forms, "model": "by_group", "predictor": "", "sectoral_group": "all",
+                             "estimate": np.nan, "conf_low": np.nan, "conf_high": np.nan, "refits": np.nan,
+                             "loo_min": np.nan, "loo_max": np.nan,
+                             "note": why})  # fmt: skip
+    cases = pd.DataFrame({"sectoral_group": ["traditional_manufacturing"] * 25})
+    said = (
+        f"For product upgrading and process upgrading the by-group model cannot be fitted on this sheet (2 × {why}), "
+        "so none of their slopes is estimated."
+    )
+    text = narrative_models.estimates_summary(unfitted, cases)
+    assert text == f"No group-specific slope can be read on this sheet. {said}"
+    assert narrative_models.leave_one_out_summary(unfitted) == (
+        f"No group-specific slope is estimated on this sheet, so none is refitted without a case. {said}"
+    )
+    # beside a slope that is estimated, the model that is not is still counted apart
+    slope = {"form": "functional_upgrading", "model": "by_group", "predictor": "leader_driven",
+             "sectoral_group": "traditional_manufacturing", "estimate": 0.5, "refits": 24.0, "loo_min": 0.1,
+             "loo_max": 0.9, "note": ""}  # fmt: skip
+    loo = pd.concat([unfitted, pd.DataFrame([slope])], ignore_index=True)
+    assert narrative_models.leave_one_out_summary(loo) == (
+        f"None of the 1 estimated group-specific slopes change sign when a single case is left out. {said}"
+    )
+    # the links: a model that fails under every link is said once; one that fails under one link names it
+    links = pd.concat([unfitted.assign(link=link) for link in ("logit", "probit", "cloglog")], ignore_index=True)
+    assert (
+        narrative_probabilities.links_summary(links)
+        == f"**Links.** {said.replace('fitted on', 'fitted under any link on')}"
+    )
+    one = unfitted.iloc[:1].assign(link="cloglog")
+    compared = pd.DataFrame([slope | {"link": link, "agrees_with_logit": True} for link in ("logit", "cloglog")])
+    text = narrative_probabilities.links_summary(pd.concat([compared, one], ignore_index=True))
+    assert text.startswith("**Links.** Under the cloglog link 1 of 1 key slopes keep the logit's sign")
+    assert text.endswith(
+        f"For product upgrading the by-group model cannot be fitted under the cloglog link on this sheet (1 × {why}), "
+        "so none of its slopes is estimated."
+    )

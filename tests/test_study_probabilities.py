@@ -222,4 +222,19 @@ def test_the_links_table_of_a_sheet_with_no_estimable_slope_says_why_and_does_no
     assert links["note"].str.contains("governance not reported", regex=False).all()
     assert links["excludes_zero"].isna().all() and links["agrees_with_logit"].isna().all()
     probabilities.links_by_slope(links)
-    assert "0 of 0" in narrative_probabilities.links_summary(links)
+    text = narrative_probabilities.links_summary(links)  # models counted as models, not as "0 of 0" slopes
+    assert "0 of 0" not in text and "more not compared" not in text
+    assert text == (
+        "**Links.** For product upgrading the by-group model cannot be fitted under any link on this sheet (1 × not "
+        "estimable: governance not reported in any of the sheet's 50 cases), so none of its slopes is estimated."
+    )
+    fits = models.fit_models(silent, forms=["product_upgrading"])
+    effects = probabilities.marginal_effects_table(fits, silent)
+    assert effects["estimate"].isna().all()
+    assert narrative_probabilities.marginal_effects_summary(effects, silent, links.iloc[:0]).startswith(
+        "Read in probabilities: no group-specific average marginal effect on the probability of upgrading at level 2 "
+        f"or above is estimated on this sheet. {len(effects)} effects cannot be estimated"
+    )  # not "of the 0 group-specific average marginal effects, **0** have ..."
+    # the partially pooled fit names what no case reports, not "no cases"
+    fit = pooling.fit_form(silent, "product_upgrading")
+    assert fit.status == "not estimable: governance not reported in any of the sheet's 50 cases"

@@ -78,6 +78,19 @@ def test_one_case_and_a_constant_predictor_in_a_group(cases):
     assert not (table.loc[table["estimate"].notna(), ["method", "interval", "test"]] == "not estimable").any().any()
 
 
+def test_one_case_with_every_variable_coded_among_more_on_the_sheet_says_the_others_do_not_report_one(tmp_path):
+    """Trial 43: "one case in this group" hid the cases whose codes are not reported (the model drops them)."""
+    sheet = pd.read_csv(SIMULATED_SHEET, dtype=str, keep_default_na=False)
+    cps = sheet.index[sheet["sectoral_group"] == "complex_product_systems"]
+    sheet.loc[cps[1:], "governance"] = "NR"  # one case of the group keeps every variable of the model
+    sheet.to_csv(tmp_path / "sheet.csv", index=False)
+    table = models.estimates_table(models.fit_models(load_cases(tmp_path / "sheet.csv"), forms=["process_upgrading"]))
+    _rows_are_numbers_or_reasons(table)
+    note = table.set_index("term")["note"]["C(sectoral_group)[complex_product_systems]:collective_efficiency"]
+    members = len(cps)
+    assert note.startswith(f"one case of this group has every variable of the model coded ({members} on the sheet)")
+
+
 def test_an_outcome_with_one_observed_level_is_a_row_not_a_crash(cases):
     flat = cases.assign(functional_upgrading=2)
     fits = models.fit_models(flat, forms=["functional_upgrading"])

@@ -157,6 +157,9 @@ def study_reason(
     if size == 0:
         return no_cases_reason(group, sheet)
     if size == 1:
+        members = 0 if sheet is None else int((sheet["sectoral_group"].astype(str) == group).sum())
+        if members > 1:  # the others do not report a variable of the model
+            return f"one case of this group has every variable of the model coded ({members} on the sheet)"
         return "one case in this group"
     if predictor in cases and cases.loc[cases["sectoral_group"].astype(str) == group, predictor].nunique() == 1:
         return f"{predictor} constant in the group"

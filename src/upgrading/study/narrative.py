@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from .codebook import load_codebook
+from .models import reason_of
 from .reliability import differences_by_variable
 from .settings import ALPHA_TENTATIVE
 from .term_words import LEADER_DRIVEN_WORDS
@@ -49,6 +50,55 @@ def reasons_counted(reasons: Iterable[str]) -> str:
     """'k × reason; ...' for each distinct reason, in first-seen order: the one way a narrative counts reasons."""
     counts = pd.Series(list(reasons), dtype=object).value_counts(sort=False)
     return "; ".join(f"{k} × {reason}" for reason, k in counts.items())
+
+
+def not_estimable(table: pd.DataFrame, what: str, reason_column: str = "note") -> str:
+    """' N <what> cannot be estimated on this sheet (reasons).' for `table`, the rows without a number, or ''. A
+    note's complete-case count is not a reason, and is left out."""
+    if table.empty:
+        return ""
+    notes = table[reason_column] if reason_column in table else pd.Series("", index=table.index)
+    reasons = notes.fillna("").map(reason_of).replace("", "reason not recorded")
+    noun = what[:-1] if len(reasons) == 1 and what.endswith("s") else what
+    return f" {len(reasons)} {noun} cannot be estimated on this sheet ({reasons_counted(reasons)})."
+
+
+def not_read(unread: pd.DataFrame) -> str:
+    """' k more group-specific slopes have an estimate that is not read (reasons).' or ''."""
+    if unread.empty:
+        return ""
+    one = len(unread) == 1
+    return (
+        f" {len(unread)} more group-specific slope{'' if one else 's'} {'has' if one else 'have'} an estimate that "
+        f"is not read ({reasons_counted(unread['note'].fillna('').map(reason_of))})."
+    )
+
+
+def whole_models(table: pd.DataFrame) -> pd.Series:
+    """The rows of a model table that stand for a whole model that could not be fitted (no predictor: one row per
+    form and model, with the reason), not for one of its slopes: a narrative counts them as models, never as
+    slopes."""
+    if "predictor" not in table:
+        return pd.Series(False, index=table.index)
+    return table["predictor"].fillna("").astype(str).eq("")
+
+
+def models_not_fitted(rows: pd.DataFrame, model: str = "by-group", under: str = "") -> str:
+    """' For <forms> the <model> model cannot be fitted [under ...] on this sheet (k × reason), so none
+    of its slopes is estimated.' for the rows that stand for whole models (`whole_models`; one per form, or per form
+    and link), or ''."""
+    if rows.empty:
+        return ""
+    rows = rows.assign(reason=rows["note"].fillna("").map(reason_of).replace("", "reason not recorded"))
+    rows = rows.drop_duplicates(["form", "reason"])
+    forms = list(dict.fromkeys(rows["form"]))
+    one = len(forms) == 1
+    return (
+        f" For {series(words(f) for f in forms)} the {model} model cannot be fitted"
+        + (f" {under}" if under else "")
+        + " on this sheet "
+        f"({reasons_counted(rows['reason'])}), so none of {'its' if one else 'their'} slopes is estimated."
+    )
 
 
 def on_the_sheet(cases: pd.DataFrame) -> str:

@@ -12,26 +12,20 @@ from .models import reason_of
 from .narrative import (
     count_span,
     group_sizes,
+    models_not_fitted,
+    not_estimable,
+    not_read,
     on_the_sheet,
     reasons_counted,
     series,
     simulated_caveat,
     span,
+    whole_models,
     words,
 )
+from .settings import KEY_PREDICTORS
 
 # 04 · models -----------------------------------------------------------------------------------------------
-
-
-def not_estimable(table: pd.DataFrame, what: str, reason_column: str = "note") -> str:
-    """' N <what> cannot be estimated on this sheet (reasons).' for `table`, the rows without a number, or ''. A
-    note's complete-case count is not a reason, and is left out."""
-    if table.empty:
-        return ""
-    notes = table[reason_column] if reason_column in table else pd.Series("", index=table.index)
-    reasons = notes.fillna("").map(reason_of).replace("", "reason not recorded")
-    noun = what[:-1] if len(reasons) == 1 and what.endswith("s") else what
-    return f" {len(reasons)} {noun} cannot be estimated on this sheet ({reasons_counted(reasons)})."
 
 
 def separation_summary(diagnostics: pd.DataFrame) -> str:
@@ -98,28 +92,46 @@ def _brant_rejections(diagnostics: pd.DataFrame, level: float = 0.05) -> str:
     )
 
 
-def estimates_summary(key: pd.DataFrame, cases: pd.DataFrame) -> str:
-    """Group-specific slopes whose 95% interval excludes zero (`key`: the by-group rows of the key predictors)."""
-    skipped = key[key["estimate"].isna() | (key["note"].fillna("").map(reason_of) != "")]  # no number, or unreliable
-    key = key.drop(index=skipped.index)
+def estimates_summary(by_group: pd.DataFrame, cases: pd.DataFrame) -> str:
+    """Group-specific slopes whose 95% interval excludes zero (`by_group`: the by-group model's rows of the estimates
+    table, or its key predictors' rows); the slopes with no number, those with a number that is not read (an
+    unreliable fit, a constant outcome) and the forms whose model cannot be fitted are counted apart, each with its
+    reasons."""
+    unfitted = by_group[whole_models(by_group)]
+    key = by_group[by_group["predictor"].isin(KEY_PREDICTORS)]
+    missing = key[key["estimate"].isna()]
+    unread = key[key["estimate"].notna() & (key["note"].fillna("").map(reason_of) != "")]
+    key = key.drop(index=missing.index.union(unread.index))
     excluding = key[(key["conf_low"] > 0) | (key["conf_high"] < 0)]
-    return (
-        f"Of the {len(key)} estimated group-specific slopes, **{len(excluding)}** "
-        f"{'has' if len(excluding) == 1 else 'have'} a 95% interval that excludes zero"
-        + (
-            ": "
-            + "; ".join(
-                f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)} "
-                f"(OR {r.odds_ratio:.2f}, {r.or_conf_low:.2f}-{r.or_conf_high:.2f}, {r.method})"
-                for r in excluding.itertuples()
+    if key.empty:
+        found = "No group-specific slope can be read on this sheet."
+    else:
+        found = (
+            f"Of the {len(key)} estimated group-specific slopes, **{len(excluding)}** "
+            f"{'has' if len(excluding) == 1 else 'have'} a 95% interval that excludes zero"
+            + (
+                ": "
+                + "; ".join(
+                    f"{words(r.predictor)} on {words(r.form)} in {words(r.sectoral_group)} "
+                    f"(OR {r.odds_ratio:.2f}, {r.or_conf_low:.2f}-{r.or_conf_high:.2f}, {r.method})"
+                    for r in excluding.itertuples()
+                )
+                if len(excluding)
+                else ""
             )
-            if len(excluding)
+            + "."
+        )
+    return (
+        found
+        + not_estimable(missing, "group-specific slopes")
+        + not_read(unread)
+        + models_not_fitted(unfitted)
+        + (
+            f" With {group_sizes(cases)} most intervals are wide; the design analysis of how often such a "
+            "design detects an effect of a given size is a separate question from these estimates."
+            if len(key)
             else ""
         )
-        + "."
-        + not_estimable(skipped, "group-specific slopes")
-        + f" With {group_sizes(cases)} most intervals are wide; the design analysis of how often such a "
-        "design detects an effect of a given size is a separate question from these estimates."
         + simulated_caveat(cases)
     )
 
@@ -181,12 +193,17 @@ def leave_one_out_design(loo: pd.DataFrame, cases: pd.DataFrame) -> str:
 def leave_one_out_summary(by_group: pd.DataFrame) -> str:
     """How many group-specific slopes change sign when a single case is left out."""
     estimated = by_group[by_group["refits"].notna()]
+    unfitted = whole_models(by_group)
     changes = len(sign_changes(estimated))
     return (
-        f"{changes or 'None'} of the {len(estimated)} estimated group-specific slopes "
-        f"{'changes' if changes == 1 else 'change'} sign when a single "
-        "case is left out."
-        + not_estimable(by_group[by_group["refits"].isna()], "group-specific slopes")
+        (
+            f"{changes or 'None'} of the {len(estimated)} estimated group-specific slopes "
+            f"{'changes' if changes == 1 else 'change'} sign when a single case is left out."
+            if len(estimated)
+            else "No group-specific slope is estimated on this sheet, so none is refitted without a case."
+        )
+        + not_estimable(by_group[by_group["refits"].isna() & ~unfitted], "group-specific slopes")
+        + models_not_fitted(by_group[unfitted])
         + (" The sign changes:" if changes else "")
     )
 

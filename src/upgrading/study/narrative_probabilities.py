@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .models import parse_term, reason_of
-from .narrative import reasons_counted, series, simulated_caveat, words
+from .narrative import models_not_fitted, reasons_counted, series, simulated_caveat, whole_models, words
 from .probabilities import UNREACHED
 from .settings import HIGH_UPGRADING
 from .wording import sentence
@@ -91,6 +91,9 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
         f"Read in probabilities: of {counted} on the probability of "
         f"upgrading at level {HIGH_UPGRADING} or above, **{len(clear)}** {'has' if len(clear) == 1 else 'have'} a 95% "
         "interval that excludes zero"
+        if len(high)
+        else "Read in probabilities: no group-specific average marginal effect on the probability of upgrading at "
+        f"level {HIGH_UPGRADING} or above is estimated on this sheet"
     )
     if len(clear):
         text += ": " + "; ".join(_effect_sentence(r) for r in _with_slopes(clear, slopes).itertuples()) + "."
@@ -266,14 +269,19 @@ def partial_proportional_odds_summary(nominal_fits: dict) -> str:
 
 def links_summary(links: pd.DataFrame) -> str:
     """How many key slopes keep their sign and their interval's relation to zero under each other link."""
-    others = links[links["link"] != "logit"]
+    unfitted = whole_models(links)
+    others = links[(links["link"] != "logit") & ~unfitted]
     parts = []
     for link, rows in others.groupby("link", sort=False):
         compared = rows[rows["agrees_with_logit"].notna()]
         differ = compared[~compared["agrees_with_logit"].astype(bool)]
         parts.append(
-            f"under the {link} link {len(compared) - len(differ)} of {len(compared)} key slopes keep the logit's sign "
-            "and its interval's relation to zero"
+            (
+                f"under the {link} link {len(compared) - len(differ)} of {len(compared)} key slopes keep the logit's "
+                "sign and its interval's relation to zero"
+                if len(compared)
+                else f"under the {link} link no key slope can be compared with the logit's"
+            )
             + (
                 " (not: "
                 + series(
@@ -285,7 +293,23 @@ def links_summary(links: pd.DataFrame) -> str:
             )
             + _not_compared(rows[rows["agrees_with_logit"].isna()])
         )
-    return "**Links.** " + sentence("; ".join(parts)) + "." if parts else "No other link was fitted."
+    not_fitted = _models_not_fitted_under(links[unfitted], list(dict.fromkeys(links["link"])))
+    if not parts:
+        return ("**Links.**" + not_fitted) if not_fitted else "No other link was fitted."
+    return "**Links.** " + sentence("; ".join(parts)) + "." + not_fitted
+
+
+def _models_not_fitted_under(rows: pd.DataFrame, links: list[str]) -> str:
+    """`models_not_fitted` for the rows that stand for whole models: once where the same models fail under every
+    one of `links`, else per link."""
+    if rows.empty:
+        return ""
+    failed = {link: frozenset(zip(part["form"], part["note"].fillna(""))) for link, part in rows.groupby("link")}
+    if set(failed) == set(links) and len(set(failed.values())) == 1:
+        return models_not_fitted(rows, under="under any link")
+    return "".join(
+        models_not_fitted(part, under=f"under the {link} link") for link, part in rows.groupby("link", sort=False)
+    )
 
 
 def _not_compared(rows: pd.DataFrame) -> str:

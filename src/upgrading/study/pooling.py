@@ -32,7 +32,7 @@ from ..ordinal import ACCURACY, PartiallyPooledResults, PoolingPriors, PoolingSe
 from ..ordinal.multilevel_inputs import DEFAULT, FAST
 from ..ordinal.multilevel_results import QUANTILES
 from .codebook import load_codebook
-from .models import ModelFit, complete_cases_note, estimates_table, fit_models
+from .models import ModelFit, complete_cases_note, estimates_table, fit_models, no_cases_reason
 from .register import DecisionLevels
 from .settings import KEY_PREDICTORS
 
@@ -121,8 +121,12 @@ def fit_form(
     (the group slopes only: the verdicts of the design analysis's pooled arm)."""
     sheet = len(cases)
     on_sheet = tuple(g for g in load_codebook().group_codes if (cases["sectoral_group"].astype(str) == g).any())
-    cases = cases.dropna(subset=[form, "sectoral_group", *KEY_PREDICTORS])
-    counts = {"left_out": sheet - len(cases), "cases": sheet, "sheet_groups": on_sheet}
+    columns = [form, "sectoral_group", *KEY_PREDICTORS]
+    complete = cases.dropna(subset=columns)
+    counts = {"left_out": sheet - len(complete), "cases": sheet, "sheet_groups": on_sheet}
+    if complete.empty:  # the estimator would say "no cases": say which variable no case reports
+        return PooledFit(form, None, no_cases_reason("all", cases[columns]), **counts)
+    cases = complete
     present = [g for g in load_codebook().group_codes if (cases["sectoral_group"].astype(str) == g).any()]
     try:
         with warnings.catch_warnings():
