@@ -329,3 +329,18 @@ def test_a_claims_note_names_the_groups_and_forms_it_is_compared_with_on_the_she
     no_hierarchy = cases[~(trad & cases["governance"].isin(["hierarchy", "network"]))]
     quasi = claims.evaluate(no_hierarchy, n_resamples=9).set_index("id").loc["TXT-TRAD-FUNCTIONAL-QUASI", "note"]
     assert quasi.startswith("quasi-hierarchy against market, the only other form among the cases used, within")
+
+
+def test_a_governance_form_claim_whose_group_reports_no_governance_says_so_not_no_cases():
+    """Trial 44: with governance not reported in any traditional-manufacturing case, TXT-TRAD-FUNCTIONAL-QUASI and
+    -MARKET read "no cases: nothing to model" (the estimator's words), hiding the group's cases and why the model
+    has none of them; a group with no case on the sheet still reads "no cases in this group"."""
+    cases = load_cases(SIMULATED_SHEET)
+    trad = cases["sectoral_group"] == "traditional_manufacturing"
+    silent = cases.assign(governance=cases["governance"].where(~trad))
+    notes = claims.evaluate(silent, n_resamples=9).set_index("id")["note"]
+    members = int(trad.sum())
+    for claim_id in ("TXT-TRAD-FUNCTIONAL-QUASI", "TXT-TRAD-FUNCTIONAL-MARKET"):
+        assert notes[claim_id] == f"governance not reported in any of this group's {members} cases"
+    absent = claims.evaluate(cases[~trad], n_resamples=9).set_index("id")["note"]
+    assert absent["TXT-TRAD-FUNCTIONAL-QUASI"] == "no cases in this group"

@@ -110,8 +110,10 @@ def unestimable_reason(claim: Claim, note: str, fit, data: pd.DataFrame, registe
     cases do not report a variable of the claim's model (complete-case analysis)."""
     model = claim.model(register.cell_model)
     sheet = data[list(dict.fromkeys(["sectoral_group", *formula_columns(model, data)]))]  # before complete cases
+    if isinstance(fit, str) and note.startswith("no cases"):  # no case to fit: say whether the sheet has none, or
+        return no_cases_reason(claim.subset, sheet)  # which variable none of them reports
     if isinstance(fit, str) and not claim.term.startswith("is_"):  # the whole fit failed: its own reason stands
-        return no_cases_reason(claim.subset, sheet) if note.startswith("no cases") else note
+        return note
     return study_reason(claim.term, note, _used(claim, data, register), claim.outcome, sheet)
 
 

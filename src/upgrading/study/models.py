@@ -43,8 +43,9 @@ MODELS = {
 #: the models of notebook 04's estimates, diagnostics and leave-one-out tables
 TABLE_MODELS = ("pooled", "by_group")
 REPORTED_LABELS = {False: "ml", True: "jeffreys"}
-#: Derived columns and the coded variable they come from, for saying why a case is left out.
-DERIVED_FROM = {"leader_driven": "governance"}
+#: Derived columns (leader-driven governance, the textual claims' form indicators) and the variable they come from.
+DERIVED_FROM = {c: "governance" for c in ("leader_driven", "is_market", "is_network", "is_quasi_hierarchy")}
+DERIVED_FROM["is_hierarchy"] = "governance"
 #: Why a group's term or test has no number when the sheet has no case of the group.
 NO_CASES = "no cases in this group"
 
