@@ -677,3 +677,33 @@ def test_a_model_that_cannot_be_fitted_is_counted_as_a_model_not_as_slopes():
         f"For product upgrading the by-group model cannot be fitted under the cloglog link on this sheet (1 × {why}), "
         "so none of its slopes is estimated."
     )
+
+
+def test_the_nominal_sentence_counts_models_that_cannot_be_fitted_as_models_not_as_fits_with_the_predictor():
+    """Trial 44: with governance not reported anywhere no model can be fitted, and notebook 04 read "for collective
+    efficiency the test could not be computed in any of the 12 fits with it" (12 fits that do not exist), gave no
+    reason, and blamed empty upgrading levels within groups. Where some models are fitted, those that are not are
+    counted apart with their reason, and the reasons of a predictor tested nowhere are given."""
+    from upgrading.study.narrative_probabilities import nominal_summary
+
+    why = "not estimable: governance not reported in any of the sheet's 25 cases"
+    unfitted = pd.DataFrame({
+        "form": ["product_upgrading"] * 3, "model": ["pooled", "by_group", "complete_pooling"],
+        "reported": "not estimable", "nominal_collective_efficiency_p": np.nan,
+        "nominal_collective_efficiency_note": "model not estimable", "nominal_leader_driven_p": np.nan,
+        "nominal_leader_driven_note": "model not estimable", "note": why,
+    })  # fmt: skip
+    text = nominal_summary(unfitted)
+    assert text == (
+        "**Proportional odds, by the nominal (partial proportional odds) likelihood-ratio test**: no model can be "
+        f"fitted on this sheet, so the test is made in none. 3 models cannot be estimated on this sheet (3 × {why})."
+    )
+    fitted = unfitted.iloc[[0]].assign(
+        reported="ml", nominal_collective_efficiency_note="nominal fit at a boundary", nominal_leader_driven_p=0.5,
+        nominal_leader_driven_note="", note="",
+    )  # fmt: skip
+    text = nominal_summary(pd.concat([fitted, unfitted.iloc[1:]], ignore_index=True))
+    assert "for collective efficiency the test could not be computed in the one fit with it;" in text
+    assert "Where it has no number: nominal fit at a boundary (1)." in text
+    assert f"2 models cannot be estimated on this sheet (2 × {why})." in text
+    assert "model not estimable" not in text

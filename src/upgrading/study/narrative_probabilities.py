@@ -7,7 +7,15 @@ import numpy as np
 import pandas as pd
 
 from .models import parse_term, reason_of
-from .narrative import models_not_fitted, reasons_counted, series, simulated_caveat, whole_models, words
+from .narrative import (
+    models_not_fitted,
+    not_estimable,
+    reasons_counted,
+    series,
+    simulated_caveat,
+    whole_models,
+    words,
+)
 from .probabilities import UNREACHED
 from .settings import HIGH_UPGRADING
 from .wording import sentence
@@ -183,48 +191,67 @@ def _separated_share(tested: pd.DataFrame, predictor: str) -> str:
 
 def nominal_summary(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
     """Where the nominal test of each key predictor could be computed, whether it rejects proportional odds, and
-    why it could not elsewhere."""
+    why it could not elsewhere; the models that cannot be fitted are counted apart, as models, with their reasons
+    (their rows hold no test to make)."""
+    reported = diagnostics.get("reported", pd.Series("", index=diagnostics.index))
+    unfitted = reported.eq("not estimable")
+    skipped, diagnostics = diagnostics[unfitted], diagnostics[~unfitted]
+    text = "**Proportional odds, by the nominal (partial proportional odds) likelihood-ratio test**: "
+    if diagnostics.empty:
+        return (
+            text
+            + "no model can be fitted on this sheet, so the test is made in none."
+            + not_estimable(skipped, "models")
+        )
     parts, reasons = [], []
     for predictor in ("collective_efficiency", "leader_driven"):
-        tested = _tested(diagnostics, predictor)
-        rejected = tested[tested[f"nominal_{predictor}_p"] < alpha]
-        where = series(f"{words(r.form)} ({r.model})" for r in tested.itertuples()) or "no model"
-        holding = (diagnostics[f"nominal_{predictor}_note"].fillna("") != "not in this model").sum()
-        if not len(tested):  # nothing to read: say so once (the reasons follow the sentence)
-            fits = "the one fit with it" if holding == 1 else f"any of the {holding} fits with it"
-            parts.append(f"for {words(predictor)} the test could not be computed in {fits}")
-            continue
-        parts.append(
-            f"for {words(predictor)} the test is computed in {len(tested)} of the {holding} fits with it ({where}) and "
-            + (
-                f"rejects proportional odds at {alpha:g} in {len(rejected)}: "
-                + series(
-                    f"{words(r.form)} ({r.model}, p = {getattr(r, f'nominal_{predictor}_p'):.3f}"
-                    + (
-                        ", separated: a statistic at its supremum, its p-value less trustworthy"
-                        if "separated" in str(getattr(r, f"nominal_{predictor}_note"))
-                        else ""
-                    )
-                    + ")"
-                    for r in rejected.itertuples()
-                )  # fmt: skip
-                if len(rejected)
-                else f"rejects it in none (smallest p = {tested[f'nominal_{predictor}_p'].min():.2f}"
-                + _separated_share(tested, predictor)
-                + ")"
-            )
-        )
+        parts.append(_nominal_part(diagnostics, predictor, alpha))
         notes = diagnostics.loc[diagnostics[f"nominal_{predictor}_p"].isna(), f"nominal_{predictor}_note"]
         reasons += [n for n in notes.fillna("") if n and n != "not in this model"]
-    text = "**Proportional odds, by the nominal (partial proportional odds) likelihood-ratio test**: "
     text += "; ".join(parts) + "."
     if reasons:
         counts = pd.Series(reasons).value_counts(sort=False)
         text += " Where it has no number: " + "; ".join(f"{reason} ({k})" for reason, k in counts.items()) + "."
-    return text + (
-        " With a slope per group the nominal fit gives each group's predictor its own threshold-specific effects; "
-        "at this size an upgrading level is often empty within a group, and that fit then sits at a boundary. The "
-        "complete-pooling model (one slope per predictor) is the one in which the assumption can be tested here."
+    return (
+        text
+        + not_estimable(skipped, "models")
+        + (
+            " With a slope per group the nominal fit gives each group's predictor its own threshold-specific "
+            "effects; at this size an upgrading level is often empty within a group, and that fit then sits at a "
+            "boundary. The complete-pooling model (one slope per predictor) is the one in which the assumption can "
+            "be tested here."
+        )
+    )
+
+
+def _nominal_part(diagnostics: pd.DataFrame, predictor: str, alpha: float) -> str:
+    """The clause of `nominal_summary` for one key predictor, over the fitted models (`diagnostics`)."""
+    tested = _tested(diagnostics, predictor)
+    rejected = tested[tested[f"nominal_{predictor}_p"] < alpha]
+    where = series(f"{words(r.form)} ({r.model})" for r in tested.itertuples()) or "no model"
+    holding = (diagnostics[f"nominal_{predictor}_note"].fillna("") != "not in this model").sum()
+    if not len(tested):  # nothing to read: say so once (the reasons follow the sentence)
+        fits = "the one fit with it" if holding == 1 else f"any of the {holding} fits with it"
+        return f"for {words(predictor)} the test could not be computed in {fits}"
+    return (
+        f"for {words(predictor)} the test is computed in {len(tested)} of the {holding} fits with it ({where}) and "
+        + (
+            f"rejects proportional odds at {alpha:g} in {len(rejected)}: "
+            + series(
+                f"{words(r.form)} ({r.model}, p = {getattr(r, f'nominal_{predictor}_p'):.3f}"
+                + (
+                    ", separated: a statistic at its supremum, its p-value less trustworthy"
+                    if "separated" in str(getattr(r, f"nominal_{predictor}_note"))
+                    else ""
+                )
+                + ")"
+                for r in rejected.itertuples()
+            )  # fmt: skip
+            if len(rejected)
+            else f"rejects it in none (smallest p = {tested[f'nominal_{predictor}_p'].min():.2f}"
+            + _separated_share(tested, predictor)
+            + ")"
+        )
     )
 
 
