@@ -344,3 +344,24 @@ def test_a_governance_form_claim_whose_group_reports_no_governance_says_so_not_n
         assert notes[claim_id] == f"governance not reported in any of this group's {members} cases"
     absent = claims.evaluate(cases[~trad], n_resamples=9).set_index("id")["note"]
     assert absent["TXT-TRAD-FUNCTIONAL-QUASI"] == "no cases in this group"
+
+
+def test_a_profile_interval_end_not_found_is_noted_once_naming_its_intervals(tmp_path):
+    """Trial 44: on a 25-case sheet under the cloglog link (notebook 06's specification), CE-PROCESS-COPS's note read
+    "profile interval end not found: no converged constrained fit crosses the cutoff; profile interval end not found:
+    no converged constrained fit crosses the cutoff", once for the 95% interval and once for the 90%, saying neither."""
+    sheet = pd.read_csv(SIMULATED_SHEET, dtype=str, keep_default_na=False).iloc[::2]
+    not_reported = {"intersectoral_upgrading": ["SIM-11", "SIM-13", "SIM-25"], "functional_upgrading": ["SIM-43"],
+                    "product_upgrading": ["SIM-35", "SIM-37", "SIM-39", "SIM-41"]}  # fmt: skip
+    for column, ids in not_reported.items():
+        sheet.loc[sheet["case_id"].isin(ids), column] = "NR"
+    sheet.loc[sheet["case_id"].isin(["SIM-45", "SIM-47", "SIM-49"]), "functional_upgrading"] = "1"
+    sheet.to_csv(tmp_path / "sheet.csv", index=False)
+    notes = claims.evaluate(load_cases(tmp_path / "sheet.csv"), link="cloglog", with_cross_check=False)["note"]
+    why = "profile interval end not found: no converged constrained fit crosses the cutoff"
+    assert notes.fillna("").str.contains(why, regex=False).any()
+    for note in notes.dropna():
+        assert note.count(why) <= 1, note
+    levels = claims.load_register().levels
+    both = f"{1 - levels.alpha:.0%} and {1 - levels.equivalence_alpha:.0%} intervals"
+    assert f"{why} ({both})" in set(notes.dropna())

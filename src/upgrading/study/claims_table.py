@@ -194,16 +194,21 @@ def _intervals(register: Register, fits: dict) -> dict[str, tuple]:
         for claim in claims:
             if claim.term not in terms:
                 continue
-            notes = (
-                (
-                    results.interval_note(claim.term, levels.alpha),
-                    results.interval_note(claim.term, levels.equivalence_alpha),
-                )
-                if fit.penalised
-                else ()
-            )
+            notes = _interval_notes(results, claim.term, levels) if fit.penalised else ()
             out[claim.id] = (tuple(ci.loc[claim.term]), tuple(ci_equivalence.loc[claim.term]), notes)
     return out
+
+
+def _interval_notes(results, term: str, levels) -> tuple[str, ...]:
+    """Why a profile interval of `term` has no number at an end: each reason once, naming the intervals (95%, 90%)
+    it holds for, so that a note does not repeat itself or leave the reader to guess which interval it means."""
+    found: dict[str, list[str]] = {}
+    for alpha in (levels.alpha, levels.equivalence_alpha):
+        if note := results.interval_note(term, alpha):
+            found.setdefault(note, []).append(f"{1 - alpha:.0%}")
+    return tuple(
+        f"{note} ({' and '.join(which)} interval{'s' if len(which) > 1 else ''})" for note, which in found.items()
+    )
 
 
 def cross_check(claim: Claim, data: pd.DataFrame, n_resamples: int) -> dict:
