@@ -707,3 +707,29 @@ def test_the_nominal_sentence_counts_models_that_cannot_be_fitted_as_models_not_
     assert "Where it has no number: nominal fit at a boundary (1)." in text
     assert f"2 models cannot be estimated on this sheet (2 × {why})." in text
     assert "model not estimable" not in text
+
+
+def test_group_by_governance_cells_empty_because_governance_is_not_reported_are_said_to_be_so(simulated_cases):
+    """Trial 44: with governance not reported in any case, notebook 03 read "16 of the 16 group-by-governance cells are
+    empty (market in traditional_manufacturing, ...) ... Models ... therefore use the two-way `leader_driven`
+    contrast": the cells are empty because no case reports its governance, and no governance effect can be
+    estimated. A group none of whose cases reports it is named, its cells left out of the counts."""
+    from upgrading.study import descriptives
+
+    levels = ["market", "network", "quasi_hierarchy", "hierarchy"]
+    silent = simulated_cases.assign(governance=pd.NA, leader_driven=pd.NA)
+    text = narrative.governance_summary(descriptives.governance_by_group(silent), levels)
+    assert text == (
+        f"No case on the sheet reports its governance ({len(silent)} not reported), so every group-by-governance cell "
+        "is empty and no governance effect can be estimated (the models, claims and tests say so on their rows)."
+    )
+    soft = simulated_cases["sectoral_group"] == "specialised_suppliers"
+    one = simulated_cases.assign(governance=simulated_cases["governance"].where(~soft))
+    text = narrative.governance_summary(descriptives.governance_by_group(one), levels)
+    assert text.startswith("None of the 12 group-by-governance cells is empty")  # the other three groups' cells
+    assert "in specialised_suppliers" not in text.split(".")[0]
+    assert text.endswith(
+        f"No case in specialised_suppliers reports its governance ({int(soft.sum())} not reported), so its cells, "
+        "left out of these counts, are empty for that reason, and no governance effect can be estimated there (the "
+        "models, claims and tests say so on their rows)."
+    )

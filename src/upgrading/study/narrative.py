@@ -302,7 +302,18 @@ def upgrading_summary(upgrading: pd.DataFrame, cases: pd.DataFrame) -> str:
 
 
 def governance_summary(governance: pd.DataFrame, levels: Sequence[str]) -> str:
-    """Empty and sparse group-by-governance cells (`governance`: `descriptives.governance_by_group`)."""
+    """Empty and sparse group-by-governance cells (`governance`: `descriptives.governance_by_group`). A group none of
+    whose cases reports its governance is said to be so, its cells left out of the counts: they are empty because
+    the codes are not reported, not because the group lacks a form."""
+    silent = governance[governance["cases"] == 0] if "cases" in governance else governance.iloc[:0]
+    if len(silent) == len(governance):
+        missing = int(silent["not_reported"].sum()) if "not_reported" in silent else 0
+        return (
+            f"No case on the sheet reports its governance ({missing} not reported), so every group-by-governance "
+            "cell is empty and no governance effect can be estimated (the models, claims and tests say so on their "
+            "rows)."
+        )
+    governance = governance.drop(index=silent.index)
     cells = governance.melt(id_vars="sectoral_group", value_vars=list(levels))
     empty = cells[cells["value"] == 0]
     sparse = int(cells["value"].between(1, 2).sum())
@@ -313,7 +324,20 @@ def governance_summary(governance: pd.DataFrame, levels: Sequence[str]) -> str:
         + f", and {sparse or 'none'} {'hold' if sparse > 1 else 'holds'} only one or two cases. Models that estimate a "
         "governance effect inside each "
         "group therefore use the two-way `leader_driven` contrast, and must watch for separation "
-        "(see `04_models`)." + _no_contrast(governance)
+        "(see `04_models`)." + _no_contrast(governance) + _silent_groups(silent)
+    )
+
+
+def _silent_groups(silent: pd.DataFrame) -> str:
+    """The groups none of whose cases reports its governance (`governance_summary`), or ''."""
+    if silent.empty:
+        return ""
+    one = len(silent) == 1
+    return (
+        f" No case in {' or '.join(silent['sectoral_group'])} reports its governance "
+        f"({series(map(str, silent['not_reported']))} not reported), so {'its' if one else 'their'} cells, left "
+        "out of these counts, are empty for that reason, and no governance effect can be estimated "
+        f"{'there' if one else 'in those groups'} (the models, claims and tests say so on their rows)."
     )
 
 
