@@ -316,3 +316,19 @@ def test_the_tables_note_says_each_coding_in_sentences_of_its_own():
     note = (FIGURES / "claims_robustness.md").read_text()
     assert "(the note says why). First coding: every outcome code reported, so no bounds; second coding:" in note
     assert "so no bounds. The second coder's coding of 50 of 50 cases. Made by" in note
+
+
+def test_the_design_reading_of_one_decisive_verdict_is_in_the_singular():
+    """Trial 44: on a sheet with one decisive primary verdict among the scored claims, notebook 06 read "For the 1 of
+    them with a decisive primary verdict, the rate of wrong verdicts for such claims is at most 0.006"."""
+    rated = SUMMARY.assign(primary_verdict="inconclusive")
+    first = rated.index[rated["p_right"].notna()][0]
+    rated.loc[first, "primary_verdict"] = "consistent"
+    reading = narrative_robustness.design_reading(rated)
+    wrong = rated.loc[first, "p_wrong"]
+    said = "0 (no replicate gave one)." if wrong == 0 else f"{wrong:.3f}."
+    assert (
+        f"For the one of them with a decisive primary verdict, the rate of wrong verdicts for such a claim is {said}"
+    ) in reading
+    assert "the 1 of them" not in reading and "at most" not in reading
+    assert "not the probability that the verdict is wrong" in reading

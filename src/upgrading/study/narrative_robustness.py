@@ -185,7 +185,15 @@ def design_reading(summary: pd.DataFrame) -> str:
         f"a verdict right in {scored['p_right'].min():.2f}-{scored['p_right'].max():.2f} of replicates and wrong in "
         f"{scored['p_wrong'].min():.2f}-{scored['p_wrong'].max():.2f}."
     )
-    if not decisive.empty:
+    if len(decisive) == 1:  # one claim: its own rate, not "the 1 of them ... at most"
+        wrong = decisive["p_wrong"].iloc[0]
+        text += (
+            " For the one of them with a decisive primary verdict, the rate of wrong verdicts for such a claim is "
+            + (f"{wrong:.3f}." if wrong > 0 else "0 (no replicate gave one).")
+            + " This rate is a property of the design under the generator's assumptions, not the probability that "
+            "the verdict is wrong."
+        )
+    elif not decisive.empty:
         text += (
             f" For the {len(decisive)} of them with a decisive primary verdict, the rate of wrong verdicts for such "
             + (
