@@ -238,3 +238,19 @@ def test_the_links_table_of_a_sheet_with_no_estimable_slope_says_why_and_does_no
     # the partially pooled fit names what no case reports, not "no cases"
     fit = pooling.fit_form(silent, "product_upgrading")
     assert fit.status == "not estimable: governance not reported in any of the sheet's 50 cases"
+
+
+def test_a_slope_whose_logit_interval_has_no_end_says_why_it_is_not_compared(simulated_cases):
+    """Trial 44: on a 12-case sheet the logit's profile interval of a key slope had no end, and notebook 04 read "(5
+    more not compared: 4 × leader_driven constant in the group; 1 × no comparison recorded)": the probit row had an
+    interval but an empty note. It now names why: the logit's slope has no interval (and the logit's reason)."""
+    from upgrading.study import narrative_probabilities
+
+    twelve = simulated_cases.groupby("sectoral_group", observed=True).head(3)
+    links = probabilities.link_robustness_table(twelve, forms=["process_upgrading"])
+    lost = links[(links["link"] != "logit") & links["excludes_zero"].notna() & links["agrees_with_logit"].isna()]
+    assert len(lost)
+    why = "profile interval end not found: no converged constrained fit crosses the cutoff"
+    assert (lost["note"] == f"the logit's slope has no 95% interval to compare with ({why})").all()
+    text = narrative_probabilities.links_summary(links)
+    assert "no comparison recorded" not in text and "no 95% interval to compare with" in text

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .codebook import load_codebook
-from .models import NO_CASES, ModelFit, fit_models, parse_term
+from .models import NO_CASES, ModelFit, fit_models, parse_term, reason_of
 from .settings import HIGH_UPGRADING, KEY_PREDICTORS, ROBUSTNESS_LINKS
 
 PREDICTION_COLUMNS = [
@@ -289,11 +289,16 @@ def link_robustness_table(cases: pd.DataFrame, links=ROBUSTNESS_LINKS, forms=Non
     table["excludes_zero"] = ((table["conf_low"] > 0) | (table["conf_high"] < 0)).where(finite)
     table["sign"] = np.sign(table["estimate"]).map({1.0: "+", -1.0: "-", 0.0: "0"})
     keys = ["form", "sectoral_group", "predictor"]
-    logit = table[table["link"] == "logit"].set_index(keys)[["sign", "excludes_zero"]]
+    logit = table[table["link"] == "logit"].set_index(keys)[["sign", "excludes_zero", "note"]]
     joined = table.join(logit.add_suffix("_logit"), on=keys)
     agrees = (joined["sign"] == joined["sign_logit"]) & (joined["excludes_zero"] == joined["excludes_zero_logit"])
     table["agrees_with_logit"] = agrees.where(joined["excludes_zero"].notna() & joined["excludes_zero_logit"].notna())
     table["note"] = table["note"].fillna("")
+    # a slope with an interval under this link whose logit slope has none: say why it is not compared
+    unmatched = joined["excludes_zero"].notna() & joined["excludes_zero_logit"].isna() & (table["link"] != "logit")
+    why = joined["note_logit"].fillna("").map(reason_of).replace("", "no estimate recorded")
+    said = "the logit's slope has no 95% interval to compare with (" + why + ")"
+    table.loc[unmatched, "note"] = (said + "; " + table["note"]).str.rstrip("; ")[unmatched]
     return table.reindex(columns=LINK_COLUMNS).reset_index(drop=True)
 
 
