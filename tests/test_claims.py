@@ -291,7 +291,7 @@ def test_cli_claims_says_why_a_claim_is_not_estimable(tmp_path, capsys):
 
 
 def test_a_claim_about_one_group_against_the_others_says_when_that_group_has_no_cases(tmp_path, capsys):
-    from upgrading.study.models import study_reason
+    from upgrading.study.reasons import study_reason
 
     sheet = pd.read_csv(SIMULATED_SHEET)
     path = tmp_path / "no_software.csv"

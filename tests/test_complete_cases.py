@@ -11,7 +11,17 @@ import pandas as pd
 import pytest
 from helpers import SECOND_CODER_SHEET, SIMULATED_SHEET
 
-from upgrading.study import claims, descriptives, missing, models, narrative, pooling, probabilities, reliability
+from upgrading.study import (
+    claims,
+    descriptives,
+    missing,
+    models,
+    narrative,
+    pooling,
+    probabilities,
+    reasons,
+    reliability,
+)
 from upgrading.study.coding import load_cases, to_cases
 from upgrading.study.validation import check_sheet
 
@@ -245,12 +255,12 @@ def test_a_group_whose_cases_all_lack_the_form_is_not_called_empty_by_the_models
         assert verdicts.loc[claim, "fit"] == "not estimable" and verdicts.loc[claim, "note"] == said
     # a group with no case on the sheet is still said to have none
     absent = cases[cases["sectoral_group"] != group]
-    assert models.no_cases_reason(group, absent) == models.NO_CASES
+    assert reasons.no_cases_reason(group, absent) == reasons.NO_CASES
     assert (
         models.estimates_table(models.fit_models(absent, forms=["product_upgrading"]))
         .set_index("term")
         .loc[f"C(sectoral_group)[{group}]:collective_efficiency", "note"]
-        == models.NO_CASES
+        == reasons.NO_CASES
     )
 
 
@@ -273,4 +283,4 @@ def test_a_form_not_reported_in_any_case_is_said_to_be_so_by_the_claims_not_call
     assert all(relaxed[i] == f"not estimable: {said}" for i in product)
     fits = models.fit_models(cases, forms=["product_upgrading"])  # notebook 04's models and tables
     assert fits and all(fit.error == f"not estimable: {said}" for fit in fits)
-    assert models.estimates_table(fits)["note"].map(models.reason_of).eq(f"not estimable: {said}").all()
+    assert models.estimates_table(fits)["note"].map(reasons.reason_of).eq(f"not estimable: {said}").all()

@@ -4,7 +4,7 @@ notes and the narrative of notebook 04: which form, group and predictor, not pat
 import pandas as pd
 import pytest
 
-from upgrading.study import models, narrative_models
+from upgrading.study import models, narrative_models, reasons
 from upgrading.study.term_words import collinear_words, predictor_words, term_words
 
 COPS = "complex_product_systems"
@@ -31,7 +31,7 @@ def _cops_cases() -> pd.DataFrame:
 
 def test_a_collinear_group_slope_is_said_in_words_naming_form_group_and_predictors():
     assert collinear_words(SLOPE, COLLINEAR, _cops_cases(), "process_upgrading") == SAID
-    assert models.study_reason(SLOPE, COLLINEAR, _cops_cases(), "process_upgrading") == SAID
+    assert reasons.study_reason(SLOPE, COLLINEAR, _cops_cases(), "process_upgrading") == SAID
     without_form = collinear_words(SLOPE, COLLINEAR, _cops_cases())
     assert without_form == SAID.removeprefix("on process upgrading, ").replace("5 complete", "6 complete")
     assert "C(" not in without_form and "[" not in without_form
@@ -76,7 +76,7 @@ def test_the_estimates_note_and_the_narrative_name_the_slope_that_cannot_be_esti
         f"{complete} complete cases of complex product systems"
     )
     (note,) = table.loc[table["term"] == SLOPE, "note"]
-    assert models.reason_of(note) == said
+    assert reasons.reason_of(note) == said
     key = table[(table["sectoral_group"] == COPS) & (table["predictor"] == "leader_driven")]
     sentence = narrative_models.estimates_summary(key, cases)
     assert f"1 group-specific slope cannot be estimated on this sheet (1 × {said})" in sentence

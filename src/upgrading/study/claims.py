@@ -29,8 +29,9 @@ from scipy.stats import norm
 from ..errors import UpgradingError
 from ..ordinal import LINKS, DesignFit, build_designs, complete_rows, fit_designs, get_link
 from .codebook import load_codebook
-from .models import parse_term, study_reason
+from .models import parse_term
 from .pooling import SYMBOL, slope_intervals
+from .reasons import study_reason
 from .register import Claim, Register, load_register
 from .settings import KEY_PREDICTORS
 from .verdicts import (

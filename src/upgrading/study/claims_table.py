@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..ordinal import DesignFit, association_seed, complete_rows, formula_columns, permutation_association
 from .codebook import load_codebook
-from .models import association_reason, constant_outcome_note, no_cases_reason, study_reason
+from .reasons import association_reason, constant_outcome_note, no_cases_reason, study_reason
 from .register import Claim, Register
 from .settings import KEY_PREDICTORS, PERMUTATION_SEED, PERMUTATIONS
 

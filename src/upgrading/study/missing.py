@@ -11,7 +11,8 @@ import pandas as pd
 
 from ..ordinal import formula_columns
 from .codebook import load_codebook
-from .models import DERIVED_FROM, MODELS, formula
+from .models import MODELS, formula
+from .reasons import DERIVED_FROM
 
 
 def not_reported_table(cases: pd.DataFrame) -> pd.DataFrame:

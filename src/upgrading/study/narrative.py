@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from .codebook import load_codebook
-from .models import reason_of
+from .reasons import reason_of
 from .reliability import differences_by_variable
 from .settings import ALPHA_TENTATIVE
 from .term_words import LEADER_DRIVEN_WORDS

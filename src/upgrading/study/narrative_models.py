@@ -8,7 +8,6 @@ import pandas as pd
 from scipy import stats
 
 from ..ordinal import ACCURACY
-from .models import reason_of
 from .narrative import (
     count_span,
     group_sizes,
@@ -23,6 +22,7 @@ from .narrative import (
     whole_models,
     words,
 )
+from .reasons import reason_of
 from .settings import KEY_PREDICTORS
 
 # 04 · models -----------------------------------------------------------------------------------------------

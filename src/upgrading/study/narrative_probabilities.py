@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .models import parse_term, reason_of
+from .models import parse_term
 from .narrative import (
     models_not_fitted,
     not_estimable,
@@ -17,6 +17,7 @@ from .narrative import (
     words,
 )
 from .probabilities import UNREACHED
+from .reasons import reason_of
 from .settings import HIGH_UPGRADING
 from .wording import sentence
 

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from .models import reason_of
+from .reasons import reason_of
 
 #: How the reason on a row without an estimate is written (grey, small: it stands in for the missing mark).
 REASON_STYLE = {"fontsize": 7, "color": "#555555"}

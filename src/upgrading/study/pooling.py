@@ -32,7 +32,8 @@ from ..ordinal import ACCURACY, PartiallyPooledResults, PoolingPriors, PoolingSe
 from ..ordinal.multilevel_inputs import DEFAULT, FAST
 from ..ordinal.multilevel_results import QUANTILES
 from .codebook import load_codebook
-from .models import ModelFit, complete_cases_note, estimates_table, fit_models, no_cases_reason
+from .models import ModelFit, estimates_table, fit_models
+from .reasons import complete_cases_note, no_cases_reason
 from .register import DecisionLevels
 from .settings import KEY_PREDICTORS
 

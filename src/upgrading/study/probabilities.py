@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .codebook import load_codebook
-from .models import NO_CASES, ModelFit, fit_models, parse_term, reason_of
+from .models import ModelFit, fit_models, parse_term
+from .reasons import NO_CASES, reason_of
 from .settings import HIGH_UPGRADING, KEY_PREDICTORS, ROBUSTNESS_LINKS
 
 PREDICTION_COLUMNS = [

@@ -38,8 +38,8 @@ from ..ordinal import formula_columns
 from . import claims, pooling
 from .codebook import load_codebook
 from .coding import to_cases
-from .models import DERIVED_FROM
 from .partial_odds import relaxed_rows
+from .reasons import DERIVED_FROM
 from .register import Register, load_register
 from .reliability import double_coding
 from .robustness_choices import (
