@@ -71,6 +71,21 @@ def test_tau_table_and_reference_agreement(cases, fast):
     assert pooling.reference_agreement(fast, other, "tests/reference/pooling").empty
 
 
+def test_tau_table_gives_every_summary_an_mcse(fast):
+    """Notebook 04 says every reported posterior mean, quantile and probability has a Monte Carlo SE, and quotes
+    the medians and P(tau > margin): both carry one, P(tau > margin)'s by the importance-weight formula of P(> 0)."""
+    tau = pooling.tau_table(fast, claims.load_register().margins)
+    for column in ("mean", "q05", "q50", "q95", "p_above_margin"):
+        mcse = tau[f"mcse_{column}"]
+        assert (mcse > 0).all() and (mcse < 0.1).all(), column
+    for row in tau.itertuples():
+        result = fast[row.form].result
+        above = result.draws[:, result.names.index(row.parameter)] > row.margin
+        p = result.weights @ above
+        assert np.isclose(row.mcse_p_above_margin, np.sqrt(result.weights**2 @ (above - p) ** 2), rtol=1e-12)
+        assert row.mcse_q50 == result.mcse([row.parameter]).loc[row.parameter, "q50"]
+
+
 def test_bad_sheets_give_rows_with_reasons(cases):
     cb = load_codebook()
     one_group = cases[cases["sectoral_group"] == cb.group_codes[0]]

@@ -333,8 +333,9 @@ def pooling_method(settings, priors, n_groups: int, grid_points: int | None) -> 
         "posterior "
         "by Pareto-smoothed importance sampling. The grid's modes are found in the coordinates the draws use "
         "(the first threshold and the logs of the gaps between thresholds), where a mode exists even when an "
-        "upgrading level is never observed. Every reported summary has a Monte Carlo standard error from the "
-        f'importance weights, and a fit is "ok" only under the declared accuracy rule: k-hat under its '
+        "upgrading level is never observed. Every reported posterior mean, quantile and probability has a Monte "
+        "Carlo standard error from the importance weights (the `mcse_*` columns of `pooling_slopes` and "
+        f'`pooling_tau`), and a fit is "ok" only under the declared accuracy rule: k-hat under its '
         f"threshold, an effective sample size of at least {ACCURACY.ess_min:,.0f}, and every Monte Carlo SE at most "
         f"{ACCURACY.mcse_share:.0%} of the tolerance to which the method is checked against NUTS. A fit that misses "
         "it improves itself (more draws, then a finer grid and a heavier-tailed proposal); one that after its last "

@@ -359,8 +359,8 @@ def _from_estimates(sub: pd.DataFrame, form: str, estimates: pd.DataFrame) -> di
 
 def tau_table(pooled: dict[str, PooledFit], margins: dict[str, float]) -> pd.DataFrame:
     """The between-group SD of each slope: posterior mean, median, 5% and 95% quantiles and P(tau > margin) (the
-    claims register's smallest effect that matters), with the fit's status, k-hat, effective draws, grid edge mass
-    and notes: the direct answer to "do the groups differ?"."""
+    claims register's smallest effect that matters), each with its Monte Carlo standard error (`mcse_*`), with the
+    fit's status, k-hat, effective draws, grid edge mass and notes: the direct answer to "do the groups differ?"."""
     rows = []
     for form, fit in pooled.items():
         for predictor in KEY_PREDICTORS:
@@ -389,15 +389,20 @@ def tau_table(pooled: dict[str, PooledFit], margins: dict[str, float]) -> pd.Dat
                     summary = result.posterior_summary().loc[name]
                     mcse = result.mcse([name]).loc[name]
                     column = result.draws[:, result.names.index(name)]
+                    above = column > row["margin"]
+                    p_above = float(result.weights @ above)
                     row |= {
                         "mean": summary["mean"],
                         "q05": summary["q05"],
                         "q50": summary["q50"],
                         "q95": summary["q95"],
-                        "p_above_margin": float(result.weights @ (column > row["margin"])),
+                        "p_above_margin": p_above,
                         "mcse_mean": mcse["mean"],
                         "mcse_q05": mcse["q05"],
+                        "mcse_q50": mcse["q50"],
                         "mcse_q95": mcse["q95"],
+                        # as P(> 0)'s: Var(sum w h) ~ sum w^2 (h - p)^2, h = 1(tau > margin)
+                        "mcse_p_above_margin": float(np.sqrt(result.weights**2 @ (above - p_above) ** 2)),
                     }
             rows.append(row)
     columns = [
@@ -420,7 +425,9 @@ def tau_table(pooled: dict[str, PooledFit], margins: dict[str, float]) -> pd.Dat
         "edge_mass",
         "mcse_mean",
         "mcse_q05",
+        "mcse_q50",
         "mcse_q95",
+        "mcse_p_above_margin",
         "note",
     ]
     return pd.DataFrame(rows).reindex(columns=columns)
