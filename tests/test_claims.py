@@ -8,7 +8,7 @@ from helpers import SIMULATED_SHEET
 from upgrading import package_data
 from upgrading.compendium.cli import main
 from upgrading.errors import UpgradingError
-from upgrading.paths import FIGURES
+from upgrading.paths import FIGURES, ROOT
 from upgrading.study import claims, register, verdicts
 from upgrading.study.coding import load_cases
 
@@ -41,6 +41,18 @@ def test_every_wording_has_a_documented_expectation_and_margins_are_declared():
     assert (loaded.levels.alpha, loaded.levels.equivalence_alpha) == (0.05, 0.10)
     assert loaded.levels.z == pytest.approx(1.959964, abs=1e-6)
     assert loaded.levels.z_equivalence == pytest.approx(1.644854, abs=1e-6)
+
+
+def test_readme_states_the_margin_as_the_register_derives_it():
+    """The README once called the odds ratio of 1.5 "Cohen's small effect, converted with Chinn 2000", which gives
+    1.44: it now gives the conversion and the rounding up, with the numbers the register declares."""
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    log_or = 0.2 * np.pi / np.sqrt(3)  # Chinn (2000): log odds ratio = d x pi / sqrt(3)
+    assert f"log odds ratio of {log_or:.2f} (an odds ratio of {np.exp(log_or):.2f}), rounded up to 1.5" in text
+    margins = register.load_register().margins
+    assert {round(m, 3) for m in margins.values()} == {round(np.log(1.5), 3)}
+    assert f"log 1.5 = {np.log(1.5):.3f}" in text
+    assert "Cohen's small effect, converted with Chinn 2000)" not in text
 
 
 def test_the_register_is_shared_and_read_only():
