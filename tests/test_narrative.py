@@ -413,6 +413,13 @@ def test_marginal_effects_are_read_in_percentage_points_with_their_direction():
     # a penalised fit whose profile interval includes zero: its effect is not read, and the sentence says why
     unsupported = marginal_effects_summary(effects, pd.DataFrame().assign(), slopes.assign(conf_high=[0.4, 0.5]))
     assert "**0**" in unsupported and "54 percentage points" not in unsupported
+    # the effects read are counted as read: an effect whose delta-method interval alone excludes zero is not
+    # counted among those "that have a 95% interval that excludes zero" (notebook 04 once read "4 have ... 1 more")
+    assert "**0** are read as effects, their 95% interval excluding zero as their slope's own interval does" in (
+        unsupported
+    )
+    assert "interval that excludes zero" not in unsupported
+    assert "**1** is read as an effect, its 95% interval excluding zero as its slope's own interval does:" in text
     assert (
         "1 more excludes zero on the delta-method interval only: the slope's own interval (Wald for ML, profile for "
         "a Jeffreys-penalised fit of separated data) includes zero, so it is not read as an effect (leader-driven "
@@ -446,7 +453,7 @@ def test_marginal_effects_are_read_in_percentage_points_with_their_direction():
     # on a sheet with codes not reported the row's note begins with the fit's own notes: the effect is still not read
     after = "complete cases: 27 of 30 (3 with a variable not reported); " + unreached["note"].iloc[1]
     text = marginal_effects_summary(unreached.assign(note=["", after]), pd.DataFrame().assign(), slopes)
-    assert "**1** has a 95% interval" in text and "70 percentage points" not in text
+    assert "**1** is read as an effect, its 95% interval" in text and "70 percentage points" not in text
     assert "1 more excludes zero where no case of the group is at level 2 or above" in text
 
 

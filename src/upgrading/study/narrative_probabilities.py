@@ -96,10 +96,11 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
         if len(high) == 1
         else f"the {len(high)} group-specific average marginal effects"
     )
-    text = (
-        f"Read in probabilities: of {counted} on the probability of "
-        f"upgrading at level {HIGH_UPGRADING} or above, **{len(clear)}** {'has' if len(clear) == 1 else 'have'} a 95% "
-        "interval that excludes zero"
+    its = "its" if len(clear) == 1 else "their"
+    text = (  # counted as read, not as "have a 95% interval that excludes zero": those not read below have one too
+        f"Read in probabilities: of {counted} on the probability of upgrading at level {HIGH_UPGRADING} or above, "
+        f"**{len(clear)}** {'is read as an effect' if len(clear) == 1 else 'are read as effects'}, {its} 95% "
+        f"interval excluding zero as {its} slope's own interval does"
         if len(high)
         else "Read in probabilities: no group-specific average marginal effect on the probability of upgrading at "
         f"level {HIGH_UPGRADING} or above is estimated on this sheet"
