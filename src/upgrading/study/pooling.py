@@ -388,9 +388,7 @@ def tau_table(pooled: dict[str, PooledFit], margins: dict[str, float]) -> pd.Dat
                 if result.ok:
                     summary = result.posterior_summary().loc[name]
                     mcse = result.mcse([name]).loc[name]
-                    column = result.draws[:, result.names.index(name)]
-                    above = column > row["margin"]
-                    p_above = float(result.weights @ above)
+                    p_above, mcse_p_above = result.probability_above(name, row["margin"])
                     row |= {
                         "mean": summary["mean"],
                         "q05": summary["q05"],
@@ -401,8 +399,7 @@ def tau_table(pooled: dict[str, PooledFit], margins: dict[str, float]) -> pd.Dat
                         "mcse_q05": mcse["q05"],
                         "mcse_q50": mcse["q50"],
                         "mcse_q95": mcse["q95"],
-                        # as P(> 0)'s: Var(sum w h) ~ sum w^2 (h - p)^2, h = 1(tau > margin)
-                        "mcse_p_above_margin": float(np.sqrt(result.weights**2 @ (above - p_above) ** 2)),
+                        "mcse_p_above_margin": mcse_p_above,
                     }
             rows.append(row)
     columns = [
