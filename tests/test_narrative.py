@@ -740,3 +740,48 @@ def test_group_by_governance_cells_empty_because_governance_is_not_reported_are_
         "left out of these counts, are empty for that reason, and no governance effect can be estimated there (the "
         "models, claims and tests say so on their rows)."
     )
+
+
+def test_an_effect_whose_slope_is_not_read_is_counted_apart_and_an_interval_end_near_zero_keeps_its_sign():
+    """Trial 44: an effect whose slope notebook 04 does not read (a constant outcome in the group) was counted among
+    the effects and could be named the widest; an interval said to exclude zero was printed '+0 to +116'."""
+    from upgrading.study.narrative_probabilities import marginal_effects_summary
+
+    effects = pd.DataFrame(
+        {
+            "form": ["process_upgrading"] * 2,
+            "sectoral_group": ["traditional_manufacturing", "specialised_suppliers"],
+            "predictor": ["leader_driven"] * 2,
+            "level": [">=2", ">=2"],
+            "estimate": [0.58, 0.1],
+            "conf_low": [0.001, -0.9],
+            "conf_high": [1.16, 1.1],
+            "method": ["jeffreys", "ml"],
+        }
+    )
+    constant = "process_upgrading constant in the group (every case at 1): the slope rests on no variation"
+    slopes = effects[["form", "sectoral_group", "predictor"]].assign(
+        conf_low=[0.6, -2.0], conf_high=[7.4, 2.0], note=["", f"{constant}; complete cases: 20 of 25 (5 ...)"]
+    )
+    text = marginal_effects_summary(effects, pd.DataFrame().assign(), slopes)
+    assert "of the one group-specific average marginal effect on the probability" in text
+    assert "(95% interval +0.1 to +116, jeffreys" in text  # not "+0 to +116"
+    assert "widest spans 116 percentage points" in text  # not the unread effect's 200
+    assert f"1 more effect is not read, as its slope is not (1 × {constant})." in text
+
+
+@pytest.mark.parametrize("value, printed", [(0.3, "+30"), (-0.004, "-0.4"), (0.0004, "+<0.1"), (0.0, "+0")])
+def test_percentage_points_keep_the_sign_of_an_end_within_half_a_point_of_zero(value, printed):
+    from upgrading.study.narrative_probabilities import _points
+
+    assert _points(value) == printed
+
+
+def test_no_partial_proportional_odds_fit_where_no_test_could_be_made_says_so():
+    """Trial 44: with no model fitted, "No nominal test rejects proportional odds" was true only vacuously."""
+    from upgrading.study.narrative_probabilities import partial_proportional_odds_summary
+
+    untested = pd.DataFrame({f"nominal_{p}_p": [np.nan] for p in ("collective_efficiency", "leader_driven")})
+    assert partial_proportional_odds_summary({}, untested).startswith("No nominal test could be computed")
+    tested = untested.assign(nominal_leader_driven_p=[0.4])
+    assert partial_proportional_odds_summary({}, tested).startswith("No nominal test rejects proportional odds")

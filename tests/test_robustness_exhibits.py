@@ -332,3 +332,19 @@ def test_the_design_reading_of_one_decisive_verdict_is_in_the_singular():
     ) in reading
     assert "the 1 of them" not in reading and "at most" not in reading
     assert "not the probability that the verdict is wrong" in reading
+
+
+def test_the_design_reading_names_a_decisive_verdict_on_a_claim_the_design_does_not_score():
+    """Trial 44: on a sheet whose one decisive verdict was a textual claim, the reading of the design's rates said
+    nothing of it (it has no rate); it now names the claim and says that no rate is shown beside it."""
+    rated = SUMMARY.assign(primary_verdict="inconclusive")
+    unscored = rated.index[rated["p_right"].isna()]
+    assert len(unscored), "the simulated sheets' summary has claims the design does not score (the textual ones)"
+    rated.loc[unscored[0], "primary_verdict"] = "contradicted"
+    reading = narrative_robustness.design_reading(rated)
+    claim = rated.loc[unscored[0], "id"]
+    assert (
+        f"1 decisive primary verdict is on a claim the design analysis does not score ({claim}), so no rate is shown "
+        "beside it."
+    ) in reading
+    assert "does not score" not in narrative_robustness.design_reading(rated.assign(primary_verdict="inconclusive"))

@@ -254,3 +254,22 @@ def test_a_slope_whose_logit_interval_has_no_end_says_why_it_is_not_compared(sim
     assert (lost["note"] == f"the logit's slope has no 95% interval to compare with ({why})").all()
     text = narrative_probabilities.links_summary(links)
     assert "no comparison recorded" not in text and "no 95% interval to compare with" in text
+
+
+def test_a_slope_within_rounding_of_zero_has_no_sign_in_the_links_table():
+    """Trial 44: estimates of about 1e-15 (a slope at 0 by symmetry) were given a sign '+' or '-', so two links
+    could 'disagree' on rounding alone."""
+    signs = probabilities.slope_sign(pd.Series([1.2e-15, -3e-16, 0.4, -0.02, np.nan]))
+    assert signs.iloc[:4].tolist() == ["0", "0", "+", "-"] and pd.isna(signs.iloc[4])
+
+
+def test_levels_no_case_uses_are_listed_in_prose(simulated_cases):
+    """Trial 44: the note read "upgrading level 2, 3 never coded"; now "upgrading levels 2 and 3"."""
+    flat = simulated_cases.assign(intersectoral_upgrading=simulated_cases["intersectoral_upgrading"].clip(upper=1))
+    fits = models.fit_models(flat, forms=["intersectoral_upgrading"], models=("by_group",))
+    notes = probabilities.predicted_probabilities_table(fits, flat)["note"]
+    assert notes.str.contains(
+        "upgrading levels 2 and 3 never coded on intersectoral_upgrading among the cases used: the model has levels "
+        "0 and 1 only, so no row for them",
+        regex=False,
+    ).all()

@@ -16,21 +16,13 @@ from .reasons import reason_of
 from .reliability import differences_by_variable
 from .settings import ALPHA_TENTATIVE
 from .term_words import LEADER_DRIVEN_WORDS
-from .wording import percent_of
+from .wording import percent_of, series
 
 
 def words(code: str) -> str:
     """A code as prose: `process_upgrading` -> 'process upgrading'; the derived predictor `leader_driven` as
     'leader-driven governance' (its codebook words; 'leader driven' alone named no variable)."""
     return LEADER_DRIVEN_WORDS if code == "leader_driven" else str(code).replace("_", " ")
-
-
-def series(items: Iterable[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    items = [str(i) for i in items]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def span(values: Iterable[float], fmt: str = ".2f", dash: str = "–") -> str:

@@ -23,7 +23,7 @@ from .narrative import (
     words,
 )
 from .reasons import reason_of
-from .settings import KEY_PREDICTORS
+from .settings import KEY_PREDICTORS, NO_SIGN
 
 # 04 · models -----------------------------------------------------------------------------------------------
 
@@ -134,11 +134,6 @@ def estimates_summary(by_group: pd.DataFrame, cases: pd.DataFrame) -> str:
         )
         + simulated_caveat(cases)
     )
-
-
-#: a slope this close to 0 has no sign (log odds; the engine solves to about 1e-10, the tables show two decimals):
-#: a range of +-1e-15 around an estimate of 0 is rounding, not a sign change
-NO_SIGN = 1e-8
 
 
 def sign_changes(loo: pd.DataFrame) -> pd.DataFrame:

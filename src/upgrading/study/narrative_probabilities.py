@@ -18,12 +18,17 @@ from .narrative import (
 )
 from .probabilities import UNREACHED
 from .reasons import reason_of
-from .settings import HIGH_UPGRADING
+from .settings import HIGH_UPGRADING, KEY_PREDICTORS
 from .wording import sentence
 
 
 def _points(value: float) -> str:
-    return f"{100 * value:+.0f}"
+    """Percentage points, whole; an end within half a point of 0 keeps its sign visible ('+0.3', '-<0.1'), so that an
+    interval said to exclude zero is not printed as starting at +0."""
+    points = 100 * value
+    if points == 0 or abs(points) >= 0.5:
+        return f"{points:+.0f}"
+    return f"{points:+.1f}" if abs(points) >= 0.05 else f"{'+' if points > 0 else '-'}<0.1"
 
 
 def _not_read(count: int) -> str:
@@ -84,6 +89,8 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
     excludes zero, so that no effect is read that the claims check would call inconclusive: a delta-method interval
     linearises the probability and can exclude zero where the slope's interval does not."""
     high = effects[effects["level"] == f">={HIGH_UPGRADING}"]
+    unread = high[_slope_unread(high, slopes)]  # its slope has an estimate the estimates reading does not read
+    high = high.drop(index=unread.index)
     missing = effects[effects["estimate"].isna()].drop_duplicates(["form", "sectoral_group", "predictor"])
     excludes = high[(high["conf_low"] > 0) | (high["conf_high"] < 0)]
     unsupported = excludes[~_slope_agrees(excludes, slopes)]
@@ -154,7 +161,38 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
             f" {len(missing)} effect{'' if len(missing) == 1 else 's'} cannot be estimated on this sheet (the "
             "table's `note` says why)."
         )
-    return text + _without_high(effects, high) + simulated_caveat(cases)
+    return (
+        text
+        + _unread_slopes(unread, slopes)
+        + _without_high(effects, pd.concat([high, unread]))
+        + simulated_caveat(cases)
+    )
+
+
+def _slope_unread(effects: pd.DataFrame, slopes: pd.DataFrame) -> pd.Series:
+    """Whether each effect's slope has an estimate that is not read (its note gives a reason: a constant outcome, a
+    fit that did not converge), as notebook 04's estimates reading counts it apart."""
+    if "note" not in slopes or effects.empty:
+        return pd.Series(False, index=effects.index)
+    keys = ["form", "sectoral_group", "predictor"]
+    reasons = slopes.drop_duplicates(keys).set_index(keys)["note"].fillna("").map(reason_of).rename("slope_reason")
+    joined = effects.join(reasons, on=keys)
+    return joined["slope_reason"].fillna("").ne("")
+
+
+def _unread_slopes(unread: pd.DataFrame, slopes: pd.DataFrame) -> str:
+    """' k more effects are not read, as their slope is not (reasons).' or ''."""
+    if unread.empty:
+        return ""
+    keys = ["form", "sectoral_group", "predictor"]
+    reasons = unread.join(slopes.drop_duplicates(keys).set_index(keys)["note"].rename("slope_note"), on=keys)
+    one = len(unread) == 1
+    return (
+        f" {len(unread)} more effect{'' if one else 's'} {'is' if one else 'are'} not read, as "
+        f"{'its slope is' if one else 'their slopes are'} not ("
+        + reasons_counted(reasons["slope_note"].fillna("").map(reason_of))
+        + ")."
+    )
 
 
 def _without_high(effects: pd.DataFrame, high: pd.DataFrame) -> str:
@@ -206,7 +244,7 @@ def nominal_summary(diagnostics: pd.DataFrame, alpha: float = 0.05) -> str:
             + not_estimable(skipped, "models")
         )
     parts, reasons = [], []
-    for predictor in ("collective_efficiency", "leader_driven"):
+    for predictor in KEY_PREDICTORS:
         parts.append(_nominal_part(diagnostics, predictor, alpha))
         notes = diagnostics.loc[diagnostics[f"nominal_{predictor}_p"].isna(), f"nominal_{predictor}_note"]
         reasons += [n for n in notes.fillna("") if n and n != "not in this model"]
@@ -272,11 +310,15 @@ def _threshold_slopes(effects: pd.Series) -> str:
     return ", ".join(parts)
 
 
-def partial_proportional_odds_summary(nominal_fits: dict) -> str:
+def partial_proportional_odds_summary(nominal_fits: dict, diagnostics: pd.DataFrame | None = None) -> str:
     """What the partial-proportional-odds fit shows where proportional odds is rejected: the predictor's
     slope at each threshold (`nominal_fits`: `models.partial_proportional_odds`), per sectoral group where the model
-    has a slope per group; an infinite slope is named as such (the nominal fit is separated)."""
+    has a slope per group; an infinite slope is named as such (the nominal fit is separated). `diagnostics`: the
+    table the tests are in, to tell "no test rejects" from "no test could be computed"."""
     if not nominal_fits:
+        tested = diagnostics is None or any(len(_tested(diagnostics, p)) for p in KEY_PREDICTORS)
+        if not tested:
+            return "No nominal test could be computed on this sheet, so no partial-proportional-odds fit is reported."
         return "No nominal test rejects proportional odds, so no partial-proportional-odds fit is reported."
     infinite = any(not np.isfinite(value) for effects in nominal_fits.values() for value in effects)
     return (

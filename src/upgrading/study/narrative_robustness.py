@@ -8,6 +8,7 @@ import pandas as pd
 from .power_rates import NO_CASES
 from .robustness import NOT_APPLICABLE, NOT_DECIDED, SENSITIVITY, is_robust
 from .robustness_choices import CHOICE_COLUMNS, Choices
+from .verdicts import Verdict
 from .wording import sentence
 
 
@@ -163,8 +164,9 @@ def design_reading(summary: pd.DataFrame) -> str:
     """What the design's rates beside each verdict say: the range of right and wrong rates over the claims the
     design analysis scores, for the decisive primary verdicts."""
     scored = summary[summary["p_right"].notna()]
+    unscored = _unscored_decisive(summary)
     if scored.empty:
-        return "The design analysis scores none of these claims, so no design rates are shown."
+        return "The design analysis scores none of these claims, so no design rates are shown." + unscored
     empty = scored["design_note"].fillna("").str.contains(NO_CASES, regex=False)
     absent, scored = int(empty.sum()), scored[~empty]
     left_out = (
@@ -176,7 +178,7 @@ def design_reading(summary: pd.DataFrame) -> str:
     if scored.empty:
         return (
             f"The design analysis scores {absent} of the {len(summary)} claims, all about groups with no cases on "
-            "this sheet, which no replicate can decide."
+            "this sheet, which no replicate can decide." + unscored
         )
     decisive = scored[scored["primary_verdict"] != "inconclusive"]
     text = (
@@ -204,9 +206,28 @@ def design_reading(summary: pd.DataFrame) -> str:
             + " These rates are properties of the design under "
             "the generator's assumptions, not the probability that a given verdict is wrong."
         )
-    return text + (
-        " The design's sheets have this sheet's number of cases in each sectoral group, every code reported and "
-        "the generator's codes otherwise: where this sheet cannot test a claim (codes not reported, a predictor "
-        "that does not vary in the group), the design's sheets may still, so the rates are those of the sheet's "
-        "shape, not of its codes."
+    return (
+        text
+        + unscored
+        + (
+            " The design's sheets have this sheet's number of cases in each sectoral group, every code reported and "
+            "the generator's codes otherwise: where this sheet cannot test a claim (codes not reported, a predictor "
+            "that does not vary in the group), the design's sheets may still, so the rates are those of the sheet's "
+            "shape, not of its codes."
+        )
+    )
+
+
+def _unscored_decisive(summary: pd.DataFrame) -> str:
+    """' k decisive primary verdicts are on claims the design analysis does not score (ids), so no rate is shown
+    beside them.' or '': the reading of the rates must not leave a decisive verdict unmentioned because it has none."""
+    decisive = summary["primary_verdict"].isin([Verdict.CONSISTENT, Verdict.CONTRADICTED])
+    unscored = summary[decisive & summary["p_right"].isna()]
+    if unscored.empty:
+        return ""
+    one = len(unscored) == 1
+    return (
+        f" {len(unscored)} decisive primary verdict{' is' if one else 's are'} on "
+        f"{'a claim' if one else 'claims'} the design analysis does not score ({', '.join(unscored['id'])}), so no "
+        f"rate is shown beside {'it' if one else 'them'}."
     )

@@ -19,7 +19,8 @@ import pandas as pd
 from .codebook import load_codebook
 from .models import ModelFit, fit_models, parse_term
 from .reasons import NO_CASES, reason_of
-from .settings import HIGH_UPGRADING, KEY_PREDICTORS, ROBUSTNESS_LINKS
+from .settings import HIGH_UPGRADING, KEY_PREDICTORS, NO_SIGN, ROBUSTNESS_LINKS
+from .wording import series
 
 PREDICTION_COLUMNS = [
     "form", "sectoral_group", "collective_efficiency", "leader_driven", "level", "probability", "std_error",
@@ -60,8 +61,8 @@ def _fit_note(fit: ModelFit) -> str:
     scale = load_codebook().variable(fit.form).scale.levels
     unused = [int(level) for level in scale if int(level) not in used]
     absent = (
-        f"upgrading level {', '.join(map(str, unused))} never coded on {fit.form} among the cases used: the model has "
-        f"levels {', '.join(map(str, used))} only, so no row for {'it' if len(unused) == 1 else 'them'}"
+        f"upgrading level{'' if len(unused) == 1 else 's'} {series(unused)} never coded on {fit.form} among the cases "
+        f"used: the model has levels {series(used)} only, so no row for {'it' if len(unused) == 1 else 'them'}"
         if unused
         else ""
     )
@@ -278,6 +279,13 @@ def _key_slopes(cases: pd.DataFrame, link: str, forms) -> list[dict]:
     return rows
 
 
+def slope_sign(estimates: pd.Series) -> pd.Series:
+    """'+', '-' or '0' (within `NO_SIGN` of 0: rounding, not a direction) for each estimate; NaN where there is none."""
+    return np.sign(estimates.where(estimates.abs() >= NO_SIGN, 0.0).where(estimates.notna())).map(
+        {1.0: "+", -1.0: "-", 0.0: "0"}
+    )
+
+
 def link_robustness_table(cases: pd.DataFrame, links=ROBUSTNESS_LINKS, forms=None) -> pd.DataFrame:
     """The by-group model's key slopes under the logit and each of `links`, each with the reported fit's rule (ML,
     Jeffreys-penalised where ML is separated) and interval (Wald for ML, profile for the penalised fit): the sign,
@@ -288,7 +296,7 @@ def link_robustness_table(cases: pd.DataFrame, links=ROBUSTNESS_LINKS, forms=Non
     table[["estimate", "conf_low", "conf_high"]] = table[["estimate", "conf_low", "conf_high"]].astype(float)
     finite = table["conf_low"].notna() & table["conf_high"].notna()
     table["excludes_zero"] = ((table["conf_low"] > 0) | (table["conf_high"] < 0)).where(finite)
-    table["sign"] = np.sign(table["estimate"]).map({1.0: "+", -1.0: "-", 0.0: "0"})
+    table["sign"] = slope_sign(table["estimate"])
     keys = ["form", "sectoral_group", "predictor"]
     logit = table[table["link"] == "logit"].set_index(keys)[["sign", "excludes_zero", "note"]]
     joined = table.join(logit.add_suffix("_logit"), on=keys)

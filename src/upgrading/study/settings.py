@@ -61,6 +61,10 @@ ALPHA_RELIABLE = 0.8
 HIGH_UPGRADING = 2
 #: Links beside the logit in notebook 04's robustness exhibit (R clm's names).
 ROBUSTNESS_LINKS = ("probit", "cloglog")
+#: A slope this close to 0 has no sign (log odds; the engine solves to about 1e-10, the tables show two decimals):
+#: a leave-one-out range of +-1e-15 around an estimate of 0 is rounding, not a sign change, and such an estimate's
+#: sign in the links' table is "0".
+NO_SIGN = 1e-8
 
 #: joblib workers of a notebook's parallel steps (notebook 06's specifications, notebook 07's design cells): the two
 #: cores of the design card when a notebook runs alone (JupyterLab, nbval, `upgrading run --jobs 1`). Results never

@@ -1,5 +1,5 @@
-"""How a count of cases is written as a share in a sentence: a whole percent, an exact half rounded up; and a
-clause said alone as a sentence.
+"""How a count of cases is written as a share in a sentence: a whole percent, an exact half rounded up; a clause
+said alone as a sentence; items listed in prose.
 
 Python's format rounds the binary float, and an exact half to even: 2 of 80 cases (2.5%) read "2%" and 5 of 200
 (2.5%) "2%", where the counts say 3%. A reader works the share out from the two counts beside it, so it is
@@ -7,6 +7,8 @@ computed from them exactly.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 def percent_of(count: int, total: int) -> str:
@@ -22,4 +24,12 @@ def sentence(clause: str) -> str:
     return clause[:1].upper() + clause[1:]
 
 
-__all__ = ["percent_of", "sentence"]
+def series(items: Iterable[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+__all__ = ["percent_of", "sentence", "series"]
