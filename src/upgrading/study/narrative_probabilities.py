@@ -142,20 +142,7 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
             )
             + ")."
         )
-    if len(high):
-        widest = high.loc[(high["conf_high"] - high["conf_low"]).idxmax()]
-        text += (
-            f" Intervals are wide at these group sizes: the widest spans "
-            f"{100 * (widest['conf_high'] - widest['conf_low']):.0f} percentage points "
-            f"({words(widest['predictor'])} on {words(widest['form'])} in {words(widest['sectoral_group'])})."
-        )
-    beyond = high[(high["conf_low"] < -1) | (high["conf_high"] > 1)]
-    if len(beyond):
-        text += (
-            f" The intervals are delta-method (Wald) intervals on the probability scale; {len(beyond)} of them "
-            f"{'reaches' if len(beyond) == 1 else 'reach'} beyond ±100 percentage points, which no change in a "
-            "probability can: there they say only that the effect is very uncertain."
-        )
+    text += _widths(high)
     if len(missing):
         text += (
             f" {len(missing)} effect{'' if len(missing) == 1 else 's'} cannot be estimated on this sheet (the "
@@ -167,6 +154,26 @@ def marginal_effects_summary(effects: pd.DataFrame, cases: pd.DataFrame, slopes:
         + _without_high(effects, pd.concat([high, unread]))
         + simulated_caveat(cases)
     )
+
+
+def _widths(high: pd.DataFrame) -> str:
+    """How wide the effects' intervals are: the widest, and how many reach beyond +-100 percentage points."""
+    if high.empty:
+        return ""
+    widest = high.loc[(high["conf_high"] - high["conf_low"]).idxmax()]
+    text = (
+        f" Intervals are wide at these group sizes: the widest spans "
+        f"{100 * (widest['conf_high'] - widest['conf_low']):.0f} percentage points "
+        f"({words(widest['predictor'])} on {words(widest['form'])} in {words(widest['sectoral_group'])})."
+    )
+    beyond = high[(high["conf_low"] < -1) | (high["conf_high"] > 1)]
+    if len(beyond):
+        text += (
+            f" The intervals are delta-method (Wald) intervals on the probability scale; {len(beyond)} of them "
+            f"{'reaches' if len(beyond) == 1 else 'reach'} beyond ±100 percentage points, which no change in a "
+            "probability can: there they say only that the effect is very uncertain."
+        )
+    return text
 
 
 def _slope_unread(effects: pd.DataFrame, slopes: pd.DataFrame) -> pd.Series:
