@@ -770,7 +770,10 @@ def test_an_effect_whose_slope_is_not_read_is_counted_apart_and_an_interval_end_
     assert f"1 more effect is not read, as its slope is not (1 × {constant})." in text
 
 
-@pytest.mark.parametrize("value, printed", [(0.3, "+30"), (-0.004, "-0.4"), (0.0004, "+<0.1"), (0.0, "+0")])
+@pytest.mark.parametrize(
+    "value, printed",
+    [(0.3, "+30"), (-0.004, "-0.4"), (0.0004, "+<0.1"), (0.0, "+0"), (-0.0, "+0"), (0.005, "+0.5"), (-0.005, "-0.5")],
+)  # an end at exactly half a point: Python's format rounds it to even, "+0", which hid its sign
 def test_percentage_points_keep_the_sign_of_an_end_within_half_a_point_of_zero(value, printed):
     from upgrading.study.narrative_probabilities import _points
 

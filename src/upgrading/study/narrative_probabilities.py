@@ -26,8 +26,11 @@ def _points(value: float) -> str:
     """Percentage points, whole; an end within half a point of 0 keeps its sign visible ('+0.3', '-<0.1'), so that an
     interval said to exclude zero is not printed as starting at +0."""
     points = 100 * value
-    if points == 0 or abs(points) >= 0.5:
-        return f"{points:+.0f}"
+    if points == 0:
+        return "+0"
+    whole = f"{points:+.0f}"
+    if whole not in ("+0", "-0"):  # decided on the printed number: format rounds half to even, so 0.5 reads "+0"
+        return whole
     return f"{points:+.1f}" if abs(points) >= 0.05 else f"{'+' if points > 0 else '-'}<0.1"
 
 
