@@ -284,3 +284,15 @@ def test_a_form_not_reported_in_any_case_is_said_to_be_so_by_the_claims_not_call
     fits = models.fit_models(cases, forms=["product_upgrading"])  # notebook 04's models and tables
     assert fits and all(fit.error == f"not estimable: {said}" for fit in fits)
     assert models.estimates_table(fits)["note"].map(reasons.reason_of).eq(f"not estimable: {said}").all()
+
+
+def test_the_variable_a_model_column_is_made_from_is_read_from_the_codebook():
+    """Which coded variable a case does not report, for a derived column: read from the codebook (its
+    [derived.leader_driven] sources and governance forms), not from a second list that a new form would miss."""
+    from upgrading.study.codebook import load_codebook
+
+    cb = load_codebook()
+    assert {reasons.coded_variable(f"is_{form}") for form in cb.governance_levels} == {"governance"}
+    assert reasons.coded_variable("leader_driven") == " and ".join(cb.derived["leader_driven"]["from"]) == "governance"
+    assert reasons.coded_variable("collective_efficiency") == "collective_efficiency"  # on the sheet itself
+    assert reasons.coded_variable(f"is_{cb.group_codes[0]}") == f"is_{cb.group_codes[0]}"  # a group, not a form

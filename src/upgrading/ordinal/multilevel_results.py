@@ -153,7 +153,7 @@ class PartiallyPooledResults:
         cols = [self.names.index(n) for n in slopes]
         return pd.Series(self.weights @ (self.draws[:, cols] > 0), index=slopes, name="p_positive")
 
-    def probability_above(self, name: str, value: float = 0.0) -> tuple[float, float]:
+    def probability_above_with_mcse(self, name: str, value: float = 0.0) -> tuple[float, float]:
         """P(parameter > value) and its Monte Carlo standard error from the self-normalised importance weights w:
         Var(sum w h) ~ sum w^2 (h - p)^2 with h = 1(x > value) (`_mcse_of`'s rule, used for P(> 0) there)."""
         above = self.draws[:, self.names.index(name)] > value
@@ -200,7 +200,7 @@ class PartiallyPooledResults:
         w2_below = np.where(at > 0, below_w2[np.maximum(at - 1, 0)], 0.0)
         se_p = np.sqrt(w2_below * (1 - probs) ** 2 + (below_w2[-1] - w2_below) * probs**2)
         spread = (np.interp(np.clip(probs + se_p, 0, 1), mid, xs) - np.interp(np.clip(probs - se_p, 0, 1), mid, xs)) / 2
-        return np.array([se_mean, se_sd, *spread, self.probability_above(name)[1]])
+        return np.array([se_mean, se_sd, *spread, self.probability_above_with_mcse(name)[1]])
 
     def shortfall(self, rule: AccuracyRule = ACCURACY) -> float | None:
         """How many times the draws the accuracy rule calls for (1 or less: enough), from the effective sample size

@@ -12,7 +12,7 @@ import pandas as pd
 from ..ordinal import formula_columns
 from .codebook import load_codebook
 from .models import MODELS, formula
-from .reasons import DERIVED_FROM
+from .reasons import coded_variable
 
 
 def not_reported_table(cases: pd.DataFrame) -> pd.DataFrame:
@@ -36,7 +36,7 @@ def model_variables(form: str, cases: pd.DataFrame) -> list[str]:
     """The coded variables the models of one form use (every model of `models.MODELS`), derived ones replaced by
     the variable they come from."""
     columns = [c for model in MODELS for c in formula_columns(formula(model, form), cases)]
-    return list(dict.fromkeys(DERIVED_FROM.get(c, c) for c in columns))
+    return list(dict.fromkeys(coded_variable(c) for c in columns))
 
 
 def left_out_table(cases: pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import pandas as pd
 from .power_rates import NO_CASES
 from .robustness import NOT_APPLICABLE, NOT_DECIDED, SENSITIVITY, is_robust
 from .robustness_choices import CHOICE_COLUMNS, Choices
-from .verdicts import Verdict
+from .verdicts import DECISIVE
 from .wording import sentence
 
 
@@ -91,7 +91,7 @@ def robustness_reading(
     depends = labels[labels.str.startswith("depends on")]
     unassessed = int(labels.str.startswith("not assessed").sum())
     moved = _choices_named(depends)
-    decisive = summary.loc[summary["primary_verdict"] != "inconclusive", "label"]
+    decisive = summary.loc[summary["primary_verdict"].isin(DECISIVE), "label"]
     undecided, inapplicable = int(summary[NOT_DECIDED].sum()), int(summary[NOT_APPLICABLE].sum())
     text = (
         f"Each of the {len(summary)} claims was decided under {n_specs} specifications. {robust} "
@@ -180,7 +180,7 @@ def design_reading(summary: pd.DataFrame) -> str:
             f"The design analysis scores {absent} of the {len(summary)} claims, all about groups with no cases on "
             "this sheet, which no replicate can decide." + unscored
         )
-    decisive = scored[scored["primary_verdict"] != "inconclusive"]
+    decisive = scored[scored["primary_verdict"].isin(DECISIVE)]
     text = (
         f"The design analysis (no pooling, the claims check's own rule, on sheets simulated from the documented "
         f"generator) scores {len(scored)} of the {len(summary)} claims{left_out}: for their kind and group it gets "
@@ -221,7 +221,7 @@ def design_reading(summary: pd.DataFrame) -> str:
 def _unscored_decisive(summary: pd.DataFrame) -> str:
     """' k decisive primary verdicts are on claims the design analysis does not score (ids), so no rate is shown
     beside them.' or '': the reading of the rates must not leave a decisive verdict unmentioned because it has none."""
-    decisive = summary["primary_verdict"].isin([Verdict.CONSISTENT, Verdict.CONTRADICTED])
+    decisive = summary["primary_verdict"].isin(DECISIVE)
     unscored = summary[decisive & summary["p_right"].isna()]
     if unscored.empty:
         return ""

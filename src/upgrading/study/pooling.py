@@ -388,7 +388,7 @@ def tau_table(pooled: dict[str, PooledFit], margins: dict[str, float]) -> pd.Dat
                 if result.ok:
                     summary = result.posterior_summary().loc[name]
                     mcse = result.mcse([name]).loc[name]
-                    p_above, mcse_p_above = result.probability_above(name, row["margin"])
+                    p_above, mcse_p_above = result.probability_above_with_mcse(name, row["margin"])
                     row |= {
                         "mean": summary["mean"],
                         "q05": summary["q05"],

@@ -11,10 +11,6 @@ from ..ordinal.design import NO_VARIANCE
 from .codebook import load_codebook
 from .term_words import collinear_words, parse_term, term_words
 
-#: Derived columns (leader-driven governance, the textual claims' form indicators) and the variable they come from.
-DERIVED_FROM = dict.fromkeys(
-    ("leader_driven", "is_market", "is_network", "is_quasi_hierarchy", "is_hierarchy"), "governance"
-)
 #: Why a group's term or test has no number when the sheet has no case of the group.
 NO_CASES = "no cases in this group"
 
@@ -36,6 +32,20 @@ def reason_of(note: str) -> str:
     return "; ".join(part for part in str(note).split("; ") if part and not part.startswith(COMPLETE_CASES))
 
 
+def coded_variable(column: str) -> str:
+    """The coded variable a model's column is made from, to name what a case does not report: the codebook's
+    sources of a column derived from the sheet (`[derived.leader_driven]`: governance), governance for the textual
+    claims' governance-form indicators (`is_<form>`); a column of the sheet is itself."""
+    cb = load_codebook()
+    if column in cb.columns:
+        return column
+    if column in cb.derived:
+        return " and ".join(cb.derived[column]["from"])
+    if column.startswith("is_") and column[3:] in cb.governance_levels:
+        return "governance"
+    return column
+
+
 def no_cases_reason(group: str, sheet: pd.DataFrame | None) -> str:
     """Why an analysis has no case of `group` ("all": of the sheet): the sheet has none ("no cases in this group"),
     or none of the group's cases on the sheet has every one of `sheet`'s columns coded (complete-case analysis),
@@ -47,7 +57,7 @@ def no_cases_reason(group: str, sheet: pd.DataFrame | None) -> str:
         return NO_CASES
     whose = "the sheet's" if every else "this group's"
     where = f"{whose} one case" if len(members) == 1 else f"any of {whose} {len(members)} cases"
-    silent = dict.fromkeys(DERIVED_FROM.get(c, c) for c in members if members[c].isna().all())
+    silent = dict.fromkeys(coded_variable(c) for c in members if members[c].isna().all())
     if silent:
         return f"{' and '.join(silent)} not reported in {where}"
     of = "on the sheet" if every else "of this group"

@@ -39,7 +39,7 @@ from . import claims, pooling
 from .codebook import load_codebook
 from .coding import to_cases
 from .partial_odds import relaxed_rows
-from .reasons import DERIVED_FROM
+from .reasons import coded_variable
 from .register import Register, load_register
 from .reliability import double_coding
 from .robustness_choices import (
@@ -207,7 +207,7 @@ def missing_predictor_cases(cases: pd.DataFrame) -> str:
     for each key predictor a sheet leaves not reported in some cases, named by the sheet's column (governance for
     leader_driven), or '': the bounds fill outcome codes only, and every model holds both predictors, so those cases
     stay out of every model under every specification."""
-    counts = {DERIVED_FROM.get(p, p): int(cases[p].isna().sum()) for p in KEY_PREDICTORS if p in cases}
+    counts = {coded_variable(p): int(cases[p].isna().sum()) for p in KEY_PREDICTORS if p in cases}
     counted = [(column, k) for column, k in counts.items() if k]
     if not counted:
         return ""

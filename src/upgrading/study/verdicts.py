@@ -31,6 +31,8 @@ class Verdict(StrEnum):
 
 
 VERDICTS = tuple(v.value for v in Verdict)
+#: The verdicts that decide a claim one way or the other.
+DECISIVE = (Verdict.CONSISTENT.value, Verdict.CONTRADICTED.value)
 #: The three statistics a claim is decided on: r(0), r(+margin), r(-margin).
 ROOTS = ("zero", "plus_margin", "minus_margin")
 
