@@ -150,10 +150,16 @@ def test_leave_one_out_and_exact_sentences_read_their_tables():
         }
     )
     assert narrative_models.exact_tests_summary(exact) == (
-        "The 4 tests cover groups of 5 to 12 cases; p-values: 1 exact, counting every distinct arrangement of the "
-        "form's scores (30 arrangements), 2 by Monte Carlo (9,999 seeded random permutations) and 1 not computed "
-        "(no cases in this group)."
+        "Of the 4 tests, 3 cover groups of 5 to 12 cases and 1 is on a group with no cases; p-values: 1 exact, "
+        "counting every distinct arrangement of the form's scores (30 arrangements), 2 by Monte Carlo (9,999 seeded "
+        "random permutations) and 1 not computed (no cases in this group)."
+    )  # not "The 4 tests cover groups of 5 to 12 cases" (new-user trial: a sheet without some groups)
+    full = exact[exact["n"] > 0]
+    assert narrative_models.exact_tests_summary(full).startswith("The 3 tests cover groups of 5 to 12 cases; ")
+    assert narrative_models.exact_tests_summary(exact.iloc[[0, 3]]).startswith(
+        "Of the 2 tests, 1 covers a group of 5 cases and 1 is on a group with no cases; "
     )
+    assert narrative_models.exact_tests_summary(exact.iloc[[3, 3]]).startswith("All 2 tests are on a group with no ")
 
 
 def test_verdict_sentences_take_counts_and_margin_from_the_data():

@@ -224,8 +224,23 @@ def exact_tests_summary(exact: pd.DataFrame) -> str:
     if len(other):
         reasons = sorted({str(r) for r in other.get("reason", pd.Series(dtype=str)).fillna("") if str(r)})
         parts.append(f"{len(other)} not computed" + (f" ({'; '.join(reasons)})" if reasons else ""))
-    computed = exact[exact["n"].astype(float) > 0]
-    return f"The {len(exact)} tests cover groups of {count_span(computed['n'])} cases; p-values: " + series(parts) + "."
+    return _exact_tests_cover(exact) + "; p-values: " + series(parts) + "."
+
+
+def _exact_tests_cover(exact: pd.DataFrame) -> str:
+    """'The 32 tests cover groups of 9 to 18 cases', the tests on a group with no cases (a sheet without that
+    group) counted apart: not 'The 32 tests cover groups of 14 to 18 cases' when 16 are on groups with none."""
+    with_cases = exact[exact["n"].astype(float) > 0]
+    empty = len(exact) - len(with_cases)
+    if not empty:
+        return f"The {len(exact)} tests cover groups of {count_span(with_cases['n'])} cases"
+    if with_cases.empty:
+        return f"{'The test is' if empty == 1 else f'All {empty} tests are'} on a group with no cases"
+    covered = "covers a group" if len(with_cases) == 1 else "cover groups"
+    return (
+        f"Of the {len(exact)} tests, {len(with_cases)} {covered} of {count_span(with_cases['n'])} cases and "
+        f"{empty} {'is' if empty == 1 else 'are'} on a group with no cases"
+    )
 
 
 # 05 · claims -----------------------------------------------------------------------------------------------
