@@ -389,6 +389,18 @@ def test_separation_sentence_reads_the_diagnostics():
     assert narrative_models.separation_summary(flat).endswith(
         "1 model cannot be estimated on this sheet (1 × not estimable: outcome 'd' has a single observed level)."
     )
+    # no Brant test, but a nominal test: the assumption is tested (new-user trial: "the models rest on that
+    # assumption untested" just above the nominal tests computed in 8 fits)
+    undefined = diagnostics.assign(brant_p=np.nan, nominal_collective_efficiency_p=[0.4, np.nan, np.nan])
+    assert narrative_models.separation_summary(undefined).endswith(
+        "The Brant test of proportional odds cannot be computed for any fit, so it cannot test the assumption on "
+        "these data; the nominal tests below ask it of each key predictor alone."
+    )
+    untested = narrative_models.separation_summary(undefined.assign(nominal_collective_efficiency_p=np.nan))
+    assert untested.endswith(
+        "nor can the nominal tests below, so proportional odds cannot be tested on these data, and the models rest "
+        "on that assumption untested."
+    )
 
 
 def test_marginal_effects_are_read_in_percentage_points_with_their_direction():

@@ -61,10 +61,17 @@ def separation_summary(diagnostics: pd.DataFrame) -> str:
     notes = diagnostics.get("brant_note", pd.Series("", index=diagnostics.index)).fillna("").astype(str)
     reasons = sorted({n for n in notes[diagnostics["brant_p"].isna()] if n})
     why = " (" + "; ".join(reasons) + ")" if reasons else ""
-    if defined == 0:
+    nominal = [f"nominal_{p}_p" for p in KEY_PREDICTORS if f"nominal_{p}_p" in diagnostics]
+    if defined == 0 and diagnostics[nominal].notna().any().any():  # the nominal tests below do test it
         brant = (
-            f"The Brant test of proportional odds cannot be computed for any fit{why}, so proportional odds "
-            "cannot be tested on these data, and the models rest on that assumption untested."
+            f"The Brant test of proportional odds cannot be computed for any fit{why}, so it cannot test the "
+            "assumption on these data; the nominal tests below ask it of each key predictor alone."
+        )
+    elif defined == 0:
+        brant = (
+            f"The Brant test of proportional odds cannot be computed for any fit{why}, nor can the nominal tests "
+            "below, so proportional odds cannot be tested on these data, and the models rest on that assumption "
+            "untested."
         )
     elif defined < len(diagnostics):
         brant = (
