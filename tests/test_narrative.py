@@ -47,6 +47,13 @@ def test_sheet_sentences_count_the_sheet():
         "The sheet holds **3 cases** in 1 sectoral group: traditional_manufacturing 3. The sheet has no case of "
     )
     assert narrative.group_sizes(one) == "3 cases in one sectoral group"  # not "3 cases per group"
+    # no "intervals on differences between groups" on a sheet of one group (new-user trial)
+    alone = narrative.upgrading_summary(descriptives.upgrading_by_group(one), one)
+    assert alone.endswith(
+        "With 3 cases in one sectoral group, these are descriptive means, not tests: the ordered-logit models of "
+        "`04_models` put intervals on the relations within that group (with one group on the sheet, no model "
+        "compares groups)."
+    )
     text = narrative.upgrading_summary(descriptives.upgrading_by_group(cases), cases)
     # means over the six cases by hand: product 11/6, process 11/6, functional 4/6, intersectoral 5/6
     assert text.startswith(

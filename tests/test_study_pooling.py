@@ -304,6 +304,13 @@ def test_the_two_verdicts_agree_only_where_both_estimate():
     assert "Of the 2 that both estimate, the two agree on 2." in text
     assert "Only the partially pooled posterior estimates D" in text
     assert "1 neither can estimate, inconclusive in both (no-pooling reasons: 1 × no cases in this group)" in text
+    assert "borrowing from the other groups" in text
+    # one sectoral group on the sheet: no other group to borrow from (new-user trial)
+    alone = narrative_models.pooled_verdicts_summary(verdicts_table, pd.DataFrame({"sectoral_group": ["a", "a"]}))
+    assert "other groups" not in alone and alone.endswith(
+        "With one sectoral group on the sheet, partial pooling has no other group to borrow strength from: its "
+        "verdicts differ from no pooling's only through the model's priors."
+    )
 
 
 def test_the_between_group_sds_are_read_beside_their_prior(cases, fast):

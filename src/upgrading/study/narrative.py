@@ -260,6 +260,11 @@ def disagreements_summary(differences: pd.DataFrame) -> str:
 # 03 · descriptives -----------------------------------------------------------------------------------------
 
 
+def one_group(cases: pd.DataFrame) -> bool:
+    """Whether every case of the sheet is in one sectoral group (no other group to compare it with or borrow from)."""
+    return "sectoral_group" in cases and cases["sectoral_group"].astype(str).nunique() == 1
+
+
 def group_sizes(cases: pd.DataFrame) -> str:
     """'9 to 18 cases per group' as counted on the sheet ('15 cases in one sectoral group' on a sheet of one)."""
     sizes = cases["sectoral_group"].astype(str).value_counts()
@@ -289,7 +294,12 @@ def upgrading_summary(upgrading: pd.DataFrame, cases: pd.DataFrame) -> str:
         )
         + ". "
         f"With {group_sizes(cases)}, these are descriptive means, not tests: the ordered-logit models of "
-        "`04_models` put intervals on differences between groups."
+        + (
+            "`04_models` put intervals on the relations within that group (with one group on the sheet, no model "
+            "compares groups)."
+            if one_group(cases)
+            else "`04_models` put intervals on differences between groups."
+        )
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .narrative import on_the_sheet, reasons_counted, series
+from .narrative import on_the_sheet, one_group, reasons_counted, series
 from .reasons import reason_of
 
 # 05 · claims, pooled verdicts ------------------------------------------------------------------------------
@@ -57,9 +57,14 @@ def pooled_verdicts_summary(verdicts: pd.DataFrame, cases: pd.DataFrame) -> str:
             else "No claim is estimated by both."
         )
         + _estimated_by_one(slope, by_group, by_pooling)
-        + " Partial pooling narrows a group's interval by borrowing from the other groups, which can turn an "
-        "inconclusive verdict into a decided one, and pulls a group toward the others, which can hide a "
-        "group that truly differs; `07_power` measures both tendencies as properties of the design."
+        + (
+            " With one sectoral group on the sheet, partial pooling has no other group to borrow strength from: "
+            "its verdicts differ from no pooling's only through the model's priors."
+            if one_group(cases)
+            else " Partial pooling narrows a group's interval by borrowing from the other groups, which can turn an "
+            "inconclusive verdict into a decided one, and pulls a group toward the others, which can hide a "
+            "group that truly differs; `07_power` measures both tendencies as properties of the design."
+        )
     )
     if cases.attrs.get("simulated"):
         text += f" {on_the_sheet(cases)} neither column is a finding about Latin American clusters."
