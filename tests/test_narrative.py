@@ -589,6 +589,12 @@ def test_the_nominal_sentence_counts_the_fits_that_hold_the_predictor_and_names_
         "statistic at its supremum, its p-value less trustworthy)"
     ) in text
     assert "(smallest p = 0.20)" in text  # no test on a separated fit among those that do not reject
+    # a p-value under 0.0005 is not printed "p = 0.000" (new-user trial: 0.000215 in the diagnostics table)
+    tiny = nominal_summary(diagnostics.assign(nominal_leader_driven_p=[np.nan, np.nan, 0.000215]))
+    assert "(complete_pooling, p = 2.1e-04, separated" in tiny and "p = 0.000" not in tiny
+    from upgrading.study.wording import p_value
+
+    assert [p_value(p) for p in (0.593, 0.0005, 0.00049, 0.0)] == ["0.593", "0.001", "4.9e-04", "0.0e+00"]
     # tests that do not reject, made on separated fits, are said to tell little (a new-user trial: p = 1.00, read
     # as no evidence against proportional odds)
     separated = "model and nominal fit separated (some estimates infinite): log-likelihood at its supremum"

@@ -19,7 +19,7 @@ from .narrative import (
 from .probabilities import UNREACHED
 from .reasons import reason_of
 from .settings import HIGH_UPGRADING, KEY_PREDICTORS
-from .wording import sentence
+from .wording import p_value, sentence
 
 
 def _points(value: float) -> str:
@@ -288,7 +288,7 @@ def _nominal_part(diagnostics: pd.DataFrame, predictor: str, alpha: float) -> st
         + (
             f"rejects proportional odds at {alpha:g} in {len(rejected)}: "
             + series(
-                f"{words(r.form)} ({r.model}, p = {getattr(r, f'nominal_{predictor}_p'):.3f}"
+                f"{words(r.form)} ({r.model}, p = {p_value(getattr(r, f'nominal_{predictor}_p'))}"
                 + (
                     ", separated: a statistic at its supremum, its p-value less trustworthy"
                     if "separated" in str(getattr(r, f"nominal_{predictor}_note"))

@@ -24,6 +24,7 @@ from .claims import NOT_ESTIMABLE, POOLED_NOT_APPLICABLE, prepare
 from .claims_table import unestimable_reason
 from .register import Claim, Register
 from .verdicts import Verdict, decide
+from .wording import p_value as p_value_text
 
 
 def relaxed_rows(cases: pd.DataFrame, register: Register, test_level: float) -> list[dict]:
@@ -77,7 +78,10 @@ def _relaxed(claim: Claim, fit, register: Register, test_level: float, tests: di
     if pd.isna(tested["p_value"]):
         return _undecided(claim, f"proportional odds for {term} cannot be tested on this sheet: {tested['note']}")
     if tested["p_value"] >= test_level:
-        note = f"proportional odds not rejected for {term} (nominal test p = {tested['p_value']:.3f}): nothing to relax"
+        note = (
+            f"proportional odds not rejected for {term} (nominal test p = {p_value_text(tested['p_value'])}): "
+            "nothing to relax"
+        )
         return {"id": claim.id, "verdict": POOLED_NOT_APPLICABLE, "note": note, "decided": False}
     if nominal is None:
         return _undecided(claim, why)
@@ -104,7 +108,7 @@ def _threshold_verdict(claim: Claim, nominal, register: Register, p_value: float
         parts.append(f"{name.split('.', 1)[0]}: {slope:.2f} [{ci[0]:.2f}, {ci[1]:.2f}] {verdicts[-1]}")
     agreed = verdicts[0] if len(set(verdicts)) == 1 else Verdict.INCONCLUSIVE.value
     note = (
-        f"proportional odds rejected for {term} (nominal test p = {p_value:.3f}): slope at each threshold "
+        f"proportional odds rejected for {term} (nominal test p = {p_value_text(p_value)}): slope at each threshold "
         f"(Wald 95%), {'; '.join(parts)}" + ("" if len(set(verdicts)) == 1 else "; the thresholds disagree")
     )
     return {"id": claim.id, "verdict": agreed, "note": note, "decided": True}

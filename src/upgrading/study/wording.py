@@ -32,4 +32,10 @@ def series(items: Iterable[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-__all__ = ["percent_of", "sentence", "series"]
+def p_value(p: float) -> str:
+    """A p-value to three decimals ('0.019'), or in scientific notation where three decimals would read 0
+    ('2.1e-04', not 'p = 0.000', which says the p-value is zero and disagrees with its table)."""
+    return f"{p:.3f}" if round(p, 3) > 0 else f"{p:.1e}"
+
+
+__all__ = ["p_value", "percent_of", "sentence", "series"]
