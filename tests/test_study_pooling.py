@@ -14,6 +14,7 @@ from upgrading.study import (
     models,
     narrative_design,
     narrative_models,
+    narrative_pooled,
     pooling,
     power,
     power_pooled,
@@ -154,9 +155,9 @@ def test_pooled_verdicts_use_the_declared_rule(cases):
         assert row.pooled_ci90_high == fit.conf_int(0.10).loc[name, 1]
     other = out[out["verdict_pooled"] == claims.POOLED_NOT_APPLICABLE]
     assert other["pooled_ci_low"].isna().all()
-    assert "differ on" in narrative_models.pooled_verdicts_summary(
+    assert "differ on" in narrative_pooled.pooled_verdicts_summary(
         out, cases
-    ) or "agree on" in narrative_models.pooled_verdicts_summary(out, cases)
+    ) or "agree on" in narrative_pooled.pooled_verdicts_summary(out, cases)
 
 
 def test_pooled_arm_uses_the_same_replicates():
@@ -300,13 +301,13 @@ def test_the_two_verdicts_agree_only_where_both_estimate():
         "verdict_pooled": ["consistent", "inconclusive", "inconclusive", "inconclusive"],
         "pooled_estimate": [0.8, 0.2, nan, 0.4],
     })  # fmt: skip
-    text = narrative_models.pooled_verdicts_summary(verdicts_table, pd.DataFrame())
+    text = narrative_pooled.pooled_verdicts_summary(verdicts_table, pd.DataFrame())
     assert "Of the 2 that both estimate, the two agree on 2." in text
     assert "Only the partially pooled posterior estimates D" in text
     assert "1 neither can estimate, inconclusive in both (no-pooling reasons: 1 × no cases in this group)" in text
     assert "borrowing from the other groups" in text
     # one sectoral group on the sheet: no other group to borrow from (new-user trial)
-    alone = narrative_models.pooled_verdicts_summary(verdicts_table, pd.DataFrame({"sectoral_group": ["a", "a"]}))
+    alone = narrative_pooled.pooled_verdicts_summary(verdicts_table, pd.DataFrame({"sectoral_group": ["a", "a"]}))
     assert "other groups" not in alone and alone.endswith(
         "With one sectoral group on the sheet, partial pooling has no other group to borrow strength from: its "
         "verdicts differ from no pooling's only through the model's priors."

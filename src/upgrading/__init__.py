@@ -28,6 +28,7 @@ _MODULES = {
     "descriptives": "upgrading.study.descriptives",
     "narrative": "upgrading.study.narrative",
     "narrative_models": "upgrading.study.narrative_models",
+    "narrative_pooled": "upgrading.study.narrative_pooled",
     "narrative_design": "upgrading.study.narrative_design",
     "narrative_probabilities": "upgrading.study.narrative_probabilities",
     "plots": "upgrading.study.plots",

@@ -21,7 +21,6 @@ from .narrative import (
     whole_models,
     words,
 )
-from .narrative_pooled import pooled_verdicts_summary as pooled_verdicts_summary  # notebook 05's name
 from .reasons import reason_of
 from .settings import KEY_PREDICTORS, NO_SIGN
 
