@@ -273,3 +273,21 @@ def test_levels_no_case_uses_are_listed_in_prose(simulated_cases):
         "0 and 1 only, so no row for them",
         regex=False,
     ).all()
+
+
+def test_a_slope_without_an_interval_under_another_link_says_whose_interval_is_missing(monkeypatch):
+    """Trial 45: the links' reading listed "profile interval end not found" among the slopes not compared without
+    saying that it was the other link's own interval, not the logit's, that had no end."""
+    end = "profile interval end not found: no converged constrained fit crosses the cutoff"
+    slope = {"form": "process_upgrading", "sectoral_group": "specialised_suppliers", "predictor": "leader_driven",
+             "method": "jeffreys", "estimate": 1.2}  # fmt: skip
+
+    def key_slopes(cases, link, forms):
+        if link == "cloglog":
+            return [slope | {"link": link, "conf_low": np.nan, "conf_high": 3.0, "note": end}]
+        return [slope | {"link": link, "conf_low": 0.2, "conf_high": 2.5, "note": ""}]
+
+    monkeypatch.setattr(probabilities, "_key_slopes", key_slopes)
+    table = probabilities.link_robustness_table(pd.DataFrame(), links=("probit", "cloglog")).set_index("link")
+    assert table.loc["cloglog", "note"] == f"the cloglog slope has no 95% interval: {end}"
+    assert table.loc["probit", "note"] == "" and table.loc["probit", "agrees_with_logit"]

@@ -308,6 +308,9 @@ def link_robustness_table(cases: pd.DataFrame, links=ROBUSTNESS_LINKS, forms=Non
     why = joined["note_logit"].fillna("").map(reason_of).replace("", "no estimate recorded")
     said = "the logit's slope has no 95% interval to compare with (" + why + ")"
     table.loc[unmatched, "note"] = (said + "; " + table["note"]).str.rstrip("; ")[unmatched]
+    # a slope estimated under this link without an interval: say that the missing interval is this link's own
+    own = table["estimate"].notna() & table["excludes_zero"].isna() & (table["link"] != "logit")
+    table.loc[own, "note"] = ("the " + table["link"] + " slope has no 95% interval: " + table["note"])[own]
     return table.reindex(columns=LINK_COLUMNS).reset_index(drop=True)
 
 
