@@ -819,3 +819,11 @@ def test_no_partial_proportional_odds_fit_where_no_test_could_be_made_says_so():
     assert partial_proportional_odds_summary({}, untested).startswith("No nominal test could be computed")
     tested = untested.assign(nominal_leader_driven_p=[0.4])
     assert partial_proportional_odds_summary({}, tested).startswith("No nominal test rejects proportional odds")
+
+
+def test_the_size_of_a_sheet_of_one_group_is_not_said_twice():
+    """Trial 45: notebook 04 opened "18 cases, 18 cases in one sectoral group."."""
+    one = pd.DataFrame({"sectoral_group": ["traditional_manufacturing"] * 18})
+    assert narrative.sheet_size(one) == "18 cases, all in one sectoral group"
+    two = pd.DataFrame({"sectoral_group": ["traditional_manufacturing"] * 18 + ["natural_resource_based"] * 9})
+    assert narrative.sheet_size(two) == "27 cases, 9 to 18 cases per group"

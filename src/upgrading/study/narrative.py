@@ -273,6 +273,14 @@ def group_sizes(cases: pd.DataFrame) -> str:
     return f"{count_span(sizes)} cases per group"
 
 
+def sheet_size(cases: pd.DataFrame) -> str:
+    """'50 cases, 9 to 18 cases per group', or '18 cases, all in one sectoral group' (not '18 cases, 18 cases in
+    one sectoral group')."""
+    if cases["sectoral_group"].astype(str).nunique() == 1:
+        return f"{len(cases)} {'case' if len(cases) == 1 else 'cases'}, all in one sectoral group"
+    return f"{len(cases)} cases, {group_sizes(cases)}"
+
+
 def _two(value: float) -> str:
     """Two decimals as the notebook's tables show them (`DataFrame.round(2)`: 1.775 is 1.78), not as Python's
     format rounds the binary float (1.77)."""
