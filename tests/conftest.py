@@ -1,6 +1,6 @@
 """Shared test set-up: notebook kernels started by nbval get the same fixed environment as `upgrading run`; the
-longest modules are handed out first. (The two workers, `--dist loadscope --no-loadscope-reorder`, take whole
-modules in collection order.)"""
+longest modules of each tier are handed out first (the two workers, `--dist loadscope --no-loadscope-reorder`,
+take whole modules in collection order); line 2's run says that it left out the slower tier."""
 
 import os
 
@@ -11,30 +11,55 @@ from upgrading.compendium.kernels import kernel_environment
 
 os.environ.update(kernel_environment())
 
-#: The modules that keep a worker busy longest, longest first (seconds of one worker, summed per module from
-#: `pytest --durations=0`, December 2026: 40, 32, 31, 27, 22, 21, 12, 12, 11, 9, 7, 6). They are handed out first,
-#: so that the short modules fill the end and the two workers finish together (the longest-processing-time-first
-#: rule); handed out in xdist's order by number of tests, one worker finished 18 s after the other. A module not
-#: named here keeps its place after them; a module's tests keep their order.
-LONGEST_FIRST = (
-    "tests/test_run_on_real_shapes.py",
-    "tests/test_sheet_shapes.py",
-    "tests/test_coding_error.py",
-    "tests/test_robustness.py",
-    "tests/test_pipeline.py",
-    "tests/test_power.py",
-    "notebooks/04_models.ipynb",
-    "tests/test_verify_report.py",
-    "tests/test_study_pooling.py",
-    "tests/test_run_on_user_sheet.py",
-    "notebooks/06_robustness.ipynb",
-    "notebooks/07_power.ipynb",
-)
+#: The modules that keep a worker busy longest, longest first, per tier (seconds of one worker, summed per module
+#: from `pytest --durations=0` and `pytest -m slow --durations=0`, December 2026: README line 2's tier 20, 8, 8, 7,
+#: 6, 6, 6, 5, 5; the slower tier 58, 45, 42, 38, 26, 18, 16, 10, 9, 8). They are handed out first, so that the
+#: short modules fill the end and the two workers finish together (the longest-processing-time-first rule). A module
+#: not named keeps its place after them; a module's tests keep their order. `-m ''` (every test) takes the slower
+#: tier's order, then line 2's.
+LONGEST_FIRST = {
+    "not slow": (
+        "notebooks/04_models.ipynb",
+        "notebooks/05_claims.ipynb",
+        "notebooks/07_power.ipynb",
+        "tests/test_pipeline.py",
+        "tests/test_verify_report.py",
+        "notebooks/06_robustness.ipynb",
+        "notebooks/03_descriptives.ipynb",
+        "tests/test_descriptives_plots.py",
+        "notebooks/02_coding.ipynb",
+    ),
+    "slow": (
+        "tests/test_sheet_shapes.py",
+        "tests/test_run_on_real_shapes.py",
+        "tests/test_robustness.py",
+        "tests/test_coding_error.py",
+        "tests/test_power.py",
+        "tests/test_pipeline.py",
+        "tests/test_run_on_user_sheet.py",
+        "tests/test_claims.py",
+        "tests/test_study_pooling.py",
+        "tests/test_study_shapes.py",
+    ),
+}
+SLOW_TIER = "`pytest -m slow`"
 
 
-def pytest_collection_modifyitems(items):
-    rank = {module: k for k, module in enumerate(LONGEST_FIRST)}
+def pytest_collection_modifyitems(config, items):
+    tier = config.option.markexpr
+    order = LONGEST_FIRST.get(tier) or LONGEST_FIRST["slow"] + LONGEST_FIRST["not slow"]
+    rank = {}
+    for module in order:
+        rank.setdefault(module, len(rank))
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Line 2 leaves out the slower tier: say so under the result, so that nobody takes it for every test."""
+    if config.option.markexpr == "not slow" and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(
+            f"The slower tier of tests (marked slow) was not run: {SLOW_TIER} runs it (CI does, after this line)."
+        )
 
 
 @pytest.fixture(scope="session")

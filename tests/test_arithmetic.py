@@ -24,6 +24,8 @@ from helpers import SIMULATED_SHEET
 
 from upgrading.paths import ROOT
 
+pytestmark = pytest.mark.slow  # the slower tier (`pytest -m slow`; CI runs it after README line 2)
+
 PROBE = r"""
 import json, sys, warnings
 import numpy as np

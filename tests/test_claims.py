@@ -190,6 +190,7 @@ def test_holm_on_a_small_family_by_hand():
     assert verdicts.holm(np.array([[0.6, 0.7]])).tolist() == [[1.0, 1.0]]  # capped at 1
 
 
+@pytest.mark.slow
 def test_holm_is_statsmodels_holm_family_by_family():
     """One family per row, each adjusted exactly (bit for bit) as statsmodels' multipletests adjusts it alone."""
     from statsmodels.stats.multitest import multipletests
@@ -320,6 +321,7 @@ def test_a_claim_about_one_group_against_the_others_says_when_that_group_has_no_
     assert why == "market governance does not vary (every case has 0)"
 
 
+@pytest.mark.slow
 def test_a_claims_note_names_the_groups_and_forms_it_is_compared_with_on_the_sheet():
     """New-user trial: on a sheet of natural-resource-based and software cases only, TXT-SOFT-FUNCTIONAL-MORE's note
     read "software (specialised suppliers) against the other three groups"; it now names the one other group there
@@ -343,6 +345,7 @@ def test_a_claims_note_names_the_groups_and_forms_it_is_compared_with_on_the_she
     assert quasi.startswith("quasi-hierarchy against market, the only other form among the cases used, within")
 
 
+@pytest.mark.slow
 def test_a_governance_form_claim_whose_group_reports_no_governance_says_so_not_no_cases():
     """Trial 44: with governance not reported in any traditional-manufacturing case, TXT-TRAD-FUNCTIONAL-QUASI and
     -MARKET read "no cases: nothing to model" (the estimator's words), hiding the group's cases and why the model
@@ -358,6 +361,7 @@ def test_a_governance_form_claim_whose_group_reports_no_governance_says_so_not_n
     assert absent["TXT-TRAD-FUNCTIONAL-QUASI"] == "no cases in this group"
 
 
+@pytest.mark.slow
 def test_a_profile_interval_end_not_found_is_noted_once_naming_its_intervals(tmp_path):
     """Trial 44: on a 25-case sheet under the cloglog link (notebook 06's specification), CE-PROCESS-COPS's note read
     "profile interval end not found: no converged constrained fit crosses the cutoff; profile interval end not found:

@@ -19,6 +19,7 @@ def _from_p(p_consistent, p_contradicted):
     return np.select([p_consistent < 0.05, p_contradicted < 0.05], ["consistent", "contradicted"], "inconclusive")
 
 
+@pytest.mark.slow
 def test_raw_verdicts_are_the_decision_p_values_at_five_percent(table):
     """The statistics decide the raw verdict; the p-values, computed from the same statistics, must agree."""
     assert (table["fit"] == "jeffreys").any() and (table["fit"] == "ml").any(), "both kinds of fit exercised"

@@ -45,6 +45,7 @@ def _sheets():
     return coding.load_cases(paths.resolve(FIRST)), coding.load_cases(paths.resolve(SECOND))
 
 
+@pytest.mark.slow
 def test_calibration_reproduces_the_measured_alpha_of_every_recoded_variable():
     first, second = _sheets()
     measured = reliability.measured_alphas(first, second)
@@ -68,6 +69,7 @@ def test_calibration_reproduces_the_measured_alpha_of_every_recoded_variable():
     np.testing.assert_allclose(both.loc[recoded, "model_alpha"], both.loc[recoded, "measured_alpha"], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_the_pessimistic_calibration_solves_to_the_lower_ends_of_notebook_02s_intervals():
     first, second = _sheets()
     table = coding_error.calibrations(first, second, coders=1, n_boot=2000)
@@ -100,6 +102,7 @@ def _large_pair(scale: int, seed: int):
     return params, simulate.simulate_first_coder(params, seed=seed)
 
 
+@pytest.mark.slow
 def test_calibration_recovers_the_known_error_rates_of_a_simulated_second_coder():
     """Known truth: the simulated second coder errs against the error-free simulated first coder at the documented
     rates ([second_coder]: 0.12 per 0-3 code, 0.08 for governance). Read as one erring coder against the truth (as
@@ -114,6 +117,7 @@ def test_calibration_recovers_the_known_error_rates_of_a_simulated_second_coder(
         assert abs(table.loc[variable, "coding_error_rate"] - expected) < 0.012, (variable, expected)
 
 
+@pytest.mark.slow
 def test_calibration_recovers_the_known_rate_of_two_coders_who_both_err():
     """Known truth: two codings of the generator's truth, each erring independently (0.10 per 0-3 code, 0.06 for
     governance), labelled as codings by people; read as two erring coders, calibration gives those rates back."""
@@ -275,6 +279,7 @@ def test_the_arm_is_paired_only_on_design_cells_the_study_runs():
     assert raw.attrs["root_seed"] == 9
 
 
+@pytest.mark.slow
 def test_kept_replicates_with_coding_error_get_their_verdicts_from_the_claims_command(tmp_path):
     """A replicate coded with error is a coding sheet like any other: `upgrading claims --coding` on it gives the
     verdicts the coding-error arm recorded."""
@@ -320,6 +325,7 @@ def _run_design_notebook(repo, out_dir, **parameters):
     return executed.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_the_design_notebook_calibrates_to_a_users_codings_or_says_why_it_cannot(tmp_path):
     """Notebook 07 on a researcher's two codings (a double-coded subsample with codes not reported) writes both
     coding-error exhibits, labelled as coded data where they come from the sheets; without a second coding it
@@ -386,6 +392,7 @@ def test_the_reading_names_only_losses_beyond_monte_carlo_noise():
     assert "right 0.500 → 0.000 (-0.500 ± 0.160)" in text
 
 
+@pytest.mark.slow
 def test_the_power_command_runs_the_coding_error_arm_and_refuses_bad_sheets_first(tmp_path, capsys):
     study = ["power", "--replicates", "3", "--cases", "50", "--effect-scales", "1", "--quiet"]
     assert main([*study, "--coding-error", FIRST, SECOND]) == 0
@@ -402,6 +409,7 @@ def test_the_power_command_runs_the_coding_error_arm_and_refuses_bad_sheets_firs
     assert "--coders-in-error needs --coding-error" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_power_command_reads_each_coding_from_its_named_worksheet(tmp_path, capsys):
     """`--sheet` and `--second-coder-sheet` name the worksheets of the two --coding-error workbooks (here one workbook
     whose first worksheet holds notes): the same erring coder as from the two CSVs; refused without --coding-error."""
@@ -455,6 +463,7 @@ def test_the_reliability_intervals_are_kept_for_notebook_07_and_recomputed_for_o
         reliability.reliability_table(first, second, n_boot=41, cache=True)
 
 
+@pytest.mark.slow
 def test_a_kept_coding_error_cell_is_read_back_only_for_the_same_erring_coder(tmp_path, monkeypatch):
     """`cache=True` with coding error: the cells are kept under the arm's own name (never read as the study's
     without error), read back for the same coder, and run again when one rate moves by 1e-9 or the seed changes."""
@@ -480,6 +489,7 @@ def test_a_kept_coding_error_cell_is_read_back_only_for_the_same_erring_coder(tm
     assert kept == ["power_coding_error_n40_scale1", "power_n40_scale1"]  # one result per name
 
 
+@pytest.mark.slow
 def test_the_pessimistic_scenario_never_assumes_less_error_than_the_point_estimate():
     """An alpha sought below any the one-step model gives falls back to the observed share of disagreeing pairs,
     which is the same at the point estimate and at the lower end: the lower end then keeps the point estimate's

@@ -2,6 +2,7 @@
 
 import string
 
+import pytest
 from helpers import SIMULATED_SHEET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -156,6 +157,7 @@ def corrupted(draw):
     return header, rows
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(corrupted())
 def test_validate_never_crashes_and_never_accepts_an_invalid_value(tmp_path, case):

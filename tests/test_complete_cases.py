@@ -226,6 +226,7 @@ def test_a_group_whose_cases_all_lack_the_form_is_not_called_empty(tmp_path):
     assert tau["note"].str.contains("complete cases", regex=False).all()
 
 
+@pytest.mark.slow
 def test_a_group_whose_cases_all_lack_the_form_is_not_called_empty_by_the_models_tests_and_claims(tmp_path):
     """New-user trial: with functional upgrading not reported in every software case, the models, tables and
     claims of that form said "no cases in this group" (the group has 9), "factor level ... has no cases", "no cases:
@@ -264,6 +265,7 @@ def test_a_group_whose_cases_all_lack_the_form_is_not_called_empty_by_the_models
     )
 
 
+@pytest.mark.slow
 def test_a_form_not_reported_in_any_case_is_said_to_be_so_by_the_claims_not_called_empty(tmp_path):
     """Trial 43: with product upgrading not reported in every case, the claims check's cell claims said "no cases:
     nothing to model" (the sheet has 50 cases), while the textual claim on the same form named the form not

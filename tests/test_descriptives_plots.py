@@ -7,6 +7,7 @@ group. Expected numbers are counted by hand from ROWS, not recomputed with the c
 import warnings
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 
@@ -14,7 +15,6 @@ import matplotlib.colors as mcolors  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
 
 from upgrading import codebook, coding, descriptives, exhibits, plots  # noqa: E402
 from upgrading.study import plots_marks as marks  # noqa: E402
@@ -385,6 +385,7 @@ def test_a_long_reason_stays_inside_its_row_and_panel(forest):
         assert said.get_window_extent().y1 <= ax.transData.transform((0, 0.5))[1]  # below the next row's band
 
 
+@pytest.mark.slow
 def test_a_long_reason_stays_inside_its_predicted_probability_panel():
     """A panel without predictions says why in lines wrapped to the panel, shortened with an ellipsis where they
     would outgrow it, not across its neighbours."""
@@ -501,6 +502,7 @@ LONG_REASON = (
 )
 
 
+@pytest.mark.slow
 def test_claims_grid_fits_a_reason_inside_its_cell():
     """The reason a cell cannot be tested is wrapped to the cell, as drawn (smaller type where it needs more than
     two lines), shortened with an ellipsis only where even that does not fit, and stays inside the cell; the
@@ -649,6 +651,7 @@ def test_codebook_groups_cover_the_small_sheet():
         assert industry in cb.group(group).all_industries
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("rows", "height"), [(2, 5.6), (4, 9.3)])
 def test_heading_legend_and_panels_are_stacked_without_a_band_between_them(rows, height):
     from upgrading.study import plots_marks

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
 import yaml
 from helpers import readme_commands
 
@@ -58,6 +59,7 @@ def test_the_test_processes_import_nbformat_without_the_iri_grammar():
     assert not {"iri", "iri-reference"} & set(jsonschema.FormatChecker.checkers)
 
 
+@pytest.mark.slow
 def test_the_command_line_imports_nbformat_without_the_iri_grammar_and_still_validates_notebooks():
     script = (
         "import sys\n"

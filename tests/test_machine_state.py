@@ -11,9 +11,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers import git_tracked
 
 from upgrading.paths import ROOT
+
+pytestmark = pytest.mark.slow  # the slower tier (`pytest -m slow`; CI runs it after README line 2)
 
 NOTEBOOK = "notebooks/01_codebook.ipynb"
 

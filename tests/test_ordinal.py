@@ -204,6 +204,7 @@ def test_quasi_complete_separation_with_a_factor():
     assert fit.params["g[T.b]"] == np.inf and np.isnan(fit.bse["g[T.b]"])
 
 
+@pytest.mark.slow
 def test_certificate_and_linear_program_agree():
     rng = np.random.default_rng(7)
     checked = separated = 0

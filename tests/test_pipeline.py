@@ -86,6 +86,7 @@ def test_cli_unknown_notebook_is_a_one_paragraph_error(capsys):
     assert "Traceback" not in message
 
 
+@pytest.mark.slow
 def test_cli_missing_kernel_changes_nothing():
     tracked = git_tracked("notebooks", "figures")
     before = _digest(tracked)
@@ -182,6 +183,7 @@ def test_a_real_kernel_chunks_its_output_and_the_runner_joins_it(tmp_path):
     assert [(o.output_type, o.name, o.text) for o in outs] == [("stream", "stdout", "first\nsecond\n")]
 
 
+@pytest.mark.slow
 def test_a_run_without_parameters_runs_on_the_defaults_not_on_an_earlier_runs_sheet(tmp_path):
     """`upgrading run --coding SHEET` writes the notebook with an injected-parameters cell; a later plain run must
     not keep it (papermill replaces that cell only when given parameters)."""
@@ -294,6 +296,7 @@ def _runs_until_killed(path) -> str:
     return _waits_until(f"Path({str(path)!r}).exists()", "pass")
 
 
+@pytest.mark.slow
 def test_notebooks_run_side_by_side_and_a_failure_undoes_only_its_own_exhibits(tmp_path, monkeypatch):
     """Two kernels at once: 01 succeeds, 02 fails while 01 runs (its exhibit is restored, 01's is kept), and 03,
     which would start after the failure, never starts."""
@@ -371,6 +374,7 @@ def test_a_partial_file_left_by_a_killed_writer_is_removed_and_a_live_writers_is
     assert (figures / "one.csv").read_text() == "one new\n"
 
 
+@pytest.mark.slow
 def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time_each_kernel_in_its_folder(tmp_path, monkeypatch):
     """Side by side or one after another, the same notebooks come out; each kernel starts in its notebook's folder
     and the caller's working folder never moves (papermill's own `cwd` would chdir the whole process, which
@@ -396,6 +400,7 @@ def test_side_by_side_runs_give_the_same_notebooks_as_one_at_a_time_each_kernel_
         pipeline.run(jobs=0)
 
 
+@pytest.mark.slow
 def test_kernels_run_side_by_side_are_told_to_share_the_workers(tmp_path, monkeypatch):
     """Two notebooks at once each get half of a notebook's joblib workers (`settings.workers_beside`), so their
     parallel steps do not start more processes than there are cores; a notebook run alone gets them all; the
@@ -448,6 +453,7 @@ def _side_by_side_compendium(tmp_path, monkeypatch):
         (tmp_path / "data" / "processed" / f"{name}.csv").write_text(f"{name} old\n")
 
 
+@pytest.mark.slow
 def test_a_failure_beside_a_neighbour_restores_its_own_processed_data_and_keeps_the_neighbours(tmp_path, monkeypatch):
     """Outside figures/ no registry says whose a file is: the kernel's write journal does. 02 fails while 01 runs:
     02's data/processed/ output is put back, 01's (written while 02 ran) is kept."""
@@ -481,6 +487,7 @@ def test_a_failure_beside_a_neighbour_restores_its_own_processed_data_and_keeps_
     assert (tmp_path / "figures" / "one.csv").read_text() == "one new\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", ["debug", "interrupt"])
 def test_a_run_stopped_by_an_unexpected_error_or_ctrl_c_stops_and_undoes_the_notebooks_still_running(
     tmp_path, monkeypatch, stop
@@ -536,6 +543,7 @@ def _journals(folder) -> list:
     return sorted(p.name for p in folder.glob("upgrading-writes-*"))
 
 
+@pytest.mark.slow
 def test_ctrl_c_between_a_notebooks_write_and_its_manifest_entry_puts_both_back_and_undoes_it(tmp_path, monkeypatch):
     """Ctrl-C lands after 02's notebook is written but before its manifest entry, while 01 still runs: 02's
     notebook and the manifest are put back, 02's exhibits and data restored (its journal still names them), 01 is
@@ -603,6 +611,7 @@ def test_a_manifest_that_cannot_be_written_leaves_the_notebook_and_its_exhibits_
     assert (tmp_path / "data" / "processed" / "one.csv").read_text() == "one old\n"
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_a_notebook_is_written_waits_until_it_is_whole(tmp_path, monkeypatch):
     """A real SIGINT that arrives while 02's notebook and manifest entry are written (01 still running) is held
     until 02 is written, entered and off the undo list: 02 is kept whole (notebook, entry, exhibits agree), then the
@@ -647,6 +656,7 @@ def test_ctrl_c_while_a_notebook_is_written_waits_until_it_is_whole(tmp_path, mo
     assert (tmp_path / "figures" / "one.csv").read_text() == "one old\n"
 
 
+@pytest.mark.slow
 def test_a_real_ctrl_c_while_the_run_waits_for_its_kernels_stops_and_undoes_both(tmp_path, monkeypatch):
     """A real SIGINT to the runner while it waits on two running kernels (sent by 02's kernel to its parent, the
     runner, once 01 has written): KeyboardInterrupt, both kernels killed before their last line, everything put

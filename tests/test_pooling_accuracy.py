@@ -50,6 +50,7 @@ def fits():
     return {name: _fit(_sheet(name)) for name in SMALL}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SMALL)
 def test_small_sheets_agree_with_nuts(fits, name):
     reference = json.loads((REFERENCE / f"{name}__product_upgrading.json").read_text(encoding="utf-8"))
@@ -90,6 +91,7 @@ def test_monte_carlo_errors_match_the_spread_over_seeds():
     assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio
 
 
+@pytest.mark.slow
 def test_a_fit_that_misses_the_rule_improves_itself_until_it_passes():
     df = _sheet("sheet_three_per_group")
     first = _fit(df, settings=PoolingSettings(draws=4000, max_attempts=1))

@@ -11,6 +11,8 @@ from test_pooling_accuracy import _fit, _sheet
 from upgrading.ordinal import PoolingSettings
 from upgrading.ordinal.multilevel_inputs import FAST
 
+pytestmark = pytest.mark.slow  # the slower tier (`pytest -m slow`; CI runs it after README line 2)
+
 
 @pytest.mark.parametrize("setting", [PoolingSettings(), FAST], ids=["default", "fast"])
 def test_the_status_is_a_property_of_the_sheet_not_of_the_seed(setting):

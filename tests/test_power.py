@@ -54,6 +54,7 @@ def _single(design, penalty=None):
     return OrderedLogit(design).fit(penalty, warn=False)
 
 
+@pytest.mark.slow
 def test_replicate_fits_agree_bit_for_bit_with_one_fit_per_problem(designs_50):
     """One batch (problems leave the iterations at different times) against a batch of one per problem."""
     results = fit_replicates(Batch.stack(designs_50))
@@ -68,6 +69,7 @@ def test_replicate_fits_agree_bit_for_bit_with_one_fit_per_problem(designs_50):
     assert 0 < separated < len(designs_50)  # both paths were exercised
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("link", ["probit", "cloglog"])
 def test_fits_under_another_link_agree_with_one_fit_per_problem(designs_50, link):
     """The claims check under a robustness link fits its batches under that link, each problem as its single
@@ -206,6 +208,7 @@ def test_the_generator_is_shared_with_the_sheet_of_record():
         np.testing.assert_array_equal(arrays[form], sheet[form].to_numpy())
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_chunks_workers_or_other_cells():
     small = dict(replicates=10, effect_scales=[1.0], seed=99, progress=False)
     one = power.run(cases=[40], **small, n_jobs=1, chunk_size=10)
@@ -217,6 +220,7 @@ def test_results_do_not_depend_on_chunks_workers_or_other_cells():
     assert not one["verdict"].equals(other_seed["verdict"])
 
 
+@pytest.mark.slow
 def test_cells_are_kept_one_by_one_and_a_study_reads_the_cells_it_shares_with_an_earlier_run(tmp_path, monkeypatch):
     """`cache=True`: the design cell at a sheet's size (notebook 06) is one of the full study's cells (notebook 07),
     read back, not run again; the study read from cells equals the study run at once, attrs included."""
@@ -243,6 +247,7 @@ def test_cells_are_kept_one_by_one_and_a_study_reads_the_cells_it_shares_with_an
     assert interim.lookup("power_n40_scale1", {"replicates": 7, "cell": [40, 1.0], "seed": 99}) is None
 
 
+@pytest.mark.slow
 def test_statistics_solved_only_as_far_as_verdicts_need_give_the_verdicts_of_the_solved_ones():
     """The design analysis leaves a penalised statistic at its upper bound where that bound already decides its
     test; on 120 replicates (mostly Jeffreys-penalised fits) every raw and Holm verdict of every claim of the
@@ -259,6 +264,7 @@ def test_statistics_solved_only_as_far_as_verdicts_need_give_the_verdicts_of_the
     assert decided.any() and (exact["verdict_holm"] != "inconclusive").any()
 
 
+@pytest.mark.slow
 def test_kept_replicates_get_their_recorded_verdicts_from_the_claims_command(tmp_path):
     """`upgrading power --keep-replicates` writes replicate sheets and the verdicts the study gave them;
     `upgrading claims --coding` on each sheet gives exactly those verdicts, raw and Holm-adjusted (all 30 claims,

@@ -14,6 +14,8 @@ import pytest
 
 from upgrading import power
 
+pytestmark = pytest.mark.slow  # the slower tier (`pytest -m slow`; CI runs it after README line 2)
+
 SMALL = dict(replicates=12, cases=[40], effect_scales=[1.0], seed=99, progress=False, chunk_size=3)
 
 

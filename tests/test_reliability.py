@@ -150,6 +150,7 @@ def _alpha_by_the_package(counts, domain, level):
         return float(krippendorff.alpha(value_counts=counts, value_domain=list(domain), level_of_measurement=level))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", ["nominal", "ordinal"])
 def test_the_batched_bootstrap_gives_every_resample_the_packages_alpha_bit_for_bit(level):
     """Sheets of 1 to 150 cases, 2 to 10 values (over 8: the package per resample), two to four coders (four give

@@ -23,6 +23,8 @@ import pytest
 
 from upgrading.compendium.cli import main
 
+pytestmark = pytest.mark.slow  # the slower tier (`pytest -m slow`; CI runs it after README line 2)
+
 FLAGS = (
     "--headless",
     "--no-sandbox",

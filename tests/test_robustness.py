@@ -159,6 +159,7 @@ def test_the_table_has_every_claim_under_every_specification_once(table):
             assert rows.empty or (rows[column] == getattr(spec, column)).all(), (spec.name, column)
 
 
+@pytest.mark.slow
 def test_the_relaxed_specification_is_partial_odds_on_each_coding(first, second, table):
     """On the simulated sheets no nominal test both rejects and leaves a decidable relaxed fit: every cell says
     why (tested on sheets where it does in test_partial_odds.py)."""
@@ -170,6 +171,7 @@ def test_the_relaxed_specification_is_partial_odds_on_each_coding(first, second,
         assert not cells["decided"].any() and cells["estimate"].isna().all()
 
 
+@pytest.mark.slow
 def test_the_table_does_not_depend_on_the_number_of_workers(first, second):
     one = robustness.robustness_table(first, second, choices=CLAIMS_CHECK_ONLY)
     two = robustness.robustness_table(first, second, choices=CLAIMS_CHECK_ONLY, n_jobs=2)
@@ -177,6 +179,7 @@ def test_the_table_does_not_depend_on_the_number_of_workers(first, second):
     assert one.attrs == two.attrs
 
 
+@pytest.mark.slow
 def test_a_kept_table_is_read_back_only_for_the_same_sheets(first, second, table, tmp_path, monkeypatch):
     """`cache=True` (notebook 06): the first call computes and keeps the table, attrs included; the same sheets read
     it back; a changed sheet computes anew."""
@@ -211,6 +214,7 @@ def _counting(function, calls):
     return counted
 
 
+@pytest.mark.slow
 def test_a_table_made_anew_reads_notebook_04s_kept_pooled_fits_of_the_first_coding_only(
     first, second, table, tmp_path, monkeypatch
 ):
@@ -260,6 +264,7 @@ def _refuse(*args, **kwargs):
     raise RuntimeError("computed anew")
 
 
+@pytest.mark.slow
 def test_the_table_runs_no_permutation_test_and_the_claims_check_without_one_differs_only_there(first, monkeypatch):
     """The permutation cross-check decides nothing and the table does not show it: `claims.evaluate` without it
     gives every other column of the claims check exactly, and no specification of the table runs it."""
@@ -296,6 +301,7 @@ def test_the_second_coders_no_pooling_specification_is_the_claims_check_on_their
     assert not notes.str.contains("did not code").any()
 
 
+@pytest.mark.slow
 def test_the_pooled_specification_at_the_declared_prior_is_notebook_05s_pooled_verdict(first, table):
     pooled = claims.add_pooled_verdicts(claims.evaluate(first, n_resamples=RESAMPLES), pooling.pooled_fits(first))
     pd.testing.assert_series_equal(
@@ -326,6 +332,7 @@ def test_the_pooled_specification_at_the_declared_prior_is_notebook_05s_pooled_v
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("link, factor", [("probit", 0.5513288954217921), ("cloglog", 0.7071067811865476)])
 def test_a_link_specification_is_the_claims_check_under_that_link(first, table, link, factor):
     """Every model fitted under the link (the same slopes and intervals as notebook 04's link-robustness table,
@@ -390,6 +397,7 @@ def test_cases_with_a_predictor_not_reported_are_named_as_left_out_under_every_s
     assert robustness.missing_predictor_cases(load_cases(SIMULATED_SHEET)) == ""
 
 
+@pytest.mark.slow
 def test_missing_outcome_codes_get_both_bounds_each_the_claims_check_on_that_coding(tmp_path):
     """Outcome codes not reported: the complete-case primary is the claims check on the sheet; each bound is the
     claims check on the sheet a user would write with those cells coded 0 (or 3), built here from the text, not by
@@ -484,6 +492,7 @@ def _changed_verdict(first: pd.DataFrame):
     pytest.fail("no single code change moves a decisive verdict of a group-slope claim")
 
 
+@pytest.mark.slow
 def test_every_verdict_is_computed_not_copied(first, table):
     changed, claim, verdict = _changed_verdict(first)
     moved = robustness.robustness_table(changed)
@@ -508,6 +517,7 @@ def _second_sheet(tmp_path, edit) -> pd.DataFrame:
     return load_cases(path)
 
 
+@pytest.mark.slow
 def test_a_second_coder_of_some_cases_gives_those_cases_whole_and_the_first_coder_the_rest(first, tmp_path):
     """Every case the second coder coded is taken as they coded it, a code they did not report included (as
     reliability counts it); every other case is the first coder's. So each case stays valid under the codebook."""
@@ -545,6 +555,7 @@ def test_a_second_coder_of_some_cases_gives_those_cases_whole_and_the_first_code
     assert robustness.robustness_summary(built).attrs["second_coder_cases"] == len(subsample)
 
 
+@pytest.mark.slow
 def test_the_second_coding_of_a_full_second_sheet_with_codes_not_reported_is_that_sheet(first, tmp_path):
     """`claims --robustness`'s second / no pooling is `claims --coding <second coder's sheet>`, also where the
     second coder did not report some codes."""

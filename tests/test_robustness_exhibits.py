@@ -81,6 +81,7 @@ def _sheet_of_shape(shape) -> pd.DataFrame:
     return pd.DataFrame({"sectoral_group": [code for code, k in zip(codes, shape) for _ in range(k)]})
 
 
+@pytest.mark.slow
 def test_the_design_rates_are_those_of_sheets_with_this_sheets_cases_in_each_group(tmp_path, monkeypatch):
     """A sheet of 30 cases, 14/9/5/2 by group (not the generator's 11/9/5/5): its rates come from replicates of that
     shape, which differ from the generator's split of 30 cases, and its note says so; a sheet of the generator's

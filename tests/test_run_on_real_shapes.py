@@ -14,6 +14,8 @@ import pytest
 from helpers import SIMULATED_SHEET, copy_repository, likert_columns, run_cli
 from openpyxl import load_workbook
 
+pytestmark = pytest.mark.slow  # the slower tier (`pytest -m slow`; CI runs it after README line 2)
+
 SIMULATED = pd.read_csv(SIMULATED_SHEET)
 SCORES = likert_columns()
 

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from helpers import SIMULATED_SHEET_NAME, copy_repository, run_cli
 
+pytestmark = pytest.mark.slow  # the slower tier (`pytest -m slow`; CI runs it after README line 2)
+
 
 @pytest.fixture(scope="module")
 def copy_of_repo(tmp_path_factory):

@@ -39,6 +39,8 @@ from upgrading.study import (
 )
 from upgrading.study import verdicts as verdicts_module
 
+pytestmark = pytest.mark.slow  # the slower tier (`pytest -m slow`; CI runs it after README line 2)
+
 matplotlib.use("Agg")
 SOURCE = pd.read_csv(SIMULATED_SHEET)
 GROUPS = list(dict.fromkeys(SOURCE["sectoral_group"]))

@@ -132,6 +132,7 @@ def test_unreliable_posterior_is_not_reported(cases):
     assert "estimate" not in row and "unreliable" in row["note"]
 
 
+@pytest.mark.slow
 def test_pooled_verdicts_use_the_declared_rule(cases):
     register = claims.load_register()
     table = claims.evaluate(cases, register, n_resamples=99)
@@ -160,6 +161,7 @@ def test_pooled_verdicts_use_the_declared_rule(cases):
     ) or "agree on" in narrative_pooled.pooled_verdicts_summary(out, cases)
 
 
+@pytest.mark.slow
 def test_pooled_arm_uses_the_same_replicates():
     raw = power.run(replicates=4, cases=[30], effect_scales=[1.0], progress=False)
     pooled = power_pooled.run_pooled(
@@ -220,6 +222,7 @@ def test_kept_fits_are_read_back_equal_and_only_for_the_same_sheet_and_settings(
     assert interim.frame_digest(changed) != interim.frame_digest(cases)
 
 
+@pytest.mark.slow
 def test_a_slope_the_groups_own_cases_cannot_inform_gets_no_pooled_verdict(cases):
     """Where a group's predictor takes one value (every case alike, or one case), the likelihood does not depend on
     its slope once its shift is free: the posterior is the prior's and the other groups', so no verdict is given on

@@ -103,6 +103,7 @@ def test_nominal_fits_at_the_boundary_say_so(fits):
     assert pd.isna(table["nominal_collective_efficiency_p"].iloc[0])
 
 
+@pytest.mark.slow
 def test_the_logit_rows_of_the_links_table_are_the_estimates_tables(simulated_cases, fits):
     links = probabilities.link_robustness_table(simulated_cases, forms=["product_upgrading", "process_upgrading"])
     assert set(links["link"]) == {"logit", "probit", "cloglog"}
@@ -240,6 +241,7 @@ def test_the_links_table_of_a_sheet_with_no_estimable_slope_says_why_and_does_no
     assert fit.status == "not estimable: governance not reported in any of the sheet's 50 cases"
 
 
+@pytest.mark.slow
 def test_a_slope_whose_logit_interval_has_no_end_says_why_it_is_not_compared(simulated_cases):
     """Trial 44: on a 12-case sheet the logit's profile interval of a key slope had no end, and notebook 04 read "(5
     more not compared: 4 × leader_driven constant in the group; 1 × no comparison recorded)": the probit row had an

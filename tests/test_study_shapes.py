@@ -32,6 +32,7 @@ def test_a_missing_group_keeps_its_rows_with_the_reason(cases):
     assert diagnostics["note"].str.contains("specialised_suppliers").any()
 
 
+@pytest.mark.slow
 def test_a_missing_group_leaves_the_nominal_test_to_the_groups_with_cases(cases):
     """The nominal fit leaves out an empty group's columns as the proportional-odds fit does, so neither the
     nominal test nor a relaxed claim about another group fails for that group; a group with cases whose predictor
@@ -133,6 +134,7 @@ def test_a_claim_on_a_fit_that_did_not_converge_decides_nothing(cases, monkeypat
     assert row["note"] == "the maximum-likelihood fit did not converge" and np.isnan(row["estimate"])
 
 
+@pytest.mark.slow
 def test_groups_of_two_raise_no_numerical_warning_under_any_link(cases):
     """A notebook prints a numerical warning to stderr, which fails the run. With two cases per group, the probit
     and cloglog profile intervals try far points whose density-to-probability ratios overflow; the engine marks
@@ -210,6 +212,7 @@ def test_a_nominal_fit_whose_warm_start_stalls_is_fitted_again_from_the_default_
     assert "separated" in row["nominal_leader_driven_note"] and "converge" not in row["nominal_leader_driven_note"]
 
 
+@pytest.mark.slow
 def test_a_group_whose_outcome_is_one_level_says_so_beside_its_estimated_slopes(cases):
     """New-user trial (two groups, software of three cases all at functional upgrading 1 and intersectoral 0): the
     by-group slopes of that group were printed as plain estimates (an ML slope of exactly 0 with a Wald interval,

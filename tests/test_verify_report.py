@@ -386,6 +386,7 @@ def report_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_pages_made_by_one_shared_exporter_are_those_of_a_new_exporter_per_page(report_dir):
     """One exporter writes every page of a report (its template compiled once): the pages written after others,
     the last notebooks' and the index, are byte for byte what a new exporter makes of that notebook alone."""
@@ -515,6 +516,7 @@ def test_the_report_never_deletes_a_folder_it_did_not_write(tmp_path, report_dir
     assert (report_dir / report.MARKER).is_file() and report._replaceable(report_dir) is None
 
 
+@pytest.mark.slow
 def test_a_report_is_rewritten_in_place_over_an_earlier_one(report_dir):
     """Rerunning into the same folder replaces its content but keeps the folder (a shell may be inside it)."""
     inode = report_dir.stat().st_ino
