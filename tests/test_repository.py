@@ -3,6 +3,7 @@
 import getpass
 import json
 import re
+import shlex
 from pathlib import Path
 
 from helpers import exhibit_rows, git_tracked, readme_commands
@@ -72,7 +73,11 @@ def test_every_module_handed_out_first_is_one_the_suite_collects():
     from conftest import LONGEST_FIRST
 
     addopts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
-    assert "--no-loadscope-reorder" in addopts.split()  # else xdist reorders the modules and the order is lost
-    assert len(set(LONGEST_FIRST)) == len(LONGEST_FIRST)
-    for module in LONGEST_FIRST:
-        assert (ROOT / module).is_file(), f"tests/conftest.py LONGEST_FIRST names {module}, which does not exist"
+    options = shlex.split(addopts)
+    assert "--no-loadscope-reorder" in options  # else xdist reorders the modules and the order is lost
+    line_2_tier = options[options.index("-m") + 1]
+    assert set(LONGEST_FIRST) == {line_2_tier, "slow"}, "one order per tier: line 2's (-m in addopts) and the slower"
+    for tier, modules in LONGEST_FIRST.items():
+        assert len(set(modules)) == len(modules), tier
+        for module in modules:
+            assert (ROOT / module).is_file(), f"tests/conftest.py LONGEST_FIRST names {module}, which does not exist"
