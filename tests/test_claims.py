@@ -227,6 +227,7 @@ def test_holm_family_pools_both_tests_of_every_claim():
     assert list(decided["verdict_holm"][0]) == ["consistent", "contradicted"]
 
 
+@pytest.mark.slow
 def test_cli_claims_prints_the_verdict_table(tmp_path, capsys):
     path = tmp_path / "sheet.csv"
     _sheet_with_product("rises").drop(columns="leader_driven").to_csv(path, index=False)

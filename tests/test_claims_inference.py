@@ -26,6 +26,7 @@ def test_raw_verdicts_are_the_decision_p_values_at_five_percent(table):
     np.testing.assert_array_equal(_from_p(table["p_consistent"], table["p_contradicted"]), table["verdict"])
 
 
+@pytest.mark.slow
 def test_raw_verdicts_are_the_rule_on_the_printed_intervals(table):
     """The verdict beside each claim is the declared rule read off the intervals printed beside it."""
     from upgrading.study import verdicts

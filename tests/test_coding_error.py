@@ -84,6 +84,7 @@ def test_the_pessimistic_calibration_solves_to_the_lower_ends_of_notebook_02s_in
     assert (lower.loc[recoded, "coding_error_rate"] > point.loc[recoded, "coding_error_rate"]).all()
 
 
+@pytest.mark.slow
 def test_the_reading_of_the_measured_alpha_follows_the_codings_provenance():
     first, second = _sheets()
     assert coding_error.reading(first, second)[0] == 1
@@ -156,6 +157,7 @@ def test_less_agreement_needs_a_coder_who_errs_more():
     assert rates[0] < rates[1] < rates[2]
 
 
+@pytest.mark.slow
 def test_rates_that_cannot_be_solved_say_why():
     first, second = _sheets()
     both = set(first["case_id"]) & set(second["case_id"])
@@ -173,6 +175,7 @@ def test_rates_that_cannot_be_solved_say_why():
     assert row["coding_error_rate"] == 0 and "reported by both codings" in row["note"] and row["paired_cases"] == 0
 
 
+@pytest.mark.slow
 def test_agreement_below_chance_is_matched_to_the_disagreement_share_not_to_an_extreme_rate():
     """A rare code on a few double-coded cases: the first coding codes 0 throughout, the second codes 1 on three of
     twenty cases, so alpha is below zero, lower than symmetric one-step error can give. Read as two erring coders,

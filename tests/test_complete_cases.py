@@ -150,6 +150,7 @@ def test_exact_tests_use_the_pairs_coded_and_count_the_others(cases):
     assert row["missing"] == missing_here and row["n"] == in_group.sum() - missing_here
 
 
+@pytest.mark.slow
 def test_claims_are_decided_on_complete_cases(cases):
     verdicts = claims.evaluate(cases, n_resamples=9)
     intersectoral = verdicts[(verdicts["outcome"] == "intersectoral_upgrading") & (verdicts["subset"] == "all")]

@@ -602,6 +602,7 @@ def test_pooling_shrinkage_marks_slopes_the_groups_own_cases_cannot_identify():
     assert not [line for line in fig.axes[0].lines if mcolors.same_color(line.get_color(), colour)]
 
 
+@pytest.mark.slow
 def test_power_curves_plot_the_shares_and_mark_empty_panels():
     rows = []
     for n in (30, 60):

@@ -218,6 +218,7 @@ def _independent_brant(data: pd.DataFrame, y: str, X: np.ndarray, columns: list[
     return float(diff @ np.linalg.solve(D @ V @ D.T, diff))
 
 
+@pytest.mark.slow
 def test_brant_per_variable_tests_factors_jointly_and_ignores_the_reference_level():
     """Multi-column terms: a 5-column factor and a 2x2-column interaction, checked against an independent
     computation, and unchanged (unlike the per-column tests) when the factor's reference level changes."""

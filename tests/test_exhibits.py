@@ -19,6 +19,7 @@ def _figure():
     return fig
 
 
+@pytest.mark.slow
 def test_figures_are_byte_identical_across_writes(tmp_path):
     first = tmp_path / "a"
     second = tmp_path / "b"

@@ -294,6 +294,7 @@ def test_tidy_names_the_likelihood_ratio_its_profile_p_values_come_from():
     assert abs(root) != pytest.approx(abs(ml.signed_root("temp[T.warm]", 0.0)[0]), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_gaussian_prior_gives_the_posterior_mode():
     """A quadratic penalty on the slopes only: the engine's mode against scipy's optimiser of the same objective."""
     from scipy import optimize

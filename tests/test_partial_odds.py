@@ -85,6 +85,7 @@ def test_where_proportional_odds_holds_there_is_nothing_to_relax(simulated):
     assert relaxed["decided"] and relaxed["note"].startswith("proportional odds rejected")
 
 
+@pytest.mark.slow
 def test_a_sheet_where_the_test_cannot_be_made_says_why_for_every_claim(simulated):
     rows = partial_odds.relaxed_rows(simulated, REGISTER, 0.05)
     assert [r["id"] for r in rows] == [c.id for c in REGISTER.claims]
@@ -94,6 +95,7 @@ def test_a_sheet_where_the_test_cannot_be_made_says_why_for_every_claim(simulate
     assert any("cannot be tested on this sheet: nominal fit at a boundary" in r["note"] for r in rows)
 
 
+@pytest.mark.slow
 def test_a_group_whose_governance_is_never_reported_is_said_to_be_so(tmp_path):
     """Governance not reported in any case of one group: that group's claims cannot be relaxed, and the cell says
     why as the claims check does (not that the group's predictor is 0 in every case, which the design alone says)."""

@@ -52,6 +52,7 @@ def test_normalise_removes_volatile_metadata():
     assert out.cells[1].id == "injected-parameters"
 
 
+@pytest.mark.slow
 def test_failing_notebook_leaves_notebook_and_exhibits_as_they_were(tmp_path, monkeypatch):
     figures = tmp_path / "figures"
     figures.mkdir()
@@ -102,6 +103,7 @@ def test_cli_debug_shows_the_traceback():
         main(["--debug", "run", "--only", "99"])
 
 
+@pytest.mark.slow
 def test_a_notebook_that_writes_an_undeclared_exhibit_is_refused_and_undone(tmp_path, monkeypatch):
     from upgrading import paths
     from upgrading.compendium import registry
@@ -170,6 +172,7 @@ def test_stderr_rule_drops_declared_notices_and_fails_on_anything_else():
         executed.strip_stderr(nb, "01_x.ipynb")
 
 
+@pytest.mark.slow
 def test_a_real_kernel_chunks_its_output_and_the_runner_joins_it(tmp_path):
     """ipykernel sends stdout whenever it flushes (every 0.2 s, so a slow step splits a cell's text into two
     outputs); an explicit flush between two prints makes that split happen every time. Committed as one."""
@@ -205,6 +208,7 @@ def test_a_run_without_parameters_runs_on_the_defaults_not_on_an_earlier_runs_sh
     assert ran_on() == ("simulated.csv", False)
 
 
+@pytest.mark.slow
 def test_a_kernel_warning_fails_the_run_and_changes_nothing(tmp_path):
     path = tmp_path / "01_warns.ipynb"
     nbformat.write(
@@ -217,6 +221,7 @@ def test_a_kernel_warning_fails_the_run_and_changes_nothing(tmp_path):
     assert path.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_kernels_get_their_environment_passed_and_the_callers_is_left_alone(tmp_path, monkeypatch):
     """The kernel runs with the fixed environment (time zone, hash seed, threads); the caller's is unchanged."""
     monkeypatch.setenv("TZ", "Pacific/Chatham")
@@ -358,6 +363,7 @@ def _dead_pid() -> int:
     return process.pid
 
 
+@pytest.mark.slow
 def test_a_partial_file_left_by_a_killed_writer_is_removed_and_a_live_writers_is_not(tmp_path, monkeypatch):
     """A kernel killed mid-write leaves its partial file: the next `upgrading run` removes it (its writer's process
     is gone), and leaves alone one a live process is writing."""
@@ -593,6 +599,7 @@ def test_ctrl_c_between_a_notebooks_write_and_its_manifest_entry_puts_both_back_
     assert _journals(journals) == []
 
 
+@pytest.mark.slow
 def test_a_manifest_that_cannot_be_written_leaves_the_notebook_and_its_exhibits_as_they_were(tmp_path, monkeypatch):
     """The manifest entry fails (a merge-conflicted manifest.json): the notebook, the manifest and the notebook's
     exhibits and data are all put back, and the error says how to mend the manifest."""
@@ -702,6 +709,7 @@ def test_a_real_ctrl_c_while_the_run_waits_for_its_kernels_stops_and_undoes_both
     assert _journals(journals) == []
 
 
+@pytest.mark.slow
 def test_an_unreadable_notebook_fails_alone_and_its_neighbour_finishes(tmp_path, monkeypatch):
     """A notebook that is not a notebook fails before anything is made for it (no kernel, no journal); the
     notebook already running beside it finishes and keeps what it wrote; the error names the file."""

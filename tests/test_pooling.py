@@ -51,6 +51,7 @@ def fits(sheet):
     return {o: _fit(sheet, o) for o in OUTCOMES}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("outcome", OUTCOMES)
 def test_agrees_with_nuts_reference(fits, outcome):
     """The declared bar (`study.pooling.TOLERANCE`) for every reported quantity and parameter: mean and the 5% and
@@ -125,6 +126,7 @@ def test_priors_from_a_users_toml(tmp_path):
         dataclasses.replace(load_priors(), mu_sd=0)
 
 
+@pytest.mark.slow
 def test_explicit_priors_are_used(sheet):
     tight_tau = dataclasses.replace(load_priors(), tau_scale=0.1)
     tight = _fit(sheet, "product_upgrading", fast=True, priors=tight_tau).posterior_summary()

@@ -60,6 +60,7 @@ def test_small_sheets_agree_with_nuts(fits, name):
     assert not _errors(result, reference)
 
 
+@pytest.mark.slow
 def test_an_unobserved_middle_level_is_fitted_in_the_gap_coordinates(fits):
     """No case at level 1: the thresholds' conditional mode lies on the ordering boundary (no grid point could be
     fitted there); in (theta_1, log gaps), where the draws are made, every grid point has an interior mode."""
@@ -76,6 +77,7 @@ def test_a_constant_group_is_noted_with_what_informs_it(fits):
     assert not any("every case has" in n for n in fits["sheet_unobserved_middle"].notes)
 
 
+@pytest.mark.slow
 def test_monte_carlo_errors_match_the_spread_over_seeds():
     """An outside check of the MCSE formulas: the SD of each estimate over independent seeds (one attempt each, so
     the draws are the only thing that changes) against the MCSE each fit reports, within a factor of two."""
@@ -115,6 +117,7 @@ def test_the_rule_holds_every_summary_to_half_its_tolerance_and_accepts_three_qu
     assert ACCURACY.scaled_mcse(mcse, sd, final=True)["P(> 0)"]["a"] > 1  # beyond three quarters: flagged
 
 
+@pytest.mark.slow
 def test_the_caller_says_which_parameters_the_rule_covers(fits):
     df = _sheet("sheet_two_per_group")
     slopes = [f"{s}[{g}]" for s in ("beta", "gamma") for g in GROUPS]
@@ -178,6 +181,7 @@ def test_unordered_or_tied_thresholds_get_no_weight_and_no_warning():
     assert np.isfinite(joint[0]) and joint[1] == -np.inf and joint[2] == -np.inf
 
 
+@pytest.mark.slow
 def test_an_attempt_with_more_draws_keeps_the_draws_it_has():
     """Draws come in seeded blocks: a later attempt from the same proposal adds blocks to the ones it has, so its
     first draws are the earlier attempt's, and only the added blocks are made."""

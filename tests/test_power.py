@@ -304,6 +304,7 @@ def test_truth_and_kinds_follow_the_register():
     assert len(kinds) == 27 and kinds["LEAD-FUNCTIONAL-TRAD"] == "negative" and kinds["CE-PRODUCT-COPS"] == "neutral"
 
 
+@pytest.mark.slow
 def test_summary_shares_add_up_and_carry_monte_carlo_errors():
     raw = power.run(replicates=12, cases=[60], effect_scales=[1.0, 0.0], seed=4, progress=False)
     table = power.summarise(raw)
@@ -331,6 +332,7 @@ def test_power_rejects_bad_settings():
         power.run(replicates=1, cases=[4], progress=False)
 
 
+@pytest.mark.slow
 def test_power_command_line(tmp_path, capsys):
     out = tmp_path / "power.csv"
     assert (

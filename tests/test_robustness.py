@@ -282,6 +282,7 @@ def test_the_table_runs_no_permutation_test_and_the_claims_check_without_one_dif
     assert list(primary["verdict"]) == list(full["verdict"])
 
 
+@pytest.mark.slow
 def test_the_primary_specification_is_the_claims_check(first, table):
     expected = _by_id(claims.evaluate(first, n_resamples=RESAMPLES), "verdict")
     primary = table[table["primary"]]

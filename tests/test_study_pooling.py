@@ -35,6 +35,7 @@ def fast(cases):
     return pooling.pooled_fits(cases, ["product_upgrading", "process_upgrading"], fast=True)
 
 
+@pytest.mark.slow
 def test_slopes_table_has_three_methods_per_group_slope(cases, fast):
     fits = models.fit_models(cases, list(fast))
     table = pooling.slopes_table(cases, fast, fits, pooling.complete_pooling_fits(cases, list(fast)))
@@ -87,6 +88,7 @@ def test_tau_table_gives_every_summary_an_mcse(fast):
         assert row.mcse_q50 == result.mcse([row.parameter]).loc[row.parameter, "q50"]
 
 
+@pytest.mark.slow
 def test_bad_sheets_give_rows_with_reasons(cases):
     cb = load_codebook()
     one_group = cases[cases["sectoral_group"] == cb.group_codes[0]]
@@ -317,6 +319,7 @@ def test_the_two_verdicts_agree_only_where_both_estimate():
     )
 
 
+@pytest.mark.slow
 def test_the_between_group_sds_are_read_beside_their_prior(cases, fast):
     """With few groups a between-group SD's posterior stays close to its HalfNormal prior: the sentence gives the
     prior's median and P(tau > margin) (checked against scipy's half-normal) so a reader can see it."""

@@ -36,6 +36,7 @@ def test_predicted_probabilities_sum_to_one_and_are_the_fits_own(simulated_cases
     assert row["method"] == fit.reported_label
 
 
+@pytest.mark.slow
 def test_marginal_effects_on_high_upgrading_add_up_the_levels(simulated_cases, fits):
     table = probabilities.marginal_effects_table(fits, simulated_cases)
     assert list(table.columns) == probabilities.EFFECT_COLUMNS
@@ -56,6 +57,7 @@ def test_marginal_effects_on_high_upgrading_add_up_the_levels(simulated_cases, f
     assert table.groupby("sectoral_group")["cases"].first().to_dict() == sizes.to_dict()
 
 
+@pytest.mark.slow
 def test_a_missing_group_or_constant_predictor_gets_reasons_not_numbers(simulated_cases):
     shaped = simulated_cases[simulated_cases["sectoral_group"] != "specialised_suppliers"].copy()
     shaped.loc[shaped["sectoral_group"] == "natural_resource_based", "leader_driven"] = 0
@@ -120,6 +122,7 @@ def test_the_logit_rows_of_the_links_table_are_the_estimates_tables(simulated_ca
     assert (other["agrees_with_logit"] == expected).all()
 
 
+@pytest.mark.slow
 def test_a_level_no_case_has_is_named_on_every_row_of_its_form(simulated_cases, fits):
     capped = simulated_cases.assign(product_upgrading=simulated_cases["product_upgrading"].clip(upper=2))
     capped_fits = models.fit_models(capped, ["product_upgrading", "process_upgrading"])

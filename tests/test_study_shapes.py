@@ -183,6 +183,7 @@ def test_a_slope_whose_range_keeps_some_of_its_groups_cases_in_says_how_many(cas
     assert row["note"].iloc[0].startswith("the range leaves out none of this group's 3 cases")
 
 
+@pytest.mark.slow
 def test_counts_stay_integers_beside_rows_without_them(cases):
     """A group without cases gives rows without counts (NaN): the counts beside them stay integers, so a table
     does not print 81,681,600 arrangements as 8.16816e+07 or 33 cases as 33.0."""

@@ -83,6 +83,7 @@ def test_the_estimates_note_and_the_narrative_name_the_slope_that_cannot_be_esti
     assert "C(sectoral_group)" not in sentence
 
 
+@pytest.mark.slow
 def test_the_relaxed_proportional_odds_row_names_the_slope_too(cops_collinear):
     """The robustness table's relaxed proportional-odds fit reads the same reason from the estimator: in words."""
     from upgrading.study.partial_odds import relaxed_rows

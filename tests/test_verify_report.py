@@ -406,6 +406,7 @@ def test_pages_made_by_one_shared_exporter_are_those_of_a_new_exporter_per_page(
     assert (report_dir / "index.html").read_text(encoding="utf-8") == alone(report._index_notebook(pages))
 
 
+@pytest.mark.slow
 def test_report_links_and_images_resolve_offline(report_dir):
     pages = sorted(report_dir.rglob("*.html"))
     assert (report_dir / "index.html") in pages and len(pages) == 1 + len(list((ROOT / "notebooks").glob("*.ipynb")))
