@@ -12,20 +12,20 @@ from upgrading.compendium.kernels import kernel_environment
 os.environ.update(kernel_environment())
 
 #: The modules that keep a worker busy longest, longest first, per tier (seconds of one worker, summed per module
-#: from `pytest --durations=0` and `pytest -m slow --durations=0`, December 2026: README line 2's tier 20, 8, 8, 7,
-#: 6, 6, 6, 5, 5; the slower tier 58, 45, 42, 38, 26, 18, 16, 10, 9, 8). They are handed out first, so that the
+#: from `pytest --durations=0` and `pytest -m slow --durations=0`, December 2026: README line 2's tier 17, 7, 6, 6,
+#: 6, 6, 4, 4, 4; the slower tier 58, 45, 42, 38, 26, 18, 16, 10, 9, 8). They are handed out first, so that the
 #: short modules fill the end and the two workers finish together (the longest-processing-time-first rule). A module
 #: not named keeps its place after them; a module's tests keep their order. `-m ''` (every test) takes the slower
 #: tier's order, then line 2's.
 LONGEST_FIRST = {
     "not slow": (
         "notebooks/04_models.ipynb",
-        "notebooks/05_claims.ipynb",
         "notebooks/07_power.ipynb",
-        "tests/test_pipeline.py",
+        "notebooks/05_claims.ipynb",
         "tests/test_verify_report.py",
         "notebooks/06_robustness.ipynb",
         "notebooks/03_descriptives.ipynb",
+        "tests/test_pooling_accuracy.py",
         "tests/test_descriptives_plots.py",
         "notebooks/02_coding.ipynb",
     ),
