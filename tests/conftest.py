@@ -58,7 +58,7 @@ def pytest_terminal_summary(terminalreporter, config):
     """Line 2 leaves out the slower tier: say so under the result, so that nobody takes it for every test."""
     if config.option.markexpr == "not slow" and not hasattr(config, "workerinput"):
         terminalreporter.write_line(
-            f"The slower tier of tests (marked slow) was not run: {SLOW_TIER} runs it (CI does, after this line)."
+            f"The slower tier of tests (marked slow) was not run: {SLOW_TIER} runs it (CI runs it after README line 2)."
         )
 
 
