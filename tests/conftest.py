@@ -54,12 +54,19 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
-def pytest_terminal_summary(terminalreporter, config):
-    """Line 2 leaves out the slower tier: say so under the result, so that nobody takes it for every test."""
-    if config.option.markexpr == "not slow" and not hasattr(config, "workerinput"):
-        terminalreporter.write_line(
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Line 2 leaves out the slower tier: say so under the result, so that nobody takes it for every test (under
+    xdist the result line does not count the deselected tests). Outermost, after the terminal reporter's own
+    `pytest_sessionfinish` has printed the result line; `pytest_terminal_summary` would print above it."""
+    result = yield
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and config.option.markexpr == "not slow" and not hasattr(config, "workerinput"):
+        reporter.write_line(
             f"The slower tier of tests (marked slow) was not run: {SLOW_TIER} runs it (CI runs it after README line 2)."
         )
+    return result
 
 
 @pytest.fixture(scope="session")
