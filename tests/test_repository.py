@@ -81,3 +81,19 @@ def test_every_module_handed_out_first_is_one_the_suite_collects():
         assert len(set(modules)) == len(modules), tier
         for module in modules:
             assert (ROOT / module).is_file(), f"tests/conftest.py LONGEST_FIRST names {module}, which does not exist"
+
+
+def test_line_2_and_the_readmes_second_bash_block_are_every_test_between_them():
+    """`.ci/run` runs README line 2, then the one command of the README's second bash block: between them every test
+    runs only if line 2 leaves out exactly the tests marked slow and that block selects exactly those."""
+    import tomllib
+
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
+    options = shlex.split(addopts)
+    assert options[options.index("-m") + 1] == "not slow"
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```bash\n(.*?)^```", text, re.S | re.M)
+    assert len(blocks) >= 2, "README: the slower tier's command is the second ```bash block, which .ci/run runs"
+    commands = [ln.strip() for ln in blocks[1].splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert len(commands) == 1, commands
+    assert shlex.split(commands[0]) == [".venv/bin/python", "-m", "pytest", "-m", "slow"], commands[0]
