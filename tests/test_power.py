@@ -208,6 +208,14 @@ def test_the_generator_is_shared_with_the_sheet_of_record():
         np.testing.assert_array_equal(arrays[form], sheet[form].to_numpy())
 
 
+def test_every_worker_gets_a_chunk_and_no_chunk_is_over_the_cap():
+    assert power.chunk_length(200, 250, cells=1, n_jobs=2) == 100  # one cell: a chunk per worker, not one chunk
+    assert power.chunk_length(200, 250, cells=8, n_jobs=2) == 200  # more cells than workers: a cell per chunk
+    assert power.chunk_length(200, 250, cells=1, n_jobs=1) == 200
+    assert power.chunk_length(1000, 250, cells=8, n_jobs=2) == 250  # the cap
+    assert power.chunk_length(3, 250, cells=1, n_jobs=8) == 1
+
+
 @pytest.mark.slow
 def test_results_do_not_depend_on_chunks_workers_or_other_cells():
     small = dict(replicates=10, effect_scales=[1.0], seed=99, progress=False)

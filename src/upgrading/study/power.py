@@ -325,6 +325,7 @@ def _run_cells(cells, replicates, seed, n_jobs, chunk_size, progress, coding_err
     """Every replicate's verdicts in these design cells (unlabelled rows, in `collect`'s order)."""
     from joblib import Parallel, delayed
 
+    chunk_size = chunk_length(replicates, chunk_size, len(cells), n_jobs)
     tasks = [
         (cell, cell.seeds(seed, start, min(chunk_size, replicates - start)), start, keep, coding_error)
         for cell in cells
@@ -332,6 +333,14 @@ def _run_cells(cells, replicates, seed, n_jobs, chunk_size, progress, coding_err
     ]
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(run_chunk)(*task) for task in tasks)
     return collect(jobs, [task[0] for task in tasks], "power study", progress, keep_dir)
+
+
+def chunk_length(replicates: int, chunk_size: int, cells: int, n_jobs: int) -> int:
+    """At most `chunk_size` replicates per chunk, and at least a chunk per worker: one design cell on two workers
+    (a coding-error arm, a sheet's shape) is run as two chunks, not one that leaves a worker idle."""
+    from joblib import effective_n_jobs
+
+    return max(1, min(chunk_size, -(-replicates // -(-effective_n_jobs(n_jobs) // cells))))
 
 
 def _cached_cells(cells: list[DesignCell], cache_name: str, study: dict) -> pd.DataFrame:

@@ -72,7 +72,7 @@ def run_pooled(
     pooled_cases=POOLED_CASES,
     pooled_scales=POOLED_EFFECT_SCALES,
     n_jobs: int = 1,
-    chunk_size: int = 10,
+    chunk_size: int = 2,
     progress: bool = True,
     settings=None,
     cache: bool = False,
@@ -80,7 +80,9 @@ def run_pooled(
     """The partial-pooling arm: the per-group claims' verdicts from the partially pooled posterior, on the first
     `replicates` replicates of the design cells (`pooled_cases` x `pooled_scales`) of the study `power.run(cases=
     cases, effect_scales=effect_scales, seed=seed)` runs, so on the very same simulated sheets (one row per design
-    cell, replicate and claim, labelled as `power.run`'s). `cache`: as `power.run`'s."""
+    cell, replicate and claim, labelled as `power.run`'s). `cache`: as `power.run`'s. Chunks are small (`chunk_size`
+    replicates), as one replicate's posteriors take from a fraction of a second to seconds: with a few large chunks
+    one worker was left running alone for seconds."""
     design = {
         "replicates": replicates,
         "cases": list(cases),
