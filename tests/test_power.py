@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from upgrading.compendium.cli import main
+from upgrading.errors import UpgradingError
 from upgrading.ordinal import (
     Batch,
     CumulativeLink,
@@ -214,13 +215,17 @@ def test_every_worker_gets_a_chunk_and_no_chunk_is_over_the_cap():
     assert power.chunk_length(200, 250, cells=1, n_jobs=1) == 200
     assert power.chunk_length(1000, 250, cells=8, n_jobs=2) == 250  # the cap
     assert power.chunk_length(3, 250, cells=1, n_jobs=8) == 1
+    assert power.chunk_length(6, 250, cells=1, n_jobs=4) == 1  # 6 chunks, not 3 of 2 for 4 workers
+    assert power.chunk_length(7, 250, cells=1, n_jobs=2) == 3  # 3 + 3 + 1: at least a chunk per worker
+    with pytest.raises(UpgradingError, match="chunk_size must be at least 1"):
+        power.chunk_length(200, 0, cells=1, n_jobs=1)
 
 
 @pytest.mark.slow
 def test_results_do_not_depend_on_chunks_workers_or_other_cells():
     small = dict(replicates=10, effect_scales=[1.0], seed=99, progress=False)
     one = power.run(cases=[40], **small, n_jobs=1, chunk_size=10)
-    split = power.run(cases=[40], **small, n_jobs=2, chunk_size=4)
+    split = power.run(cases=[40], **small, n_jobs=2, chunk_size=10)  # chunks of 5, one per worker (`chunk_length`)
     pd.testing.assert_frame_equal(one, split)
     with_another_cell = power.run(cases=[40, 60], **small, chunk_size=10)
     pd.testing.assert_frame_equal(one, with_another_cell[with_another_cell["n_cases"] == 40].reset_index(drop=True))
@@ -332,8 +337,6 @@ def test_summary_shares_add_up_and_carry_monte_carlo_errors():
 
 
 def test_power_rejects_bad_settings():
-    from upgrading.errors import UpgradingError
-
     with pytest.raises(UpgradingError, match="replicates"):
         power.run(replicates=0, progress=False)
     with pytest.raises(UpgradingError, match="at least 8"):

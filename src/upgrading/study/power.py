@@ -336,11 +336,13 @@ def _run_cells(cells, replicates, seed, n_jobs, chunk_size, progress, coding_err
 
 
 def chunk_length(replicates: int, chunk_size: int, cells: int, n_jobs: int) -> int:
-    """At most `chunk_size` replicates per chunk, and at least a chunk per worker: one design cell on two workers
-    (a coding-error arm, a sheet's shape) is run as two chunks, not one that leaves a worker idle."""
+    """At most `chunk_size` replicates per chunk, and a chunk per worker where there are replicates enough: one
+    design cell on two workers (a coding-error arm, a sheet's shape) is run as two chunks, not one and an idle one."""
     from joblib import effective_n_jobs
 
-    return max(1, min(chunk_size, -(-replicates // -(-effective_n_jobs(n_jobs) // cells))))
+    if chunk_size < 1:
+        raise UpgradingError(f"chunk_size must be at least 1, not {chunk_size}")
+    return max(1, min(chunk_size, replicates // -(-effective_n_jobs(n_jobs) // max(cells, 1))))
 
 
 def _cached_cells(cells: list[DesignCell], cache_name: str, study: dict) -> pd.DataFrame:
