@@ -163,6 +163,13 @@ def test_pooled_verdicts_use_the_declared_rule(cases):
     ) or "agree on" in narrative_pooled.pooled_verdicts_summary(out, cases)
 
 
+def test_pooled_arm_refuses_a_chunk_size_below_one_before_any_fit():
+    from upgrading.errors import UpgradingError
+
+    with pytest.raises(UpgradingError, match="chunk_size must be at least 1, not 0"):
+        power_pooled.run_pooled(replicates=2, cases=[30], effect_scales=[1.0], pooled_cases=[30], chunk_size=0)
+
+
 @pytest.mark.slow
 def test_pooled_arm_uses_the_same_replicates():
     raw = power.run(replicates=4, cases=[30], effect_scales=[1.0], progress=False)

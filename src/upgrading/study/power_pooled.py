@@ -13,7 +13,18 @@ from .. import interim
 from ..errors import UpgradingError
 from . import claims, pooling, simulate
 from .codebook import load_codebook
-from .power import CASES, EFFECT_SCALES, OUTCOMES, SEED, DesignCell, claims_studied, collect, design_cells, label
+from .power import (
+    CASES,
+    EFFECT_SCALES,
+    OUTCOMES,
+    SEED,
+    DesignCell,
+    chunk_length,
+    claims_studied,
+    collect,
+    design_cells,
+    label,
+)
 from .power import simulate_chunk as simulate_replicates
 from .register import load_register
 from .settings import POOLED_CASES, POOLED_EFFECT_SCALES, POOLED_REPLICATES
@@ -110,6 +121,7 @@ def run_pooled(
             f"the pooled arm's design cells {missing} are not in the study's design "
             f"(cases {list(cases)}, effect scales {list(effect_scales)})"
         )
+    chunk_size = chunk_length(replicates, chunk_size, len(chosen), n_jobs)  # refuses a chunk_size below 1
     tasks = [
         (cell, cell.seeds(seed, start, min(chunk_size, replicates - start)), start, settings)
         for cell in cells
